@@ -1,0 +1,3 @@
+//! The OpenBao / Vault HTTP API client: login, secret reads and writes, token and lease calls.
+
+pub mod secret;

@@ -1,0 +1,1 @@
+//! lease (to be written).

@@ -1,0 +1,1 @@
+//! Shutdown plumbing and the agent's top-level flows (to be written).

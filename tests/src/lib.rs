@@ -1,0 +1,1 @@
+//! Test harness for sidekey's end-to-end tests (to be filled in).
