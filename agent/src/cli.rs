@@ -1,6 +1,172 @@
-//! The command line (DESIGN §3).
+//! The command line (DESIGN §3): `run`, `exec`, `check`, `version`, and their exit codes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config};
+use crate::runtime::{EnvSource, ProcessEnv, apply_env_overrides};
+
+/// Exit code for a usage error.
+pub const EXIT_USAGE: i32 = 64;
+
+#[derive(Parser)]
+#[command(
+    name = "sidekey",
+    version,
+    about = "A light secrets agent for OpenBao / HashiCorp Vault"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct ConfigArgs {
+    /// Config file (Vault Agent HCL or JSON); repeat to merge several.
+    #[arg(
+        short = 'c',
+        long = "config",
+        env = "SIDEKEY_CONFIG",
+        value_delimiter = ',',
+        required = true
+    )]
+    config: Vec<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the agent: render templates and keep them fresh (sidecar / systemd).
+    Run {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Render every output once, run their commands, and exit (non-zero if any output failed).
+        #[arg(long)]
+        once: bool,
+    },
+    /// Run a command with secrets in its environment, and supervise it.
+    Exec {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The command and its arguments (default: the config's `exec { command }`).
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
+    /// Validate the config (and parse its templates); exit 0, or 78 with file:line and reason.
+    Check {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Print the version.
+    Version,
+}
 
 /// Run the command line; returns the process exit code.
 pub fn main() -> i32 {
-    0
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    init_logging();
+    let env: Arc<dyn EnvSource> = Arc::new(ProcessEnv);
+    match cli.command {
+        #[allow(clippy::print_stdout)] // `version` prints to stdout, as every CLI does
+        Command::Version => {
+            println!("sidekey {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        Command::Check { config } => match load(&config, env.as_ref()) {
+            Ok(cfg) => match crate::lease::jobs::prepare(&cfg) {
+                Ok(_) => {
+                    eprintln!("sidekey: configuration is valid");
+                    0
+                }
+                Err(e) => {
+                    eprintln!("sidekey: {e}");
+                    crate::runtime::EXIT_CONFIG
+                }
+            },
+            Err(code) => code,
+        },
+        Command::Run { config, once } => {
+            let cfg = match load(&config, env.as_ref()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            block_on(async move {
+                if once {
+                    crate::runtime::once(cfg, env).await
+                } else {
+                    crate::runtime::run(cfg, env).await
+                }
+            })
+        }
+        Command::Exec { config, command } => {
+            let cfg = match load(&config, env.as_ref()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let argv = if command.is_empty() {
+                cfg.exec
+                    .as_ref()
+                    .map(|e| e.command.clone())
+                    .unwrap_or_default()
+            } else {
+                command
+            };
+            if argv.is_empty() {
+                eprintln!(
+                    "sidekey: exec: no command given (after `--` or in the config's exec {{ command }})"
+                );
+                return EXIT_USAGE;
+            }
+            block_on(crate::runtime::exec(cfg, argv, env))
+        }
+    }
+}
+
+fn load(args: &ConfigArgs, env: &dyn EnvSource) -> Result<Config, i32> {
+    let files: Vec<&std::path::Path> = args.config.iter().map(PathBuf::as_path).collect();
+    match config::load(&files) {
+        Ok(mut cfg) => {
+            apply_env_overrides(&mut cfg, env);
+            Ok(cfg)
+        }
+        Err(e) => {
+            eprintln!("sidekey: {e}");
+            Err(crate::runtime::EXIT_CONFIG)
+        }
+    }
+}
+
+fn block_on<F: std::future::Future<Output = i32>>(f: F) -> i32 {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(f),
+        Err(e) => {
+            eprintln!("sidekey: cannot start the runtime: {e}");
+            1
+        }
+    }
+}
+
+/// Logs go to stderr only (stdout belongs to the child in exec mode). Level from `SIDEKEY_LOG` or
+/// `RUST_LOG`, default `info`.
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("SIDEKEY_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
 }

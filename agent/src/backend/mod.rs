@@ -1,3 +1,14 @@
 //! The OpenBao / Vault HTTP API client: login, secret reads and writes, token and lease calls.
+//!
+//! - `client`: the calls (`/v1/...`), one pool, bounded requests in flight.
+//! - `error`: [`BackendError`], transient vs permanent.
+//! - `secret`: the secret types shared with the store and the renderers.
+//! - `tls`: `vault` stanza TLS settings → rustls.
 
+pub mod client;
+pub mod error;
 pub mod secret;
+pub mod tls;
+
+pub use client::{AuthInfo, Client, ClientSettings, LeaseRenewal, MountInfo, TokenInfo};
+pub use error::BackendError;

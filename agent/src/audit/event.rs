@@ -1,0 +1,214 @@
+//! The audit event, schema version 1 (DESIGN §8). Never holds a secret value, token, secret_id or JWT.
+
+use serde::Serialize;
+
+/// Schema version written in every event's `v`.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum EventKind {
+    /// A read (or list) of a secret from the backend.
+    #[serde(rename = "secret.read")]
+    SecretRead,
+    /// A write-style retrieval (`pki/issue/...`).
+    #[serde(rename = "secret.write")]
+    SecretWrite,
+    /// A lease renewal.
+    #[serde(rename = "secret.renew")]
+    SecretRenew,
+    /// A lease revocation.
+    #[serde(rename = "secret.revoke")]
+    SecretRevoke,
+    /// An auto-auth login.
+    #[serde(rename = "auth.login")]
+    AuthLogin,
+    /// A token renewal.
+    #[serde(rename = "auth.renew")]
+    AuthRenew,
+    /// A rendered file or env set delivered.
+    #[serde(rename = "output.write")]
+    OutputWrite,
+    /// The exec'd child started.
+    #[serde(rename = "exec.start")]
+    ExecStart,
+    /// The exec'd child was restarted.
+    #[serde(rename = "exec.restart")]
+    ExecRestart,
+    /// The exec'd child exited.
+    #[serde(rename = "exec.exit")]
+    ExecExit,
+}
+
+/// Whether it worked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// It worked.
+    Success,
+    /// It failed; `error` says why.
+    Failure,
+}
+
+/// The agent that wrote the event.
+#[derive(Clone, Debug, Serialize)]
+pub struct AgentInfo {
+    /// Random id of this agent run.
+    pub id: String,
+    /// Host name.
+    pub host: String,
+    /// Process id.
+    pub pid: u32,
+    /// sidekey's version.
+    pub version: &'static str,
+}
+
+/// Who the backend saw: the auth method, its mount and role, the workload's subject and the token accessor.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Identity {
+    /// Auth method type (`jwt`, `kubernetes`, `approle`, `cert`, `token_file`).
+    pub method: String,
+    /// Auth mount path (`auth/jwt`).
+    pub mount: String,
+    /// Role logged in as.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub role: String,
+    /// The workload's subject: JWT `sub`, cert CN, or AppRole role name.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub subject: String,
+    /// The token's accessor (never the token).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub token_accessor: String,
+}
+
+/// Which secret: its path, engine, version and lease.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SecretMeta {
+    /// API path requested (after KV v2 rewriting).
+    pub path: String,
+    /// Engine type of the mount (`kv`, `database`, `pki`...), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mount_type: Option<String>,
+    /// KV v2 version number, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    /// The lease id (empty for KV).
+    pub lease_id: String,
+    /// Lease duration in seconds.
+    pub lease_duration_s: u64,
+    /// Whether the lease is renewable.
+    pub renewable: bool,
+}
+
+/// Where a secret went.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum OutputMeta {
+    /// A rendered file.
+    File {
+        /// Its path.
+        destination: String,
+    },
+    /// Environment variables of the exec'd child.
+    Env {
+        /// The variable names (never values).
+        names: Vec<String>,
+    },
+}
+
+/// One audit event as written (one JSON line). Field order is the canonical order hashed.
+#[derive(Clone, Debug, Serialize)]
+pub struct Event {
+    /// Schema version.
+    pub v: u32,
+    /// RFC 3339 UTC time with milliseconds.
+    pub time: String,
+    /// Sequence number in this agent run, from 1.
+    pub seq: u64,
+    /// What happened.
+    pub event: EventKind,
+    /// Whether it worked.
+    pub outcome: Outcome,
+    /// The agent.
+    pub agent: AgentInfo,
+    /// Who the backend saw.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Identity>,
+    /// Which secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<SecretMeta>,
+    /// Where it went.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<OutputMeta>,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Hash of the previous event in this file (64 zeros for the first).
+    pub prev_hash: String,
+    /// SHA-256 (hex) of this event's canonical JSON without `hash`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub hash: String,
+}
+
+/// What a caller reports; the auditor fills in time, sequence, agent and hashes.
+#[derive(Clone, Debug)]
+pub struct Record {
+    /// What happened.
+    pub event: EventKind,
+    /// Whether it worked.
+    pub outcome: Outcome,
+    /// Who the backend saw.
+    pub identity: Option<Identity>,
+    /// Which secret.
+    pub secret: Option<SecretMeta>,
+    /// Where it went.
+    pub output: Option<OutputMeta>,
+    /// Why it failed (an error message, which by construction holds no secret value).
+    pub error: Option<String>,
+}
+
+impl Record {
+    /// A record of `event` with `outcome` and nothing else yet.
+    pub fn new(event: EventKind, outcome: Outcome) -> Self {
+        Self {
+            event,
+            outcome,
+            identity: None,
+            secret: None,
+            output: None,
+            error: None,
+        }
+    }
+
+    /// A success or a failure depending on `err`.
+    pub fn result<E: std::fmt::Display>(event: EventKind, err: Option<&E>) -> Self {
+        let mut r = Self::new(
+            event,
+            if err.is_some() {
+                Outcome::Failure
+            } else {
+                Outcome::Success
+            },
+        );
+        r.error = err.map(ToString::to_string);
+        r
+    }
+
+    /// With an identity.
+    pub fn identity(mut self, i: Option<Identity>) -> Self {
+        self.identity = i;
+        self
+    }
+
+    /// With a secret.
+    pub fn secret(mut self, s: SecretMeta) -> Self {
+        self.secret = Some(s);
+        self
+    }
+
+    /// With an output.
+    pub fn output(mut self, o: OutputMeta) -> Self {
+        self.output = Some(o);
+        self
+    }
+}

@@ -1,0 +1,59 @@
+//! The `token_file` method, and tokens given directly: the token is looked up to learn its TTL and accessor.
+
+use std::path::Path;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use tokio::time::Instant;
+
+use crate::audit::Identity;
+use crate::backend::{BackendError, Client};
+
+use super::{AuthError, Token};
+
+/// Read the token file and look the token up.
+pub(super) async fn login(
+    client: &Client,
+    path: &Path,
+    base: Identity,
+) -> Result<Token, AuthError> {
+    let raw = std::fs::read_to_string(path).map_err(|e| AuthError::Credential {
+        method: "token_file",
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    if raw.trim().is_empty() {
+        return Err(AuthError::Credential {
+            method: "token_file",
+            path: path.to_path_buf(),
+            reason: "file is empty".into(),
+        });
+    }
+    from_token(client, SecretString::from(raw.trim().to_string()), base)
+        .await
+        .map_err(|source| AuthError::Backend {
+            method: "token_file",
+            source,
+        })
+}
+
+/// A [`Token`] for an existing token, from `auth/token/lookup-self`.
+pub(super) async fn from_token(
+    client: &Client,
+    secret: SecretString,
+    base: Identity,
+) -> Result<Token, BackendError> {
+    let info = client.lookup_self(&secret).await?;
+    Ok(Token {
+        secret,
+        accessor: info.accessor.clone(),
+        ttl: Duration::from_secs(info.ttl),
+        renewable: info.renewable,
+        issued_at: Instant::now(),
+        identity: Identity {
+            subject: info.display_name,
+            token_accessor: info.accessor,
+            ..base
+        },
+    })
+}

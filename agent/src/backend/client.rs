@@ -1,0 +1,538 @@
+//! The HTTP client for the OpenBao/Vault API (`/v1/...`): one connection pool, a cap on requests in flight.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+use super::error::BackendError;
+use super::secret::{Secret, SecretData};
+use super::tls::{TlsSettings, client_config};
+
+/// Longest server error text kept in an error message; bodies are never echoed whole.
+const MAX_ERROR_TEXT: usize = 300;
+
+/// Where the backend is and how to talk to it.
+#[derive(Clone, Debug)]
+pub struct ClientSettings<'a> {
+    /// Base address, e.g. `http://127.0.0.1:8200`.
+    pub address: &'a str,
+    /// `X-Vault-Namespace` for every request, if any.
+    pub namespace: Option<&'a str>,
+    /// TLS settings.
+    pub tls: TlsSettings<'a>,
+    /// Most requests in flight at once (`template_config.max_connections_per_host`).
+    pub max_in_flight: usize,
+}
+
+/// A client of one OpenBao/Vault server. Cheap to clone; clones share the pool and the in-flight cap.
+#[derive(Clone, Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    namespace: Option<String>,
+    in_flight: Arc<Semaphore>,
+}
+
+/// The `auth` block of a login or token renewal response.
+#[derive(Debug)]
+pub struct AuthInfo {
+    /// The token (`client_token`).
+    pub client_token: SecretString,
+    /// The token's accessor (safe to log and audit).
+    pub accessor: String,
+    /// Policies attached to the token.
+    pub policies: Vec<String>,
+    /// Metadata the auth method attached (e.g. `role`, `service_account_name`).
+    pub metadata: BTreeMap<String, String>,
+    /// The token's TTL in seconds (`lease_duration`).
+    pub lease_duration: u64,
+    /// Whether the token can be renewed.
+    pub renewable: bool,
+    /// The identity entity id, if any.
+    pub entity_id: String,
+}
+
+/// What `auth/token/lookup-self` tells about a token.
+#[derive(Debug, Clone)]
+pub struct TokenInfo {
+    /// The token's accessor.
+    pub accessor: String,
+    /// Seconds the token has left.
+    pub ttl: u64,
+    /// Whether it can be renewed.
+    pub renewable: bool,
+    /// Token metadata (`meta`).
+    pub meta: BTreeMap<String, String>,
+    /// `display_name` (e.g. `jwt-system:serviceaccount:default:app`).
+    pub display_name: String,
+}
+
+/// The result of `sys/leases/renew`.
+#[derive(Debug, Clone)]
+pub struct LeaseRenewal {
+    /// The lease id.
+    pub lease_id: String,
+    /// The new lease duration in seconds (may be shorter than asked: still a success).
+    pub lease_duration: u64,
+    /// Whether it can be renewed again.
+    pub renewable: bool,
+}
+
+/// A secrets engine mount as `sys/internal/ui/mounts/<path>` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountInfo {
+    /// The mount's path with a trailing slash, e.g. `secret/`.
+    pub path: String,
+    /// The engine type, e.g. `kv`, `database`, `pki`.
+    pub kind: String,
+    /// The KV version (`1` or `2`), when the engine is `kv`.
+    pub kv_version: Option<u8>,
+}
+
+#[derive(Deserialize)]
+struct RawAuth {
+    client_token: String,
+    #[serde(default)]
+    accessor: String,
+    #[serde(default)]
+    policies: Option<Vec<String>>,
+    #[serde(default)]
+    metadata: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    lease_duration: u64,
+    #[serde(default)]
+    renewable: bool,
+    #[serde(default)]
+    entity_id: String,
+}
+
+#[derive(Deserialize)]
+struct RawResponse {
+    #[serde(default)]
+    lease_id: String,
+    #[serde(default)]
+    lease_duration: u64,
+    #[serde(default)]
+    renewable: bool,
+    #[serde(default)]
+    data: Option<Value>,
+    #[serde(default)]
+    warnings: Option<Vec<String>>,
+    #[serde(default)]
+    auth: Option<RawAuth>,
+}
+
+impl Client {
+    /// Build a client.
+    ///
+    /// # Errors
+    /// [`BackendError::Setup`] for a bad address or unusable TLS files.
+    pub fn new(s: &ClientSettings<'_>) -> Result<Self, BackendError> {
+        let base = s.address.trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(BackendError::Setup(format!(
+                "address {:?} must start with http:// or https://",
+                s.address
+            )));
+        }
+        let tls = client_config(&s.tls)?;
+        let max = s.max_in_flight.max(1);
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .pool_max_idle_per_host(max)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(60))
+            .no_proxy()
+            .build()
+            .map_err(|e| BackendError::Setup(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            base,
+            namespace: s.namespace.map(str::to_string),
+            in_flight: Arc::new(Semaphore::new(max)),
+        })
+    }
+
+    /// The server's base address.
+    pub fn address(&self) -> &str {
+        &self.base
+    }
+
+    /// One API call. `Ok(None)` for 204 and for 404 on a read (no secret at that path).
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&SecretString>,
+        body: Option<&Value>,
+        namespace: Option<&str>,
+    ) -> Result<Option<RawResponse>, BackendError> {
+        let path = path.trim_start_matches('/');
+        let url = format!("{}/v1/{}", self.base, path);
+        let mut headers = HeaderMap::new();
+        if let Some(t) = token {
+            let mut v = HeaderValue::from_str(t.expose_secret()).map_err(|_| {
+                BackendError::Setup("token has characters not allowed in a header".into())
+            })?;
+            v.set_sensitive(true);
+            headers.insert("X-Vault-Token", v);
+        }
+        if let Some(ns) = namespace.or(self.namespace.as_deref()) {
+            let v = HeaderValue::from_str(ns).map_err(|_| {
+                BackendError::Setup(format!("namespace {ns:?} is not a valid header value"))
+            })?;
+            headers.insert("X-Vault-Namespace", v);
+        }
+        headers.insert("X-Vault-Request", HeaderValue::from_static("true"));
+        let mut req = self.http.request(method.clone(), &url).headers(headers);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let err_ctx = |reason: String| BackendError::Transport {
+            method: method.to_string(),
+            path: path.to_string(),
+            reason,
+        };
+        let _permit = self
+            .in_flight
+            .acquire()
+            .await
+            .map_err(|e| err_ctx(e.to_string()))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| err_ctx(transport_reason(&e)))?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| err_ctx(transport_reason(&e)))?;
+        if status == StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            let message = error_text(&bytes);
+            if status == StatusCode::NOT_FOUND && message.is_empty() && method == Method::GET {
+                return Ok(None);
+            }
+            return Err(BackendError::Status {
+                method: method.to_string(),
+                path: path.to_string(),
+                status: status.as_u16(),
+                message,
+            });
+        }
+        if bytes.is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| BackendError::Decode {
+                method: method.to_string(),
+                path: path.to_string(),
+                reason: format!(
+                    "not the expected JSON (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
+            })
+    }
+
+    /// Log in: `PUT /v1/<mount>/login` with `body` (e.g. `{"role": .., "jwt": ..}`).
+    ///
+    /// # Errors
+    /// [`BackendError`]; a response without `auth` is a [`BackendError::Decode`].
+    pub async fn login(
+        &self,
+        mount: &str,
+        body: &Value,
+        namespace: Option<&str>,
+    ) -> Result<AuthInfo, BackendError> {
+        let path = format!("{}/login", mount.trim_matches('/'));
+        let raw = self
+            .call(Method::PUT, &path, None, Some(body), namespace)
+            .await?;
+        take_auth(raw, &path)
+    }
+
+    /// Read a secret: `GET /v1/<path>`. `Ok(None)` when nothing is stored there.
+    ///
+    /// # Errors
+    /// [`BackendError`].
+    pub async fn read(
+        &self,
+        token: &SecretString,
+        path: &str,
+    ) -> Result<Option<Secret>, BackendError> {
+        Ok(self
+            .call(Method::GET, path, Some(token), None, None)
+            .await?
+            .map(into_secret))
+    }
+
+    /// Write-style call that returns a secret: `PUT /v1/<path>` with `params` as the JSON body
+    /// (e.g. `pki/issue/<role>`).
+    ///
+    /// # Errors
+    /// [`BackendError`].
+    pub async fn write(
+        &self,
+        token: &SecretString,
+        path: &str,
+        params: &Value,
+    ) -> Result<Option<Secret>, BackendError> {
+        Ok(self
+            .call(Method::PUT, path, Some(token), Some(params), None)
+            .await?
+            .map(into_secret))
+    }
+
+    /// List keys: `LIST /v1/<path>`. `Ok(None)` when nothing is there.
+    ///
+    /// # Errors
+    /// [`BackendError`].
+    pub async fn list(
+        &self,
+        token: &SecretString,
+        path: &str,
+    ) -> Result<Option<Secret>, BackendError> {
+        let list = Method::from_bytes(b"LIST").map_err(|e| BackendError::Setup(e.to_string()))?;
+        match self.call(list, path, Some(token), None, None).await {
+            Err(BackendError::Status { status: 404, .. }) => Ok(None),
+            r => Ok(r?.map(into_secret)),
+        }
+    }
+
+    /// `GET /v1/auth/token/lookup-self`.
+    ///
+    /// # Errors
+    /// [`BackendError`]; 403 means the token is not valid any more.
+    pub async fn lookup_self(&self, token: &SecretString) -> Result<TokenInfo, BackendError> {
+        let path = "auth/token/lookup-self";
+        let raw = self
+            .call(Method::GET, path, Some(token), None, None)
+            .await?;
+        let data = raw
+            .and_then(|r| r.data)
+            .ok_or_else(|| decode(path, "no data"))?;
+        Ok(TokenInfo {
+            accessor: str_field(&data, "accessor"),
+            ttl: data.get("ttl").and_then(Value::as_u64).unwrap_or(0),
+            renewable: data
+                .get("renewable")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            meta: data
+                .get("meta")
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            display_name: str_field(&data, "display_name"),
+        })
+    }
+
+    /// `PUT /v1/auth/token/renew-self` with `increment` seconds.
+    ///
+    /// # Errors
+    /// [`BackendError`]; 403 means the policy forbids renew-self or the token is gone.
+    pub async fn renew_self(
+        &self,
+        token: &SecretString,
+        increment: u64,
+    ) -> Result<AuthInfo, BackendError> {
+        let path = "auth/token/renew-self";
+        let body = serde_json::json!({ "increment": increment });
+        let raw = self
+            .call(Method::PUT, path, Some(token), Some(&body), None)
+            .await?;
+        take_auth(raw, path)
+    }
+
+    /// `PUT /v1/auth/token/revoke-self`.
+    ///
+    /// # Errors
+    /// [`BackendError`].
+    pub async fn revoke_self(&self, token: &SecretString) -> Result<(), BackendError> {
+        self.call(
+            Method::PUT,
+            "auth/token/revoke-self",
+            Some(token),
+            None,
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `PUT /v1/sys/leases/renew` for `lease_id` with `increment` seconds.
+    ///
+    /// # Errors
+    /// [`BackendError`].
+    pub async fn renew_lease(
+        &self,
+        token: &SecretString,
+        lease_id: &str,
+        increment: u64,
+    ) -> Result<LeaseRenewal, BackendError> {
+        let path = "sys/leases/renew";
+        let body = serde_json::json!({ "lease_id": lease_id, "increment": increment });
+        let raw = self
+            .call(Method::PUT, path, Some(token), Some(&body), None)
+            .await?
+            .ok_or_else(|| decode(path, "empty body"))?;
+        Ok(LeaseRenewal {
+            lease_id: raw.lease_id,
+            lease_duration: raw.lease_duration,
+            renewable: raw.renewable,
+        })
+    }
+
+    /// `PUT /v1/sys/leases/revoke` for `lease_id`.
+    ///
+    /// # Errors
+    /// [`BackendError`].
+    pub async fn revoke_lease(
+        &self,
+        token: &SecretString,
+        lease_id: &str,
+    ) -> Result<(), BackendError> {
+        let body = serde_json::json!({ "lease_id": lease_id });
+        self.call(
+            Method::PUT,
+            "sys/leases/revoke",
+            Some(token),
+            Some(&body),
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// The mount that serves `path`, from `GET /v1/sys/internal/ui/mounts/<path>`. `Ok(None)` when the
+    /// server does not say (older servers, or no access).
+    ///
+    /// # Errors
+    /// Transient [`BackendError`]s only; a refusal is `Ok(None)`.
+    pub async fn mount_info(
+        &self,
+        token: &SecretString,
+        path: &str,
+    ) -> Result<Option<MountInfo>, BackendError> {
+        let api = format!("sys/internal/ui/mounts/{}", path.trim_matches('/'));
+        let raw = match self.call(Method::GET, &api, Some(token), None, None).await {
+            Ok(r) => r,
+            Err(e) if e.is_transient() => return Err(e),
+            Err(_) => return Ok(None),
+        };
+        let Some(data) = raw.and_then(|r| r.data) else {
+            return Ok(None);
+        };
+        let kind = str_field(&data, "type");
+        let kv_version = if kind == "kv" || kind == "generic" {
+            let v = data
+                .get("options")
+                .and_then(|o| o.get("version"))
+                .and_then(Value::as_str)
+                .unwrap_or("1");
+            Some(if v == "2" { 2 } else { 1 })
+        } else {
+            None
+        };
+        Ok(Some(MountInfo {
+            path: str_field(&data, "path"),
+            kind,
+            kv_version,
+        }))
+    }
+}
+
+fn into_secret(r: RawResponse) -> Secret {
+    Secret {
+        data: SecretData(r.data.unwrap_or(Value::Null)),
+        lease_id: r.lease_id,
+        lease_duration: r.lease_duration,
+        renewable: r.renewable,
+        warnings: r.warnings.unwrap_or_default(),
+    }
+}
+
+fn take_auth(raw: Option<RawResponse>, path: &str) -> Result<AuthInfo, BackendError> {
+    let a = raw
+        .and_then(|r| r.auth)
+        .ok_or_else(|| decode(path, "no auth block"))?;
+    Ok(AuthInfo {
+        client_token: SecretString::from(a.client_token),
+        accessor: a.accessor,
+        policies: a.policies.unwrap_or_default(),
+        metadata: a.metadata.unwrap_or_default(),
+        lease_duration: a.lease_duration,
+        renewable: a.renewable,
+        entity_id: a.entity_id,
+    })
+}
+
+fn decode(path: &str, reason: &str) -> BackendError {
+    BackendError::Decode {
+        method: "PUT".into(),
+        path: path.into(),
+        reason: reason.into(),
+    }
+}
+
+fn str_field(v: &Value, k: &str) -> String {
+    v.get(k)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The server's `errors` list joined, truncated; never the raw body (it could echo input).
+fn error_text(body: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct Errors {
+        #[serde(default)]
+        errors: Vec<String>,
+    }
+    let mut s = serde_json::from_slice::<Errors>(body)
+        .map(|e| e.errors.join("; "))
+        .unwrap_or_default();
+    if s.len() > MAX_ERROR_TEXT {
+        let mut cut = MAX_ERROR_TEXT;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
+/// A transport error as text, with its sources (reqwest's top-level message alone is vague).
+fn transport_reason(e: &reqwest::Error) -> String {
+    let mut s = if e.is_timeout() {
+        "timed out".to_string()
+    } else if e.is_connect() {
+        "connection failed".to_string()
+    } else {
+        "request failed".to_string()
+    };
+    let mut src = std::error::Error::source(e);
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}

@@ -1,0 +1,161 @@
+//! The outputs the engine renders: template files and `env_template` variables, parsed once at start.
+
+use std::time::Duration;
+
+use crate::config::{Config, EnvTemplateConfig, TemplateConfig, TemplateSource};
+use crate::output::FileTarget;
+use crate::template::{MissingKey, ParseOptions, Template, TemplateError};
+
+/// A `template` stanza ready to render: parsed template, where it goes, what runs after.
+pub struct FileJob {
+    /// How errors name it: the source file, or the destination for inline `contents`.
+    pub name: String,
+    /// The parsed template.
+    pub template: Template,
+    /// Where and how it is written.
+    pub target: FileTarget,
+    /// `command` run after the file changed.
+    pub command: Option<Vec<String>>,
+    /// `command_timeout`.
+    pub command_timeout: Duration,
+    /// Missing-key behaviour.
+    pub missing_key: MissingKey,
+}
+
+/// An `env_template` stanza ready to render.
+pub struct EnvJob {
+    /// The variable's name.
+    pub name: String,
+    /// The parsed template.
+    pub template: Template,
+    /// Missing-key behaviour.
+    pub missing_key: MissingKey,
+}
+
+/// Why a template could not be prepared: unreadable source, or a syntax error (with line and column).
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The `source` file cannot be read.
+    #[error("template {path}: {source}")]
+    Source {
+        /// The source file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Parse error.
+    #[error(transparent)]
+    Parse(#[from] TemplateError),
+    /// A `user` or `group` that does not exist.
+    #[error("template {destination}: {what} {name:?} not found")]
+    Owner {
+        /// The destination.
+        destination: String,
+        /// `user` or `group`.
+        what: &'static str,
+        /// The name given.
+        name: String,
+    },
+}
+
+/// `error_on_missing_key`: unset → sidekey's default; true → Go's `missingkey=error`; false → `<no value>`.
+pub fn missing_key(setting: Option<bool>) -> MissingKey {
+    match setting {
+        None => MissingKey::ErrorOnPrint,
+        Some(true) => MissingKey::Error,
+        Some(false) => MissingKey::NoValue,
+    }
+}
+
+/// Parse every template and env_template of `cfg`.
+///
+/// # Errors
+/// The first [`JobError`].
+pub fn prepare(cfg: &Config) -> Result<(Vec<FileJob>, Vec<EnvJob>), JobError> {
+    let files = cfg
+        .templates
+        .iter()
+        .map(file_job)
+        .collect::<Result<Vec<_>, _>>()?;
+    let envs = cfg
+        .env_templates
+        .iter()
+        .map(env_job)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((files, envs))
+}
+
+fn file_job(t: &TemplateConfig) -> Result<FileJob, JobError> {
+    let (name, text) = match &t.source {
+        TemplateSource::File(p) => {
+            let text = std::fs::read_to_string(p).map_err(|source| JobError::Source {
+                path: p.display().to_string(),
+                source,
+            })?;
+            (p.display().to_string(), text)
+        }
+        TemplateSource::Inline(s) => (t.destination.display().to_string(), s.clone()),
+    };
+    let opts = ParseOptions {
+        left_delimiter: t.left_delimiter.clone(),
+        right_delimiter: t.right_delimiter.clone(),
+        function_denylist: t.function_denylist.clone(),
+    };
+    let template = Template::parse(&name, &text, &opts)?;
+    let dest = t.destination.display().to_string();
+    Ok(FileJob {
+        name,
+        template,
+        target: FileTarget {
+            path: t.destination.clone(),
+            mode: t.perms,
+            uid: owner(&dest, "user", t.user.as_deref())?,
+            gid: owner(&dest, "group", t.group.as_deref())?,
+            create_dirs: t.create_dest_dirs,
+            allow_non_tmpfs: t.allow_non_tmpfs,
+            backup: t.backup,
+        },
+        command: t.command.clone(),
+        command_timeout: t.command_timeout,
+        missing_key: missing_key(t.error_on_missing_key),
+    })
+}
+
+fn env_job(t: &EnvTemplateConfig) -> Result<EnvJob, JobError> {
+    let opts = ParseOptions {
+        left_delimiter: t.left_delimiter.clone(),
+        right_delimiter: t.right_delimiter.clone(),
+        function_denylist: Vec::new(),
+    };
+    let template = Template::parse(&format!("env_template \"{}\"", t.name), &t.contents, &opts)?;
+    Ok(EnvJob {
+        name: t.name.clone(),
+        template,
+        missing_key: missing_key(t.error_on_missing_key),
+    })
+}
+
+/// A `user`/`group` given as a name or a numeric id.
+fn owner(dest: &str, what: &'static str, v: Option<&str>) -> Result<Option<u32>, JobError> {
+    let Some(v) = v else { return Ok(None) };
+    if let Ok(id) = v.parse::<u32>() {
+        return Ok(Some(id));
+    }
+    let err = || JobError::Owner {
+        destination: dest.to_string(),
+        what,
+        name: v.to_string(),
+    };
+    let id = if what == "user" {
+        nix::unistd::User::from_name(v)
+            .ok()
+            .flatten()
+            .map(|u| u.uid.as_raw())
+    } else {
+        nix::unistd::Group::from_name(v)
+            .ok()
+            .flatten()
+            .map(|g| g.gid.as_raw())
+    };
+    id.map(Some).ok_or_else(err)
+}

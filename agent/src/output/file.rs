@@ -1,0 +1,309 @@
+//! Atomic file delivery (DESIGN §7): the directory is opened without following symlinks, content goes into
+//! a new file in that directory created with the final mode (and owner) before the first byte, is fsync'd,
+//! then renamed over the destination. The destination is rewritten only when its bytes change.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, openat, renameat};
+use nix::sys::stat::{Mode, fchmod};
+use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, fsync, unlinkat};
+
+/// How one destination file is written.
+#[derive(Clone, Debug)]
+pub struct FileTarget {
+    /// The destination path.
+    pub path: PathBuf,
+    /// The file mode (e.g. `0o600`), set before any byte is written.
+    pub mode: u32,
+    /// Owner uid, if the file must belong to another user.
+    pub uid: Option<u32>,
+    /// Group gid, if set.
+    pub gid: Option<u32>,
+    /// Create missing parent directories (mode 0700).
+    pub create_dirs: bool,
+    /// Allow a destination that is not on tmpfs/ramfs.
+    pub allow_non_tmpfs: bool,
+    /// Keep the previous content as `<name>.bak` before replacing it.
+    pub backup: bool,
+}
+
+/// What a write did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// The destination already held these bytes; nothing was touched.
+    Unchanged,
+    /// The destination was created or replaced.
+    Written,
+}
+
+/// A file delivery error; names the destination and the step that failed. The previous file is untouched.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// The destination path has no file name or parent directory.
+    #[error("{0}: not a file path")]
+    BadPath(PathBuf),
+    /// The destination directory is not on tmpfs/ramfs and `allow_non_tmpfs` is not set.
+    #[error(
+        "{0}: refusing to write a secret outside tmpfs/ramfs (set allow_non_tmpfs = true in the template stanza to allow it)"
+    )]
+    NotTmpfs(PathBuf),
+    /// A system call failed.
+    #[error("{path}: {step}: {source}")]
+    Io {
+        /// The destination.
+        path: PathBuf,
+        /// What was being done (`open directory`, `create`, `write`, `rename`...).
+        step: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+impl OutputError {
+    fn io(path: &Path, step: &'static str, e: impl Into<std::io::Error>) -> Self {
+        Self::Io {
+            path: path.to_path_buf(),
+            step,
+            source: e.into(),
+        }
+    }
+}
+
+/// Write `bytes` to `target` atomically (see the module doc).
+///
+/// # Errors
+/// [`OutputError`]; on any error the previous destination file is left as it was and no temporary file
+/// remains.
+pub fn write_atomic(target: &FileTarget, bytes: &[u8]) -> Result<WriteOutcome, OutputError> {
+    let path = target.path.as_path();
+    let (dir_path, name) = split(path)?;
+    if target.create_dirs && !dir_path.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir_path)
+            .map_err(|e| OutputError::io(path, "create directory", e))?;
+    }
+    let dir = open_dir(dir_path).map_err(|e| OutputError::io(path, "open directory", e))?;
+    if !target.allow_non_tmpfs
+        && !is_memory_fs(&dir).map_err(|e| OutputError::io(path, "statfs", e))?
+    {
+        return Err(OutputError::NotTmpfs(path.to_path_buf()));
+    }
+    if current_content_equals(&dir, name, bytes) {
+        return Ok(WriteOutcome::Unchanged);
+    }
+    if target.backup {
+        backup(&dir, name).map_err(|e| OutputError::io(path, "backup", e))?;
+    }
+
+    let tmp_name = format!(
+        ".{}.sidekey-{}-{:016x}.tmp",
+        name.to_string_lossy(),
+        std::process::id(),
+        rand::random::<u64>()
+    );
+    let fd = openat(
+        &dir,
+        tmp_name.as_str(),
+        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o600 & target.mode),
+    )
+    .map_err(|e| OutputError::io(path, "create temporary file", e))?;
+    let result = fill(fd, target, bytes).and_then(|()| {
+        renameat(&dir, tmp_name.as_str(), &dir, name)
+            .map_err(|e| ("rename", std::io::Error::from(e)))
+    });
+    if let Err((step, e)) = result {
+        let _ = unlinkat(&dir, tmp_name.as_str(), UnlinkatFlags::NoRemoveDir);
+        return Err(OutputError::io(path, step, e));
+    }
+    // The rename is durable only once the directory entry is on disk.
+    let _ = fsync(&dir);
+    Ok(WriteOutcome::Written)
+}
+
+/// Remove the destination file (`remove_on_exit`); a missing file is not an error.
+///
+/// # Errors
+/// [`OutputError`] when the directory cannot be opened or the unlink fails.
+pub fn remove(path: &Path) -> Result<(), OutputError> {
+    let (dir_path, name) = split(path)?;
+    let dir = open_dir(dir_path).map_err(|e| OutputError::io(path, "open directory", e))?;
+    match unlinkat(&dir, name, UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => Ok(()),
+        Err(e) => Err(OutputError::io(path, "remove", e)),
+    }
+}
+
+/// Set mode and owner, then write and fsync; mode first so no byte is ever readable with a wider mode.
+fn fill(
+    fd: OwnedFd,
+    target: &FileTarget,
+    bytes: &[u8],
+) -> Result<(), (&'static str, std::io::Error)> {
+    fchmod(&fd, Mode::from_bits_truncate(target.mode)).map_err(|e| ("chmod", e.into()))?;
+    if target.uid.is_some() || target.gid.is_some() {
+        fchown(
+            &fd,
+            target.uid.map(Uid::from_raw),
+            target.gid.map(Gid::from_raw),
+        )
+        .map_err(|e| ("chown", e.into()))?;
+    }
+    let mut file = File::from(fd);
+    file.write_all(bytes).map_err(|e| ("write", e))?;
+    file.sync_all().map_err(|e| ("fsync", e))?;
+    Ok(())
+}
+
+fn split(path: &Path) -> Result<(&Path, &std::ffi::OsStr), OutputError> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| OutputError::BadPath(path.to_path_buf()))?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Ok((dir, name))
+}
+
+/// Open a directory; a symlink as its last component is refused.
+fn open_dir(dir: &Path) -> nix::Result<OwnedFd> {
+    nix::fcntl::open(
+        dir,
+        OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY,
+        Mode::empty(),
+    )
+}
+
+fn is_memory_fs(dir: &OwnedFd) -> nix::Result<bool> {
+    const RAMFS_MAGIC: i64 = 0x8584_58f6;
+    let kind = nix::sys::statfs::fstatfs(dir)?.filesystem_type();
+    Ok(kind == nix::sys::statfs::TMPFS_MAGIC || kind.0 == RAMFS_MAGIC)
+}
+
+/// Whether the destination is a regular file holding exactly `bytes` (a symlink never matches).
+fn current_content_equals(dir: &OwnedFd, name: &std::ffi::OsStr, bytes: &[u8]) -> bool {
+    let Ok(fd) = openat(
+        dir,
+        name,
+        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return false;
+    };
+    let mut file = File::from(fd);
+    match file.metadata() {
+        Ok(m) if m.is_file() && m.len() == bytes.len() as u64 => {}
+        _ => return false,
+    }
+    let mut current = zeroize::Zeroizing::new(Vec::with_capacity(bytes.len()));
+    file.read_to_end(&mut current).is_ok() && current.as_slice() == bytes
+}
+
+fn backup(dir: &OwnedFd, name: &std::ffi::OsStr) -> std::io::Result<()> {
+    let mut bak = name.to_os_string();
+    bak.push(".bak");
+    match renameat(dir, name, dir, bak.as_os_str()) {
+        Ok(()) | Err(Errno::ENOENT) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+
+    use super::*;
+
+    fn target(dir: &Path, name: &str) -> FileTarget {
+        FileTarget {
+            path: dir.join(name),
+            mode: 0o400,
+            uid: None,
+            gid: None,
+            create_dirs: true,
+            allow_non_tmpfs: false,
+            backup: false,
+        }
+    }
+
+    fn shm_dir() -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix("sidekey-out-")
+            .tempdir_in("/dev/shm")
+            .unwrap()
+    }
+
+    #[test]
+    fn writes_with_final_mode_and_skips_unchanged() {
+        let d = shm_dir();
+        let t = target(d.path(), "a/b/secret.txt");
+        assert_eq!(write_atomic(&t, b"one").unwrap(), WriteOutcome::Written);
+        let meta = std::fs::metadata(&t.path).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o400);
+        assert_eq!(std::fs::read(&t.path).unwrap(), b"one");
+        assert_eq!(write_atomic(&t, b"one").unwrap(), WriteOutcome::Unchanged);
+        assert_eq!(write_atomic(&t, b"two").unwrap(), WriteOutcome::Written);
+        assert_eq!(std::fs::read(&t.path).unwrap(), b"two");
+        let leftovers: Vec<_> = std::fs::read_dir(d.path().join("a/b")).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temporary file may remain");
+    }
+
+    #[test]
+    fn replaces_a_symlink_instead_of_following_it() {
+        let d = shm_dir();
+        let victim = d.path().join("victim");
+        std::fs::write(&victim, b"keep").unwrap();
+        symlink(&victim, d.path().join("out")).unwrap();
+        write_atomic(&target(d.path(), "out"), b"secret").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+        assert!(
+            !std::fs::symlink_metadata(d.path().join("out"))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+    }
+
+    #[test]
+    fn refuses_a_symlinked_directory() {
+        let d = shm_dir();
+        std::fs::create_dir(d.path().join("real")).unwrap();
+        symlink(d.path().join("real"), d.path().join("link")).unwrap();
+        let err = write_atomic(&target(d.path(), "link/out"), b"x").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                OutputError::Io {
+                    step: "open directory",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(!d.path().join("real/out").exists());
+    }
+
+    #[test]
+    fn refuses_non_tmpfs_unless_allowed() {
+        let d = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let mut t = target(d.path(), "out");
+        if is_memory_fs(&open_dir(d.path()).unwrap()).unwrap() {
+            return; // the checkout itself is on tmpfs: nothing to prove here
+        }
+        assert!(matches!(
+            write_atomic(&t, b"x"),
+            Err(OutputError::NotTmpfs(_))
+        ));
+        assert!(!t.path.exists());
+        t.allow_non_tmpfs = true;
+        assert_eq!(write_atomic(&t, b"x").unwrap(), WriteOutcome::Written);
+    }
+}

@@ -1,1 +1,0 @@
-//! Shutdown plumbing and the agent's top-level flows (to be written).
