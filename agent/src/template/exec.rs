@@ -87,7 +87,9 @@ impl<'a> Exec<'a> {
                 Node::If(b) => self.if_with(dot, b, false)?,
                 Node::With(b) => self.if_with(dot, b, true)?,
                 Node::Range(b) => self.range(dot, b)?,
-                Node::Template { pos, name, pipe } => self.template(dot, *pos, name, pipe.as_ref())?,
+                Node::Template { pos, name, pipe } => {
+                    self.template(dot, *pos, name, pipe.as_ref())?
+                }
                 Node::Break => Flow::Break,
                 Node::Continue => Flow::Continue,
             };
@@ -103,7 +105,12 @@ impl<'a> Exec<'a> {
             Value::Missing(path) => match self.missing_key() {
                 MissingKey::NoValue => self.out.push_str("<no value>"),
                 _ if self.env.discovering() => {}
-                _ => return err(pos, format!("missing key: {path} has no value (map has no entry for key)")),
+                _ => {
+                    return err(
+                        pos,
+                        format!("missing key: {path} has no value (map has no entry for key)"),
+                    );
+                }
             },
             Value::Nil => match self.missing_key() {
                 MissingKey::NoValue => self.out.push_str("<no value>"),
@@ -146,7 +153,10 @@ impl<'a> Exec<'a> {
                 .enumerate()
                 .map(|(i, e)| (Value::Int(i64::try_from(i).unwrap_or(i64::MAX)), e.clone()))
                 .collect(),
-            Value::Map(m) => m.iter().map(|(k, e)| (Value::str(k.as_str()), e.clone())).collect(),
+            Value::Map(m) => m
+                .iter()
+                .map(|(k, e)| (Value::str(k.as_str()), e.clone()))
+                .collect(),
             Value::Int(n) => {
                 if b.pipe.decl.len() > 1 {
                     return err(b.pos, "can't use two variables with range over an integer");
@@ -154,7 +164,15 @@ impl<'a> Exec<'a> {
                 (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect()
             }
             Value::Missing(_) | Value::Nil => Vec::new(),
-            other => return err(b.pos, format!("range can't iterate over value of type {}", other.type_name())),
+            other => {
+                return err(
+                    b.pos,
+                    format!(
+                        "range can't iterate over value of type {}",
+                        other.type_name()
+                    ),
+                );
+            }
         };
         if items.is_empty() {
             if let Some(e) = &b.else_list {
@@ -179,7 +197,13 @@ impl<'a> Exec<'a> {
         Ok(())
     }
 
-    fn template(&mut self, dot: &Value, pos: Pos, name: &str, pipe: Option<&'a Pipe>) -> XResult<Flow> {
+    fn template(
+        &mut self,
+        dot: &Value,
+        pos: Pos,
+        name: &str,
+        pipe: Option<&'a Pipe>,
+    ) -> XResult<Flow> {
         let tree = self.tree;
         let Some(body) = tree.defines.get(name) else {
             return err(pos, format!("no such template {name:?}"));
@@ -189,7 +213,10 @@ impl<'a> Exec<'a> {
             None => Value::Nil,
         };
         if self.depth >= MAX_DEPTH {
-            return err(pos, format!("exceeded maximum template depth ({MAX_DEPTH})"));
+            return err(
+                pos,
+                format!("exceeded maximum template depth ({MAX_DEPTH})"),
+            );
         }
         self.depth += 1;
         let saved = std::mem::replace(&mut self.vars, vec![("$".into(), new_dot.clone())]);
@@ -267,7 +294,14 @@ impl<'a> Exec<'a> {
     }
 
     /// Follow `.a.b.c` from `base`; `prefix` names the base in messages (`$x`, or empty for dot).
-    fn chain(&mut self, pos: Pos, base: Value, prefix: String, chain: &[String], has_args: bool) -> XResult<Value> {
+    fn chain(
+        &mut self,
+        pos: Pos,
+        base: Value,
+        prefix: String,
+        chain: &[String],
+        has_args: bool,
+    ) -> XResult<Value> {
         let mut path = prefix;
         let mut v = base;
         for (i, name) in chain.iter().enumerate() {
@@ -279,7 +313,14 @@ impl<'a> Exec<'a> {
         Ok(v)
     }
 
-    fn field(&mut self, pos: Pos, recv: Value, name: &str, path: &str, has_args: bool) -> XResult<Value> {
+    fn field(
+        &mut self,
+        pos: Pos,
+        recv: Value,
+        name: &str,
+        path: &str,
+        has_args: bool,
+    ) -> XResult<Value> {
         let strict = self.missing_key() == MissingKey::Error && !self.env.discovering();
         match recv {
             Value::Map(m) => {
@@ -288,7 +329,9 @@ impl<'a> Exec<'a> {
                 }
                 match m.get(name) {
                     Some(v) => Ok(v.clone()),
-                    None if strict => err(pos, format!("map has no entry for key {name:?} ({path})")),
+                    None if strict => {
+                        err(pos, format!("map has no entry for key {name:?} ({path})"))
+                    }
                     None => Ok(Value::Missing(path.into())),
                 }
             }
@@ -298,14 +341,28 @@ impl<'a> Exec<'a> {
                 }
                 match Value::secret_field(&s, name) {
                     Some(v) => Ok(v),
-                    None => err(pos, format!("can't evaluate field {name} in type *dependency.Secret")),
+                    None => err(
+                        pos,
+                        format!("can't evaluate field {name} in type *dependency.Secret"),
+                    ),
                 }
             }
-            Value::Missing(_) if strict => err(pos, format!("nil data; no entry for key {name:?} ({path})")),
+            Value::Missing(_) if strict => {
+                err(pos, format!("nil data; no entry for key {name:?} ({path})"))
+            }
             Value::Missing(_) => Ok(Value::Missing(path.into())),
             Value::Nil if self.env.discovering() => Ok(Value::Missing(path.into())),
-            Value::Nil => err(pos, format!("nil pointer evaluating interface {{}}.{name} ({path})")),
-            other => err(pos, format!("can't evaluate field {name} in type {} ({path})", other.type_name())),
+            Value::Nil => err(
+                pos,
+                format!("nil pointer evaluating interface {{}}.{name} ({path})"),
+            ),
+            other => err(
+                pos,
+                format!(
+                    "can't evaluate field {name} in type {} ({path})",
+                    other.type_name()
+                ),
+            ),
         }
     }
 
@@ -332,7 +389,14 @@ impl<'a> Exec<'a> {
         })
     }
 
-    fn call(&mut self, dot: &Value, pos: Pos, name: &str, args: &'a [Arg], fin: Option<Value>) -> XResult<Value> {
+    fn call(
+        &mut self,
+        dot: &Value,
+        pos: Pos,
+        name: &str,
+        args: &'a [Arg],
+        fin: Option<Value>,
+    ) -> XResult<Value> {
         if name == "and" || name == "or" {
             return self.and_or(dot, pos, name == "and", args, fin);
         }
@@ -348,11 +412,21 @@ impl<'a> Exec<'a> {
     }
 
     /// `and`/`or`: evaluate left to right, stop at the deciding value and return it.
-    fn and_or(&mut self, dot: &Value, pos: Pos, is_and: bool, args: &'a [Arg], fin: Option<Value>) -> XResult<Value> {
+    fn and_or(
+        &mut self,
+        dot: &Value,
+        pos: Pos,
+        is_and: bool,
+        args: &'a [Arg],
+        fin: Option<Value>,
+    ) -> XResult<Value> {
         let total = args.len() + usize::from(fin.is_some());
         if total == 0 {
             let name = if is_and { "and" } else { "or" };
-            return err(pos, format!("wrong number of args for {name}: want at least 1 got 0"));
+            return err(
+                pos,
+                format!("wrong number of args for {name}: want at least 1 got 0"),
+            );
         }
         let mut last = Value::Nil;
         for a in args {

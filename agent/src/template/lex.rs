@@ -130,8 +130,15 @@ fn is_alnum(c: char) -> bool {
 impl Lexer<'_> {
     fn pos_of(&self, off: usize) -> Pos {
         let line = self.line_starts.partition_point(|&s| s <= off);
-        let start = self.line_starts.get(line.saturating_sub(1)).copied().unwrap_or(0);
-        let col = self.src.get(start..off).map_or(1, |s| s.chars().count() + 1);
+        let start = self
+            .line_starts
+            .get(line.saturating_sub(1))
+            .copied()
+            .unwrap_or(0);
+        let col = self
+            .src
+            .get(start..off)
+            .map_or(1, |s| s.chars().count() + 1);
         Pos { line, col }
     }
 
@@ -187,7 +194,10 @@ impl Lexer<'_> {
     /// At a right delimiter (possibly with a trim marker)? Returns (length to skip, trims).
     fn at_right_delim(&self) -> Option<(usize, bool)> {
         let rest = self.rest();
-        if rest.starts_with(is_space) && rest[1..].starts_with('-') && rest[2..].starts_with(self.right) {
+        if rest.starts_with(is_space)
+            && rest[1..].starts_with('-')
+            && rest[2..].starts_with(self.right)
+        {
             return Some((2 + self.right.len(), true));
         }
         if rest.starts_with(self.right) {
@@ -248,7 +258,10 @@ impl Lexer<'_> {
                     let mut n = 0;
                     for (i, ch) in rest.char_indices() {
                         // Stop before a right trim marker so it is recognised.
-                        if !is_space(ch) || (rest[i + 1..].starts_with('-') && rest[i + 2..].starts_with(self.right)) {
+                        if !is_space(ch)
+                            || (rest[i + 1..].starts_with('-')
+                                && rest[i + 2..].starts_with(self.right))
+                        {
                             break;
                         }
                         n = i + ch.len_utf8();
@@ -328,7 +341,9 @@ impl Lexer<'_> {
                     }
                 },
                 '0'..='9' => self.number(off)?,
-                '+' | '-' if next.is_some_and(|d| d.is_ascii_digit() || d == '.') => self.number(off)?,
+                '+' | '-' if next.is_some_and(|d| d.is_ascii_digit() || d == '.') => {
+                    self.number(off)?
+                }
                 c if is_alnum(c) => {
                     let n = self.word_len(0);
                     let word = &self.rest()[..n];
@@ -368,7 +383,9 @@ impl Lexer<'_> {
         let ok = match rest.chars().next() {
             None => true,
             Some(c) => {
-                is_space(c) || matches!(c, '.' | ',' | '|' | ':' | ')' | '(' | '=') || rest.starts_with(self.right)
+                is_space(c)
+                    || matches!(c, '.' | ',' | '|' | ':' | ')' | '(' | '=')
+                    || rest.starts_with(self.right)
             }
         };
         if ok {

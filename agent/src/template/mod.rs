@@ -115,10 +115,15 @@ impl Template {
             message,
         };
         if opts.left_delimiter.is_empty() || opts.right_delimiter.is_empty() {
-            return Err(error(ast::Pos { line: 1, col: 1 }, "empty template delimiter".into()));
+            return Err(error(
+                ast::Pos { line: 1, col: 1 },
+                "empty template delimiter".into(),
+            ));
         }
-        let toks = lex::lex(text, &opts.left_delimiter, &opts.right_delimiter).map_err(|e| error(e.pos, e.message))?;
-        let tree = parse::parse(toks, &opts.function_denylist).map_err(|e| error(e.pos, e.message))?;
+        let toks = lex::lex(text, &opts.left_delimiter, &opts.right_delimiter)
+            .map_err(|e| error(e.pos, e.message))?;
+        let tree =
+            parse::parse(toks, &opts.function_denylist).map_err(|e| error(e.pos, e.message))?;
         Ok(Self {
             name: name.into(),
             tree,

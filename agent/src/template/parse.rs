@@ -136,7 +136,10 @@ impl Parser<'_> {
         if t.tok == Tok::RightDelim {
             Ok(())
         } else {
-            err(t.pos, format!("unexpected {} in {context}", describe(&t.tok)))
+            err(
+                t.pos,
+                format!("unexpected {} in {context}", describe(&t.tok)),
+            )
         }
     }
 
@@ -180,16 +183,22 @@ impl Parser<'_> {
         let t = self.next_non_space();
         match t.tok {
             Tok::Str(s) => Ok((t.pos, s)),
-            other => err(t.pos, format!("unexpected {} in {context}", describe(&other))),
+            other => err(
+                t.pos,
+                format!("unexpected {} in {context}", describe(&other)),
+            ),
         }
     }
 
     fn add_define(&mut self, pos: Pos, name: String, body: List) -> PResult<()> {
-        let empty = body.iter().all(|n| matches!(n, Node::Text(s) if s.trim().is_empty()));
+        let empty = body
+            .iter()
+            .all(|n| matches!(n, Node::Text(s) if s.trim().is_empty()));
         match self.defines.get(&name) {
-            Some(old) if !old.is_empty() && !empty => {
-                err(pos, format!("template: multiple definition of template {name:?}"))
-            }
+            Some(old) if !old.is_empty() && !empty => err(
+                pos,
+                format!("template: multiple definition of template {name:?}"),
+            ),
             Some(_) if empty => Ok(()),
             _ => {
                 self.defines.insert(name, body);
@@ -264,7 +273,11 @@ impl Parser<'_> {
             }
             Tok::Keyword(k @ (Keyword::Break | Keyword::Continue)) => {
                 self.next();
-                let word = if k == Keyword::Break { "break" } else { "continue" };
+                let word = if k == Keyword::Break {
+                    "break"
+                } else {
+                    "continue"
+                };
                 if self.range_depth == 0 {
                     return err(pos, format!("{{{{{word}}}}} outside {{{{range}}}}"));
                 }
@@ -275,7 +288,10 @@ impl Parser<'_> {
                     Node::Continue
                 })
             }
-            Tok::Keyword(k) => err(t.pos, format!("unexpected <{}>", format!("{k:?}").to_lowercase())),
+            Tok::Keyword(k) => err(
+                t.pos,
+                format!("unexpected <{}>", format!("{k:?}").to_lowercase()),
+            ),
             _ => Ok(Node::Action(self.pipeline("command", &Tok::RightDelim)?)),
         }
     }
@@ -312,7 +328,9 @@ impl Parser<'_> {
                     let (else_list, stop) = self.item_list(false)?;
                     match stop {
                         Stop::End(_) => {}
-                        Stop::Else(p) => return err(p, format!("expected end; found {{{{else}}}} in {context}")),
+                        Stop::Else(p) => {
+                            return err(p, format!("expected end; found {{{{else}}}} in {context}"));
+                        }
                         Stop::Eof(p) => return err(p, format!("unexpected EOF in {context}")),
                     }
                     Some(else_list)
@@ -346,7 +364,10 @@ impl Parser<'_> {
             }
             match t.tok {
                 Tok::Eof | Tok::RightDelim | Tok::RParen => {
-                    return err(t.pos, format!("unexpected {} in {context}", describe(&t.tok)));
+                    return err(
+                        t.pos,
+                        format!("unexpected {} in {context}", describe(&t.tok)),
+                    );
                 }
                 _ => {
                     self.i -= 1;
@@ -356,8 +377,14 @@ impl Parser<'_> {
             }
         }
         for (i, c) in pipe.cmds.iter().enumerate().skip(1) {
-            if let Some(Arg::Bool(..) | Arg::Dot(_) | Arg::Nil(_) | Arg::Number(..) | Arg::Str(..)) = c.args.first() {
-                return err(c.pos, format!("non executable command in pipeline stage {}", i + 1));
+            if let Some(
+                Arg::Bool(..) | Arg::Dot(_) | Arg::Nil(_) | Arg::Number(..) | Arg::Str(..),
+            ) = c.args.first()
+            {
+                return err(
+                    c.pos,
+                    format!("non executable command in pipeline stage {}", i + 1),
+                );
             }
         }
         Ok(pipe)
@@ -396,7 +423,9 @@ impl Parser<'_> {
                     }
                 }
                 Tok::Comma => return err(next.pos, format!("too many declarations in {context}")),
-                _ if !pipe.decl.is_empty() => return err(next.pos, "range can only initialize variables"),
+                _ if !pipe.decl.is_empty() => {
+                    return err(next.pos, "range can only initialize variables");
+                }
                 _ => {
                     self.i = save;
                     return Ok(());

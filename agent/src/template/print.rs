@@ -103,7 +103,11 @@ fn special(f: f64) -> Option<String> {
     if f.is_nan() {
         Some("NaN".into())
     } else if f.is_infinite() {
-        Some(if f > 0.0 { "+Inf".into() } else { "-Inf".into() })
+        Some(if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        })
     } else {
         None
     }
@@ -116,7 +120,11 @@ pub fn format_float_g(f: f64, eprec: i32) -> String {
         return s;
     }
     if f == 0.0 {
-        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     let (neg, digits, exp) = shortest_digits(f);
     let mut out = String::new();
@@ -162,7 +170,9 @@ pub fn quote(s: &str) -> String {
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c if c.is_control() => {
                 if (c as u32) < 0x10000 {
                     out.push_str(&format!("\\u{:04x}", c as u32));
@@ -247,24 +257,63 @@ fn format_one(verb: char, spec: &Spec, v: &Value) -> (String, bool) {
         ),
         ('s', Value::List(_) | Value::Map(_)) => (to_v(v), false),
         ('q', Value::Str(s)) => (quote(s), false),
-        ('s' | 'q' | 'd', Value::JsonNumber(n)) => (if verb == 'q' { quote(n) } else { n.to_string() }, false),
+        ('s' | 'q' | 'd', Value::JsonNumber(n)) => {
+            (if verb == 'q' { quote(n) } else { n.to_string() }, false)
+        }
         ('t', Value::Bool(b)) => (b.to_string(), false),
         ('d', Value::Int(i)) => (sign(i.to_string(), spec), true),
-        ('x', Value::Int(i)) => (sign(format!("{}{:x}", if *i < 0 { "-" } else { "" }, i.unsigned_abs()), spec), true),
-        ('X', Value::Int(i)) => (sign(format!("{}{:X}", if *i < 0 { "-" } else { "" }, i.unsigned_abs()), spec), true),
-        ('o', Value::Int(i)) => (sign(format!("{}{:o}", if *i < 0 { "-" } else { "" }, i.unsigned_abs()), spec), true),
-        ('b', Value::Int(i)) => (sign(format!("{}{:b}", if *i < 0 { "-" } else { "" }, i.unsigned_abs()), spec), true),
+        ('x', Value::Int(i)) => (
+            sign(
+                format!("{}{:x}", if *i < 0 { "-" } else { "" }, i.unsigned_abs()),
+                spec,
+            ),
+            true,
+        ),
+        ('X', Value::Int(i)) => (
+            sign(
+                format!("{}{:X}", if *i < 0 { "-" } else { "" }, i.unsigned_abs()),
+                spec,
+            ),
+            true,
+        ),
+        ('o', Value::Int(i)) => (
+            sign(
+                format!("{}{:o}", if *i < 0 { "-" } else { "" }, i.unsigned_abs()),
+                spec,
+            ),
+            true,
+        ),
+        ('b', Value::Int(i)) => (
+            sign(
+                format!("{}{:b}", if *i < 0 { "-" } else { "" }, i.unsigned_abs()),
+                spec,
+            ),
+            true,
+        ),
         ('c', Value::Int(i)) => (
-            u32::try_from(*i).ok().and_then(char::from_u32).unwrap_or('\u{fffd}').to_string(),
+            u32::try_from(*i)
+                .ok()
+                .and_then(char::from_u32)
+                .unwrap_or('\u{fffd}')
+                .to_string(),
             false,
         ),
         ('x', Value::Str(s)) => (hex::encode(s.as_bytes()), false),
         ('X', Value::Str(s)) => (hex::encode_upper(s.as_bytes()), false),
         ('f' | 'F', Value::Float(f)) => (
-            sign(special(*f).unwrap_or_else(|| format!("{:.*}", spec.prec.unwrap_or(6), f)), spec),
+            sign(
+                special(*f).unwrap_or_else(|| format!("{:.*}", spec.prec.unwrap_or(6), f)),
+                spec,
+            ),
             true,
         ),
-        ('e' | 'E', Value::Float(f)) => (sign(format_float_e(*f, spec.prec.unwrap_or(6), verb == 'E'), spec), true),
+        ('e' | 'E', Value::Float(f)) => (
+            sign(
+                format_float_e(*f, spec.prec.unwrap_or(6), verb == 'E'),
+                spec,
+            ),
+            true,
+        ),
         ('g' | 'G', Value::Float(f)) => {
             let s = match spec.prec {
                 None => format_float_g(*f, 6),
@@ -272,13 +321,21 @@ fn format_one(verb: char, spec: &Spec, v: &Value) -> (String, bool) {
                     // %.Ng: N significant digits, e-notation when exp < -4 || exp >= N.
                     let p = p.max(1);
                     let e = format_float_e(*f, p - 1, false);
-                    let exp: i32 = e.rsplit_once('e').and_then(|(_, x)| x.parse().ok()).unwrap_or(0);
+                    let exp: i32 = e
+                        .rsplit_once('e')
+                        .and_then(|(_, x)| x.parse().ok())
+                        .unwrap_or(0);
                     if exp < -4 || exp >= i32::try_from(p).unwrap_or(i32::MAX) {
                         let (m, x) = e.split_once('e').unwrap_or((&e, ""));
-                        let m = if m.contains('.') { m.trim_end_matches('0').trim_end_matches('.') } else { m };
+                        let m = if m.contains('.') {
+                            m.trim_end_matches('0').trim_end_matches('.')
+                        } else {
+                            m
+                        };
                         format!("{m}e{x}")
                     } else {
-                        let decimals = usize::try_from(i32::try_from(p).unwrap_or(0) - 1 - exp).unwrap_or(0);
+                        let decimals =
+                            usize::try_from(i32::try_from(p).unwrap_or(0) - 1 - exp).unwrap_or(0);
                         let s = format!("{:.*}", decimals, f);
                         if s.contains('.') {
                             s.trim_end_matches('0').trim_end_matches('.').to_string()
@@ -318,7 +375,9 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
             }
             chars.next();
         }
-        let num = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>, argi: &mut usize| -> Option<usize> {
+        let num = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+                   argi: &mut usize|
+         -> Option<usize> {
             if chars.peek() == Some(&'*') {
                 chars.next();
                 let v = match args.get(*argi) {

@@ -66,7 +66,11 @@ impl Value {
             serde_json::Value::Number(n) if json_numbers => Value::JsonNumber(n.to_string().into()),
             serde_json::Value::Number(n) => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
             serde_json::Value::String(s) => Value::str(s.as_str()),
-            serde_json::Value::Array(a) => Value::list(a.iter().map(|e| Value::from_json(e, json_numbers)).collect()),
+            serde_json::Value::Array(a) => Value::list(
+                a.iter()
+                    .map(|e| Value::from_json(e, json_numbers))
+                    .collect(),
+            ),
             serde_json::Value::Object(m) => Value::Map(Rc::new(
                 m.iter()
                     .map(|(k, e)| (k.clone(), Value::from_json(e, json_numbers)))
@@ -137,7 +141,9 @@ pub fn equal(a: &Value, b: &Value) -> Result<bool, String> {
         (Value::Bool(x), Value::Bool(y)) => x == y,
         (Value::Int(x), Value::Int(y)) => x == y,
         (Value::Float(x), Value::Float(y)) => x == y,
-        (Value::Str(_) | Value::JsonNumber(_), Value::Str(_) | Value::JsonNumber(_)) => a.as_str() == b.as_str(),
+        (Value::Str(_) | Value::JsonNumber(_), Value::Str(_) | Value::JsonNumber(_)) => {
+            a.as_str() == b.as_str()
+        }
         (Value::Nil | Value::Missing(_), Value::Nil | Value::Missing(_)) => true,
         (Value::Nil | Value::Missing(_), _) | (_, Value::Nil | Value::Missing(_)) => false,
         (Value::Secret(x), Value::Secret(y)) => Arc::ptr_eq(x, y),
@@ -151,9 +157,14 @@ pub fn equal(a: &Value, b: &Value) -> Result<bool, String> {
 /// Deep equality, for `in`/`contains` (no type errors).
 pub fn deep_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::List(x), Value::List(y)) => x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| deep_equal(p, q)),
+        (Value::List(x), Value::List(y)) => {
+            x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| deep_equal(p, q))
+        }
         (Value::Map(x), Value::Map(y)) => {
-            x.len() == y.len() && x.iter().zip(y.iter()).all(|((k1, v1), (k2, v2))| k1 == k2 && deep_equal(v1, v2))
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y.iter())
+                    .all(|((k1, v1), (k2, v2))| k1 == k2 && deep_equal(v1, v2))
         }
         _ => equal(a, b).unwrap_or(false),
     }
@@ -164,13 +175,13 @@ pub fn less(a: &Value, b: &Value) -> Result<bool, String> {
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => Ok(x < y),
         (Value::Float(x), Value::Float(y)) => Ok(x < y),
-        (Value::Str(_) | Value::JsonNumber(_), Value::Str(_) | Value::JsonNumber(_)) => Ok(a.as_str() < b.as_str()),
+        (Value::Str(_) | Value::JsonNumber(_), Value::Str(_) | Value::JsonNumber(_)) => {
+            Ok(a.as_str() < b.as_str())
+        }
         (
             Value::Int(_) | Value::Float(_) | Value::Str(_) | Value::JsonNumber(_),
             Value::Int(_) | Value::Float(_) | Value::Str(_) | Value::JsonNumber(_),
-        ) => {
-            Err("incompatible types for comparison".into())
-        }
+        ) => Err("incompatible types for comparison".into()),
         _ => Err(format!("invalid type for comparison: {}", a.type_name())),
     }
 }

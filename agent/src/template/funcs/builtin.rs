@@ -17,14 +17,20 @@ pub fn call(name: &str, args: &[Value], env: &mut Env<'_>) -> Option<FResult> {
         "println" => check_printable(name, args, env).map(|()| Value::str(sprintln(args))),
         "printf" => printf(args, env),
         "eq" => eq(args).map(Value::Bool),
-        "ne" => arity(name, args, 2).and_then(|()| equal(&args[0], &args[1]).map(|b| Value::Bool(!b))),
+        "ne" => {
+            arity(name, args, 2).and_then(|()| equal(&args[0], &args[1]).map(|b| Value::Bool(!b)))
+        }
         "lt" => cmp(name, args, |a, b| less(a, b)),
         "le" => cmp(name, args, |a, b| Ok(less(a, b)? || equal(a, b)?)),
         "gt" => cmp(name, args, |a, b| Ok(!less(a, b)? && !equal(a, b)?)),
         "ge" => cmp(name, args, |a, b| Ok(!less(a, b)?)),
-        "html" => check_printable(name, args, env).map(|()| Value::str(html_escape(&eval_args(args)))),
+        "html" => {
+            check_printable(name, args, env).map(|()| Value::str(html_escape(&eval_args(args))))
+        }
         "js" => check_printable(name, args, env).map(|()| Value::str(js_escape(&eval_args(args)))),
-        "urlquery" => check_printable(name, args, env).map(|()| Value::str(query_escape(&eval_args(args)))),
+        "urlquery" => {
+            check_printable(name, args, env).map(|()| Value::str(query_escape(&eval_args(args))))
+        }
         "call" => Err("call: function values are not supported".into()),
         _ => return None,
     })
@@ -43,15 +49,20 @@ fn printf(args: &[Value], env: &Env<'_>) -> FResult {
         return Err("wrong number of args for printf: want at least 1 got 0".into());
     };
     check_printable("printf", rest, env)?;
-    let fmt = fmt
-        .as_str()
-        .ok_or_else(|| format!("printf: wrong type for value; expected string; got {}", fmt.type_name()))?;
+    let fmt = fmt.as_str().ok_or_else(|| {
+        format!(
+            "printf: wrong type for value; expected string; got {}",
+            fmt.type_name()
+        )
+    })?;
     Ok(Value::str(sprintf(fmt, rest)))
 }
 
 fn cmp(name: &str, args: &[Value], f: impl Fn(&Value, &Value) -> Result<bool, String>) -> FResult {
     arity(name, args, 2)?;
-    f(&args[0], &args[1]).map(Value::Bool).map_err(|e| format!("{name}: {e}"))
+    f(&args[0], &args[1])
+        .map(Value::Bool)
+        .map_err(|e| format!("{name}: {e}"))
 }
 
 /// `eq a b c…`: a equals any of the others.
@@ -88,11 +99,15 @@ fn index(args: &[Value]) -> FResult {
     for k in keys {
         item = match (&item, k) {
             (Value::List(l), Value::Int(i)) => {
-                let i = usize::try_from(*i).map_err(|_| format!("error calling index: index out of range: {i}"))?;
-                l.get(i).cloned().ok_or_else(|| format!("error calling index: index out of range: {i}"))?
+                let i = usize::try_from(*i)
+                    .map_err(|_| format!("error calling index: index out of range: {i}"))?;
+                l.get(i)
+                    .cloned()
+                    .ok_or_else(|| format!("error calling index: index out of range: {i}"))?
             }
             (Value::Str(s), Value::Int(i)) => {
-                let i = usize::try_from(*i).map_err(|_| format!("error calling index: index out of range: {i}"))?;
+                let i = usize::try_from(*i)
+                    .map_err(|_| format!("error calling index: index out of range: {i}"))?;
                 Value::Int(
                     s.as_bytes()
                         .get(i)
@@ -108,14 +123,25 @@ fn index(args: &[Value]) -> FResult {
                 }
             }
             (Value::Map(_), k) => {
-                return Err(format!("error calling index: value has type {}; should be string", k.type_name()));
+                return Err(format!(
+                    "error calling index: value has type {}; should be string",
+                    k.type_name()
+                ));
             }
             (Value::Missing(p), _) => Value::Missing(p.clone()),
             (Value::Nil, _) => return Err("error calling index: index of untyped nil".into()),
             (Value::List(_) | Value::Str(_), k) => {
-                return Err(format!("error calling index: cannot index slice/array with type {}", k.type_name()));
+                return Err(format!(
+                    "error calling index: cannot index slice/array with type {}",
+                    k.type_name()
+                ));
             }
-            (v, _) => return Err(format!("error calling index: can't index item of type {}", v.type_name())),
+            (v, _) => {
+                return Err(format!(
+                    "error calling index: can't index item of type {}",
+                    v.type_name()
+                ));
+            }
         };
     }
     Ok(item)
@@ -191,7 +217,9 @@ fn js_escape(s: &str) -> String {
             '>' => out.push_str("\\u003E"),
             '&' => out.push_str("\\u0026"),
             '=' => out.push_str("\\u003D"),
-            c if (c as u32) < 0x20 || c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c if (c as u32) < 0x20 || c.is_control() => {
+                out.push_str(&format!("\\u{:04X}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -203,7 +231,9 @@ pub fn query_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(char::from(b)),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(b))
+            }
             b' ' => out.push('+'),
             b => out.push_str(&format!("%{b:02X}")),
         }

@@ -32,7 +32,10 @@ pub fn call(name: &str, args: &[Value], env: &mut Env<'_>) -> Option<FResult> {
         }),
         "file" => arity(name, args, 1).and_then(|()| {
             let p = str_arg(name, &args[0], env)?;
-            env.ctx.file(p).map(Value::str).ok_or_else(|| format!("file: cannot read {p:?}"))
+            env.ctx
+                .file(p)
+                .map(Value::str)
+                .ok_or_else(|| format!("file: cannot read {p:?}"))
         }),
         _ => return None,
     })
@@ -67,7 +70,9 @@ fn secret(args: &[Value], env: &mut Env<'_>) -> FResult {
             _ => {
                 let kv = str_arg("secret", a, env)?;
                 let Some((k, v)) = kv.split_once('=') else {
-                    return Err(format!("secret: invalid parameter for {path}: must be key=value"));
+                    return Err(format!(
+                        "secret: invalid parameter for {path}: must be key=value"
+                    ));
                 };
                 params.insert(k.to_string(), v.to_string());
             }
@@ -90,7 +95,10 @@ fn secrets(args: &[Value], env: &mut Env<'_>) -> FResult {
         return Ok(Value::list(Vec::new()));
     };
     let mut keys: Vec<String> = match s.data.0.get("keys") {
-        Some(serde_json::Value::Array(a)) => a.iter().filter_map(|k| k.as_str().map(str::to_string)).collect(),
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .filter_map(|k| k.as_str().map(str::to_string))
+            .collect(),
         _ => Vec::new(),
     };
     keys.sort();

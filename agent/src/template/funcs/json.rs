@@ -13,8 +13,13 @@ pub fn call(name: &str, args: &[Value], env: &Env<'_>) -> Option<FResult> {
             return Err(format!("{name}: map has no entry for key {path}"));
         }
         let mut out = String::new();
-        encode(&mut out, &args[0], escape_html, if pretty { Some(0) } else { None })
-            .map_err(|e| format!("{name}: {e}"))?;
+        encode(
+            &mut out,
+            &args[0],
+            escape_html,
+            if pretty { Some(0) } else { None },
+        )
+        .map_err(|e| format!("{name}: {e}"))?;
         Ok(Value::str(out))
     };
     Some(match name {
@@ -27,8 +32,13 @@ pub fn call(name: &str, args: &[Value], env: &Env<'_>) -> Option<FResult> {
             if s.is_empty() {
                 return Ok(Value::Nil);
             }
-            let v: serde_json::Value =
-                serde_json::from_str(s).map_err(|e| format!("{name}: invalid JSON at line {} column {}", e.line(), e.column()))?;
+            let v: serde_json::Value = serde_json::from_str(s).map_err(|e| {
+                format!(
+                    "{name}: invalid JSON at line {} column {}",
+                    e.line(),
+                    e.column()
+                )
+            })?;
             Ok(Value::from_plain_json(&v))
         }),
         _ => return None,
@@ -45,7 +55,12 @@ fn newline(out: &mut String, depth: Option<usize>) {
 }
 
 /// Encode `v` as Go's `json.Marshal` (or `MarshalIndent(v, "", "  ")` when `depth` is given) would.
-pub fn encode(out: &mut String, v: &Value, escape_html: bool, depth: Option<usize>) -> Result<(), String> {
+pub fn encode(
+    out: &mut String,
+    v: &Value,
+    escape_html: bool,
+    depth: Option<usize>,
+) -> Result<(), String> {
     let inner = depth.map(|d| d + 1);
     match v {
         Value::Missing(_) | Value::Nil => out.push_str("null"),
@@ -136,7 +151,11 @@ fn e_notation(f: f64) -> String {
     let s = format!("{f:e}");
     let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
     let e: i32 = e.parse().unwrap_or(0);
-    if e < 0 { format!("{m}e-{}", e.unsigned_abs()) } else { format!("{m}e+{e:02}") }
+    if e < 0 {
+        format!("{m}e-{}", e.unsigned_abs())
+    } else {
+        format!("{m}e+{e:02}")
+    }
 }
 
 /// A JSON string as Go writes it.

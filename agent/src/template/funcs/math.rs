@@ -33,12 +33,10 @@ pub fn call(name: &str, args: &[Value], env: &Env<'_>) -> Option<FResult> {
                 .map(Value::Float)
                 .map_err(|_| format!("{name}: invalid syntax"))
         }),
-        "parseBool" => arity(name, args, 1).and_then(|()| {
-            match str_arg(name, &args[0], env)? {
-                "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(Value::Bool(true)),
-                "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(Value::Bool(false)),
-                _ => Err(format!("{name}: invalid syntax")),
-            }
+        "parseBool" => arity(name, args, 1).and_then(|()| match str_arg(name, &args[0], env)? {
+            "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(Value::Bool(true)),
+            "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(Value::Bool(false)),
+            _ => Err(format!("{name}: invalid syntax")),
         }),
         "in" => arity(name, args, 2).and_then(|()| in_list(&args[0], &args[1]).map(Value::Bool)),
         "containsAny" => contains_some(name, args, true, false),
@@ -61,7 +59,10 @@ fn num(name: &str, v: &Value) -> Result<Num, String> {
         Value::Float(f) => Ok(Num::F(*f)),
         Value::JsonNumber(n) => match n.parse::<i64>() {
             Ok(i) => Ok(Num::I(i)),
-            Err(_) => n.parse::<f64>().map(Num::F).map_err(|_| format!("{name}: not a number")),
+            Err(_) => n
+                .parse::<f64>()
+                .map(Num::F)
+                .map_err(|_| format!("{name}: not a number")),
         },
         _ => Err(format!("{name}: unknown type for value: {}", v.type_name())),
     }
@@ -117,7 +118,12 @@ fn contains_some(name: &str, args: &[Value], ret_true: bool, invert: bool) -> FR
     let items = match &args[0] {
         Value::List(l) => l.clone(),
         Value::Missing(_) | Value::Nil => Default::default(),
-        v => return Err(format!("{name}: wrong type for value; expected list; got {}", v.type_name())),
+        v => {
+            return Err(format!(
+                "{name}: wrong type for value; expected list; got {}",
+                v.type_name()
+            ));
+        }
     };
     for item in items.iter() {
         if in_list(&args[1], item)? == ret_true {
@@ -130,13 +136,20 @@ fn contains_some(name: &str, args: &[Value], ret_true: bool, invert: bool) -> FR
 /// `loop n` is 0…n-1, `loop a b` is a…b-1.
 fn looped(args: &[Value]) -> FResult {
     let as_int = |v: &Value| match v {
-        Value::JsonNumber(n) => n.parse::<i64>().map_err(|_| "loop: not an integer".to_string()),
+        Value::JsonNumber(n) => n
+            .parse::<i64>()
+            .map_err(|_| "loop: not an integer".to_string()),
         v => int_arg("loop", v),
     };
     let (start, stop) = match args {
         [n] => (0, as_int(n)?),
         [a, b] => (as_int(a)?, as_int(b)?),
-        _ => return Err(format!("loop: wrong number of arguments, expected 1 or 2, but got {}", args.len())),
+        _ => {
+            return Err(format!(
+                "loop: wrong number of arguments, expected 1 or 2, but got {}",
+                args.len()
+            ));
+        }
     };
     if stop.saturating_sub(start) > MAX_LOOP {
         return Err(format!("loop: more than {MAX_LOOP} iterations"));

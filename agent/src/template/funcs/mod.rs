@@ -22,19 +22,75 @@ use crate::backend::secret::SecretRequest;
 /// Every function name a template may call.
 const NAMES: &[&str] = &[
     // Go builtins
-    "and", "or", "not", "len", "index", "slice", "print", "printf", "println", "eq", "ne", "lt", "le", "gt", "ge",
-    "html", "js", "urlquery", "call",
+    "and",
+    "or",
+    "not",
+    "len",
+    "index",
+    "slice",
+    "print",
+    "printf",
+    "println",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "html",
+    "js",
+    "urlquery",
+    "call",
     // consul-template: dependencies
-    "secret", "secrets", "env", "mustEnv", "envOrDefault", "file",
+    "secret",
+    "secrets",
+    "env",
+    "mustEnv",
+    "envOrDefault",
+    "file",
     // consul-template: JSON
-    "toJSON", "toJSONPretty", "toUnescapedJSON", "toUnescapedJSONPretty", "parseJSON",
+    "toJSON",
+    "toJSONPretty",
+    "toUnescapedJSON",
+    "toUnescapedJSONPretty",
+    "parseJSON",
     // consul-template: text
-    "base64Encode", "base64Decode", "base64URLEncode", "base64URLDecode", "split", "join", "trimSpace", "trim",
-    "trimPrefix", "trimSuffix", "replaceAll", "toUpper", "toLower", "toTitle", "contains", "indent", "sha256Hex",
+    "base64Encode",
+    "base64Decode",
+    "base64URLEncode",
+    "base64URLDecode",
+    "split",
+    "join",
+    "trimSpace",
+    "trim",
+    "trimPrefix",
+    "trimSuffix",
+    "replaceAll",
+    "toUpper",
+    "toLower",
+    "toTitle",
+    "contains",
+    "indent",
+    "sha256Hex",
     "timestamp",
     // consul-template: numbers and lists
-    "parseInt", "parseUint", "parseBool", "parseFloat", "add", "subtract", "multiply", "divide", "modulo", "minimum",
-    "maximum", "in", "containsAny", "containsAll", "containsNone", "containsNotAll", "loop",
+    "parseInt",
+    "parseUint",
+    "parseBool",
+    "parseFloat",
+    "add",
+    "subtract",
+    "multiply",
+    "divide",
+    "modulo",
+    "minimum",
+    "maximum",
+    "in",
+    "containsAny",
+    "containsAll",
+    "containsNone",
+    "containsNotAll",
+    "loop",
 ];
 
 /// consul-template functions sidekey deliberately does not provide (side effects outside the renderer).
@@ -91,12 +147,21 @@ pub fn call(name: &str, args: &[Value], env: &mut Env<'_>) -> FResult {
     Err(format!("function {name:?} not defined"))
 }
 
+/// Go layout formatting, for tests.
+#[cfg(test)]
+pub fn time_format_for_tests(t: ::time::OffsetDateTime, layout: &str) -> String {
+    time::format_go(t, layout)
+}
+
 /// Check the argument count.
 fn arity(name: &str, args: &[Value], n: usize) -> Result<(), String> {
     if args.len() == n {
         Ok(())
     } else {
-        Err(format!("wrong number of args for {name}: want {n} got {}", args.len()))
+        Err(format!(
+            "wrong number of args for {name}: want {n} got {}",
+            args.len()
+        ))
     }
 }
 
@@ -109,9 +174,12 @@ fn str_arg<'v>(name: &str, v: &'v Value, env: &Env<'_>) -> Result<&'v str, Strin
         }
         Value::Missing(path) => Err(format!("{name}: invalid value for {path}; expected string")),
         Value::Nil if env.discovering() => Ok(""),
-        _ => v
-            .as_str()
-            .ok_or_else(|| format!("{name}: wrong type for value; expected string; got {}", v.type_name())),
+        _ => v.as_str().ok_or_else(|| {
+            format!(
+                "{name}: wrong type for value; expected string; got {}",
+                v.type_name()
+            )
+        }),
     }
 }
 
@@ -119,7 +187,10 @@ fn str_arg<'v>(name: &str, v: &'v Value, env: &Env<'_>) -> Result<&'v str, Strin
 fn int_arg(name: &str, v: &Value) -> Result<i64, String> {
     match v {
         Value::Int(i) => Ok(*i),
-        _ => Err(format!("{name}: wrong type for value; expected int; got {}", v.type_name())),
+        _ => Err(format!(
+            "{name}: wrong type for value; expected int; got {}",
+            v.type_name()
+        )),
     }
 }
 

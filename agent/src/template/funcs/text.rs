@@ -34,7 +34,9 @@ pub fn call(name: &str, args: &[Value], env: &Env<'_>) -> Option<FResult> {
             if s.is_empty() {
                 return Ok(Value::list(Vec::new()));
             }
-            Ok(Value::list(go_split(s, sep).into_iter().map(Value::str).collect()))
+            Ok(Value::list(
+                go_split(s, sep).into_iter().map(Value::str).collect(),
+            ))
         }),
         "trim" => two(&|cutset, s| Ok(Value::str(s.trim_matches(|c| cutset.contains(c))))),
         "trimPrefix" => two(&|p, s| Ok(Value::str(s.strip_prefix(p).unwrap_or(s)))),
@@ -64,18 +66,25 @@ pub fn call(name: &str, args: &[Value], env: &Env<'_>) -> Option<FResult> {
 
 /// `unicode.IsSpace` as Go's `strings.TrimSpace` uses it.
 fn go_space(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{85}' | '\u{a0}') || (c as u32 > 0xff && c.is_whitespace())
+    matches!(
+        c,
+        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{85}' | '\u{a0}'
+    ) || (c as u32 > 0xff && c.is_whitespace())
 }
 
 fn decode(engine: &base64::engine::GeneralPurpose, s: &str, name: &str) -> FResult {
-    let bytes = engine.decode(s).map_err(|_| format!("{name}: input is not valid base64"))?;
+    let bytes = engine
+        .decode(s)
+        .map_err(|_| format!("{name}: input is not valid base64"))?;
     Ok(Value::str(String::from_utf8_lossy(&bytes)))
 }
 
 /// Go's `strings.Split`: an empty separator splits into characters.
 fn go_split<'a>(s: &'a str, sep: &str) -> Vec<&'a str> {
     if sep.is_empty() {
-        s.char_indices().map(|(i, c)| &s[i..i + c.len_utf8()]).collect()
+        s.char_indices()
+            .map(|(i, c)| &s[i..i + c.len_utf8()])
+            .collect()
     } else {
         s.split(sep).collect()
     }
@@ -130,20 +139,26 @@ fn join(sep: &str, list: &Value, env: &Env<'_>) -> FResult {
             let mut parts = Vec::with_capacity(l.len());
             for v in l.iter() {
                 match v {
-                    Value::Str(_) | Value::JsonNumber(_) => parts.push(v.as_str().unwrap_or_default().to_string()),
+                    Value::Str(_) | Value::JsonNumber(_) => {
+                        parts.push(v.as_str().unwrap_or_default().to_string())
+                    }
                     _ => parts.push(to_v(v)),
                 }
             }
             Ok(Value::str(parts.join(sep)))
         }
         Value::Missing(_) | Value::Nil if env.discovering() => Ok(Value::str("")),
-        v => Err(format!("join: wrong type for value; expected []string; got {}", v.type_name())),
+        v => Err(format!(
+            "join: wrong type for value; expected []string; got {}",
+            v.type_name()
+        )),
     }
 }
 
 /// consul-template's `indent`: prefix every non-empty line with `n` spaces.
 fn indent(n: i64, s: &str) -> FResult {
-    let n = usize::try_from(n).map_err(|_| "indent value must be a positive integer".to_string())?;
+    let n =
+        usize::try_from(n).map_err(|_| "indent value must be a positive integer".to_string())?;
     let pad = " ".repeat(n);
     let mut out = String::with_capacity(s.len());
     let mut at_line_start = true;

@@ -20,15 +20,36 @@ pub fn call(name: &str, args: &[Value], env: &Env<'_>) -> Option<FResult> {
                 Value::str(format_go(now, l))
             }
         }),
-        _ => Err(format!("timestamp: wrong number of arguments, expected 0 or 1, but got {}", args.len())),
+        _ => Err(format!(
+            "timestamp: wrong number of arguments, expected 0 or 1, but got {}",
+            args.len()
+        )),
     })
 }
 
 const MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
     "December",
 ];
-const DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+const DAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
 
 /// Format a UTC time with a Go reference-time layout (`Mon Jan 2 15:04:05 MST 2006`).
 pub fn format_go(t: OffsetDateTime, layout: &str) -> String {
@@ -47,7 +68,11 @@ pub fn format_go(t: OffsetDateTime, layout: &str) -> String {
             let s = &s[..n];
             if trim {
                 let s = s.trim_end_matches('0');
-                if s.is_empty() { String::new() } else { format!(".{s}") }
+                if s.is_empty() {
+                    String::new()
+                } else {
+                    format!(".{s}")
+                }
             } else {
                 format!(".{s}")
             }
@@ -96,7 +121,10 @@ pub fn format_go(t: OffsetDateTime, layout: &str) -> String {
                 continue;
             }
         }
-        match tokens.iter().find(|(tok, _)| !tok.is_empty() && rest.starts_with(tok)) {
+        match tokens
+            .iter()
+            .find(|(tok, _)| !tok.is_empty() && rest.starts_with(tok))
+        {
             Some((tok, rep)) => {
                 out.push_str(rep);
                 rest = &rest[tok.len()..];
