@@ -5,7 +5,22 @@
 //! on, so one pass discovers every secret a template needs; the caller fetches them all concurrently and
 //! renders again (as consul-template does).
 //!
-//! INTERFACE STUB: the implementation is being written; the signatures below are the contract.
+//! # Layout
+//! - `lex`: source → tokens (delimiters, trim markers, comments, literals).
+//! - `ast`: the syntax tree.
+//! - `parse`: tokens → tree, with Go's parse-time checks (variables, functions, `break`, `else`).
+//! - `value`: runtime values, Go truth and comparison; secret strings are zeroized.
+//! - `exec`: the evaluator (dot, variables, `if`/`with`/`range`/`template`, missing keys).
+//! - `print`: Go's `fmt` rules (`%v`, `Sprint`, `Sprintf`).
+//! - `funcs`: Go builtins and consul-template's functions (`secret`, `toJSON`, `split`, …).
+
+mod ast;
+mod exec;
+mod funcs;
+mod lex;
+mod parse;
+mod print;
+mod value;
 
 use std::sync::Arc;
 
@@ -83,7 +98,8 @@ pub struct TemplateError {
 
 /// A parsed template, ready to render any number of times.
 pub struct Template {
-    _private: (),
+    name: String,
+    tree: parse::Tree,
 }
 
 impl Template {
@@ -92,22 +108,50 @@ impl Template {
     /// # Errors
     /// A [`TemplateError`] with the line and column of the first syntax error.
     pub fn parse(name: &str, text: &str, opts: &ParseOptions) -> Result<Self, TemplateError> {
-        let _ = (text, opts);
-        Err(TemplateError {
+        let error = |pos: ast::Pos, message: String| TemplateError {
             name: name.into(),
-            line: 1,
-            col: 1,
-            message: "not implemented".into(),
+            line: pos.line,
+            col: pos.col,
+            message,
+        };
+        if opts.left_delimiter.is_empty() || opts.right_delimiter.is_empty() {
+            return Err(error(
+                ast::Pos { line: 1, col: 1 },
+                "empty template delimiter".into(),
+            ));
+        }
+        let toks = lex::lex(text, &opts.left_delimiter, &opts.right_delimiter)
+            .map_err(|e| error(e.pos, e.message))?;
+        let tree =
+            parse::parse(toks, &opts.function_denylist).map_err(|e| error(e.pos, e.message))?;
+        Ok(Self {
+            name: name.into(),
+            tree,
         })
     }
 
     /// Render once against `ctx`.
     pub fn render(&self, ctx: &dyn RenderContext, missing_key: MissingKey) -> RenderOutcome {
-        let _ = (ctx, missing_key);
-        RenderOutcome {
-            result: Ok(Zeroizing::new(String::new())),
+        let env = funcs::Env {
+            ctx,
+            missing_key,
             missing: Vec::new(),
             used: Vec::new(),
+        };
+        let mut ex = exec::Exec::new(&self.tree, env);
+        let result = ex.run(&value::Value::Nil).map_err(|e| TemplateError {
+            name: self.name.clone(),
+            line: e.pos.line,
+            col: e.pos.col,
+            message: e.message,
+        });
+        RenderOutcome {
+            result,
+            missing: std::mem::take(&mut ex.env.missing),
+            used: std::mem::take(&mut ex.env.used),
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,443 @@
+//! The evaluator: walks the syntax tree with a dot and variables, as Go's `text/template` executes.
+
+use zeroize::Zeroizing;
+
+use super::MissingKey;
+use super::ast::{Arg, Branch, Cmd, Node, Number, Pipe, Pos};
+use super::funcs::{self, Env};
+use super::parse::Tree;
+use super::print::write_v;
+use super::value::Value;
+
+/// How deep `{{template}}` calls may nest.
+const MAX_DEPTH: usize = 100;
+
+/// An execution error at a position.
+pub struct ExecError {
+    /// Where.
+    pub pos: Pos,
+    /// What (never a value).
+    pub message: String,
+}
+
+type XResult<T> = Result<T, ExecError>;
+
+fn err<T>(pos: Pos, message: impl Into<String>) -> XResult<T> {
+    Err(ExecError {
+        pos,
+        message: message.into(),
+    })
+}
+
+/// What a walked list asks of the enclosing `range`.
+enum Flow {
+    Normal,
+    Break,
+    Continue,
+}
+
+/// One execution of a tree.
+pub struct Exec<'a> {
+    tree: &'a Tree,
+    /// The function environment (context and dependency lists).
+    pub env: Env<'a>,
+    vars: Vec<(String, Value)>,
+    out: Zeroizing<String>,
+    depth: usize,
+}
+
+impl<'a> Exec<'a> {
+    /// Prepare to execute `tree`.
+    pub fn new(tree: &'a Tree, env: Env<'a>) -> Self {
+        Self {
+            tree,
+            env,
+            vars: Vec::new(),
+            out: Zeroizing::new(String::new()),
+            depth: 0,
+        }
+    }
+
+    /// Execute the main body with `dot` (nil for sidekey templates) and return the output.
+    pub fn run(&mut self, dot: &Value) -> XResult<Zeroizing<String>> {
+        self.vars = vec![("$".into(), dot.clone())];
+        let tree = self.tree;
+        self.walk(dot, &tree.root)?;
+        Ok(std::mem::take(&mut self.out))
+    }
+
+    fn missing_key(&self) -> MissingKey {
+        self.env.missing_key
+    }
+
+    fn walk(&mut self, dot: &Value, list: &'a [Node]) -> XResult<Flow> {
+        for node in list {
+            let flow = match node {
+                Node::Text(s) => {
+                    self.out.push_str(s);
+                    Flow::Normal
+                }
+                Node::Action(pipe) => {
+                    let v = self.pipeline(dot, pipe)?;
+                    if pipe.decl.is_empty() {
+                        self.print(pipe.pos, &v)?;
+                    }
+                    Flow::Normal
+                }
+                Node::If(b) => self.if_with(dot, b, false)?,
+                Node::With(b) => self.if_with(dot, b, true)?,
+                Node::Range(b) => self.range(dot, b)?,
+                Node::Template { pos, name, pipe } => {
+                    self.template(dot, *pos, name, pipe.as_ref())?
+                }
+                Node::Break => Flow::Break,
+                Node::Continue => Flow::Continue,
+            };
+            if !matches!(flow, Flow::Normal) {
+                return Ok(flow);
+            }
+        }
+        Ok(Flow::Normal)
+    }
+
+    fn print(&mut self, pos: Pos, v: &Value) -> XResult<()> {
+        match v {
+            Value::Missing(path) => match self.missing_key() {
+                MissingKey::NoValue => self.out.push_str("<no value>"),
+                _ if self.env.discovering() => {}
+                _ => {
+                    return err(
+                        pos,
+                        format!("missing key: {path} has no value (map has no entry for key)"),
+                    );
+                }
+            },
+            Value::Nil => match self.missing_key() {
+                MissingKey::NoValue => self.out.push_str("<no value>"),
+                _ if self.env.discovering() => {}
+                _ => return err(pos, "the value printed is nil (Go would print <no value>)"),
+            },
+            v => write_v(&mut self.out, v),
+        }
+        Ok(())
+    }
+
+    fn if_with(&mut self, dot: &Value, b: &'a Branch, with: bool) -> XResult<Flow> {
+        let mark = self.vars.len();
+        let res = (|| {
+            let v = self.pipeline(dot, &b.pipe)?;
+            if v.truth() {
+                self.walk(if with { &v } else { dot }, &b.list)
+            } else if let Some(e) = &b.else_list {
+                self.walk(dot, e)
+            } else {
+                Ok(Flow::Normal)
+            }
+        })();
+        self.vars.truncate(mark);
+        res
+    }
+
+    fn range(&mut self, dot: &Value, b: &'a Branch) -> XResult<Flow> {
+        let mark = self.vars.len();
+        let res = self.range_inner(dot, b, mark);
+        self.vars.truncate(mark);
+        res.map(|()| Flow::Normal)
+    }
+
+    fn range_inner(&mut self, dot: &Value, b: &'a Branch, mark: usize) -> XResult<()> {
+        let v = self.pipeline_value(dot, &b.pipe)?;
+        let items: Vec<(Value, Value)> = match &v {
+            Value::List(l) => l
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (Value::Int(i64::try_from(i).unwrap_or(i64::MAX)), e.clone()))
+                .collect(),
+            Value::Map(m) => m
+                .iter()
+                .map(|(k, e)| (Value::str(k.as_str()), e.clone()))
+                .collect(),
+            Value::Int(n) => {
+                if b.pipe.decl.len() > 1 {
+                    return err(b.pos, "can't use two variables with range over an integer");
+                }
+                (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect()
+            }
+            Value::Missing(_) | Value::Nil => Vec::new(),
+            other => {
+                return err(
+                    b.pos,
+                    format!(
+                        "range can't iterate over value of type {}",
+                        other.type_name()
+                    ),
+                );
+            }
+        };
+        if items.is_empty() {
+            if let Some(e) = &b.else_list {
+                self.walk(dot, e)?;
+            }
+            return Ok(());
+        }
+        for (k, e) in items {
+            self.vars.truncate(mark);
+            match b.pipe.decl.as_slice() {
+                [] => {}
+                [v] => self.bind(b.pos, v, e.clone(), b.pipe.is_assign)?,
+                [kv, v, ..] => {
+                    self.bind(b.pos, kv, k, b.pipe.is_assign)?;
+                    self.bind(b.pos, v, e.clone(), b.pipe.is_assign)?;
+                }
+            }
+            if let Flow::Break = self.walk(&e, &b.list)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn template(
+        &mut self,
+        dot: &Value,
+        pos: Pos,
+        name: &str,
+        pipe: Option<&'a Pipe>,
+    ) -> XResult<Flow> {
+        let tree = self.tree;
+        let Some(body) = tree.defines.get(name) else {
+            return err(pos, format!("no such template {name:?}"));
+        };
+        let new_dot = match pipe {
+            Some(p) => self.pipeline(dot, p)?,
+            None => Value::Nil,
+        };
+        if self.depth >= MAX_DEPTH {
+            return err(
+                pos,
+                format!("exceeded maximum template depth ({MAX_DEPTH})"),
+            );
+        }
+        self.depth += 1;
+        let saved = std::mem::replace(&mut self.vars, vec![("$".into(), new_dot.clone())]);
+        let res = self.walk(&new_dot, body);
+        self.vars = saved;
+        self.depth -= 1;
+        res.map(|_| Flow::Normal)
+    }
+
+    fn bind(&mut self, pos: Pos, name: &str, v: Value, assign: bool) -> XResult<()> {
+        if !assign {
+            self.vars.push((name.to_string(), v));
+            return Ok(());
+        }
+        match self.vars.iter_mut().rev().find(|(n, _)| n == name) {
+            Some(slot) => {
+                slot.1 = v;
+                Ok(())
+            }
+            None => err(pos, format!("undefined variable: {name}")),
+        }
+    }
+
+    fn var(&self, pos: Pos, name: &str) -> XResult<Value> {
+        match self.vars.iter().rev().find(|(n, _)| n == name) {
+            Some((_, v)) => Ok(v.clone()),
+            None => err(pos, format!("undefined variable: {name}")),
+        }
+    }
+
+    /// Evaluate a pipeline and bind its declarations.
+    fn pipeline(&mut self, dot: &Value, pipe: &'a Pipe) -> XResult<Value> {
+        let v = self.pipeline_value(dot, pipe)?;
+        for name in &pipe.decl {
+            self.bind(pipe.pos, name, v.clone(), pipe.is_assign)?;
+        }
+        Ok(v)
+    }
+
+    /// Evaluate a pipeline's commands, each result fed as the last argument of the next.
+    fn pipeline_value(&mut self, dot: &Value, pipe: &'a Pipe) -> XResult<Value> {
+        let mut val = None;
+        for cmd in &pipe.cmds {
+            val = Some(self.command(dot, cmd, val)?);
+        }
+        Ok(val.unwrap_or(Value::Nil))
+    }
+
+    fn command(&mut self, dot: &Value, cmd: &'a Cmd, fin: Option<Value>) -> XResult<Value> {
+        let Some(first) = cmd.args.first() else {
+            return err(cmd.pos, "empty command");
+        };
+        let has_args = cmd.args.len() > 1 || fin.is_some();
+        match first {
+            Arg::Field(pos, chain) => self.chain(*pos, dot.clone(), String::new(), chain, has_args),
+            Arg::Var(pos, name, chain) if !chain.is_empty() => {
+                let base = self.var(*pos, name)?;
+                self.chain(*pos, base, name.clone(), chain, has_args)
+            }
+            Arg::Chain(pos, node, chain) => {
+                let base = self.arg(dot, node)?;
+                self.chain(*pos, base, String::new(), chain, has_args)
+            }
+            Arg::Func(pos, name) => self.call(dot, *pos, name, &cmd.args[1..], fin),
+            other => {
+                if let Arg::Nil(p) = other {
+                    return err(*p, "nil is not a command");
+                }
+                if has_args {
+                    return err(other.pos(), "can't give argument to non-function");
+                }
+                self.arg(dot, other)
+            }
+        }
+    }
+
+    /// Follow `.a.b.c` from `base`; `prefix` names the base in messages (`$x`, or empty for dot).
+    fn chain(
+        &mut self,
+        pos: Pos,
+        base: Value,
+        prefix: String,
+        chain: &[String],
+        has_args: bool,
+    ) -> XResult<Value> {
+        let mut path = prefix;
+        let mut v = base;
+        for (i, name) in chain.iter().enumerate() {
+            path.push('.');
+            path.push_str(name);
+            let last = i + 1 == chain.len();
+            v = self.field(pos, v, name, &path, has_args && last)?;
+        }
+        Ok(v)
+    }
+
+    fn field(
+        &mut self,
+        pos: Pos,
+        recv: Value,
+        name: &str,
+        path: &str,
+        has_args: bool,
+    ) -> XResult<Value> {
+        let strict = self.missing_key() == MissingKey::Error && !self.env.discovering();
+        match recv {
+            Value::Map(m) => {
+                if has_args {
+                    return err(pos, format!("{name} is not a method but has arguments"));
+                }
+                match m.get(name) {
+                    Some(v) => Ok(v.clone()),
+                    None if strict => {
+                        err(pos, format!("map has no entry for key {name:?} ({path})"))
+                    }
+                    None => Ok(Value::Missing(path.into())),
+                }
+            }
+            Value::Secret(s) => {
+                if has_args {
+                    return err(pos, format!("{name} is not a method but has arguments"));
+                }
+                match Value::secret_field(&s, name) {
+                    Some(v) => Ok(v),
+                    None => err(
+                        pos,
+                        format!("can't evaluate field {name} in type *dependency.Secret"),
+                    ),
+                }
+            }
+            Value::Missing(_) if strict => {
+                err(pos, format!("nil data; no entry for key {name:?} ({path})"))
+            }
+            Value::Missing(_) => Ok(Value::Missing(path.into())),
+            Value::Nil if self.env.discovering() => Ok(Value::Missing(path.into())),
+            Value::Nil => err(
+                pos,
+                format!("nil pointer evaluating interface {{}}.{name} ({path})"),
+            ),
+            other => err(
+                pos,
+                format!(
+                    "can't evaluate field {name} in type {} ({path})",
+                    other.type_name()
+                ),
+            ),
+        }
+    }
+
+    /// Evaluate an operand used as an argument.
+    fn arg(&mut self, dot: &Value, arg: &'a Arg) -> XResult<Value> {
+        Ok(match arg {
+            Arg::Dot(_) => dot.clone(),
+            Arg::Nil(_) => Value::Nil,
+            Arg::Bool(_, b) => Value::Bool(*b),
+            Arg::Number(_, Number::Int(i)) => Value::Int(*i),
+            Arg::Number(_, Number::Float(f)) => Value::Float(*f),
+            Arg::Str(_, s) => Value::str(s.as_str()),
+            Arg::Field(pos, chain) => self.chain(*pos, dot.clone(), String::new(), chain, false)?,
+            Arg::Var(pos, name, chain) => {
+                let base = self.var(*pos, name)?;
+                self.chain(*pos, base, name.clone(), chain, false)?
+            }
+            Arg::Chain(pos, node, chain) => {
+                let base = self.arg(dot, node)?;
+                self.chain(*pos, base, String::new(), chain, false)?
+            }
+            Arg::Pipe(_, p) => self.pipeline(dot, p)?,
+            Arg::Func(pos, name) => self.call(dot, *pos, name, &[], None)?,
+        })
+    }
+
+    fn call(
+        &mut self,
+        dot: &Value,
+        pos: Pos,
+        name: &str,
+        args: &'a [Arg],
+        fin: Option<Value>,
+    ) -> XResult<Value> {
+        if name == "and" || name == "or" {
+            return self.and_or(dot, pos, name == "and", args, fin);
+        }
+        let mut vals = Vec::with_capacity(args.len() + 1);
+        for a in args {
+            vals.push(self.arg(dot, a)?);
+        }
+        vals.extend(fin);
+        funcs::call(name, &vals, &mut self.env).map_err(|m| ExecError {
+            pos,
+            message: format!("error calling {name}: {m}"),
+        })
+    }
+
+    /// `and`/`or`: evaluate left to right, stop at the deciding value and return it.
+    fn and_or(
+        &mut self,
+        dot: &Value,
+        pos: Pos,
+        is_and: bool,
+        args: &'a [Arg],
+        fin: Option<Value>,
+    ) -> XResult<Value> {
+        let total = args.len() + usize::from(fin.is_some());
+        if total == 0 {
+            let name = if is_and { "and" } else { "or" };
+            return err(
+                pos,
+                format!("wrong number of args for {name}: want at least 1 got 0"),
+            );
+        }
+        let mut last = Value::Nil;
+        for a in args {
+            last = self.arg(dot, a)?;
+            if last.truth() != is_and {
+                return Ok(last);
+            }
+        }
+        if let Some(f) = fin {
+            last = f;
+        }
+        Ok(last)
+    }
+}

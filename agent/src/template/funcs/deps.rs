@@ -1,0 +1,106 @@
+//! Functions that read the render context: secrets, environment variables and files.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::{Env, FResult, arity, str_arg};
+use crate::backend::secret::{Secret, SecretRequest};
+use crate::template::print::to_v;
+use crate::template::value::Value;
+
+/// Run dependency function `name`, or `None` if it is not one.
+pub fn call(name: &str, args: &[Value], env: &mut Env<'_>) -> Option<FResult> {
+    Some(match name {
+        "secret" => secret(args, env),
+        "secrets" => secrets(args, env),
+        "env" => arity(name, args, 1)
+            .and_then(|()| str_arg(name, &args[0], env))
+            .map(|n| Value::str(env.ctx.env(n).unwrap_or_default())),
+        "mustEnv" => arity(name, args, 1).and_then(|()| {
+            let n = str_arg(name, &args[0], env)?;
+            env.ctx
+                .env(n)
+                .map(Value::str)
+                .ok_or_else(|| format!("mustEnv: environment variable {n} not set"))
+        }),
+        "envOrDefault" => arity(name, args, 2).and_then(|()| {
+            let n = str_arg(name, &args[0], env)?;
+            match env.ctx.env(n) {
+                Some(v) if !v.is_empty() => Ok(Value::str(v)),
+                _ => Ok(args[1].clone()),
+            }
+        }),
+        "file" => arity(name, args, 1).and_then(|()| {
+            let p = str_arg(name, &args[0], env)?;
+            env.ctx
+                .file(p)
+                .map(Value::str)
+                .ok_or_else(|| format!("file: cannot read {p:?}"))
+        }),
+        _ => return None,
+    })
+}
+
+/// Record `req` as used (and missing when the context does not have it); return what the context has.
+fn fetch(req: SecretRequest, env: &mut Env<'_>) -> Option<Arc<Secret>> {
+    if !env.used.contains(&req) {
+        env.used.push(req.clone());
+    }
+    let found = env.ctx.secret(&req);
+    if found.is_none() && !env.missing.contains(&req) {
+        env.missing.push(req);
+    }
+    found
+}
+
+/// `secret "path"` reads; `secret "path" "k=v"…` (or a map argument) writes.
+fn secret(args: &[Value], env: &mut Env<'_>) -> FResult {
+    let Some((path, rest)) = args.split_first() else {
+        return Err("secret: missing path".into());
+    };
+    let path = str_arg("secret", path, env)?.to_string();
+    let mut params = BTreeMap::new();
+    for a in rest {
+        match a {
+            Value::Map(m) => {
+                for (k, v) in m.iter() {
+                    params.insert(k.clone(), to_v(v));
+                }
+            }
+            _ => {
+                let kv = str_arg("secret", a, env)?;
+                let Some((k, v)) = kv.split_once('=') else {
+                    return Err(format!(
+                        "secret: invalid parameter for {path}: must be key=value"
+                    ));
+                };
+                params.insert(k.to_string(), v.to_string());
+            }
+        }
+    }
+    let req = if params.is_empty() {
+        SecretRequest::read(path)
+    } else {
+        SecretRequest::write(path, params)
+    };
+    let s = fetch(req, env).unwrap_or_default();
+    Ok(Value::Secret(s))
+}
+
+/// `secrets "path"`: the keys listed below a path, sorted.
+fn secrets(args: &[Value], env: &mut Env<'_>) -> FResult {
+    arity("secrets", args, 1)?;
+    let path = str_arg("secrets", &args[0], env)?.to_string();
+    let Some(s) = fetch(SecretRequest::list(path), env) else {
+        return Ok(Value::list(Vec::new()));
+    };
+    let mut keys: Vec<String> = match s.data.0.get("keys") {
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .filter_map(|k| k.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    };
+    keys.sort();
+    Ok(Value::list(keys.into_iter().map(Value::str).collect()))
+}

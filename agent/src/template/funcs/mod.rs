@@ -1,0 +1,209 @@
+//! The function library: Go's builtins and consul-template's functions.
+//!
+//! - [`builtin`]: `len index slice print printf println eq ne lt le gt ge not html js urlquery call`
+//!   (`and`/`or` short-circuit, so the evaluator runs them).
+//! - [`deps`]: functions that read the render context: `secret secrets env mustEnv envOrDefault file`.
+//! - [`text`]: strings and encodings.
+//! - [`math`]: arithmetic, parsing, `loop`, `in` and `contains*`.
+//! - [`json`]: Go's `encoding/json` output for `toJSON` and friends.
+//! - [`time`]: `timestamp` and Go's time layouts.
+
+mod builtin;
+mod deps;
+mod json;
+mod math;
+mod text;
+mod time;
+
+use super::value::Value;
+use super::{MissingKey, RenderContext};
+use crate::backend::secret::SecretRequest;
+
+/// Every function name a template may call.
+const NAMES: &[&str] = &[
+    // Go builtins
+    "and",
+    "or",
+    "not",
+    "len",
+    "index",
+    "slice",
+    "print",
+    "printf",
+    "println",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "html",
+    "js",
+    "urlquery",
+    "call",
+    // consul-template: dependencies
+    "secret",
+    "secrets",
+    "env",
+    "mustEnv",
+    "envOrDefault",
+    "file",
+    // consul-template: JSON
+    "toJSON",
+    "toJSONPretty",
+    "toUnescapedJSON",
+    "toUnescapedJSONPretty",
+    "parseJSON",
+    // consul-template: text
+    "base64Encode",
+    "base64Decode",
+    "base64URLEncode",
+    "base64URLDecode",
+    "split",
+    "join",
+    "trimSpace",
+    "trim",
+    "trimPrefix",
+    "trimSuffix",
+    "replaceAll",
+    "toUpper",
+    "toLower",
+    "toTitle",
+    "contains",
+    "indent",
+    "sha256Hex",
+    "timestamp",
+    // consul-template: numbers and lists
+    "parseInt",
+    "parseUint",
+    "parseBool",
+    "parseFloat",
+    "add",
+    "subtract",
+    "multiply",
+    "divide",
+    "modulo",
+    "minimum",
+    "maximum",
+    "in",
+    "containsAny",
+    "containsAll",
+    "containsNone",
+    "containsNotAll",
+    "loop",
+];
+
+/// consul-template functions sidekey deliberately does not provide (side effects outside the renderer).
+pub const UNSUPPORTED: &[&str] = &["plugin", "writeToFile", "executeTemplate"];
+
+/// Whether `name` is a function templates may call.
+pub fn is_known(name: &str) -> bool {
+    NAMES.contains(&name)
+}
+
+/// What a function call may touch: the render context and the pass's dependency lists.
+pub struct Env<'a> {
+    /// Secrets, env and files.
+    pub ctx: &'a dyn RenderContext,
+    /// The missing-key mode, for `print` and friends.
+    pub missing_key: MissingKey,
+    /// Secrets asked for and not in the context, in first-use order.
+    pub missing: Vec<SecretRequest>,
+    /// Every secret asked for, in first-use order.
+    pub used: Vec<SecretRequest>,
+}
+
+impl Env<'_> {
+    /// True once a dependency is missing: the pass is only discovering dependencies, so values that are
+    /// absent because of it are tolerated instead of stopping the render.
+    pub fn discovering(&self) -> bool {
+        !self.missing.is_empty()
+    }
+}
+
+/// A function's error message (the evaluator adds the position).
+pub type FResult = Result<Value, String>;
+
+/// Call function `name` with evaluated arguments.
+pub fn call(name: &str, args: &[Value], env: &mut Env<'_>) -> FResult {
+    if let Some(r) = builtin::call(name, args, env) {
+        return r;
+    }
+    if let Some(r) = deps::call(name, args, env) {
+        return r;
+    }
+    if let Some(r) = text::call(name, args, env) {
+        return r;
+    }
+    if let Some(r) = math::call(name, args, env) {
+        return r;
+    }
+    if let Some(r) = json::call(name, args, env) {
+        return r;
+    }
+    if let Some(r) = time::call(name, args, env) {
+        return r;
+    }
+    Err(format!("function {name:?} not defined"))
+}
+
+/// Go layout formatting, for tests.
+#[cfg(test)]
+pub fn time_format_for_tests(t: ::time::OffsetDateTime, layout: &str) -> String {
+    time::format_go(t, layout)
+}
+
+/// Check the argument count.
+fn arity(name: &str, args: &[Value], n: usize) -> Result<(), String> {
+    if args.len() == n {
+        Ok(())
+    } else {
+        Err(format!(
+            "wrong number of args for {name}: want {n} got {}",
+            args.len()
+        ))
+    }
+}
+
+/// A string argument. A missing value is an error, unless the pass is discovering dependencies.
+fn str_arg<'v>(name: &str, v: &'v Value, env: &Env<'_>) -> Result<&'v str, String> {
+    match v {
+        Value::Missing(path) if env.discovering() => {
+            let _ = path;
+            Ok("")
+        }
+        Value::Missing(path) => Err(format!("{name}: invalid value for {path}; expected string")),
+        Value::Nil if env.discovering() => Ok(""),
+        _ => v.as_str().ok_or_else(|| {
+            format!(
+                "{name}: wrong type for value; expected string; got {}",
+                v.type_name()
+            )
+        }),
+    }
+}
+
+/// An integer argument.
+fn int_arg(name: &str, v: &Value) -> Result<i64, String> {
+    match v {
+        Value::Int(i) => Ok(*i),
+        _ => Err(format!(
+            "{name}: wrong type for value; expected int; got {}",
+            v.type_name()
+        )),
+    }
+}
+
+/// A missing value passed where Go takes `interface{}` becomes nil; printing-style functions must not turn a
+/// missing key into `<nil>` silently unless the missing-key mode allows it.
+fn check_printable(name: &str, args: &[Value], env: &Env<'_>) -> Result<(), String> {
+    if env.missing_key == MissingKey::NoValue || env.discovering() {
+        return Ok(());
+    }
+    for a in args {
+        if let Value::Missing(path) = a {
+            return Err(format!("{name}: map has no entry for key {path}"));
+        }
+    }
+    Ok(())
+}
