@@ -58,7 +58,8 @@ impl<'a> Exec<'a> {
         }
     }
 
-    /// Execute the main body with `dot` (nil for sidekey templates) and return the output.
+    /// Execute the main body with `dot` and return the output. consul-template executes with nil data, which Go
+    /// sees as an invalid value: pass `Value::Missing(".")` for the same behaviour.
     pub fn run(&mut self, dot: &Value) -> XResult<Zeroizing<String>> {
         self.vars = vec![("$".into(), dot.clone())];
         let tree = self.tree;
@@ -210,7 +211,7 @@ impl<'a> Exec<'a> {
         };
         let new_dot = match pipe {
             Some(p) => self.pipeline(dot, p)?,
-            None => Value::Nil,
+            None => Value::Missing(".".into()),
         };
         if self.depth >= MAX_DEPTH {
             return err(

@@ -446,9 +446,9 @@ impl Lexer<'_> {
         }
         while n < bytes.len() {
             let b = bytes[n];
-            if b.is_ascii_alphanumeric() || b == b'_' || b == b'.' {
-                n += 1;
-            } else if (b == b'+' || b == b'-') && n > 0 && exp_chars.contains(&bytes[n - 1]) {
+            let sign_in_exponent =
+                (b == b'+' || b == b'-') && n > 0 && exp_chars.contains(&bytes[n - 1]);
+            if b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || sign_in_exponent {
                 n += 1;
             } else {
                 break;

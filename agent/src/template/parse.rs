@@ -312,11 +312,10 @@ impl Parser<'_> {
             Stop::Eof(p) => return err(p, format!("unexpected EOF in {context}")),
             Stop::Else(epos) => {
                 let t = self.peek_non_space().clone();
-                let chained = match (context, &t.tok) {
-                    ("if", Tok::Keyword(Keyword::If)) => true,
-                    ("with", Tok::Keyword(Keyword::With)) => true,
-                    _ => false,
-                };
+                let chained = matches!(
+                    (context, &t.tok),
+                    ("if", Tok::Keyword(Keyword::If)) | ("with", Tok::Keyword(Keyword::With))
+                );
                 if chained {
                     // `{{else if …}}`: a nested if that consumes the shared {{end}}.
                     let vars = self.vars.clone();
@@ -329,7 +328,10 @@ impl Parser<'_> {
                     match stop {
                         Stop::End(_) => {}
                         Stop::Else(p) => {
-                            return err(p, format!("expected end; found {{{{else}}}} in {context}"));
+                            return err(
+                                p,
+                                format!("expected end; found {{{{else}}}} in {context}"),
+                            );
                         }
                         Stop::Eof(p) => return err(p, format!("unexpected EOF in {context}")),
                     }

@@ -1,5 +1,7 @@
 //! Template tests: a fixture context and one test per construct; expected output is Go's where known.
 
+#![allow(clippy::panic)]
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -716,5 +718,79 @@ fn denylist_and_unsupported() {
         parse_err(r#"{{ writeToFile "a" "b" "c" "d" }}"#)
             .message
             .contains("not supported")
+    );
+}
+
+#[test]
+fn top_level_dot_is_go_nil_data() {
+    assert_eq!(
+        render_with("[{{ .Foo.Bar }}][{{ . }}]", &kv(), MissingKey::NoValue)
+            .ok()
+            .as_deref(),
+        Some("[<no value>][<no value>]")
+    );
+    let e = render_with("{{ .Foo }}", &kv(), MissingKey::Error)
+        .err()
+        .map(|e| e.message);
+    assert!(e.is_some_and(|m| m.contains("no entry for key \"Foo\"")));
+    assert!(render_with("{{ .Foo }}", &kv(), MissingKey::ErrorOnPrint).is_err());
+    // A JSON null inside data is a nil value: a field on it is an error, as in Go.
+    let e = render_err(&format!("{W}{{{{ .Data.data.null.x }}}}{{{{ end }}}}"));
+    assert!(e.message.contains("nil pointer evaluating"), "{e}");
+}
+
+#[test]
+fn range_scoping_and_assignment() {
+    assert_eq!(
+        render("{{ $n := 0 }}{{ range loop 4 }}{{ $n = add $n . }}{{ $t := . }}{{ end }}{{ $n }}"),
+        "6"
+    );
+    assert!(
+        parse_err("{{ range loop 2 }}{{ $t := . }}{{ end }}{{ $t }}")
+            .message
+            .contains("undefined variable")
+    );
+    assert_eq!(
+        render("{{ range $i, $e := split \",\" \"a,b\" }}{{ $i }}{{ $e }}{{ end }}"),
+        "0a1b"
+    );
+    assert!(
+        parse_err("{{ range $a, $b, $c := loop 1 }}{{ end }}")
+            .message
+            .contains("declarations")
+    );
+}
+
+#[test]
+fn duplicate_definitions() {
+    // As in Go, a block and a define of the same name in one text collide (only an empty body may repeat).
+    assert!(
+        parse_err(r#"{{ block "b" . }}default{{ end }}{{ define "b" }}custom{{ end }}"#)
+            .message
+            .contains("multiple definition")
+    );
+    assert_eq!(
+        render(r#"{{ define "e" }}x{{ end }}{{ define "e" }} {{ end }}{{ template "e" }}"#),
+        "x"
+    );
+    assert!(
+        parse_err(r#"{{ define "a" }}1{{ end }}{{ define "a" }}2{{ end }}"#)
+            .message
+            .contains("multiple definition")
+    );
+}
+
+#[test]
+fn else_misuse_is_a_parse_error() {
+    assert!(parse_err("{{ else }}").message.contains("else"));
+    assert!(
+        parse_err("{{ if 1 }}{{ else }}{{ else }}{{ end }}")
+            .message
+            .contains("expected end")
+    );
+    assert!(
+        parse_err("{{ range 1 }}{{ else if 1 }}{{ end }}")
+            .message
+            .contains("if")
     );
 }

@@ -20,7 +20,7 @@ pub fn call(name: &str, args: &[Value], env: &mut Env<'_>) -> Option<FResult> {
         "ne" => {
             arity(name, args, 2).and_then(|()| equal(&args[0], &args[1]).map(|b| Value::Bool(!b)))
         }
-        "lt" => cmp(name, args, |a, b| less(a, b)),
+        "lt" => cmp(name, args, less),
         "le" => cmp(name, args, |a, b| Ok(less(a, b)? || equal(a, b)?)),
         "gt" => cmp(name, args, |a, b| Ok(!less(a, b)? && !equal(a, b)?)),
         "ge" => cmp(name, args, |a, b| Ok(!less(a, b)?)),
