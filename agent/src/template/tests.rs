@@ -547,6 +547,18 @@ fn env_and_file() {
         Some("/home/x||d|/home/x|file!")
     );
     assert!(render_with(r#"{{ mustEnv "NOPE" }}"#, &ctx, MissingKey::default()).is_err());
+    let ctx = ctx.env("EMPTY", "");
+    assert_eq!(
+        render_with(
+            r#"[{{ envOrDefault "EMPTY" "d" }}]"#,
+            &ctx,
+            MissingKey::default()
+        )
+        .ok()
+        .as_deref(),
+        Some("[]")
+    );
+    assert!(render_with(r#"{{ mustEnv "EMPTY" }}"#, &ctx, MissingKey::default()).is_err());
 }
 
 // === consul-template functions ===
@@ -792,5 +804,22 @@ fn else_misuse_is_a_parse_error() {
         parse_err("{{ range 1 }}{{ else if 1 }}{{ end }}")
             .message
             .contains("if")
+    );
+}
+
+#[test]
+fn empty_inputs_as_consul_template() {
+    assert_eq!(
+        render(
+            r#"{{ parseInt "" }} {{ parseFloat "" }} {{ parseBool "" }} {{ parseJSON "" | len }} {{ loop "3" | len }}"#
+        ),
+        "0 0 false 0 3"
+    );
+    let t = parse(r#"{{ secret "pki/issue/r" " common_name = x " "" }}"#);
+    let out = t.render(&Fixture::default(), MissingKey::default());
+    assert!(out.result.is_ok(), "{:?}", out.result.err());
+    assert_eq!(
+        out.missing[0].params.get("common_name").map(String::as_str),
+        Some("x")
     );
 }
