@@ -75,7 +75,7 @@ impl<'a> Exec<'a> {
         for node in list {
             let flow = match node {
                 Node::Text(s) => {
-                    self.out.push_str(s);
+                    self.emit(s);
                     Flow::Normal
                 }
                 Node::Action(pipe) => {
@@ -101,10 +101,24 @@ impl<'a> Exec<'a> {
         Ok(Flow::Normal)
     }
 
+    /// Append to the output. The buffer is grown by hand so that no reallocation leaves an unzeroed copy of
+    /// rendered secrets behind.
+    fn emit(&mut self, s: &str) {
+        let need = self.out.len() + s.len();
+        if need > self.out.capacity() {
+            let mut bigger = Zeroizing::new(String::with_capacity(
+                need.max(2 * self.out.capacity()).max(256),
+            ));
+            bigger.push_str(&self.out);
+            self.out = bigger;
+        }
+        self.out.push_str(s);
+    }
+
     fn print(&mut self, pos: Pos, v: &Value) -> XResult<()> {
         match v {
             Value::Missing(path) => match self.missing_key() {
-                MissingKey::NoValue => self.out.push_str("<no value>"),
+                MissingKey::NoValue => self.emit("<no value>"),
                 _ if self.env.discovering() => {}
                 _ => {
                     return err(
@@ -114,11 +128,15 @@ impl<'a> Exec<'a> {
                 }
             },
             Value::Nil => match self.missing_key() {
-                MissingKey::NoValue => self.out.push_str("<no value>"),
+                MissingKey::NoValue => self.emit("<no value>"),
                 _ if self.env.discovering() => {}
                 _ => return err(pos, "the value printed is nil (Go would print <no value>)"),
             },
-            v => write_v(&mut self.out, v),
+            v => {
+                let mut s = Zeroizing::new(String::new());
+                write_v(&mut s, v);
+                self.emit(&s);
+            }
         }
         Ok(())
     }

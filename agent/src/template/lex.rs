@@ -341,9 +341,7 @@ impl Lexer<'_> {
                     }
                 },
                 '0'..='9' => self.number(off)?,
-                '+' | '-' if next.is_some_and(|d| d.is_ascii_digit() || d == '.') => {
-                    self.number(off)?
-                }
+                '+' | '-' => self.number(off)?,
                 c if is_alnum(c) => {
                     let n = self.word_len(0);
                     let word = &self.rest()[..n];
@@ -455,9 +453,12 @@ impl Lexer<'_> {
             }
         }
         let text = rest[..n].to_string();
+        if !text.contains(|c: char| c.is_ascii_digit()) {
+            return self.err(off, format!("bad number syntax: {text:?}"));
+        }
         self.pos += n;
         self.emit(off, Tok::Number(text));
-        self.check_terminator(off)
+        Ok(())
     }
 }
 

@@ -823,3 +823,29 @@ fn empty_inputs_as_consul_template() {
         Some("x")
     );
 }
+
+#[test]
+fn compact_syntax_and_parenthesized_pipelines() {
+    assert_eq!(render(r#"{{"a"}}{{1}} {{- "b" -}} c"#), "a1bc");
+    assert_eq!(
+        render(
+            r#"{{ (print 1 | printf "%s!") }}|{{ (index (secret "secret/data/app").Data "data").user }}|{{ ((secret "secret/data/app").Data.data.tags | len) }}"#
+        ),
+        "1!|app|3"
+    );
+    assert!(parse_err(r#"{{-"b"}}"#).message.contains("number"));
+    assert!(parse_err("{{ (1 }}").message.contains("paren"));
+    assert!(
+        parse_err("{{ /* not a comment */ }}")
+            .message
+            .contains("unrecognized")
+    );
+    assert_eq!(render("{{ \"}}\" }}"), "}}");
+}
+
+#[test]
+fn long_output_is_complete() {
+    let out = render("{{ range loop 3000 }}{{ printf \"%04d\" . }}{{ end }}");
+    assert_eq!(out.len(), 12000);
+    assert!(out.ends_with("2999"));
+}
