@@ -476,13 +476,13 @@ mod tests {
             sprintf(
                 "%8.3f|%x|%5t|%v",
                 &[
-                    Value::Float(3.14159),
+                    Value::Float(1.23456),
                     s("hi"),
                     Value::Bool(true),
                     Value::list(vec![Value::Int(1), s("a"), Value::Nil])
                 ]
             ),
-            "   3.142|6869| true|[1 a <nil>]"
+            "   1.235|6869| true|[1 a <nil>]"
         );
         assert_eq!(
             sprintf("%d|%s", &[Value::Float(3.5), Value::Int(5)]),
