@@ -257,9 +257,12 @@ fn format_one(verb: char, spec: &Spec, v: &Value) -> (String, bool) {
         ),
         ('s', Value::List(_) | Value::Map(_)) => (to_v(v), false),
         ('q', Value::Str(s)) => (quote(s), false),
-        ('s' | 'q' | 'd', Value::JsonNumber(n)) => {
+        // json.Number is a string type: %s and %q see the text; %d is a wrong verb for it, as in Go.
+        ('s' | 'q', Value::JsonNumber(n)) => {
             (if verb == 'q' { quote(n) } else { n.to_string() }, false)
         }
+        ('x', Value::JsonNumber(n)) => (hex::encode(n.as_bytes()), false),
+        ('X', Value::JsonNumber(n)) => (hex::encode_upper(n.as_bytes()), false),
         ('t', Value::Bool(b)) => (b.to_string(), false),
         ('d', Value::Int(i)) => (sign(i.to_string(), spec), true),
         ('x', Value::Int(i)) => (
@@ -489,6 +492,11 @@ mod tests {
             "%!d(float64=3.5)|%!s(int=5)"
         );
         assert_eq!(sprintf("%d %d", &[Value::Int(1)]), "1 %!d(MISSING)");
+        let n = Value::JsonNumber("5432".into());
+        assert_eq!(
+            sprintf("%v %s %d", &[n.clone(), n.clone(), n]),
+            "5432 5432 %!d(json.Number=5432)"
+        );
         assert_eq!(
             sprintf("%d", &[Value::Int(1), Value::Int(2)]),
             "1%!(EXTRA int=2)"

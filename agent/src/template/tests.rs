@@ -849,3 +849,10 @@ fn long_output_is_complete() {
     assert_eq!(out.len(), 12000);
     assert!(out.ends_with("2999"));
 }
+
+#[test]
+fn parsed_templates_can_be_shared_across_tasks() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Template>();
+    assert_send_sync::<TemplateError>();
+}
