@@ -166,23 +166,29 @@ impl<'a> Exec<'a> {
 
     fn range_inner(&mut self, dot: &Value, b: &'a Branch, mark: usize) -> XResult<()> {
         let v = self.pipeline_value(dot, &b.pipe)?;
-        let items: Vec<(Value, Value)> = match &v {
-            Value::List(l) => l
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (Value::Int(i64::try_from(i).unwrap_or(i64::MAX)), e.clone()))
-                .collect(),
-            Value::Map(m) => m
-                .iter()
-                .map(|(k, e)| (Value::str(k.as_str()), e.clone()))
-                .collect(),
+        // Lists and maps are snapshotted (cheap clones of shared values); integers are counted lazily.
+        let items: Box<dyn Iterator<Item = (Value, Value)>> = match &v {
+            Value::List(l) => {
+                let l = l.clone();
+                Box::new((0..l.len()).filter_map(move |i| {
+                    let e = l.get(i)?.clone();
+                    Some((Value::Int(i64::try_from(i).unwrap_or(i64::MAX)), e))
+                }))
+            }
+            Value::Map(m) => {
+                let pairs: Vec<(Value, Value)> = m
+                    .iter()
+                    .map(|(k, e)| (Value::str(k.as_str()), e.clone()))
+                    .collect();
+                Box::new(pairs.into_iter())
+            }
             Value::Int(n) => {
                 if b.pipe.decl.len() > 1 {
                     return err(b.pos, "can't use two variables with range over an integer");
                 }
-                (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect()
+                Box::new((0..*n).map(|i| (Value::Int(i), Value::Int(i))))
             }
-            Value::Missing(_) | Value::Nil => Vec::new(),
+            Value::Missing(_) | Value::Nil => Box::new(std::iter::empty()),
             other => {
                 return err(
                     b.pos,
@@ -193,13 +199,9 @@ impl<'a> Exec<'a> {
                 );
             }
         };
-        if items.is_empty() {
-            if let Some(e) = &b.else_list {
-                self.walk(dot, e)?;
-            }
-            return Ok(());
-        }
+        let mut any = false;
         for (k, e) in items {
+            any = true;
             self.vars.truncate(mark);
             match b.pipe.decl.as_slice() {
                 [] => {}
@@ -212,6 +214,9 @@ impl<'a> Exec<'a> {
             if let Flow::Break = self.walk(&e, &b.list)? {
                 break;
             }
+        }
+        if !any && let Some(e) = &b.else_list {
+            self.walk(dot, e)?;
         }
         Ok(())
     }

@@ -3,6 +3,9 @@
 
 use super::ast::Pos;
 
+/// How deeply parentheses may nest (the parser recurses on them).
+pub const MAX_NESTING: usize = 100;
+
 /// Keywords recognised inside actions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Keyword {
@@ -298,6 +301,10 @@ impl Lexer<'_> {
                 '(' => {
                     self.pos += 1;
                     self.paren_depth += 1;
+                    if self.paren_depth > MAX_NESTING {
+                        return self
+                            .err(off, format!("parentheses nested deeper than {MAX_NESTING}"));
+                    }
                     self.emit(off, Tok::LParen);
                 }
                 ')' => {

@@ -270,6 +270,12 @@ fn range_lists_maps_break_continue_else() {
         "none"
     );
     assert_eq!(render("{{ range 3 }}{{ . }}{{ end }}"), "012");
+    // A huge count is iterated lazily: break leaves at once.
+    assert_eq!(
+        render("{{ range 9000000000000 }}{{ . }}{{ break }}{{ end }}"),
+        "0"
+    );
+    assert_eq!(render("{{ range 0 }}x{{ else }}none{{ end }}"), "none");
     assert_eq!(render("{{ range $i := loop 2 4 }}{{ $i }}{{ end }}"), "23");
     let e = parse_err("{{ break }}");
     assert!(e.message.contains("outside"), "{e}");
@@ -855,4 +861,14 @@ fn parsed_templates_can_be_shared_across_tasks() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Template>();
     assert_send_sync::<TemplateError>();
+}
+
+#[test]
+fn nesting_is_bounded() {
+    let deep = format!("{{{{ {}1{} }}}}", "(".repeat(200), ")".repeat(200));
+    assert!(parse_err(&deep).message.contains("nested"));
+    let deep = format!("{}{}", "{{ if 1 }}".repeat(300), "{{ end }}".repeat(300));
+    assert!(parse_err(&deep).message.contains("nested"));
+    let ok = format!("{{{{ {}1{} }}}}", "(".repeat(50), ")".repeat(50));
+    assert_eq!(render(&ok), "1");
 }
