@@ -58,7 +58,8 @@ impl<'a> Exec<'a> {
         }
     }
 
-    /// Execute the main body with `dot` (nil for sidekey templates) and return the output.
+    /// Execute the main body with `dot` and return the output. consul-template executes with nil data, which Go
+    /// sees as an invalid value: pass `Value::Missing(".")` for the same behaviour.
     pub fn run(&mut self, dot: &Value) -> XResult<Zeroizing<String>> {
         self.vars = vec![("$".into(), dot.clone())];
         let tree = self.tree;
@@ -74,7 +75,7 @@ impl<'a> Exec<'a> {
         for node in list {
             let flow = match node {
                 Node::Text(s) => {
-                    self.out.push_str(s);
+                    self.emit(s);
                     Flow::Normal
                 }
                 Node::Action(pipe) => {
@@ -100,10 +101,24 @@ impl<'a> Exec<'a> {
         Ok(Flow::Normal)
     }
 
+    /// Append to the output. The buffer is grown by hand so that no reallocation leaves an unzeroed copy of
+    /// rendered secrets behind.
+    fn emit(&mut self, s: &str) {
+        let need = self.out.len() + s.len();
+        if need > self.out.capacity() {
+            let mut bigger = Zeroizing::new(String::with_capacity(
+                need.max(2 * self.out.capacity()).max(256),
+            ));
+            bigger.push_str(&self.out);
+            self.out = bigger;
+        }
+        self.out.push_str(s);
+    }
+
     fn print(&mut self, pos: Pos, v: &Value) -> XResult<()> {
         match v {
             Value::Missing(path) => match self.missing_key() {
-                MissingKey::NoValue => self.out.push_str("<no value>"),
+                MissingKey::NoValue => self.emit("<no value>"),
                 _ if self.env.discovering() => {}
                 _ => {
                     return err(
@@ -113,11 +128,15 @@ impl<'a> Exec<'a> {
                 }
             },
             Value::Nil => match self.missing_key() {
-                MissingKey::NoValue => self.out.push_str("<no value>"),
+                MissingKey::NoValue => self.emit("<no value>"),
                 _ if self.env.discovering() => {}
                 _ => return err(pos, "the value printed is nil (Go would print <no value>)"),
             },
-            v => write_v(&mut self.out, v),
+            v => {
+                let mut s = Zeroizing::new(String::new());
+                write_v(&mut s, v);
+                self.emit(&s);
+            }
         }
         Ok(())
     }
@@ -147,23 +166,29 @@ impl<'a> Exec<'a> {
 
     fn range_inner(&mut self, dot: &Value, b: &'a Branch, mark: usize) -> XResult<()> {
         let v = self.pipeline_value(dot, &b.pipe)?;
-        let items: Vec<(Value, Value)> = match &v {
-            Value::List(l) => l
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (Value::Int(i64::try_from(i).unwrap_or(i64::MAX)), e.clone()))
-                .collect(),
-            Value::Map(m) => m
-                .iter()
-                .map(|(k, e)| (Value::str(k.as_str()), e.clone()))
-                .collect(),
+        // Lists and maps are snapshotted (cheap clones of shared values); integers are counted lazily.
+        let items: Box<dyn Iterator<Item = (Value, Value)>> = match &v {
+            Value::List(l) => {
+                let l = l.clone();
+                Box::new((0..l.len()).filter_map(move |i| {
+                    let e = l.get(i)?.clone();
+                    Some((Value::Int(i64::try_from(i).unwrap_or(i64::MAX)), e))
+                }))
+            }
+            Value::Map(m) => {
+                let pairs: Vec<(Value, Value)> = m
+                    .iter()
+                    .map(|(k, e)| (Value::str(k.as_str()), e.clone()))
+                    .collect();
+                Box::new(pairs.into_iter())
+            }
             Value::Int(n) => {
                 if b.pipe.decl.len() > 1 {
                     return err(b.pos, "can't use two variables with range over an integer");
                 }
-                (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect()
+                Box::new((0..*n).map(|i| (Value::Int(i), Value::Int(i))))
             }
-            Value::Missing(_) | Value::Nil => Vec::new(),
+            Value::Missing(_) | Value::Nil => Box::new(std::iter::empty()),
             other => {
                 return err(
                     b.pos,
@@ -174,13 +199,9 @@ impl<'a> Exec<'a> {
                 );
             }
         };
-        if items.is_empty() {
-            if let Some(e) = &b.else_list {
-                self.walk(dot, e)?;
-            }
-            return Ok(());
-        }
+        let mut any = false;
         for (k, e) in items {
+            any = true;
             self.vars.truncate(mark);
             match b.pipe.decl.as_slice() {
                 [] => {}
@@ -193,6 +214,9 @@ impl<'a> Exec<'a> {
             if let Flow::Break = self.walk(&e, &b.list)? {
                 break;
             }
+        }
+        if !any && let Some(e) = &b.else_list {
+            self.walk(dot, e)?;
         }
         Ok(())
     }
@@ -210,7 +234,7 @@ impl<'a> Exec<'a> {
         };
         let new_dot = match pipe {
             Some(p) => self.pipeline(dot, p)?,
-            None => Value::Nil,
+            None => Value::Missing(".".into()),
         };
         if self.depth >= MAX_DEPTH {
             return err(

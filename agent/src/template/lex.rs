@@ -3,6 +3,9 @@
 
 use super::ast::Pos;
 
+/// How deeply parentheses may nest (the parser recurses on them).
+pub const MAX_NESTING: usize = 100;
+
 /// Keywords recognised inside actions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Keyword {
@@ -298,6 +301,10 @@ impl Lexer<'_> {
                 '(' => {
                     self.pos += 1;
                     self.paren_depth += 1;
+                    if self.paren_depth > MAX_NESTING {
+                        return self
+                            .err(off, format!("parentheses nested deeper than {MAX_NESTING}"));
+                    }
                     self.emit(off, Tok::LParen);
                 }
                 ')' => {
@@ -341,9 +348,7 @@ impl Lexer<'_> {
                     }
                 },
                 '0'..='9' => self.number(off)?,
-                '+' | '-' if next.is_some_and(|d| d.is_ascii_digit() || d == '.') => {
-                    self.number(off)?
-                }
+                '+' | '-' => self.number(off)?,
                 c if is_alnum(c) => {
                     let n = self.word_len(0);
                     let word = &self.rest()[..n];
@@ -446,18 +451,21 @@ impl Lexer<'_> {
         }
         while n < bytes.len() {
             let b = bytes[n];
-            if b.is_ascii_alphanumeric() || b == b'_' || b == b'.' {
-                n += 1;
-            } else if (b == b'+' || b == b'-') && n > 0 && exp_chars.contains(&bytes[n - 1]) {
+            let sign_in_exponent =
+                (b == b'+' || b == b'-') && n > 0 && exp_chars.contains(&bytes[n - 1]);
+            if b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || sign_in_exponent {
                 n += 1;
             } else {
                 break;
             }
         }
         let text = rest[..n].to_string();
+        if !text.contains(|c: char| c.is_ascii_digit()) {
+            return self.err(off, format!("bad number syntax: {text:?}"));
+        }
         self.pos += n;
         self.emit(off, Tok::Number(text));
-        self.check_terminator(off)
+        Ok(())
     }
 }
 

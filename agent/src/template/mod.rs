@@ -139,12 +139,14 @@ impl Template {
             used: Vec::new(),
         };
         let mut ex = exec::Exec::new(&self.tree, env);
-        let result = ex.run(&value::Value::Nil).map_err(|e| TemplateError {
-            name: self.name.clone(),
-            line: e.pos.line,
-            col: e.pos.col,
-            message: e.message,
-        });
+        let result = ex
+            .run(&value::Value::Missing(".".into()))
+            .map_err(|e| TemplateError {
+                name: self.name.clone(),
+                line: e.pos.line,
+                col: e.pos.col,
+                message: e.message,
+            });
         RenderOutcome {
             result,
             missing: std::mem::take(&mut ex.env.missing),

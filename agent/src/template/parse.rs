@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::ast::{Arg, Branch, Cmd, List, Node, Number, Pipe, Pos};
 use super::funcs;
-use super::lex::{Keyword, Tok, Token};
+use super::lex::{Keyword, MAX_NESTING, Tok, Token};
 
 /// A parse error at a position.
 pub struct ParseError {
@@ -37,6 +37,7 @@ struct Parser<'a> {
     i: usize,
     vars: Vec<String>,
     range_depth: usize,
+    nesting: usize,
     defines: HashMap<String, List>,
     denylist: &'a [String],
 }
@@ -48,6 +49,7 @@ pub fn parse(toks: Vec<Token>, denylist: &[String]) -> PResult<Tree> {
         i: 0,
         vars: vec!["$".into()],
         range_depth: 0,
+        nesting: 0,
         defines: HashMap::new(),
         denylist,
     };
@@ -298,9 +300,17 @@ impl Parser<'_> {
 
     /// `if`, `with`, `range` after the keyword: pipeline, body, optional else, end.
     fn control(&mut self, pos: Pos, context: &str) -> PResult<Branch> {
+        if self.nesting >= MAX_NESTING {
+            return err(
+                pos,
+                format!("control structures nested deeper than {MAX_NESTING}"),
+            );
+        }
+        self.nesting += 1;
         let mark = self.vars.len();
         let res = self.control_inner(pos, context);
         self.vars.truncate(mark);
+        self.nesting -= 1;
         res
     }
 
@@ -312,11 +322,10 @@ impl Parser<'_> {
             Stop::Eof(p) => return err(p, format!("unexpected EOF in {context}")),
             Stop::Else(epos) => {
                 let t = self.peek_non_space().clone();
-                let chained = match (context, &t.tok) {
-                    ("if", Tok::Keyword(Keyword::If)) => true,
-                    ("with", Tok::Keyword(Keyword::With)) => true,
-                    _ => false,
-                };
+                let chained = matches!(
+                    (context, &t.tok),
+                    ("if", Tok::Keyword(Keyword::If)) | ("with", Tok::Keyword(Keyword::With))
+                );
                 if chained {
                     // `{{else if …}}`: a nested if that consumes the shared {{end}}.
                     let vars = self.vars.clone();
@@ -329,7 +338,10 @@ impl Parser<'_> {
                     match stop {
                         Stop::End(_) => {}
                         Stop::Else(p) => {
-                            return err(p, format!("expected end; found {{{{else}}}} in {context}"));
+                            return err(
+                                p,
+                                format!("expected end; found {{{{else}}}} in {context}"),
+                            );
                         }
                         Stop::Eof(p) => return err(p, format!("unexpected EOF in {context}")),
                     }

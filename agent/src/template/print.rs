@@ -257,9 +257,12 @@ fn format_one(verb: char, spec: &Spec, v: &Value) -> (String, bool) {
         ),
         ('s', Value::List(_) | Value::Map(_)) => (to_v(v), false),
         ('q', Value::Str(s)) => (quote(s), false),
-        ('s' | 'q' | 'd', Value::JsonNumber(n)) => {
+        // json.Number is a string type: %s and %q see the text; %d is a wrong verb for it, as in Go.
+        ('s' | 'q', Value::JsonNumber(n)) => {
             (if verb == 'q' { quote(n) } else { n.to_string() }, false)
         }
+        ('x', Value::JsonNumber(n)) => (hex::encode(n.as_bytes()), false),
+        ('X', Value::JsonNumber(n)) => (hex::encode_upper(n.as_bytes()), false),
         ('t', Value::Bool(b)) => (b.to_string(), false),
         ('d', Value::Int(i)) => (sign(i.to_string(), spec), true),
         ('x', Value::Int(i)) => (
@@ -429,4 +432,81 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
         out.push(')');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_print_as_go_v() {
+        // Go's %v is strconv 'g' with the shortest digits: e-notation from exponent 6 up (helm/helm#12195:
+        // 999999 prints as is, 1000000 as 1e+06) and below -4.
+        let cases = [
+            (999999.0, "999999"),
+            (1e6, "1e+06"),
+            (1234567.0, "1.234567e+06"),
+            (123456.7, "123456.7"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (1.5e300, "1.5e+300"),
+            (-2.5, "-2.5"),
+            (1e21, "1e+21"),
+            (0.0, "0"),
+            (f64::INFINITY, "+Inf"),
+        ];
+        for (f, want) in cases {
+            assert_eq!(format_float_g(f, 6), want, "{f}");
+        }
+    }
+
+    #[test]
+    fn sprintf_matches_go() {
+        let s = |v: &str| Value::str(v);
+        assert_eq!(
+            sprintf(
+                "%e|%g|%.3g|%.3g",
+                &[
+                    Value::Float(1234.5678),
+                    Value::Float(1234.5678),
+                    Value::Float(1234.5678),
+                    Value::Float(0.0001234)
+                ]
+            ),
+            "1.234568e+03|1234.5678|1.23e+03|0.000123"
+        );
+        assert_eq!(
+            sprintf(
+                "%8.3f|%x|%5t|%v",
+                &[
+                    Value::Float(1.23456),
+                    s("hi"),
+                    Value::Bool(true),
+                    Value::list(vec![Value::Int(1), s("a"), Value::Nil])
+                ]
+            ),
+            "   1.235|6869| true|[1 a <nil>]"
+        );
+        assert_eq!(
+            sprintf("%d|%s", &[Value::Float(3.5), Value::Int(5)]),
+            "%!d(float64=3.5)|%!s(int=5)"
+        );
+        assert_eq!(sprintf("%d %d", &[Value::Int(1)]), "1 %!d(MISSING)");
+        let n = Value::JsonNumber("5432".into());
+        assert_eq!(
+            sprintf("%v %s %d", &[n.clone(), n.clone(), n]),
+            "5432 5432 %!d(json.Number=5432)"
+        );
+        assert_eq!(
+            sprintf("%d", &[Value::Int(1), Value::Int(2)]),
+            "1%!(EXTRA int=2)"
+        );
+        assert_eq!(
+            sprintf(
+                "%q|%-3d|%+d|100%%",
+                &[s("a\"b\n"), Value::Int(7), Value::Int(7)]
+            ),
+            "\"a\\\"b\\n\"|7  |+7|100%"
+        );
+    }
 }

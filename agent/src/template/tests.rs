@@ -1,5 +1,7 @@
 //! Template tests: a fixture context and one test per construct; expected output is Go's where known.
 
+#![allow(clippy::panic)]
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -268,6 +270,12 @@ fn range_lists_maps_break_continue_else() {
         "none"
     );
     assert_eq!(render("{{ range 3 }}{{ . }}{{ end }}"), "012");
+    // A huge count is iterated lazily: break leaves at once.
+    assert_eq!(
+        render("{{ range 9000000000000 }}{{ . }}{{ break }}{{ end }}"),
+        "0"
+    );
+    assert_eq!(render("{{ range 0 }}x{{ else }}none{{ end }}"), "none");
     assert_eq!(render("{{ range $i := loop 2 4 }}{{ $i }}{{ end }}"), "23");
     let e = parse_err("{{ break }}");
     assert!(e.message.contains("outside"), "{e}");
@@ -545,6 +553,18 @@ fn env_and_file() {
         Some("/home/x||d|/home/x|file!")
     );
     assert!(render_with(r#"{{ mustEnv "NOPE" }}"#, &ctx, MissingKey::default()).is_err());
+    let ctx = ctx.env("EMPTY", "");
+    assert_eq!(
+        render_with(
+            r#"[{{ envOrDefault "EMPTY" "d" }}]"#,
+            &ctx,
+            MissingKey::default()
+        )
+        .ok()
+        .as_deref(),
+        Some("[]")
+    );
+    assert!(render_with(r#"{{ mustEnv "EMPTY" }}"#, &ctx, MissingKey::default()).is_err());
 }
 
 // === consul-template functions ===
@@ -717,4 +737,138 @@ fn denylist_and_unsupported() {
             .message
             .contains("not supported")
     );
+}
+
+#[test]
+fn top_level_dot_is_go_nil_data() {
+    assert_eq!(
+        render_with("[{{ .Foo.Bar }}][{{ . }}]", &kv(), MissingKey::NoValue)
+            .ok()
+            .as_deref(),
+        Some("[<no value>][<no value>]")
+    );
+    let e = render_with("{{ .Foo }}", &kv(), MissingKey::Error)
+        .err()
+        .map(|e| e.message);
+    assert!(e.is_some_and(|m| m.contains("no entry for key \"Foo\"")));
+    assert!(render_with("{{ .Foo }}", &kv(), MissingKey::ErrorOnPrint).is_err());
+    // A JSON null inside data is a nil value: a field on it is an error, as in Go.
+    let e = render_err(&format!("{W}{{{{ .Data.data.null.x }}}}{{{{ end }}}}"));
+    assert!(e.message.contains("nil pointer evaluating"), "{e}");
+}
+
+#[test]
+fn range_scoping_and_assignment() {
+    assert_eq!(
+        render("{{ $n := 0 }}{{ range loop 4 }}{{ $n = add $n . }}{{ $t := . }}{{ end }}{{ $n }}"),
+        "6"
+    );
+    assert!(
+        parse_err("{{ range loop 2 }}{{ $t := . }}{{ end }}{{ $t }}")
+            .message
+            .contains("undefined variable")
+    );
+    assert_eq!(
+        render("{{ range $i, $e := split \",\" \"a,b\" }}{{ $i }}{{ $e }}{{ end }}"),
+        "0a1b"
+    );
+    assert!(
+        parse_err("{{ range $a, $b, $c := loop 1 }}{{ end }}")
+            .message
+            .contains("declarations")
+    );
+}
+
+#[test]
+fn duplicate_definitions() {
+    // As in Go, a block and a define of the same name in one text collide (only an empty body may repeat).
+    assert!(
+        parse_err(r#"{{ block "b" . }}default{{ end }}{{ define "b" }}custom{{ end }}"#)
+            .message
+            .contains("multiple definition")
+    );
+    assert_eq!(
+        render(r#"{{ define "e" }}x{{ end }}{{ define "e" }} {{ end }}{{ template "e" }}"#),
+        "x"
+    );
+    assert!(
+        parse_err(r#"{{ define "a" }}1{{ end }}{{ define "a" }}2{{ end }}"#)
+            .message
+            .contains("multiple definition")
+    );
+}
+
+#[test]
+fn else_misuse_is_a_parse_error() {
+    assert!(parse_err("{{ else }}").message.contains("else"));
+    assert!(
+        parse_err("{{ if 1 }}{{ else }}{{ else }}{{ end }}")
+            .message
+            .contains("expected end")
+    );
+    assert!(
+        parse_err("{{ range 1 }}{{ else if 1 }}{{ end }}")
+            .message
+            .contains("if")
+    );
+}
+
+#[test]
+fn empty_inputs_as_consul_template() {
+    assert_eq!(
+        render(
+            r#"{{ parseInt "" }} {{ parseFloat "" }} {{ parseBool "" }} {{ parseJSON "" | len }} {{ loop "3" | len }}"#
+        ),
+        "0 0 false 0 3"
+    );
+    let t = parse(r#"{{ secret "pki/issue/r" " common_name = x " "" }}"#);
+    let out = t.render(&Fixture::default(), MissingKey::default());
+    assert!(out.result.is_ok(), "{:?}", out.result.err());
+    assert_eq!(
+        out.missing[0].params.get("common_name").map(String::as_str),
+        Some("x")
+    );
+}
+
+#[test]
+fn compact_syntax_and_parenthesized_pipelines() {
+    assert_eq!(render(r#"{{"a"}}{{1}} {{- "b" -}} c"#), "a1bc");
+    assert_eq!(
+        render(
+            r#"{{ (print 1 | printf "%s!") }}|{{ (index (secret "secret/data/app").Data "data").user }}|{{ ((secret "secret/data/app").Data.data.tags | len) }}"#
+        ),
+        "1!|app|3"
+    );
+    assert!(parse_err(r#"{{-"b"}}"#).message.contains("number"));
+    assert!(parse_err("{{ (1 }}").message.contains("paren"));
+    assert!(
+        parse_err("{{ /* not a comment */ }}")
+            .message
+            .contains("unrecognized")
+    );
+    assert_eq!(render("{{ \"}}\" }}"), "}}");
+}
+
+#[test]
+fn long_output_is_complete() {
+    let out = render("{{ range loop 3000 }}{{ printf \"%04d\" . }}{{ end }}");
+    assert_eq!(out.len(), 12000);
+    assert!(out.ends_with("2999"));
+}
+
+#[test]
+fn parsed_templates_can_be_shared_across_tasks() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Template>();
+    assert_send_sync::<TemplateError>();
+}
+
+#[test]
+fn nesting_is_bounded() {
+    let deep = format!("{{{{ {}1{} }}}}", "(".repeat(200), ")".repeat(200));
+    assert!(parse_err(&deep).message.contains("nested"));
+    let deep = format!("{}{}", "{{ if 1 }}".repeat(300), "{{ end }}".repeat(300));
+    assert!(parse_err(&deep).message.contains("nested"));
+    let ok = format!("{{{{ {}1{} }}}}", "(".repeat(50), ")".repeat(50));
+    assert_eq!(render(&ok), "1");
 }

@@ -10,7 +10,10 @@ use crate::template::value::{Value, equal, less};
 pub fn call(name: &str, args: &[Value], env: &mut Env<'_>) -> Option<FResult> {
     Some(match name {
         "not" => arity(name, args, 1).map(|()| Value::Bool(!args[0].truth())),
-        "len" => arity(name, args, 1).and_then(|()| len(&args[0])),
+        "len" => arity(name, args, 1).and_then(|()| match &args[0] {
+            Value::Missing(_) | Value::Nil if env.discovering() => Ok(Value::Int(0)),
+            v => len(v),
+        }),
         "index" => index(args),
         "slice" => slice(args),
         "print" => check_printable(name, args, env).map(|()| Value::str(sprint(args))),
@@ -20,7 +23,7 @@ pub fn call(name: &str, args: &[Value], env: &mut Env<'_>) -> Option<FResult> {
         "ne" => {
             arity(name, args, 2).and_then(|()| equal(&args[0], &args[1]).map(|b| Value::Bool(!b)))
         }
-        "lt" => cmp(name, args, |a, b| less(a, b)),
+        "lt" => cmp(name, args, less),
         "le" => cmp(name, args, |a, b| Ok(less(a, b)? || equal(a, b)?)),
         "gt" => cmp(name, args, |a, b| Ok(!less(a, b)? && !equal(a, b)?)),
         "ge" => cmp(name, args, |a, b| Ok(!less(a, b)?)),

@@ -18,16 +18,17 @@ pub fn call(name: &str, args: &[Value], env: &mut Env<'_>) -> Option<FResult> {
             .map(|n| Value::str(env.ctx.env(n).unwrap_or_default())),
         "mustEnv" => arity(name, args, 1).and_then(|()| {
             let n = str_arg(name, &args[0], env)?;
-            env.ctx
-                .env(n)
-                .map(Value::str)
-                .ok_or_else(|| format!("mustEnv: environment variable {n} not set"))
+            match env.ctx.env(n) {
+                Some(v) if !v.is_empty() => Ok(Value::str(v)),
+                _ => Err(format!("required environment variable {n} is empty")),
+            }
         }),
+        // Set (even to the empty string) wins over the default, as with Go's os.LookupEnv.
         "envOrDefault" => arity(name, args, 2).and_then(|()| {
             let n = str_arg(name, &args[0], env)?;
             match env.ctx.env(n) {
-                Some(v) if !v.is_empty() => Ok(Value::str(v)),
-                _ => Ok(args[1].clone()),
+                Some(v) => Ok(Value::str(v)),
+                None => Ok(args[1].clone()),
             }
         }),
         "file" => arity(name, args, 1).and_then(|()| {
@@ -69,12 +70,15 @@ fn secret(args: &[Value], env: &mut Env<'_>) -> FResult {
             }
             _ => {
                 let kv = str_arg("secret", a, env)?;
+                if kv.is_empty() {
+                    continue;
+                }
                 let Some((k, v)) = kv.split_once('=') else {
                     return Err(format!(
                         "secret: invalid parameter for {path}: must be key=value"
                     ));
                 };
-                params.insert(k.to_string(), v.to_string());
+                params.insert(k.trim().to_string(), v.trim().to_string());
             }
         }
     }

@@ -30,7 +30,7 @@ pub fn call(name: &str, args: &[Value], env: &Env<'_>) -> Option<FResult> {
         "parseJSON" => arity(name, args, 1).and_then(|()| {
             let s = str_arg(name, &args[0], env)?;
             if s.is_empty() {
-                return Ok(Value::Nil);
+                return Ok(Value::Map(Default::default()));
             }
             let v: serde_json::Value = serde_json::from_str(s).map_err(|e| {
                 format!(

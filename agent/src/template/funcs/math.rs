@@ -15,12 +15,18 @@ pub fn call(name: &str, args: &[Value], env: &Env<'_>) -> Option<FResult> {
         }
         "parseInt" => arity(name, args, 1).and_then(|()| {
             let s = str_arg(name, &args[0], env)?;
+            if s.is_empty() {
+                return Ok(Value::Int(0));
+            }
             s.parse::<i64>()
                 .map(Value::Int)
                 .map_err(|_| format!("{name}: invalid syntax"))
         }),
         "parseUint" => arity(name, args, 1).and_then(|()| {
             let s = str_arg(name, &args[0], env)?;
+            if s.is_empty() {
+                return Ok(Value::Int(0));
+            }
             s.parse::<u64>()
                 .ok()
                 .and_then(|u| i64::try_from(u).ok())
@@ -29,13 +35,16 @@ pub fn call(name: &str, args: &[Value], env: &Env<'_>) -> Option<FResult> {
         }),
         "parseFloat" => arity(name, args, 1).and_then(|()| {
             let s = str_arg(name, &args[0], env)?;
+            if s.is_empty() {
+                return Ok(Value::Float(0.0));
+            }
             s.parse::<f64>()
                 .map(Value::Float)
                 .map_err(|_| format!("{name}: invalid syntax"))
         }),
         "parseBool" => arity(name, args, 1).and_then(|()| match str_arg(name, &args[0], env)? {
             "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(Value::Bool(true)),
-            "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(Value::Bool(false)),
+            "" | "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(Value::Bool(false)),
             _ => Err(format!("{name}: invalid syntax")),
         }),
         "in" => arity(name, args, 2).and_then(|()| in_list(&args[0], &args[1]).map(Value::Bool)),
@@ -136,9 +145,12 @@ fn contains_some(name: &str, args: &[Value], ret_true: bool, invert: bool) -> FR
 /// `loop n` is 0…n-1, `loop a b` is a…b-1.
 fn looped(args: &[Value]) -> FResult {
     let as_int = |v: &Value| match v {
-        Value::JsonNumber(n) => n
-            .parse::<i64>()
-            .map_err(|_| "loop: not an integer".to_string()),
+        Value::JsonNumber(_) | Value::Str(_) => match v.as_str().unwrap_or_default() {
+            "" => Ok(0),
+            s => s
+                .parse::<i64>()
+                .map_err(|_| "loop: invalid integer".to_string()),
+        },
         v => int_arg("loop", v),
     };
     let (start, stop) = match args {
