@@ -17,6 +17,8 @@ mod json;
 mod load;
 mod node;
 mod section;
+#[cfg(test)]
+mod tests;
 pub mod types;
 mod validate;
 mod values;

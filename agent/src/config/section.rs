@@ -297,11 +297,28 @@ impl<'a> Section<'a> {
     ) -> Result<T, Problem> {
         match self.field(key)? {
             Some(f) => get(&f),
-            None => Err(Problem::new(
-                self.line,
-                format!("{}: required", self.key_path(key)),
-            )),
+            None => Err(self.misspelled(key).unwrap_or_else(|| {
+                Problem::new(self.line, format!("{}: required", self.key_path(key)))
+            })),
         }
+    }
+
+    /// An unread key that looks like a typo of the missing `key`: reporting it beats "required".
+    fn misspelled(&self, key: &str) -> Option<Problem> {
+        self.entries
+            .iter()
+            .zip(&self.used)
+            .filter(|(_, used)| !**used)
+            .find(|(e, _)| values::closest(&e.key, &[key]).is_some())
+            .map(|(e, _)| {
+                Problem::new(
+                    e.line,
+                    format!(
+                        "{}: unknown key (did you mean {key:?}?)",
+                        self.key_path(&e.key)
+                    ),
+                )
+            })
     }
 
     /// The single unlabeled block (or object attribute) `key`, if present. In JSON a one-element list of
