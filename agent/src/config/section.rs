@@ -411,7 +411,18 @@ impl<'a> Section<'a> {
         };
         let nested = match labels {
             Labels::None => false,
-            Labels::Required => true,
+            Labels::Required => {
+                if let Some(e) = entries
+                    .iter()
+                    .find(|e| !matches!(e.node.value, Value::Map(_) | Value::List(_)))
+                {
+                    return Err(Problem::new(
+                        e.line,
+                        format!("{path}: needs a name, e.g. {path} \"NAME\" {{ ... }}"),
+                    ));
+                }
+                true
+            }
             Labels::Optional(body_keys) => match entries.as_slice() {
                 [only] => {
                     !body_keys.contains(&only.key.as_str())
@@ -453,9 +464,31 @@ impl<'a> Section<'a> {
             .zip(&self.used)
             .find(|(_, used)| !**used)
             .map(|(e, _)| e);
-        let Some(entry) = unread else {
-            return Ok(());
-        };
+        match unread {
+            Some(entry) => Err(self.leftover(entry, &self.asked, unsupported)),
+            None => Ok(()),
+        }
+    }
+
+    /// Report, before reading anything, the first key that is neither in `known` nor in `unsupported`, so
+    /// that a typo near the top of a file is the first error shown.
+    pub(crate) fn check_keys(
+        &self,
+        known: &[&'static str],
+        unsupported: &[(&str, &str)],
+    ) -> Result<(), Problem> {
+        match self
+            .entries
+            .iter()
+            .find(|e| !known.contains(&e.key.as_str()))
+        {
+            Some(entry) => Err(self.leftover(entry, known, unsupported)),
+            None => Ok(()),
+        }
+    }
+
+    /// The error for a key nobody reads: not supported, or unknown (with a suggestion among `known`).
+    fn leftover(&self, entry: &Entry, known: &[&str], unsupported: &[(&str, &str)]) -> Problem {
         let path = self.key_path(&entry.key);
         if let Some((_, hint)) = unsupported.iter().find(|(k, _)| *k == entry.key) {
             let hint = if hint.is_empty() {
@@ -463,18 +496,15 @@ impl<'a> Section<'a> {
             } else {
                 format!(" ({hint})")
             };
-            return Err(Problem::new(
+            return Problem::new(
                 entry.line,
-                format!("{path}: {} is not supported by sidekey{hint}", entry.key),
-            ));
+                format!("{path} is not supported by sidekey{hint}"),
+            );
         }
-        let suggestion = values::closest(&entry.key, &self.asked)
+        let suggestion = values::closest(&entry.key, known)
             .map(|s| format!(" (did you mean {s:?}?)"))
             .unwrap_or_default();
-        Err(Problem::new(
-            entry.line,
-            format!("{path}: unknown key{suggestion}"),
-        ))
+        Problem::new(entry.line, format!("{path}: unknown key{suggestion}"))
     }
 }
 

@@ -94,7 +94,8 @@ fn misspelled_required_key_is_reported_as_the_typo() {
 
 #[test]
 fn missing_role_is_required() {
-    let text = "auto_auth {\n  method \"jwt\" {\n    config = {\n      path = \"/t\"\n    }\n  }\n}\n";
+    let text =
+        "auto_auth {\n  method \"jwt\" {\n    config = {\n      path = \"/t\"\n    }\n  }\n}\n";
     let (_, line, message) = invalid("agent.hcl", text);
     assert_eq!(line, 3);
     assert_eq!(message, "auto_auth.method.config.role: required");
@@ -137,7 +138,10 @@ fn decimal_perms_that_look_octal_are_refused() {
     let text = "template {\n  contents = \"x\"\n  destination = \"/x\"\n  perms = 600\n}\n";
     let (_, line, message) = invalid("agent.hcl", text);
     assert_eq!(line, 4);
-    assert!(message.starts_with("template.perms: 600 is not a file mode"), "{message}");
+    assert!(
+        message.starts_with("template.perms: 600 is not a file mode"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -161,7 +165,8 @@ fn missing_destination() {
 
 #[test]
 fn source_and_contents_together() {
-    let text = "template {\n  source = \"/a.ctmpl\"\n  contents = \"x\"\n  destination = \"/x\"\n}\n";
+    let text =
+        "template {\n  source = \"/a.ctmpl\"\n  contents = \"x\"\n  destination = \"/x\"\n}\n";
     let (_, line, message) = invalid("agent.hcl", text);
     assert_eq!(line, 3);
     assert_eq!(
@@ -175,12 +180,16 @@ fn neither_source_nor_contents() {
     let text = "template {\n  destination = \"/x\"\n}\n";
     let (_, line, message) = invalid("agent.hcl", text);
     assert_eq!(line, 1);
-    assert!(message.starts_with("template: source or contents: required"), "{message}");
+    assert!(
+        message.starts_with("template: needs source (a template file) or contents"),
+        "{message}"
+    );
 }
 
 #[test]
 fn unknown_method_type() {
-    let text = "auto_auth {\n  method \"jwtt\" {\n    config = { path = \"/t\", role = \"r\" }\n  }\n}\n";
+    let text =
+        "auto_auth {\n  method \"jwtt\" {\n    config = { path = \"/t\", role = \"r\" }\n  }\n}\n";
     let (_, line, message) = invalid("agent.hcl", text);
     assert_eq!(line, 2);
     assert_eq!(
@@ -206,20 +215,23 @@ fn unsupported_vault_agent_stanzas() {
     let (_, line, message) = invalid("agent.hcl", &text);
     assert_eq!(line, 15);
     assert!(
-        message.starts_with("cache: cache is not supported by sidekey"),
+        message.starts_with("cache is not supported by sidekey"),
         "{message}"
     );
 
     let text = "listener \"tcp\" {\n  address = \"127.0.0.1:8100\"\n  tls_disable = true\n}\n";
     let (_, line, message) = invalid("agent.hcl", text);
     assert_eq!(line, 1);
-    assert!(message.contains("listener is not supported by sidekey"), "{message}");
+    assert!(
+        message.starts_with("listener is not supported by sidekey"),
+        "{message}"
+    );
 
     let text = "auto_auth {\n  method \"approle\" {\n    wrap_ttl = \"5m\"\n    config = { role_id_file_path = \"/r\" }\n  }\n}\n";
     let (_, line, message) = invalid("agent.hcl", text);
     assert_eq!(line, 3);
     assert!(
-        message.starts_with("auto_auth.method.wrap_ttl: wrap_ttl is not supported by sidekey"),
+        message.starts_with("auto_auth.method.wrap_ttl is not supported by sidekey"),
         "{message}"
     );
 }
@@ -229,7 +241,10 @@ fn hcl_syntax_error_has_line_and_column() {
     let text = "vault {\n  address = \"https://x:8200\"\n\ntemplate {\n";
     let (_, line, message) = invalid("agent.hcl", text);
     assert!(line >= 4, "line {line}: {message}");
-    assert!(message.starts_with("HCL syntax error at column"), "{message}");
+    assert!(
+        message.starts_with("HCL syntax error at column"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -237,7 +252,10 @@ fn json_syntax_error_has_line_and_column() {
     let text = "{\n  \"vault\": {\n    \"address\": \"https://x:8200\",\n  }\n}\n";
     let (_, line, message) = invalid("agent.json", text);
     assert_eq!(line, 4);
-    assert!(message.starts_with("JSON syntax error at column"), "{message}");
+    assert!(
+        message.starts_with("JSON syntax error at column"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -255,7 +273,10 @@ fn json_unknown_key_has_its_line() {
 fn single_stanza_in_two_files_names_both() {
     let files = Files::new()
         .add("base.hcl", "vault {\n  address = \"https://a:8200\"\n}\n")
-        .add("override.hcl", "\n\nvault {\n  address = \"https://b:8200\"\n}\n");
+        .add(
+            "override.hcl",
+            "\n\nvault {\n  address = \"https://b:8200\"\n}\n",
+        );
     let (file, line, message) = invalid_files(files);
     assert_eq!(file, "override.hcl");
     assert_eq!(line, 3);
@@ -285,7 +306,10 @@ fn expressions_are_refused() {
     let text = "pid_file = upper(\"x\")\n";
     let (_, line, message) = invalid("agent.hcl", text);
     assert_eq!(line, 1);
-    assert!(message.contains("expressions are not supported"), "{message}");
+    assert!(
+        message.contains("expressions are not supported"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -293,7 +317,10 @@ fn bad_signal_and_restart_mode() {
     let text = "exec {\n  command = [\"/app\"]\n  restart_stop_signal = \"SIGNOPE\"\n}\n";
     let (_, line, message) = invalid("agent.hcl", text);
     assert_eq!(line, 3);
-    assert!(message.starts_with("exec.restart_stop_signal: \"SIGNOPE\" is not a signal name"), "{message}");
+    assert!(
+        message.starts_with("exec.restart_stop_signal: \"SIGNOPE\" is not a signal name"),
+        "{message}"
+    );
 
     let text = "exec {\n  command = [\"/app\"]\n  restart_on_secret_changes = \"sometimes\"\n}\n";
     let (_, line, message) = invalid("agent.hcl", text);
@@ -309,11 +336,34 @@ fn unsupported_sink_type() {
     let text = "auto_auth {\n  method \"token_file\" {\n    config { token_file_path = \"/t\" }\n  }\n  sink \"socket\" {\n    config = { path = \"/s\" }\n  }\n}\n";
     let (_, line, message) = invalid("agent.hcl", text);
     assert_eq!(line, 5);
-    assert!(message.contains(r#"sink type "socket" is not supported by sidekey"#), "{message}");
+    assert!(
+        message.contains(r#"sink type "socket" is not supported by sidekey"#),
+        "{message}"
+    );
 }
 
 #[test]
 fn missing_file_is_a_read_error() {
     let err = super::load(&[std::path::Path::new("/nonexistent/agent.hcl")]).expect_err("missing");
     assert!(matches!(err, super::ConfigError::Read { .. }));
+}
+
+#[test]
+fn first_error_in_file_order_for_top_level_typos() {
+    let text =
+        "vualt {\n  address = \"https://x:8200\"\n}\ntemplate {\n  destination = \"/x\"\n}\n";
+    let (_, line, message) = invalid("agent.hcl", text);
+    assert_eq!(line, 1);
+    assert_eq!(message, r#"vualt: unknown key (did you mean "vault"?)"#);
+}
+
+#[test]
+fn env_template_needs_a_name() {
+    let text = "env_template {\n  contents = \"x\"\n}\n";
+    let (_, line, message) = invalid("agent.hcl", text);
+    assert_eq!(line, 2);
+    assert!(
+        message.starts_with("env_template: needs a name"),
+        "{message}"
+    );
 }

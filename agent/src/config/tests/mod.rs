@@ -1,6 +1,8 @@
 //! Tests of `config::load`: one per error case (message and line), and positive tests on realistic Vault
 //! Agent configs.
 
+#![allow(clippy::panic)] // a failed test panics
+
 mod errors;
 mod valid;
 

@@ -1,6 +1,6 @@
 //! Positive tests: realistic Vault/OpenBao Agent configs read into the typed config.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use super::{Files, ok};
@@ -86,11 +86,20 @@ exec {
 #[test]
 fn kubernetes_sidecar_config() {
     let c = ok("agent.hcl", K8S_AGENT);
-    assert_eq!(c.pid_file.as_deref(), Some(Path::new("/run/sidekey/agent.pid")));
+    assert_eq!(
+        c.pid_file.as_deref(),
+        Some(Path::new("/run/sidekey/agent.pid"))
+    );
     assert!(!c.exit_after_auth);
     assert_eq!(c.vault.address, "https://openbao.vault.svc:8200");
-    assert_eq!(c.vault.ca_cert.as_deref(), Some(Path::new("/vault/tls/ca.crt")));
-    assert_eq!(c.vault.tls_server_name.as_deref(), Some("openbao.vault.svc"));
+    assert_eq!(
+        c.vault.ca_cert.as_deref(),
+        Some(Path::new("/vault/tls/ca.crt"))
+    );
+    assert_eq!(
+        c.vault.tls_server_name.as_deref(),
+        Some("openbao.vault.svc")
+    );
     assert_eq!(c.vault.namespace.as_deref(), Some("team-payments"));
 
     let auth = c.auto_auth.expect("auto_auth");
@@ -114,29 +123,50 @@ fn kubernetes_sidecar_config() {
     assert_eq!(auth.sinks[0].mode, 0o640);
 
     assert!(c.template_config.exit_on_retry_failure);
-    assert_eq!(c.template_config.static_secret_render_interval, Duration::from_secs(300));
+    assert_eq!(
+        c.template_config.static_secret_render_interval,
+        Duration::from_secs(300)
+    );
     assert_eq!(c.template_config.max_connections_per_host, 8);
 
     assert_eq!(c.templates.len(), 2);
     let db = &c.templates[0];
-    assert!(matches!(&db.source, TemplateSource::File(p) if p == Path::new("/vault/templates/db.ctmpl")));
+    assert!(
+        matches!(&db.source, TemplateSource::File(p) if p == Path::new("/vault/templates/db.ctmpl"))
+    );
     assert_eq!(db.destination, Path::new("/run/secrets/db.env"));
     assert_eq!(db.perms, 0o400);
     assert_eq!(
         db.command,
-        Some(vec!["sh".into(), "-c".into(), "pkill -HUP payments-api".into()])
+        Some(vec![
+            "sh".into(),
+            "-c".into(),
+            "pkill -HUP payments-api".into()
+        ])
     );
     assert_eq!(db.command_timeout, Duration::from_secs(30));
-    assert_eq!(db.wait, Some((Duration::from_secs(2), Duration::from_secs(10))));
+    assert_eq!(
+        db.wait,
+        Some((Duration::from_secs(2), Duration::from_secs(10)))
+    );
     assert!(db.create_dest_dirs);
     assert_eq!(db.error_on_missing_key, None);
-    assert_eq!((db.left_delimiter.as_str(), db.right_delimiter.as_str()), ("{{", "}}"));
+    assert_eq!(
+        (db.left_delimiter.as_str(), db.right_delimiter.as_str()),
+        ("{{", "}}")
+    );
 
     let tls = &c.templates[1];
     match &tls.source {
         TemplateSource::Inline(text) => {
-            assert!(text.starts_with("{{ with secret \"pki/issue/payments\""), "{text}");
-            assert!(text.contains("home=${HOME}\n"), "interpolation kept as text: {text}");
+            assert!(
+                text.starts_with("{{ with secret \"pki/issue/payments\""),
+                "{text}"
+            );
+            assert!(
+                text.contains("home=${HOME}\n"),
+                "interpolation kept as text: {text}"
+            );
         }
         other => panic!("expected inline contents, got {other:?}"),
     }
@@ -144,13 +174,20 @@ fn kubernetes_sidecar_config() {
     assert_eq!(tls.error_on_missing_key, Some(true));
     assert_eq!(
         tls.command,
-        Some(vec!["/usr/local/bin/reload-tls".into(), "--graceful".into()])
+        Some(vec![
+            "/usr/local/bin/reload-tls".into(),
+            "--graceful".into()
+        ])
     );
     assert_eq!(tls.command_timeout, Duration::from_secs(45));
 
     assert_eq!(c.env_templates.len(), 1);
     assert_eq!(c.env_templates[0].name, "DB_PASSWORD");
-    assert!(c.env_templates[0].contents.contains("database/creds/payments"));
+    assert!(
+        c.env_templates[0]
+            .contents
+            .contains("database/creds/payments")
+    );
 
     let exec = c.exec.expect("exec");
     assert_eq!(exec.command, ["/app/payments-api", "--port", "8080"]);
@@ -241,7 +278,10 @@ fn json_form() {
             remove_secret_id_file_after_reading,
         } => {
             assert_eq!(role_id_file_path, Path::new("/etc/bao/role-id"));
-            assert_eq!(secret_id_file_path.as_deref(), Some(Path::new("/etc/bao/secret-id")));
+            assert_eq!(
+                secret_id_file_path.as_deref(),
+                Some(Path::new("/etc/bao/secret-id"))
+            );
             assert!(remove_secret_id_file_after_reading);
         }
         other => panic!("expected approle, got {other:?}"),
@@ -309,8 +349,10 @@ fn kubernetes_method_with_token_path() {
     let method = c.auto_auth.expect("auto_auth").method;
     assert_eq!(method.mount_path, "auth/cluster-b");
     assert!(method.exit_on_err);
-    assert!(matches!(method.kind, MethodKind::Kubernetes { token_path, .. }
-        if token_path == Path::new("/var/run/secrets/tokens/vault")));
+    assert!(
+        matches!(method.kind, MethodKind::Kubernetes { token_path, .. }
+        if token_path == Path::new("/var/run/secrets/tokens/vault"))
+    );
 }
 
 #[test]
@@ -332,7 +374,10 @@ auto_auth {
 }
 "#,
     );
-    assert_eq!(c.vault.client_cert.as_deref(), Some(Path::new("/etc/tls/agent.crt")));
+    assert_eq!(
+        c.vault.client_cert.as_deref(),
+        Some(Path::new("/etc/tls/agent.crt"))
+    );
     match c.auto_auth.expect("auto_auth").method.kind {
         MethodKind::Cert {
             name, client_cert, ..
@@ -344,7 +389,10 @@ auto_auth {
     }
     // The cert method may omit `config` entirely.
     let c = ok("agent.hcl", "auto_auth {\n  method \"cert\" {}\n}\n");
-    assert_eq!(c.auto_auth.expect("auto_auth").method.mount_path, "auth/cert");
+    assert_eq!(
+        c.auto_auth.expect("auto_auth").method.mount_path,
+        "auth/cert"
+    );
 }
 
 #[test]
@@ -354,7 +402,7 @@ fn token_file_method() {
         "auto_auth {\n  method \"token_file\" {\n    config {\n      token_file_path = \"/home/app/.vault-token\"\n    }\n  }\n}\n",
     );
     assert!(matches!(c.auto_auth.expect("auto_auth").method.kind,
-        MethodKind::TokenFile { token_file_path } if token_file_path == PathBuf::from("/home/app/.vault-token")));
+        MethodKind::TokenFile { token_file_path } if token_file_path == Path::new("/home/app/.vault-token")));
 }
 
 #[test]
@@ -386,21 +434,38 @@ template {
         );
     let c = files.load().expect("valid");
     assert_eq!(c.vault.address, "https://bao:8200");
-    let dests: Vec<&Path> = c.templates.iter().map(|t| t.destination.as_path()).collect();
+    let dests: Vec<&Path> = c
+        .templates
+        .iter()
+        .map(|t| t.destination.as_path())
+        .collect();
     assert_eq!(
         dests,
-        [Path::new("/run/secrets/a"), Path::new("/run/secrets/b"), Path::new("/run/secrets/c")]
+        [
+            Path::new("/run/secrets/a"),
+            Path::new("/run/secrets/b"),
+            Path::new("/run/secrets/c")
+        ]
     );
     let names: Vec<&str> = c.env_templates.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["TOKEN", "OTHER"]);
-    assert_eq!(c.lease_state_file.as_deref(), Some(Path::new("/run/sidekey/leases.json")));
-    assert_eq!(c.audit.file.as_deref(), Some(Path::new("/var/log/sidekey/audit.log")));
+    assert_eq!(
+        c.lease_state_file.as_deref(),
+        Some(Path::new("/run/sidekey/leases.json"))
+    );
+    assert_eq!(
+        c.audit.file.as_deref(),
+        Some(Path::new("/var/log/sidekey/audit.log"))
+    );
     assert!(c.audit.stdout);
 }
 
 #[test]
 fn defaults_without_optional_stanzas() {
-    let c = ok("agent.hcl", "template {\n  contents = \"x\"\n  destination = \"/run/x\"\n}\n");
+    let c = ok(
+        "agent.hcl",
+        "template {\n  contents = \"x\"\n  destination = \"/run/x\"\n}\n",
+    );
     assert_eq!(c.vault.address, "https://127.0.0.1:8200");
     assert!(c.auto_auth.is_none());
     let t = &c.templates[0];
@@ -438,10 +503,16 @@ template_config {
     assert_eq!(t.user.as_deref(), Some("1000"));
     assert_eq!(t.group.as_deref(), Some("app"));
     assert!(!t.create_dest_dirs);
-    assert_eq!((t.left_delimiter.as_str(), t.right_delimiter.as_str()), ("[[", "]]"));
+    assert_eq!(
+        (t.left_delimiter.as_str(), t.right_delimiter.as_str()),
+        ("[[", "]]")
+    );
     assert!(t.backup && t.allow_non_tmpfs);
     assert_eq!(t.function_denylist, ["plugin", "writeToFile"]);
-    assert_eq!(t.wait, Some((Duration::from_secs(5), Duration::from_secs(20))));
+    assert_eq!(
+        t.wait,
+        Some((Duration::from_secs(5), Duration::from_secs(20)))
+    );
     assert_eq!(c.template_config.max_connections_per_host, 4);
     assert!((c.template_config.lease_renewal_threshold - 0.5).abs() < f64::EPSILON);
 }

@@ -48,9 +48,15 @@ pub(super) fn auto_auth(mut s: Section<'_>) -> Result<AutoAuthConfig, Problem> {
     let mut methods = s
         .blocks("method", Labels::Optional(METHOD_KEYS))?
         .into_iter();
-    let first = methods
-        .next()
-        .ok_or_else(|| s.problem("method: required (e.g. method \"jwt\" { ... })"))?;
+    let first = methods.next().ok_or_else(|| {
+        Problem::new(
+            s.line(),
+            format!(
+                "{}.method: required (e.g. method \"jwt\" {{ ... }})",
+                s.path()
+            ),
+        )
+    })?;
     if let Some(second) = methods.next() {
         return Err(Problem::new(
             second.line,
@@ -216,7 +222,7 @@ fn method_kind(ty: &str, mut c: Section<'_>) -> Result<MethodKind, Problem> {
             } = &kind
                 && client_cert.is_some() != client_key.is_some()
             {
-                return Err(c.problem("client_cert and client_key: give both or neither"));
+                return Err(c.problem("give both client_cert and client_key, or neither"));
             }
             (
                 kind,

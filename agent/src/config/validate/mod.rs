@@ -33,6 +33,20 @@ pub(crate) struct Partial {
     pub lease_state_file: Option<Located<PathBuf>>,
 }
 
+/// The top-level keys sidekey reads.
+const TOP_KEYS: &[&str] = &[
+    "vault",
+    "auto_auth",
+    "template",
+    "env_template",
+    "exec",
+    "template_config",
+    "audit",
+    "exit_after_auth",
+    "pid_file",
+    "lease_state_file",
+];
+
 /// Vault Agent top-level keys sidekey refuses, and why.
 const UNSUPPORTED_TOP: &[(&str, &str)] = &[
     (
@@ -63,6 +77,7 @@ pub(crate) fn file(root: &Node) -> Result<Partial, Problem> {
             "the config must be a set of blocks (an object in JSON)",
         )
     })?;
+    s.check_keys(TOP_KEYS, UNSUPPORTED_TOP)?;
     let vault = located(&mut s, "vault", vault)?;
     let auto_auth = located(&mut s, "auto_auth", auto_auth::auto_auth)?;
     let mut templates = Vec::new();
@@ -156,8 +171,20 @@ fn vault(mut s: Section<'_>) -> Result<VaultConfig, Problem> {
         retry.finish(&[])?;
     }
     match (&config.client_cert, &config.client_key) {
-        (Some(_), None) => return Err(s.problem("client_key: required when client_cert is set")),
-        (None, Some(_)) => return Err(s.problem("client_cert: required when client_key is set")),
+        (Some(_), None) => {
+            let path = s.key_path("client_key");
+            return Err(Problem::new(
+                s.line(),
+                format!("{path}: required when client_cert is set"),
+            ));
+        }
+        (None, Some(_)) => {
+            let path = s.key_path("client_cert");
+            return Err(Problem::new(
+                s.line(),
+                format!("{path}: required when client_key is set"),
+            ));
+        }
         _ => {}
     }
     s.finish(&[])?;

@@ -21,7 +21,7 @@ pub(super) fn template(mut s: Section<'_>) -> Result<TemplateConfig, Problem> {
             )));
         }
         (None, None) => {
-            return Err(s.problem("source or contents: required (a template file or inline text)"));
+            return Err(s.problem("needs source (a template file) or contents (inline text)"));
         }
     };
     let destination = s.require("destination", Field::path_buf)?;
