@@ -367,3 +367,51 @@ fn env_template_needs_a_name() {
         "{message}"
     );
 }
+
+#[test]
+fn template_command_and_exec_together() {
+    let text = "template {\n  contents = \"x\"\n  destination = \"/x\"\n  command = \"reload\"\n  exec {\n    command = [\"/bin/reload\"]\n  }\n}\n";
+    let (_, line, message) = invalid("agent.hcl", text);
+    assert_eq!(line, 5);
+    assert!(message.starts_with("template.exec: give exec"), "{message}");
+}
+
+#[test]
+fn vault_address_and_client_cert_pairs() {
+    let (_, line, message) = invalid("agent.hcl", "vault {\n  address = \"bao:8200\"\n}\n");
+    assert_eq!(line, 2);
+    assert_eq!(
+        message,
+        r#"vault.address: "bao:8200" is not an http:// or https:// URL"#
+    );
+
+    let text = "vault {\n  client_cert = \"/tls/agent.crt\"\n}\n";
+    let (_, line, message) = invalid("agent.hcl", text);
+    assert_eq!(line, 1);
+    assert_eq!(
+        message,
+        "vault.client_key: required when client_cert is set"
+    );
+}
+
+#[test]
+fn method_label_and_type_disagree() {
+    let text = "auto_auth {\n  method \"jwt\" {\n    type = \"kubernetes\"\n    config = { role = \"r\" }\n  }\n}\n";
+    let (_, line, message) = invalid("agent.hcl", text);
+    assert_eq!(line, 3);
+    assert_eq!(
+        message,
+        r#"auto_auth.method.type: "kubernetes" disagrees with the block label "jwt""#
+    );
+}
+
+#[test]
+fn wrong_type_in_a_list() {
+    let text = "exec {\n  command = [\"/app\",\n    8080]\n}\n";
+    let (_, line, message) = invalid("agent.hcl", text);
+    assert_eq!(line, 3);
+    assert_eq!(
+        message,
+        "exec.command[1]: expected a string, found the number 8080"
+    );
+}

@@ -516,3 +516,30 @@ template_config {
     assert_eq!(c.template_config.max_connections_per_host, 4);
     assert!((c.template_config.lease_renewal_threshold - 0.5).abs() < f64::EPSILON);
 }
+
+#[test]
+fn json_labeled_sink_and_vault_retry() {
+    let c = ok(
+        "agent.json",
+        r#"{
+  "vault": { "address": "https://bao:8200", "retry": { "num_retries": -1 } },
+  "auto_auth": {
+    "method": { "type": "token_file", "config": { "token_file_path": "/t" } },
+    "sink": { "file": { "config": { "path": "/run/token", "mode": "0o600" } } }
+  }
+}"#,
+    );
+    let auth = c.auto_auth.expect("auto_auth");
+    assert_eq!(auth.sinks.len(), 1);
+    assert_eq!(auth.sinks[0].mode, 0o600);
+}
+
+#[test]
+fn hcl_negative_retry_and_string_booleans() {
+    let c = ok(
+        "agent.hcl",
+        "vault {\n  address = \"https://bao:8200\"\n  tls_skip_verify = \"true\"\n  retry {\n    num_retries = -1\n  }\n}\nexit_after_auth = \"false\"\n",
+    );
+    assert!(c.vault.tls_skip_verify);
+    assert!(!c.exit_after_auth);
+}
