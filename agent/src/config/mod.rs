@@ -1,12 +1,12 @@
-//! Configuration: Vault Agent HCL (and its JSON form) read into raw structs, validated into [`Config`].
+//! Configuration: Vault Agent HCL (and its JSON form) read into a raw tree, validated into [`Config`].
 //!
 //! The pipeline, one file each:
-//! - [`hcl`] / [`json`]: text → a raw tree of keys and values with line numbers ([`node`]).
-//! - [`section`]: typed getters over that tree; any key nobody reads is an "unknown key" or "not supported"
+//! - `hcl` / `json`: text → a raw tree of keys and values with line numbers (`node`).
+//! - `section`: typed getters over that tree; any key nobody reads is an "unknown key" or "not supported"
 //!   error (the raw layer's `deny_unknown_fields`).
-//! - [`validate`]: the Vault Agent schema, one file → typed stanzas; [`duration`] and [`values`] parse
+//! - `validate`: the Vault Agent schema, one file → typed stanzas; `duration` and `values` parse
 //!   durations, modes and signals.
-//! - [`load`]: reads the files in order and merges them into a [`Config`].
+//! - `load`: reads the files in order and merges them into a [`Config`].
 //!
 //! Every error names the file, the 1-based line and the key path, e.g.
 //! `agent.hcl:12: template.destinaton: unknown key (did you mean "destination"?)`.

@@ -1,5 +1,5 @@
 //! Validation: one file's raw tree → typed stanzas (a [`Partial`] config), every value checked. Merging the
-//! files' partials is [`super::load`]'s job.
+//! files' partials is [`super::load()`]'s job.
 
 mod auto_auth;
 mod template;
