@@ -261,7 +261,9 @@ impl<'a> Section<'a> {
         }
     }
 
-    /// The attribute `key`, if present.
+    /// The attribute `key`, if present. An empty string counts as absent, as in Vault Agent (generated
+    /// configs, such as the injector's JSON, write `"ca_cert": ""`); so a required key given as `""` is
+    /// reported as required.
     pub(crate) fn field(&mut self, key: &'static str) -> Result<Option<Field<'a>>, Problem> {
         let Some(entry) = self.take_one(key)? else {
             return Ok(None);
@@ -272,6 +274,9 @@ impl<'a> Section<'a> {
                 entry.line,
                 format!("{path}: expected `{key} = value`, found a labeled block"),
             ));
+        }
+        if matches!(&entry.node.value, Value::Str(s) if s.trim().is_empty()) {
+            return Ok(None);
         }
         Ok(Some(Field {
             path,

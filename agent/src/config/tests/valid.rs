@@ -543,3 +543,44 @@ fn hcl_negative_retry_and_string_booleans() {
     assert!(c.vault.tls_skip_verify);
     assert!(!c.exit_after_auth);
 }
+
+/// The shape of the JSON config the Vault Agent injector generates (empty strings for unset values).
+#[test]
+fn injector_style_json_with_empty_strings() {
+    let c = ok(
+        "config.json",
+        r#"{
+  "auto_auth": {
+    "method": {
+      "type": "kubernetes",
+      "mount_path": "auth/kubernetes",
+      "namespace": "",
+      "config": { "role": "app", "token_path": "" }
+    },
+    "sink": [ { "type": "file", "config": { "path": "/home/vault/.vault-token" } } ]
+  },
+  "exit_after_auth": false,
+  "pid_file": "/home/vault/.pid",
+  "vault": { "address": "https://vault.vault.svc:8200", "ca_cert": "", "client_cert": "", "client_key": "", "tls_skip_verify": false, "tls_server_name": "" },
+  "template": [
+    { "destination": "/vault/secrets/db", "contents": "{{ with secret \"db/creds/app\" }}{{ .Data.password }}{{ end }}",
+      "left_delimiter": "{{", "right_delimiter": "}}", "command": "" }
+  ],
+  "template_config": { "exit_on_retry_failure": true, "static_secret_render_interval": "" }
+}"#,
+    );
+    assert_eq!(c.vault.ca_cert, None);
+    assert_eq!(c.vault.client_cert, None);
+    let auth = c.auto_auth.expect("auto_auth");
+    assert!(
+        matches!(auth.method.kind, MethodKind::Kubernetes { token_path, .. }
+        if token_path == Path::new("/var/run/secrets/kubernetes.io/serviceaccount/token"))
+    );
+    assert_eq!(auth.sinks[0].mode, 0o640);
+    assert_eq!(c.templates[0].command, None);
+    assert!(c.template_config.exit_on_retry_failure);
+    assert_eq!(
+        c.template_config.static_secret_render_interval,
+        Duration::from_secs(60)
+    );
+}

@@ -127,9 +127,7 @@ fn method(mut block: Labeled<'_>) -> Result<MethodConfig, Problem> {
         }
         None => format!("auth/{ty}"),
     };
-    let namespace = s
-        .get("namespace", Field::string)?
-        .filter(|n| !n.trim().is_empty());
+    let namespace = s.get("namespace", Field::string)?;
     let min_backoff = s
         .get("min_backoff", Field::duration)?
         .unwrap_or(Duration::from_secs(1));

@@ -135,12 +135,6 @@ fn field<'a, T>(
     }
 }
 
-/// An optional string where empty means unset (as in Vault Agent).
-fn optional_string(f: &Field<'_>) -> Result<Option<String>, Problem> {
-    let s = f.string()?;
-    Ok((!s.trim().is_empty()).then_some(s))
-}
-
 // === vault ===
 
 fn vault(mut s: Section<'_>) -> Result<VaultConfig, Problem> {
@@ -162,8 +156,8 @@ fn vault(mut s: Section<'_>) -> Result<VaultConfig, Problem> {
         client_cert: s.get("client_cert", Field::path_buf)?,
         client_key: s.get("client_key", Field::path_buf)?,
         tls_skip_verify: s.get("tls_skip_verify", Field::bool)?.unwrap_or(false),
-        tls_server_name: s.get("tls_server_name", optional_string)?.flatten(),
-        namespace: s.get("namespace", optional_string)?.flatten(),
+        tls_server_name: s.get("tls_server_name", Field::string)?,
+        namespace: s.get("namespace", Field::string)?,
     };
     if let Some(mut retry) = s.block("retry")? {
         // Accepted for compatibility; the backend client has its own bounded retries.
