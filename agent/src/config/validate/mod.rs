@@ -51,7 +51,7 @@ const TOP_KEYS: &[&str] = &[
 const UNSUPPORTED_TOP: &[(&str, &str)] = &[
     (
         "listener",
-        "sidekey serves no Vault API to the workload; it writes files or sets a child's environment",
+        "sidekey serves no Vault API to the workload; the admin listener for health and metrics is not implemented yet",
     ),
     ("cache", "sidekey has no API proxy or response cache"),
     ("api_proxy", "sidekey has no API proxy"),
@@ -231,6 +231,8 @@ fn exec(mut s: Section<'_>) -> Result<ExecConfig, Problem> {
             "child_process_stderr",
             "the child inherits sidekey's stderr",
         ),
+        ("splay", "not implemented yet"),
+        ("restart_mode", "not implemented yet"),
     ])?;
     Ok(config)
 }
