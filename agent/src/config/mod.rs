@@ -2,7 +2,7 @@
 //!
 //! The pipeline, one file each:
 //! - `hcl` / `json`: text → a raw tree of keys and values with line numbers (`node`).
-//! - `section`: typed getters over that tree; any key nobody reads is an "unknown key" or "not supported"
+//! - `section` / `field`: typed getters over that tree; any key nobody reads is an "unknown key" or "not supported"
 //!   error (the raw layer's `deny_unknown_fields`).
 //! - `validate`: the Vault Agent schema, one file → typed stanzas; `duration` and `values` parse
 //!   durations, modes and signals.
@@ -12,6 +12,7 @@
 //! `agent.hcl:12: template.destinaton: unknown key (did you mean "destination"?)`.
 
 mod duration;
+mod field;
 mod hcl;
 mod json;
 mod load;

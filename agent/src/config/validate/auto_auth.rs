@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::config::field::Field;
 use crate::config::node::Problem;
-use crate::config::section::{Field, Labeled, Labels, Section};
+use crate::config::section::{Labeled, Labels, Section};
 use crate::config::types::{AutoAuthConfig, FileSinkConfig, MethodConfig, MethodKind};
 use crate::config::values;
 

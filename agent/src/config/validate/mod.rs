@@ -7,8 +7,9 @@ mod template;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::field::Field;
 use super::node::{Node, Problem};
-use super::section::{Field, Labels, Section};
+use super::section::{Labels, Section};
 use super::types::{
     AuditConfig, AutoAuthConfig, EnvTemplateConfig, ExecConfig, TemplateConfig,
     TemplateGlobalConfig, VaultConfig,

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use crate::config::field::Field;
 use crate::config::node::{Problem, Value};
-use crate::config::section::{Field, Section};
+use crate::config::section::Section;
 use crate::config::types::{EnvTemplateConfig, TemplateConfig, TemplateSource};
 
 /// Default `command_timeout` / `exec.timeout`.
