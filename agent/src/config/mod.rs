@@ -1,8 +1,28 @@
-//! Configuration: Vault Agent HCL (and its JSON form) read into raw structs, validated into [`Config`].
+//! Configuration: Vault Agent HCL (and its JSON form) read into a raw tree, validated into [`Config`].
 //!
-//! INTERFACE STUB: `load` is being written; its signature is the contract.
+//! The pipeline, one file each:
+//! - `hcl` / `json`: text → a raw tree of keys and values with line numbers (`node`).
+//! - `section` / `field`: typed getters over that tree; any key nobody reads is an "unknown key" or "not supported"
+//!   error (the raw layer's `deny_unknown_fields`).
+//! - `validate`: the Vault Agent schema, one file → typed stanzas; `duration` and `values` parse
+//!   durations, modes and signals.
+//! - `load`: reads the files in order and merges them into a [`Config`].
+//!
+//! Every error names the file, the 1-based line and the key path, e.g.
+//! `agent.hcl:12: template.destinaton: unknown key (did you mean "destination"?)`.
 
+mod duration;
+mod field;
+mod hcl;
+mod json;
+mod load;
+mod node;
+mod section;
+#[cfg(test)]
+mod tests;
 pub mod types;
+mod validate;
+mod values;
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +56,5 @@ pub enum ConfigError {
 /// # Errors
 /// [`ConfigError`] for the first problem found.
 pub fn load(files: &[&Path]) -> Result<Config, ConfigError> {
-    let _ = files;
-    Ok(Config::default())
+    load::load(files)
 }

@@ -224,7 +224,8 @@ pub struct EnvTemplateConfig {
 /// The `exec` stanza.
 #[derive(Clone, Debug)]
 pub struct ExecConfig {
-    /// `command`: argv of the child (the command line after `--` wins).
+    /// `command`: argv of the child (the command line after `--` wins). Empty when the stanza gives none
+    /// (then the command line must).
     pub command: Vec<String>,
     /// `restart_on_secret_changes`: `"always"` (default) or `"never"`.
     pub restart_on_secret_changes: bool,

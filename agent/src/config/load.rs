@@ -1,0 +1,186 @@
+//! Reading the files: pick the HCL or JSON reader, validate each file, then merge them in order.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::node::Problem;
+use super::types::{Config, Origin};
+use super::validate::{self, Located, Partial};
+use super::{ConfigError, hcl, json};
+
+/// Read, validate and merge `files`.
+pub(crate) fn load(files: &[&Path]) -> Result<Config, ConfigError> {
+    let mut merged = Merged::default();
+    for file in files {
+        let partial = read(file)?;
+        merged.add(file, partial)?;
+    }
+    Ok(merged.finish())
+}
+
+/// Read and validate one file.
+fn read(file: &Path) -> Result<Partial, ConfigError> {
+    let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+        file: file.to_path_buf(),
+        source,
+    })?;
+    let is_json = file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let tree = if is_json {
+        json::parse(&text)
+    } else {
+        hcl::parse(&text)
+    };
+    tree.and_then(|t| validate::file(&t))
+        .map_err(|p| invalid(file, p))
+}
+
+fn invalid(file: &Path, p: Problem) -> ConfigError {
+    ConfigError::Invalid {
+        file: file.to_path_buf(),
+        line: p.line,
+        message: p.message,
+    }
+}
+
+/// The files read so far. Single stanzas remember where they came from, to name both files when one is
+/// given again.
+#[derive(Default)]
+struct Merged {
+    config: Config,
+    vault: Option<Origin>,
+    auto_auth: Option<Origin>,
+    exec: Option<Origin>,
+    template_config: Option<Origin>,
+    exit_after_auth: Option<Origin>,
+    pid_file: Option<Origin>,
+    audit: Option<Origin>,
+    lease_state_file: Option<Origin>,
+    destinations: HashMap<PathBuf, Origin>,
+    env_names: HashMap<String, Origin>,
+}
+
+impl Merged {
+    fn add(&mut self, file: &Path, p: Partial) -> Result<(), ConfigError> {
+        let c = &mut self.config;
+        if let Some(v) = once(&mut self.vault, file, "vault", p.vault)? {
+            c.vault = v;
+        }
+        if let Some(v) = once(&mut self.auto_auth, file, "auto_auth", p.auto_auth)? {
+            c.auto_auth = Some(v);
+        }
+        if let Some(v) = once(&mut self.exec, file, "exec", p.exec)? {
+            c.exec = Some(v);
+        }
+        if let Some(v) = once(
+            &mut self.template_config,
+            file,
+            "template_config",
+            p.template_config,
+        )? {
+            c.template_config = v;
+        }
+        if let Some(v) = once(
+            &mut self.exit_after_auth,
+            file,
+            "exit_after_auth",
+            p.exit_after_auth,
+        )? {
+            c.exit_after_auth = v;
+        }
+        if let Some(v) = once(&mut self.pid_file, file, "pid_file", p.pid_file)? {
+            c.pid_file = Some(v);
+        }
+        if let Some(v) = once(&mut self.audit, file, "audit", p.audit)? {
+            c.audit = v;
+        }
+        if let Some(v) = once(
+            &mut self.lease_state_file,
+            file,
+            "lease_state_file",
+            p.lease_state_file,
+        )? {
+            c.lease_state_file = Some(v);
+        }
+        for (t, line) in p.templates {
+            unique(
+                &mut self.destinations,
+                t.destination.clone(),
+                file,
+                line,
+                || {
+                    format!(
+                        "template.destination: {:?} is already the destination of the template",
+                        t.destination
+                    )
+                },
+            )?;
+            c.templates.push(t);
+        }
+        for (t, line) in p.env_templates {
+            unique(&mut self.env_names, t.name.clone(), file, line, || {
+                format!("env_template {:?}: already defined", t.name)
+            })?;
+            c.env_templates.push(t);
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Config {
+        self.config
+    }
+}
+
+/// Take a single stanza's value, unless an earlier file (or this one) already gave it.
+fn once<T>(
+    seen: &mut Option<Origin>,
+    file: &Path,
+    key: &str,
+    value: Option<Located<T>>,
+) -> Result<Option<T>, ConfigError> {
+    let Some((value, line)) = value else {
+        return Ok(None);
+    };
+    if let Some(first) = seen {
+        return Err(ConfigError::Invalid {
+            file: file.to_path_buf(),
+            line,
+            message: format!(
+                "{key}: already given in {}:{}; a single stanza may be given only once across all config files",
+                first.file.display(),
+                first.line
+            ),
+        });
+    }
+    *seen = Some(Origin {
+        file: file.to_path_buf(),
+        line,
+    });
+    Ok(Some(value))
+}
+
+/// Record `key` (a destination or a variable name) as used at `file:line`; used before is an error.
+fn unique<K: std::hash::Hash + Eq>(
+    seen: &mut HashMap<K, Origin>,
+    key: K,
+    file: &Path,
+    line: usize,
+    message: impl FnOnce() -> String,
+) -> Result<(), ConfigError> {
+    if let Some(first) = seen.get(&key) {
+        return Err(ConfigError::Invalid {
+            file: file.to_path_buf(),
+            line,
+            message: format!("{} at {}:{}", message(), first.file.display(), first.line),
+        });
+    }
+    seen.insert(
+        key,
+        Origin {
+            file: file.to_path_buf(),
+            line,
+        },
+    );
+    Ok(())
+}

@@ -1,0 +1,379 @@
+//! Reading one block of the raw tree: typed getters that name the key path and line in every error, and
+//! [`Section::finish`], which turns any key nobody asked for into an "unknown key" (with a suggestion) or a
+//! "not supported by sidekey" error. This is the raw layer's `deny_unknown_fields`.
+
+use super::field::Field;
+use super::node::{Entry, Node, Problem, Value};
+use super::values;
+
+/// How a repeated block is named.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Labels {
+    /// `template { }`: a label is an error.
+    None,
+    /// `env_template "NAME" { }`; in JSON `"env_template": {"NAME": { }}`. The label joins the key path.
+    Required,
+    /// `method "jwt" { }` or `method { type = "jwt" }`; `body_keys` tell a JSON body from a label.
+    Optional(&'static [&'static str]),
+}
+
+/// One block (or object) being read.
+pub(crate) struct Section<'a> {
+    path: String,
+    line: usize,
+    entries: &'a [Entry],
+    used: Vec<bool>,
+    asked: Vec<&'static str>,
+}
+
+/// A block found by [`Section::blocks`], with its label if it has one.
+pub(crate) struct Labeled<'a> {
+    /// The block's label.
+    pub label: Option<String>,
+    /// The line of the label (or of the block).
+    pub line: usize,
+    /// The block's body.
+    pub section: Section<'a>,
+}
+
+impl<'a> Section<'a> {
+    /// Read `node` (which must be a block or object) as the section at `path`.
+    pub(crate) fn new(
+        path: impl Into<String>,
+        line: usize,
+        node: &'a Node,
+    ) -> Result<Self, Problem> {
+        let path = path.into();
+        match &node.value {
+            Value::Map(entries) => Ok(Self {
+                path,
+                line,
+                entries,
+                used: vec![false; entries.len()],
+                asked: Vec::new(),
+            }),
+            other => Err(Problem::new(
+                line,
+                format!("{path}: expected a block, found {}", other.describe()),
+            )),
+        }
+    }
+
+    /// The section's key path (`auto_auth.method`).
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The section's line.
+    pub(crate) fn line(&self) -> usize {
+        self.line
+    }
+
+    /// The path of `key` inside this section.
+    pub(crate) fn key_path(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    /// An error about the section itself.
+    pub(crate) fn problem(&self, message: impl std::fmt::Display) -> Problem {
+        Problem::new(self.line, format!("{}: {message}", self.path))
+    }
+
+    /// Every entry named `key`, marked as read.
+    fn take_all(&mut self, key: &'static str) -> Vec<&'a Entry> {
+        self.asked.push(key);
+        let entries = self.entries;
+        entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.key == key)
+            .map(|(i, e)| {
+                if let Some(u) = self.used.get_mut(i) {
+                    *u = true;
+                }
+                e
+            })
+            .collect()
+    }
+
+    /// The single entry named `key`; given twice is an error.
+    fn take_one(&mut self, key: &'static str) -> Result<Option<&'a Entry>, Problem> {
+        let found = self.take_all(key);
+        match found.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one)),
+            [first, second, ..] => Err(Problem::new(
+                second.line,
+                format!(
+                    "{}: given twice (lines {} and {}); give it once",
+                    self.key_path(key),
+                    first.line,
+                    second.line
+                ),
+            )),
+        }
+    }
+
+    /// The attribute `key`, if present. An empty string counts as absent, as in Vault Agent (generated
+    /// configs, such as the injector's JSON, write `"ca_cert": ""`); so a required key given as `""` is
+    /// reported as required.
+    pub(crate) fn field(&mut self, key: &'static str) -> Result<Option<Field<'a>>, Problem> {
+        let Some(entry) = self.take_one(key)? else {
+            return Ok(None);
+        };
+        let path = self.key_path(key);
+        if !entry.labels.is_empty() {
+            return Err(Problem::new(
+                entry.line,
+                format!("{path}: expected `{key} = value`, found a labeled block"),
+            ));
+        }
+        if matches!(&entry.node.value, Value::Str(s) if s.trim().is_empty()) {
+            return Ok(None);
+        }
+        Ok(Some(Field {
+            path,
+            line: entry.line,
+            node: &entry.node,
+        }))
+    }
+
+    /// The attribute `key` converted by `get`, if present.
+    pub(crate) fn get<T>(
+        &mut self,
+        key: &'static str,
+        get: impl FnOnce(&Field<'a>) -> Result<T, Problem>,
+    ) -> Result<Option<T>, Problem> {
+        self.field(key)?.map(|f| get(&f)).transpose()
+    }
+
+    /// The required attribute `key` converted by `get`.
+    pub(crate) fn require<T>(
+        &mut self,
+        key: &'static str,
+        get: impl FnOnce(&Field<'a>) -> Result<T, Problem>,
+    ) -> Result<T, Problem> {
+        match self.field(key)? {
+            Some(f) => get(&f),
+            None => Err(self.misspelled(key).unwrap_or_else(|| {
+                Problem::new(self.line, format!("{}: required", self.key_path(key)))
+            })),
+        }
+    }
+
+    /// An unread key that looks like a typo of the missing `key`: reporting it beats "required".
+    fn misspelled(&self, key: &str) -> Option<Problem> {
+        self.entries
+            .iter()
+            .zip(&self.used)
+            .filter(|(_, used)| !**used)
+            .find(|(e, _)| values::closest(&e.key, &[key]).is_some())
+            .map(|(e, _)| {
+                Problem::new(
+                    e.line,
+                    format!(
+                        "{}: unknown key (did you mean {key:?}?)",
+                        self.key_path(&e.key)
+                    ),
+                )
+            })
+    }
+
+    /// The single unlabeled block (or object attribute) `key`, if present. In JSON a one-element list of
+    /// objects is accepted too.
+    pub(crate) fn block(&mut self, key: &'static str) -> Result<Option<Section<'a>>, Problem> {
+        let Some(entry) = self.take_one(key)? else {
+            return Ok(None);
+        };
+        let path = self.key_path(key);
+        if let Some(label) = entry.labels.first() {
+            return Err(Problem::new(
+                entry.line,
+                format!("{path}: takes no label, found {label:?}"),
+            ));
+        }
+        let node = match &entry.node.value {
+            Value::List(items) => match items.as_slice() {
+                [one] => one,
+                _ => {
+                    return Err(Problem::new(
+                        entry.line,
+                        format!(
+                            "{path}: expected one block, found a list of {}",
+                            items.len()
+                        ),
+                    ));
+                }
+            },
+            _ => &entry.node,
+        };
+        Section::new(path, entry.line, node).map(Some)
+    }
+
+    /// Every block `key`, in order (repeated blocks, or a JSON list of objects).
+    pub(crate) fn blocks(
+        &mut self,
+        key: &'static str,
+        labels: Labels,
+    ) -> Result<Vec<Labeled<'a>>, Problem> {
+        let path = self.key_path(key);
+        let mut out = Vec::new();
+        for entry in self.take_all(key) {
+            match entry.labels.as_slice() {
+                [] => {}
+                [label] if matches!(labels, Labels::None) => {
+                    return Err(Problem::new(
+                        entry.line,
+                        format!("{path}: takes no label, found {label:?}"),
+                    ));
+                }
+                [label] => {
+                    let section_path = match labels {
+                        Labels::Required => format!("{path}.{label}"),
+                        _ => path.clone(),
+                    };
+                    out.push(Labeled {
+                        label: Some(label.clone()),
+                        line: entry.line,
+                        section: Section::new(section_path, entry.line, &entry.node)?,
+                    });
+                    continue;
+                }
+                [_, extra, ..] => {
+                    return Err(Problem::new(
+                        entry.line,
+                        format!("{path}: takes one label, found a second one {extra:?}"),
+                    ));
+                }
+            }
+            for node in items(&entry.node) {
+                Self::unlabeled(&path, entry.line, node, labels, &mut out)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// A block given without an HCL label: `key = {...}`, JSON, or `method { type = "jwt" }`.
+    fn unlabeled(
+        path: &str,
+        line: usize,
+        node: &'a Node,
+        labels: Labels,
+        out: &mut Vec<Labeled<'a>>,
+    ) -> Result<(), Problem> {
+        let Value::Map(entries) = &node.value else {
+            return Err(Problem::new(
+                node.line.max(line),
+                format!("{path}: expected a block, found {}", node.value.describe()),
+            ));
+        };
+        let nested = match labels {
+            Labels::None => false,
+            Labels::Required => {
+                if let Some(e) = entries
+                    .iter()
+                    .find(|e| !matches!(e.node.value, Value::Map(_) | Value::List(_)))
+                {
+                    return Err(Problem::new(
+                        e.line,
+                        format!("{path}: needs a name, e.g. {path} \"NAME\" {{ ... }}"),
+                    ));
+                }
+                true
+            }
+            Labels::Optional(body_keys) => match entries.as_slice() {
+                [only] => {
+                    !body_keys.contains(&only.key.as_str())
+                        && matches!(only.node.value, Value::Map(_) | Value::List(_))
+                }
+                _ => false,
+            },
+        };
+        if !nested {
+            out.push(Labeled {
+                label: None,
+                line,
+                section: Section::new(path, line, node)?,
+            });
+            return Ok(());
+        }
+        for entry in entries {
+            let section_path = match labels {
+                Labels::Required => format!("{path}.{}", entry.key),
+                _ => path.to_string(),
+            };
+            for body in items(&entry.node) {
+                out.push(Labeled {
+                    label: Some(entry.key.clone()),
+                    line: entry.line,
+                    section: Section::new(section_path.clone(), entry.line, body)?,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Check that every key was read. `unsupported` lists Vault Agent keys sidekey knows and refuses, with
+    /// a hint for each; any other leftover key is unknown (with a "did you mean" among the known keys).
+    pub(crate) fn finish(self, unsupported: &[(&str, &str)]) -> Result<(), Problem> {
+        let unread = self
+            .entries
+            .iter()
+            .zip(&self.used)
+            .find(|(_, used)| !**used)
+            .map(|(e, _)| e);
+        match unread {
+            Some(entry) => Err(self.leftover(entry, &self.asked, unsupported)),
+            None => Ok(()),
+        }
+    }
+
+    /// Report, before reading anything, the first key that is neither in `known` nor in `unsupported`, so
+    /// that a typo near the top of a file is the first error shown.
+    pub(crate) fn check_keys(
+        &self,
+        known: &[&'static str],
+        unsupported: &[(&str, &str)],
+    ) -> Result<(), Problem> {
+        match self
+            .entries
+            .iter()
+            .find(|e| !known.contains(&e.key.as_str()))
+        {
+            Some(entry) => Err(self.leftover(entry, known, unsupported)),
+            None => Ok(()),
+        }
+    }
+
+    /// The error for a key nobody reads: not supported, or unknown (with a suggestion among `known`).
+    fn leftover(&self, entry: &Entry, known: &[&str], unsupported: &[(&str, &str)]) -> Problem {
+        let path = self.key_path(&entry.key);
+        if let Some((_, hint)) = unsupported.iter().find(|(k, _)| *k == entry.key) {
+            let hint = if hint.is_empty() {
+                String::new()
+            } else {
+                format!(" ({hint})")
+            };
+            return Problem::new(
+                entry.line,
+                format!("{path} is not supported by sidekey{hint}"),
+            );
+        }
+        let suggestion = values::closest(&entry.key, known)
+            .map(|s| format!(" (did you mean {s:?}?)"))
+            .unwrap_or_default();
+        Problem::new(entry.line, format!("{path}: unknown key{suggestion}"))
+    }
+}
+
+/// The blocks a value stands for: itself, or each element of a list (JSON's repeated blocks).
+fn items(node: &Node) -> Vec<&Node> {
+    match &node.value {
+        Value::List(items) => items.iter().collect(),
+        _ => vec![node],
+    }
+}

@@ -1,0 +1,306 @@
+//! Validation: one file's raw tree → typed stanzas (a [`Partial`] config), every value checked. Merging the
+//! files' partials is [`super::load()`]'s job.
+
+mod auto_auth;
+mod template;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::field::Field;
+use super::node::{Node, Problem};
+use super::section::{Labels, Section};
+use super::types::{
+    AuditConfig, AutoAuthConfig, EnvTemplateConfig, ExecConfig, TemplateConfig,
+    TemplateGlobalConfig, VaultConfig,
+};
+use super::values;
+
+/// A value and the line it was given on.
+pub(crate) type Located<T> = (T, usize);
+
+/// What one file sets. Single stanzas are `Option`s so that merging can tell "given twice" apart.
+#[derive(Default)]
+pub(crate) struct Partial {
+    pub vault: Option<Located<VaultConfig>>,
+    pub auto_auth: Option<Located<AutoAuthConfig>>,
+    pub templates: Vec<Located<TemplateConfig>>,
+    pub env_templates: Vec<Located<EnvTemplateConfig>>,
+    pub exec: Option<Located<ExecConfig>>,
+    pub template_config: Option<Located<TemplateGlobalConfig>>,
+    pub exit_after_auth: Option<Located<bool>>,
+    pub pid_file: Option<Located<PathBuf>>,
+    pub audit: Option<Located<AuditConfig>>,
+    pub lease_state_file: Option<Located<PathBuf>>,
+}
+
+/// The top-level keys sidekey reads.
+const TOP_KEYS: &[&str] = &[
+    "vault",
+    "auto_auth",
+    "template",
+    "env_template",
+    "exec",
+    "template_config",
+    "audit",
+    "exit_after_auth",
+    "pid_file",
+    "lease_state_file",
+];
+
+/// Vault Agent top-level keys sidekey refuses, and why.
+const UNSUPPORTED_TOP: &[(&str, &str)] = &[
+    (
+        "listener",
+        "sidekey serves no Vault API to the workload; the admin listener for health and metrics is not implemented yet",
+    ),
+    ("cache", "sidekey has no API proxy or response cache"),
+    ("api_proxy", "sidekey has no API proxy"),
+    ("telemetry", ""),
+    ("disable_idle_connections", ""),
+    ("disable_keep_alives", ""),
+    (
+        "log_level",
+        "set logging on the command line or with RUST_LOG",
+    ),
+    ("log_file", "sidekey logs to stderr"),
+    ("log_format", "set logging on the command line"),
+    ("log_rotate_duration", "sidekey logs to stderr"),
+    ("log_rotate_bytes", "sidekey logs to stderr"),
+    ("log_rotate_max_files", "sidekey logs to stderr"),
+];
+
+/// Validate one file's tree.
+pub(crate) fn file(root: &Node) -> Result<Partial, Problem> {
+    let mut s = Section::new("", 1, root).map_err(|_| {
+        Problem::new(
+            root.line,
+            "the config must be a set of blocks (an object in JSON)",
+        )
+    })?;
+    s.check_keys(TOP_KEYS, UNSUPPORTED_TOP)?;
+    let vault = located(&mut s, "vault", vault)?;
+    let auto_auth = located(&mut s, "auto_auth", auto_auth::auto_auth)?;
+    let mut templates = Vec::new();
+    for block in s.blocks("template", Labels::None)? {
+        templates.push((template::template(block.section)?, block.line));
+    }
+    let mut env_templates = Vec::new();
+    for block in s.blocks("env_template", Labels::Required)? {
+        let name = block.label.unwrap_or_default();
+        env_templates.push((
+            template::env_template(name, block.line, block.section)?,
+            block.line,
+        ));
+    }
+    let out = Partial {
+        vault,
+        auto_auth,
+        templates,
+        env_templates,
+        exec: located(&mut s, "exec", exec)?,
+        template_config: located(&mut s, "template_config", template_config)?,
+        audit: located(&mut s, "audit", audit)?,
+        exit_after_auth: field(&mut s, "exit_after_auth", Field::bool)?,
+        pid_file: field(&mut s, "pid_file", Field::path_buf)?,
+        lease_state_file: field(&mut s, "lease_state_file", Field::path_buf)?,
+    };
+    s.finish(UNSUPPORTED_TOP)?;
+    Ok(out)
+}
+
+/// The block `key` read by `read`, with its line.
+fn located<T>(
+    s: &mut Section<'_>,
+    key: &'static str,
+    read: impl FnOnce(Section<'_>) -> Result<T, Problem>,
+) -> Result<Option<Located<T>>, Problem> {
+    match s.block(key)? {
+        Some(block) => {
+            let line = block.line();
+            Ok(Some((read(block)?, line)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The attribute `key` read by `get`, with its line.
+fn field<'a, T>(
+    s: &mut Section<'a>,
+    key: &'static str,
+    get: impl FnOnce(&Field<'a>) -> Result<T, Problem>,
+) -> Result<Option<Located<T>>, Problem> {
+    match s.field(key)? {
+        Some(f) => Ok(Some((get(&f)?, f.line))),
+        None => Ok(None),
+    }
+}
+
+// === vault ===
+
+fn vault(mut s: Section<'_>) -> Result<VaultConfig, Problem> {
+    let defaults = VaultConfig::default();
+    let address = match s.field("address")? {
+        Some(f) => {
+            let address = f.non_empty()?;
+            if !(address.starts_with("https://") || address.starts_with("http://")) {
+                return Err(f.problem(format!("{address:?} is not an http:// or https:// URL")));
+            }
+            address.trim_end_matches('/').to_string()
+        }
+        None => defaults.address,
+    };
+    let config = VaultConfig {
+        address,
+        ca_cert: s.get("ca_cert", Field::path_buf)?,
+        ca_path: s.get("ca_path", Field::path_buf)?,
+        client_cert: s.get("client_cert", Field::path_buf)?,
+        client_key: s.get("client_key", Field::path_buf)?,
+        tls_skip_verify: s.get("tls_skip_verify", Field::bool)?.unwrap_or(false),
+        tls_server_name: s.get("tls_server_name", Field::string)?,
+        namespace: s.get("namespace", Field::string)?,
+    };
+    if let Some(mut retry) = s.block("retry")? {
+        // Accepted for compatibility; the backend client has its own bounded retries.
+        let _ = retry.get("num_retries", Field::signed)?;
+        retry.finish(&[])?;
+    }
+    match (&config.client_cert, &config.client_key) {
+        (Some(_), None) => {
+            let path = s.key_path("client_key");
+            return Err(Problem::new(
+                s.line(),
+                format!("{path}: required when client_cert is set"),
+            ));
+        }
+        (None, Some(_)) => {
+            let path = s.key_path("client_cert");
+            return Err(Problem::new(
+                s.line(),
+                format!("{path}: required when client_key is set"),
+            ));
+        }
+        _ => {}
+    }
+    s.finish(&[])?;
+    Ok(config)
+}
+
+// === exec ===
+
+fn exec(mut s: Section<'_>) -> Result<ExecConfig, Problem> {
+    let command = match s.field("command")? {
+        Some(f) => {
+            let argv = f.strings()?;
+            if argv.first().is_none_or(|a| a.trim().is_empty()) {
+                return Err(
+                    f.problem("must name a program, e.g. [\"/app/server\", \"--port\", \"8080\"]")
+                );
+            }
+            argv
+        }
+        None => Vec::new(),
+    };
+    let restart = match s.field("restart_on_secret_changes")? {
+        Some(f) => match f.string()?.as_str() {
+            "always" => true,
+            "never" => false,
+            other => {
+                return Err(f.problem(format!("expected \"always\" or \"never\", found {other:?}")));
+            }
+        },
+        None => true,
+    };
+    let config = ExecConfig {
+        command,
+        restart_on_secret_changes: restart,
+        restart_stop_signal: s
+            .get("restart_stop_signal", |f| {
+                values::signal(&f.string()?).map_err(|m| f.problem(m))
+            })?
+            .unwrap_or(libc::SIGTERM),
+        kill_timeout: s
+            .get("kill_timeout", Field::duration)?
+            .unwrap_or(Duration::from_secs(30)),
+    };
+    s.finish(&[
+        (
+            "child_process_stdout",
+            "the child inherits sidekey's stdout",
+        ),
+        (
+            "child_process_stderr",
+            "the child inherits sidekey's stderr",
+        ),
+        ("splay", "not implemented yet"),
+        ("restart_mode", "not implemented yet"),
+    ])?;
+    Ok(config)
+}
+
+// === template_config ===
+
+fn template_config(mut s: Section<'_>) -> Result<TemplateGlobalConfig, Problem> {
+    let d = TemplateGlobalConfig::default();
+    let interval = match s.field("static_secret_render_interval")? {
+        Some(f) => {
+            let d = f.duration()?;
+            if d.is_zero() {
+                return Err(f.problem("must be more than 0"));
+            }
+            d
+        }
+        None => d.static_secret_render_interval,
+    };
+    let max_connections = match s.field("max_connections_per_host")? {
+        Some(f) => match usize::try_from(f.unsigned()?) {
+            Ok(n) if n > 0 => n,
+            _ => return Err(f.problem("must be a whole number of 1 or more")),
+        },
+        None => d.max_connections_per_host,
+    };
+    let threshold = match s.field("lease_renewal_threshold")? {
+        Some(f) => {
+            let t = f.float()?;
+            if !(t > 0.0 && t < 1.0) {
+                return Err(f.problem(format!(
+                    "{t} is not a fraction between 0 and 1 (e.g. 0.66: renew after two thirds of the lease)"
+                )));
+            }
+            t
+        }
+        None => d.lease_renewal_threshold,
+    };
+    let config = TemplateGlobalConfig {
+        exit_on_retry_failure: s
+            .get("exit_on_retry_failure", Field::bool)?
+            .unwrap_or(false),
+        static_secret_render_interval: interval,
+        max_connections_per_host: max_connections,
+        lease_renewal_threshold: threshold,
+    };
+    s.finish(&[])?;
+    Ok(config)
+}
+
+// === audit ===
+
+fn audit(mut s: Section<'_>) -> Result<AuditConfig, Problem> {
+    let file = match s.block("file")? {
+        Some(mut f) => {
+            let path = f.require("path", Field::path_buf)?;
+            f.finish(&[])?;
+            Some(path)
+        }
+        None => None,
+    };
+    let stdout = match s.block("stdout")? {
+        Some(block) => {
+            block.finish(&[])?;
+            true
+        }
+        None => false,
+    };
+    s.finish(&[("http", "not implemented yet; use file or stdout")])?;
+    Ok(AuditConfig { file, stdout })
+}
