@@ -47,8 +47,13 @@ impl Auditor {
     /// # Errors
     /// [`AuditError`] when the file cannot be opened.
     pub fn new(file: Option<&Path>, stdout: bool) -> Result<Self, AuditError> {
+        let mut prev_hash = "0".repeat(64);
         let file = match file {
             Some(p) => {
+                // A restarted agent continues the file's chain, so one file verifies as one chain.
+                if let Some(h) = last_hash(p) {
+                    prev_hash = h;
+                }
                 let f = OpenOptions::new()
                     .append(true)
                     .create(true)
@@ -161,6 +166,21 @@ impl Auditor {
             tracing::error!(path = %path.display(), error = %e, "audit fsync failed");
         }
     }
+}
+
+/// The `hash` of the last complete event in an existing audit file.
+fn last_hash(path: &Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    // One event is well under 8 KiB; read only the tail.
+    let start = len.saturating_sub(8192);
+    f.seek(SeekFrom::Start(start)).ok()?;
+    let mut tail = String::new();
+    f.read_to_string(&mut tail).ok()?;
+    let line = tail.lines().rev().find(|l| l.trim_end().ends_with('}'))?;
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    v.get("hash")?.as_str().map(str::to_string)
 }
 
 fn now_rfc3339() -> String {
