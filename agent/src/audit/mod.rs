@@ -78,7 +78,7 @@ impl Auditor {
         };
         let state = State {
             seq: 0,
-            prev_hash: "0".repeat(64),
+            prev_hash,
             agent,
             file,
             stdout,
