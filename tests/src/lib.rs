@@ -1,1 +1,51 @@
-//! Test harness for sidekey's end-to-end tests (to be filled in).
+//! Test harness for sidekey's end-to-end tests: a real OpenBao dev server and a private PostgreSQL
+//! cluster on free loopback ports, workload JWTs, tmpfs output directories, and the built `sidekey`
+//! binary.
+//!
+//! Everything here panics with a message naming what went wrong instead of returning errors: it only
+//! ever runs inside `cargo test`, where a panic is a test failure with that message.
+//!
+//! # Layout
+//! - [`ports`]: free loopback ports (also a free pair `p`, `p+1` for OpenBao's cluster listener).
+//! - [`tmpfs`]: a per-test output directory under `/dev/shm`.
+//! - [`bao`]: `bao server -dev` in its own process group, with a small blocking JSON client.
+//! - [`postgres`]: a private PostgreSQL cluster run as the `postgres` OS user.
+//! - [`jwt`]: an RSA issuer minting Kubernetes-shaped service-account JWTs.
+//! - [`setup`]: one call that mounts and configures everything sidekey's tests need.
+//! - [`sidekey`]: the workspace's `sidekey` binary, built once per test process, and a runner.
+//! - [`process`]: running a child with captured output and a deadline.
+
+// Test-only code: a failed expectation is a failed test, so `expect`/`panic!` with a message is the
+// right error handling here, and a wall-clock `std::time::Instant` is fine (no tokio clock to pause).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_types
+)]
+
+pub mod bao;
+pub mod jwt;
+pub mod ports;
+pub mod postgres;
+pub mod process;
+pub mod setup;
+pub mod sidekey;
+pub mod tmpfs;
+
+pub use bao::{Bao, Reply};
+pub use jwt::{JwtIssuer, MintedJwt};
+pub use postgres::Postgres;
+pub use setup::{Fixture, Setup};
+pub use sidekey::{Sidekey, SidekeyOutput, sidekey_bin};
+pub use tmpfs::ShmDir;
+
+/// `bytes` random bytes from `/dev/urandom`, hex-encoded (passwords, sentinels).
+pub fn random_hex(bytes: usize) -> String {
+    use std::io::Read;
+    let mut buf = vec![0u8; bytes];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .expect("read /dev/urandom");
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,141 @@
+//! The workspace's `sidekey` binary, built once per test process, and a runner for it.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::process::{Finished, run_with_timeout};
+
+/// Path of `target/debug/sidekey`, building it first (once per test process) with
+/// `$CARGO build -p sidekey --bin sidekey`. Panics with cargo's output if the build fails.
+pub fn sidekey_bin() -> PathBuf {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BIN.get_or_init(build)
+        .clone()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `.../target/debug/deps/<test>` → `.../target`.
+fn target_dir() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let deps = exe.parent().filter(|d| d.ends_with("deps"));
+    deps.and_then(Path::parent)
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .ok_or_else(|| format!("cannot find the target dir from {}", exe.display()))
+}
+
+fn build() -> Result<PathBuf, String> {
+    let target = target_dir()?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .ok_or("tests/ has no parent")?;
+    let out = Command::new(&cargo)
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "sidekey",
+            "--bin",
+            "sidekey",
+            "--target-dir",
+        ])
+        .arg(&target)
+        .current_dir(workspace)
+        .output()
+        .map_err(|e| format!("cannot run {cargo:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`cargo build -p sidekey --bin sidekey` failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let bin = target.join("debug").join("sidekey");
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(format!(
+            "built sidekey but {} does not exist",
+            bin.display()
+        ))
+    }
+}
+
+/// Output of a finished `sidekey` run.
+pub type SidekeyOutput = Finished;
+
+/// A `sidekey` invocation: arguments, environment (the only place for secrets) and a timeout.
+///
+/// The child starts from an empty environment plus `PATH` and `HOME`, so nothing from the developer's
+/// shell (`VAULT_ADDR`, `VAULT_TOKEN`, ...) leaks in; add what the test needs with [`Sidekey::env`].
+#[derive(Debug)]
+pub struct Sidekey {
+    args: Vec<OsString>,
+    envs: Vec<(OsString, OsString)>,
+    cwd: Option<PathBuf>,
+    timeout: Duration,
+}
+
+impl Sidekey {
+    /// `sidekey ARGS...` with a 30 s timeout.
+    pub fn new<I, S>(args: I) -> Sidekey
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        Sidekey {
+            args: args.into_iter().map(Into::into).collect(),
+            envs: Vec::new(),
+            cwd: None,
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Append arguments.
+    pub fn args<I, S>(mut self, args: I) -> Sidekey
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Set an environment variable for sidekey.
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Sidekey {
+        self.envs.push((key.into(), value.into()));
+        self
+    }
+
+    /// Working directory.
+    pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> Sidekey {
+        self.cwd = Some(dir.into());
+        self
+    }
+
+    /// Kill sidekey (and its process group) and fail the test after `timeout`.
+    pub fn timeout(mut self, timeout: Duration) -> Sidekey {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Run to completion.
+    pub fn run(self) -> SidekeyOutput {
+        let mut cmd = Command::new(sidekey_bin());
+        cmd.args(&self.args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env(
+                "HOME",
+                std::env::var_os("HOME").unwrap_or_else(|| "/root".into()),
+            )
+            .envs(self.envs);
+        if let Some(cwd) = self.cwd {
+            cmd.current_dir(cwd);
+        }
+        run_with_timeout(cmd, self.timeout)
+    }
+}
