@@ -11,7 +11,7 @@ use crate::backend::{Client, ClientSettings, tls::TlsSettings};
 use crate::config::Config;
 use crate::exec::{ExecSpec, supervise};
 use crate::lease::jobs::prepare;
-use crate::lease::{Delivery, Engine, EnvMap, RetryPolicy};
+use crate::lease::{Delivery, Engine, EnvMap};
 
 use super::EnvSource;
 
@@ -44,11 +44,7 @@ pub fn apply_env_overrides(cfg: &mut Config, env: &dyn EnvSource) {
 ///
 /// # Errors
 /// The exit code to use.
-pub fn build_engine(
-    cfg: Arc<Config>,
-    env: Arc<dyn EnvSource>,
-    retry: RetryPolicy,
-) -> Result<Engine, i32> {
+pub fn build_engine(cfg: Arc<Config>, env: Arc<dyn EnvSource>, once: bool) -> Result<Engine, i32> {
     let (files, envs) = prepare(&cfg).map_err(|e| report(EXIT_CONFIG, &e))?;
     let v = &cfg.vault;
     let settings = ClientSettings {
@@ -66,7 +62,7 @@ pub fn build_engine(
     let client = Client::new(&settings).map_err(|e| report(EXIT_CONFIG, &e))?;
     let auditor = Auditor::new(cfg.audit.file.as_deref(), cfg.audit.stdout)
         .map_err(|e| report(EXIT_CONFIG, &e))?;
-    Ok(Engine::new(cfg, client, files, envs, auditor, env, retry))
+    Ok(Engine::new(cfg, client, files, envs, auditor, env, once))
 }
 
 fn report(code: i32, e: &dyn std::fmt::Display) -> i32 {
@@ -92,11 +88,13 @@ fn delivery_code(d: &Delivery) -> i32 {
 /// `sidekey run --once`: authenticate, render every output, run their commands, exit.
 pub async fn once(cfg: Config, env: Arc<dyn EnvSource>) -> i32 {
     let cfg = Arc::new(cfg);
-    let mut engine = match build_engine(cfg.clone(), env, RetryPolicy::ONCE) {
+    let mut engine = match build_engine(cfg.clone(), env, true) {
         Ok(e) => e,
         Err(code) => return code,
     };
-    if let Err(e) = engine.authenticate().await {
+    if !engine.resume().await
+        && let Err(e) = engine.authenticate().await
+    {
         return report(EXIT_UNAVAILABLE, &e);
     }
     if cfg.exit_after_auth {
@@ -109,51 +107,58 @@ pub async fn once(cfg: Config, env: Arc<dyn EnvSource>) -> i32 {
 /// `sidekey run`: keep every output fresh until SIGINT/SIGTERM.
 pub async fn run(cfg: Config, env: Arc<dyn EnvSource>) -> i32 {
     let cfg = Arc::new(cfg);
-    let retry = forever(&cfg);
-    let mut engine = match build_engine(cfg.clone(), env, retry) {
+    let mut engine = match build_engine(cfg.clone(), env, false) {
         Ok(e) => e,
         Err(code) => return code,
     };
     let _pid = PidFile::write(cfg.pid_file.as_deref());
     let work = async {
-        if let Err(e) = engine.authenticate().await {
+        if !engine.resume().await
+            && let Err(e) = engine.authenticate().await
+        {
             return report(EXIT_UNAVAILABLE, &e);
         }
         if cfg.exit_after_auth {
             return EXIT_OK;
         }
-        let d = engine.deliver().await;
-        if cfg.template_config.exit_on_retry_failure && d.failures().next().is_some() {
-            return delivery_code(&d);
-        }
+        let mut d = engine.deliver().await;
         loop {
+            if cfg.template_config.exit_on_retry_failure
+                && engine.failed_deliveries() > RETRIES_BEFORE_EXIT
+            {
+                tracing::error!("exit_on_retry_failure: giving up");
+                return delivery_code(&d);
+            }
             sleep_until(engine.next_due()).await;
             if engine.tick().await {
-                let d = engine.deliver().await;
-                if cfg.template_config.exit_on_retry_failure && d.failures().next().is_some() {
-                    return delivery_code(&d);
-                }
+                d = engine.deliver().await;
             }
         }
     };
-    tokio::select! {
+    let code = tokio::select! {
         code = work => code,
         () = shutdown_signal() => {
             tracing::info!("shutting down");
             EXIT_OK
         }
-    }
+    };
+    engine.shutdown().await;
+    code
 }
+
+/// Failed deliveries in a row after which `exit_on_retry_failure` stops the agent.
+const RETRIES_BEFORE_EXIT: u32 = 5;
 
 /// `sidekey exec`: render the env, start the child, keep its secrets fresh, exit with its status.
 pub async fn exec(cfg: Config, argv: Vec<String>, env: Arc<dyn EnvSource>) -> i32 {
     let cfg = Arc::new(cfg);
-    let retry = forever(&cfg);
-    let mut engine = match build_engine(cfg.clone(), env.clone(), retry) {
+    let mut engine = match build_engine(cfg.clone(), env.clone(), false) {
         Ok(e) => e,
         Err(code) => return code,
     };
-    if let Err(e) = engine.authenticate().await {
+    if !engine.resume().await
+        && let Err(e) = engine.authenticate().await
+    {
         return report(EXIT_UNAVAILABLE, &e);
     }
     let first = engine.deliver().await;
@@ -199,13 +204,15 @@ pub async fn exec(cfg: Config, argv: Vec<String>, env: Arc<dyn EnvSource>) -> i3
             }
         }
     };
-    tokio::select! {
+    let code = tokio::select! {
         r = supervise(&spec, env.vars_os(), rx, audit) => match r {
             Ok(code) => code,
             Err(e) => report(127, &e),
         },
         () = refresh => EXIT_OK,
-    }
+    };
+    engine.shutdown().await;
+    code
 }
 
 fn same_env(a: &EnvMap, b: &EnvMap) -> bool {
@@ -213,19 +220,6 @@ fn same_env(a: &EnvMap, b: &EnvMap) -> bool {
         && a.iter()
             .zip(b)
             .all(|((ka, va), (kb, vb))| ka == kb && va.as_str() == vb.as_str())
-}
-
-/// Long-running modes retry until it works, from `min_backoff` up to `max_backoff`.
-fn forever(cfg: &Config) -> RetryPolicy {
-    let (min, max) = cfg.auto_auth.as_ref().map_or(
-        (
-            std::time::Duration::from_secs(1),
-            std::time::Duration::from_secs(300),
-        ),
-        |a| (a.method.min_backoff, a.method.max_backoff),
-    );
-    let times = cfg.template_config.exit_on_retry_failure.then_some(12);
-    RetryPolicy { min, max, times }
 }
 
 async fn sleep_until(t: Option<Instant>) {
