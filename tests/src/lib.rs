@@ -24,11 +24,13 @@
     clippy::disallowed_types
 )]
 
+pub mod background;
 pub mod bao;
 pub mod jwt;
 pub mod ports;
 pub mod postgres;
 pub mod process;
+pub mod proxy;
 pub mod setup;
 pub mod sidekey;
 pub mod tmpfs;
