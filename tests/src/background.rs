@@ -27,7 +27,11 @@ impl Background {
             .stdout(std::fs::File::create(&stdout).expect("stdout file"))
             .stderr(std::fs::File::create(&stderr).expect("stderr file"));
         let child = cmd.spawn().expect("start sidekey");
-        Background { child: Some(child), stdout, stderr }
+        Background {
+            child: Some(child),
+            stdout,
+            stderr,
+        }
     }
 
     /// The process id.
@@ -38,12 +42,17 @@ impl Background {
     /// Send `sig` (e.g. `libc::SIGHUP`) to the process.
     pub fn signal(&self, sig: i32) {
         // libc::kill is `unsafe` and the workspace denies unsafe code; the kill(1) command does the same.
-        let _ = Command::new("kill").arg(format!("-{sig}")).arg(self.pid().to_string()).status();
+        let _ = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status();
     }
 
     /// Whether it is still running.
     pub fn running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// Wait up to `timeout` for it to exit; its exit code (128+N for signal N), or `None` if still running.

@@ -108,7 +108,9 @@ impl Drop for TcpProxy {
 }
 
 fn pipe(client: TcpStream, upstream: TcpStream, s: Arc<Shared>) {
-    let (Ok(c2), Ok(u2)) = (client.try_clone(), upstream.try_clone()) else { return };
+    let (Ok(c2), Ok(u2)) = (client.try_clone(), upstream.try_clone()) else {
+        return;
+    };
     let remaining = Arc::new(AtomicUsize::new(2));
     for (mut from, mut to) in [(client, u2), (upstream, c2)] {
         let s = s.clone();

@@ -530,9 +530,11 @@ fn error_text(body: &[u8]) -> String {
         #[serde(default)]
         errors: Vec<String>,
     }
-    let mut s = serde_json::from_slice::<Errors>(body)
+    // OpenBao wraps messages as "1 error occurred:\n\t* permission denied\n\n": keep one line.
+    let joined = serde_json::from_slice::<Errors>(body)
         .map(|e| e.errors.join("; "))
         .unwrap_or_default();
+    let mut s = joined.split_whitespace().collect::<Vec<_>>().join(" ");
     if s.len() > MAX_ERROR_TEXT {
         let mut cut = MAX_ERROR_TEXT;
         while !s.is_char_boundary(cut) {

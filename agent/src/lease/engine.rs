@@ -320,7 +320,12 @@ impl Engine {
             return (e.due, e.action);
         }
         let parent = self.parent_expiry(&e.token_accessor);
-        let Some(exp) = effective_expiry(e.expires_at, parent) else {
+        // A lease that is still being renewed ends only with its parent token; one that can no longer be
+        // renewed ends at its own expiry too.
+        let own = (e.action == Action::Refetch)
+            .then_some(e.expires_at)
+            .flatten();
+        let Some(exp) = effective_expiry(own, parent) else {
             return (e.due, e.action);
         };
         let life = Duration::from_secs(e.fetched.secret.lease_duration);
