@@ -17,3 +17,6 @@ mod state;
 pub mod store;
 
 pub use engine::{Delivery, Engine, EngineError, EnvMap, OutputFailure, RetryPolicy};
+
+#[cfg(test)]
+mod tests;
