@@ -97,15 +97,16 @@ pub async fn once(cfg: Config, env: Arc<dyn EnvSource>) -> i32 {
     {
         return report(EXIT_UNAVAILABLE, &e);
     }
-    if cfg.exit_after_auth {
-        return EXIT_OK;
-    }
     let d = engine.deliver().await;
     delivery_code(&d)
 }
 
-/// `sidekey run`: keep every output fresh until SIGINT/SIGTERM.
+/// `sidekey run`: keep every output fresh until SIGINT/SIGTERM. With `exit_after_auth` (an init
+/// container's config), render everything once and exit, as Vault Agent does.
 pub async fn run(cfg: Config, env: Arc<dyn EnvSource>) -> i32 {
+    if cfg.exit_after_auth {
+        return once(cfg, env).await;
+    }
     let cfg = Arc::new(cfg);
     let mut engine = match build_engine(cfg.clone(), env, false) {
         Ok(e) => e,
@@ -117,9 +118,6 @@ pub async fn run(cfg: Config, env: Arc<dyn EnvSource>) -> i32 {
             && let Err(e) = engine.authenticate().await
         {
             return report(EXIT_UNAVAILABLE, &e);
-        }
-        if cfg.exit_after_auth {
-            return EXIT_OK;
         }
         let mut d = engine.deliver().await;
         loop {
