@@ -110,31 +110,41 @@ fn watch_credential(fx: &Fixture, file: &Path, total: Duration) -> BTreeSet<Stri
     seen
 }
 
-/// Acceptance 1 (scaled from ttl 30 s / max 120 s over 6 min): the rendered credential always works, and
-/// each max-TTL cycle brings exactly one new credential and one re-render.
-#[test]
-fn database_credential_is_replaced_once_per_max_ttl_and_always_works() {
+/// Run an agent rendering a database credential under `token` and `db` TTLs (default, max) for `total`,
+/// checking every second that the rendered credential logs in. Returns the audit events and the distinct
+/// credentials seen.
+fn run_db_agent(
+    token: (u64, u64),
+    db: (u64, u64),
+    total: Duration,
+) -> (Vec<Value>, BTreeSet<String>) {
+    let secs = Duration::from_secs;
     let fx = Setup::new()
         .jwt()
         .database()
-        .token_ttls(Duration::from_secs(600), Duration::from_secs(3600))
-        .db_ttls(Duration::from_secs(9), Duration::from_secs(27))
+        .token_ttls(secs(token.0), secs(token.1))
+        .db_ttls(secs(db.0), secs(db.1))
         .start();
     let out = ShmDir::new();
     let jwt = fx.app_jwt();
     let cfg = config(&fx, &fx.addr(), &jwt.path, &out, &db_template(&out));
     let mut agent = Background::start(&["run", "-c", cfg.to_str().unwrap()], &[], fx.dir.path());
     assert!(
-        wait_until(Duration::from_secs(20), || out.join("db").exists()),
+        wait_until(secs(20), || out.join("db").exists()),
         "{}",
         agent.stderr()
     );
-
-    let seen = watch_credential(&fx, &out.join("db"), Duration::from_secs(66));
+    let seen = watch_credential(&fx, &out.join("db"), total);
     assert!(agent.running(), "agent died: {}", agent.stderr());
     agent.stop();
+    (audit_events(&out), seen)
+}
 
-    let events = audit_events(&out);
+/// Acceptance 1 (scaled from ttl 30 s / max 120 s over 6 min): the rendered credential always works, and
+/// each max-TTL cycle brings exactly one new credential and one re-render.
+#[test]
+fn database_credential_is_replaced_once_per_max_ttl_and_always_works() {
+    let (events, seen) = run_db_agent((600, 3600), (9, 27), Duration::from_secs(66));
     let issued = count(&events, "secret.read", "database/creds/app");
     let writes = events
         .iter()
@@ -161,27 +171,7 @@ fn database_credential_is_replaced_once_per_max_ttl_and_always_works() {
 /// credential revoked with the old token, and no more credentials are issued than the leases need.
 #[test]
 fn reauthentication_never_leaves_a_revoked_credential_behind() {
-    let fx = Setup::new()
-        .jwt()
-        .database()
-        .token_ttls(Duration::from_secs(12), Duration::from_secs(36))
-        .db_ttls(Duration::from_secs(9), Duration::from_secs(27))
-        .start();
-    let out = ShmDir::new();
-    let jwt = fx.app_jwt();
-    let cfg = config(&fx, &fx.addr(), &jwt.path, &out, &db_template(&out));
-    let mut agent = Background::start(&["run", "-c", cfg.to_str().unwrap()], &[], fx.dir.path());
-    assert!(
-        wait_until(Duration::from_secs(20), || out.join("db").exists()),
-        "{}",
-        agent.stderr()
-    );
-
-    let seen = watch_credential(&fx, &out.join("db"), Duration::from_secs(80));
-    assert!(agent.running(), "agent died: {}", agent.stderr());
-    agent.stop();
-
-    let events = audit_events(&out);
+    let (events, seen) = run_db_agent((12, 36), (9, 27), Duration::from_secs(80));
     let logins = events
         .iter()
         .filter(|e| e["event"] == "auth.login" && e["outcome"] == "success")
