@@ -1,0 +1,176 @@
+//! Differential tests: the real `bao agent` is the oracle. Every template of the corpus in
+//! `tests/fixtures/compat/templates/` is rendered by `bao agent -exit-after-auth` and by `sidekey run --once`
+//! against the same dev server and data, and the bytes must be identical.
+//!
+//! Corpus conventions (in the file name): `*.nokey.tpl` gets `error_on_missing_key = false` in both agents (it
+//! prints missing keys, which sidekey refuses by default); `*.delims.tpl` uses `[[` `]]` as delimiters. Outputs
+//! that differ by nature (database passwords, issued certificates) are only printed by structure in the
+//! templates (lengths, prefixes, fixed fields), so the bytes can still be compared.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use sidekey_tests::bao::bao_bin;
+use sidekey_tests::process::run_with_timeout;
+use sidekey_tests::{Fixture, Setup, ShmDir, Sidekey};
+
+/// The fixture corpus.
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/compat")
+}
+
+/// Environment both agents get (the `env` fixtures read it).
+const ENV: &[(&str, &str)] = &[("COMPAT_VAR", "compat-value")];
+
+/// Write the extra data the corpus reads (`seed.json`: a list of `{path, body}` writes).
+fn seed(fx: &Fixture) {
+    let text = std::fs::read_to_string(fixtures().join("seed.json")).expect("read seed.json");
+    let writes: Vec<Value> = serde_json::from_str(&text).expect("seed.json is JSON");
+    for w in writes {
+        let path = w["path"].as_str().expect("seed entry has a path");
+        fx.bao.write(path, w["body"].clone());
+    }
+}
+
+/// The corpus: (output name, template path), sorted.
+fn corpus() -> Vec<(String, PathBuf)> {
+    let mut v: Vec<(String, PathBuf)> = std::fs::read_dir(fixtures().join("templates"))
+        .expect("read the template corpus")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "tpl"))
+        .map(|p| {
+            let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+            (name, p)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// One `template` stanza per corpus file, rendering into `out`.
+fn template_stanzas(out: &Path, extra: &str) -> String {
+    let mut s = String::new();
+    for (name, path) in corpus() {
+        let mut opts = String::from(extra);
+        if name.contains(".nokey") {
+            opts.push_str("  error_on_missing_key = false\n");
+        }
+        if name.contains(".delims") {
+            opts.push_str("  left_delimiter = \"[[\"\n  right_delimiter = \"]]\"\n");
+        }
+        s.push_str(&format!(
+            "template {{\n  source = \"{}\"\n  destination = \"{}\"\n{opts}}}\n",
+            path.display(),
+            out.join(&name).display()
+        ));
+    }
+    s
+}
+
+/// The common head of both configs: server address and a token file holding the root token.
+fn head(fx: &Fixture) -> String {
+    let token = fx.write_file("compat-token", fx.bao.root_token());
+    format!(
+        "vault {{\n  address = \"{}\"\n}}\nauto_auth {{\n  method \"token_file\" {{\n    config = {{\n      token_file_path = \"{}\"\n    }}\n  }}\n}}\n",
+        fx.addr(),
+        token.display()
+    )
+}
+
+/// Run `bao agent -config=FILE` in `cwd`; panics with its log if it fails.
+fn run_bao_agent(config: &Path, cwd: &Path) {
+    let mut cmd = Command::new(bao_bin());
+    cmd.arg("agent")
+        .arg(format!("-config={}", config.display()))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", cwd)
+        .envs(ENV.iter().copied())
+        .current_dir(cwd);
+    let done = run_with_timeout(cmd, Duration::from_secs(30));
+    assert_eq!(
+        done.code(),
+        0,
+        "bao agent failed:\n{}\n{}",
+        done.stdout,
+        done.stderr
+    );
+}
+
+/// Run `sidekey run --once -c FILE` in `cwd`; panics with its log if it fails.
+fn run_sidekey(config: &Path, cwd: &Path) {
+    let mut sk = Sidekey::new(["run", "--once", "-c"])
+        .args([config])
+        .current_dir(cwd);
+    for (k, v) in ENV {
+        sk = sk.env(k, v);
+    }
+    let done = sk.run();
+    assert_eq!(done.code(), 0, "sidekey failed:\n{}", done.stderr);
+}
+
+/// Compare every file of `names` in the two directories; a readable report of the differences.
+fn differences(names: &[String], bao_out: &Path, sk_out: &Path) -> Vec<String> {
+    let mut diffs = Vec::new();
+    for name in names {
+        let want = std::fs::read(bao_out.join(name));
+        let got = std::fs::read(sk_out.join(name));
+        match (want, got) {
+            (Ok(w), Ok(g)) if w == g => {}
+            (Ok(w), Ok(g)) => diffs.push(format!(
+                "{name}:\n--- bao agent ---\n{}\n--- sidekey ---\n{}",
+                String::from_utf8_lossy(&w),
+                String::from_utf8_lossy(&g)
+            )),
+            (w, g) => diffs.push(format!(
+                "{name}: bao agent {:?}, sidekey {:?}",
+                w.map(|_| "wrote it"),
+                g.map(|_| "wrote it")
+            )),
+        }
+    }
+    diffs
+}
+
+#[test]
+fn corpus_renders_byte_for_byte_like_bao_agent() {
+    let fx = Setup::new().database().pki().start();
+    seed(&fx);
+    let names: Vec<String> = corpus().into_iter().map(|(n, _)| n).collect();
+    assert!(
+        names.len() >= 60,
+        "the corpus has {} templates",
+        names.len()
+    );
+    let work = fixtures();
+
+    // bao agent writes 0644 files anywhere; sidekey only to tmpfs. Contents are compared, not modes.
+    let bao_out = tempfile::tempdir().expect("temp dir");
+    let bao_cfg = fx.write_file(
+        "bao-agent.hcl",
+        &format!(
+            "{}exit_after_auth = true\ntemplate_config {{\n  exit_on_retry_failure = true\n}}\n{}",
+            head(&fx),
+            template_stanzas(bao_out.path(), "")
+        ),
+    );
+    run_bao_agent(&bao_cfg, &work);
+
+    let sk_out = ShmDir::new();
+    let sk_cfg = fx.write_file(
+        "sidekey.hcl",
+        &format!("{}{}", head(&fx), template_stanzas(sk_out.path(), "")),
+    );
+    run_sidekey(&sk_cfg, &work);
+
+    let diffs = differences(&names, bao_out.path(), sk_out.path());
+    assert!(
+        diffs.is_empty(),
+        "{} of {} templates differ:\n\n{}",
+        diffs.len(),
+        names.len(),
+        diffs.join("\n\n")
+    );
+}
