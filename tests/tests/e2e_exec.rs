@@ -1,6 +1,14 @@
 //! End to end: `sidekey exec` against a real OpenBao, with small child programs that log the signals they
 //! get and the environment they see to a file (issue 4's acceptance list).
 
+// Test helpers: a failed expectation is a failed test, and wall-clock time is what a user sees.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_types
+)]
+
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
