@@ -89,3 +89,16 @@ impl Child {
         }
     }
 }
+
+#[cfg(test)]
+impl Child {
+    /// A child that does not exist (a pid above the kernel's maximum), for testing decisions.
+    pub fn stub(env: EnvMap) -> Self {
+        Self {
+            pid: Pid::from_raw(i32::MAX),
+            env,
+            pumps: Vec::new(),
+            group: false,
+        }
+    }
+}

@@ -52,6 +52,8 @@ impl Phase {
 /// child's, or 128+N when it was killed by signal N.
 ///
 /// `env_rx` carries each newly rendered env; the current value at call time is the first child's.
+/// `files_rx` is bumped whenever a template file was rewritten: with `restart_mode = "signal"` the child
+/// is sent `reload_signal` then too (it is the app that re-reads its files).
 ///
 /// # Errors
 /// [`ExecError`] when signal handling cannot be set up or a child cannot be started.
@@ -59,6 +61,7 @@ pub async fn supervise(
     spec: &ExecSpec,
     inherited: Vec<(OsString, OsString)>,
     mut env_rx: watch::Receiver<EnvMap>,
+    mut files_rx: watch::Receiver<u64>,
     auditor: Auditor,
 ) -> Result<i32, ExecError> {
     // Handlers first, so a signal sent while the child starts is queued and forwarded, not lost.
@@ -74,6 +77,7 @@ pub async fn supervise(
     )?);
     let mut phase = Phase::Running;
     let mut env_open = true;
+    let mut files_open = true;
     let mut last_code = 0;
     let mut poll = tokio::time::interval(POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -102,6 +106,17 @@ pub async fn supervise(
                 } else {
                     latest = env_rx.borrow_and_update().clone();
                     phase = on_change(spec, phase, child.as_ref(), &latest);
+                }
+                continue;
+            }
+            changed = files_rx.changed(), if files_open => {
+                match (changed, &child) {
+                    (Err(_), _) => files_open = false,
+                    (Ok(()), Some(c)) if spec.restart_mode == RestartMode::Signal => {
+                        tracing::info!(signal = %spec.reload_signal, "templates changed; signalling the child");
+                        c.signal(spec.reload_signal);
+                    }
+                    (Ok(()), _) => {}
                 }
                 continue;
             }
@@ -221,5 +236,59 @@ async fn sleep_until(t: Option<Instant>) {
     match t {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use zeroize::Zeroizing;
+
+    use super::*;
+    use crate::config::ExecConfig;
+
+    fn env(v: &str) -> EnvMap {
+        EnvMap::from([("PW".to_string(), Zeroizing::new(v.to_string()))])
+    }
+
+    fn spec(mode: RestartMode) -> ExecSpec {
+        let cfg = ExecConfig {
+            restart_mode: mode,
+            ..ExecConfig::default()
+        };
+        ExecSpec::new(vec!["/bin/true".into()], &cfg, false)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_schedules_one_restart_and_later_changes_coalesce() {
+        let s = spec(RestartMode::Restart);
+        let child = Child::stub(env("a"));
+        // Unchanged env: nothing.
+        assert!(matches!(
+            on_change(&s, Phase::Running, Some(&child), &env("a")),
+            Phase::Running
+        ));
+        // Changed: a restart after the splay (0 here: now).
+        let p = on_change(&s, Phase::Running, Some(&child), &env("b"));
+        assert!(matches!(p, Phase::Splay(t) if t <= Instant::now()), "{p:?}");
+        // More changes while one is pending or under way: the same phase; the restart uses the newest.
+        assert!(matches!(
+            on_change(&s, p, Some(&child), &env("c")),
+            Phase::Splay(_)
+        ));
+        let stopping = Phase::Stopping(Some(Instant::now()));
+        assert!(matches!(
+            on_change(&s, stopping, Some(&child), &env("d")),
+            Phase::Stopping(Some(_))
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn none_mode_leaves_the_child_alone() {
+        let s = spec(RestartMode::None);
+        let child = Child::stub(env("a"));
+        assert!(matches!(
+            on_change(&s, Phase::Running, Some(&child), &env("b")),
+            Phase::Running
+        ));
     }
 }

@@ -200,11 +200,15 @@ pub async fn exec(cfg: Config, opts: ExecOptions, env: Arc<dyn EnvSource>) -> i3
         return report(e.exit_code(), &e);
     }
     let (tx, rx) = watch::channel(initial);
+    let (files_tx, files_rx) = watch::channel(0u64);
     let refresh = async {
         loop {
             sleep_until(engine.next_due()).await;
             if engine.tick().await {
                 let d = engine.deliver().await;
+                if d.files.iter().any(|r| matches!(r, Ok(true))) {
+                    files_tx.send_modify(|n| *n += 1);
+                }
                 if let Some(Ok(m)) = d.env {
                     tx.send_if_modified(|cur| {
                         let changed = !same_env(cur, &m);
@@ -218,7 +222,7 @@ pub async fn exec(cfg: Config, opts: ExecOptions, env: Arc<dyn EnvSource>) -> i3
         }
     };
     tokio::select! {
-        r = supervise(&spec, inherited, rx, audit) => match r {
+        r = supervise(&spec, inherited, rx, files_rx, audit) => match r {
             Ok(code) => code,
             Err(e) => report(e.exit_code(), &e),
         },

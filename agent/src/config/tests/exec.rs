@@ -81,3 +81,14 @@ fn bad_restart_mode_and_env_keys() {
         "{message}"
     );
 }
+
+#[test]
+fn never_with_a_restart_mode_is_a_contradiction() {
+    let text = "exec {\n  restart_on_secret_changes = \"never\"\n  restart_mode = \"signal\"\n}\n";
+    let (_, line, message) = invalid("agent.hcl", text);
+    assert_eq!(line, 3);
+    assert!(
+        message.starts_with("exec.restart_mode: contradicts"),
+        "{message}"
+    );
+}

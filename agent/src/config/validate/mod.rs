@@ -213,16 +213,24 @@ fn exec(mut s: Section<'_>) -> Result<ExecConfig, Problem> {
     let d = ExecConfig::default();
     let signal = |f: &Field<'_>| values::signal(&f.string()?).map_err(|m| f.problem(m));
     let restart_mode = match s.field("restart_mode")? {
-        Some(f) => match f.string()?.as_str() {
-            "restart" => RestartMode::Restart,
-            "signal" => RestartMode::Signal,
-            "none" => RestartMode::None,
-            other => {
-                return Err(f.problem(format!(
-                    "expected \"restart\", \"signal\" or \"none\", found {other:?}"
-                )));
+        Some(f) => {
+            let mode = match f.string()?.as_str() {
+                "restart" => RestartMode::Restart,
+                "signal" => RestartMode::Signal,
+                "none" => RestartMode::None,
+                other => {
+                    return Err(f.problem(format!(
+                        "expected \"restart\", \"signal\" or \"none\", found {other:?}"
+                    )));
+                }
+            };
+            if !restart && mode != RestartMode::None {
+                return Err(f.problem(
+                    "contradicts restart_on_secret_changes = \"never\"; give one of the two",
+                ));
             }
-        },
+            mode
+        }
         None => d.restart_mode,
     };
     let env = match s.block("env")? {
