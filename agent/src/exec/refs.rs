@@ -101,6 +101,17 @@ impl EnvRef {
     }
 }
 
+impl std::fmt::Display for EnvRef {
+    /// The reference as written (a path and a field name: no secret).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{PREFIX}{}#{}", self.path, self.field)?;
+        match self.version {
+            Some(v) => write!(f, "@{v}"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Every reference among `inherited`.
 ///
 /// # Errors

@@ -166,12 +166,13 @@ pub async fn exec(cfg: Config, opts: ExecOptions, env: Arc<dyn EnvSource>) -> i3
         Ok(r) => r,
         Err(e) => return report(EXIT_CONFIG, &e),
     };
-    for r in refs {
-        // An env_template of the same name is the more explicit of the two.
-        if !cfg.env_templates.iter().any(|t| t.name == r.name) {
-            cfg.env_templates.push(r.env_template());
-        }
-    }
+    // An env_template of the same name is the more explicit of the two.
+    let refs: Vec<_> = refs
+        .into_iter()
+        .filter(|r| !cfg.env_templates.iter().any(|t| t.name == r.name))
+        .collect();
+    cfg.env_templates
+        .extend(refs.iter().map(|r| r.env_template()));
     let cfg = Arc::new(cfg);
     let retry = forever(&cfg);
     let mut engine = match build_engine(cfg.clone(), env.clone(), retry) {
@@ -185,6 +186,14 @@ pub async fn exec(cfg: Config, opts: ExecOptions, env: Arc<dyn EnvSource>) -> i3
     // The child starts only once every env var rendered and every file was delivered.
     let code = delivery_code(&first);
     if code != EXIT_OK {
+        if let Some(Err(f)) = &first.env
+            && let Some(r) = refs.iter().find(|r| r.name == f.template)
+        {
+            eprintln!(
+                "sidekey: environment variable {}: cannot resolve {r}",
+                r.name
+            );
+        }
         eprintln!("sidekey: exec: the child was not started");
         return code;
     }
