@@ -137,6 +137,11 @@ fn bao_env(fx: &Fixture) -> Vec<(&'static str, String)> {
 
 /// A config that renders `PW` from the KV secret and re-reads it every second.
 fn config(fx: &Fixture, exec: &str) -> PathBuf {
+    config_with(fx, exec, "")
+}
+
+/// [`config`] with more stanzas after the `exec` one.
+fn config_with(fx: &Fixture, exec: &str, extra: &str) -> PathBuf {
     let hcl = format!(
         r#"vault {{
   address = "{addr}"
@@ -150,6 +155,7 @@ env_template "PW" {{
 exec {{
 {exec}
 }}
+{extra}
 "#,
         addr = fx.addr()
     );
@@ -472,4 +478,58 @@ fn masking_versions_and_hand_over() {
         "{}",
         out.stdout
     );
+}
+
+#[test]
+fn signal_mode_sends_the_reload_signal_instead_of_restarting() {
+    let fx = Setup::new().start();
+    let shm = sidekey_tests::ShmDir::new();
+    let file = shm.join("db");
+    let log = fx.dir.path().join("child.log");
+    let child = script(&fx, "child.sh", SIGNAL_CHILD);
+    let template = format!(
+        "template {{\n  destination = \"{}\"\n  contents = \"{{{{ with secret \\\"{KV_PATH}\\\" }}}}{{{{ .Data.data.username }}}}{{{{ end }}}}\"\n}}",
+        file.display()
+    );
+    let cfg = config_with(
+        &fx,
+        "  restart_mode = \"signal\"\n  reload_signal = \"USR1\"",
+        &template,
+    );
+    let mut envs = bao_env(&fx);
+    envs.push(("LOG", log.display().to_string()));
+    let mut sk = Bg::start(
+        &sidekey_bin(),
+        &[
+            "exec",
+            "-c",
+            cfg.to_str().unwrap(),
+            "--",
+            child.to_str().unwrap(),
+        ],
+        &envs,
+    );
+    wait_for(&log, Duration::from_secs(15), "child ready", |s| {
+        s.contains("ready")
+    });
+    // A change of the file only (username), then of the env (password): a signal each, no restart.
+    fx.bao.write(
+        KV_PATH,
+        json!({ "data": { "username": "renamed", "password": fx.sentinel } }),
+    );
+    wait_for(&log, Duration::from_secs(10), "USR1 for the file", |s| {
+        s.contains("USR1")
+    });
+    assert_eq!(read(&file), "renamed");
+    fx.bao.write(
+        KV_PATH,
+        json!({ "data": { "username": "renamed", "password": "new-pw" } }),
+    );
+    wait_for(&log, Duration::from_secs(10), "USR1 for the env", |s| {
+        s.matches("USR1").count() >= 2
+    });
+    sk.signal(Signal::SIGTERM);
+    let (code, _, err) = sk.finish(Duration::from_secs(10));
+    assert_eq!(code, 7, "{err}");
+    assert_eq!(starts(&read(&log)).len(), 1, "{}\n{err}", read(&log));
 }
