@@ -14,6 +14,11 @@ pub fn reap(child: Pid) -> Option<i32> {
         match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(pid, code)) if pid == child => found = Some(code),
             Ok(WaitStatus::Signaled(pid, sig, _)) if pid == child => found = Some(128 + sig as i32),
+            // Someone else's process (a template command): hand its status over.
+            Ok(WaitStatus::Exited(pid, code)) => crate::runtime::reaped::reaped(pid.as_raw(), code),
+            Ok(WaitStatus::Signaled(pid, sig, _)) => {
+                crate::runtime::reaped::reaped(pid.as_raw(), 128 + sig as i32)
+            }
             Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return found,
             Err(Errno::EINTR) | Ok(_) => {}
             Err(e) => {

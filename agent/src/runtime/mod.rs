@@ -25,6 +25,7 @@ impl EnvSource for ProcessEnv {
 }
 
 mod flows;
+pub mod reaped;
 
 pub use flows::{
     EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE, ExecOptions, apply_env_overrides,
