@@ -142,7 +142,12 @@ impl Client {
                 s.address
             )));
         }
-        let tls = client_config(&s.tls)?;
+        // Loading the system's CA roots costs milliseconds at every start: only https needs them.
+        let tls = if base.starts_with("https://") {
+            client_config(&s.tls)?
+        } else {
+            super::tls::unused_config()?
+        };
         let max = s.max_in_flight.max(1);
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)

@@ -91,6 +91,19 @@ pub fn client_config(s: &TlsSettings<'_>) -> Result<ClientConfig, BackendError> 
     }
 }
 
+/// A TLS config that trusts nothing, for an `http://` address (never used for a handshake).
+///
+/// # Errors
+/// [`BackendError::Setup`] if the crypto provider cannot be set up.
+pub fn unused_config() -> Result<ClientConfig, BackendError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| BackendError::Setup(format!("TLS: {e}")))?
+        .with_root_certificates(RootCertStore::empty())
+        .with_no_client_auth())
+}
+
 /// Read a PEM certificate chain and its private key (the `cert` method and mutual TLS).
 ///
 /// # Errors
