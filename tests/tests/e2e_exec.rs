@@ -533,3 +533,39 @@ fn signal_mode_sends_the_reload_signal_instead_of_restarting() {
     assert_eq!(code, 7, "{err}");
     assert_eq!(starts(&read(&log)).len(), 1, "{}\n{err}", read(&log));
 }
+
+/// In exec mode sidekey reaps every process below it; a template's `command` still reports its own
+/// status: a succeeding command is not reported as failed, and a failing one is retried.
+#[test]
+fn template_commands_keep_their_status_in_exec_mode() {
+    let fx = Setup::new().start();
+    let out = sidekey_tests::ShmDir::new();
+    let marks = out.join("marks");
+    let extra = format!(
+        "template {{\n  destination = \"{}\"\n  contents = \"{{{{ with secret \\\"{KV_PATH}\\\" }}}}{{{{ .Data.data.password }}}}{{{{ end }}}}\"\n  command = \"echo ok >> {}\"\n}}",
+        out.join("pw").display(),
+        marks.display()
+    );
+    let cfg = config_with(&fx, "", &extra);
+    let child = format!("sleep 3; test -s {}", marks.display());
+    let mut bg = Bg::start(
+        &sidekey_bin(),
+        &[
+            "exec",
+            "-c",
+            cfg.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            &child,
+        ],
+        &bao_env(&fx),
+    );
+    let (code, _, err) = bg.finish(Duration::from_secs(30));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !err.contains("command failed"),
+        "a succeeding command was reported as failed:\n{err}"
+    );
+    assert_eq!(read(&marks).lines().count(), 1, "the command ran once");
+}
