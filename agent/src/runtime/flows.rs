@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::admin::Telemetry;
 use crate::audit::Auditor;
 use crate::backend::{Client, ClientSettings, tls::TlsSettings};
 use crate::config::Config;
@@ -14,6 +15,7 @@ use crate::lease::jobs::prepare;
 use crate::lease::{Delivery, Engine, EnvMap, RetryPolicy};
 
 use super::EnvSource;
+use super::evidence::Evidence;
 
 /// Exit code: success.
 pub const EXIT_OK: i32 = 0;
@@ -49,6 +51,15 @@ pub fn build_engine(
     env: Arc<dyn EnvSource>,
     retry: RetryPolicy,
 ) -> Result<Engine, i32> {
+    build(cfg, env, retry).map(|(e, _)| e)
+}
+
+/// [`build_engine`], also returning the telemetry its auditor feeds (metrics and readiness).
+fn build(
+    cfg: Arc<Config>,
+    env: Arc<dyn EnvSource>,
+    retry: RetryPolicy,
+) -> Result<(Engine, Arc<Telemetry>), i32> {
     let (files, envs) = prepare(&cfg).map_err(|e| report(EXIT_CONFIG, &e))?;
     let v = &cfg.vault;
     let settings = ClientSettings {
@@ -64,9 +75,12 @@ pub fn build_engine(
         max_in_flight: cfg.template_config.max_connections_per_host,
     };
     let client = Client::new(&settings).map_err(|e| report(EXIT_CONFIG, &e))?;
-    let auditor = Auditor::new(cfg.audit.file.as_deref(), cfg.audit.stdout)
+    let outputs = files.len() + usize::from(!envs.is_empty());
+    let telemetry = Arc::new(Telemetry::new(outputs));
+    let auditor = Auditor::from_config(&cfg.audit, Some(telemetry.clone()))
         .map_err(|e| report(EXIT_CONFIG, &e))?;
-    Ok(Engine::new(cfg, client, files, envs, auditor, env, retry))
+    let engine = Engine::new(cfg, client, files, envs, auditor, env, retry);
+    Ok((engine, telemetry))
 }
 
 fn report(code: i32, e: &dyn std::fmt::Display) -> i32 {
@@ -96,23 +110,33 @@ pub async fn once(cfg: Config, env: Arc<dyn EnvSource>) -> i32 {
         Ok(e) => e,
         Err(code) => return code,
     };
-    if let Err(e) = engine.authenticate().await {
-        return report(EXIT_UNAVAILABLE, &e);
+    let auditor = engine.auditor();
+    let code = async {
+        if let Err(e) = engine.authenticate().await {
+            return report(EXIT_UNAVAILABLE, &e);
+        }
+        if cfg.exit_after_auth {
+            return EXIT_OK;
+        }
+        let d = engine.deliver().await;
+        delivery_code(&d)
     }
-    if cfg.exit_after_auth {
-        return EXIT_OK;
-    }
-    let d = engine.deliver().await;
-    delivery_code(&d)
+    .await;
+    auditor.drain(std::time::Duration::from_secs(5)).await;
+    code
 }
 
 /// `sidekey run`: keep every output fresh until SIGINT/SIGTERM.
 pub async fn run(cfg: Config, env: Arc<dyn EnvSource>) -> i32 {
     let cfg = Arc::new(cfg);
     let retry = forever(&cfg);
-    let mut engine = match build_engine(cfg.clone(), env, retry) {
+    let (mut engine, telemetry) = match build(cfg.clone(), env, retry) {
         Ok(e) => e,
         Err(code) => return code,
+    };
+    let evidence = match Evidence::start(&cfg, engine.auditor(), telemetry.clone()).await {
+        Ok(e) => e,
+        Err(e) => return report(EXIT_CONFIG, &e),
     };
     let _pid = PidFile::write(cfg.pid_file.as_deref());
     let work = async {
@@ -123,6 +147,7 @@ pub async fn run(cfg: Config, env: Arc<dyn EnvSource>) -> i32 {
             return EXIT_OK;
         }
         let d = engine.deliver().await;
+        telemetry.delivered(&d);
         if cfg.template_config.exit_on_retry_failure && d.failures().next().is_some() {
             return delivery_code(&d);
         }
@@ -130,33 +155,41 @@ pub async fn run(cfg: Config, env: Arc<dyn EnvSource>) -> i32 {
             sleep_until(engine.next_due()).await;
             if engine.tick().await {
                 let d = engine.deliver().await;
+                telemetry.delivered(&d);
                 if cfg.template_config.exit_on_retry_failure && d.failures().next().is_some() {
                     return delivery_code(&d);
                 }
             }
         }
     };
-    tokio::select! {
+    let code = tokio::select! {
         code = work => code,
         () = shutdown_signal() => {
             tracing::info!("shutting down");
             EXIT_OK
         }
-    }
+    };
+    evidence.finish().await;
+    code
 }
 
 /// `sidekey exec`: render the env, start the child, keep its secrets fresh, exit with its status.
 pub async fn exec(cfg: Config, argv: Vec<String>, env: Arc<dyn EnvSource>) -> i32 {
     let cfg = Arc::new(cfg);
     let retry = forever(&cfg);
-    let mut engine = match build_engine(cfg.clone(), env.clone(), retry) {
+    let (mut engine, telemetry) = match build(cfg.clone(), env.clone(), retry) {
         Ok(e) => e,
         Err(code) => return code,
+    };
+    let evidence = match Evidence::start(&cfg, engine.auditor(), telemetry.clone()).await {
+        Ok(e) => e,
+        Err(e) => return report(EXIT_CONFIG, &e),
     };
     if let Err(e) = engine.authenticate().await {
         return report(EXIT_UNAVAILABLE, &e);
     }
     let first = engine.deliver().await;
+    telemetry.delivered(&first);
     // The child starts only once every env var rendered and every file was delivered.
     let code = delivery_code(&first);
     if code != EXIT_OK {
@@ -187,6 +220,7 @@ pub async fn exec(cfg: Config, argv: Vec<String>, env: Arc<dyn EnvSource>) -> i3
             sleep_until(engine.next_due()).await;
             if engine.tick().await {
                 let d = engine.deliver().await;
+                telemetry.delivered(&d);
                 if let Some(Ok(m)) = d.env {
                     tx.send_if_modified(|cur| {
                         let changed = !same_env(cur, &m);
@@ -199,13 +233,15 @@ pub async fn exec(cfg: Config, argv: Vec<String>, env: Arc<dyn EnvSource>) -> i3
             }
         }
     };
-    tokio::select! {
+    let code = tokio::select! {
         r = supervise(&spec, env.vars_os(), rx, audit) => match r {
             Ok(code) => code,
             Err(e) => report(127, &e),
         },
         () = refresh => EXIT_OK,
-    }
+    };
+    evidence.finish().await;
+    code
 }
 
 fn same_env(a: &EnvMap, b: &EnvMap) -> bool {
