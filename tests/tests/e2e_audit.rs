@@ -5,7 +5,12 @@
 //!
 //! Time is scaled down from the issue (3 min → ~25 s, 60 s outage → ~6 s) with short TTLs.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_types)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_types
+)]
 
 mod support;
 
@@ -114,10 +119,15 @@ fn trail_matches_the_server_and_is_tamper_evident() {
         .iter()
         .find(|e| s(e, "/event") == "auth.login" && s(e, "/outcome") == "success")
         .unwrap_or_else(|| panic!("no login event; stderr:\n{stderr}"));
-    assert_eq!(s(login, "/identity/subject"), sidekey_tests::jwt::APP_SUBJECT);
+    assert_eq!(
+        s(login, "/identity/subject"),
+        sidekey_tests::jwt::APP_SUBJECT
+    );
     let accessor = s(login, "/identity/token_accessor");
     assert!(!accessor.is_empty());
-    let hashed = fx.bao.write("sys/audit-hash/a", json!({ "input": accessor }));
+    let hashed = fx
+        .bao
+        .write("sys/audit-hash/a", json!({ "input": accessor }));
     let hashed = s(&hashed, "/data/hash").to_string();
     let server: Vec<Value> = fx
         .bao
@@ -136,7 +146,9 @@ fn trail_matches_the_server_and_is_tamper_evident() {
                 .iter()
                 .position(|e| kinds.contains(&s(e, "/event")) && want(e))
                 .unwrap_or_else(|| {
-                    panic!("no sidekey event for the server's request {req}\nsidekey events: {evs:#?}")
+                    panic!(
+                        "no sidekey event for the server's request {req}\nsidekey events: {evs:#?}"
+                    )
                 });
             un.remove(i);
         };
@@ -168,7 +180,13 @@ fn trail_matches_the_server_and_is_tamper_evident() {
         }
     }
     let kinds: HashSet<&str> = evs.iter().map(|e| s(e, "/event")).collect();
-    for k in ["auth.login", "secret.read", "secret.write", "secret.renew", "output.write"] {
+    for k in [
+        "auth.login",
+        "secret.read",
+        "secret.write",
+        "secret.renew",
+        "output.write",
+    ] {
         assert!(kinds.contains(k), "no {k} event: {kinds:?}");
     }
     assert!(evs.iter().any(|e| s(e, "/meta/owner") == "payments"));
@@ -181,7 +199,10 @@ fn trail_matches_the_server_and_is_tamper_evident() {
         assert!(!text.contains(&fx.sentinel), "sentinel in {what}");
         assert!(!text.contains(token.trim()), "token in {what}");
     }
-    assert!(stderr.contains("TRACE") || stderr.contains("DEBUG"), "not trace level");
+    assert!(
+        stderr.contains("TRACE") || stderr.contains("DEBUG"),
+        "not trace level"
+    );
 
     // --- 2. verify, then edit / delete / swap a line ---
     let ok = Sidekey::new(["audit", "verify"]).args([&trail]).run();
@@ -191,7 +212,11 @@ fn trail_matches_the_server_and_is_tamper_evident() {
     let tampered = fx.dir.path().join("tampered.log");
     let cases: Vec<(&str, Vec<String>, &str)> = vec![
         ("edit", edit(&lines, 3), "line 4: content does not match"),
-        ("delete", without(&lines, 3), "line 4: prev_hash does not match line 3"),
+        (
+            "delete",
+            without(&lines, 3),
+            "line 4: prev_hash does not match line 3",
+        ),
         ("swap", swapped(&lines, 3), "line 4: prev_hash"),
     ];
     for (what, l, expect) in cases {
@@ -225,7 +250,11 @@ fn trail_matches_the_server_and_is_tamper_evident() {
     find("secret/data/app/config");
     assert!(rep["chain_gaps"].as_array().unwrap().is_empty());
     let md = Sidekey::new(["report", "--audit"]).args([&trail]).run();
-    assert!(md.stdout.contains("| database/creds/app |"), "{}", md.stdout);
+    assert!(
+        md.stdout.contains("| database/creds/app |"),
+        "{}",
+        md.stdout
+    );
     let csv = Sidekey::new(["report", "--format", "csv", "--audit"])
         .args([&trail])
         .run();
@@ -296,10 +325,17 @@ audit {{
     let (code, metrics) = http_get(&format!("{base}/metrics")).unwrap();
     assert_eq!(code, 200);
     let m = parse_metrics(&metrics);
-    assert!(m.iter().any(|(n, _)| n == "sidekey_retrievals_total"), "{metrics}");
-    assert!(m.iter().any(|(n, _)| n == "sidekey_lease_expiry_seconds"), "{metrics}");
     assert!(
-        m.iter().any(|(n, v)| n == "sidekey_audit_spool_events" && *v > 0.0),
+        m.iter().any(|(n, _)| n == "sidekey_retrievals_total"),
+        "{metrics}"
+    );
+    assert!(
+        m.iter().any(|(n, _)| n == "sidekey_lease_expiry_seconds"),
+        "{metrics}"
+    );
+    assert!(
+        m.iter()
+            .any(|(n, v)| n == "sidekey_audit_spool_events" && *v > 0.0),
         "collector is down, the spool should hold events: {metrics}"
     );
 
@@ -317,7 +353,8 @@ audit {{
     let (_, metrics) = http_get(&format!("{base}/metrics")).unwrap();
     let m = parse_metrics(&metrics);
     assert!(
-        m.iter().any(|(n, v)| n == "sidekey_failures_total" && *v > 0.0),
+        m.iter()
+            .any(|(n, v)| n == "sidekey_failures_total" && *v > 0.0),
         "{metrics}"
     );
     let stderr = agent.stop();

@@ -28,7 +28,10 @@ impl Agent {
             .arg(cfg)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
+            .env(
+                "HOME",
+                std::env::var_os("HOME").unwrap_or_else(|| "/root".into()),
+            )
             .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
