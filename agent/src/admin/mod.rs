@@ -9,3 +9,6 @@ mod telemetry;
 
 pub use server::{BindError, Bound, bind, serve};
 pub use telemetry::Telemetry;
+
+#[cfg(test)]
+mod tests;

@@ -233,6 +233,12 @@ impl Record {
         self
     }
 
+    /// As another kind of event (same identity, secret and output).
+    pub fn event_kind(mut self, event: EventKind) -> Self {
+        self.event = event;
+        self
+    }
+
     /// With an output.
     pub fn output(mut self, o: OutputMeta) -> Self {
         self.output = Some(o);

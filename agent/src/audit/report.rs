@@ -361,3 +361,6 @@ impl Report {
 fn join(s: &BTreeSet<String>, sep: &str) -> String {
     s.iter().cloned().collect::<Vec<_>>().join(sep)
 }
+
+#[cfg(test)]
+mod tests;

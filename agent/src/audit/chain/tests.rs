@@ -84,3 +84,25 @@ fn hmac_chain_needs_the_key() {
     let e = verify_file(&p, &Hasher::sha256(), false).unwrap_err();
     assert!(e.to_string().starts_with("line 1: content does not match"));
 }
+
+#[test]
+fn rotation_by_rename_and_reopen_continues_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    let cfg = AuditConfig {
+        file: Some(path.clone()),
+        ..AuditConfig::default()
+    };
+    let a = Auditor::from_config(&cfg, None).unwrap();
+    a.record(Record::new(EventKind::AuthLogin, Outcome::Success));
+    let old = dir.path().join("audit.log.1");
+    std::fs::rename(&path, &old).unwrap();
+    a.reopen();
+    a.record(Record::new(EventKind::AuthRenew, Outcome::Success));
+    a.flush();
+    let h = Hasher::sha256();
+    let first = verify_file(&old, &h, false).unwrap();
+    assert!(verify_file(&path, &h, false).is_err());
+    let second = verify_file(&path, &h, true).unwrap();
+    assert_eq!(second.continues_from, Some(first.last_hash));
+}
