@@ -62,8 +62,8 @@ impl std::fmt::Debug for Telemetry {
 impl Telemetry {
     /// Telemetry for an agent with `outputs` outputs (template files, plus one for the env set).
     pub fn new(outputs: usize) -> Self {
-        let mut registry = Registry::with_prefix("sidekey");
-        let t = Self {
+        let mut t = Self {
+            registry: Registry::with_prefix("sidekey"),
             retrievals: Family::default(),
             renewals: Family::default(),
             logins: Counter::default(),
@@ -77,50 +77,51 @@ impl Telemetry {
                 leases: HashMap::new(),
                 delivered: vec![false; outputs],
             }),
-            registry: Registry::default(),
         };
-        registry.register(
+        // Metrics are registered as handles (clones share the value), so the fields stay the writers.
+        let r = &mut t.registry;
+        r.register(
             "retrievals",
             "Secrets retrieved from the backend, by API path",
             t.retrievals.clone(),
         );
-        registry.register(
+        r.register(
             "renewals",
             "Successful renewals, by kind (lease or token)",
             t.renewals.clone(),
         );
-        registry.register("logins", "Successful auto-auth logins", t.logins.clone());
-        registry.register(
+        r.register("logins", "Successful auto-auth logins", t.logins.clone());
+        r.register(
             "failures",
             "Failed operations, by audit event kind (secret.read, secret.renew, auth.login, ...)",
             t.failures.clone(),
         );
-        registry.register(
+        r.register(
             "renders",
             "Outputs written (files whose content changed)",
             t.renders.clone(),
         );
-        registry.register(
+        r.register(
             "exec_restarts",
             "Restarts of the exec'd child",
             t.exec_restarts.clone(),
         );
-        registry.register(
+        r.register(
             "lease_expiry_seconds",
             "Seconds until each lease's effective expiry (negative: expired), by API path",
             t.lease_expiry.clone(),
         );
-        registry.register(
+        r.register(
             "audit_spool_events",
             "Audit events waiting in the HTTP sink's spool",
             t.spool_events.clone(),
         );
-        registry.register(
+        r.register(
             "audit_dropped_events",
             "Audit events that could not be kept (spool full)",
             t.dropped.clone(),
         );
-        Self { registry, ..t }
+        t
     }
 
     /// Count an audit event and track the lease it reports.

@@ -12,6 +12,7 @@ use backon::{ExponentialBuilder, Retryable};
 use tokio::sync::Notify;
 
 use super::spool::{Batch, Spool};
+use crate::admin::Telemetry;
 use crate::backend::tls::{TlsSettings, client_config};
 use crate::config::AuditHttpConfig;
 
@@ -31,6 +32,7 @@ pub struct Sender {
     client: reqwest::Client,
     url: String,
     batch_max: usize,
+    telemetry: Option<Arc<Telemetry>>,
     /// The spool, shared with the auditor that appends to it.
     pub spool: Arc<Mutex<Spool>>,
     /// Notified when events were appended.
@@ -38,11 +40,15 @@ pub struct Sender {
 }
 
 impl Sender {
-    /// A sender for `cfg` over an opened spool.
+    /// A sender for `cfg` over an opened spool, reporting the spool's depth to `telemetry`.
     ///
     /// # Errors
     /// [`HttpSetupError`] for an unusable CA file.
-    pub fn new(cfg: &AuditHttpConfig, spool: Spool) -> Result<Self, HttpSetupError> {
+    pub fn new(
+        cfg: &AuditHttpConfig,
+        spool: Spool,
+        telemetry: Option<Arc<Telemetry>>,
+    ) -> Result<Self, HttpSetupError> {
         let tls = client_config(&TlsSettings {
             ca_cert: cfg.ca_cert.as_deref(),
             ..TlsSettings::default()
@@ -59,6 +65,7 @@ impl Sender {
             client,
             url: cfg.url.clone(),
             batch_max: cfg.batch_max,
+            telemetry,
             spool: Arc::new(Mutex::new(spool)),
             wake: Arc::new(Notify::new()),
         })
@@ -86,10 +93,13 @@ impl Sender {
                 }
             };
             self.send(&batch).await;
-            if let Ok(mut s) = self.spool.lock()
-                && let Err(e) = s.ack(&batch)
-            {
-                tracing::error!(error = %e, "cannot record delivered audit events");
+            if let Ok(mut s) = self.spool.lock() {
+                if let Err(e) = s.ack(&batch) {
+                    tracing::error!(error = %e, "cannot record delivered audit events");
+                }
+                if let Some(t) = &self.telemetry {
+                    t.set_spool_events(s.pending_events());
+                }
             }
         }
     }

@@ -121,7 +121,7 @@ impl Auditor {
         let http = match &cfg.http {
             Some(h) => {
                 let s = spool::Spool::open(&h.spool_path, h.spool_max_bytes)?;
-                let sender = http::Sender::new(h, s)?;
+                let sender = http::Sender::new(h, s, telemetry.clone())?;
                 tokio::spawn(sender.clone().run());
                 Some(sender)
             }
