@@ -33,7 +33,24 @@ fn build() -> Result<PathBuf, String> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .ok_or("tests/ has no parent")?;
-    let out = Command::new(&cargo)
+    let mut cmd = Command::new(&cargo);
+    // `cargo test` gives this process the test crate's CARGO_PKG_*/CARGO_MANIFEST_* variables; build
+    // scripts (ring's) watch some of them, so passing them on would rebuild ring and everything above
+    // it here, and again in the next plain `cargo` run.
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("CARGO_PKG_")
+            || k.starts_with("CARGO_MANIFEST_")
+            || k.starts_with("CARGO_CRATE_")
+            || k.starts_with("CARGO_BIN_")
+            || k == "CARGO_PRIMARY_PACKAGE"
+            || k == "CARGO_TARGET_TMPDIR"
+            || k == "OUT_DIR"
+        {
+            cmd.env_remove(&*k);
+        }
+    }
+    let out = cmd
         .args([
             "build",
             "--quiet",
