@@ -150,17 +150,17 @@ impl Sender {
     }
 }
 
-/// A reqwest error as text, without the URL (which may carry credentials in its userinfo).
+/// A reqwest error as text without the URL (it may carry credentials in its userinfo or query).
 fn without_url(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
-    if let Some(u) = e.url() {
-        s = s.replace(u.as_str(), "<collector>");
-    }
     if e.is_connect() {
-        "cannot connect".into()
-    } else if e.is_timeout() {
-        "timed out".into()
-    } else {
-        s
+        return "cannot connect".into();
+    }
+    if e.is_timeout() {
+        return "timed out".into();
+    }
+    let s = e.to_string();
+    match e.url() {
+        Some(u) => s.replace(u.as_str(), "<collector>"),
+        None => s,
     }
 }
