@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sidekey_tests::{Setup, ShmDir, Sidekey};
-use support::{Agent, Collector, Proxy, http_get, parse_metrics};
+use support::{Agent, Collector, Proxy, http_get, parse_metrics, tls_files};
 
 /// A config with KV, database and PKI outputs, JWT auto-auth and a token sink.
 fn config(
@@ -374,6 +374,57 @@ audit {{
         .collect();
     assert_eq!(got, file_seqs, "collector vs file; stderr:\n{stderr}");
     assert!(!stderr.contains(&fx.sentinel));
+}
+
+/// The HTTP sink over TLS with a custom CA: `run --once` delivers every event before it exits.
+#[test]
+fn http_sink_over_tls_with_a_custom_ca() {
+    let fx = Setup::new().start();
+    let out = ShmDir::new();
+    let (ca, cert, key) = tls_files(fx.dir.path());
+    let collector = Collector::reserve();
+    let url = collector.start_tls(&cert, &key);
+    let trail = fx.dir.path().join("audit.log");
+    let hcl = format!(
+        r#"vault {{
+  address = "{addr}"
+}}
+template {{
+  contents    = "{{{{ with secret \"kv/app\" }}}}{{{{ .Data.region }}}}{{{{ end }}}}"
+  destination = "{dest}"
+}}
+audit {{
+  file {{ path = "{trail}" }}
+  http {{
+    url        = "{url}"
+    ca_cert    = "{ca}"
+    spool_path = "{spool}"
+  }}
+}}
+"#,
+        addr = fx.addr(),
+        dest = out.join("kv").display(),
+        trail = trail.display(),
+        ca = ca.display(),
+        spool = fx.dir.path().join("spool").display(),
+    );
+    let cfg = fx.write_file("tls.hcl", &hcl);
+    let r = Sidekey::new(["run", "--once", "-c"])
+        .args([&cfg])
+        .env("BAO_TOKEN", fx.bao.root_token())
+        .run();
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    let file_seqs: Vec<u64> = events(&trail)
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert!(!file_seqs.is_empty());
+    let got: Vec<u64> = collector
+        .received()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(got, file_seqs, "{}", r.stderr);
 }
 
 fn wait_for(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {

@@ -169,9 +169,8 @@ impl Collector {
     }
 }
 
-fn serve(s: TcpStream, events: &Mutex<Vec<Value>>) {
-    let mut r = BufReader::new(s.try_clone().unwrap());
-    let mut w = s;
+fn serve<S: Read + Write>(s: S, events: &Mutex<Vec<Value>>) {
+    let mut r = BufReader::new(s);
     loop {
         let mut len = 0usize;
         let mut line = String::new();
@@ -197,7 +196,68 @@ fn serve(s: TcpStream, events: &Mutex<Vec<Value>>) {
         r.read_exact(&mut body).unwrap();
         let batch: Vec<Value> = serde_json::from_slice(&body).unwrap();
         events.lock().unwrap().extend(batch);
+        let w = r.get_mut();
         let _ = w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+        let _ = w.flush();
+    }
+}
+
+/// A CA and a server certificate for 127.0.0.1 signed by it, made with `openssl` in `dir`:
+/// returns (CA PEM path, server cert PEM, server key PEM).
+pub fn tls_files(dir: &Path) -> (std::path::PathBuf, String, String) {
+    let sh = |script: &str| {
+        let out = Command::new("sh")
+            .args(["-ec", script])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    sh("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ca.key 2>/dev/null
+        openssl req -x509 -new -key ca.key -subj /CN=sidekey-test-ca -days 1 -out ca.pem
+        openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out leaf.key 2>/dev/null
+        openssl req -new -key leaf.key -subj /CN=127.0.0.1 -out leaf.csr
+        printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > ext
+        openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -out leaf.pem -extfile ext 2>/dev/null");
+    let read = |n: &str| std::fs::read_to_string(dir.join(n)).unwrap();
+    (dir.join("ca.pem"), read("leaf.pem"), read("leaf.key"))
+}
+
+impl Collector {
+    /// Start listening with TLS (`cert`/`key` PEM); the URL becomes `https://`.
+    pub fn start_tls(&self, cert: &str, key: &str) -> String {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.as_bytes())
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let cfg = Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(certs, key)
+                .unwrap(),
+        );
+        let l = TcpListener::bind(("127.0.0.1", self.port)).unwrap();
+        let events = self.events.clone();
+        std::thread::spawn(move || {
+            for s in l.incoming().flatten() {
+                let events = events.clone();
+                let cfg = cfg.clone();
+                std::thread::spawn(move || {
+                    let conn = rustls::ServerConnection::new(cfg).unwrap();
+                    serve(rustls::StreamOwned::new(conn, s), &events);
+                });
+            }
+        });
+        format!("https://127.0.0.1:{}/events", self.port)
     }
 }
 
