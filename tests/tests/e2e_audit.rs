@@ -427,13 +427,80 @@ audit {{
     assert_eq!(got, file_seqs, "{}", r.stderr);
 }
 
-fn wait_for(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
+/// SIGHUP in exec mode: the audit file is reopened (log rotation) and the child still gets the signal.
+#[test]
+fn sighup_reopens_the_audit_file_and_is_still_forwarded_in_exec_mode() {
+    let fx = Setup::new().start();
+    let trail = fx.dir.path().join("audit.log");
+    let marker = fx.dir.path().join("child-got-hup");
+    let hcl = format!(
+        r#"vault {{
+  address = "{addr}"
+}}
+template_config {{
+  static_secret_render_interval = "1s"
+}}
+env_template "REGION" {{
+  contents = "{{{{ with secret \"kv/app\" }}}}{{{{ .Data.region }}}}{{{{ end }}}}"
+}}
+audit {{
+  file {{ path = "{trail}" }}
+}}
+"#,
+        addr = fx.addr(),
+        trail = trail.display(),
+    );
+    let cfg = fx.write_file("exec.hcl", &hcl);
+    let script = format!(
+        "trap 'echo hup >> {}' HUP; while :; do sleep 0.1; done",
+        marker.display()
+    );
+    let args: Vec<&std::ffi::OsStr> = vec![
+        "exec".as_ref(),
+        "-c".as_ref(),
+        cfg.as_os_str(),
+        "--".as_ref(),
+        "sh".as_ref(),
+        "-c".as_ref(),
+        script.as_ref(),
+    ];
+    let agent = Agent::start_args(&args, &[("BAO_TOKEN", fx.bao.root_token())]);
+    wait_for(Duration::from_secs(20), "exec.start", || {
+        events(&trail).iter().any(|e| e["event"] == "exec.start")
+    });
+    let rotated = fx.dir.path().join("audit.log.1");
+    std::fs::rename(&trail, &rotated).unwrap();
+    agent.signal(nix::sys::signal::Signal::SIGHUP);
+    wait_for(Duration::from_secs(10), "the child got SIGHUP", || {
+        marker.exists()
+    });
+    // Stopping sidekey stops the child: its exec.exit goes to the reopened file.
+    let stderr = agent.stop();
+    let new_events = events(&trail);
+    assert!(
+        new_events.iter().any(|e| e["event"] == "exec.exit"),
+        "{new_events:?}\n{stderr}"
+    );
+    let old = Sidekey::new(["audit", "verify"]).args([&rotated]).run();
+    assert_eq!(old.code(), 0, "{}\n{stderr}", old.stderr);
+    let new = Sidekey::new(["audit", "verify", "--allow-continuation"])
+        .args([&trail])
+        .run();
+    assert_eq!(new.code(), 0, "{}", new.stderr);
+    assert!(new.stderr.contains("continues a chain"), "{}", new.stderr);
+}
+
+fn wait_for(limit: Duration, what: &str, f: impl FnMut() -> bool) {
+    assert!(wait_until(limit, f), "timed out waiting for: {what}");
+}
+
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + limit;
     while Instant::now() < end {
         if f() {
-            return;
+            return true;
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-    panic!("timed out waiting for: {what}");
+    false
 }

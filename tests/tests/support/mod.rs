@@ -19,13 +19,17 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// Start it with `envs` (plus PATH and HOME).
+    /// `sidekey run -c CFG` with `envs` (plus PATH and HOME).
     pub fn start(cfg: &Path, envs: &[(&str, &str)]) -> Agent {
+        Agent::start_args(&["run".as_ref(), "-c".as_ref(), cfg.as_os_str()], envs)
+    }
+
+    /// `sidekey ARGS...` with `envs` (plus PATH and HOME).
+    pub fn start_args(args: &[&std::ffi::OsStr], envs: &[(&str, &str)]) -> Agent {
         use std::os::unix::process::CommandExt;
         let stderr = tempfile::NamedTempFile::new().unwrap();
         let child = Command::new(sidekey_bin())
-            .args(["run", "-c"])
-            .arg(cfg)
+            .args(args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env(
@@ -42,12 +46,15 @@ impl Agent {
         Agent { child, stderr }
     }
 
+    /// Send `sig` to sidekey (not its group).
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap());
+        nix::sys::signal::kill(pid, sig).unwrap();
+    }
+
     /// SIGTERM, wait (10 s at most), return stderr.
     pub fn stop(mut self) -> String {
-        use nix::sys::signal::{Signal, kill};
-        use nix::unistd::Pid;
-        let pid = Pid::from_raw(i32::try_from(self.child.id()).unwrap());
-        let _ = kill(pid, Signal::SIGTERM);
+        self.signal(nix::sys::signal::Signal::SIGTERM);
         for _ in 0..100 {
             if let Ok(Some(_)) = self.child.try_wait() {
                 break;
