@@ -79,3 +79,38 @@ async fn fail_closed_refuses_retrievals_while_the_spool_is_full() {
         "{text}"
     );
 }
+
+async fn get(sock: &std::path::Path, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::UnixStream::connect(sock).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nhost: admin\r\nconnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
+
+#[tokio::test]
+async fn serves_health_readiness_and_metrics_on_a_unix_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("admin.sock");
+    let t = std::sync::Arc::new(Telemetry::new(1));
+    let bound = super::bind(&crate::config::AdminListener::Unix(sock.clone()))
+        .await
+        .unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(super::serve(bound, t.clone(), stop.clone()));
+    assert!(get(&sock, "/healthz").await.starts_with("HTTP/1.1 200"));
+    let r = get(&sock, "/readyz").await;
+    assert!(r.starts_with("HTTP/1.1 503"), "{r}");
+    assert!(r.contains("1 output(s) not rendered yet"), "{r}");
+    t.delivered(&Delivery {
+        files: vec![Ok(false)],
+        env: None,
+    });
+    assert!(get(&sock, "/readyz").await.starts_with("HTTP/1.1 200"));
+    let m = get(&sock, "/metrics").await;
+    assert!(m.contains("# TYPE sidekey_logins counter"), "{m}");
+    assert!(get(&sock, "/nope").await.starts_with("HTTP/1.1 404"));
+    stop.cancel();
+}
