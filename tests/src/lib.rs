@@ -10,6 +10,7 @@
 //! - [`tmpfs`]: a per-test output directory under `/dev/shm`.
 //! - [`bao`]: `bao server -dev` in its own process group, with a small blocking JSON client.
 //! - [`postgres`]: a private PostgreSQL cluster run as the `postgres` OS user.
+//! - [`hcl`]: Vault Agent HCL config builders.
 //! - [`jwt`]: an RSA issuer minting Kubernetes-shaped service-account JWTs.
 //! - [`setup`]: one call that mounts and configures everything sidekey's tests need.
 //! - [`sidekey`]: the workspace's `sidekey` binary, built once per test process, and a runner.
@@ -24,11 +25,14 @@
     clippy::disallowed_types
 )]
 
+pub mod background;
 pub mod bao;
+pub mod hcl;
 pub mod jwt;
 pub mod ports;
 pub mod postgres;
 pub mod process;
+pub mod proxy;
 pub mod setup;
 pub mod sidekey;
 pub mod tmpfs;

@@ -17,6 +17,18 @@ pub fn sidekey_bin() -> PathBuf {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Variables cargo sets for a test process that must not reach the nested `cargo build`.
+const CARGO_TEST_VARS: &[&str] = &[
+    "CARGO_MANIFEST_DIR",
+    "CARGO_MANIFEST_PATH",
+    "CARGO_MANIFEST_LINKS",
+    "CARGO_CRATE_NAME",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+    "CARGO_RUSTC_CURRENT_DIR",
+    "OUT_DIR",
+];
+
 /// `.../target/debug/deps/<test>` → `.../target`.
 fn target_dir() -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
@@ -34,34 +46,29 @@ fn build() -> Result<PathBuf, String> {
         .parent()
         .ok_or("tests/ has no parent")?;
     let mut cmd = Command::new(&cargo);
-    // `cargo test` gives this process the test crate's CARGO_PKG_*/CARGO_MANIFEST_* variables; build
-    // scripts (ring's) watch some of them, so passing them on would rebuild ring and everything above
-    // it here, and again in the next plain `cargo` run.
-    for (k, _) in std::env::vars_os() {
-        let k = k.to_string_lossy();
-        if k.starts_with("CARGO_PKG_")
-            || k.starts_with("CARGO_MANIFEST_")
-            || k.starts_with("CARGO_CRATE_")
-            || k.starts_with("CARGO_BIN_")
-            || k == "CARGO_PRIMARY_PACKAGE"
-            || k == "CARGO_TARGET_TMPDIR"
-            || k == "OUT_DIR"
+    cmd.args([
+        "build",
+        "--quiet",
+        "-p",
+        "sidekey",
+        "--bin",
+        "sidekey",
+        "--target-dir",
+    ])
+    .arg(&target)
+    .current_dir(workspace);
+    // Cargo gives a test process its own package's variables; build scripts that watch one (ring
+    // watches CARGO_MANIFEST_DIR) would otherwise see a change and rebuild half the tree every run.
+    for (key, _) in std::env::vars_os() {
+        let name = key.to_string_lossy();
+        if CARGO_TEST_VARS.contains(&name.as_ref())
+            || name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_BIN_EXE_")
         {
-            cmd.env_remove(&*k);
+            cmd.env_remove(&key);
         }
     }
     let out = cmd
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "sidekey",
-            "--bin",
-            "sidekey",
-            "--target-dir",
-        ])
-        .arg(&target)
-        .current_dir(workspace)
         .output()
         .map_err(|e| format!("cannot run {cargo:?}: {e}"))?;
     if !out.status.success() {

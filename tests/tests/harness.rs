@@ -170,3 +170,33 @@ fn setup_all_starts_everything() {
     }
     assert!(!fx.bao.audit_log_lines().is_empty());
 }
+
+#[test]
+fn run_with_timeout_reports_exit_codes_and_signals() {
+    use sidekey_tests::process::run_with_timeout;
+    use std::process::Command;
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "echo out; echo err >&2; exit 3"]);
+    let out = run_with_timeout(cmd, Duration::from_secs(10));
+    assert_eq!(
+        (out.code(), out.stdout.as_str(), out.stderr.as_str()),
+        (3, "out\n", "err\n")
+    );
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "kill -TERM $$"]);
+    assert_eq!(
+        run_with_timeout(cmd, Duration::from_secs(10)).code(),
+        128 + 15
+    );
+}
+
+#[test]
+fn shm_dir_is_on_tmpfs_and_removed_on_drop() {
+    let shm = sidekey_tests::ShmDir::new();
+    let path = shm.path().to_path_buf();
+    assert!(path.starts_with("/dev/shm"));
+    std::fs::write(shm.join("f"), "x").unwrap();
+    assert_eq!(shm.entries(), ["f"]);
+    drop(shm);
+    assert!(!path.exists());
+}

@@ -9,7 +9,7 @@ mod jwt;
 pub mod sink;
 mod token_file;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -135,6 +135,33 @@ impl Authenticator {
         }
     }
 
+    /// `jwt` and `kubernetes`: send the (projected service-account) JWT, read fresh from its file.
+    async fn jwt_login(
+        &self,
+        path: &Path,
+        role: &str,
+        remove: bool,
+        base: Identity,
+    ) -> Result<Token, AuthError> {
+        let name = self.method_name();
+        let jwt = jwt::read_jwt(name, path, remove)?;
+        let subject = jwt::subject(&jwt);
+        let body = jwt::login_body(role, &jwt);
+        let a = self
+            .client
+            .login(
+                &self.method.mount_path,
+                &body,
+                self.method.namespace.as_deref(),
+            )
+            .await
+            .map_err(|source| AuthError::Backend {
+                method: name,
+                source,
+            })?;
+        Ok(Token::from_auth(a, Identity { subject, ..base }))
+    }
+
     /// Log in once (re-reading credential files).
     ///
     /// # Errors
@@ -154,26 +181,11 @@ impl Authenticator {
                 role,
                 remove_jwt_after_reading,
             } => {
-                let jwt = jwt::read_jwt(name, path, *remove_jwt_after_reading)?;
-                let subject = jwt::subject(&jwt);
-                let body = jwt::login_body(role, &jwt);
-                let a = self
-                    .client
-                    .login(&m.mount_path, &body, ns)
+                self.jwt_login(path, role, *remove_jwt_after_reading, base)
                     .await
-                    .map_err(backend)?;
-                Ok(Token::from_auth(a, Identity { subject, ..base }))
             }
             MethodKind::Kubernetes { role, token_path } => {
-                let jwt = jwt::read_jwt(name, token_path, false)?;
-                let subject = jwt::subject(&jwt);
-                let body = jwt::login_body(role, &jwt);
-                let a = self
-                    .client
-                    .login(&m.mount_path, &body, ns)
-                    .await
-                    .map_err(backend)?;
-                Ok(Token::from_auth(a, Identity { subject, ..base }))
+                self.jwt_login(token_path, role, false, base).await
             }
             MethodKind::AppRole {
                 role_id_file_path,

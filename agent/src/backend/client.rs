@@ -86,7 +86,7 @@ pub struct LeaseRenewal {
 }
 
 /// A secrets engine mount as `sys/internal/ui/mounts/<path>` describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MountInfo {
     /// The mount's path with a trailing slash, e.g. `secret/`.
     pub path: String,
@@ -399,6 +399,31 @@ impl Client {
         })
     }
 
+    /// `PUT /v1/sys/leases/lookup` for `lease_id`: the seconds it has left, and whether it is renewable.
+    ///
+    /// # Errors
+    /// [`BackendError`]; a lease that no longer exists is an HTTP 400.
+    pub async fn lookup_lease(
+        &self,
+        token: &SecretString,
+        lease_id: &str,
+    ) -> Result<(u64, bool), BackendError> {
+        let path = "sys/leases/lookup";
+        let body = serde_json::json!({ "lease_id": lease_id });
+        let raw = self
+            .call(Method::PUT, path, Some(token), Some(&body), None)
+            .await?;
+        let data = raw
+            .and_then(|r| r.data)
+            .ok_or_else(|| decode(path, "no data"))?;
+        let ttl = data.get("ttl").and_then(Value::as_u64).unwrap_or(0);
+        let renewable = data
+            .get("renewable")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        Ok((ttl, renewable))
+    }
+
     /// `PUT /v1/sys/leases/revoke` for `lease_id`.
     ///
     /// # Errors
@@ -505,9 +530,11 @@ fn error_text(body: &[u8]) -> String {
         #[serde(default)]
         errors: Vec<String>,
     }
-    let mut s = serde_json::from_slice::<Errors>(body)
+    // OpenBao wraps messages as "1 error occurred:\n\t* permission denied\n\n": keep one line.
+    let joined = serde_json::from_slice::<Errors>(body)
         .map(|e| e.errors.join("; "))
         .unwrap_or_default();
+    let mut s = joined.split_whitespace().collect::<Vec<_>>().join(" ");
     if s.len() > MAX_ERROR_TEXT {
         let mut cut = MAX_ERROR_TEXT;
         while !s.is_char_boundary(cut) {

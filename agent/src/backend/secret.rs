@@ -10,7 +10,9 @@ use zeroize::Zeroize;
 ///
 /// An empty `params` means a read (`GET /v1/<path>`); a non-empty one a write (`PUT /v1/<path>`), as
 /// consul-template's `secret` function does. Parameter values are not secret (common names, TTLs).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct SecretRequest {
     /// Which HTTP operation the request is: read, write (`secret` with parameters) or list (`secrets`).
     pub op: Operation,
@@ -54,7 +56,9 @@ fn clean_path(p: String) -> String {
 }
 
 /// The HTTP operation of a [`SecretRequest`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Operation {
     /// `GET /v1/<path>`.
     Read,
@@ -80,7 +84,8 @@ impl fmt::Display for SecretRequest {
 /// The `data` of a secret response: JSON whose string leaves are secret values.
 ///
 /// `Debug` never shows the content, and every string in it is zeroed when it is dropped.
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct SecretData(pub serde_json::Value);
 
 impl fmt::Debug for SecretData {
@@ -110,7 +115,7 @@ pub fn zeroize_json(v: &mut serde_json::Value) {
 ///
 /// For KV v2, `data` is the response's `data` object as returned (with its inner `data` and `metadata`),
 /// exactly as `{{ with secret "secret/data/x" }}{{ .Data.data.key }}` expects.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Secret {
     /// The response's `data`.
     pub data: SecretData,

@@ -271,6 +271,12 @@ pub struct TemplateGlobalConfig {
     pub max_connections_per_host: usize,
     /// `lease_renewal_threshold`: fraction of a lease's life after which it is renewed. Default 2/3.
     pub lease_renewal_threshold: f64,
+    /// `revoke_on_shutdown` (sidekey): revoke every lease and the auto-auth token when stopped.
+    pub revoke_on_shutdown: bool,
+    /// `remove_on_exit` (sidekey): remove the rendered files when stopped.
+    pub remove_on_exit: bool,
+    /// `revoke_old_after` (sidekey): revoke a replaced lease this long after its replacement was delivered.
+    pub revoke_old_after: Option<Duration>,
 }
 
 impl Default for TemplateGlobalConfig {
@@ -280,6 +286,9 @@ impl Default for TemplateGlobalConfig {
             static_secret_render_interval: Duration::from_secs(60),
             max_connections_per_host: 8,
             lease_renewal_threshold: 2.0 / 3.0,
+            revoke_on_shutdown: false,
+            remove_on_exit: false,
+            revoke_old_after: None,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The lease engine: owns the token and the secret store, decides when anything is renewed, fetched
-//! again or re-authenticated, and drives rendering and delivery after each change.
+//! again or re-authenticated (`maintain`), and drives rendering and delivery after each change.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use futures_util::future::join_all;
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
-use crate::audit::{Auditor, EventKind, OutputMeta, Record, SecretMeta};
+use crate::audit::{Auditor, EventKind, OutputMeta, Record};
 use crate::auth::{AuthError, Authenticator, Token, ambient_token, sink::write_sinks};
 use crate::backend::secret::{Operation, SecretRequest};
 use crate::backend::{BackendError, Client};
@@ -20,20 +20,22 @@ use crate::runtime::EnvSource;
 
 use super::fetch::{FetchError, Fetched, Fetcher};
 use super::jobs::{EnvJob, FileJob};
-use super::schedule::{TOKEN_RENEW_FRACTION, at_max_ttl, jittered, refetch_after, renew_after};
+use super::schedule::{
+    Backoff, effective_expiry, jittered, refetch_after, renew_after, replace_at,
+};
 use super::store::{Action, Entry, Store};
 
 /// How many render → fetch rounds one resolution may take (secrets whose paths depend on other secrets).
 const MAX_ROUNDS: usize = 8;
 
-/// How hard to retry transient failures.
+/// How hard to retry a failing call inside one operation.
 #[derive(Clone, Copy, Debug)]
 pub struct RetryPolicy {
     /// First delay.
     pub min: Duration,
     /// Cap of the delay.
     pub max: Duration,
-    /// Attempts after the first; `None` = until it works.
+    /// Retries after the first attempt; `None` = until it works.
     pub times: Option<usize>,
 }
 
@@ -45,7 +47,7 @@ impl RetryPolicy {
         times: Some(3),
     };
 
-    fn builder(&self) -> ExponentialBuilder {
+    pub(super) fn builder(&self) -> ExponentialBuilder {
         let b = ExponentialBuilder::default()
             .with_min_delay(self.min)
             .with_max_delay(self.max)
@@ -89,7 +91,7 @@ pub type EnvMap = BTreeMap<String, Zeroizing<String>>;
 pub struct Delivery {
     /// Per template file: `Ok(changed)` or why it failed.
     pub files: Vec<Result<bool, OutputFailure>>,
-    /// The env vars, when every one rendered.
+    /// The env vars, when env_templates are configured.
     pub env: Option<Result<EnvMap, OutputFailure>>,
 }
 
@@ -103,23 +105,56 @@ impl Delivery {
     }
 }
 
+/// A retry that is waiting: how many attempts failed, and when to try again.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Pending {
+    pub attempts: u32,
+    pub at: Instant,
+}
+
+/// What is known about the current token beyond [`Token`].
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct TokenFlags {
+    /// renew-self answered 403: never ask again for this login.
+    pub renew_forbidden: bool,
+    /// A renewal was capped by the max TTL: the token can only run out now.
+    pub capped: bool,
+    /// The TTL the token was issued with (what a renewal asks for).
+    pub base_ttl: Duration,
+}
+
 /// The lease engine. See the module doc.
 pub struct Engine {
-    cfg: Arc<Config>,
-    fetcher: Fetcher,
-    auth: Option<Authenticator>,
-    token: Option<Token>,
-    token_due: Option<Instant>,
-    store: Store,
-    files: Vec<FileJob>,
-    envs: Vec<EnvJob>,
-    auditor: Auditor,
-    env: Arc<dyn EnvSource>,
-    retry: RetryPolicy,
+    pub(super) cfg: Arc<Config>,
+    pub(super) fetcher: Fetcher,
+    pub(super) auth: Option<Authenticator>,
+    pub(super) token: Option<Token>,
+    pub(super) flags: TokenFlags,
+    pub(super) token_due: Option<Instant>,
+    /// Replaced tokens by accessor, with their expiry: leases they created die then.
+    pub(super) old_tokens: HashMap<String, Option<Instant>>,
+    pub(super) store: Store,
+    pub(super) files: Vec<FileJob>,
+    pub(super) envs: Vec<EnvJob>,
+    pub(super) auditor: Auditor,
+    pub(super) env: Arc<dyn EnvSource>,
+    pub(super) retry: RetryPolicy,
+    pub(super) login_retry: RetryPolicy,
+    pub(super) backoff: Backoff,
+    /// Set while the backend is unreachable: nothing is tried before `at`.
+    pub(super) outage: Option<Pending>,
+    /// Set when the last delivery had failures: render again at `at`.
+    pub(super) render_retry: Option<Pending>,
+    /// Per file: a post-render command that failed, to run again (without fetching anything).
+    pub(super) command_retry: Vec<Option<Pending>>,
+    /// Old leases to revoke once their replacement has been delivered for `revoke_old_after`.
+    pub(super) revocations: Vec<(Instant, String)>,
 }
 
 impl Engine {
-    /// An engine for `cfg` with parsed `files`/`envs`, talking through `client`.
+    /// An engine for `cfg` with parsed `files`/`envs`, talking through `client`. `once`: a one-shot run
+    /// (a few quick retries inside each operation, then fail); otherwise a long-running agent (logins
+    /// retried until they work, other failures retried by the engine's own backoff).
     pub fn new(
         cfg: Arc<Config>,
         client: Client,
@@ -127,25 +162,65 @@ impl Engine {
         envs: Vec<EnvJob>,
         auditor: Auditor,
         env: Arc<dyn EnvSource>,
-        retry: RetryPolicy,
+        once: bool,
     ) -> Self {
         let auth = cfg
             .auto_auth
             .as_ref()
             .map(|a| Authenticator::new(a.method.clone(), cfg.vault.clone(), client.clone()));
+        let backoff = cfg.auto_auth.as_ref().map_or(
+            Backoff {
+                min: Duration::from_secs(1),
+                max: Duration::from_secs(300),
+            },
+            |a| Backoff {
+                min: a.method.min_backoff,
+                max: a.method.max_backoff,
+            },
+        );
+        let n = files.len();
+        let (retry, login_retry) = if once {
+            (RetryPolicy::ONCE, RetryPolicy::ONCE)
+        } else {
+            let times = cfg.template_config.exit_on_retry_failure.then_some(12);
+            (
+                RetryPolicy {
+                    times: Some(0),
+                    ..RetryPolicy::ONCE
+                },
+                RetryPolicy {
+                    min: backoff.min,
+                    max: backoff.max,
+                    times,
+                },
+            )
+        };
         Self {
             fetcher: Fetcher::new(client, auditor.clone()),
             store: Store::new(env.clone()),
             cfg,
             auth,
             token: None,
+            flags: TokenFlags::default(),
             token_due: None,
+            old_tokens: HashMap::new(),
             files,
             envs,
             auditor,
             env,
             retry,
+            login_retry,
+            backoff,
+            outage: None,
+            render_retry: None,
+            command_retry: vec![None; n],
+            revocations: Vec::new(),
         }
+    }
+
+    /// How many deliveries in a row have failed (0 when the last one succeeded).
+    pub fn failed_deliveries(&self) -> u32 {
+        self.render_retry.map_or(0, |p| p.attempts + 1)
     }
 
     /// The auditor events go to (shared with the exec supervisor).
@@ -153,33 +228,13 @@ impl Engine {
         self.auditor.clone()
     }
 
-    /// Whether any env_template is configured.
-    pub fn has_env(&self) -> bool {
-        !self.envs.is_empty()
-    }
-
-    /// Log in (auto-auth, with retries) or pick up the ambient token; write the sinks.
+    /// Log in (auto-auth, with this engine's retries) or pick up the ambient token; write the sinks.
     ///
     /// # Errors
     /// [`EngineError::Auth`] once retries are exhausted or the failure is permanent.
     pub async fn authenticate(&mut self) -> Result<(), EngineError> {
         let token = match &self.auth {
             Some(a) => {
-                let (min, max) = self
-                    .cfg
-                    .auto_auth
-                    .as_ref()
-                    .map(|c| (c.method.min_backoff, c.method.max_backoff))
-                    .unwrap_or((self.retry.min, self.retry.max));
-                let policy = RetryPolicy {
-                    min: min.min(self.retry.max),
-                    max: max.min(if self.retry.times.is_some() {
-                        self.retry.max
-                    } else {
-                        max
-                    }),
-                    ..self.retry
-                };
                 let exit_on_err = self
                     .cfg
                     .auto_auth
@@ -196,10 +251,11 @@ impl Engine {
                         Record::result(EventKind::AuthLogin, r.as_ref().err())
                             .identity(Some(identity)),
                     );
+                    auditor.flush();
                     r
                 };
                 attempt
-                    .retry(policy.builder())
+                    .retry(self.login_retry.builder())
                     .sleep(tokio::time::sleep)
                     .when(|e: &AuthError| e.is_transient() && !exit_on_err)
                     .notify(|e, d| tracing::warn!(error = %e, retry_in = ?d, "login failed"))
@@ -207,41 +263,135 @@ impl Engine {
             }
             None => ambient_token(self.fetcher.client(), self.env.as_ref()).await?,
         };
+        self.adopt_token(token);
+        Ok(())
+    }
+
+    /// Make `token` the current one: remember the old one's expiry (its leases die then), write the
+    /// sinks, schedule its renewal.
+    pub(super) fn adopt_token(&mut self, token: Token) {
         tracing::info!(method = %token.identity.method, accessor = %token.accessor, ttl_s = token.ttl.as_secs(), "authenticated");
         if let Some(aa) = &self.cfg.auto_auth
             && let Err(e) = write_sinks(&aa.sinks, &token)
         {
             tracing::error!(error = %e, "token sink write failed");
         }
-        self.token_due = token.expires_at().map(|_| {
-            let frac = if token.renewable {
-                TOKEN_RENEW_FRACTION
+        if let Some(old) = self.token.take() {
+            self.old_tokens
+                .insert(old.accessor.clone(), old.expires_at());
+        }
+        self.flags = TokenFlags {
+            base_ttl: token.ttl,
+            ..TokenFlags::default()
+        };
+        self.token_due = token.expires_at().map(|exp| {
+            if token.renewable {
+                token.issued_at + renew_after(token.ttl, super::schedule::TOKEN_RENEW_FRACTION)
             } else {
-                0.9
-            };
-            token.issued_at + jittered(token.ttl, frac, 0.1)
+                replace_at(token.issued_at, exp, token.ttl)
+            }
         });
         self.token = Some(token);
-        Ok(())
+    }
+
+    /// Whether the current token's expiry is final (it cannot be extended any more).
+    pub(super) fn token_is_final(&self) -> bool {
+        self.token.as_ref().is_some_and(|t| !t.renewable)
+            || self.flags.renew_forbidden
+            || self.flags.capped
+    }
+
+    /// The expiry that binds leases created by the token with `accessor`: a replaced token's expiry, or
+    /// the current token's once it cannot be extended.
+    pub(super) fn parent_expiry(&self, accessor: &str) -> Option<Instant> {
+        if let Some(exp) = self.old_tokens.get(accessor) {
+            return *exp;
+        }
+        match &self.token {
+            Some(t) if t.accessor == accessor && self.token_is_final() => t.expires_at(),
+            _ => None,
+        }
+    }
+
+    /// When `e` must be acted on, and what to do then: its own schedule, or an early replacement when its
+    /// effective expiry (lease or parent token, whichever is first) comes before.
+    pub(super) fn entry_due(&self, e: &Entry) -> (Instant, Action) {
+        if e.fetched.secret.lease_id.is_empty() {
+            return (e.due, e.action);
+        }
+        let parent = self.parent_expiry(&e.token_accessor);
+        // A lease that is still being renewed ends only with its parent token; one that can no longer be
+        // renewed ends at its own expiry too.
+        let own = (e.action == Action::Refetch)
+            .then_some(e.expires_at)
+            .flatten();
+        let Some(exp) = effective_expiry(own, parent) else {
+            return (e.due, e.action);
+        };
+        let life = Duration::from_secs(e.fetched.secret.lease_duration);
+        let replace = replace_at(e.since, exp, life);
+        if replace < e.due {
+            (replace, Action::Refetch)
+        } else {
+            (e.due, e.action)
+        }
     }
 
     /// Render everything, fetching what is missing (concurrently), then deliver the files that changed.
     pub async fn deliver(&mut self) -> Delivery {
         let (files, env) = self.resolve().await;
         let mut delivery = Delivery::default();
-        for (job, rendered) in self.files.iter().zip(files) {
+        for (i, (job, rendered)) in self.files.iter().zip(files).enumerate() {
             let r = match rendered {
                 Ok(bytes) => write_file(job, &bytes, &self.auditor).await,
-                Err(e) => Err(e),
+                Err(e) => Err(FileFailure::Render(e)),
             };
-            if let Err(e) = &r {
-                tracing::error!(template = %job.name, error = %e.message, "template not delivered");
-            }
+            let r = match r {
+                Ok(changed) => {
+                    self.command_retry[i] = None;
+                    Ok(changed)
+                }
+                Err(FileFailure::Command(e)) => {
+                    // The file is delivered; only its command is retried, without fetching again.
+                    tracing::error!(template = %job.name, error = %e.message, "command failed; will retry");
+                    self.command_retry[i] = Some(Pending {
+                        attempts: 0,
+                        at: Instant::now() + self.backoff.delay(0),
+                    });
+                    Err(e)
+                }
+                Err(FileFailure::Render(e)) => {
+                    tracing::error!(template = %job.name, error = %e.message, "template not delivered");
+                    Err(e)
+                }
+            };
             delivery.files.push(r);
         }
         if !self.envs.is_empty() {
+            if let Err(e) = &env {
+                tracing::error!(template = %e.template, error = %e.message, "env_template not rendered");
+            }
             delivery.env = Some(env);
         }
+        let failed = delivery
+            .files
+            .iter()
+            .zip(&self.command_retry)
+            .any(|(r, c)| r.is_err() && c.is_none())
+            || matches!(delivery.env, Some(Err(_)));
+        self.render_retry = if failed {
+            let attempts = self.render_retry.map_or(0, |p| p.attempts + 1);
+            Some(Pending {
+                attempts,
+                at: Instant::now() + self.backoff.delay(attempts),
+            })
+        } else {
+            None
+        };
+        if delivery.failures().any(|f| f.transient) {
+            self.note_transient();
+        }
+        self.save_state();
         self.auditor.flush();
         delivery
     }
@@ -255,7 +405,9 @@ impl Engine {
         Result<EnvMap, OutputFailure>,
     ) {
         let mut failed: BTreeMap<SecretRequest, (String, bool)> = BTreeMap::new();
-        for round in 0..MAX_ROUNDS {
+        let mut round = 0;
+        loop {
+            round += 1;
             let mut wanted: Vec<SecretRequest> = Vec::new();
             let mut files = Vec::with_capacity(self.files.len());
             for job in &self.files {
@@ -275,23 +427,27 @@ impl Engine {
                     }
                 }
             }
-            if wanted.is_empty() || round + 1 == MAX_ROUNDS {
+            if wanted.is_empty() || round >= MAX_ROUNDS {
                 return (files, env);
             }
-            for (req, r) in wanted.iter().zip(self.fetch_all(&wanted).await) {
+            let results = self.fetch_all(&wanted).await;
+            for (req, r) in wanted.into_iter().zip(results) {
                 match r {
-                    Ok(f) => self.insert(req.clone(), f),
+                    Ok(f) => self.insert(req, f),
                     Err(e) => {
-                        failed.insert(req.clone(), (format!("{req}: {e}"), e.is_transient()));
+                        let msg = format!("{}: {e}", req.path);
+                        failed.insert(req, (msg, e.is_transient()));
                     }
                 }
             }
         }
-        (Vec::new(), Ok(EnvMap::new()))
     }
 
-    /// Fetch `reqs` concurrently (bounded by the client's in-flight cap), each with retries.
-    async fn fetch_all(&self, reqs: &[SecretRequest]) -> Vec<Result<Fetched, FetchError>> {
+    /// Fetch `reqs` concurrently (bounded by the client's in-flight cap), each with this engine's retries.
+    pub(super) async fn fetch_all(
+        &self,
+        reqs: &[SecretRequest],
+    ) -> Vec<Result<Fetched, FetchError>> {
         let Some(token) = &self.token else {
             return reqs
                 .iter()
@@ -310,7 +466,8 @@ impl Engine {
         .await
     }
 
-    fn insert(&mut self, req: SecretRequest, fetched: Fetched) {
+    /// Store a fetched secret and schedule its next action (DESIGN §6).
+    pub(super) fn insert(&mut self, req: SecretRequest, fetched: Fetched) {
         let now = Instant::now();
         let s = &fetched.secret;
         let (due, action, expires_at) = if s.lease_duration > 0 {
@@ -341,6 +498,11 @@ impl Engine {
                 None,
             )
         };
+        let token_accessor = self
+            .token
+            .as_ref()
+            .map(|t| t.accessor.clone())
+            .unwrap_or_default();
         self.store.insert(
             req,
             Entry {
@@ -349,186 +511,41 @@ impl Engine {
                 expires_at,
                 due,
                 action,
+                token_accessor,
+                failures: 0,
             },
         );
     }
 
-    /// The next time anything is due (token or secret).
+    /// The next time anything is due: token, secrets, retries (or the end of an outage's backoff).
     pub fn next_due(&self) -> Option<Instant> {
-        match (self.token_due, self.store.next_due()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        if let Some(o) = self.outage {
+            return Some(o.at);
         }
+        let entries = self.store.iter().map(|(_, e)| self.entry_due(e).0).min();
+        [self.token_due, entries, self.render_retry.map(|p| p.at)]
+            .into_iter()
+            .chain(self.command_retry.iter().map(|c| c.map(|p| p.at)))
+            .chain(self.revocations.iter().map(|(t, _)| Some(*t)))
+            .flatten()
+            .min()
     }
 
-    /// Do everything that is due now: renew or replace the token, renew or re-fetch secrets. Returns
-    /// whether any secret was replaced (so outputs must be rendered again).
-    pub async fn tick(&mut self) -> bool {
-        let now = Instant::now();
-        let mut changed = false;
-        if self.token_due.is_some_and(|d| d <= now) {
-            changed |= self.maintain_token().await;
-        }
-        let due: Vec<(SecretRequest, Action)> = self
-            .store
-            .iter()
-            .filter(|(_, e)| e.due <= now)
-            .map(|(r, e)| (r.clone(), e.action))
-            .collect();
-        let mut refetch = Vec::new();
-        for (req, action) in due {
-            match action {
-                Action::Renew if self.renew_lease(&req).await => {}
-                _ => refetch.push(req),
-            }
-        }
-        if !refetch.is_empty() {
-            for (req, r) in refetch.iter().zip(self.fetch_all(&refetch).await) {
-                match r {
-                    Ok(f) => {
-                        self.insert(req.clone(), f);
-                        changed = true;
-                    }
-                    Err(e) => {
-                        // Keep the old secret (outputs stay as they are) and try again later.
-                        tracing::warn!(secret = %req, error = %e, "refresh failed; keeping the last good value");
-                        if let Some(entry) = self.store.get_mut(req) {
-                            entry.due = Instant::now() + retry_delay(entry.expires_at);
-                        }
-                    }
-                }
-            }
-        }
-        changed
-    }
-
-    /// Renew the token at ~2/3 of its TTL; log in again when it cannot be renewed any more. Returns
-    /// whether leased secrets were dropped (they die with the old token and must be fetched again).
-    async fn maintain_token(&mut self) -> bool {
-        let Some(token) = &self.token else {
-            return false;
-        };
-        let asked = token.ttl;
-        let renewed = if token.renewable {
-            let r = self
-                .fetcher
-                .client()
-                .renew_self(&token.secret, asked.as_secs())
-                .await;
-            self.auditor.record(
-                Record::result(EventKind::AuthRenew, r.as_ref().err())
-                    .identity(Some(token.identity.clone())),
-            );
-            match r {
-                Ok(a) if !at_max_ttl(Duration::from_secs(a.lease_duration), asked) => {
-                    let granted = Duration::from_secs(a.lease_duration);
-                    if let Some(t) = &mut self.token {
-                        t.issued_at = Instant::now();
-                        t.ttl = granted;
-                    }
-                    self.token_due =
-                        Some(Instant::now() + jittered(granted, TOKEN_RENEW_FRACTION, 0.1));
-                    true
-                }
-                Ok(_) => false,
-                Err(e) if e.is_transient() => {
-                    tracing::warn!(error = %e, "token renewal failed; will retry");
-                    self.token_due = Some(Instant::now() + retry_delay(token.expires_at()));
-                    return false;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "token cannot be renewed; logging in again");
-                    false
-                }
-            }
-        } else {
-            false
-        };
-        if renewed || self.auth.is_none() {
-            if !renewed {
-                self.token_due = None;
-            }
-            return false;
-        }
-        if let Err(e) = self.authenticate().await {
-            tracing::error!(error = %e, "re-authentication failed");
-            let expires = self.token.as_ref().and_then(Token::expires_at);
-            self.token_due = Some(Instant::now() + retry_delay(expires));
-            return false;
-        }
-        // Leases created with the old token are revoked when it expires: replace them now.
-        let now = Instant::now();
-        let mut any = false;
-        self.store.retain(|_, e| {
-            if !e.fetched.secret.lease_id.is_empty() {
-                e.due = now;
-                e.action = Action::Refetch;
-                any = true;
-            }
-            true
+    /// Record that the backend could not be reached: hold everything back with exponential backoff.
+    pub(super) fn note_transient(&mut self) {
+        let attempts = self.outage.map_or(0, |o| o.attempts + 1);
+        let delay = self.backoff.delay(attempts);
+        tracing::warn!(retry_in = ?delay, "backend unreachable; keeping the last good outputs");
+        self.outage = Some(Pending {
+            attempts,
+            at: Instant::now() + delay,
         });
-        any
     }
+}
 
-    /// Renew one lease. Returns false when it must be fetched again instead.
-    async fn renew_lease(&mut self, req: &SecretRequest) -> bool {
-        let (Some(token), Some(entry)) = (&self.token, self.store.get(req)) else {
-            return false;
-        };
-        let lease_id = entry.fetched.secret.lease_id.clone();
-        let asked = Duration::from_secs(entry.fetched.secret.lease_duration);
-        let r = self
-            .fetcher
-            .client()
-            .renew_lease(&token.secret, &lease_id, asked.as_secs())
-            .await;
-        let mut meta = SecretMeta {
-            path: entry.fetched.api_path.clone(),
-            lease_id: lease_id.clone(),
-            ..SecretMeta::default()
-        };
-        if let Ok(l) = &r {
-            meta.lease_duration_s = l.lease_duration;
-            meta.renewable = l.renewable;
-        }
-        self.auditor.record(
-            Record::result(EventKind::SecretRenew, r.as_ref().err())
-                .identity(Some(token.identity.clone()))
-                .secret(meta),
-        );
-        let threshold = self.cfg.template_config.lease_renewal_threshold;
-        let token_expiry = token.expires_at();
-        let Some(entry) = self.store.get_mut(req) else {
-            return false;
-        };
-        match r {
-            Ok(l) => {
-                let granted = Duration::from_secs(l.lease_duration);
-                let now = Instant::now();
-                entry.expires_at = Some(now + granted);
-                if at_max_ttl(granted, asked) || !l.renewable {
-                    // Fetch the replacement while the old credential is still valid.
-                    entry.action = Action::Refetch;
-                    entry.due = now + granted.mul_f64(0.5);
-                } else {
-                    entry.due = now + renew_after(granted, threshold);
-                }
-                if let Some(t) = token_expiry {
-                    entry.due = entry.due.min(t);
-                }
-                true
-            }
-            Err(e) if e.is_transient() => {
-                tracing::warn!(secret = %req, error = %e, "lease renewal failed; will retry");
-                entry.due = Instant::now() + retry_delay(entry.expires_at);
-                true
-            }
-            Err(e) => {
-                tracing::warn!(secret = %req, error = %e, "lease cannot be renewed; fetching a new secret");
-                false
-            }
-        }
-    }
+enum FileFailure {
+    Render(OutputFailure),
+    Command(OutputFailure),
 }
 
 /// Turn one render outcome into a result, collecting missing dependencies that have not failed yet.
@@ -564,15 +581,14 @@ async fn write_file(
     job: &FileJob,
     bytes: &Zeroizing<String>,
     auditor: &Auditor,
-) -> Result<bool, OutputFailure> {
+) -> Result<bool, FileFailure> {
     let destination = job.target.path.display().to_string();
-    let r = write_atomic(&job.target, bytes.as_bytes());
     let fail = |message: String| OutputFailure {
         template: job.name.clone(),
         message,
         transient: false,
     };
-    match r {
+    match write_atomic(&job.target, bytes.as_bytes()) {
         Ok(WriteOutcome::Unchanged) => Ok(false),
         Ok(WriteOutcome::Written) => {
             auditor.record(
@@ -580,11 +596,7 @@ async fn write_file(
                     .output(OutputMeta::File { destination }),
             );
             tracing::info!(destination = %job.target.path.display(), "rendered");
-            if let Some(cmd) = &job.command {
-                command::run(cmd, job.command_timeout)
-                    .await
-                    .map_err(|e| fail(format!("template {}: {e}", job.name)))?;
-            }
+            run_command(job).await.map_err(FileFailure::Command)?;
             Ok(true)
         }
         Err(e) => {
@@ -592,9 +604,26 @@ async fn write_file(
                 Record::result(EventKind::OutputWrite, Some(&e))
                     .output(OutputMeta::File { destination }),
             );
-            Err(fail(format!("template {}: {e}", job.name)))
+            Err(FileFailure::Render(fail(format!(
+                "template {}: {e}",
+                job.name
+            ))))
         }
     }
+}
+
+/// Run a file job's `command`, if it has one.
+pub(super) async fn run_command(job: &FileJob) -> Result<(), OutputFailure> {
+    let Some(cmd) = &job.command else {
+        return Ok(());
+    };
+    command::run(cmd, job.command_timeout)
+        .await
+        .map_err(|e| OutputFailure {
+            template: job.name.clone(),
+            message: format!("template {}: {e}", job.name),
+            transient: false,
+        })
 }
 
 /// Time left on a PKI certificate: write-style requests whose data carries the server's `expiration`
@@ -608,12 +637,4 @@ fn pki_time_left(req: &SecretRequest, s: &crate::backend::secret::Secret) -> Opt
     Some(Duration::from_secs(
         exp.saturating_sub(now).max(1).unsigned_abs(),
     ))
-}
-
-/// Delay before retrying a failed renewal or refresh: a tenth of what is left, between 5 s and 60 s.
-fn retry_delay(expires_at: Option<Instant>) -> Duration {
-    let left = expires_at
-        .map(|e| e.saturating_duration_since(Instant::now()))
-        .unwrap_or(Duration::from_secs(600));
-    (left / 10).clamp(Duration::from_secs(5), Duration::from_secs(60))
 }

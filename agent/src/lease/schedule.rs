@@ -1,15 +1,19 @@
-//! When to act on a secret or token: the timing rules of DESIGN §6, as pure functions of durations.
+//! When to act on a secret or token: the timing rules of DESIGN §6 as pure functions of instants and
+//! durations, so they are tested with tokio's paused clock.
 
 use std::time::Duration;
 
 use rand::Rng;
+use tokio::time::Instant;
 
 /// Fraction of a token's TTL after which it is renewed.
 pub const TOKEN_RENEW_FRACTION: f64 = 2.0 / 3.0;
 /// Fraction of a non-renewable lease after which it is fetched again (jittered ±5%).
 pub const NON_RENEWABLE_FRACTION: f64 = 0.9;
+/// Shortest lead time before an effective expiry at which a replacement is fetched.
+pub const MIN_LEAD: Duration = Duration::from_secs(2);
 
-/// `fraction` of `d` with ±`jitter` (relative) randomness, e.g. 2/3 ± 10%.
+/// `fraction` of `d` with ±`jitter` (relative) randomness, e.g. 2/3 ± 10%; never 0 or all of `d`.
 pub fn jittered(d: Duration, fraction: f64, jitter: f64) -> Duration {
     let j = if jitter > 0.0 {
         rand::rng().random_range(-jitter..=jitter)
@@ -19,20 +23,57 @@ pub fn jittered(d: Duration, fraction: f64, jitter: f64) -> Duration {
     d.mul_f64((fraction * (1.0 + j)).clamp(0.05, 0.95))
 }
 
-/// Delay before renewing a renewable lease of `lease` length (`threshold` of it, ±10%).
+/// Delay before renewing a renewable lease (or token) of `lease` length: `threshold` of it, ±10%.
 pub fn renew_after(lease: Duration, threshold: f64) -> Duration {
     jittered(lease, threshold, 0.1)
 }
 
-/// Delay before re-fetching a non-renewable secret of `lease` length (~90%).
+/// Delay before re-fetching a non-renewable secret of `lease` length (~90%, ±5%).
 pub fn refetch_after(lease: Duration) -> Duration {
     jittered(lease, NON_RENEWABLE_FRACTION, 0.05)
 }
 
-/// Whether a renewal that granted `granted` (having asked for `asked`) can no longer usefully extend the
-/// lease: it is capped by its max TTL and less than a third of the original remains.
-pub fn at_max_ttl(granted: Duration, asked: Duration) -> bool {
-    granted < asked && granted < asked.mul_f64(2.0 / 3.0)
+/// Whether a renewal that granted `granted` (having asked for `asked`) was capped by a max TTL: from now
+/// on the lease (or token) can only run out, and its replacement must be arranged.
+pub fn capped(granted: Duration, asked: Duration) -> bool {
+    granted < asked
+}
+
+/// When to fetch the replacement of a secret whose life ends at `expiry` (its lease or its parent token,
+/// whichever is first), `life` being its full lease duration: a third of its life before the end (at
+/// least [`MIN_LEAD`]), so the new secret is delivered while the old one is still valid.
+pub fn replace_at(now: Instant, expiry: Instant, life: Duration) -> Instant {
+    let lead = (life / 3).max(MIN_LEAD);
+    expiry.checked_sub(lead).unwrap_or(now).max(now)
+}
+
+/// The effective expiry of a lease: the earlier of its own and its parent token's.
+pub fn effective_expiry(lease: Option<Instant>, token: Option<Instant>) -> Option<Instant> {
+    match (lease, token) {
+        (Some(l), Some(t)) => Some(l.min(t)),
+        (l, t) => l.or(t),
+    }
+}
+
+/// Exponential backoff with jitter: `min × 2^attempt`, capped at `max`, then ±20%.
+#[derive(Clone, Copy, Debug)]
+pub struct Backoff {
+    /// First delay.
+    pub min: Duration,
+    /// Largest delay.
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// The delay before try number `attempt + 1` (attempt 0 is the first retry).
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let base = self
+            .min
+            .saturating_mul(1u32 << attempt.min(20))
+            .min(self.max);
+        let j = rand::rng().random_range(0.8..=1.2);
+        base.mul_f64(j).min(self.max).max(self.min.min(self.max))
+    }
 }
 
 #[cfg(test)]
@@ -56,15 +97,59 @@ mod tests {
     }
 
     #[test]
-    fn capped_renewal_is_detected() {
-        assert!(!at_max_ttl(
-            Duration::from_secs(30),
-            Duration::from_secs(30)
-        ));
-        assert!(!at_max_ttl(
-            Duration::from_secs(25),
-            Duration::from_secs(30)
-        ));
-        assert!(at_max_ttl(Duration::from_secs(5), Duration::from_secs(30)));
+    fn a_shorter_renewal_than_asked_is_a_capped_success() {
+        assert!(!capped(Duration::from_secs(30), Duration::from_secs(30)));
+        assert!(capped(Duration::from_secs(29), Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let b = Backoff {
+            min: Duration::from_secs(1),
+            max: Duration::from_secs(300),
+        };
+        for _ in 0..200 {
+            let d0 = b.delay(0);
+            assert!(
+                d0 >= Duration::from_millis(1000) && d0 <= Duration::from_millis(1200),
+                "{d0:?}"
+            );
+            let d3 = b.delay(3);
+            assert!(
+                d3 >= Duration::from_millis(6400) && d3 <= Duration::from_millis(9600),
+                "{d3:?}"
+            );
+            assert!(b.delay(30) <= Duration::from_secs(300));
+            assert!(b.delay(30) >= Duration::from_secs(240));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn replacement_comes_a_third_of_the_life_before_the_end() {
+        let now = Instant::now();
+        let expiry = now + Duration::from_secs(120);
+        assert_eq!(
+            replace_at(now, expiry, Duration::from_secs(30)),
+            now + Duration::from_secs(110)
+        );
+        // Short lives still get the minimum lead; past deadlines are "now".
+        assert_eq!(
+            replace_at(now, now + Duration::from_secs(3), Duration::from_secs(3)),
+            now + Duration::from_secs(1)
+        );
+        assert_eq!(
+            replace_at(now, now + Duration::from_secs(1), Duration::from_secs(30)),
+            now
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn effective_expiry_is_capped_by_the_parent_token() {
+        let now = Instant::now();
+        let lease = now + Duration::from_secs(120);
+        let token = now + Duration::from_secs(60);
+        assert_eq!(effective_expiry(Some(lease), Some(token)), Some(token));
+        assert_eq!(effective_expiry(Some(lease), None), Some(lease));
+        assert_eq!(effective_expiry(None, None), None);
     }
 }

@@ -34,6 +34,10 @@ pub struct Entry {
     pub due: Instant,
     /// What to do then.
     pub action: Action,
+    /// Accessor of the token that created the secret (its lease dies with that token).
+    pub token_accessor: String,
+    /// Failed attempts at the current action, for backoff.
+    pub failures: u32,
 }
 
 /// Every secret fetched so far.

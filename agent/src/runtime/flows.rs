@@ -12,7 +12,7 @@ use crate::backend::{Client, ClientSettings, tls::TlsSettings};
 use crate::config::Config;
 use crate::exec::{ExecSpec, supervise};
 use crate::lease::jobs::prepare;
-use crate::lease::{Delivery, Engine, EnvMap, RetryPolicy};
+use crate::lease::{Delivery, Engine, EnvMap};
 
 use super::EnvSource;
 use super::evidence::Evidence;
@@ -46,19 +46,15 @@ pub fn apply_env_overrides(cfg: &mut Config, env: &dyn EnvSource) {
 ///
 /// # Errors
 /// The exit code to use.
-pub fn build_engine(
-    cfg: Arc<Config>,
-    env: Arc<dyn EnvSource>,
-    retry: RetryPolicy,
-) -> Result<Engine, i32> {
-    build(cfg, env, retry).map(|(e, _)| e)
+pub fn build_engine(cfg: Arc<Config>, env: Arc<dyn EnvSource>, once: bool) -> Result<Engine, i32> {
+    build(cfg, env, once).map(|(e, _)| e)
 }
 
 /// [`build_engine`], also returning the telemetry its auditor feeds (metrics and readiness).
 fn build(
     cfg: Arc<Config>,
     env: Arc<dyn EnvSource>,
-    retry: RetryPolicy,
+    once: bool,
 ) -> Result<(Engine, Arc<Telemetry>), i32> {
     let (files, envs) = prepare(&cfg).map_err(|e| report(EXIT_CONFIG, &e))?;
     let v = &cfg.vault;
@@ -79,7 +75,7 @@ fn build(
     let telemetry = Arc::new(Telemetry::new(outputs));
     let auditor = Auditor::from_config(&cfg.audit, Some(telemetry.clone()))
         .map_err(|e| report(EXIT_CONFIG, &e))?;
-    let engine = Engine::new(cfg, client, files, envs, auditor, env, retry);
+    let engine = Engine::new(cfg, client, files, envs, auditor, env, once);
     Ok((engine, telemetry))
 }
 
@@ -106,17 +102,16 @@ fn delivery_code(d: &Delivery) -> i32 {
 /// `sidekey run --once`: authenticate, render every output, run their commands, exit.
 pub async fn once(cfg: Config, env: Arc<dyn EnvSource>) -> i32 {
     let cfg = Arc::new(cfg);
-    let mut engine = match build_engine(cfg.clone(), env, RetryPolicy::ONCE) {
+    let mut engine = match build_engine(cfg.clone(), env, true) {
         Ok(e) => e,
         Err(code) => return code,
     };
     let auditor = engine.auditor();
     let code = async {
-        if let Err(e) = engine.authenticate().await {
+        if !engine.resume().await
+            && let Err(e) = engine.authenticate().await
+        {
             return report(EXIT_UNAVAILABLE, &e);
-        }
-        if cfg.exit_after_auth {
-            return EXIT_OK;
         }
         let d = engine.deliver().await;
         delivery_code(&d)
@@ -126,11 +121,14 @@ pub async fn once(cfg: Config, env: Arc<dyn EnvSource>) -> i32 {
     code
 }
 
-/// `sidekey run`: keep every output fresh until SIGINT/SIGTERM.
+/// `sidekey run`: keep every output fresh until SIGINT/SIGTERM. With `exit_after_auth` (an init
+/// container's config), render everything once and exit, as Vault Agent does.
 pub async fn run(cfg: Config, env: Arc<dyn EnvSource>) -> i32 {
+    if cfg.exit_after_auth {
+        return once(cfg, env).await;
+    }
     let cfg = Arc::new(cfg);
-    let retry = forever(&cfg);
-    let (mut engine, telemetry) = match build(cfg.clone(), env, retry) {
+    let (mut engine, telemetry) = match build(cfg.clone(), env, false) {
         Ok(e) => e,
         Err(code) => return code,
     };
@@ -140,25 +138,24 @@ pub async fn run(cfg: Config, env: Arc<dyn EnvSource>) -> i32 {
     };
     let _pid = PidFile::write(cfg.pid_file.as_deref());
     let work = async {
-        if let Err(e) = engine.authenticate().await {
+        if !engine.resume().await
+            && let Err(e) = engine.authenticate().await
+        {
             return report(EXIT_UNAVAILABLE, &e);
         }
-        if cfg.exit_after_auth {
-            return EXIT_OK;
-        }
-        let d = engine.deliver().await;
+        let mut d = engine.deliver().await;
         telemetry.delivered(&d);
-        if cfg.template_config.exit_on_retry_failure && d.failures().next().is_some() {
-            return delivery_code(&d);
-        }
         loop {
+            if cfg.template_config.exit_on_retry_failure
+                && engine.failed_deliveries() > RETRIES_BEFORE_EXIT
+            {
+                tracing::error!("exit_on_retry_failure: giving up");
+                return delivery_code(&d);
+            }
             sleep_until(engine.next_due()).await;
             if engine.tick().await {
-                let d = engine.deliver().await;
+                d = engine.deliver().await;
                 telemetry.delivered(&d);
-                if cfg.template_config.exit_on_retry_failure && d.failures().next().is_some() {
-                    return delivery_code(&d);
-                }
             }
         }
     };
@@ -169,15 +166,18 @@ pub async fn run(cfg: Config, env: Arc<dyn EnvSource>) -> i32 {
             EXIT_OK
         }
     };
+    engine.shutdown().await;
     evidence.finish().await;
     code
 }
 
+/// Failed deliveries in a row after which `exit_on_retry_failure` stops the agent.
+const RETRIES_BEFORE_EXIT: u32 = 5;
+
 /// `sidekey exec`: render the env, start the child, keep its secrets fresh, exit with its status.
 pub async fn exec(cfg: Config, argv: Vec<String>, env: Arc<dyn EnvSource>) -> i32 {
     let cfg = Arc::new(cfg);
-    let retry = forever(&cfg);
-    let (mut engine, telemetry) = match build(cfg.clone(), env.clone(), retry) {
+    let (mut engine, telemetry) = match build(cfg.clone(), env.clone(), false) {
         Ok(e) => e,
         Err(code) => return code,
     };
@@ -185,7 +185,9 @@ pub async fn exec(cfg: Config, argv: Vec<String>, env: Arc<dyn EnvSource>) -> i3
         Ok(e) => e,
         Err(e) => return report(EXIT_CONFIG, &e),
     };
-    if let Err(e) = engine.authenticate().await {
+    if !engine.resume().await
+        && let Err(e) = engine.authenticate().await
+    {
         return report(EXIT_UNAVAILABLE, &e);
     }
     let first = engine.deliver().await;
@@ -240,6 +242,7 @@ pub async fn exec(cfg: Config, argv: Vec<String>, env: Arc<dyn EnvSource>) -> i3
         },
         () = refresh => EXIT_OK,
     };
+    engine.shutdown().await;
     evidence.finish().await;
     code
 }
@@ -249,19 +252,6 @@ fn same_env(a: &EnvMap, b: &EnvMap) -> bool {
         && a.iter()
             .zip(b)
             .all(|((ka, va), (kb, vb))| ka == kb && va.as_str() == vb.as_str())
-}
-
-/// Long-running modes retry until it works, from `min_backoff` up to `max_backoff`.
-fn forever(cfg: &Config) -> RetryPolicy {
-    let (min, max) = cfg.auto_auth.as_ref().map_or(
-        (
-            std::time::Duration::from_secs(1),
-            std::time::Duration::from_secs(300),
-        ),
-        |a| (a.method.min_backoff, a.method.max_backoff),
-    );
-    let times = cfg.template_config.exit_on_retry_failure.then_some(12);
-    RetryPolicy { min, max, times }
 }
 
 async fn sleep_until(t: Option<Instant>) {

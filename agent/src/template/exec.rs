@@ -236,6 +236,11 @@ impl<'a> Exec<'a> {
             Some(p) => self.pipeline(dot, p)?,
             None => Value::Missing(".".into()),
         };
+        self.run_define(pos, body, new_dot)
+    }
+
+    /// Run a defined template's body with `new_dot` and fresh variables, appending to the output.
+    fn run_define(&mut self, pos: Pos, body: &'a [Node], new_dot: Value) -> XResult<Flow> {
         if self.depth >= MAX_DEPTH {
             return err(
                 pos,
@@ -295,14 +300,16 @@ impl<'a> Exec<'a> {
         };
         let has_args = cmd.args.len() > 1 || fin.is_some();
         match first {
-            Arg::Field(pos, chain) => self.chain(*pos, dot.clone(), String::new(), chain, has_args),
+            Arg::Field(pos, chain) => {
+                self.chain_call(dot, *pos, dot.clone(), String::new(), chain, cmd, fin)
+            }
             Arg::Var(pos, name, chain) if !chain.is_empty() => {
                 let base = self.var(*pos, name)?;
-                self.chain(*pos, base, name.clone(), chain, has_args)
+                self.chain_call(dot, *pos, base, name.clone(), chain, cmd, fin)
             }
             Arg::Chain(pos, node, chain) => {
                 let base = self.arg(dot, node)?;
-                self.chain(*pos, base, String::new(), chain, has_args)
+                self.chain_call(dot, *pos, base, String::new(), chain, cmd, fin)
             }
             Arg::Func(pos, name) => self.call(dot, *pos, name, &cmd.args[1..], fin),
             other => {
@@ -315,6 +322,37 @@ impl<'a> Exec<'a> {
                 self.arg(dot, other)
             }
         }
+    }
+
+    /// A chain that starts a command: `.a.b`, or a method call with arguments when the receiver of the last
+    /// name has methods (`scratch.Set "k" "v"`).
+    #[allow(clippy::too_many_arguments)]
+    fn chain_call(
+        &mut self,
+        dot: &Value,
+        pos: Pos,
+        base: Value,
+        prefix: String,
+        chain: &[String],
+        cmd: &'a Cmd,
+        fin: Option<Value>,
+    ) -> XResult<Value> {
+        let has_args = cmd.args.len() > 1 || fin.is_some();
+        if let Some((last, init)) = chain.split_last().filter(|_| has_args) {
+            let recv = self.chain(pos, base.clone(), prefix.clone(), init, false)?;
+            if let Value::Scratch(s) = &recv {
+                let mut vals = Vec::with_capacity(cmd.args.len());
+                for a in &cmd.args[1..] {
+                    vals.push(self.arg(dot, a)?);
+                }
+                vals.extend(fin);
+                return funcs::scratch_method(s, last, &vals).map_err(|m| ExecError {
+                    pos,
+                    message: format!("error calling {last}: {m}"),
+                });
+            }
+        }
+        self.chain(pos, base, prefix, chain, has_args)
     }
 
     /// Follow `.a.b.c` from `base`; `prefix` names the base in messages (`$x`, or empty for dot).
@@ -429,10 +467,45 @@ impl<'a> Exec<'a> {
             vals.push(self.arg(dot, a)?);
         }
         vals.extend(fin);
+        if name == "executeTemplate" {
+            return self.execute_template(pos, &vals);
+        }
         funcs::call(name, &vals, &mut self.env).map_err(|m| ExecError {
             pos,
             message: format!("error calling {name}: {m}"),
         })
+    }
+
+    /// `executeTemplate "name" [data]`: a defined template's output as a string.
+    fn execute_template(&mut self, pos: Pos, vals: &[Value]) -> XResult<Value> {
+        let (name, data) = match vals {
+            [n] => (n, Value::Nil),
+            [n, d] => (n, d.clone()),
+            _ => {
+                return err(
+                    pos,
+                    format!(
+                        "error calling executeTemplate: want 1 or 2 args, got {}",
+                        vals.len()
+                    ),
+                );
+            }
+        };
+        let Some(name) = name.as_str() else {
+            return err(pos, "error calling executeTemplate: name must be a string");
+        };
+        let tree = self.tree;
+        let Some(body) = tree.defines.get(name) else {
+            return err(
+                pos,
+                format!("error calling executeTemplate: no such template {name:?}"),
+            );
+        };
+        let saved = std::mem::take(&mut self.out);
+        let res = self.run_define(pos, body, data);
+        let produced = std::mem::replace(&mut self.out, saved);
+        res?;
+        Ok(Value::str(produced.as_str()))
     }
 
     /// `and`/`or`: evaluate left to right, stop at the deciding value and return it.

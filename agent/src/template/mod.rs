@@ -137,6 +137,7 @@ impl Template {
             missing_key,
             missing: Vec::new(),
             used: Vec::new(),
+            scratch: funcs::Scratch::default(),
         };
         let mut ex = exec::Exec::new(&self.tree, env);
         let result = ex

@@ -46,6 +46,11 @@ pub fn write_v(out: &mut String, v: &Value) {
             }
             out.push_str("<nil> <nil>}");
         }
+        Value::Scratch(s) => {
+            out.push_str("&{{0 0} ");
+            write_v(out, &Value::Map(std::rc::Rc::new(s.borrow().clone())));
+            out.push('}');
+        }
     }
 }
 
@@ -60,7 +65,9 @@ pub fn to_v(v: &Value) -> String {
 pub fn sprint(args: &[Value]) -> String {
     let mut out = String::new();
     for (i, a) in args.iter().enumerate() {
-        if i > 0 && !matches!(a, Value::Str(_)) && !matches!(args[i - 1], Value::Str(_)) {
+        // json.Number is a Go string type: no space next to it either.
+        let is_str = |v: &Value| matches!(v, Value::Str(_) | Value::JsonNumber(_));
+        if i > 0 && !is_str(a) && !is_str(&args[i - 1]) {
             out.push(' ');
         }
         write_v(&mut out, a);
@@ -244,6 +251,8 @@ fn sign(s: String, spec: &Spec) -> String {
 
 fn format_one(verb: char, spec: &Spec, v: &Value) -> (String, bool) {
     match (verb, v) {
+        ('T', Value::Missing(_) | Value::Nil) => ("<nil>".to_string(), false),
+        ('T', _) => (v.type_name().to_string(), false),
         ('v', Value::Float(f)) => (sign(format_float_g(*f, 6), spec), true),
         ('v', Value::Int(i)) => (sign(i.to_string(), spec), true),
         ('v', Value::Str(s)) if spec.sharp => (quote(s), false),

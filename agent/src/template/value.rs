@@ -35,6 +35,8 @@ pub enum Value {
     Map(Rc<BTreeMap<String, Value>>),
     /// The result of `secret`: consul-template's `*dependency.Secret`.
     Secret(Arc<Secret>),
+    /// The render's `scratch` store (consul-template's `*Scratch`), used through its methods.
+    Scratch(super::funcs::Scratch),
 }
 
 impl Value {
@@ -90,7 +92,7 @@ impl Value {
             Value::JsonNumber(n) => !n.is_empty(),
             Value::List(l) => !l.is_empty(),
             Value::Map(m) => !m.is_empty(),
-            Value::Secret(_) => true,
+            Value::Secret(_) | Value::Scratch(_) => true,
         }
     }
 
@@ -107,6 +109,7 @@ impl Value {
             Value::List(_) => "[]interface {}",
             Value::Map(_) => "map[string]interface {}",
             Value::Secret(_) => "*dependency.Secret",
+            Value::Scratch(_) => "*template.Scratch",
         }
     }
 

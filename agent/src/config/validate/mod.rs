@@ -279,6 +279,9 @@ fn template_config(mut s: Section<'_>) -> Result<TemplateGlobalConfig, Problem> 
         static_secret_render_interval: interval,
         max_connections_per_host: max_connections,
         lease_renewal_threshold: threshold,
+        revoke_on_shutdown: s.get("revoke_on_shutdown", Field::bool)?.unwrap_or(false),
+        remove_on_exit: s.get("remove_on_exit", Field::bool)?.unwrap_or(false),
+        revoke_old_after: s.get("revoke_old_after", Field::duration)?,
     };
     s.finish(&[])?;
     Ok(config)

@@ -13,6 +13,7 @@ pub fn call(name: &str, args: &[Value], env: &mut Env<'_>) -> Option<FResult> {
     Some(match name {
         "secret" => secret(args, env),
         "secrets" => secrets(args, env),
+        "pkiCert" => pki_cert(args, env),
         "env" => arity(name, args, 1)
             .and_then(|()| str_arg(name, &args[0], env))
             .map(|n| Value::str(env.ctx.env(n).unwrap_or_default())),
@@ -89,6 +90,32 @@ fn secret(args: &[Value], env: &mut Env<'_>) -> FResult {
     };
     let s = fetch(req, env).unwrap_or_default();
     Ok(Value::Secret(s))
+}
+
+/// `pkiCert "pki/issue/role" "common_name=…"…`: issue a certificate (a write, like `secret` with parameters)
+/// and expose it as consul-template's `PemEncoded`: `.Cert`, `.Key`, `.CA`.
+fn pki_cert(args: &[Value], env: &mut Env<'_>) -> FResult {
+    let Value::Secret(s) = secret(args, env)? else {
+        return Err("pkiCert: no certificate".into());
+    };
+    // consul-template ends each PEM block with a newline (the API's values have none).
+    let field = |k: &str| {
+        let pem = s
+            .data
+            .0
+            .get(k)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default();
+        Value::str(format!("{pem}\n"))
+    };
+    let pem: BTreeMap<String, Value> = [
+        ("Cert".to_string(), field("certificate")),
+        ("Key".to_string(), field("private_key")),
+        ("CA".to_string(), field("issuing_ca")),
+    ]
+    .into_iter()
+    .collect();
+    Ok(Value::Map(std::rc::Rc::new(pem)))
 }
 
 /// `secrets "path"`: the keys listed below a path, sorted.

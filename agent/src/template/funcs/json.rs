@@ -116,6 +116,8 @@ pub fn encode(
             newline(out, depth);
             out.push('}');
         }
+        // Only unexported fields: Go's encoder writes an empty object.
+        Value::Scratch(_) => out.push_str("{}"),
         Value::Secret(s) => {
             // consul-template's Secret struct has no JSON tags: Go field names, in declaration order.
             let mut fields = vec![("RequestID".to_string(), Value::str(""))];

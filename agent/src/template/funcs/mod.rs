@@ -10,10 +10,19 @@
 
 mod builtin;
 mod deps;
+mod digest;
 mod json;
+mod maps;
 mod math;
+mod pattern;
+mod scratch;
+mod sprig;
 mod text;
 mod time;
+mod toml;
+mod yaml;
+
+pub use scratch::{Scratch, method as scratch_method};
 
 use super::value::Value;
 use super::{MissingKey, RenderContext};
@@ -44,6 +53,7 @@ const NAMES: &[&str] = &[
     // consul-template: dependencies
     "secret",
     "secrets",
+    "pkiCert",
     "env",
     "mustEnv",
     "envOrDefault",
@@ -91,14 +101,26 @@ const NAMES: &[&str] = &[
     "containsNone",
     "containsNotAll",
     "loop",
+    // consul-template: maps, hashes, patterns, templates
+    "explodeMap",
+    "md5sum",
+    "hmacSHA256Hex",
+    "regexReplaceAll",
+    "regexMatch",
+    "toYAML",
+    "parseYAML",
+    "toTOML",
+    "mergeMap",
+    "scratch",
+    "executeTemplate",
 ];
 
 /// consul-template functions sidekey deliberately does not provide (side effects outside the renderer).
-pub const UNSUPPORTED: &[&str] = &["plugin", "writeToFile", "executeTemplate"];
+pub const UNSUPPORTED: &[&str] = &["plugin", "writeToFile"];
 
 /// Whether `name` is a function templates may call.
 pub fn is_known(name: &str) -> bool {
-    NAMES.contains(&name)
+    NAMES.contains(&name) || name.strip_prefix("sprig_").is_some_and(sprig::is_known)
 }
 
 /// What a function call may touch: the render context and the pass's dependency lists.
@@ -111,6 +133,8 @@ pub struct Env<'a> {
     pub missing: Vec<SecretRequest>,
     /// Every secret asked for, in first-use order.
     pub used: Vec<SecretRequest>,
+    /// The render's `scratch` store.
+    pub scratch: Scratch,
 }
 
 impl Env<'_> {
@@ -143,6 +167,27 @@ pub fn call(name: &str, args: &[Value], env: &mut Env<'_>) -> FResult {
     }
     if let Some(r) = time::call(name, args, env) {
         return r;
+    }
+    if let Some(r) = digest::call(name, args, env) {
+        return r;
+    }
+    if let Some(r) = pattern::call(name, args, env) {
+        return r;
+    }
+    if let Some(r) = sprig::call(name, args) {
+        return r;
+    }
+    if let Some(r) = yaml::call(name, args, env) {
+        return r;
+    }
+    if let Some(r) = toml::call(name, args) {
+        return r;
+    }
+    if let Some(r) = maps::call(name, args) {
+        return r;
+    }
+    if name == "scratch" {
+        return arity(name, args, 0).map(|()| Value::Scratch(env.scratch.clone()));
     }
     Err(format!("function {name:?} not defined"))
 }

@@ -104,7 +104,7 @@ fn go_replace_all(s: &str, old: &str, new: &str) -> String {
 }
 
 /// Go's deprecated `strings.Title`: upper-case the first letter of each word.
-fn title(s: &str) -> String {
+pub(super) fn title(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut prev_sep = true;
     for c in s.chars() {

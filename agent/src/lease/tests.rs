@@ -1,0 +1,182 @@
+//! Schedule decisions of the engine, with tokio's paused clock: renew vs replace, effective expiry under
+//! a parent token, old tokens after re-authentication, outage backoff.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use tokio::time::{Instant, advance};
+
+use super::engine::Engine;
+use super::fetch::Fetched;
+use super::store::{Action, Entry};
+use crate::audit::{Auditor, Identity};
+use crate::auth::Token;
+use crate::backend::secret::{Secret, SecretRequest};
+use crate::backend::{Client, ClientSettings, tls::TlsSettings};
+use crate::config::Config;
+use crate::runtime::ProcessEnv;
+
+fn engine() -> Engine {
+    let client = Client::new(&ClientSettings {
+        address: "http://127.0.0.1:9",
+        namespace: None,
+        tls: TlsSettings::default(),
+        max_in_flight: 8,
+    })
+    .unwrap();
+    Engine::new(
+        Arc::new(Config::default()),
+        client,
+        Vec::new(),
+        Vec::new(),
+        Auditor::disabled(),
+        Arc::new(ProcessEnv),
+        false,
+    )
+}
+
+fn token(accessor: &str, ttl: u64, renewable: bool) -> Token {
+    Token {
+        secret: SecretString::from("t".to_string()),
+        accessor: accessor.into(),
+        ttl: Duration::from_secs(ttl),
+        renewable,
+        issued_at: Instant::now(),
+        identity: Identity::default(),
+    }
+}
+
+fn lease(e: &mut Engine, path: &str, ttl: u64) -> SecretRequest {
+    let req = SecretRequest::read(path);
+    let secret = Secret {
+        lease_id: format!("{path}/id"),
+        lease_duration: ttl,
+        renewable: true,
+        ..Secret::default()
+    };
+    e.insert(
+        req.clone(),
+        Fetched {
+            secret: Arc::new(secret),
+            api_path: path.into(),
+            mount: None,
+        },
+    );
+    req
+}
+
+fn entry<'a>(e: &'a Engine, r: &SecretRequest) -> &'a Entry {
+    e.store.get(r).unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_renewable_lease_under_a_renewable_token_is_renewed_at_two_thirds() {
+    let mut e = engine();
+    e.adopt_token(token("a", 600, true));
+    let r = lease(&mut e, "database/creds/app", 30);
+    let (at, action) = e.entry_due(entry(&e, &r));
+    assert_eq!(action, Action::Renew);
+    let after = at - Instant::now();
+    assert!(
+        after >= Duration::from_secs(18) && after <= Duration::from_secs(22),
+        "{after:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_final_parent_token_brings_the_replacement_forward() {
+    let mut e = engine();
+    e.adopt_token(token("a", 60, true));
+    let r = lease(&mut e, "database/creds/app", 300);
+    // The token's renewal came back capped: it ends in 60 s, so must the lease.
+    e.flags.capped = true;
+    let (at, action) = e.entry_due(entry(&e, &r));
+    assert_eq!(action, Action::Refetch);
+    let exp = e.token.as_ref().unwrap().expires_at().unwrap();
+    assert_eq!(
+        at,
+        exp.checked_sub(Duration::from_secs(100))
+            .unwrap()
+            .max(Instant::now())
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn leases_of_a_replaced_token_are_replaced_before_it_expires() {
+    let mut e = engine();
+    e.adopt_token(token("old", 60, true));
+    let r = lease(&mut e, "database/creds/app", 30);
+    advance(Duration::from_secs(10)).await;
+    e.adopt_token(token("new", 600, true));
+    let (at, action) = e.entry_due(entry(&e, &r));
+    // Old token expires 50 s from now; a 30 s lease is replaced 10 s before that, unless renewal comes
+    // first (at ~20 s after it was fetched, i.e. ~10 s from now).
+    assert!(at <= Instant::now() + Duration::from_secs(40));
+    if action == Action::Refetch {
+        assert_eq!(at, Instant::now() + Duration::from_secs(40));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_capped_lease_is_replaced_a_third_of_its_life_before_its_end() {
+    let mut e = engine();
+    e.adopt_token(token("a", 600, true));
+    let r = lease(&mut e, "database/creds/app", 30);
+    let now = Instant::now();
+    if let Some(en) = e.store.get_mut(&r) {
+        en.action = Action::Refetch;
+        en.expires_at = Some(now + Duration::from_secs(20));
+        en.due = now + Duration::from_secs(60);
+    }
+    let (at, action) = e.entry_due(entry(&e, &r));
+    assert_eq!(action, Action::Refetch);
+    assert_eq!(at, now + Duration::from_secs(10));
+}
+
+#[tokio::test(start_paused = true)]
+async fn kv_secrets_refresh_on_the_static_interval() {
+    let mut e = engine();
+    e.adopt_token(token("a", 600, true));
+    let req = SecretRequest::read("secret/data/app");
+    e.insert(
+        req.clone(),
+        Fetched {
+            secret: Arc::new(Secret::default()),
+            api_path: "secret/data/app".into(),
+            mount: None,
+        },
+    );
+    let (at, action) = e.entry_due(entry(&e, &req));
+    assert_eq!(action, Action::Refetch);
+    assert_eq!(at, Instant::now() + Duration::from_secs(60));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_outage_holds_everything_back_with_capped_exponential_backoff() {
+    let mut e = engine();
+    e.adopt_token(token("a", 600, true));
+    let mut last = Duration::ZERO;
+    for i in 0..12 {
+        e.note_transient();
+        let wait = e.next_due().unwrap() - Instant::now();
+        assert!(wait <= Duration::from_secs(300), "attempt {i}: {wait:?}");
+        if i < 6 {
+            assert!(
+                wait >= last.mul_f64(1.3),
+                "attempt {i}: {wait:?} after {last:?}"
+            );
+        }
+        last = wait;
+    }
+    assert!(last >= Duration::from_secs(240), "{last:?}");
+    assert!(!e.tick().await, "nothing is tried before the backoff ends");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_non_renewable_token_is_replaced_before_it_expires() {
+    let mut e = engine();
+    e.adopt_token(token("a", 90, false));
+    let due = e.next_due().unwrap() - Instant::now();
+    assert_eq!(due, Duration::from_secs(60));
+}

@@ -1,0 +1,290 @@
+//! The `sprig_*` functions consul-template exposes, for the ones templates use most: strings, defaults, lists
+//! and dicts, encodings, and integer math. Argument order is sprig's (the value worked on comes last).
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use sha2::{Digest, Sha256};
+
+use super::{FResult, arity};
+use crate::template::print::{quote, to_v};
+use crate::template::value::Value;
+
+/// Run `sprig_<name>`, or `None` if `name` is not one of ours.
+pub fn call(name: &str, args: &[Value]) -> Option<FResult> {
+    let name = name.strip_prefix("sprig_")?;
+    let s = |i: usize| args.get(i).map(strval).unwrap_or_default();
+    let n = |want: usize| arity(name, args, want);
+    Some(match name {
+        "upper" => n(1).map(|()| Value::str(s(0).to_uppercase())),
+        "lower" => n(1).map(|()| Value::str(s(0).to_lowercase())),
+        "trim" => n(1).map(|()| Value::str(s(0).trim())),
+        "trimAll" => n(2).map(|()| Value::str(s(1).trim_matches(|c| s(0).contains(c)))),
+        "trimPrefix" => n(2).map(|()| Value::str(s(1).strip_prefix(&s(0)).unwrap_or(&s(1)))),
+        "trimSuffix" => n(2).map(|()| Value::str(s(1).strip_suffix(&s(0)).unwrap_or(&s(1)))),
+        "title" => n(1).map(|()| Value::str(super::text::title(&s(0)))),
+        "nospace" => n(1).map(|()| Value::str(s(0).split_whitespace().collect::<String>())),
+        "b64enc" => n(1).map(|()| Value::str(STANDARD.encode(s(0)))),
+        "b64dec" => n(1).map(|()| {
+            Value::str(match STANDARD.decode(s(0)) {
+                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+                Err(e) => e.to_string(),
+            })
+        }),
+        "sha256sum" => n(1).map(|()| Value::str(hex::encode(Sha256::digest(s(0).as_bytes())))),
+        "replace" => n(3).map(|()| Value::str(s(2).replace(&s(0), &s(1)))),
+        "repeat" => n(2).and_then(|()| {
+            let count = usize::try_from(to_int(&args[0])).unwrap_or(0);
+            Ok(Value::str(s(1).repeat(count)))
+        }),
+        "hasPrefix" => n(2).map(|()| Value::Bool(s(1).starts_with(&s(0)))),
+        "hasSuffix" => n(2).map(|()| Value::Bool(s(1).ends_with(&s(0)))),
+        "contains" => n(2).map(|()| Value::Bool(s(1).contains(&s(0)))),
+        "trunc" => n(2).map(|()| Value::str(trunc(to_int(&args[0]), &s(1)))),
+        "substr" => n(3).map(|()| Value::str(substr(to_int(&args[0]), to_int(&args[1]), &s(2)))),
+        "quote" => Ok(Value::str(
+            args.iter()
+                .filter(|a| !matches!(a, Value::Nil | Value::Missing(_)))
+                .map(|a| quote(&strval(a)))
+                .collect::<Vec<_>>()
+                .join(" "),
+        )),
+        "squote" => Ok(Value::str(
+            args.iter()
+                .filter(|a| !matches!(a, Value::Nil | Value::Missing(_)))
+                .map(|a| format!("'{}'", strval(a)))
+                .collect::<Vec<_>>()
+                .join(" "),
+        )),
+        "indent" => n(2).map(|()| Value::str(indent(to_int(&args[0]), &s(1)))),
+        "nindent" => n(2).map(|()| Value::str(format!("\n{}", indent(to_int(&args[0]), &s(1))))),
+        "toString" => n(1).map(|()| Value::str(s(0))),
+        "toJson" => n(1).map(|()| {
+            let mut out = String::new();
+            // sprig swallows encoding errors into an empty string.
+            match super::json::encode(&mut out, &args[0], true, None) {
+                Ok(()) => Value::str(out),
+                Err(_) => Value::str(""),
+            }
+        }),
+        "default" => match args {
+            [d] => Ok(d.clone()),
+            [d, given, ..] => Ok(if empty(given) {
+                d.clone()
+            } else {
+                given.clone()
+            }),
+            [] => Err("wrong number of args for default: want at least 1 got 0".into()),
+        },
+        "empty" => n(1).map(|()| Value::Bool(empty(&args[0]))),
+        "coalesce" => Ok(args
+            .iter()
+            .find(|a| !empty(a))
+            .cloned()
+            .unwrap_or(Value::Nil)),
+        "ternary" => n(3).map(|()| {
+            if args[2].truth() {
+                args[0].clone()
+            } else {
+                args[1].clone()
+            }
+        }),
+        "list" => Ok(Value::list(args.to_vec())),
+        "dict" => Ok(Value::Map(Rc::new(
+            args.chunks(2)
+                .map(|kv| (strval(&kv[0]), kv.get(1).cloned().unwrap_or(Value::str(""))))
+                .collect::<BTreeMap<_, _>>(),
+        ))),
+        "get" => n(2).map(|()| match &args[0] {
+            Value::Map(m) => m.get(&s(1)).cloned().unwrap_or_else(|| Value::str("")),
+            _ => Value::str(""),
+        }),
+        "hasKey" => {
+            n(2).map(|()| Value::Bool(matches!(&args[0], Value::Map(m) if m.contains_key(&s(1)))))
+        }
+        "keys" => Ok(Value::list(
+            args.iter()
+                .filter_map(|a| match a {
+                    Value::Map(m) => {
+                        Some(m.keys().map(|k| Value::str(k.as_str())).collect::<Vec<_>>())
+                    }
+                    _ => None,
+                })
+                .flatten()
+                .collect(),
+        )),
+        "sortAlpha" => n(1).map(|()| {
+            let mut v: Vec<String> = match &args[0] {
+                Value::List(l) => l.iter().map(strval).collect(),
+                other => vec![strval(other)],
+            };
+            v.sort();
+            Value::list(v.into_iter().map(Value::str).collect())
+        }),
+        "join" => n(2).map(|()| {
+            let parts: Vec<String> = match &args[1] {
+                Value::List(l) => l
+                    .iter()
+                    .filter(|e| !matches!(e, Value::Nil | Value::Missing(_)))
+                    .map(strval)
+                    .collect(),
+                other => vec![strval(other)],
+            };
+            Value::str(parts.join(&s(0)))
+        }),
+        "splitList" => n(2).map(|()| Value::list(s(1).split(&s(0)).map(Value::str).collect())),
+        "first" | "last" => n(1).map(|()| match &args[0] {
+            Value::List(l) => {
+                let e = if name == "first" { l.first() } else { l.last() };
+                e.cloned().unwrap_or(Value::Nil)
+            }
+            _ => Value::Nil,
+        }),
+        "int" | "int64" => n(1).map(|()| Value::Int(to_int(&args[0]))),
+        "add" => Ok(Value::Int(
+            args.iter().map(to_int).fold(0i64, i64::wrapping_add),
+        )),
+        "max" | "min" => match args.split_first() {
+            Some((first, rest)) => {
+                let mut acc = to_int(first);
+                for a in rest {
+                    let v = to_int(a);
+                    acc = if name == "max" {
+                        acc.max(v)
+                    } else {
+                        acc.min(v)
+                    };
+                }
+                Ok(Value::Int(acc))
+            }
+            None => Err(format!(
+                "wrong number of args for {name}: want at least 1 got 0"
+            )),
+        },
+        _ => return None,
+    })
+}
+
+/// Whether `name` (without the `sprig_` prefix) is one of the sprig functions provided.
+pub fn is_known(name: &str) -> bool {
+    const NAMES: &[&str] = &[
+        "upper",
+        "lower",
+        "trim",
+        "trimAll",
+        "trimPrefix",
+        "trimSuffix",
+        "title",
+        "nospace",
+        "b64enc",
+        "b64dec",
+        "sha256sum",
+        "replace",
+        "repeat",
+        "hasPrefix",
+        "hasSuffix",
+        "contains",
+        "trunc",
+        "substr",
+        "quote",
+        "squote",
+        "indent",
+        "nindent",
+        "toString",
+        "toJson",
+        "default",
+        "empty",
+        "coalesce",
+        "ternary",
+        "list",
+        "dict",
+        "get",
+        "hasKey",
+        "keys",
+        "sortAlpha",
+        "join",
+        "splitList",
+        "first",
+        "last",
+        "int",
+        "int64",
+        "add",
+        "max",
+        "min",
+    ];
+    NAMES.contains(&name)
+}
+
+/// sprig's `strval`: strings as they are, anything else as Go's `%v`.
+fn strval(v: &Value) -> String {
+    match v {
+        Value::Str(s) => s.to_string(),
+        Value::JsonNumber(n) => n.to_string(),
+        other => to_v(other),
+    }
+}
+
+/// sprig's `empty`: Go's zero values and empty collections.
+fn empty(v: &Value) -> bool {
+    match v {
+        Value::Missing(_) | Value::Nil => true,
+        Value::Bool(b) => !b,
+        Value::Int(i) => *i == 0,
+        Value::Float(f) => *f == 0.0,
+        Value::Str(s) => s.is_empty(),
+        Value::JsonNumber(n) => n.is_empty(),
+        Value::List(l) => l.is_empty(),
+        Value::Map(m) => m.is_empty(),
+        Value::Secret(_) | Value::Scratch(_) => false,
+    }
+}
+
+/// `cast.ToInt64`-like: numbers truncate, strings parse (0 when they do not), booleans are 0/1.
+fn to_int(v: &Value) -> i64 {
+    match v {
+        Value::Int(i) => *i,
+        Value::Float(f) => *f as i64,
+        Value::Bool(b) => i64::from(*b),
+        Value::Str(_) | Value::JsonNumber(_) => {
+            let s = v.as_str().unwrap_or_default().trim();
+            s.parse::<i64>()
+                .ok()
+                .or_else(|| s.parse::<f64>().ok().map(|f| f as i64))
+                .unwrap_or(0)
+        }
+        _ => 0,
+    }
+}
+
+fn trunc(c: i64, s: &str) -> String {
+    let len = i64::try_from(s.len()).unwrap_or(i64::MAX);
+    let at = |i: i64| usize::try_from(i).unwrap_or(0);
+    if c >= 0 && len > c {
+        s.get(..at(c)).unwrap_or(s).to_string()
+    } else if c < 0 && len > -c {
+        s.get(at(len + c)..).unwrap_or(s).to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+fn substr(start: i64, end: i64, s: &str) -> String {
+    let len = i64::try_from(s.len()).unwrap_or(i64::MAX);
+    let at = |i: i64| usize::try_from(i).unwrap_or(0);
+    let r = if start < 0 {
+        s.get(..at(end.min(len)))
+    } else if end < 0 || end > len {
+        s.get(at(start.min(len))..)
+    } else {
+        s.get(at(start)..at(end))
+    };
+    r.unwrap_or_default().to_string()
+}
+
+/// sprig's `indent`: every line, empty ones too, gets the padding.
+fn indent(n: i64, s: &str) -> String {
+    let pad = " ".repeat(usize::try_from(n).unwrap_or(0));
+    format!("{pad}{}", s.replace('\n', &format!("\n{pad}")))
+}
