@@ -36,6 +36,19 @@ struct ConfigArgs {
     config: Vec<PathBuf>,
 }
 
+/// `exec` needs no config file: `sidekey exec -- app` works from `sidekey:` references in the env.
+#[derive(clap::Args)]
+struct OptionalConfigArgs {
+    /// Config file (Vault Agent HCL or JSON); repeat to merge several. Optional for `exec`.
+    #[arg(
+        short = 'c',
+        long = "config",
+        env = "SIDEKEY_CONFIG",
+        value_delimiter = ','
+    )]
+    config: Vec<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the agent: render templates and keep them fresh (sidecar / systemd).
@@ -49,7 +62,13 @@ enum Command {
     /// Run a command with secrets in its environment, and supervise it.
     Exec {
         #[command(flatten)]
-        config: ConfigArgs,
+        config: OptionalConfigArgs,
+        /// Replace secret values in the child's stdout/stderr with `****` (as `exec { mask_output }`).
+        #[arg(long)]
+        mask: bool,
+        /// Render, then replace sidekey with the child (execve): for static secrets, nothing is renewed.
+        #[arg(long)]
+        no_supervise: bool,
         /// The command and its arguments (default: the config's `exec { command }`).
         #[arg(last = true)]
         command: Vec<String>,
@@ -166,10 +185,24 @@ pub fn main() -> i32 {
                 }
             })
         }
-        Command::Exec { config, command } => {
-            let cfg = match load(&config, env.as_ref()) {
-                Ok(c) => c,
-                Err(code) => return code,
+        Command::Exec {
+            config,
+            mask,
+            no_supervise,
+            command,
+        } => {
+            let cfg = if config.config.is_empty() {
+                let mut cfg = Config::default();
+                apply_env_overrides(&mut cfg, env.as_ref());
+                cfg
+            } else {
+                let args = ConfigArgs {
+                    config: config.config,
+                };
+                match load(&args, env.as_ref()) {
+                    Ok(c) => c,
+                    Err(code) => return code,
+                }
             };
             let argv = if command.is_empty() {
                 cfg.exec
@@ -185,7 +218,12 @@ pub fn main() -> i32 {
                 );
                 return EXIT_USAGE;
             }
-            block_on(crate::runtime::exec(cfg, argv, env))
+            let opts = crate::runtime::ExecOptions {
+                argv,
+                mask,
+                no_supervise,
+            };
+            block_on(crate::runtime::exec(cfg, opts, env))
         }
     }
 }

@@ -252,12 +252,72 @@ pub struct ExecConfig {
     /// `command`: argv of the child (the command line after `--` wins). Empty when the stanza gives none
     /// (then the command line must).
     pub command: Vec<String>,
-    /// `restart_on_secret_changes`: `"always"` (default) or `"never"`.
+    /// `restart_on_secret_changes`: `"always"` (default) or `"never"` (same as `restart_mode = "none"`).
     pub restart_on_secret_changes: bool,
     /// `restart_stop_signal` (default SIGTERM), as a signal number.
     pub restart_stop_signal: i32,
     /// `kill_timeout` (sidekey): how long to wait after the stop signal before SIGKILL. Default 30 s.
     pub kill_timeout: Duration,
+    /// `restart_mode` (sidekey): what a change of the rendered env does to the child. Default restart.
+    pub restart_mode: RestartMode,
+    /// `reload_signal` (sidekey): sent to the child when `restart_mode = "signal"`. Default SIGHUP.
+    pub reload_signal: i32,
+    /// `splay` (sidekey): a random delay in `[0, splay)` before acting on a change. Default 0.
+    pub splay: Duration,
+    /// `restart_on_exit` (sidekey): start the child again (with the last good env) when it exits, instead
+    /// of exiting with its status. Default false.
+    pub restart_on_exit: bool,
+    /// `mask_output` (sidekey): pipe the child's stdout/stderr through sidekey, replacing the secret
+    /// values it was given with `****`. Default false (the child inherits stdio, TTY included).
+    pub mask_output: bool,
+    /// `signal_process_group` (sidekey): start the child in its own process group and send forwarded
+    /// signals, the stop signal and SIGKILL to the whole group. Default false.
+    pub signal_process_group: bool,
+    /// `env { }` (sidekey): which inherited variables the child sees.
+    pub env: ExecEnvConfig,
+}
+
+impl Default for ExecConfig {
+    fn default() -> Self {
+        Self {
+            command: Vec::new(),
+            restart_on_secret_changes: true,
+            restart_stop_signal: libc::SIGTERM,
+            kill_timeout: Duration::from_secs(30),
+            restart_mode: RestartMode::Restart,
+            reload_signal: libc::SIGHUP,
+            splay: Duration::ZERO,
+            restart_on_exit: false,
+            mask_output: false,
+            signal_process_group: false,
+            env: ExecEnvConfig::default(),
+        }
+    }
+}
+
+/// `exec { restart_mode }`: what a change of the rendered env does to a running child.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RestartMode {
+    /// `"restart"`: stop signal, wait up to `kill_timeout`, SIGKILL, start again with the new env.
+    #[default]
+    Restart,
+    /// `"signal"`: send `reload_signal`; the child keeps its env (for apps that re-read rendered files).
+    Signal,
+    /// `"none"`: leave the child alone.
+    None,
+}
+
+/// `exec { env { pristine, allow, deny } }`: filtering of the inherited environment. Patterns are exact
+/// names or globs with `*` (`"APP_*"`).
+#[derive(Clone, Debug, Default)]
+pub struct ExecEnvConfig {
+    /// `pristine`: inherit nothing but what `allow` lists (the rendered variables are always given).
+    pub pristine: bool,
+    /// `allow`: when non-empty, only inherited variables matching one of these are passed. An exact name
+    /// here also passes a variable sidekey removes by default (e.g. `"VAULT_TOKEN"`).
+    pub allow: Vec<String>,
+    /// `deny`: inherited variables matching one of these are removed (besides sidekey's defaults).
+    pub deny: Vec<String>,
 }
 
 /// The `template_config` stanza.

@@ -1,143 +1,148 @@
-//! The exec supervisor: starts the child with the rendered environment, forwards signals, restarts it
-//! when its secrets change, and exits with its status (DESIGN §7).
+//! The exec supervisor (DESIGN §7): starts the child with the rendered environment, forwards every
+//! signal in order, reaps orphans, restarts or signals the child when its secrets change, and exits with
+//! its status. The child is supervised on its own: nothing here waits on the backend.
+//!
+//! - `child`: starting and signalling one child (env, stdio, process group, death signal).
+//! - `mask`: output masking.
+//! - `reap`: waiting for every process that ends below sidekey.
+//! - `refs`: `sidekey:PATH#FIELD` references in inherited env values.
+//! - `signals`: the ordered signal queue.
+//! - `supervise`: the supervision loop and its restart policy.
+//! - `sys`: the only `unsafe` code (pre-exec and signal handlers).
 
-use std::ffi::OsString;
-use std::process::ExitStatus;
+mod child;
+pub mod mask;
+pub mod reap;
+pub mod refs;
+pub mod signals;
+mod supervise;
+mod sys;
+
+use std::ffi::{CString, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
-use tokio::process::{Child, Command};
-use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::watch;
+use nix::sys::signal::Signal;
 
-use crate::audit::{Auditor, EventKind, Outcome, OutputMeta, Record};
+use crate::config::{ExecConfig, ExecEnvConfig, RestartMode};
 use crate::lease::EnvMap;
 use crate::output::env::child_env;
 
-/// How the child is run.
+pub use supervise::supervise;
+
+/// How the child is run (the `exec` stanza, resolved).
 #[derive(Clone, Debug)]
 pub struct ExecSpec {
     /// argv of the child.
     pub argv: Vec<String>,
-    /// Restart the child when its rendered env changes.
-    pub restart_on_change: bool,
+    /// What a change of the rendered env does.
+    pub restart_mode: RestartMode,
     /// Signal sent to stop the child before a restart.
     pub stop_signal: Signal,
+    /// Signal sent when `restart_mode` is `signal`.
+    pub reload_signal: Signal,
     /// How long to wait after `stop_signal` before SIGKILL.
     pub kill_timeout: Duration,
+    /// Upper bound of the random delay before acting on a change.
+    pub splay: Duration,
+    /// Start the child again when it exits, instead of exiting with its status.
+    pub restart_on_exit: bool,
+    /// Pipe the child's output through the masker.
+    pub mask_output: bool,
+    /// Run the child in its own process group and signal the whole group.
+    pub process_group: bool,
+    /// Which inherited variables the child sees.
+    pub env_filter: ExecEnvConfig,
 }
 
-/// Why the child could not be run.
+impl ExecSpec {
+    /// The spec for `argv` under the `exec` stanza `cfg`; `mask` is `--mask`.
+    pub fn new(argv: Vec<String>, cfg: &ExecConfig, mask: bool) -> Self {
+        let sig = |n: i32, default| Signal::try_from(n).unwrap_or(default);
+        Self {
+            argv,
+            restart_mode: cfg.restart_mode,
+            stop_signal: sig(cfg.restart_stop_signal, Signal::SIGTERM),
+            reload_signal: sig(cfg.reload_signal, Signal::SIGHUP),
+            kill_timeout: cfg.kill_timeout,
+            splay: cfg.splay,
+            restart_on_exit: cfg.restart_on_exit,
+            mask_output: cfg.mask_output || mask,
+            process_group: cfg.signal_process_group,
+            env_filter: cfg.env.clone(),
+        }
+    }
+}
+
+/// Why the child could not be run. Names the program, never its environment.
 #[derive(Debug, thiserror::Error)]
-#[error("exec {program:?}: {source}")]
-pub struct ExecError {
-    /// argv\[0].
-    pub program: String,
-    /// The OS error.
-    pub source: std::io::Error,
+pub enum ExecError {
+    /// The child could not be started.
+    #[error("exec {program:?}: {source}")]
+    Spawn {
+        /// argv\[0].
+        program: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Signal handling could not be set up.
+    #[error("exec: cannot handle signals: {0}")]
+    Signals(std::io::Error),
+    /// An argument or variable holds a NUL byte, which exec cannot pass.
+    #[error("exec {program:?}: an argument or environment variable contains a NUL byte")]
+    Nul {
+        /// argv\[0].
+        program: String,
+    },
 }
 
-/// Signals forwarded to the child.
-const FORWARDED: &[(i32, Signal)] = &[
-    (libc::SIGHUP, Signal::SIGHUP),
-    (libc::SIGINT, Signal::SIGINT),
-    (libc::SIGQUIT, Signal::SIGQUIT),
-    (libc::SIGTERM, Signal::SIGTERM),
-    (libc::SIGUSR1, Signal::SIGUSR1),
-    (libc::SIGUSR2, Signal::SIGUSR2),
-    (libc::SIGWINCH, Signal::SIGWINCH),
-    (libc::SIGCONT, Signal::SIGCONT),
-    (libc::SIGALRM, Signal::SIGALRM),
-];
-
-/// The exit code a shell would report: the child's code, or 128+N when killed by signal N.
-pub fn exit_code(status: ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
-}
-
-/// Run and supervise the child until it exits; returns the exit code for sidekey.
-///
-/// # Errors
-/// [`ExecError`] when the child cannot be started.
-pub async fn supervise(
-    spec: &ExecSpec,
-    inherited: Vec<(OsString, OsString)>,
-    mut env_rx: watch::Receiver<EnvMap>,
-    auditor: Auditor,
-) -> Result<i32, ExecError> {
-    // Orphans of the child are re-parented to us so they can be reaped (we are not always PID 1).
-    let _ = nix::sys::prctl::set_child_subreaper(true);
-    let mut streams = Vec::new();
-    for (n, sig) in FORWARDED {
-        if let Ok(s) = signal(SignalKind::from_raw(*n)) {
-            streams.push((s, *sig));
-        }
-    }
-    let env = env_rx.borrow_and_update().clone();
-    let mut child = start(spec, &inherited, &env, &auditor, EventKind::ExecStart)?;
-    loop {
-        let recv_any = futures_util::future::select_all(streams.iter_mut().map(|(s, sig)| {
-            let sig = *sig;
-            Box::pin(async move { s.recv().await.map(|()| sig) })
-        }));
-        tokio::select! {
-            status = child.wait() => {
-                let code = status.map(exit_code).unwrap_or(1);
-                let mut r = Record::new(EventKind::ExecExit, if code == 0 { Outcome::Success } else { Outcome::Failure });
-                r.error = (code != 0).then(|| format!("child exited with code {code}"));
-                auditor.record(r);
-                auditor.flush();
-                return Ok(code);
-            }
-            (sig, _, _) = recv_any => {
-                if let (Some(sig), Some(pid)) = (sig, child.id()) {
-                    let _ = kill(Pid::from_raw(pid.cast_signed()), sig);
-                }
-            }
-            changed = env_rx.changed(), if spec.restart_on_change => {
-                if changed.is_err() {
-                    continue;
-                }
-                let env = env_rx.borrow_and_update().clone();
-                stop(spec, &mut child).await;
-                child = start(spec, &inherited, &env, &auditor, EventKind::ExecRestart)?;
-            }
+impl ExecError {
+    /// The exit code a shell uses: 127 when the program is not found, 126 when it cannot be run.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Spawn { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 127,
+            _ => 126,
         }
     }
 }
 
-fn start(
-    spec: &ExecSpec,
-    inherited: &[(OsString, OsString)],
-    env: &EnvMap,
-    auditor: &Auditor,
-    kind: EventKind,
-) -> Result<Child, ExecError> {
+/// `--no-supervise`: replace sidekey with the child (execve), with the same environment the supervisor
+/// would give it. Returns only on failure.
+pub fn hand_over(spec: &ExecSpec, inherited: Vec<(OsString, OsString)>, env: &EnvMap) -> ExecError {
     let program = spec.argv.first().cloned().unwrap_or_default();
-    let mut cmd = Command::new(&program);
-    cmd.args(spec.argv.iter().skip(1))
-        .env_clear()
-        .envs(child_env(inherited.iter().cloned(), env));
-    let r = cmd.spawn();
-    let names = env.keys().cloned().collect();
-    auditor.record(Record::result(kind, r.as_ref().err()).output(OutputMeta::Env { names }));
-    auditor.flush();
-    r.map_err(|source| ExecError { program, source })
+    let nul = || ExecError::Nul {
+        program: program.clone(),
+    };
+    let argv: Result<Vec<CString>, _> =
+        spec.argv.iter().map(|a| CString::new(a.as_str())).collect();
+    let envp: Result<Vec<CString>, _> = child_env(inherited, env, &spec.env_filter)
+        .into_iter()
+        .map(|(k, v)| {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            CString::new(kv)
+        })
+        .collect();
+    let (Ok(argv), Ok(envp)) = (argv, envp) else {
+        return nul();
+    };
+    let Some(file) = argv.first() else {
+        return nul();
+    };
+    match nix::unistd::execvpe(file, &argv, &envp) {
+        Err(e) => ExecError::Spawn {
+            program,
+            source: e.into(),
+        },
+        Ok(never) => match never {},
+    }
 }
 
-/// Stop the child: stop signal, wait up to kill_timeout, SIGKILL, reap.
-async fn stop(spec: &ExecSpec, child: &mut Child) {
-    if let Some(pid) = child.id() {
-        let _ = kill(Pid::from_raw(pid.cast_signed()), spec.stop_signal);
-    }
-    if tokio::time::timeout(spec.kill_timeout, child.wait())
-        .await
-        .is_err()
-    {
-        let _ = child.kill().await;
-    }
+/// Whether two rendered envs hold the same names and values.
+pub fn same_env(a: &EnvMap, b: &EnvMap) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|((ka, va), (kb, vb))| ka == kb && va.as_str() == vb.as_str())
 }

@@ -1,12 +1,15 @@
-//! The exec'd child's environment: the agent's own, minus sidekey's settings and any token, plus the
-//! rendered `env_template` variables.
+//! The exec'd child's environment: the agent's own, filtered (`exec { env { pristine, allow, deny } }`,
+//! minus sidekey's settings and any token), plus the rendered variables.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 
 use zeroize::Zeroizing;
 
-/// Variables never passed to the child: credentials the agent itself was given, and its own settings.
+use crate::config::ExecEnvConfig;
+
+/// Variables never passed to the child unless `allow` names them exactly: credentials the agent itself
+/// was given.
 const DENIED: &[&str] = &[
     "VAULT_TOKEN",
     "BAO_TOKEN",
@@ -18,21 +21,58 @@ const DENIED: &[&str] = &[
 /// Prefixes of variables that configure sidekey itself.
 const DENIED_PREFIXES: &[&str] = &["SIDEKEY_"];
 
-/// Whether an inherited variable may be passed on to the child.
+/// Whether an inherited variable may be passed on under sidekey's defaults (no `env` block).
 pub fn inherit_allowed(name: &str) -> bool {
     !DENIED.contains(&name) && !DENIED_PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
-/// The child's environment: `inherited` filtered by [`inherit_allowed`], then `rendered` on top.
+/// Whether `name` matches `pattern`: an exact name, or a glob where `*` stands for any run of characters.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = name.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for p in middle {
+        match rest.find(p) {
+            Some(i) => rest = &rest[i + p.len()..],
+            None => return false,
+        }
+    }
+    rest.ends_with(last)
+}
+
+/// Whether the inherited variable `name` passes the `env` block and sidekey's defaults.
+pub fn inherit(filter: &ExecEnvConfig, name: &str) -> bool {
+    let allowed = filter.allow.iter().any(|p| glob_match(p, name));
+    let explicitly = filter.allow.iter().any(|p| p == name);
+    if (filter.pristine || !filter.allow.is_empty()) && !allowed {
+        return false;
+    }
+    if filter.deny.iter().any(|p| glob_match(p, name)) {
+        return false;
+    }
+    explicitly || inherit_allowed(name)
+}
+
+/// The child's environment: `inherited` filtered by [`inherit`], then `rendered` on top.
 pub fn child_env(
     inherited: impl IntoIterator<Item = (OsString, OsString)>,
     rendered: &BTreeMap<String, Zeroizing<String>>,
+    filter: &ExecEnvConfig,
 ) -> Vec<(OsString, OsString)> {
     let mut env: Vec<(OsString, OsString)> = inherited
         .into_iter()
         .filter(|(k, _)| {
+            // A name that is not UTF-8 can match no pattern: it passes only when nothing restricts.
             k.to_str()
-                .is_none_or(|k| inherit_allowed(k) && !rendered.contains_key(k))
+                .map_or(!filter.pristine && filter.allow.is_empty(), |k| {
+                    inherit(filter, k) && !rendered.contains_key(k)
+                })
         })
         .collect();
     env.extend(
@@ -47,20 +87,74 @@ pub fn child_env(
 mod tests {
     use super::*;
 
-    #[test]
-    fn drops_tokens_and_own_settings_and_overrides_with_rendered() {
-        let inherited = [
+    fn names(env: &[(OsString, OsString)]) -> Vec<&str> {
+        env.iter().map(|(k, _)| k.to_str().unwrap()).collect()
+    }
+
+    fn inherited() -> Vec<(OsString, OsString)> {
+        [
             ("PATH", "/bin"),
             ("VAULT_TOKEN", "t"),
             ("BAO_TOKEN", "t"),
             ("SIDEKEY_CONFIG", "x"),
+            ("AWS_KEY", "k"),
+            ("APP_MODE", "prod"),
             ("DB", "old"),
         ]
-        .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+        .to_vec()
+    }
+
+    #[test]
+    fn drops_tokens_and_own_settings_and_overrides_with_rendered() {
         let rendered = BTreeMap::from([("DB".to_string(), Zeroizing::new("new".to_string()))]);
-        let env = child_env(inherited, &rendered);
-        let names: Vec<_> = env.iter().map(|(k, _)| k.to_str().unwrap()).collect();
-        assert_eq!(names, ["PATH", "DB"]);
-        assert_eq!(env[1].1, "new");
+        let env = child_env(inherited(), &rendered, &ExecEnvConfig::default());
+        assert_eq!(names(&env), ["PATH", "AWS_KEY", "APP_MODE", "DB"]);
+        assert_eq!(env[3].1, "new");
+    }
+
+    #[test]
+    fn pristine_allow_and_deny() {
+        let rendered = BTreeMap::from([("DB".to_string(), Zeroizing::new("new".to_string()))]);
+        let pristine = ExecEnvConfig {
+            pristine: true,
+            ..ExecEnvConfig::default()
+        };
+        assert_eq!(names(&child_env(inherited(), &rendered, &pristine)), ["DB"]);
+
+        let allow = ExecEnvConfig {
+            allow: vec![
+                "PATH".into(),
+                "APP_*".into(),
+                "VAULT_TOKEN".into(),
+                "BAO_*".into(),
+            ],
+            ..ExecEnvConfig::default()
+        };
+        // An exact name re-admits a default-removed token; a glob does not.
+        assert_eq!(
+            names(&child_env(inherited(), &rendered, &allow)),
+            ["PATH", "VAULT_TOKEN", "APP_MODE", "DB"]
+        );
+
+        let deny = ExecEnvConfig {
+            deny: vec!["AWS_*".into()],
+            ..ExecEnvConfig::default()
+        };
+        assert_eq!(
+            names(&child_env(inherited(), &rendered, &deny)),
+            ["PATH", "APP_MODE", "DB"]
+        );
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("APP_*", "APP_MODE"));
+        assert!(glob_match("*_KEY", "AWS_KEY"));
+        assert!(glob_match("A*B*C", "AxxBxxC"));
+        assert!(glob_match("*", "ANY"));
+        assert!(!glob_match("APP_*", "MYAPP_MODE"));
+        assert!(!glob_match("PATH", "PATHX"));
+        assert!(!glob_match("A*A", "A"));
     }
 }

@@ -10,7 +10,8 @@ use crate::admin::Telemetry;
 use crate::audit::Auditor;
 use crate::backend::{Client, ClientSettings, tls::TlsSettings};
 use crate::config::Config;
-use crate::exec::{ExecSpec, supervise};
+use crate::exec::refs::references;
+use crate::exec::{ExecSpec, hand_over, same_env, supervise};
 use crate::lease::jobs::prepare;
 use crate::lease::{Delivery, Engine, EnvMap};
 
@@ -174,8 +175,33 @@ pub async fn run(cfg: Config, env: Arc<dyn EnvSource>) -> i32 {
 /// Failed deliveries in a row after which `exit_on_retry_failure` stops the agent.
 const RETRIES_BEFORE_EXIT: u32 = 5;
 
-/// `sidekey exec`: render the env, start the child, keep its secrets fresh, exit with its status.
-pub async fn exec(cfg: Config, argv: Vec<String>, env: Arc<dyn EnvSource>) -> i32 {
+/// How `sidekey exec` was asked to run the child (command-line options).
+#[derive(Clone, Debug, Default)]
+pub struct ExecOptions {
+    /// The child's argv.
+    pub argv: Vec<String>,
+    /// `--mask`: mask secret values in the child's output.
+    pub mask: bool,
+    /// `--no-supervise`: replace sidekey with the child once the env is rendered.
+    pub no_supervise: bool,
+}
+
+/// `sidekey exec`: render the env (`env_template`s and `sidekey:` references in the inherited env),
+/// start the child, keep its secrets fresh, exit with its status.
+pub async fn exec(cfg: Config, opts: ExecOptions, env: Arc<dyn EnvSource>) -> i32 {
+    let mut cfg = cfg;
+    let inherited = env.vars_os();
+    let refs = match references(&inherited) {
+        Ok(r) => r,
+        Err(e) => return report(EXIT_CONFIG, &e),
+    };
+    // An env_template of the same name is the more explicit of the two.
+    let refs: Vec<_> = refs
+        .into_iter()
+        .filter(|r| !cfg.env_templates.iter().any(|t| t.name == r.name))
+        .collect();
+    cfg.env_templates
+        .extend(refs.iter().map(|r| r.env_template()));
     let cfg = Arc::new(cfg);
     let (mut engine, telemetry) = match build(cfg.clone(), env.clone(), false) {
         Ok(e) => e,
@@ -195,34 +221,39 @@ pub async fn exec(cfg: Config, argv: Vec<String>, env: Arc<dyn EnvSource>) -> i3
     // The child starts only once every env var rendered and every file was delivered.
     let code = delivery_code(&first);
     if code != EXIT_OK {
+        if let Some(Err(f)) = &first.env
+            && let Some(r) = refs.iter().find(|r| r.name == f.template)
+        {
+            eprintln!(
+                "sidekey: environment variable {}: cannot resolve {r}",
+                r.name
+            );
+        }
+        eprintln!("sidekey: exec: the child was not started");
         return code;
     }
     let initial = match first.env {
         Some(Ok(m)) => m,
         _ => EnvMap::new(),
     };
-    let exec_cfg = cfg.exec.clone();
-    let spec = ExecSpec {
-        argv,
-        restart_on_change: exec_cfg
-            .as_ref()
-            .is_none_or(|e| e.restart_on_secret_changes),
-        stop_signal: exec_cfg
-            .as_ref()
-            .and_then(|e| nix::sys::signal::Signal::try_from(e.restart_stop_signal).ok())
-            .unwrap_or(nix::sys::signal::Signal::SIGTERM),
-        kill_timeout: exec_cfg
-            .as_ref()
-            .map_or(std::time::Duration::from_secs(30), |e| e.kill_timeout),
-    };
-    let (tx, rx) = watch::channel(initial);
+    let spec = ExecSpec::new(opts.argv, &cfg.exec.clone().unwrap_or_default(), opts.mask);
     let audit = engine.auditor();
+    if opts.no_supervise {
+        audit.flush();
+        let e = hand_over(&spec, inherited, &initial);
+        return report(e.exit_code(), &e);
+    }
+    let (tx, rx) = watch::channel(initial);
+    let (files_tx, files_rx) = watch::channel(0u64);
     let refresh = async {
         loop {
             sleep_until(engine.next_due()).await;
             if engine.tick().await {
                 let d = engine.deliver().await;
                 telemetry.delivered(&d);
+                if d.files.iter().any(|r| matches!(r, Ok(true))) {
+                    files_tx.send_modify(|n| *n += 1);
+                }
                 if let Some(Ok(m)) = d.env {
                     tx.send_if_modified(|cur| {
                         let changed = !same_env(cur, &m);
@@ -236,22 +267,15 @@ pub async fn exec(cfg: Config, argv: Vec<String>, env: Arc<dyn EnvSource>) -> i3
         }
     };
     let code = tokio::select! {
-        r = supervise(&spec, env.vars_os(), rx, audit) => match r {
+        r = supervise(&spec, inherited, rx, files_rx, audit) => match r {
             Ok(code) => code,
-            Err(e) => report(127, &e),
+            Err(e) => report(e.exit_code(), &e),
         },
         () = refresh => EXIT_OK,
     };
     engine.shutdown().await;
     evidence.finish().await;
     code
-}
-
-fn same_env(a: &EnvMap, b: &EnvMap) -> bool {
-    a.len() == b.len()
-        && a.iter()
-            .zip(b)
-            .all(|((ka, va), (kb, vb))| ka == kb && va.as_str() == vb.as_str())
 }
 
 async fn sleep_until(t: Option<Instant>) {

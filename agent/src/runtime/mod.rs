@@ -26,8 +26,9 @@ impl EnvSource for ProcessEnv {
 
 mod evidence;
 mod flows;
+pub mod reaped;
 
 pub use flows::{
-    EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE, apply_env_overrides, build_engine, exec,
-    once, run,
+    EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE, ExecOptions, apply_env_overrides,
+    build_engine, exec, once, run,
 };

@@ -5,6 +5,7 @@
 
 mod errors;
 mod evidence;
+mod exec;
 mod valid;
 
 use std::path::PathBuf;

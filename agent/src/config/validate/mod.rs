@@ -6,14 +6,13 @@ mod auto_auth;
 mod template;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use super::field::Field;
 use super::node::{Node, Problem};
 use super::section::{Labels, Section};
 use super::types::{
-    AdminListener, AuditConfig, AutoAuthConfig, EnvTemplateConfig, ExecConfig, LogFormat,
-    TemplateConfig, TemplateGlobalConfig, VaultConfig,
+    AdminListener, AuditConfig, AutoAuthConfig, EnvTemplateConfig, ExecConfig, ExecEnvConfig,
+    LogFormat, RestartMode, TemplateConfig, TemplateGlobalConfig, VaultConfig,
 };
 use super::values;
 
@@ -212,17 +211,54 @@ fn exec(mut s: Section<'_>) -> Result<ExecConfig, Problem> {
         },
         None => true,
     };
+    let d = ExecConfig::default();
+    let signal = |f: &Field<'_>| values::signal(&f.string()?).map_err(|m| f.problem(m));
+    let restart_mode = match s.field("restart_mode")? {
+        Some(f) => {
+            let mode = match f.string()?.as_str() {
+                "restart" => RestartMode::Restart,
+                "signal" => RestartMode::Signal,
+                "none" => RestartMode::None,
+                other => {
+                    return Err(f.problem(format!(
+                        "expected \"restart\", \"signal\" or \"none\", found {other:?}"
+                    )));
+                }
+            };
+            if !restart && mode != RestartMode::None {
+                return Err(f.problem(
+                    "contradicts restart_on_secret_changes = \"never\"; give one of the two",
+                ));
+            }
+            mode
+        }
+        None => d.restart_mode,
+    };
+    let env = match s.block("env")? {
+        Some(b) => exec_env(b)?,
+        None => ExecEnvConfig::default(),
+    };
     let config = ExecConfig {
         command,
         restart_on_secret_changes: restart,
         restart_stop_signal: s
-            .get("restart_stop_signal", |f| {
-                values::signal(&f.string()?).map_err(|m| f.problem(m))
-            })?
-            .unwrap_or(libc::SIGTERM),
+            .get("restart_stop_signal", signal)?
+            .unwrap_or(d.restart_stop_signal),
         kill_timeout: s
             .get("kill_timeout", Field::duration)?
-            .unwrap_or(Duration::from_secs(30)),
+            .unwrap_or(d.kill_timeout),
+        // "never" is Vault Agent's spelling of "leave the child alone".
+        restart_mode: if restart {
+            restart_mode
+        } else {
+            RestartMode::None
+        },
+        reload_signal: s.get("reload_signal", signal)?.unwrap_or(d.reload_signal),
+        splay: s.get("splay", Field::duration)?.unwrap_or(d.splay),
+        restart_on_exit: s.get("restart_on_exit", Field::bool)?.unwrap_or(false),
+        mask_output: s.get("mask_output", Field::bool)?.unwrap_or(false),
+        signal_process_group: s.get("signal_process_group", Field::bool)?.unwrap_or(false),
+        env,
     };
     s.finish(&[
         (
@@ -233,9 +269,27 @@ fn exec(mut s: Section<'_>) -> Result<ExecConfig, Problem> {
             "child_process_stderr",
             "the child inherits sidekey's stderr",
         ),
-        ("splay", "not implemented yet"),
-        ("restart_mode", "not implemented yet"),
     ])?;
+    Ok(config)
+}
+
+/// `exec { env { pristine, allow, deny } }`.
+fn exec_env(mut s: Section<'_>) -> Result<ExecEnvConfig, Problem> {
+    let patterns = |f: &Field<'_>| {
+        let list = f.strings()?;
+        if let Some(bad) = list.iter().find(|p| p.is_empty() || p.contains('=')) {
+            return Err(f.problem(format!(
+                "{bad:?} is not a variable name or a glob such as \"APP_*\""
+            )));
+        }
+        Ok(list)
+    };
+    let config = ExecEnvConfig {
+        pristine: s.get("pristine", Field::bool)?.unwrap_or(false),
+        allow: s.get("allow", patterns)?.unwrap_or_default(),
+        deny: s.get("deny", patterns)?.unwrap_or_default(),
+    };
+    s.finish(&[])?;
     Ok(config)
 }
 
