@@ -193,6 +193,7 @@ pub fn main() -> i32 {
         } => {
             let cfg = if config.config.is_empty() {
                 let mut cfg = Config::default();
+                init_logging(Some(&cfg));
                 apply_env_overrides(&mut cfg, env.as_ref());
                 cfg
             } else {
