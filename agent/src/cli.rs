@@ -1,4 +1,5 @@
-//! The command line (DESIGN §3): `run`, `exec`, `check`, `version`, and their exit codes.
+//! The command line (DESIGN §3): `run`, `exec`, `check`, `audit verify`, `report`, `version`, and their
+//! exit codes.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -77,8 +78,47 @@ enum Command {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Audit trail tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// The evidence pack for auditors, built from an audit trail: inventory, rotations, failures, gaps.
+    Report {
+        /// The audit file.
+        #[arg(long = "audit")]
+        audit: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "md")]
+        format: ReportFormat,
+        /// The `hmac_key_file` the trail was written with, to check its chain.
+        #[arg(long)]
+        hmac_key_file: Option<PathBuf>,
+    },
     /// Print the version.
     Version,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check an audit file's hash chain; exit 1 naming the first edited, missing or reordered line.
+    Verify {
+        /// The audit file.
+        file: PathBuf,
+        /// The `hmac_key_file` the trail was written with.
+        #[arg(long)]
+        hmac_key_file: Option<PathBuf>,
+        /// Accept a first line that continues an earlier file's chain (a rotated file).
+        #[arg(long)]
+        allow_continuation: bool,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ReportFormat {
+    Csv,
+    Json,
+    Md,
 }
 
 /// Run the command line; returns the process exit code.
@@ -91,11 +131,31 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    init_logging();
     let env: Arc<dyn EnvSource> = Arc::new(ProcessEnv);
     match cli.command {
+        Command::Audit {
+            command:
+                AuditCommand::Verify {
+                    file,
+                    hmac_key_file,
+                    allow_continuation,
+                },
+        } => crate::audit::tools::verify(&file, hmac_key_file.as_deref(), allow_continuation),
+        Command::Report {
+            audit,
+            format,
+            hmac_key_file,
+        } => {
+            let format = match format {
+                ReportFormat::Csv => crate::audit::tools::Format::Csv,
+                ReportFormat::Json => crate::audit::tools::Format::Json,
+                ReportFormat::Md => crate::audit::tools::Format::Markdown,
+            };
+            crate::audit::tools::report(&audit, hmac_key_file.as_deref(), format)
+        }
         #[allow(clippy::print_stdout)] // `version` prints to stdout, as every CLI does
         Command::Version => {
+            init_logging(None);
             println!("sidekey {}", env!("CARGO_PKG_VERSION"));
             0
         }
@@ -133,6 +193,7 @@ pub fn main() -> i32 {
         } => {
             let cfg = if config.config.is_empty() {
                 let mut cfg = Config::default();
+                init_logging(Some(&cfg));
                 apply_env_overrides(&mut cfg, env.as_ref());
                 cfg
             } else {
@@ -168,14 +229,17 @@ pub fn main() -> i32 {
     }
 }
 
+/// Load the config and start logging as it says (before anything is logged).
 fn load(args: &ConfigArgs, env: &dyn EnvSource) -> Result<Config, i32> {
     let files: Vec<&std::path::Path> = args.config.iter().map(PathBuf::as_path).collect();
     match config::load(&files) {
         Ok(mut cfg) => {
+            init_logging(Some(&cfg));
             apply_env_overrides(&mut cfg, env);
             Ok(cfg)
         }
         Err(e) => {
+            init_logging(None);
             eprintln!("sidekey: {e}");
             Err(crate::runtime::EXIT_CONFIG)
         }
@@ -196,15 +260,24 @@ fn block_on<F: std::future::Future<Output = i32>>(f: F) -> i32 {
 }
 
 /// Logs go to stderr only (stdout belongs to the child in exec mode). Level from `SIDEKEY_LOG` or
-/// `RUST_LOG`, default `info`.
-fn init_logging() {
+/// `RUST_LOG`, else the config's `log_level`, default `info`; `log_format = "json"` writes one JSON object
+/// per line. Secret values are never logged at any level: they are `SecretString`s and `Zeroizing`
+/// buffers without `Display`, and backend error bodies are reduced to the server's `errors` list.
+fn init_logging(cfg: Option<&Config>) {
     use tracing_subscriber::EnvFilter;
+    let level = cfg.and_then(|c| c.log_level.as_deref()).unwrap_or("info");
     let filter = EnvFilter::try_from_env("SIDEKEY_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+        .unwrap_or_else(|_| EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter)
         .with_target(false)
-        .try_init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let json = cfg.is_some_and(|c| c.log_format == config::LogFormat::Json);
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
 }

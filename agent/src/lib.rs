@@ -12,9 +12,11 @@
 //! - [`template`]: the consul-template dialect of Go `text/template` (pure renderers).
 //! - [`output`]: every side effect of delivery: atomic files, post-render commands, the child's env.
 //! - [`exec`]: the child-process supervisor.
-//! - [`audit`]: audit events and their sinks.
+//! - [`audit`]: audit events, their hash chain and sinks; `audit verify` and `report`.
+//! - [`admin`]: the admin listener: health, readiness, Prometheus metrics.
 //! - [`runtime`]: shutdown signal plumbing and the agent's top-level flows.
 
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod backend;

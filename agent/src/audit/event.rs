@@ -116,6 +116,30 @@ pub enum OutputMeta {
     },
 }
 
+/// Evidence metadata from the config (`audit { metadata {...} secret "PATH" {...} }`).
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct EventMeta {
+    /// The accountable team or person.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// The environment, e.g. `prod`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// The sensitivity class, e.g. `high`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sensitivity: Option<String>,
+    /// The configured rotation period of the secret, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation_period_s: Option<u64>,
+}
+
+impl EventMeta {
+    /// Whether nothing is set (then the event carries no `meta`).
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// One audit event as written (one JSON line). Field order is the canonical order hashed.
 #[derive(Clone, Debug, Serialize)]
 pub struct Event {
@@ -140,12 +164,15 @@ pub struct Event {
     /// Where it went.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<OutputMeta>,
+    /// Evidence metadata from the config.
+    #[serde(skip_serializing_if = "EventMeta::is_empty")]
+    pub meta: EventMeta,
     /// Why it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Hash of the previous event in this file (64 zeros for the first).
     pub prev_hash: String,
-    /// SHA-256 (hex) of this event's canonical JSON without `hash`.
+    /// SHA-256 or HMAC-SHA-256 (hex) of this event's canonical JSON without `hash` (see `chain`).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub hash: String,
 }
@@ -203,6 +230,12 @@ impl Record {
     /// With a secret.
     pub fn secret(mut self, s: SecretMeta) -> Self {
         self.secret = Some(s);
+        self
+    }
+
+    /// As another kind of event (same identity, secret and output).
+    pub fn event_kind(mut self, event: EventKind) -> Self {
+        self.event = event;
         self
     }
 

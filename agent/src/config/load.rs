@@ -57,6 +57,9 @@ struct Merged {
     pid_file: Option<Origin>,
     audit: Option<Origin>,
     lease_state_file: Option<Origin>,
+    admin_listener: Option<Origin>,
+    log_level: Option<Origin>,
+    log_format: Option<Origin>,
     destinations: HashMap<PathBuf, Origin>,
     env_names: HashMap<String, Origin>,
 }
@@ -102,6 +105,15 @@ impl Merged {
             p.lease_state_file,
         )? {
             c.lease_state_file = Some(v);
+        }
+        if let Some(v) = once(&mut self.admin_listener, file, "listener", p.admin_listener)? {
+            c.admin_listener = Some(v);
+        }
+        if let Some(v) = once(&mut self.log_level, file, "log_level", p.log_level)? {
+            c.log_level = Some(v);
+        }
+        if let Some(v) = once(&mut self.log_format, file, "log_format", p.log_format)? {
+            c.log_format = v;
         }
         for (t, line) in p.templates {
             unique(

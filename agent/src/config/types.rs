@@ -29,6 +29,31 @@ pub struct Config {
     pub audit: AuditConfig,
     /// `lease_state_file` (sidekey): where leases are recorded so a restart resumes them.
     pub lease_state_file: Option<PathBuf>,
+    /// `listener "admin" { address }` (sidekey): where `/healthz`, `/readyz` and `/metrics` are served.
+    pub admin_listener: Option<AdminListener>,
+    /// `log_level`: `trace`, `debug`, `info` (default), `warn` or `error`. `SIDEKEY_LOG`/`RUST_LOG` win.
+    pub log_level: Option<String>,
+    /// `log_format`: `text` (default) or `json` (one JSON object per line on stderr).
+    pub log_format: LogFormat,
+}
+
+/// `log_format`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Where the admin listener binds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AdminListener {
+    /// `address = "127.0.0.1:8300"`: a TCP socket address.
+    Tcp(std::net::SocketAddr),
+    /// `address = "unix:/run/sidekey/admin.sock"` (or an absolute path): a unix socket.
+    Unix(PathBuf),
 }
 
 /// The `vault` stanza. `BAO_ADDR`/`VAULT_ADDR`, `BAO_CACERT`/`VAULT_CACERT` and
@@ -335,6 +360,49 @@ pub struct AuditConfig {
     pub file: Option<PathBuf>,
     /// `stdout {}`: write audit events to stdout (not in exec mode, where stdout is the child's).
     pub stdout: bool,
+    /// `http { url, ... }`: POST batches of events to a collector.
+    pub http: Option<AuditHttpConfig>,
+    /// `hmac_key_file`: a file whose contents key an HMAC-SHA-256 chain instead of plain SHA-256, so
+    /// that someone who can write the log cannot recompute the chain.
+    pub hmac_key_file: Option<PathBuf>,
+    /// `fail_closed`: when an event cannot be made durable (HTTP spool full), refuse new retrievals
+    /// instead of retrieving unaudited. Default false.
+    pub fail_closed: bool,
+    /// `metadata { owner, environment, sensitivity }`: agent-wide metadata carried in every event.
+    pub metadata: Metadata,
+    /// `secret "PATH" { owner, environment, sensitivity, rotation_period }`: per-secret metadata, keyed
+    /// by the path as written in templates or as called (`secret/data/app/config`).
+    pub secrets: BTreeMap<String, Metadata>,
+}
+
+/// The `audit { http { ... } }` sink.
+#[derive(Clone, Debug)]
+pub struct AuditHttpConfig {
+    /// `url`: the collector's endpoint (`http://` or `https://`); each batch is a JSON array POSTed here.
+    pub url: String,
+    /// `ca_cert`: PEM CA bundle to trust for the collector instead of the system roots.
+    pub ca_cert: Option<PathBuf>,
+    /// `spool_path`: the on-disk spool of events not yet accepted by the collector. Required.
+    pub spool_path: PathBuf,
+    /// `spool_max_bytes`: cap of the spool file. Default 64 MiB.
+    pub spool_max_bytes: u64,
+    /// `batch_max`: events per POST at most. Default 100.
+    pub batch_max: usize,
+    /// `timeout`: per POST. Default 10 s.
+    pub timeout: Duration,
+}
+
+/// Evidence metadata for auditors, carried into events and `sidekey report`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Metadata {
+    /// `owner`: the team or person accountable.
+    pub owner: Option<String>,
+    /// `environment`: e.g. `prod`.
+    pub environment: Option<String>,
+    /// `sensitivity`: e.g. `high`.
+    pub sensitivity: Option<String>,
+    /// `rotation_period`: how often the secret is expected to rotate.
+    pub rotation_period: Option<Duration>,
 }
 
 /// Metadata of where a config value came from, for error messages.

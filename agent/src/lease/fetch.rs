@@ -76,6 +76,9 @@ impl Fetcher {
         token: &SecretString,
         identity: &Identity,
     ) -> Result<Fetched, FetchError> {
+        self.auditor
+            .admit(&req.path)
+            .map_err(|e| FetchError::Backend(e.into_backend()))?;
         let mount = match req.op {
             Operation::Write => None,
             Operation::Read | Operation::List => self.mount_for(&req.path, token).await?,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::admin::Telemetry;
 use crate::audit::Auditor;
 use crate::backend::{Client, ClientSettings, tls::TlsSettings};
 use crate::config::Config;
@@ -15,6 +16,7 @@ use crate::lease::jobs::prepare;
 use crate::lease::{Delivery, Engine, EnvMap};
 
 use super::EnvSource;
+use super::evidence::Evidence;
 
 /// Exit code: success.
 pub const EXIT_OK: i32 = 0;
@@ -46,6 +48,15 @@ pub fn apply_env_overrides(cfg: &mut Config, env: &dyn EnvSource) {
 /// # Errors
 /// The exit code to use.
 pub fn build_engine(cfg: Arc<Config>, env: Arc<dyn EnvSource>, once: bool) -> Result<Engine, i32> {
+    build(cfg, env, once).map(|(e, _)| e)
+}
+
+/// [`build_engine`], also returning the telemetry its auditor feeds (metrics and readiness).
+fn build(
+    cfg: Arc<Config>,
+    env: Arc<dyn EnvSource>,
+    once: bool,
+) -> Result<(Engine, Arc<Telemetry>), i32> {
     let (files, envs) = prepare(&cfg).map_err(|e| report(EXIT_CONFIG, &e))?;
     let v = &cfg.vault;
     let settings = ClientSettings {
@@ -61,9 +72,12 @@ pub fn build_engine(cfg: Arc<Config>, env: Arc<dyn EnvSource>, once: bool) -> Re
         max_in_flight: cfg.template_config.max_connections_per_host,
     };
     let client = Client::new(&settings).map_err(|e| report(EXIT_CONFIG, &e))?;
-    let auditor = Auditor::new(cfg.audit.file.as_deref(), cfg.audit.stdout)
+    let outputs = files.len() + usize::from(!envs.is_empty());
+    let telemetry = Arc::new(Telemetry::new(outputs));
+    let auditor = Auditor::from_config(&cfg.audit, Some(telemetry.clone()))
         .map_err(|e| report(EXIT_CONFIG, &e))?;
-    Ok(Engine::new(cfg, client, files, envs, auditor, env, once))
+    let engine = Engine::new(cfg, client, files, envs, auditor, env, once);
+    Ok((engine, telemetry))
 }
 
 fn report(code: i32, e: &dyn std::fmt::Display) -> i32 {
@@ -93,13 +107,19 @@ pub async fn once(cfg: Config, env: Arc<dyn EnvSource>) -> i32 {
         Ok(e) => e,
         Err(code) => return code,
     };
-    if !engine.resume().await
-        && let Err(e) = engine.authenticate().await
-    {
-        return report(EXIT_UNAVAILABLE, &e);
+    let auditor = engine.auditor();
+    let code = async {
+        if !engine.resume().await
+            && let Err(e) = engine.authenticate().await
+        {
+            return report(EXIT_UNAVAILABLE, &e);
+        }
+        let d = engine.deliver().await;
+        delivery_code(&d)
     }
-    let d = engine.deliver().await;
-    delivery_code(&d)
+    .await;
+    auditor.drain(std::time::Duration::from_secs(5)).await;
+    code
 }
 
 /// `sidekey run`: keep every output fresh until SIGINT/SIGTERM. With `exit_after_auth` (an init
@@ -109,9 +129,13 @@ pub async fn run(cfg: Config, env: Arc<dyn EnvSource>) -> i32 {
         return once(cfg, env).await;
     }
     let cfg = Arc::new(cfg);
-    let mut engine = match build_engine(cfg.clone(), env, false) {
+    let (mut engine, telemetry) = match build(cfg.clone(), env, false) {
         Ok(e) => e,
         Err(code) => return code,
+    };
+    let evidence = match Evidence::start(&cfg, engine.auditor(), telemetry.clone()).await {
+        Ok(e) => e,
+        Err(e) => return report(EXIT_CONFIG, &e),
     };
     let _pid = PidFile::write(cfg.pid_file.as_deref());
     let work = async {
@@ -121,6 +145,7 @@ pub async fn run(cfg: Config, env: Arc<dyn EnvSource>) -> i32 {
             return report(EXIT_UNAVAILABLE, &e);
         }
         let mut d = engine.deliver().await;
+        telemetry.delivered(&d);
         loop {
             if cfg.template_config.exit_on_retry_failure
                 && engine.failed_deliveries() > RETRIES_BEFORE_EXIT
@@ -131,6 +156,7 @@ pub async fn run(cfg: Config, env: Arc<dyn EnvSource>) -> i32 {
             sleep_until(engine.next_due()).await;
             if engine.tick().await {
                 d = engine.deliver().await;
+                telemetry.delivered(&d);
             }
         }
     };
@@ -142,6 +168,7 @@ pub async fn run(cfg: Config, env: Arc<dyn EnvSource>) -> i32 {
         }
     };
     engine.shutdown().await;
+    evidence.finish().await;
     code
 }
 
@@ -176,9 +203,13 @@ pub async fn exec(cfg: Config, opts: ExecOptions, env: Arc<dyn EnvSource>) -> i3
     cfg.env_templates
         .extend(refs.iter().map(|r| r.env_template()));
     let cfg = Arc::new(cfg);
-    let mut engine = match build_engine(cfg.clone(), env.clone(), false) {
+    let (mut engine, telemetry) = match build(cfg.clone(), env.clone(), false) {
         Ok(e) => e,
         Err(code) => return code,
+    };
+    let evidence = match Evidence::start(&cfg, engine.auditor(), telemetry.clone()).await {
+        Ok(e) => e,
+        Err(e) => return report(EXIT_CONFIG, &e),
     };
     if !engine.resume().await
         && let Err(e) = engine.authenticate().await
@@ -186,6 +217,7 @@ pub async fn exec(cfg: Config, opts: ExecOptions, env: Arc<dyn EnvSource>) -> i3
         return report(EXIT_UNAVAILABLE, &e);
     }
     let first = engine.deliver().await;
+    telemetry.delivered(&first);
     // The child starts only once every env var rendered and every file was delivered.
     let code = delivery_code(&first);
     if code != EXIT_OK {
@@ -218,6 +250,7 @@ pub async fn exec(cfg: Config, opts: ExecOptions, env: Arc<dyn EnvSource>) -> i3
             sleep_until(engine.next_due()).await;
             if engine.tick().await {
                 let d = engine.deliver().await;
+                telemetry.delivered(&d);
                 if d.files.iter().any(|r| matches!(r, Ok(true))) {
                     files_tx.send_modify(|n| *n += 1);
                 }
@@ -241,6 +274,7 @@ pub async fn exec(cfg: Config, opts: ExecOptions, env: Arc<dyn EnvSource>) -> i3
         () = refresh => EXIT_OK,
     };
     engine.shutdown().await;
+    evidence.finish().await;
     code
 }
 

@@ -24,6 +24,7 @@ impl EnvSource for ProcessEnv {
     }
 }
 
+mod evidence;
 mod flows;
 pub mod reaped;
 

@@ -223,7 +223,7 @@ fn unsupported_vault_agent_stanzas() {
     let (_, line, message) = invalid("agent.hcl", text);
     assert_eq!(line, 1);
     assert!(
-        message.starts_with("listener is not supported by sidekey"),
+        message.starts_with("listener \"tcp\" is not supported by sidekey"),
         "{message}"
     );
 

@@ -4,6 +4,7 @@
 #![allow(clippy::panic)] // a failed test panics
 
 mod errors;
+mod evidence;
 mod exec;
 mod valid;
 

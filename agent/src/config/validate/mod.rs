@@ -1,6 +1,7 @@
 //! Validation: one file's raw tree → typed stanzas (a [`Partial`] config), every value checked. Merging the
 //! files' partials is [`super::load()`]'s job.
 
+mod audit;
 mod auto_auth;
 mod template;
 
@@ -10,8 +11,8 @@ use super::field::Field;
 use super::node::{Node, Problem};
 use super::section::{Labels, Section};
 use super::types::{
-    AuditConfig, AutoAuthConfig, EnvTemplateConfig, ExecConfig, ExecEnvConfig, RestartMode,
-    TemplateConfig, TemplateGlobalConfig, VaultConfig,
+    AdminListener, AuditConfig, AutoAuthConfig, EnvTemplateConfig, ExecConfig, ExecEnvConfig,
+    LogFormat, RestartMode, TemplateConfig, TemplateGlobalConfig, VaultConfig,
 };
 use super::values;
 
@@ -31,6 +32,9 @@ pub(crate) struct Partial {
     pub pid_file: Option<Located<PathBuf>>,
     pub audit: Option<Located<AuditConfig>>,
     pub lease_state_file: Option<Located<PathBuf>>,
+    pub admin_listener: Option<Located<AdminListener>>,
+    pub log_level: Option<Located<String>>,
+    pub log_format: Option<Located<LogFormat>>,
 }
 
 /// The top-level keys sidekey reads.
@@ -45,25 +49,19 @@ const TOP_KEYS: &[&str] = &[
     "exit_after_auth",
     "pid_file",
     "lease_state_file",
+    "listener",
+    "log_level",
+    "log_format",
 ];
 
 /// Vault Agent top-level keys sidekey refuses, and why.
 const UNSUPPORTED_TOP: &[(&str, &str)] = &[
-    (
-        "listener",
-        "sidekey serves no Vault API to the workload; the admin listener for health and metrics is not implemented yet",
-    ),
     ("cache", "sidekey has no API proxy or response cache"),
     ("api_proxy", "sidekey has no API proxy"),
     ("telemetry", ""),
     ("disable_idle_connections", ""),
     ("disable_keep_alives", ""),
-    (
-        "log_level",
-        "set logging on the command line or with RUST_LOG",
-    ),
     ("log_file", "sidekey logs to stderr"),
-    ("log_format", "set logging on the command line"),
     ("log_rotate_duration", "sidekey logs to stderr"),
     ("log_rotate_bytes", "sidekey logs to stderr"),
     ("log_rotate_max_files", "sidekey logs to stderr"),
@@ -99,10 +97,13 @@ pub(crate) fn file(root: &Node) -> Result<Partial, Problem> {
         env_templates,
         exec: located(&mut s, "exec", exec)?,
         template_config: located(&mut s, "template_config", template_config)?,
-        audit: located(&mut s, "audit", audit)?,
+        audit: located(&mut s, "audit", audit::audit)?,
         exit_after_auth: field(&mut s, "exit_after_auth", Field::bool)?,
         pid_file: field(&mut s, "pid_file", Field::path_buf)?,
         lease_state_file: field(&mut s, "lease_state_file", Field::path_buf)?,
+        admin_listener: audit::listener(&mut s)?,
+        log_level: field(&mut s, "log_level", audit::log_level)?,
+        log_format: field(&mut s, "log_format", audit::log_format)?,
     };
     s.finish(UNSUPPORTED_TOP)?;
     Ok(out)
@@ -338,26 +339,4 @@ fn template_config(mut s: Section<'_>) -> Result<TemplateGlobalConfig, Problem> 
     };
     s.finish(&[])?;
     Ok(config)
-}
-
-// === audit ===
-
-fn audit(mut s: Section<'_>) -> Result<AuditConfig, Problem> {
-    let file = match s.block("file")? {
-        Some(mut f) => {
-            let path = f.require("path", Field::path_buf)?;
-            f.finish(&[])?;
-            Some(path)
-        }
-        None => None,
-    };
-    let stdout = match s.block("stdout")? {
-        Some(block) => {
-            block.finish(&[])?;
-            true
-        }
-        None => false,
-    };
-    s.finish(&[("http", "not implemented yet; use file or stdout")])?;
-    Ok(AuditConfig { file, stdout })
 }

@@ -1,0 +1,150 @@
+//! The admin HTTP server (HTTP/1.1, hyper): `GET /healthz`, `/readyz`, `/metrics` on a TCP address or
+//! a unix socket. It serves no secret: only liveness, readiness and counters.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::sync::CancellationToken;
+
+use super::Telemetry;
+use crate::config::AdminListener;
+
+/// The admin listener could not be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("listener \"admin\" {address}: {source}")]
+pub struct BindError {
+    /// The address, as configured.
+    pub address: String,
+    /// The OS error.
+    pub source: std::io::Error,
+}
+
+/// A bound listener, ready to serve.
+pub enum Bound {
+    /// TCP.
+    Tcp(tokio::net::TcpListener),
+    /// Unix socket.
+    Unix(tokio::net::UnixListener),
+}
+
+/// Bind `addr` (a stale unix socket file is replaced).
+///
+/// # Errors
+/// [`BindError`].
+pub async fn bind(addr: &AdminListener) -> Result<Bound, BindError> {
+    match addr {
+        AdminListener::Tcp(a) => tokio::net::TcpListener::bind(a)
+            .await
+            .map(Bound::Tcp)
+            .map_err(|source| BindError {
+                address: a.to_string(),
+                source,
+            }),
+        AdminListener::Unix(p) => {
+            let _ = std::fs::remove_file(p);
+            tokio::net::UnixListener::bind(p)
+                .map(Bound::Unix)
+                .map_err(|source| BindError {
+                    address: p.display().to_string(),
+                    source,
+                })
+        }
+    }
+}
+
+/// Serve until `stop` is cancelled.
+pub async fn serve(bound: Bound, telemetry: Arc<Telemetry>, stop: CancellationToken) {
+    loop {
+        let accepted = tokio::select! {
+            () = stop.cancelled() => return,
+            a = accept(&bound) => a,
+        };
+        match accepted {
+            Ok(Conn::Tcp(s)) => spawn_conn(s, telemetry.clone()),
+            Ok(Conn::Unix(s)) => spawn_conn(s, telemetry.clone()),
+            Err(e) => {
+                tracing::warn!(error = %e, "admin listener accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+enum Conn {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+async fn accept(b: &Bound) -> std::io::Result<Conn> {
+    match b {
+        Bound::Tcp(l) => l.accept().await.map(|(s, _)| Conn::Tcp(s)),
+        Bound::Unix(l) => l.accept().await.map(|(s, _)| Conn::Unix(s)),
+    }
+}
+
+fn spawn_conn<S>(stream: S, telemetry: Arc<Telemetry>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let svc = service_fn(move |req| {
+            let t = telemetry.clone();
+            async move { Ok::<_, Infallible>(route(&req, &t)) }
+        });
+        if let Err(e) = http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), svc)
+            .await
+        {
+            tracing::debug!(error = %e, "admin connection ended");
+        }
+    });
+}
+
+/// Answer one request.
+fn route(req: &Request<Incoming>, t: &Telemetry) -> Response<Full<Bytes>> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "GET only\n".into());
+    }
+    match req.uri().path() {
+        "/healthz" => text(StatusCode::OK, "ok\n".into()),
+        "/readyz" => match t.ready() {
+            Ok(()) => text(StatusCode::OK, "ready\n".into()),
+            Err(why) => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: {why}\n"),
+            ),
+        },
+        "/metrics" => match t.encode() {
+            Ok(body) => {
+                let mut r = text(StatusCode::OK, body);
+                r.headers_mut().insert(
+                    hyper::header::CONTENT_TYPE,
+                    hyper::header::HeaderValue::from_static(
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    ),
+                );
+                r
+            }
+            Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "encode failed\n".into()),
+        },
+        _ => text(StatusCode::NOT_FOUND, "not found\n".into()),
+    }
+}
+
+fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}

@@ -1,0 +1,278 @@
+//! What the admin endpoints report: Prometheus metrics, derived from the audit events (every
+//! retrieval, renewal, login, render and exec restart passes through the auditor, which calls
+//! [`Telemetry::observe`]), and readiness, from the leases seen in those events and the deliveries the
+//! runtime reports with [`Telemetry::delivered`].
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio::time::Instant;
+
+use crate::audit::{Event, EventKind, Outcome};
+use crate::lease::Delivery;
+
+/// A metric label naming a secret path.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PathLabel {
+    path: String,
+}
+
+/// A metric label naming what failed or was renewed.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: String,
+}
+
+/// Metrics and readiness state; shared (`Arc`) between the auditor, the runtime and the admin server.
+pub struct Telemetry {
+    registry: Registry,
+    retrievals: Family<PathLabel, Counter>,
+    renewals: Family<KindLabel, Counter>,
+    logins: Counter,
+    failures: Family<KindLabel, Counter>,
+    renders: Counter,
+    exec_restarts: Counter,
+    lease_expiry: Family<PathLabel, Gauge>,
+    spool_events: Gauge<i64, AtomicI64>,
+    dropped: Counter<u64, AtomicU64>,
+    state: Mutex<Readiness>,
+}
+
+/// What `/readyz` decides on.
+#[derive(Default)]
+struct Readiness {
+    /// Effective expiry of each leased secret, by API path.
+    leases: HashMap<String, Instant>,
+    /// Per output (files in config order, then the env set): whether it was delivered at least once.
+    delivered: Vec<bool>,
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Telemetry")
+    }
+}
+
+impl Telemetry {
+    /// Telemetry for an agent with `outputs` outputs (template files, plus one for the env set).
+    pub fn new(outputs: usize) -> Self {
+        let mut t = Self {
+            registry: Registry::with_prefix("sidekey"),
+            retrievals: Family::default(),
+            renewals: Family::default(),
+            logins: Counter::default(),
+            failures: Family::default(),
+            renders: Counter::default(),
+            exec_restarts: Counter::default(),
+            lease_expiry: Family::default(),
+            spool_events: Gauge::default(),
+            dropped: Counter::default(),
+            state: Mutex::new(Readiness {
+                leases: HashMap::new(),
+                delivered: vec![false; outputs],
+            }),
+        };
+        // Metrics are registered as handles (clones share the value), so the fields stay the writers.
+        let r = &mut t.registry;
+        r.register(
+            "retrievals",
+            "Secrets retrieved from the backend, by API path",
+            t.retrievals.clone(),
+        );
+        r.register(
+            "renewals",
+            "Successful renewals, by kind (lease or token)",
+            t.renewals.clone(),
+        );
+        r.register("logins", "Successful auto-auth logins", t.logins.clone());
+        r.register(
+            "failures",
+            "Failed operations, by audit event kind (secret.read, secret.renew, auth.login, ...)",
+            t.failures.clone(),
+        );
+        r.register(
+            "renders",
+            "Outputs written (files whose content changed)",
+            t.renders.clone(),
+        );
+        r.register(
+            "exec_restarts",
+            "Restarts of the exec'd child",
+            t.exec_restarts.clone(),
+        );
+        r.register(
+            "lease_expiry_seconds",
+            "Seconds until each lease's effective expiry (negative: expired), by API path",
+            t.lease_expiry.clone(),
+        );
+        r.register(
+            "audit_spool_events",
+            "Audit events waiting in the HTTP sink's spool",
+            t.spool_events.clone(),
+        );
+        r.register(
+            "audit_dropped_events",
+            "Audit events that could not be kept (spool full)",
+            t.dropped.clone(),
+        );
+        t
+    }
+
+    /// Count an audit event and track the lease it reports.
+    pub fn observe(&self, ev: &Event) {
+        if ev.outcome == Outcome::Failure {
+            self.failures
+                .get_or_create(&KindLabel {
+                    kind: kind_name(ev.event).into(),
+                })
+                .inc();
+            return;
+        }
+        match ev.event {
+            EventKind::SecretRead | EventKind::SecretWrite | EventKind::SecretRenew => {
+                if let Some(s) = &ev.secret {
+                    if ev.event == EventKind::SecretRenew {
+                        self.renewal("lease");
+                    } else {
+                        self.retrievals
+                            .get_or_create(&PathLabel {
+                                path: s.path.clone(),
+                            })
+                            .inc();
+                    }
+                    if !s.lease_id.is_empty()
+                        && s.lease_duration_s > 0
+                        && let Ok(mut st) = self.state.lock()
+                    {
+                        let expiry =
+                            Instant::now() + std::time::Duration::from_secs(s.lease_duration_s);
+                        st.leases.insert(s.path.clone(), expiry);
+                    }
+                }
+            }
+            EventKind::AuthRenew => self.renewal("token"),
+            EventKind::AuthLogin => {
+                self.logins.inc();
+            }
+            EventKind::OutputWrite => {
+                self.renders.inc();
+            }
+            EventKind::ExecRestart => {
+                self.exec_restarts.inc();
+            }
+            EventKind::SecretRevoke | EventKind::ExecStart | EventKind::ExecExit => {}
+        }
+    }
+
+    fn renewal(&self, kind: &str) {
+        self.renewals
+            .get_or_create(&KindLabel { kind: kind.into() })
+            .inc();
+    }
+
+    /// Record which outputs a delivery cycle delivered (written or unchanged).
+    pub fn delivered(&self, d: &Delivery) {
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        for (i, r) in d.files.iter().enumerate() {
+            if r.is_ok()
+                && let Some(slot) = st.delivered.get_mut(i)
+            {
+                *slot = true;
+            }
+        }
+        if let Some(Ok(_)) = &d.env {
+            let n = d.files.len();
+            if let Some(slot) = st.delivered.get_mut(n) {
+                *slot = true;
+            }
+        }
+    }
+
+    /// The audit spool's depth, in events.
+    pub fn set_spool_events(&self, n: u64) {
+        self.spool_events.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// Count an audit event that could not be kept.
+    pub fn dropped_event(&self) {
+        self.dropped.inc();
+    }
+
+    /// `Ok` when every output was delivered at least once and no lease is past its expiry; otherwise
+    /// why not.
+    ///
+    /// # Errors
+    /// The reason, for the `/readyz` body.
+    pub fn ready(&self) -> Result<(), String> {
+        let st = self
+            .state
+            .lock()
+            .map_err(|_| "state unavailable".to_string())?;
+        let pending = st.delivered.iter().filter(|d| !**d).count();
+        if pending > 0 {
+            return Err(format!("{pending} output(s) not rendered yet"));
+        }
+        let now = Instant::now();
+        let mut expired: Vec<&str> = st
+            .leases
+            .iter()
+            .filter(|(_, e)| **e <= now)
+            .map(|(p, _)| p.as_str())
+            .collect();
+        if !expired.is_empty() {
+            expired.sort_unstable();
+            return Err(format!(
+                "lease expired without renewal: {}",
+                expired.join(", ")
+            ));
+        }
+        Ok(())
+    }
+
+    /// The metrics in Prometheus text format.
+    ///
+    /// # Errors
+    /// When encoding fails (a formatter error).
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        if let Ok(st) = self.state.lock() {
+            let now = Instant::now();
+            self.lease_expiry.clear();
+            for (path, e) in &st.leases {
+                let left = if *e >= now {
+                    i64::try_from(e.duration_since(now).as_secs()).unwrap_or(i64::MAX)
+                } else {
+                    -i64::try_from(now.duration_since(*e).as_secs()).unwrap_or(i64::MAX)
+                };
+                self.lease_expiry
+                    .get_or_create(&PathLabel { path: path.clone() })
+                    .set(left);
+            }
+        }
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+fn kind_name(k: EventKind) -> &'static str {
+    match k {
+        EventKind::SecretRead => "secret.read",
+        EventKind::SecretWrite => "secret.write",
+        EventKind::SecretRenew => "secret.renew",
+        EventKind::SecretRevoke => "secret.revoke",
+        EventKind::AuthLogin => "auth.login",
+        EventKind::AuthRenew => "auth.renew",
+        EventKind::OutputWrite => "output.write",
+        EventKind::ExecStart => "exec.start",
+        EventKind::ExecRestart => "exec.restart",
+        EventKind::ExecExit => "exec.exit",
+    }
+}

@@ -1,0 +1,284 @@
+//! The hash chain: the canonical encoding, SHA-256 or HMAC-SHA-256, and `sidekey audit verify`.
+//!
+//! Canonical encoding: the event's compact JSON (serde_json, fields in schema order, no whitespace)
+//! without the `hash` member. Because `hash` is always the last member, a written line is exactly
+//! `CANONICAL[..len-1] + ",\"hash\":\"<64 hex>\"}"`; verification works on the line's bytes, so any edit
+//! of any byte (even whitespace) breaks it. `hash = hex(SHA-256(canonical))`, or
+//! `hex(HMAC-SHA-256(key, canonical))` with `hmac_key_file`. Every event's `prev_hash` is the previous
+//! line's `hash`; the first event of a file has 64 zeros.
+//!
+//! Limits: the chain proves that no line was edited, removed or moved *before* the last one; removing
+//! trailing lines leaves a valid, shorter chain (compare with the HTTP collector's copy for that).
+
+use std::io::BufRead;
+use std::path::Path;
+
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+/// `prev_hash` of the first event in a file.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+const HASH_KEY: &str = ",\"hash\":\"";
+
+/// How event hashes are computed: plain SHA-256 or HMAC-SHA-256 with a secret key.
+#[derive(Clone)]
+pub struct Hasher {
+    key: Option<Zeroizing<Vec<u8>>>,
+}
+
+impl std::fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.key.is_some() {
+            "Hasher(hmac-sha256)"
+        } else {
+            "Hasher(sha256)"
+        })
+    }
+}
+
+/// The HMAC key file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// It could not be read.
+    #[error("hmac_key_file {path}: {source}")]
+    Read {
+        /// The key file.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// It is empty (after trimming a final newline).
+    #[error("hmac_key_file {0}: the file is empty")]
+    Empty(String),
+}
+
+impl Hasher {
+    /// Plain SHA-256.
+    pub fn sha256() -> Self {
+        Self { key: None }
+    }
+
+    /// HMAC-SHA-256 keyed by the file's contents (a trailing newline is ignored).
+    ///
+    /// # Errors
+    /// [`KeyError`] when the file cannot be read or is empty.
+    pub fn from_key_file(path: &Path) -> Result<Self, KeyError> {
+        let mut key = Zeroizing::new(std::fs::read(path).map_err(|source| KeyError::Read {
+            path: path.display().to_string(),
+            source,
+        })?);
+        while key.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+            key.pop();
+        }
+        if key.is_empty() {
+            return Err(KeyError::Empty(path.display().to_string()));
+        }
+        Ok(Self { key: Some(key) })
+    }
+
+    /// The hex hash of `canonical`.
+    pub fn hash(&self, canonical: &[u8]) -> String {
+        match &self.key {
+            None => hex::encode(Sha256::digest(canonical)),
+            Some(k) => match Hmac::<Sha256>::new_from_slice(k) {
+                Ok(mut m) => {
+                    m.update(canonical);
+                    hex::encode(m.finalize().into_bytes())
+                }
+                // HMAC accepts keys of any length; unreachable, but never fall back silently.
+                Err(_) => String::new(),
+            },
+        }
+    }
+}
+
+/// Split a written line into its canonical encoding and its `hash`.
+pub fn split_line(line: &str) -> Option<(String, &str)> {
+    let body = line.strip_suffix("\"}")?;
+    let at = body.rfind(HASH_KEY)?;
+    let hash = body.get(at + HASH_KEY.len()..)?;
+    let mut canonical = body.get(..at)?.to_string();
+    canonical.push('}');
+    Some((canonical, hash))
+}
+
+/// What is wrong with one line of an audit file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Broken {
+    /// Not an event line at all.
+    #[error("line {line}: not an audit event (not JSON, or no trailing \"hash\")")]
+    Malformed {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// The line's content does not hash to its `hash`: it was edited (or the key is wrong).
+    #[error(
+        "line {line}: content does not match its hash: the line was edited (or the HMAC key is wrong or missing)"
+    )]
+    Edited {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// `prev_hash` is not the previous line's hash: a line before it is missing, or lines were moved.
+    #[error(
+        "line {line}: prev_hash does not match line {prev}: a line is missing before it, or lines were reordered"
+    )]
+    ChainBroken {
+        /// 1-based line number.
+        line: usize,
+        /// The previous line's number (0 when the file starts here).
+        prev: usize,
+    },
+    /// `seq` does not follow the previous event of the same agent run.
+    #[error(
+        "line {line}: seq {seq} does not follow seq {expected_after} of the same agent run: missing or reordered"
+    )]
+    Sequence {
+        /// 1-based line number.
+        line: usize,
+        /// The line's seq.
+        seq: u64,
+        /// The previous seq of the run.
+        expected_after: u64,
+    },
+}
+
+/// A verified file: how many events, and whether it continues an earlier file's chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// Number of events.
+    pub events: usize,
+    /// The first event's `prev_hash` when it is not [`GENESIS`] (a rotated file continuing a chain).
+    pub continues_from: Option<String>,
+    /// The last event's hash.
+    pub last_hash: String,
+}
+
+/// A verification could not run or found a break.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The first problem found.
+    #[error(transparent)]
+    Broken(#[from] Broken),
+}
+
+/// Verify the chain of `path`, stopping at the first broken, missing or reordered line. With
+/// `allow_continuation`, the first line may continue an earlier (rotated) file's chain.
+///
+/// # Errors
+/// [`VerifyError`].
+pub fn verify_file(
+    path: &Path,
+    hasher: &Hasher,
+    allow_continuation: bool,
+) -> Result<Verified, VerifyError> {
+    let f = std::fs::File::open(path).map_err(|source| VerifyError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let lines = std::io::BufReader::new(f).lines();
+    let mut v = Verifier::new(hasher, allow_continuation);
+    for (i, line) in lines.enumerate() {
+        let line = line.map_err(|source| VerifyError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        v.line(i + 1, &line)?;
+    }
+    Ok(v.finish())
+}
+
+/// Verifies lines one at a time.
+pub struct Verifier<'a> {
+    hasher: &'a Hasher,
+    allow_continuation: bool,
+    prev: Option<(usize, String)>,
+    runs: std::collections::HashMap<String, u64>,
+    events: usize,
+    continues_from: Option<String>,
+}
+
+impl<'a> Verifier<'a> {
+    /// A verifier for a file's first line.
+    pub fn new(hasher: &'a Hasher, allow_continuation: bool) -> Self {
+        Self {
+            hasher,
+            allow_continuation,
+            prev: None,
+            runs: std::collections::HashMap::new(),
+            events: 0,
+            continues_from: None,
+        }
+    }
+
+    /// Check line number `n` (1-based).
+    ///
+    /// # Errors
+    /// [`Broken`] naming the line.
+    pub fn line(&mut self, n: usize, line: &str) -> Result<(), Broken> {
+        let (canonical, hash) = split_line(line).ok_or(Broken::Malformed { line: n })?;
+        let ev: serde_json::Value =
+            serde_json::from_str(line).map_err(|_| Broken::Malformed { line: n })?;
+        if self.hasher.hash(canonical.as_bytes()) != hash {
+            return Err(Broken::Edited { line: n });
+        }
+        let prev_hash = ev
+            .get("prev_hash")
+            .and_then(serde_json::Value::as_str)
+            .ok_or(Broken::Malformed { line: n })?;
+        match &self.prev {
+            Some((pn, ph)) if ph != prev_hash => {
+                return Err(Broken::ChainBroken { line: n, prev: *pn });
+            }
+            Some(_) => {}
+            None if prev_hash == GENESIS => {}
+            None if self.allow_continuation => self.continues_from = Some(prev_hash.to_string()),
+            None => return Err(Broken::ChainBroken { line: n, prev: 0 }),
+        }
+        let seq = ev
+            .get("seq")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or(Broken::Malformed { line: n })?;
+        let agent = ev
+            .pointer("/agent/id")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let expected = self.runs.get(&agent).map_or(1, |s| s + 1);
+        // A run seen for the first time may start mid-way only at the top of a rotated file.
+        let first_of_run_ok = !self.runs.contains_key(&agent) && (seq == 1 || self.prev.is_none());
+        if seq != expected && !first_of_run_ok {
+            return Err(Broken::Sequence {
+                line: n,
+                seq,
+                expected_after: expected.saturating_sub(1),
+            });
+        }
+        self.runs.insert(agent, seq);
+        self.prev = Some((n, hash.to_string()));
+        self.events += 1;
+        Ok(())
+    }
+
+    /// The result after the last line.
+    pub fn finish(self) -> Verified {
+        Verified {
+            events: self.events,
+            continues_from: self.continues_from,
+            last_hash: self.prev.map(|(_, h)| h).unwrap_or_default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,108 @@
+use super::*;
+use crate::audit::{Auditor, EventKind, Outcome, Record};
+use crate::config::AuditConfig;
+
+fn trail(dir: &Path, hmac: Option<&Path>) -> std::path::PathBuf {
+    let path = dir.join("audit.log");
+    let cfg = AuditConfig {
+        file: Some(path.clone()),
+        hmac_key_file: hmac.map(Path::to_path_buf),
+        ..AuditConfig::default()
+    };
+    let a = Auditor::from_config(&cfg, None).unwrap();
+    for _ in 0..4 {
+        a.record(Record::new(EventKind::AuthLogin, Outcome::Success));
+    }
+    a.flush();
+    path
+}
+
+fn lines(p: &Path) -> Vec<String> {
+    std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn write(p: &Path, l: &[String]) {
+    std::fs::write(p, l.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn intact_trail_verifies_and_restart_continues_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = trail(dir.path(), None);
+    trail(dir.path(), None);
+    let v = verify_file(&p, &Hasher::sha256(), false).unwrap();
+    assert_eq!(v.events, 8);
+}
+
+#[test]
+fn edit_delete_swap_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = trail(dir.path(), None);
+    let orig = lines(&p);
+    let h = Hasher::sha256();
+
+    let mut l = orig.clone();
+    l[1] = l[1].replace("auth.login", "auth.renew");
+    write(&p, &l);
+    let e = verify_file(&p, &h, false).unwrap_err().to_string();
+    assert!(e.starts_with("line 2: content does not match"), "{e}");
+
+    let mut l = orig.clone();
+    l.remove(1);
+    write(&p, &l);
+    let e = verify_file(&p, &h, false).unwrap_err().to_string();
+    assert!(
+        e.starts_with("line 2: prev_hash does not match line 1"),
+        "{e}"
+    );
+
+    let mut l = orig.clone();
+    l.swap(1, 2);
+    write(&p, &l);
+    let e = verify_file(&p, &h, false).unwrap_err().to_string();
+    assert!(e.starts_with("line 2: prev_hash"), "{e}");
+
+    let mut l = orig;
+    l.remove(0);
+    write(&p, &l);
+    let e = verify_file(&p, &h, false).unwrap_err().to_string();
+    assert!(e.starts_with("line 1: prev_hash"), "{e}");
+    assert!(verify_file(&p, &h, true).is_ok());
+}
+
+#[test]
+fn hmac_chain_needs_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    std::fs::write(&key, "k3y\n").unwrap();
+    let p = trail(dir.path(), Some(&key));
+    assert!(verify_file(&p, &Hasher::from_key_file(&key).unwrap(), false).is_ok());
+    let e = verify_file(&p, &Hasher::sha256(), false).unwrap_err();
+    assert!(e.to_string().starts_with("line 1: content does not match"));
+}
+
+#[test]
+fn rotation_by_rename_and_reopen_continues_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    let cfg = AuditConfig {
+        file: Some(path.clone()),
+        ..AuditConfig::default()
+    };
+    let a = Auditor::from_config(&cfg, None).unwrap();
+    a.record(Record::new(EventKind::AuthLogin, Outcome::Success));
+    let old = dir.path().join("audit.log.1");
+    std::fs::rename(&path, &old).unwrap();
+    a.reopen();
+    a.record(Record::new(EventKind::AuthRenew, Outcome::Success));
+    a.flush();
+    let h = Hasher::sha256();
+    let first = verify_file(&old, &h, false).unwrap();
+    assert!(verify_file(&path, &h, false).is_err());
+    let second = verify_file(&path, &h, true).unwrap();
+    assert_eq!(second.continues_from, Some(first.last_hash));
+}

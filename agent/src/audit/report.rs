@@ -1,0 +1,366 @@
+//! `sidekey report`: the evidence pack an auditor asks for, built from an audit trail: every secret path
+//! retrieved (consumers, method/role, first/last retrieval, count), rotations and renewals observed with
+//! their intervals against the configured rotation period or the lease TTL, failures, and chain gaps.
+//!
+//! A *rotation* is a successful retrieval that yields a different credential than the previous one of
+//! the same path: a new lease id, a new KV version, or (PKI, no lease) a new issue.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::chain::{Hasher, Verifier};
+
+/// Per secret path.
+#[derive(Debug, Default, Serialize)]
+pub struct SecretLine {
+    /// API path.
+    pub path: String,
+    /// Engine type, when known.
+    pub mount_type: String,
+    /// Identity subjects (JWT sub, cert CN, AppRole role) that retrieved it.
+    pub consumers: BTreeSet<String>,
+    /// `method/role` pairs used.
+    pub methods: BTreeSet<String>,
+    /// First successful retrieval (RFC 3339).
+    pub first_retrieval: String,
+    /// Last successful retrieval (RFC 3339).
+    pub last_retrieval: String,
+    /// Successful retrievals.
+    pub retrievals: u64,
+    /// Rotations observed (see the module doc).
+    pub rotations: u64,
+    /// Mean seconds between rotations, when there were at least two credentials.
+    pub rotation_interval_s: Option<u64>,
+    /// Longest seconds between rotations.
+    pub max_rotation_interval_s: Option<u64>,
+    /// Successful lease renewals.
+    pub renewals: u64,
+    /// Mean seconds between renewals.
+    pub renewal_interval_s: Option<u64>,
+    /// The last lease TTL seen, in seconds.
+    pub lease_ttl_s: Option<u64>,
+    /// Configured `rotation_period`, in seconds.
+    pub rotation_period_s: Option<u64>,
+    /// Whether the longest rotation interval exceeded the configured rotation period.
+    pub rotation_overdue: bool,
+    /// Failed retrievals and renewals.
+    pub failures: u64,
+    /// Configured metadata.
+    pub owner: String,
+    /// Configured metadata.
+    pub environment: String,
+    /// Configured metadata.
+    pub sensitivity: String,
+    #[serde(skip)]
+    last_credential: Option<(String, Option<u64>)>,
+    #[serde(skip)]
+    rotation_times: Vec<i64>,
+    #[serde(skip)]
+    renewal_times: Vec<i64>,
+}
+
+/// One failure.
+#[derive(Debug, Serialize)]
+pub struct Failure {
+    /// When.
+    pub time: String,
+    /// Event kind.
+    pub event: String,
+    /// Secret path or output, when any.
+    pub subject: String,
+    /// The error.
+    pub error: String,
+}
+
+/// The evidence pack.
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    /// Events read.
+    pub events: usize,
+    /// First event time.
+    pub from: String,
+    /// Last event time.
+    pub to: String,
+    /// Per secret path.
+    pub secrets: Vec<SecretLine>,
+    /// Every failure.
+    pub failures: Vec<Failure>,
+    /// Chain breaks (missing, edited or reordered lines), in file order.
+    pub chain_gaps: Vec<String>,
+}
+
+/// Build the report from the lines of an audit file.
+pub fn build<'a>(lines: impl Iterator<Item = &'a str>, hasher: &Hasher) -> Report {
+    let mut r = Report::default();
+    let mut by_path: BTreeMap<String, SecretLine> = BTreeMap::new();
+    let mut v = Verifier::new(hasher, true);
+    for (i, line) in lines.enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Err(e) = v.line(i + 1, line) {
+            r.chain_gaps.push(e.to_string());
+            v = Verifier::new(hasher, true);
+            let _ = v.line(i + 1, line);
+        }
+        let Ok(ev) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        r.events += 1;
+        let s = |p: &str| ev.pointer(p).and_then(Value::as_str).unwrap_or_default();
+        let time = s("/time").to_string();
+        if r.from.is_empty() {
+            r.from = time.clone();
+        }
+        r.to = time.clone();
+        let kind = s("/event");
+        let ok = s("/outcome") == "success";
+        if !ok {
+            let subject = [s("/secret/path"), s("/output/destination")]
+                .into_iter()
+                .find(|x| !x.is_empty())
+                .unwrap_or_default();
+            r.failures.push(Failure {
+                time: time.clone(),
+                event: kind.into(),
+                subject: subject.into(),
+                error: s("/error").into(),
+            });
+        }
+        let path = s("/secret/path");
+        if path.is_empty() {
+            continue;
+        }
+        let line = by_path
+            .entry(path.to_string())
+            .or_insert_with(|| SecretLine {
+                path: path.into(),
+                ..SecretLine::default()
+            });
+        if !ok {
+            line.failures += 1;
+            continue;
+        }
+        let t = unix(&time);
+        for (field, p) in [
+            (&mut line.owner, "/meta/owner"),
+            (&mut line.environment, "/meta/environment"),
+            (&mut line.sensitivity, "/meta/sensitivity"),
+            (&mut line.mount_type, "/secret/mount_type"),
+        ] {
+            if !s(p).is_empty() {
+                *field = s(p).into();
+            }
+        }
+        if let Some(p) = ev
+            .pointer("/meta/rotation_period_s")
+            .and_then(Value::as_u64)
+        {
+            line.rotation_period_s = Some(p);
+        }
+        let ttl = ev
+            .pointer("/secret/lease_duration_s")
+            .and_then(Value::as_u64)
+            .filter(|d| *d > 0);
+        if ttl.is_some() {
+            line.lease_ttl_s = ttl;
+        }
+        match kind {
+            "secret.read" | "secret.write" => {
+                line.retrievals += 1;
+                if line.first_retrieval.is_empty() {
+                    line.first_retrieval = time.clone();
+                }
+                line.last_retrieval = time.clone();
+                let subject = s("/identity/subject");
+                if !subject.is_empty() {
+                    line.consumers.insert(subject.into());
+                }
+                let method = s("/identity/method");
+                if !method.is_empty() {
+                    line.methods
+                        .insert(format!("{method}/{}", s("/identity/role")));
+                }
+                let cred = (
+                    s("/secret/lease_id").to_string(),
+                    ev.pointer("/secret/version").and_then(Value::as_u64),
+                );
+                let new = match &line.last_credential {
+                    None => true,
+                    Some(prev) if cred.0.is_empty() && cred.1.is_none() => {
+                        kind == "secret.write" || *prev != cred
+                    }
+                    Some(prev) => *prev != cred,
+                };
+                if new {
+                    if line.last_credential.is_some() {
+                        line.rotations += 1;
+                    }
+                    line.rotation_times.extend(t);
+                }
+                line.last_credential = Some(cred);
+            }
+            "secret.renew" => {
+                line.renewals += 1;
+                line.renewal_times.extend(t);
+            }
+            _ => {}
+        }
+    }
+    for mut l in by_path.into_values() {
+        let gaps = intervals(&l.rotation_times);
+        l.rotation_interval_s = mean(&gaps);
+        l.max_rotation_interval_s = gaps.iter().copied().max();
+        l.renewal_interval_s = mean(&intervals(&l.renewal_times));
+        l.rotation_overdue =
+            matches!((l.max_rotation_interval_s, l.rotation_period_s), (Some(m), Some(p)) if m > p);
+        r.secrets.push(l);
+    }
+    r
+}
+
+fn unix(t: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(time::OffsetDateTime::unix_timestamp)
+}
+
+fn intervals(times: &[i64]) -> Vec<u64> {
+    times
+        .windows(2)
+        .filter_map(|w| match w {
+            [a, b] => u64::try_from(b - a).ok(),
+            _ => None,
+        })
+        .collect()
+}
+
+fn mean(xs: &[u64]) -> Option<u64> {
+    (!xs.is_empty()).then(|| xs.iter().sum::<u64>() / xs.len() as u64)
+}
+
+fn opt(x: Option<u64>) -> String {
+    x.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// CSV columns, in order.
+const CSV_HEADER: &str = "path,mount_type,consumers,methods,first_retrieval,last_retrieval,retrievals,rotations,rotation_interval_s,max_rotation_interval_s,rotation_period_s,rotation_overdue,renewals,renewal_interval_s,lease_ttl_s,failures,owner,environment,sensitivity";
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+impl Report {
+    /// One row per secret path (failures and chain gaps are in the JSON and Markdown forms).
+    pub fn to_csv(&self) -> String {
+        let mut out = format!("{CSV_HEADER}\n");
+        for l in &self.secrets {
+            let cols = [
+                l.path.clone(),
+                l.mount_type.clone(),
+                join(&l.consumers, ";"),
+                join(&l.methods, ";"),
+                l.first_retrieval.clone(),
+                l.last_retrieval.clone(),
+                l.retrievals.to_string(),
+                l.rotations.to_string(),
+                opt(l.rotation_interval_s),
+                opt(l.max_rotation_interval_s),
+                opt(l.rotation_period_s),
+                l.rotation_overdue.to_string(),
+                l.renewals.to_string(),
+                opt(l.renewal_interval_s),
+                opt(l.lease_ttl_s),
+                l.failures.to_string(),
+                l.owner.clone(),
+                l.environment.clone(),
+                l.sensitivity.clone(),
+            ];
+            let row: Vec<String> = cols.iter().map(|c| csv_field(c)).collect();
+            out.push_str(&row.join(","));
+            out.push('\n');
+        }
+        out
+    }
+
+    /// A Markdown document: summary, inventory, rotations, failures, chain.
+    pub fn to_markdown(&self) -> String {
+        let mut o = String::new();
+        let _ = writeln!(o, "# sidekey evidence report\n");
+        let _ = writeln!(
+            o,
+            "{} events from {} to {}.\n",
+            self.events, self.from, self.to
+        );
+        let _ = writeln!(o, "## Inventory\n");
+        let _ = writeln!(
+            o,
+            "| path | type | consumers | method/role | first | last | retrievals | owner | env | sensitivity |"
+        );
+        let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|");
+        for l in &self.secrets {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                l.path,
+                l.mount_type,
+                join(&l.consumers, ", "),
+                join(&l.methods, ", "),
+                l.first_retrieval,
+                l.last_retrieval,
+                l.retrievals,
+                l.owner,
+                l.environment,
+                l.sensitivity
+            );
+        }
+        let _ = writeln!(o, "\n## Rotations and renewals\n");
+        let _ = writeln!(
+            o,
+            "| path | rotations | mean interval (s) | max interval (s) | rotation period (s) | lease TTL (s) | overdue | renewals | mean renewal interval (s) |"
+        );
+        let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|");
+        for l in &self.secrets {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                l.path,
+                l.rotations,
+                opt(l.rotation_interval_s),
+                opt(l.max_rotation_interval_s),
+                opt(l.rotation_period_s),
+                opt(l.lease_ttl_s),
+                if l.rotation_overdue { "**yes**" } else { "no" },
+                l.renewals,
+                opt(l.renewal_interval_s)
+            );
+        }
+        let _ = writeln!(o, "\n## Failures ({})\n", self.failures.len());
+        for f in &self.failures {
+            let _ = writeln!(o, "- {} `{}` {}: {}", f.time, f.event, f.subject, f.error);
+        }
+        let _ = writeln!(o, "\n## Chain\n");
+        if self.chain_gaps.is_empty() {
+            let _ = writeln!(o, "Intact: every event chains to the previous one.");
+        } else {
+            for g in &self.chain_gaps {
+                let _ = writeln!(o, "- {g}");
+            }
+        }
+        o
+    }
+}
+
+fn join(s: &BTreeSet<String>, sep: &str) -> String {
+    s.iter().cloned().collect::<Vec<_>>().join(sep)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,86 @@
+use super::*;
+use crate::audit::{Auditor, EventKind, Identity, Outcome, Record, SecretMeta};
+use crate::config::{AuditConfig, Metadata};
+
+fn read(path: &str, lease: &str, ttl: u64) -> Record {
+    Record::new(EventKind::SecretRead, Outcome::Success)
+        .identity(Some(Identity {
+            method: "jwt".into(),
+            mount: "auth/jwt".into(),
+            role: "app".into(),
+            subject: "sa:app".into(),
+            token_accessor: "acc".into(),
+        }))
+        .secret(SecretMeta {
+            path: path.into(),
+            lease_id: lease.into(),
+            lease_duration_s: ttl,
+            renewable: true,
+            ..SecretMeta::default()
+        })
+}
+
+#[test]
+fn rotations_renewals_failures_and_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.log");
+    let mut cfg = AuditConfig {
+        file: Some(path.clone()),
+        ..AuditConfig::default()
+    };
+    cfg.secrets.insert(
+        "database/creds/app".into(),
+        Metadata {
+            owner: Some("dba".into()),
+            rotation_period: Some(std::time::Duration::from_secs(3600)),
+            ..Metadata::default()
+        },
+    );
+    let a = Auditor::from_config(&cfg, None).unwrap();
+    a.record(read("database/creds/app", "l1", 60));
+    a.record(read("database/creds/app", "l1", 60).event_kind(EventKind::SecretRenew));
+    a.record(read("database/creds/app", "l2", 60));
+    a.record(read("database/creds/app", "l3", 60));
+    a.record(read("kv/app", "", 0));
+    a.record(read("kv/app", "", 0));
+    a.record(Record::result(
+        EventKind::SecretRead,
+        Some(&"HTTP 403: permission denied"),
+    ));
+    a.flush();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let r = build(text.lines(), &Hasher::sha256());
+    assert_eq!(r.events, 7);
+    assert!(r.chain_gaps.is_empty(), "{:?}", r.chain_gaps);
+    let db = &r.secrets[0];
+    assert_eq!(db.path, "database/creds/app");
+    assert_eq!(db.retrievals, 3);
+    assert_eq!(db.rotations, 2);
+    assert_eq!(db.renewals, 1);
+    assert_eq!(db.owner, "dba");
+    assert_eq!(db.rotation_period_s, Some(3600));
+    assert!(!db.rotation_overdue);
+    assert!(db.consumers.contains("sa:app"));
+    assert!(db.methods.contains("jwt/app"));
+    let kv = &r.secrets[1];
+    assert_eq!((kv.retrievals, kv.rotations), (2, 0));
+    assert_eq!(r.failures.len(), 1);
+    assert!(
+        r.to_csv()
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("database/creds/app,")
+    );
+    assert!(r.to_markdown().contains("Intact"));
+
+    // A removed line shows up as a chain gap.
+    let cut: Vec<&str> = text
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| *i != 2)
+        .map(|(_, l)| l)
+        .collect();
+    let r = build(cut.into_iter(), &Hasher::sha256());
+    assert_eq!(r.chain_gaps.len(), 1, "{:?}", r.chain_gaps);
+}

@@ -1,0 +1,130 @@
+//! The evidence stanzas: `audit { http, hmac_key_file, fail_closed, metadata, secret }`,
+//! `listener "admin"`, `log_level`, `log_format`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::{invalid, ok};
+use crate::config::{AdminListener, LogFormat};
+
+const FULL: &str = r#"log_level  = "DEBUG"
+log_format = "json"
+
+listener "admin" {
+  address = "127.0.0.1:8300"
+}
+
+audit {
+  file { path = "/var/log/sidekey/audit.log" }
+  http {
+    url        = "https://collector.internal/v1/events"
+    ca_cert    = "/etc/sidekey/collector-ca.pem"
+    spool_path = "/var/lib/sidekey/audit.spool"
+    batch_max  = 50
+  }
+  hmac_key_file = "/etc/sidekey/audit.key"
+  fail_closed   = true
+  metadata {
+    owner       = "payments"
+    environment = "prod"
+  }
+  secret "secret/data/app/config" {
+    sensitivity     = "high"
+    rotation_period = "720h"
+  }
+}
+"#;
+
+#[test]
+fn full_evidence_config() {
+    let c = ok("agent.hcl", FULL);
+    assert_eq!(c.log_level.as_deref(), Some("debug"));
+    assert_eq!(c.log_format, LogFormat::Json);
+    assert_eq!(
+        c.admin_listener,
+        Some(AdminListener::Tcp(([127, 0, 0, 1], 8300).into()))
+    );
+    let h = c.audit.http.as_ref().expect("http");
+    assert_eq!(h.url, "https://collector.internal/v1/events");
+    assert_eq!(h.batch_max, 50);
+    assert_eq!(h.spool_max_bytes, 64 * 1024 * 1024);
+    assert_eq!(h.spool_path, Path::new("/var/lib/sidekey/audit.spool"));
+    assert!(c.audit.fail_closed);
+    assert_eq!(
+        c.audit.hmac_key_file.as_deref(),
+        Some(Path::new("/etc/sidekey/audit.key"))
+    );
+    assert_eq!(c.audit.metadata.owner.as_deref(), Some("payments"));
+    let s = &c.audit.secrets["secret/data/app/config"];
+    assert_eq!(s.rotation_period, Some(Duration::from_secs(720 * 3600)));
+    assert_eq!(s.sensitivity.as_deref(), Some("high"));
+}
+
+#[test]
+fn unix_socket_listener() {
+    let c = ok(
+        "agent.hcl",
+        "listener \"admin\" {\n  address = \"unix:/run/sidekey/admin.sock\"\n}\n",
+    );
+    assert_eq!(
+        c.admin_listener,
+        Some(AdminListener::Unix("/run/sidekey/admin.sock".into()))
+    );
+}
+
+#[test]
+fn vault_api_listener_is_refused() {
+    let (_, line, message) = invalid(
+        "agent.hcl",
+        "\nlistener \"tcp\" {\n  address = \"127.0.0.1:8100\"\n}\n",
+    );
+    assert_eq!(line, 2);
+    assert!(
+        message.starts_with("listener \"tcp\" is not supported"),
+        "{message}"
+    );
+}
+
+#[test]
+fn bad_listener_address() {
+    let (_, line, message) = invalid(
+        "agent.hcl",
+        "listener \"admin\" {\n  address = \"nope\"\n}\n",
+    );
+    assert_eq!(line, 2);
+    assert!(
+        message.starts_with("listener.address: \"nope\" is neither"),
+        "{message}"
+    );
+}
+
+#[test]
+fn http_sink_needs_a_spool() {
+    let (_, _, message) = invalid(
+        "agent.hcl",
+        "audit {\n  http {\n    url = \"http://127.0.0.1:9\"\n  }\n}\n",
+    );
+    assert!(message.contains("audit.http.spool_path"), "{message}");
+}
+
+#[test]
+fn bad_log_level() {
+    let (_, line, message) = invalid("agent.hcl", "log_level = \"loud\"\n");
+    assert_eq!(line, 1);
+    assert!(
+        message.starts_with("log_level: \"loud\" is not one of"),
+        "{message}"
+    );
+}
+
+#[test]
+fn rotation_period_only_per_secret() {
+    let (_, _, message) = invalid(
+        "agent.hcl",
+        "audit {\n  metadata {\n    rotation_period = \"1h\"\n  }\n}\n",
+    );
+    assert!(
+        message.contains("audit.metadata.rotation_period is not supported"),
+        "{message}"
+    );
+}

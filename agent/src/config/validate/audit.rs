@@ -1,0 +1,195 @@
+//! The evidence stanzas (sidekey extensions): `audit { ... }`, `listener "admin" { ... }`, and the
+//! top-level `log_level` / `log_format` keys (as in Vault Agent).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::super::field::Field;
+use super::super::node::Problem;
+use super::super::section::{Labels, Section};
+use super::super::types::{AdminListener, AuditConfig, AuditHttpConfig, LogFormat, Metadata};
+use super::Located;
+
+/// Default `spool_max_bytes`: 64 MiB.
+const SPOOL_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// `audit { file {path} stdout {} http {...} hmac_key_file fail_closed metadata {...} secret "P" {...} }`.
+pub(super) fn audit(mut s: Section<'_>) -> Result<AuditConfig, Problem> {
+    let file = match s.block("file")? {
+        Some(mut f) => {
+            let path = f.require("path", Field::path_buf)?;
+            f.finish(&[])?;
+            Some(path)
+        }
+        None => None,
+    };
+    let stdout = match s.block("stdout")? {
+        Some(block) => {
+            block.finish(&[])?;
+            true
+        }
+        None => false,
+    };
+    let http = match s.block("http")? {
+        Some(h) => Some(http(h)?),
+        None => None,
+    };
+    let agent_meta = match s.block("metadata")? {
+        Some(m) => metadata(m, false)?,
+        None => Metadata::default(),
+    };
+    let mut secrets = BTreeMap::new();
+    for block in s.blocks("secret", Labels::Required)? {
+        let path = block.label.unwrap_or_default();
+        let path = path.trim_matches('/').to_string();
+        if secrets.contains_key(&path) {
+            return Err(Problem::new(
+                block.line,
+                format!("audit.secret {path:?}: given twice"),
+            ));
+        }
+        secrets.insert(path, metadata(block.section, true)?);
+    }
+    let config = AuditConfig {
+        file,
+        stdout,
+        http,
+        hmac_key_file: s.get("hmac_key_file", Field::path_buf)?,
+        fail_closed: s.get("fail_closed", Field::bool)?.unwrap_or(false),
+        metadata: agent_meta,
+        secrets,
+    };
+    s.finish(&[])?;
+    Ok(config)
+}
+
+fn http(mut s: Section<'_>) -> Result<AuditHttpConfig, Problem> {
+    let url = s.require("url", |f| {
+        let url = f.non_empty()?;
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(f.problem(format!("{url:?} is not an http:// or https:// URL")));
+        }
+        Ok(url)
+    })?;
+    let batch_max = match s.field("batch_max")? {
+        Some(f) => match usize::try_from(f.unsigned()?) {
+            Ok(n) if n > 0 => n,
+            _ => return Err(f.problem("must be a whole number of 1 or more")),
+        },
+        None => 100,
+    };
+    let config = AuditHttpConfig {
+        url,
+        ca_cert: s.get("ca_cert", Field::path_buf)?,
+        spool_path: s.require("spool_path", Field::path_buf)?,
+        spool_max_bytes: s
+            .get("spool_max_bytes", Field::unsigned)?
+            .unwrap_or(SPOOL_MAX_BYTES),
+        batch_max,
+        timeout: s
+            .get("timeout", Field::duration)?
+            .unwrap_or(Duration::from_secs(10)),
+    };
+    s.finish(&[])?;
+    Ok(config)
+}
+
+/// `owner`, `environment`, `sensitivity`, and (per secret only) `rotation_period`.
+fn metadata(mut s: Section<'_>, per_secret: bool) -> Result<Metadata, Problem> {
+    let rotation_period = if per_secret {
+        s.get("rotation_period", Field::duration)?
+    } else {
+        None
+    };
+    let m = Metadata {
+        owner: s.get("owner", Field::string)?,
+        environment: s.get("environment", Field::string)?,
+        sensitivity: s.get("sensitivity", Field::string)?,
+        rotation_period,
+    };
+    let hint: &[(&str, &str)] = if per_secret {
+        &[]
+    } else {
+        &[(
+            "rotation_period",
+            "give it per secret: audit { secret \"PATH\" { rotation_period = \"720h\" } }",
+        )]
+    };
+    s.finish(hint)?;
+    Ok(m)
+}
+
+/// `listener "admin" { address = "127.0.0.1:8300" | "unix:/path" | "/path" }`.
+pub(super) fn listener(s: &mut Section<'_>) -> Result<Option<Located<AdminListener>>, Problem> {
+    let mut found = None;
+    for block in s.blocks("listener", Labels::Optional(&["address", "type"]))? {
+        let line = block.line;
+        let mut b = block.section;
+        let label = match block.label {
+            Some(l) => l,
+            None => b.get("type", Field::string)?.unwrap_or_default(),
+        };
+        if label != "admin" {
+            return Err(Problem::new(
+                line,
+                format!(
+                    "listener {label:?} is not supported by sidekey (it serves no Vault API to the workload); \
+                     only listener \"admin\" {{ address = \"127.0.0.1:8300\" }} for health and metrics"
+                ),
+            ));
+        }
+        if found.is_some() {
+            return Err(Problem::new(line, "listener \"admin\": given twice"));
+        }
+        let address = b.require("address", |f| {
+            let a = f.non_empty()?;
+            parse_address(&a).ok_or_else(|| {
+                f.problem(format!(
+                    "{a:?} is neither HOST:PORT (e.g. \"127.0.0.1:8300\") nor a unix socket path (\"unix:/run/sidekey/admin.sock\")"
+                ))
+            })
+        })?;
+        b.finish(&[
+            ("tls_disable", ""),
+            ("tls_cert_file", ""),
+            ("tls_key_file", ""),
+        ])?;
+        found = Some((address, line));
+    }
+    Ok(found)
+}
+
+fn parse_address(a: &str) -> Option<AdminListener> {
+    if let Some(p) = a.strip_prefix("unix:") {
+        return p
+            .starts_with('/')
+            .then(|| AdminListener::Unix(PathBuf::from(p)));
+    }
+    if a.starts_with('/') {
+        return Some(AdminListener::Unix(PathBuf::from(a)));
+    }
+    a.parse().ok().map(AdminListener::Tcp)
+}
+
+/// `log_level`.
+pub(super) fn log_level(f: &Field<'_>) -> Result<String, Problem> {
+    let v = f.string()?.to_ascii_lowercase();
+    match v.as_str() {
+        "trace" | "debug" | "info" | "warn" | "error" => Ok(v),
+        "warning" => Ok("warn".into()),
+        "err" => Ok("error".into()),
+        _ => Err(f.problem(format!(
+            "{v:?} is not one of trace, debug, info, warn, error"
+        ))),
+    }
+}
+
+/// `log_format`.
+pub(super) fn log_format(f: &Field<'_>) -> Result<LogFormat, Problem> {
+    match f.string()?.to_ascii_lowercase().as_str() {
+        "text" | "standard" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        other => Err(f.problem(format!("{other:?} is not \"text\" or \"json\""))),
+    }
+}

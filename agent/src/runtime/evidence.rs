@@ -1,0 +1,49 @@
+//! The evidence side of a long-running agent: the admin listener, SIGHUP reopening of the audit file,
+//! and draining the HTTP audit sink at exit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use crate::admin::{self, Telemetry};
+use crate::audit::{Auditor, reopen_on_hup};
+use crate::config::Config;
+
+/// How long to wait at exit for the HTTP collector to take the last events.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// Running evidence tasks; dropping it stops the admin listener.
+pub(super) struct Evidence {
+    auditor: Auditor,
+    _stop: DropGuard,
+}
+
+impl Evidence {
+    /// Bind the admin listener (if configured) and start serving; reopen the audit file on SIGHUP.
+    ///
+    /// # Errors
+    /// The bind error, a configuration problem.
+    pub(super) async fn start(
+        cfg: &Config,
+        auditor: Auditor,
+        telemetry: Arc<Telemetry>,
+    ) -> Result<Self, admin::BindError> {
+        let stop = CancellationToken::new();
+        if let Some(addr) = &cfg.admin_listener {
+            let bound = admin::bind(addr).await?;
+            tracing::info!(address = ?addr, "admin listener: /healthz /readyz /metrics");
+            tokio::spawn(admin::serve(bound, telemetry, stop.clone()));
+        }
+        tokio::spawn(reopen_on_hup(auditor.clone()));
+        Ok(Self {
+            auditor,
+            _stop: stop.drop_guard(),
+        })
+    }
+
+    /// Flush the audit trail and give the HTTP sink a moment to deliver what is spooled.
+    pub(super) async fn finish(self) {
+        self.auditor.drain(DRAIN).await;
+    }
+}
