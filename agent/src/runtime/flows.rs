@@ -99,9 +99,7 @@ pub async fn once(cfg: Config, env: Arc<dyn EnvSource>) -> i32 {
     if let Err(e) = engine.authenticate().await {
         return report(EXIT_UNAVAILABLE, &e);
     }
-    if cfg.exit_after_auth {
-        return EXIT_OK;
-    }
+    // `exit_after_auth` changes nothing here: like Vault Agent, the templates are still rendered once.
     let d = engine.deliver().await;
     delivery_code(&d)
 }
@@ -119,10 +117,12 @@ pub async fn run(cfg: Config, env: Arc<dyn EnvSource>) -> i32 {
         if let Err(e) = engine.authenticate().await {
             return report(EXIT_UNAVAILABLE, &e);
         }
-        if cfg.exit_after_auth {
-            return EXIT_OK;
-        }
         let d = engine.deliver().await;
+        // Vault Agent with `exit_after_auth` renders every template once, then exits (init containers
+        // rely on it): the same as `--once`.
+        if cfg.exit_after_auth {
+            return delivery_code(&d);
+        }
         if cfg.template_config.exit_on_retry_failure && d.failures().next().is_some() {
             return delivery_code(&d);
         }
