@@ -189,10 +189,10 @@ impl Bao {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(format!("bao exited with {status}:\n{}", self.log()));
             }
-            if let Ok(resp) = self.client.get(&url).send() {
-                if resp.status().as_u16() == 200 {
-                    return Ok(());
-                }
+            if let Ok(resp) = self.client.get(&url).send()
+                && resp.status().as_u16() == 200
+            {
+                return Ok(());
             }
             if Instant::now() >= deadline {
                 return Err(format!(

@@ -7,6 +7,9 @@
 //! that differ by nature (database passwords, issued certificates) are only printed by structure in the
 //! templates (lengths, prefixes, fixed fields), so the bytes can still be compared.
 
+// Test code: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
