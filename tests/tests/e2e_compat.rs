@@ -7,6 +7,9 @@
 //! that differ by nature (database passwords, issued certificates) are only printed by structure in the
 //! templates (lengths, prefixes, fixed fields), so the bytes can still be compared.
 
+// Test code: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -182,8 +185,10 @@ fn corpus_renders_byte_for_byte_like_bao_agent() {
 #[test]
 fn real_world_configs_load_unchanged_and_render_like_bao_agent() {
     let fx = Setup::new().jwt().approle().database().start();
-    let jwt = fx.app_jwt();
+    // bao agent's jwt method deletes the token file after reading it (remove_jwt_after_reading): each
+    // agent gets a fresh one.
     let fill = |text: &str, out: &Path| {
+        let jwt = fx.app_jwt();
         text.replace("@ADDR@", &fx.addr())
             .replace("@DIR@", &fx.dir.path().display().to_string())
             .replace("@OUT@", &out.display().to_string())

@@ -21,7 +21,7 @@ pub struct Config {
     pub exec: Option<ExecConfig>,
     /// The `template_config` stanza (defaults when absent).
     pub template_config: TemplateGlobalConfig,
-    /// `exit_after_auth`: authenticate, write the sinks, exit.
+    /// `exit_after_auth`: authenticate, write the sinks, render every template once, exit (as Vault Agent).
     pub exit_after_auth: bool,
     /// `pid_file`: where to write the agent's pid.
     pub pid_file: Option<PathBuf>,

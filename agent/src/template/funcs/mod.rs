@@ -22,6 +22,9 @@ mod time;
 mod toml;
 mod yaml;
 
+#[cfg(test)]
+mod tests;
+
 pub use scratch::{Scratch, method as scratch_method};
 
 use super::value::Value;

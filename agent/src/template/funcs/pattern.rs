@@ -25,5 +25,74 @@ pub fn call(name: &str, args: &[Value], env: &Env<'_>) -> Option<FResult> {
 
 /// The pattern is template text, not a secret: it may appear in the error.
 fn compile(name: &str, pattern: &str) -> Result<Regex, String> {
-    Regex::new(pattern).map_err(|e| format!("{name}: invalid pattern {pattern:?}: {e}"))
+    Regex::new(&ascii_classes(pattern))
+        .map_err(|e| format!("{name}: invalid pattern {pattern:?}: {e}"))
+}
+
+/// Go's `\d`, `\w` and `\s` are ASCII-only; the `regex` crate's are Unicode-aware. Spell them out so
+/// `regexReplaceAll "\\W" "_"` treats `é` as Go does. (Inside `[...]`, only the positive forms are rewritten.)
+fn ascii_classes(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars().peekable();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let Some(n) = chars.next() else {
+                    out.push(c);
+                    break;
+                };
+                let rewrite = match (n, in_class) {
+                    ('d', false) => Some("[0-9]"),
+                    ('D', false) => Some("[^0-9]"),
+                    ('w', false) => Some("[0-9A-Za-z_]"),
+                    ('W', false) => Some("[^0-9A-Za-z_]"),
+                    ('s', false) => Some("[\\t\\n\\f\\r ]"),
+                    ('S', false) => Some("[^\\t\\n\\f\\r ]"),
+                    ('d', true) => Some("0-9"),
+                    ('w', true) => Some("0-9A-Za-z_"),
+                    ('s', true) => Some("\\t\\n\\f\\r "),
+                    _ => None,
+                };
+                match rewrite {
+                    Some(r) => out.push_str(r),
+                    None => {
+                        out.push(c);
+                        out.push(n);
+                    }
+                }
+            }
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+                // A `]` right after `[` or `[^` is a literal member, not the end of the class.
+                if chars.peek() == Some(&'^') {
+                    out.push('^');
+                    chars.next();
+                }
+                if chars.peek() == Some(&']') {
+                    out.push(']');
+                    chars.next();
+                }
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ascii_classes;
+
+    #[test]
+    fn perl_classes_are_ascii_as_in_go() {
+        assert_eq!(ascii_classes(r"\w+\s\D"), r"[0-9A-Za-z_]+[\t\n\f\r ][^0-9]");
+        assert_eq!(ascii_classes(r"[\d.]\.x"), r"[0-9.]\.x");
+        assert_eq!(ascii_classes(r"[]\w]"), r"[]0-9A-Za-z_]");
+    }
 }

@@ -35,9 +35,9 @@ pub fn call(name: &str, args: &[Value]) -> Option<FResult> {
         }),
         "sha256sum" => n(1).map(|()| Value::str(hex::encode(Sha256::digest(s(0).as_bytes())))),
         "replace" => n(3).map(|()| Value::str(s(2).replace(&s(0), &s(1)))),
-        "repeat" => n(2).and_then(|()| {
+        "repeat" => n(2).map(|()| {
             let count = usize::try_from(to_int(&args[0])).unwrap_or(0);
-            Ok(Value::str(s(1).repeat(count)))
+            Value::str(s(1).repeat(count))
         }),
         "hasPrefix" => n(2).map(|()| Value::Bool(s(1).starts_with(&s(0)))),
         "hasSuffix" => n(2).map(|()| Value::Bool(s(1).ends_with(&s(0)))),

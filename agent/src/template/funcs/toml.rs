@@ -103,8 +103,8 @@ impl Encoder {
     }
 
     fn table(&mut self, path: &[&str], m: &Map) -> Result<(), String> {
-        let (subs, direct): (Vec<(&String, &Value)>, Vec<(&String, &Value)>) =
-            m.iter().partition(|(_, v)| is_table(v));
+        type Entries<'m> = Vec<(&'m String, &'m Value)>;
+        let (subs, direct): (Entries<'_>, Entries<'_>) = m.iter().partition(|(_, v)| is_table(v));
         for (k, v) in direct {
             if matches!(v, Value::Nil | Value::Missing(_)) {
                 continue;

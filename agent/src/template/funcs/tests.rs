@@ -1,0 +1,124 @@
+//! Unit tests of the consul-template functions added for compatibility; the expected bytes are what
+//! `bao agent` 2.7.2 renders (the end-to-end differential suite checks the same against the real agent).
+
+use std::sync::Arc;
+
+use crate::backend::secret::{Secret, SecretData, SecretRequest};
+use crate::template::{MissingKey, ParseOptions, RenderContext, Template};
+
+/// One KV v2-shaped secret at `secret/data/x`, whose JSON keeps the server's number text.
+struct Ctx(Arc<Secret>);
+
+impl RenderContext for Ctx {
+    fn secret(&self, req: &SecretRequest) -> Option<Arc<Secret>> {
+        (req.path == "secret/data/x").then(|| self.0.clone())
+    }
+    fn env(&self, _: &str) -> Option<String> {
+        None
+    }
+    fn file(&self, _: &str) -> Option<String> {
+        None
+    }
+}
+
+fn render(src: &str) -> String {
+    let data: serde_json::Value = serde_json::from_str(
+        r#"{"data": {"ratio": 1.50, "big": 12345678901234567890, "neg": -0, "name": "a <b>",
+            "multi": "l1\nl2\n", "off": "off", "n": "12", "lead": " x", "path/a": "1", "path/b": "2",
+            "k10": 1, "k9": 2, "list": [1, {"k": "v"}], "m": {"z": [], "a": {}}}}"#,
+    )
+    .unwrap_or_default();
+    let ctx = Ctx(Arc::new(Secret {
+        data: SecretData(data),
+        ..Secret::default()
+    }));
+    let t = match Template::parse("t", src, &ParseOptions::default()) {
+        Ok(t) => t,
+        Err(e) => panic!("parse: {e}"),
+    };
+    match t.render(&ctx, MissingKey::NoValue).result {
+        Ok(s) => s.to_string(),
+        Err(e) => panic!("render: {e}"),
+    }
+}
+
+const W: &str = r#"{{ with secret "secret/data/x" }}"#;
+
+#[test]
+fn secret_numbers_keep_the_servers_text() {
+    assert_eq!(
+        render(&format!(
+            "{W}{{{{ .Data.data.ratio }}}} {{{{ .Data.data.big }}}} {{{{ .Data.data.neg }}}}{{{{ end }}}}"
+        )),
+        "1.50 12345678901234567890 -0"
+    );
+}
+
+#[test]
+fn to_yaml_follows_yaml_v2() {
+    let out = render(&format!("{W}{{{{ .Data.data | toYAML }}}}{{{{ end }}}}"));
+    let want = "big: 1.2345678901234567e+19\nk9: 2\nk10: 1\nlead: ' x'\nlist:\n- 1\n- k: v\nm:\n  a: {}\n  z: []\nmulti: |\n  l1\n  l2\n\"n\": \"12\"\nname: a <b>\nneg: 0\n\"off\": \"off\"\npath/a: \"1\"\npath/b: \"2\"\nratio: 1.5";
+    assert_eq!(out, want);
+}
+
+#[test]
+fn to_toml_puts_tables_last() {
+    let out = render(
+        r#"{{ parseJSON "{\"t\": {\"x\": 1}, \"a\": \"s\", \"l\": [1, {\"k\": \"v\"}]}" | toTOML }}"#,
+    );
+    assert_eq!(out, "a = \"s\"\nl = [1.0, {k = \"v\"}]\n\n[t]\n  x = 1.0");
+}
+
+#[test]
+fn parse_yaml_decodes_like_parse_json() {
+    assert_eq!(
+        render(
+            r#"{{ $y := parseYAML "a: 1\nb: [x, 2.5]\n" }}{{ $y.a }} {{ $y.b }} {{ $y | toJSON }}"#
+        ),
+        r#"1 [x 2.5] {"a":1,"b":["x",2.5]}"#
+    );
+}
+
+#[test]
+fn maps_hashes_and_patterns() {
+    assert_eq!(
+        render(&format!(
+            "{W}{{{{ explodeMap .Data.data | toJSON | regexReplaceAll \".*(\\\"path\\\":[^}}]*}}).*\" \"$1\" }}}}{{{{ end }}}}"
+        )),
+        r#""path":{"a":"1","b":"2"}"#
+    );
+    assert_eq!(
+        render(
+            r#"{{ mergeMap (parseJSON "{\"a\": 1, \"m\": {\"x\": 1}}") (parseJSON "{\"a\": 2, \"b\": 3, \"m\": {\"y\": 2}}") | toJSON }}"#
+        ),
+        r#"{"a":1,"b":3,"m":{"x":1,"y":2}}"#
+    );
+    assert_eq!(
+        render(r#"{{ md5sum "abc" }} {{ regexMatch "^a.c$" "abc" }}"#),
+        "900150983cd24fb0d6963f7d28e17f72 true"
+    );
+}
+
+#[test]
+fn scratch_and_execute_template() {
+    assert_eq!(
+        render(
+            r#"{{ scratch.Set "a" 1 }}{{ scratch.SetX "a" 2 }}{{ scratch.MapSet "m" "b" "2" }}{{ scratch.MapSet "m" "a" "1" }}{{ scratch.Get "a" }} {{ scratch.Key "z" }} {{ scratch.MapValues "m" }}"#
+        ),
+        "1 false [1 2]"
+    );
+    assert_eq!(
+        render(r#"{{ define "x" }}<{{ . }}>{{ end }}{{ executeTemplate "x" "v" | toUpper }}"#),
+        "<V>"
+    );
+}
+
+#[test]
+fn sprig_basics() {
+    assert_eq!(
+        render(
+            r#"{{ sprig_default "d" "" }} {{ sprig_quote "q" 1 }} {{ sprig_trunc 2 "abc" }} {{ sprig_dict "b" 1 "a" 2 | sprig_toJson }} {{ "x" | sprig_nindent 2 }}"#
+        ),
+        "d \"q\" \"1\" ab {\"a\":2,\"b\":1} \n  x"
+    );
+}
