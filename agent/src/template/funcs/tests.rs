@@ -1,6 +1,8 @@
 //! Unit tests of the consul-template functions added for compatibility; the expected bytes are what
 //! `bao agent` 2.7.2 renders (the end-to-end differential suite checks the same against the real agent).
 
+#![allow(clippy::panic)] // a failed test panics
+
 use std::sync::Arc;
 
 use crate::backend::secret::{Secret, SecretData, SecretRequest};
