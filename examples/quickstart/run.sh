@@ -107,6 +107,7 @@ EXPECTED="$demo_password" VAULT_TOKEN=should-not-leak "$sidekey" exec -c "$here/
 
 step "audit trail ($work/audit.log)"
 cat "$work/audit.log"
+"$sidekey" audit verify "$work/audit.log"
 if grep -q "$demo_password" "$work/audit.log"; then
   echo "the audit log contains the secret value" >&2
   exit 1
