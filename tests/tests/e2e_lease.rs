@@ -322,8 +322,9 @@ fn a_forbidden_renew_self_is_not_retried_in_a_storm() {
         .collect::<Vec<_>>();
     let log = format!("{renew_self:#?}\n{log}");
     let renew_self = renew_self.len();
+    // One refusal is enough: later logins of the same role are not asked to renew either.
     assert!(
-        renew_self < 5,
+        renew_self <= 2,
         "{renew_self} renew-self requests in 30 s; agent log:\n{log}"
     );
     let logins = audit_events(&out)

@@ -280,9 +280,11 @@ impl Engine {
             self.old_tokens
                 .insert(old.accessor.clone(), old.expires_at());
         }
+        // A policy that forbids renew-self forbids it for the next login of the same role too.
         self.flags = TokenFlags {
             base_ttl: token.ttl,
-            ..TokenFlags::default()
+            renew_forbidden: self.flags.renew_forbidden,
+            capped: false,
         };
         self.token_due = token.expires_at().map(|exp| {
             if token.renewable {

@@ -180,3 +180,15 @@ async fn a_non_renewable_token_is_replaced_before_it_expires() {
     let due = e.next_due().unwrap() - Instant::now();
     assert_eq!(due, Duration::from_secs(60));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_renew_self_refusal_is_remembered_across_logins() {
+    let mut e = engine();
+    e.adopt_token(token("a", 9, true));
+    e.flags.renew_forbidden = true;
+    e.adopt_token(token("b", 9, true));
+    assert!(
+        e.token_is_final(),
+        "the new token of the same role is not asked to renew itself"
+    );
+}
