@@ -206,6 +206,15 @@ impl Telemetry {
         self.dropped.inc();
     }
 
+    /// Replace the tracked expiries with the lease engine's view: each leased secret's (or issued
+    /// certificate's) effective expiry, i.e. the earlier of its own and its parent token's, keyed by API
+    /// path. Secrets the engine no longer holds drop out.
+    pub fn set_lease_expiries(&self, expiries: impl IntoIterator<Item = (String, Instant)>) {
+        if let Ok(mut st) = self.state.lock() {
+            st.leases = expiries.into_iter().collect();
+        }
+    }
+
     /// `Ok` when every output was delivered at least once and no lease is past its expiry; otherwise
     /// why not.
     ///

@@ -218,6 +218,27 @@ impl Engine {
         }
     }
 
+    /// Each leased secret's (and issued certificate's) effective expiry by API path: the earlier of its
+    /// own expiry and that of the token that created it (for metrics and readiness).
+    pub fn lease_expiries(&self) -> Vec<(String, Instant)> {
+        self.store
+            .iter()
+            .filter_map(|(_, e)| {
+                let parent = if e.fetched.secret.lease_id.is_empty() {
+                    None
+                } else if let Some(old) = self.old_tokens.get(&e.token_accessor) {
+                    *old
+                } else {
+                    self.token
+                        .as_ref()
+                        .filter(|t| t.accessor == e.token_accessor)
+                        .and_then(Token::expires_at)
+                };
+                effective_expiry(e.expires_at, parent).map(|x| (e.fetched.api_path.clone(), x))
+            })
+            .collect()
+    }
+
     /// How many deliveries in a row have failed (0 when the last one succeeded).
     pub fn failed_deliveries(&self) -> u32 {
         self.render_retry.map_or(0, |p| p.attempts + 1)

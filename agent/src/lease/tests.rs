@@ -192,3 +192,30 @@ async fn a_renew_self_refusal_is_remembered_across_logins() {
         "the new token of the same role is not asked to renew itself"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn reported_expiry_is_capped_by_the_parent_token() {
+    let mut e = engine();
+    e.adopt_token(token("a", 60, true));
+    lease(&mut e, "database/creds/app", 300);
+    let now = Instant::now();
+    let exp = e.lease_expiries();
+    assert_eq!(
+        exp,
+        vec![(
+            "database/creds/app".to_string(),
+            now + Duration::from_secs(60)
+        )]
+    );
+    // KV secrets have no lease and are not reported.
+    let req = SecretRequest::read("secret/data/app");
+    e.insert(
+        req,
+        Fetched {
+            secret: Arc::new(Secret::default()),
+            api_path: "secret/data/app".into(),
+            mount: None,
+        },
+    );
+    assert_eq!(e.lease_expiries().len(), 1);
+}

@@ -146,6 +146,7 @@ pub async fn run(cfg: Config, env: Arc<dyn EnvSource>) -> i32 {
         }
         let mut d = engine.deliver().await;
         telemetry.delivered(&d);
+        telemetry.set_lease_expiries(engine.lease_expiries());
         loop {
             if cfg.template_config.exit_on_retry_failure
                 && engine.failed_deliveries() > RETRIES_BEFORE_EXIT
@@ -158,6 +159,7 @@ pub async fn run(cfg: Config, env: Arc<dyn EnvSource>) -> i32 {
                 d = engine.deliver().await;
                 telemetry.delivered(&d);
             }
+            telemetry.set_lease_expiries(engine.lease_expiries());
         }
     };
     let code = tokio::select! {
@@ -218,6 +220,7 @@ pub async fn exec(cfg: Config, opts: ExecOptions, env: Arc<dyn EnvSource>) -> i3
     }
     let first = engine.deliver().await;
     telemetry.delivered(&first);
+    telemetry.set_lease_expiries(engine.lease_expiries());
     // The child starts only once every env var rendered and every file was delivered.
     let code = delivery_code(&first);
     if code != EXIT_OK {
@@ -248,9 +251,12 @@ pub async fn exec(cfg: Config, opts: ExecOptions, env: Arc<dyn EnvSource>) -> i3
     let refresh = async {
         loop {
             sleep_until(engine.next_due()).await;
-            if engine.tick().await {
+            let changed = engine.tick().await;
+            telemetry.set_lease_expiries(engine.lease_expiries());
+            if changed {
                 let d = engine.deliver().await;
                 telemetry.delivered(&d);
+                telemetry.set_lease_expiries(engine.lease_expiries());
                 if d.files.iter().any(|r| matches!(r, Ok(true))) {
                     files_tx.send_modify(|n| *n += 1);
                 }
