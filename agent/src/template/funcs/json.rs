@@ -100,21 +100,13 @@ pub fn encode(
                 out.push_str("{}");
                 return Ok(());
             }
-            out.push('{');
-            for (i, (k, e)) in m.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                newline(out, inner);
-                quote(out, k, escape_html);
-                out.push(':');
-                if depth.is_some() {
-                    out.push(' ');
-                }
-                encode(out, e, escape_html, inner)?;
-            }
-            newline(out, depth);
-            out.push('}');
+            object(
+                out,
+                m.iter().map(|(k, v)| (k.as_str(), v)),
+                escape_html,
+                depth,
+                inner,
+            )?;
         }
         // Only unexported fields: Go's encoder writes an empty object.
         Value::Scratch(_) => out.push_str("{}"),
@@ -128,23 +120,41 @@ pub fn encode(
             }
             fields.push(("Auth".into(), Value::Nil));
             fields.push(("WrapInfo".into(), Value::Nil));
-            out.push('{');
-            for (i, (k, e)) in fields.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                newline(out, inner);
-                quote(out, k, escape_html);
-                out.push(':');
-                if depth.is_some() {
-                    out.push(' ');
-                }
-                encode(out, e, escape_html, inner)?;
-            }
-            newline(out, depth);
-            out.push('}');
+            object(
+                out,
+                fields.iter().map(|(k, v)| (k.as_str(), v)),
+                escape_html,
+                depth,
+                inner,
+            )?;
         }
     }
+    Ok(())
+}
+
+/// A JSON object of `fields` in the given order (indented when `depth` is set, as MarshalIndent does).
+fn object<'a>(
+    out: &mut String,
+    fields: impl Iterator<Item = (&'a str, &'a Value)>,
+    escape_html: bool,
+    depth: Option<usize>,
+    inner: Option<usize>,
+) -> Result<(), String> {
+    out.push('{');
+    for (i, (k, e)) in fields.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        newline(out, inner);
+        quote(out, k, escape_html);
+        out.push(':');
+        if depth.is_some() {
+            out.push(' ');
+        }
+        encode(out, e, escape_html, inner)?;
+    }
+    newline(out, depth);
+    out.push('}');
     Ok(())
 }
 

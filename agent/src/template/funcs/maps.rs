@@ -60,21 +60,6 @@ fn insert_path(out: &mut Map, path: &[&str], v: &Value) {
     }
 }
 
-/// Go's "empty value" as mergo tests it: such a destination value is replaced by the source's.
-fn is_empty(v: &Value) -> bool {
-    match v {
-        Value::Missing(_) | Value::Nil => true,
-        Value::Bool(b) => !b,
-        Value::Int(i) => *i == 0,
-        Value::Float(f) => *f == 0.0,
-        Value::Str(s) => s.is_empty(),
-        Value::JsonNumber(n) => n.is_empty(),
-        Value::List(l) => l.is_empty(),
-        Value::Map(m) => m.is_empty(),
-        Value::Secret(_) | Value::Scratch(_) => false,
-    }
-}
-
 /// Deep merge: `dst`'s values win, except empty ones; maps present on both sides are merged.
 fn merge(dst: &Map, src: &Map) -> Map {
     let mut out = dst.clone();
@@ -84,7 +69,8 @@ fn merge(dst: &Map, src: &Map) -> Map {
                 Value::Map(sm) => Value::Map(Rc::new(merge(d, sm))),
                 _ => continue,
             },
-            Some(d) if !is_empty(d) => continue,
+            // mergo keeps a destination value unless it is Go's zero value (the template falsy set).
+            Some(d) if d.truth() => continue,
             _ => s.clone(),
         };
         out.insert(k.clone(), merged);

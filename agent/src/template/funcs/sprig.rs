@@ -71,17 +71,17 @@ pub fn call(name: &str, args: &[Value]) -> Option<FResult> {
         }),
         "default" => match args {
             [d] => Ok(d.clone()),
-            [d, given, ..] => Ok(if empty(given) {
+            [d, given, ..] => Ok(if !given.truth() {
                 d.clone()
             } else {
                 given.clone()
             }),
             [] => Err("wrong number of args for default: want at least 1 got 0".into()),
         },
-        "empty" => n(1).map(|()| Value::Bool(empty(&args[0]))),
+        "empty" => n(1).map(|()| Value::Bool(!args[0].truth())),
         "coalesce" => Ok(args
             .iter()
-            .find(|a| !empty(a))
+            .find(|a| a.truth())
             .cloned()
             .unwrap_or(Value::Nil)),
         "ternary" => n(3).map(|()| {
@@ -223,21 +223,6 @@ fn strval(v: &Value) -> String {
         Value::Str(s) => s.to_string(),
         Value::JsonNumber(n) => n.to_string(),
         other => to_v(other),
-    }
-}
-
-/// sprig's `empty`: Go's zero values and empty collections.
-fn empty(v: &Value) -> bool {
-    match v {
-        Value::Missing(_) | Value::Nil => true,
-        Value::Bool(b) => !b,
-        Value::Int(i) => *i == 0,
-        Value::Float(f) => *f == 0.0,
-        Value::Str(s) => s.is_empty(),
-        Value::JsonNumber(n) => n.is_empty(),
-        Value::List(l) => l.is_empty(),
-        Value::Map(m) => m.is_empty(),
-        Value::Secret(_) | Value::Scratch(_) => false,
     }
 }
 
