@@ -18,8 +18,9 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use sidekey_tests::proxy::TcpProxy;
 use sidekey_tests::{Setup, ShmDir, Sidekey};
-use support::{Agent, Collector, Proxy, http_get, parse_metrics, tls_files};
+use support::{Agent, Collector, http_get, parse_metrics, tls_files};
 
 /// A config with KV, database and PKI outputs, JWT auto-auth and a token sink.
 fn config(
@@ -293,7 +294,7 @@ fn http_sink_survives_an_outage_and_readiness_follows_the_backend() {
         .db_ttls(Duration::from_secs(6), Duration::from_secs(3600))
         .start();
     let out = ShmDir::new();
-    let proxy = Proxy::start(fx.bao.port());
+    let proxy = TcpProxy::start(fx.bao.port());
     let collector = Collector::reserve();
     let admin = sidekey_tests::ports::free_port();
     let trail = fx.dir.path().join("audit.log");
@@ -342,11 +343,11 @@ audit {{
     // Collector up after ~6 s of outage; cut the backend past the DB lease's 6 s expiry.
     std::thread::sleep(Duration::from_secs(4));
     collector.start();
-    proxy.cut();
+    proxy.down();
     wait_for(Duration::from_secs(30), "unready while cut off", || {
         http_get(&format!("{base}/readyz")).is_some_and(|(c, _)| c == 503)
     });
-    proxy.restore();
+    proxy.up();
     wait_for(Duration::from_secs(40), "ready after recovery", || {
         http_get(&format!("{base}/readyz")).is_some_and(|(c, _)| c == 200)
     });

@@ -1,11 +1,10 @@
-//! Helpers for the audit e2e tests: a long-running sidekey, a TCP proxy that can cut the backend off,
-//! a minimal HTTP collector that can be down, and a strict Prometheus text reader.
+//! Helpers for the audit e2e tests: a long-running sidekey, a minimal HTTP collector that can be down,
+//! and a strict Prometheus text reader (the TCP proxy is the harness's `sidekey_tests::proxy`).
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -72,69 +71,6 @@ impl Drop for Agent {
         sidekey_tests::process::kill_group(&self.child);
         let _ = self.child.wait();
     }
-}
-
-/// A TCP proxy to OpenBao on loopback; [`Proxy::cut`] drops every connection and refuses new ones.
-pub struct Proxy {
-    port: u16,
-    cut: Arc<AtomicBool>,
-    conns: Arc<Mutex<Vec<TcpStream>>>,
-}
-
-impl Proxy {
-    /// Proxy `127.0.0.1:<free>` → `127.0.0.1:upstream`.
-    pub fn start(upstream: u16) -> Proxy {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        let cut = Arc::new(AtomicBool::new(false));
-        let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-        let (c2, conns2) = (cut.clone(), conns.clone());
-        std::thread::spawn(move || {
-            for client in l.incoming() {
-                let Ok(client) = client else { continue };
-                if c2.load(Ordering::SeqCst) {
-                    let _ = client.shutdown(Shutdown::Both);
-                    continue;
-                }
-                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
-                    continue;
-                };
-                {
-                    let mut c = conns2.lock().unwrap();
-                    c.push(client.try_clone().unwrap());
-                    c.push(server.try_clone().unwrap());
-                }
-                pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
-                pipe(server, client);
-            }
-        });
-        Proxy { port, cut, conns }
-    }
-
-    /// `http://127.0.0.1:PORT`.
-    pub fn addr(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// Cut the backend off: existing connections die, new ones are closed at once.
-    pub fn cut(&self) {
-        self.cut.store(true, Ordering::SeqCst);
-        for c in self.conns.lock().unwrap().drain(..) {
-            let _ = c.shutdown(Shutdown::Both);
-        }
-    }
-
-    /// Let connections through again.
-    pub fn restore(&self) {
-        self.cut.store(false, Ordering::SeqCst);
-    }
-}
-
-fn pipe(mut from: TcpStream, mut to: TcpStream) {
-    std::thread::spawn(move || {
-        let _ = std::io::copy(&mut from, &mut to);
-        let _ = to.shutdown(Shutdown::Write);
-    });
 }
 
 /// A minimal HTTP collector: stores every event of every POSTed JSON array, answers 200. Down until
