@@ -98,6 +98,21 @@ impl Drop for Bg {
     }
 }
 
+/// `sidekey exec -c CFG -- CHILD` in the background with `envs`.
+fn exec_child(cfg: &Path, child: &Path, envs: &[(&str, String)]) -> Bg {
+    Bg::start(
+        &sidekey_bin(),
+        &[
+            "exec",
+            "-c",
+            cfg.to_str().unwrap(),
+            "--",
+            child.to_str().unwrap(),
+        ],
+        envs,
+    )
+}
+
 /// Write an executable script into the fixture's directory.
 fn script(fx: &Fixture, name: &str, text: &str) -> PathBuf {
     let p = fx.write_file(name, text);
@@ -182,17 +197,7 @@ fn signals_arrive_in_order_and_unchanged_refreshes_never_restart() {
     envs.push(("LOG", log.display().to_string()));
     envs.push(("SIDEKEY_LOG", "info".into()));
     envs.push(("VAULT_SECRET_ID", "not-for-the-child".into()));
-    let mut sk = Bg::start(
-        &sidekey_bin(),
-        &[
-            "exec",
-            "-c",
-            cfg.to_str().unwrap(),
-            "--",
-            child.to_str().unwrap(),
-        ],
-        &envs,
-    );
+    let mut sk = exec_child(&cfg, &child, &envs);
     wait_for(&log, Duration::from_secs(15), "child ready", |s| {
         s.contains("ready")
     });
@@ -313,17 +318,7 @@ fn secret_changes_restart_one_child_at_a_time_and_coalesce() {
     let mut envs = bao_env(&fx);
     envs.push(("LOG", log.display().to_string()));
     envs.push(("PORT", port.to_string()));
-    let mut sk = Bg::start(
-        &sidekey_bin(),
-        &[
-            "exec",
-            "-c",
-            cfg.to_str().unwrap(),
-            "--",
-            child.to_str().unwrap(),
-        ],
-        &envs,
-    );
+    let mut sk = exec_child(&cfg, &child, &envs);
     wait_for(&log, Duration::from_secs(15), "first child", |s| {
         starts(s).len() == 1
     });
@@ -371,17 +366,7 @@ fn child_killed_while_the_backend_is_down_exits_137_within_a_second() {
     let cfg = config(&fx, "");
     let mut envs = bao_env(&fx);
     envs.push(("LOG", log.display().to_string()));
-    let mut sk = Bg::start(
-        &sidekey_bin(),
-        &[
-            "exec",
-            "-c",
-            cfg.to_str().unwrap(),
-            "--",
-            child.to_str().unwrap(),
-        ],
-        &envs,
-    );
+    let mut sk = exec_child(&cfg, &child, &envs);
     let text = wait_for(&log, Duration::from_secs(15), "child ready", |s| {
         s.contains("ready")
     });
@@ -498,17 +483,7 @@ fn signal_mode_sends_the_reload_signal_instead_of_restarting() {
     );
     let mut envs = bao_env(&fx);
     envs.push(("LOG", log.display().to_string()));
-    let mut sk = Bg::start(
-        &sidekey_bin(),
-        &[
-            "exec",
-            "-c",
-            cfg.to_str().unwrap(),
-            "--",
-            child.to_str().unwrap(),
-        ],
-        &envs,
-    );
+    let mut sk = exec_child(&cfg, &child, &envs);
     wait_for(&log, Duration::from_secs(15), "child ready", |s| {
         s.contains("ready")
     });
