@@ -43,6 +43,14 @@ pub fn jwt_auto_auth(jwt_path: &Path, role: &str, sink: Option<&Path>) -> String
     s
 }
 
+/// `auto_auth` with `method "token_file"` reading the token in `token_path`.
+pub fn token_file_auto_auth(token_path: &Path) -> String {
+    format!(
+        "auto_auth {{\n  method \"token_file\" {{\n    config = {{\n      token_file_path = {}\n    }}\n  }}\n}}\n",
+        quote_path(token_path)
+    )
+}
+
 /// `template { contents = ..., destination = ..., <extra lines> }`; `extra` are raw HCL lines
 /// such as `perms = "0400"`.
 pub fn template(contents: &str, destination: &Path, extra: &[&str]) -> String {

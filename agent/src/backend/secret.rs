@@ -20,6 +20,10 @@ pub struct SecretRequest {
     pub path: String,
     /// Body parameters of a write-style request, `k=v` pairs in key order.
     pub params: BTreeMap<String, String>,
+    /// consul-template's `pkiCert`: a still-valid certificate already in the template's destination is used
+    /// instead of issuing a new one. A separate request from `secret` with the same path and parameters.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reuse_cert: bool,
 }
 
 impl SecretRequest {
@@ -29,6 +33,7 @@ impl SecretRequest {
             op: Operation::Read,
             path: clean_path(path.into()),
             params: BTreeMap::new(),
+            reuse_cert: false,
         }
     }
 
@@ -38,6 +43,16 @@ impl SecretRequest {
             op: Operation::Write,
             path: clean_path(path.into()),
             params,
+            reuse_cert: false,
+        }
+    }
+
+    /// consul-template's `pkiCert`: a write of `params` to `path` (`pki/issue/<role>`) whose certificate may
+    /// be taken from the template's destination while it is still good (see `lease::pki`).
+    pub fn issue_cert(path: impl Into<String>, params: BTreeMap<String, String>) -> Self {
+        Self {
+            reuse_cert: true,
+            ..Self::write(path, params)
         }
     }
 
@@ -47,6 +62,7 @@ impl SecretRequest {
             op: Operation::List,
             path: clean_path(path.into()),
             params: BTreeMap::new(),
+            reuse_cert: false,
         }
     }
 }
@@ -72,6 +88,9 @@ impl fmt::Display for SecretRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.op == Operation::List {
             f.write_str("list ")?;
+        }
+        if self.reuse_cert {
+            f.write_str("pkiCert ")?;
         }
         f.write_str(&self.path)?;
         for (k, v) in &self.params {

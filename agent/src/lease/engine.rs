@@ -432,10 +432,13 @@ impl Engine {
         loop {
             round += 1;
             let mut wanted: Vec<SecretRequest> = Vec::new();
+            let mut reused: Vec<(SecretRequest, Fetched)> = Vec::new();
             let mut files = Vec::with_capacity(self.files.len());
             for job in &self.files {
                 let out = job.template.render(&self.store, job.missing_key);
+                let before = wanted.len();
                 files.push(outcome(&job.name, out, &failed, &mut wanted));
+                take_reusable_certs(&job.target.path, &mut wanted, before, &mut reused);
             }
             let mut env: Result<EnvMap, OutputFailure> = Ok(EnvMap::new());
             for job in &self.envs {
@@ -450,7 +453,11 @@ impl Engine {
                     }
                 }
             }
-            if wanted.is_empty() || round >= MAX_ROUNDS {
+            let any_reused = !reused.is_empty();
+            for (req, f) in reused {
+                self.insert(req, f);
+            }
+            if (wanted.is_empty() && !any_reused) || round >= MAX_ROUNDS {
                 return (files, env);
             }
             let results = self.fetch_all(&wanted).await;
@@ -647,6 +654,40 @@ pub(super) async fn run_command(job: &FileJob) -> Result<(), OutputFailure> {
             message: format!("template {}: {e}", job.name),
             transient: false,
         })
+}
+
+/// `pkiCert` requests among `wanted[from..]` whose certificate is still good in `destination`: moved from
+/// `wanted` to `reused`, so no new certificate is issued for them (consul-template's behaviour).
+fn take_reusable_certs(
+    destination: &std::path::Path,
+    wanted: &mut Vec<SecretRequest>,
+    from: usize,
+    reused: &mut Vec<(SecretRequest, Fetched)>,
+) {
+    // A certificate bundle is a few KiB; anything much larger is not one of ours.
+    const MAX_PEM_BYTES: u64 = 1 << 20;
+    if !wanted[from..].iter().any(|r| r.reuse_cert) {
+        return;
+    }
+    let Some(pem) = crate::output::file::read_back(destination, MAX_PEM_BYTES) else {
+        return;
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let Some(secret) = super::pki::reusable(&pem, now) else {
+        return;
+    };
+    // One destination holds one certificate: the first pkiCert of the template takes it.
+    let Some(i) = (from..wanted.len()).find(|&i| wanted[i].reuse_cert) else {
+        return;
+    };
+    let req = wanted.remove(i);
+    tracing::info!(secret = %req, destination = %destination.display(), "reusing the certificate still valid in the destination");
+    let fetched = Fetched {
+        secret: Arc::new(secret),
+        api_path: req.path.clone(),
+        mount: None,
+    };
+    reused.push((req, fetched));
 }
 
 /// Time left on a PKI certificate: write-style requests whose data carries the server's `expiration`

@@ -4,6 +4,7 @@
 //! - `maintain`: what the clock drives: token and lease renewal, replacement, retries, backoff.
 //! - `fetch`: one retrieval (KV v2 path rewriting, audit).
 //! - `jobs`: templates and env_templates parsed at start.
+//! - `pki`: when `pkiCert` may take the certificate already in its destination.
 //! - `schedule`: the timing rules as pure functions.
 //! - `state`: the lease state file that lets a restart resume instead of re-issuing.
 //! - `store`: fetched secrets, what renderers read.
@@ -12,6 +13,7 @@ pub mod engine;
 pub mod fetch;
 pub mod jobs;
 mod maintain;
+mod pki;
 pub mod schedule;
 mod state;
 pub mod store;

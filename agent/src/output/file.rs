@@ -190,21 +190,46 @@ fn is_memory_fs(dir: &OwnedFd) -> nix::Result<bool> {
 
 /// Whether the destination is a regular file holding exactly `bytes` (a symlink never matches).
 fn current_content_equals(dir: &OwnedFd, name: &std::ffi::OsStr, bytes: &[u8]) -> bool {
-    let Ok(fd) = openat(
+    let Some((mut file, len)) = open_regular(dir, name) else {
+        return false;
+    };
+    if len != bytes.len() as u64 {
+        return false;
+    }
+    let mut current = zeroize::Zeroizing::new(Vec::with_capacity(bytes.len()));
+    file.read_to_end(&mut current).is_ok() && current.as_slice() == bytes
+}
+
+/// The current content of a delivered file, read the way it was written: through the real directory, never
+/// through a symlink. `None` when there is no regular file there, or it is larger than `max_bytes`.
+///
+/// Used by `pkiCert`, which takes a still-valid certificate from its own destination instead of issuing one.
+pub fn read_back(path: &Path, max_bytes: u64) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+    let (dir_path, name) = split(path).ok()?;
+    let dir = open_dir(dir_path).ok()?;
+    let (file, len) = open_regular(&dir, name)?;
+    if len > max_bytes {
+        return None;
+    }
+    let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(usize::try_from(len).ok()?));
+    file.take(max_bytes).read_to_end(&mut bytes).ok()?;
+    Some(bytes)
+}
+
+/// Open `name` in `dir` for reading if it is a regular file (not a symlink); with its length in bytes.
+fn open_regular(dir: &OwnedFd, name: &std::ffi::OsStr) -> Option<(File, u64)> {
+    let fd = openat(
         dir,
         name,
         OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::empty(),
-    ) else {
-        return false;
-    };
-    let mut file = File::from(fd);
+    )
+    .ok()?;
+    let file = File::from(fd);
     match file.metadata() {
-        Ok(m) if m.is_file() && m.len() == bytes.len() as u64 => {}
-        _ => return false,
+        Ok(m) if m.is_file() => Some((file, m.len())),
+        _ => None,
     }
-    let mut current = zeroize::Zeroizing::new(Vec::with_capacity(bytes.len()));
-    file.read_to_end(&mut current).is_ok() && current.as_slice() == bytes
 }
 
 fn backup(dir: &OwnedFd, name: &std::ffi::OsStr) -> std::io::Result<()> {

@@ -57,32 +57,7 @@ fn fetch(req: SecretRequest, env: &mut Env<'_>) -> Option<Arc<Secret>> {
 
 /// `secret "path"` reads; `secret "path" "k=v"…` (or a map argument) writes.
 fn secret(args: &[Value], env: &mut Env<'_>) -> FResult {
-    let Some((path, rest)) = args.split_first() else {
-        return Err("secret: missing path".into());
-    };
-    let path = str_arg("secret", path, env)?.to_string();
-    let mut params = BTreeMap::new();
-    for a in rest {
-        match a {
-            Value::Map(m) => {
-                for (k, v) in m.iter() {
-                    params.insert(k.clone(), to_v(v));
-                }
-            }
-            _ => {
-                let kv = str_arg("secret", a, env)?;
-                if kv.is_empty() {
-                    continue;
-                }
-                let Some((k, v)) = kv.split_once('=') else {
-                    return Err(format!(
-                        "secret: invalid parameter for {path}: must be key=value"
-                    ));
-                };
-                params.insert(k.trim().to_string(), v.trim().to_string());
-            }
-        }
-    }
+    let (path, params) = path_and_params("secret", args, env)?;
     let req = if params.is_empty() {
         SecretRequest::read(path)
     } else {
@@ -92,13 +67,48 @@ fn secret(args: &[Value], env: &mut Env<'_>) -> FResult {
     Ok(Value::Secret(s))
 }
 
-/// `pkiCert "pki/issue/role" "common_name=…"…`: issue a certificate (a write, like `secret` with parameters)
-/// and expose it as consul-template's `PemEncoded`: `.Cert`, `.Key`, `.CA`.
-fn pki_cert(args: &[Value], env: &mut Env<'_>) -> FResult {
-    let Value::Secret(s) = secret(args, env)? else {
-        return Err("pkiCert: no certificate".into());
+/// The path and the `k=v` (or map) parameters of `secret` and `pkiCert`.
+fn path_and_params(
+    name: &str,
+    args: &[Value],
+    env: &Env<'_>,
+) -> Result<(String, BTreeMap<String, String>), String> {
+    let Some((path, rest)) = args.split_first() else {
+        return Err(format!("{name}: missing path"));
     };
-    // consul-template ends each PEM block with a newline (the API's values have none).
+    let path = str_arg(name, path, env)?.to_string();
+    let mut params = BTreeMap::new();
+    for a in rest {
+        match a {
+            Value::Map(m) => {
+                for (k, v) in m.iter() {
+                    params.insert(k.clone(), to_v(v));
+                }
+            }
+            _ => {
+                let kv = str_arg(name, a, env)?;
+                if kv.is_empty() {
+                    continue;
+                }
+                let Some((k, v)) = kv.split_once('=') else {
+                    return Err(format!(
+                        "{name}: invalid parameter for {path}: must be key=value"
+                    ));
+                };
+                params.insert(k.trim().to_string(), v.trim().to_string());
+            }
+        }
+    }
+    Ok((path, params))
+}
+
+/// `pkiCert "pki/issue/role" "common_name=…"…`: issue a certificate (always a write), or take the one still
+/// good in the template's destination (the engine decides), exposed as consul-template's `PemEncoded`:
+/// `.Cert`, `.Key`, `.CA`, and the same again under `.Data` (its v2-style wrapper).
+fn pki_cert(args: &[Value], env: &mut Env<'_>) -> FResult {
+    let (path, params) = path_and_params("pkiCert", args, env)?;
+    let s = fetch(SecretRequest::issue_cert(path, params), env).unwrap_or_default();
+    // consul-template re-encodes each PEM block, which ends it with a newline (the API's values have none).
     let field = |k: &str| {
         let pem = s
             .data
@@ -106,7 +116,11 @@ fn pki_cert(args: &[Value], env: &mut Env<'_>) -> FResult {
             .get(k)
             .and_then(serde_json::Value::as_str)
             .unwrap_or_default();
-        Value::str(format!("{pem}\n"))
+        if pem.is_empty() {
+            Value::str(String::new())
+        } else {
+            Value::str(format!("{pem}\n"))
+        }
     };
     let pem: BTreeMap<String, Value> = [
         ("Cert".to_string(), field("certificate")),
@@ -115,7 +129,9 @@ fn pki_cert(args: &[Value], env: &mut Env<'_>) -> FResult {
     ]
     .into_iter()
     .collect();
-    Ok(Value::Map(std::rc::Rc::new(pem)))
+    let mut outer = pem.clone();
+    outer.insert("Data".to_string(), Value::Map(std::rc::Rc::new(pem)));
+    Ok(Value::Map(std::rc::Rc::new(outer)))
 }
 
 /// `secrets "path"`: the keys listed below a path, sorted.
