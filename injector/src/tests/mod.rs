@@ -1,0 +1,1 @@
+//! Unit tests: annotation parsing, defaults, errors, and golden patches for the docs examples.
