@@ -1,1 +1,0 @@
-//! Unit tests: annotation parsing, defaults, errors, and golden patches for the docs examples.
