@@ -93,7 +93,7 @@ pub fn should_inject(annotations: &BTreeMap<String, String>) -> Result<bool, Ann
     if annotations.get(STATUS).map(String::as_str) == Some("injected") {
         return Ok(false);
     }
-    Ok(Reader::new(annotations).bool("agent-inject", false)?)
+    Reader::new(annotations).bool("agent-inject", false)
 }
 
 /// Parse the annotations of a pod that asks for injection.
@@ -250,13 +250,13 @@ fn secrets(r: &Reader<'_>, default_mount: &str) -> Result<Vec<SecretSpec>, Annot
             None => r.bool("preserve-secret-case", false)?,
         };
         let perms = r.non_empty(&per("agent-inject-perms"))?;
-        if let Some(p) = &perms {
-            if p.is_empty() || p.len() > 4 || u32::from_str_radix(p, 8).is_err() {
-                return Err(r.error(
-                    &per("agent-inject-perms"),
-                    format!("{p:?} is not an octal file mode such as \"0400\""),
-                ));
-            }
+        if let Some(p) = &perms
+            && (p.len() > 4 || u32::from_str_radix(p, 8).is_err())
+        {
+            return Err(r.error(
+                &per("agent-inject-perms"),
+                format!("{p:?} is not an octal file mode such as \"0400\""),
+            ));
         }
         out.push(SecretSpec {
             name: if preserve {

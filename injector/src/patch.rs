@@ -46,15 +46,15 @@ const SIDECAR_NAME: &str = "vault-agent";
 pub enum PatchError {
     /// `agent-inject-containers` names a container the pod does not have.
     #[error("vault.hashicorp.com/agent-inject-containers: the pod has no container {0:?}")]
-    NoSuchContainer(String),
+    UnknownContainer(String),
     /// `agent-service-account-token-volume-name` names a volume the pod does not have.
     #[error(
         "vault.hashicorp.com/agent-service-account-token-volume-name: the pod has no volume {0:?}"
     )]
-    NoSuchVolume(String),
+    UnknownVolume(String),
     /// The pod has no spec.
     #[error("the pod has no spec")]
-    NoSpec,
+    MissingSpec,
 }
 
 /// The patch that injects the agent described by `spec` into `pod`, run from `image` (when the pod sets no
@@ -63,7 +63,7 @@ pub enum PatchError {
 /// # Errors
 /// [`PatchError`] when the annotations name containers or volumes the pod lacks.
 pub fn patch(pod: &Pod, spec: &InjectionSpec, image: &str) -> Result<Vec<Value>, PatchError> {
-    let pod_spec = pod.spec.as_ref().ok_or(PatchError::NoSpec)?;
+    let pod_spec = pod.spec.as_ref().ok_or(PatchError::MissingSpec)?;
     let mut spec = spec.clone();
     let token_mount = token_mount(pod, &mut spec)?;
 
@@ -97,7 +97,7 @@ pub fn patch(pod: &Pod, spec: &InjectionSpec, image: &str) -> Result<Vec<Value>,
                     .containers
                     .iter()
                     .position(|c| &c.name == n)
-                    .ok_or_else(|| PatchError::NoSuchContainer(n.clone()))
+                    .ok_or_else(|| PatchError::UnknownContainer(n.clone()))
             })
             .collect::<Result<_, _>>()?,
     };
@@ -212,7 +212,7 @@ fn token_mount(pod: &Pod, spec: &mut InjectionSpec) -> Result<Option<VolumeMount
             .and_then(|s| s.volumes.as_ref())
             .is_some_and(|v| v.iter().any(|v| v.name == volume));
         if !exists {
-            return Err(PatchError::NoSuchVolume(volume));
+            return Err(PatchError::UnknownVolume(volume));
         }
         spec.auth
             .config
