@@ -14,6 +14,9 @@ pub const PID_FILE: &str = "/home/vault/.pid";
 /// The token sink every vault-k8s config has (in the agent's private `/home/vault` volume).
 pub const TOKEN_FILE: &str = "/home/vault/.vault-token";
 
+/// The file mode of a rendered secret without `agent-inject-perms-<name>` (Vault Agent's default).
+pub const VAULT_AGENT_PERMS: &str = "0644";
+
 /// The agent config for the init container (`init: true`) or the sidecar, as a JSON object.
 pub fn agent_config(spec: &InjectionSpec, init: bool) -> Value {
     let mut config = Map::new();
@@ -125,9 +128,11 @@ fn template(spec: &InjectionSpec, secret: &SecretSpec) -> Value {
     if secret.error_on_missing_key {
         t.insert("error_on_missing_key".into(), true.into());
     }
-    if let Some(perms) = &secret.perms {
-        t.insert("perms".into(), perms.clone().into());
-    }
+    // Vault Agent's default mode, which vault-k8s pods rely on: the agent runs as its own user (100) and the
+    // app containers as theirs, so sidekey's stricter 0600 default would leave the files unreadable to the app.
+    // The secrets volume is only mounted in this pod's containers.
+    let perms = secret.perms.as_deref().unwrap_or(VAULT_AGENT_PERMS);
+    t.insert("perms".into(), perms.into());
     Value::Object(t)
 }
 

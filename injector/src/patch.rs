@@ -337,6 +337,7 @@ struct Ops(Vec<Value>);
 
 impl Ops {
     fn add(&mut self, path: &str, value: &impl Serialize) {
+        // Only k8s-openapi types, strings and JSON values come here: their serialization cannot fail.
         let value = serde_json::to_value(value).unwrap_or(Value::Null);
         self.0
             .push(json!({ "op": "add", "path": path, "value": value }));

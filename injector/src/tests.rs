@@ -135,6 +135,23 @@ fn default_templates_are_vault_k8s_texts() {
 }
 
 #[test]
+fn files_are_readable_by_the_app_containers_unless_perms_say_otherwise() {
+    let spec = parse(
+        &ann(&[
+            ("role", "app"),
+            ("agent-inject-secret-a", "kv/a"),
+            ("agent-inject-secret-b", "kv/b"),
+            ("agent-inject-perms-b", "0400"),
+        ]),
+        &defaults(),
+    )
+    .unwrap();
+    let config = agent_config(&spec, false);
+    assert_eq!(config["template"][0]["perms"], "0644");
+    assert_eq!(config["template"][1]["perms"], "0400");
+}
+
+#[test]
 fn secret_names_are_lower_cased_unless_preserved() {
     let base = [
         ("role", "app"),
@@ -282,17 +299,86 @@ fn jwt_auth_reads_the_service_account_token_by_default() {
         "metadata": {"annotations": ann(&[("agent-inject", "true"), ("role", "app"), ("auth-type", "jwt")])},
         "spec": {"containers": [{"name": "app"}]}
     });
-    let r = respond(pod);
-    let patch = decoded_patch(&r);
-    let config = patch
-        .iter()
-        .find(|op| op["path"] == "/metadata/annotations/sidekey.io~1agent-config")
-        .unwrap();
-    let config: Value = serde_json::from_str(config["value"].as_str().unwrap()).unwrap();
+    let config = patched_config(&respond(pod));
     assert_eq!(config["auto_auth"]["method"]["type"], "jwt");
     assert_eq!(
         config["auto_auth"]["method"]["config"]["path"],
         "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    );
+}
+
+#[test]
+fn revoke_on_shutdown_is_set_for_the_sidecar_only() {
+    let spec = parse(
+        &ann(&[("role", "app"), ("agent-revoke-on-shutdown", "true")]),
+        &defaults(),
+    )
+    .unwrap();
+    assert_eq!(
+        agent_config(&spec, false)["template_config"]["revoke_on_shutdown"],
+        json!(true)
+    );
+    assert!(
+        agent_config(&spec, true)["template_config"]
+            .get("revoke_on_shutdown")
+            .is_none()
+    );
+}
+
+/// The config annotation of a patch.
+fn patched_config(response: &Value) -> Value {
+    let patch = decoded_patch(response);
+    let op = patch
+        .iter()
+        .find(|op| op["path"] == "/metadata/annotations/sidekey.io~1agent-config")
+        .expect("a config annotation");
+    serde_json::from_str(op["value"].as_str().unwrap()).unwrap()
+}
+
+#[test]
+fn a_service_account_token_volume_is_mounted_and_read() {
+    let pod = json!({
+        "metadata": {"annotations": ann(&[
+            ("agent-inject", "true"),
+            ("role", "app"),
+            ("agent-service-account-token-volume-name", "vault-token"),
+        ])},
+        "spec": {
+            "containers": [{"name": "app"}],
+            "volumes": [{"name": "vault-token", "projected": {"sources": [
+                {"serviceAccountToken": {"path": "token", "audience": "vault"}}
+            ]}}]
+        }
+    });
+    let r = respond(pod.clone());
+    assert_eq!(
+        patched_config(&r)["auto_auth"]["method"]["config"]["token_path"],
+        "/var/run/secrets/vault.hashicorp.com/serviceaccount/token"
+    );
+    let patch = decoded_patch(&r);
+    let sidecar = patch
+        .iter()
+        .find(|op| op["path"] == "/spec/containers/-")
+        .unwrap();
+    assert!(
+        sidecar["value"]["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "vault-token"
+                && m["mountPath"] == "/var/run/secrets/vault.hashicorp.com/serviceaccount"),
+        "{sidecar}"
+    );
+
+    let mut missing = pod;
+    missing["spec"]["volumes"] = json!([]);
+    let r = respond(missing);
+    assert_eq!(r["allowed"], json!(false));
+    assert!(
+        r["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("agent-service-account-token-volume-name")
     );
 }
 

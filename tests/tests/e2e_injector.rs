@@ -318,6 +318,14 @@ fn docs_annotations_render_the_same_files_with_bao_agent_and_sidekey() {
         std::fs::read_to_string(sk_out.join("database-config.txt")).unwrap(),
         format!("postgresql://{USERNAME}:{PASSWORD}@postgres:5432/wizard")
     );
+    // Readable by app containers that run as another user than the agent, as with vault-k8s.
+    let mode = std::fs::metadata(sk_out.join("database-config.txt"))
+        .unwrap()
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o644
+    );
 
     // The sidecar's config is valid for sidekey as generated.
     let sidecar = sk_home.path().join("sidecar.json");
