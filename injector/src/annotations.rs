@@ -108,11 +108,11 @@ pub fn parse(
     // Read by `should_inject`; read here too so it is not reported as unknown.
     let _ = r.get("agent-inject");
     let secret_volume_path = r
-        .non_empty("secret-volume-path")?
+        .non_empty("secret-volume-path")
         .unwrap_or_else(|| DEFAULT_SECRET_VOLUME_PATH.into());
-    let configmap = r.non_empty("agent-configmap")?;
+    let configmap = r.non_empty("agent-configmap");
     let vault = VaultSpec {
-        address: match r.non_empty("service")?.or(defaults.vault_address.clone()) {
+        address: match r.non_empty("service").or(defaults.vault_address.clone()) {
             Some(a) if a.starts_with("https://") || a.starts_with("http://") => a,
             Some(a) => {
                 return Err(r.error(
@@ -128,13 +128,13 @@ pub fn parse(
                 ));
             }
         },
-        ca_cert: r.non_empty("ca-cert")?,
-        ca_path: r.non_empty("ca-key")?,
-        client_cert: r.non_empty("client-cert")?,
-        client_key: r.non_empty("client-key")?,
+        ca_cert: r.non_empty("ca-cert"),
+        ca_path: r.non_empty("ca-key"),
+        client_cert: r.non_empty("client-cert"),
+        client_key: r.non_empty("client-key"),
         tls_skip_verify: r.bool("tls-skip-verify", false)?,
-        tls_server_name: r.non_empty("tls-server-name")?,
-        namespace: r.non_empty("namespace")?,
+        tls_server_name: r.non_empty("tls-server-name"),
+        namespace: r.non_empty("namespace"),
     };
     let auth = auth(&r, defaults, configmap.is_some())?;
     let default_template = match r.get("agent-inject-default-template") {
@@ -171,7 +171,7 @@ pub fn parse(
                 .map(String::from)
                 .collect()
         }),
-        image: r.non_empty("agent-image")?,
+        image: r.non_empty("agent-image"),
         run_as_user: r.integer("agent-run-as-user", 100)?,
         run_as_group: r.integer("agent-run-as-group", 1000)?,
         resources: resources(&r)?,
@@ -179,7 +179,7 @@ pub fn parse(
         inject_token: r.bool("agent-inject-token", false)?,
         static_secret_render_interval: r.duration("template-static-secret-render-interval")?,
         exit_on_retry_failure: r.bool("template-config-exit-on-retry-failure", true)?,
-        service_account_token_volume: r.non_empty("agent-service-account-token-volume-name")?,
+        service_account_token_volume: r.non_empty("agent-service-account-token-volume-name"),
         revoke_on_shutdown: r.bool("agent-revoke-on-shutdown", false)?,
         secret_volume_path,
         warnings: Vec::new(),
@@ -211,9 +211,10 @@ fn auth(r: &Reader<'_>, defaults: &Defaults, configmap: bool) -> Result<AuthSpec
     };
     let mut config: BTreeMap<String, String> = r
         .with_prefix("auth-config-")
+        .into_iter()
         .map(|(key, value)| (key.replace('-', "_"), value.to_string()))
         .collect();
-    if let Some(role) = r.non_empty("role")? {
+    if let Some(role) = r.non_empty("role") {
         config.insert("role".into(), role);
     }
     if !configmap && !config.contains_key("role") {
@@ -225,7 +226,7 @@ fn auth(r: &Reader<'_>, defaults: &Defaults, configmap: bool) -> Result<AuthSpec
     Ok(AuthSpec {
         kind,
         mount_path: r
-            .non_empty("auth-path")?
+            .non_empty("auth-path")
             .unwrap_or_else(|| defaults.auth_path.clone()),
         config,
     })
@@ -249,7 +250,7 @@ fn secrets(r: &Reader<'_>, default_mount: &str) -> Result<Vec<SecretSpec>, Annot
             Some(_) => r.bool(&per("preserve-secret-case"), false)?,
             None => r.bool("preserve-secret-case", false)?,
         };
-        let perms = r.non_empty(&per("agent-inject-perms"))?;
+        let perms = r.non_empty(&per("agent-inject-perms"));
         if let Some(p) = &perms
             && (p.len() > 4 || u32::from_str_radix(p, 8).is_err())
         {
@@ -269,12 +270,12 @@ fn secrets(r: &Reader<'_>, default_mount: &str) -> Result<Vec<SecretSpec>, Annot
                 .get(&per("agent-inject-template"))
                 .filter(|t| !t.trim().is_empty())
                 .map(String::from),
-            file: r.non_empty(&per("agent-inject-file"))?,
+            file: r.non_empty(&per("agent-inject-file")),
             perms,
-            command: r.non_empty(&per("agent-inject-command"))?,
+            command: r.non_empty(&per("agent-inject-command")),
             error_on_missing_key: r.bool(&per("error-on-missing-key"), false)?,
             mount_path: r
-                .non_empty(&per("secret-volume-path"))?
+                .non_empty(&per("secret-volume-path"))
                 .unwrap_or_else(|| default_mount.to_string()),
         });
     }
@@ -325,30 +326,24 @@ impl<'a> Reader<'a> {
     }
 
     /// Every `(rest, value)` of the keys starting with `prefix`, marked as read.
-    fn with_prefix(&self, prefix: &str) -> impl Iterator<Item = (&'a str, &'a str)> {
-        let found: Vec<_> = self
-            .all
-            .iter()
-            .filter_map(|(k, v)| k.strip_prefix(prefix).map(|rest| (*k, rest, *v)))
-            .collect();
+    fn with_prefix(&self, prefix: &str) -> Vec<(&'a str, &'a str)> {
         let mut read = self.read.borrow_mut();
-        found
-            .into_iter()
-            .map(|(k, rest, v)| {
+        self.all
+            .iter()
+            .filter_map(|(k, v)| {
+                let rest = k.strip_prefix(prefix)?;
                 read.insert(k.to_string());
-                (rest, v)
+                Some((rest, *v))
             })
-            .collect::<Vec<_>>()
-            .into_iter()
+            .collect()
     }
 
     /// The value, `None` when absent or blank.
-    fn non_empty(&self, key: &str) -> Result<Option<String>, AnnotationError> {
-        Ok(self
-            .get(key)
+    fn non_empty(&self, key: &str) -> Option<String> {
+        self.get(key)
             .map(str::trim)
             .filter(|v| !v.is_empty())
-            .map(String::from))
+            .map(String::from)
     }
 
     /// Go's `strconv.ParseBool` syntax.
@@ -408,7 +403,7 @@ impl<'a> Reader<'a> {
 
     /// A Go duration (`30s`, `1m30s`, `1h`), passed through unchanged.
     fn duration(&self, key: &str) -> Result<Option<String>, AnnotationError> {
-        let Some(v) = self.non_empty(key)? else {
+        let Some(v) = self.non_empty(key) else {
             return Ok(None);
         };
         let mut rest = v.as_str();
