@@ -62,7 +62,11 @@ pub enum PatchError {
 ///
 /// # Errors
 /// [`PatchError`] when the annotations name containers or volumes the pod lacks.
-pub fn patch(pod: &Pod, spec: &InjectionSpec, image: &str) -> Result<Vec<Value>, PatchError> {
+pub fn patch<'a>(
+    pod: &'a Pod,
+    spec: &InjectionSpec,
+    image: &str,
+) -> Result<Vec<Value>, PatchError> {
     let pod_spec = pod.spec.as_ref().ok_or(PatchError::MissingSpec)?;
     let mut spec = spec.clone();
     let token_mount = token_mount(pod, &mut spec)?;
@@ -87,30 +91,31 @@ pub fn patch(pod: &Pod, spec: &InjectionSpec, image: &str) -> Result<Vec<Value>,
             .collect()
     };
 
-    // App containers.
-    let chosen: Vec<usize> = match &spec.containers {
-        None => (0..pod_spec.containers.len()).collect(),
-        Some(names) => names
-            .iter()
-            .map(|n| {
-                pod_spec
-                    .containers
-                    .iter()
-                    .position(|c| &c.name == n)
-                    .ok_or_else(|| PatchError::UnknownContainer(n.clone()))
-            })
-            .collect::<Result<_, _>>()?,
-    };
-    for i in chosen {
-        let has = pod_spec
-            .containers
-            .get(i)
-            .is_some_and(|c| c.volume_mounts.is_some());
-        ops.append(
-            &format!("/spec/containers/{i}/volumeMounts"),
-            has,
-            &secret_mounts(true),
-        );
+    // App containers (and init containers named in agent-inject-containers, as vault-k8s does, for init
+    // containers that run after the agent's with agent-init-first).
+    let mut targets: Vec<(String, &Container)> = Vec::new();
+    let inits = pod_spec.init_containers.as_deref().unwrap_or_default();
+    match &spec.containers {
+        None => targets.extend(
+            (pod_spec.containers.iter().enumerate())
+                .map(|(i, c)| (format!("/spec/containers/{i}"), c)),
+        ),
+        Some(names) => {
+            for name in names {
+                let find = |list: &'a [Container], path: &str| {
+                    let i = list.iter().position(|c| &c.name == name)?;
+                    Some((format!("{path}/{i}"), list.get(i)?))
+                };
+                let found = find(&pod_spec.containers, "/spec/containers")
+                    .or_else(|| find(inits, "/spec/initContainers"))
+                    .ok_or_else(|| PatchError::UnknownContainer(name.clone()))?;
+                targets.push(found);
+            }
+        }
+    }
+    for (path, container) in &targets {
+        let has = container.volume_mounts.is_some();
+        ops.append(&format!("{path}/volumeMounts"), has, &secret_mounts(true));
     }
 
     // Volumes.

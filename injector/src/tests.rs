@@ -423,6 +423,38 @@ fn unknown_container_names_deny_the_pod() {
 }
 
 #[test]
+fn named_init_containers_get_the_secrets_too() {
+    let r = respond(json!({
+        "metadata": {"annotations": ann(&[
+            ("agent-inject", "true"),
+            ("role", "app"),
+            ("agent-init-first", "true"),
+            ("agent-inject-containers", "migrate,app"),
+        ])},
+        "spec": {
+            "initContainers": [{"name": "migrate"}],
+            "containers": [{"name": "sidecar-proxy"}, {"name": "app"}]
+        }
+    }));
+    let paths: Vec<String> = decoded_patch(&r)
+        .iter()
+        .map(|op| op["path"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        paths.contains(&"/spec/initContainers/0/volumeMounts".to_string()),
+        "{paths:?}"
+    );
+    assert!(
+        paths.contains(&"/spec/containers/1/volumeMounts".to_string()),
+        "{paths:?}"
+    );
+    assert!(
+        !paths.contains(&"/spec/containers/0/volumeMounts".to_string()),
+        "{paths:?}"
+    );
+}
+
+#[test]
 fn warnings_reach_the_admission_response() {
     let r = respond(json!({
         "metadata": {"annotations": ann(&[("agent-inject", "true"), ("role", "app"), ("log-level", "debug")])},
