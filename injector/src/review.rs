@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use base64::Engine as _;
+use base64::prelude::BASE64_STANDARD;
 use k8s_openapi::api::core::v1::Pod;
 use kube_core::DynamicObject;
 use kube_core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
@@ -23,17 +25,26 @@ pub struct Settings {
     pub defaults: Defaults,
 }
 
-/// Answer an `AdmissionReview` (JSON bytes).
+/// Answer an `AdmissionReview` (JSON bytes) with the answering `AdmissionReview` as JSON.
+///
+/// The `patch` is base64 text, as the admission.k8s.io/v1 API documents its `[]byte` field (kube-core would
+/// write an array of numbers: kube-rs issue #1781).
 ///
 /// # Errors
 /// The body is not an `AdmissionReview` with a request (the caller answers 400).
-pub fn review(body: &[u8], settings: &Settings) -> Result<AdmissionReview<DynamicObject>, String> {
+pub fn review(body: &[u8], settings: &Settings) -> Result<Value, String> {
     let review: AdmissionReview<Pod> =
         serde_json::from_slice(body).map_err(|e| format!("not an AdmissionReview: {e}"))?;
     let request: AdmissionRequest<Pod> = review
         .try_into()
         .map_err(|_| "the AdmissionReview has no request".to_string())?;
-    Ok(respond(&request, settings).into_review())
+    let answer: AdmissionReview<DynamicObject> = respond(&request, settings).into_review();
+    let mut json =
+        serde_json::to_value(&answer).map_err(|e| format!("encoding the answer: {e}"))?;
+    if let Some(patch) = answer.response.as_ref().and_then(|r| r.patch.as_ref()) {
+        json["response"]["patch"] = Value::String(BASE64_STANDARD.encode(patch));
+    }
+    Ok(json)
 }
 
 fn respond(request: &AdmissionRequest<Pod>, settings: &Settings) -> AdmissionResponse {

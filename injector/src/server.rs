@@ -91,19 +91,16 @@ async fn handle(req: Request<Incoming>, settings: &Settings) -> Response<Full<By
                 Err(e) => return reply(StatusCode::BAD_REQUEST, "text/plain", format!("{e}\n")),
             };
             match review(&body, settings) {
-                Ok(answer) => match serde_json::to_vec(&answer) {
-                    Ok(json) => {
-                        if let Some(r) = &answer.response {
-                            tracing::info!(uid = %r.uid, allowed = r.allowed, patched = r.patch.is_some(), "reviewed");
-                        }
-                        reply(StatusCode::OK, "application/json", json)
-                    }
-                    Err(e) => reply(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "text/plain",
-                        format!("{e}\n"),
-                    ),
-                },
+                Ok(answer) => {
+                    let r = &answer["response"];
+                    tracing::info!(
+                        uid = %r["uid"],
+                        allowed = %r["allowed"],
+                        patched = r.get("patch").is_some(),
+                        "reviewed"
+                    );
+                    reply(StatusCode::OK, "application/json", answer.to_string())
+                }
                 Err(e) => reply(StatusCode::BAD_REQUEST, "text/plain", format!("{e}\n")),
             }
         }

@@ -58,14 +58,14 @@ fn admission_review(pod: Value) -> Vec<u8> {
 
 /// The response part of the review answered for `pod`.
 fn respond(pod: Value) -> Value {
-    let answer = review(&admission_review(pod), &settings()).unwrap();
-    serde_json::to_value(&answer).unwrap()["response"].clone()
+    review(&admission_review(pod), &settings()).unwrap()["response"].clone()
 }
 
-/// The response's patch: kube-core serializes the bytes as a JSON array of numbers, which the API server's
-/// Go decoder reads into its `[]byte` as it reads a base64 string.
+/// The response's patch (base64 of the JSON patch).
 fn decoded_patch(response: &Value) -> Vec<Value> {
-    let bytes: Vec<u8> = serde_json::from_value(response["patch"].clone()).expect("a patch");
+    use base64::Engine as _;
+    let text = response["patch"].as_str().expect("a base64 patch");
+    let bytes = base64::prelude::BASE64_STANDARD.decode(text).unwrap();
     serde_json::from_slice(&bytes).unwrap()
 }
 

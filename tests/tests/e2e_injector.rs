@@ -168,7 +168,13 @@ fn docs_pod() -> Value {
 /// Apply the response's JSON patch to `pod`.
 fn apply(pod: &Value, response: &Value) -> Value {
     assert_eq!(response["patchType"], "JSONPatch");
-    let bytes: Vec<u8> = serde_json::from_value(response["patch"].clone()).expect("patch bytes");
+    use base64::Engine as _;
+    let text = response["patch"]
+        .as_str()
+        .expect("the patch, base64 as the API documents it");
+    let bytes = base64::prelude::BASE64_STANDARD
+        .decode(text)
+        .expect("base64");
     let patch: json_patch::Patch = serde_json::from_slice(&bytes).expect("an RFC 6902 patch");
     let mut patched = pod.clone();
     json_patch::patch(&mut patched, &patch).expect("the patch applies to the pod");
