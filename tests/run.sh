@@ -17,6 +17,7 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq postgresql >/dev/null
 fi
 
-# The end-to-end tests run this exact build of the binary; doing it first makes theirs a no-op.
+# The end-to-end tests run these exact builds of the binaries; doing them first makes theirs a no-op.
 cargo build --quiet -p sidekey --bin sidekey
+cargo build --quiet -p sidekey-injector --bin sidekey-injector
 exec cargo test --workspace "$@"

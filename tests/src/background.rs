@@ -1,4 +1,5 @@
-//! A long-running `sidekey` (`run` or `exec`) in the background, stopped with SIGTERM when dropped.
+//! A long-running `sidekey` (`run` or `exec`), or another workspace binary, in the background, stopped with
+//! SIGTERM when dropped.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -16,9 +17,17 @@ pub struct Background {
 impl Background {
     /// Start `sidekey ARGS` with `env` added, logs into `dir`.
     pub fn start(args: &[&str], env: &[(&str, &str)], dir: &Path) -> Background {
-        let stdout = dir.join(format!("sidekey-{}.out", crate::random_hex(4)));
+        Background::start_bin(&sidekey_bin(), args, env, dir)
+    }
+
+    /// Start `bin ARGS` with `env` added, logs into `dir`.
+    pub fn start_bin(bin: &Path, args: &[&str], env: &[(&str, &str)], dir: &Path) -> Background {
+        let name = bin
+            .file_name()
+            .map_or("bin".into(), |n| n.to_string_lossy());
+        let stdout = dir.join(format!("{name}-{}.out", crate::random_hex(4)));
         let stderr = stdout.with_extension("err");
-        let mut cmd = Command::new(sidekey_bin());
+        let mut cmd = Command::new(bin);
         cmd.args(args)
             .envs(env.iter().copied())
             .env_remove("VAULT_TOKEN")
@@ -26,7 +35,9 @@ impl Background {
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&stdout).expect("stdout file"))
             .stderr(std::fs::File::create(&stderr).expect("stderr file"));
-        let child = cmd.spawn().expect("start sidekey");
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
         Background {
             child: Some(child),
             stdout,

@@ -13,7 +13,8 @@
 //! - [`hcl`]: Vault Agent HCL config builders.
 //! - [`jwt`]: an RSA issuer minting Kubernetes-shaped service-account JWTs.
 //! - [`setup`]: one call that mounts and configures everything sidekey's tests need.
-//! - [`sidekey`]: the workspace's `sidekey` binary, built once per test process, and a runner.
+//! - [`sidekey`]: the workspace's `sidekey` (and `sidekey-injector`) binary, built once per test process,
+//!   and a runner.
 //! - [`process`]: running a child with captured output and a deadline.
 
 // Test-only code: a failed expectation is a failed test, so `expect`/`panic!` with a message is the
@@ -41,7 +42,7 @@ pub use bao::{Bao, Reply};
 pub use jwt::{JwtIssuer, MintedJwt};
 pub use postgres::Postgres;
 pub use setup::{Fixture, Setup};
-pub use sidekey::{Sidekey, SidekeyOutput, sidekey_bin};
+pub use sidekey::{Sidekey, SidekeyOutput, injector_bin, sidekey_bin};
 pub use tmpfs::ShmDir;
 
 /// `bytes` random bytes from `/dev/urandom`, hex-encoded (passwords, sentinels).

@@ -1,4 +1,5 @@
-//! The workspace's `sidekey` binary, built once per test process, and a runner for it.
+//! The workspace's `sidekey` binary (and `sidekey-injector`), built once per test process, and a runner for
+//! `sidekey`.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,15 @@ use crate::process::{Finished, run_with_timeout};
 /// `$CARGO build -p sidekey --bin sidekey`. Panics with cargo's output if the build fails.
 pub fn sidekey_bin() -> PathBuf {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BIN.get_or_init(build)
+    BIN.get_or_init(|| build("sidekey", "sidekey"))
+        .clone()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Path of `target/debug/sidekey-injector`, built like [`sidekey_bin`] (`-p sidekey-injector`).
+pub fn injector_bin() -> PathBuf {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BIN.get_or_init(|| build("sidekey-injector", "sidekey-injector"))
         .clone()
         .unwrap_or_else(|e| panic!("{e}"))
 }
@@ -39,7 +48,7 @@ fn target_dir() -> Result<PathBuf, String> {
         .ok_or_else(|| format!("cannot find the target dir from {}", exe.display()))
 }
 
-fn build() -> Result<PathBuf, String> {
+fn build(package: &str, bin: &str) -> Result<PathBuf, String> {
     let target = target_dir()?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -50,9 +59,9 @@ fn build() -> Result<PathBuf, String> {
         "build",
         "--quiet",
         "-p",
-        "sidekey",
+        package,
         "--bin",
-        "sidekey",
+        bin,
         "--target-dir",
     ])
     .arg(&target)
@@ -73,18 +82,15 @@ fn build() -> Result<PathBuf, String> {
         .map_err(|e| format!("cannot run {cargo:?}: {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "`cargo build -p sidekey --bin sidekey` failed:\n{}",
+            "`cargo build -p {package} --bin {bin}` failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    let bin = target.join("debug").join("sidekey");
-    if bin.is_file() {
-        Ok(bin)
+    let path = target.join("debug").join(bin);
+    if path.is_file() {
+        Ok(path)
     } else {
-        Err(format!(
-            "built sidekey but {} does not exist",
-            bin.display()
-        ))
+        Err(format!("built {bin} but {} does not exist", path.display()))
     }
 }
 
