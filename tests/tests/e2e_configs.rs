@@ -1,0 +1,93 @@
+//! Real-world agent configs (`tests/fixtures/compat/configs/`), shaped like the OpenBao and Vault Agent
+//! docs examples, the vault-k8s injector's generated JSON, tutorials and configs people posted in issues,
+//! load unchanged and render what `bao agent` renders.
+//!
+//! Fixture conventions: `configs/*.hcl` and `configs/*.json` run in both agents against one dev server
+//! and must render the same bytes; `configs/load-only/*` need what a dev server cannot give (a cluster,
+//! a cloud) and must pass `sidekey check`. Only addresses and file paths are placeholders, filled in per
+//! agent: `@ADDR@` (server), `@DIR@` (scratch dir), `@OUT@` (output dir), `@FIXTURES@`, `@JWT@`,
+//! `@ROLE_ID@`, `@SECRET_ID@`, `@PORT@` (a free loopback port).
+
+// Test code: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+
+use sidekey_tests::compat::{differences, fixtures, run_bao_agent, run_sidekey};
+use sidekey_tests::ports::free_port;
+use sidekey_tests::{Fixture, Setup, ShmDir, Sidekey};
+
+/// The config files of `dir` (`.hcl` and `.json`), sorted.
+fn configs(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "hcl" || x == "json"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// `text` with its placeholders filled for one agent writing into `out`.
+fn fill(fx: &Fixture, text: &str, out: &Path) -> String {
+    // bao agent's jwt method deletes the token file after reading it (remove_jwt_after_reading): each
+    // agent gets a fresh one.
+    let jwt = fx.app_jwt();
+    text.replace("@ADDR@", &fx.addr())
+        .replace("@DIR@", &fx.dir.path().display().to_string())
+        .replace("@OUT@", &out.display().to_string())
+        .replace("@FIXTURES@", &fixtures().display().to_string())
+        .replace("@JWT@", &jwt.path.display().to_string())
+        .replace("@PORT@", &free_port().to_string())
+        .replace(
+            "@ROLE_ID@",
+            &fx.approle().role_id_path.display().to_string(),
+        )
+        .replace(
+            "@SECRET_ID@",
+            &fx.approle().secret_id_path.display().to_string(),
+        )
+}
+
+/// `sidekey check -c FILE` exits 0; its stderr.
+fn check_ok(name: &str, config: &Path) -> String {
+    let check = Sidekey::new(["check", "-c"]).args([config]).run();
+    assert_eq!(check.code(), 0, "{name}: sidekey check: {}", check.stderr);
+    check.stderr
+}
+
+#[test]
+fn real_world_configs_load_unchanged_and_render_like_bao_agent() {
+    let fx = Setup::new().jwt().approle().database().start();
+    let found = configs(&fixtures().join("configs"));
+    assert!(!found.is_empty(), "no runnable configs");
+    for path in found {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {name}: {e}"));
+        let ext = path.extension().unwrap().to_string_lossy();
+
+        let bao_out = tempfile::tempdir().expect("temp dir");
+        let bao_cfg = fx.write_file(
+            &format!("bao-{name}"),
+            &fill(&fx, &text, bao_out.path()).replace(".pid\"", ".bao.pid\""),
+        );
+        run_bao_agent(&bao_cfg, fx.dir.path(), &[]);
+
+        let sk_out = ShmDir::new();
+        let sk_cfg = fx.write_file(&format!("sk.{ext}"), &fill(&fx, &text, sk_out.path()));
+        check_ok(&name, &sk_cfg);
+        run_sidekey(&sk_cfg, fx.dir.path(), &[]);
+
+        // Token sinks hold different tokens by nature; everything else must be the same bytes.
+        let mut names: Vec<String> = std::fs::read_dir(bao_out.path())
+            .expect("read bao agent's output dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.contains("token"))
+            .collect();
+        names.sort();
+        assert!(!names.is_empty(), "{name}: bao agent rendered nothing");
+        let diffs = differences(&names, bao_out.path(), sk_out.path());
+        assert!(diffs.is_empty(), "{name}:\n{}", diffs.join("\n\n"));
+    }
+}
