@@ -162,6 +162,9 @@ pub fn main() -> i32 {
         Command::Check { config } => match load(&config, env.as_ref()) {
             Ok(cfg) => match crate::lease::jobs::prepare(&cfg) {
                 Ok(_) => {
+                    for w in &cfg.warnings {
+                        eprintln!("sidekey: warning: {w}");
+                    }
                     eprintln!("sidekey: configuration is valid");
                     0
                 }
@@ -177,6 +180,7 @@ pub fn main() -> i32 {
                 Ok(c) => c,
                 Err(code) => return code,
             };
+            log_warnings(&cfg);
             block_on(async move {
                 if once {
                     crate::runtime::once(cfg, env).await
@@ -205,6 +209,7 @@ pub fn main() -> i32 {
                     Err(code) => return code,
                 }
             };
+            log_warnings(&cfg);
             let argv = if command.is_empty() {
                 cfg.exec
                     .as_ref()
@@ -243,6 +248,13 @@ fn load(args: &ConfigArgs, env: &dyn EnvSource) -> Result<Config, i32> {
             eprintln!("sidekey: {e}");
             Err(crate::runtime::EXIT_CONFIG)
         }
+    }
+}
+
+/// Log, once at startup, each setting that loaded but is not served (`sidekey check` prints them instead).
+fn log_warnings(cfg: &Config) {
+    for w in &cfg.warnings {
+        tracing::warn!("config: {w}");
     }
 }
 

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::node::Problem;
-use super::types::{Config, Origin};
+use super::types::{Config, ConfigWarning, Origin};
 use super::validate::{self, Located, Partial};
 use super::{ConfigError, hcl, json};
 
@@ -67,6 +67,12 @@ struct Merged {
 impl Merged {
     fn add(&mut self, file: &Path, p: Partial) -> Result<(), ConfigError> {
         let c = &mut self.config;
+        c.warnings
+            .extend(p.warnings.into_iter().map(|w| ConfigWarning {
+                file: file.to_path_buf(),
+                line: w.line,
+                message: w.message,
+            }));
         if let Some(v) = once(&mut self.vault, file, "vault", p.vault)? {
             c.vault = v;
         }

@@ -210,23 +210,7 @@ fn vault_only_method_type() {
 }
 
 #[test]
-fn unsupported_vault_agent_stanzas() {
-    let text = with_base("\ncache {\n  use_auto_auth_token = true\n}\n");
-    let (_, line, message) = invalid("agent.hcl", &text);
-    assert_eq!(line, 15);
-    assert!(
-        message.starts_with("cache is not supported by sidekey"),
-        "{message}"
-    );
-
-    let text = "listener \"tcp\" {\n  address = \"127.0.0.1:8100\"\n  tls_disable = true\n}\n";
-    let (_, line, message) = invalid("agent.hcl", text);
-    assert_eq!(line, 1);
-    assert!(
-        message.starts_with("listener \"tcp\" is not supported by sidekey"),
-        "{message}"
-    );
-
+fn method_wrap_ttl_is_refused_by_name() {
     let text = "auto_auth {\n  method \"approle\" {\n    wrap_ttl = \"5m\"\n    config = { role_id_file_path = \"/r\" }\n  }\n}\n";
     let (_, line, message) = invalid("agent.hcl", text);
     assert_eq!(line, 3);

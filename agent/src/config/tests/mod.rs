@@ -6,6 +6,7 @@
 mod errors;
 mod evidence;
 mod exec;
+mod unserved;
 mod valid;
 
 use std::path::PathBuf;

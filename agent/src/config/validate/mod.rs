@@ -4,6 +4,7 @@
 mod audit;
 mod auto_auth;
 mod template;
+mod unserved;
 
 use std::path::PathBuf;
 
@@ -35,6 +36,8 @@ pub(crate) struct Partial {
     pub admin_listener: Option<Located<AdminListener>>,
     pub log_level: Option<Located<String>>,
     pub log_format: Option<Located<LogFormat>>,
+    /// What loaded without effect (see `unserved`), in file order.
+    pub warnings: Vec<Problem>,
 }
 
 /// The top-level keys sidekey reads.
@@ -52,19 +55,16 @@ const TOP_KEYS: &[&str] = &[
     "listener",
     "log_level",
     "log_format",
-];
-
-/// Vault Agent top-level keys sidekey refuses, and why.
-const UNSUPPORTED_TOP: &[(&str, &str)] = &[
-    ("cache", "sidekey has no API proxy or response cache"),
-    ("api_proxy", "sidekey has no API proxy"),
-    ("telemetry", ""),
-    ("disable_idle_connections", ""),
-    ("disable_keep_alives", ""),
-    ("log_file", "sidekey logs to stderr"),
-    ("log_rotate_duration", "sidekey logs to stderr"),
-    ("log_rotate_bytes", "sidekey logs to stderr"),
-    ("log_rotate_max_files", "sidekey logs to stderr"),
+    "cache",
+    "api_proxy",
+    "telemetry",
+    "disable_idle_connections",
+    "disable_keep_alives",
+    "log_file",
+    "log_rotate_duration",
+    "log_rotate_bytes",
+    "log_rotate_max_files",
+    "disable_mlock",
 ];
 
 /// Validate one file's tree.
@@ -75,7 +75,9 @@ pub(crate) fn file(root: &Node) -> Result<Partial, Problem> {
             "the config must be a set of blocks (an object in JSON)",
         )
     })?;
-    s.check_keys(TOP_KEYS, UNSUPPORTED_TOP)?;
+    s.check_keys(TOP_KEYS, &[])?;
+    let mut warnings = Vec::new();
+    unserved::top(&mut s, &mut warnings)?;
     let vault = located(&mut s, "vault", vault)?;
     let auto_auth = located(&mut s, "auto_auth", auto_auth::auto_auth)?;
     let mut templates = Vec::new();
@@ -101,11 +103,15 @@ pub(crate) fn file(root: &Node) -> Result<Partial, Problem> {
         exit_after_auth: field(&mut s, "exit_after_auth", Field::bool)?,
         pid_file: field(&mut s, "pid_file", Field::path_buf)?,
         lease_state_file: field(&mut s, "lease_state_file", Field::path_buf)?,
-        admin_listener: audit::listener(&mut s)?,
+        admin_listener: audit::listener(&mut s, &mut warnings)?,
         log_level: field(&mut s, "log_level", audit::log_level)?,
         log_format: field(&mut s, "log_format", audit::log_format)?,
+        warnings: {
+            warnings.sort_by_key(|w| w.line);
+            warnings
+        },
     };
-    s.finish(UNSUPPORTED_TOP)?;
+    s.finish(&[])?;
     Ok(out)
 }
 
