@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::node::Problem;
 use super::types::{Config, ConfigWarning, Origin};
 use super::validate::{self, Located, Partial};
-use super::{ConfigError, hcl, json};
+use super::{ConfigError, hcl, hcl1, json};
 
 /// Read, validate and merge `files`.
 pub(crate) fn load(files: &[&Path]) -> Result<Config, ConfigError> {
@@ -30,7 +30,8 @@ fn read(file: &Path) -> Result<Partial, ConfigError> {
     let tree = if is_json {
         json::parse(&text)
     } else {
-        hcl::parse(&text)
+        // Vault Agent reads HCL 1; HCL 2 first for its precise errors, HCL 1 for what only it accepts.
+        hcl::parse(&text).or_else(|e| hcl1::parse(&text).map_err(|_| e))
     };
     tree.and_then(|t| validate::file(&t))
         .map_err(|p| invalid(file, p))

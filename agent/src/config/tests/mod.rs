@@ -6,6 +6,7 @@
 mod errors;
 mod evidence;
 mod exec;
+mod hcl1;
 mod unserved;
 mod valid;
 

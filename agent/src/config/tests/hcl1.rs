@@ -1,0 +1,136 @@
+//! HCL 1 forms (what Vault Agent's parser accepts and HCL 2 refuses) load with the same meaning as their
+//! HCL 2 spelling, and errors in such files still name the right line and key.
+
+use super::{invalid, ok};
+
+/// The canonical HCL 2 spelling every form below must equal.
+const CANONICAL: &str = r#"vault {
+  address         = "https://127.0.0.1:8200"
+  tls_skip_verify = true
+}
+
+auto_auth {
+  method "approle" {
+    config = {
+      role_id_file_path   = "/etc/bao/role-id"
+      secret_id_file_path = "/etc/bao/secret-id"
+    }
+  }
+  sink "file" {
+    config = {
+      path = "/dev/shm/token"
+    }
+  }
+}
+
+template {
+  contents    = "{{ with secret \"kv/app\" }}{{ .Data.k }}{{ end }}"
+  destination = "/dev/shm/app"
+}
+"#;
+
+/// The loaded config, as text (the file name is the same in every case, so warnings compare too).
+fn loaded(text: &str) -> String {
+    format!("{:?}", ok("agent.hcl", text))
+}
+
+#[test]
+fn hcl1_only_forms_mean_what_their_hcl2_spelling_means() {
+    let want = loaded(CANONICAL);
+    let forms = [
+        // A block inside an object (`auto_auth = { method "approle" { ... } }`).
+        r#"vault = {
+  address = "https://127.0.0.1:8200"
+  tls_skip_verify = true
+}
+auto_auth = {
+  method "approle" {
+    config = {
+      role_id_file_path = "/etc/bao/role-id"
+      secret_id_file_path = "/etc/bao/secret-id"
+    }
+  }
+  sink "file" {
+    config = { path = "/dev/shm/token" }
+  }
+}
+template = {
+  contents = "{{ with secret \"kv/app\" }}{{ .Data.k }}{{ end }}"
+  destination = "/dev/shm/app"
+}
+"#,
+        // Several attributes on one line without commas; commas after block attributes.
+        r#"vault {
+  address = "https://127.0.0.1:8200",
+  tls_skip_verify = true,
+}
+auto_auth {
+  method "approle" {
+    config = { role_id_file_path = "/etc/bao/role-id" secret_id_file_path = "/etc/bao/secret-id" }
+  }
+  sink "file" { config = { path = "/dev/shm/token" } }
+}
+template { contents = "{{ with secret \"kv/app\" }}{{ .Data.k }}{{ end }}", destination = "/dev/shm/app" }
+"#,
+        // Quoted block names, unquoted labels, nested blocks on one line, every comment style.
+        r#"/* agent */ "vault" { "address" = "https://127.0.0.1:8200"  tls_skip_verify = true }
+# auth
+auto_auth { method approle { config { role_id_file_path = "/etc/bao/role-id"
+  secret_id_file_path = "/etc/bao/secret-id" } } // inline
+  sink file { config { path = "/dev/shm/token" } } }
+template {
+  contents = <<EOT
+{{ with secret "kv/app" }}{{ .Data.k }}{{ end }}
+EOT
+  destination = "/dev/shm/app"
+}
+"#,
+    ];
+    for (i, form) in forms.iter().enumerate() {
+        let got = loaded(form);
+        let got = got.replace(r"{{ end }}\n", "{{ end }}");
+        assert_eq!(got, want, "form {i}");
+    }
+}
+
+#[test]
+fn percent_brace_and_indented_heredocs_read_as_hcl1_does() {
+    let text = "auto_auth = {\n  method \"token_file\" {\n    config = { token_file_path = \"/t\" }\n  }\n}\ntemplate {\n  destination = \"/dev/shm/a\"\n  contents = <<-EOT\n    100%{ x }\n      indented \\n ${ y }\n    EOT\n}\ntemplate {\n  destination = \"/dev/shm/b\"\n  contents = \"%{ if } \\\"q\\\" \\u00e9 ${ env \"A\" }\"\n}\n";
+    let c = ok("agent.hcl", text);
+    let contents: Vec<String> = c
+        .templates
+        .iter()
+        .map(|t| match &t.source {
+            crate::config::TemplateSource::Inline(s) => s.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        contents,
+        [
+            "100%{ x }\n  indented \\n ${ y }\n".to_string(),
+            "%{ if } \"q\" é ${ env \"A\" }".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn errors_in_hcl1_files_name_line_and_key() {
+    let text = "auto_auth = {\n  method \"approle\" {\n    config = { role_id_file_path = \"/r\" }\n  }\n}\nvault = {\n  adress = \"https://x\"\n}\n";
+    let (_, line, message) = invalid("agent.hcl", text);
+    assert_eq!(line, 7);
+    assert_eq!(
+        message,
+        r#"vault.adress: unknown key (did you mean "address"?)"#
+    );
+}
+
+#[test]
+fn a_file_neither_reader_accepts_reports_the_hcl2_error() {
+    let (_, line, message) = invalid("agent.hcl", "vault {\n  address = \"x\"\n  retry {\n}\n");
+    assert_eq!(line, 4);
+    assert!(
+        message.starts_with("HCL syntax error at column"),
+        "{message}"
+    );
+}
