@@ -158,3 +158,48 @@ fn warnings_keep_their_file_across_files() {
     assert!(c.warnings[0].file.ends_with("b.hcl"));
     assert_eq!(c.warnings[0].line, 3);
 }
+
+#[test]
+fn keys_that_change_nothing_delivered_warn_by_name() {
+    let text = r#"auto_auth {
+  enable_reauth_on_new_credentials = true
+  method "cert" {
+    config = {
+      name   = "web"
+      reload = true
+    }
+  }
+}
+env_template "A" {
+  contents = "x"
+}
+exec {
+  command              = ["/app"]
+  child_process_stdout = "/var/log/app.out"
+  child_process_stderr = "/var/log/app.err"
+}
+"#;
+    let c = ok("agent.hcl", text);
+    let got: Vec<(usize, &str)> = c
+        .warnings
+        .iter()
+        .map(|w| (w.line, w.message.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                2,
+                "auto_auth.enable_reauth_on_new_credentials: ignored: sidekey logs in again when its token expires or is refused, not when a credential file changes"
+            ),
+            (
+                15,
+                r#"exec.child_process_stdout: ignored: the child writes to sidekey's stdout, not to "/var/log/app.out""#
+            ),
+            (
+                16,
+                r#"exec.child_process_stderr: ignored: the child writes to sidekey's stderr, not to "/var/log/app.err""#
+            ),
+        ]
+    );
+}

@@ -79,7 +79,9 @@ pub(crate) fn file(root: &Node) -> Result<Partial, Problem> {
     let mut warnings = Vec::new();
     unserved::top(&mut s, &mut warnings)?;
     let vault = located(&mut s, "vault", vault)?;
-    let auto_auth = located(&mut s, "auto_auth", auto_auth::auto_auth)?;
+    let auto_auth = located(&mut s, "auto_auth", |b| {
+        auto_auth::auto_auth(b, &mut warnings)
+    })?;
     let mut templates = Vec::new();
     for block in s.blocks("template", Labels::None)? {
         templates.push((template::template(block.section)?, block.line));
@@ -97,7 +99,7 @@ pub(crate) fn file(root: &Node) -> Result<Partial, Problem> {
         auto_auth,
         templates,
         env_templates,
-        exec: located(&mut s, "exec", exec)?,
+        exec: located(&mut s, "exec", |b| exec(b, &mut warnings))?,
         template_config: located(&mut s, "template_config", template_config)?,
         audit: located(&mut s, "audit", audit::audit)?,
         exit_after_auth: field(&mut s, "exit_after_auth", Field::bool)?,
@@ -194,7 +196,7 @@ fn vault(mut s: Section<'_>) -> Result<VaultConfig, Problem> {
 
 // === exec ===
 
-fn exec(mut s: Section<'_>) -> Result<ExecConfig, Problem> {
+fn exec(mut s: Section<'_>, warnings: &mut Vec<Problem>) -> Result<ExecConfig, Problem> {
     let command = match s.field("command")? {
         Some(f) => {
             let argv = f.strings()?;
@@ -266,16 +268,18 @@ fn exec(mut s: Section<'_>) -> Result<ExecConfig, Problem> {
         signal_process_group: s.get("signal_process_group", Field::bool)?.unwrap_or(false),
         env,
     };
-    s.finish(&[
-        (
-            "child_process_stdout",
-            "the child inherits sidekey's stdout",
-        ),
-        (
-            "child_process_stderr",
-            "the child inherits sidekey's stderr",
-        ),
-    ])?;
+    for (key, stream) in [
+        ("child_process_stdout", "stdout"),
+        ("child_process_stderr", "stderr"),
+    ] {
+        if let Some(f) = s.field(key)? {
+            let path = f.string()?;
+            warnings.push(f.problem(format!(
+                "ignored: the child writes to sidekey's {stream}, not to {path:?}"
+            )));
+        }
+    }
+    s.finish(&[])?;
     Ok(config)
 }
 
