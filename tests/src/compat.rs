@@ -36,8 +36,9 @@ pub fn run_bao_agent(config: &Path, cwd: &Path, env: &[(&str, &str)]) {
     );
 }
 
-/// Run `sidekey run --once -c FILE` in `cwd` with `env` added; panics with its log if it fails.
-pub fn run_sidekey(config: &Path, cwd: &Path, env: &[(&str, &str)]) {
+/// Run `sidekey run --once -c FILE` in `cwd` with `env` added; panics with its log if it fails, else
+/// returns its log (stderr).
+pub fn run_sidekey(config: &Path, cwd: &Path, env: &[(&str, &str)]) -> String {
     let mut sk = Sidekey::new(["run", "--once", "-c"])
         .args([config])
         .current_dir(cwd);
@@ -46,6 +47,7 @@ pub fn run_sidekey(config: &Path, cwd: &Path, env: &[(&str, &str)]) {
     }
     let done = sk.run();
     assert_eq!(done.code(), 0, "sidekey failed:\n{}", done.stderr);
+    done.stderr
 }
 
 /// Compare every file of `names` in the two directories; one readable report per difference.

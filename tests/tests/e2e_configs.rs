@@ -56,6 +56,41 @@ fn check_ok(name: &str, config: &Path) -> String {
     check.stderr
 }
 
+/// A config with Vault Agent's API proxy stanzas must say that they are not served, naming the file
+/// (and in HCL the stanza's line): `log` is the output of `sidekey check` or `sidekey run`.
+fn assert_proxy_warned(name: &str, config: &Path, text: &str, log: &str) {
+    let json = config.extension().is_some_and(|x| x == "json");
+    for (hcl, in_json, needle) in [
+        ("cache", "\"cache\":", "cache: not served"),
+        ("api_proxy", "\"api_proxy\":", "api_proxy: not served"),
+        ("listener \"tcp\"", "\"type\": \"tcp\"", "listener \"tcp\""),
+        (
+            "listener \"unix\"",
+            "\"type\": \"unix\"",
+            "listener \"unix\"",
+        ),
+    ] {
+        let found = text.lines().position(|l| {
+            let l = l.trim_start();
+            if json {
+                l.contains(in_json)
+            } else {
+                l.starts_with(hcl)
+            }
+        });
+        let Some(line) = found else { continue };
+        let want = if json {
+            format!("{}:", config.display())
+        } else {
+            format!("{}:{}: {needle}", config.display(), line + 1)
+        };
+        assert!(
+            log.lines().any(|l| l.contains(&want) && l.contains(needle)),
+            "{name}: no warning {want:?} {needle:?} in:\n{log}"
+        );
+    }
+}
+
 #[test]
 fn real_world_configs_load_unchanged_and_render_like_bao_agent() {
     let fx = Setup::new().jwt().approle().database().start();
@@ -75,8 +110,11 @@ fn real_world_configs_load_unchanged_and_render_like_bao_agent() {
 
         let sk_out = ShmDir::new();
         let sk_cfg = fx.write_file(&format!("sk.{ext}"), &fill(&fx, &text, sk_out.path()));
-        check_ok(&name, &sk_cfg);
-        run_sidekey(&sk_cfg, fx.dir.path(), &[]);
+        let filled = std::fs::read_to_string(&sk_cfg).expect("read the filled config");
+        let check = check_ok(&name, &sk_cfg);
+        assert_proxy_warned(&name, &sk_cfg, &filled, &check);
+        let log = run_sidekey(&sk_cfg, fx.dir.path(), &[]);
+        assert_proxy_warned(&name, &sk_cfg, &filled, &log);
 
         // Token sinks hold different tokens by nature; everything else must be the same bytes.
         let mut names: Vec<String> = std::fs::read_dir(bao_out.path())
@@ -89,5 +127,20 @@ fn real_world_configs_load_unchanged_and_render_like_bao_agent() {
         assert!(!names.is_empty(), "{name}: bao agent rendered nothing");
         let diffs = differences(&names, bao_out.path(), sk_out.path());
         assert!(diffs.is_empty(), "{name}:\n{}", diffs.join("\n\n"));
+        eprintln!("{name}: {} files, same bytes as bao agent", names.len());
+    }
+}
+
+/// Configs that need what a dev server cannot give (a cluster, client certificates, a child process)
+/// load with `sidekey check` as they are.
+#[test]
+fn load_only_configs_pass_check_unchanged() {
+    let found = configs(&fixtures().join("configs/load-only"));
+    assert!(found.len() >= 4, "{} load-only configs", found.len());
+    for path in found {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {name}: {e}"));
+        let log = check_ok(&name, &path);
+        assert_proxy_warned(&name, &path, &text, &log);
     }
 }

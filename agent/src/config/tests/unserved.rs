@@ -69,7 +69,7 @@ fn api_proxy_stanzas_load_with_one_warning_each() {
     let lines: Vec<usize> = got.iter().map(|(l, _)| *l).collect();
     assert_eq!(lines, [15, 23, 27, 35, 39, 44, 45], "{got:#?}");
     let text = |i: usize| got.get(i).map(|(_, m)| m.as_str()).unwrap_or_default();
-    assert!(text(0).starts_with("cache: not served: sidekey serves no Vault API proxy"));
+    assert!(text(0).starts_with("cache: not served: sidekey has no Vault API proxy or cache"));
     assert!(text(1).starts_with("api_proxy: not served"));
     assert!(text(2).starts_with("listener \"tcp\" (127.0.0.1:8100): not served"));
     assert!(text(3).starts_with("listener \"unix\" (/run/agent.sock): not served"));

@@ -171,8 +171,8 @@ const TELEMETRY: Known = Known {
 };
 
 /// What the API proxy stanzas leave undone, said once in each of their warnings.
-const NO_PROXY: &str = "sidekey serves no Vault API proxy or cache; templates, env templates, exec and \
-                        token sinks work as configured, but applications calling the agent's address get no answer";
+const NO_PROXY: &str = "sidekey has no Vault API proxy or cache (templates, exec and token sinks work as \
+                        configured; applications calling the agent's listener get no answer)";
 
 /// Top-level keys accepted without effect, and why they change nothing that is delivered.
 pub(super) const IGNORED_TOP: &[(&str, &str)] = &[
