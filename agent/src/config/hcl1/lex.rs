@@ -212,8 +212,9 @@ impl Lexer {
         })
     }
 
-    /// `<<EOT` or `<<-EOT` ... a line holding only `EOT`. `<<-` removes the closing line's indentation
-    /// from every line that starts with it, as HCL 1 does.
+    /// `<<EOT` or `<<-EOT` ... a line holding only `EOT`. The text is raw (no escapes, `${` and `%{`
+    /// as written). `<<-` removes the closing line's indentation from every line, but only when every
+    /// line starts with it (an empty line does not): otherwise the text stays as written, as in HCL 1.
     fn heredoc(&mut self) -> Result<String, Problem> {
         let line = self.line;
         self.pos += 2;
@@ -243,13 +244,13 @@ impl Lexer {
             }
             if text.trim() == marker {
                 let indent = &text[..text.len() - text.trim_start().len()];
+                let strip = indented && lines.iter().all(|l: &String| l.starts_with(indent));
                 let body = lines
                     .iter()
-                    .map(|l: &String| match l.strip_prefix(indent) {
-                        Some(rest) if indented => rest.to_string(),
-                        _ => l.clone(),
+                    .map(|l| match l.strip_prefix(indent) {
+                        Some(rest) if strip => format!("{rest}\n"),
+                        _ => format!("{l}\n"),
                     })
-                    .map(|l| l + "\n")
                     .collect();
                 return Ok(body);
             }

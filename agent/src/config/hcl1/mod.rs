@@ -32,6 +32,20 @@ pub(crate) fn parse(text: &str) -> Result<Node, Problem> {
     })
 }
 
+/// The text of one quoted string or heredoc, given as written (`"..."`, `<<-EOT` ... `EOT`) and starting
+/// on `line`, by HCL 1's rules. The HCL 2 reader uses this for every string, since HCL 2 strips heredoc
+/// indentation differently and unescapes `$${` / `%%{`, which HCL 1 keeps as written.
+pub(crate) fn string(source: &str, line: usize) -> Result<String, Problem> {
+    let relocate = |p: Problem| Problem::new(line + p.line.saturating_sub(1), p.message);
+    match lex::tokens(source.trim_end()).map_err(relocate)?.as_slice() {
+        [(Tok::Str(text), _)] => Ok(text.clone()),
+        _ => Err(Problem::new(
+            line,
+            "HCL syntax error: could not read this string",
+        )),
+    }
+}
+
 struct Parser {
     toks: Vec<(Tok, usize)>,
     pos: usize,

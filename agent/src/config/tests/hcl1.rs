@@ -96,17 +96,8 @@ EOT
 #[test]
 fn percent_brace_and_indented_heredocs_read_as_hcl1_does() {
     let text = "auto_auth = {\n  method \"token_file\" {\n    config = { token_file_path = \"/t\" }\n  }\n}\ntemplate {\n  destination = \"/dev/shm/a\"\n  contents = <<-EOT\n    100%{ x }\n      indented \\n ${ y }\n    EOT\n}\ntemplate {\n  destination = \"/dev/shm/b\"\n  contents = \"%{ if } \\\"q\\\" \\u00e9 ${ env \"A\" }\"\n}\n";
-    let c = ok("agent.hcl", text);
-    let contents: Vec<String> = c
-        .templates
-        .iter()
-        .map(|t| match &t.source {
-            crate::config::TemplateSource::Inline(s) => s.clone(),
-            other => panic!("{other:?}"),
-        })
-        .collect();
     assert_eq!(
-        contents,
+        contents(text),
         [
             "100%{ x }\n  indented \\n ${ y }\n".to_string(),
             "%{ if } \"q\" é ${ env \"A\" }".to_string(),
@@ -132,5 +123,33 @@ fn a_file_neither_reader_accepts_reports_the_hcl2_error() {
     assert!(
         message.starts_with("HCL syntax error at column"),
         "{message}"
+    );
+}
+
+/// The inline contents of each template of `text` (a valid config).
+fn contents(text: &str) -> Vec<String> {
+    ok("agent.hcl", text)
+        .templates
+        .iter()
+        .map(|t| match &t.source {
+            crate::config::TemplateSource::Inline(s) => s.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn strings_in_hcl2_files_are_read_by_hcl1_rules_too() {
+    // Valid HCL 2, so the HCL 2 reader takes it; the strings must still mean what `bao agent` reads.
+    let text = "template {\n  destination = \"/dev/shm/a\"\n  contents = <<-EOT\n      deeper: 1\n\n        name: \"$${HOME} %%{x}\"\n    EOT\n}\ntemplate {\n  destination = \"/dev/shm/b\"\n  contents = <<-EOT\n      a: 1\n        b: 2\n    EOT\n}\ntemplate {\n  destination = \"/dev/shm/c\"\n  contents = \"home=$${HOME} pct=%%{x} raw=${HOME} q=\\\"\\\" t=\\t\"\n}\n";
+    assert_eq!(
+        contents(text),
+        [
+            // An empty line lacks the closing marker's indentation: nothing is stripped.
+            "      deeper: 1\n\n        name: \"$${HOME} %%{x}\"\n".to_string(),
+            // Only the closing marker's indentation is stripped (HCL 2 would strip the common six).
+            "  a: 1\n    b: 2\n".to_string(),
+            "home=$${HOME} pct=%%{x} raw=${HOME} q=\"\" t=\t".to_string(),
+        ]
     );
 }
