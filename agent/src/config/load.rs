@@ -31,7 +31,13 @@ fn read(file: &Path) -> Result<Partial, ConfigError> {
         json::parse(&text)
     } else {
         // Vault Agent reads HCL 1; HCL 2 first for its precise errors, HCL 1 for what only it accepts.
-        hcl::parse(&text).or_else(|e| hcl1::parse(&text).map_err(|_| e))
+        // When both refuse the file, the error further down is the one to fix: HCL 1 read everything
+        // before its error, so an earlier HCL 2 error is only an HCL 1 form HCL 2 does not know.
+        hcl::parse(&text).or_else(|e2| match hcl1::parse(&text) {
+            Ok(tree) => Ok(tree),
+            Err(e1) if e1.line > e2.line => Err(e1),
+            Err(_) => Err(e2),
+        })
     };
     tree.and_then(|t| validate::file(&t))
         .map_err(|p| invalid(file, p))

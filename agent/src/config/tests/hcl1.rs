@@ -153,3 +153,11 @@ fn strings_in_hcl2_files_are_read_by_hcl1_rules_too() {
         ]
     );
 }
+
+#[test]
+fn a_syntax_error_after_hcl1_forms_is_reported_where_it_is() {
+    let text = "auto_auth = {\n  method \"approle\" {\n    config = { role_id_file_path = \"/r\" }\n  }\n}\ntemplate {\n  destination = \"/dev/shm/a\n}\n";
+    let (_, line, message) = invalid("agent.hcl", text);
+    assert_eq!(line, 7);
+    assert_eq!(message, "HCL syntax error: unterminated string");
+}
