@@ -203,3 +203,37 @@ exec {
         ]
     );
 }
+
+#[test]
+fn the_openbao_injectors_openbao_stanza_is_read_as_vault() {
+    let text = r#"{"openbao":{"address":"https://openbao.openbao.svc:8200","tls_skip_verify":true},"template":[{"destination":"/dev/shm/a","contents":"x"}]}"#;
+    let c = ok("config.json", text);
+    assert_eq!(c.vault.address, "https://openbao.openbao.svc:8200");
+    assert!(c.vault.tls_skip_verify);
+    assert_eq!(c.warnings.len(), 1);
+    assert!(
+        c.warnings[0]
+            .message
+            .starts_with("openbao: read as the `vault` stanza")
+    );
+
+    let (_, line, message) = invalid(
+        "agent.hcl",
+        "vault {\n  address = \"https://a:8200\"\n}\nopenbao {\n  adress = \"https://b:8200\"\n}\n",
+    );
+    assert_eq!(line, 5);
+    assert!(
+        message.starts_with("openbao.adress: unknown key"),
+        "{message}"
+    );
+
+    let (_, line, message) = invalid(
+        "agent.hcl",
+        "vault {\n  address = \"https://a:8200\"\n}\nopenbao {\n  address = \"https://b:8200\"\n}\n",
+    );
+    assert_eq!(line, 4);
+    assert!(
+        message.starts_with("openbao: give the server's settings once"),
+        "{message}"
+    );
+}

@@ -43,6 +43,7 @@ pub(crate) struct Partial {
 /// The top-level keys sidekey reads.
 const TOP_KEYS: &[&str] = &[
     "vault",
+    "openbao",
     "auto_auth",
     "template",
     "env_template",
@@ -78,7 +79,7 @@ pub(crate) fn file(root: &Node) -> Result<Partial, Problem> {
     s.check_keys(TOP_KEYS, &[])?;
     let mut warnings = Vec::new();
     unserved::top(&mut s, &mut warnings)?;
-    let vault = located(&mut s, "vault", vault)?;
+    let vault = server(&mut s, &mut warnings)?;
     let auto_auth = located(&mut s, "auto_auth", |b| {
         auto_auth::auto_auth(b, &mut warnings)
     })?;
@@ -145,6 +146,30 @@ fn field<'a, T>(
 }
 
 // === vault ===
+
+/// The `vault` stanza, or `openbao`, which the OpenBao injector (openbao-k8s) writes in its place: read
+/// as `vault` with a warning, since `bao agent` itself skips the unknown key.
+fn server(
+    s: &mut Section<'_>,
+    warnings: &mut Vec<Problem>,
+) -> Result<Option<Located<VaultConfig>>, Problem> {
+    let given = located(s, "vault", vault)?;
+    let openbao = located(s, "openbao", vault)?;
+    match (given, openbao) {
+        (Some(_), Some((_, line))) => Err(Problem::new(
+            line,
+            "openbao: give the server's settings once, in `vault` (`openbao` is read as its alias)",
+        )),
+        (None, Some((config, line))) => {
+            warnings.push(Problem::new(
+                line,
+                "openbao: read as the `vault` stanza (bao agent skips this key and uses BAO_ADDR or its default address)",
+            ));
+            Ok(Some((config, line)))
+        }
+        (given, None) => Ok(given),
+    }
+}
 
 fn vault(mut s: Section<'_>) -> Result<VaultConfig, Problem> {
     let defaults = VaultConfig::default();
