@@ -6,7 +6,8 @@
 //! - `section` / `field`: typed getters over that tree; any key nobody reads is an "unknown key" or "not supported"
 //!   error (the raw layer's `deny_unknown_fields`).
 //! - `validate`: the Vault Agent schema, one file → typed stanzas; `duration` and `values` parse
-//!   durations, modes and signals.
+//!   durations, modes and signals. Vault Agent settings sidekey does not act on (its API proxy, cache,
+//!   telemetry, log files) load with a [`ConfigWarning`] each, kept in [`Config::warnings`].
 //! - `load`: reads the files in order and merges them into a [`Config`].
 //!
 //! Every error names the file, the 1-based line and the key path, e.g.

@@ -1,5 +1,6 @@
-//! Validation: one file's raw tree → typed stanzas (a [`Partial`] config), every value checked. Merging the
-//! files' partials is [`super::load()`]'s job.
+//! Validation: one file's raw tree → typed stanzas (a [`Partial`] config), every value checked, plus
+//! warnings for what loads without effect (`unserved`). Merging the files' partials is
+//! [`super::load()`]'s job.
 
 mod audit;
 mod auto_auth;
