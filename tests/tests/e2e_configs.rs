@@ -120,18 +120,28 @@ fn real_world_configs_load_unchanged_and_render_like_bao_agent() {
         let log = run_sidekey(&sk_cfg, fx.dir.path(), &env);
         assert_proxy_warned(&name, &sk_cfg, &filled, &log);
 
-        // Token sinks hold different tokens by nature; everything else must be the same bytes.
-        let mut names: Vec<String> = std::fs::read_dir(bao_out.path())
+        // Token sinks hold different tokens by nature: both agents must write them, and everything
+        // else must be the same bytes.
+        let (sinks, mut names): (Vec<String>, Vec<String>) = std::fs::read_dir(bao_out.path())
             .expect("read bao agent's output dir")
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| !n.contains("token"))
-            .collect();
+            .partition(|n| n.contains("token"));
         names.sort();
         assert!(!names.is_empty(), "{name}: bao agent rendered nothing");
         let diffs = differences(&names, bao_out.path(), sk_out.path());
         assert!(diffs.is_empty(), "{name}:\n{}", diffs.join("\n\n"));
-        eprintln!("{name}: {} files, same bytes as bao agent", names.len());
+        for sink in &sinks {
+            assert!(
+                sk_out.path().join(sink).is_file(),
+                "{name}: sidekey wrote no token sink {sink}"
+            );
+        }
+        eprintln!(
+            "{name}: {} files, same bytes as bao agent; {} token sinks",
+            names.len(),
+            sinks.len()
+        );
     }
 }
 

@@ -215,6 +215,7 @@ impl Lexer {
     /// `<<EOT` or `<<-EOT` ... a line holding only `EOT`. The text is raw (no escapes, `${` and `%{`
     /// as written). `<<-` removes the closing line's indentation from every line, but only when every
     /// line starts with it (an empty line does not): otherwise the text stays as written, as in HCL 1.
+    /// `<<EOT` ends with the closing line's indentation (HCL 1 reads up to the marker itself).
     fn heredoc(&mut self) -> Result<String, Problem> {
         let line = self.line;
         self.pos += 2;
@@ -245,13 +246,18 @@ impl Lexer {
             if text.trim() == marker {
                 let indent = &text[..text.len() - text.trim_start().len()];
                 let strip = indented && lines.iter().all(|l: &String| l.starts_with(indent));
-                let body = lines
+                let mut body: String = lines
                     .iter()
                     .map(|l| match l.strip_prefix(indent) {
                         Some(rest) if strip => format!("{rest}\n"),
                         _ => format!("{l}\n"),
                     })
                     .collect();
+                // HCL 1 keeps the closing marker's indentation as the text's last line in `<<EOT`
+                // (`bao agent` renders it), and drops it in `<<-EOT`.
+                if !indented {
+                    body.push_str(indent);
+                }
                 return Ok(body);
             }
             self.bump();

@@ -161,3 +161,13 @@ fn a_syntax_error_after_hcl1_forms_is_reported_where_it_is() {
     assert_eq!(line, 7);
     assert_eq!(message, "HCL syntax error: unterminated string");
 }
+
+#[test]
+fn heredoc_closing_marker_indentation_as_bao_agent_reads_it() {
+    // Bytes observed from `bao agent` (HCL 1) for the same four heredocs.
+    let text = "template {\n  contents = <<EOH\n    a\n    b\n    EOH\n  destination = \"/dev/shm/1\"\n}\ntemplate {\n  contents = <<EOH\n  x\n\tEOH\n  destination = \"/dev/shm/2\"\n}\ntemplate {\n  contents = <<EOH\nq\nEOH\n  destination = \"/dev/shm/3\"\n}\ntemplate {\n  contents = <<-EOH\n    a\n  b\n    EOH\n  destination = \"/dev/shm/4\"\n}\n";
+    assert_eq!(
+        contents(text),
+        ["    a\n    b\n    ", "  x\n\t", "q\n", "    a\n  b\n"]
+    );
+}

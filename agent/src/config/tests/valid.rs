@@ -584,3 +584,27 @@ fn injector_style_json_with_empty_strings() {
         Duration::from_secs(60)
     );
 }
+
+/// The auto-auth docs' JSON form wraps each sink (`"sinks": [{"sink": {...}}]`); HCL's `sinks { sink {} }`
+/// too. Both add to the plain `sink` blocks, in order.
+#[test]
+fn sinks_wrapper_forms() {
+    let json = r#"{
+  "auto_auth": {
+    "method": [{"type": "token_file", "config": {"token_file_path": "/t"}}],
+    "sinks": [{"sink": {"type": "file", "config": {"path": "/run/a"}}},
+              {"sink": {"type": "file", "config": {"path": "/run/b", "mode": 384}}}]
+  }
+}"#;
+    let hcl = "auto_auth {\n  method \"token_file\" {\n    config = { token_file_path = \"/t\" }\n  }\n  sink \"file\" {\n    config = { path = \"/run/a\" }\n  }\n  sinks {\n    sink {\n      type = \"file\"\n      config = {\n        path = \"/run/b\"\n        mode = 0600\n      }\n    }\n  }\n}\n";
+    for (name, text) in [("agent.json", json), ("agent.hcl", hcl)] {
+        let c = ok(name, text);
+        let sinks = c.auto_auth.map(|a| a.sinks).unwrap_or_default();
+        let got: Vec<(&Path, u32)> = sinks.iter().map(|s| (s.path.as_path(), s.mode)).collect();
+        assert_eq!(
+            got,
+            [(Path::new("/run/a"), 0o640), (Path::new("/run/b"), 0o600)],
+            "{name}"
+        );
+    }
+}

@@ -73,11 +73,18 @@ pub(super) fn auto_auth(
         ));
     }
     let method = method(first)?;
-    let sinks = s
+    let mut sinks: Vec<FileSinkConfig> = s
         .blocks("sink", Labels::Optional(SINK_KEYS))?
         .into_iter()
         .map(sink)
         .collect::<Result<_, _>>()?;
+    // The documented JSON form (`"sinks": [{"sink": {...}}]`) and its HCL twin `sinks { sink {...} }`.
+    for mut group in s.blocks("sinks", Labels::None)? {
+        for block in group.section.blocks("sink", Labels::Optional(SINK_KEYS))? {
+            sinks.push(sink(block)?);
+        }
+        group.section.finish(&[])?;
+    }
     if let Some(f) = s.field("enable_reauth_on_new_credentials")?
         && f.bool()?
     {
