@@ -399,3 +399,27 @@ fn wrong_type_in_a_list() {
         "exec.command[1]: expected a string, found the number 8080"
     );
 }
+
+#[test]
+fn string_wait_and_owner_spellings() {
+    let text = "template {\n  contents = \"x\"\n  destination = \"/x\"\n  wait = \"10s:2s\"\n}\n";
+    let (_, line, message) = invalid("agent.hcl", text);
+    assert_eq!(line, 4);
+    assert!(
+        message.starts_with("template.wait: 2s is less than min"),
+        "{message}"
+    );
+
+    let text = "template {\n  contents = \"x\"\n  destination = \"/x\"\n  wait = \"soon\"\n}\n";
+    let (_, line, message) = invalid("agent.hcl", text);
+    assert_eq!(line, 4);
+    assert!(
+        message.starts_with("template.wait: \"soon\" is not a duration"),
+        "{message}"
+    );
+
+    let text = "template {\n  contents = \"x\"\n  destination = \"/x\"\n  user = \"app\"\n  uid = 1000\n}\n";
+    let (_, line, message) = invalid("agent.hcl", text);
+    assert_eq!(line, 5);
+    assert_eq!(message, "template.uid: give user or uid, not both");
+}

@@ -237,3 +237,16 @@ fn the_openbao_injectors_openbao_stanza_is_read_as_vault() {
         "{message}"
     );
 }
+
+#[test]
+fn template_error_fatal_false_warns() {
+    let text = "template {\n  contents = \"x\"\n  destination = \"/run/a\"\n  error_fatal = true\n}\ntemplate {\n  contents = \"x\"\n  destination = \"/run/b\"\n  error_fatal = false\n}\n";
+    let c = ok("agent.hcl", text);
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert_eq!(c.warnings[0].line, 9);
+    assert!(
+        c.warnings[0]
+            .message
+            .starts_with("template.error_fatal: ignored")
+    );
+}

@@ -608,3 +608,21 @@ fn sinks_wrapper_forms() {
         );
     }
 }
+
+/// consul-template's older spellings Vault Agent still reads: `wait = "MIN[:MAX]"`, numeric `uid`/`gid`.
+#[test]
+fn consul_template_string_wait_and_numeric_owner() {
+    let text = "template {\n  contents = \"x\"\n  destination = \"/run/a\"\n  wait = \"2s:10s\"\n  uid = 1000\n  gid = 1000\n}\ntemplate {\n  contents = \"x\"\n  destination = \"/run/b\"\n  wait = \"5s\"\n}\n";
+    let c = ok("agent.hcl", text);
+    let a = &c.templates[0];
+    assert_eq!(
+        a.wait,
+        Some((Duration::from_secs(2), Duration::from_secs(10)))
+    );
+    assert_eq!(a.user.as_deref(), Some("1000"));
+    assert_eq!(a.group.as_deref(), Some("1000"));
+    assert_eq!(
+        c.templates[1].wait,
+        Some((Duration::from_secs(5), Duration::from_secs(20)))
+    );
+}

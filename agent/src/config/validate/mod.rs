@@ -86,7 +86,10 @@ pub(crate) fn file(root: &Node) -> Result<Partial, Problem> {
     })?;
     let mut templates = Vec::new();
     for block in s.blocks("template", Labels::None)? {
-        templates.push((template::template(block.section)?, block.line));
+        templates.push((
+            template::template(block.section, &mut warnings)?,
+            block.line,
+        ));
     }
     let mut env_templates = Vec::new();
     for block in s.blocks("env_template", Labels::Required)? {
