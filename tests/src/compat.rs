@@ -17,10 +17,16 @@ pub fn fixtures() -> PathBuf {
 /// Run `bao agent -config=FILE -exit-after-auth` in `cwd` with only `PATH`, `HOME=cwd` and `env`; panics
 /// with its log if it fails.
 pub fn run_bao_agent(config: &Path, cwd: &Path, env: &[(&str, &str)]) {
+    run_bao_agent_with(config, cwd, env, &["-exit-after-auth"]);
+}
+
+/// Run `bao agent -config=FILE ARGS...` as [`run_bao_agent`] does (without `-exit-after-auth`, an agent
+/// with an `exec` stanza exits when its child does).
+pub fn run_bao_agent_with(config: &Path, cwd: &Path, env: &[(&str, &str)], args: &[&str]) {
     let mut cmd = Command::new(bao_bin());
     cmd.arg("agent")
         .arg(format!("-config={}", config.display()))
-        .arg("-exit-after-auth")
+        .args(args)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", cwd)

@@ -4,16 +4,19 @@
 //!
 //! Fixture conventions: `configs/*.hcl` and `configs/*.json` run in both agents against one dev server
 //! (with `BAO_ADDR` set, as in an injected pod) and must render the same bytes; `configs/load-only/*` need what a dev server cannot give (a cluster,
-//! a cloud) and must pass `sidekey check`. Only addresses and file paths are placeholders, filled in per
+//! a cloud) and must pass `sidekey check`; `configs/exec/*` (process supervisor mode) run under
+//! `bao agent` and `sidekey exec`, whose child writes what it got to `@OUT@/env.txt`. Only addresses and file paths are placeholders, filled in per
 //! agent: `@ADDR@` (server), `@DIR@` (scratch dir), `@OUT@` (output dir), `@FIXTURES@`, `@JWT@`,
-//! `@ROLE_ID@`, `@SECRET_ID@`, `@PORT@` (a free loopback port).
+//! `@ROLE_ID@`, `@SECRET_ID@`, `@PORT@` (a free loopback port), `@TOKEN_FILE@` (holds the root token).
 
 // Test code: a failed expectation is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
 
-use sidekey_tests::compat::{differences, fixtures, run_bao_agent, run_sidekey};
+use sidekey_tests::compat::{
+    differences, fixtures, run_bao_agent, run_bao_agent_with, run_sidekey,
+};
 use sidekey_tests::ports::free_port;
 use sidekey_tests::{Fixture, Setup, ShmDir, Sidekey};
 
@@ -39,6 +42,12 @@ fn fill(fx: &Fixture, text: &str, out: &Path) -> String {
         .replace("@FIXTURES@", &fixtures().display().to_string())
         .replace("@JWT@", &jwt.path.display().to_string())
         .replace("@PORT@", &free_port().to_string())
+        .replace(
+            "@TOKEN_FILE@",
+            &fx.write_file("root-token", fx.bao.root_token())
+                .display()
+                .to_string(),
+        )
         .replace(
             "@ROLE_ID@",
             &fx.approle().role_id_path.display().to_string(),
@@ -156,5 +165,42 @@ fn load_only_configs_pass_check_unchanged() {
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {name}: {e}"));
         let log = check_ok(&name, &path);
         assert_proxy_warned(&name, &path, &text, &log);
+    }
+}
+
+/// Process-supervisor configs (`env_template` + `exec`): the child started by `sidekey exec` gets the
+/// same variables as the one `bao agent` starts.
+#[test]
+fn exec_configs_give_the_child_what_bao_agent_gives() {
+    let fx = Setup::new().jwt().approle().database().start();
+    let found = configs(&fixtures().join("configs/exec"));
+    assert!(found.len() >= 2, "{} exec configs", found.len());
+    for path in found {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {name}: {e}"));
+        let ext = path.extension().unwrap().to_string_lossy();
+
+        let bao_out = tempfile::tempdir().expect("temp dir");
+        let bao_cfg = fx.write_file(&format!("bao-{name}"), &fill(&fx, &text, bao_out.path()));
+        run_bao_agent_with(&bao_cfg, fx.dir.path(), &[], &[]);
+
+        let sk_out = tempfile::tempdir().expect("temp dir");
+        let sk_cfg = fx.write_file(&format!("sk.{ext}"), &fill(&fx, &text, sk_out.path()));
+        check_ok(&name, &sk_cfg);
+        let done = Sidekey::new(["exec", "-c"])
+            .args([&sk_cfg])
+            .current_dir(fx.dir.path())
+            .run();
+        assert_eq!(done.code(), 0, "{name}: sidekey exec: {}", done.stderr);
+
+        let names = ["env.txt".to_string()];
+        let diffs = differences(&names, bao_out.path(), sk_out.path());
+        assert!(diffs.is_empty(), "{name}:\n{}", diffs.join("\n\n"));
+        let got = std::fs::read_to_string(sk_out.path().join("env.txt")).unwrap_or_default();
+        assert!(got.lines().count() >= 2, "{name}: the child got {got:?}");
+        eprintln!(
+            "{name}: the child got the same {} variables",
+            got.lines().count()
+        );
     }
 }
