@@ -25,7 +25,7 @@ struct Cli {
 
 #[derive(clap::Args)]
 struct ConfigArgs {
-    /// Config file (Vault Agent HCL or JSON); repeat to merge several.
+    /// Config file (Vault Agent HCL or JSON) or a directory of them; repeat to merge several.
     #[arg(
         short = 'c',
         long = "config",
@@ -39,7 +39,8 @@ struct ConfigArgs {
 /// `exec` needs no config file: `sidekey exec -- app` works from `sidekey:` references in the env.
 #[derive(clap::Args)]
 struct OptionalConfigArgs {
-    /// Config file (Vault Agent HCL or JSON); repeat to merge several. Optional for `exec`.
+    /// Config file (Vault Agent HCL or JSON) or a directory of them; repeat to merge several. Optional
+    /// for `exec`.
     #[arg(
         short = 'c',
         long = "config",

@@ -5,7 +5,8 @@
 //! Fixture conventions: `configs/*.hcl` and `configs/*.json` run in both agents against one dev server
 //! (with `BAO_ADDR` set, as in an injected pod) and must render the same bytes; `configs/load-only/*` need what a dev server cannot give (a cluster,
 //! a cloud) and must pass `sidekey check`; `configs/exec/*` (process supervisor mode) run under
-//! `bao agent` and `sidekey exec`, whose child writes what it got to `@OUT@/env.txt`. Only addresses and file paths are placeholders, filled in per
+//! `bao agent` and `sidekey exec`, whose child writes what it got to `@OUT@/env.txt`; `configs/dir/` is
+//! one config split over a directory, given as `-config=DIR` / `-c DIR`. Only addresses and file paths are placeholders, filled in per
 //! agent: `@ADDR@` (server), `@DIR@` (scratch dir), `@OUT@` (output dir), `@FIXTURES@`, `@JWT@`,
 //! `@ROLE_ID@`, `@SECRET_ID@`, `@PORT@` (a free loopback port), `@TOKEN_FILE@` (holds the root token).
 
@@ -203,4 +204,35 @@ fn exec_configs_give_the_child_what_bao_agent_gives() {
             got.lines().count()
         );
     }
+}
+
+/// A config directory (`bao agent -config=DIR`, `sidekey run -c DIR`) renders the same bytes.
+#[test]
+fn a_config_directory_renders_like_bao_agent() {
+    let fx = Setup::new().jwt().approle().start();
+    let source = fixtures().join("configs/dir");
+    // Each agent gets its own filled-in copy of the directory.
+    let copy = |out: &Path, to: &Path| {
+        std::fs::create_dir_all(to).expect("mkdir");
+        for entry in std::fs::read_dir(&source).expect("read configs/dir") {
+            let path = entry.expect("dir entry").path();
+            let text = std::fs::read_to_string(&path).expect("read");
+            let text = fill(&fx, &text, out);
+            std::fs::write(to.join(path.file_name().unwrap()), text).expect("write");
+        }
+    };
+    let bao_out = tempfile::tempdir().expect("temp dir");
+    let bao_dir = fx.dir.path().join("bao-conf.d");
+    copy(bao_out.path(), &bao_dir);
+    run_bao_agent(&bao_dir, fx.dir.path(), &[]);
+
+    let sk_out = ShmDir::new();
+    let sk_dir = fx.dir.path().join("sidekey-conf.d");
+    copy(sk_out.path(), &sk_dir);
+    check_ok("configs/dir", &sk_dir);
+    run_sidekey(&sk_dir, fx.dir.path(), &[]);
+
+    let names = ["region".to_string(), "user".to_string()];
+    let diffs = differences(&names, bao_out.path(), sk_out.path());
+    assert!(diffs.is_empty(), "configs/dir:\n{}", diffs.join("\n\n"));
 }

@@ -1,4 +1,5 @@
-//! Reading the files: pick the HCL or JSON reader, validate each file, then merge them in order.
+//! Reading the files (a directory stands for its config files): pick the HCL or JSON reader, validate
+//! each file, then merge them in order.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -8,14 +9,46 @@ use super::types::{Config, ConfigWarning, Origin};
 use super::validate::{self, Located, Partial};
 use super::{ConfigError, hcl, hcl1, json};
 
-/// Read, validate and merge `files`.
+/// Read, validate and merge `files`; a directory stands for its config files (see [`config_files`]).
 pub(crate) fn load(files: &[&Path]) -> Result<Config, ConfigError> {
     let mut merged = Merged::default();
-    for file in files {
-        let partial = read(file)?;
-        merged.add(file, partial)?;
+    for given in files {
+        for file in config_files(given)? {
+            let partial = read(&file)?;
+            merged.add(&file, partial)?;
+        }
     }
     Ok(merged.finish())
+}
+
+/// `path` itself, or, for a directory (as Vault Agent's `-config=DIR`, e.g. a mounted ConfigMap), its
+/// `*.hcl` and `*.json` files in name order, leaving out subdirectories and editor leftovers (`x~`,
+/// `.#x`, `#x#`).
+fn config_files(path: &Path) -> Result<Vec<PathBuf>, ConfigError> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let read_err = |source| ConfigError::Read {
+        file: path.to_path_buf(),
+        source,
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path).map_err(read_err)? {
+        let file = entry.map_err(read_err)?.path();
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let temporary = name.ends_with('~')
+            || name.starts_with(".#")
+            || (name.starts_with('#') && name.ends_with('#'));
+        let config = name.ends_with(".hcl") || name.ends_with(".json");
+        if config && !temporary && !file.is_dir() {
+            files.push(file);
+        }
+    }
+    files.sort();
+    Ok(files)
 }
 
 /// Read and validate one file.

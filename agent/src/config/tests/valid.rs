@@ -626,3 +626,32 @@ fn consul_template_string_wait_and_numeric_owner() {
         Some((Duration::from_secs(5), Duration::from_secs(20)))
     );
 }
+
+/// A directory (Vault Agent's `-config=DIR`, e.g. a mounted ConfigMap) stands for its `*.hcl` / `*.json`
+/// files in name order; other files, editor leftovers and subdirectories are left out.
+#[test]
+fn a_directory_loads_its_config_files_in_name_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, text: &str| {
+        std::fs::write(dir.path().join(name), text).expect("write");
+    };
+    write(
+        "20-b.json",
+        r#"{"template": [{"contents": "b", "destination": "/run/b"}]}"#,
+    );
+    write(
+        "10-a.hcl",
+        "template {\n  contents = \"a\"\n  destination = \"/run/a\"\n}\n",
+    );
+    write("README.md", "not a config");
+    write("30-c.hcl~", "broken {");
+    write(".#40-d.hcl", "broken {");
+    std::fs::create_dir(dir.path().join("..data.hcl")).expect("mkdir");
+    let c = super::super::load(&[dir.path()]).unwrap_or_else(|e| panic!("{e}"));
+    let got: Vec<&Path> = c
+        .templates
+        .iter()
+        .map(|t| t.destination.as_path())
+        .collect();
+    assert_eq!(got, [Path::new("/run/a"), Path::new("/run/b")]);
+}
