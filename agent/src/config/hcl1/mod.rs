@@ -3,8 +3,9 @@
 //! Vault Agent and OpenBao Agent parse their configs with HCL 1 (`hashicorp/hcl` v1), which accepts forms
 //! HCL 2 does not, and configs in the field use them: a block inside an object (`auto_auth = { method
 //! "jwt" { ... } }`), several attributes on one line without separators (`config = { a = "x" b = "y" }`),
-//! commas after block attributes, nested blocks on one line, quoted block names (`"vault" { ... }`),
-//! and `%{` as plain text in strings and heredocs. No maintained Rust crate reads HCL 1, and its
+//! commas after block attributes, nested blocks on one line, quoted names (`"vault" { ... }`, and
+//! `"vault" = { ... }` as JSON-to-HCL converters write it), and `%{` as plain text in strings and
+//! heredocs. No maintained Rust crate reads HCL 1, and its
 //! grammar is small, so this is our own reader: a lexer ([`lex`]) and this recursive-descent parser,
 //! producing the same [`Node`] tree as the HCL 2 reader (`key "label" { }` → an entry with labels;
 //! `key = { }` → a map), so both forms mean the same thing downstream.

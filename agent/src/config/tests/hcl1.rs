@@ -85,6 +85,32 @@ EOT
   destination = "/dev/shm/app"
 }
 "#,
+        // Every key quoted and assigned, as JSON-to-HCL converters write it (the vault-k8s docs'
+        // ConfigMap example).
+        r#""vault" = {
+  "address" = "https://127.0.0.1:8200"
+  "tls_skip_verify" = true
+}
+"auto_auth" = {
+  "method" = {
+    "config" = {
+      "role_id_file_path" = "/etc/bao/role-id"
+      "secret_id_file_path" = "/etc/bao/secret-id"
+    }
+    "type" = "approle"
+  }
+  "sink" = {
+    "config" = {
+      "path" = "/dev/shm/token"
+    }
+    "type" = "file"
+  }
+}
+"template" = {
+  "contents" = "{{ with secret \"kv/app\" }}{{ .Data.k }}{{ end }}"
+  "destination" = "/dev/shm/app"
+}
+"#,
     ];
     for (i, form) in forms.iter().enumerate() {
         let got = loaded(form);
