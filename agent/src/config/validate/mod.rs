@@ -41,7 +41,7 @@ pub(crate) struct Partial {
     pub warnings: Vec<Problem>,
 }
 
-/// The top-level keys sidekey reads.
+/// The top-level keys sidekey reads, or accepts with a warning (see `unserved`).
 const TOP_KEYS: &[&str] = &[
     "vault",
     "openbao",
