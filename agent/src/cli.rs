@@ -25,7 +25,7 @@ struct Cli {
 
 #[derive(clap::Args)]
 struct ConfigArgs {
-    /// Config file (Vault Agent HCL or JSON); repeat to merge several.
+    /// Config file (Vault Agent HCL or JSON) or a directory of them; repeat to merge several.
     #[arg(
         short = 'c',
         long = "config",
@@ -39,7 +39,8 @@ struct ConfigArgs {
 /// `exec` needs no config file: `sidekey exec -- app` works from `sidekey:` references in the env.
 #[derive(clap::Args)]
 struct OptionalConfigArgs {
-    /// Config file (Vault Agent HCL or JSON); repeat to merge several. Optional for `exec`.
+    /// Config file (Vault Agent HCL or JSON) or a directory of them; repeat to merge several. Optional
+    /// for `exec`.
     #[arg(
         short = 'c',
         long = "config",
@@ -162,6 +163,9 @@ pub fn main() -> i32 {
         Command::Check { config } => match load(&config, env.as_ref()) {
             Ok(cfg) => match crate::lease::jobs::prepare(&cfg) {
                 Ok(_) => {
+                    for w in &cfg.warnings {
+                        eprintln!("sidekey: warning: {w}");
+                    }
                     eprintln!("sidekey: configuration is valid");
                     0
                 }
@@ -177,6 +181,7 @@ pub fn main() -> i32 {
                 Ok(c) => c,
                 Err(code) => return code,
             };
+            log_warnings(&cfg);
             block_on(async move {
                 if once {
                     crate::runtime::once(cfg, env).await
@@ -205,6 +210,7 @@ pub fn main() -> i32 {
                     Err(code) => return code,
                 }
             };
+            log_warnings(&cfg);
             let argv = if command.is_empty() {
                 cfg.exec
                     .as_ref()
@@ -243,6 +249,13 @@ fn load(args: &ConfigArgs, env: &dyn EnvSource) -> Result<Config, i32> {
             eprintln!("sidekey: {e}");
             Err(crate::runtime::EXIT_CONFIG)
         }
+    }
+}
+
+/// Log, once at startup, each setting that loaded but is not served (`sidekey check` prints them instead).
+fn log_warnings(cfg: &Config) {
+    for w in &cfg.warnings {
+        tracing::warn!("config: {w}");
     }
 }
 

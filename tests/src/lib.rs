@@ -8,6 +8,7 @@
 //! # Layout
 //! - [`ports`]: free loopback ports (also a free pair `p`, `p+1` for OpenBao's cluster listener).
 //! - [`tmpfs`]: a per-test output directory under `/dev/shm`.
+//! - [`compat`]: differential runs against the real `bao agent` (fixtures, run, compare).
 //! - [`bao`]: `bao server -dev` in its own process group, with a small blocking JSON client.
 //! - [`postgres`]: a private PostgreSQL cluster run as the `postgres` OS user.
 //! - [`hcl`]: Vault Agent HCL config builders.
@@ -28,6 +29,7 @@
 
 pub mod background;
 pub mod bao;
+pub mod compat;
 pub mod hcl;
 pub mod jwt;
 pub mod ports;

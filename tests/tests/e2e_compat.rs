@@ -179,62 +179,6 @@ fn corpus_renders_byte_for_byte_like_bao_agent() {
     );
 }
 
-/// Real-world configs (`tests/fixtures/compat/configs/`), shaped like the OpenBao docs example, the
-/// vault-k8s injector's generated JSON and common hand-written HCL, load unchanged and render what
-/// `bao agent` renders. Placeholders (`@ADDR@`, `@OUT@`, ...) are filled in per agent.
-#[test]
-fn real_world_configs_load_unchanged_and_render_like_bao_agent() {
-    let fx = Setup::new().jwt().approle().database().start();
-    // bao agent's jwt method deletes the token file after reading it (remove_jwt_after_reading): each
-    // agent gets a fresh one.
-    let fill = |text: &str, out: &Path| {
-        let jwt = fx.app_jwt();
-        text.replace("@ADDR@", &fx.addr())
-            .replace("@DIR@", &fx.dir.path().display().to_string())
-            .replace("@OUT@", &out.display().to_string())
-            .replace("@FIXTURES@", &fixtures().display().to_string())
-            .replace("@JWT@", &jwt.path.display().to_string())
-            .replace(
-                "@ROLE_ID@",
-                &fx.approle().role_id_path.display().to_string(),
-            )
-            .replace(
-                "@SECRET_ID@",
-                &fx.approle().secret_id_path.display().to_string(),
-            )
-    };
-    for name in ["openbao-docs.hcl", "vault-k8s.json", "assignment-style.hcl"] {
-        let text = std::fs::read_to_string(fixtures().join("configs").join(name))
-            .unwrap_or_else(|e| panic!("read {name}: {e}"));
-        let ext = Path::new(name).extension().unwrap().to_string_lossy();
-
-        let bao_out = tempfile::tempdir().expect("temp dir");
-        let bao_cfg = fx.write_file(
-            &format!("bao-{name}"),
-            &fill(&text, bao_out.path()).replace(".pid\"", ".bao.pid\""),
-        );
-        run_bao_agent(&bao_cfg, fx.dir.path());
-
-        let sk_out = ShmDir::new();
-        let sk_cfg = fx.write_file(&format!("sk.{ext}"), &fill(&text, sk_out.path()));
-        let check = Sidekey::new(["check", "-c"]).args([&sk_cfg]).run();
-        assert_eq!(check.code(), 0, "{name}: sidekey check: {}", check.stderr);
-        run_sidekey(&sk_cfg, fx.dir.path());
-
-        // Token sinks hold different tokens by nature; everything else must be the same bytes.
-        let mut names: Vec<String> = std::fs::read_dir(bao_out.path())
-            .expect("read bao agent's output dir")
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| !n.contains("token"))
-            .collect();
-        names.sort();
-        assert!(!names.is_empty(), "{name}: bao agent rendered nothing");
-        let diffs = differences(&names, bao_out.path(), sk_out.path());
-        assert!(diffs.is_empty(), "{name}:\n{}", diffs.join("\n\n"));
-    }
-}
-
 /// A syntax error on line 7 is reported with the template's name, line 7 and the column, before anything
 /// is fetched or written: the other (valid) template of the same config is not rendered either.
 #[test]

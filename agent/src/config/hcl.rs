@@ -3,11 +3,12 @@
 //!
 //! Vault Agent reads HCL 1, where `${...}` inside a string is plain text; so here an interpolation or
 //! directive is kept as its source text, and a leading-zero number (`0640`) keeps its digits for octal modes.
+//! Strings and heredocs are read from their source text by HCL 1's rules (`super::hcl1::string`): HCL 2
+//! strips `<<-` indentation differently and unescapes `$${` / `%%{`, which would change a template's bytes.
 
 use hcl_edit::Span;
 use hcl_edit::expr::{Expression, ObjectKey, UnaryOperator};
 use hcl_edit::structure::{Body, Structure};
-use hcl_edit::template::{Element, Template};
 
 use super::node::{Entry, LineIndex, Node, Problem, Value};
 
@@ -90,9 +91,12 @@ impl Reader<'_> {
                 self.source(n)
                     .map_or_else(|| n.value().to_string(), |s| s.trim().to_string()),
             ),
-            Expression::String(s) => Value::Str(s.value().clone()),
-            Expression::StringTemplate(t) => Value::Str(self.template(t, line)?),
-            Expression::HeredocTemplate(h) => Value::Str(self.template(&h.template, line)?),
+            Expression::String(_)
+            | Expression::StringTemplate(_)
+            | Expression::HeredocTemplate(_) => match self.source(expr) {
+                Some(src) => Value::Str(super::hcl1::string(src, line)?),
+                None => return Err(Problem::new(line, "could not read a string's text")),
+            },
             Expression::Parenthesis(p) => return self.expr(p.inner()),
             Expression::Array(items) => Value::List(
                 items
@@ -143,22 +147,5 @@ impl Reader<'_> {
             }
         };
         Ok(Node { value, line })
-    }
-
-    /// The text of a template, with `${...}` / `%{...}` kept as written (HCL 1 semantics).
-    fn template(&self, template: &Template, line: usize) -> Result<String, Problem> {
-        let mut out = String::new();
-        for element in template.iter() {
-            match element {
-                Element::Literal(lit) => out.push_str(lit.value()),
-                other => match self.source(other) {
-                    Some(src) => out.push_str(src),
-                    None => {
-                        return Err(Problem::new(line, "could not read an interpolation's text"));
-                    }
-                },
-            }
-        }
-        Ok(out)
     }
 }

@@ -1,21 +1,54 @@
-//! Reading the files: pick the HCL or JSON reader, validate each file, then merge them in order.
+//! Reading the files (a directory stands for its config files): pick the HCL or JSON reader, validate
+//! each file, then merge them in order.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::node::Problem;
-use super::types::{Config, Origin};
+use super::types::{Config, ConfigWarning, Origin};
 use super::validate::{self, Located, Partial};
-use super::{ConfigError, hcl, json};
+use super::{ConfigError, hcl, hcl1, json};
 
-/// Read, validate and merge `files`.
+/// Read, validate and merge `files`; a directory stands for its config files (see [`config_files`]).
 pub(crate) fn load(files: &[&Path]) -> Result<Config, ConfigError> {
     let mut merged = Merged::default();
-    for file in files {
-        let partial = read(file)?;
-        merged.add(file, partial)?;
+    for given in files {
+        for file in config_files(given)? {
+            let partial = read(&file)?;
+            merged.add(&file, partial)?;
+        }
     }
     Ok(merged.finish())
+}
+
+/// `path` itself, or, for a directory (as Vault Agent's `-config=DIR`, e.g. a mounted ConfigMap), its
+/// `*.hcl` and `*.json` files in name order, leaving out subdirectories and editor leftovers (`x~`,
+/// `.#x`, `#x#`).
+fn config_files(path: &Path) -> Result<Vec<PathBuf>, ConfigError> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let read_err = |source| ConfigError::Read {
+        file: path.to_path_buf(),
+        source,
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path).map_err(read_err)? {
+        let file = entry.map_err(read_err)?.path();
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let temporary = name.ends_with('~')
+            || name.starts_with(".#")
+            || (name.starts_with('#') && name.ends_with('#'));
+        let config = name.ends_with(".hcl") || name.ends_with(".json");
+        if config && !temporary && !file.is_dir() {
+            files.push(file);
+        }
+    }
+    files.sort();
+    Ok(files)
 }
 
 /// Read and validate one file.
@@ -30,7 +63,14 @@ fn read(file: &Path) -> Result<Partial, ConfigError> {
     let tree = if is_json {
         json::parse(&text)
     } else {
-        hcl::parse(&text)
+        // Vault Agent reads HCL 1; HCL 2 first for its precise errors, HCL 1 for what only it accepts.
+        // When both refuse the file, the error further down is the one to fix: HCL 1 read everything
+        // before its error, so an earlier HCL 2 error is only an HCL 1 form HCL 2 does not know.
+        hcl::parse(&text).or_else(|e2| match hcl1::parse(&text) {
+            Ok(tree) => Ok(tree),
+            Err(e1) if e1.line > e2.line => Err(e1),
+            Err(_) => Err(e2),
+        })
     };
     tree.and_then(|t| validate::file(&t))
         .map_err(|p| invalid(file, p))
@@ -67,6 +107,12 @@ struct Merged {
 impl Merged {
     fn add(&mut self, file: &Path, p: Partial) -> Result<(), ConfigError> {
         let c = &mut self.config;
+        c.warnings
+            .extend(p.warnings.into_iter().map(|w| ConfigWarning {
+                file: file.to_path_buf(),
+                line: w.line,
+                message: w.message,
+            }));
         if let Some(v) = once(&mut self.vault, file, "vault", p.vault)? {
             c.vault = v;
         }

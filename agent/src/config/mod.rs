@@ -1,11 +1,13 @@
 //! Configuration: Vault Agent HCL (and its JSON form) read into a raw tree, validated into [`Config`].
 //!
 //! The pipeline, one file each:
-//! - `hcl` / `json`: text → a raw tree of keys and values with line numbers (`node`).
+//! - `hcl` / `json`: text → a raw tree of keys and values with line numbers (`node`); `hcl1` reads the
+//!   HCL 1 forms Vault Agent accepts and HCL 2 refuses, when `hcl` refuses a file.
 //! - `section` / `field`: typed getters over that tree; any key nobody reads is an "unknown key" or "not supported"
 //!   error (the raw layer's `deny_unknown_fields`).
 //! - `validate`: the Vault Agent schema, one file → typed stanzas; `duration` and `values` parse
-//!   durations, modes and signals.
+//!   durations, modes and signals. Vault Agent settings sidekey does not act on (its API proxy, cache,
+//!   telemetry, log files) load with a [`ConfigWarning`] each, kept in [`Config::warnings`].
 //! - `load`: reads the files in order and merges them into a [`Config`].
 //!
 //! Every error names the file, the 1-based line and the key path, e.g.
@@ -14,6 +16,7 @@
 mod duration;
 mod field;
 mod hcl;
+mod hcl1;
 mod json;
 mod load;
 mod node;

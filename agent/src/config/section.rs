@@ -100,6 +100,11 @@ impl<'a> Section<'a> {
             .collect()
     }
 
+    /// Mark every entry named `key` as read, whatever its value (for keys sidekey accepts and ignores).
+    pub(crate) fn skip(&mut self, key: &'static str) {
+        let _ = self.take_all(key);
+    }
+
     /// The single entry named `key`; given twice is an error.
     fn take_one(&mut self, key: &'static str) -> Result<Option<&'a Entry>, Problem> {
         let found = self.take_all(key);

@@ -35,6 +35,27 @@ pub struct Config {
     pub log_level: Option<String>,
     /// `log_format`: `text` (default) or `json` (one JSON object per line on stderr).
     pub log_format: LogFormat,
+    /// What loaded but is not served or has no effect (Vault Agent's API proxy, cache, telemetry, ...),
+    /// in file order: logged at startup and printed by `sidekey check`.
+    pub warnings: Vec<ConfigWarning>,
+}
+
+/// A Vault Agent setting sidekey accepts but does not act on (see DESIGN.md §4): where it is and what is
+/// not served. Displays as `agent.hcl:12: cache: ...`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigWarning {
+    /// The config file.
+    pub file: PathBuf,
+    /// 1-based line of the stanza or key.
+    pub line: usize,
+    /// The key path and what sidekey does not do, e.g. `cache: not served (...)`.
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
+    }
 }
 
 /// `log_format`.

@@ -210,23 +210,7 @@ fn vault_only_method_type() {
 }
 
 #[test]
-fn unsupported_vault_agent_stanzas() {
-    let text = with_base("\ncache {\n  use_auto_auth_token = true\n}\n");
-    let (_, line, message) = invalid("agent.hcl", &text);
-    assert_eq!(line, 15);
-    assert!(
-        message.starts_with("cache is not supported by sidekey"),
-        "{message}"
-    );
-
-    let text = "listener \"tcp\" {\n  address = \"127.0.0.1:8100\"\n  tls_disable = true\n}\n";
-    let (_, line, message) = invalid("agent.hcl", text);
-    assert_eq!(line, 1);
-    assert!(
-        message.starts_with("listener \"tcp\" is not supported by sidekey"),
-        "{message}"
-    );
-
+fn method_wrap_ttl_is_refused_by_name() {
     let text = "auto_auth {\n  method \"approle\" {\n    wrap_ttl = \"5m\"\n    config = { role_id_file_path = \"/r\" }\n  }\n}\n";
     let (_, line, message) = invalid("agent.hcl", text);
     assert_eq!(line, 3);
@@ -414,4 +398,28 @@ fn wrong_type_in_a_list() {
         message,
         "exec.command[1]: expected a string, found the number 8080"
     );
+}
+
+#[test]
+fn string_wait_and_owner_spellings() {
+    let text = "template {\n  contents = \"x\"\n  destination = \"/x\"\n  wait = \"10s:2s\"\n}\n";
+    let (_, line, message) = invalid("agent.hcl", text);
+    assert_eq!(line, 4);
+    assert!(
+        message.starts_with("template.wait: 2s is less than min"),
+        "{message}"
+    );
+
+    let text = "template {\n  contents = \"x\"\n  destination = \"/x\"\n  wait = \"soon\"\n}\n";
+    let (_, line, message) = invalid("agent.hcl", text);
+    assert_eq!(line, 4);
+    assert!(
+        message.starts_with("template.wait: \"soon\" is not a duration"),
+        "{message}"
+    );
+
+    let text = "template {\n  contents = \"x\"\n  destination = \"/x\"\n  user = \"app\"\n  uid = 1000\n}\n";
+    let (_, line, message) = invalid("agent.hcl", text);
+    assert_eq!(line, 5);
+    assert_eq!(message, "template.uid: give user or uid, not both");
 }

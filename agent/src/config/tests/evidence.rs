@@ -73,19 +73,6 @@ fn unix_socket_listener() {
 }
 
 #[test]
-fn vault_api_listener_is_refused() {
-    let (_, line, message) = invalid(
-        "agent.hcl",
-        "\nlistener \"tcp\" {\n  address = \"127.0.0.1:8100\"\n}\n",
-    );
-    assert_eq!(line, 2);
-    assert!(
-        message.starts_with("listener \"tcp\" is not supported"),
-        "{message}"
-    );
-}
-
-#[test]
 fn bad_listener_address() {
     let (_, line, message) = invalid(
         "agent.hcl",

@@ -6,6 +6,8 @@
 mod errors;
 mod evidence;
 mod exec;
+mod hcl1;
+mod unserved;
 mod valid;
 
 use std::path::PathBuf;

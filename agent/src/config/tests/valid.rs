@@ -584,3 +584,74 @@ fn injector_style_json_with_empty_strings() {
         Duration::from_secs(60)
     );
 }
+
+/// The auto-auth docs' JSON form wraps each sink (`"sinks": [{"sink": {...}}]`); HCL's `sinks { sink {} }`
+/// too. Both add to the plain `sink` blocks, in order.
+#[test]
+fn sinks_wrapper_forms() {
+    let json = r#"{
+  "auto_auth": {
+    "method": [{"type": "token_file", "config": {"token_file_path": "/t"}}],
+    "sinks": [{"sink": {"type": "file", "config": {"path": "/run/a"}}},
+              {"sink": {"type": "file", "config": {"path": "/run/b", "mode": 384}}}]
+  }
+}"#;
+    let hcl = "auto_auth {\n  method \"token_file\" {\n    config = { token_file_path = \"/t\" }\n  }\n  sink \"file\" {\n    config = { path = \"/run/a\" }\n  }\n  sinks {\n    sink {\n      type = \"file\"\n      config = {\n        path = \"/run/b\"\n        mode = 0600\n      }\n    }\n  }\n}\n";
+    for (name, text) in [("agent.json", json), ("agent.hcl", hcl)] {
+        let c = ok(name, text);
+        let sinks = c.auto_auth.map(|a| a.sinks).unwrap_or_default();
+        let got: Vec<(&Path, u32)> = sinks.iter().map(|s| (s.path.as_path(), s.mode)).collect();
+        assert_eq!(
+            got,
+            [(Path::new("/run/a"), 0o640), (Path::new("/run/b"), 0o600)],
+            "{name}"
+        );
+    }
+}
+
+/// consul-template's older spellings Vault Agent still reads: `wait = "MIN[:MAX]"`, numeric `uid`/`gid`.
+#[test]
+fn consul_template_string_wait_and_numeric_owner() {
+    let text = "template {\n  contents = \"x\"\n  destination = \"/run/a\"\n  wait = \"2s:10s\"\n  uid = 1000\n  gid = 1000\n}\ntemplate {\n  contents = \"x\"\n  destination = \"/run/b\"\n  wait = \"5s\"\n}\n";
+    let c = ok("agent.hcl", text);
+    let a = &c.templates[0];
+    assert_eq!(
+        a.wait,
+        Some((Duration::from_secs(2), Duration::from_secs(10)))
+    );
+    assert_eq!(a.user.as_deref(), Some("1000"));
+    assert_eq!(a.group.as_deref(), Some("1000"));
+    assert_eq!(
+        c.templates[1].wait,
+        Some((Duration::from_secs(5), Duration::from_secs(20)))
+    );
+}
+
+/// A directory (Vault Agent's `-config=DIR`, e.g. a mounted ConfigMap) stands for its `*.hcl` / `*.json`
+/// files in name order; other files, editor leftovers and subdirectories are left out.
+#[test]
+fn a_directory_loads_its_config_files_in_name_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, text: &str| {
+        std::fs::write(dir.path().join(name), text).expect("write");
+    };
+    write(
+        "20-b.json",
+        r#"{"template": [{"contents": "b", "destination": "/run/b"}]}"#,
+    );
+    write(
+        "10-a.hcl",
+        "template {\n  contents = \"a\"\n  destination = \"/run/a\"\n}\n",
+    );
+    write("README.md", "not a config");
+    write("30-c.hcl~", "broken {");
+    write(".#40-d.hcl", "broken {");
+    std::fs::create_dir(dir.path().join("..data.hcl")).expect("mkdir");
+    let c = super::super::load(&[dir.path()]).unwrap_or_else(|e| panic!("{e}"));
+    let got: Vec<&Path> = c
+        .templates
+        .iter()
+        .map(|t| t.destination.as_path())
+        .collect();
+    assert_eq!(got, [Path::new("/run/a"), Path::new("/run/b")]);
+}

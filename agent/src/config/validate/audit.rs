@@ -120,8 +120,12 @@ fn metadata(mut s: Section<'_>, per_secret: bool) -> Result<Metadata, Problem> {
     Ok(m)
 }
 
-/// `listener "admin" { address = "127.0.0.1:8300" | "unix:/path" | "/path" }`.
-pub(super) fn listener(s: &mut Section<'_>) -> Result<Option<Located<AdminListener>>, Problem> {
+/// `listener "admin" { address = "127.0.0.1:8300" | "unix:/path" | "/path" }`. Vault Agent's own
+/// `listener "tcp"` / `"unix"` (its API proxy) loads with a warning in `warnings`.
+pub(super) fn listener(
+    s: &mut Section<'_>,
+    warnings: &mut Vec<Problem>,
+) -> Result<Option<Located<AdminListener>>, Problem> {
     let mut found = None;
     for block in s.blocks("listener", Labels::Optional(&["address", "type"]))? {
         let line = block.line;
@@ -130,14 +134,21 @@ pub(super) fn listener(s: &mut Section<'_>) -> Result<Option<Located<AdminListen
             Some(l) => l,
             None => b.get("type", Field::string)?.unwrap_or_default(),
         };
-        if label != "admin" {
-            return Err(Problem::new(
-                line,
-                format!(
-                    "listener {label:?} is not supported by sidekey (it serves no Vault API to the workload); \
-                     only listener \"admin\" {{ address = \"127.0.0.1:8300\" }} for health and metrics"
-                ),
-            ));
+        match label.as_str() {
+            "admin" => {}
+            "tcp" | "unix" => {
+                warnings.push(super::unserved::listener(&label, line, b)?);
+                continue;
+            }
+            _ => {
+                return Err(Problem::new(
+                    line,
+                    format!(
+                        "listener {label:?}: unknown listener type; Vault Agent's are \"tcp\" and \"unix\" (loaded, \
+                         not served), sidekey's is listener \"admin\" {{ address = \"127.0.0.1:8300\" }} for health and metrics"
+                    ),
+                ));
+            }
         }
         if found.is_some() {
             return Err(Problem::new(line, "listener \"admin\": given twice"));

@@ -45,7 +45,10 @@ const VAULT_ONLY: &[&str] = &[
 const K8S_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
 /// Read `auto_auth`.
-pub(super) fn auto_auth(mut s: Section<'_>) -> Result<AutoAuthConfig, Problem> {
+pub(super) fn auto_auth(
+    mut s: Section<'_>,
+    warnings: &mut Vec<Problem>,
+) -> Result<AutoAuthConfig, Problem> {
     let mut methods = s
         .blocks("method", Labels::Optional(METHOD_KEYS))?
         .into_iter();
@@ -70,12 +73,26 @@ pub(super) fn auto_auth(mut s: Section<'_>) -> Result<AutoAuthConfig, Problem> {
         ));
     }
     let method = method(first)?;
-    let sinks = s
+    let mut sinks: Vec<FileSinkConfig> = s
         .blocks("sink", Labels::Optional(SINK_KEYS))?
         .into_iter()
         .map(sink)
         .collect::<Result<_, _>>()?;
-    s.finish(&[("enable_reauth_on_new_credentials", "")])?;
+    // The documented JSON form (`"sinks": [{"sink": {...}}]`) and its HCL twin `sinks { sink {...} }`.
+    for mut group in s.blocks("sinks", Labels::None)? {
+        for block in group.section.blocks("sink", Labels::Optional(SINK_KEYS))? {
+            sinks.push(sink(block)?);
+        }
+        group.section.finish(&[])?;
+    }
+    if let Some(f) = s.field("enable_reauth_on_new_credentials")?
+        && f.bool()?
+    {
+        warnings.push(f.problem(
+            "ignored: sidekey logs in again when its token expires or is refused, not when a credential file changes",
+        ));
+    }
+    s.finish(&[])?;
     Ok(AutoAuthConfig { method, sinks })
 }
 
@@ -223,10 +240,9 @@ fn method_kind(ty: &str, mut c: Section<'_>) -> Result<MethodKind, Problem> {
             {
                 return Err(c.problem("give both client_cert and client_key, or neither"));
             }
-            (
-                kind,
-                &[("reload", "certificate files are re-read at every login")],
-            )
+            // `reload` re-reads the certificate files at each login, which sidekey always does.
+            let _ = c.get("reload", Field::bool)?;
+            (kind, &[])
         }
         _ => (
             MethodKind::TokenFile {

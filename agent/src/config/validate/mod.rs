@@ -1,9 +1,11 @@
-//! Validation: one file's raw tree → typed stanzas (a [`Partial`] config), every value checked. Merging the
-//! files' partials is [`super::load()`]'s job.
+//! Validation: one file's raw tree → typed stanzas (a [`Partial`] config), every value checked, plus
+//! warnings for what loads without effect (`unserved`). Merging the files' partials is
+//! [`super::load()`]'s job.
 
 mod audit;
 mod auto_auth;
 mod template;
+mod unserved;
 
 use std::path::PathBuf;
 
@@ -35,11 +37,14 @@ pub(crate) struct Partial {
     pub admin_listener: Option<Located<AdminListener>>,
     pub log_level: Option<Located<String>>,
     pub log_format: Option<Located<LogFormat>>,
+    /// What loaded without effect (see `unserved`), in file order.
+    pub warnings: Vec<Problem>,
 }
 
-/// The top-level keys sidekey reads.
+/// The top-level keys sidekey reads, or accepts with a warning (see `unserved`).
 const TOP_KEYS: &[&str] = &[
     "vault",
+    "openbao",
     "auto_auth",
     "template",
     "env_template",
@@ -52,19 +57,16 @@ const TOP_KEYS: &[&str] = &[
     "listener",
     "log_level",
     "log_format",
-];
-
-/// Vault Agent top-level keys sidekey refuses, and why.
-const UNSUPPORTED_TOP: &[(&str, &str)] = &[
-    ("cache", "sidekey has no API proxy or response cache"),
-    ("api_proxy", "sidekey has no API proxy"),
-    ("telemetry", ""),
-    ("disable_idle_connections", ""),
-    ("disable_keep_alives", ""),
-    ("log_file", "sidekey logs to stderr"),
-    ("log_rotate_duration", "sidekey logs to stderr"),
-    ("log_rotate_bytes", "sidekey logs to stderr"),
-    ("log_rotate_max_files", "sidekey logs to stderr"),
+    "cache",
+    "api_proxy",
+    "telemetry",
+    "disable_idle_connections",
+    "disable_keep_alives",
+    "log_file",
+    "log_rotate_duration",
+    "log_rotate_bytes",
+    "log_rotate_max_files",
+    "disable_mlock",
 ];
 
 /// Validate one file's tree.
@@ -75,12 +77,19 @@ pub(crate) fn file(root: &Node) -> Result<Partial, Problem> {
             "the config must be a set of blocks (an object in JSON)",
         )
     })?;
-    s.check_keys(TOP_KEYS, UNSUPPORTED_TOP)?;
-    let vault = located(&mut s, "vault", vault)?;
-    let auto_auth = located(&mut s, "auto_auth", auto_auth::auto_auth)?;
+    s.check_keys(TOP_KEYS, &[])?;
+    let mut warnings = Vec::new();
+    unserved::top(&mut s, &mut warnings)?;
+    let vault = server(&mut s, &mut warnings)?;
+    let auto_auth = located(&mut s, "auto_auth", |b| {
+        auto_auth::auto_auth(b, &mut warnings)
+    })?;
     let mut templates = Vec::new();
     for block in s.blocks("template", Labels::None)? {
-        templates.push((template::template(block.section)?, block.line));
+        templates.push((
+            template::template(block.section, &mut warnings)?,
+            block.line,
+        ));
     }
     let mut env_templates = Vec::new();
     for block in s.blocks("env_template", Labels::Required)? {
@@ -95,17 +104,21 @@ pub(crate) fn file(root: &Node) -> Result<Partial, Problem> {
         auto_auth,
         templates,
         env_templates,
-        exec: located(&mut s, "exec", exec)?,
+        exec: located(&mut s, "exec", |b| exec(b, &mut warnings))?,
         template_config: located(&mut s, "template_config", template_config)?,
         audit: located(&mut s, "audit", audit::audit)?,
         exit_after_auth: field(&mut s, "exit_after_auth", Field::bool)?,
         pid_file: field(&mut s, "pid_file", Field::path_buf)?,
         lease_state_file: field(&mut s, "lease_state_file", Field::path_buf)?,
-        admin_listener: audit::listener(&mut s)?,
+        admin_listener: audit::listener(&mut s, &mut warnings)?,
         log_level: field(&mut s, "log_level", audit::log_level)?,
         log_format: field(&mut s, "log_format", audit::log_format)?,
+        warnings: {
+            warnings.sort_by_key(|w| w.line);
+            warnings
+        },
     };
-    s.finish(UNSUPPORTED_TOP)?;
+    s.finish(&[])?;
     Ok(out)
 }
 
@@ -137,6 +150,30 @@ fn field<'a, T>(
 }
 
 // === vault ===
+
+/// The `vault` stanza, or `openbao`, which the OpenBao injector (openbao-k8s) writes in its place: read
+/// as `vault` with a warning, since `bao agent` itself skips the unknown key.
+fn server(
+    s: &mut Section<'_>,
+    warnings: &mut Vec<Problem>,
+) -> Result<Option<Located<VaultConfig>>, Problem> {
+    let given = located(s, "vault", vault)?;
+    let openbao = located(s, "openbao", vault)?;
+    match (given, openbao) {
+        (Some(_), Some((_, line))) => Err(Problem::new(
+            line,
+            "openbao: give the server's settings once, in `vault` (`openbao` is read as its alias)",
+        )),
+        (None, Some((config, line))) => {
+            warnings.push(Problem::new(
+                line,
+                "openbao: read as the `vault` stanza (bao agent skips this key and uses BAO_ADDR or its default address)",
+            ));
+            Ok(Some((config, line)))
+        }
+        (given, None) => Ok(given),
+    }
+}
 
 fn vault(mut s: Section<'_>) -> Result<VaultConfig, Problem> {
     let defaults = VaultConfig::default();
@@ -188,7 +225,7 @@ fn vault(mut s: Section<'_>) -> Result<VaultConfig, Problem> {
 
 // === exec ===
 
-fn exec(mut s: Section<'_>) -> Result<ExecConfig, Problem> {
+fn exec(mut s: Section<'_>, warnings: &mut Vec<Problem>) -> Result<ExecConfig, Problem> {
     let command = match s.field("command")? {
         Some(f) => {
             let argv = f.strings()?;
@@ -260,16 +297,18 @@ fn exec(mut s: Section<'_>) -> Result<ExecConfig, Problem> {
         signal_process_group: s.get("signal_process_group", Field::bool)?.unwrap_or(false),
         env,
     };
-    s.finish(&[
-        (
-            "child_process_stdout",
-            "the child inherits sidekey's stdout",
-        ),
-        (
-            "child_process_stderr",
-            "the child inherits sidekey's stderr",
-        ),
-    ])?;
+    for (key, stream) in [
+        ("child_process_stdout", "stdout"),
+        ("child_process_stderr", "stderr"),
+    ] {
+        if let Some(f) = s.field(key)? {
+            let path = f.string()?;
+            warnings.push(f.problem(format!(
+                "ignored: the child writes to sidekey's {stream}, not to {path:?}"
+            )));
+        }
+    }
+    s.finish(&[])?;
     Ok(config)
 }
 

@@ -11,7 +11,10 @@ use crate::config::types::{EnvTemplateConfig, TemplateConfig, TemplateSource};
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Read one `template` block.
-pub(super) fn template(mut s: Section<'_>) -> Result<TemplateConfig, Problem> {
+pub(super) fn template(
+    mut s: Section<'_>,
+    warnings: &mut Vec<Problem>,
+) -> Result<TemplateConfig, Problem> {
     let source = match (s.field("source")?, s.field("contents")?) {
         (Some(src), None) => TemplateSource::File(src.path_buf()?),
         (None, Some(contents)) => TemplateSource::Inline(contents.string()?),
@@ -28,8 +31,10 @@ pub(super) fn template(mut s: Section<'_>) -> Result<TemplateConfig, Problem> {
     let destination = s.require("destination", Field::path_buf)?;
     let (command, command_timeout) = command(&mut s)?;
     let (left_delimiter, right_delimiter) = delimiters(&mut s)?;
-    let wait = match s.block("wait")? {
-        Some(w) => Some(wait(w)?),
+    let wait = match s.field("wait")? {
+        // consul-template's string form, which Vault Agent accepts too: "MIN" or "MIN:MAX".
+        Some(f) if matches!(f.node.value, Value::Str(_)) => Some(wait_string(&f)?),
+        Some(f) => Some(wait(Section::new(f.path.clone(), f.line, f.node)?)?),
         None => None,
     };
     let denylist = match (
@@ -48,8 +53,8 @@ pub(super) fn template(mut s: Section<'_>) -> Result<TemplateConfig, Problem> {
         source,
         destination,
         perms: s.get("perms", Field::mode)?.unwrap_or(0o600),
-        user: s.get("user", Field::string_or_number)?,
-        group: s.get("group", Field::string_or_number)?,
+        user: owner(&mut s, "user", "uid")?,
+        group: owner(&mut s, "group", "gid")?,
         create_dest_dirs: s.get("create_dest_dirs", Field::bool)?.unwrap_or(true),
         command,
         command_timeout,
@@ -61,7 +66,18 @@ pub(super) fn template(mut s: Section<'_>) -> Result<TemplateConfig, Problem> {
         allow_non_tmpfs: s.get("allow_non_tmpfs", Field::bool)?.unwrap_or(false),
         function_denylist: denylist,
     };
-    s.finish(&[("sandbox_path", "")])?;
+    // consul-template's `error_fatal` (default true) is what sidekey does; `false` is not.
+    if let Some(f) = s.field("error_fatal")?
+        && !f.bool()?
+    {
+        warnings.push(f.problem(
+            "ignored: a template that fails to render is handled by sidekey's retry rules (template_config.exit_on_retry_failure)",
+        ));
+    }
+    s.finish(&[(
+        "sandbox_path",
+        "sidekey does not confine the file function to a directory; to forbid it, write function_denylist = [\"file\"]",
+    )])?;
     Ok(config)
 }
 
@@ -140,6 +156,44 @@ fn argv(f: &Field<'_>) -> Result<Vec<String>, Problem> {
         return Err(f.problem("must name a program"));
     }
     Ok(argv)
+}
+
+/// `user` / `group`, or consul-template's older numeric `uid` / `gid` (one of the two).
+fn owner(
+    s: &mut Section<'_>,
+    key: &'static str,
+    numeric: &'static str,
+) -> Result<Option<String>, Problem> {
+    match (s.field(key)?, s.field(numeric)?) {
+        (Some(f), None) => f.string_or_number().map(Some),
+        (None, Some(f)) => f.unsigned().map(|id| Some(id.to_string())),
+        (Some(_), Some(f)) => Err(f.problem(format!("give {key} or {numeric}, not both"))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// `wait = "5s"` or `wait = "5s:30s"` (consul-template's string form): one duration is `min`, and
+/// `max` is then 4 × `min`, as in the block form.
+fn wait_string(f: &Field<'_>) -> Result<(Duration, Duration), Problem> {
+    let text = f.string()?;
+    let parse = |part: &str| {
+        crate::config::duration::parse(part).map_err(|m| {
+            f.problem(format!(
+                "{m} (write \"MIN\" or \"MIN:MAX\", e.g. \"5s:30s\")"
+            ))
+        })
+    };
+    let (min, max) = match text.split_once(':') {
+        Some((min, max)) => (parse(min)?, parse(max)?),
+        None => {
+            let min = parse(&text)?;
+            (min, min.saturating_mul(4))
+        }
+    };
+    if max < min {
+        return Err(f.problem(format!("{max:?} is less than min ({min:?})")));
+    }
+    Ok((min, max))
 }
 
 /// `wait { min, max }`: `max` defaults to 4 × `min`, as in consul-template.

@@ -1,0 +1,252 @@
+//! Vault Agent's API proxy stanzas, telemetry and log-file keys load with one warning each (file, line,
+//! what is not served); a typo inside them is still an error naming it.
+
+use super::{Files, invalid, ok};
+
+/// The OpenBao agent docs' example shape: auto-auth, a caching API proxy on a TCP listener, a template.
+const PROXY_CONFIG: &str = r#"pid_file = "./pidfile"
+
+vault {
+  address = "https://127.0.0.1:8200"
+}
+
+auto_auth {
+  method "approle" {
+    config = {
+      role_id_file_path = "/etc/bao/role-id"
+    }
+  }
+}
+
+cache {
+  use_auto_auth_token = true
+  persist "kubernetes" {
+    path = "/vault/agent-cache"
+    keep_after_import = true
+  }
+}
+
+api_proxy {
+  use_auto_auth_token = "force"
+}
+
+listener "tcp" {
+  address     = "127.0.0.1:8100"
+  tls_disable = true
+  agent_api {
+    enable_quit = true
+  }
+}
+
+listener "unix" {
+  address = "/run/agent.sock"
+}
+
+telemetry {
+  prometheus_retention_time = "30s"
+  disable_hostname          = true
+}
+
+disable_keep_alives = ["auto-auth"]
+log_file            = "/var/log/agent.log"
+
+template {
+  contents    = "{{ with secret \"kv/app\" }}{{ .Data.k }}{{ end }}"
+  destination = "/dev/shm/app"
+}
+"#;
+
+#[test]
+fn api_proxy_stanzas_load_with_one_warning_each() {
+    let c = ok("agent.hcl", PROXY_CONFIG);
+    assert_eq!(c.templates.len(), 1);
+    assert!(c.admin_listener.is_none());
+    let got: Vec<(usize, String)> = c
+        .warnings
+        .iter()
+        .map(|w| (w.line, w.message.clone()))
+        .collect();
+    let lines: Vec<usize> = got.iter().map(|(l, _)| *l).collect();
+    assert_eq!(lines, [15, 23, 27, 35, 39, 44, 45], "{got:#?}");
+    let text = |i: usize| got.get(i).map(|(_, m)| m.as_str()).unwrap_or_default();
+    assert!(text(0).starts_with("cache: not served: sidekey has no Vault API proxy or cache"));
+    assert!(text(1).starts_with("api_proxy: not served"));
+    assert!(text(2).starts_with("listener \"tcp\" (127.0.0.1:8100): not served"));
+    assert!(text(3).starts_with("listener \"unix\" (/run/agent.sock): not served"));
+    assert!(text(4).starts_with("telemetry: not served"));
+    assert!(text(5).starts_with("disable_keep_alives: ignored"));
+    assert!(text(6).starts_with("log_file: ignored: sidekey logs to stderr"));
+    let w = &c.warnings[0];
+    assert!(
+        w.to_string()
+            .ends_with(&format!("agent.hcl:15: {}", w.message))
+    );
+}
+
+#[test]
+fn a_typo_inside_an_unserved_stanza_is_still_an_error() {
+    let text = PROXY_CONFIG.replace("use_auto_auth_token = true", "use_auto_auth_tokn = true");
+    let (_, line, message) = invalid("agent.hcl", &text);
+    assert_eq!(line, 16);
+    assert_eq!(
+        message,
+        r#"cache.use_auto_auth_tokn: unknown key (did you mean "use_auto_auth_token"?)"#
+    );
+
+    let text = PROXY_CONFIG.replace("keep_after_import", "keep_after_imports");
+    let (_, line, message) = invalid("agent.hcl", &text);
+    assert_eq!(line, 19);
+    assert!(
+        message.starts_with("cache.persist.keep_after_imports: unknown key"),
+        "{message}"
+    );
+
+    let text = PROXY_CONFIG.replace("tls_disable = true", "tls_disabled = true");
+    let (_, line, message) = invalid("agent.hcl", &text);
+    assert_eq!(line, 29);
+    assert!(
+        message.starts_with("listener.tls_disabled: unknown key"),
+        "{message}"
+    );
+
+    let text = PROXY_CONFIG.replace("enable_quit", "enable_quitt");
+    let (_, line, message) = invalid("agent.hcl", &text);
+    assert_eq!(line, 31);
+    assert!(
+        message.starts_with("listener.agent_api.enable_quitt: unknown key"),
+        "{message}"
+    );
+}
+
+#[test]
+fn vault_k8s_json_listener_and_cache_load() {
+    let text = r#"{
+  "auto_auth": {"method": {"type": "kubernetes", "config": {"role": "app"}},
+                "sink": [{"type": "file", "config": {"path": "/home/vault/.vault-token"}}]},
+  "vault": {"address": "https://vault.vault.svc:8200"},
+  "listener": [{"type": "tcp", "address": "127.0.0.1:8200", "tls_disable": true}],
+  "cache": {"use_auto_auth_token": "force",
+            "persist": {"type": "kubernetes", "path": "/vault/agent-cache", "keep_after_import": true,
+                        "exit_on_err": true, "service_account_token_file": ""}},
+  "template": [{"destination": "/vault/secrets/db", "contents": "x"}]
+}"#;
+    let c = ok("config.json", text);
+    assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+}
+
+#[test]
+fn an_unknown_listener_type_is_an_error() {
+    let (_, line, message) = invalid("agent.hcl", "\nlistener \"udp\" {\n  address = \"x\"\n}\n");
+    assert_eq!(line, 2);
+    assert!(
+        message.starts_with("listener \"udp\": unknown listener type"),
+        "{message}"
+    );
+}
+
+#[test]
+fn warnings_keep_their_file_across_files() {
+    let c = Files::new()
+        .add(
+            "a.hcl",
+            "vault {\n  address = \"https://127.0.0.1:8200\"\n}\n",
+        )
+        .add("b.hcl", "\n\ncache {}\n")
+        .load()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.warnings.len(), 1);
+    assert!(c.warnings[0].file.ends_with("b.hcl"));
+    assert_eq!(c.warnings[0].line, 3);
+}
+
+#[test]
+fn keys_that_change_nothing_delivered_warn_by_name() {
+    let text = r#"auto_auth {
+  enable_reauth_on_new_credentials = true
+  method "cert" {
+    config = {
+      name   = "web"
+      reload = true
+    }
+  }
+}
+env_template "A" {
+  contents = "x"
+}
+exec {
+  command              = ["/app"]
+  child_process_stdout = "/var/log/app.out"
+  child_process_stderr = "/var/log/app.err"
+}
+"#;
+    let c = ok("agent.hcl", text);
+    let got: Vec<(usize, &str)> = c
+        .warnings
+        .iter()
+        .map(|w| (w.line, w.message.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                2,
+                "auto_auth.enable_reauth_on_new_credentials: ignored: sidekey logs in again when its token expires or is refused, not when a credential file changes"
+            ),
+            (
+                15,
+                r#"exec.child_process_stdout: ignored: the child writes to sidekey's stdout, not to "/var/log/app.out""#
+            ),
+            (
+                16,
+                r#"exec.child_process_stderr: ignored: the child writes to sidekey's stderr, not to "/var/log/app.err""#
+            ),
+        ]
+    );
+}
+
+#[test]
+fn the_openbao_injectors_openbao_stanza_is_read_as_vault() {
+    let text = r#"{"openbao":{"address":"https://openbao.openbao.svc:8200","tls_skip_verify":true},"template":[{"destination":"/dev/shm/a","contents":"x"}]}"#;
+    let c = ok("config.json", text);
+    assert_eq!(c.vault.address, "https://openbao.openbao.svc:8200");
+    assert!(c.vault.tls_skip_verify);
+    assert_eq!(c.warnings.len(), 1);
+    assert!(
+        c.warnings[0]
+            .message
+            .starts_with("openbao: read as the `vault` stanza")
+    );
+
+    let (_, line, message) = invalid(
+        "agent.hcl",
+        "vault {\n  address = \"https://a:8200\"\n}\nopenbao {\n  adress = \"https://b:8200\"\n}\n",
+    );
+    assert_eq!(line, 5);
+    assert!(
+        message.starts_with("openbao.adress: unknown key"),
+        "{message}"
+    );
+
+    let (_, line, message) = invalid(
+        "agent.hcl",
+        "vault {\n  address = \"https://a:8200\"\n}\nopenbao {\n  address = \"https://b:8200\"\n}\n",
+    );
+    assert_eq!(line, 4);
+    assert!(
+        message.starts_with("openbao: give the server's settings once"),
+        "{message}"
+    );
+}
+
+#[test]
+fn template_error_fatal_false_warns() {
+    let text = "template {\n  contents = \"x\"\n  destination = \"/run/a\"\n  error_fatal = true\n}\ntemplate {\n  contents = \"x\"\n  destination = \"/run/b\"\n  error_fatal = false\n}\n";
+    let c = ok("agent.hcl", text);
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert_eq!(c.warnings[0].line, 9);
+    assert!(
+        c.warnings[0]
+            .message
+            .starts_with("template.error_fatal: ignored")
+    );
+}

@@ -1,0 +1,244 @@
+//! Vault Agent stanzas sidekey loads but does not act on: the API proxy (`cache`, `api_proxy`,
+//! `listener "tcp"` / `listener "unix"`), `telemetry`, and the log-file and connection-reuse keys.
+//!
+//! Docs and generated configs carry them (the agent as a caching API proxy next to its templates), so
+//! refusing them would make those files unusable; silently dropping them would hide that applications
+//! calling the agent's listener get no answer. So each loads with one warning naming its line and what is
+//! not served (DESIGN.md §4), while the keys inside are still checked against the set Vault Agent knows,
+//! so a typo is still an error naming it.
+
+use crate::config::node::Problem;
+use crate::config::section::{Labels, Section};
+
+/// The keys Vault Agent knows inside a stanza: attributes, and nested blocks (`None`: contents not
+/// checked, e.g. `custom_response_headers`, whose keys are status codes).
+pub(super) struct Known {
+    keys: &'static [&'static str],
+    blocks: &'static [(&'static str, Option<&'static Known>)],
+}
+
+/// `cache { ... }` (Vault 1.16 agent reference).
+const CACHE: Known = Known {
+    keys: &[
+        "use_auto_auth_token",
+        "enforce_consistency",
+        "when_inconsistent",
+        "cache_static_secrets",
+        "disable_caching_dynamic_secrets",
+        "static_secret_token_capability_refresh_interval",
+        "static_secret_token_capability_refresh_behavior",
+    ],
+    blocks: &[("persist", Some(&PERSIST))],
+};
+
+/// `cache { persist "kubernetes" { ... } }`.
+const PERSIST: Known = Known {
+    keys: &[
+        "type",
+        "path",
+        "keep_after_import",
+        "exit_on_err",
+        "service_account_token_file",
+    ],
+    blocks: &[],
+};
+
+/// `api_proxy { ... }`.
+const API_PROXY: Known = Known {
+    keys: &[
+        "use_auto_auth_token",
+        "enforce_consistency",
+        "when_inconsistent",
+    ],
+    blocks: &[],
+};
+
+/// `listener "tcp" | "unix" { ... }` (the shared listener stanza of Vault's configutil).
+const LISTENER: Known = Known {
+    keys: &[
+        "type",
+        "address",
+        "role",
+        "tls_disable",
+        "tls_cert_file",
+        "tls_key_file",
+        "tls_min_version",
+        "tls_max_version",
+        "tls_cipher_suites",
+        "tls_prefer_server_cipher_suites",
+        "tls_require_and_verify_client_cert",
+        "tls_client_ca_file",
+        "tls_disable_client_certs",
+        "socket_mode",
+        "socket_user",
+        "socket_group",
+        "require_request_header",
+        "max_request_size",
+        "max_request_duration",
+        "http_idle_timeout",
+        "http_read_header_timeout",
+        "http_read_timeout",
+        "http_write_timeout",
+        "proxy_protocol_behavior",
+        "proxy_protocol_authorized_addrs",
+        "x_forwarded_for_authorized_addrs",
+        "x_forwarded_for_hop_skips",
+        "x_forwarded_for_reject_not_authorized",
+        "x_forwarded_for_reject_not_present",
+        "x_forwarded_for_client_cert_header",
+        "x_forwarded_for_client_cert_header_decoders",
+        "cluster_address",
+        "disable_replication_status_endpoints",
+        "disable_request_limiter",
+        "redact_addresses",
+        "redact_cluster_name",
+        "redact_version",
+    ],
+    blocks: &[
+        ("agent_api", Some(&ENABLE_QUIT)),
+        ("proxy_api", Some(&ENABLE_QUIT)),
+        ("telemetry", Some(&LISTENER_TELEMETRY)),
+        ("profiling", Some(&PROFILING)),
+        ("inflight_requests_logging", Some(&INFLIGHT)),
+        ("cors", Some(&CORS)),
+        ("custom_response_headers", None),
+    ],
+};
+
+const ENABLE_QUIT: Known = Known {
+    keys: &["enable_quit"],
+    blocks: &[],
+};
+
+const LISTENER_TELEMETRY: Known = Known {
+    keys: &["unauthenticated_metrics_access", "disallow_metrics"],
+    blocks: &[],
+};
+
+const PROFILING: Known = Known {
+    keys: &["unauthenticated_pprof_access"],
+    blocks: &[],
+};
+
+const INFLIGHT: Known = Known {
+    keys: &["unauthenticated_in_flight_requests_access"],
+    blocks: &[],
+};
+
+const CORS: Known = Known {
+    keys: &["enabled", "allowed_origins", "allowed_headers"],
+    blocks: &[],
+};
+
+/// `telemetry { ... }` (Vault's shared telemetry stanza).
+const TELEMETRY: Known = Known {
+    keys: &[
+        "usage_gauge_period",
+        "maximum_gauge_cardinality",
+        "disable_hostname",
+        "enable_hostname_label",
+        "metrics_prefix",
+        "lease_metrics_epsilon",
+        "num_lease_metrics_buckets",
+        "add_lease_metrics_namespace_labels",
+        "add_mount_point_rollback_metrics",
+        "filter_default",
+        "prefix_filter",
+        "statsite_address",
+        "statsd_address",
+        "dogstatsd_addr",
+        "dogstatsd_tags",
+        "prometheus_retention_time",
+        "circonus_api_token",
+        "circonus_api_app",
+        "circonus_api_url",
+        "circonus_submission_interval",
+        "circonus_submission_url",
+        "circonus_check_id",
+        "circonus_check_force_metric_activation",
+        "circonus_check_instance_id",
+        "circonus_check_search_tag",
+        "circonus_check_display_name",
+        "circonus_check_tags",
+        "circonus_broker_id",
+        "circonus_broker_select_tag",
+        "stackdriver_project_id",
+        "stackdriver_location",
+        "stackdriver_namespace",
+        "stackdriver_debug_logs",
+    ],
+    blocks: &[],
+};
+
+/// What the API proxy stanzas leave undone, said once in each of their warnings.
+const NO_PROXY: &str = "sidekey has no Vault API proxy or cache (templates, exec and token sinks work as \
+                        configured; applications calling the agent's listener get no answer)";
+
+/// Top-level keys accepted without effect, and why they change nothing that is delivered.
+pub(super) const IGNORED_TOP: &[(&str, &str)] = &[
+    (
+        "disable_idle_connections",
+        "connection reuse does not change what is delivered",
+    ),
+    (
+        "disable_keep_alives",
+        "connection reuse does not change what is delivered",
+    ),
+    ("log_file", "sidekey logs to stderr"),
+    ("log_rotate_duration", "sidekey logs to stderr"),
+    ("log_rotate_bytes", "sidekey logs to stderr"),
+    ("log_rotate_max_files", "sidekey logs to stderr"),
+    ("disable_mlock", "sidekey keeps secrets in zeroized buffers"),
+];
+
+/// The top-level stanzas and keys of this module, each turned into a warning.
+pub(super) fn top(s: &mut Section<'_>, warnings: &mut Vec<Problem>) -> Result<(), Problem> {
+    for (key, known, what) in [
+        ("cache", &CACHE, NO_PROXY),
+        ("api_proxy", &API_PROXY, NO_PROXY),
+        (
+            "telemetry",
+            &TELEMETRY,
+            "sidekey's metrics are served on listener \"admin\" at /metrics",
+        ),
+    ] {
+        for block in s.blocks(key, Labels::None)? {
+            let line = block.line;
+            check(block.section, known)?;
+            warnings.push(Problem::new(line, format!("{key}: not served: {what}")));
+        }
+    }
+    for (key, why) in IGNORED_TOP {
+        if let Some(f) = s.field(key)? {
+            warnings.push(Problem::new(f.line, format!("{key}: ignored: {why}")));
+        }
+    }
+    Ok(())
+}
+
+/// A Vault API `listener` (`kind` is `tcp` or `unix`): its keys checked, the warning returned.
+pub(super) fn listener(kind: &str, line: usize, mut s: Section<'_>) -> Result<Problem, Problem> {
+    let address = s.get("address", crate::config::field::Field::string)?;
+    check(s, &LISTENER)?;
+    let at = address.map(|a| format!(" ({a})")).unwrap_or_default();
+    Ok(Problem::new(
+        line,
+        format!("listener {kind:?}{at}: not served: {NO_PROXY}"),
+    ))
+}
+
+/// Every key of `s` must be one Vault Agent knows there.
+fn check(mut s: Section<'_>, known: &Known) -> Result<(), Problem> {
+    for (key, inner) in known.blocks {
+        let body_keys = inner.map_or(&[][..], |k| k.keys);
+        for block in s.blocks(key, Labels::Optional(body_keys))? {
+            if let Some(inner) = inner {
+                check(block.section, inner)?;
+            }
+        }
+    }
+    for key in known.keys {
+        s.skip(key);
+    }
+    s.finish(&[])
+}

@@ -1,0 +1,238 @@
+//! Real-world agent configs (`tests/fixtures/compat/configs/`), shaped like the OpenBao and Vault Agent
+//! docs examples, the vault-k8s injector's generated JSON, tutorials and configs people posted in issues,
+//! load unchanged and render what `bao agent` renders.
+//!
+//! Fixture conventions: `configs/*.hcl` and `configs/*.json` run in both agents against one dev server
+//! (with `BAO_ADDR` set, as in an injected pod) and must render the same bytes; `configs/load-only/*` need what a dev server cannot give (a cluster,
+//! a cloud) and must pass `sidekey check`; `configs/exec/*` (process supervisor mode) run under
+//! `bao agent` and `sidekey exec`, whose child writes what it got to `@OUT@/env.txt`; `configs/dir/` is
+//! one config split over a directory, given as `-config=DIR` / `-c DIR`. Only addresses and file paths are placeholders, filled in per
+//! agent: `@ADDR@` (server), `@DIR@` (scratch dir), `@OUT@` (output dir), `@FIXTURES@`, `@JWT@`,
+//! `@ROLE_ID@`, `@SECRET_ID@`, `@PORT@` (a free loopback port), `@TOKEN_FILE@` (holds the root token).
+
+// Test code: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+
+use sidekey_tests::compat::{
+    differences, fixtures, run_bao_agent, run_bao_agent_with, run_sidekey,
+};
+use sidekey_tests::ports::free_port;
+use sidekey_tests::{Fixture, Setup, ShmDir, Sidekey};
+
+/// The config files of `dir` (`.hcl` and `.json`), sorted.
+fn configs(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "hcl" || x == "json"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// `text` with its placeholders filled for one agent writing into `out`.
+fn fill(fx: &Fixture, text: &str, out: &Path) -> String {
+    // bao agent's jwt method deletes the token file after reading it (remove_jwt_after_reading): each
+    // agent gets a fresh one.
+    let jwt = fx.app_jwt();
+    text.replace("@ADDR@", &fx.addr())
+        .replace("@DIR@", &fx.dir.path().display().to_string())
+        .replace("@OUT@", &out.display().to_string())
+        .replace("@FIXTURES@", &fixtures().display().to_string())
+        .replace("@JWT@", &jwt.path.display().to_string())
+        .replace("@PORT@", &free_port().to_string())
+        .replace(
+            "@TOKEN_FILE@",
+            &fx.write_file("root-token", fx.bao.root_token())
+                .display()
+                .to_string(),
+        )
+        .replace(
+            "@ROLE_ID@",
+            &fx.approle().role_id_path.display().to_string(),
+        )
+        .replace(
+            "@SECRET_ID@",
+            &fx.approle().secret_id_path.display().to_string(),
+        )
+}
+
+/// `sidekey check -c FILE` exits 0; its stderr.
+fn check_ok(name: &str, config: &Path) -> String {
+    let check = Sidekey::new(["check", "-c"]).args([config]).run();
+    assert_eq!(check.code(), 0, "{name}: sidekey check: {}", check.stderr);
+    check.stderr
+}
+
+/// A config with Vault Agent's API proxy stanzas must say that they are not served, naming the file
+/// (and in HCL the stanza's line): `log` is the output of `sidekey check` or `sidekey run`.
+fn assert_proxy_warned(name: &str, config: &Path, text: &str, log: &str) {
+    let json = config.extension().is_some_and(|x| x == "json");
+    for (hcl, in_json, needle) in [
+        ("cache", "\"cache\":", "cache: not served"),
+        ("api_proxy", "\"api_proxy\":", "api_proxy: not served"),
+        ("listener \"tcp\"", "\"type\": \"tcp\"", "listener \"tcp\""),
+        (
+            "listener \"unix\"",
+            "\"type\": \"unix\"",
+            "listener \"unix\"",
+        ),
+    ] {
+        let found = text.lines().position(|l| {
+            let l = l.trim_start();
+            if json {
+                l.contains(in_json)
+            } else {
+                l.starts_with(hcl)
+            }
+        });
+        let Some(line) = found else { continue };
+        let want = if json {
+            format!("{}:", config.display())
+        } else {
+            format!("{}:{}: {needle}", config.display(), line + 1)
+        };
+        assert!(
+            log.lines().any(|l| l.contains(&want) && l.contains(needle)),
+            "{name}: no warning {want:?} {needle:?} in:\n{log}"
+        );
+    }
+}
+
+#[test]
+fn real_world_configs_load_unchanged_and_render_like_bao_agent() {
+    let fx = Setup::new().jwt().approle().database().start();
+    let found = configs(&fixtures().join("configs"));
+    assert!(found.len() >= 10, "{} runnable configs", found.len());
+    // As in an injected pod, the server's address is in the environment too: `bao agent` skips the
+    // `openbao` stanza the OpenBao injector writes (sidekey reads it as `vault`).
+    let addr = fx.addr();
+    let env = [("BAO_ADDR", addr.as_str())];
+    for path in found {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {name}: {e}"));
+        let ext = path.extension().unwrap().to_string_lossy();
+
+        let bao_out = tempfile::tempdir().expect("temp dir");
+        let bao_cfg = fx.write_file(
+            &format!("bao-{name}"),
+            &fill(&fx, &text, bao_out.path()).replace(".pid\"", ".bao.pid\""),
+        );
+        run_bao_agent(&bao_cfg, fx.dir.path(), &env);
+
+        let sk_out = ShmDir::new();
+        let sk_cfg = fx.write_file(&format!("sk.{ext}"), &fill(&fx, &text, sk_out.path()));
+        let filled = std::fs::read_to_string(&sk_cfg).expect("read the filled config");
+        let check = check_ok(&name, &sk_cfg);
+        assert_proxy_warned(&name, &sk_cfg, &filled, &check);
+        let log = run_sidekey(&sk_cfg, fx.dir.path(), &env);
+        assert_proxy_warned(&name, &sk_cfg, &filled, &log);
+
+        // Token sinks hold different tokens by nature: both agents must write them, and everything
+        // else must be the same bytes.
+        let (sinks, mut names): (Vec<String>, Vec<String>) = std::fs::read_dir(bao_out.path())
+            .expect("read bao agent's output dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .partition(|n| n.contains("token"));
+        names.sort();
+        assert!(!names.is_empty(), "{name}: bao agent rendered nothing");
+        let diffs = differences(&names, bao_out.path(), sk_out.path());
+        assert!(diffs.is_empty(), "{name}:\n{}", diffs.join("\n\n"));
+        for sink in &sinks {
+            assert!(
+                sk_out.path().join(sink).is_file(),
+                "{name}: sidekey wrote no token sink {sink}"
+            );
+        }
+        eprintln!(
+            "{name}: {} files, same bytes as bao agent; {} token sinks",
+            names.len(),
+            sinks.len()
+        );
+    }
+}
+
+/// Configs that need what a dev server cannot give (a cluster, client certificates, a child process)
+/// load with `sidekey check` as they are.
+#[test]
+fn load_only_configs_pass_check_unchanged() {
+    let found = configs(&fixtures().join("configs/load-only"));
+    assert!(found.len() >= 4, "{} load-only configs", found.len());
+    for path in found {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {name}: {e}"));
+        let log = check_ok(&name, &path);
+        assert_proxy_warned(&name, &path, &text, &log);
+    }
+}
+
+/// Process-supervisor configs (`env_template` + `exec`): the child started by `sidekey exec` gets the
+/// same variables as the one `bao agent` starts.
+#[test]
+fn exec_configs_give_the_child_what_bao_agent_gives() {
+    let fx = Setup::new().jwt().approle().database().start();
+    let found = configs(&fixtures().join("configs/exec"));
+    assert!(found.len() >= 2, "{} exec configs", found.len());
+    for path in found {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {name}: {e}"));
+        let ext = path.extension().unwrap().to_string_lossy();
+
+        let bao_out = tempfile::tempdir().expect("temp dir");
+        let bao_cfg = fx.write_file(&format!("bao-{name}"), &fill(&fx, &text, bao_out.path()));
+        run_bao_agent_with(&bao_cfg, fx.dir.path(), &[], &[]);
+
+        let sk_out = tempfile::tempdir().expect("temp dir");
+        let sk_cfg = fx.write_file(&format!("sk.{ext}"), &fill(&fx, &text, sk_out.path()));
+        check_ok(&name, &sk_cfg);
+        let done = Sidekey::new(["exec", "-c"])
+            .args([&sk_cfg])
+            .current_dir(fx.dir.path())
+            .run();
+        assert_eq!(done.code(), 0, "{name}: sidekey exec: {}", done.stderr);
+
+        let names = ["env.txt".to_string()];
+        let diffs = differences(&names, bao_out.path(), sk_out.path());
+        assert!(diffs.is_empty(), "{name}:\n{}", diffs.join("\n\n"));
+        let got = std::fs::read_to_string(sk_out.path().join("env.txt")).unwrap_or_default();
+        assert!(got.lines().count() >= 2, "{name}: the child got {got:?}");
+        eprintln!(
+            "{name}: the child got the same {} variables",
+            got.lines().count()
+        );
+    }
+}
+
+/// A config directory (`bao agent -config=DIR`, `sidekey run -c DIR`) renders the same bytes.
+#[test]
+fn a_config_directory_renders_like_bao_agent() {
+    let fx = Setup::new().jwt().approle().start();
+    let source = fixtures().join("configs/dir");
+    // Each agent gets its own filled-in copy of the directory.
+    let copy = |out: &Path, to: &Path| {
+        std::fs::create_dir_all(to).expect("mkdir");
+        for entry in std::fs::read_dir(&source).expect("read configs/dir") {
+            let path = entry.expect("dir entry").path();
+            let text = std::fs::read_to_string(&path).expect("read");
+            let text = fill(&fx, &text, out);
+            std::fs::write(to.join(path.file_name().unwrap()), text).expect("write");
+        }
+    };
+    let bao_out = tempfile::tempdir().expect("temp dir");
+    let bao_dir = fx.dir.path().join("bao-conf.d");
+    copy(bao_out.path(), &bao_dir);
+    run_bao_agent(&bao_dir, fx.dir.path(), &[]);
+
+    let sk_out = ShmDir::new();
+    let sk_dir = fx.dir.path().join("sidekey-conf.d");
+    copy(sk_out.path(), &sk_dir);
+    check_ok("configs/dir", &sk_dir);
+    run_sidekey(&sk_dir, fx.dir.path(), &[]);
+
+    let names = ["region".to_string(), "user".to_string()];
+    let diffs = differences(&names, bao_out.path(), sk_out.path());
+    assert!(diffs.is_empty(), "configs/dir:\n{}", diffs.join("\n\n"));
+}
