@@ -3,7 +3,8 @@
 //! against the same dev server and data, and the bytes must be identical.
 //!
 //! Corpus conventions (in the file name): `*.nokey.tpl` gets `error_on_missing_key = false` in both agents (it
-//! prints missing keys, which sidekey refuses by default); `*.delims.tpl` uses `[[` `]]` as delimiters. Outputs
+//! prints missing keys, which sidekey refuses by default); `*.strict.tpl` gets `error_on_missing_key = true` in
+//! both (Go's `missingkey=error`); `*.delims.tpl` uses `[[` `]]` as delimiters. Outputs
 //! that differ by nature (database passwords, issued certificates) are only printed by structure in the
 //! templates (lengths, prefixes, fixed fields), so the bytes can still be compared.
 
@@ -59,6 +60,9 @@ fn template_stanzas(out: &Path, extra: &str) -> String {
         let mut opts = String::from(extra);
         if name.contains(".nokey") {
             opts.push_str("  error_on_missing_key = false\n");
+        }
+        if name.contains(".strict") {
+            opts.push_str("  error_on_missing_key = true\n");
         }
         if name.contains(".delims") {
             opts.push_str("  left_delimiter = \"[[\"\n  right_delimiter = \"]]\"\n");
