@@ -44,6 +44,9 @@ pub struct Exec<'a> {
     vars: Vec<(String, Value)>,
     out: Zeroizing<String>,
     depth: usize,
+    /// The path of the root data (Go's invalid value): fields of it are invalid too, never an error, while a
+    /// field of a missing map key (Go's nil interface) is.
+    root: std::rc::Rc<str>,
 }
 
 impl<'a> Exec<'a> {
@@ -55,12 +58,16 @@ impl<'a> Exec<'a> {
             vars: Vec::new(),
             out: Zeroizing::new(String::new()),
             depth: 0,
+            root: ".".into(),
         }
     }
 
     /// Execute the main body with `dot` and return the output. consul-template executes with nil data, which Go
     /// sees as an invalid value: pass `Value::Missing(".")` for the same behaviour.
     pub fn run(&mut self, dot: &Value) -> XResult<Zeroizing<String>> {
+        if let Value::Missing(p) = dot {
+            self.root = p.clone();
+        }
         self.vars = vec![("$".into(), dot.clone())];
         let tree = self.tree;
         self.walk(dot, &tree.root)?;
@@ -127,8 +134,9 @@ impl<'a> Exec<'a> {
                     );
                 }
             },
+            // Go prints a nil value as `<no value>` in every mode; only sidekey's default refuses it.
             Value::Nil => match self.missing_key() {
-                MissingKey::NoValue => self.emit("<no value>"),
+                MissingKey::NoValue | MissingKey::Error => self.emit("<no value>"),
                 _ if self.env.discovering() => {}
                 _ => return err(pos, "the value printed is nil (Go would print <no value>)"),
             },
@@ -234,7 +242,7 @@ impl<'a> Exec<'a> {
         };
         let new_dot = match pipe {
             Some(p) => self.pipeline(dot, p)?,
-            None => Value::Missing(".".into()),
+            None => Value::Missing(self.root.clone()),
         };
         self.run_define(pos, body, new_dot)
     }
@@ -394,6 +402,8 @@ impl<'a> Exec<'a> {
                     None if strict => {
                         err(pos, format!("map has no entry for key {name:?} ({path})"))
                     }
+                    // consul-template's `missingkey=zero`: the map's zero value, a nil interface.
+                    None if self.missing_key() == MissingKey::NoValue => Ok(Value::Nil),
                     None => Ok(Value::Missing(path.into())),
                 }
             }
@@ -409,12 +419,15 @@ impl<'a> Exec<'a> {
                     ),
                 }
             }
+            Value::Missing(_) if self.env.discovering() => Ok(Value::Missing(path.into())),
             Value::Missing(_) if strict => {
                 err(pos, format!("nil data; no entry for key {name:?} ({path})"))
             }
-            Value::Missing(_) => Ok(Value::Missing(path.into())),
+            Value::Missing(p) if std::rc::Rc::ptr_eq(&p, &self.root) => {
+                Ok(Value::Missing(self.root.clone()))
+            }
             Value::Nil if self.env.discovering() => Ok(Value::Missing(path.into())),
-            Value::Nil => err(
+            Value::Nil | Value::Missing(_) => err(
                 pos,
                 format!("nil pointer evaluating interface {{}}.{name} ({path})"),
             ),

@@ -453,13 +453,25 @@ fn missing_key_modes() {
         e.message.contains("map has no entry for key \"pasword\""),
         "{e}"
     );
-    // Falsy in if/with/not under the default mode; chained access through a missing key stays missing.
+    // Falsy in if/with/not under the default mode; a field of a missing key is Go's "nil pointer evaluating
+    // interface {}" error (consul-template runs with missingkey=zero), while fields of the nil root stay empty.
     assert_eq!(
         render(&format!(
-            "{W}{{{{ if .Data.data.a.b.c }}}}x{{{{ else }}}}y{{{{ end }}}}{{{{ not .Data.nope }}}}{{{{ end }}}}"
+            "{W}{{{{ if .Data.data.a }}}}x{{{{ else }}}}y{{{{ end }}}}{{{{ not .Data.nope }}}}{{{{ end }}}}{{{{ if .Foo.Bar }}}}z{{{{ end }}}}"
         )),
         "ytrue"
     );
+    for mode in [MissingKey::ErrorOnPrint, MissingKey::NoValue] {
+        let e = render_with(
+            &format!("{W}{{{{ if .Data.data.a.b.c }}}}x{{{{ end }}}}{{{{ end }}}}"),
+            &kv(),
+            mode,
+        )
+        .err()
+        .map(|e| e.message)
+        .unwrap_or_default();
+        assert!(e.contains("nil pointer evaluating interface {}.b"), "{e}");
+    }
     // print would turn a missing key into <nil>: an error too by default.
     assert!(
         render_with(
@@ -660,10 +672,15 @@ fn number_and_list_functions() {
     assert!(!e.message.contains("s3cr3t"), "{e}");
     assert_eq!(
         render(&format!(
-            "{W}{{{{ .Data.data.port | add 1 }}}} {{{{ in .Data.data.tags \"b\" }}}} {{{{ .Data.data.tags | contains \"z\" }}}}{{{{ end }}}}"
+            "{W}{{{{ in .Data.data.tags \"b\" }}}} {{{{ .Data.data.tags | contains \"z\" }}}}{{{{ end }}}}"
         )),
-        "5433 true false"
+        "true false"
     );
+    // Secret numbers are json.Number, a string kind: consul-template's math and Go's string parameters refuse it.
+    for f in ["add 1", "parseInt", "toUpper"] {
+        let e = render_err(&format!("{W}{{{{ .Data.data.port | {f} }}}}{{{{ end }}}}"));
+        assert!(e.message.contains("json.Number"), "{e}");
+    }
     let l = "(split \",\" \"a,b\")";
     assert_eq!(
         render(&format!(

@@ -66,13 +66,8 @@ fn num(name: &str, v: &Value) -> Result<Num, String> {
     match v {
         Value::Int(i) => Ok(Num::I(*i)),
         Value::Float(f) => Ok(Num::F(*f)),
-        Value::JsonNumber(n) => match n.parse::<i64>() {
-            Ok(i) => Ok(Num::I(i)),
-            Err(_) => n
-                .parse::<f64>()
-                .map(Num::F)
-                .map_err(|_| format!("{name}: not a number")),
-        },
+        // consul-template switches on the reflect kind: json.Number is a string kind, not a number.
+        Value::JsonNumber(n) => Err(format!("{name}: unknown type for {n:?} (json.Number)")),
         _ => Err(format!("{name}: unknown type for value: {}", v.type_name())),
     }
 }

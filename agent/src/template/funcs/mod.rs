@@ -222,12 +222,12 @@ fn str_arg<'v>(name: &str, v: &'v Value, env: &Env<'_>) -> Result<&'v str, Strin
         }
         Value::Missing(path) => Err(format!("{name}: invalid value for {path}; expected string")),
         Value::Nil if env.discovering() => Ok(""),
-        _ => v.as_str().ok_or_else(|| {
-            format!(
-                "{name}: wrong type for value; expected string; got {}",
-                v.type_name()
-            )
-        }),
+        // json.Number is a named string type: Go does not pass it where a `string` parameter is declared.
+        Value::Str(s) => Ok(s.as_str()),
+        _ => Err(format!(
+            "wrong type for value; expected string; got {}",
+            v.type_name()
+        )),
     }
 }
 
