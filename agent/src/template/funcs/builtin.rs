@@ -4,7 +4,8 @@ use std::rc::Rc;
 
 use super::{Env, FResult, arity, check_printable, int_arg};
 use crate::template::MissingKey;
-use crate::template::print::{sprint, sprintf, sprintln};
+use crate::template::print::{sprint, sprintln};
+use crate::template::sprintf::sprintf;
 use crate::template::value::{Value, equal, less};
 
 /// Run builtin `name`, or `None` if it is not one.
