@@ -4,7 +4,7 @@ use std::rc::Rc;
 
 use super::{Env, FResult, arity, check_printable, int_arg};
 use crate::template::MissingKey;
-use crate::template::print::{sprint, sprintln};
+use crate::template::print::{is_print, sprint, sprintln};
 use crate::template::sprintf::sprintf;
 use crate::template::value::{Value, equal, less};
 
@@ -235,7 +235,8 @@ fn js_escape(s: &str) -> String {
             '>' => out.push_str("\\u003E"),
             '&' => out.push_str("\\u0026"),
             '=' => out.push_str("\\u003D"),
-            c if (c as u32) < 0x20 || c.is_control() => {
+            // ASCII controls and non-printable runes (U+2028, ...) as \uXXXX; DEL stays as it is, as in Go.
+            c if (c as u32) < 0x20 || (!c.is_ascii() && !is_print(c)) => {
                 out.push_str(&format!("\\u{:04X}", c as u32))
             }
             c => out.push(c),
