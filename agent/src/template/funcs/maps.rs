@@ -61,7 +61,7 @@ fn insert_path(out: &mut Map, path: &[&str], v: &Value) {
 }
 
 /// Deep merge: `dst`'s values win, except empty ones; maps present on both sides are merged.
-fn merge(dst: &Map, src: &Map) -> Map {
+pub(super) fn merge(dst: &Map, src: &Map) -> Map {
     let mut out = dst.clone();
     for (k, s) in src {
         let merged = match out.get(k) {

@@ -17,6 +17,7 @@ mod math;
 mod pattern;
 mod scratch;
 mod sprig;
+mod sprig_ext;
 mod text;
 mod time;
 mod toml;

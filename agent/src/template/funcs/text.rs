@@ -80,7 +80,7 @@ fn decode(engine: &base64::engine::GeneralPurpose, s: &str, name: &str) -> FResu
 }
 
 /// Go's `strings.Split`: an empty separator splits into characters.
-fn go_split<'a>(s: &'a str, sep: &str) -> Vec<&'a str> {
+pub(super) fn go_split<'a>(s: &'a str, sep: &str) -> Vec<&'a str> {
     if sep.is_empty() {
         s.char_indices()
             .map(|(i, c)| &s[i..i + c.len_utf8()])
