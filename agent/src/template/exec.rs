@@ -176,7 +176,7 @@ impl<'a> Exec<'a> {
         let v = self.pipeline_value(dot, &b.pipe)?;
         // Lists and maps are snapshotted (cheap clones of shared values); integers are counted lazily.
         let items: Box<dyn Iterator<Item = (Value, Value)>> = match &v {
-            Value::List(l) => {
+            Value::List(l) | Value::Strings(l) => {
                 let l = l.clone();
                 Box::new((0..l.len()).filter_map(move |i| {
                     let e = l.get(i)?.clone();

@@ -11,7 +11,7 @@ pub fn write_v(out: &mut String, v: &Value) {
         Value::Float(f) => out.push_str(&format_float_g(*f, 6)),
         Value::Str(s) => out.push_str(s),
         Value::JsonNumber(n) => out.push_str(n),
-        Value::List(l) => {
+        Value::List(l) | Value::Strings(l) => {
             out.push('[');
             for (i, e) in l.iter().enumerate() {
                 if i > 0 {

@@ -244,7 +244,7 @@ impl Printer {
             Value::Str(s) => self.fmt_string(s, verb, v),
             // json.Number is a Stringer: %v %s %x %X %q print its text; `%#v` quotes it as a string kind.
             Value::JsonNumber(n) => self.fmt_string(n, verb, v),
-            Value::List(l) => {
+            Value::List(l) | Value::Strings(l) => {
                 let (open, sep, close) = if self.f.sharp_v {
                     ("[]interface {}{", ", ", '}')
                 } else {

@@ -29,8 +29,10 @@ pub enum Value {
     /// A number from a secret's JSON: Go's `json.Number` (the Vault client decodes with `UseNumber`), a string
     /// type that prints as its text and is written raw by `toJSON`.
     JsonNumber(Rc<str>),
-    /// A list.
+    /// A list (Go's `[]interface {}`).
     List(Rc<Vec<Value>>),
+    /// A list of strings made by a function (Go's `[]string`: `split`, `secrets`, ...): what `join` wants.
+    Strings(Rc<Vec<Value>>),
     /// A map with string keys; iterated in key order, as Go sorts map keys.
     Map(Rc<BTreeMap<String, Value>>),
     /// The result of `secret`: consul-template's `*dependency.Secret`.
@@ -48,6 +50,11 @@ impl Value {
     /// A list value.
     pub fn list(v: Vec<Value>) -> Self {
         Value::List(Rc::new(v))
+    }
+
+    /// A `[]string` value.
+    pub fn strings<S: Into<String>>(v: impl IntoIterator<Item = S>) -> Self {
+        Value::Strings(Rc::new(v.into_iter().map(Value::str).collect()))
     }
 
     /// Convert a secret's JSON data: numbers become [`Value::JsonNumber`], as the Vault client gives them.
@@ -90,7 +97,7 @@ impl Value {
             Value::Float(f) => *f != 0.0,
             Value::Str(s) => !s.is_empty(),
             Value::JsonNumber(n) => !n.is_empty(),
-            Value::List(l) => !l.is_empty(),
+            Value::List(l) | Value::Strings(l) => !l.is_empty(),
             Value::Map(m) => !m.is_empty(),
             Value::Secret(_) | Value::Scratch(_) => true,
         }
@@ -107,6 +114,7 @@ impl Value {
             Value::Str(_) => "string",
             Value::JsonNumber(_) => "json.Number",
             Value::List(_) => "[]interface {}",
+            Value::Strings(_) => "[]string",
             Value::Map(_) => "map[string]interface {}",
             Value::Secret(_) => "*dependency.Secret",
             Value::Scratch(_) => "*template.Scratch",
@@ -150,7 +158,8 @@ pub fn equal(a: &Value, b: &Value) -> Result<bool, String> {
         (Value::Nil | Value::Missing(_), Value::Nil | Value::Missing(_)) => true,
         (Value::Nil | Value::Missing(_), _) | (_, Value::Nil | Value::Missing(_)) => false,
         (Value::Secret(x), Value::Secret(y)) => Arc::ptr_eq(x, y),
-        (Value::List(_), Value::List(_)) | (Value::Map(_), Value::Map(_)) => {
+        (Value::List(_) | Value::Strings(_), Value::List(_) | Value::Strings(_))
+        | (Value::Map(_), Value::Map(_)) => {
             return Err(format!("non-comparable type {}", a.type_name()));
         }
         _ => return Err("incompatible types for comparison".into()),
@@ -160,7 +169,7 @@ pub fn equal(a: &Value, b: &Value) -> Result<bool, String> {
 /// Deep equality, for `in`/`contains` (no type errors).
 pub fn deep_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::List(x), Value::List(y)) => {
+        (Value::List(x) | Value::Strings(x), Value::List(y) | Value::Strings(y)) => {
             x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| deep_equal(p, q))
         }
         (Value::Map(x), Value::Map(y)) => {

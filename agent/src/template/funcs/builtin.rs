@@ -90,7 +90,7 @@ fn len(v: &Value) -> FResult {
     let n = match v {
         Value::Str(s) => s.len(),
         Value::JsonNumber(s) => s.len(),
-        Value::List(l) => l.len(),
+        Value::List(l) | Value::Strings(l) => l.len(),
         Value::Map(m) => m.len(),
         _ => return Err(format!("len of type {}", v.type_name())),
     };
@@ -105,7 +105,7 @@ fn index(args: &[Value], env: &Env<'_>) -> FResult {
     };
     for k in keys {
         item = match (&item, k) {
-            (Value::List(l), Value::Int(i)) => {
+            (Value::List(l) | Value::Strings(l), Value::Int(i)) => {
                 let i = usize::try_from(*i)
                     .map_err(|_| format!("error calling index: index out of range: {i}"))?;
                 l.get(i)
@@ -143,7 +143,7 @@ fn index(args: &[Value], env: &Env<'_>) -> FResult {
             (Value::Missing(_) | Value::Nil, _) => {
                 return Err("error calling index: index of untyped nil".into());
             }
-            (Value::List(_) | Value::Str(_), k) => {
+            (Value::List(_) | Value::Strings(_) | Value::Str(_), k) => {
                 return Err(format!(
                     "error calling index: cannot index slice/array with type {}",
                     k.type_name()
@@ -170,7 +170,7 @@ fn slice(args: &[Value]) -> FResult {
     let len = match item {
         Value::Str(s) => s.len(),
         Value::JsonNumber(s) => s.len(),
-        Value::List(l) => l.len(),
+        Value::List(l) | Value::Strings(l) => l.len(),
         Value::Nil => return Err("slice of untyped nil".into()),
         v => return Err(format!("can't slice item of type {}", v.type_name())),
     };
@@ -202,6 +202,7 @@ fn slice(args: &[Value]) -> FResult {
             .map(|s| Value::JsonNumber(s.into()))
             .ok_or_else(|| "slice: index is not on a character boundary".into()),
         Value::List(l) => Ok(Value::List(Rc::new(l[lo..hi].to_vec()))),
+        Value::Strings(l) => Ok(Value::Strings(Rc::new(l[lo..hi].to_vec()))),
         _ => Err("cannot 3-index slice a string".into()),
     }
 }

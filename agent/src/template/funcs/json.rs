@@ -79,7 +79,7 @@ pub fn encode(
             }
         }
         Value::Str(s) => quote(out, s, escape_html),
-        Value::List(l) => {
+        Value::List(l) | Value::Strings(l) => {
             if l.is_empty() {
                 out.push_str("[]");
                 return Ok(());

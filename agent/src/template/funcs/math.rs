@@ -108,7 +108,7 @@ fn arith(name: &str, a: &Value, b: &Value) -> FResult {
 /// consul-template's `in list value`: list membership, or substring for a string.
 pub fn in_list(l: &Value, v: &Value) -> Result<bool, String> {
     match l {
-        Value::List(items) => Ok(items.iter().any(|e| deep_equal(e, v))),
+        Value::List(items) | Value::Strings(items) => Ok(items.iter().any(|e| deep_equal(e, v))),
         Value::Str(s) => Ok(v.as_str().is_some_and(|n| s.contains(n))),
         Value::Missing(_) | Value::Nil => Ok(false),
         _ => Err(format!("in: unsupported type {}", l.type_name())),
@@ -120,7 +120,7 @@ pub fn in_list(l: &Value, v: &Value) -> Result<bool, String> {
 fn contains_some(name: &str, args: &[Value], ret_true: bool, invert: bool) -> FResult {
     arity(name, args, 2)?;
     let items = match &args[0] {
-        Value::List(l) => l.clone(),
+        Value::List(l) | Value::Strings(l) => l.clone(),
         Value::Missing(_) | Value::Nil => Default::default(),
         v => {
             return Err(format!(

@@ -21,8 +21,8 @@ pub fn call(name: &str, args: &[Value]) -> Option<FResult> {
     let s = |i: usize| args.get(i).map(strval).unwrap_or_default();
     let n = |want: usize| arity(name, args, want);
     Some(match name {
-        "upper" => n(1).map(|()| Value::str(s(0).to_uppercase())),
-        "lower" => n(1).map(|()| Value::str(s(0).to_lowercase())),
+        "upper" => n(1).map(|()| Value::str(super::text::go_upper(&s(0)))),
+        "lower" => n(1).map(|()| Value::str(super::text::go_lower(&s(0)))),
         "trim" => n(1).map(|()| Value::str(s(0).trim())),
         "trimAll" => n(2).map(|()| Value::str(s(1).trim_matches(|c| s(0).contains(c)))),
         "trimPrefix" => n(2).map(|()| Value::str(s(1).strip_prefix(&s(0)).unwrap_or(&s(1)))),
@@ -111,28 +111,25 @@ pub fn call(name: &str, args: &[Value]) -> Option<FResult> {
         "hasKey" => {
             n(2).map(|()| Value::Bool(matches!(&args[0], Value::Map(m) if m.contains_key(&s(1)))))
         }
-        "keys" => Ok(Value::list(
+        "keys" => Ok(Value::strings(
             args.iter()
                 .filter_map(|a| match a {
-                    Value::Map(m) => {
-                        Some(m.keys().map(|k| Value::str(k.as_str())).collect::<Vec<_>>())
-                    }
+                    Value::Map(m) => Some(m.keys().cloned().collect::<Vec<_>>()),
                     _ => None,
                 })
-                .flatten()
-                .collect(),
+                .flatten(),
         )),
         "sortAlpha" => n(1).map(|()| {
             let mut v: Vec<String> = match &args[0] {
-                Value::List(l) => l.iter().map(strval).collect(),
+                Value::List(l) | Value::Strings(l) => l.iter().map(strval).collect(),
                 other => vec![strval(other)],
             };
             v.sort();
-            Value::list(v.into_iter().map(Value::str).collect())
+            Value::strings(v)
         }),
         "join" => n(2).map(|()| {
             let parts: Vec<String> = match &args[1] {
-                Value::List(l) => l
+                Value::List(l) | Value::Strings(l) => l
                     .iter()
                     .filter(|e| !matches!(e, Value::Nil | Value::Missing(_)))
                     .map(strval)
@@ -143,15 +140,10 @@ pub fn call(name: &str, args: &[Value]) -> Option<FResult> {
         }),
         "splitList" => n(2).map(|()| {
             let (sep, text) = (s(0), s(1));
-            Value::list(
-                super::text::go_split(&text, &sep)
-                    .into_iter()
-                    .map(Value::str)
-                    .collect(),
-            )
+            Value::strings(super::text::go_split(&text, &sep))
         }),
         "first" | "last" => n(1).map(|()| match &args[0] {
-            Value::List(l) => {
+            Value::List(l) | Value::Strings(l) => {
                 let e = if name == "first" { l.first() } else { l.last() };
                 e.cloned().unwrap_or(Value::Nil)
             }

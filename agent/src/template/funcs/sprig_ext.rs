@@ -79,7 +79,7 @@ pub fn call(name: &str, args: &[Value]) -> Option<FResult> {
     let n = |want: usize| arity(name, args, want);
     let list = |i: usize| -> Vec<Value> {
         match args.get(i) {
-            Some(Value::List(l)) => l.to_vec(),
+            Some(Value::List(l) | Value::Strings(l)) => l.to_vec(),
             _ => Vec::new(),
         }
     };
@@ -89,7 +89,7 @@ pub fn call(name: &str, args: &[Value]) -> Option<FResult> {
             _ => BTreeMap::new(),
         }
     };
-    let strs = |v: Vec<String>| Value::list(v.into_iter().map(Value::str).collect());
+    let strs = Value::strings::<String>;
     Some(match name {
         "toPrettyJson" | "mustToPrettyJson" | "mustToJson" => n(1).and_then(|()| {
             let mut out = String::new();
@@ -399,7 +399,7 @@ fn kind(v: &Value) -> &'static str {
         Value::Int(_) => "int",
         Value::Float(_) => "float64",
         Value::Str(_) | Value::JsonNumber(_) => "string",
-        Value::List(_) => "slice",
+        Value::List(_) | Value::Strings(_) => "slice",
         Value::Map(_) => "map",
         Value::Secret(_) | Value::Scratch(_) => "ptr",
     }

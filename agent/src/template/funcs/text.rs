@@ -25,18 +25,16 @@ pub fn call(name: &str, args: &[Value], env: &Env<'_>) -> Option<FResult> {
         "base64URLEncode" => one(&|s| Ok(Value::str(URL_SAFE.encode(s)))),
         "base64URLDecode" => one(&|s| decode(&URL_SAFE, s, name)),
         "trimSpace" => one(&|s| Ok(Value::str(s.trim_matches(go_space)))),
-        "toUpper" => one(&|s| Ok(Value::str(s.to_uppercase()))),
-        "toLower" => one(&|s| Ok(Value::str(s.to_lowercase()))),
+        "toUpper" => one(&|s| Ok(Value::str(go_upper(s)))),
+        "toLower" => one(&|s| Ok(Value::str(go_lower(s)))),
         "toTitle" => one(&|s| Ok(Value::str(title(s)))),
         "sha256Hex" => one(&|s| Ok(Value::str(hex::encode(Sha256::digest(s.as_bytes()))))),
         "split" => two(&|sep, s| {
             let s = s.trim_matches(go_space);
             if s.is_empty() {
-                return Ok(Value::list(Vec::new()));
+                return Ok(Value::strings(Vec::<String>::new()));
             }
-            Ok(Value::list(
-                go_split(s, sep).into_iter().map(Value::str).collect(),
-            ))
+            Ok(Value::strings(go_split(s, sep)))
         }),
         "trim" => two(&|cutset, s| Ok(Value::str(s.trim_matches(|c| cutset.contains(c))))),
         "trimPrefix" => two(&|p, s| Ok(Value::str(s.strip_prefix(p).unwrap_or(s)))),
@@ -80,6 +78,37 @@ fn decode(engine: &base64::engine::GeneralPurpose, s: &str, name: &str) -> FResu
 }
 
 /// Go's `strings.Split`: an empty separator splits into characters.
+/// Go's `strings.ToUpper`: Unicode's simple (one-to-one) mapping, so `ß` stays `ß`.
+pub(super) fn go_upper(s: &str) -> String {
+    simple_case(s, |c| c.to_uppercase().collect())
+}
+
+/// Go's `strings.ToLower`: the simple mapping (`İ` becomes `i`, not `i̇`).
+pub(super) fn go_lower(s: &str) -> String {
+    simple_case(s, |c| {
+        if c == '\u{130}' {
+            "i".into()
+        } else {
+            c.to_lowercase().collect()
+        }
+    })
+}
+
+/// Map each character with `full`, keeping it when the full mapping is not a single character (Go has no
+/// simple mapping for those).
+fn simple_case(s: &str, full: impl Fn(char) -> String) -> String {
+    s.chars()
+        .map(|c| {
+            let m = full(c);
+            let mut it = m.chars();
+            match (it.next(), it.next()) {
+                (Some(u), None) => u,
+                _ => c,
+            }
+        })
+        .collect()
+}
+
 pub(super) fn go_split<'a>(s: &'a str, sep: &str) -> Vec<&'a str> {
     if sep.is_empty() {
         s.char_indices()
@@ -125,7 +154,7 @@ pub(super) fn title(s: &str) -> String {
 /// `contains "needle" .haystack`: substring test, or membership for a list.
 fn contains(args: &[Value], env: &Env<'_>) -> FResult {
     arity("contains", args, 2)?;
-    if let Value::List(_) = &args[1] {
+    if let Value::List(_) | Value::Strings(_) = &args[1] {
         return super::math::in_list(&args[1], &args[0]).map(Value::Bool);
     }
     let needle = str_arg("contains", &args[0], env)?;
@@ -133,9 +162,11 @@ fn contains(args: &[Value], env: &Env<'_>) -> FResult {
     Ok(Value::Bool(hay.contains(needle)))
 }
 
+/// consul-template's `join(sep string, a []string)`: only a `[]string` (from `split`, `secrets`, ...) passes;
+/// Go refuses a decoded `[]interface {}` even when every element is a string.
 fn join(sep: &str, list: &Value, env: &Env<'_>) -> FResult {
     match list {
-        Value::List(l) => {
+        Value::Strings(l) => {
             let mut parts = Vec::with_capacity(l.len());
             for v in l.iter() {
                 match v {
@@ -149,7 +180,7 @@ fn join(sep: &str, list: &Value, env: &Env<'_>) -> FResult {
         }
         Value::Missing(_) | Value::Nil if env.discovering() => Ok(Value::str("")),
         v => Err(format!(
-            "join: wrong type for value; expected []string; got {}",
+            "wrong type for value; expected []string; got {}",
             v.type_name()
         )),
     }

@@ -25,7 +25,8 @@ pub fn call(name: &str, args: &[Value], env: &Env<'_>) -> Option<FResult> {
             if s.is_empty() {
                 return Ok(Value::Map(Default::default()));
             }
-            // consul-template converts YAML to JSON and decodes that: numbers become float64.
+            // consul-template decodes with a yaml library into interface{}: integers are Go ints, other
+            // numbers float64.
             let v: serde_json::Value =
                 serde_norway::from_str(s).map_err(|e| match e.location() {
                     Some(l) => format!(
@@ -35,10 +36,27 @@ pub fn call(name: &str, args: &[Value], env: &Env<'_>) -> Option<FResult> {
                     ),
                     None => format!("{name}: invalid YAML"),
                 })?;
-            Ok(Value::from_plain_json(&v))
+            Ok(from_yaml_json(&v))
         }),
         _ => return None,
     })
+}
+
+/// A parsed YAML document as Go's yaml decoder gives it to a template: integers `int`, other numbers `float64`.
+fn from_yaml_json(v: &serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        serde_json::Value::Array(a) => Value::list(a.iter().map(from_yaml_json).collect()),
+        serde_json::Value::Object(m) => Value::Map(std::rc::Rc::new(
+            m.iter()
+                .map(|(k, e)| (k.clone(), from_yaml_json(e)))
+                .collect(),
+        )),
+        other => Value::from_plain_json(other),
+    }
 }
 
 #[derive(Default)]
@@ -68,7 +86,7 @@ impl Emitter {
     fn top(&mut self, v: &Value) -> Result<(), String> {
         match v {
             Value::Map(m) if !m.is_empty() => self.map(m, 0, false),
-            Value::List(l) if !l.is_empty() => self.seq(l, 0, false),
+            Value::List(l) | Value::Strings(l) if !l.is_empty() => self.seq(l, 0, false),
             _ => {
                 self.scalar(v, 0, false)?;
                 self.out.push('\n');
@@ -98,7 +116,7 @@ impl Emitter {
                     self.out.push('\n');
                     self.map(c, indent + 2, false)?;
                 }
-                Value::List(c) if !c.is_empty() => {
+                Value::List(c) | Value::Strings(c) if !c.is_empty() => {
                     self.out.push('\n');
                     self.seq(c, indent, false)?;
                 }
@@ -121,7 +139,9 @@ impl Emitter {
             self.out.push_str("- ");
             match v {
                 Value::Map(c) if !c.is_empty() => self.map(c, indent + 2, true)?,
-                Value::List(c) if !c.is_empty() => self.seq(c, indent + 2, true)?,
+                Value::List(c) | Value::Strings(c) if !c.is_empty() => {
+                    self.seq(c, indent + 2, true)?
+                }
                 _ => {
                     self.scalar(v, indent, false)?;
                     self.out.push('\n');
@@ -145,10 +165,10 @@ impl Emitter {
                 _ => self.string(n, indent, key),
             },
             Value::Str(s) => self.string(s, indent, key),
-            Value::List(l) if l.is_empty() => self.out.push_str("[]"),
+            Value::List(l) | Value::Strings(l) if l.is_empty() => self.out.push_str("[]"),
             Value::Map(m) if m.is_empty() => self.out.push_str("{}"),
             Value::Scratch(_) => self.out.push_str("{}"),
-            Value::List(_) | Value::Map(_) | Value::Secret(_) => {
+            Value::List(_) | Value::Strings(_) | Value::Map(_) | Value::Secret(_) => {
                 return Err(format!("cannot marshal a {} here", v.type_name()));
             }
         }
