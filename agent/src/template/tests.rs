@@ -889,3 +889,11 @@ fn nesting_is_bounded() {
     let ok = format!("{{{{ {}1{} }}}}", "(".repeat(50), ")".repeat(50));
     assert_eq!(render(&ok), "1");
 }
+
+#[test]
+fn an_unclosed_block_is_reported_where_it_opens() {
+    let e = parse_err("a\nb\n  {{ range split \",\" \"x\" }}\n{{ . }}\n\n");
+    assert_eq!((e.line, e.col), (3, 3), "{e}");
+    assert!(e.message.contains("{{range}} has no {{end}}"), "{e}");
+    assert!(e.message.contains("EOF at 6:1"), "{e}");
+}
