@@ -210,7 +210,16 @@ impl Emitter {
         let chars: Vec<char> = s.chars().collect();
         let mut col = self.column();
         let mut prev_space = false;
+        let mut after_break = false;
         for (i, &c) in chars.iter().enumerate() {
+            // A printable line break (NEL, LS, PS) in a quoted scalar is written as is, and the text after it
+            // starts on the scalar's indentation, as libyaml writes it.
+            if single && is_break(c) {
+                self.out.push(c);
+                col = 0;
+                after_break = true;
+                continue;
+            }
             if c == ' ' {
                 let next_space = chars.get(i + 1) == Some(&' ');
                 let last = i + 1 == chars.len();
@@ -226,6 +235,11 @@ impl Emitter {
                 continue;
             }
             prev_space = false;
+            if after_break {
+                self.pad(indent);
+                col = indent;
+                after_break = false;
+            }
             if single && c == '\'' {
                 self.out.push_str("''");
                 col += 2;
@@ -275,6 +289,11 @@ struct Analysis {
     block: bool,
 }
 
+/// libyaml's `IS_BREAK`: CR, LF, NEL, LS and PS.
+fn is_break(c: char) -> bool {
+    matches!(c, '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
 fn is_printable(c: char) -> bool {
     let u = c as u32;
     u == 0x0a
@@ -294,7 +313,7 @@ fn analyze(s: &str) -> Analysis {
         };
     }
     let chars: Vec<char> = s.chars().collect();
-    let blankz = |c: Option<&char>| matches!(c, None | Some(' ' | '\t' | '\n' | '\r'));
+    let blankz = |c: Option<&char>| c.is_none_or(|&c| c == ' ' || c == '\t' || is_break(c));
     let mut block_ind = s.starts_with("---") || s.starts_with("...");
     let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
         (false, false, false, false);
@@ -318,7 +337,7 @@ fn analyze(s: &str) -> Analysis {
         if !is_printable(c) {
             special = true;
         }
-        if c == '\n' {
+        if is_break(c) {
             line_breaks = true;
         }
         if c == ' ' {
@@ -327,7 +346,7 @@ fn analyze(s: &str) -> Analysis {
             break_space |= prev_break;
             prev_space = true;
             prev_break = false;
-        } else if c == '\n' {
+        } else if is_break(c) {
             leading_break |= i == 0;
             trailing_break |= last;
             space_break |= prev_space;
