@@ -141,6 +141,8 @@ impl Value {
             "LeaseDuration" => Value::Int(i64::try_from(s.lease_duration).unwrap_or(i64::MAX)),
             "Renewable" => Value::Bool(s.renewable),
             "Warnings" => Value::list(s.warnings.iter().map(|w| Value::str(w.as_str())).collect()),
+            // Nil pointers in consul-template for a secret read (no token created, no response wrapping).
+            "Auth" | "WrapInfo" => Value::Nil,
             _ => return None,
         })
     }
