@@ -71,6 +71,12 @@ pub const NAMES: &[&str] = &[
     "fail",
     "values",
     "merge",
+    "randAlphaNum",
+    "randAlpha",
+    "randNumeric",
+    "randAscii",
+    "randInt",
+    "uuidv4",
 ];
 
 /// Run `name` (without the prefix), or `None` if it is not one of this file's.
@@ -317,6 +323,20 @@ pub fn call(name: &str, args: &[Value]) -> Option<FResult> {
             ))
         }),
         "fail" => n(1).and_then(|()| Err(s(0))),
+        "randAlphaNum" | "randAlpha" | "randNumeric" | "randAscii" => {
+            n(1).map(|()| Value::str(random_string(name, to_int(&args[0]))))
+        }
+        "randInt" => n(2).and_then(|()| {
+            let (lo, hi) = (to_int(&args[0]), to_int(&args[1]));
+            if hi <= lo {
+                return Err("randInt: invalid argument to Intn".into());
+            }
+            Ok(Value::Int(rand::Rng::random_range(
+                &mut rand::rng(),
+                lo..hi,
+            )))
+        }),
+        "uuidv4" => n(0).map(|()| Value::str(uuid_v4())),
         // Go iterates maps in random order; key order is one of the orders it may give.
         "values" => n(1).map(|()| Value::list(map(0).into_values().collect())),
         "merge" => match args.split_first() {
@@ -331,6 +351,38 @@ pub fn call(name: &str, args: &[Value]) -> Option<FResult> {
         },
         _ => return None,
     })
+}
+
+/// sprig's random strings (from a cryptographic source): letters and digits, letters, digits or printable
+/// ASCII.
+fn random_string(name: &str, len: i64) -> String {
+    const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let set: &[u8] = match name {
+        "randAlpha" => &ALNUM[..52],
+        "randNumeric" => &ALNUM[52..],
+        "randAscii" => b" !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~",
+        _ => ALNUM,
+    };
+    let mut rng = rand::rng();
+    (0..usize::try_from(len).unwrap_or(0).min(1_000_000))
+        .map(|_| char::from(set[rand::Rng::random_range(&mut rng, 0..set.len())]))
+        .collect()
+}
+
+/// A random (version 4) UUID in its canonical lowercase form.
+fn uuid_v4() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 /// Go's `n` argument of `FindAllString`/`Split`: negative means all.
