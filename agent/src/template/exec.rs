@@ -127,6 +127,9 @@ impl<'a> Exec<'a> {
             Value::Missing(path) => match self.missing_key() {
                 MissingKey::NoValue => self.emit("<no value>"),
                 _ if self.env.discovering() => {}
+                // Under missingkey=error a map miss has already failed; what is left is the nil root data
+                // (`{{ . }}` in a template called without data), which Go prints as <no value>.
+                MissingKey::Error => self.emit("<no value>"),
                 _ => {
                     return err(
                         pos,
