@@ -193,7 +193,7 @@ impl<'a> Exec<'a> {
                     .collect();
                 Box::new(pairs.into_iter())
             }
-            Value::Int(n) => {
+            Value::Int(n) | Value::Int64(n) => {
                 if b.pipe.decl.len() > 1 {
                     return err(b.pos, "can't use two variables with range over an integer");
                 }

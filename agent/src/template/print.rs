@@ -7,7 +7,7 @@ pub fn write_v(out: &mut String, v: &Value) {
     match v {
         Value::Missing(_) | Value::Nil => out.push_str("<nil>"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => out.push_str(&i.to_string()),
+        Value::Int(i) | Value::Int64(i) => out.push_str(&i.to_string()),
         Value::Float(f) => out.push_str(&format_float_g(*f, 6)),
         Value::Str(s) => out.push_str(s),
         Value::JsonNumber(n) => out.push_str(n),

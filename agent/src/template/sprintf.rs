@@ -239,7 +239,7 @@ impl Printer {
                 't' | 'v' => self.pad_str(if *b { "true" } else { "false" }),
                 _ => self.bad_verb(verb, v),
             },
-            Value::Int(i) => self.fmt_integer_verb(*i, verb, v),
+            Value::Int(i) | Value::Int64(i) => self.fmt_integer_verb(*i, verb, v),
             Value::Float(x) => self.fmt_float_verb(*x, verb, v),
             Value::Str(s) => self.fmt_string(s, verb, v),
             // json.Number is a Stringer: %v %s %x %X %q print its text; `%#v` quotes it as a string kind.
@@ -571,7 +571,9 @@ fn is_nil(v: &Value) -> bool {
 /// Go's `intFromArg`: (value, is an int, next argument index).
 fn int_from_arg(args: &[Value], arg_num: usize) -> (i64, bool, usize) {
     match args.get(arg_num) {
-        Some(Value::Int(i)) if i.unsigned_abs() <= MAX_NUM as u64 => (*i, true, arg_num + 1),
+        Some(Value::Int(i) | Value::Int64(i)) if i.unsigned_abs() <= MAX_NUM as u64 => {
+            (*i, true, arg_num + 1)
+        }
         Some(_) => (0, false, arg_num + 1),
         None => (0, false, arg_num),
     }

@@ -20,8 +20,10 @@ pub enum Value {
     Nil,
     /// A boolean.
     Bool(bool),
-    /// An integer.
+    /// An integer (Go's `int`: literals, `len`, ...).
     Int(i64),
+    /// An `int64`, what consul-template's and sprig's integer functions return (`add`, `parseInt`, `loop`, ...).
+    Int64(i64),
     /// A floating-point number.
     Float(f64),
     /// A string (possibly secret).
@@ -93,7 +95,7 @@ impl Value {
         match self {
             Value::Missing(_) | Value::Nil => false,
             Value::Bool(b) => *b,
-            Value::Int(i) => *i != 0,
+            Value::Int(i) | Value::Int64(i) => *i != 0,
             Value::Float(f) => *f != 0.0,
             Value::Str(s) => !s.is_empty(),
             Value::JsonNumber(n) => !n.is_empty(),
@@ -110,6 +112,7 @@ impl Value {
             Value::Nil => "nil",
             Value::Bool(_) => "bool",
             Value::Int(_) => "int",
+            Value::Int64(_) => "int64",
             Value::Float(_) => "float64",
             Value::Str(_) => "string",
             Value::JsonNumber(_) => "json.Number",
@@ -152,7 +155,7 @@ impl Value {
 pub fn equal(a: &Value, b: &Value) -> Result<bool, String> {
     Ok(match (a, b) {
         (Value::Bool(x), Value::Bool(y)) => x == y,
-        (Value::Int(x), Value::Int(y)) => x == y,
+        (Value::Int(x) | Value::Int64(x), Value::Int(y) | Value::Int64(y)) => x == y,
         (Value::Float(x), Value::Float(y)) => x == y,
         (Value::Str(_) | Value::JsonNumber(_), Value::Str(_) | Value::JsonNumber(_)) => {
             a.as_str() == b.as_str()
@@ -187,14 +190,22 @@ pub fn deep_equal(a: &Value, b: &Value) -> bool {
 /// Go's `lt` on basic values.
 pub fn less(a: &Value, b: &Value) -> Result<bool, String> {
     match (a, b) {
-        (Value::Int(x), Value::Int(y)) => Ok(x < y),
+        (Value::Int(x) | Value::Int64(x), Value::Int(y) | Value::Int64(y)) => Ok(x < y),
         (Value::Float(x), Value::Float(y)) => Ok(x < y),
         (Value::Str(_) | Value::JsonNumber(_), Value::Str(_) | Value::JsonNumber(_)) => {
             Ok(a.as_str() < b.as_str())
         }
         (
-            Value::Int(_) | Value::Float(_) | Value::Str(_) | Value::JsonNumber(_),
-            Value::Int(_) | Value::Float(_) | Value::Str(_) | Value::JsonNumber(_),
+            Value::Int(_)
+            | Value::Int64(_)
+            | Value::Float(_)
+            | Value::Str(_)
+            | Value::JsonNumber(_),
+            Value::Int(_)
+            | Value::Int64(_)
+            | Value::Float(_)
+            | Value::Str(_)
+            | Value::JsonNumber(_),
         ) => Err("incompatible types for comparison".into()),
         _ => Err(format!("invalid type for comparison: {}", a.type_name())),
     }

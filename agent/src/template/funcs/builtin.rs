@@ -105,14 +105,14 @@ fn index(args: &[Value], env: &Env<'_>) -> FResult {
     };
     for k in keys {
         item = match (&item, k) {
-            (Value::List(l) | Value::Strings(l), Value::Int(i)) => {
+            (Value::List(l) | Value::Strings(l), Value::Int(i) | Value::Int64(i)) => {
                 let i = usize::try_from(*i)
                     .map_err(|_| format!("error calling index: index out of range: {i}"))?;
                 l.get(i)
                     .cloned()
                     .ok_or_else(|| format!("error calling index: index out of range: {i}"))?
             }
-            (Value::Str(_) | Value::JsonNumber(_), Value::Int(i)) => {
+            (Value::Str(_) | Value::JsonNumber(_), Value::Int(i) | Value::Int64(i)) => {
                 let s = item.as_str().unwrap_or_default();
                 let i = usize::try_from(*i)
                     .map_err(|_| format!("error calling index: index out of range: {i}"))?;

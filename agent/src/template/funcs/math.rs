@@ -16,10 +16,10 @@ pub fn call(name: &str, args: &[Value], env: &Env<'_>) -> Option<FResult> {
         "parseInt" => arity(name, args, 1).and_then(|()| {
             let s = str_arg(name, &args[0], env)?;
             if s.is_empty() {
-                return Ok(Value::Int(0));
+                return Ok(Value::Int64(0));
             }
             s.parse::<i64>()
-                .map(Value::Int)
+                .map(Value::Int64)
                 .map_err(|_| format!("{name}: invalid syntax"))
         }),
         "parseUint" => arity(name, args, 1).and_then(|()| {
@@ -64,7 +64,7 @@ enum Num {
 
 fn num(name: &str, v: &Value) -> Result<Num, String> {
     match v {
-        Value::Int(i) => Ok(Num::I(*i)),
+        Value::Int(i) | Value::Int64(i) => Ok(Num::I(*i)),
         Value::Float(f) => Ok(Num::F(*f)),
         // consul-template switches on the reflect kind: json.Number is a string kind, not a number.
         Value::JsonNumber(n) => Err(format!("{name}: unknown type for {n:?} (json.Number)")),
@@ -77,7 +77,7 @@ fn arith(name: &str, a: &Value, b: &Value) -> FResult {
     let (a, b) = (num(name, a)?, num(name, b)?);
     if let (Num::I(a), Num::I(b)) = (&a, &b) {
         let (a, b) = (*a, *b);
-        return Ok(Value::Int(match name {
+        return Ok(Value::Int64(match name {
             "add" => a.wrapping_add(b),
             "subtract" => a.wrapping_sub(b),
             "multiply" => a.wrapping_mul(b),
@@ -161,5 +161,5 @@ fn looped(args: &[Value]) -> FResult {
     if stop.saturating_sub(start) > MAX_LOOP {
         return Err(format!("loop: more than {MAX_LOOP} iterations"));
     }
-    Ok(Value::list((start..stop).map(Value::Int).collect()))
+    Ok(Value::list((start..stop).map(Value::Int64).collect()))
 }

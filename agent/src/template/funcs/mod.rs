@@ -235,7 +235,7 @@ fn str_arg<'v>(name: &str, v: &'v Value, env: &Env<'_>) -> Result<&'v str, Strin
 /// An integer argument.
 fn int_arg(name: &str, v: &Value) -> Result<i64, String> {
     match v {
-        Value::Int(i) => Ok(*i),
+        Value::Int(i) | Value::Int64(i) => Ok(*i),
         _ => Err(format!(
             "{name}: wrong type for value; expected int; got {}",
             v.type_name()

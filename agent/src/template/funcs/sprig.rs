@@ -149,8 +149,9 @@ pub fn call(name: &str, args: &[Value]) -> Option<FResult> {
             }
             _ => Value::Nil,
         }),
-        "int" | "int64" => n(1).map(|()| Value::Int(to_int(&args[0]))),
-        "add" => Ok(Value::Int(
+        "int" => n(1).map(|()| Value::Int(to_int(&args[0]))),
+        "int64" => n(1).map(|()| Value::Int64(to_int(&args[0]))),
+        "add" => Ok(Value::Int64(
             args.iter().map(to_int).fold(0i64, i64::wrapping_add),
         )),
         "max" | "min" => match args.split_first() {
@@ -164,7 +165,7 @@ pub fn call(name: &str, args: &[Value]) -> Option<FResult> {
                         acc.min(v)
                     };
                 }
-                Ok(Value::Int(acc))
+                Ok(Value::Int64(acc))
             }
             None => Err(format!(
                 "wrong number of args for {name}: want at least 1 got 0"
@@ -270,7 +271,7 @@ pub(super) fn strval(v: &Value) -> String {
 /// not, `"3.7"` included), booleans are 0/1.
 pub(super) fn to_int(v: &Value) -> i64 {
     match v {
-        Value::Int(i) => *i,
+        Value::Int(i) | Value::Int64(i) => *i,
         Value::Float(f) => *f as i64,
         Value::Bool(b) => i64::from(*b),
         Value::Str(_) | Value::JsonNumber(_) => parse_go_int(v.as_str().unwrap_or_default()),

@@ -253,8 +253,8 @@ pub fn call(name: &str, args: &[Value]) -> Option<FResult> {
         )),
         "has" => n(2).map(|()| Value::Bool(list(1).iter().any(|v| deep_equal(v, &args[0])))),
         "compact" => n(1).map(|()| Value::list(list(0).into_iter().filter(Value::truth).collect())),
-        "sub" => n(2).map(|()| Value::Int(to_int(&args[0]).wrapping_sub(to_int(&args[1])))),
-        "mul" => Ok(Value::Int(
+        "sub" => n(2).map(|()| Value::Int64(to_int(&args[0]).wrapping_sub(to_int(&args[1])))),
+        "mul" => Ok(Value::Int64(
             args.iter().map(to_int).fold(1i64, i64::wrapping_mul),
         )),
         "div" | "mod" => n(2).and_then(|()| {
@@ -262,13 +262,13 @@ pub fn call(name: &str, args: &[Value]) -> Option<FResult> {
             if b == 0 {
                 return Err("runtime error: integer divide by zero".into());
             }
-            Ok(Value::Int(if name == "div" {
+            Ok(Value::Int64(if name == "div" {
                 a.wrapping_div(b)
             } else {
                 a.wrapping_rem(b)
             }))
         }),
-        "add1" => n(1).map(|()| Value::Int(to_int(&args[0]).wrapping_add(1))),
+        "add1" => n(1).map(|()| Value::Int64(to_int(&args[0]).wrapping_add(1))),
         "round" => match args {
             [v, p, rest @ ..] => {
                 let (x, places) = (to_float(v), to_int(p));
@@ -433,7 +433,7 @@ fn seq(p: &[i64]) -> String {
 /// `cast.ToFloat64`: numbers as they are, strings parsed (0 when they do not parse).
 fn to_float(v: &Value) -> f64 {
     match v {
-        Value::Int(i) => *i as f64,
+        Value::Int(i) | Value::Int64(i) => *i as f64,
         Value::Float(f) => *f,
         Value::Bool(b) => f64::from(u8::from(*b)),
         Value::Str(_) | Value::JsonNumber(_) => {
@@ -449,6 +449,7 @@ fn kind(v: &Value) -> &'static str {
         Value::Nil | Value::Missing(_) => "invalid",
         Value::Bool(_) => "bool",
         Value::Int(_) => "int",
+        Value::Int64(_) => "int64",
         Value::Float(_) => "float64",
         Value::Str(_) | Value::JsonNumber(_) => "string",
         Value::List(_) | Value::Strings(_) => "slice",

@@ -151,7 +151,7 @@ impl Encoder {
     fn element(&mut self, v: &Value) -> Result<(), String> {
         match v {
             Value::Bool(b) => self.out.push_str(if *b { "true" } else { "false" }),
-            Value::Int(i) => self.out.push_str(&i.to_string()),
+            Value::Int(i) | Value::Int64(i) => self.out.push_str(&i.to_string()),
             Value::Float(f) => self.out.push_str(&float(*f)),
             Value::JsonNumber(n) => match (n.parse::<i64>(), n.parse::<f64>()) {
                 (Ok(i), _) => self.out.push_str(&i.to_string()),

@@ -156,7 +156,7 @@ impl Emitter {
         match v {
             Value::Missing(_) | Value::Nil => self.out.push_str("null"),
             Value::Bool(b) => self.out.push_str(if *b { "true" } else { "false" }),
-            Value::Int(i) => self.out.push_str(&i.to_string()),
+            Value::Int(i) | Value::Int64(i) => self.out.push_str(&i.to_string()),
             Value::Float(f) => self.out.push_str(&float(*f)),
             // yaml.v2 writes a json.Number as an int if it is one, else as a float, else as a string.
             Value::JsonNumber(n) => match (n.parse::<i64>(), n.parse::<f64>()) {
