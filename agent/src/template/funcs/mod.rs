@@ -7,6 +7,7 @@
 //! - [`math`]: arithmetic, parsing, `loop`, `in` and `contains*`.
 //! - [`json`]: Go's `encoding/json` output for `toJSON` and friends.
 //! - [`time`]: `timestamp` and Go's time layouts.
+//! - [`sprig`], [`sprig_ext`] (helpers in [`sprig_text`]): the `sprig_*` functions (sprig v3).
 
 mod builtin;
 mod deps;
@@ -18,6 +19,7 @@ mod pattern;
 mod scratch;
 mod sprig;
 mod sprig_ext;
+mod sprig_text;
 mod text;
 mod time;
 mod toml;
