@@ -486,10 +486,19 @@ impl<'a> Exec<'a> {
         if name == "executeTemplate" {
             return self.execute_template(pos, &vals);
         }
-        funcs::call(name, &vals, &mut self.env).map_err(|m| ExecError {
+        let out = funcs::call(name, &vals, &mut self.env).map_err(|m| ExecError {
             pos,
             message: format!("error calling {name}: {m}"),
-        })
+        })?;
+        // sprig's set/unset/merge change the dict in place (Go maps are references); values here are
+        // immutable, so the variable that named the dict gets the result (`{{ $_ := sprig_set $d "k" "v" }}`).
+        if matches!(name, "sprig_set" | "sprig_unset" | "sprig_merge")
+            && let (Some(Arg::Var(vpos, var, chain)), Value::Map(_)) = (args.first(), &out)
+            && chain.is_empty()
+        {
+            self.bind(*vpos, var, out.clone(), true)?;
+        }
+        Ok(out)
     }
 
     /// `executeTemplate "name" [data]`: a defined template's output as a string.

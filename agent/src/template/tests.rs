@@ -681,12 +681,18 @@ fn number_and_list_functions() {
         let e = render_err(&format!("{W}{{{{ .Data.data.port | {f} }}}}{{{{ end }}}}"));
         assert!(e.message.contains("json.Number"), "{e}");
     }
-    let l = "(split \",\" \"a,b\")";
+    // consul-template's contains* want a []interface {}: a decoded list, not split's []string.
+    let l = "(parseJSON \"[\\\"a\\\",\\\"b\\\"]\")";
     assert_eq!(
         render(&format!(
-            "{W}{{{{ containsAny {l} .Data.data.tags }}}} {{{{ containsAll {l} .Data.data.tags }}}} {{{{ containsNone {l} .Data.data.tags }}}} {{{{ containsNotAll (split \",\" \"a,z\") .Data.data.tags }}}}{{{{ end }}}}"
+            "{W}{{{{ containsAny {l} .Data.data.tags }}}} {{{{ containsAll {l} .Data.data.tags }}}} {{{{ containsNone {l} .Data.data.tags }}}} {{{{ containsNotAll (sprig_list \"a\" \"z\") .Data.data.tags }}}}{{{{ end }}}}"
         )),
         "true true false true"
+    );
+    assert!(
+        render_err(r#"{{ containsAny (split "," "a") (split "," "a") }}"#)
+            .message
+            .contains("expected []interface {}; got []string")
     );
 }
 

@@ -119,12 +119,13 @@ pub fn in_list(l: &Value, v: &Value) -> Result<bool, String> {
 /// `ret_true`, else `invert`.
 fn contains_some(name: &str, args: &[Value], ret_true: bool, invert: bool) -> FResult {
     arity(name, args, 2)?;
+    // consul-template declares the list as []interface {}: a []string (from split) is refused, as in Go.
     let items = match &args[0] {
-        Value::List(l) | Value::Strings(l) => l.clone(),
+        Value::List(l) => l.clone(),
         Value::Missing(_) | Value::Nil => Default::default(),
         v => {
             return Err(format!(
-                "{name}: wrong type for value; expected list; got {}",
+                "wrong type for value; expected []interface {{}}; got {}",
                 v.type_name()
             ));
         }

@@ -27,7 +27,7 @@ pub fn call(name: &str, args: &[Value], env: &Env<'_>) -> Option<FResult> {
         "trimSpace" => one(&|s| Ok(Value::str(s.trim_matches(go_space)))),
         "toUpper" => one(&|s| Ok(Value::str(go_upper(s)))),
         "toLower" => one(&|s| Ok(Value::str(go_lower(s)))),
-        "toTitle" => one(&|s| Ok(Value::str(title(s)))),
+        "toTitle" => one(&|s| Ok(Value::str(cases_title(s)))),
         "sha256Hex" => one(&|s| Ok(Value::str(hex::encode(Sha256::digest(s.as_bytes()))))),
         "split" => two(&|sep, s| {
             let s = s.trim_matches(go_space);
@@ -132,21 +132,42 @@ fn go_replace_all(s: &str, old: &str, new: &str) -> String {
     out
 }
 
-/// Go's deprecated `strings.Title`: upper-case the first letter of each word.
+/// Go's deprecated `strings.Title` (sprig's `title`): upper-case the first letter of each word.
 pub(super) fn title(s: &str) -> String {
+    title_words(s, false)
+}
+
+/// consul-template's `toTitle`: golang.org/x/text/cases' title casing without lowering the rest.
+fn cases_title(s: &str) -> String {
+    title_words(s, true)
+}
+
+/// Upper-case the first letter of each word; with `unicode_breaks`, an apostrophe, full stop or colon between
+/// two letters does not start a new word (Unicode word breaking, as x/text/cases applies it: `o'neil` →
+/// `O'neil`).
+fn title_words(s: &str, unicode_breaks: bool) -> String {
+    let chars: Vec<char> = s.chars().collect();
     let mut out = String::with_capacity(s.len());
     let mut prev_sep = true;
-    for c in s.chars() {
+    for (i, &c) in chars.iter().enumerate() {
         if prev_sep {
             out.extend(c.to_uppercase());
         } else {
             out.push(c);
         }
-        prev_sep = if c.is_ascii() {
-            !(c.is_ascii_alphanumeric() || c == '_')
-        } else {
-            c.is_whitespace()
-        };
+        let mid_letter = unicode_breaks
+            && matches!(c, '\'' | '.' | ':' | '\u{2019}' | '\u{b7}')
+            && i > 0
+            && chars[i - 1].is_alphabetic()
+            && chars.get(i + 1).is_some_and(|n| n.is_alphabetic());
+        let sep = !mid_letter
+            && if c.is_ascii() {
+                !(c.is_ascii_alphanumeric() || c == '_')
+            } else {
+                c.is_whitespace()
+            };
+        // x/text/cases upper-cases the first letter of a word even after digits (`1st` → `1St`).
+        prev_sep = sep || (unicode_breaks && prev_sep && !c.is_alphabetic());
     }
     out
 }
