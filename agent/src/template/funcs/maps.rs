@@ -45,7 +45,8 @@ fn explode(m: &Map) -> Map {
 
 fn insert_path(out: &mut Map, path: &[&str], v: &Value) {
     match path {
-        [] => {}
+        // consul-template drops a value whose last path segment is empty (`a/` leaves an empty map at `a`).
+        [] | [""] => {}
         [leaf] => {
             out.insert((*leaf).to_string(), v.clone());
         }
