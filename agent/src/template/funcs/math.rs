@@ -38,9 +38,9 @@ pub fn call(name: &str, args: &[Value], env: &Env<'_>) -> Option<FResult> {
             if s.is_empty() {
                 return Ok(Value::Float(0.0));
             }
-            s.parse::<f64>()
+            go_parse_float(s)
                 .map(Value::Float)
-                .map_err(|_| format!("{name}: invalid syntax"))
+                .map_err(|e| format!("{name}: {e}"))
         }),
         "parseBool" => arity(name, args, 1).and_then(|()| match str_arg(name, &args[0], env)? {
             "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(Value::Bool(true)),
@@ -55,6 +55,61 @@ pub fn call(name: &str, args: &[Value], env: &Env<'_>) -> Option<FResult> {
         "loop" => looped(args),
         _ => return None,
     })
+}
+
+/// Go's `strconv.ParseFloat(s, 64)`: decimal and hexadecimal (`0x1p3`) forms, underscores between digits,
+/// `Inf`/`Infinity`/`NaN`; a finite literal too large for a float64 is "value out of range".
+fn go_parse_float(s: &str) -> Result<f64, &'static str> {
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let lower = body.to_ascii_lowercase();
+    let special = match lower.as_str() {
+        "inf" | "infinity" => Some(f64::INFINITY),
+        "nan" => Some(f64::NAN),
+        _ => None,
+    };
+    let magnitude = match special {
+        Some(f) => f,
+        None => {
+            let bytes = lower.as_bytes();
+            let digit = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_hexdigit);
+            let underscores_ok = bytes.iter().enumerate().all(|(i, &b)| {
+                b != b'_' || (i > 0 && (digit(i - 1) || bytes[i - 1] == b'x') && digit(i + 1))
+            });
+            if !underscores_ok || lower.contains("inf") || lower.contains("nan") {
+                return Err("invalid syntax");
+            }
+            let clean = lower.replace('_', "");
+            let f = match clean.strip_prefix("0x") {
+                Some(hex) => parse_hex_float(hex).ok_or("invalid syntax")?,
+                None => clean.parse::<f64>().map_err(|_| "invalid syntax")?,
+            };
+            if f.is_infinite() {
+                return Err("value out of range");
+            }
+            f
+        }
+    };
+    Ok(if neg { -magnitude } else { magnitude })
+}
+
+/// The part after `0x` of a Go hexadecimal float: hex digits with an optional point, then a mandatory `p`
+/// exponent.
+fn parse_hex_float(s: &str) -> Option<f64> {
+    let (mant, exp) = s.split_once('p')?;
+    let exp: i32 = exp.parse().ok()?;
+    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut v = 0f64;
+    for c in int.chars().chain(frac.chars()) {
+        v = v * 16.0 + f64::from(c.to_digit(16)?);
+    }
+    let shift = exp - 4 * i32::try_from(frac.len()).ok()?;
+    Some(v * 2f64.powi(shift))
 }
 
 enum Num {
