@@ -3,7 +3,8 @@
 //! against the same dev server and data, and the bytes must be identical.
 //!
 //! Corpus conventions (in the file name): `*.nokey.tpl` gets `error_on_missing_key = false` in both agents (it
-//! prints missing keys, which sidekey refuses by default); `*.delims.tpl` uses `[[` `]]` as delimiters. Outputs
+//! prints missing keys, which sidekey refuses by default); `*.strict.tpl` gets `error_on_missing_key = true` in
+//! both (Go's `missingkey=error`); `*.delims.tpl` uses `[[` `]]` as delimiters. Outputs
 //! that differ by nature (database passwords, issued certificates) are only printed by structure in the
 //! templates (lengths, prefixes, fixed fields), so the bytes can still be compared.
 
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sidekey_tests::bao::bao_bin;
-use sidekey_tests::process::run_with_timeout;
+use sidekey_tests::process::{Finished, run_with_timeout};
 use sidekey_tests::{Fixture, Setup, ShmDir, Sidekey};
 
 /// The fixture corpus.
@@ -39,8 +40,13 @@ fn seed(fx: &Fixture) {
 
 /// The corpus: (output name, template path), sorted.
 fn corpus() -> Vec<(String, PathBuf)> {
-    let mut v: Vec<(String, PathBuf)> = std::fs::read_dir(fixtures().join("templates"))
-        .expect("read the template corpus")
+    templates_in("templates")
+}
+
+/// The `.tpl` files of a fixture directory: (output name, template path), sorted.
+fn templates_in(dir: &str) -> Vec<(String, PathBuf)> {
+    let mut v: Vec<(String, PathBuf)> = std::fs::read_dir(fixtures().join(dir))
+        .unwrap_or_else(|e| panic!("read the fixture directory {dir}: {e}"))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "tpl"))
         .map(|p| {
@@ -54,22 +60,29 @@ fn corpus() -> Vec<(String, PathBuf)> {
 
 /// One `template` stanza per corpus file, rendering into `out`.
 fn template_stanzas(out: &Path, extra: &str) -> String {
-    let mut s = String::new();
-    for (name, path) in corpus() {
-        let mut opts = String::from(extra);
-        if name.contains(".nokey") {
-            opts.push_str("  error_on_missing_key = false\n");
-        }
-        if name.contains(".delims") {
-            opts.push_str("  left_delimiter = \"[[\"\n  right_delimiter = \"]]\"\n");
-        }
-        s.push_str(&format!(
-            "template {{\n  source = \"{}\"\n  destination = \"{}\"\n{opts}}}\n",
-            path.display(),
-            out.join(&name).display()
-        ));
+    corpus()
+        .iter()
+        .map(|(name, path)| stanza(name, path, out, extra))
+        .collect()
+}
+
+/// The `template` stanza rendering `path` into `out/name`, with the options its name asks for.
+fn stanza(name: &str, path: &Path, out: &Path, extra: &str) -> String {
+    let mut opts = String::from(extra);
+    if name.contains(".nokey") {
+        opts.push_str("  error_on_missing_key = false\n");
     }
-    s
+    if name.contains(".strict") {
+        opts.push_str("  error_on_missing_key = true\n");
+    }
+    if name.contains(".delims") {
+        opts.push_str("  left_delimiter = \"[[\"\n  right_delimiter = \"]]\"\n");
+    }
+    format!(
+        "template {{\n  source = \"{}\"\n  destination = \"{}\"\n{opts}}}\n",
+        path.display(),
+        out.join(name).display()
+    )
 }
 
 /// The common head of both configs: server address and a token file holding the root token.
@@ -84,16 +97,7 @@ fn head(fx: &Fixture) -> String {
 
 /// Run `bao agent -config=FILE -exit-after-auth` in `cwd`; panics with its log if it fails.
 fn run_bao_agent(config: &Path, cwd: &Path) {
-    let mut cmd = Command::new(bao_bin());
-    cmd.arg("agent")
-        .arg(format!("-config={}", config.display()))
-        .arg("-exit-after-auth")
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", cwd)
-        .envs(ENV.iter().copied())
-        .current_dir(cwd);
-    let done = run_with_timeout(cmd, Duration::from_secs(30));
+    let done = bao_agent(config, cwd);
     assert_eq!(
         done.code(),
         0,
@@ -103,16 +107,35 @@ fn run_bao_agent(config: &Path, cwd: &Path) {
     );
 }
 
+/// Run `bao agent -config=FILE -exit-after-auth` in `cwd` with the corpus environment.
+fn bao_agent(config: &Path, cwd: &Path) -> Finished {
+    let mut cmd = Command::new(bao_bin());
+    cmd.arg("agent")
+        .arg(format!("-config={}", config.display()))
+        .arg("-exit-after-auth")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", cwd)
+        .envs(ENV.iter().copied())
+        .current_dir(cwd);
+    run_with_timeout(cmd, Duration::from_secs(30))
+}
+
 /// Run `sidekey run --once -c FILE` in `cwd`; panics with its log if it fails.
 fn run_sidekey(config: &Path, cwd: &Path) {
+    let done = sidekey_once(config, cwd);
+    assert_eq!(done.code(), 0, "sidekey failed:\n{}", done.stderr);
+}
+
+/// Run `sidekey run --once -c FILE` in `cwd` with the corpus environment.
+fn sidekey_once(config: &Path, cwd: &Path) -> Finished {
     let mut sk = Sidekey::new(["run", "--once", "-c"])
         .args([config])
         .current_dir(cwd);
     for (k, v) in ENV {
         sk = sk.env(k, v);
     }
-    let done = sk.run();
-    assert_eq!(done.code(), 0, "sidekey failed:\n{}", done.stderr);
+    sk.run()
 }
 
 /// Compare every file of `names` in the two directories; a readable report of the differences.
@@ -177,6 +200,52 @@ fn corpus_renders_byte_for_byte_like_bao_agent() {
         names.len(),
         diffs.join("\n\n")
     );
+}
+
+/// Templates `bao agent` refuses (`tests/fixtures/compat/errors/`: parse errors, unknown functions, fields of
+/// missing keys or of non-maps, `mustEnv` of an unset variable, bad `index`, json.Number where Go wants a string
+/// or a number, ...) make sidekey fail too, and neither agent writes the destination. Only the error-ness is
+/// compared: the messages are each agent's own.
+#[test]
+fn templates_bao_agent_rejects_fail_in_sidekey_and_write_nothing() {
+    let fx = Setup::new().start();
+    seed(&fx);
+    let cases = templates_in("errors");
+    assert!(cases.len() >= 40, "{} error templates", cases.len());
+    let work = fixtures();
+    let mut wrong = Vec::new();
+    for (name, path) in &cases {
+        let bao_out = tempfile::tempdir().expect("temp dir");
+        let bao_cfg = fx.write_file(
+            "bao-error.hcl",
+            &format!(
+                "{}exit_after_auth = true\ntemplate_config {{\n  exit_on_retry_failure = true\n}}\n{}",
+                head(&fx),
+                stanza(name, path, bao_out.path(), "")
+            ),
+        );
+        let bao = bao_agent(&bao_cfg, &work);
+        let sk_out = ShmDir::new();
+        let sk_cfg = fx.write_file(
+            "sidekey-error.hcl",
+            &format!("{}{}", head(&fx), stanza(name, path, sk_out.path(), "")),
+        );
+        let sk = sidekey_once(&sk_cfg, &work);
+        let bao_wrote = bao_out.path().join(name).exists();
+        let sk_wrote = sk_out.path().join(name).exists();
+        if bao.code() == 0 || bao_wrote {
+            wrong.push(format!(
+                "{name}: bao agent accepted it (the fixture is wrong)"
+            ));
+        } else if sk.code() == 0 || sk_wrote {
+            wrong.push(format!(
+                "{name}: sidekey exit {} wrote {sk_wrote}; bao agent failed with:\n{}",
+                sk.code(),
+                bao.stderr
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
 }
 
 /// A syntax error on line 7 is reported with the template's name, line 7 and the column, before anything

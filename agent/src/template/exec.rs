@@ -44,6 +44,9 @@ pub struct Exec<'a> {
     vars: Vec<(String, Value)>,
     out: Zeroizing<String>,
     depth: usize,
+    /// The path of the root data (Go's invalid value): fields of it are invalid too, never an error, while a
+    /// field of a missing map key (Go's nil interface) is.
+    root: std::rc::Rc<str>,
 }
 
 impl<'a> Exec<'a> {
@@ -55,12 +58,16 @@ impl<'a> Exec<'a> {
             vars: Vec::new(),
             out: Zeroizing::new(String::new()),
             depth: 0,
+            root: ".".into(),
         }
     }
 
     /// Execute the main body with `dot` and return the output. consul-template executes with nil data, which Go
     /// sees as an invalid value: pass `Value::Missing(".")` for the same behaviour.
     pub fn run(&mut self, dot: &Value) -> XResult<Zeroizing<String>> {
+        if let Value::Missing(p) = dot {
+            self.root = p.clone();
+        }
         self.vars = vec![("$".into(), dot.clone())];
         let tree = self.tree;
         self.walk(dot, &tree.root)?;
@@ -120,6 +127,9 @@ impl<'a> Exec<'a> {
             Value::Missing(path) => match self.missing_key() {
                 MissingKey::NoValue => self.emit("<no value>"),
                 _ if self.env.discovering() => {}
+                // Under missingkey=error a map miss has already failed; what is left is the nil root data
+                // (`{{ . }}` in a template called without data), which Go prints as <no value>.
+                MissingKey::Error => self.emit("<no value>"),
                 _ => {
                     return err(
                         pos,
@@ -127,8 +137,9 @@ impl<'a> Exec<'a> {
                     );
                 }
             },
+            // Go prints a nil value as `<no value>` in every mode; only sidekey's default refuses it.
             Value::Nil => match self.missing_key() {
-                MissingKey::NoValue => self.emit("<no value>"),
+                MissingKey::NoValue | MissingKey::Error => self.emit("<no value>"),
                 _ if self.env.discovering() => {}
                 _ => return err(pos, "the value printed is nil (Go would print <no value>)"),
             },
@@ -168,7 +179,7 @@ impl<'a> Exec<'a> {
         let v = self.pipeline_value(dot, &b.pipe)?;
         // Lists and maps are snapshotted (cheap clones of shared values); integers are counted lazily.
         let items: Box<dyn Iterator<Item = (Value, Value)>> = match &v {
-            Value::List(l) => {
+            Value::List(l) | Value::Strings(l) => {
                 let l = l.clone();
                 Box::new((0..l.len()).filter_map(move |i| {
                     let e = l.get(i)?.clone();
@@ -182,7 +193,7 @@ impl<'a> Exec<'a> {
                     .collect();
                 Box::new(pairs.into_iter())
             }
-            Value::Int(n) => {
+            Value::Int(n) | Value::Int64(n) => {
                 if b.pipe.decl.len() > 1 {
                     return err(b.pos, "can't use two variables with range over an integer");
                 }
@@ -234,7 +245,7 @@ impl<'a> Exec<'a> {
         };
         let new_dot = match pipe {
             Some(p) => self.pipeline(dot, p)?,
-            None => Value::Missing(".".into()),
+            None => Value::Missing(self.root.clone()),
         };
         self.run_define(pos, body, new_dot)
     }
@@ -394,6 +405,8 @@ impl<'a> Exec<'a> {
                     None if strict => {
                         err(pos, format!("map has no entry for key {name:?} ({path})"))
                     }
+                    // consul-template's `missingkey=zero`: the map's zero value, a nil interface.
+                    None if self.missing_key() == MissingKey::NoValue => Ok(Value::Nil),
                     None => Ok(Value::Missing(path.into())),
                 }
             }
@@ -409,12 +422,15 @@ impl<'a> Exec<'a> {
                     ),
                 }
             }
+            Value::Missing(_) if self.env.discovering() => Ok(Value::Missing(path.into())),
             Value::Missing(_) if strict => {
                 err(pos, format!("nil data; no entry for key {name:?} ({path})"))
             }
-            Value::Missing(_) => Ok(Value::Missing(path.into())),
+            Value::Missing(p) if std::rc::Rc::ptr_eq(&p, &self.root) => {
+                Ok(Value::Missing(self.root.clone()))
+            }
             Value::Nil if self.env.discovering() => Ok(Value::Missing(path.into())),
-            Value::Nil => err(
+            Value::Nil | Value::Missing(_) => err(
                 pos,
                 format!("nil pointer evaluating interface {{}}.{name} ({path})"),
             ),
@@ -470,10 +486,19 @@ impl<'a> Exec<'a> {
         if name == "executeTemplate" {
             return self.execute_template(pos, &vals);
         }
-        funcs::call(name, &vals, &mut self.env).map_err(|m| ExecError {
+        let out = funcs::call(name, &vals, &mut self.env).map_err(|m| ExecError {
             pos,
             message: format!("error calling {name}: {m}"),
-        })
+        })?;
+        // sprig's set/unset/merge change the dict in place (Go maps are references); values here are
+        // immutable, so the variable that named the dict gets the result (`{{ $_ := sprig_set $d "k" "v" }}`).
+        if matches!(name, "sprig_set" | "sprig_unset" | "sprig_merge")
+            && let (Some(Arg::Var(vpos, var, chain)), Value::Map(_)) = (args.first(), &out)
+            && chain.is_empty()
+        {
+            self.bind(*vpos, var, out.clone(), true)?;
+        }
+        Ok(out)
     }
 
     /// `executeTemplate "name" [data]`: a defined template's output as a string.

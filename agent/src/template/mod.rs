@@ -11,7 +11,7 @@
 //! - `parse`: tokens → tree, with Go's parse-time checks (variables, functions, `break`, `else`).
 //! - `value`: runtime values, Go truth and comparison; secret strings are zeroized.
 //! - `exec`: the evaluator (dot, variables, `if`/`with`/`range`/`template`, missing keys).
-//! - `print`: Go's `fmt` rules (`%v`, `Sprint`, `Sprintf`).
+//! - `print`: Go's `fmt` rules for `%v` and `Sprint`; `sprintf`: Go's `Sprintf` (`printf`).
 //! - `funcs`: Go builtins and consul-template's functions (`secret`, `toJSON`, `split`, …).
 
 mod ast;
@@ -20,6 +20,7 @@ mod funcs;
 mod lex;
 mod parse;
 mod print;
+mod sprintf;
 mod value;
 
 use std::sync::Arc;

@@ -319,7 +319,7 @@ impl Parser<'_> {
         let (list, stop) = self.item_list(false)?;
         let else_list = match stop {
             Stop::End(_) => None,
-            Stop::Eof(p) => return err(p, format!("unexpected EOF in {context}")),
+            Stop::Eof(p) => return Err(unclosed(pos, p, context)),
             Stop::Else(epos) => {
                 let t = self.peek_non_space().clone();
                 let chained = matches!(
@@ -343,7 +343,7 @@ impl Parser<'_> {
                                 format!("expected end; found {{{{else}}}} in {context}"),
                             );
                         }
-                        Stop::Eof(p) => return err(p, format!("unexpected EOF in {context}")),
+                        Stop::Eof(p) => return Err(unclosed(pos, p, context)),
                     }
                     Some(else_list)
                 }
@@ -593,4 +593,16 @@ fn parse_hex_float(h: &str) -> Option<f64> {
         scale /= 16.0;
     }
     Some(v * 2f64.powi(exp))
+}
+
+/// An `if`/`with`/`range` left open: reported where it was opened (the line the user has to fix), with the
+/// end of the template where Go notices it.
+fn unclosed(open: Pos, eof: Pos, context: &str) -> ParseError {
+    ParseError {
+        pos: open,
+        message: format!(
+            "unexpected EOF at {}:{}: this {{{{{context}}}}} has no {{{{end}}}}",
+            eof.line, eof.col
+        ),
+    }
 }

@@ -453,13 +453,25 @@ fn missing_key_modes() {
         e.message.contains("map has no entry for key \"pasword\""),
         "{e}"
     );
-    // Falsy in if/with/not under the default mode; chained access through a missing key stays missing.
+    // Falsy in if/with/not under the default mode; a field of a missing key is Go's "nil pointer evaluating
+    // interface {}" error (consul-template runs with missingkey=zero), while fields of the nil root stay empty.
     assert_eq!(
         render(&format!(
-            "{W}{{{{ if .Data.data.a.b.c }}}}x{{{{ else }}}}y{{{{ end }}}}{{{{ not .Data.nope }}}}{{{{ end }}}}"
+            "{W}{{{{ if .Data.data.a }}}}x{{{{ else }}}}y{{{{ end }}}}{{{{ not .Data.nope }}}}{{{{ end }}}}{{{{ if .Foo.Bar }}}}z{{{{ end }}}}"
         )),
         "ytrue"
     );
+    for mode in [MissingKey::ErrorOnPrint, MissingKey::NoValue] {
+        let e = render_with(
+            &format!("{W}{{{{ if .Data.data.a.b.c }}}}x{{{{ end }}}}{{{{ end }}}}"),
+            &kv(),
+            mode,
+        )
+        .err()
+        .map(|e| e.message)
+        .unwrap_or_default();
+        assert!(e.contains("nil pointer evaluating interface {}.b"), "{e}");
+    }
     // print would turn a missing key into <nil>: an error too by default.
     assert!(
         render_with(
@@ -660,16 +672,27 @@ fn number_and_list_functions() {
     assert!(!e.message.contains("s3cr3t"), "{e}");
     assert_eq!(
         render(&format!(
-            "{W}{{{{ .Data.data.port | add 1 }}}} {{{{ in .Data.data.tags \"b\" }}}} {{{{ .Data.data.tags | contains \"z\" }}}}{{{{ end }}}}"
+            "{W}{{{{ in .Data.data.tags \"b\" }}}} {{{{ .Data.data.tags | contains \"z\" }}}}{{{{ end }}}}"
         )),
-        "5433 true false"
+        "true false"
     );
-    let l = "(split \",\" \"a,b\")";
+    // Secret numbers are json.Number, a string kind: consul-template's math and Go's string parameters refuse it.
+    for f in ["add 1", "parseInt", "toUpper"] {
+        let e = render_err(&format!("{W}{{{{ .Data.data.port | {f} }}}}{{{{ end }}}}"));
+        assert!(e.message.contains("json.Number"), "{e}");
+    }
+    // consul-template's contains* want a []interface {}: a decoded list, not split's []string.
+    let l = "(parseJSON \"[\\\"a\\\",\\\"b\\\"]\")";
     assert_eq!(
         render(&format!(
-            "{W}{{{{ containsAny {l} .Data.data.tags }}}} {{{{ containsAll {l} .Data.data.tags }}}} {{{{ containsNone {l} .Data.data.tags }}}} {{{{ containsNotAll (split \",\" \"a,z\") .Data.data.tags }}}}{{{{ end }}}}"
+            "{W}{{{{ containsAny {l} .Data.data.tags }}}} {{{{ containsAll {l} .Data.data.tags }}}} {{{{ containsNone {l} .Data.data.tags }}}} {{{{ containsNotAll (sprig_list \"a\" \"z\") .Data.data.tags }}}}{{{{ end }}}}"
         )),
         "true true false true"
+    );
+    assert!(
+        render_err(r#"{{ containsAny (split "," "a") (split "," "a") }}"#)
+            .message
+            .contains("expected []interface {}; got []string")
     );
 }
 
@@ -871,4 +894,12 @@ fn nesting_is_bounded() {
     assert!(parse_err(&deep).message.contains("nested"));
     let ok = format!("{{{{ {}1{} }}}}", "(".repeat(50), ")".repeat(50));
     assert_eq!(render(&ok), "1");
+}
+
+#[test]
+fn an_unclosed_block_is_reported_where_it_opens() {
+    let e = parse_err("a\nb\n  {{ range split \",\" \"x\" }}\n{{ . }}\n\n");
+    assert_eq!((e.line, e.col), (3, 3), "{e}");
+    assert!(e.message.contains("{{range}} has no {{end}}"), "{e}");
+    assert!(e.message.contains("EOF at 6:1"), "{e}");
 }

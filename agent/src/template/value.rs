@@ -20,8 +20,10 @@ pub enum Value {
     Nil,
     /// A boolean.
     Bool(bool),
-    /// An integer.
+    /// An integer (Go's `int`: literals, `len`, ...).
     Int(i64),
+    /// An `int64`, what consul-template's and sprig's integer functions return (`add`, `parseInt`, `loop`, ...).
+    Int64(i64),
     /// A floating-point number.
     Float(f64),
     /// A string (possibly secret).
@@ -29,8 +31,10 @@ pub enum Value {
     /// A number from a secret's JSON: Go's `json.Number` (the Vault client decodes with `UseNumber`), a string
     /// type that prints as its text and is written raw by `toJSON`.
     JsonNumber(Rc<str>),
-    /// A list.
+    /// A list (Go's `[]interface {}`).
     List(Rc<Vec<Value>>),
+    /// A list of strings made by a function (Go's `[]string`: `split`, `secrets`, ...): what `join` wants.
+    Strings(Rc<Vec<Value>>),
     /// A map with string keys; iterated in key order, as Go sorts map keys.
     Map(Rc<BTreeMap<String, Value>>),
     /// The result of `secret`: consul-template's `*dependency.Secret`.
@@ -48,6 +52,11 @@ impl Value {
     /// A list value.
     pub fn list(v: Vec<Value>) -> Self {
         Value::List(Rc::new(v))
+    }
+
+    /// A `[]string` value.
+    pub fn strings<S: Into<String>>(v: impl IntoIterator<Item = S>) -> Self {
+        Value::Strings(Rc::new(v.into_iter().map(Value::str).collect()))
     }
 
     /// Convert a secret's JSON data: numbers become [`Value::JsonNumber`], as the Vault client gives them.
@@ -86,11 +95,11 @@ impl Value {
         match self {
             Value::Missing(_) | Value::Nil => false,
             Value::Bool(b) => *b,
-            Value::Int(i) => *i != 0,
+            Value::Int(i) | Value::Int64(i) => *i != 0,
             Value::Float(f) => *f != 0.0,
             Value::Str(s) => !s.is_empty(),
             Value::JsonNumber(n) => !n.is_empty(),
-            Value::List(l) => !l.is_empty(),
+            Value::List(l) | Value::Strings(l) => !l.is_empty(),
             Value::Map(m) => !m.is_empty(),
             Value::Secret(_) | Value::Scratch(_) => true,
         }
@@ -103,10 +112,12 @@ impl Value {
             Value::Nil => "nil",
             Value::Bool(_) => "bool",
             Value::Int(_) => "int",
+            Value::Int64(_) => "int64",
             Value::Float(_) => "float64",
             Value::Str(_) => "string",
             Value::JsonNumber(_) => "json.Number",
             Value::List(_) => "[]interface {}",
+            Value::Strings(_) => "[]string",
             Value::Map(_) => "map[string]interface {}",
             Value::Secret(_) => "*dependency.Secret",
             Value::Scratch(_) => "*template.Scratch",
@@ -133,6 +144,8 @@ impl Value {
             "LeaseDuration" => Value::Int(i64::try_from(s.lease_duration).unwrap_or(i64::MAX)),
             "Renewable" => Value::Bool(s.renewable),
             "Warnings" => Value::list(s.warnings.iter().map(|w| Value::str(w.as_str())).collect()),
+            // Nil pointers in consul-template for a secret read (no token created, no response wrapping).
+            "Auth" | "WrapInfo" => Value::Nil,
             _ => return None,
         })
     }
@@ -142,7 +155,7 @@ impl Value {
 pub fn equal(a: &Value, b: &Value) -> Result<bool, String> {
     Ok(match (a, b) {
         (Value::Bool(x), Value::Bool(y)) => x == y,
-        (Value::Int(x), Value::Int(y)) => x == y,
+        (Value::Int(x) | Value::Int64(x), Value::Int(y) | Value::Int64(y)) => x == y,
         (Value::Float(x), Value::Float(y)) => x == y,
         (Value::Str(_) | Value::JsonNumber(_), Value::Str(_) | Value::JsonNumber(_)) => {
             a.as_str() == b.as_str()
@@ -150,7 +163,8 @@ pub fn equal(a: &Value, b: &Value) -> Result<bool, String> {
         (Value::Nil | Value::Missing(_), Value::Nil | Value::Missing(_)) => true,
         (Value::Nil | Value::Missing(_), _) | (_, Value::Nil | Value::Missing(_)) => false,
         (Value::Secret(x), Value::Secret(y)) => Arc::ptr_eq(x, y),
-        (Value::List(_), Value::List(_)) | (Value::Map(_), Value::Map(_)) => {
+        (Value::List(_) | Value::Strings(_), Value::List(_) | Value::Strings(_))
+        | (Value::Map(_), Value::Map(_)) => {
             return Err(format!("non-comparable type {}", a.type_name()));
         }
         _ => return Err("incompatible types for comparison".into()),
@@ -160,7 +174,7 @@ pub fn equal(a: &Value, b: &Value) -> Result<bool, String> {
 /// Deep equality, for `in`/`contains` (no type errors).
 pub fn deep_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::List(x), Value::List(y)) => {
+        (Value::List(x) | Value::Strings(x), Value::List(y) | Value::Strings(y)) => {
             x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| deep_equal(p, q))
         }
         (Value::Map(x), Value::Map(y)) => {
@@ -176,14 +190,22 @@ pub fn deep_equal(a: &Value, b: &Value) -> bool {
 /// Go's `lt` on basic values.
 pub fn less(a: &Value, b: &Value) -> Result<bool, String> {
     match (a, b) {
-        (Value::Int(x), Value::Int(y)) => Ok(x < y),
+        (Value::Int(x) | Value::Int64(x), Value::Int(y) | Value::Int64(y)) => Ok(x < y),
         (Value::Float(x), Value::Float(y)) => Ok(x < y),
         (Value::Str(_) | Value::JsonNumber(_), Value::Str(_) | Value::JsonNumber(_)) => {
             Ok(a.as_str() < b.as_str())
         }
         (
-            Value::Int(_) | Value::Float(_) | Value::Str(_) | Value::JsonNumber(_),
-            Value::Int(_) | Value::Float(_) | Value::Str(_) | Value::JsonNumber(_),
+            Value::Int(_)
+            | Value::Int64(_)
+            | Value::Float(_)
+            | Value::Str(_)
+            | Value::JsonNumber(_),
+            Value::Int(_)
+            | Value::Int64(_)
+            | Value::Float(_)
+            | Value::Str(_)
+            | Value::JsonNumber(_),
         ) => Err("incompatible types for comparison".into()),
         _ => Err(format!("invalid type for comparison: {}", a.type_name())),
     }

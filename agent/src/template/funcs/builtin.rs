@@ -3,7 +3,9 @@
 use std::rc::Rc;
 
 use super::{Env, FResult, arity, check_printable, int_arg};
-use crate::template::print::{sprint, sprintf, sprintln};
+use crate::template::MissingKey;
+use crate::template::print::{is_print, sprint, sprintln};
+use crate::template::sprintf::sprintf;
 use crate::template::value::{Value, equal, less};
 
 /// Run builtin `name`, or `None` if it is not one.
@@ -14,7 +16,7 @@ pub fn call(name: &str, args: &[Value], env: &mut Env<'_>) -> Option<FResult> {
             Value::Missing(_) | Value::Nil if env.discovering() => Ok(Value::Int(0)),
             v => len(v),
         }),
-        "index" => index(args),
+        "index" => index(args, env),
         "slice" => slice(args),
         "print" => check_printable(name, args, env).map(|()| Value::str(sprint(args))),
         "println" => check_printable(name, args, env).map(|()| Value::str(sprintln(args))),
@@ -88,27 +90,30 @@ fn len(v: &Value) -> FResult {
     let n = match v {
         Value::Str(s) => s.len(),
         Value::JsonNumber(s) => s.len(),
-        Value::List(l) => l.len(),
+        Value::List(l) | Value::Strings(l) => l.len(),
         Value::Map(m) => m.len(),
         _ => return Err(format!("len of type {}", v.type_name())),
     };
     Ok(Value::Int(i64::try_from(n).unwrap_or(i64::MAX)))
 }
 
-fn index(args: &[Value]) -> FResult {
+/// Go's `index`. A missing map key gives the map's zero value (nil), whatever the missing-key mode; sidekey's
+/// default mode keeps it "missing" so that printing it is still an error.
+fn index(args: &[Value], env: &Env<'_>) -> FResult {
     let Some((mut item, keys)) = args.split_first().map(|(f, r)| (f.clone(), r)) else {
         return Err("wrong number of args for index: want at least 1 got 0".into());
     };
     for k in keys {
         item = match (&item, k) {
-            (Value::List(l), Value::Int(i)) => {
+            (Value::List(l) | Value::Strings(l), Value::Int(i) | Value::Int64(i)) => {
                 let i = usize::try_from(*i)
                     .map_err(|_| format!("error calling index: index out of range: {i}"))?;
                 l.get(i)
                     .cloned()
                     .ok_or_else(|| format!("error calling index: index out of range: {i}"))?
             }
-            (Value::Str(s), Value::Int(i)) => {
+            (Value::Str(_) | Value::JsonNumber(_), Value::Int(i) | Value::Int64(i)) => {
+                let s = item.as_str().unwrap_or_default();
                 let i = usize::try_from(*i)
                     .map_err(|_| format!("error calling index: index out of range: {i}"))?;
                 Value::Int(
@@ -122,7 +127,10 @@ fn index(args: &[Value]) -> FResult {
                 let key = k.as_str().unwrap_or_default();
                 match m.get(key) {
                     Some(v) => v.clone(),
-                    None => Value::Missing(format!("index {key:?}").into()),
+                    None if env.missing_key == MissingKey::ErrorOnPrint => {
+                        Value::Missing(format!("index {key:?}").into())
+                    }
+                    None => Value::Nil,
                 }
             }
             (Value::Map(_), k) => {
@@ -131,9 +139,11 @@ fn index(args: &[Value]) -> FResult {
                     k.type_name()
                 ));
             }
-            (Value::Missing(p), _) => Value::Missing(p.clone()),
-            (Value::Nil, _) => return Err("error calling index: index of untyped nil".into()),
-            (Value::List(_) | Value::Str(_), k) => {
+            (Value::Missing(p), _) if env.discovering() => Value::Missing(p.clone()),
+            (Value::Missing(_) | Value::Nil, _) => {
+                return Err("error calling index: index of untyped nil".into());
+            }
+            (Value::List(_) | Value::Strings(_) | Value::Str(_), k) => {
                 return Err(format!(
                     "error calling index: cannot index slice/array with type {}",
                     k.type_name()
@@ -159,7 +169,8 @@ fn slice(args: &[Value]) -> FResult {
     }
     let len = match item {
         Value::Str(s) => s.len(),
-        Value::List(l) => l.len(),
+        Value::JsonNumber(s) => s.len(),
+        Value::List(l) | Value::Strings(l) => l.len(),
         Value::Nil => return Err("slice of untyped nil".into()),
         v => return Err(format!("can't slice item of type {}", v.type_name())),
     };
@@ -186,8 +197,13 @@ fn slice(args: &[Value]) -> FResult {
                 .map(Value::str)
                 .ok_or_else(|| "slice: index is not on a character boundary".into())
         }
+        Value::JsonNumber(n) if bounds.len() < 3 => n
+            .get(lo..hi)
+            .map(|s| Value::JsonNumber(s.into()))
+            .ok_or_else(|| "slice: index is not on a character boundary".into()),
         Value::List(l) => Ok(Value::List(Rc::new(l[lo..hi].to_vec()))),
-        _ => Err("can't slice item".into()),
+        Value::Strings(l) => Ok(Value::Strings(Rc::new(l[lo..hi].to_vec()))),
+        _ => Err("cannot 3-index slice a string".into()),
     }
 }
 
@@ -220,7 +236,8 @@ fn js_escape(s: &str) -> String {
             '>' => out.push_str("\\u003E"),
             '&' => out.push_str("\\u0026"),
             '=' => out.push_str("\\u003D"),
-            c if (c as u32) < 0x20 || c.is_control() => {
+            // ASCII controls and non-printable runes (U+2028, ...) as \uXXXX; DEL stays as it is, as in Go.
+            c if (c as u32) < 0x20 || (!c.is_ascii() && !is_print(c)) => {
                 out.push_str(&format!("\\u{:04X}", c as u32))
             }
             c => out.push(c),

@@ -139,7 +139,7 @@ fn secrets(args: &[Value], env: &mut Env<'_>) -> FResult {
     arity("secrets", args, 1)?;
     let path = str_arg("secrets", &args[0], env)?.to_string();
     let Some(s) = fetch(SecretRequest::list(path), env) else {
-        return Ok(Value::list(Vec::new()));
+        return Ok(Value::strings(Vec::<String>::new()));
     };
     let mut keys: Vec<String> = match s.data.0.get("keys") {
         Some(serde_json::Value::Array(a)) => a
@@ -149,5 +149,5 @@ fn secrets(args: &[Value], env: &mut Env<'_>) -> FResult {
         _ => Vec::new(),
     };
     keys.sort();
-    Ok(Value::list(keys.into_iter().map(Value::str).collect()))
+    Ok(Value::strings(keys))
 }

@@ -65,7 +65,7 @@ pub fn encode(
     match v {
         Value::Missing(_) | Value::Nil => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => out.push_str(&i.to_string()),
+        Value::Int(i) | Value::Int64(i) => out.push_str(&i.to_string()),
         Value::JsonNumber(n) => out.push_str(n),
         Value::Float(f) => {
             if !f.is_finite() {
@@ -79,7 +79,7 @@ pub fn encode(
             }
         }
         Value::Str(s) => quote(out, s, escape_html),
-        Value::List(l) => {
+        Value::List(l) | Value::Strings(l) => {
             if l.is_empty() {
                 out.push_str("[]");
                 return Ok(());

@@ -45,7 +45,8 @@ fn explode(m: &Map) -> Map {
 
 fn insert_path(out: &mut Map, path: &[&str], v: &Value) {
     match path {
-        [] => {}
+        // consul-template drops a value whose last path segment is empty (`a/` leaves an empty map at `a`).
+        [] | [""] => {}
         [leaf] => {
             out.insert((*leaf).to_string(), v.clone());
         }
@@ -61,7 +62,7 @@ fn insert_path(out: &mut Map, path: &[&str], v: &Value) {
 }
 
 /// Deep merge: `dst`'s values win, except empty ones; maps present on both sides are merged.
-fn merge(dst: &Map, src: &Map) -> Map {
+pub(super) fn merge(dst: &Map, src: &Map) -> Map {
     let mut out = dst.clone();
     for (k, s) in src {
         let merged = match out.get(k) {

@@ -16,10 +16,10 @@ pub fn call(name: &str, args: &[Value], env: &Env<'_>) -> Option<FResult> {
         "parseInt" => arity(name, args, 1).and_then(|()| {
             let s = str_arg(name, &args[0], env)?;
             if s.is_empty() {
-                return Ok(Value::Int(0));
+                return Ok(Value::Int64(0));
             }
             s.parse::<i64>()
-                .map(Value::Int)
+                .map(Value::Int64)
                 .map_err(|_| format!("{name}: invalid syntax"))
         }),
         "parseUint" => arity(name, args, 1).and_then(|()| {
@@ -38,9 +38,9 @@ pub fn call(name: &str, args: &[Value], env: &Env<'_>) -> Option<FResult> {
             if s.is_empty() {
                 return Ok(Value::Float(0.0));
             }
-            s.parse::<f64>()
+            go_parse_float(s)
                 .map(Value::Float)
-                .map_err(|_| format!("{name}: invalid syntax"))
+                .map_err(|e| format!("{name}: {e}"))
         }),
         "parseBool" => arity(name, args, 1).and_then(|()| match str_arg(name, &args[0], env)? {
             "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(Value::Bool(true)),
@@ -57,6 +57,61 @@ pub fn call(name: &str, args: &[Value], env: &Env<'_>) -> Option<FResult> {
     })
 }
 
+/// Go's `strconv.ParseFloat(s, 64)`: decimal and hexadecimal (`0x1p3`) forms, underscores between digits,
+/// `Inf`/`Infinity`/`NaN`; a finite literal too large for a float64 is "value out of range".
+fn go_parse_float(s: &str) -> Result<f64, &'static str> {
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let lower = body.to_ascii_lowercase();
+    let special = match lower.as_str() {
+        "inf" | "infinity" => Some(f64::INFINITY),
+        "nan" => Some(f64::NAN),
+        _ => None,
+    };
+    let magnitude = match special {
+        Some(f) => f,
+        None => {
+            let bytes = lower.as_bytes();
+            let digit = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_hexdigit);
+            let underscores_ok = bytes.iter().enumerate().all(|(i, &b)| {
+                b != b'_' || (i > 0 && (digit(i - 1) || bytes[i - 1] == b'x') && digit(i + 1))
+            });
+            if !underscores_ok || lower.contains("inf") || lower.contains("nan") {
+                return Err("invalid syntax");
+            }
+            let clean = lower.replace('_', "");
+            let f = match clean.strip_prefix("0x") {
+                Some(hex) => parse_hex_float(hex).ok_or("invalid syntax")?,
+                None => clean.parse::<f64>().map_err(|_| "invalid syntax")?,
+            };
+            if f.is_infinite() {
+                return Err("value out of range");
+            }
+            f
+        }
+    };
+    Ok(if neg { -magnitude } else { magnitude })
+}
+
+/// The part after `0x` of a Go hexadecimal float: hex digits with an optional point, then a mandatory `p`
+/// exponent.
+fn parse_hex_float(s: &str) -> Option<f64> {
+    let (mant, exp) = s.split_once('p')?;
+    let exp: i32 = exp.parse().ok()?;
+    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut v = 0f64;
+    for c in int.chars().chain(frac.chars()) {
+        v = v * 16.0 + f64::from(c.to_digit(16)?);
+    }
+    let shift = exp - 4 * i32::try_from(frac.len()).ok()?;
+    Some(v * 2f64.powi(shift))
+}
+
 enum Num {
     I(i64),
     F(f64),
@@ -64,15 +119,10 @@ enum Num {
 
 fn num(name: &str, v: &Value) -> Result<Num, String> {
     match v {
-        Value::Int(i) => Ok(Num::I(*i)),
+        Value::Int(i) | Value::Int64(i) => Ok(Num::I(*i)),
         Value::Float(f) => Ok(Num::F(*f)),
-        Value::JsonNumber(n) => match n.parse::<i64>() {
-            Ok(i) => Ok(Num::I(i)),
-            Err(_) => n
-                .parse::<f64>()
-                .map(Num::F)
-                .map_err(|_| format!("{name}: not a number")),
-        },
+        // consul-template switches on the reflect kind: json.Number is a string kind, not a number.
+        Value::JsonNumber(n) => Err(format!("{name}: unknown type for {n:?} (json.Number)")),
         _ => Err(format!("{name}: unknown type for value: {}", v.type_name())),
     }
 }
@@ -82,7 +132,7 @@ fn arith(name: &str, a: &Value, b: &Value) -> FResult {
     let (a, b) = (num(name, a)?, num(name, b)?);
     if let (Num::I(a), Num::I(b)) = (&a, &b) {
         let (a, b) = (*a, *b);
-        return Ok(Value::Int(match name {
+        return Ok(Value::Int64(match name {
             "add" => a.wrapping_add(b),
             "subtract" => a.wrapping_sub(b),
             "multiply" => a.wrapping_mul(b),
@@ -113,7 +163,7 @@ fn arith(name: &str, a: &Value, b: &Value) -> FResult {
 /// consul-template's `in list value`: list membership, or substring for a string.
 pub fn in_list(l: &Value, v: &Value) -> Result<bool, String> {
     match l {
-        Value::List(items) => Ok(items.iter().any(|e| deep_equal(e, v))),
+        Value::List(items) | Value::Strings(items) => Ok(items.iter().any(|e| deep_equal(e, v))),
         Value::Str(s) => Ok(v.as_str().is_some_and(|n| s.contains(n))),
         Value::Missing(_) | Value::Nil => Ok(false),
         _ => Err(format!("in: unsupported type {}", l.type_name())),
@@ -124,12 +174,13 @@ pub fn in_list(l: &Value, v: &Value) -> Result<bool, String> {
 /// `ret_true`, else `invert`.
 fn contains_some(name: &str, args: &[Value], ret_true: bool, invert: bool) -> FResult {
     arity(name, args, 2)?;
+    // consul-template declares the list as []interface {}: a []string (from split) is refused, as in Go.
     let items = match &args[0] {
         Value::List(l) => l.clone(),
         Value::Missing(_) | Value::Nil => Default::default(),
         v => {
             return Err(format!(
-                "{name}: wrong type for value; expected list; got {}",
+                "wrong type for value; expected []interface {{}}; got {}",
                 v.type_name()
             ));
         }
@@ -166,5 +217,5 @@ fn looped(args: &[Value]) -> FResult {
     if stop.saturating_sub(start) > MAX_LOOP {
         return Err(format!("loop: more than {MAX_LOOP} iterations"));
     }
-    Ok(Value::list((start..stop).map(Value::Int).collect()))
+    Ok(Value::list((start..stop).map(Value::Int64).collect()))
 }

@@ -7,6 +7,7 @@
 //! - [`math`]: arithmetic, parsing, `loop`, `in` and `contains*`.
 //! - [`json`]: Go's `encoding/json` output for `toJSON` and friends.
 //! - [`time`]: `timestamp` and Go's time layouts.
+//! - [`sprig`], [`sprig_ext`] (helpers in [`sprig_text`]): the `sprig_*` functions (sprig v3).
 
 mod builtin;
 mod deps;
@@ -17,6 +18,8 @@ mod math;
 mod pattern;
 mod scratch;
 mod sprig;
+mod sprig_ext;
+mod sprig_text;
 mod text;
 mod time;
 mod toml;
@@ -222,19 +225,19 @@ fn str_arg<'v>(name: &str, v: &'v Value, env: &Env<'_>) -> Result<&'v str, Strin
         }
         Value::Missing(path) => Err(format!("{name}: invalid value for {path}; expected string")),
         Value::Nil if env.discovering() => Ok(""),
-        _ => v.as_str().ok_or_else(|| {
-            format!(
-                "{name}: wrong type for value; expected string; got {}",
-                v.type_name()
-            )
-        }),
+        // json.Number is a named string type: Go does not pass it where a `string` parameter is declared.
+        Value::Str(s) => Ok(s.as_str()),
+        _ => Err(format!(
+            "wrong type for value; expected string; got {}",
+            v.type_name()
+        )),
     }
 }
 
 /// An integer argument.
 fn int_arg(name: &str, v: &Value) -> Result<i64, String> {
     match v {
-        Value::Int(i) => Ok(*i),
+        Value::Int(i) | Value::Int64(i) => Ok(*i),
         _ => Err(format!(
             "{name}: wrong type for value; expected int; got {}",
             v.type_name()

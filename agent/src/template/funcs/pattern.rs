@@ -24,7 +24,7 @@ pub fn call(name: &str, args: &[Value], env: &Env<'_>) -> Option<FResult> {
 }
 
 /// The pattern is template text, not a secret: it may appear in the error.
-fn compile(name: &str, pattern: &str) -> Result<Regex, String> {
+pub(super) fn compile(name: &str, pattern: &str) -> Result<Regex, String> {
     Regex::new(&ascii_classes(pattern))
         .map_err(|e| format!("{name}: invalid pattern {pattern:?}: {e}"))
 }

@@ -15,11 +15,14 @@ use crate::template::value::Value;
 /// Run `sprig_<name>`, or `None` if `name` is not one of ours.
 pub fn call(name: &str, args: &[Value]) -> Option<FResult> {
     let name = name.strip_prefix("sprig_")?;
+    if let Err(e) = string_params(name, args) {
+        return Some(Err(e));
+    }
     let s = |i: usize| args.get(i).map(strval).unwrap_or_default();
     let n = |want: usize| arity(name, args, want);
     Some(match name {
-        "upper" => n(1).map(|()| Value::str(s(0).to_uppercase())),
-        "lower" => n(1).map(|()| Value::str(s(0).to_lowercase())),
+        "upper" => n(1).map(|()| Value::str(super::text::go_upper(&s(0)))),
+        "lower" => n(1).map(|()| Value::str(super::text::go_lower(&s(0)))),
         "trim" => n(1).map(|()| Value::str(s(0).trim())),
         "trimAll" => n(2).map(|()| Value::str(s(1).trim_matches(|c| s(0).contains(c)))),
         "trimPrefix" => n(2).map(|()| Value::str(s(1).strip_prefix(&s(0)).unwrap_or(&s(1)))),
@@ -30,7 +33,11 @@ pub fn call(name: &str, args: &[Value]) -> Option<FResult> {
         "b64dec" => n(1).map(|()| {
             Value::str(match STANDARD.decode(s(0)) {
                 Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-                Err(e) => e.to_string(),
+                // Go's base64 error text: the offset of the first bad byte.
+                Err(base64::DecodeError::InvalidByte(at, _)) => {
+                    format!("illegal base64 data at input byte {at}")
+                }
+                Err(_) => format!("illegal base64 data at input byte {}", s(0).len()),
             })
         }),
         "sha256sum" => n(1).map(|()| Value::str(hex::encode(Sha256::digest(s(0).as_bytes())))),
@@ -104,28 +111,25 @@ pub fn call(name: &str, args: &[Value]) -> Option<FResult> {
         "hasKey" => {
             n(2).map(|()| Value::Bool(matches!(&args[0], Value::Map(m) if m.contains_key(&s(1)))))
         }
-        "keys" => Ok(Value::list(
+        "keys" => Ok(Value::strings(
             args.iter()
                 .filter_map(|a| match a {
-                    Value::Map(m) => {
-                        Some(m.keys().map(|k| Value::str(k.as_str())).collect::<Vec<_>>())
-                    }
+                    Value::Map(m) => Some(m.keys().cloned().collect::<Vec<_>>()),
                     _ => None,
                 })
-                .flatten()
-                .collect(),
+                .flatten(),
         )),
         "sortAlpha" => n(1).map(|()| {
             let mut v: Vec<String> = match &args[0] {
-                Value::List(l) => l.iter().map(strval).collect(),
+                Value::List(l) | Value::Strings(l) => l.iter().map(strval).collect(),
                 other => vec![strval(other)],
             };
             v.sort();
-            Value::list(v.into_iter().map(Value::str).collect())
+            Value::strings(v)
         }),
         "join" => n(2).map(|()| {
             let parts: Vec<String> = match &args[1] {
-                Value::List(l) => l
+                Value::List(l) | Value::Strings(l) => l
                     .iter()
                     .filter(|e| !matches!(e, Value::Nil | Value::Missing(_)))
                     .map(strval)
@@ -134,16 +138,20 @@ pub fn call(name: &str, args: &[Value]) -> Option<FResult> {
             };
             Value::str(parts.join(&s(0)))
         }),
-        "splitList" => n(2).map(|()| Value::list(s(1).split(&s(0)).map(Value::str).collect())),
+        "splitList" => n(2).map(|()| {
+            let (sep, text) = (s(0), s(1));
+            Value::strings(super::text::go_split(&text, &sep))
+        }),
         "first" | "last" => n(1).map(|()| match &args[0] {
-            Value::List(l) => {
+            Value::List(l) | Value::Strings(l) => {
                 let e = if name == "first" { l.first() } else { l.last() };
                 e.cloned().unwrap_or(Value::Nil)
             }
             _ => Value::Nil,
         }),
-        "int" | "int64" => n(1).map(|()| Value::Int(to_int(&args[0]))),
-        "add" => Ok(Value::Int(
+        "int" => n(1).map(|()| Value::Int(to_int(&args[0]))),
+        "int64" => n(1).map(|()| Value::Int64(to_int(&args[0]))),
+        "add" => Ok(Value::Int64(
             args.iter().map(to_int).fold(0i64, i64::wrapping_add),
         )),
         "max" | "min" => match args.split_first() {
@@ -157,14 +165,47 @@ pub fn call(name: &str, args: &[Value]) -> Option<FResult> {
                         acc.min(v)
                     };
                 }
-                Ok(Value::Int(acc))
+                Ok(Value::Int64(acc))
             }
             None => Err(format!(
                 "wrong number of args for {name}: want at least 1 got 0"
             )),
         },
-        _ => return None,
+        _ => return super::sprig_ext::call(name, args),
     })
+}
+
+/// The positions of `string` parameters in sprig's signatures: Go refuses anything else there.
+fn string_params(name: &str, args: &[Value]) -> Result<(), String> {
+    let positions: &[usize] = match name {
+        "upper" | "lower" | "trim" | "title" | "untitle" | "nospace" | "b64enc" | "b64dec"
+        | "sha256sum" | "snakecase" | "camelcase" | "kebabcase" | "swapcase" | "initials"
+        | "atoi" | "fromJson" | "base" | "dir" | "ext" | "clean" => &[0],
+        "trimAll" | "trimall" | "trimPrefix" | "trimSuffix" | "hasPrefix" | "hasSuffix"
+        | "contains" | "splitList" | "split" | "regexMatch" | "regexFind" | "regexFindAll"
+        | "regexSplit" => &[0, 1],
+        "replace" | "regexReplaceAll" | "regexReplaceAllLiteral" => &[0, 1, 2],
+        "repeat" | "trunc" | "indent" | "nindent" | "abbrev" => &[1],
+        "substr" => &[2],
+        "plural" => &[0, 1],
+        _ => &[],
+    };
+    for &i in positions {
+        match args.get(i) {
+            None | Some(Value::Str(_)) => {}
+            Some(Value::Missing(_) | Value::Nil) => {
+                return Err(format!("{name}: invalid value; expected string"));
+            }
+            Some(v @ Value::JsonNumber(_)) => {
+                return Err(format!(
+                    "wrong type for value; expected string; got {}",
+                    v.type_name()
+                ));
+            }
+            Some(v) => return Err(format!("expected string; found {}", strval(v))),
+        }
+    }
+    Ok(())
 }
 
 /// Whether `name` (without the `sprig_` prefix) is one of the sprig functions provided.
@@ -214,11 +255,11 @@ pub fn is_known(name: &str) -> bool {
         "max",
         "min",
     ];
-    NAMES.contains(&name)
+    NAMES.contains(&name) || super::sprig_ext::NAMES.contains(&name)
 }
 
 /// sprig's `strval`: strings as they are, anything else as Go's `%v`.
-fn strval(v: &Value) -> String {
+pub(super) fn strval(v: &Value) -> String {
     match v {
         Value::Str(s) => s.to_string(),
         Value::JsonNumber(n) => n.to_string(),
@@ -226,21 +267,38 @@ fn strval(v: &Value) -> String {
     }
 }
 
-/// `cast.ToInt64`-like: numbers truncate, strings parse (0 when they do not), booleans are 0/1.
-fn to_int(v: &Value) -> i64 {
+/// `cast.ToInt64`: numbers truncate, strings parse as Go integer literals (`0x1F`, `017`; 0 when they do
+/// not, `"3.7"` included), booleans are 0/1.
+pub(super) fn to_int(v: &Value) -> i64 {
     match v {
-        Value::Int(i) => *i,
+        Value::Int(i) | Value::Int64(i) => *i,
         Value::Float(f) => *f as i64,
         Value::Bool(b) => i64::from(*b),
-        Value::Str(_) | Value::JsonNumber(_) => {
-            let s = v.as_str().unwrap_or_default().trim();
-            s.parse::<i64>()
-                .ok()
-                .or_else(|| s.parse::<f64>().ok().map(|f| f as i64))
-                .unwrap_or(0)
-        }
+        Value::Str(_) | Value::JsonNumber(_) => parse_go_int(v.as_str().unwrap_or_default()),
         _ => 0,
     }
+}
+
+/// Go's `strconv.ParseInt(s, 0, 64)`, 0 on error.
+fn parse_go_int(s: &str) -> i64 {
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let body = body.replace('_', "");
+    let lower = body.to_ascii_lowercase();
+    let parsed = if let Some(h) = lower.strip_prefix("0x") {
+        i64::from_str_radix(h, 16)
+    } else if let Some(b) = lower.strip_prefix("0b") {
+        i64::from_str_radix(b, 2)
+    } else if let Some(o) = lower.strip_prefix("0o") {
+        i64::from_str_radix(o, 8)
+    } else if lower.len() > 1 && lower.starts_with('0') {
+        i64::from_str_radix(&lower[1..], 8)
+    } else {
+        lower.parse::<i64>()
+    };
+    parsed.map_or(0, |n| if neg { -n } else { n })
 }
 
 fn trunc(c: i64, s: &str) -> String {

@@ -25,18 +25,16 @@ pub fn call(name: &str, args: &[Value], env: &Env<'_>) -> Option<FResult> {
         "base64URLEncode" => one(&|s| Ok(Value::str(URL_SAFE.encode(s)))),
         "base64URLDecode" => one(&|s| decode(&URL_SAFE, s, name)),
         "trimSpace" => one(&|s| Ok(Value::str(s.trim_matches(go_space)))),
-        "toUpper" => one(&|s| Ok(Value::str(s.to_uppercase()))),
-        "toLower" => one(&|s| Ok(Value::str(s.to_lowercase()))),
-        "toTitle" => one(&|s| Ok(Value::str(title(s)))),
+        "toUpper" => one(&|s| Ok(Value::str(go_upper(s)))),
+        "toLower" => one(&|s| Ok(Value::str(go_lower(s)))),
+        "toTitle" => one(&|s| Ok(Value::str(cases_title(s)))),
         "sha256Hex" => one(&|s| Ok(Value::str(hex::encode(Sha256::digest(s.as_bytes()))))),
         "split" => two(&|sep, s| {
             let s = s.trim_matches(go_space);
             if s.is_empty() {
-                return Ok(Value::list(Vec::new()));
+                return Ok(Value::strings(Vec::<String>::new()));
             }
-            Ok(Value::list(
-                go_split(s, sep).into_iter().map(Value::str).collect(),
-            ))
+            Ok(Value::strings(go_split(s, sep)))
         }),
         "trim" => two(&|cutset, s| Ok(Value::str(s.trim_matches(|c| cutset.contains(c))))),
         "trimPrefix" => two(&|p, s| Ok(Value::str(s.strip_prefix(p).unwrap_or(s)))),
@@ -80,7 +78,38 @@ fn decode(engine: &base64::engine::GeneralPurpose, s: &str, name: &str) -> FResu
 }
 
 /// Go's `strings.Split`: an empty separator splits into characters.
-fn go_split<'a>(s: &'a str, sep: &str) -> Vec<&'a str> {
+/// Go's `strings.ToUpper`: Unicode's simple (one-to-one) mapping, so `ß` stays `ß`.
+pub(super) fn go_upper(s: &str) -> String {
+    simple_case(s, |c| c.to_uppercase().collect())
+}
+
+/// Go's `strings.ToLower`: the simple mapping (`İ` becomes `i`, not `i̇`).
+pub(super) fn go_lower(s: &str) -> String {
+    simple_case(s, |c| {
+        if c == '\u{130}' {
+            "i".into()
+        } else {
+            c.to_lowercase().collect()
+        }
+    })
+}
+
+/// Map each character with `full`, keeping it when the full mapping is not a single character (Go has no
+/// simple mapping for those).
+fn simple_case(s: &str, full: impl Fn(char) -> String) -> String {
+    s.chars()
+        .map(|c| {
+            let m = full(c);
+            let mut it = m.chars();
+            match (it.next(), it.next()) {
+                (Some(u), None) => u,
+                _ => c,
+            }
+        })
+        .collect()
+}
+
+pub(super) fn go_split<'a>(s: &'a str, sep: &str) -> Vec<&'a str> {
     if sep.is_empty() {
         s.char_indices()
             .map(|(i, c)| &s[i..i + c.len_utf8()])
@@ -103,21 +132,42 @@ fn go_replace_all(s: &str, old: &str, new: &str) -> String {
     out
 }
 
-/// Go's deprecated `strings.Title`: upper-case the first letter of each word.
+/// Go's deprecated `strings.Title` (sprig's `title`): upper-case the first letter of each word.
 pub(super) fn title(s: &str) -> String {
+    title_words(s, false)
+}
+
+/// consul-template's `toTitle`: golang.org/x/text/cases' title casing without lowering the rest.
+fn cases_title(s: &str) -> String {
+    title_words(s, true)
+}
+
+/// Upper-case the first letter of each word; with `unicode_breaks`, an apostrophe, full stop or colon between
+/// two letters does not start a new word (Unicode word breaking, as x/text/cases applies it: `o'neil` →
+/// `O'neil`).
+fn title_words(s: &str, unicode_breaks: bool) -> String {
+    let chars: Vec<char> = s.chars().collect();
     let mut out = String::with_capacity(s.len());
     let mut prev_sep = true;
-    for c in s.chars() {
+    for (i, &c) in chars.iter().enumerate() {
         if prev_sep {
             out.extend(c.to_uppercase());
         } else {
             out.push(c);
         }
-        prev_sep = if c.is_ascii() {
-            !(c.is_ascii_alphanumeric() || c == '_')
-        } else {
-            c.is_whitespace()
-        };
+        let mid_letter = unicode_breaks
+            && matches!(c, '\'' | '.' | ':' | '\u{2019}' | '\u{b7}')
+            && i > 0
+            && chars[i - 1].is_alphabetic()
+            && chars.get(i + 1).is_some_and(|n| n.is_alphabetic());
+        let sep = !mid_letter
+            && if c.is_ascii() {
+                !(c.is_ascii_alphanumeric() || c == '_')
+            } else {
+                c.is_whitespace()
+            };
+        // x/text/cases upper-cases the first letter of a word even after digits (`1st` → `1St`).
+        prev_sep = sep || (unicode_breaks && prev_sep && !c.is_alphabetic());
     }
     out
 }
@@ -125,7 +175,7 @@ pub(super) fn title(s: &str) -> String {
 /// `contains "needle" .haystack`: substring test, or membership for a list.
 fn contains(args: &[Value], env: &Env<'_>) -> FResult {
     arity("contains", args, 2)?;
-    if let Value::List(_) = &args[1] {
+    if let Value::List(_) | Value::Strings(_) = &args[1] {
         return super::math::in_list(&args[1], &args[0]).map(Value::Bool);
     }
     let needle = str_arg("contains", &args[0], env)?;
@@ -133,9 +183,11 @@ fn contains(args: &[Value], env: &Env<'_>) -> FResult {
     Ok(Value::Bool(hay.contains(needle)))
 }
 
+/// consul-template's `join(sep string, a []string)`: only a `[]string` (from `split`, `secrets`, ...) passes;
+/// Go refuses a decoded `[]interface {}` even when every element is a string.
 fn join(sep: &str, list: &Value, env: &Env<'_>) -> FResult {
     match list {
-        Value::List(l) => {
+        Value::Strings(l) => {
             let mut parts = Vec::with_capacity(l.len());
             for v in l.iter() {
                 match v {
@@ -149,7 +201,7 @@ fn join(sep: &str, list: &Value, env: &Env<'_>) -> FResult {
         }
         Value::Missing(_) | Value::Nil if env.discovering() => Ok(Value::str("")),
         v => Err(format!(
-            "join: wrong type for value; expected []string; got {}",
+            "wrong type for value; expected []string; got {}",
             v.type_name()
         )),
     }

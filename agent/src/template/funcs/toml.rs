@@ -36,7 +36,9 @@ struct Encoder {
 fn is_table(v: &Value) -> bool {
     match v {
         Value::Map(_) => true,
-        Value::List(l) => !l.is_empty() && l.iter().all(|e| matches!(e, Value::Map(_))),
+        Value::List(l) | Value::Strings(l) => {
+            !l.is_empty() && l.iter().all(|e| matches!(e, Value::Map(_)))
+        }
         _ => false,
     }
 }
@@ -129,7 +131,7 @@ impl Encoder {
                     self.newline();
                     self.table(&p, c)?;
                 }
-                Value::List(items) => {
+                Value::List(items) | Value::Strings(items) => {
                     for item in items.iter() {
                         if let Value::Map(c) = item {
                             self.newline();
@@ -149,7 +151,7 @@ impl Encoder {
     fn element(&mut self, v: &Value) -> Result<(), String> {
         match v {
             Value::Bool(b) => self.out.push_str(if *b { "true" } else { "false" }),
-            Value::Int(i) => self.out.push_str(&i.to_string()),
+            Value::Int(i) | Value::Int64(i) => self.out.push_str(&i.to_string()),
             Value::Float(f) => self.out.push_str(&float(*f)),
             Value::JsonNumber(n) => match (n.parse::<i64>(), n.parse::<f64>()) {
                 (Ok(i), _) => self.out.push_str(&i.to_string()),
@@ -157,7 +159,7 @@ impl Encoder {
                 _ => return Err(format!("{n:?} is not a number")),
             },
             Value::Str(s) => self.out.push_str(&quoted(s)),
-            Value::List(l) => {
+            Value::List(l) | Value::Strings(l) => {
                 self.out.push('[');
                 for (i, e) in l.iter().enumerate() {
                     if i > 0 {

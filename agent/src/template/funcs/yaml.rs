@@ -25,7 +25,8 @@ pub fn call(name: &str, args: &[Value], env: &Env<'_>) -> Option<FResult> {
             if s.is_empty() {
                 return Ok(Value::Map(Default::default()));
             }
-            // consul-template converts YAML to JSON and decodes that: numbers become float64.
+            // consul-template decodes with a yaml library into interface{}: integers are Go ints, other
+            // numbers float64.
             let v: serde_json::Value =
                 serde_norway::from_str(s).map_err(|e| match e.location() {
                     Some(l) => format!(
@@ -35,10 +36,27 @@ pub fn call(name: &str, args: &[Value], env: &Env<'_>) -> Option<FResult> {
                     ),
                     None => format!("{name}: invalid YAML"),
                 })?;
-            Ok(Value::from_plain_json(&v))
+            Ok(from_yaml_json(&v))
         }),
         _ => return None,
     })
+}
+
+/// A parsed YAML document as Go's yaml decoder gives it to a template: integers `int`, other numbers `float64`.
+fn from_yaml_json(v: &serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        serde_json::Value::Array(a) => Value::list(a.iter().map(from_yaml_json).collect()),
+        serde_json::Value::Object(m) => Value::Map(std::rc::Rc::new(
+            m.iter()
+                .map(|(k, e)| (k.clone(), from_yaml_json(e)))
+                .collect(),
+        )),
+        other => Value::from_plain_json(other),
+    }
 }
 
 #[derive(Default)]
@@ -68,7 +86,7 @@ impl Emitter {
     fn top(&mut self, v: &Value) -> Result<(), String> {
         match v {
             Value::Map(m) if !m.is_empty() => self.map(m, 0, false),
-            Value::List(l) if !l.is_empty() => self.seq(l, 0, false),
+            Value::List(l) | Value::Strings(l) if !l.is_empty() => self.seq(l, 0, false),
             _ => {
                 self.scalar(v, 0, false)?;
                 self.out.push('\n');
@@ -98,7 +116,7 @@ impl Emitter {
                     self.out.push('\n');
                     self.map(c, indent + 2, false)?;
                 }
-                Value::List(c) if !c.is_empty() => {
+                Value::List(c) | Value::Strings(c) if !c.is_empty() => {
                     self.out.push('\n');
                     self.seq(c, indent, false)?;
                 }
@@ -121,7 +139,9 @@ impl Emitter {
             self.out.push_str("- ");
             match v {
                 Value::Map(c) if !c.is_empty() => self.map(c, indent + 2, true)?,
-                Value::List(c) if !c.is_empty() => self.seq(c, indent + 2, true)?,
+                Value::List(c) | Value::Strings(c) if !c.is_empty() => {
+                    self.seq(c, indent + 2, true)?
+                }
                 _ => {
                     self.scalar(v, indent, false)?;
                     self.out.push('\n');
@@ -136,7 +156,7 @@ impl Emitter {
         match v {
             Value::Missing(_) | Value::Nil => self.out.push_str("null"),
             Value::Bool(b) => self.out.push_str(if *b { "true" } else { "false" }),
-            Value::Int(i) => self.out.push_str(&i.to_string()),
+            Value::Int(i) | Value::Int64(i) => self.out.push_str(&i.to_string()),
             Value::Float(f) => self.out.push_str(&float(*f)),
             // yaml.v2 writes a json.Number as an int if it is one, else as a float, else as a string.
             Value::JsonNumber(n) => match (n.parse::<i64>(), n.parse::<f64>()) {
@@ -145,10 +165,10 @@ impl Emitter {
                 _ => self.string(n, indent, key),
             },
             Value::Str(s) => self.string(s, indent, key),
-            Value::List(l) if l.is_empty() => self.out.push_str("[]"),
+            Value::List(l) | Value::Strings(l) if l.is_empty() => self.out.push_str("[]"),
             Value::Map(m) if m.is_empty() => self.out.push_str("{}"),
             Value::Scratch(_) => self.out.push_str("{}"),
-            Value::List(_) | Value::Map(_) | Value::Secret(_) => {
+            Value::List(_) | Value::Strings(_) | Value::Map(_) | Value::Secret(_) => {
                 return Err(format!("cannot marshal a {} here", v.type_name()));
             }
         }
@@ -190,7 +210,16 @@ impl Emitter {
         let chars: Vec<char> = s.chars().collect();
         let mut col = self.column();
         let mut prev_space = false;
+        let mut after_break = false;
         for (i, &c) in chars.iter().enumerate() {
+            // A printable line break (NEL, LS, PS) in a quoted scalar is written as is, and the text after it
+            // starts on the scalar's indentation, as libyaml writes it.
+            if single && is_break(c) {
+                self.out.push(c);
+                col = 0;
+                after_break = true;
+                continue;
+            }
             if c == ' ' {
                 let next_space = chars.get(i + 1) == Some(&' ');
                 let last = i + 1 == chars.len();
@@ -206,6 +235,11 @@ impl Emitter {
                 continue;
             }
             prev_space = false;
+            if after_break {
+                self.pad(indent);
+                col = indent;
+                after_break = false;
+            }
             if single && c == '\'' {
                 self.out.push_str("''");
                 col += 2;
@@ -255,6 +289,11 @@ struct Analysis {
     block: bool,
 }
 
+/// libyaml's `IS_BREAK`: CR, LF, NEL, LS and PS.
+fn is_break(c: char) -> bool {
+    matches!(c, '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
 fn is_printable(c: char) -> bool {
     let u = c as u32;
     u == 0x0a
@@ -274,7 +313,7 @@ fn analyze(s: &str) -> Analysis {
         };
     }
     let chars: Vec<char> = s.chars().collect();
-    let blankz = |c: Option<&char>| matches!(c, None | Some(' ' | '\t' | '\n' | '\r'));
+    let blankz = |c: Option<&char>| c.is_none_or(|&c| c == ' ' || c == '\t' || is_break(c));
     let mut block_ind = s.starts_with("---") || s.starts_with("...");
     let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
         (false, false, false, false);
@@ -298,7 +337,7 @@ fn analyze(s: &str) -> Analysis {
         if !is_printable(c) {
             special = true;
         }
-        if c == '\n' {
+        if is_break(c) {
             line_breaks = true;
         }
         if c == ' ' {
@@ -307,7 +346,7 @@ fn analyze(s: &str) -> Analysis {
             break_space |= prev_break;
             prev_space = true;
             prev_break = false;
-        } else if c == '\n' {
+        } else if is_break(c) {
             leading_break |= i == 0;
             trailing_break |= last;
             space_break |= prev_space;
