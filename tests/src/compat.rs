@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::Sidekey;
 use crate::bao::bao_bin;
-use crate::process::run_with_timeout;
+use crate::process::{Finished, run_with_timeout};
 
 /// `tests/fixtures/compat`: the template corpus, the real-world configs and the seed data.
 pub fn fixtures() -> PathBuf {
@@ -23,16 +23,7 @@ pub fn run_bao_agent(config: &Path, cwd: &Path, env: &[(&str, &str)]) {
 /// Run `bao agent -config=FILE ARGS...` as [`run_bao_agent`] does (without `-exit-after-auth`, an agent
 /// with an `exec` stanza exits when its child does).
 pub fn run_bao_agent_with(config: &Path, cwd: &Path, env: &[(&str, &str)], args: &[&str]) {
-    let mut cmd = Command::new(bao_bin());
-    cmd.arg("agent")
-        .arg(format!("-config={}", config.display()))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", cwd)
-        .envs(env.iter().copied())
-        .current_dir(cwd);
-    let done = run_with_timeout(cmd, Duration::from_secs(30));
+    let done = bao_agent(config, cwd, env, args);
     assert_eq!(
         done.code(),
         0,
@@ -42,18 +33,37 @@ pub fn run_bao_agent_with(config: &Path, cwd: &Path, env: &[(&str, &str)], args:
     );
 }
 
+/// Run `bao agent -config=FILE ARGS...` in `cwd` with only `PATH`, `HOME=cwd` and `env`, whatever the outcome.
+pub fn bao_agent(config: &Path, cwd: &Path, env: &[(&str, &str)], args: &[&str]) -> Finished {
+    let mut cmd = Command::new(bao_bin());
+    cmd.arg("agent")
+        .arg(format!("-config={}", config.display()))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", cwd)
+        .envs(env.iter().copied())
+        .current_dir(cwd);
+    run_with_timeout(cmd, Duration::from_secs(30))
+}
+
 /// Run `sidekey run --once -c FILE` in `cwd` with `env` added; panics with its log if it fails, else
 /// returns its log (stderr).
 pub fn run_sidekey(config: &Path, cwd: &Path, env: &[(&str, &str)]) -> String {
+    let done = sidekey_once(config, cwd, env);
+    assert_eq!(done.code(), 0, "sidekey failed:\n{}", done.stderr);
+    done.stderr
+}
+
+/// Run `sidekey run --once -c FILE` in `cwd` with `env` added, whatever the outcome.
+pub fn sidekey_once(config: &Path, cwd: &Path, env: &[(&str, &str)]) -> Finished {
     let mut sk = Sidekey::new(["run", "--once", "-c"])
         .args([config])
         .current_dir(cwd);
     for (k, v) in env {
         sk = sk.env(k, v);
     }
-    let done = sk.run();
-    assert_eq!(done.code(), 0, "sidekey failed:\n{}", done.stderr);
-    done.stderr
+    sk.run()
 }
 
 /// Compare every file of `names` in the two directories; one readable report per difference.

@@ -12,18 +12,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
 
 use serde_json::Value;
-use sidekey_tests::bao::bao_bin;
-use sidekey_tests::process::{Finished, run_with_timeout};
+use sidekey_tests::compat::{self, differences, fixtures};
+use sidekey_tests::process::Finished;
 use sidekey_tests::{Fixture, Setup, ShmDir, Sidekey};
-
-/// The fixture corpus.
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/compat")
-}
 
 /// Environment both agents get (the `env` fixtures read it).
 const ENV: &[(&str, &str)] = &[("COMPAT_VAR", "compat-value")];
@@ -95,70 +88,24 @@ fn head(fx: &Fixture) -> String {
     )
 }
 
-/// Run `bao agent -config=FILE -exit-after-auth` in `cwd`; panics with its log if it fails.
+/// Run `bao agent -exit-after-auth` with the corpus environment; panics with its log if it fails.
 fn run_bao_agent(config: &Path, cwd: &Path) {
-    let done = bao_agent(config, cwd);
-    assert_eq!(
-        done.code(),
-        0,
-        "bao agent failed:\n{}\n{}",
-        done.stdout,
-        done.stderr
-    );
+    compat::run_bao_agent(config, cwd, ENV);
 }
 
-/// Run `bao agent -config=FILE -exit-after-auth` in `cwd` with the corpus environment.
+/// Run `bao agent -exit-after-auth` with the corpus environment, whatever the outcome.
 fn bao_agent(config: &Path, cwd: &Path) -> Finished {
-    let mut cmd = Command::new(bao_bin());
-    cmd.arg("agent")
-        .arg(format!("-config={}", config.display()))
-        .arg("-exit-after-auth")
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", cwd)
-        .envs(ENV.iter().copied())
-        .current_dir(cwd);
-    run_with_timeout(cmd, Duration::from_secs(30))
+    compat::bao_agent(config, cwd, ENV, &["-exit-after-auth"])
 }
 
-/// Run `sidekey run --once -c FILE` in `cwd`; panics with its log if it fails.
+/// Run `sidekey run --once` with the corpus environment; panics with its log if it fails.
 fn run_sidekey(config: &Path, cwd: &Path) {
-    let done = sidekey_once(config, cwd);
-    assert_eq!(done.code(), 0, "sidekey failed:\n{}", done.stderr);
+    compat::run_sidekey(config, cwd, ENV);
 }
 
-/// Run `sidekey run --once -c FILE` in `cwd` with the corpus environment.
+/// Run `sidekey run --once` with the corpus environment, whatever the outcome.
 fn sidekey_once(config: &Path, cwd: &Path) -> Finished {
-    let mut sk = Sidekey::new(["run", "--once", "-c"])
-        .args([config])
-        .current_dir(cwd);
-    for (k, v) in ENV {
-        sk = sk.env(k, v);
-    }
-    sk.run()
-}
-
-/// Compare every file of `names` in the two directories; a readable report of the differences.
-fn differences(names: &[String], bao_out: &Path, sk_out: &Path) -> Vec<String> {
-    let mut diffs = Vec::new();
-    for name in names {
-        let want = std::fs::read(bao_out.join(name));
-        let got = std::fs::read(sk_out.join(name));
-        match (want, got) {
-            (Ok(w), Ok(g)) if w == g => {}
-            (Ok(w), Ok(g)) => diffs.push(format!(
-                "{name}:\n--- bao agent ---\n{}\n--- sidekey ---\n{}",
-                String::from_utf8_lossy(&w),
-                String::from_utf8_lossy(&g)
-            )),
-            (w, g) => diffs.push(format!(
-                "{name}: bao agent {:?}, sidekey {:?}",
-                w.map(|_| "wrote it"),
-                g.map(|_| "wrote it")
-            )),
-        }
-    }
-    diffs
+    compat::sidekey_once(config, cwd, ENV)
 }
 
 #[test]

@@ -6,12 +6,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use sidekey_tests::bao::bao_bin;
+use sidekey_tests::compat::run_bao_agent_with;
 use sidekey_tests::hcl::{template, token_file_auto_auth, vault};
-use sidekey_tests::process::run_with_timeout;
 use sidekey_tests::{Fixture, Setup, ShmDir, Sidekey};
 
 /// The usual single-file bundle: certificate, key and CA, through `.Data` as the docs write it.
@@ -41,13 +39,10 @@ fn sidekey_once(cfg: &Path) {
 }
 
 fn bao_agent_once(cfg: &Path) {
-    let mut cmd = Command::new(bao_bin());
-    cmd.arg("agent")
-        .arg(format!("-config={}", cfg.display()))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
-    let done = run_with_timeout(cmd, Duration::from_secs(30));
-    assert_eq!(done.code(), 0, "bao agent failed:\n{}", done.stderr);
+    let cwd = cfg
+        .parent()
+        .expect("the config is in the fixture's directory");
+    run_bao_agent_with(cfg, cwd, &[], &[]);
 }
 
 fn read(p: &Path) -> String {
