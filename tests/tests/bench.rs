@@ -314,6 +314,7 @@ fn budgets_against_bao_agent() {
 
     // Interleaved, so load from other work on the machine hits raw and sidekey figures alike.
     let (mut r_login, mut r_kv, mut r_db, mut r_pki) = (vec![], vec![], vec![], vec![]);
+    let mut r_all = vec![];
     let (mut once, mut exec) = (vec![], vec![]);
     for _ in 0..RUNS {
         let t = Instant::now();
@@ -326,6 +327,20 @@ fn budgets_against_bao_agent() {
             "pki/issue/app",
             Some(json!({"common_name": "web.example.test"})),
         ));
+        // What a client that does nothing but the three calls at once gets from this server and machine.
+        let t = Instant::now();
+        std::thread::scope(|s| {
+            s.spawn(|| raw("GET", "secret/data/app/config", None));
+            s.spawn(|| raw("GET", "database/creds/app", None));
+            s.spawn(|| {
+                raw(
+                    "PUT",
+                    "pki/issue/app",
+                    Some(json!({"common_name": "web.example.test"})),
+                )
+            });
+        });
+        r_all.push(t.elapsed());
         once.push(time_once(sidekey_once(), &out));
         exec.push(time_to_child(sidekey_exec(), &stamp));
     }
@@ -375,6 +390,7 @@ fn budgets_against_bao_agent() {
         raw_row("raw KV read", kv_t),
         raw_row("raw DB creds", db_t),
         raw_row("raw PKI issue", pki_t),
+        raw_row("raw KV ‖ DB ‖ PKI at once", median(&r_all)),
         Row {
             metric: "one-shot KV+DB+PKI",
             sidekey: ms(once_t),
