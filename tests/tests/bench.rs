@@ -320,7 +320,7 @@ fn budgets_against_bao_agent() {
     // Interleaved, so load from other work on the machine hits raw and sidekey figures alike.
     let (mut r_login, mut r_kv, mut r_db, mut r_pki) = (vec![], vec![], vec![], vec![]);
     let mut r_all = vec![];
-    let (mut once, mut exec, mut floor) = (vec![], vec![], vec![]);
+    let (mut once, mut exec, mut floor, mut check) = (vec![], vec![], vec![], vec![]);
     for _ in 0..RUNS {
         let t = Instant::now();
         login();
@@ -347,6 +347,15 @@ fn budgets_against_bao_agent() {
         });
         r_all.push(t.elapsed());
         once.push(time_once(sidekey_once(), &out));
+        // Process start, config and template parsing: the part of one-shot without the network.
+        let t = Instant::now();
+        let st = Command::new(&sidekey)
+            .args(["check", "-c", once_cfg.to_str().unwrap()])
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        check.push(t.elapsed());
         exec.push(time_to_child(sidekey_exec(), &stamp));
         // The child alone, started directly: the part of exec start no agent can save.
         let mut sh = Command::new("sh");
@@ -401,6 +410,14 @@ fn budgets_against_bao_agent() {
         raw_row("raw PKI issue", pki_t),
         raw_row("raw KV ‖ DB ‖ PKI at once", median(&r_all)),
         raw_row("exec child alone (no agent)", median(&floor)),
+        Row {
+            metric: "start + parse (check)",
+            sidekey: ms(median(&check)),
+            bao: String::new(),
+            basis: String::new(),
+            budget: String::new(),
+            pass: None,
+        },
         Row {
             metric: "one-shot KV+DB+PKI",
             sidekey: ms(once_t),
