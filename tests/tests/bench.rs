@@ -1,7 +1,10 @@
-//! Budgets from the developers' guide, measured against the real OpenBao agent on the same work: raw
-//! backend round trips, `sidekey run --once` of KV + database + PKI, `sidekey exec` start → child running,
-//! steady RSS, release binary size. Run with `tests/bench.sh` (release build); ignored in the normal suite
-//! because timings belong in benchmarks, not assertions.
+//! Budgets from the developers' guide, measured against the real OpenBao agent on the same work and against
+//! the raw backend round trips of the same run: `run --once` of KV + database + PKI, exec start → child
+//! running (an `env_template` from KV), steady RSS, release binary size. Run with `tests/bench.sh` (release
+//! build); ignored in the normal suite because timings belong in benchmarks, not assertions. The machine is
+//! shared, so absolute times are noisy: sidekey's runs are interleaved with the raw round trips, every
+//! figure is a median, and each budget is relative to the round trips of this run. Prints one table and
+//! fails when a budget is missed.
 
 // Benchmark code: wall-clock time is the thing measured.
 #![allow(
@@ -16,11 +19,24 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 use sidekey_tests::bao::{bao_bin, http_client};
 use sidekey_tests::{Fixture, Setup, ShmDir};
 
-const RUNS: usize = 15;
+/// Samples per sidekey figure and per raw round trip.
+const RUNS: usize = 21;
+/// Samples of `bao agent` one-shot (it takes ~0.1–1 s each).
+const BAO_ONCE_RUNS: usize = 5;
+/// Samples of `bao agent` exec (it waits ~2 s before starting its child).
+const BAO_EXEC_RUNS: usize = 3;
+/// One-shot budget: this much over login + the slowest of the three (independent) secrets.
+const ONCE_SLACK: Duration = Duration::from_millis(5);
+/// Exec budget: this much over login + the KV read.
+const EXEC_SLACK: Duration = Duration::from_millis(10);
+/// Release binary budget.
+const MAX_BINARY: u64 = 12 * 1024 * 1024;
+/// bao agent's steady RSS in the guide, used only if it cannot be measured here.
+const BAO_RSS_FALLBACK_KB: u64 = 76 * 1024;
 
 fn sidekey_release() -> PathBuf {
     let p = std::env::var_os("SIDEKEY_BIN")
@@ -34,7 +50,8 @@ fn sidekey_release() -> PathBuf {
     p
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
+fn median(v: &[Duration]) -> Duration {
+    let mut v = v.to_vec();
     v.sort();
     v[v.len() / 2]
 }
@@ -43,8 +60,8 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
-/// Vault Agent HCL both agents accept: JWT auto-auth, and templates for KV, a DB credential and a cert.
-fn agent_hcl(fx: &Fixture, jwt: &Path, out: &ShmDir, extra: &str) -> String {
+/// Vault Agent HCL both agents accept: JWT auto-auth plus `body` (templates, exec).
+fn agent_hcl(fx: &Fixture, jwt: &Path, body: &str) -> String {
     format!(
         r#"
 vault {{
@@ -59,6 +76,17 @@ auto_auth {{
     }}
   }}
 }}
+{body}
+"#,
+        addr = fx.addr(),
+        jwt = jwt.display(),
+    )
+}
+
+/// Templates for a KV secret, a database credential and a certificate, written under `out`.
+fn file_templates(out: &ShmDir) -> String {
+    format!(
+        r#"
 template {{
   destination = "{kv}"
   contents = "{{{{ with secret \"secret/data/app/config\" }}}}{{{{ .Data.data.password }}}}{{{{ end }}}}"
@@ -71,37 +99,73 @@ template {{
   destination = "{crt}"
   contents = "{{{{ with secret \"pki/issue/app\" \"common_name=web.example.test\" }}}}{{{{ .Data.certificate }}}}{{{{ end }}}}"
 }}
-{extra}
 "#,
-        addr = fx.addr(),
-        jwt = jwt.display(),
         kv = out.join("kv").display(),
         db = out.join("db").display(),
         crt = out.join("crt").display(),
     )
 }
 
-fn time_cmd(mut cmd: Command) -> Duration {
+/// An env var from KV and a child that writes the time it ran (ns since the epoch) to `stamp`. Vault Agent
+/// refuses `template` blocks next to `env_template`, so the exec work is the env var alone, for both.
+fn exec_stanzas(stamp: &Path) -> String {
+    let child = child_script(stamp);
+    format!(
+        r#"
+env_template "DB_PASSWORD" {{
+  contents = "{{{{ with secret \"secret/data/app/config\" }}}}{{{{ .Data.data.password }}}}{{{{ end }}}}"
+}}
+exec {{
+  command = ["sh", "-c", "{child}"]
+  restart_on_secret_changes = "never"
+}}
+"#
+    )
+}
+
+/// The exec child's script: write the time it ran to `stamp`.
+fn child_script(stamp: &Path) -> String {
+    format!("date +%s%N > {}", stamp.display())
+}
+
+/// Run `cmd` to completion; its duration. The outputs in `out` are removed first and must exist after.
+fn time_once(mut cmd: Command, out: &ShmDir) -> Duration {
+    for f in ["kv", "db", "crt"] {
+        let _ = std::fs::remove_file(out.join(f));
+    }
     let t = Instant::now();
-    let st = cmd
+    let o = cmd
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
+        .stderr(Stdio::piped())
+        .output()
         .unwrap();
     let d = t.elapsed();
-    assert!(st.success(), "{cmd:?} failed");
+    assert!(
+        o.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for f in ["kv", "db", "crt"] {
+        assert!(out.join(f).exists(), "{cmd:?} did not write {f}");
+    }
     d
 }
 
-/// Time from spawning `cmd` to its child writing the current time into `stamp` (ns since the epoch);
-/// `None` if the child did not run within 30 s (its stderr is kept next to `stamp`).
-fn time_to_child(mut cmd: Command, stamp: &Path) -> Option<Duration> {
+/// Time from spawning `cmd` to its child writing the current time into `stamp`; panics with the agent's
+/// output if the child did not run within 30 s.
+fn time_to_child(mut cmd: Command, stamp: &Path) -> Duration {
     let _ = std::fs::remove_file(stamp);
+    let log_path = stamp.with_extension("log");
+    let log = std::fs::File::create(&log_path).unwrap();
     let start_epoch = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap();
-    let log = std::fs::File::create(stamp.with_extension("log")).unwrap();
-    let mut child = cmd.stdout(Stdio::null()).stderr(log).spawn().unwrap();
+    // Both agents log to stdout or stderr depending on the case: keep both.
+    let mut child = cmd
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let ns = loop {
         if let Ok(s) = std::fs::read_to_string(stamp)
@@ -112,12 +176,74 @@ fn time_to_child(mut cmd: Command, stamp: &Path) -> Option<Duration> {
         if Instant::now() > deadline {
             break None;
         }
-        std::thread::sleep(Duration::from_millis(1));
+        std::thread::sleep(Duration::from_micros(200));
     };
-    // bao agent keeps running after its child exits: stop it either way.
+    // An agent may keep running after its child exits: stop it either way.
     let _ = child.kill();
     let _ = child.wait();
-    ns.map(|ns| Duration::from_nanos((ns - start_epoch.as_nanos()) as u64))
+    let Some(ns) = ns else {
+        panic!(
+            "{cmd:?}: no child within 30 s; it said:\n{}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        )
+    };
+    Duration::from_nanos((ns - start_epoch.as_nanos()) as u64)
+}
+
+/// Steady resident set (kB) of the process `cmd` starts: the median of samples taken after it has
+/// settled.
+fn steady_rss_kb(mut cmd: Command) -> Option<u64> {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    let mut samples = Vec::new();
+    for _ in 0..5 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).ok();
+        if let Some(kb) = status.as_deref().and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        }) {
+            samples.push(kb);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    samples.sort_unstable();
+    samples.get(samples.len() / 2).copied()
+}
+
+/// One row of the result table.
+struct Row {
+    metric: &'static str,
+    sidekey: String,
+    bao: String,
+    basis: String,
+    budget: String,
+    pass: Option<bool>,
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "\n{:<28} {:>12} {:>12} {:>34} {:>14}  result",
+        "metric", "sidekey", "bao agent", "baselines (this run)", "budget"
+    );
+    println!("{}", "-".repeat(112));
+    for r in rows {
+        let result = match r.pass {
+            Some(true) => "PASS",
+            Some(false) => "FAIL",
+            None => "",
+        };
+        println!(
+            "{:<28} {:>12} {:>12} {:>34} {:>14}  {result}",
+            r.metric, r.sidekey, r.bao, r.basis, r.budget
+        );
+    }
 }
 
 #[test]
@@ -127,11 +253,45 @@ fn budgets_against_bao_agent() {
     let jwt = fx.app_jwt();
     let out = ShmDir::new();
     let sidekey = sidekey_release();
+    let bao = bao_bin();
+    let stamp = out.join("stamp");
+
+    let once_cfg = fx.write_file(
+        "bench-once.hcl",
+        &agent_hcl(&fx, &jwt.path, &file_templates(&out)),
+    );
+    let bao_once_cfg = fx.write_file(
+        "bench-once-bao.hcl",
+        &agent_hcl(
+            &fx,
+            &jwt.path,
+            &format!("{}\nexit_after_auth = true\n", file_templates(&out)),
+        ),
+    );
+    let exec_cfg = fx.write_file(
+        "bench-exec.hcl",
+        &agent_hcl(&fx, &jwt.path, &exec_stanzas(&stamp)),
+    );
+    let sidekey_once = || {
+        let mut c = Command::new(&sidekey);
+        c.args(["run", "--once", "-c", once_cfg.to_str().unwrap()]);
+        c
+    };
+    let sidekey_exec = || {
+        let mut c = Command::new(&sidekey);
+        c.args(["exec", "-c", exec_cfg.to_str().unwrap()]);
+        c
+    };
+    let bao_agent = |cfg: &Path| {
+        let mut c = Command::new(&bao);
+        c.args(["agent", &format!("-config={}", cfg.display())]);
+        c
+    };
 
     // Raw round trips with one keep-alive client.
     let c = http_client();
     let login = || {
-        let r: serde_json::Value = c
+        let r: Value = c
             .post(format!("{}/v1/auth/jwt/login", fx.addr()))
             .json(&json!({"role": "app", "jwt": jwt.token}))
             .send()
@@ -141,136 +301,167 @@ fn budgets_against_bao_agent() {
         r["auth"]["client_token"].as_str().unwrap().to_string()
     };
     let token = login();
-    let raw = |method: &str, path: &str, body: Option<serde_json::Value>| {
-        let mut v = Vec::new();
-        for _ in 0..RUNS {
-            let t = Instant::now();
-            let mut rq = c
-                .request(method.parse().unwrap(), format!("{}/v1/{path}", fx.addr()))
-                .header("X-Vault-Token", &token);
-            if let Some(b) = &body {
-                rq = rq.json(b);
-            }
-            assert!(rq.send().unwrap().status().is_success());
-            v.push(t.elapsed());
+    let raw = |method: &str, path: &str, body: Option<Value>| {
+        let t = Instant::now();
+        let mut rq = c
+            .request(method.parse().unwrap(), format!("{}/v1/{path}", fx.addr()))
+            .header("X-Vault-Token", &token);
+        if let Some(b) = body {
+            rq = rq.json(&b);
         }
-        median(v)
+        assert!(rq.send().unwrap().status().is_success());
+        t.elapsed()
     };
-    let mut lv = Vec::new();
+
+    // Warm up the server (first database user, first certificate) and the page cache.
+    time_once(sidekey_once(), &out);
+    time_to_child(sidekey_exec(), &stamp);
+
+    // Interleaved, so load from other work on the machine hits raw and sidekey figures alike.
+    let (mut r_login, mut r_kv, mut r_db, mut r_pki) = (vec![], vec![], vec![], vec![]);
+    let mut r_all = vec![];
+    let (mut once, mut exec, mut floor, mut check) = (vec![], vec![], vec![], vec![]);
     for _ in 0..RUNS {
         let t = Instant::now();
         login();
-        lv.push(t.elapsed());
-    }
-    println!("raw JWT login        {}", ms(median(lv)));
-    println!(
-        "raw KV read          {}",
-        ms(raw("GET", "secret/data/app/config", None))
-    );
-    println!(
-        "raw DB creds         {}",
-        ms(raw("GET", "database/creds/app", None))
-    );
-    println!(
-        "raw PKI issue        {}",
-        ms(raw(
+        r_login.push(t.elapsed());
+        r_kv.push(raw("GET", "secret/data/app/config", None));
+        r_db.push(raw("GET", "database/creds/app", None));
+        r_pki.push(raw(
             "PUT",
             "pki/issue/app",
-            Some(json!({"common_name": "web.example.test"}))
-        ))
-    );
-
-    // One-shot render of KV + DB + cert.
-    let cfg = fx.write_file("bench.hcl", &agent_hcl(&fx, &jwt.path, &out, ""));
-    let once = median(
-        (0..RUNS)
-            .map(|_| {
-                let mut c = Command::new(&sidekey);
-                c.args(["run", "--once", "-c", cfg.to_str().unwrap()]);
-                time_cmd(c)
-            })
-            .collect(),
-    );
-    println!("sidekey run --once   {}", ms(once));
-    let bao_cfg = fx.write_file(
-        "bench-bao.hcl",
-        &agent_hcl(&fx, &jwt.path, &out, "exit_after_auth = true"),
-    );
-    let bao_once = median(
-        (0..3)
-            .map(|_| {
-                let mut c = Command::new(bao_bin());
-                c.args(["agent", &format!("-config={}", bao_cfg.display())]);
-                time_cmd(c)
-            })
-            .collect(),
-    );
-    println!("bao agent one-shot   {}", ms(bao_once));
-
-    // exec: start → child running.
-    let stamp = out.join("stamp");
-    let child = format!("date +%s%N > {}", stamp.display());
-    let exec_cfg = fx.write_file(
-        "bench-exec.hcl",
-        &agent_hcl(&fx, &jwt.path, &out, "env_template \"DB\" {\n  contents = \"{{ with secret \\\"secret/data/app/config\\\" }}{{ .Data.data.password }}{{ end }}\"\n}"),
-    );
-    let exec = median(
-        (0..RUNS)
-            .map(|_| {
-                let mut c = Command::new(&sidekey);
-                c.args([
-                    "exec",
-                    "-c",
-                    exec_cfg.to_str().unwrap(),
-                    "--",
-                    "sh",
-                    "-c",
-                    &child,
-                ]);
-                time_to_child(c, &stamp).expect("sidekey exec ran its child")
-            })
-            .collect(),
-    );
-    println!("sidekey exec start   {}", ms(exec));
-    let bao_exec_cfg = fx.write_file(
-        "bench-bao-exec.hcl",
-        &agent_hcl(&fx, &jwt.path, &out, &format!(
-            "env_template \"DB\" {{\n  contents = \"{{{{ with secret \\\"secret/data/app/config\\\" }}}}{{{{ .Data.data.password }}}}{{{{ end }}}}\"\n}}\nexec {{\n  command = [\"sh\", \"-c\", \"{child}\"]\n  restart_on_secret_changes = \"never\"\n}}",
-        )),
-    );
-    let bao_exec = time_to_child(
-        {
-            let mut c = Command::new(bao_bin());
-            c.args(["agent", &format!("-config={}", bao_exec_cfg.display())]);
-            c
-        },
-        &stamp,
-    );
-    match bao_exec {
-        Some(d) => println!("bao agent exec start {}", ms(d)),
-        None => println!(
-            "bao agent exec start: no child within 30 s; bao said:\n{}",
-            std::fs::read_to_string(stamp.with_extension("log")).unwrap_or_default()
-        ),
+            Some(json!({"common_name": "web.example.test"})),
+        ));
+        // What a client that does nothing but the three calls at once gets from this server and machine.
+        let t = Instant::now();
+        std::thread::scope(|s| {
+            s.spawn(|| raw("GET", "secret/data/app/config", None));
+            s.spawn(|| raw("GET", "database/creds/app", None));
+            s.spawn(|| {
+                raw(
+                    "PUT",
+                    "pki/issue/app",
+                    Some(json!({"common_name": "web.example.test"})),
+                )
+            });
+        });
+        r_all.push(t.elapsed());
+        once.push(time_once(sidekey_once(), &out));
+        // Process start, config and template parsing: the part of one-shot without the network.
+        let t = Instant::now();
+        let st = Command::new(&sidekey)
+            .args(["check", "-c", once_cfg.to_str().unwrap()])
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        check.push(t.elapsed());
+        exec.push(time_to_child(sidekey_exec(), &stamp));
+        // The child alone, started directly: the part of exec start no agent can save.
+        let mut sh = Command::new("sh");
+        sh.args(["-c", &child_script(&stamp)]);
+        floor.push(time_to_child(sh, &stamp));
     }
+    let (login_t, kv_t, db_t, pki_t) = (
+        median(&r_login),
+        median(&r_kv),
+        median(&r_db),
+        median(&r_pki),
+    );
+    let once_t = median(&once);
+    let exec_t = median(&exec);
 
-    // Steady RSS of a running agent.
-    let mut run = Command::new(&sidekey)
-        .args(["run", "-c", cfg.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_secs(5));
-    let status = std::fs::read_to_string(format!("/proc/{}/status", run.id())).unwrap();
-    let rss = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS"))
-        .unwrap_or("VmRSS: ?")
-        .to_string();
-    let _ = run.kill();
-    let _ = run.wait();
-    println!("sidekey run steady   {rss}");
+    let bao_once: Vec<_> = (0..BAO_ONCE_RUNS)
+        .map(|_| time_once(bao_agent(&bao_once_cfg), &out))
+        .collect();
+    let bao_exec: Vec<_> = (0..BAO_EXEC_RUNS)
+        .map(|_| time_to_child(bao_agent(&exec_cfg), &stamp))
+        .collect();
+
+    // Steady RSS of both agents keeping the one-shot work fresh.
+    let rss = steady_rss_kb({
+        let mut c = Command::new(&sidekey);
+        c.args(["run", "-c", once_cfg.to_str().unwrap()]);
+        c
+    });
+    let bao_rss = steady_rss_kb(bao_agent(&once_cfg));
     let size = std::fs::metadata(&sidekey).unwrap().len();
-    println!("release binary       {:.1} MiB", size as f64 / 1048576.0);
+    let bao_size = std::fs::metadata(&bao).map(|m| m.len()).ok();
+
+    let slowest = db_t.max(kv_t).max(pki_t);
+    let once_budget = login_t + slowest + ONCE_SLACK;
+    let exec_budget = login_t + kv_t + EXEC_SLACK;
+    let bao_rss_kb = bao_rss.unwrap_or(BAO_RSS_FALLBACK_KB);
+    let rss_budget = bao_rss_kb / 10;
+    let mb = |kb: u64| format!("{:.1} MB", kb as f64 / 1024.0);
+    let mib = |b: u64| format!("{:.1} MiB", b as f64 / 1048576.0);
+    let raw_row = |metric, d: Duration| Row {
+        metric,
+        sidekey: String::new(),
+        bao: String::new(),
+        basis: ms(d),
+        budget: String::new(),
+        pass: None,
+    };
+    let rows = vec![
+        raw_row("raw JWT login", login_t),
+        raw_row("raw KV read", kv_t),
+        raw_row("raw DB creds", db_t),
+        raw_row("raw PKI issue", pki_t),
+        raw_row("raw KV ‖ DB ‖ PKI at once", median(&r_all)),
+        raw_row("exec child alone (no agent)", median(&floor)),
+        Row {
+            metric: "start + parse (check)",
+            sidekey: ms(median(&check)),
+            bao: String::new(),
+            basis: String::new(),
+            budget: String::new(),
+            pass: None,
+        },
+        Row {
+            metric: "one-shot KV+DB+PKI",
+            sidekey: ms(once_t),
+            bao: ms(median(&bao_once)),
+            basis: format!("login+max(KV,DB,PKI) {}", ms(login_t + slowest)),
+            budget: format!("≤ {}", ms(once_budget)),
+            pass: Some(once_t <= once_budget),
+        },
+        Row {
+            metric: "exec start → child running",
+            sidekey: ms(exec_t),
+            bao: ms(median(&bao_exec)),
+            basis: format!("login+KV {}", ms(login_t + kv_t)),
+            budget: format!("≤ {}", ms(exec_budget)),
+            pass: Some(exec_t <= exec_budget),
+        },
+        Row {
+            metric: "steady RSS",
+            sidekey: rss.map_or("?".into(), mb),
+            bao: bao_rss.map_or(format!("? ({} assumed)", mb(bao_rss_kb)), mb),
+            basis: String::new(),
+            budget: format!("≤ {}", mb(rss_budget)),
+            pass: Some(rss.is_some_and(|r| r <= rss_budget)),
+        },
+        Row {
+            metric: "release binary",
+            sidekey: mib(size),
+            bao: bao_size.map_or("?".into(), mib),
+            basis: String::new(),
+            budget: format!("≤ {}", mib(MAX_BINARY)),
+            pass: Some(size <= MAX_BINARY),
+        },
+    ];
+    print_table(&rows);
+    println!(
+        "\nmedians of {RUNS} sidekey runs (min {} one-shot, {} exec), {BAO_ONCE_RUNS} bao one-shot, \
+         {BAO_EXEC_RUNS} bao exec runs",
+        ms(*once.iter().min().unwrap()),
+        ms(*exec.iter().min().unwrap()),
+    );
+    let failed: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.pass == Some(false))
+        .map(|r| r.metric)
+        .collect();
+    assert!(failed.is_empty(), "budgets missed: {failed:?}");
 }

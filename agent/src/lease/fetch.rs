@@ -1,9 +1,11 @@
 //! One retrieval from the backend for a [`SecretRequest`]: KV v2 path rewriting (as consul-template does,
-//! from `sys/internal/ui/mounts`), the call itself, and its audit event.
+//! from `sys/internal/ui/mounts`, looked up alongside the call when the path is endpoint-shaped), the call
+//! itself, and its audit event.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use futures_util::future::join;
 use secrecy::SecretString;
 use serde_json::Value;
 
@@ -79,24 +81,14 @@ impl Fetcher {
         self.auditor
             .admit(&req.path)
             .map_err(|e| FetchError::Backend(e.into_backend()))?;
-        let mount = match req.op {
-            Operation::Write => None,
-            Operation::Read | Operation::List => self.mount_for(&req.path, token).await?,
+        let (mount, guess) = match req.op {
+            Operation::Write => (None, None),
+            Operation::Read | Operation::List => self.mount_for(req, token).await?,
         };
         let api_path = api_path(req, mount.as_ref());
-        let result = match req.op {
-            Operation::Read => self.client.read(token, &api_path).await,
-            Operation::List => self.client.list(token, &api_path).await,
-            Operation::Write => {
-                let body: serde_json::Map<String, Value> = req
-                    .params
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                    .collect();
-                self.client
-                    .write(token, &api_path, &Value::Object(body))
-                    .await
-            }
+        let result = match guess {
+            Some(r) if api_path == req.path => r,
+            _ => self.call(req, &api_path, token).await,
         };
         let result = match result {
             Ok(Some(s)) => Ok(s),
@@ -132,20 +124,72 @@ impl Fetcher {
         })
     }
 
-    /// The mount serving `path`, from the cache or `sys/internal/ui/mounts`.
+    /// The one backend call for `req` at `api_path`.
+    async fn call(
+        &self,
+        req: &SecretRequest,
+        api_path: &str,
+        token: &SecretString,
+    ) -> Result<Option<Secret>, BackendError> {
+        match req.op {
+            Operation::Read => self.client.read(token, api_path).await,
+            Operation::List => self.client.list(token, api_path).await,
+            Operation::Write => {
+                let body: serde_json::Map<String, Value> = req
+                    .params
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect();
+                self.client
+                    .write(token, api_path, &Value::Object(body))
+                    .await
+            }
+        }
+    }
+
+    /// The mount serving `req.path`, from the cache or `sys/internal/ui/mounts`. A lookup costs a round
+    /// trip before the first read of each mount, so for a path that is almost surely called as written
+    /// ([`likely_as_written`]) the call is made alongside the lookup and returned too; the caller uses it
+    /// only when the mount confirms the path needs no rewriting.
     async fn mount_for(
+        &self,
+        req: &SecretRequest,
+        token: &SecretString,
+    ) -> Result<(Option<MountInfo>, Option<CallResult>), BackendError> {
+        if let Some(m) = self.cached_mount(&req.path) {
+            return Ok((Some(m), None));
+        }
+        if !likely_as_written(&req.path) {
+            return Ok((self.lookup_mount(&req.path, token).await?, None));
+        }
+        let (mount, guess) = join(
+            self.lookup_mount(&req.path, token),
+            self.call(req, &req.path, token),
+        )
+        .await;
+        match (mount, guess) {
+            (Ok(m), guess) => Ok((m, Some(guess))),
+            // The backend answered the call but not the lookup: an unknown mount gets the path as written
+            // anyway, and a dynamic secret already issued is not thrown away.
+            (Err(_), Ok(s)) => Ok((None, Some(Ok(s)))),
+            (Err(e), Err(_)) => Err(e),
+        }
+    }
+
+    fn cached_mount(&self, path: &str) -> Option<MountInfo> {
+        let cache = self.mounts.lock().ok()?;
+        cache
+            .values()
+            .filter(|m| path_under(path, &m.path))
+            .max_by_key(|m| m.path.len())
+            .cloned()
+    }
+
+    async fn lookup_mount(
         &self,
         path: &str,
         token: &SecretString,
     ) -> Result<Option<MountInfo>, BackendError> {
-        if let Ok(cache) = self.mounts.lock()
-            && let Some(m) = cache
-                .values()
-                .filter(|m| path_under(path, &m.path))
-                .max_by_key(|m| m.path.len())
-        {
-            return Ok(Some(m.clone()));
-        }
         let info = self.client.mount_info(token, path).await?;
         if let (Some(m), Ok(mut cache)) = (&info, self.mounts.lock())
             && !m.path.is_empty()
@@ -154,6 +198,26 @@ impl Fetcher {
         }
         Ok(info)
     }
+}
+
+/// The outcome of one backend call for a request.
+type CallResult = Result<Option<Secret>, BackendError>;
+
+/// Endpoint names, below a mount, that the KV v2 rewrite leaves alone (`data`, `metadata`) or that name
+/// dynamic credentials (`creds`, `static-creds`, `sts`: database, cloud and Consul/Nomad engines), which no
+/// KV path uses in practice. A wrong guess costs one discarded call, never a wrong secret.
+const AS_WRITTEN_SEGMENTS: &[&str] = &["data", "metadata", "creds", "static-creds", "sts"];
+
+/// Whether `path` is almost surely called as written: one of [`AS_WRITTEN_SEGMENTS`] below its first
+/// segment. Other paths (`secret/app/db`) are looked up first, so a KV v2 mount never sees a call for the
+/// path as written (a refusal there would be noise in the server's audit log).
+fn likely_as_written(path: &str) -> bool {
+    let mut segments = path.trim_matches('/').split('/');
+    segments.next();
+    let mut rest: Vec<&str> = segments.collect();
+    // The last segment is a key or role name, whatever it is called.
+    rest.pop();
+    rest.iter().any(|s| AS_WRITTEN_SEGMENTS.contains(s))
 }
 
 fn path_under(path: &str, mount: &str) -> bool {
@@ -239,6 +303,16 @@ mod tests {
             api_path(&SecretRequest::read("secret/app"), Some(&kv1)),
             "secret/app"
         );
+    }
+
+    #[test]
+    fn only_endpoint_shaped_paths_are_called_before_the_lookup() {
+        assert!(likely_as_written("secret/data/app/config"));
+        assert!(likely_as_written("database/creds/app"));
+        assert!(likely_as_written("team/db/static-creds/app"));
+        assert!(!likely_as_written("secret/app/config"));
+        assert!(!likely_as_written("kv/app"));
+        assert!(!likely_as_written("secret/creds"));
     }
 
     #[test]
