@@ -23,7 +23,9 @@ use super::jobs::{EnvJob, FileJob};
 use super::schedule::{
     Backoff, effective_expiry, jittered, refetch_after, renew_after, replace_at,
 };
+use super::side;
 use super::store::{Action, Entry, Store};
+use crate::template::SideWrite;
 
 /// How many render → fetch rounds one resolution may take (secrets whose paths depend on other secrets).
 const MAX_ROUNDS: usize = 8;
@@ -366,7 +368,9 @@ impl Engine {
         let mut delivery = Delivery::default();
         for (i, (job, rendered)) in self.files.iter().zip(files).enumerate() {
             let r = match rendered {
-                Ok(bytes) => write_file(job, &bytes, &self.auditor).await,
+                Ok((bytes, side_writes)) => {
+                    write_file(job, &bytes, &side_writes, &self.auditor).await
+                }
                 Err(e) => Err(FileFailure::Render(e)),
             };
             let r = match r {
@@ -424,7 +428,7 @@ impl Engine {
     async fn resolve(
         &mut self,
     ) -> (
-        Vec<Result<Zeroizing<String>, OutputFailure>>,
+        Vec<Result<(Zeroizing<String>, Vec<SideWrite>), OutputFailure>>,
         Result<EnvMap, OutputFailure>,
     ) {
         let mut failed: BTreeMap<SecretRequest, (String, bool)> = BTreeMap::new();
@@ -435,9 +439,10 @@ impl Engine {
             let mut reused: Vec<(SecretRequest, Fetched)> = Vec::new();
             let mut files = Vec::with_capacity(self.files.len());
             for job in &self.files {
-                let out = job.template.render(&self.store, job.missing_key);
+                let mut out = job.template.render(&self.store, job.missing_key);
+                let side_writes = std::mem::take(&mut out.side_writes);
                 let before = wanted.len();
-                files.push(outcome(&job.name, out, &failed, &mut wanted));
+                files.push(outcome(&job.name, out, &failed, &mut wanted).map(|t| (t, side_writes)));
                 take_reusable_certs(&job.target.path, &mut wanted, before, &mut reused);
             }
             let mut env: Result<EnvMap, OutputFailure> = Ok(EnvMap::new());
@@ -610,6 +615,7 @@ fn outcome(
 async fn write_file(
     job: &FileJob,
     bytes: &Zeroizing<String>,
+    side_writes: &[SideWrite],
     auditor: &Auditor,
 ) -> Result<bool, FileFailure> {
     let destination = job.target.path.display().to_string();
@@ -619,13 +625,17 @@ async fn write_file(
         transient: false,
     };
     match write_atomic(&job.target, bytes.as_bytes()) {
-        Ok(WriteOutcome::Unchanged) => Ok(false),
+        Ok(WriteOutcome::Unchanged) => {
+            side::write_all(job, side_writes, false, auditor).map_err(FileFailure::Render)?;
+            Ok(false)
+        }
         Ok(WriteOutcome::Written) => {
             auditor.record(
                 Record::new(EventKind::OutputWrite, crate::audit::Outcome::Success)
                     .output(OutputMeta::File { destination }),
             );
             tracing::info!(destination = %job.target.path.display(), "rendered");
+            side::write_all(job, side_writes, true, auditor).map_err(FileFailure::Render)?;
             run_command(job).await.map_err(FileFailure::Command)?;
             Ok(true)
         }

@@ -100,6 +100,7 @@ fn file_job(t: &TemplateConfig) -> Result<FileJob, JobError> {
         left_delimiter: t.left_delimiter.clone(),
         right_delimiter: t.right_delimiter.clone(),
         function_denylist: t.function_denylist.clone(),
+        allow_write_to_file: t.allow_write_to_file,
     };
     let template = Template::parse(&name, &text, &opts)?;
     let dest = t.destination.display().to_string();
@@ -126,6 +127,7 @@ fn env_job(t: &EnvTemplateConfig) -> Result<EnvJob, JobError> {
         left_delimiter: t.left_delimiter.clone(),
         right_delimiter: t.right_delimiter.clone(),
         function_denylist: Vec::new(),
+        allow_write_to_file: false,
     };
     let template = Template::parse(&format!("env_template \"{}\"", t.name), &t.contents, &opts)?;
     Ok(EnvJob {
@@ -136,7 +138,11 @@ fn env_job(t: &EnvTemplateConfig) -> Result<EnvJob, JobError> {
 }
 
 /// A `user`/`group` given as a name or a numeric id.
-fn owner(dest: &str, what: &'static str, v: Option<&str>) -> Result<Option<u32>, JobError> {
+pub(super) fn owner(
+    dest: &str,
+    what: &'static str,
+    v: Option<&str>,
+) -> Result<Option<u32>, JobError> {
     let Some(v) = v else { return Ok(None) };
     if let Ok(id) = v.parse::<u32>() {
         return Ok(Some(id));

@@ -5,6 +5,7 @@
 //! - `fetch`: one retrieval (KV v2 path rewriting, audit).
 //! - `jobs`: templates and env_templates parsed at start.
 //! - `pki`: when `pkiCert` may take the certificate already in its destination.
+//! - `side`: writing the files a template's `writeToFile` calls asked for.
 //! - `schedule`: the timing rules as pure functions.
 //! - `state`: the lease state file that lets a restart resume instead of re-issuing.
 //! - `store`: fetched secrets, what renderers read.
@@ -15,6 +16,7 @@ pub mod jobs;
 mod maintain;
 mod pki;
 pub mod schedule;
+mod side;
 mod state;
 pub mod store;
 

@@ -60,6 +60,9 @@ pub struct ParseOptions {
     pub right_delimiter: String,
     /// Function names that may not be used (`function_denylist`); using one is a parse error.
     pub function_denylist: Vec<String>,
+    /// Whether `writeToFile` may be called (the template stanza's `allow_write_to_file`); otherwise using it
+    /// is a parse error that says how to enable it.
+    pub allow_write_to_file: bool,
 }
 
 impl Default for ParseOptions {
@@ -68,6 +71,7 @@ impl Default for ParseOptions {
             left_delimiter: "{{".into(),
             right_delimiter: "}}".into(),
             function_denylist: Vec::new(),
+            allow_write_to_file: false,
         }
     }
 }
@@ -81,6 +85,35 @@ pub struct RenderOutcome {
     pub missing: Vec<SecretRequest>,
     /// Every secret request the template made in this pass (present or missing), in first-use order.
     pub used: Vec<SecretRequest>,
+    /// The files `writeToFile` asked for in this pass, in call order: the output layer writes them.
+    pub side_writes: Vec<SideWrite>,
+}
+
+/// One `writeToFile PATH USER GROUP PERMS [FLAGS] CONTENT` call (consul-template): the renderer only records
+/// it; the engine writes it with the same atomic file rules as a destination.
+pub struct SideWrite {
+    /// The file to write.
+    pub path: std::path::PathBuf,
+    /// Owner: a user name or uid; empty keeps sidekey's own.
+    pub user: String,
+    /// Group: a group name or gid; empty keeps sidekey's own.
+    pub group: String,
+    /// File mode (from the octal `PERMS` argument, e.g. `"0600"`).
+    pub mode: u32,
+    /// The `append` flag: add to the file instead of replacing it.
+    pub append: bool,
+    /// The bytes to write (with the `newline` flag's `\n` already added).
+    pub content: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for SideWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SideWrite")
+            .field("path", &self.path)
+            .field("mode", &format_args!("{:o}", self.mode))
+            .field("append", &self.append)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A template parse or execution error. Carries the template name, line and column; never a secret value.
@@ -123,8 +156,8 @@ impl Template {
         }
         let toks = lex::lex(text, &opts.left_delimiter, &opts.right_delimiter)
             .map_err(|e| error(e.pos, e.message))?;
-        let tree =
-            parse::parse(toks, &opts.function_denylist).map_err(|e| error(e.pos, e.message))?;
+        let tree = parse::parse(toks, &opts.function_denylist, opts.allow_write_to_file)
+            .map_err(|e| error(e.pos, e.message))?;
         Ok(Self {
             name: name.into(),
             tree,
@@ -139,6 +172,7 @@ impl Template {
             missing: Vec::new(),
             used: Vec::new(),
             scratch: funcs::Scratch::default(),
+            side_writes: Vec::new(),
         };
         let mut ex = exec::Exec::new(&self.tree, env);
         let result = ex
@@ -153,6 +187,7 @@ impl Template {
             result,
             missing: std::mem::take(&mut ex.env.missing),
             used: std::mem::take(&mut ex.env.used),
+            side_writes: std::mem::take(&mut ex.env.side_writes),
         }
     }
 }

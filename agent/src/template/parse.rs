@@ -40,10 +40,11 @@ struct Parser<'a> {
     nesting: usize,
     defines: HashMap<String, List>,
     denylist: &'a [String],
+    allow_write_to_file: bool,
 }
 
 /// Parse a token stream.
-pub fn parse(toks: Vec<Token>, denylist: &[String]) -> PResult<Tree> {
+pub fn parse(toks: Vec<Token>, denylist: &[String], allow_write_to_file: bool) -> PResult<Tree> {
     let mut p = Parser {
         toks,
         i: 0,
@@ -52,6 +53,7 @@ pub fn parse(toks: Vec<Token>, denylist: &[String]) -> PResult<Tree> {
         nesting: 0,
         defines: HashMap::new(),
         denylist,
+        allow_write_to_file,
     };
     let (root, stop) = p.item_list(true)?;
     match stop {
@@ -506,6 +508,12 @@ impl Parser<'_> {
             Tok::Ident(name) => {
                 if self.denylist.iter().any(|d| d == &name) {
                     return err(pos, format!("function {name} is denied"));
+                }
+                if name == "writeToFile" && !self.allow_write_to_file {
+                    return err(
+                        pos,
+                        "function writeToFile is off: it writes files other than the destination; set allow_write_to_file = true in this template stanza to allow it",
+                    );
                 }
                 if funcs::UNSUPPORTED.contains(&name.as_str()) {
                     return err(pos, format!("function {name} is not supported by sidekey"));

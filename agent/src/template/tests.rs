@@ -123,7 +123,7 @@ fn custom_delimiters() {
     let opts = ParseOptions {
         left_delimiter: "[[".into(),
         right_delimiter: "]]".into(),
-        function_denylist: Vec::new(),
+        ..ParseOptions::default()
     };
     let t = match Template::parse(
         "t",
@@ -756,9 +756,58 @@ fn denylist_and_unsupported() {
     assert_eq!(e.message, "function env is denied");
     assert_eq!((e.line, e.col), (2, 4));
     assert!(
-        parse_err(r#"{{ writeToFile "a" "b" "c" "d" }}"#)
+        parse_err(r#"{{ plugin "a" }}"#)
             .message
             .contains("not supported")
+    );
+    assert!(
+        parse_err(r#"{{ "x" | writeToFile "a" "" "" "0600" }}"#)
+            .message
+            .contains("set allow_write_to_file = true")
+    );
+}
+
+#[test]
+fn write_to_file_is_recorded_not_written() {
+    let opts = ParseOptions {
+        allow_write_to_file: true,
+        ..ParseOptions::default()
+    };
+    let t = Template::parse(
+        "t",
+        r#"a{{ "k1" | writeToFile "/x/f" "" "" "0640" }}{{ "k2" | writeToFile "/x/f" "" "" "0600" "append,newline" }}b"#,
+        &opts,
+    )
+    .unwrap();
+    let out = t.render(&kv(), MissingKey::ErrorOnPrint);
+    assert_eq!(out.result.unwrap().as_str(), "ab");
+    let w: Vec<_> = out
+        .side_writes
+        .iter()
+        .map(|w| {
+            (
+                w.path.display().to_string(),
+                w.mode,
+                w.append,
+                w.content.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        w,
+        [
+            ("/x/f".to_string(), 0o640, false, "k1".to_string()),
+            ("/x/f".to_string(), 0o600, true, "k2\n".to_string()),
+        ]
+    );
+    let bad = Template::parse("t", r#"{{ "k" | writeToFile "/x" "" "" "rw" }}"#, &opts)
+        .unwrap()
+        .render(&kv(), MissingKey::ErrorOnPrint);
+    assert!(
+        bad.result
+            .unwrap_err()
+            .message
+            .contains("not an octal number")
     );
 }
 

@@ -64,6 +64,7 @@ pub(super) fn template(
         wait,
         backup: s.get("backup", Field::bool)?.unwrap_or(false),
         allow_non_tmpfs: s.get("allow_non_tmpfs", Field::bool)?.unwrap_or(false),
+        allow_write_to_file: s.get("allow_write_to_file", Field::bool)?.unwrap_or(false),
         function_denylist: denylist,
     };
     // consul-template's `error_fatal` (default true) is what sidekey does; `false` is not.

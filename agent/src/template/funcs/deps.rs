@@ -14,6 +14,7 @@ pub fn call(name: &str, args: &[Value], env: &mut Env<'_>) -> Option<FResult> {
         "secret" => secret(args, env),
         "secrets" => secrets(args, env),
         "pkiCert" => pki_cert(args, env),
+        "writeToFile" => write_to_file(args, env),
         "env" => arity(name, args, 1)
             .and_then(|()| str_arg(name, &args[0], env))
             .map(|n| Value::str(env.ctx.env(n).unwrap_or_default())),
@@ -132,6 +133,46 @@ fn pki_cert(args: &[Value], env: &mut Env<'_>) -> FResult {
     let mut outer = pem.clone();
     outer.insert("Data".to_string(), Value::Map(std::rc::Rc::new(pem)));
     Ok(Value::Map(std::rc::Rc::new(outer)))
+}
+
+/// `writeToFile PATH USER GROUP PERMS [FLAGS] CONTENT` (consul-template; CONTENT usually comes through a
+/// pipe): record the write for the output layer and print nothing. `PERMS` is octal; `FLAGS` may contain
+/// `append` and `newline`.
+fn write_to_file(args: &[Value], env: &mut Env<'_>) -> FResult {
+    const NAME: &str = "writeToFile";
+    if !(5..=6).contains(&args.len()) {
+        return Err(format!(
+            "wrong number of args for {NAME}: want 5 or 6 got {}",
+            args.len()
+        ));
+    }
+    let path = str_arg(NAME, &args[0], env)?.to_string();
+    let user = str_arg(NAME, &args[1], env)?.to_string();
+    let group = str_arg(NAME, &args[2], env)?.to_string();
+    let perms = str_arg(NAME, &args[3], env)?;
+    let mode = u32::from_str_radix(perms, 8)
+        .map_err(|_| format!("{NAME}: permissions {perms:?} are not an octal number"))?;
+    let flags = if args.len() == 6 {
+        str_arg(NAME, &args[4], env)?.to_string()
+    } else {
+        String::new()
+    };
+    let mut content =
+        zeroize::Zeroizing::new(str_arg(NAME, &args[args.len() - 1], env)?.to_string());
+    if flags.contains("newline") {
+        content.push('\n');
+    }
+    if !env.discovering() {
+        env.side_writes.push(crate::template::SideWrite {
+            path: path.into(),
+            user,
+            group,
+            mode,
+            append: flags.contains("append"),
+            content,
+        });
+    }
+    Ok(Value::str(String::new()))
 }
 
 /// `secrets "path"`: the keys listed below a path, sorted.

@@ -64,6 +64,7 @@ const NAMES: &[&str] = &[
     "mustEnv",
     "envOrDefault",
     "file",
+    "writeToFile",
     // consul-template: JSON
     "toJSON",
     "toJSONPretty",
@@ -122,7 +123,7 @@ const NAMES: &[&str] = &[
 ];
 
 /// consul-template functions sidekey deliberately does not provide (side effects outside the renderer).
-pub const UNSUPPORTED: &[&str] = &["plugin", "writeToFile"];
+pub const UNSUPPORTED: &[&str] = &["plugin"];
 
 /// Whether `name` is a function templates may call.
 pub fn is_known(name: &str) -> bool {
@@ -141,6 +142,8 @@ pub struct Env<'a> {
     pub used: Vec<SecretRequest>,
     /// The render's `scratch` store.
     pub scratch: Scratch,
+    /// `writeToFile` calls of this pass, for the output layer.
+    pub side_writes: Vec<super::SideWrite>,
 }
 
 impl Env<'_> {

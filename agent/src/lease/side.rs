@@ -1,0 +1,108 @@
+//! consul-template's `writeToFile`: the files a template asks for besides its destination (enabled per
+//! template with `allow_write_to_file`). The renderer only records the calls; they are written here, after the
+//! destination, with the same rules as a destination (atomic, mode before the first byte, tmpfs unless the
+//! template allows otherwise, never through a symlink).
+//!
+//! Calls on one path are combined in call order: a plain call replaces what came before, an `append` call
+//! adds to it. A path whose first call appends starts from the file as it is, and is only written when the
+//! template's destination changed: re-rendering the same data must not grow the file (consul-template would
+//! append again on every render).
+
+use std::path::Path;
+
+use zeroize::Zeroizing;
+
+use super::engine::OutputFailure;
+use super::jobs::{FileJob, owner};
+use crate::audit::{Auditor, EventKind, OutputMeta, Record};
+use crate::output::{FileTarget, WriteOutcome, file::read_back, write_atomic};
+use crate::template::SideWrite;
+
+/// An appended-to file larger than this is refused rather than read back into memory.
+const MAX_APPEND_BASE: u64 = 16 << 20;
+
+/// Write every path of `writes` (see the module doc); `destination_changed` says whether the template's
+/// own destination was just (re)written.
+///
+/// # Errors
+/// The first failure, naming the template and the path; paths before it are written, the rest are not.
+pub(super) fn write_all(
+    job: &FileJob,
+    writes: &[SideWrite],
+    destination_changed: bool,
+    auditor: &Auditor,
+) -> Result<(), OutputFailure> {
+    let mut paths: Vec<&Path> = Vec::new();
+    for w in writes {
+        if !paths.contains(&w.path.as_path()) {
+            paths.push(&w.path);
+        }
+    }
+    for path in paths {
+        let calls: Vec<&SideWrite> = writes.iter().filter(|w| w.path == path).collect();
+        let Some(last) = calls.last() else { continue };
+        let appends_to_existing = calls.first().is_some_and(|w| w.append);
+        if appends_to_existing && !destination_changed {
+            continue;
+        }
+        let fail = |message: String| OutputFailure {
+            template: job.name.clone(),
+            message: format!(
+                "template {}: writeToFile {}: {message}",
+                job.name,
+                path.display()
+            ),
+            transient: false,
+        };
+        let mut content = Zeroizing::new(Vec::new());
+        if appends_to_existing && let Some(old) = read_back(path, MAX_APPEND_BASE) {
+            content.extend_from_slice(&old);
+        }
+        for w in &calls {
+            if !w.append {
+                content.clear();
+            }
+            content.extend_from_slice(w.content.as_bytes());
+        }
+        let shown = path.display().to_string();
+        let target = FileTarget {
+            path: path.to_path_buf(),
+            mode: last.mode,
+            uid: non_empty(&last.user)
+                .map(|u| owner(&shown, "user", Some(u)))
+                .transpose()
+                .map_err(|e| fail(e.to_string()))?
+                .flatten(),
+            gid: non_empty(&last.group)
+                .map(|g| owner(&shown, "group", Some(g)))
+                .transpose()
+                .map_err(|e| fail(e.to_string()))?
+                .flatten(),
+            create_dirs: true,
+            allow_non_tmpfs: job.target.allow_non_tmpfs,
+            backup: false,
+        };
+        match write_atomic(&target, &content) {
+            Ok(WriteOutcome::Unchanged) => {}
+            Ok(WriteOutcome::Written) => {
+                auditor.record(
+                    Record::new(EventKind::OutputWrite, crate::audit::Outcome::Success)
+                        .output(OutputMeta::File { destination: shown }),
+                );
+                tracing::info!(template = %job.name, file = %path.display(), "writeToFile");
+            }
+            Err(e) => {
+                auditor.record(
+                    Record::result(EventKind::OutputWrite, Some(&e))
+                        .output(OutputMeta::File { destination: shown }),
+                );
+                return Err(fail(e.to_string()));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn non_empty(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}
