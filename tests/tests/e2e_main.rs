@@ -168,6 +168,36 @@ fn run_once_fails_on_an_unreadable_secret_and_leaves_no_file() {
     );
 }
 
+/// As with Vault Agent, a failing `command` in a one-shot run (an init container's `exit_after_auth`) is
+/// reported but does not fail the run: the file is delivered, and the command is run once, not retried.
+#[test]
+fn a_failing_command_does_not_fail_a_one_shot_run() {
+    let fx = fixture(Setup::new().jwt());
+    let shm = ShmDir::new();
+    let dest = shm.join("app.txt");
+    let runs = shm.join("runs");
+    let command = format!("echo ran >> {} ; exit 3", runs.display());
+    let template = hcl::template(
+        r#"{{ with secret "secret/data/app/config" }}{{ .Data.data.username }}{{ end }}"#,
+        &dest,
+        &[&format!("command = {}", hcl::quote(&command))],
+    );
+    let (config, _) = agent_config(
+        &fx,
+        "agent.hcl",
+        None,
+        &format!("exit_after_auth = true\n{template}"),
+    );
+    let out = Sidekey::new(["run", "-c"]).args([&config]).run();
+    assert_eq!(out.code(), 0, "{}", show(&out));
+    assert!(out.stderr.contains("command failed"), "{}", show(&out));
+    assert_eq!(
+        std::fs::read_to_string(&dest).unwrap(),
+        sidekey_tests::setup::KV_USERNAME
+    );
+    assert_eq!(std::fs::read_to_string(&runs).unwrap(), "ran\n");
+}
+
 fn exec_config(fx: &Fixture) -> PathBuf {
     agent_config(
         fx,

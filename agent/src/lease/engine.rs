@@ -151,6 +151,10 @@ pub struct Engine {
     pub(super) command_retry: Vec<Option<Pending>>,
     /// Old leases to revoke once their replacement has been delivered for `revoke_old_after`.
     pub(super) revocations: Vec<(Instant, String)>,
+    /// A one-shot run (`--once`, `exit_after_auth`): a failed command is reported, not retried, and does
+    /// not fail the run, as with Vault Agent (the file is delivered; an init container must not stop a pod
+    /// because e.g. the process it would signal is not running yet).
+    pub(super) once: bool,
 }
 
 impl Engine {
@@ -213,6 +217,7 @@ impl Engine {
             retry,
             login_retry,
             backoff,
+            once,
             outage: None,
             render_retry: None,
             command_retry: vec![None; n],
@@ -377,6 +382,11 @@ impl Engine {
                 Ok(changed) => {
                     self.command_retry[i] = None;
                     Ok(changed)
+                }
+                Err(FileFailure::Command(e)) if self.once => {
+                    tracing::error!(template = %job.name, error = %e.message, "command failed");
+                    self.command_retry[i] = None;
+                    Ok(true)
                 }
                 Err(FileFailure::Command(e)) => {
                     // The file is delivered; only its command is retried, without fetching again.
