@@ -452,13 +452,16 @@ impl Engine {
                 let mut out = job.template.render(&self.store, job.missing_key);
                 let side_writes = std::mem::take(&mut out.side_writes);
                 let before = wanted.len();
-                files.push(outcome(&job.name, out, &failed, &mut wanted).map(|t| (t, side_writes)));
+                files.push(
+                    outcome(&job.name, out, &self.store, &failed, &mut wanted)
+                        .map(|t| (t, side_writes)),
+                );
                 take_reusable_certs(&job.target.path, &mut wanted, before, &mut reused);
             }
             let mut env: Result<EnvMap, OutputFailure> = Ok(EnvMap::new());
             for job in &self.envs {
                 let out = job.template.render(&self.store, job.missing_key);
-                let r = outcome(&job.name, out, &failed, &mut wanted);
+                let r = outcome(&job.name, out, &self.store, &failed, &mut wanted);
                 if let Ok(map) = &mut env {
                     match r {
                         Ok(v) => {
@@ -480,7 +483,7 @@ impl Engine {
                 match r {
                     Ok(f) => self.insert(req, f),
                     Err(e) => {
-                        let msg = format!("{}: {e}", req.path);
+                        let msg = self.store.scrub(&format!("{}: {e}", req.path));
                         failed.insert(req, (msg, e.is_transient()));
                     }
                 }
@@ -597,6 +600,7 @@ enum FileFailure {
 fn outcome(
     name: &str,
     out: crate::template::RenderOutcome,
+    store: &Store,
     failed: &BTreeMap<SecretRequest, (String, bool)>,
     wanted: &mut Vec<SecretRequest>,
 ) -> Result<Zeroizing<String>, OutputFailure> {
@@ -615,9 +619,10 @@ fn outcome(
     if let Some(f) = failure {
         return Err(f);
     }
+    // A template can pass a secret value to a function whose error quotes its argument.
     out.result.map_err(|e| OutputFailure {
         template: name.into(),
-        message: e.to_string(),
+        message: store.scrub(&e.to_string()),
         transient: false,
     })
 }

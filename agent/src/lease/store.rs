@@ -89,6 +89,36 @@ impl Store {
     pub fn next_due(&self) -> Option<Instant> {
         self.entries.values().map(|e| e.due).min()
     }
+
+    /// `text` (an error message) with every string value of every stored secret replaced by `[REDACTED]`.
+    ///
+    /// A template can route a secret value into a function argument (`{{ .Data.data.password | file }}`) and
+    /// from there into an error; this is the last line before such a message reaches logs and audit events.
+    /// Values shorter than [`MIN_SCRUBBED`] bytes are left alone: they would garble messages, not hide much.
+    pub fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for e in self.entries.values() {
+            for_each_string(&e.fetched.secret.data.0, &mut |v| {
+                if v.len() >= MIN_SCRUBBED && out.contains(v) {
+                    out = out.replace(v, "[REDACTED]");
+                }
+            });
+        }
+        out
+    }
+}
+
+/// The shortest secret value [`Store::scrub`] and [`RenderContext::is_secret_value`] look for, in bytes.
+pub const MIN_SCRUBBED: usize = 4;
+
+/// Call `f` with every string leaf of a JSON value.
+fn for_each_string(v: &serde_json::Value, f: &mut impl FnMut(&str)) {
+    match v {
+        serde_json::Value::String(s) => f(s),
+        serde_json::Value::Array(a) => a.iter().for_each(|v| for_each_string(v, f)),
+        serde_json::Value::Object(m) => m.values().for_each(|v| for_each_string(v, f)),
+        _ => {}
+    }
 }
 
 impl RenderContext for Store {
@@ -100,5 +130,15 @@ impl RenderContext for Store {
     }
     fn file(&self, path: &str) -> Option<String> {
         std::fs::read_to_string(path).ok()
+    }
+    fn is_secret_value(&self, text: &str) -> bool {
+        if text.len() < MIN_SCRUBBED {
+            return false;
+        }
+        let mut found = false;
+        for e in self.entries.values() {
+            for_each_string(&e.fetched.secret.data.0, &mut |v| found |= v == text);
+        }
+        found
     }
 }

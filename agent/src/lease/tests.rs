@@ -219,3 +219,30 @@ async fn reported_expiry_is_capped_by_the_parent_token() {
     );
     assert_eq!(e.lease_expiries().len(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn error_messages_lose_secret_values_and_secret_values_are_no_paths() {
+    use crate::backend::secret::SecretData;
+    use crate::template::RenderContext;
+    let mut e = engine();
+    let req = SecretRequest::read("secret/data/app");
+    let secret = Secret {
+        data: SecretData(serde_json::json!({"data": {"password": "SENTINEL-pw", "n": "ab"}})),
+        ..Secret::default()
+    };
+    e.insert(
+        req,
+        Fetched {
+            secret: Arc::new(secret),
+            api_path: "secret/data/app".into(),
+            mount: None,
+        },
+    );
+    assert_eq!(
+        e.store.scrub("file: cannot read \"SENTINEL-pw\" (ab)"),
+        "file: cannot read \"[REDACTED]\" (ab)"
+    );
+    assert!(e.store.is_secret_value("SENTINEL-pw"));
+    assert!(!e.store.is_secret_value("secret/data/app"));
+    assert!(!e.store.is_secret_value("ab"));
+}

@@ -37,6 +37,11 @@ pub trait RenderContext {
     fn env(&self, name: &str) -> Option<String>;
     /// The content of the file at `path` (`file` function), or `None` if it cannot be read.
     fn file(&self, path: &str) -> Option<String>;
+    /// Whether `text` is the value of a fetched secret: such a string must not become a secret path sent to
+    /// the backend (and so into audit records and error messages).
+    fn is_secret_value(&self, _text: &str) -> bool {
+        false
+    }
 }
 
 /// How printing a missing map key behaves (the template's `error_on_missing_key`).

@@ -78,6 +78,11 @@ fn path_and_params(
         return Err(format!("{name}: missing path"));
     };
     let path = str_arg(name, path, env)?.to_string();
+    if env.ctx.is_secret_value(&path) {
+        return Err(format!(
+            "{name}: the path is a secret value; refusing to send it to the server"
+        ));
+    }
     let mut params = BTreeMap::new();
     for a in rest {
         match a {
@@ -179,6 +184,11 @@ fn write_to_file(args: &[Value], env: &mut Env<'_>) -> FResult {
 fn secrets(args: &[Value], env: &mut Env<'_>) -> FResult {
     arity("secrets", args, 1)?;
     let path = str_arg("secrets", &args[0], env)?.to_string();
+    if env.ctx.is_secret_value(&path) {
+        return Err(
+            "secrets: the path is a secret value; refusing to send it to the server".into(),
+        );
+    }
     let Some(s) = fetch(SecretRequest::list(path), env) else {
         return Ok(Value::strings(Vec::<String>::new()));
     };
