@@ -63,6 +63,8 @@ fn read(file: &Path) -> Result<Partial, ConfigError> {
     let tree = if is_json {
         json::parse(&text)
     } else {
+        // Files edited on Windows: Vault Agent reads CRLF as LF, heredoc lines included (line numbers stay).
+        let text = text.replace("\r\n", "\n");
         // Vault Agent reads HCL 1; HCL 2 first for its precise errors, HCL 1 for what only it accepts.
         // When both refuse the file, the error further down is the one to fix: HCL 1 read everything
         // before its error, so an earlier HCL 2 error is only an HCL 1 form HCL 2 does not know.

@@ -655,3 +655,13 @@ fn a_directory_loads_its_config_files_in_name_order() {
         .collect();
     assert_eq!(got, [Path::new("/run/a"), Path::new("/run/b")]);
 }
+
+#[test]
+fn windows_line_endings_load_as_vault_agent_reads_them() {
+    let text = "template {\r\n  destination = \"/dev/shm/a\"\r\n  contents = <<EOT\r\na={{ env \"X\" }}\r\nEOT\r\n}\r\n";
+    let c = ok("crlf.hcl", text);
+    match &c.templates[0].source {
+        TemplateSource::Inline(text) => assert_eq!(text, "a={{ env \"X\" }}\n"),
+        other => panic!("{other:?}"),
+    }
+}
