@@ -1,5 +1,6 @@
-//! consul-template's map functions: `explodeMap` (slash-separated keys → nested maps) and `mergeMap` (deep
-//! merge where the first map wins, as `mergo.Merge(&dst, src)` does).
+//! consul-template's map functions: `explodeMap` (slash-separated keys → nested maps), `mergeMap` (deep
+//! merge where the first map wins, as `mergo.Merge(&dst, src)` does), `mergeMapWithOverride` (the second map
+//! wins) and `splitToMap` (`"k:v,k2:v2"` → a map).
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -19,6 +20,20 @@ pub fn call(name: &str, args: &[Value]) -> Option<FResult> {
             let dst = map_arg(name, &args[0])?;
             let src = map_arg(name, &args[1])?;
             Ok(Value::Map(Rc::new(merge(dst, src))))
+        }),
+        "mergeMapWithOverride" => arity(name, args, 2).and_then(|()| {
+            let dst = map_arg(name, &args[0])?;
+            let src = map_arg(name, &args[1])?;
+            Ok(Value::Map(Rc::new(merge_override(dst, src))))
+        }),
+        "splitToMap" => arity(name, args, 3).and_then(|()| {
+            let [sep, kv_sep, text] = [&args[0], &args[1], &args[2]].map(Value::as_str);
+            match (sep, kv_sep, text) {
+                (Some(sep), Some(kv_sep), Some(text)) => {
+                    Ok(Value::Map(Rc::new(split_to_map(sep, kv_sep, text))))
+                }
+                _ => Err(format!("{name}: wrong type for value; expected string")),
+            }
         }),
         _ => return None,
     })
@@ -59,6 +74,35 @@ fn insert_path(out: &mut Map, path: &[&str], v: &Value) {
             out.insert((*head).to_string(), Value::Map(Rc::new(inner)));
         }
     }
+}
+
+/// Deep merge where `src` wins (`mergo.WithOverride`): even an empty `src` value replaces `dst`'s; maps
+/// present on both sides are merged.
+fn merge_override(dst: &Map, src: &Map) -> Map {
+    let mut out = dst.clone();
+    for (k, s) in src {
+        let merged = match (out.get(k), s) {
+            (Some(Value::Map(d)), Value::Map(sm)) => Value::Map(Rc::new(merge_override(d, sm))),
+            _ => s.clone(),
+        };
+        out.insert(k.clone(), merged);
+    }
+    out
+}
+
+/// `text` split on `sep`; each part split once on `kv_sep` into key and value (nothing trimmed); a part
+/// without `kv_sep` is dropped.
+fn split_to_map(sep: &str, kv_sep: &str, text: &str) -> Map {
+    let mut out = Map::new();
+    if text.is_empty() {
+        return out;
+    }
+    for part in text.split(sep) {
+        if let Some((k, v)) = part.split_once(kv_sep) {
+            out.insert(k.to_string(), Value::str(v));
+        }
+    }
+    out
 }
 
 /// Deep merge: `dst`'s values win, except empty ones; maps present on both sides are merged.

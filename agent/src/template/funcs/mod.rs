@@ -118,12 +118,54 @@ const NAMES: &[&str] = &[
     "parseYAML",
     "toTOML",
     "mergeMap",
+    "mergeMapWithOverride",
+    "splitToMap",
     "scratch",
     "executeTemplate",
 ];
 
-/// consul-template functions sidekey deliberately does not provide (side effects outside the renderer).
-pub const UNSUPPORTED: &[&str] = &["plugin"];
+/// consul-template functions sidekey does not provide: `plugin` (runs a program from a template), Go
+/// debugging dumps, go-sockaddr, and the Consul and Nomad API functions (sidekey talks to OpenBao/Vault only).
+/// Using one is a parse error naming it, not "not defined".
+pub const UNSUPPORTED: &[&str] = &[
+    "plugin",
+    "sockaddr",
+    "spew_dump",
+    "spew_printf",
+    "spew_sdump",
+    "spew_sprintf",
+    "spew_sprint",
+    "spew_sprintln",
+    "byKey",
+    "byMeta",
+    "byTag",
+    "caLeaf",
+    "caRoots",
+    "connect",
+    "datacenters",
+    "explode",
+    "exportedServices",
+    "key",
+    "keyExists",
+    "keyOrDefault",
+    "ls",
+    "node",
+    "nodes",
+    "partitions",
+    "peerings",
+    "safeLs",
+    "safeTree",
+    "service",
+    "services",
+    "tree",
+    "nomadService",
+    "nomadServices",
+    "nomadVarExists",
+    "nomadVarGet",
+    "nomadVarGetOrDefault",
+    "nomadVarList",
+    "nomadVarListSafe",
+];
 
 /// Whether `name` is a function templates may call.
 pub fn is_known(name: &str) -> bool {
