@@ -486,9 +486,17 @@ impl<'a> Exec<'a> {
         if name == "executeTemplate" {
             return self.execute_template(pos, &vals);
         }
-        let out = funcs::call(name, &vals, &mut self.env).map_err(|m| ExecError {
-            pos,
-            message: format!("error calling {name}: {m}"),
+        let out = funcs::call(name, &vals, &mut self.env).map_err(|m| {
+            // Some builtins already word their errors as Go does ("error calling index: ...").
+            let prefix = format!("error calling {name}: ");
+            ExecError {
+                pos,
+                message: if m.starts_with(&prefix) {
+                    m
+                } else {
+                    prefix + &m
+                },
+            }
         })?;
         // sprig's set/unset/merge change the dict in place (Go maps are references); values here are
         // immutable, so the variable that named the dict gets the result (`{{ $_ := sprig_set $d "k" "v" }}`).
