@@ -166,6 +166,9 @@ pub fn main() -> i32 {
                     for w in &cfg.warnings {
                         eprintln!("sidekey: warning: {w}");
                     }
+                    for w in destinations_off_tmpfs(&cfg) {
+                        eprintln!("sidekey: warning: {w}");
+                    }
                     eprintln!("sidekey: configuration is valid");
                     0
                 }
@@ -250,6 +253,21 @@ fn load(args: &ConfigArgs, env: &dyn EnvSource) -> Result<Config, i32> {
             Err(crate::runtime::EXIT_CONFIG)
         }
     }
+}
+
+/// Destinations that `run` would refuse because they are not on tmpfs/ramfs (where that can be told now).
+fn destinations_off_tmpfs(cfg: &Config) -> Vec<String> {
+    cfg.templates
+        .iter()
+        .filter(|t| !t.allow_non_tmpfs)
+        .filter(|t| crate::output::file::destination_on_memory_fs(&t.destination) == Some(false))
+        .map(|t| {
+            format!(
+                "template destination {}: not on tmpfs/ramfs, so `sidekey run` will refuse to write it (mount a tmpfs there, or set allow_non_tmpfs = true in the template stanza)",
+                t.destination.display()
+            )
+        })
+        .collect()
 }
 
 /// Log, once at startup, each setting that loaded but is not served (`sidekey check` prints them instead).

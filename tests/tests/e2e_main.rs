@@ -241,6 +241,31 @@ fn exec_passes_rendered_env_and_not_tokens_and_exit_code() {
     );
 }
 
+/// `run` refuses a destination outside tmpfs/ramfs; `check` says so beforehand (a warning: the file system
+/// at deploy time may differ).
+#[test]
+fn check_warns_when_a_destination_is_not_on_tmpfs() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let fs = std::process::Command::new("stat")
+        .args(["-f", "-c", "%T"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    if String::from_utf8_lossy(&fs.stdout).trim() == "tmpfs" {
+        return; // nothing to warn about where the build directory is itself on tmpfs
+    }
+    let dest = dir.path().join("app.txt");
+    let cfg = dir.path().join("agent.hcl");
+    std::fs::write(&cfg, hcl::template("x", &dest, &[])).unwrap();
+    let out = Sidekey::new(["check", "-c"]).args([&cfg]).run();
+    assert_eq!(out.code(), 0, "{}", show(&out));
+    assert!(
+        out.stderr.contains("not on tmpfs/ramfs") && out.stderr.contains("allow_non_tmpfs"),
+        "{}",
+        show(&out)
+    );
+}
+
 #[test]
 fn check_reports_file_line_and_unknown_key() {
     let dir = tempfile::tempdir().unwrap();

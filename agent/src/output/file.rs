@@ -182,6 +182,15 @@ fn open_dir(dir: &Path) -> nix::Result<OwnedFd> {
     )
 }
 
+/// Whether a file written at `destination` would land on tmpfs/ramfs, judged from the nearest existing
+/// directory above it; `None` when nothing above it can be examined. For `sidekey check`, which has no
+/// reason to create directories.
+pub fn destination_on_memory_fs(destination: &Path) -> Option<bool> {
+    let dir = destination.ancestors().skip(1).find(|d| d.is_dir())?;
+    let fd = open_dir(dir).ok()?;
+    is_memory_fs(&fd).ok()
+}
+
 fn is_memory_fs(dir: &OwnedFd) -> nix::Result<bool> {
     const RAMFS_MAGIC: i64 = 0x8584_58f6;
     let kind = nix::sys::statfs::fstatfs(dir)?.filesystem_type();
