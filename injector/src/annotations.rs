@@ -19,6 +19,38 @@ pub const PREFIX: &str = "vault.hashicorp.com/";
 /// Set to `injected` after a mutation; a pod carrying it is left alone.
 pub const STATUS: &str = "vault.hashicorp.com/agent-inject-status";
 
+/// The same annotations as the OpenBao injector (openbao-k8s) spells them.
+pub const OPENBAO_PREFIX: &str = "openbao.openbao.org/";
+/// openbao-k8s's default `secret-volume-path`.
+pub const OPENBAO_SECRET_VOLUME_PATH: &str = "/openbao/secrets";
+
+/// A pod's annotations with openbao-k8s's `openbao.openbao.org/*` names read as their `vault.hashicorp.com/*`
+/// twins (a name set both ways keeps the `vault.hashicorp.com/` value), and whether the pod used them: then
+/// the secrets volume defaults to `/openbao/secrets`, and messages should name the annotations as the pod
+/// does ([`openbao_names`]).
+pub fn normalize(annotations: &BTreeMap<String, String>) -> (BTreeMap<String, String>, bool) {
+    let mut out = annotations.clone();
+    let mut openbao = false;
+    for (k, v) in annotations {
+        if let Some(rest) = k.strip_prefix(OPENBAO_PREFIX) {
+            openbao = true;
+            out.entry(format!("{PREFIX}{rest}"))
+                .or_insert_with(|| v.clone());
+            out.remove(k);
+        }
+    }
+    if openbao {
+        out.entry(format!("{PREFIX}secret-volume-path"))
+            .or_insert_with(|| OPENBAO_SECRET_VOLUME_PATH.into());
+    }
+    (out, openbao)
+}
+
+/// `message` with annotation names spelled the openbao-k8s way.
+pub fn openbao_names(message: &str) -> String {
+    message.replace(PREFIX, OPENBAO_PREFIX)
+}
+
 /// Where a pod's service-account token is mounted (the agent's default `token_path`).
 pub const SERVICE_ACCOUNT_TOKEN_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 

@@ -4,8 +4,6 @@
 //! injected`) are allowed unchanged. A malformed annotation denies the pod with a message naming it.
 //! Recognised-but-unsupported annotations are admitted with one `warnings` entry each.
 
-use std::collections::BTreeMap;
-
 use base64::Engine as _;
 use base64::prelude::BASE64_STANDARD;
 use k8s_openapi::api::core::v1::Pod;
@@ -52,22 +50,30 @@ fn respond(request: &AdmissionRequest<Pod>, settings: &Settings) -> AdmissionRes
     let Some(pod) = &request.object else {
         return allowed;
     };
-    let annotations: BTreeMap<String, String> =
-        pod.metadata.annotations.clone().unwrap_or_default();
+    let (annotations, openbao) =
+        annotations::normalize(&pod.metadata.annotations.clone().unwrap_or_default());
+    // Messages name the annotations the way the pod spells them.
+    let say = |m: String| {
+        if openbao {
+            annotations::openbao_names(&m)
+        } else {
+            m
+        }
+    };
     match annotations::should_inject(&annotations) {
         Ok(false) => return allowed,
         Ok(true) => {}
-        Err(e) => return allowed.deny(e),
+        Err(e) => return allowed.deny(say(e.to_string())),
     }
     let spec = match annotations::parse(&annotations, &settings.defaults) {
         Ok(spec) => spec,
-        Err(e) => return allowed.deny(e),
+        Err(e) => return allowed.deny(say(e.to_string())),
     };
     let ops = match patch::patch(pod, &spec, &settings.agent_image) {
         Ok(ops) => ops,
-        Err(e) => return allowed.deny(e),
+        Err(e) => return allowed.deny(say(e.to_string())),
     };
-    let warnings = spec.warnings.clone();
+    let warnings: Vec<String> = spec.warnings.iter().map(|w| say(w.clone())).collect();
     let patch: json_patch::Patch = match serde_json::from_value(Value::Array(ops)) {
         Ok(p) => p,
         Err(e) => return allowed.deny(format!("internal error building the patch: {e}")),

@@ -523,3 +523,45 @@ fn docs_examples_give_the_golden_patches() {
     }
     assert!(seen >= 4, "only {seen} fixtures");
 }
+
+/// openbao-k8s spells the same annotations `openbao.openbao.org/*` and mounts secrets at `/openbao/secrets`.
+#[test]
+fn openbao_k8s_annotations_are_read_the_same_way() {
+    let openbao = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (format!("openbao.openbao.org/{k}"), v.to_string()))
+            .collect()
+    };
+    let r = respond(json!({
+        "metadata": {"annotations": openbao(&[
+            ("agent-inject", "true"),
+            ("role", "app"),
+            ("agent-inject-secret-db.txt", "secret/data/db"),
+            ("agent-cache-listener-port", "8200"),
+        ])},
+        "spec": {"containers": [{"name": "app"}]}
+    }));
+    assert_eq!(r["allowed"], json!(true), "{r}");
+    let config = patched_config(&r);
+    assert_eq!(
+        config["template"][0]["destination"],
+        json!("/openbao/secrets/db.txt")
+    );
+    let warnings = r["warnings"].to_string();
+    assert!(
+        warnings.contains("openbao.openbao.org/agent-cache-listener-port"),
+        "{warnings}"
+    );
+
+    let denied = respond(json!({
+        "metadata": {"annotations": openbao(&[("agent-inject", "true"), ("role", "app"), ("tls-skip-verify", "nope")])},
+        "spec": {"containers": [{"name": "app"}]}
+    }));
+    assert_eq!(denied["allowed"], json!(false));
+    let message = denied["status"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("openbao.openbao.org/tls-skip-verify"),
+        "{message}"
+    );
+}
