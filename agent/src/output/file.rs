@@ -24,7 +24,7 @@ pub struct FileTarget {
     pub uid: Option<u32>,
     /// Group gid, if set.
     pub gid: Option<u32>,
-    /// Create missing parent directories (mode 0700).
+    /// Create missing parent directories (`0700`, opened to group/others as far as `mode` is).
     pub create_dirs: bool,
     /// Allow a destination that is not on tmpfs/ramfs.
     pub allow_non_tmpfs: bool,
@@ -85,7 +85,7 @@ pub fn write_atomic(target: &FileTarget, bytes: &[u8]) -> Result<WriteOutcome, O
     if target.create_dirs && !dir_path.exists() {
         std::fs::DirBuilder::new()
             .recursive(true)
-            .mode(0o700)
+            .mode(dir_mode(target.mode))
             .create(dir_path)
             .map_err(|e| OutputError::io(path, "create directory", e))?;
     }
@@ -126,6 +126,20 @@ pub fn write_atomic(target: &FileTarget, bytes: &[u8]) -> Result<WriteOutcome, O
     // The rename is durable only once the directory entry is on disk.
     let _ = fsync(&dir);
     Ok(WriteOutcome::Written)
+}
+
+/// The mode of directories created for a file of mode `file_mode`: the owner's `rwx`, and `r-x` for the
+/// group and others only where the file grants them some access, so a `0640` file is reachable by its group
+/// (Vault Agent creates `0755` directories; a `0600` file gets `0700` ones).
+fn dir_mode(file_mode: u32) -> u32 {
+    let mut mode = 0o700;
+    if file_mode & 0o070 != 0 {
+        mode |= 0o050;
+    }
+    if file_mode & 0o007 != 0 {
+        mode |= 0o005;
+    }
+    mode
 }
 
 /// Remove the destination file (`remove_on_exit`); a missing file is not an error.
@@ -266,6 +280,15 @@ mod tests {
             allow_non_tmpfs: false,
             backup: false,
         }
+    }
+
+    #[test]
+    fn created_directories_open_only_to_those_the_file_is_for() {
+        assert_eq!(dir_mode(0o600), 0o700);
+        assert_eq!(dir_mode(0o400), 0o700);
+        assert_eq!(dir_mode(0o640), 0o750);
+        assert_eq!(dir_mode(0o644), 0o755);
+        assert_eq!(dir_mode(0o604), 0o705);
     }
 
     fn shm_dir() -> tempfile::TempDir {
