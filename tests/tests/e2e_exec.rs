@@ -385,6 +385,42 @@ fn child_killed_while_the_backend_is_down_exits_137_within_a_second() {
     drop(dir);
 }
 
+/// As with Vault Agent's exec, an env_template whose secret does not exist yet is retried, and the child
+/// starts once it renders (a `sidekey:` reference, below, fails at once instead).
+#[test]
+fn exec_waits_for_an_env_template_whose_secret_appears_later() {
+    let fx = Setup::new().start();
+    let log = fx.dir.path().join("later.log");
+    let child = script(
+        &fx,
+        "later.sh",
+        "#!/bin/sh\necho \"started $LATER\" >> \"$LOG\"\n",
+    );
+    let hcl = format!(
+        r#"vault {{
+  address = "{}"
+}}
+env_template "LATER" {{
+  contents = "{{{{ with secret \"secret/data/app/later\" }}}}{{{{ .Data.data.value }}}}{{{{ end }}}}"
+}}
+"#,
+        fx.addr()
+    );
+    let cfg = fx.write_file("later.hcl", &hcl);
+    let mut envs = bao_env(&fx);
+    envs.push(("LOG", log.display().to_string()));
+    let mut sk = exec_child(&cfg, &child, &envs);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!log.exists(), "the child started before its secret existed");
+    fx.bao.write(
+        "secret/data/app/later",
+        json!({ "data": { "value": "arrived" } }),
+    );
+    let (code, _, err) = sk.finish(Duration::from_secs(30));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(read(&log), "started arrived\n");
+}
+
 #[test]
 fn missing_keys_and_bad_references_start_no_child_and_name_the_variable() {
     let fx = Setup::new().start();

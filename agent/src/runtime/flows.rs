@@ -218,22 +218,50 @@ pub async fn exec(cfg: Config, opts: ExecOptions, env: Arc<dyn EnvSource>) -> i3
     {
         return report(EXIT_UNAVAILABLE, &e);
     }
-    let first = engine.deliver().await;
+    let mut first = engine.deliver().await;
     telemetry.delivered(&first);
     telemetry.set_lease_expiries(engine.lease_expiries());
-    // The child starts only once every env var rendered and every file was delivered.
-    let code = delivery_code(&first);
-    if code != EXIT_OK {
-        if let Some(Err(f)) = &first.env
-            && let Some(r) = refs.iter().find(|r| r.name == f.template)
-        {
-            eprintln!(
-                "sidekey: environment variable {}: cannot resolve {r}",
-                r.name
-            );
+    // The child starts only once every env var rendered and every file was delivered. As with Vault Agent's
+    // exec, a template whose secret is not there yet is retried (with the engine's backoff) until it renders;
+    // a `sidekey:` reference fails at once, as `op run` does, and so does everything under
+    // `exit_on_retry_failure` once its retries are spent.
+    loop {
+        if first.failures().next().is_none() {
+            break;
         }
-        eprintln!("sidekey: exec: the child was not started");
-        return code;
+        let reference = match &first.env {
+            Some(Err(f)) => refs.iter().find(|r| r.name == f.template),
+            _ => None,
+        };
+        let give_up = reference.is_some()
+            || (cfg.template_config.exit_on_retry_failure
+                && engine.failed_deliveries() > RETRIES_BEFORE_EXIT);
+        if give_up {
+            let code = delivery_code(&first);
+            if let Some(r) = reference {
+                eprintln!(
+                    "sidekey: environment variable {}: cannot resolve {r}",
+                    r.name
+                );
+            }
+            eprintln!("sidekey: exec: the child was not started");
+            return code;
+        }
+        tracing::warn!("exec: the child starts once every template has rendered; retrying");
+        let waited = tokio::select! {
+            () = sleep_until(engine.next_due()) => true,
+            () = shutdown_signal() => false,
+        };
+        if !waited {
+            eprintln!("sidekey: exec: stopped before the child was started");
+            engine.shutdown().await;
+            evidence.finish().await;
+            return EXIT_OK;
+        }
+        if engine.tick().await {
+            first = engine.deliver().await;
+            telemetry.delivered(&first);
+        }
     }
     let initial = match first.env {
         Some(Ok(m)) => m,
