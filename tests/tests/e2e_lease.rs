@@ -415,6 +415,44 @@ fn a_rotated_jwt_file_is_used_at_the_next_login() {
     );
 }
 
+/// A token revoked on the server (by an operator, or a revoked parent) is noticed at the next 403: sidekey
+/// logs in again at once instead of failing until the token's scheduled renewal.
+#[test]
+fn a_revoked_token_is_replaced_at_the_next_refusal() {
+    let fx = Setup::new().jwt().start();
+    let out = ShmDir::new();
+    let jwt = fx.app_jwt();
+    let body = format!(
+        "template_config {{\n  static_secret_render_interval = \"1s\"\n}}\ntemplate {{\n  destination = \"{}\"\n  contents = \"{{{{ with secret \\\"secret/data/app/config\\\" }}}}{{{{ .Data.data.username }}}}{{{{ end }}}}\"\n}}",
+        out.join("kv").display()
+    );
+    let cfg = config(&fx, &fx.addr(), &jwt.path, &out, &body);
+    let mut agent = Background::start(&["run", "-c", cfg.to_str().unwrap()], &[], fx.dir.path());
+    assert!(
+        wait_until(Duration::from_secs(20), || out.join("kv").exists()),
+        "{}",
+        agent.stderr()
+    );
+    let first = std::fs::read_to_string(out.join("token")).unwrap();
+    fx.bao
+        .write("auth/token/revoke", json!({ "token": first.trim() }));
+    fx.bao.write(
+        "secret/data/app/config",
+        json!({ "data": { "username": "after-revoke", "password": "p" } }),
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            std::fs::read_to_string(out.join("kv")).unwrap_or_default() == "after-revoke"
+        }),
+        "the new value was not rendered after the token was revoked:\n{}",
+        agent.stderr()
+    );
+    let second = std::fs::read_to_string(out.join("token")).unwrap();
+    assert_ne!(second, first, "no new token in the sink");
+    assert!(agent.running(), "{}", agent.stderr());
+    agent.stop();
+}
+
 /// A restarted agent with a token sink and a lease state file resumes the token and the leases of the
 /// run before it (an init container's `--once` handing over to the sidecar) instead of issuing new ones.
 #[test]

@@ -151,6 +151,8 @@ pub struct Engine {
     pub(super) command_retry: Vec<Option<Pending>>,
     /// Old leases to revoke once their replacement has been delivered for `revoke_old_after`.
     pub(super) revocations: Vec<(Instant, String)>,
+    /// A fetch of the last delivery was refused with 403: the token may have been revoked.
+    pub(super) saw_forbidden: bool,
     /// A one-shot run (`--once`, `exit_after_auth`): a failed command is reported, not retried, and does
     /// not fail the run, as with Vault Agent (the file is delivered; an init container must not stop a pod
     /// because e.g. the process it would signal is not running yet).
@@ -218,6 +220,7 @@ impl Engine {
             login_retry,
             backoff,
             once,
+            saw_forbidden: false,
             outage: None,
             render_retry: None,
             command_retry: vec![None; n],
@@ -369,7 +372,11 @@ impl Engine {
 
     /// Render everything, fetching what is missing (concurrently), then deliver the files that changed.
     pub async fn deliver(&mut self) -> Delivery {
+        self.saw_forbidden = false;
         let (files, env) = self.resolve().await;
+        if self.saw_forbidden {
+            self.relogin_if_token_dead().await;
+        }
         let mut delivery = Delivery::default();
         for (i, (job, rendered)) in self.files.iter().zip(files).enumerate() {
             let r = match rendered {
@@ -483,6 +490,7 @@ impl Engine {
                 match r {
                     Ok(f) => self.insert(req, f),
                     Err(e) => {
+                        self.saw_forbidden |= e.is_forbidden();
                         let msg = self.store.scrub(&format!("{}: {e}", req.path));
                         failed.insert(req, (msg, e.is_transient()));
                     }

@@ -32,6 +32,14 @@ impl FetchError {
             Self::NotFound(_) => false,
         }
     }
+
+    /// Whether the server answered 403: the token may lack a policy, or may no longer exist.
+    pub fn is_forbidden(&self) -> bool {
+        matches!(
+            self,
+            Self::Backend(BackendError::Status { status: 403, .. })
+        )
+    }
 }
 
 /// A fetched secret with where it came from.

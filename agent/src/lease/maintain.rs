@@ -114,6 +114,24 @@ impl Engine {
         self.relogin().await
     }
 
+    /// After a 403: if the server no longer knows the token (revoked, or expired early), log in again now
+    /// instead of failing until its scheduled renewal. A token that is alive just lacks a policy: nothing to do.
+    pub(super) async fn relogin_if_token_dead(&mut self) {
+        let Some(token) = &self.token else { return };
+        if self.auth.is_none() {
+            return;
+        }
+        if let Err(crate::backend::BackendError::Status { status: 403, .. }) =
+            self.fetcher.client().lookup_self(&token.secret).await
+        {
+            tracing::warn!(
+                accessor = %token.accessor,
+                "the server no longer accepts the token (revoked?); logging in again"
+            );
+            let _ = self.relogin().await;
+        }
+    }
+
     /// Log in again (re-reading the credential files). Without auto_auth there is nothing to do.
     async fn relogin(&mut self) -> Step {
         let Some(a) = &self.auth else {
@@ -189,6 +207,7 @@ impl Engine {
         let mut changed = false;
         let mut step = Step::Done;
         let results = self.fetch_all(&refetch).await;
+        let mut forbidden = false;
         for (req, r) in refetch.into_iter().zip(results) {
             match r {
                 Ok(f) => {
@@ -211,6 +230,7 @@ impl Engine {
                 }
                 Err(e) if e.is_transient() => step = Step::Unreachable,
                 Err(e) => {
+                    forbidden |= e.is_forbidden();
                     // Keep the last good secret (outputs stay as they are) and try again with backoff.
                     tracing::warn!(secret = %req, error = %e, "refresh failed; keeping the last good value");
                     let backoff = self.backoff;
@@ -221,6 +241,9 @@ impl Engine {
                     }
                 }
             }
+        }
+        if forbidden {
+            self.relogin_if_token_dead().await;
         }
         (changed, step)
     }
