@@ -21,6 +21,7 @@ pub fn write_sinks(sinks: &[FileSinkConfig], token: &Token) -> Result<(), Output
             create_dirs: true,
             allow_non_tmpfs: true,
             backup: false,
+            keep_mode: false,
         };
         write_atomic(&target, token.secret.expose_secret().as_bytes())?;
     }

@@ -226,6 +226,9 @@ pub struct TemplateConfig {
     pub destination: PathBuf,
     /// `perms`: the file mode (default 0600, stricter than Vault Agent's 0644).
     pub perms: u32,
+    /// Whether `perms` was written. If not, an existing destination keeps its mode, as with
+    /// consul-template (an operator may have opened it to a reader group).
+    pub perms_given: bool,
     /// `user`: owner (name or uid), if set.
     pub user: Option<String>,
     /// `group`: group (name or gid), if set.

@@ -115,6 +115,7 @@ fn file_job(t: &TemplateConfig) -> Result<FileJob, JobError> {
             create_dirs: t.create_dest_dirs,
             allow_non_tmpfs: t.allow_non_tmpfs,
             backup: t.backup,
+            keep_mode: !t.perms_given,
         },
         command: t.command.clone(),
         command_timeout: t.command_timeout,

@@ -81,6 +81,7 @@ pub(super) fn write_all(
             create_dirs: true,
             allow_non_tmpfs: job.target.allow_non_tmpfs,
             backup: false,
+            keep_mode: false,
         };
         match write_atomic(&target, &content) {
             Ok(WriteOutcome::Unchanged) => {}

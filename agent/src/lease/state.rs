@@ -73,6 +73,7 @@ impl Engine {
             create_dirs: true,
             allow_non_tmpfs: false,
             backup: false,
+            keep_mode: false,
         };
         if let Err(e) = write_atomic(&target, &bytes) {
             tracing::error!(error = %e, "cannot write lease_state_file");

@@ -30,6 +30,9 @@ pub struct FileTarget {
     pub allow_non_tmpfs: bool,
     /// Keep the previous content as `<name>.bak` before replacing it.
     pub backup: bool,
+    /// Give the new file the mode of the one it replaces (if any) instead of `mode`: a template without
+    /// `perms` keeps what an operator set, as consul-template does.
+    pub keep_mode: bool,
 }
 
 /// What a write did.
@@ -108,14 +111,31 @@ pub fn write_atomic(target: &FileTarget, bytes: &[u8]) -> Result<WriteOutcome, O
         std::process::id(),
         rand::random::<u64>()
     );
+    // What the file being replaced had: its mode (kept when the template gives none) and its owner (kept
+    // unless the template names one: an operator's chown must survive a re-render, consul-template#1061).
+    let current = current_meta(&dir, name);
+    let mode = match (target.keep_mode, current) {
+        (true, Some(c)) => c.mode,
+        _ => target.mode,
+    };
+    let uid = target.uid.or_else(|| {
+        current
+            .map(|c| c.uid)
+            .filter(|&u| u != nix::unistd::geteuid().as_raw())
+    });
+    let gid = target.gid.or_else(|| {
+        current
+            .map(|c| c.gid)
+            .filter(|&g| g != nix::unistd::getegid().as_raw())
+    });
     let fd = openat(
         &dir,
         tmp_name.as_str(),
         OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::from_bits_truncate(0o600 & target.mode),
+        Mode::from_bits_truncate(0o600 & mode),
     )
     .map_err(|e| OutputError::io(path, "create temporary file", e))?;
-    let result = fill(fd, target, bytes).and_then(|()| {
+    let result = fill(fd, mode, (uid, gid), bytes).and_then(|()| {
         renameat(&dir, tmp_name.as_str(), &dir, name)
             .map_err(|e| ("rename", std::io::Error::from(e)))
     });
@@ -158,17 +178,14 @@ pub fn remove(path: &Path) -> Result<(), OutputError> {
 /// Set mode and owner, then write and fsync; mode first so no byte is ever readable with a wider mode.
 fn fill(
     fd: OwnedFd,
-    target: &FileTarget,
+    mode: u32,
+    (uid, gid): (Option<u32>, Option<u32>),
     bytes: &[u8],
 ) -> Result<(), (&'static str, std::io::Error)> {
-    fchmod(&fd, Mode::from_bits_truncate(target.mode)).map_err(|e| ("chmod", e.into()))?;
-    if target.uid.is_some() || target.gid.is_some() {
-        fchown(
-            &fd,
-            target.uid.map(Uid::from_raw),
-            target.gid.map(Gid::from_raw),
-        )
-        .map_err(|e| ("chown", e.into()))?;
+    fchmod(&fd, Mode::from_bits_truncate(mode)).map_err(|e| ("chmod", e.into()))?;
+    if uid.is_some() || gid.is_some() {
+        fchown(&fd, uid.map(Uid::from_raw), gid.map(Gid::from_raw))
+            .map_err(|e| ("chown", e.into()))?;
     }
     let mut file = File::from(fd);
     file.write_all(bytes).map_err(|e| ("write", e))?;
@@ -239,6 +256,26 @@ pub fn read_back(path: &Path, max_bytes: u64) -> Option<zeroize::Zeroizing<Vec<u
     Some(bytes)
 }
 
+/// Mode and owner of a file.
+#[derive(Clone, Copy)]
+struct Meta {
+    mode: u32,
+    uid: u32,
+    gid: u32,
+}
+
+/// The permission bits and owner of the regular file `name` in `dir`, if there is one.
+fn current_meta(dir: &OwnedFd, name: &std::ffi::OsStr) -> Option<Meta> {
+    use std::os::unix::fs::MetadataExt;
+    let (file, _) = open_regular(dir, name)?;
+    let m = file.metadata().ok()?;
+    Some(Meta {
+        mode: m.mode() & 0o7777,
+        uid: m.uid(),
+        gid: m.gid(),
+    })
+}
+
 /// Open `name` in `dir` for reading if it is a regular file (not a symlink); with its length in bytes.
 fn open_regular(dir: &OwnedFd, name: &std::ffi::OsStr) -> Option<(File, u64)> {
     let fd = openat(
@@ -279,7 +316,50 @@ mod tests {
             create_dirs: true,
             allow_non_tmpfs: false,
             backup: false,
+            keep_mode: false,
         }
+    }
+
+    #[test]
+    fn keep_mode_keeps_what_an_operator_set() {
+        let dir = shm_dir();
+        let mut t = target(dir.path(), "f");
+        t.keep_mode = true;
+        write_atomic(&t, b"one").unwrap();
+        assert_eq!(
+            mode_of(&t.path),
+            0o400,
+            "a new file gets the template's mode"
+        );
+        std::fs::set_permissions(&t.path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic(&t, b"two").unwrap();
+        assert_eq!(mode_of(&t.path), 0o640);
+        t.keep_mode = false;
+        write_atomic(&t, b"three").unwrap();
+        assert_eq!(
+            mode_of(&t.path),
+            0o400,
+            "perms given: the template's mode wins"
+        );
+    }
+
+    #[test]
+    fn an_operators_chown_survives_a_rewrite() {
+        use std::os::unix::fs::MetadataExt;
+        if !nix::unistd::geteuid().is_root() {
+            return; // only root can give a file away
+        }
+        let dir = shm_dir();
+        let t = target(dir.path(), "f");
+        write_atomic(&t, b"one").unwrap();
+        std::os::unix::fs::chown(&t.path, Some(65534), Some(65534)).unwrap();
+        write_atomic(&t, b"two").unwrap();
+        let m = std::fs::metadata(&t.path).unwrap();
+        assert_eq!((m.uid(), m.gid()), (65534, 65534));
+    }
+
+    fn mode_of(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
     }
 
     #[test]

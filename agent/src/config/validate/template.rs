@@ -49,10 +49,12 @@ pub(super) fn template(
         }
         (None, None) => Vec::new(),
     };
+    let perms = s.get("perms", Field::mode)?;
     let config = TemplateConfig {
         source,
         destination,
-        perms: s.get("perms", Field::mode)?.unwrap_or(0o600),
+        perms: perms.unwrap_or(0o600),
+        perms_given: perms.is_some(),
         user: owner(&mut s, "user", "uid")?,
         group: owner(&mut s, "group", "gid")?,
         create_dest_dirs: s.get("create_dest_dirs", Field::bool)?.unwrap_or(true),
