@@ -185,9 +185,22 @@ pub fn main() -> i32 {
                 Err(code) => return code,
             };
             log_warnings(&cfg);
+            // A config with an `exec` stanza that names a command is Vault Agent's process supervisor
+            // mode: `bao agent -config=FILE` starts that child, so `sidekey run -c FILE` does too.
+            let supervise = cfg
+                .exec
+                .as_ref()
+                .map(|e| e.command.clone())
+                .filter(|argv| !once && !cfg.exit_after_auth && !argv.is_empty());
             block_on(async move {
                 if once {
                     crate::runtime::once(cfg, env).await
+                } else if let Some(argv) = supervise {
+                    let opts = crate::runtime::ExecOptions {
+                        argv,
+                        ..Default::default()
+                    };
+                    crate::runtime::exec(cfg, opts, env).await
                 } else {
                     crate::runtime::run(cfg, env).await
                 }

@@ -185,19 +185,31 @@ fn exec_configs_give_the_child_what_bao_agent_gives() {
         let bao_cfg = fx.write_file(&format!("bao-{name}"), &fill(&fx, &text, bao_out.path()));
         run_bao_agent_with(&bao_cfg, fx.dir.path(), &[], &[]);
 
-        let sk_out = tempfile::tempdir().expect("temp dir");
-        let sk_cfg = fx.write_file(&format!("sk.{ext}"), &fill(&fx, &text, sk_out.path()));
-        check_ok(&name, &sk_cfg);
-        let done = Sidekey::new(["exec", "-c"])
-            .args([&sk_cfg])
-            .current_dir(fx.dir.path())
-            .run();
-        assert_eq!(done.code(), 0, "{name}: sidekey exec: {}", done.stderr);
-
-        let names = ["env.txt".to_string()];
-        let diffs = differences(&names, bao_out.path(), sk_out.path());
-        assert!(diffs.is_empty(), "{name}:\n{}", diffs.join("\n\n"));
-        let got = std::fs::read_to_string(sk_out.path().join("env.txt")).unwrap_or_default();
+        // The config runs unchanged both ways: `sidekey exec -c` and, as `bao agent -config`, `sidekey run -c`.
+        let mut got = String::new();
+        for subcommand in ["exec", "run"] {
+            let sk_out = tempfile::tempdir().expect("temp dir");
+            let sk_cfg = fx.write_file(&format!("sk.{ext}"), &fill(&fx, &text, sk_out.path()));
+            check_ok(&name, &sk_cfg);
+            let done = Sidekey::new([subcommand, "-c"])
+                .args([&sk_cfg])
+                .current_dir(fx.dir.path())
+                .run();
+            assert_eq!(
+                done.code(),
+                0,
+                "{name}: sidekey {subcommand}: {}",
+                done.stderr
+            );
+            let names = ["env.txt".to_string()];
+            let diffs = differences(&names, bao_out.path(), sk_out.path());
+            assert!(
+                diffs.is_empty(),
+                "{name} ({subcommand}):\n{}",
+                diffs.join("\n\n")
+            );
+            got = std::fs::read_to_string(sk_out.path().join("env.txt")).unwrap_or_default();
+        }
         assert!(got.lines().count() >= 2, "{name}: the child got {got:?}");
         eprintln!(
             "{name}: the child got the same {} variables",
