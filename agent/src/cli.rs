@@ -192,6 +192,12 @@ pub fn main() -> i32 {
                 .as_ref()
                 .map(|e| e.command.clone())
                 .filter(|argv| !once && !cfg.exit_after_auth && !argv.is_empty());
+            if supervise.is_none() && !cfg.env_templates.is_empty() {
+                // Vault Agent refuses this config; sidekey keeps it usable with `sidekey exec`.
+                tracing::warn!(
+                    "env_template: nothing here uses it (it is for `sidekey exec`, or an exec stanza with a command)"
+                );
+            }
             block_on(async move {
                 if once {
                     crate::runtime::once(cfg, env).await
