@@ -206,7 +206,7 @@ impl Client {
             path: path.to_string(),
             reason,
         };
-        let _permit = self
+        let permit = self
             .in_flight
             .acquire()
             .await
@@ -220,6 +220,10 @@ impl Client {
             .bytes()
             .await
             .map_err(|e| err_ctx(transport_reason(&e)))?;
+        // The connection goes back to the pool from its own task once the body is done; let that run
+        // before the permit is released, or the next request may open one connection more than the cap.
+        tokio::task::yield_now().await;
+        drop(permit);
         if status == StatusCode::NO_CONTENT {
             return Ok(None);
         }
