@@ -14,14 +14,8 @@ use super::Token;
 pub fn write_sinks(sinks: &[FileSinkConfig], token: &Token) -> Result<(), OutputError> {
     for s in sinks {
         let target = FileTarget {
-            path: s.path.clone(),
-            mode: s.mode,
-            uid: None,
-            gid: None,
-            create_dirs: true,
             allow_non_tmpfs: true,
-            backup: false,
-            keep_mode: false,
+            ..FileTarget::new(s.path.clone(), s.mode)
         };
         write_atomic(&target, token.secret.expose_secret().as_bytes())?;
     }

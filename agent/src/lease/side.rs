@@ -66,8 +66,6 @@ pub(super) fn write_all(
         }
         let shown = path.display().to_string();
         let target = FileTarget {
-            path: path.to_path_buf(),
-            mode: last.mode,
             uid: non_empty(&last.user)
                 .map(|u| owner(&shown, "user", Some(u)))
                 .transpose()
@@ -78,10 +76,8 @@ pub(super) fn write_all(
                 .transpose()
                 .map_err(|e| fail(e.to_string()))?
                 .flatten(),
-            create_dirs: true,
             allow_non_tmpfs: job.target.allow_non_tmpfs,
-            backup: false,
-            keep_mode: false,
+            ..FileTarget::new(path.to_path_buf(), last.mode)
         };
         match write_atomic(&target, &content) {
             Ok(WriteOutcome::Unchanged) => {}

@@ -65,16 +65,7 @@ impl Engine {
         let Ok(bytes) = serde_json::to_vec(&state).map(zeroize::Zeroizing::new) else {
             return;
         };
-        let target = FileTarget {
-            path: path.clone(),
-            mode: 0o600,
-            uid: None,
-            gid: None,
-            create_dirs: true,
-            allow_non_tmpfs: false,
-            backup: false,
-            keep_mode: false,
-        };
+        let target = FileTarget::new(path.clone(), 0o600);
         if let Err(e) = write_atomic(&target, &bytes) {
             tracing::error!(error = %e, "cannot write lease_state_file");
         }

@@ -35,6 +35,23 @@ pub struct FileTarget {
     pub keep_mode: bool,
 }
 
+impl FileTarget {
+    /// A file at `path` with `mode`, written as sidekey does by default: owner unchanged, missing parent
+    /// directories created, tmpfs/ramfs required, no backup, `mode` applied even over an existing file.
+    pub fn new(path: PathBuf, mode: u32) -> Self {
+        Self {
+            path,
+            mode,
+            uid: None,
+            gid: None,
+            create_dirs: true,
+            allow_non_tmpfs: false,
+            backup: false,
+            keep_mode: false,
+        }
+    }
+}
+
 /// What a write did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WriteOutcome {
@@ -308,16 +325,7 @@ mod tests {
     use super::*;
 
     fn target(dir: &Path, name: &str) -> FileTarget {
-        FileTarget {
-            path: dir.join(name),
-            mode: 0o400,
-            uid: None,
-            gid: None,
-            create_dirs: true,
-            allow_non_tmpfs: false,
-            backup: false,
-            keep_mode: false,
-        }
+        FileTarget::new(dir.join(name), 0o400)
     }
 
     #[test]
