@@ -7,10 +7,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config};
-use crate::runtime::{EnvSource, ProcessEnv, apply_env_overrides};
-
-/// Exit code for a usage error.
-pub const EXIT_USAGE: i32 = 64;
+use crate::runtime::{EnvSource, ExitCode, ProcessEnv, apply_env_overrides, shutdown_on_signals};
 
 #[derive(Parser)]
 #[command(
@@ -127,7 +124,11 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let code = if e.use_stderr() {
+                ExitCode::Usage.code()
+            } else {
+                0
+            };
             let _ = e.print();
             return code;
         }
@@ -174,7 +175,7 @@ pub fn main() -> i32 {
                 }
                 Err(e) => {
                     eprintln!("sidekey: {e}");
-                    crate::runtime::EXIT_CONFIG
+                    ExitCode::Config.code()
                 }
             },
             Err(code) => code,
@@ -198,17 +199,17 @@ pub fn main() -> i32 {
                     "env_template: nothing here uses it (it is for `sidekey exec`, or an exec stanza with a command)"
                 );
             }
-            block_on(async move {
+            block_on(move |shutdown| async move {
                 if once {
-                    crate::runtime::once(cfg, env).await
+                    crate::runtime::once(cfg, env, shutdown).await
                 } else if let Some(argv) = supervise {
                     let opts = crate::runtime::ExecOptions {
                         argv,
                         ..Default::default()
                     };
-                    crate::runtime::exec(cfg, opts, env).await
+                    crate::runtime::exec(cfg, opts, env, shutdown).await
                 } else {
-                    crate::runtime::run(cfg, env).await
+                    crate::runtime::run(cfg, env, shutdown).await
                 }
             })
         }
@@ -245,14 +246,14 @@ pub fn main() -> i32 {
                 eprintln!(
                     "sidekey: exec: no command given (after `--` or in the config's exec {{ command }})"
                 );
-                return EXIT_USAGE;
+                return ExitCode::Usage.code();
             }
             let opts = crate::runtime::ExecOptions {
                 argv,
                 mask,
                 no_supervise,
             };
-            block_on(crate::runtime::exec(cfg, opts, env))
+            block_on(move |shutdown| crate::runtime::exec(cfg, opts, env, shutdown))
         }
     }
 }
@@ -269,7 +270,7 @@ fn load(args: &ConfigArgs, env: &dyn EnvSource) -> Result<Config, i32> {
         Err(e) => {
             init_logging(None);
             eprintln!("sidekey: {e}");
-            Err(crate::runtime::EXIT_CONFIG)
+            Err(ExitCode::Config.code())
         }
     }
 }
@@ -296,12 +297,18 @@ fn log_warnings(cfg: &Config) {
     }
 }
 
-fn block_on<F: std::future::Future<Output = i32>>(f: F) -> i32 {
+/// Run a flow on a single-threaded runtime with the shutdown token made from SIGINT/SIGTERM; the flow
+/// has torn down by the time it returns its exit code.
+fn block_on<F, Fut>(flow: F) -> i32
+where
+    F: FnOnce(tokio_util::sync::CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = ExitCode>,
+{
     match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
-        Ok(rt) => rt.block_on(f),
+        Ok(rt) => rt.block_on(async { flow(shutdown_on_signals()).await.code() }),
         Err(e) => {
             eprintln!("sidekey: cannot start the runtime: {e}");
             1

@@ -116,7 +116,14 @@ fn route(req: &Request<Incoming>, t: &Telemetry) -> Response<Full<Bytes>> {
     match req.uri().path() {
         "/healthz" => text(StatusCode::OK, "ok\n".into()),
         "/readyz" => match t.ready() {
-            Ok(()) => text(StatusCode::OK, "ready\n".into()),
+            Ok(notes) => {
+                let mut body = String::from("ready\n");
+                for n in notes {
+                    body.push_str(&n);
+                    body.push('\n');
+                }
+                text(StatusCode::OK, body)
+            }
             Err(why) => text(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("not ready: {why}\n"),

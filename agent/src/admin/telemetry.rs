@@ -3,7 +3,7 @@
 //! [`Telemetry::observe`]), and readiness, from the leases seen in those events and the deliveries the
 //! runtime reports with [`Telemetry::delivered`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64};
 
@@ -51,6 +51,9 @@ struct Readiness {
     leases: HashMap<String, Instant>,
     /// Per output (files in config order, then the env set): whether it was delivered at least once.
     delivered: Vec<bool>,
+    /// Destinations whose last command run failed, with why. Listed by `/readyz` but never unready: a
+    /// failing command must not take a pod out of its Service, its file was delivered.
+    failing_commands: BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -76,6 +79,7 @@ impl Telemetry {
             state: Mutex::new(Readiness {
                 leases: HashMap::new(),
                 delivered: vec![false; outputs],
+                failing_commands: BTreeMap::new(),
             }),
         };
         // Metrics are registered as handles (clones share the value), so the fields stay the writers.
@@ -126,6 +130,9 @@ impl Telemetry {
 
     /// Count an audit event and track the lease it reports.
     pub fn observe(&self, ev: &Event) {
+        if ev.event == EventKind::OutputCommand {
+            self.command_ran(ev);
+        }
         if ev.outcome == Outcome::Failure {
             self.failures
                 .get_or_create(&KindLabel {
@@ -166,7 +173,26 @@ impl Telemetry {
             EventKind::ExecRestart => {
                 self.exec_restarts.inc();
             }
-            EventKind::SecretRevoke | EventKind::ExecStart | EventKind::ExecExit => {}
+            EventKind::SecretRevoke
+            | EventKind::ExecStart
+            | EventKind::ExecExit
+            | EventKind::OutputCommand => {}
+        }
+    }
+
+    /// Track a command's last outcome for `/readyz`.
+    fn command_ran(&self, ev: &Event) {
+        let Some(crate::audit::OutputMeta::File { destination }) = &ev.output else {
+            return;
+        };
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        if ev.outcome == Outcome::Failure {
+            let why = ev.error.clone().unwrap_or_default();
+            st.failing_commands.insert(destination.clone(), why);
+        } else {
+            st.failing_commands.remove(destination);
         }
     }
 
@@ -215,12 +241,12 @@ impl Telemetry {
         }
     }
 
-    /// `Ok` when every output was delivered at least once and no lease is past its expiry; otherwise
-    /// why not.
+    /// `Ok` when every output was delivered at least once and no lease is past its expiry, with notes
+    /// for the `/readyz` body (failing commands, one per line); otherwise why not.
     ///
     /// # Errors
     /// The reason, for the `/readyz` body.
-    pub fn ready(&self) -> Result<(), String> {
+    pub fn ready(&self) -> Result<Vec<String>, String> {
         let st = self
             .state
             .lock()
@@ -243,7 +269,11 @@ impl Telemetry {
                 expired.join(", ")
             ));
         }
-        Ok(())
+        Ok(st
+            .failing_commands
+            .iter()
+            .map(|(dest, why)| format!("command failing for template {dest}: {why}"))
+            .collect())
     }
 
     /// The metrics in Prometheus text format.
@@ -280,6 +310,7 @@ fn kind_name(k: EventKind) -> &'static str {
         EventKind::AuthLogin => "auth.login",
         EventKind::AuthRenew => "auth.renew",
         EventKind::OutputWrite => "output.write",
+        EventKind::OutputCommand => "output.command",
         EventKind::ExecStart => "exec.start",
         EventKind::ExecRestart => "exec.restart",
         EventKind::ExecExit => "exec.exit",

@@ -24,13 +24,14 @@ async fn ready_after_first_delivery_unready_past_a_lease_expiry() {
     t.delivered(&Delivery {
         files: vec![Ok(true)],
         env: None,
+        ..Default::default()
     });
-    assert_eq!(t.ready(), Ok(()));
+    assert_eq!(t.ready(), Ok(vec![]));
     tokio::time::advance(Duration::from_secs(11)).await;
     let why = t.ready().unwrap_err();
     assert!(why.contains("database/creds/app"), "{why}");
     a.record(lease(10));
-    assert_eq!(t.ready(), Ok(()));
+    assert_eq!(t.ready(), Ok(vec![]));
 
     a.record(Record::result(EventKind::SecretRenew, Some(&"HTTP 400")));
     let text = t.encode().unwrap();
@@ -107,6 +108,7 @@ async fn serves_health_readiness_and_metrics_on_a_unix_socket() {
     t.delivered(&Delivery {
         files: vec![Ok(false)],
         env: None,
+        ..Default::default()
     });
     assert!(get(&sock, "/readyz").await.starts_with("HTTP/1.1 200"));
     let m = get(&sock, "/metrics").await;

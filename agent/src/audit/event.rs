@@ -29,6 +29,9 @@ pub enum EventKind {
     /// A rendered file or env set delivered.
     #[serde(rename = "output.write")]
     OutputWrite,
+    /// A template's `command` ran after its file changed (failure: its exit status, or `timeout`).
+    #[serde(rename = "output.command")]
+    OutputCommand,
     /// The exec'd child started.
     #[serde(rename = "exec.start")]
     ExecStart,

@@ -8,6 +8,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use tokio::sync::watch;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::child::Child;
 use super::reap::{become_subreaper, reap};
@@ -53,7 +54,8 @@ impl Phase {
 ///
 /// `env_rx` carries each newly rendered env; the current value at call time is the first child's.
 /// `files_rx` is bumped whenever a template file was rewritten: with `restart_mode = "signal"` the child
-/// is sent `reload_signal` then too (it is the app that re-reads its files).
+/// is sent `reload_signal` then too (it is the app that re-reads its files). `stop` asks for the child to
+/// be stopped for good (the agent cannot go on): its stop signal, then SIGKILL after `kill_timeout`.
 ///
 /// # Errors
 /// [`ExecError`] when signal handling cannot be set up or a child cannot be started.
@@ -63,6 +65,7 @@ pub async fn supervise(
     mut env_rx: watch::Receiver<EnvMap>,
     mut files_rx: watch::Receiver<u64>,
     auditor: Auditor,
+    stop: CancellationToken,
 ) -> Result<i32, ExecError> {
     // Handlers first, so a signal sent while the child starts is queued and forwarded, not lost.
     let mut signals = SignalQueue::install().map_err(ExecError::Signals)?;
@@ -78,6 +81,7 @@ pub async fn supervise(
     let mut phase = Phase::Running;
     let mut env_open = true;
     let mut files_open = true;
+    let mut exiting = false;
     let mut last_code = 0;
     let mut poll = tokio::time::interval(POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -100,7 +104,19 @@ pub async fn supervise(
                 }
             },
             _ = poll.tick() => {}
-            changed = env_rx.changed(), if env_open => {
+            () = stop.cancelled(), if !exiting => {
+                exiting = true;
+                match &child {
+                    Some(c) => {
+                        tracing::info!(signal = %spec.stop_signal, "stopping the child");
+                        c.signal(spec.stop_signal);
+                        phase = Phase::Stopping(Some(Instant::now() + spec.kill_timeout));
+                    }
+                    None => return Ok(last_code),
+                }
+                continue;
+            }
+            changed = env_rx.changed(), if env_open && !exiting => {
                 if changed.is_err() {
                     env_open = false;
                 } else {
@@ -137,6 +153,7 @@ pub async fn supervise(
                         }
                         Phase::Stopping(None)
                     }
+                    Phase::Backoff(_) if exiting => return Ok(last_code),
                     Phase::Backoff(_) => {
                         child = Some(start(spec, &inherited, &latest, &auditor, EventKind::ExecRestart)?);
                         Phase::Running
@@ -151,7 +168,7 @@ pub async fn supervise(
         let Some(code) = reap(pid) else { continue };
         let Some(ended) = child.take() else { continue };
         last_code = code;
-        if let Phase::Stopping(_) = phase {
+        if let (Phase::Stopping(_), false) = (phase, exiting) {
             // The restart: the old child is gone, the new one gets the newest env.
             child = Some(start(
                 spec,
@@ -164,7 +181,7 @@ pub async fn supervise(
             continue;
         }
         record_exit(&auditor, code);
-        if spec.restart_on_exit {
+        if spec.restart_on_exit && !exiting {
             tracing::warn!(code, "child exited; starting it again (restart_on_exit)");
             phase = Phase::Backoff(Instant::now() + EXIT_BACKOFF);
             continue;

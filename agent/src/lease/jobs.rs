@@ -1,36 +1,29 @@
 //! The outputs the engine renders: template files and `env_template` variables, parsed once at start.
 
-use std::time::Duration;
-
 use crate::config::{Config, EnvTemplateConfig, TemplateConfig, TemplateSource};
-use crate::output::FileTarget;
+use crate::output::{FileOutput, FileTarget};
 use crate::template::{MissingKey, ParseOptions, Template, TemplateError};
 
-/// A `template` stanza ready to render: parsed template, where it goes, what runs after.
-pub struct FileJob {
-    /// How errors name it: the source file, or the destination for inline `contents`.
+/// A parsed template and how it treats missing keys: the pure half of an output.
+pub struct Renderer {
+    /// How errors name it: the source file, the destination for inline `contents`, or the env var.
     pub name: String,
     /// The parsed template.
     pub template: Template,
-    /// Where and how it is written.
-    pub target: FileTarget,
-    /// `command` run after the file changed.
-    pub command: Option<Vec<String>>,
-    /// `command_timeout`.
-    pub command_timeout: Duration,
     /// Missing-key behaviour.
     pub missing_key: MissingKey,
 }
 
-/// An `env_template` stanza ready to render.
-pub struct EnvJob {
-    /// The variable's name.
-    pub name: String,
-    /// The parsed template.
-    pub template: Template,
-    /// Missing-key behaviour.
-    pub missing_key: MissingKey,
+/// A `template` stanza ready to render and deliver.
+pub struct FileJob {
+    /// What renders it.
+    pub render: Renderer,
+    /// Where it goes and what runs after.
+    pub output: FileOutput,
 }
+
+/// An `env_template` stanza ready to render; `name` is the variable's.
+pub type EnvJob = Renderer;
 
 /// Why a template could not be prepared: unreadable source, or a syntax error (with line and column).
 #[derive(Debug, thiserror::Error)]
@@ -105,21 +98,26 @@ fn file_job(t: &TemplateConfig) -> Result<FileJob, JobError> {
     let template = Template::parse(&name, &text, &opts)?;
     let dest = t.destination.display().to_string();
     Ok(FileJob {
-        name,
-        template,
-        target: FileTarget {
-            path: t.destination.clone(),
-            mode: t.perms,
-            uid: owner(&dest, "user", t.user.as_deref())?,
-            gid: owner(&dest, "group", t.group.as_deref())?,
-            create_dirs: t.create_dest_dirs,
-            allow_non_tmpfs: t.allow_non_tmpfs,
-            backup: t.backup,
-            keep_mode: !t.perms_given,
+        render: Renderer {
+            name: name.clone(),
+            template,
+            missing_key: missing_key(t.error_on_missing_key),
         },
-        command: t.command.clone(),
-        command_timeout: t.command_timeout,
-        missing_key: missing_key(t.error_on_missing_key),
+        output: FileOutput {
+            name,
+            target: FileTarget {
+                path: t.destination.clone(),
+                mode: t.perms,
+                uid: owner(&dest, "user", t.user.as_deref())?,
+                gid: owner(&dest, "group", t.group.as_deref())?,
+                create_dirs: t.create_dest_dirs,
+                allow_non_tmpfs: t.allow_non_tmpfs,
+                backup: t.backup,
+                keep_mode: !t.perms_given,
+            },
+            command: t.command.clone(),
+            command_timeout: t.command_timeout,
+        },
     })
 }
 
@@ -131,7 +129,7 @@ fn env_job(t: &EnvTemplateConfig) -> Result<EnvJob, JobError> {
         allow_write_to_file: false,
     };
     let template = Template::parse(&format!("env_template \"{}\"", t.name), &t.contents, &opts)?;
-    Ok(EnvJob {
+    Ok(Renderer {
         name: t.name.clone(),
         template,
         missing_key: missing_key(t.error_on_missing_key),
@@ -139,7 +137,7 @@ fn env_job(t: &EnvTemplateConfig) -> Result<EnvJob, JobError> {
 }
 
 /// A `user`/`group` given as a name or a numeric id.
-pub(super) fn owner(
+pub(crate) fn owner(
     dest: &str,
     what: &'static str,
     v: Option<&str>,

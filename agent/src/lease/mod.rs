@@ -1,26 +1,32 @@
 //! The lease engine and the secret store: the one owner of time (DESIGN §6).
 //!
-//! - `engine`: the engine, authentication, render → fetch → deliver cycles.
-//! - `maintain`: what the clock drives: token and lease renewal, replacement, retries, backoff.
+//! - `engine`: the engine and its one loop, `run(shutdown, until) -> Outcome`.
+//! - `outcome`: what a run is asked for (`Until`) and how it ends (`Outcome`, `Fatal`).
+//! - `token`: the token owner: login (one path), renewal, re-login, replaced tokens.
+//! - `store`: fetched secrets, what renderers read, and the one scheduling rule.
+//! - `resolve`: one delivery cycle: render → fetch → render, then hand over to the deliverer.
+//! - `maintain`: what the clock drives: lease renewal, replacement, refreshes, revocations, backoff.
 //! - `fetch`: one retrieval (KV v2 path rewriting, audit).
 //! - `jobs`: templates and env_templates parsed at start.
 //! - `pki`: when `pkiCert` may take the certificate already in its destination.
-//! - `side`: writing the files a template's `writeToFile` calls asked for.
 //! - `schedule`: the timing rules as pure functions.
 //! - `state`: the lease state file that lets a restart resume instead of re-issuing.
-//! - `store`: fetched secrets, what renderers read.
 
 pub mod engine;
 pub mod fetch;
 pub mod jobs;
 mod maintain;
+mod outcome;
 mod pki;
+mod resolve;
 pub mod schedule;
-mod side;
 mod state;
 pub mod store;
+mod token;
 
-pub use engine::{Delivery, Engine, EngineError, EnvMap, OutputFailure, RetryPolicy};
+pub use crate::output::{Delivery, EnvMap};
+pub use engine::{Engine, RetryPolicy};
+pub use outcome::{Announce, Fatal, Outcome, Until};
 
 #[cfg(test)]
 mod tests;

@@ -17,8 +17,7 @@ use crate::output::{FileTarget, write_atomic};
 
 use super::engine::Engine;
 use super::fetch::Fetched;
-use super::schedule::{renew_after, replace_at};
-use super::store::{Action, Entry};
+use super::store::{Life, cert_time_left};
 
 #[derive(Serialize, Deserialize)]
 struct StateFile {
@@ -41,7 +40,7 @@ impl Engine {
     /// Write the state file, if configured. Only leased secrets and issued certificates are kept: KV
     /// secrets are simply read again.
     pub(super) fn save_state(&self) {
-        let (Some(path), Some(token)) = (&self.cfg.lease_state_file, &self.token) else {
+        let (Some(path), Some(token)) = (&self.cfg.lease_state_file, &self.tokens.token) else {
             return;
         };
         let entries = self
@@ -96,17 +95,13 @@ impl Engine {
         let secret = SecretString::from(state.token);
         let client = self.fetcher.client().clone();
         let info = match client.lookup_self(&secret).await {
-            Ok(i) if i.ttl > 0 || self.auth.is_none() => i,
+            Ok(i) if i.ttl > 0 || !self.tokens.has_auto_auth() => i,
             _ => {
                 tracing::info!("the saved token is no longer valid; logging in");
                 return false;
             }
         };
-        let mut identity = self
-            .auth
-            .as_ref()
-            .map(|a| a.base_identity())
-            .unwrap_or_default();
+        let mut identity = self.tokens.base_identity();
         identity.token_accessor = info.accessor.clone();
         let token = Token {
             secret,
@@ -117,68 +112,42 @@ impl Engine {
             identity,
         };
         tracing::info!(accessor = %token.accessor, "resumed the saved token");
-        self.adopt_token(token);
-        let now = Instant::now();
+        self.tokens.adopt(token);
         let mut resumed = 0usize;
         for e in state.entries {
             if e.token_accessor != state.accessor {
                 continue;
             }
             let s = &e.secret;
-            let (left, renewable) = if s.lease_id.is_empty() {
+            let life = if s.lease_id.is_empty() {
                 match cert_time_left(s) {
-                    Some(l) => (l, false),
-                    None => continue,
-                }
-            } else {
-                let Some(t) = &self.token else { break };
-                match client.lookup_lease(&t.secret, &s.lease_id).await {
-                    Ok((ttl, renewable)) if ttl > 0 => (Duration::from_secs(ttl), renewable),
+                    Some(left) if !left.is_zero() => Life::Cert { left },
                     _ => continue,
                 }
-            };
-            let life = Duration::from_secs(s.lease_duration).max(left);
-            let (due, action) = if renewable {
-                (
-                    now + renew_after(left, self.cfg.template_config.lease_renewal_threshold),
-                    Action::Renew,
-                )
             } else {
-                (replace_at(now, now + left, life), Action::Refetch)
+                let Some(t) = &self.tokens.token else { break };
+                match client.lookup_lease(&t.secret, &s.lease_id).await {
+                    Ok((ttl, renewable)) if ttl > 0 => {
+                        let left = Duration::from_secs(ttl);
+                        Life::Lease {
+                            left,
+                            full: Duration::from_secs(s.lease_duration).max(left),
+                            renewable,
+                        }
+                    }
+                    _ => continue,
+                }
             };
             let fetched = Fetched {
                 secret: Arc::new(e.secret),
                 api_path: e.api_path,
                 mount: e.mount,
             };
-            let token_accessor = self
-                .token
-                .as_ref()
-                .map(|t| t.accessor.clone())
-                .unwrap_or_default();
-            let since = now.checked_sub(life.saturating_sub(left)).unwrap_or(now);
-            self.store.insert(
-                e.request,
-                Entry {
-                    fetched,
-                    since,
-                    expires_at: Some(now + left),
-                    due,
-                    action,
-                    token_accessor,
-                    failures: 0,
-                },
-            );
+            self.store
+                .schedule(e.request, fetched, state.accessor.clone(), life);
             resumed += 1;
         }
         tracing::info!(secrets = resumed, "resumed leases from lease_state_file");
         true
     }
-}
-
-/// Time left on an issued certificate (the server's `expiration`, Unix seconds).
-fn cert_time_left(s: &Secret) -> Option<Duration> {
-    let exp = s.data.0.get("expiration")?.as_i64()?;
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    (exp > now).then(|| Duration::from_secs(exp.saturating_sub(now).unsigned_abs()))
 }

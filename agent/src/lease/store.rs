@@ -3,14 +3,16 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::backend::secret::{Secret, SecretRequest};
+use crate::backend::secret::{Operation, Secret, SecretRequest};
 use crate::runtime::EnvSource;
 use crate::template::RenderContext;
 
 use super::fetch::Fetched;
+use super::schedule::{jittered, renew_after, replace_at};
 
 /// What the lease engine will do with an entry when its time comes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,19 +42,97 @@ pub struct Entry {
     pub failures: u32,
 }
 
+/// How long a secret has to live, as the scheduling rule sees it.
+#[derive(Clone, Copy, Debug)]
+pub enum Life {
+    /// A lease with `left` of its `full` duration remaining.
+    Lease {
+        /// Time left now.
+        left: Duration,
+        /// Its whole duration when issued (or last renewed).
+        full: Duration,
+        /// Whether it can be renewed.
+        renewable: bool,
+    },
+    /// An issued certificate (no lease) with `left` until the server's `expiration`.
+    Cert {
+        /// Time left now.
+        left: Duration,
+    },
+    /// A static (KV) secret: refreshed on the static interval.
+    Static,
+}
+
+/// The settings the scheduling rule depends on (`template_config`).
+#[derive(Clone, Copy, Debug)]
+pub struct Rules {
+    /// `lease_renewal_threshold`.
+    pub renewal_threshold: f64,
+    /// `static_secret_render_interval`.
+    pub static_interval: Duration,
+}
+
 /// Every secret fetched so far.
 pub struct Store {
     entries: HashMap<SecretRequest, Entry>,
     env: Arc<dyn EnvSource>,
+    rules: Rules,
 }
 
 impl Store {
-    /// An empty store; `env` serves the templates' `env` function.
-    pub fn new(env: Arc<dyn EnvSource>) -> Self {
+    /// An empty store scheduling by `rules`; `env` serves the templates' `env` function.
+    pub fn new(env: Arc<dyn EnvSource>, rules: Rules) -> Self {
         Self {
             entries: HashMap::new(),
             env,
+            rules,
         }
+    }
+
+    /// Store `fetched` for `req` (created by the token with `accessor`) and schedule it by the one rule
+    /// (DESIGN §6), whether it was just fetched or resumed from the state file: a renewable lease is
+    /// renewed at the threshold of what is left; a non-renewable one is replaced a third of its life
+    /// before its end; a certificate is re-issued at ~2/3 of its time left; a KV secret is read again on
+    /// the static interval.
+    pub fn schedule(&mut self, req: SecretRequest, fetched: Fetched, accessor: String, life: Life) {
+        let now = Instant::now();
+        let (due, action, expires_at, since) = match life {
+            Life::Lease {
+                left,
+                full,
+                renewable,
+            } => {
+                let since = now.checked_sub(full.saturating_sub(left)).unwrap_or(now);
+                let (due, action) = if renewable {
+                    (
+                        now + renew_after(left, self.rules.renewal_threshold),
+                        Action::Renew,
+                    )
+                } else {
+                    (replace_at(now, now + left, full), Action::Refetch)
+                };
+                (due, action, Some(now + left), since)
+            }
+            Life::Cert { left } => (
+                now + jittered(left, 2.0 / 3.0, 0.05),
+                Action::Refetch,
+                Some(now + left),
+                now,
+            ),
+            Life::Static => (now + self.rules.static_interval, Action::Refetch, None, now),
+        };
+        self.entries.insert(
+            req,
+            Entry {
+                fetched,
+                since,
+                expires_at,
+                due,
+                action,
+                token_accessor: accessor,
+                failures: 0,
+            },
+        );
     }
 
     /// The entry for `req`.
@@ -85,11 +165,6 @@ impl Store {
         self.entries.retain(f);
     }
 
-    /// The earliest time an entry is due.
-    pub fn next_due(&self) -> Option<Instant> {
-        self.entries.values().map(|e| e.due).min()
-    }
-
     /// `text` (an error message) with every string value of every stored secret replaced by `[REDACTED]`.
     ///
     /// A template can route a secret value into a function argument (`{{ .Data.data.password | file }}`) and
@@ -106,6 +181,37 @@ impl Store {
         }
         out
     }
+}
+
+/// How a freshly fetched secret for `req` lives: its lease, the certificate's time left (write-style
+/// requests whose data carries the server's `expiration`, never NotAfter−NotBefore: leaf certificates are
+/// back-dated), or neither.
+pub fn life_of(req: &SecretRequest, s: &Secret) -> Life {
+    if s.lease_duration > 0 {
+        let d = Duration::from_secs(s.lease_duration);
+        return Life::Lease {
+            left: d,
+            full: d,
+            renewable: s.renewable,
+        };
+    }
+    if req.op == Operation::Write
+        && let Some(left) = cert_time_left(s)
+    {
+        return Life::Cert {
+            left: left.max(Duration::from_secs(1)),
+        };
+    }
+    Life::Static
+}
+
+/// Time left on an issued certificate (the server's `expiration`, Unix seconds); zero when past.
+pub fn cert_time_left(s: &Secret) -> Option<Duration> {
+    let exp = s.data.0.get("expiration")?.as_i64()?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    Some(Duration::from_secs(
+        exp.saturating_sub(now).max(0).unsigned_abs(),
+    ))
 }
 
 /// The shortest secret value [`Store::scrub`] and [`RenderContext::is_secret_value`] look for, in bytes.

@@ -73,7 +73,7 @@ fn entry<'a>(e: &'a Engine, r: &SecretRequest) -> &'a Entry {
 #[tokio::test(start_paused = true)]
 async fn a_renewable_lease_under_a_renewable_token_is_renewed_at_two_thirds() {
     let mut e = engine();
-    e.adopt_token(token("a", 600, true));
+    e.tokens.adopt(token("a", 600, true));
     let r = lease(&mut e, "database/creds/app", 30);
     let (at, action) = e.entry_due(entry(&e, &r));
     assert_eq!(action, Action::Renew);
@@ -87,13 +87,13 @@ async fn a_renewable_lease_under_a_renewable_token_is_renewed_at_two_thirds() {
 #[tokio::test(start_paused = true)]
 async fn a_final_parent_token_brings_the_replacement_forward() {
     let mut e = engine();
-    e.adopt_token(token("a", 60, true));
+    e.tokens.adopt(token("a", 60, true));
     let r = lease(&mut e, "database/creds/app", 300);
     // The token's renewal came back capped: it ends in 60 s, so must the lease.
-    e.flags.capped = true;
+    e.tokens.flags.capped = true;
     let (at, action) = e.entry_due(entry(&e, &r));
     assert_eq!(action, Action::Refetch);
-    let exp = e.token.as_ref().unwrap().expires_at().unwrap();
+    let exp = e.tokens.token.as_ref().unwrap().expires_at().unwrap();
     assert_eq!(
         at,
         exp.checked_sub(Duration::from_secs(100))
@@ -105,10 +105,10 @@ async fn a_final_parent_token_brings_the_replacement_forward() {
 #[tokio::test(start_paused = true)]
 async fn leases_of_a_replaced_token_are_replaced_before_it_expires() {
     let mut e = engine();
-    e.adopt_token(token("old", 60, true));
+    e.tokens.adopt(token("old", 60, true));
     let r = lease(&mut e, "database/creds/app", 30);
     advance(Duration::from_secs(10)).await;
-    e.adopt_token(token("new", 600, true));
+    e.tokens.adopt(token("new", 600, true));
     let (at, action) = e.entry_due(entry(&e, &r));
     // Old token expires 50 s from now; a 30 s lease is replaced 10 s before that, unless renewal comes
     // first (at ~20 s after it was fetched, i.e. ~10 s from now).
@@ -121,7 +121,7 @@ async fn leases_of_a_replaced_token_are_replaced_before_it_expires() {
 #[tokio::test(start_paused = true)]
 async fn a_capped_lease_is_replaced_a_third_of_its_life_before_its_end() {
     let mut e = engine();
-    e.adopt_token(token("a", 600, true));
+    e.tokens.adopt(token("a", 600, true));
     let r = lease(&mut e, "database/creds/app", 30);
     let now = Instant::now();
     if let Some(en) = e.store.get_mut(&r) {
@@ -137,7 +137,7 @@ async fn a_capped_lease_is_replaced_a_third_of_its_life_before_its_end() {
 #[tokio::test(start_paused = true)]
 async fn kv_secrets_refresh_on_the_static_interval() {
     let mut e = engine();
-    e.adopt_token(token("a", 600, true));
+    e.tokens.adopt(token("a", 600, true));
     let req = SecretRequest::read("secret/data/app");
     e.insert(
         req.clone(),
@@ -155,7 +155,7 @@ async fn kv_secrets_refresh_on_the_static_interval() {
 #[tokio::test(start_paused = true)]
 async fn an_outage_holds_everything_back_with_capped_exponential_backoff() {
     let mut e = engine();
-    e.adopt_token(token("a", 600, true));
+    e.tokens.adopt(token("a", 600, true));
     let mut last = Duration::ZERO;
     for i in 0..12 {
         e.note_transient();
@@ -170,13 +170,16 @@ async fn an_outage_holds_everything_back_with_capped_exponential_backoff() {
         last = wait;
     }
     assert!(last >= Duration::from_secs(240), "{last:?}");
-    assert!(!e.tick().await, "nothing is tried before the backoff ends");
+    assert!(
+        !e.tick().await.unwrap(),
+        "nothing is tried before the backoff ends"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_non_renewable_token_is_replaced_before_it_expires() {
     let mut e = engine();
-    e.adopt_token(token("a", 90, false));
+    e.tokens.adopt(token("a", 90, false));
     let due = e.next_due().unwrap() - Instant::now();
     assert_eq!(due, Duration::from_secs(60));
 }
@@ -184,11 +187,11 @@ async fn a_non_renewable_token_is_replaced_before_it_expires() {
 #[tokio::test(start_paused = true)]
 async fn a_renew_self_refusal_is_remembered_across_logins() {
     let mut e = engine();
-    e.adopt_token(token("a", 9, true));
-    e.flags.renew_forbidden = true;
-    e.adopt_token(token("b", 9, true));
+    e.tokens.adopt(token("a", 9, true));
+    e.tokens.flags.renew_forbidden = true;
+    e.tokens.adopt(token("b", 9, true));
     assert!(
-        e.token_is_final(),
+        e.tokens.is_final(),
         "the new token of the same role is not asked to renew itself"
     );
 }
@@ -196,7 +199,7 @@ async fn a_renew_self_refusal_is_remembered_across_logins() {
 #[tokio::test(start_paused = true)]
 async fn reported_expiry_is_capped_by_the_parent_token() {
     let mut e = engine();
-    e.adopt_token(token("a", 60, true));
+    e.tokens.adopt(token("a", 60, true));
     lease(&mut e, "database/creds/app", 300);
     let now = Instant::now();
     let exp = e.lease_expiries();

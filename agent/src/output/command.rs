@@ -1,7 +1,12 @@
-//! The template's `command`: run after its destination changed, with a timeout.
+//! The template's `command`: run after its destination changed, in a process group of its own, with a
+//! timeout that kills the whole group (a `sh -c 'sleep 60; …'` leaves no orphan `sleep` behind).
 
 use std::process::Stdio;
 use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio_util::sync::CancellationToken;
 
 use crate::runtime::reaped;
 
@@ -20,34 +25,45 @@ pub enum CommandError {
         source: std::io::Error,
     },
     /// It exited with a non-zero status.
-    #[error("command {program:?}: exited with code {code}")]
+    #[error("command {program:?}: exit status {code}")]
     Failed {
         /// argv\[0].
         program: String,
         /// The exit code (128+N when killed by signal N).
         code: i32,
     },
-    /// It ran longer than `command_timeout` and was killed.
-    #[error("command {program:?}: timed out after {secs} s")]
+    /// It ran longer than `command_timeout`; its process group was killed.
+    #[error("command {program:?}: timeout after {secs} s (its process group was killed)")]
     Timeout {
         /// argv\[0].
         program: String,
         /// The timeout in seconds.
         secs: u64,
     },
+    /// sidekey is stopping; the command's process group was killed.
+    #[error("command {program:?}: stopped with the agent")]
+    Stopped {
+        /// argv\[0].
+        program: String,
+    },
 }
 
-/// Run `argv` with inherited stdio (stdout redirected to stderr: in exec mode stdout is the child's) and
-/// wait up to `timeout`.
+/// Run `argv` with inherited stderr (stdout goes to stderr too: in exec mode stdout is the child's) and
+/// wait up to `timeout`, or until `stop` is cancelled; either kills its whole process group.
 ///
 /// # Errors
 /// [`CommandError`].
-pub async fn run(argv: &[String], timeout: Duration) -> Result<(), CommandError> {
+pub async fn run(
+    argv: &[String],
+    timeout: Duration,
+    stop: &CancellationToken,
+) -> Result<(), CommandError> {
     let (program, args) = argv.split_first().ok_or(CommandError::Empty)?;
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(std::io::stderr())
+        .process_group(0)
         .kill_on_drop(true);
     let mut child = cmd.spawn().map_err(|source| CommandError::Spawn {
         program: program.clone(),
@@ -55,25 +71,41 @@ pub async fn run(argv: &[String], timeout: Duration) -> Result<(), CommandError>
     })?;
     let pid = child.id().and_then(|p| i32::try_from(p).ok()).unwrap_or(0);
     reaped::watch(pid);
-    let waited = tokio::time::timeout(timeout, wait(&mut child, pid)).await;
+    let waited = tokio::select! {
+        r = wait(&mut child, pid) => Some(r),
+        () = tokio::time::sleep(timeout) => None,
+        () = stop.cancelled() => {
+            kill_group(pid);
+            reaped::forget(pid);
+            return Err(CommandError::Stopped { program: program.clone() });
+        }
+    };
     reaped::forget(pid);
     match waited {
-        Ok(Ok(0)) => Ok(()),
-        Ok(Ok(code)) => Err(CommandError::Failed {
+        Some(Ok(0)) => Ok(()),
+        Some(Ok(code)) => Err(CommandError::Failed {
             program: program.clone(),
             code,
         }),
-        Ok(Err(source)) => Err(CommandError::Spawn {
+        Some(Err(source)) => Err(CommandError::Spawn {
             program: program.clone(),
             source,
         }),
-        Err(_) => {
-            let _ = child.kill().await;
+        None => {
+            kill_group(pid);
+            let _ = child.wait().await;
             Err(CommandError::Timeout {
                 program: program.clone(),
                 secs: timeout.as_secs(),
             })
         }
+    }
+}
+
+/// SIGKILL the command's process group: the shell and everything it started.
+fn kill_group(pid: i32) {
+    if pid > 0 {
+        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
     }
 }
 
@@ -89,7 +121,7 @@ async fn wait(child: &mut tokio::process::Child, pid: i32) -> std::io::Result<i3
             if let Some(code) = reaped::status(pid) {
                 return Ok(code);
             }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         },
         Err(e) => Err(e),
     }

@@ -1,11 +1,20 @@
-//! Outputs: every side effect of delivery. Atomic secret files, the post-render command, the child's env.
+//! Outputs: every side effect of delivery. Atomic secret files, token sinks, post-render commands, the
+//! child's env.
 //!
+//! - `deliver`: the deliverer: writes, side writes, sinks, commands beside the loop, their retries.
+//! - `failure`: typed delivery failures (which output, which step, transient or not).
 //! - `file`: atomic, symlink-safe, mode-first file writes.
-//! - `command`: the template's `command`, run after its file changed.
+//! - `side`: the files a template's `writeToFile` calls asked for.
+//! - `command`: the template's `command`, in its own process group, with a timeout.
 //! - `env`: the exec'd child's environment.
 
 pub mod command;
+pub mod deliver;
 pub mod env;
+pub mod failure;
 pub mod file;
+mod side;
 
+pub use deliver::{Deliverer, Delivery, EnvMap, FileOutput};
+pub use failure::{OutputFailure, OutputId, Step};
 pub use file::{FileTarget, OutputError, WriteOutcome, write_atomic};

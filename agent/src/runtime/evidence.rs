@@ -20,7 +20,8 @@ pub(super) struct Evidence {
 }
 
 impl Evidence {
-    /// Bind the admin listener (if configured) and start serving; reopen the audit file on SIGHUP.
+    /// Bind the admin listener (if configured and `serve`) and start serving; reopen the audit file on
+    /// SIGHUP.
     ///
     /// # Errors
     /// The bind error, a configuration problem.
@@ -28,9 +29,10 @@ impl Evidence {
         cfg: &Config,
         auditor: Auditor,
         telemetry: Arc<Telemetry>,
+        serve: bool,
     ) -> Result<Self, admin::BindError> {
         let stop = CancellationToken::new();
-        if let Some(addr) = &cfg.admin_listener {
+        if let Some(addr) = cfg.admin_listener.as_ref().filter(|_| serve) {
             let bound = admin::bind(addr).await?;
             tracing::info!(address = ?addr, "admin listener: /healthz /readyz /metrics");
             tokio::spawn(admin::serve(bound, telemetry, stop.clone()));
@@ -43,7 +45,7 @@ impl Evidence {
     }
 
     /// Flush the audit trail and give the HTTP sink a moment to deliver what is spooled.
-    pub(super) async fn finish(self) {
+    pub(super) async fn finish(&self) {
         self.auditor.drain(DRAIN).await;
     }
 }

@@ -1,31 +1,25 @@
 //! The three ways sidekey runs: one-shot render (`run --once`), the long-running agent (`run`), and the
-//! exec wrapper (`exec`). Each returns the process exit code (DESIGN §3).
+//! exec wrapper (`exec`). Each is setup → [`Engine::run`] → one teardown ([`Session::teardown`]) on
+//! every exit path, and returns the process exit code (DESIGN §3, §12).
 
 use std::sync::Arc;
 
 use tokio::sync::watch;
-use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::admin::Telemetry;
 use crate::audit::Auditor;
 use crate::backend::{Client, ClientSettings, tls::TlsSettings};
 use crate::config::Config;
 use crate::exec::refs::references;
-use crate::exec::{ExecSpec, hand_over, same_env, supervise};
+use crate::exec::{ExecSpec, hand_over, supervise};
 use crate::lease::jobs::prepare;
-use crate::lease::{Delivery, Engine, EnvMap};
+use crate::lease::{Announce, Engine, EnvMap, Fatal, Outcome, Until};
+use crate::output::{OutputFailure, OutputId};
 
 use super::EnvSource;
 use super::evidence::Evidence;
-
-/// Exit code: success.
-pub const EXIT_OK: i32 = 0;
-/// Exit code: an output failed (render, permission, write).
-pub const EXIT_FAILED: i32 = 1;
-/// Exit code: backend unavailable or authentication failed.
-pub const EXIT_UNAVAILABLE: i32 = 69;
-/// Exit code: configuration error.
-pub const EXIT_CONFIG: i32 = 78;
+use super::exit::ExitCode;
 
 /// `BAO_ADDR`/`VAULT_ADDR`, `BAO_CACERT`/`VAULT_CACERT`, `BAO_NAMESPACE`/`VAULT_NAMESPACE` override the
 /// `vault` stanza (the `BAO_` name wins).
@@ -42,140 +36,100 @@ pub fn apply_env_overrides(cfg: &mut Config, env: &dyn EnvSource) {
     }
 }
 
-/// Build the engine: backend client, audit sinks, parsed templates. Errors are configuration errors
-/// (exit 78), already printed.
-///
-/// # Errors
-/// The exit code to use.
-pub fn build_engine(cfg: Arc<Config>, env: Arc<dyn EnvSource>, once: bool) -> Result<Engine, i32> {
-    build(cfg, env, once).map(|(e, _)| e)
-}
-
-/// [`build_engine`], also returning the telemetry its auditor feeds (metrics and readiness).
-fn build(
-    cfg: Arc<Config>,
-    env: Arc<dyn EnvSource>,
+/// What a flow set up, and the one way to end it.
+struct Session {
+    engine: Engine,
+    evidence: Evidence,
+    _pid_file: PidFile,
     once: bool,
-) -> Result<(Engine, Arc<Telemetry>), i32> {
-    let (files, envs) = prepare(&cfg).map_err(|e| report(EXIT_CONFIG, &e))?;
-    let v = &cfg.vault;
-    let settings = ClientSettings {
-        address: &v.address,
-        namespace: v.namespace.as_deref(),
-        tls: TlsSettings {
-            ca_cert: v.ca_cert.as_deref(),
-            ca_path: v.ca_path.as_deref(),
-            client_cert: v.client_cert.as_deref().zip(v.client_key.as_deref()),
-            skip_verify: v.tls_skip_verify,
-            server_name: v.tls_server_name.as_deref(),
-        },
-        max_in_flight: cfg.template_config.max_connections_per_host,
-    };
-    let client = Client::new(&settings).map_err(|e| report(EXIT_CONFIG, &e))?;
-    let outputs = files.len() + usize::from(!envs.is_empty());
-    let telemetry = Arc::new(Telemetry::new(outputs));
-    let auditor = Auditor::from_config(&cfg.audit, Some(telemetry.clone()))
-        .map_err(|e| report(EXIT_CONFIG, &e))?;
-    let engine = Engine::new(cfg, client, files, envs, auditor, env, once);
-    Ok((engine, telemetry))
 }
 
-fn report(code: i32, e: &dyn std::fmt::Display) -> i32 {
-    tracing::error!("{e}");
-    code
-}
-
-/// The exit code for a delivery: 0 when every output was delivered, 69 when only the backend was
-/// unreachable, 1 otherwise.
-fn delivery_code(d: &Delivery) -> i32 {
-    let mut code = EXIT_OK;
-    for f in d.failures() {
-        eprintln!("sidekey: {}", f.message);
-        code = if !f.transient || code == EXIT_FAILED {
-            EXIT_FAILED
-        } else {
-            EXIT_UNAVAILABLE
+impl Session {
+    /// Build the engine (backend client, audit sinks, parsed templates), start the evidence tasks (the
+    /// admin listener unless `once`), write the pid file. Errors are configuration errors (exit 78),
+    /// already reported.
+    async fn setup(
+        cfg: &Arc<Config>,
+        env: Arc<dyn EnvSource>,
+        once: bool,
+    ) -> Result<Self, ExitCode> {
+        let (files, envs) = prepare(cfg).map_err(|e| config_error(&e))?;
+        let v = &cfg.vault;
+        let settings = ClientSettings {
+            address: &v.address,
+            namespace: v.namespace.as_deref(),
+            tls: TlsSettings {
+                ca_cert: v.ca_cert.as_deref(),
+                ca_path: v.ca_path.as_deref(),
+                client_cert: v.client_cert.as_deref().zip(v.client_key.as_deref()),
+                skip_verify: v.tls_skip_verify,
+                server_name: v.tls_server_name.as_deref(),
+            },
+            max_in_flight: cfg.template_config.max_connections_per_host,
         };
+        let client = Client::new(&settings).map_err(|e| config_error(&e))?;
+        let outputs = files.len() + usize::from(!envs.is_empty());
+        let telemetry = Arc::new(Telemetry::new(outputs));
+        let auditor = Auditor::from_config(&cfg.audit, Some(telemetry.clone()))
+            .map_err(|e| config_error(&e))?;
+        let engine = Engine::new(cfg.clone(), client, files, envs, auditor.clone(), env, once)
+            .with_telemetry(telemetry.clone());
+        let evidence = Evidence::start(cfg, auditor, telemetry, !once)
+            .await
+            .map_err(|e| config_error(&e))?;
+        Ok(Self {
+            engine,
+            evidence,
+            _pid_file: PidFile::write(cfg.pid_file.as_deref()),
+            once,
+        })
     }
-    code
+
+    /// The one teardown: stop commands, revoke and remove if configured, drain the audit sinks, remove
+    /// the pid file (on drop).
+    async fn teardown(mut self) {
+        self.engine.teardown(self.once).await;
+        self.evidence.finish().await;
+    }
+
+    /// Run the engine until `until`, tear down, and return the exit code for the outcome.
+    async fn run_to_end(mut self, shutdown: &CancellationToken, until: Until) -> ExitCode {
+        let outcome = self.engine.run(shutdown, until).await;
+        if let Outcome::Stopped = outcome {
+            tracing::info!("shutting down");
+        }
+        let code = ExitCode::for_outcome(&outcome);
+        self.teardown().await;
+        code
+    }
+}
+
+fn config_error(e: &dyn std::fmt::Display) -> ExitCode {
+    tracing::error!("{e}");
+    ExitCode::Config
 }
 
 /// `sidekey run --once`: authenticate, render every output, run their commands, exit.
-pub async fn once(cfg: Config, env: Arc<dyn EnvSource>) -> i32 {
+pub async fn once(cfg: Config, env: Arc<dyn EnvSource>, shutdown: CancellationToken) -> ExitCode {
     let cfg = Arc::new(cfg);
-    let mut engine = match build_engine(cfg.clone(), env, true) {
-        Ok(e) => e,
-        Err(code) => return code,
-    };
-    let auditor = engine.auditor();
-    let code = async {
-        if !engine.resume().await
-            && let Err(e) = engine.authenticate().await
-        {
-            return report(EXIT_UNAVAILABLE, &e);
-        }
-        let d = engine.deliver().await;
-        delivery_code(&d)
+    match Session::setup(&cfg, env, true).await {
+        Ok(s) => s.run_to_end(&shutdown, Until::Once).await,
+        Err(code) => code,
     }
-    .await;
-    auditor.drain(std::time::Duration::from_secs(5)).await;
-    code
 }
 
 /// `sidekey run`: keep every output fresh until SIGINT/SIGTERM. With `exit_after_auth` (an init
 /// container's config), render everything once and exit, as Vault Agent does.
-pub async fn run(cfg: Config, env: Arc<dyn EnvSource>) -> i32 {
+pub async fn run(cfg: Config, env: Arc<dyn EnvSource>, shutdown: CancellationToken) -> ExitCode {
     if cfg.exit_after_auth {
-        return once(cfg, env).await;
+        return once(cfg, env, shutdown).await;
     }
     let cfg = Arc::new(cfg);
-    let (mut engine, telemetry) = match build(cfg.clone(), env, false) {
-        Ok(e) => e,
-        Err(code) => return code,
-    };
-    let evidence = match Evidence::start(&cfg, engine.auditor(), telemetry.clone()).await {
-        Ok(e) => e,
-        Err(e) => return report(EXIT_CONFIG, &e),
-    };
-    let _pid = PidFile::write(cfg.pid_file.as_deref());
-    let work = async {
-        if !engine.resume().await
-            && let Err(e) = engine.authenticate().await
-        {
-            return report(EXIT_UNAVAILABLE, &e);
-        }
-        let mut d = engine.deliver().await;
-        telemetry.delivered(&d);
-        telemetry.set_lease_expiries(engine.lease_expiries());
-        loop {
-            if cfg.template_config.exit_on_retry_failure
-                && engine.failed_deliveries() > RETRIES_BEFORE_EXIT
-            {
-                tracing::error!("exit_on_retry_failure: giving up");
-                return delivery_code(&d);
-            }
-            sleep_until(engine.next_due()).await;
-            if engine.tick().await {
-                d = engine.deliver().await;
-                telemetry.delivered(&d);
-            }
-            telemetry.set_lease_expiries(engine.lease_expiries());
-        }
-    };
-    let code = tokio::select! {
-        code = work => code,
-        () = shutdown_signal() => {
-            tracing::info!("shutting down");
-            EXIT_OK
-        }
-    };
-    engine.shutdown().await;
-    evidence.finish().await;
-    code
+    match Session::setup(&cfg, env, false).await {
+        Ok(s) => s.run_to_end(&shutdown, Until::Stopped).await,
+        Err(code) => code,
+    }
 }
-
-/// Failed deliveries in a row after which `exit_on_retry_failure` stops the agent.
-const RETRIES_BEFORE_EXIT: u32 = 5;
 
 /// How `sidekey exec` was asked to run the child (command-line options).
 #[derive(Clone, Debug, Default)]
@@ -189,13 +143,21 @@ pub struct ExecOptions {
 }
 
 /// `sidekey exec`: render the env (`env_template`s and `sidekey:` references in the inherited env),
-/// start the child, keep its secrets fresh, exit with its status.
-pub async fn exec(cfg: Config, opts: ExecOptions, env: Arc<dyn EnvSource>) -> i32 {
+/// start the child, keep its secrets fresh, exit with its status. The child starts only once every env
+/// var rendered and every file was delivered: as with Vault Agent's exec, a template whose secret is not
+/// there yet is retried until it renders; a `sidekey:` reference fails at once, as `op run` does, and so
+/// does everything `exit_on_retry_failure` gives up on.
+pub async fn exec(
+    cfg: Config,
+    opts: ExecOptions,
+    env: Arc<dyn EnvSource>,
+    shutdown: CancellationToken,
+) -> ExitCode {
     let mut cfg = cfg;
     let inherited = env.vars_os();
     let refs = match references(&inherited) {
         Ok(r) => r,
-        Err(e) => return report(EXIT_CONFIG, &e),
+        Err(e) => return config_error(&e),
     };
     // An env_template of the same name is the more explicit of the two.
     let refs: Vec<_> = refs
@@ -205,132 +167,93 @@ pub async fn exec(cfg: Config, opts: ExecOptions, env: Arc<dyn EnvSource>) -> i3
     cfg.env_templates
         .extend(refs.iter().map(|r| r.env_template()));
     let cfg = Arc::new(cfg);
-    let (mut engine, telemetry) = match build(cfg.clone(), env.clone(), false) {
-        Ok(e) => e,
+    let mut s = match Session::setup(&cfg, env, false).await {
+        Ok(s) => s,
         Err(code) => return code,
     };
-    let evidence = match Evidence::start(&cfg, engine.auditor(), telemetry.clone()).await {
-        Ok(e) => e,
-        Err(e) => return report(EXIT_CONFIG, &e),
-    };
-    if !engine.resume().await
-        && let Err(e) = engine.authenticate().await
-    {
-        return report(EXIT_UNAVAILABLE, &e);
-    }
-    let mut first = engine.deliver().await;
-    telemetry.delivered(&first);
-    telemetry.set_lease_expiries(engine.lease_expiries());
-    // The child starts only once every env var rendered and every file was delivered. As with Vault Agent's
-    // exec, a template whose secret is not there yet is retried (with the engine's backoff) until it renders;
-    // a `sidekey:` reference fails at once, as `op run` does, and so does everything under
-    // `exit_on_retry_failure` once its retries are spent.
-    loop {
-        if first.failures().next().is_none() {
-            break;
+    s.engine
+        .fail_fast(refs.iter().map(|r| r.name.clone()).collect());
+    let initial = match s.engine.run(&shutdown, Until::Delivered).await {
+        Outcome::Delivered(d) => match d.env {
+            Some(Ok(m)) => m,
+            _ => EnvMap::new(),
+        },
+        Outcome::Stopped => {
+            eprintln!("sidekey: exec: stopped before the child was started");
+            s.teardown().await;
+            return ExitCode::Ok;
         }
-        let reference = match &first.env {
-            Some(Err(f)) => refs.iter().find(|r| r.name == f.template),
-            _ => None,
-        };
-        let give_up = reference.is_some()
-            || (cfg.template_config.exit_on_retry_failure
-                && engine.failed_deliveries() > RETRIES_BEFORE_EXIT);
-        if give_up {
-            let code = delivery_code(&first);
-            if let Some(r) = reference {
-                eprintln!(
-                    "sidekey: environment variable {}: cannot resolve {r}",
-                    r.name
-                );
+        outcome @ Outcome::Fatal(_) => {
+            let code = ExitCode::for_outcome(&outcome);
+            if let Outcome::Fatal(Fatal::Outputs(failures)) = &outcome {
+                for r in refs
+                    .iter()
+                    .filter(|r| failures.iter().any(|f| names_var(f, &r.name)))
+                {
+                    eprintln!(
+                        "sidekey: environment variable {}: cannot resolve {r}",
+                        r.name
+                    );
+                }
             }
             eprintln!("sidekey: exec: the child was not started");
+            s.teardown().await;
             return code;
         }
-        tracing::warn!("exec: the child starts once every template has rendered; retrying");
-        let waited = tokio::select! {
-            () = sleep_until(engine.next_due()) => true,
-            () = shutdown_signal() => false,
-        };
-        if !waited {
-            eprintln!("sidekey: exec: stopped before the child was started");
-            engine.shutdown().await;
-            evidence.finish().await;
-            return EXIT_OK;
-        }
-        if engine.tick().await {
-            first = engine.deliver().await;
-            telemetry.delivered(&first);
-        }
-    }
-    let initial = match first.env {
-        Some(Ok(m)) => m,
-        _ => EnvMap::new(),
     };
     let spec = ExecSpec::new(opts.argv, &cfg.exec.clone().unwrap_or_default(), opts.mask);
-    let audit = engine.auditor();
     if opts.no_supervise {
-        audit.flush();
+        s.evidence.finish().await;
         let e = hand_over(&spec, inherited, &initial);
-        return report(e.exit_code(), &e);
+        tracing::error!("{e}");
+        return ExitCode::Child(e.exit_code());
     }
-    let (tx, rx) = watch::channel(initial);
+    let (env_tx, env_rx) = watch::channel(initial);
     let (files_tx, files_rx) = watch::channel(0u64);
-    let refresh = async {
-        loop {
-            sleep_until(engine.next_due()).await;
-            let changed = engine.tick().await;
-            telemetry.set_lease_expiries(engine.lease_expiries());
-            if changed {
-                let d = engine.deliver().await;
-                telemetry.delivered(&d);
-                telemetry.set_lease_expiries(engine.lease_expiries());
-                if d.files.iter().any(|r| matches!(r, Ok(true))) {
-                    files_tx.send_modify(|n| *n += 1);
-                }
-                if let Some(Ok(m)) = d.env {
-                    tx.send_if_modified(|cur| {
-                        let changed = !same_env(cur, &m);
-                        if changed {
-                            *cur = m;
-                        }
-                        changed
-                    });
-                }
-            }
+    s.engine.announce(Announce {
+        env: Some(env_tx),
+        files: Some(files_tx),
+    });
+    // The child is stopped only by what it is sent (signals are forwarded), by its own exit, or — when
+    // the engine cannot go on — by the stop signal, kill_timeout, SIGKILL.
+    let stop_child = CancellationToken::new();
+    let child = supervise(
+        &spec,
+        inherited,
+        env_rx,
+        files_rx,
+        s.engine.auditor(),
+        stop_child.clone(),
+    );
+    tokio::pin!(child);
+    let never = CancellationToken::new();
+    let first = tokio::select! {
+        r = &mut child => Ok(r),
+        outcome = s.engine.run(&never, Until::Stopped) => Err(outcome),
+    };
+    let ended = match first {
+        Ok(r) => r,
+        Err(outcome) => {
+            ExitCode::for_outcome(&outcome);
+            tracing::error!("stopping the child: the agent cannot go on");
+            stop_child.cancel();
+            child.await
         }
     };
-    let code = tokio::select! {
-        r = supervise(&spec, inherited, rx, files_rx, audit) => match r {
-            Ok(code) => code,
-            Err(e) => report(e.exit_code(), &e),
-        },
-        () = refresh => EXIT_OK,
+    let code = match ended {
+        Ok(code) => ExitCode::Child(code),
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::Child(e.exit_code())
+        }
     };
-    engine.shutdown().await;
-    evidence.finish().await;
+    s.teardown().await;
     code
 }
 
-async fn sleep_until(t: Option<Instant>) {
-    match t {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
+/// Whether `f` is the failure of env var `name`.
+fn names_var(f: &OutputFailure, name: &str) -> bool {
+    matches!(&f.output, OutputId::Env(n) if n == name)
 }
 
 /// `pid_file`: written at start, removed at exit.

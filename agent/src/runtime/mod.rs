@@ -1,4 +1,5 @@
-//! Runtime: the top-level flows (`run`, `run --once`, `exec`) and the process plumbing they share; the
+//! Runtime: the top-level flows (`run`, `run --once`, `exec`), their exit codes and shutdown token, and the
+//! process plumbing they share; the
 //! process environment is read through a small trait so tests inject values instead of mutating it.
 
 use std::ffi::OsString;
@@ -25,10 +26,33 @@ impl EnvSource for ProcessEnv {
 }
 
 mod evidence;
+mod exit;
 mod flows;
 pub mod reaped;
 
-pub use flows::{
-    EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE, ExecOptions, apply_env_overrides,
-    build_engine, exec, once, run,
-};
+pub use exit::ExitCode;
+pub use flows::{ExecOptions, apply_env_overrides, exec, once, run};
+
+/// A token cancelled at the first SIGINT or SIGTERM: how a flow is asked to stop. The handlers are
+/// installed before this returns, so a signal sent right after start is not lost.
+pub fn shutdown_on_signals() -> tokio_util::sync::CancellationToken {
+    use tokio::signal::unix::{SignalKind, signal};
+    let token = tokio_util::sync::CancellationToken::new();
+    let (term, int) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    );
+    let (Ok(mut term), Ok(mut int)) = (term, int) else {
+        tracing::warn!("cannot handle SIGTERM/SIGINT; the agent stops only when killed");
+        return token;
+    };
+    let t = token.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        t.cancel();
+    });
+    token
+}

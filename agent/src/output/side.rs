@@ -12,10 +12,11 @@ use std::path::Path;
 
 use zeroize::Zeroizing;
 
-use super::engine::OutputFailure;
-use super::jobs::{FileJob, owner};
+use super::deliver::FileOutput;
+use super::failure::{OutputFailure, OutputId, Step};
+use super::{FileTarget, WriteOutcome, file::read_back, write_atomic};
 use crate::audit::{Auditor, EventKind, OutputMeta, Record};
-use crate::output::{FileTarget, WriteOutcome, file::read_back, write_atomic};
+use crate::lease::jobs::owner;
 use crate::template::SideWrite;
 
 /// An appended-to file larger than this is refused rather than read back into memory.
@@ -27,7 +28,7 @@ const MAX_APPEND_BASE: u64 = 16 << 20;
 /// # Errors
 /// The first failure, naming the template and the path; paths before it are written, the rest are not.
 pub(super) fn write_all(
-    job: &FileJob,
+    job: &FileOutput,
     writes: &[SideWrite],
     destination_changed: bool,
     auditor: &Auditor,
@@ -45,14 +46,12 @@ pub(super) fn write_all(
         if appends_to_existing && !destination_changed {
             continue;
         }
-        let fail = |message: String| OutputFailure {
-            template: job.name.clone(),
-            message: format!(
-                "template {}: writeToFile {}: {message}",
-                job.name,
-                path.display()
-            ),
-            transient: false,
+        let fail = |message: String| {
+            OutputFailure::permanent(
+                OutputId::File(job.name.clone()),
+                Step::Write,
+                format!("writeToFile {}: {message}", path.display()),
+            )
         };
         let mut content = Zeroizing::new(Vec::new());
         if appends_to_existing && let Some(old) = read_back(path, MAX_APPEND_BASE) {

@@ -1,0 +1,54 @@
+//! What a run of the engine is asked for and how it ends: [`Until`], [`Outcome`], [`Fatal`], and where
+//! deliveries are announced ([`Announce`]).
+
+use tokio::sync::watch;
+
+use crate::auth::AuthError;
+use crate::output::{Delivery, EnvMap, OutputFailure};
+
+/// Until when [`Engine::run`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Until {
+    /// One delivery (and its commands), then [`Outcome::Delivered`] whatever failed (`--once`).
+    Once,
+    /// The first delivery in which every output was delivered (`exec`, before the child starts).
+    Delivered,
+    /// Until shutdown or a fatal condition (the agent; `exec` once its child runs).
+    Stopped,
+}
+
+/// Why the engine cannot go on.
+#[derive(Debug)]
+pub enum Fatal {
+    /// Logging in failed for good (no retries left, or `exit_on_err` with a permanent failure).
+    Login(AuthError),
+    /// Outputs failed and may not be retried (`exit_on_retry_failure`, a `sidekey:` reference).
+    Outputs(Vec<OutputFailure>),
+}
+
+/// How a run of the engine ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The delivery asked for by [`Until`].
+    Delivered(Delivery),
+    /// Shutdown was requested.
+    Stopped,
+    /// See [`Fatal`].
+    Fatal(Fatal),
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The env map holds secret values: show only what failed.
+        f.debug_list().entries(self.failures()).finish()
+    }
+}
+
+/// Where each delivery is announced besides telemetry (the exec supervisor).
+#[derive(Default)]
+pub struct Announce {
+    /// The rendered env, when it changed.
+    pub env: Option<watch::Sender<EnvMap>>,
+    /// Bumped whenever a template file was rewritten.
+    pub files: Option<watch::Sender<u64>>,
+}

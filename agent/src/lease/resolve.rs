@@ -1,0 +1,259 @@
+//! One delivery cycle: render every template against the store, fetch what is missing (concurrently),
+//! render again, then hand the results to the deliverer. Rendering is pure; every write goes through
+//! [`crate::output::Deliverer`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::Retryable;
+use futures_util::future::join_all;
+use tokio::time::Instant;
+use zeroize::Zeroizing;
+
+use super::engine::{Engine, Pending};
+use super::fetch::{FetchError, Fetched};
+use super::schedule::{effective_expiry, replace_at};
+use super::store::{Action, Entry, Store, life_of};
+use crate::auth::AuthError;
+use crate::backend::secret::SecretRequest;
+use crate::output::{Delivery, EnvMap, OutputFailure, OutputId, Step};
+use crate::template::{RenderOutcome, SideWrite};
+
+/// How many render → fetch rounds one resolution may take (secrets whose paths depend on other secrets).
+const MAX_ROUNDS: usize = 8;
+
+/// Per file: its bytes and side writes, or why it could not be rendered.
+type Rendered = Result<(Zeroizing<String>, Vec<SideWrite>), OutputFailure>;
+
+impl Engine {
+    /// Render everything, fetching what is missing, then deliver the files that changed and the sinks.
+    ///
+    /// # Errors
+    /// A fatal login failure (a 403 showed the token was revoked, and logging in again failed for good).
+    pub async fn deliver(&mut self) -> Result<Delivery, AuthError> {
+        self.saw_forbidden = false;
+        let (files, env) = self.resolve().await;
+        if self.saw_forbidden {
+            self.tokens.relogin_if_dead().await?;
+        }
+        let mut delivery = Delivery {
+            sinks: self.write_sinks(),
+            ..Delivery::default()
+        };
+        for (i, rendered) in files.into_iter().enumerate() {
+            let r = rendered
+                .and_then(|(bytes, side)| self.deliverer.write_file(i, bytes.as_bytes(), &side));
+            if let Err(e) = &r {
+                tracing::error!(error = %e, "template not delivered");
+            }
+            delivery.files.push(r);
+        }
+        if !self.envs.is_empty() {
+            if let Err(e) = &env {
+                tracing::error!(error = %e, "env_template not rendered");
+            }
+            delivery.env = Some(env);
+        }
+        self.render_retry = if delivery.failures().next().is_some() {
+            let attempts = self.render_retry.map_or(0, |p| p.attempts + 1);
+            Some(Pending {
+                attempts,
+                at: Instant::now() + self.backoff.delay(attempts),
+            })
+        } else {
+            None
+        };
+        if delivery.failures().any(|f| f.transient) {
+            self.note_transient();
+        }
+        self.save_state();
+        self.auditor.flush();
+        Ok(delivery)
+    }
+
+    /// Write the current token to the sinks, unless they hold it already.
+    pub(crate) fn write_sinks(&mut self) -> Vec<Result<(), OutputFailure>> {
+        match &self.tokens.token {
+            Some(t) => self.deliverer.write_sinks(t),
+            None => Vec::new(),
+        }
+    }
+
+    /// Render all jobs against the store; fetch whatever is missing and render again, up to
+    /// [`MAX_ROUNDS`]. Returns per-file results and the env map (or the first env failure).
+    async fn resolve(&mut self) -> (Vec<Rendered>, Result<EnvMap, OutputFailure>) {
+        let mut failed: BTreeMap<SecretRequest, (String, bool)> = BTreeMap::new();
+        let mut round = 0;
+        loop {
+            round += 1;
+            let mut wanted: Vec<SecretRequest> = Vec::new();
+            let mut reused: Vec<(SecretRequest, Fetched)> = Vec::new();
+            let mut files = Vec::with_capacity(self.renderers.len());
+            for (job, out) in self.renderers.iter().zip(self.deliverer.files()) {
+                let mut r = job.template.render(&self.store, job.missing_key);
+                let side_writes = std::mem::take(&mut r.side_writes);
+                let before = wanted.len();
+                let id = OutputId::File(job.name.clone());
+                files.push(
+                    outcome(id, r, &self.store, &failed, &mut wanted).map(|t| (t, side_writes)),
+                );
+                take_reusable_certs(&out.target.path, &mut wanted, before, &mut reused);
+            }
+            let mut env: Result<EnvMap, OutputFailure> = Ok(EnvMap::new());
+            for job in &self.envs {
+                let r = job.template.render(&self.store, job.missing_key);
+                let id = OutputId::Env(job.name.clone());
+                let r = outcome(id, r, &self.store, &failed, &mut wanted);
+                if let Ok(map) = &mut env {
+                    match r {
+                        Ok(v) => {
+                            map.insert(job.name.clone(), v);
+                        }
+                        Err(e) => env = Err(e),
+                    }
+                }
+            }
+            let any_reused = !reused.is_empty();
+            for (req, f) in reused {
+                self.insert(req, f);
+            }
+            if (wanted.is_empty() && !any_reused) || round >= MAX_ROUNDS {
+                return (files, env);
+            }
+            let results = self.fetch_all(&wanted).await;
+            for (req, r) in wanted.into_iter().zip(results) {
+                match r {
+                    Ok(f) => self.insert(req, f),
+                    Err(e) => {
+                        self.saw_forbidden |= e.is_forbidden();
+                        let msg = self.store.scrub(&format!("{}: {e}", req.path));
+                        failed.insert(req, (msg, e.is_transient()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fetch `reqs` concurrently (bounded by the client's in-flight cap), each with this engine's retries.
+    pub(crate) async fn fetch_all(
+        &self,
+        reqs: &[SecretRequest],
+    ) -> Vec<Result<Fetched, FetchError>> {
+        let Some(token) = &self.tokens.token else {
+            return reqs
+                .iter()
+                .map(|r| Err(FetchError::NotFound(r.path.clone())))
+                .collect();
+        };
+        let policy = self.retry.builder();
+        join_all(reqs.iter().map(|req| {
+            let fetch = || self.fetcher.fetch(req, &token.secret, &token.identity);
+            fetch
+                .retry(policy)
+                .sleep(tokio::time::sleep)
+                .when(FetchError::is_transient)
+                .notify(move |e, d| tracing::warn!(secret = %req, error = %e, retry_in = ?d, "fetch failed"))
+        }))
+        .await
+    }
+
+    /// Store a fetched secret, scheduled by the store's one rule (DESIGN §6).
+    pub(crate) fn insert(&mut self, req: SecretRequest, fetched: Fetched) {
+        let life = life_of(&req, &fetched.secret);
+        let accessor = self
+            .tokens
+            .token
+            .as_ref()
+            .map(|t| t.accessor.clone())
+            .unwrap_or_default();
+        self.store.schedule(req, fetched, accessor, life);
+    }
+
+    /// When `e` must be acted on, and what to do then: its own schedule, or an early replacement when its
+    /// effective expiry (lease or parent token, whichever is first) comes before.
+    pub(crate) fn entry_due(&self, e: &Entry) -> (Instant, Action) {
+        if e.fetched.secret.lease_id.is_empty() {
+            return (e.due, e.action);
+        }
+        let parent = self.tokens.parent_expiry(&e.token_accessor);
+        // A lease that is still being renewed ends only with its parent token; one that can no longer be
+        // renewed ends at its own expiry too.
+        let own = (e.action == Action::Refetch)
+            .then_some(e.expires_at)
+            .flatten();
+        let Some(exp) = effective_expiry(own, parent) else {
+            return (e.due, e.action);
+        };
+        let life = Duration::from_secs(e.fetched.secret.lease_duration);
+        let replace = replace_at(e.since, exp, life);
+        if replace < e.due {
+            (replace, Action::Refetch)
+        } else {
+            (e.due, e.action)
+        }
+    }
+}
+
+/// Turn one render outcome into a result, collecting missing dependencies that have not failed yet.
+fn outcome(
+    id: OutputId,
+    out: RenderOutcome,
+    store: &Store,
+    failed: &BTreeMap<SecretRequest, (String, bool)>,
+    wanted: &mut Vec<SecretRequest>,
+) -> Result<Zeroizing<String>, OutputFailure> {
+    let mut failure = None;
+    for m in out.missing {
+        if let Some((msg, transient)) = failed.get(&m) {
+            failure.get_or_insert(OutputFailure {
+                output: id.clone(),
+                step: Step::Fetch(m.path.clone()),
+                message: msg.clone(),
+                transient: *transient,
+            });
+        } else if !wanted.contains(&m) {
+            wanted.push(m);
+        }
+    }
+    if let Some(f) = failure {
+        return Err(f);
+    }
+    // A template can pass a secret value to a function whose error quotes its argument.
+    out.result
+        .map_err(|e| OutputFailure::permanent(id, Step::Render, store.scrub(&e.to_string())))
+}
+
+/// `pkiCert` requests among `wanted[from..]` whose certificate is still good in `destination`: moved from
+/// `wanted` to `reused`, so no new certificate is issued for them (consul-template's behaviour).
+fn take_reusable_certs(
+    destination: &std::path::Path,
+    wanted: &mut Vec<SecretRequest>,
+    from: usize,
+    reused: &mut Vec<(SecretRequest, Fetched)>,
+) {
+    // A certificate bundle is a few KiB; anything much larger is not one of ours.
+    const MAX_PEM_BYTES: u64 = 1 << 20;
+    if !wanted[from..].iter().any(|r| r.reuse_cert) {
+        return;
+    }
+    let Some(pem) = crate::output::file::read_back(destination, MAX_PEM_BYTES) else {
+        return;
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let Some(secret) = super::pki::reusable(&pem, now) else {
+        return;
+    };
+    // One destination holds one certificate: the first pkiCert of the template takes it.
+    let Some(i) = (from..wanted.len()).find(|&i| wanted[i].reuse_cert) else {
+        return;
+    };
+    let req = wanted.remove(i);
+    tracing::info!(secret = %req, destination = %destination.display(), "reusing the certificate still valid in the destination");
+    let fetched = Fetched {
+        secret: Arc::new(secret),
+        api_path: req.path.clone(),
+        mount: None,
+    };
+    reused.push((req, fetched));
+}

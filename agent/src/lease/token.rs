@@ -1,0 +1,351 @@
+//! The token owner: logs in (one login path, for the first login and every later one), renews the token
+//! at ~2/3 of its TTL, logs in again before a token that can no longer be extended expires, and
+//! remembers replaced tokens (the leases they created die with them). It writes nothing: the deliverer
+//! writes the sinks after each new token.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::Retryable;
+use tokio::time::Instant;
+
+use super::engine::RetryPolicy;
+use super::schedule::{TOKEN_RENEW_FRACTION, capped, renew_after, replace_at};
+use crate::audit::{Auditor, EventKind, Record};
+use crate::auth::{AuthError, Authenticator, Token, ambient_token};
+use crate::backend::{BackendError, Client};
+use crate::config::Config;
+use crate::runtime::EnvSource;
+
+/// What is known about the current token beyond [`Token`].
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TokenFlags {
+    /// renew-self answered 403: never ask again for this login.
+    pub renew_forbidden: bool,
+    /// A renewal was capped by the max TTL: the token can only run out now.
+    pub capped: bool,
+    /// The TTL the token was issued with (what a renewal asks for).
+    pub base_ttl: Duration,
+}
+
+/// The result of token work that did not end the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// Done (or nothing to do).
+    Done,
+    /// The backend could not be reached: back off and try again.
+    Unreachable,
+}
+
+/// Keeps the token alive (see the module doc).
+pub(crate) struct TokenKeeper {
+    cfg: Arc<Config>,
+    auth: Option<Authenticator>,
+    client: Client,
+    auditor: Auditor,
+    env: Arc<dyn EnvSource>,
+    login_retry: RetryPolicy,
+    pub(crate) token: Option<Token>,
+    pub(crate) flags: TokenFlags,
+    /// When the token must next be renewed or replaced.
+    pub(crate) due: Option<Instant>,
+    /// Replaced tokens by accessor, with their expiry: leases they created die then.
+    pub(crate) old: HashMap<String, Option<Instant>>,
+}
+
+impl TokenKeeper {
+    /// A keeper for `cfg`'s auto-auth (or the ambient token), logging in through `client`.
+    pub(crate) fn new(
+        cfg: Arc<Config>,
+        client: Client,
+        auditor: Auditor,
+        env: Arc<dyn EnvSource>,
+        login_retry: RetryPolicy,
+    ) -> Self {
+        let auth = cfg
+            .auto_auth
+            .as_ref()
+            .map(|a| Authenticator::new(a.method.clone(), cfg.vault.clone(), client.clone()));
+        Self {
+            cfg,
+            auth,
+            client,
+            auditor,
+            env,
+            login_retry,
+            token: None,
+            flags: TokenFlags::default(),
+            due: None,
+            old: HashMap::new(),
+        }
+    }
+
+    /// Whether tokens come from auto-auth (and so can be replaced by logging in again).
+    pub(crate) fn has_auto_auth(&self) -> bool {
+        self.auth.is_some()
+    }
+
+    /// The identity known before any login, for events about a token that is not there yet.
+    pub(crate) fn base_identity(&self) -> crate::audit::Identity {
+        self.auth
+            .as_ref()
+            .map(Authenticator::base_identity)
+            .unwrap_or_default()
+    }
+
+    fn exit_on_err(&self) -> bool {
+        self.cfg
+            .auto_auth
+            .as_ref()
+            .is_some_and(|c| c.method.exit_on_err)
+    }
+
+    /// Log in with `policy`'s retries (every attempt audited), or pick up the ambient token.
+    async fn login_with(&self, policy: RetryPolicy) -> Result<Token, AuthError> {
+        let Some(a) = &self.auth else {
+            return ambient_token(&self.client, self.env.as_ref()).await;
+        };
+        let exit_on_err = self.exit_on_err();
+        let attempt = || async {
+            let r = a.login().await;
+            let identity = match &r {
+                Ok(t) => t.identity.clone(),
+                Err(_) => a.base_identity(),
+            };
+            self.auditor.record(
+                Record::result(EventKind::AuthLogin, r.as_ref().err()).identity(Some(identity)),
+            );
+            self.auditor.flush();
+            r
+        };
+        attempt
+            .retry(policy.builder())
+            .sleep(tokio::time::sleep)
+            .when(|e: &AuthError| e.is_transient() && !exit_on_err)
+            .notify(|e, d| tracing::warn!(error = %e, retry_in = ?d, "login failed"))
+            .await
+    }
+
+    /// The first login, with this run's login retries.
+    ///
+    /// # Errors
+    /// The login failure once retries are spent or it is permanent.
+    pub(crate) async fn login(&mut self) -> Result<(), AuthError> {
+        let t = self.login_with(self.login_retry).await?;
+        self.adopt(t);
+        Ok(())
+    }
+
+    /// Log in again (one attempt, re-reading the credential files); the engine's backoff spaces tries.
+    ///
+    /// # Errors
+    /// A permanent login failure under `exit_on_err`: the run must end.
+    pub(crate) async fn relogin(&mut self) -> Result<Reach, AuthError> {
+        if self.auth.is_none() {
+            self.due = None;
+            return Ok(Reach::Done);
+        }
+        let once = RetryPolicy {
+            times: Some(0),
+            ..self.login_retry
+        };
+        match self.login_with(once).await {
+            Ok(t) => {
+                self.adopt(t);
+                Ok(Reach::Done)
+            }
+            Err(e) if self.exit_on_err() && !e.is_transient() => {
+                tracing::error!(error = %e, "login failed; exit_on_err is set");
+                Err(e)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "login failed");
+                Ok(Reach::Unreachable)
+            }
+        }
+    }
+
+    /// Make `token` the current one: remember the old one's expiry (its leases die then), schedule the
+    /// renewal.
+    pub(crate) fn adopt(&mut self, token: Token) {
+        tracing::info!(method = %token.identity.method, accessor = %token.accessor, ttl_s = token.ttl.as_secs(), "authenticated");
+        if let Some(old) = self.token.take() {
+            self.old.insert(old.accessor.clone(), old.expires_at());
+        }
+        // A policy that forbids renew-self forbids it for the next login of the same role too.
+        self.flags = TokenFlags {
+            base_ttl: token.ttl,
+            renew_forbidden: self.flags.renew_forbidden,
+            capped: false,
+        };
+        self.due = token.expires_at().map(|exp| {
+            if token.renewable {
+                token.issued_at + renew_after(token.ttl, TOKEN_RENEW_FRACTION)
+            } else {
+                replace_at(token.issued_at, exp, token.ttl)
+            }
+        });
+        self.token = Some(token);
+    }
+
+    /// Whether the current token's expiry is final (it cannot be extended any more).
+    pub(crate) fn is_final(&self) -> bool {
+        self.token.as_ref().is_some_and(|t| !t.renewable)
+            || self.flags.renew_forbidden
+            || self.flags.capped
+    }
+
+    /// The expiry that binds leases created by the token with `accessor`: a replaced token's expiry, or
+    /// the current token's once it cannot be extended.
+    pub(crate) fn parent_expiry(&self, accessor: &str) -> Option<Instant> {
+        if let Some(exp) = self.old.get(accessor) {
+            return *exp;
+        }
+        match &self.token {
+            Some(t) if t.accessor == accessor && self.is_final() => t.expires_at(),
+            _ => None,
+        }
+    }
+
+    /// The expiry of the token with `accessor` as known now (replaced or current), for reporting.
+    pub(crate) fn expiry_of(&self, accessor: &str) -> Option<Instant> {
+        if let Some(old) = self.old.get(accessor) {
+            return *old;
+        }
+        self.token
+            .as_ref()
+            .filter(|t| t.accessor == accessor)
+            .and_then(Token::expires_at)
+    }
+
+    /// Whether the token's renewal or replacement is due at `now`.
+    pub(crate) fn is_due(&self, now: Instant) -> bool {
+        self.due.is_some_and(|d| d <= now)
+            || self
+                .token
+                .as_ref()
+                .is_some_and(|t| t.expires_at().is_some_and(|e| e <= now))
+    }
+
+    /// Renew the token; when it can no longer be extended, log in again. A 403 on renew-self marks it
+    /// non-renewable (no request storm).
+    ///
+    /// # Errors
+    /// As [`Self::relogin`].
+    pub(crate) async fn maintain(&mut self) -> Result<Reach, AuthError> {
+        let Some(token) = &self.token else {
+            return Ok(Reach::Done);
+        };
+        let now = Instant::now();
+        let expired = token.expires_at().is_some_and(|e| e <= now);
+        if !self.is_final() && !expired {
+            let asked = self.flags.base_ttl;
+            let r = self.client.renew_self(&token.secret, asked.as_secs()).await;
+            self.auditor.record(
+                Record::result(EventKind::AuthRenew, r.as_ref().err())
+                    .identity(Some(token.identity.clone())),
+            );
+            match r {
+                Ok(a) => {
+                    let granted = Duration::from_secs(a.lease_duration);
+                    if let Some(t) = &mut self.token {
+                        t.issued_at = now;
+                        t.ttl = granted;
+                    }
+                    if capped(granted, asked) {
+                        self.flags.capped = true;
+                        tracing::info!(
+                            ttl_s = granted.as_secs(),
+                            "token reached its max TTL; will log in again before it expires"
+                        );
+                        self.due = Some(replace_at(now, now + granted, asked));
+                    } else {
+                        self.due = Some(now + renew_after(granted, TOKEN_RENEW_FRACTION));
+                    }
+                    return Ok(Reach::Done);
+                }
+                Err(e) if e.is_transient() => {
+                    // Keep the token: it is still valid; try again after the backoff.
+                    tracing::warn!(error = %e, "token renewal failed");
+                    return Ok(Reach::Unreachable);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "token cannot be renewed; will log in again before it expires");
+                    self.flags.renew_forbidden = true;
+                    if let Some(exp) = token.expires_at() {
+                        let at = replace_at(now, exp, self.flags.base_ttl);
+                        if at > now {
+                            self.due = Some(at);
+                            return Ok(Reach::Done);
+                        }
+                    }
+                }
+            }
+        }
+        self.relogin().await
+    }
+
+    /// After a 403: if the server no longer knows the token (revoked, or expired early), log in again now
+    /// instead of failing until its scheduled renewal. A token that is alive just lacks a policy.
+    ///
+    /// # Errors
+    /// As [`Self::relogin`].
+    pub(crate) async fn relogin_if_dead(&mut self) -> Result<(), AuthError> {
+        let Some(token) = &self.token else {
+            return Ok(());
+        };
+        if self.auth.is_none() {
+            return Ok(());
+        }
+        if let Err(BackendError::Status { status: 403, .. }) =
+            self.client.lookup_self(&token.secret).await
+        {
+            tracing::warn!(
+                accessor = %token.accessor,
+                "the server no longer accepts the token (revoked?); logging in again"
+            );
+            self.relogin().await?;
+        }
+        Ok(())
+    }
+
+    /// Before issuing a dynamic secret that must live `need`: if the token would die sooner, try to
+    /// renew it, and if that cannot extend it far enough, log in again first.
+    ///
+    /// # Errors
+    /// As [`Self::relogin`].
+    pub(crate) async fn ensure_for(&mut self, need: Duration) -> Result<Reach, AuthError> {
+        let Some(exp) = self.token.as_ref().and_then(Token::expires_at) else {
+            return Ok(Reach::Done);
+        };
+        let now = Instant::now();
+        if exp.saturating_duration_since(now) >= need {
+            return Ok(Reach::Done);
+        }
+        if !self.is_final() {
+            if self.maintain().await? == Reach::Unreachable {
+                return Ok(Reach::Unreachable);
+            }
+            let left = self
+                .token
+                .as_ref()
+                .and_then(Token::expires_at)
+                .map(|e| e.saturating_duration_since(now));
+            if left.is_none_or(|l| l >= need) {
+                return Ok(Reach::Done);
+            }
+        }
+        self.relogin().await
+    }
+
+    /// `revoke_on_shutdown`: revoke the auto-auth token (an ambient token is the operator's, not ours).
+    pub(crate) async fn revoke(&self) {
+        if let Some(t) = &self.token
+            && self.auth.is_some()
+            && let Err(e) = self.client.revoke_self(&t.secret).await
+        {
+            tracing::warn!(error = %e, "token revocation failed");
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! The deliverer: every side effect of a delivery, in one place. It writes rendered files (and their
+//! `writeToFile` side files) and token sinks, records `output.write` / `output.command` events, and runs
+//! post-render commands *beside* the engine's loop: a command that runs long (or hangs until its
+//! `command_timeout`) holds up no other output and no renewal. A failed command is retried with backoff
+//! without fetching anything again; the engine's loop asks when ([`Deliverer::next_due`]).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use zeroize::Zeroizing;
+
+use super::command::{self, CommandError};
+use super::failure::{OutputFailure, OutputId, Step};
+use super::{FileTarget, WriteOutcome, side, write_atomic};
+use crate::audit::{Auditor, EventKind, Outcome, OutputMeta, Record};
+use crate::auth::Token;
+use crate::config::FileSinkConfig;
+use crate::lease::schedule::Backoff;
+use crate::template::SideWrite;
+
+/// The rendered `env_template` variables.
+pub type EnvMap = BTreeMap<String, Zeroizing<String>>;
+
+/// The outcome of one delivery cycle, output by output.
+#[derive(Default)]
+pub struct Delivery {
+    /// Per template file: `Ok(changed)` or why it failed.
+    pub files: Vec<Result<bool, OutputFailure>>,
+    /// The env vars, when env_templates are configured.
+    pub env: Option<Result<EnvMap, OutputFailure>>,
+    /// Token sinks written in this cycle (only after a new token, or to retry a failed one).
+    pub sinks: Vec<Result<(), OutputFailure>>,
+}
+
+impl Delivery {
+    /// Every failure of this cycle.
+    pub fn failures(&self) -> impl Iterator<Item = &OutputFailure> {
+        self.files
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .chain(self.env.iter().filter_map(|r| r.as_ref().err()))
+            .chain(self.sinks.iter().filter_map(|r| r.as_ref().err()))
+    }
+
+    /// Whether any file was (re)written.
+    pub fn files_changed(&self) -> bool {
+        self.files.iter().any(|r| matches!(r, Ok(true)))
+    }
+}
+
+/// A `template` stanza's output side: where and how its file is written, and what runs after.
+pub struct FileOutput {
+    /// How errors name it: the source file, or the destination for inline `contents`.
+    pub name: String,
+    /// Where and how it is written.
+    pub target: FileTarget,
+    /// `command` run after the file changed.
+    pub command: Option<Vec<String>>,
+    /// `command_timeout`.
+    pub command_timeout: Duration,
+}
+
+/// A finished command run, reported back to the loop.
+pub struct CommandDone {
+    index: usize,
+    result: Result<(), CommandError>,
+}
+
+/// Per file: the state of its command.
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    /// A run is under way.
+    running: bool,
+    /// The file changed again while it ran: run once more when it ends.
+    again: bool,
+    /// Failed runs in a row, and when to try again.
+    retry: Option<(u32, Instant)>,
+}
+
+/// Writes outputs and runs their commands (see the module doc).
+pub struct Deliverer {
+    files: Vec<FileOutput>,
+    sinks: Vec<FileSinkConfig>,
+    auditor: Auditor,
+    backoff: Backoff,
+    /// A one-shot run: a failed command is reported, not retried, as with Vault Agent.
+    once: bool,
+    slots: Vec<Slot>,
+    done_tx: mpsc::UnboundedSender<CommandDone>,
+    done_rx: mpsc::UnboundedReceiver<CommandDone>,
+    stop: CancellationToken,
+    /// Accessor of the token the sinks hold; `None` until they were all written.
+    sinks_hold: Option<String>,
+}
+
+impl Deliverer {
+    /// A deliverer for `files` and token `sinks`.
+    pub fn new(
+        files: Vec<FileOutput>,
+        sinks: Vec<FileSinkConfig>,
+        auditor: Auditor,
+        backoff: Backoff,
+        once: bool,
+    ) -> Self {
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        Self {
+            slots: vec![Slot::default(); files.len()],
+            files,
+            sinks,
+            auditor,
+            backoff,
+            once,
+            done_tx,
+            done_rx,
+            stop: CancellationToken::new(),
+            sinks_hold: None,
+        }
+    }
+
+    /// The file outputs, in config order.
+    pub fn files(&self) -> &[FileOutput] {
+        &self.files
+    }
+
+    /// Write file `i` with `bytes` and its side writes; start its command when the file changed.
+    ///
+    /// # Errors
+    /// The write failure (the previous file stays as it was).
+    pub fn write_file(
+        &mut self,
+        i: usize,
+        bytes: &[u8],
+        side_writes: &[SideWrite],
+    ) -> Result<bool, OutputFailure> {
+        let Some(out) = self.files.get(i) else {
+            return Ok(false);
+        };
+        let destination = out.target.path.display().to_string();
+        let fail =
+            |e: String| OutputFailure::permanent(OutputId::File(out.name.clone()), Step::Write, e);
+        let changed = match write_atomic(&out.target, bytes) {
+            Ok(WriteOutcome::Unchanged) => false,
+            Ok(WriteOutcome::Written) => {
+                self.auditor.record(
+                    Record::new(EventKind::OutputWrite, Outcome::Success)
+                        .output(OutputMeta::File { destination }),
+                );
+                tracing::info!(destination = %out.target.path.display(), "rendered");
+                true
+            }
+            Err(e) => {
+                self.auditor.record(
+                    Record::result(EventKind::OutputWrite, Some(&e))
+                        .output(OutputMeta::File { destination }),
+                );
+                return Err(fail(e.to_string()));
+            }
+        };
+        side::write_all(out, side_writes, changed, &self.auditor)?;
+        if changed && out.command.is_some() {
+            self.start_command(i);
+        }
+        Ok(changed)
+    }
+
+    /// Write `token` to every sink, unless they already hold it. Each sink is an output of its own.
+    pub fn write_sinks(&mut self, token: &Token) -> Vec<Result<(), OutputFailure>> {
+        if self.sinks.is_empty() || self.sinks_hold.as_deref() == Some(token.accessor.as_str()) {
+            return Vec::new();
+        }
+        let results: Vec<_> = self
+            .sinks
+            .iter()
+            .map(|s| {
+                // Sinks need not be on tmpfs: Vault Agent users put them anywhere.
+                let target = FileTarget {
+                    allow_non_tmpfs: true,
+                    ..FileTarget::new(s.path.clone(), s.mode)
+                };
+                write_atomic(&target, token.secret.expose_secret().as_bytes())
+                    .map(|_| ())
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "token sink write failed");
+                        OutputFailure::permanent(
+                            OutputId::Sink(s.path.clone()),
+                            Step::Write,
+                            e.to_string(),
+                        )
+                    })
+            })
+            .collect();
+        if results.iter().all(Result::is_ok) {
+            self.sinks_hold = Some(token.accessor.clone());
+        }
+        results
+    }
+
+    /// Start file `i`'s command, or have it run once more after the run under way.
+    fn start_command(&mut self, i: usize) {
+        let (Some(out), Some(slot)) = (self.files.get(i), self.slots.get_mut(i)) else {
+            return;
+        };
+        let Some(argv) = out.command.clone() else {
+            return;
+        };
+        if slot.running {
+            slot.again = true;
+            return;
+        }
+        slot.running = true;
+        slot.retry = slot.retry.map(|(n, _)| (n, Instant::now()));
+        let timeout = out.command_timeout;
+        let tx = self.done_tx.clone();
+        let stop = self.stop.clone();
+        tokio::spawn(async move {
+            let result = command::run(&argv, timeout, &stop).await;
+            let _ = tx.send(CommandDone { index: i, result });
+        });
+    }
+
+    /// The next command run that ended. Cancel-safe; pending forever while none runs.
+    pub async fn next_done(&mut self) -> CommandDone {
+        match self.done_rx.recv().await {
+            Some(d) => d,
+            // The sender lives in `self`: the channel never closes.
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Act on an ended command: audit it, schedule its retry, or run it again for a newer file.
+    pub fn on_done(&mut self, done: CommandDone) {
+        let CommandDone { index, result } = done;
+        let (Some(out), Some(slot)) = (self.files.get(index), self.slots.get_mut(index)) else {
+            return;
+        };
+        slot.running = false;
+        let destination = out.target.path.display().to_string();
+        if let Err(CommandError::Stopped { .. }) = &result {
+            return;
+        }
+        self.auditor.record(
+            Record::result(EventKind::OutputCommand, result.as_ref().err())
+                .output(OutputMeta::File { destination }),
+        );
+        self.auditor.flush();
+        match result {
+            Ok(()) => slot.retry = None,
+            Err(e) if self.once => {
+                tracing::error!(template = %out.name, error = %e, "command failed");
+            }
+            Err(e) => {
+                let attempts = slot.retry.map_or(0, |(n, _)| n + 1);
+                let delay = self.backoff.delay(attempts);
+                tracing::error!(template = %out.name, error = %e, retry_in = ?delay, "command failed; will retry");
+                slot.retry = Some((attempts, Instant::now() + delay));
+            }
+        }
+        if std::mem::take(&mut slot.again) {
+            self.start_command(index);
+        }
+    }
+
+    /// When the next command retry is due.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.slots
+            .iter()
+            .filter(|s| !s.running)
+            .filter_map(|s| s.retry.map(|(_, at)| at))
+            .min()
+    }
+
+    /// Start the command retries that are due.
+    pub fn retry_due(&mut self, now: Instant) {
+        let due: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| {
+                let s = self.slots[i];
+                !s.running && s.retry.is_some_and(|(_, at)| at <= now)
+            })
+            .collect();
+        for i in due {
+            self.start_command(i);
+        }
+    }
+
+    /// Wait until no command runs (a one-shot run ends after its commands).
+    pub async fn settle(&mut self) {
+        while self.slots.iter().any(|s| s.running) {
+            let done = self.next_done().await;
+            self.on_done(done);
+        }
+    }
+
+    /// Stop every command still running (killing its process group) and wait for them.
+    pub async fn stop(&mut self) {
+        self.stop.cancel();
+        self.settle().await;
+    }
+
+    /// `remove_on_exit`: remove every rendered file.
+    pub fn remove_files(&self) {
+        for out in &self.files {
+            if let Err(e) = super::file::remove(&out.target.path) {
+                tracing::warn!(error = %e, "cannot remove rendered file");
+            }
+        }
+    }
+}
