@@ -88,6 +88,11 @@ pub struct Engine {
     telemetry: Option<Arc<Telemetry>>,
     /// Env outputs whose failure ends the run at once (`sidekey:` references, as `op run` does).
     fail_fast: Vec<String>,
+    /// Whether `exit_on_retry_failure` may end the run (not once an exec child runs on its env).
+    may_give_up: bool,
+    /// Static secrets a template read before it failed to render: read again before the next try, so
+    /// a key written on the server since is seen (a retry of the same data could never succeed).
+    pub(crate) stale: Vec<crate::backend::secret::SecretRequest>,
     announce: Announce,
     started: bool,
 }
@@ -165,6 +170,8 @@ impl Engine {
             saw_forbidden: false,
             telemetry: None,
             fail_fast: Vec::new(),
+            may_give_up: true,
+            stale: Vec::new(),
             announce: Announce::default(),
             started: false,
         }
@@ -181,9 +188,12 @@ impl Engine {
         self.fail_fast = names;
     }
 
-    /// Announce deliveries to the exec supervisor from now on.
-    pub fn announce(&mut self, announce: Announce) {
+    /// The exec child runs from now on: announce deliveries to its supervisor, and let no output
+    /// failure end the run any more (the child keeps its last good env, as before it started).
+    pub fn supervising(&mut self, announce: Announce) {
         self.announce = announce;
+        self.fail_fast.clear();
+        self.may_give_up = false;
     }
 
     /// The auditor events go to (shared with the exec supervisor).
@@ -273,6 +283,9 @@ impl Engine {
             Until::Delivered => d.failures().next().is_none(),
             Until::Stopped => false,
         };
+        if until == Until::Delivered && !done {
+            tracing::warn!("exec: the child starts once every template has rendered; retrying");
+        }
         done.then_some(Outcome::Delivered(d))
     }
 
@@ -284,7 +297,9 @@ impl Engine {
         if d.failures().any(|f| referenced(&f)) {
             return Some(d.failures().cloned().collect());
         }
-        let gives_up = until != Until::Once && self.cfg.template_config.exit_on_retry_failure;
+        let gives_up = until != Until::Once
+            && self.may_give_up
+            && self.cfg.template_config.exit_on_retry_failure;
         if !gives_up || d.failures().next().is_none() {
             return None;
         }

@@ -33,6 +33,7 @@ impl Engine {
     /// A fatal login failure (a 403 showed the token was revoked, and logging in again failed for good).
     pub async fn deliver(&mut self) -> Result<Delivery, AuthError> {
         self.saw_forbidden = false;
+        self.forget_stale();
         let (files, env) = self.resolve().await;
         if self.saw_forbidden {
             self.tokens.relogin_if_dead().await?;
@@ -72,6 +73,20 @@ impl Engine {
         Ok(delivery)
     }
 
+    /// Drop the static secrets that templates failed to render from, so this cycle reads them again. Leased
+    /// secrets and issued certificates stay: reading them again would issue new ones.
+    fn forget_stale(&mut self) {
+        for req in std::mem::take(&mut self.stale) {
+            let static_secret = self
+                .store
+                .get(&req)
+                .is_some_and(|e| e.fetched.secret.lease_id.is_empty() && e.expires_at.is_none());
+            if static_secret {
+                self.store.remove(&req);
+            }
+        }
+    }
+
     /// Write the current token to the sinks, unless they hold it already.
     pub(crate) fn write_sinks(&mut self) -> Vec<Result<(), OutputFailure>> {
         match &self.tokens.token {
@@ -87,24 +102,28 @@ impl Engine {
         let mut round = 0;
         loop {
             round += 1;
+            self.stale.clear();
             let mut wanted: Vec<SecretRequest> = Vec::new();
             let mut reused: Vec<(SecretRequest, Fetched)> = Vec::new();
             let mut files = Vec::with_capacity(self.renderers.len());
             for (job, out) in self.renderers.iter().zip(self.deliverer.files()) {
                 let mut r = job.template.render(&self.store, job.missing_key);
                 let side_writes = std::mem::take(&mut r.side_writes);
+                let used = std::mem::take(&mut r.used);
                 let before = wanted.len();
                 let id = OutputId::File(job.name.clone());
-                files.push(
-                    outcome(id, r, &self.store, &failed, &mut wanted).map(|t| (t, side_writes)),
-                );
+                let rendered = outcome(id, r, &self.store, &failed, &mut wanted);
+                note_stale(&rendered, used, &mut self.stale);
+                files.push(rendered.map(|t| (t, side_writes)));
                 take_reusable_certs(&out.target.path, &mut wanted, before, &mut reused);
             }
             let mut env: Result<EnvMap, OutputFailure> = Ok(EnvMap::new());
             for job in &self.envs {
-                let r = job.template.render(&self.store, job.missing_key);
+                let mut r = job.template.render(&self.store, job.missing_key);
+                let used = std::mem::take(&mut r.used);
                 let id = OutputId::Env(job.name.clone());
                 let r = outcome(id, r, &self.store, &failed, &mut wanted);
+                note_stale(&r, used, &mut self.stale);
                 if let Ok(map) = &mut env {
                     match r {
                         Ok(v) => {
@@ -192,6 +211,17 @@ impl Engine {
         } else {
             (e.due, e.action)
         }
+    }
+}
+
+/// After a render failure, remember what the template read: see [`Engine::forget_stale`].
+fn note_stale<T>(
+    r: &Result<T, OutputFailure>,
+    used: Vec<SecretRequest>,
+    stale: &mut Vec<SecretRequest>,
+) {
+    if matches!(r, Err(f) if f.step == Step::Render) {
+        stale.extend(used);
     }
 }
 

@@ -210,7 +210,7 @@ pub async fn exec(
     }
     let (env_tx, env_rx) = watch::channel(initial);
     let (files_tx, files_rx) = watch::channel(0u64);
-    s.engine.announce(Announce {
+    s.engine.supervising(Announce {
         env: Some(env_tx),
         files: Some(files_tx),
     });
