@@ -12,6 +12,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::error::BackendError;
+use super::redirect::{RedirectGuard, refusal_in};
 use super::secret::{Secret, SecretData};
 use super::tls::{TlsSettings, client_config};
 
@@ -142,6 +143,11 @@ impl Client {
                 s.address
             )));
         }
+        let url = reqwest::Url::parse(&base).map_err(|e| {
+            BackendError::Setup(format!("address {:?} is not a valid URL: {e}", s.address))
+        })?;
+        // Redirects are followed only back to the configured address: the token goes with them.
+        let redirects = RedirectGuard::new([&url]);
         // Loading the system's CA roots costs milliseconds at every start: only https needs them.
         let tls = if base.starts_with("https://") {
             client_config(&s.tls)?
@@ -156,6 +162,7 @@ impl Client {
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
             .no_proxy()
+            .redirect(redirects.policy())
             .build()
             .map_err(|e| BackendError::Setup(format!("HTTP client: {e}")))?;
         Ok(Self {
@@ -211,10 +218,14 @@ impl Client {
             .acquire()
             .await
             .map_err(|e| err_ctx(e.to_string()))?;
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| err_ctx(transport_reason(&e)))?;
+        let resp = req.send().await.map_err(|e| match refusal_in(&e) {
+            Some(refused) => BackendError::Redirect {
+                method: method.to_string(),
+                path: path.to_string(),
+                refused: refused.clone(),
+            },
+            None => err_ctx(transport_reason(&e)),
+        })?;
         let status = resp.status();
         let bytes = resp
             .bytes()
@@ -572,3 +583,6 @@ fn transport_reason(e: &reqwest::Error) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests;
