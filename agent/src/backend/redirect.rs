@@ -91,9 +91,9 @@ impl RedirectGuard {
                 Ok(()) => attempt.follow(),
                 Err(refused) => {
                     tracing::warn!(
-                        target_origin = refused.target(),
+                        error = %refused,
                         status = attempt.status().as_u16(),
-                        "backend redirect not followed: {refused}"
+                        "backend redirect not followed"
                     );
                     attempt.error(refused)
                 }
