@@ -342,7 +342,7 @@ impl Client {
             .await?;
         let data = raw
             .and_then(|r| r.data)
-            .ok_or_else(|| decode(path, "no data"))?;
+            .ok_or_else(|| decode(&Method::GET, path, "no data"))?;
         Ok(TokenInfo {
             accessor: str_field(&data, "accessor"),
             ttl: data.get("ttl").and_then(Value::as_u64).unwrap_or(0),
@@ -411,7 +411,7 @@ impl Client {
         let raw = self
             .call(Method::PUT, path, Some(token), Some(&body), None)
             .await?
-            .ok_or_else(|| decode(path, "empty body"))?;
+            .ok_or_else(|| decode(&Method::PUT, path, "empty body"))?;
         Ok(LeaseRenewal {
             lease_id: raw.lease_id,
             lease_duration: raw.lease_duration,
@@ -435,7 +435,7 @@ impl Client {
             .await?;
         let data = raw
             .and_then(|r| r.data)
-            .ok_or_else(|| decode(path, "no data"))?;
+            .ok_or_else(|| decode(&Method::PUT, path, "no data"))?;
         let ttl = data.get("ttl").and_then(Value::as_u64).unwrap_or(0);
         let renewable = data
             .get("renewable")
@@ -516,7 +516,7 @@ fn into_secret(r: RawResponse) -> Secret {
 fn take_auth(raw: Option<RawResponse>, path: &str) -> Result<AuthInfo, BackendError> {
     let a = raw
         .and_then(|r| r.auth)
-        .ok_or_else(|| decode(path, "no auth block"))?;
+        .ok_or_else(|| decode(&Method::PUT, path, "no auth block"))?;
     Ok(AuthInfo {
         client_token: SecretString::from(a.client_token),
         accessor: a.accessor,
@@ -528,9 +528,9 @@ fn take_auth(raw: Option<RawResponse>, path: &str) -> Result<AuthInfo, BackendEr
     })
 }
 
-fn decode(path: &str, reason: &str) -> BackendError {
+fn decode(method: &Method, path: &str, reason: &str) -> BackendError {
     BackendError::Decode {
-        method: "PUT".into(),
+        method: method.to_string(),
         path: path.into(),
         reason: reason.into(),
     }
