@@ -12,6 +12,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::error::BackendError;
+use super::redirect::{RedirectGuard, refusal_in};
 use super::secret::{Secret, SecretData};
 use super::tls::{TlsSettings, client_config};
 
@@ -142,6 +143,11 @@ impl Client {
                 s.address
             )));
         }
+        let url = reqwest::Url::parse(&base).map_err(|e| {
+            BackendError::Setup(format!("address {:?} is not a valid URL: {e}", s.address))
+        })?;
+        // Redirects are followed only back to the configured address: the token goes with them.
+        let redirects = RedirectGuard::new([&url]);
         // Loading the system's CA roots costs milliseconds at every start: only https needs them.
         let tls = if base.starts_with("https://") {
             client_config(&s.tls)?
@@ -156,6 +162,7 @@ impl Client {
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
             .no_proxy()
+            .redirect(redirects.policy())
             .build()
             .map_err(|e| BackendError::Setup(format!("HTTP client: {e}")))?;
         Ok(Self {
@@ -211,10 +218,14 @@ impl Client {
             .acquire()
             .await
             .map_err(|e| err_ctx(e.to_string()))?;
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| err_ctx(transport_reason(&e)))?;
+        let resp = req.send().await.map_err(|e| match refusal_in(&e) {
+            Some(refused) => BackendError::Redirect {
+                method: method.to_string(),
+                path: path.to_string(),
+                refused: refused.clone(),
+            },
+            None => err_ctx(transport_reason(&e)),
+        })?;
         let status = resp.status();
         let bytes = resp
             .bytes()
@@ -331,7 +342,7 @@ impl Client {
             .await?;
         let data = raw
             .and_then(|r| r.data)
-            .ok_or_else(|| decode(path, "no data"))?;
+            .ok_or_else(|| decode(&Method::GET, path, "no data"))?;
         Ok(TokenInfo {
             accessor: str_field(&data, "accessor"),
             ttl: data.get("ttl").and_then(Value::as_u64).unwrap_or(0),
@@ -400,7 +411,7 @@ impl Client {
         let raw = self
             .call(Method::PUT, path, Some(token), Some(&body), None)
             .await?
-            .ok_or_else(|| decode(path, "empty body"))?;
+            .ok_or_else(|| decode(&Method::PUT, path, "empty body"))?;
         Ok(LeaseRenewal {
             lease_id: raw.lease_id,
             lease_duration: raw.lease_duration,
@@ -424,7 +435,7 @@ impl Client {
             .await?;
         let data = raw
             .and_then(|r| r.data)
-            .ok_or_else(|| decode(path, "no data"))?;
+            .ok_or_else(|| decode(&Method::PUT, path, "no data"))?;
         let ttl = data.get("ttl").and_then(Value::as_u64).unwrap_or(0);
         let renewable = data
             .get("renewable")
@@ -505,7 +516,7 @@ fn into_secret(r: RawResponse) -> Secret {
 fn take_auth(raw: Option<RawResponse>, path: &str) -> Result<AuthInfo, BackendError> {
     let a = raw
         .and_then(|r| r.auth)
-        .ok_or_else(|| decode(path, "no auth block"))?;
+        .ok_or_else(|| decode(&Method::PUT, path, "no auth block"))?;
     Ok(AuthInfo {
         client_token: SecretString::from(a.client_token),
         accessor: a.accessor,
@@ -517,9 +528,9 @@ fn take_auth(raw: Option<RawResponse>, path: &str) -> Result<AuthInfo, BackendEr
     })
 }
 
-fn decode(path: &str, reason: &str) -> BackendError {
+fn decode(method: &Method, path: &str, reason: &str) -> BackendError {
     BackendError::Decode {
-        method: "PUT".into(),
+        method: method.to_string(),
         path: path.into(),
         reason: reason.into(),
     }
@@ -572,3 +583,6 @@ fn transport_reason(e: &reqwest::Error) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests;

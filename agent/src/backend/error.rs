@@ -1,5 +1,7 @@
 //! Backend errors, classified as transient (retry with backoff) or permanent (report and stop).
 
+use super::redirect::RedirectRefused;
+
 /// An error from a call to the OpenBao/Vault API. Never carries a token or a secret value: only the
 /// method, the API path and the server's `errors` list (truncated).
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +38,17 @@ pub enum BackendError {
         /// What was wrong with the body.
         reason: String,
     },
+    /// The server redirected the call somewhere the client does not follow: to an address that is not
+    /// configured, or on and on (transient, see [`BackendError::is_transient`]). Nothing was sent there.
+    #[error("{method} /v1/{path}: {refused}")]
+    Redirect {
+        /// HTTP method.
+        method: String,
+        /// API path below `/v1/`.
+        path: String,
+        /// Where it pointed (its origin only) and why it was not followed.
+        refused: RedirectRefused,
+    },
     /// The client's TLS or address settings are unusable (permanent): names the setting and file.
     #[error("vault: {0}")]
     Setup(String),
@@ -46,12 +59,21 @@ impl BackendError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Transport { .. } => true,
+            // A refused redirect fails this request only. During an election a standby answers writes
+            // with a 307 to the old leader's `api_addr`, which need not be a configured address; once a
+            // leader is elected the same call goes through, so it is retried with the shared backoff
+            // like a 5xx, and a long-running agent keeps its token and outputs instead of exiting. A
+            // redirect that is wrong for good only costs backed-off retries (and a warning each time);
+            // `--once` still fails after its few retries. Never "token invalid": the server never saw
+            // a reason to refuse the token.
+            Self::Redirect { .. } => true,
             Self::Status { status, .. } => *status >= 500 || *status == 429 || *status == 412,
             Self::Decode { .. } | Self::Setup(_) => false,
         }
     }
 
-    /// The HTTP status, when the server answered.
+    /// The HTTP status, when the server answered with it as the call's result (not for a refused
+    /// redirect: its 3xx is no answer about the token or the secret).
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Status { status, .. } => Some(*status),

@@ -1,0 +1,212 @@
+//! The client against tiny loopback HTTP servers: which redirects it follows, and that the token never
+//! reaches an address that is not configured.
+
+#![allow(clippy::panic)] // a failed test panics
+
+use std::sync::{Arc, Mutex};
+
+use secrecy::SecretString;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::{Client, ClientSettings};
+use crate::backend::BackendError;
+use crate::backend::redirect::{MAX_REDIRECT_HOPS, RedirectRefused};
+use crate::backend::tls::TlsSettings;
+
+const TOKEN: &str = "s.redirect-test-token";
+
+/// How a test server answers a request: from its own port and the request head.
+type Answer = Arc<dyn Fn(u16, &str) -> String + Send + Sync>;
+
+/// A loopback HTTP/1.1 server answering each request with `answer(port, request head)` and closing the
+/// connection; it records every request head (lowercased) it saw.
+struct Server {
+    port: u16,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    async fn start(answer: impl Fn(u16, &str) -> String + Send + Sync + 'static) -> Server {
+        let answer: Answer = Arc::new(answer);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                let (log, answer) = (log.clone(), answer.clone());
+                tokio::spawn(async move {
+                    if let Some(head) = read_request(conn, port, &*answer).await {
+                        log.lock().unwrap().push(head);
+                    }
+                });
+            }
+        });
+        Server { port, seen }
+    }
+
+    fn origin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// Read one request (head and `content-length` body, so closing does not reset the connection), answer.
+async fn read_request(
+    mut conn: TcpStream,
+    port: u16,
+    answer: &(dyn Fn(u16, &str) -> String + Send + Sync),
+) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        let n = conn.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        let n = conn.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    conn.write_all(answer(port, &head).as_bytes()).await.ok()?;
+    conn.shutdown().await.ok()?;
+    Some(head)
+}
+
+fn redirect_to(location: &str) -> String {
+    format!(
+        "HTTP/1.1 307 Temporary Redirect\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+}
+
+fn client(address: &str) -> Client {
+    Client::new(&ClientSettings {
+        address,
+        namespace: None,
+        tls: TlsSettings::default(),
+        max_in_flight: 4,
+    })
+    .unwrap()
+}
+
+fn token() -> SecretString {
+    SecretString::from(TOKEN.to_string())
+}
+
+/// The request target (path and query) of a recorded head.
+fn target(head: &str) -> &str {
+    head.split(' ').nth(1).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_redirect_to_the_configured_origin_is_followed_with_the_token() {
+    let server = Server::start(|port, head| {
+        if target(head).contains("redirected=1") {
+            let body = r#"{"data":{"value":"ok"}}"#;
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+        } else {
+            redirect_to(&format!(
+                "http://127.0.0.1:{port}{}?redirected=1",
+                target(head)
+            ))
+        }
+    })
+    .await;
+    let secret = client(&server.origin())
+        .read(&token(), "secret/x")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(secret.data.0, json!({ "value": "ok" }));
+    let seen = server.seen();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(target(&seen[1]), "/v1/secret/x?redirected=1");
+    assert!(
+        seen[1].contains(&format!("x-vault-token: {}", TOKEN.to_lowercase())),
+        "the followed request lost the token: {}",
+        seen[1]
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_elsewhere_is_refused_and_nothing_is_sent_there() {
+    let elsewhere = Server::start(|_, _| redirect_to("/")).await;
+    let location = format!("{}/v1/secret/x", elsewhere.origin());
+    let hostile = Server::start(move |_, _| redirect_to(&location)).await;
+    let c = client(&hostile.origin());
+
+    let err = c.read(&token(), "secret/x").await.unwrap_err();
+    let BackendError::Redirect { refused, .. } = &err else {
+        panic!("not a redirect error: {err:?}");
+    };
+    assert_eq!(
+        refused,
+        &RedirectRefused::ForeignOrigin {
+            target: elsewhere.origin()
+        }
+    );
+    assert!(err.is_transient(), "like a 5xx: retried with backoff");
+    assert_eq!(err.status(), None, "not a status answer (never a 403)");
+    let text = err.to_string();
+    assert!(text.contains(&elsewhere.origin()), "{text}");
+    assert!(!text.contains(TOKEN), "{text}");
+
+    // A login's credential (in the body) does not go there either.
+    let err = c
+        .login("auth/jwt", &json!({ "role": "app", "jwt": "a.b.c" }), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BackendError::Redirect { .. }), "{err:?}");
+
+    assert_eq!(hostile.seen().len(), 2);
+    assert!(
+        elsewhere.seen().is_empty(),
+        "the refused target was contacted: {:?}",
+        elsewhere.seen()
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_loop_on_the_configured_origin_stops_after_a_few_hops() {
+    let server = Server::start(|port, head| {
+        redirect_to(&format!("http://127.0.0.1:{port}{}", target(head)))
+    })
+    .await;
+    let err = client(&server.origin())
+        .read(&token(), "secret/x")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            BackendError::Redirect {
+                refused: RedirectRefused::TooManyHops { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(server.seen().len(), 1 + MAX_REDIRECT_HOPS);
+}
