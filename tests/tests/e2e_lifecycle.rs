@@ -1,0 +1,977 @@
+//! End-to-end tests of sidekey's lifecycle (DESIGN §6, §8, §12): every way a run ends goes through one
+//! teardown (leases revoked when asked, audit drained, pid file removed), a hanging `command` neither
+//! stalls the other outputs nor the token, and faults that cannot heal (an unusable sink, a missing key)
+//! end a run within seconds, naming what failed.
+//!
+//! TTLs and timeouts are scaled down (tokens of 4-6 s, an 8 s `command_timeout`) so the whole file runs
+//! in well under two minutes; "within seconds" means a deadline of at most 10 s.
+
+// Test code: a failed expectation is a failed test; wall-clock time is what the user sees here.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_types
+)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use sidekey_tests::background::{Background, wait_until};
+use sidekey_tests::hcl::{quote, quote_path};
+use sidekey_tests::jwt::APP_SUBJECT;
+use sidekey_tests::{Fixture, Setup, ShmDir, Sidekey, SidekeyOutput, sidekey_bin};
+
+/// Exit code for "an output failed (render, write)".
+const EXIT_FAILED: i32 = 1;
+/// Exit code for "backend unreachable, login failed, `exit_on_err`".
+const EXIT_UNAVAILABLE: i32 = 69;
+
+/// What "within seconds" means in these tests.
+const WITHIN_SECONDS: Duration = Duration::from_secs(10);
+
+/// Build sidekey before starting servers (a cold build can take minutes and would eat the test's
+/// deadlines), then start and configure the servers.
+fn fixture(setup: Setup) -> Fixture {
+    sidekey_bin();
+    setup.start()
+}
+
+/// `vault` + JWT `auto_auth` reading `jwt` as role `app`, with `method_extra` lines in the method block
+/// (e.g. `exit_on_err = true`) and a file sink at `sink` if given.
+fn agent_hcl(fx: &Fixture, jwt: &Path, method_extra: &[&str], sink: Option<&Path>) -> String {
+    let mut s = format!(
+        "vault {{\n  address = {}\n}}\nauto_auth {{\n  method \"jwt\" {{\n",
+        quote(&fx.addr())
+    );
+    for line in method_extra {
+        s.push_str(&format!("    {line}\n"));
+    }
+    s.push_str(&format!(
+        "    config = {{\n      path = {}\n      role = \"app\"\n    }}\n  }}\n",
+        quote_path(jwt)
+    ));
+    if let Some(sink) = sink {
+        s.push_str(&format!(
+            "  sink \"file\" {{\n    config = {{\n      path = {}\n    }}\n  }}\n",
+            quote_path(sink)
+        ));
+    }
+    s.push_str("}\n");
+    s
+}
+
+/// `audit { file { path = ... } }`.
+fn audit_hcl(path: &Path) -> String {
+    format!(
+        "audit {{\n  file {{\n    path = {}\n  }}\n}}\n",
+        quote_path(path)
+    )
+}
+
+/// A `template` stanza: `contents` rendered to `dest`, plus raw HCL lines.
+fn template_hcl(contents: &str, dest: &Path, extra: &[String]) -> String {
+    let mut s = format!(
+        "template {{\n  contents    = {}\n  destination = {}\n",
+        quote(contents),
+        quote_path(dest)
+    );
+    for line in extra {
+        s.push_str(&format!("  {line}\n"));
+    }
+    s.push_str("}\n");
+    s
+}
+
+/// `[ "a", "b" ]` as HCL.
+fn hcl_list(items: &[&str]) -> String {
+    let quoted: Vec<String> = items.iter().map(|i| quote(i)).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+/// Write a config file into the fixture's scratch dir (a fresh name each time).
+fn write_config(fx: &Fixture, text: &str) -> PathBuf {
+    fx.write_file(
+        &format!("lifecycle-{}.hcl", sidekey_tests::random_hex(4)),
+        text,
+    )
+}
+
+fn show(out: &SidekeyOutput) -> String {
+    format!(
+        "exit {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.code(),
+        out.stdout,
+        out.stderr
+    )
+}
+
+/// Every line of the audit file as JSON; panics naming the line that does not parse (the file must be
+/// whole after sidekey exited: nothing half-written, nothing lost in a buffer).
+fn audit_events_strict(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("audit file {}: {e}", path.display()));
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| {
+            serde_json::from_str(l).unwrap_or_else(|e| {
+                panic!(
+                    "audit file {} line {}: not JSON ({e}): {l:?}",
+                    path.display(),
+                    i + 1
+                )
+            })
+        })
+        .collect()
+}
+
+/// The audit events written so far while sidekey runs (a line being written is skipped).
+fn audit_events_so_far(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
+    v.pointer(ptr).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// One line per event (`seq event outcome path lease error`), for failure messages.
+fn summary(events: &[Value]) -> String {
+    events
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {} {} {} {}",
+                e["seq"],
+                s(e, "/event"),
+                s(e, "/outcome"),
+                s(e, "/secret/path"),
+                s(e, "/secret/lease_id"),
+                s(e, "/error")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The lease ids of every database credential sidekey issued, from its `secret.read` events.
+fn db_leases(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| s(e, "/event") == "secret.read" && s(e, "/outcome") == "success")
+        .filter(|e| s(e, "/secret/path") == "database/creds/app")
+        .map(|e| s(e, "/secret/lease_id").to_owned())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// The `seq` of the first event matching `pred`.
+fn seq_of(events: &[Value], pred: impl Fn(&Value) -> bool) -> Option<u64> {
+    events
+        .iter()
+        .find(|e| pred(e))
+        .and_then(|e| e["seq"].as_u64())
+}
+
+/// `sidekey audit verify FILE` must exit 0.
+fn assert_chain_verifies(path: &Path) {
+    let r = Sidekey::new(["audit", "verify"]).args([path]).run();
+    assert_eq!(
+        r.code(),
+        0,
+        "`sidekey audit verify {}` failed:\n{}",
+        path.display(),
+        show(&r)
+    );
+}
+
+/// Whether the server still knows `lease_id` (root `sys/leases/lookup`).
+fn lease_alive(fx: &Fixture, lease_id: &str) -> bool {
+    fx.bao
+        .request(
+            "PUT",
+            "sys/leases/lookup",
+            Some(fx.bao.root_token()),
+            Some(&json!({ "lease_id": lease_id })),
+        )
+        .is_success()
+}
+
+/// Write `contents` to `path` by rename, so a reader never sees a half-written file.
+fn replace_file(path: &Path, contents: &str) {
+    let tmp = path.with_extension("swap");
+    std::fs::write(&tmp, contents).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// Milliseconds since the epoch of an RFC 3339 UTC time as sidekey writes it
+/// (`2026-11-30T14:30:02.114Z`).
+fn rfc3339_ms(t: &str) -> Option<i64> {
+    let t = t.strip_suffix('Z')?;
+    let (date, time) = t.split_once('T')?;
+    let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let mut h = hms.split(':').map(|x| x.parse::<i64>().ok());
+    let (hh, mm, ss) = (h.next()??, h.next()??, h.next()??);
+    let frac = format!("{frac:0<3}");
+    let ms = frac.get(..3)?.parse::<i64>().ok()?;
+    // Days from 1970-01-01 (H. Hinnant's days_from_civil).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 24 + hh) * 60 + mm) * 60_000 + ss * 1000 + ms)
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+/// Pids of the processes whose command line contains `marker`.
+fn processes_with(marker: &str) -> Vec<i32> {
+    let me = std::process::id();
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if u32::try_from(pid).ok() == Some(me) {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        if cmdline
+            .windows(marker.len())
+            .any(|w| w == marker.as_bytes())
+        {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Whether process `pid` exists and is not a zombie.
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|st| {
+            // State is the first field after the parenthesised command name.
+            st.rsplit_once(')')
+                .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+/// Kills, on drop, what is left of the processes a test caused to start (a hanging command that sidekey
+/// failed to stop), by pid, so a failed test does not leave minute-long sleeps behind.
+struct Leftovers(String);
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        for pid in processes_with(&self.0) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// GET `url`: status and body, or `None` when nothing answers.
+fn http_get(url: &str) -> Option<(u16, String)> {
+    let resp = sidekey_tests::bao::http_client().get(url).send().ok()?;
+    let status = resp.status().as_u16();
+    Some((status, resp.text().unwrap_or_default()))
+}
+
+/// The value of the Prometheus sample `name` whose labels include `label`, if present.
+fn metric(text: &str, name: &str, label: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .find(|(series, _)| {
+            series
+                .strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix('{'))
+                .is_some_and(|labels| {
+                    labels
+                        .split(',')
+                        .any(|kv| kv.trim_end_matches('}') == label)
+                })
+        })
+        .and_then(|(_, v)| v.trim().parse().ok())
+}
+
+// ---------------------------------------------------------------------------------------------------
+// A1: fatal exits go through the teardown.
+// ---------------------------------------------------------------------------------------------------
+
+/// A1 (run): `exit_on_err` and a login that fails for good after a database credential was delivered.
+/// The token (6 s, not extendable) forces a new login within seconds; the JWT file then holds a token of
+/// the wrong audience, which the server refuses (400, permanent). sidekey exits by itself with 69 and,
+/// on the way out, revokes the lease (`revoke_on_shutdown`), drains the audit trail (the failed login
+/// and the revocation in it, chain intact) and removes its pid file.
+#[test]
+fn exit_on_err_after_a_permanent_login_failure_revokes_audits_and_removes_the_pid_file() {
+    let fx = fixture(
+        Setup::new()
+            .audit()
+            .jwt()
+            .database()
+            .token_ttls(Duration::from_secs(6), Duration::from_secs(6)),
+    );
+    let out = ShmDir::new();
+    let jwt = fx.app_jwt();
+    let trail = out.join("audit.log");
+    let pid_file = out.join("sidekey.pid");
+    let db = out.join("db");
+    let text = format!(
+        "{}{}pid_file = {}\ntemplate_config {{\n  revoke_on_shutdown = true\n}}\n{}",
+        agent_hcl(&fx, &jwt.path, &["exit_on_err = true"], None),
+        audit_hcl(&trail),
+        quote_path(&pid_file),
+        template_hcl(
+            r#"{{ with secret "database/creds/app" }}{{ .Data.username }} {{ .Data.password }}{{ end }}"#,
+            &db,
+            &[]
+        ),
+    );
+    let cfg = write_config(&fx, &text);
+    let mut agent = Background::start(
+        &["run", "-c", cfg.to_str().unwrap()],
+        &[("BAO_ADDR", fx.addr().as_str())],
+        fx.dir.path(),
+    );
+    assert!(
+        wait_until(WITHIN_SECONDS, || db.exists()),
+        "no database credential delivered:\n{}",
+        agent.stderr()
+    );
+    // From now on every login is refused for good: the server checks `aud` against the role.
+    replace_file(
+        &jwt.path,
+        &fx.jwt()
+            .mint_token(APP_SUBJECT, "not-the-audience", Duration::from_secs(600)),
+    );
+    let replaced = Instant::now();
+    let cred = std::fs::read_to_string(&db).unwrap();
+    let (user, pass) = cred.split_once(' ').expect("USER PASSWORD in the db file");
+    assert!(
+        fx.postgres().can_login(user, pass),
+        "the delivered credential works while sidekey runs"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&pid_file)
+            .unwrap_or_else(|e| panic!("pid file {} while running: {e}", pid_file.display()))
+            .trim(),
+        agent.pid().to_string(),
+        "the pid file names sidekey while it runs"
+    );
+
+    let code = agent.wait_timeout(WITHIN_SECONDS);
+    let stderr = agent.stderr();
+    assert_eq!(
+        code,
+        Some(EXIT_UNAVAILABLE),
+        "sidekey must exit by itself with 69 within {WITHIN_SECONDS:?} of the login becoming impossible \
+         (None = still running after {:?}):\n{stderr}",
+        replaced.elapsed()
+    );
+
+    assert!(
+        !pid_file.exists(),
+        "the pid file {} is left behind after exit 69",
+        pid_file.display()
+    );
+
+    let events = audit_events_strict(&trail);
+    let trail_summary = summary(&events);
+    let leases = db_leases(&events);
+    assert!(
+        !leases.is_empty(),
+        "no secret.read of database/creds/app with a lease_id in the audit file:\n{trail_summary}"
+    );
+    let failed_login = seq_of(&events, |e| {
+        s(e, "/event") == "auth.login" && s(e, "/outcome") == "failure"
+    })
+    .unwrap_or_else(|| {
+        panic!("the failed auth.login is not in the audit file:\n{trail_summary}\n{stderr}")
+    });
+    for lease in &leases {
+        let revoked = seq_of(&events, |e| {
+            s(e, "/event") == "secret.revoke"
+                && s(e, "/outcome") == "success"
+                && s(e, "/secret/lease_id") == lease
+        })
+        .unwrap_or_else(|| {
+            panic!("no successful secret.revoke of {lease} in the audit file:\n{trail_summary}\n{stderr}")
+        });
+        assert!(
+            revoked > failed_login,
+            "the revocation of {lease} (seq {revoked}) is the teardown after the failed login (seq \
+             {failed_login}):\n{trail_summary}"
+        );
+    }
+    assert_chain_verifies(&trail);
+
+    // The server's side. The leases' parent token dies at its 6 s max TTL and takes them with it, so
+    // "the lease is gone" alone proves nothing: the server's audit device must show sidekey's own
+    // successful revocation request for each lease (or of its token, which revokes them all).
+    let server = fx.bao.audit_log_lines();
+    for lease in &leases {
+        let hashed = fx.bao.write("sys/audit-hash/a", json!({ "input": lease }));
+        let hashed = s(&hashed, "/data/hash").to_owned();
+        let revoked_on_server = server.iter().any(|l| {
+            let path = s(l, "/request/path");
+            s(l, "/type") == "response"
+                && s(l, "/error").is_empty()
+                && (path == "auth/token/revoke-self"
+                    || ((path.starts_with("sys/leases/revoke") || path.starts_with("sys/revoke"))
+                        && (path.ends_with(lease.as_str())
+                            || s(l, "/request/data/lease_id") == hashed)))
+        });
+        assert!(
+            revoked_on_server,
+            "the server's audit log has no successful revocation of {lease} (sys/leases/revoke or \
+             auth/token/revoke-self) by sidekey:\n{trail_summary}\n{stderr}"
+        );
+        assert!(
+            wait_until(WITHIN_SECONDS, || !lease_alive(&fx, lease)),
+            "lease {lease} still known to the server"
+        );
+    }
+    assert!(
+        wait_until(WITHIN_SECONDS, || !fx.postgres().can_login(user, pass)),
+        "the database role {user} still logs in after the revocation"
+    );
+}
+
+/// `sidekey exec` with an `env_template "DB_USER"` issuing a database credential, `revoke_on_shutdown`, a
+/// pid file and an audit file, and `MISSING=<reference>` in its environment, a `sidekey:` reference that
+/// cannot be resolved. The child is never started, sidekey exits 1 naming the variable, and the teardown
+/// still runs: every database lease issued is revoked on the server, the audit trail is whole and
+/// verifies, the pid file is gone. Returns the audit events for the caller's own checks.
+fn exec_with_failing_reference(reference: &str) -> Vec<Value> {
+    let fx = fixture(Setup::new().jwt().database());
+    let out = ShmDir::new();
+    let jwt = fx.app_jwt();
+    let trail = out.join("audit.log");
+    let pid_file = out.join("sidekey.pid");
+    let marker = out.join("child-started");
+    let text = format!(
+        "{}{}pid_file = {}\ntemplate_config {{\n  revoke_on_shutdown = true\n}}\nenv_template \"DB_USER\" {{\n  contents = {}\n}}\n",
+        agent_hcl(&fx, &jwt.path, &[], None),
+        audit_hcl(&trail),
+        quote_path(&pid_file),
+        quote(r#"{{ with secret "database/creds/app" }}{{ .Data.username }}{{ end }}"#),
+    );
+    let cfg = write_config(&fx, &text);
+    let child = format!("echo child-started; touch {}", marker.display());
+    let started = Instant::now();
+    let r = Sidekey::new(["exec", "-c"])
+        .args([&cfg])
+        .args(["--", "sh", "-c", child.as_str()])
+        .env("MISSING", reference)
+        .timeout(Duration::from_secs(30))
+        .run();
+    let elapsed = started.elapsed();
+    assert!(
+        !marker.exists() && !r.stdout.contains("child-started"),
+        "the child was started:\n{}",
+        show(&r)
+    );
+    assert_eq!(r.code(), EXIT_FAILED, "{}", show(&r));
+    assert!(
+        elapsed <= WITHIN_SECONDS,
+        "a reference fails at once, not after {elapsed:?}"
+    );
+    assert!(
+        r.stderr.contains("MISSING"),
+        "stderr does not name the variable MISSING:\n{}",
+        show(&r)
+    );
+    assert!(
+        !pid_file.exists(),
+        "the pid file {} is left behind",
+        pid_file.display()
+    );
+
+    let events = audit_events_strict(&trail);
+    let trail_summary = summary(&events);
+    let leases = db_leases(&events);
+    // The scenario needs a credential issued before sidekey gives up; without one there is nothing to
+    // revoke and the test would prove nothing.
+    assert!(
+        !leases.is_empty(),
+        "scenario not reached: no secret.read of database/creds/app with a lease_id in the audit \
+         file:\n{trail_summary}\n{}",
+        show(&r)
+    );
+    for lease in &leases {
+        assert!(
+            events.iter().any(|e| s(e, "/event") == "secret.revoke"
+                && s(e, "/outcome") == "success"
+                && s(e, "/secret/lease_id") == lease),
+            "no successful secret.revoke of {lease} in the audit file:\n{trail_summary}\n{}",
+            show(&r)
+        );
+        // The token lives an hour: a lease gone now was revoked by sidekey.
+        assert!(
+            !lease_alive(&fx, lease),
+            "lease {lease} is still live on the server after sidekey exited"
+        );
+    }
+    assert!(
+        !events.iter().any(|e| s(e, "/event") == "exec.start"),
+        "an exec.start event, but the child must not start:\n{trail_summary}"
+    );
+    assert_chain_verifies(&trail);
+    events
+}
+
+/// A1 (exec): `MISSING` refers to a secret that does not exist, next to an `env_template` that issues a
+/// database credential. Besides [`exec_with_failing_reference`]'s checks, the failed read is audited.
+#[test]
+fn exec_with_a_reference_to_a_missing_secret_revokes_the_issued_lease_and_starts_no_child() {
+    let events = exec_with_failing_reference("sidekey:secret/data/app/does-not-exist#key");
+    assert!(
+        events.iter().any(|e| s(e, "/event") == "secret.read"
+            && s(e, "/outcome") == "failure"
+            && s(e, "/secret/path").contains("app/does-not-exist")),
+        "the failed read of the reference is not in the audit file:\n{}",
+        summary(&events)
+    );
+}
+
+/// A1 (exec), with the order fixed: `MISSING` names a field a database credential does not have, so the
+/// credential is necessarily issued (by the reference's own read) before the reference fails.
+#[test]
+fn exec_with_a_reference_to_a_missing_field_of_a_credential_revokes_it_and_starts_no_child() {
+    exec_with_failing_reference("sidekey:database/creds/app#nope");
+}
+
+// ---------------------------------------------------------------------------------------------------
+// A2: a hanging command.
+// ---------------------------------------------------------------------------------------------------
+
+/// A2: a template's `command` that sleeps past its `command_timeout` while another output's secret
+/// changes. The other output is updated on schedule while the command still hangs, the token is renewed
+/// during the hang, the command is killed with everything it started at the timeout (and at shutdown),
+/// `/readyz` stays 200 naming the failing template, `sidekey_failures_total{kind="output.command"}`
+/// counts it, and the audit trail has an `output.command` failure naming the timeout.
+#[test]
+fn a_hanging_command_blocks_neither_other_outputs_nor_the_token_and_leaves_no_process() {
+    let fx = fixture(
+        Setup::new()
+            .jwt()
+            .token_ttls(Duration::from_secs(4), Duration::from_secs(3600)),
+    );
+    let out = ShmDir::new();
+    let jwt = fx.app_jwt();
+    let trail = out.join("audit.log");
+    let admin = sidekey_tests::ports::free_port();
+    let hanging = out.join("hanging-cmd.txt");
+    let other = out.join("other.txt");
+    fx.bao
+        .write("secret/data/app/t1", json!({ "data": { "v": "calm" } }));
+    fx.bao
+        .write("secret/data/app/t2", json!({ "data": { "v": "first" } }));
+    // A duration no other process on the machine sleeps for: it finds the command's processes in /proc.
+    let n = u32::from_str_radix(&sidekey_tests::random_hex(2), 16).unwrap();
+    let marker = format!("61.{n:05}");
+    let _leftovers = Leftovers(marker.clone());
+    // Hangs (a shell and its `sleep`) only once the file says "hang", so the first delivery is quick.
+    let script = format!(
+        "if grep -qx hang {}; then sleep {marker}; fi; echo done",
+        hanging.display()
+    );
+    let command_timeout = Duration::from_secs(8);
+    let text = format!(
+        "{}{}listener \"admin\" {{\n  address = \"127.0.0.1:{admin}\"\n}}\ntemplate_config {{\n  static_secret_render_interval = \"1s\"\n}}\n{}{}",
+        agent_hcl(&fx, &jwt.path, &[], None),
+        audit_hcl(&trail),
+        template_hcl(
+            r#"{{ with secret "secret/data/app/t1" }}{{ .Data.data.v }}{{ end }}"#,
+            &hanging,
+            &[
+                format!("command = {}", hcl_list(&["sh", "-c", &script])),
+                format!("command_timeout = \"{}s\"", command_timeout.as_secs()),
+            ]
+        ),
+        template_hcl(
+            r#"{{ with secret "secret/data/app/t2" }}{{ .Data.data.v }}{{ end }}"#,
+            &other,
+            &[]
+        ),
+    );
+    let cfg = write_config(&fx, &text);
+    let mut agent = Background::start(
+        &["run", "-c", cfg.to_str().unwrap()],
+        &[("BAO_ADDR", fx.addr().as_str())],
+        fx.dir.path(),
+    );
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+    assert!(
+        wait_until(WITHIN_SECONDS, || read(&hanging) == "calm"
+            && read(&other) == "first"),
+        "first delivery missing:\n{}",
+        agent.stderr()
+    );
+
+    // T1 changes: its command runs and hangs.
+    fx.bao
+        .write("secret/data/app/t1", json!({ "data": { "v": "hang" } }));
+    let sleep_marker = format!("sleep\0{marker}");
+    assert!(
+        wait_until(WITHIN_SECONDS, || !processes_with(&sleep_marker).is_empty()),
+        "the command did not start after T1 changed (file: {:?}):\n{}",
+        read(&hanging),
+        agent.stderr()
+    );
+    let hang_seen = Instant::now();
+    let hang_seen_ms = now_ms();
+    // The shell and its sleep: both must be gone after the timeout.
+    let first_hang = processes_with(&marker);
+
+    // T2 changes while T1's command hangs: it is delivered on schedule (1 s refresh), not after the
+    // command's 8 s timeout.
+    fx.bao
+        .write("secret/data/app/t2", json!({ "data": { "v": "second" } }));
+    let t2_written = Instant::now();
+    let updated = wait_until(Duration::from_secs(6), || read(&other) == "second");
+    let still_hanging = first_hang.iter().any(|p| alive(*p));
+    assert!(
+        updated,
+        "T2 was not updated within 6 s of its change while T1's command hung (still {:?}):\n{}",
+        read(&other),
+        agent.stderr()
+    );
+    assert!(
+        still_hanging,
+        "T2 was updated only after T1's command had ended ({:?} after the change)",
+        t2_written.elapsed()
+    );
+
+    // After the timeout, nothing the command started survives.
+    let timeout_at = hang_seen + command_timeout;
+    std::thread::sleep(timeout_at.saturating_duration_since(Instant::now()));
+    let gone = wait_until(WITHIN_SECONDS, || !first_hang.iter().any(|p| alive(*p)));
+    assert!(
+        gone,
+        "processes of the timed-out command still run {:?} after the {command_timeout:?} timeout: {:?}",
+        hang_seen.elapsed().saturating_sub(command_timeout),
+        first_hang
+            .iter()
+            .filter(|p| alive(**p))
+            .map(|p| {
+                let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+                format!("{p}: {}", String::from_utf8_lossy(&cmd).replace('\0', " "))
+            })
+            .collect::<Vec<_>>()
+    );
+    assert!(agent.running(), "sidekey died:\n{}", agent.stderr());
+
+    // The token was renewed during the hang (4 s TTL: about every 2.7 s).
+    let window = hang_seen_ms..hang_seen_ms + 7_000;
+    let events = audit_events_so_far(&trail);
+    let renewed_during_hang = events.iter().any(|e| {
+        s(e, "/event") == "auth.renew"
+            && s(e, "/outcome") == "success"
+            && rfc3339_ms(s(e, "/time")).is_some_and(|t| window.contains(&t))
+    });
+    assert!(
+        renewed_during_hang,
+        "no successful auth.renew in the 7 s after the command started hanging:\n{}",
+        summary(&events)
+    );
+
+    // The audit trail names the failure and why.
+    let command_failed = |e: &Value| {
+        let err = s(e, "/error").to_lowercase();
+        s(e, "/event") == "output.command"
+            && s(e, "/outcome") == "failure"
+            && (err.contains("timeout") || err.contains("timed out"))
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), || audit_events_so_far(&trail)
+            .iter()
+            .any(command_failed)),
+        "no output.command failure mentioning the timeout in the audit file:\n{}",
+        summary(&audit_events_so_far(&trail))
+    );
+
+    // Readiness stays 200 and names the failing command's template; a metric counts it.
+    let base = format!("http://127.0.0.1:{admin}");
+    let (code, body) = http_get(&format!("{base}/readyz")).expect("/readyz answers");
+    assert_eq!(code, 200, "/readyz: {body}");
+    assert!(
+        body.contains("hanging-cmd.txt"),
+        "/readyz does not name the failing command's template ({}): {body:?}",
+        hanging.display()
+    );
+    let (code, metrics) = http_get(&format!("{base}/metrics")).expect("/metrics answers");
+    assert_eq!(code, 200, "/metrics: {metrics}");
+    let failures = metric(
+        &metrics,
+        "sidekey_failures_total",
+        "kind=\"output.command\"",
+    );
+    assert!(
+        failures.is_some_and(|v| v >= 1.0),
+        "sidekey_failures_total{{kind=\"output.command\"}} is {failures:?}:\n{metrics}"
+    );
+
+    // Stopping sidekey ends the command it may be running again (a failed command is retried).
+    assert_eq!(agent.stop(), Some(0), "{}", agent.stderr());
+    assert!(
+        wait_until(WITHIN_SECONDS, || processes_with(&marker).is_empty()),
+        "processes of the command survive sidekey: {:?}",
+        processes_with(&marker)
+    );
+    assert_chain_verifies(&trail);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// A4: faults that do not heal end a run within seconds.
+// ---------------------------------------------------------------------------------------------------
+
+/// `sidekey run --once` with a token sink whose path cannot be written safely: exit 1 within seconds,
+/// stderr names the sink path, and nothing is written where the path leads.
+fn sink_fault_once(fx: &Fixture, out: &ShmDir, sink: &Path) -> SidekeyOutput {
+    let jwt = fx.app_jwt();
+    let text = format!(
+        "{}{}",
+        agent_hcl(fx, &jwt.path, &[], Some(sink)),
+        template_hcl(
+            r#"{{ with secret "secret/data/app/config" }}{{ .Data.data.username }}{{ end }}"#,
+            &out.join("kv"),
+            &[]
+        ),
+    );
+    let cfg = write_config(fx, &text);
+    let r = Sidekey::new(["run", "--once", "-c"])
+        .args([&cfg])
+        .timeout(WITHIN_SECONDS)
+        .run();
+    assert_eq!(
+        r.code(),
+        EXIT_FAILED,
+        "an unusable sink is a failed output:\n{}",
+        show(&r)
+    );
+    assert!(
+        r.stderr.contains(&sink.display().to_string()),
+        "stderr does not name the sink path {}:\n{}",
+        sink.display(),
+        show(&r)
+    );
+    r
+}
+
+/// A4 (sink): the sink's directory is a symlink to a directory. It is not followed: `--once` fails
+/// naming the sink, and the directory it points to holds no token.
+#[test]
+fn once_with_a_sink_under_a_symlinked_directory_fails_naming_it() {
+    let fx = fixture(Setup::new().jwt());
+    let out = ShmDir::new();
+    let real = out.join("real");
+    std::fs::create_dir(&real).unwrap();
+    std::os::unix::fs::symlink(&real, out.join("link")).unwrap();
+    sink_fault_once(&fx, &out, &out.join("link").join("token"));
+    let left: Vec<_> = std::fs::read_dir(&real)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the symlink's target directory {} holds {left:?}",
+        real.display()
+    );
+}
+
+/// A4 (sink): the sink's parent is a regular file: `--once` fails within seconds naming the sink, and
+/// the file is untouched.
+#[test]
+fn once_with_a_sink_whose_parent_is_a_file_fails_naming_it() {
+    let fx = fixture(Setup::new().jwt());
+    let out = ShmDir::new();
+    let file = out.join("plain");
+    std::fs::write(&file, "not a directory").unwrap();
+    sink_fault_once(&fx, &out, &file.join("token"));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "not a directory");
+}
+
+/// The missing-key setup: `secret/data/app/x` exists without the key `nope`.
+fn missing_key_fixture() -> Fixture {
+    let fx = fixture(Setup::new().jwt());
+    fx.bao
+        .write("secret/data/app/x", json!({ "data": { "present": "yes" } }));
+    fx
+}
+
+/// A template printing the missing key.
+const MISSING_KEY: &str = r#"{{ with secret "secret/data/app/x" }}{{ .Data.data.nope }}{{ end }}"#;
+
+/// A config rendering [`MISSING_KEY`] to `dest` with `error_on_missing_key = true`, plus `extra`.
+fn missing_key_config(fx: &Fixture, dest: &Path, method_extra: &[&str], extra: &str) -> PathBuf {
+    let jwt = fx.app_jwt();
+    let text = format!(
+        "{}{}{extra}",
+        agent_hcl(fx, &jwt.path, method_extra, None),
+        template_hcl(MISSING_KEY, dest, &["error_on_missing_key = true".into()]),
+    );
+    write_config(fx, &text)
+}
+
+/// The checks shared by the runs that must fail: exit 1, stderr names the template and the key, the
+/// destination is not written.
+fn assert_missing_key_failure(r: &SidekeyOutput, names: &str, dest: Option<&Path>) {
+    assert_eq!(r.code(), EXIT_FAILED, "{}", show(r));
+    assert!(
+        r.stderr.contains(names),
+        "stderr does not name the template {names}:\n{}",
+        show(r)
+    );
+    assert!(
+        r.stderr.contains("nope"),
+        "stderr does not name the missing key `nope`:\n{}",
+        show(r)
+    );
+    if let Some(dest) = dest {
+        assert!(!dest.exists(), "{} was written", dest.display());
+    }
+}
+
+/// A4 (missing key, i): `run --once` fails within seconds naming the template and the key.
+#[test]
+fn missing_key_once_fails_within_seconds_naming_template_and_key() {
+    let fx = missing_key_fixture();
+    let out = ShmDir::new();
+    let dest = out.join("missing-key.txt");
+    let cfg = missing_key_config(&fx, &dest, &[], "");
+    let r = Sidekey::new(["run", "--once", "-c"])
+        .args([&cfg])
+        .timeout(WITHIN_SECONDS)
+        .run();
+    assert_missing_key_failure(&r, &dest.display().to_string(), Some(&dest));
+}
+
+/// A4 (missing key, ii): `run` with `exit_on_retry_failure` gives up within seconds (not after tens of
+/// seconds of backoff), naming the template and the key.
+#[test]
+fn missing_key_run_with_exit_on_retry_failure_ends_within_seconds() {
+    let fx = missing_key_fixture();
+    let out = ShmDir::new();
+    let dest = out.join("missing-key.txt");
+    let cfg = missing_key_config(
+        &fx,
+        &dest,
+        &[],
+        "template_config {\n  exit_on_retry_failure = true\n}\n",
+    );
+    let r = Sidekey::new(["run", "-c"])
+        .args([&cfg])
+        .timeout(WITHIN_SECONDS)
+        .run();
+    assert_missing_key_failure(&r, &dest.display().to_string(), Some(&dest));
+}
+
+/// A4 (missing key, iii): `exec` with `exit_on_retry_failure` gives up within seconds before the child
+/// starts, naming the variable's template and the key.
+#[test]
+fn missing_key_exec_with_exit_on_retry_failure_ends_before_the_child_starts() {
+    let fx = missing_key_fixture();
+    let out = ShmDir::new();
+    let jwt = fx.app_jwt();
+    let marker = out.join("child-started");
+    let text = format!(
+        "{}template_config {{\n  exit_on_retry_failure = true\n}}\nenv_template \"LIFECYCLE_X\" {{\n  contents = {}\n  error_on_missing_key = true\n}}\n",
+        agent_hcl(&fx, &jwt.path, &[], None),
+        quote(MISSING_KEY),
+    );
+    let cfg = write_config(&fx, &text);
+    let child = format!("echo child-started; touch {}", marker.display());
+    let r = Sidekey::new(["exec", "-c"])
+        .args([&cfg])
+        .args(["--", "sh", "-c", child.as_str()])
+        .timeout(WITHIN_SECONDS)
+        .run();
+    assert!(
+        !marker.exists() && !r.stdout.contains("child-started"),
+        "the child was started:\n{}",
+        show(&r)
+    );
+    assert_missing_key_failure(&r, "LIFECYCLE_X", None);
+}
+
+/// A4 (missing key, iv): without `exit_on_retry_failure`, `run` keeps retrying (with the method's
+/// `min_backoff`/`max_backoff`), writes nothing meanwhile, and renders the file within seconds once the
+/// key is written.
+#[test]
+fn missing_key_run_keeps_retrying_and_renders_once_the_key_exists() {
+    let fx = missing_key_fixture();
+    let out = ShmDir::new();
+    let dest = out.join("missing-key.txt");
+    let cfg = missing_key_config(
+        &fx,
+        &dest,
+        &["min_backoff = \"1s\"", "max_backoff = \"2s\""],
+        "",
+    );
+    let mut agent = Background::start(
+        &["run", "-c", cfg.to_str().unwrap()],
+        &[("BAO_ADDR", fx.addr().as_str())],
+        fx.dir.path(),
+    );
+    let code = agent.wait_timeout(Duration::from_secs(3));
+    assert_eq!(
+        code,
+        None,
+        "sidekey must keep retrying, but it exited:\n{}",
+        agent.stderr()
+    );
+    assert!(
+        !dest.exists(),
+        "{} written with a missing key",
+        dest.display()
+    );
+    fx.bao.write(
+        "secret/data/app/x",
+        json!({ "data": { "present": "yes", "nope": "found" } }),
+    );
+    let written = Instant::now();
+    assert!(
+        wait_until(WITHIN_SECONDS, || std::fs::read_to_string(&dest)
+            .is_ok_and(|s| s == "found")),
+        "not rendered within {WITHIN_SECONDS:?} of the key being written ({:?} so far):\n{}",
+        written.elapsed(),
+        agent.stderr()
+    );
+    assert!(agent.running(), "{}", agent.stderr());
+    assert_eq!(agent.stop(), Some(0), "{}", agent.stderr());
+}
+
+#[test]
+fn rfc3339_parses_as_sidekey_writes_it() {
+    assert_eq!(rfc3339_ms("1970-01-01T00:00:00.000Z"), Some(0));
+    assert_eq!(
+        rfc3339_ms("2026-11-30T14:30:02.114Z"),
+        Some(1_796_049_002_114)
+    );
+    assert_eq!(rfc3339_ms("2000-03-01T00:00:01Z"), Some(951_868_801_000));
+}
