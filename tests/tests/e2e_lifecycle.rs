@@ -704,7 +704,7 @@ fn a_hanging_command_blocks_neither_other_outputs_nor_the_token_and_leaves_no_pr
         let err = s(e, "/error").to_lowercase();
         s(e, "/event") == "output.command"
             && s(e, "/outcome") == "failure"
-            && (err.contains("timeout") || err.contains("timed out"))
+            && err.contains("timeout")
     };
     assert!(
         wait_until(Duration::from_secs(5), || audit_events_so_far(&trail)
@@ -974,4 +974,61 @@ fn rfc3339_parses_as_sidekey_writes_it() {
         Some(1_796_049_002_114)
     );
     assert_eq!(rfc3339_ms("2000-03-01T00:00:01Z"), Some(951_868_801_000));
+}
+
+/// Pinned: in `exec`, SIGTERM goes to the child once; a child that ignores it gets SIGKILL only once
+/// `kill_timeout` has run out (no second stop signal), is not started again even with `restart_on_exit`,
+/// and sidekey exits with its status (137) after the teardown.
+#[test]
+fn exec_forwards_sigterm_once_then_kills_after_kill_timeout_and_does_not_restart() {
+    let fx = fixture(Setup::new().jwt());
+    let out = ShmDir::new();
+    let jwt = fx.app_jwt();
+    let pid_file = out.join("sidekey.pid");
+    let starts = out.join("starts");
+    let text = format!(
+        "{}pid_file = {}\nexec {{\n  kill_timeout = \"2s\"\n  restart_on_exit = true\n}}\nenv_template \"LIFECYCLE_USER\" {{\n  contents = {}\n}}\n",
+        agent_hcl(&fx, &jwt.path, &[], None),
+        quote_path(&pid_file),
+        quote(r#"{{ with secret "secret/data/app/config" }}{{ .Data.data.username }}{{ end }}"#),
+    );
+    let cfg = write_config(&fx, &text);
+    // The child ignores SIGTERM (and so does the `sleep` it becomes); it counts its starts.
+    let child = format!(
+        "echo started >> {}; trap '' TERM; exec sleep 61.{}",
+        starts.display(),
+        std::process::id()
+    );
+    let cfg = cfg.display().to_string();
+    let mut bg = Background::start(
+        &["exec", "-c", &cfg, "--", "sh", "-c", &child],
+        &[("BAO_ADDR", &fx.addr())],
+        out.path(),
+    );
+    assert!(
+        wait_until(WITHIN_SECONDS, || starts.exists()),
+        "the child did not start:\n{}",
+        bg.stderr()
+    );
+    let sent = Instant::now();
+    bg.signal(libc::SIGTERM);
+    let code = bg.wait_timeout(WITHIN_SECONDS);
+    let took = sent.elapsed();
+    assert_eq!(
+        code,
+        Some(137),
+        "exit status after SIGKILL:\n{}",
+        bg.stderr()
+    );
+    assert!(
+        took >= Duration::from_millis(1800),
+        "SIGKILL came before kill_timeout ({took:?}):\n{}",
+        bg.stderr()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&starts).unwrap().lines().count(),
+        1,
+        "a child asked to stop was started again"
+    );
+    assert!(!pid_file.exists(), "the pid file is left behind");
 }

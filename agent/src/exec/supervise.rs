@@ -92,12 +92,21 @@ pub async fn supervise(
             s = signals.next() => match s {
                 Received::Child => {}
                 Received::Forward(sig) => {
+                    let stop_request = matches!(sig, Signal::SIGTERM | Signal::SIGINT);
                     match &child {
-                        Some(c) => c.signal(sig),
-                        // Between restarts there is nobody to forward to: a stop request ends sidekey.
-                        None if matches!(sig, Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT) => {
-                            return Ok(last_code);
+                        Some(c) => {
+                            c.signal(sig);
+                            // The child was asked to stop: it is not restarted, and it gets SIGKILL
+                            // only if it is still there after kill_timeout (never a second stop signal).
+                            if stop_request && !exiting {
+                                exiting = true;
+                                if !matches!(phase, Phase::Stopping(_)) {
+                                    phase = Phase::Stopping(Some(Instant::now() + spec.kill_timeout));
+                                }
+                            }
                         }
+                        // Between restarts there is nobody to forward to: a stop request ends sidekey.
+                        None if stop_request || sig == Signal::SIGQUIT => return Ok(last_code),
                         None => {}
                     }
                     continue;
