@@ -14,16 +14,19 @@
 //! - [`exec`]: the child-process supervisor.
 //! - [`audit`]: audit events, their hash chain and sinks; `audit verify` and `report`.
 //! - [`admin`]: the admin listener: health, readiness, Prometheus metrics.
-//! - [`runtime`]: shutdown signal plumbing and the agent's top-level flows.
+//! - [`runtime`]: the agent's top-level flows, their exit codes and the shutdown token.
+//!
+//! Only [`cli`] is public: `main.rs` and the end-to-end tests drive the binary; everything else is
+//! `pub(crate)`, so the compiler reports what nothing uses.
 
-pub mod admin;
-pub mod audit;
-pub mod auth;
-pub mod backend;
+pub(crate) mod admin;
+pub(crate) mod audit;
+pub(crate) mod auth;
+pub(crate) mod backend;
 pub mod cli;
-pub mod config;
-pub mod exec;
-pub mod lease;
-pub mod output;
-pub mod runtime;
-pub mod template;
+pub(crate) mod config;
+pub(crate) mod exec;
+pub(crate) mod lease;
+pub(crate) mod output;
+pub(crate) mod runtime;
+pub(crate) mod template;

@@ -7,7 +7,7 @@
 pub mod server;
 mod telemetry;
 
-pub use server::{BindError, Bound, bind, serve};
+pub use server::{BindError, bind, serve};
 pub use telemetry::Telemetry;
 
 #[cfg(test)]

@@ -125,7 +125,7 @@ pub enum Broken {
     #[error(
         "line {line}: prev_hash does not match line {prev}: a line is missing before it, or lines were reordered"
     )]
-    ChainBroken {
+    PrevHash {
         /// 1-based line number.
         line: usize,
         /// The previous line's number (0 when the file starts here).
@@ -238,12 +238,12 @@ impl<'a> Verifier<'a> {
             .ok_or(Broken::Malformed { line: n })?;
         match &self.prev {
             Some((pn, ph)) if ph != prev_hash => {
-                return Err(Broken::ChainBroken { line: n, prev: *pn });
+                return Err(Broken::PrevHash { line: n, prev: *pn });
             }
             Some(_) => {}
             None if prev_hash == GENESIS => {}
             None if self.allow_continuation => self.continues_from = Some(prev_hash.to_string()),
-            None => return Err(Broken::ChainBroken { line: n, prev: 0 }),
+            None => return Err(Broken::PrevHash { line: n, prev: 0 }),
         }
         let seq = ev
             .get("seq")

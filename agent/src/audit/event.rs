@@ -237,6 +237,7 @@ impl Record {
     }
 
     /// As another kind of event (same identity, secret and output).
+    #[cfg(test)]
     pub fn event_kind(mut self, event: EventKind) -> Self {
         self.event = event;
         self

@@ -151,20 +151,8 @@ impl Auditor {
         })
     }
 
-    /// An auditor writing to `file` (appended, created 0600) and/or stdout; with neither it records nothing.
-    ///
-    /// # Errors
-    /// [`AuditError`] when the file cannot be opened.
-    pub fn new(file: Option<&Path>, stdout: bool) -> Result<Self, AuditError> {
-        let cfg = AuditConfig {
-            file: file.map(Path::to_path_buf),
-            stdout,
-            ..AuditConfig::default()
-        };
-        Self::from_config(&cfg, None)
-    }
-
     /// An auditor that records nothing.
+    #[cfg(test)]
     pub fn disabled() -> Self {
         let state = State {
             seq: 0,

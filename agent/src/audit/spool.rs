@@ -123,6 +123,7 @@ impl Spool {
     }
 
     /// Bytes not yet acknowledged.
+    #[cfg(test)]
     pub fn pending_bytes(&self) -> u64 {
         self.len - self.acked
     }

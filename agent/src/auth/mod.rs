@@ -1,4 +1,4 @@
-//! Auto-auth: log in with the configured method (one file each), and write the token to its sinks.
+//! Auto-auth: log in with the configured method (one file each). The deliverer writes the token to its sinks.
 //!
 //! Credential files (JWT, AppRole secret_id, client cert) are re-read at every login so that rotated
 //! files are picked up. Only the lease engine decides *when* to log in again.
@@ -6,7 +6,6 @@
 mod approle;
 mod cert;
 mod jwt;
-pub mod sink;
 mod token_file;
 
 use std::path::{Path, PathBuf};

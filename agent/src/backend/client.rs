@@ -48,16 +48,12 @@ pub struct AuthInfo {
     pub client_token: SecretString,
     /// The token's accessor (safe to log and audit).
     pub accessor: String,
-    /// Policies attached to the token.
-    pub policies: Vec<String>,
     /// Metadata the auth method attached (e.g. `role`, `service_account_name`).
     pub metadata: BTreeMap<String, String>,
     /// The token's TTL in seconds (`lease_duration`).
     pub lease_duration: u64,
     /// Whether the token can be renewed.
     pub renewable: bool,
-    /// The identity entity id, if any.
-    pub entity_id: String,
 }
 
 /// What `auth/token/lookup-self` tells about a token.
@@ -69,8 +65,6 @@ pub struct TokenInfo {
     pub ttl: u64,
     /// Whether it can be renewed.
     pub renewable: bool,
-    /// Token metadata (`meta`).
-    pub meta: BTreeMap<String, String>,
     /// `display_name` (e.g. `jwt-system:serviceaccount:default:app`).
     pub display_name: String,
 }
@@ -78,8 +72,6 @@ pub struct TokenInfo {
 /// The result of `sys/leases/renew`.
 #[derive(Debug, Clone)]
 pub struct LeaseRenewal {
-    /// The lease id.
-    pub lease_id: String,
     /// The new lease duration in seconds (may be shorter than asked: still a success).
     pub lease_duration: u64,
     /// Whether it can be renewed again.
@@ -103,15 +95,11 @@ struct RawAuth {
     #[serde(default)]
     accessor: String,
     #[serde(default)]
-    policies: Option<Vec<String>>,
-    #[serde(default)]
     metadata: Option<BTreeMap<String, String>>,
     #[serde(default)]
     lease_duration: u64,
     #[serde(default)]
     renewable: bool,
-    #[serde(default)]
-    entity_id: String,
 }
 
 #[derive(Deserialize)]
@@ -171,11 +159,6 @@ impl Client {
             namespace: s.namespace.map(str::to_string),
             in_flight: Arc::new(Semaphore::new(max)),
         })
-    }
-
-    /// The server's base address.
-    pub fn address(&self) -> &str {
-        &self.base
     }
 
     /// One API call. `Ok(None)` for 204 and for 404 on a read (no secret at that path).
@@ -350,15 +333,6 @@ impl Client {
                 .get("renewable")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
-            meta: data
-                .get("meta")
-                .and_then(Value::as_object)
-                .map(|m| {
-                    m.iter()
-                        .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                        .collect()
-                })
-                .unwrap_or_default(),
             display_name: str_field(&data, "display_name"),
         })
     }
@@ -413,7 +387,6 @@ impl Client {
             .await?
             .ok_or_else(|| decode(&Method::PUT, path, "empty body"))?;
         Ok(LeaseRenewal {
-            lease_id: raw.lease_id,
             lease_duration: raw.lease_duration,
             renewable: raw.renewable,
         })
@@ -520,11 +493,9 @@ fn take_auth(raw: Option<RawResponse>, path: &str) -> Result<AuthInfo, BackendEr
     Ok(AuthInfo {
         client_token: SecretString::from(a.client_token),
         accessor: a.accessor,
-        policies: a.policies.unwrap_or_default(),
         metadata: a.metadata.unwrap_or_default(),
         lease_duration: a.lease_duration,
         renewable: a.renewable,
-        entity_id: a.entity_id,
     })
 }
 

@@ -74,6 +74,7 @@ impl BackendError {
 
     /// The HTTP status, when the server answered with it as the call's result (not for a refused
     /// redirect: its 3xx is no answer about the token or the secret).
+    #[cfg(test)]
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Status { status, .. } => Some(*status),

@@ -12,5 +12,5 @@ pub mod redirect;
 pub mod secret;
 pub mod tls;
 
-pub use client::{AuthInfo, Client, ClientSettings, LeaseRenewal, MountInfo, TokenInfo};
+pub use client::{AuthInfo, Client, ClientSettings, MountInfo};
 pub use error::BackendError;

@@ -36,15 +36,6 @@ pub enum RedirectRefused {
     },
 }
 
-impl RedirectRefused {
-    /// The origin of the refused target.
-    pub fn target(&self) -> &str {
-        match self {
-            Self::ForeignOrigin { target } | Self::TooManyHops { target, .. } => target,
-        }
-    }
-}
-
 /// The origins a client may follow redirects to: today the one configured `address`; a cluster's other
 /// `addresses` (DESIGN §6) belong here too.
 #[derive(Clone, Debug)]

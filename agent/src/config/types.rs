@@ -245,7 +245,9 @@ pub struct TemplateConfig {
     pub left_delimiter: String,
     /// `right_delimiter` (default `}}`).
     pub right_delimiter: String,
-    /// `wait { min, max }`: quiescence timers before writing.
+    /// `wait { min, max }`: quiescence timers before writing. Validated, not acted on (README: loaded, not
+    /// served): sidekey renders once all of a template's secrets are there.
+    #[allow(dead_code)]
     pub wait: Option<(Duration, Duration)>,
     /// `backup`: keep the previous file as `<destination>.bak`.
     pub backup: bool,
@@ -279,8 +281,6 @@ pub struct ExecConfig {
     /// `command`: argv of the child (the command line after `--` wins). Empty when the stanza gives none
     /// (then the command line must).
     pub command: Vec<String>,
-    /// `restart_on_secret_changes`: `"always"` (default) or `"never"` (same as `restart_mode = "none"`).
-    pub restart_on_secret_changes: bool,
     /// `restart_stop_signal` (default SIGTERM), as a signal number.
     pub restart_stop_signal: i32,
     /// `kill_timeout` (sidekey): how long to wait after the stop signal before SIGKILL. Default 30 s.
@@ -308,7 +308,6 @@ impl Default for ExecConfig {
     fn default() -> Self {
         Self {
             command: Vec::new(),
-            restart_on_secret_changes: true,
             restart_stop_signal: libc::SIGTERM,
             kill_timeout: Duration::from_secs(30),
             restart_mode: RestartMode::Restart,
@@ -440,6 +439,3 @@ pub struct Origin {
     /// 1-based line.
     pub line: usize,
 }
-
-/// Key/value pairs, kept sorted (used for `config = {...}` maps).
-pub type Settings = BTreeMap<String, String>;

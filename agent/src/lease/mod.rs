@@ -25,7 +25,7 @@ pub mod store;
 mod token;
 
 pub use crate::output::{Delivery, EnvMap};
-pub use engine::{Engine, RetryPolicy};
+pub use engine::Engine;
 pub use outcome::{Announce, Fatal, Outcome, Until};
 
 #[cfg(test)]

@@ -8,8 +8,6 @@ use tokio::time::Instant;
 
 /// Fraction of a token's TTL after which it is renewed.
 pub const TOKEN_RENEW_FRACTION: f64 = 2.0 / 3.0;
-/// Fraction of a non-renewable lease after which it is fetched again (jittered ±5%).
-pub const NON_RENEWABLE_FRACTION: f64 = 0.9;
 /// Shortest lead time before an effective expiry at which a replacement is fetched.
 pub const MIN_LEAD: Duration = Duration::from_secs(2);
 
@@ -26,11 +24,6 @@ pub fn jittered(d: Duration, fraction: f64, jitter: f64) -> Duration {
 /// Delay before renewing a renewable lease (or token) of `lease` length: `threshold` of it, ±10%.
 pub fn renew_after(lease: Duration, threshold: f64) -> Duration {
     jittered(lease, threshold, 0.1)
-}
-
-/// Delay before re-fetching a non-renewable secret of `lease` length (~90%, ±5%).
-pub fn refetch_after(lease: Duration) -> Duration {
-    jittered(lease, NON_RENEWABLE_FRACTION, 0.05)
 }
 
 /// Whether a renewal that granted `granted` (having asked for `asked`) was capped by a max TTL: from now
@@ -87,11 +80,6 @@ mod tests {
             assert!(
                 d >= Duration::from_secs(180) && d <= Duration::from_secs(220),
                 "{d:?}"
-            );
-            let r = refetch_after(Duration::from_secs(100));
-            assert!(
-                r >= Duration::from_millis(85_500) && r <= Duration::from_millis(94_500),
-                "{r:?}"
             );
         }
     }

@@ -145,11 +145,6 @@ impl Store {
         self.entries.get_mut(req)
     }
 
-    /// Insert or replace the entry for `req`.
-    pub fn insert(&mut self, req: SecretRequest, e: Entry) {
-        self.entries.insert(req, e);
-    }
-
     /// Forget `req` (it will be fetched again when a template needs it).
     pub fn remove(&mut self, req: &SecretRequest) -> Option<Entry> {
         self.entries.remove(req)
@@ -158,11 +153,6 @@ impl Store {
     /// Every entry.
     pub fn iter(&self) -> impl Iterator<Item = (&SecretRequest, &Entry)> {
         self.entries.iter()
-    }
-
-    /// Keep only the entries for which `f` is true.
-    pub fn retain(&mut self, f: impl FnMut(&SecretRequest, &mut Entry) -> bool) {
-        self.entries.retain(f);
     }
 
     /// `text` (an error message) with every string value of every stored secret replaced by `[REDACTED]`.

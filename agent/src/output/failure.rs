@@ -34,8 +34,6 @@ pub enum Step {
     Render,
     /// Writing the file (or a `writeToFile` side file, or a sink).
     Write,
-    /// The post-render `command`.
-    Command,
 }
 
 /// A failure of one output. Its message names the output and the secret path, never a value.

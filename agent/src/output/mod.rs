@@ -17,4 +17,4 @@ mod side;
 
 pub use deliver::{Deliverer, Delivery, EnvMap, FileOutput};
 pub use failure::{OutputFailure, OutputId, Step};
-pub use file::{FileTarget, OutputError, WriteOutcome, write_atomic};
+pub use file::{FileTarget, WriteOutcome, write_atomic};

@@ -191,7 +191,7 @@ fn kubernetes_sidecar_config() {
 
     let exec = c.exec.expect("exec");
     assert_eq!(exec.command, ["/app/payments-api", "--port", "8080"]);
-    assert!(exec.restart_on_secret_changes);
+    assert_eq!(exec.restart_mode, crate::config::RestartMode::Restart);
     assert_eq!(exec.restart_stop_signal, libc::SIGINT);
     assert_eq!(exec.kill_timeout, Duration::from_secs(30));
 }
@@ -296,7 +296,7 @@ fn json_form() {
     );
     assert_eq!(c.env_templates[0].name, "API_KEY");
     let exec = c.exec.expect("exec");
-    assert!(!exec.restart_on_secret_changes);
+    assert_eq!(exec.restart_mode, crate::config::RestartMode::None);
     assert_eq!(exec.restart_stop_signal, libc::SIGTERM);
     assert_eq!(exec.kill_timeout, Duration::from_secs(10));
 }

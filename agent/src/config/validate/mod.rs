@@ -277,7 +277,6 @@ fn exec(mut s: Section<'_>, warnings: &mut Vec<Problem>) -> Result<ExecConfig, P
     };
     let config = ExecConfig {
         command,
-        restart_on_secret_changes: restart,
         restart_stop_signal: s
             .get("restart_stop_signal", signal)?
             .unwrap_or(d.restart_stop_signal),

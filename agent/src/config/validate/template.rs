@@ -32,9 +32,18 @@ pub(super) fn template(
     let (command, command_timeout) = command(&mut s)?;
     let (left_delimiter, right_delimiter) = delimiters(&mut s)?;
     let wait = match s.field("wait")? {
-        // consul-template's string form, which Vault Agent accepts too: "MIN" or "MIN:MAX".
-        Some(f) if matches!(f.node.value, Value::Str(_)) => Some(wait_string(&f)?),
-        Some(f) => Some(wait(Section::new(f.path.clone(), f.line, f.node)?)?),
+        Some(f) => {
+            // consul-template's string form, which Vault Agent accepts too: "MIN" or "MIN:MAX".
+            let w = if matches!(f.node.value, Value::Str(_)) {
+                wait_string(&f)?
+            } else {
+                wait(Section::new(f.path.clone(), f.line, f.node)?)?
+            };
+            warnings.push(f.problem(
+                "loaded, not served: sidekey writes a template as soon as all its secrets are there (no quiescence timer)",
+            ));
+            Some(w)
+        }
         None => None,
     };
     let denylist = match (
