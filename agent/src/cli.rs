@@ -185,6 +185,7 @@ pub fn main() -> i32 {
                 Ok(c) => c,
                 Err(code) => return code,
             };
+            let reload = loader(config.config.clone(), env.clone());
             log_warnings(&cfg);
             // A config with an `exec` stanza that names a command is Vault Agent's process supervisor
             // mode: `bao agent -config=FILE` starts that child, so `sidekey run -c FILE` does too.
@@ -205,11 +206,12 @@ pub fn main() -> i32 {
                 } else if let Some(argv) = supervise {
                     let opts = crate::runtime::ExecOptions {
                         argv,
+                        reload: Some(reload),
                         ..Default::default()
                     };
                     crate::runtime::exec(cfg, opts, env, shutdown).await
                 } else {
-                    crate::runtime::run(cfg, env, shutdown).await
+                    crate::runtime::run(cfg, env, shutdown, reload).await
                 }
             })
         }
@@ -252,6 +254,7 @@ pub fn main() -> i32 {
                 argv,
                 mask,
                 no_supervise,
+                reload: None,
             };
             block_on(move |shutdown| crate::runtime::exec(cfg, opts, env, shutdown))
         }
@@ -273,6 +276,17 @@ fn load(args: &ConfigArgs, env: &dyn EnvSource) -> Result<Config, i32> {
             Err(ExitCode::Config.code())
         }
     }
+}
+
+/// How a reload reads the config again: the same files (and directories), the same environment
+/// overrides. The error is the loader's, naming file:line.
+fn loader(files: Vec<PathBuf>, env: Arc<dyn EnvSource>) -> crate::runtime::Loader {
+    Arc::new(move || {
+        let paths: Vec<&std::path::Path> = files.iter().map(PathBuf::as_path).collect();
+        let mut cfg = config::load(&paths).map_err(|e| e.to_string())?;
+        apply_env_overrides(&mut cfg, env.as_ref());
+        Ok(cfg)
+    })
 }
 
 /// Destinations that `run` would refuse because they are not on tmpfs/ramfs (where that can be told now).

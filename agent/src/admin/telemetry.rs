@@ -176,7 +176,8 @@ impl Telemetry {
             EventKind::SecretRevoke
             | EventKind::ExecStart
             | EventKind::ExecExit
-            | EventKind::OutputCommand => {}
+            | EventKind::OutputCommand
+            | EventKind::ConfigReload => {}
         }
     }
 
@@ -207,6 +208,9 @@ impl Telemetry {
         let Ok(mut st) = self.state.lock() else {
             return;
         };
+        // A reload may have added or removed outputs: a new one is not delivered until it is.
+        let outputs = d.files.len() + usize::from(d.env.is_some());
+        st.delivered.resize(outputs, false);
         for (i, r) in d.files.iter().enumerate() {
             if r.is_ok()
                 && let Some(slot) = st.delivered.get_mut(i)
@@ -311,6 +315,7 @@ fn kind_name(k: EventKind) -> &'static str {
         EventKind::AuthRenew => "auth.renew",
         EventKind::OutputWrite => "output.write",
         EventKind::OutputCommand => "output.command",
+        EventKind::ConfigReload => "config.reload",
         EventKind::ExecStart => "exec.start",
         EventKind::ExecRestart => "exec.restart",
         EventKind::ExecExit => "exec.exit",

@@ -32,6 +32,9 @@ pub enum EventKind {
     /// A template's `command` ran after its file changed (failure: its exit status, or `timeout`).
     #[serde(rename = "output.command")]
     OutputCommand,
+    /// The configuration was reloaded (or a reload was rejected: `error` names file:line).
+    #[serde(rename = "config.reload")]
+    ConfigReload,
     /// The exec'd child started.
     #[serde(rename = "exec.start")]
     ExecStart,
@@ -119,6 +122,17 @@ pub enum OutputMeta {
     },
 }
 
+/// What a `config.reload` changed: templates (by destination) and env_templates (by variable name).
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct ReloadMeta {
+    /// Outputs the new config adds.
+    pub added: Vec<String>,
+    /// Outputs whose template or settings changed.
+    pub changed: Vec<String>,
+    /// Outputs the new config no longer has.
+    pub removed: Vec<String>,
+}
+
 /// Evidence metadata from the config (`audit { metadata {...} secret "PATH" {...} }`).
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
 pub struct EventMeta {
@@ -167,6 +181,9 @@ pub struct Event {
     /// Where it went.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<OutputMeta>,
+    /// What a reload changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reload: Option<ReloadMeta>,
     /// Evidence metadata from the config.
     #[serde(skip_serializing_if = "EventMeta::is_empty")]
     pub meta: EventMeta,
@@ -193,6 +210,8 @@ pub struct Record {
     pub secret: Option<SecretMeta>,
     /// Where it went.
     pub output: Option<OutputMeta>,
+    /// What a reload changed.
+    pub reload: Option<ReloadMeta>,
     /// Why it failed (an error message, which by construction holds no secret value).
     pub error: Option<String>,
 }
@@ -206,6 +225,7 @@ impl Record {
             identity: None,
             secret: None,
             output: None,
+            reload: None,
             error: None,
         }
     }
@@ -240,6 +260,12 @@ impl Record {
     #[cfg(test)]
     pub fn event_kind(mut self, event: EventKind) -> Self {
         self.event = event;
+        self
+    }
+
+    /// With what a reload changed.
+    pub fn reload(mut self, r: ReloadMeta) -> Self {
+        self.reload = Some(r);
         self
     }
 

@@ -24,7 +24,8 @@ use std::sync::{Arc, Mutex};
 
 pub use chain::{GENESIS, Hasher};
 pub use event::{
-    AgentInfo, Event, EventKind, EventMeta, Identity, Outcome, OutputMeta, Record, SecretMeta,
+    AgentInfo, Event, EventKind, EventMeta, Identity, Outcome, OutputMeta, Record, ReloadMeta,
+    SecretMeta,
 };
 
 use crate::admin::Telemetry;
@@ -205,6 +206,7 @@ impl Auditor {
             identity: r.identity,
             secret: r.secret,
             output: r.output,
+            reload: r.reload,
             meta,
             error: r.error,
             prev_hash: s.prev_hash.clone(),

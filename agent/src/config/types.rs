@@ -79,7 +79,7 @@ pub enum AdminListener {
 
 /// The `vault` stanza. `BAO_ADDR`/`VAULT_ADDR`, `BAO_CACERT`/`VAULT_CACERT` and
 /// `BAO_NAMESPACE`/`VAULT_NAMESPACE` override it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct VaultConfig {
     /// `address`: the server's base URL, e.g. `https://127.0.0.1:8200`. Default `https://127.0.0.1:8200`.
     pub address: String,
@@ -115,7 +115,7 @@ impl Default for VaultConfig {
 }
 
 /// The `auto_auth` stanza: one method and any number of sinks.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct AutoAuthConfig {
     /// The `method` block.
     pub method: MethodConfig,
@@ -124,7 +124,7 @@ pub struct AutoAuthConfig {
 }
 
 /// One `auto_auth { method "<type>" { ... } }` block.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct MethodConfig {
     /// The method and its `config = { ... }` settings.
     pub kind: MethodKind,
@@ -141,7 +141,7 @@ pub struct MethodConfig {
 }
 
 /// The auth method type and its `config` map, validated.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum MethodKind {
     /// `method "jwt"`: log in with the JWT read from `path` (re-read at every login) as `role`.
     Jwt {
@@ -200,7 +200,7 @@ impl MethodKind {
 }
 
 /// One `sink "file" { config = { path, mode } }` block.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct FileSinkConfig {
     /// `config.path`: where the token is written.
     pub path: PathBuf,
@@ -209,7 +209,7 @@ pub struct FileSinkConfig {
 }
 
 /// Where a template's text comes from.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum TemplateSource {
     /// `source`: a template file.
     File(PathBuf),
@@ -218,7 +218,7 @@ pub enum TemplateSource {
 }
 
 /// One `template { ... }` stanza.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct TemplateConfig {
     /// `source` or `contents`.
     pub source: TemplateSource,
@@ -261,7 +261,7 @@ pub struct TemplateConfig {
 }
 
 /// One `env_template "NAME" { contents = "..." }` stanza: an environment variable for the exec'd child.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct EnvTemplateConfig {
     /// The variable's name.
     pub name: String,
@@ -300,6 +300,9 @@ pub struct ExecConfig {
     /// `signal_process_group` (sidekey): start the child in its own process group and send forwarded
     /// signals, the stop signal and SIGKILL to the whole group. Default false.
     pub signal_process_group: bool,
+    /// `notify = "child"` (sidekey): hand systemd's `NOTIFY_SOCKET` to a notify-aware child, which then
+    /// reports readiness itself; default `"agent"`: sidekey does, and the child never sees the socket.
+    pub notify_child: bool,
     /// `env { }` (sidekey): which inherited variables the child sees.
     pub env: ExecEnvConfig,
 }
@@ -316,6 +319,7 @@ impl Default for ExecConfig {
             restart_on_exit: false,
             mask_output: false,
             signal_process_group: false,
+            notify_child: false,
             env: ExecEnvConfig::default(),
         }
     }
@@ -347,7 +351,7 @@ pub struct ExecEnvConfig {
 }
 
 /// The `template_config` stanza.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct TemplateGlobalConfig {
     /// `exit_on_retry_failure`: exit when fetching a template's secrets fails after retries.
     pub exit_on_retry_failure: bool,

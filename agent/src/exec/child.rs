@@ -41,6 +41,11 @@ impl Child {
         cmd.args(spec.argv.iter().skip(1))
             .env_clear()
             .envs(child_env(inherited.iter().cloned(), env, &spec.env_filter));
+        if spec.notify_child
+            && let Some((k, v)) = inherited.iter().find(|(k, _)| k == "NOTIFY_SOCKET")
+        {
+            cmd.env(k, v);
+        }
         if spec.process_group {
             std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         }

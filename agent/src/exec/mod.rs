@@ -53,6 +53,10 @@ pub struct ExecSpec {
     pub process_group: bool,
     /// Which inherited variables the child sees.
     pub env_filter: ExecEnvConfig,
+    /// `exec { notify = "child" }`: the child gets `NOTIFY_SOCKET`.
+    pub notify_child: bool,
+    /// Forward SIGHUP to the child (`sidekey exec`); `sidekey run` with an exec stanza reloads instead.
+    pub forward_hup: bool,
 }
 
 impl ExecSpec {
@@ -70,6 +74,8 @@ impl ExecSpec {
             mask_output: cfg.mask_output || mask,
             process_group: cfg.signal_process_group,
             env_filter: cfg.env.clone(),
+            notify_child: cfg.notify_child,
+            forward_hup: true,
         }
     }
 }
@@ -115,8 +121,13 @@ pub fn hand_over(spec: &ExecSpec, inherited: Vec<(OsString, OsString)>, env: &En
     };
     let argv: Result<Vec<CString>, _> =
         spec.argv.iter().map(|a| CString::new(a.as_str())).collect();
+    let socket = inherited
+        .iter()
+        .find(|(k, _)| spec.notify_child && k == "NOTIFY_SOCKET")
+        .cloned();
     let envp: Result<Vec<CString>, _> = child_env(inherited, env, &spec.env_filter)
         .into_iter()
+        .chain(socket)
         .map(|(k, v)| {
             let mut kv = k.as_bytes().to_vec();
             kv.push(b'=');

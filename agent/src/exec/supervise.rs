@@ -66,6 +66,7 @@ pub async fn supervise(
     mut files_rx: watch::Receiver<u64>,
     auditor: Auditor,
     stop: CancellationToken,
+    notifier: crate::runtime::Notifier,
 ) -> Result<i32, ExecError> {
     // Handlers first, so a signal sent while the child starts is queued and forwarded, not lost.
     let mut signals = SignalQueue::install().map_err(ExecError::Signals)?;
@@ -78,6 +79,7 @@ pub async fn supervise(
         &auditor,
         EventKind::ExecStart,
     )?);
+    notifier.ready("child started");
     let mut phase = Phase::Running;
     let mut env_open = true;
     let mut files_open = true;
@@ -91,6 +93,7 @@ pub async fn supervise(
             biased;
             s = signals.next() => match s {
                 Received::Child => {}
+                Received::Forward(Signal::SIGHUP) if !spec.forward_hup => continue,
                 Received::Forward(sig) => {
                     let stop_request = matches!(sig, Signal::SIGTERM | Signal::SIGINT);
                     match &child {

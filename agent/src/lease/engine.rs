@@ -12,7 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::fetch::Fetcher;
 use super::jobs::{EnvJob, FileJob, Renderer};
-use super::outcome::{Announce, Fatal, Outcome, Until};
+use super::outcome::{Announce, Fatal, Outcome, Reloads, Until};
+use super::reload::Reloaded;
 use super::schedule::{Backoff, effective_expiry};
 use super::store::{Rules, Store};
 use super::token::TokenKeeper;
@@ -22,7 +23,7 @@ use crate::auth::AuthError;
 use crate::backend::Client;
 use crate::config::Config;
 use crate::output::{Deliverer, Delivery, OutputFailure, OutputId, Step};
-use crate::runtime::EnvSource;
+use crate::runtime::{EnvSource, Notifier};
 
 /// Failed deliveries in a row after which `exit_on_retry_failure` ends the run.
 const RETRIES_BEFORE_EXIT: u32 = 5;
@@ -95,6 +96,14 @@ pub struct Engine {
     pub(crate) stale: Vec<crate::backend::secret::SecretRequest>,
     announce: Announce,
     started: bool,
+    /// The service manager: status lines, and `WATCHDOG=1` from inside the loop.
+    notifier: Notifier,
+    /// Reload requests and how to read the config again (`run`, and watched files).
+    reloads: Option<Reloads>,
+    /// Whether a reload that changes the server may start over (not while an exec child runs on the env).
+    pub(crate) can_start_over: bool,
+    /// Every secret request the templates made in the last resolution.
+    pub(crate) used: std::collections::HashSet<crate::backend::secret::SecretRequest>,
 }
 
 impl Engine {
@@ -174,6 +183,10 @@ impl Engine {
             stale: Vec::new(),
             announce: Announce::default(),
             started: false,
+            notifier: Notifier::none(),
+            reloads: None,
+            can_start_over: true,
+            used: std::collections::HashSet::new(),
         }
     }
 
@@ -181,6 +194,21 @@ impl Engine {
     pub fn with_telemetry(mut self, telemetry: Arc<Telemetry>) -> Self {
         self.telemetry = Some(telemetry);
         self
+    }
+
+    /// Report to the service manager (systemd) from the loop: status lines and the watchdog.
+    pub fn notify(&mut self, notifier: Notifier) {
+        self.notifier = notifier;
+    }
+
+    /// Take reload requests from now on.
+    pub fn reloads(&mut self, reloads: Reloads) {
+        self.reloads = Some(reloads);
+    }
+
+    /// Give back the reload requests (to hand them to the engine that starts over).
+    pub fn take_reloads(&mut self) -> Option<Reloads> {
+        self.reloads.take()
     }
 
     /// End the run at once when one of these env outputs fails (`sidekey:` references).
@@ -194,6 +222,7 @@ impl Engine {
         self.announce = announce;
         self.fail_fast.clear();
         self.may_give_up = false;
+        self.can_start_over = false;
     }
 
     /// The auditor events go to (shared with the exec supervisor).
@@ -207,6 +236,8 @@ impl Engine {
     pub async fn run(&mut self, shutdown: &CancellationToken, until: Until) -> Outcome {
         if !self.started {
             self.started = true;
+            let notifier = self.notifier;
+            notifier.status("logging in");
             let start = async {
                 if !self.resume().await {
                     self.tokens.login().await?;
@@ -216,6 +247,7 @@ impl Engine {
             let started = tokio::select! {
                 () = shutdown.cancelled() => return Outcome::Stopped,
                 r = start => r,
+                () = watchdog(notifier) => return Outcome::Stopped,
             };
             if let Err(e) = started {
                 return Outcome::Fatal(Fatal::Login(e));
@@ -224,13 +256,41 @@ impl Engine {
                 return o;
             }
         }
+        let every = self.notifier.watchdog_every();
+        let mut pulse = every.map(|e| Instant::now() + e);
         loop {
             let due = self.next_due();
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => return Outcome::Stopped,
+                () = sleep_until(pulse) => {
+                    // The loop is turning: tell the watchdog.
+                    self.notifier.watchdog();
+                    pulse = every.map(|e| Instant::now() + e);
+                    continue;
+                }
                 done = self.deliverer.next_done() => {
                     self.deliverer.on_done(done);
+                    continue;
+                }
+                () = reload_requested(&mut self.reloads) => {
+                    match self.on_reload() {
+                        Some(Reloaded::StartOver(cfg)) => return Outcome::StartOver(cfg),
+                        Some(Reloaded::Applied(m)) => {
+                            if let Some(o) = self.cycle(until).await {
+                                return o;
+                            }
+                            let (a, c, r) = (m.added.len(), m.changed.len(), m.removed.len());
+                            self.notifier.ready(&format!(
+                                "reloaded ({a} added, {c} changed, {r} removed); {}",
+                                self.status_now()
+                            ));
+                        }
+                        Some(Reloaded::Rejected(e)) => {
+                            self.notifier.ready(&format!("reload rejected ({e}); running the previous configuration"));
+                        }
+                        None => {}
+                    }
                     continue;
                 }
                 () = sleep_until(due) => {}
@@ -284,8 +344,11 @@ impl Engine {
             Until::Stopped => false,
         };
         if until == Until::Delivered && !done {
-            tracing::warn!("exec: the child starts once every template has rendered; retrying");
+            tracing::warn!(
+                "not every output is delivered yet (the exec child and READY=1 wait for them); retrying"
+            );
         }
+        self.notifier.status(&self.status_line(&d));
         done.then_some(Outcome::Delivered(d))
     }
 
@@ -310,6 +373,44 @@ impl Engine {
             return Some(d.failures().cloned().collect());
         }
         None
+    }
+
+    /// Handle a reload request: read the config again and apply it (requests that came in a burst are
+    /// handled once).
+    fn on_reload(&mut self) -> Option<Reloaded> {
+        let r = self.reloads.as_mut()?;
+        while r.requests.try_recv().is_ok() {}
+        let loaded = (r.load)();
+        self.notifier.reloading();
+        Some(self.reload(loaded))
+    }
+
+    /// The status line without a delivery at hand.
+    fn status_now(&self) -> String {
+        let total = self.renderers.len() + usize::from(!self.envs.is_empty());
+        let next = self
+            .next_due()
+            .map(|t| t.saturating_duration_since(Instant::now()).as_secs())
+            .unwrap_or(0);
+        format!("{total} outputs, next refresh in {next} s")
+    }
+
+    /// `systemctl status`'s line: counts and the next due time, never a value or a path.
+    fn status_line(&self, d: &Delivery) -> String {
+        let total = d.files.len() + usize::from(d.env.is_some());
+        let failed = d.files.iter().filter(|r| r.is_err()).count()
+            + usize::from(matches!(d.env, Some(Err(_))));
+        let next = self
+            .next_due()
+            .map(|t| t.saturating_duration_since(Instant::now()).as_secs());
+        let mut line = format!("{} of {total} outputs fresh", total - failed);
+        if failed > 0 {
+            line.push_str(&format!(", {failed} failing (retrying)"));
+        }
+        if let Some(s) = next {
+            line.push_str(&format!(", next refresh in {s} s"));
+        }
+        line
     }
 
     fn report_expiries(&self) {
@@ -373,6 +474,30 @@ impl Engine {
 async fn sleep_until(t: Option<Instant>) {
     match t {
         Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// `WATCHDOG=1` at the notifier's pace while the start (login) runs; never completes.
+async fn watchdog(notifier: Notifier) {
+    let Some(every) = notifier.watchdog_every() else {
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::time::sleep(every).await;
+        notifier.watchdog();
+    }
+}
+
+/// The next reload request; pending forever without a source of them.
+async fn reload_requested(reloads: &mut Option<Reloads>) {
+    match reloads {
+        Some(r) => {
+            if r.requests.recv().await.is_none() {
+                // Every sender is gone: no more requests.
+                std::future::pending::<()>().await;
+            }
+        }
         None => std::future::pending().await,
     }
 }

@@ -12,6 +12,8 @@ pub struct Renderer {
     pub template: Template,
     /// Missing-key behaviour.
     pub missing_key: MissingKey,
+    /// The text it was parsed from (a reload compares it: a `source` file may change on its own).
+    pub text: String,
 }
 
 /// A `template` stanza ready to render and deliver.
@@ -96,12 +98,14 @@ fn file_job(t: &TemplateConfig) -> Result<FileJob, JobError> {
         allow_write_to_file: t.allow_write_to_file,
     };
     let template = Template::parse(&name, &text, &opts)?;
+    let text = text.to_string();
     let dest = t.destination.display().to_string();
     Ok(FileJob {
         render: Renderer {
             name: name.clone(),
             template,
             missing_key: missing_key(t.error_on_missing_key),
+            text,
         },
         output: FileOutput {
             name,
@@ -133,6 +137,7 @@ fn env_job(t: &EnvTemplateConfig) -> Result<EnvJob, JobError> {
         name: t.name.clone(),
         template,
         missing_key: missing_key(t.error_on_missing_key),
+        text: t.contents.clone(),
     })
 }
 

@@ -5,6 +5,7 @@
 //! - `token`: the token owner: login (one path), renewal, re-login, replaced tokens.
 //! - `store`: fetched secrets, what renderers read, and the one scheduling rule.
 //! - `resolve`: one delivery cycle: render → fetch → render, then hand over to the deliverer.
+//! - `reload`: applying a reloaded config: the difference only.
 //! - `maintain`: what the clock drives: lease renewal, replacement, refreshes, revocations, backoff.
 //! - `fetch`: one retrieval (KV v2 path rewriting, audit).
 //! - `jobs`: templates and env_templates parsed at start.
@@ -18,6 +19,7 @@ pub mod jobs;
 mod maintain;
 mod outcome;
 mod pki;
+mod reload;
 mod resolve;
 pub mod schedule;
 mod state;
@@ -26,7 +28,7 @@ mod token;
 
 pub use crate::output::{Delivery, EnvMap};
 pub use engine::Engine;
-pub use outcome::{Announce, Fatal, Outcome, Until};
+pub use outcome::{Announce, Fatal, Outcome, Reloads, Until};
 
 #[cfg(test)]
 mod tests;

@@ -35,6 +35,16 @@ pub enum Outcome {
     Stopped,
     /// See [`Fatal`].
     Fatal(Fatal),
+    /// A reload changed the server: the caller starts over with this config.
+    StartOver(Box<crate::config::Config>),
+}
+
+/// Where reload requests come from (SIGHUP, watched files) and how the config is read again.
+pub struct Reloads {
+    /// One message per request.
+    pub requests: tokio::sync::mpsc::UnboundedReceiver<()>,
+    /// Read the config files again (with the environment's overrides), or say why they cannot be used.
+    pub load: Box<dyn Fn() -> Result<crate::config::Config, String> + Send>,
 }
 
 impl std::fmt::Debug for Delivery {

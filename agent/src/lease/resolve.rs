@@ -68,6 +68,9 @@ impl Engine {
         if delivery.failures().any(|f| f.transient) {
             self.note_transient();
         }
+        if delivery.failures().next().is_none() {
+            self.forget_unused();
+        }
         self.save_state();
         self.auditor.flush();
         Ok(delivery)
@@ -87,6 +90,18 @@ impl Engine {
         }
     }
 
+    /// Stop keeping secrets no template used in this (complete) delivery: after a reload removed or
+    /// changed the templates that read them. A lease is left to expire, or revoked after
+    /// `revoke_old_after` when that is set.
+    fn forget_unused(&mut self) {
+        let dropped = self.store.keep_only(&self.used);
+        if let Some(grace) = self.cfg.template_config.revoke_old_after {
+            let at = Instant::now() + grace;
+            self.revocations
+                .extend(dropped.into_iter().map(|l| (at, l)));
+        }
+    }
+
     /// Write the current token to the sinks, unless they hold it already.
     pub(crate) fn write_sinks(&mut self) -> Vec<Result<(), OutputFailure>> {
         match &self.tokens.token {
@@ -103,6 +118,7 @@ impl Engine {
         loop {
             round += 1;
             self.stale.clear();
+            self.used.clear();
             let mut wanted: Vec<SecretRequest> = Vec::new();
             let mut reused: Vec<(SecretRequest, Fetched)> = Vec::new();
             let mut files = Vec::with_capacity(self.renderers.len());
@@ -110,6 +126,7 @@ impl Engine {
                 let mut r = job.template.render(&self.store, job.missing_key);
                 let side_writes = std::mem::take(&mut r.side_writes);
                 let used = std::mem::take(&mut r.used);
+                self.used.extend(used.iter().cloned());
                 let before = wanted.len();
                 let id = OutputId::File(job.name.clone());
                 let rendered = outcome(id, r, &self.store, &failed, &mut wanted);
@@ -121,6 +138,7 @@ impl Engine {
             for job in &self.envs {
                 let mut r = job.template.render(&self.store, job.missing_key);
                 let used = std::mem::take(&mut r.used);
+                self.used.extend(used.iter().cloned());
                 let id = OutputId::Env(job.name.clone());
                 let r = outcome(id, r, &self.store, &failed, &mut wanted);
                 note_stale(&r, used, &mut self.stale);

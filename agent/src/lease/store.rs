@@ -135,6 +135,25 @@ impl Store {
         );
     }
 
+    /// Schedule by `rules` from now on (a reload).
+    pub fn set_rules(&mut self, rules: Rules) {
+        self.rules = rules;
+    }
+
+    /// Forget the entries no template used in the last delivery (a reload removed or changed the
+    /// templates that read them); returns the lease ids among them.
+    pub fn keep_only(&mut self, used: &std::collections::HashSet<SecretRequest>) -> Vec<String> {
+        let mut dropped = Vec::new();
+        self.entries.retain(|req, e| {
+            let keep = used.contains(req);
+            if !keep && !e.fetched.secret.lease_id.is_empty() {
+                dropped.push(e.fetched.secret.lease_id.clone());
+            }
+            keep
+        });
+        dropped
+    }
+
     /// The entry for `req`.
     pub fn get(&self, req: &SecretRequest) -> Option<&Entry> {
         self.entries.get(req)

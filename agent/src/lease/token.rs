@@ -81,6 +81,25 @@ impl TokenKeeper {
         }
     }
 
+    /// Take a reloaded config. A changed auth method (type, mount, role, credentials) logs in again at
+    /// the next tick; the old token's leases are kept until their effective expiry, then replaced.
+    pub(crate) fn reconfigure(&mut self, cfg: Arc<Config>, login_retry: RetryPolicy) {
+        let method = |c: &Config| c.auto_auth.as_ref().map(|a| a.method.clone());
+        if method(&cfg) != method(&self.cfg) {
+            self.auth = cfg.auto_auth.as_ref().map(|a| {
+                Authenticator::new(a.method.clone(), cfg.vault.clone(), self.client.clone())
+            });
+            self.flags.renew_forbidden = false;
+            if self.token.is_some() {
+                tracing::info!("auto_auth method changed; logging in again");
+                self.due = Some(Instant::now());
+                self.flags.capped = true;
+            }
+        }
+        self.cfg = cfg;
+        self.login_retry = login_retry;
+    }
+
     /// Whether tokens come from auto-auth (and so can be replaced by logging in again).
     pub(crate) fn has_auto_auth(&self) -> bool {
         self.auth.is_some()

@@ -60,8 +60,12 @@ pub async fn run(
 ) -> Result<(), CommandError> {
     let (program, args) = argv.split_first().ok_or(CommandError::Empty)?;
     let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args)
-        .stdin(Stdio::null())
+    cmd.args(args);
+    // The service manager's socket is sidekey's: a command must not report READY or feed the watchdog.
+    for var in crate::runtime::NOTIFY_VARS {
+        cmd.env_remove(var);
+    }
+    cmd.stdin(Stdio::null())
         .stdout(std::io::stderr())
         .process_group(0)
         .kill_on_drop(true);

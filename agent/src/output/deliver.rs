@@ -5,6 +5,7 @@
 //! without fetching anything again; the engine's loop asks when ([`Deliverer::next_due`]).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
@@ -64,9 +65,10 @@ pub struct FileOutput {
     pub command_timeout: Duration,
 }
 
-/// A finished command run, reported back to the loop.
+/// A finished command run, reported back to the loop. Keyed by destination, not position: a reload may
+/// reorder the outputs while it runs.
 pub struct CommandDone {
-    index: usize,
+    destination: PathBuf,
     result: Result<(), CommandError>,
 }
 
@@ -214,11 +216,15 @@ impl Deliverer {
         slot.running = true;
         slot.retry = slot.retry.map(|(n, _)| (n, Instant::now()));
         let timeout = out.command_timeout;
+        let destination = out.target.path.clone();
         let tx = self.done_tx.clone();
         let stop = self.stop.clone();
         tokio::spawn(async move {
             let result = command::run(&argv, timeout, &stop).await;
-            let _ = tx.send(CommandDone { index: i, result });
+            let _ = tx.send(CommandDone {
+                destination,
+                result,
+            });
         });
     }
 
@@ -233,7 +239,13 @@ impl Deliverer {
 
     /// Act on an ended command: audit it, schedule its retry, or run it again for a newer file.
     pub fn on_done(&mut self, done: CommandDone) {
-        let CommandDone { index, result } = done;
+        let CommandDone {
+            destination,
+            result,
+        } = done;
+        let Some(index) = self.files.iter().position(|o| o.target.path == destination) else {
+            return; // its template was removed by a reload
+        };
         let (Some(out), Some(slot)) = (self.files.get(index), self.slots.get_mut(index)) else {
             return;
         };
@@ -298,6 +310,33 @@ impl Deliverer {
     pub async fn stop(&mut self) {
         self.stop.cancel();
         self.settle().await;
+    }
+
+    /// Take the outputs of a reloaded config: a destination that stays keeps its command's state (a run
+    /// under way, a pending retry); new sinks are written at the next delivery.
+    pub fn reconfigure(
+        &mut self,
+        files: Vec<FileOutput>,
+        sinks: Vec<FileSinkConfig>,
+        backoff: Backoff,
+    ) {
+        let slots = files
+            .iter()
+            .map(|f| {
+                self.files
+                    .iter()
+                    .position(|o| o.target.path == f.target.path)
+                    .and_then(|i| self.slots.get(i).copied())
+                    .unwrap_or_default()
+            })
+            .collect();
+        self.slots = slots;
+        self.files = files;
+        if sinks != self.sinks {
+            self.sinks = sinks;
+            self.sinks_hold = None;
+        }
+        self.backoff = backoff;
     }
 
     /// `remove_on_exit`: remove every rendered file.

@@ -18,12 +18,17 @@ const DENIED: &[&str] = &[
     "VAULT_ROLE_ID",
     "BAO_ROLE_ID",
 ];
+/// systemd's notify protocol belongs to sidekey (see `runtime::NOTIFY_VARS`): a child that got
+/// `NOTIFY_SOCKET` could report READY for it. Only `exec { notify = "child" }` hands the socket over.
+const SERVICE_MANAGER: &[&str] = &["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
 /// Prefixes of variables that configure sidekey itself.
 const DENIED_PREFIXES: &[&str] = &["SIDEKEY_"];
 
 /// Whether an inherited variable may be passed on under sidekey's defaults (no `env` block).
 pub fn inherit_allowed(name: &str) -> bool {
-    !DENIED.contains(&name) && !DENIED_PREFIXES.iter().any(|p| name.starts_with(p))
+    !DENIED.contains(&name)
+        && !SERVICE_MANAGER.contains(&name)
+        && !DENIED_PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
 /// Whether `name` matches `pattern`: an exact name, or a glob where `*` stands for any run of characters.

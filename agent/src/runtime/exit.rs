@@ -53,7 +53,7 @@ impl ExitCode {
     pub fn for_outcome(outcome: &Outcome) -> Self {
         match outcome {
             Outcome::Delivered(d) => Self::for_delivery(d),
-            Outcome::Stopped => Self::Ok,
+            Outcome::Stopped | Outcome::StartOver(_) => Self::Ok,
             Outcome::Fatal(Fatal::Login(e)) => {
                 tracing::error!("{e}");
                 Self::Unavailable

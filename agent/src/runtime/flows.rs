@@ -14,12 +14,13 @@ use crate::config::Config;
 use crate::exec::refs::references;
 use crate::exec::{ExecSpec, hand_over, supervise};
 use crate::lease::jobs::prepare;
-use crate::lease::{Announce, Engine, EnvMap, Fatal, Outcome, Until};
+use crate::lease::{Announce, Engine, EnvMap, Fatal, Outcome, Reloads, Until};
 use crate::output::{OutputFailure, OutputId};
 
 use super::EnvSource;
 use super::evidence::Evidence;
 use super::exit::ExitCode;
+use super::notify::Notifier;
 
 /// `BAO_ADDR`/`VAULT_ADDR`, `BAO_CACERT`/`VAULT_CACERT`, `BAO_NAMESPACE`/`VAULT_NAMESPACE` override the
 /// `vault` stanza (the `BAO_` name wins).
@@ -40,6 +41,10 @@ pub fn apply_env_overrides(cfg: &mut Config, env: &dyn EnvSource) {
 struct Session {
     engine: Engine,
     evidence: Evidence,
+    notifier: Notifier,
+    auditor: Auditor,
+    telemetry: Arc<Telemetry>,
+    env: Arc<dyn EnvSource>,
     _pid_file: PidFile,
     once: bool,
 }
@@ -53,41 +58,54 @@ impl Session {
         env: Arc<dyn EnvSource>,
         once: bool,
     ) -> Result<Self, ExitCode> {
-        let (files, envs) = prepare(cfg).map_err(|e| config_error(&e))?;
-        let v = &cfg.vault;
-        let settings = ClientSettings {
-            address: &v.address,
-            namespace: v.namespace.as_deref(),
-            tls: TlsSettings {
-                ca_cert: v.ca_cert.as_deref(),
-                ca_path: v.ca_path.as_deref(),
-                client_cert: v.client_cert.as_deref().zip(v.client_key.as_deref()),
-                skip_verify: v.tls_skip_verify,
-                server_name: v.tls_server_name.as_deref(),
-            },
-            max_in_flight: cfg.template_config.max_connections_per_host,
-        };
-        let client = Client::new(&settings).map_err(|e| config_error(&e))?;
-        let outputs = files.len() + usize::from(!envs.is_empty());
+        let outputs = cfg.templates.len() + usize::from(!cfg.env_templates.is_empty());
         let telemetry = Arc::new(Telemetry::new(outputs));
         let auditor = Auditor::from_config(&cfg.audit, Some(telemetry.clone()))
             .map_err(|e| config_error(&e))?;
-        let engine = Engine::new(cfg.clone(), client, files, envs, auditor.clone(), env, once)
-            .with_telemetry(telemetry.clone());
-        let evidence = Evidence::start(cfg, auditor, telemetry, !once)
+        // With `exec { notify = "child" }` the child reports readiness; sidekey still feeds the watchdog.
+        let child_notifies = cfg.exec.as_ref().is_some_and(|e| e.notify_child);
+        let notifier = Notifier::from_env(env.as_ref(), !child_notifies);
+        let engine = build_engine(cfg, &auditor, &telemetry, notifier, env.clone(), once)?;
+        let evidence = Evidence::start(cfg, auditor.clone(), telemetry.clone(), !once)
             .await
             .map_err(|e| config_error(&e))?;
         Ok(Self {
             engine,
             evidence,
+            notifier,
+            auditor,
+            telemetry,
+            env,
             _pid_file: PidFile::write(cfg.pid_file.as_deref()),
             once,
         })
     }
 
+    /// A reload changed the server: the old engine's token and leases belong to it, so they are left
+    /// (not revoked, files not removed: the new engine overwrites them); a new engine starts with `cfg`,
+    /// keeping the audit trail, the admin listener, the pid file and the reload requests.
+    async fn start_over(&mut self, cfg: Config) -> Result<(), ExitCode> {
+        let cfg = Arc::new(cfg);
+        let mut engine = build_engine(
+            &cfg,
+            &self.auditor,
+            &self.telemetry,
+            self.notifier,
+            self.env.clone(),
+            self.once,
+        )?;
+        if let Some(r) = self.engine.take_reloads() {
+            engine.reloads(r);
+        }
+        self.engine.teardown(true).await;
+        self.engine = engine;
+        Ok(())
+    }
+
     /// The one teardown: stop commands, revoke and remove if configured, drain the audit sinks, remove
     /// the pid file (on drop).
     async fn teardown(mut self) {
+        self.notifier.stopping();
         self.engine.teardown(self.once).await;
         self.evidence.finish().await;
     }
@@ -104,6 +122,56 @@ impl Session {
     }
 }
 
+/// The engine for `cfg`: backend client, parsed templates, reporting to the flow's auditor, telemetry and
+/// service manager.
+fn build_engine(
+    cfg: &Arc<Config>,
+    auditor: &Auditor,
+    telemetry: &Arc<Telemetry>,
+    notifier: Notifier,
+    env: Arc<dyn EnvSource>,
+    once: bool,
+) -> Result<Engine, ExitCode> {
+    let (files, envs) = prepare(cfg).map_err(|e| config_error(&e))?;
+    let v = &cfg.vault;
+    let settings = ClientSettings {
+        address: &v.address,
+        namespace: v.namespace.as_deref(),
+        tls: TlsSettings {
+            ca_cert: v.ca_cert.as_deref(),
+            ca_path: v.ca_path.as_deref(),
+            client_cert: v.client_cert.as_deref().zip(v.client_key.as_deref()),
+            skip_verify: v.tls_skip_verify,
+            server_name: v.tls_server_name.as_deref(),
+        },
+        max_in_flight: cfg.template_config.max_connections_per_host,
+    };
+    let client = Client::new(&settings).map_err(|e| config_error(&e))?;
+    let mut engine = Engine::new(cfg.clone(), client, files, envs, auditor.clone(), env, once)
+        .with_telemetry(telemetry.clone());
+    engine.notify(notifier);
+    Ok(engine)
+}
+
+/// Reload requests from SIGHUP, with `load` to read the config again.
+fn hup_reloads(load: &Loader) -> Option<Reloads> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup()).ok()?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            if tx.send(()).is_err() {
+                break;
+            }
+        }
+    });
+    let load = load.clone();
+    Some(Reloads {
+        requests: rx,
+        load: Box::new(move || load()),
+    })
+}
+
 fn config_error(e: &dyn std::fmt::Display) -> ExitCode {
     tracing::error!("{e}");
     ExitCode::Config
@@ -118,21 +186,61 @@ pub async fn once(cfg: Config, env: Arc<dyn EnvSource>, shutdown: CancellationTo
     }
 }
 
-/// `sidekey run`: keep every output fresh until SIGINT/SIGTERM. With `exit_after_auth` (an init
-/// container's config), render everything once and exit, as Vault Agent does.
-pub async fn run(cfg: Config, env: Arc<dyn EnvSource>, shutdown: CancellationToken) -> ExitCode {
+/// `sidekey run`: keep every output fresh until SIGINT/SIGTERM; SIGHUP reloads the config (`load`).
+/// With `exit_after_auth` (an init container's config), render everything once and exit, as Vault Agent
+/// does.
+pub async fn run(
+    cfg: Config,
+    env: Arc<dyn EnvSource>,
+    shutdown: CancellationToken,
+    load: Loader,
+) -> ExitCode {
     if cfg.exit_after_auth {
         return once(cfg, env, shutdown).await;
     }
     let cfg = Arc::new(cfg);
-    match Session::setup(&cfg, env, false).await {
-        Ok(s) => s.run_to_end(&shutdown, Until::Stopped).await,
-        Err(code) => code,
+    let mut s = match Session::setup(&cfg, env, false).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    if let Some(r) = hup_reloads(&load) {
+        s.engine.reloads(r);
+    }
+    loop {
+        // READY=1 once every output was delivered the first time; until then the loop retries.
+        let outcome = match s.engine.run(&shutdown, Until::Delivered).await {
+            Outcome::Delivered(d) => {
+                let fresh = d.files.len() + usize::from(d.env.is_some());
+                s.notifier.ready(&format!("{fresh} outputs delivered"));
+                s.engine.run(&shutdown, Until::Stopped).await
+            }
+            outcome => outcome,
+        };
+        match outcome {
+            Outcome::StartOver(cfg) => {
+                if let Err(code) = s.start_over(*cfg).await {
+                    s.teardown().await;
+                    return code;
+                }
+            }
+            outcome => {
+                if let Outcome::Stopped = outcome {
+                    tracing::info!("shutting down");
+                }
+                let code = ExitCode::for_outcome(&outcome);
+                s.teardown().await;
+                return code;
+            }
+        }
     }
 }
 
+/// Reads the config files again for a reload: the same files, the same environment overrides; the
+/// error names file:line.
+pub type Loader = Arc<dyn Fn() -> Result<Config, String> + Send + Sync>;
+
 /// How `sidekey exec` was asked to run the child (command-line options).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct ExecOptions {
     /// The child's argv.
     pub argv: Vec<String>,
@@ -140,6 +248,9 @@ pub struct ExecOptions {
     pub mask: bool,
     /// `--no-supervise`: replace sidekey with the child once the env is rendered.
     pub no_supervise: bool,
+    /// `sidekey run` with an `exec` stanza: SIGHUP reloads the config with this, and is not forwarded
+    /// (`sidekey exec` forwards every signal, SIGHUP included).
+    pub reload: Option<Loader>,
 }
 
 /// `sidekey exec`: render the env (`env_template`s and `sidekey:` references in the inherited env),
@@ -183,7 +294,7 @@ pub async fn exec(
             s.teardown().await;
             return ExitCode::Ok;
         }
-        outcome @ Outcome::Fatal(_) => {
+        outcome @ (Outcome::Fatal(_) | Outcome::StartOver(_)) => {
             let code = ExitCode::for_outcome(&outcome);
             if let Outcome::Fatal(Fatal::Outputs(failures)) = &outcome {
                 for r in refs
@@ -201,9 +312,12 @@ pub async fn exec(
             return code;
         }
     };
-    let spec = ExecSpec::new(opts.argv, &cfg.exec.clone().unwrap_or_default(), opts.mask);
+    let mut spec = ExecSpec::new(opts.argv, &cfg.exec.clone().unwrap_or_default(), opts.mask);
+    spec.forward_hup = opts.reload.is_none();
     if opts.no_supervise {
         s.evidence.finish().await;
+        // sidekey becomes the child: readiness is reported now, or by the child itself.
+        s.notifier.ready("starting the child in sidekey's place");
         let e = hand_over(&spec, inherited, &initial);
         tracing::error!("{e}");
         return ExitCode::Child(e.exit_code());
@@ -224,6 +338,7 @@ pub async fn exec(
         files_rx,
         s.engine.auditor(),
         stop_child.clone(),
+        s.notifier,
     );
     tokio::pin!(child);
     let never = CancellationToken::new();

@@ -294,6 +294,18 @@ fn exec(mut s: Section<'_>, warnings: &mut Vec<Problem>) -> Result<ExecConfig, P
         restart_on_exit: s.get("restart_on_exit", Field::bool)?.unwrap_or(false),
         mask_output: s.get("mask_output", Field::bool)?.unwrap_or(false),
         signal_process_group: s.get("signal_process_group", Field::bool)?.unwrap_or(false),
+        notify_child: match s.field("notify")? {
+            Some(f) => match f.string()?.as_str() {
+                "child" => true,
+                "agent" => false,
+                other => {
+                    return Err(f.problem(format!(
+                        "expected \"agent\" (sidekey reports readiness) or \"child\" (the child gets NOTIFY_SOCKET), found {other:?}"
+                    )));
+                }
+            },
+            None => false,
+        },
         env,
     };
     for (key, stream) in [

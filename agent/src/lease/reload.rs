@@ -1,0 +1,202 @@
+//! Applying a reloaded config to a running engine (DESIGN §12): the difference only. Templates whose
+//! stanza and text are unchanged keep their renderer, their file and their command's state, and the
+//! secrets they use (no new credential, no rewrite, no command run); changed ones re-render from the
+//! secrets already held where they can; new ones render; removed ones stop (their files are removed only
+//! with `remove_on_exit`). A changed auth method logs in again and keeps the old leases until their
+//! effective expiry. A changed server (address, namespace, TLS) cannot be applied in place: the caller
+//! starts over.
+
+use std::sync::Arc;
+
+use super::engine::{Engine, RetryPolicy};
+use super::jobs::{EnvJob, FileJob, Renderer, prepare};
+use super::schedule::Backoff;
+use super::store::Rules;
+use crate::audit::{EventKind, Record, ReloadMeta};
+use crate::config::{Config, VaultConfig};
+use crate::output::FileOutput;
+
+/// What a reload did.
+pub enum Reloaded {
+    /// Applied in place; what changed.
+    Applied(ReloadMeta),
+    /// The server settings changed: the caller must start over with this config.
+    StartOver(Box<Config>),
+    /// The new config was refused (it does not load, or a template does not parse); the old one runs on.
+    Rejected(String),
+}
+
+impl Engine {
+    /// Reload with `loaded` (the config files read again, or why they cannot be used), audit it as a
+    /// `config.reload` event, and apply the difference.
+    pub(crate) fn reload(&mut self, loaded: Result<Config, String>) -> Reloaded {
+        let r = loaded.and_then(|cfg| {
+            let jobs = prepare(&cfg).map_err(|e| e.to_string())?;
+            Ok((cfg, jobs))
+        });
+        let r = match r {
+            Ok((cfg, _)) if server_changed(&self.cfg.vault, &cfg.vault) && !self.can_start_over => Err(
+                "the vault settings changed; while the exec child runs they apply at the next start"
+                    .to_string(),
+            ),
+            Ok((cfg, _)) if server_changed(&self.cfg.vault, &cfg.vault) => {
+                self.auditor.record(
+                    Record::new(EventKind::ConfigReload, crate::audit::Outcome::Success)
+                        .reload(ReloadMeta::default()),
+                );
+                tracing::info!("the server settings changed: starting over with a new token and new leases");
+                return Reloaded::StartOver(Box::new(cfg));
+            }
+            Ok((cfg, (files, envs))) => Ok(self.apply(Arc::new(cfg), files, envs)),
+            Err(e) => Err(e),
+        };
+        self.auditor.record(
+            Record::result(EventKind::ConfigReload, r.as_ref().err())
+                .reload(r.as_ref().cloned().unwrap_or_default()),
+        );
+        self.auditor.flush();
+        match r {
+            Ok(meta) => {
+                tracing::info!(added = ?meta.added, changed = ?meta.changed, removed = ?meta.removed, "configuration reloaded");
+                Reloaded::Applied(meta)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reload rejected; the running configuration is kept");
+                Reloaded::Rejected(e)
+            }
+        }
+    }
+
+    /// Swap in `cfg` with its parsed jobs, keeping what did not change.
+    fn apply(&mut self, cfg: Arc<Config>, files: Vec<FileJob>, envs: Vec<EnvJob>) -> ReloadMeta {
+        let mut meta = ReloadMeta::default();
+        let old_cfg = std::mem::replace(&mut self.cfg, cfg.clone());
+
+        // Template files, by destination.
+        let mut old_renderers: Vec<Option<Renderer>> = std::mem::take(&mut self.renderers)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let mut renderers = Vec::with_capacity(files.len());
+        let mut outputs: Vec<FileOutput> = Vec::with_capacity(files.len());
+        for (t, job) in cfg.templates.iter().zip(files) {
+            let dest = t.destination.display().to_string();
+            let old = old_cfg
+                .templates
+                .iter()
+                .position(|o| o.destination == t.destination);
+            let kept = old.and_then(|k| {
+                let same = old_cfg.templates[k] == *t
+                    && old_renderers[k]
+                        .as_ref()
+                        .is_some_and(|r| r.text == job.render.text);
+                if same { old_renderers[k].take() } else { None }
+            });
+            match (old, kept) {
+                (_, Some(r)) => renderers.push(r),
+                (Some(_), None) => {
+                    meta.changed.push(dest);
+                    renderers.push(job.render);
+                }
+                (None, None) => {
+                    meta.added.push(dest);
+                    renderers.push(job.render);
+                }
+            }
+            outputs.push(job.output);
+        }
+        for old in &old_cfg.templates {
+            if !cfg
+                .templates
+                .iter()
+                .any(|t| t.destination == old.destination)
+            {
+                meta.removed.push(old.destination.display().to_string());
+                if cfg.template_config.remove_on_exit
+                    && let Err(e) = crate::output::file::remove(&old.destination)
+                {
+                    tracing::warn!(error = %e, "cannot remove the file of a removed template");
+                }
+            }
+        }
+        self.renderers = renderers;
+
+        // env_templates, by variable name.
+        let mut old_envs: Vec<Option<Renderer>> = std::mem::take(&mut self.envs)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let mut new_envs = Vec::with_capacity(envs.len());
+        for (t, job) in cfg.env_templates.iter().zip(envs) {
+            let old = old_cfg.env_templates.iter().position(|o| o.name == t.name);
+            match old {
+                Some(k) if old_cfg.env_templates[k] == *t => {
+                    new_envs.push(old_envs[k].take().unwrap_or(job));
+                }
+                Some(_) => {
+                    meta.changed.push(t.name.clone());
+                    new_envs.push(job);
+                }
+                None => {
+                    meta.added.push(t.name.clone());
+                    new_envs.push(job);
+                }
+            }
+        }
+        for old in &old_cfg.env_templates {
+            if !cfg.env_templates.iter().any(|t| t.name == old.name) {
+                meta.removed.push(old.name.clone());
+            }
+        }
+        self.envs = new_envs;
+
+        // Auth, sinks, timing rules.
+        self.backoff = cfg.auto_auth.as_ref().map_or(self.backoff, |a| Backoff {
+            min: a.method.min_backoff,
+            max: a.method.max_backoff,
+        });
+        let login_retry = RetryPolicy {
+            min: self.backoff.min,
+            max: self.backoff.max,
+            times: cfg.template_config.exit_on_retry_failure.then_some(12),
+        };
+        self.tokens.reconfigure(cfg.clone(), login_retry);
+        let sinks = cfg
+            .auto_auth
+            .as_ref()
+            .map(|a| a.sinks.clone())
+            .unwrap_or_default();
+        self.deliverer.reconfigure(outputs, sinks, self.backoff);
+        self.store.set_rules(Rules {
+            renewal_threshold: cfg.template_config.lease_renewal_threshold,
+            static_interval: cfg.template_config.static_secret_render_interval,
+        });
+        for (what, same) in [
+            (
+                "audit",
+                format!("{:?}", old_cfg.audit) == format!("{:?}", cfg.audit),
+            ),
+            (
+                "listener \"admin\"",
+                old_cfg.admin_listener == cfg.admin_listener,
+            ),
+            (
+                "exec",
+                format!("{:?}", old_cfg.exec) == format!("{:?}", cfg.exec),
+            ),
+            ("pid_file", old_cfg.pid_file == cfg.pid_file),
+        ] {
+            if !same {
+                tracing::warn!(
+                    "reload: the {what} settings changed; they take effect at the next start"
+                );
+            }
+        }
+        meta
+    }
+}
+
+/// Whether the server a token and leases belong to changed: they cannot be carried over.
+fn server_changed(old: &VaultConfig, new: &VaultConfig) -> bool {
+    old != new
+}
