@@ -185,7 +185,7 @@ pub fn main() -> i32 {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            let reload = loader(config.config.clone(), env.clone());
+            let source = config_source(config.config.clone(), env.clone());
             log_warnings(&cfg);
             // A config with an `exec` stanza that names a command is Vault Agent's process supervisor
             // mode: `bao agent -config=FILE` starts that child, so `sidekey run -c FILE` does too.
@@ -206,12 +206,13 @@ pub fn main() -> i32 {
                 } else if let Some(argv) = supervise {
                     let opts = crate::runtime::ExecOptions {
                         argv,
-                        reload: Some(reload),
+                        source: Some(source),
+                        reload_on_hup: true,
                         ..Default::default()
                     };
                     crate::runtime::exec(cfg, opts, env, shutdown).await
                 } else {
-                    crate::runtime::run(cfg, env, shutdown, reload).await
+                    crate::runtime::run(cfg, env, shutdown, source).await
                 }
             })
         }
@@ -221,6 +222,8 @@ pub fn main() -> i32 {
             no_supervise,
             command,
         } => {
+            let source = (!config.config.is_empty())
+                .then(|| config_source(config.config.clone(), env.clone()));
             let cfg = if config.config.is_empty() {
                 let mut cfg = Config::default();
                 init_logging(Some(&cfg));
@@ -254,7 +257,8 @@ pub fn main() -> i32 {
                 argv,
                 mask,
                 no_supervise,
-                reload: None,
+                source,
+                reload_on_hup: false,
             };
             block_on(move |shutdown| crate::runtime::exec(cfg, opts, env, shutdown))
         }
@@ -278,15 +282,19 @@ fn load(args: &ConfigArgs, env: &dyn EnvSource) -> Result<Config, i32> {
     }
 }
 
-/// How a reload reads the config again: the same files (and directories), the same environment
-/// overrides. The error is the loader's, naming file:line.
-fn loader(files: Vec<PathBuf>, env: Arc<dyn EnvSource>) -> crate::runtime::Loader {
-    Arc::new(move || {
-        let paths: Vec<&std::path::Path> = files.iter().map(PathBuf::as_path).collect();
-        let mut cfg = config::load(&paths).map_err(|e| e.to_string())?;
-        apply_env_overrides(&mut cfg, env.as_ref());
-        Ok(cfg)
-    })
+/// The config files and how a reload reads them again: the same files (and directories), the same
+/// environment overrides. The error is the loader's, naming file:line.
+fn config_source(files: Vec<PathBuf>, env: Arc<dyn EnvSource>) -> crate::runtime::ConfigSource {
+    let paths = files.clone();
+    crate::runtime::ConfigSource {
+        files,
+        load: Arc::new(move || {
+            let paths: Vec<&std::path::Path> = paths.iter().map(PathBuf::as_path).collect();
+            let mut cfg = config::load(&paths).map_err(|e| e.to_string())?;
+            apply_env_overrides(&mut cfg, env.as_ref());
+            Ok(cfg)
+        }),
+    }
 }
 
 /// Destinations that `run` would refuse because they are not on tmpfs/ramfs (where that can be told now).

@@ -97,6 +97,7 @@ struct Merged {
     template_config: Option<Origin>,
     exit_after_auth: Option<Origin>,
     pid_file: Option<Origin>,
+    reload_on_config_change: Option<Origin>,
     audit: Option<Origin>,
     lease_state_file: Option<Origin>,
     admin_listener: Option<Origin>,
@@ -142,6 +143,14 @@ impl Merged {
         }
         if let Some(v) = once(&mut self.pid_file, file, "pid_file", p.pid_file)? {
             c.pid_file = Some(v);
+        }
+        if let Some(v) = once(
+            &mut self.reload_on_config_change,
+            file,
+            "reload_on_config_change",
+            p.reload_on_config_change,
+        )? {
+            c.reload_on_config_change = v;
         }
         if let Some(v) = once(&mut self.audit, file, "audit", p.audit)? {
             c.audit = v;

@@ -25,6 +25,9 @@ pub struct Config {
     pub exit_after_auth: bool,
     /// `pid_file`: where to write the agent's pid.
     pub pid_file: Option<PathBuf>,
+    /// `reload_on_config_change` (sidekey): reload when a config file changes on disk, not only on SIGHUP
+    /// (a config in a Kubernetes `..data` mount always does).
+    pub reload_on_config_change: bool,
     /// The `audit` extension stanza (sidekey): where audit events go.
     pub audit: AuditConfig,
     /// `lease_state_file` (sidekey): where leases are recorded so a restart resumes them.

@@ -206,6 +206,16 @@ impl Engine {
         self.reloads = Some(reloads);
     }
 
+    /// The notification a file watch sends when a credential file changes.
+    pub fn credentials(&self) -> Arc<tokio::sync::Notify> {
+        self.tokens.credentials.clone()
+    }
+
+    /// Be woken by `n` when a credential file changes (the watch of an engine this one replaces).
+    pub fn set_credentials(&mut self, n: Arc<tokio::sync::Notify>) {
+        self.tokens.credentials = n;
+    }
+
     /// Give back the reload requests (to hand them to the engine that starts over).
     pub fn take_reloads(&mut self) -> Option<Reloads> {
         self.reloads.take()
@@ -258,6 +268,7 @@ impl Engine {
         }
         let every = self.notifier.watchdog_every();
         let mut pulse = every.map(|e| Instant::now() + e);
+        let credentials = self.tokens.credentials.clone();
         loop {
             let due = self.next_due();
             tokio::select! {
@@ -273,10 +284,19 @@ impl Engine {
                     self.deliverer.on_done(done);
                     continue;
                 }
+                () = credentials.notified() => {
+                    if let Err(e) = self.on_credentials().await {
+                        return Outcome::Fatal(Fatal::Login(e));
+                    }
+                    continue;
+                }
                 () = reload_requested(&mut self.reloads) => {
                     match self.on_reload() {
                         Some(Reloaded::StartOver(cfg)) => return Outcome::StartOver(cfg),
                         Some(Reloaded::Applied(m)) => {
+                            if let Some(w) = self.reloads.as_mut().and_then(|r| r.watch.as_mut()) {
+                                w.set(&self.cfg);
+                            }
                             if let Some(o) = self.cycle(until).await {
                                 return o;
                             }
@@ -373,6 +393,26 @@ impl Engine {
             return Some(d.failures().cloned().collect());
         }
         None
+    }
+
+    /// A credential file changed: a `token_file` holds a new token, used at once; for other methods a
+    /// login held back by the backoff (the file was missing or bad) is tried now, and otherwise the next
+    /// login simply reads the new file.
+    async fn on_credentials(&mut self) -> Result<(), AuthError> {
+        if self.tokens.token_from_file() {
+            tracing::info!("the token file changed; using the new token");
+            if self.tokens.relogin().await? == super::token::Reach::Unreachable {
+                self.note_transient();
+            }
+            for r in self.write_sinks() {
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "token sink not written; will retry");
+                }
+            }
+        } else if let Some(o) = &mut self.outage {
+            o.at = Instant::now();
+        }
+        Ok(())
     }
 
     /// Handle a reload request: read the config again and apply it (requests that came in a burst are

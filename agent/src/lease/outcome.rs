@@ -45,6 +45,8 @@ pub struct Reloads {
     pub requests: tokio::sync::mpsc::UnboundedReceiver<()>,
     /// Read the config files again (with the environment's overrides), or say why they cannot be used.
     pub load: Box<dyn Fn() -> Result<crate::config::Config, String> + Send>,
+    /// The files watched for the current config, re-targeted after each reload.
+    pub watch: Option<crate::runtime::FileWatch>,
 }
 
 impl std::fmt::Debug for Delivery {

@@ -52,6 +52,8 @@ pub(crate) struct TokenKeeper {
     pub(crate) due: Option<Instant>,
     /// Replaced tokens by accessor, with their expiry: leases they created die then.
     pub(crate) old: HashMap<String, Option<Instant>>,
+    /// Woken when a credential file changed (a file watch): a login waiting out its backoff tries now.
+    pub(crate) credentials: Arc<tokio::sync::Notify>,
 }
 
 impl TokenKeeper {
@@ -78,6 +80,7 @@ impl TokenKeeper {
             flags: TokenFlags::default(),
             due: None,
             old: HashMap::new(),
+            credentials: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -98,6 +101,14 @@ impl TokenKeeper {
         }
         self.cfg = cfg;
         self.login_retry = login_retry;
+    }
+
+    /// Whether the method reads its token from a file (`token_file`): a replaced file is used at once.
+    pub(crate) fn token_from_file(&self) -> bool {
+        self.cfg
+            .auto_auth
+            .as_ref()
+            .is_some_and(|a| matches!(a.method.kind, crate::config::MethodKind::TokenFile { .. }))
     }
 
     /// Whether tokens come from auto-auth (and so can be replaced by logging in again).
@@ -138,9 +149,21 @@ impl TokenKeeper {
             self.auditor.flush();
             r
         };
+        // A backoff step ends early when a credential file changes: a token or JWT that appears after
+        // start is used within a second, not at the next step of a backoff that grows to minutes.
+        let credentials = self.credentials.clone();
+        let sleep = move |d: Duration| {
+            let credentials = credentials.clone();
+            async move {
+                tokio::select! {
+                    () = tokio::time::sleep(d) => {}
+                    () = credentials.notified() => {}
+                }
+            }
+        };
         attempt
             .retry(policy.builder())
-            .sleep(tokio::time::sleep)
+            .sleep(sleep)
             .when(|e: &AuthError| e.is_transient() && !exit_on_err)
             .notify(|e, d| tracing::warn!(error = %e, retry_in = ?d, "login failed"))
             .await

@@ -21,6 +21,7 @@ use super::EnvSource;
 use super::evidence::Evidence;
 use super::exit::ExitCode;
 use super::notify::Notifier;
+use super::watch::FileWatch;
 
 /// `BAO_ADDR`/`VAULT_ADDR`, `BAO_CACERT`/`VAULT_CACERT`, `BAO_NAMESPACE`/`VAULT_NAMESPACE` override the
 /// `vault` stanza (the `BAO_` name wins).
@@ -94,7 +95,11 @@ impl Session {
             self.env.clone(),
             self.once,
         )?;
-        if let Some(r) = self.engine.take_reloads() {
+        engine.set_credentials(self.engine.credentials());
+        if let Some(mut r) = self.engine.take_reloads() {
+            if let Some(w) = &mut r.watch {
+                w.set(&cfg);
+            }
             engine.reloads(r);
         }
         self.engine.teardown(true).await;
@@ -153,23 +158,38 @@ fn build_engine(
     Ok(engine)
 }
 
-/// Reload requests from SIGHUP, with `load` to read the config again.
-fn hup_reloads(load: &Loader) -> Option<Reloads> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hup = signal(SignalKind::hangup()).ok()?;
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while hup.recv().await.is_some() {
-            if tx.send(()).is_err() {
-                break;
+/// Reload requests from file changes (and SIGHUP when `hup`), with `source` to read the config again;
+/// credential file changes wake `credentials`.
+fn reloads(
+    cfg: &Config,
+    source: &ConfigSource,
+    hup: bool,
+    credentials: Arc<tokio::sync::Notify>,
+) -> Reloads {
+    let (tx, requests) = tokio::sync::mpsc::unbounded_channel();
+    if hup {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::hangup()) {
+            Ok(mut hup) => {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    while hup.recv().await.is_some() {
+                        if tx.send(()).is_err() {
+                            break;
+                        }
+                    }
+                });
             }
+            Err(e) => tracing::warn!(error = %e, "cannot handle SIGHUP; no reload on signal"),
         }
-    });
-    let load = load.clone();
-    Some(Reloads {
-        requests: rx,
+    }
+    let watch = FileWatch::start(cfg, source.files.clone(), Some(tx), credentials);
+    let load = source.load.clone();
+    Reloads {
+        requests,
         load: Box::new(move || load()),
-    })
+        watch,
+    }
 }
 
 fn config_error(e: &dyn std::fmt::Display) -> ExitCode {
@@ -193,7 +213,7 @@ pub async fn run(
     cfg: Config,
     env: Arc<dyn EnvSource>,
     shutdown: CancellationToken,
-    load: Loader,
+    source: ConfigSource,
 ) -> ExitCode {
     if cfg.exit_after_auth {
         return once(cfg, env, shutdown).await;
@@ -203,9 +223,8 @@ pub async fn run(
         Ok(s) => s,
         Err(code) => return code,
     };
-    if let Some(r) = hup_reloads(&load) {
-        s.engine.reloads(r);
-    }
+    let r = reloads(&cfg, &source, true, s.engine.credentials());
+    s.engine.reloads(r);
     loop {
         // READY=1 once every output was delivered the first time; until then the loop retries.
         let outcome = match s.engine.run(&shutdown, Until::Delivered).await {
@@ -239,6 +258,16 @@ pub async fn run(
 /// error names file:line.
 pub type Loader = Arc<dyn Fn() -> Result<Config, String> + Send + Sync>;
 
+/// Where the config came from: its files (watched where that is how they change) and how to read them
+/// again.
+#[derive(Clone)]
+pub struct ConfigSource {
+    /// The `-c` files and directories.
+    pub files: Vec<std::path::PathBuf>,
+    /// Read them again.
+    pub load: Loader,
+}
+
 /// How `sidekey exec` was asked to run the child (command-line options).
 #[derive(Clone, Default)]
 pub struct ExecOptions {
@@ -248,9 +277,11 @@ pub struct ExecOptions {
     pub mask: bool,
     /// `--no-supervise`: replace sidekey with the child once the env is rendered.
     pub no_supervise: bool,
-    /// `sidekey run` with an `exec` stanza: SIGHUP reloads the config with this, and is not forwarded
-    /// (`sidekey exec` forwards every signal, SIGHUP included).
-    pub reload: Option<Loader>,
+    /// Where the config came from, to reload it when its files change (none without `-c`).
+    pub source: Option<ConfigSource>,
+    /// `sidekey run` with an `exec` stanza: SIGHUP reloads the config and is not forwarded (`sidekey
+    /// exec` forwards every signal, SIGHUP included, and reloads on file changes only).
+    pub reload_on_hup: bool,
 }
 
 /// `sidekey exec`: render the env (`env_template`s and `sidekey:` references in the inherited env),
@@ -284,6 +315,10 @@ pub async fn exec(
     };
     s.engine
         .fail_fast(refs.iter().map(|r| r.name.clone()).collect());
+    if let Some(source) = &opts.source {
+        let r = reloads(&cfg, source, opts.reload_on_hup, s.engine.credentials());
+        s.engine.reloads(r);
+    }
     let initial = match s.engine.run(&shutdown, Until::Delivered).await {
         Outcome::Delivered(d) => match d.env {
             Some(Ok(m)) => m,
@@ -313,7 +348,7 @@ pub async fn exec(
         }
     };
     let mut spec = ExecSpec::new(opts.argv, &cfg.exec.clone().unwrap_or_default(), opts.mask);
-    spec.forward_hup = opts.reload.is_none();
+    spec.forward_hup = !opts.reload_on_hup;
     if opts.no_supervise {
         s.evidence.finish().await;
         // sidekey becomes the child: readiness is reported now, or by the child itself.

@@ -30,10 +30,12 @@ mod exit;
 mod flows;
 mod notify;
 pub mod reaped;
+mod watch;
 
 pub use exit::ExitCode;
-pub use flows::{ExecOptions, Loader, apply_env_overrides, exec, once, run};
+pub use flows::{ConfigSource, ExecOptions, apply_env_overrides, exec, once, run};
 pub use notify::{NOTIFY_VARS, Notifier};
+pub use watch::FileWatch;
 
 /// A token cancelled at the first SIGINT or SIGTERM: how a flow is asked to stop. The handlers are
 /// installed before this returns, so a signal sent right after start is not lost.
