@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::Sidekey;
 use crate::bao::bao_bin;
-use crate::process::{Finished, run_with_timeout};
+use crate::process::{Finished, clean_env, run_with_timeout};
 
 /// `tests/fixtures/compat`: the template corpus, the real-world configs and the seed data.
 pub fn fixtures() -> PathBuf {
@@ -36,11 +36,10 @@ pub fn run_bao_agent_with(config: &Path, cwd: &Path, env: &[(&str, &str)], args:
 /// Run `bao agent -config=FILE ARGS...` in `cwd` with only `PATH`, `HOME=cwd` and `env`, whatever the outcome.
 pub fn bao_agent(config: &Path, cwd: &Path, env: &[(&str, &str)], args: &[&str]) -> Finished {
     let mut cmd = Command::new(bao_bin());
-    cmd.arg("agent")
+    clean_env(&mut cmd)
+        .arg("agent")
         .arg(format!("-config={}", config.display()))
         .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", cwd)
         .envs(env.iter().copied())
         .current_dir(cwd);

@@ -1,7 +1,23 @@
 //! Building Vault Agent HCL configs (DESIGN §4) for sidekey's tests.
 //!
-//! Small string builders, so a test's config reads like the file a user would write.
+//! Small string builders, so a test's config reads like the file a user would write: every builder
+//! returns whole lines, and a [`block`] indents what it is given, nested blocks included.
+//!
+//! ```
+//! use std::path::Path;
+//! use sidekey_tests::hcl::{self, AutoAuth};
+//!
+//! let config = [
+//!     hcl::vault("http://127.0.0.1:8200"),
+//!     AutoAuth::jwt(Path::new("/var/run/jwt"), "app").sink(Path::new("/dev/shm/token"), &[]).to_string(),
+//!     hcl::template_config(&["static_secret_render_interval = \"1s\""]),
+//!     hcl::template("{{ .Data }}", Path::new("/dev/shm/out"), &[&hcl::attr("command", "true")]),
+//! ]
+//! .concat();
+//! assert!(config.contains("  static_secret_render_interval = \"1s\"\n"));
+//! ```
 
+use std::fmt;
 use std::path::Path;
 
 /// `s` as an HCL quoted string: escapes `\`, `"`, newlines, and the `${` / `%{` template sequences.
@@ -20,59 +36,192 @@ pub fn quote_path(p: &Path) -> String {
     quote(&p.to_string_lossy())
 }
 
+/// `key = "value"`, one line, `value` quoted.
+pub fn attr(key: &str, value: &str) -> String {
+    format!("{key} = {}\n", quote(value))
+}
+
+/// `key = "path"`, one line, the path quoted.
+pub fn attr_path(key: &str, path: &Path) -> String {
+    format!("{key} = {}\n", quote_path(path))
+}
+
+/// `HEADER { BODY }`: each line of `body` (attributes as [`attr`] or raw lines such as
+/// `batch_max = 3`, and nested blocks) indented by two spaces.
+pub fn block(header: &str, body: &[&str]) -> String {
+    let mut s = format!("{header} {{\n");
+    for line in body.iter().flat_map(|part| part.lines()) {
+        if !line.is_empty() {
+            s.push_str("  ");
+            s.push_str(line);
+        }
+        s.push('\n');
+    }
+    s.push_str("}\n");
+    s
+}
+
 /// `vault { address = "ADDR" }`.
 pub fn vault(addr: &str) -> String {
-    format!("vault {{\n  address = {}\n}}\n", quote(addr))
+    block("vault", &[&attr("address", addr)])
 }
 
 /// `auto_auth` with `method "jwt"` reading `jwt_path` as role `role`, and a file sink (mode 0600)
 /// at `sink` if given.
 pub fn jwt_auto_auth(jwt_path: &Path, role: &str, sink: Option<&Path>) -> String {
-    let mut s = format!(
-        "auto_auth {{\n  method \"jwt\" {{\n    config = {{\n      path = {}\n      role = {}\n    }}\n  }}\n",
-        quote_path(jwt_path),
-        quote(role)
-    );
-    if let Some(sink) = sink {
-        s.push_str(&format!(
-            "  sink \"file\" {{\n    config = {{\n      path = {}\n      mode = 0600\n    }}\n  }}\n",
-            quote_path(sink)
-        ));
+    let auth = AutoAuth::jwt(jwt_path, role);
+    match sink {
+        Some(sink) => auth.sink(sink, &["mode = 0600"]),
+        None => auth,
     }
-    s.push_str("}\n");
-    s
+    .to_string()
 }
 
 /// `auto_auth` with `method "token_file"` reading the token in `token_path`.
 pub fn token_file_auto_auth(token_path: &Path) -> String {
-    format!(
-        "auto_auth {{\n  method \"token_file\" {{\n    config = {{\n      token_file_path = {}\n    }}\n  }}\n}}\n",
-        quote_path(token_path)
-    )
+    AutoAuth::token_file(token_path).to_string()
+}
+
+/// An `auto_auth` stanza: one method with its `config`, and file sinks. Written out by `Display`.
+#[derive(Debug, Clone)]
+pub struct AutoAuth {
+    method: String,
+    options: Vec<String>,
+    config: Vec<String>,
+    sinks: Vec<String>,
+}
+
+impl AutoAuth {
+    /// `method "jwt"` reading the JWT in `path` and logging in as `role`.
+    pub fn jwt(path: &Path, role: &str) -> AutoAuth {
+        AutoAuth::method("jwt", &[&attr_path("path", path), &attr("role", role)])
+    }
+
+    /// `method "token_file"` reading the token in `path`.
+    pub fn token_file(path: &Path) -> AutoAuth {
+        AutoAuth::method("token_file", &[&attr_path("token_file_path", path)])
+    }
+
+    /// `method "cert"` logging in to the cert role `name` with the client certificate and key files.
+    pub fn cert(name: &str, client_cert: &Path, client_key: &Path) -> AutoAuth {
+        AutoAuth::method(
+            "cert",
+            &[
+                &attr("name", name),
+                &attr_path("client_cert", client_cert),
+                &attr_path("client_key", client_key),
+            ],
+        )
+    }
+
+    fn method(kind: &str, config: &[&str]) -> AutoAuth {
+        AutoAuth {
+            method: kind.to_owned(),
+            options: Vec::new(),
+            config: config.iter().map(|l| (*l).to_owned()).collect(),
+            sinks: Vec::new(),
+        }
+    }
+
+    /// The method's `min_backoff` and `max_backoff` (durations such as `"1s"`).
+    pub fn backoff(mut self, min: &str, max: &str) -> AutoAuth {
+        self.options.push(attr("min_backoff", min));
+        self.options.push(attr("max_backoff", max));
+        self
+    }
+
+    /// One more line of the method's `config`, such as `remove_jwt_after_reading = false`.
+    pub fn config(mut self, line: &str) -> AutoAuth {
+        self.config.push(line.to_owned());
+        self
+    }
+
+    /// A `sink "file"` writing the token to `path`; `extra` are more lines of its `config` (`mode = 0600`).
+    pub fn sink(mut self, path: &Path, extra: &[&str]) -> AutoAuth {
+        let mut config = vec![attr_path("path", path)];
+        config.extend(extra.iter().map(|l| (*l).to_owned()));
+        self.sinks.push(block(
+            "sink \"file\"",
+            &[&block("config =", &strs(&config))],
+        ));
+        self
+    }
+}
+
+impl fmt::Display for AutoAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let config = block("config =", &strs(&self.config));
+        let mut method = strs(&self.options);
+        method.push(&config);
+        let method = block(&format!("method {}", quote(&self.method)), &method);
+        let mut body = vec![method.as_str()];
+        body.extend(strs(&self.sinks));
+        f.write_str(&block("auto_auth", &body))
+    }
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
 }
 
 /// `template { contents = ..., destination = ..., <extra lines> }`; `extra` are raw HCL lines
-/// such as `perms = "0400"`.
+/// such as `perms = "0400"` (or [`attr`]s).
 pub fn template(contents: &str, destination: &Path, extra: &[&str]) -> String {
-    let mut s = format!(
-        "template {{\n  contents    = {}\n  destination = {}\n",
-        quote(contents),
-        quote_path(destination)
-    );
-    for line in extra {
-        s.push_str(&format!("  {line}\n"));
-    }
-    s.push_str("}\n");
-    s
+    let mut body = vec![
+        format!("contents    = {}", quote(contents)),
+        format!("destination = {}", quote_path(destination)),
+    ];
+    body.extend(extra.iter().map(|l| (*l).to_owned()));
+    block("template", &strs(&body))
+}
+
+/// `template { source = ..., destination = ..., <extra lines> }`: a template read from a file.
+pub fn template_file(source: &Path, destination: &Path, extra: &[&str]) -> String {
+    let mut body = vec![
+        attr_path("source", source),
+        attr_path("destination", destination),
+    ];
+    body.extend(extra.iter().map(|l| (*l).to_owned()));
+    block("template", &strs(&body))
+}
+
+/// `template_config { <options> }`, e.g. `static_secret_render_interval = "1s"`.
+pub fn template_config(options: &[&str]) -> String {
+    block("template_config", options)
 }
 
 /// `env_template "NAME" { contents = ... }`.
 pub fn env_template(name: &str, contents: &str) -> String {
-    format!(
-        "env_template {} {{\n  contents = {}\n}}\n",
-        quote(name),
-        quote(contents)
+    block(
+        &format!("env_template {}", quote(name)),
+        &[&attr("contents", contents)],
     )
+}
+
+/// `exec { command = [...], <options> }`; no `command` line when `command` is empty (the child is then
+/// given after `sidekey exec --`).
+pub fn exec(command: &[&str], options: &[&str]) -> String {
+    let mut body = Vec::new();
+    if !command.is_empty() {
+        let words: Vec<String> = command.iter().map(|w| quote(w)).collect();
+        body.push(format!("command = [{}]", words.join(", ")));
+    }
+    body.extend(options.iter().map(|l| (*l).to_owned()));
+    block("exec", &strs(&body))
+}
+
+/// `audit { file { path = ... } <more> }`; `more` are further blocks such as `metadata { ... }` or
+/// `http { ... }`.
+pub fn audit(file: &Path, more: &[&str]) -> String {
+    let file = block("file", &[&attr_path("path", file)]);
+    let mut body = vec![file.as_str()];
+    body.extend(more);
+    block("audit", &body)
+}
+
+/// `listener "admin" { address = ... }`: the health, readiness and metrics endpoints.
+pub fn admin_listener(address: &str) -> String {
+    block("listener \"admin\"", &[&attr("address", address)])
 }
 
 #[cfg(test)]
@@ -84,6 +233,37 @@ mod tests {
         assert_eq!(
             quote(r#"{{ with secret "a" }}${x}%{y}\"#),
             r#""{{ with secret \"a\" }}$${x}%%{y}\\""#
+        );
+    }
+
+    #[test]
+    fn blocks_nest_and_indent() {
+        let auth = AutoAuth::jwt(Path::new("/j"), "app")
+            .backoff("1s", "2s")
+            .sink(Path::new("/t"), &["mode = 0600"]);
+        assert_eq!(
+            auth.to_string(),
+            r#"auto_auth {
+  method "jwt" {
+    min_backoff = "1s"
+    max_backoff = "2s"
+    config = {
+      path = "/j"
+      role = "app"
+    }
+  }
+  sink "file" {
+    config = {
+      path = "/t"
+      mode = 0600
+    }
+  }
+}
+"#
+        );
+        assert_eq!(
+            exec(&["sh", "-c", "echo \"hi\""], &["kill_timeout = \"1s\""]),
+            "exec {\n  command = [\"sh\", \"-c\", \"echo \\\"hi\\\"\"]\n  kill_timeout = \"1s\"\n}\n"
         );
     }
 }

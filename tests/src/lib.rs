@@ -17,6 +17,9 @@
 //! - [`sidekey`]: the workspace's `sidekey` (and `sidekey-injector`) binary, built once per test process,
 //!   and a runner.
 //! - [`process`]: running a child with captured output and a deadline.
+//! - [`background`]: a long-running child (`sidekey run`/`exec`, a server) in its own process group, its
+//!   output in files, stopped with its whole group on drop.
+//! - [`proxy`]: a loopback TCP proxy that can cut the backend off and counts connections.
 
 // Test-only code: a failed expectation is a failed test, so `expect`/`panic!` with a message is the
 // right error handling here, and a wall-clock `std::time::Instant` is fine (no tokio clock to pause).

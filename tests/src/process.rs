@@ -23,12 +23,28 @@ pub struct Finished {
 impl Finished {
     /// The exit code, or `128 + N` if killed by signal `N` (as a shell reports it).
     pub fn code(&self) -> i32 {
-        match (self.status.code(), self.status.signal()) {
-            (Some(code), _) => code,
-            (None, Some(sig)) => 128 + sig,
-            (None, None) => -1,
-        }
+        exit_code(self.status)
     }
+}
+
+/// `status` as a shell reports it: the exit code, or `128 + N` if killed by signal `N`.
+pub fn exit_code(status: ExitStatus) -> i32 {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => code,
+        (None, Some(sig)) => 128 + sig,
+        (None, None) => -1,
+    }
+}
+
+/// Start `cmd` from an empty environment plus `PATH` and `HOME`, so nothing from the developer's shell
+/// (`VAULT_ADDR`, `VAULT_TOKEN`, ...) reaches the child; the test adds what it needs after this.
+pub fn clean_env(cmd: &mut Command) -> &mut Command {
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env(
+            "HOME",
+            std::env::var_os("HOME").unwrap_or_else(|| "/root".into()),
+        )
 }
 
 fn drain(mut r: impl Read + Send + 'static) -> JoinHandle<String> {

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::process::{Finished, run_with_timeout};
+use crate::process::{Finished, clean_env, run_with_timeout};
 
 /// Path of `target/debug/sidekey`, building it first (once per test process) with
 /// `$CARGO build -p sidekey --bin sidekey`. Panics with cargo's output if the build fails.
@@ -155,14 +155,7 @@ impl Sidekey {
     /// Run to completion.
     pub fn run(self) -> SidekeyOutput {
         let mut cmd = Command::new(sidekey_bin());
-        cmd.args(&self.args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env(
-                "HOME",
-                std::env::var_os("HOME").unwrap_or_else(|| "/root".into()),
-            )
-            .envs(self.envs);
+        clean_env(cmd.args(&self.args)).envs(self.envs);
         if let Some(cwd) = self.cwd {
             cmd.current_dir(cwd);
         }

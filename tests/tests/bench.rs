@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sidekey_tests::bao::{bao_bin, http_client};
+use sidekey_tests::hcl::{self, AutoAuth};
 use sidekey_tests::{Fixture, Setup, ShmDir};
 
 /// Samples per sidekey figure and per raw round trip.
@@ -60,67 +61,48 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// The KV secret's `password`.
+const KV_PASSWORD: &str =
+    r#"{{ with secret "secret/data/app/config" }}{{ .Data.data.password }}{{ end }}"#;
+
 /// Vault Agent HCL both agents accept: JWT auto-auth plus `body` (templates, exec).
 fn agent_hcl(fx: &Fixture, jwt: &Path, body: &str) -> String {
-    format!(
-        r#"
-vault {{
-  address = "{addr}"
-}}
-auto_auth {{
-  method "jwt" {{
-    config = {{
-      path = "{jwt}"
-      role = "app"
-      remove_jwt_after_reading = false
-    }}
-  }}
-}}
-{body}
-"#,
-        addr = fx.addr(),
-        jwt = jwt.display(),
-    )
+    [
+        hcl::vault(&fx.addr()),
+        AutoAuth::jwt(jwt, "app")
+            .config("remove_jwt_after_reading = false")
+            .to_string(),
+        body.to_owned(),
+    ]
+    .concat()
 }
 
 /// Templates for a KV secret, a database credential and a certificate, written under `out`.
 fn file_templates(out: &ShmDir) -> String {
-    format!(
-        r#"
-template {{
-  destination = "{kv}"
-  contents = "{{{{ with secret \"secret/data/app/config\" }}}}{{{{ .Data.data.password }}}}{{{{ end }}}}"
-}}
-template {{
-  destination = "{db}"
-  contents = "{{{{ with secret \"database/creds/app\" }}}}{{{{ .Data.username }}}}:{{{{ .Data.password }}}}{{{{ end }}}}"
-}}
-template {{
-  destination = "{crt}"
-  contents = "{{{{ with secret \"pki/issue/app\" \"common_name=web.example.test\" }}}}{{{{ .Data.certificate }}}}{{{{ end }}}}"
-}}
-"#,
-        kv = out.join("kv").display(),
-        db = out.join("db").display(),
-        crt = out.join("crt").display(),
-    )
+    [
+        hcl::template(KV_PASSWORD, &out.join("kv"), &[]),
+        hcl::template(
+            r#"{{ with secret "database/creds/app" }}{{ .Data.username }}:{{ .Data.password }}{{ end }}"#,
+            &out.join("db"),
+            &[],
+        ),
+        hcl::template(
+            r#"{{ with secret "pki/issue/app" "common_name=web.example.test" }}{{ .Data.certificate }}{{ end }}"#,
+            &out.join("crt"),
+            &[],
+        ),
+    ]
+    .concat()
 }
 
 /// An env var from KV and a child that writes the time it ran (ns since the epoch) to `stamp`. Vault Agent
 /// refuses `template` blocks next to `env_template`, so the exec work is the env var alone, for both.
 fn exec_stanzas(stamp: &Path) -> String {
-    let child = child_script(stamp);
-    format!(
-        r#"
-env_template "DB_PASSWORD" {{
-  contents = "{{{{ with secret \"secret/data/app/config\" }}}}{{{{ .Data.data.password }}}}{{{{ end }}}}"
-}}
-exec {{
-  command = ["sh", "-c", "{child}"]
-  restart_on_secret_changes = "never"
-}}
-"#
-    )
+    hcl::env_template("DB_PASSWORD", KV_PASSWORD)
+        + &hcl::exec(
+            &["sh", "-c", &child_script(stamp)],
+            &["restart_on_secret_changes = \"never\""],
+        )
 }
 
 /// The exec child's script: write the time it ran to `stamp`.

@@ -15,69 +15,60 @@
 mod support;
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::{Value, json};
+use sidekey_tests::background::{Background, wait_until};
+use sidekey_tests::hcl::{self, AutoAuth};
 use sidekey_tests::proxy::TcpProxy;
 use sidekey_tests::{Setup, ShmDir, Sidekey};
-use support::{Agent, Collector, http_get, parse_metrics, tls_files};
+use support::{Collector, http_get, parse_metrics, tls_files};
 
 /// A config with KV, database and PKI outputs, JWT auto-auth and a token sink.
-fn config(
-    fx: &sidekey_tests::Fixture,
-    addr: &str,
-    out: &ShmDir,
-    extra: &str,
-) -> std::path::PathBuf {
+fn config(fx: &sidekey_tests::Fixture, addr: &str, out: &ShmDir, extra: &str) -> PathBuf {
     let jwt = fx.app_jwt();
-    let hcl = format!(
-        r#"
-vault {{
-  address = "{addr}"
-}}
-auto_auth {{
-  method "jwt" {{
-    config = {{
-      path = "{jwt}"
-      role = "app"
-    }}
-  }}
-  sink "file" {{
-    config = {{ path = "{sink}" }}
-  }}
-}}
-template_config {{
-  static_secret_render_interval = "3s"
-}}
-template {{
-  contents    = "{{{{ with secret \"secret/app/config\" }}}}{{{{ .Data.data.password }}}}{{{{ end }}}}"
-  destination = "{kv}"
-}}
-template {{
-  contents    = "{{{{ with secret \"database/creds/app\" }}}}{{{{ .Data.username }}}}{{{{ end }}}}"
-  destination = "{db}"
-}}
-{extra}
-"#,
-        jwt = jwt.path.display(),
-        sink = fx.dir.path().join("token").display(),
-        kv = out.join("kv").display(),
-        db = out.join("db").display(),
-    );
-    fx.write_file("agent.hcl", &hcl)
+    let text = [
+        hcl::vault(addr),
+        AutoAuth::jwt(&jwt.path, "app")
+            .sink(&fx.dir.path().join("token"), &[])
+            .to_string(),
+        hcl::template_config(&["static_secret_render_interval = \"3s\""]),
+        hcl::template(
+            r#"{{ with secret "secret/app/config" }}{{ .Data.data.password }}{{ end }}"#,
+            &out.join("kv"),
+            &[],
+        ),
+        hcl::template(
+            r#"{{ with secret "database/creds/app" }}{{ .Data.username }}{{ end }}"#,
+            &out.join("db"),
+            &[],
+        ),
+        extra.to_owned(),
+    ]
+    .concat();
+    fx.write_file("agent.hcl", &text)
 }
 
 fn pki_template(out: &ShmDir) -> String {
-    format!(
-        r#"template {{
-  contents    = "{{{{ with secret \"pki/issue/app\" \"common_name=svc.example.test\" \"ttl=8s\" }}}}{{{{ .Data.serial_number }}}}{{{{ end }}}}"
-  destination = "{}"
-}}"#,
-        out.join("pki").display()
+    hcl::template(
+        r#"{{ with secret "pki/issue/app" "common_name=svc.example.test" "ttl=8s" }}{{ .Data.serial_number }}{{ end }}"#,
+        &out.join("pki"),
+        &[],
     )
 }
 
-fn events(path: &std::path::Path) -> Vec<Value> {
+/// `sidekey run -c CFG` in the background with only `envs` (and `PATH`, `HOME`) set.
+fn run_agent(cfg: &Path, envs: &[(&str, &str)]) -> Background {
+    Background::sidekey()
+        .args(["run", "-c"])
+        .arg(cfg)
+        .clean_env()
+        .envs(envs.iter().copied())
+        .start()
+}
+
+fn events(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
@@ -103,15 +94,25 @@ fn trail_matches_the_server_and_is_tamper_evident() {
         .start();
     let out = ShmDir::new();
     let trail = fx.dir.path().join("audit.log");
-    let extra = format!(
-        "{}\naudit {{\n  file {{ path = \"{}\" }}\n  metadata {{ owner = \"payments\" }}\n  secret \"database/creds/app\" {{\n    rotation_period = \"10s\"\n    sensitivity = \"high\"\n  }}\n}}\n",
-        pki_template(&out),
-        trail.display()
-    );
+    let extra = pki_template(&out)
+        + &hcl::audit(
+            &trail,
+            &[
+                &hcl::block("metadata", &[&hcl::attr("owner", "payments")]),
+                &hcl::block(
+                    "secret \"database/creds/app\"",
+                    &[
+                        &hcl::attr("rotation_period", "10s"),
+                        &hcl::attr("sensitivity", "high"),
+                    ],
+                ),
+            ],
+        );
     let cfg = config(&fx, &fx.addr(), &out, &extra);
-    let agent = Agent::start(&cfg, &[("SIDEKEY_LOG", "trace")]);
+    let mut agent = run_agent(&cfg, &[("SIDEKEY_LOG", "trace")]);
     std::thread::sleep(Duration::from_secs(25));
-    let stderr = agent.stop();
+    agent.stop();
+    let stderr = agent.stderr();
 
     let evs = events(&trail);
     assert!(!evs.is_empty(), "no events; stderr:\n{stderr}");
@@ -298,25 +299,20 @@ fn http_sink_survives_an_outage_and_readiness_follows_the_backend() {
     let collector = Collector::reserve();
     let admin = sidekey_tests::ports::free_port();
     let trail = fx.dir.path().join("audit.log");
-    let extra = format!(
-        r#"listener "admin" {{
-  address = "127.0.0.1:{admin}"
-}}
-audit {{
-  file {{ path = "{trail}" }}
-  http {{
-    url        = "{url}"
-    spool_path = "{spool}"
-    batch_max  = 3
-  }}
-}}
-"#,
-        trail = trail.display(),
-        url = collector.url(),
-        spool = fx.dir.path().join("audit.spool").display(),
-    );
+    let extra = hcl::admin_listener(&format!("127.0.0.1:{admin}"))
+        + &hcl::audit(
+            &trail,
+            &[&hcl::block(
+                "http",
+                &[
+                    &hcl::attr("url", &collector.url()),
+                    &hcl::attr_path("spool_path", &fx.dir.path().join("audit.spool")),
+                    "batch_max = 3",
+                ],
+            )],
+        );
     let cfg = config(&fx, &proxy.addr(), &out, &extra);
-    let agent = Agent::start(&cfg, &[("SIDEKEY_LOG", "debug")]);
+    let mut agent = run_agent(&cfg, &[("SIDEKEY_LOG", "debug")]);
 
     let base = format!("http://127.0.0.1:{admin}");
     wait_for(Duration::from_secs(20), "ready", || {
@@ -358,7 +354,8 @@ audit {{
             .any(|(n, v)| n == "sidekey_failures_total" && *v > 0.0),
         "{metrics}"
     );
-    let stderr = agent.stop();
+    agent.stop();
+    let stderr = agent.stderr();
 
     // Every event of the file arrived at the collector, in seq order, exactly once.
     let file_seqs: Vec<u64> = events(&trail)
@@ -386,30 +383,27 @@ fn http_sink_over_tls_with_a_custom_ca() {
     let collector = Collector::reserve();
     let url = collector.start_tls(&cert, &key);
     let trail = fx.dir.path().join("audit.log");
-    let hcl = format!(
-        r#"vault {{
-  address = "{addr}"
-}}
-template {{
-  contents    = "{{{{ with secret \"kv/app\" }}}}{{{{ .Data.region }}}}{{{{ end }}}}"
-  destination = "{dest}"
-}}
-audit {{
-  file {{ path = "{trail}" }}
-  http {{
-    url        = "{url}"
-    ca_cert    = "{ca}"
-    spool_path = "{spool}"
-  }}
-}}
-"#,
-        addr = fx.addr(),
-        dest = out.join("kv").display(),
-        trail = trail.display(),
-        ca = ca.display(),
-        spool = fx.dir.path().join("spool").display(),
-    );
-    let cfg = fx.write_file("tls.hcl", &hcl);
+    let text = [
+        hcl::vault(&fx.addr()),
+        hcl::template(
+            r#"{{ with secret "kv/app" }}{{ .Data.region }}{{ end }}"#,
+            &out.join("kv"),
+            &[],
+        ),
+        hcl::audit(
+            &trail,
+            &[&hcl::block(
+                "http",
+                &[
+                    &hcl::attr("url", &url),
+                    &hcl::attr_path("ca_cert", &ca),
+                    &hcl::attr_path("spool_path", &fx.dir.path().join("spool")),
+                ],
+            )],
+        ),
+    ]
+    .concat();
+    let cfg = fx.write_file("tls.hcl", &text);
     let r = Sidekey::new(["run", "--once", "-c"])
         .args([&cfg])
         .env("BAO_TOKEN", fx.bao.root_token())
@@ -434,49 +428,40 @@ fn sighup_reopens_the_audit_file_and_is_still_forwarded_in_exec_mode() {
     let fx = Setup::new().start();
     let trail = fx.dir.path().join("audit.log");
     let marker = fx.dir.path().join("child-got-hup");
-    let hcl = format!(
-        r#"vault {{
-  address = "{addr}"
-}}
-template_config {{
-  static_secret_render_interval = "1s"
-}}
-env_template "REGION" {{
-  contents = "{{{{ with secret \"kv/app\" }}}}{{{{ .Data.region }}}}{{{{ end }}}}"
-}}
-audit {{
-  file {{ path = "{trail}" }}
-}}
-"#,
-        addr = fx.addr(),
-        trail = trail.display(),
-    );
-    let cfg = fx.write_file("exec.hcl", &hcl);
+    let text = [
+        hcl::vault(&fx.addr()),
+        hcl::template_config(&["static_secret_render_interval = \"1s\""]),
+        hcl::env_template(
+            "REGION",
+            r#"{{ with secret "kv/app" }}{{ .Data.region }}{{ end }}"#,
+        ),
+        hcl::audit(&trail, &[]),
+    ]
+    .concat();
+    let cfg = fx.write_file("exec.hcl", &text);
     let script = format!(
         "trap 'echo hup >> {}' HUP; while :; do sleep 0.1; done",
         marker.display()
     );
-    let args: Vec<&std::ffi::OsStr> = vec![
-        "exec".as_ref(),
-        "-c".as_ref(),
-        cfg.as_os_str(),
-        "--".as_ref(),
-        "sh".as_ref(),
-        "-c".as_ref(),
-        script.as_ref(),
-    ];
-    let agent = Agent::start_args(&args, &[("BAO_TOKEN", fx.bao.root_token())]);
+    let mut agent = Background::sidekey()
+        .args(["exec", "-c"])
+        .arg(&cfg)
+        .args(["--", "sh", "-c", &script])
+        .clean_env()
+        .env("BAO_TOKEN", fx.bao.root_token())
+        .start();
     wait_for(Duration::from_secs(20), "exec.start", || {
         events(&trail).iter().any(|e| e["event"] == "exec.start")
     });
     let rotated = fx.dir.path().join("audit.log.1");
     std::fs::rename(&trail, &rotated).unwrap();
-    agent.signal(nix::sys::signal::Signal::SIGHUP);
+    agent.signal(libc::SIGHUP);
     wait_for(Duration::from_secs(10), "the child got SIGHUP", || {
         marker.exists()
     });
     // Stopping sidekey stops the child: its exec.exit goes to the reopened file.
-    let stderr = agent.stop();
+    agent.stop();
+    let stderr = agent.stderr();
     let new_events = events(&trail);
     assert!(
         new_events.iter().any(|e| e["event"] == "exec.exit"),
@@ -493,15 +478,4 @@ audit {{
 
 fn wait_for(limit: Duration, what: &str, f: impl FnMut() -> bool) {
     assert!(wait_until(limit, f), "timed out waiting for: {what}");
-}
-
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    false
 }

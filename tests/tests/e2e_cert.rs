@@ -10,38 +10,29 @@
 )]
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 use sidekey_tests::ShmDir;
 use sidekey_tests::background::{Background, wait_until};
 use sidekey_tests::bao::bao_bin;
+use sidekey_tests::hcl::{self, AutoAuth};
 use sidekey_tests::ports::free_ports;
 
-/// `bao server -dev -dev-tls` in its own process group; killed on drop.
+/// `bao server -dev -dev-tls` in its own process group; stopped on drop.
 struct TlsBao {
-    child: Child,
+    // Declared before `dir`: the server stops before its directory is removed.
+    _server: Background,
     addr: String,
     dir: tempfile::TempDir,
 }
 
-impl Drop for TlsBao {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("--")
-            .arg(format!("-{}", self.child.id()))
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
 impl TlsBao {
     fn start() -> TlsBao {
-        use std::os::unix::process::CommandExt;
         let dir = tempfile::tempdir().unwrap();
         let port = free_ports(2);
-        let child = Command::new(bao_bin())
+        let server = Background::command(bao_bin())
             .args([
                 "server",
                 "-dev",
@@ -51,16 +42,11 @@ impl TlsBao {
             ])
             .arg(format!("-dev-tls-cert-dir={}", dir.path().display()))
             .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .clean_env()
             .env("HOME", dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .unwrap();
+            .start();
         let bao = TlsBao {
-            child,
+            _server: server,
             addr: format!("https://127.0.0.1:{port}"),
             dir,
         };
@@ -229,42 +215,26 @@ fn cert_login_rereads_a_rotated_client_certificate() {
 
     let out = ShmDir::new();
     let cfg = keys.path().join("agent.hcl");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"
-vault {{
-  address = "{addr}"
-  ca_cert = "{ca}"
-}}
-auto_auth {{
-  method "cert" {{
-    min_backoff = "1s"
-    max_backoff = "2s"
-    config = {{
-      name        = "app"
-      client_cert = "{cert}"
-      client_key  = "{key}"
-    }}
-  }}
-}}
-audit {{
-  file {{ path = "{audit}" }}
-}}
-template {{
-  destination = "{dest}"
-  contents    = "{{{{ with secret \"secret/data/app/config\" }}}}{{{{ .Data.data.username }}}}{{{{ end }}}}"
-}}
-"#,
-            addr = bao.addr,
-            ca = bao.ca().display(),
-            cert = cert.display(),
-            key = key.display(),
-            audit = out.join("audit.log").display(),
-            dest = out.join("kv").display(),
+    let text = [
+        hcl::block(
+            "vault",
+            &[
+                &hcl::attr("address", &bao.addr),
+                &hcl::attr_path("ca_cert", &bao.ca()),
+            ],
         ),
-    )
-    .unwrap();
+        AutoAuth::cert("app", &cert, &key)
+            .backoff("1s", "2s")
+            .to_string(),
+        hcl::audit(&out.join("audit.log"), &[]),
+        hcl::template(
+            r#"{{ with secret "secret/data/app/config" }}{{ .Data.data.username }}{{ end }}"#,
+            &out.join("kv"),
+            &[],
+        ),
+    ]
+    .concat();
+    std::fs::write(&cfg, text).unwrap();
     let mut agent = Background::start(&["run", "-c", cfg.to_str().unwrap()], &[], keys.path());
     assert!(
         wait_until(Duration::from_secs(20), || out.join("kv").exists()),

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use sidekey_tests::compat::{self, differences, fixtures};
+use sidekey_tests::hcl;
 use sidekey_tests::process::Finished;
 use sidekey_tests::{Fixture, Setup, ShmDir, Sidekey};
 
@@ -61,31 +62,28 @@ fn template_stanzas(out: &Path, extra: &str) -> String {
 
 /// The `template` stanza rendering `path` into `out/name`, with the options its name asks for.
 fn stanza(name: &str, path: &Path, out: &Path, extra: &str) -> String {
-    let mut opts = String::from(extra);
+    let mut opts = vec![extra];
     if name.contains(".nokey") {
-        opts.push_str("  error_on_missing_key = false\n");
+        opts.push("error_on_missing_key = false");
     }
     if name.contains(".strict") {
-        opts.push_str("  error_on_missing_key = true\n");
+        opts.push("error_on_missing_key = true");
     }
     if name.contains(".delims") {
-        opts.push_str("  left_delimiter = \"[[\"\n  right_delimiter = \"]]\"\n");
+        opts.extend(["left_delimiter = \"[[\"", "right_delimiter = \"]]\""]);
     }
-    format!(
-        "template {{\n  source = \"{}\"\n  destination = \"{}\"\n{opts}}}\n",
-        path.display(),
-        out.join(name).display()
-    )
+    hcl::template_file(path, &out.join(name), &opts)
 }
 
 /// The common head of both configs: server address and a token file holding the root token.
 fn head(fx: &Fixture) -> String {
     let token = fx.write_file("compat-token", fx.bao.root_token());
-    format!(
-        "vault {{\n  address = \"{}\"\n}}\nauto_auth {{\n  method \"token_file\" {{\n    config = {{\n      token_file_path = \"{}\"\n    }}\n  }}\n}}\n",
-        fx.addr(),
-        token.display()
-    )
+    hcl::vault(&fx.addr()) + &hcl::token_file_auto_auth(&token)
+}
+
+/// What only `bao agent`'s config has: exit once rendered, and on a template error instead of retrying.
+fn bao_one_shot() -> String {
+    "exit_after_auth = true\n".to_owned() + &hcl::template_config(&["exit_on_retry_failure = true"])
 }
 
 /// Run `bao agent -exit-after-auth` with the corpus environment; panics with its log if it fails.
@@ -124,11 +122,12 @@ fn corpus_renders_byte_for_byte_like_bao_agent() {
     let bao_out = tempfile::tempdir().expect("temp dir");
     let bao_cfg = fx.write_file(
         "bao-agent.hcl",
-        &format!(
-            "{}exit_after_auth = true\ntemplate_config {{\n  exit_on_retry_failure = true\n}}\n{}",
+        &[
             head(&fx),
-            template_stanzas(bao_out.path(), "")
-        ),
+            bao_one_shot(),
+            template_stanzas(bao_out.path(), ""),
+        ]
+        .concat(),
     );
     run_bao_agent(&bao_cfg, &work);
 
@@ -165,11 +164,12 @@ fn templates_bao_agent_rejects_fail_in_sidekey_and_write_nothing() {
         let bao_out = tempfile::tempdir().expect("temp dir");
         let bao_cfg = fx.write_file(
             "bao-error.hcl",
-            &format!(
-                "{}exit_after_auth = true\ntemplate_config {{\n  exit_on_retry_failure = true\n}}\n{}",
+            &[
                 head(&fx),
-                stanza(name, path, bao_out.path(), "")
-            ),
+                bao_one_shot(),
+                stanza(name, path, bao_out.path(), ""),
+            ]
+            .concat(),
         );
         let bao = bao_agent(&bao_cfg, &work);
         let sk_out = ShmDir::new();
@@ -211,14 +211,12 @@ fn a_syntax_error_names_line_and_column_and_writes_nothing() {
     let out = ShmDir::new();
     let cfg = fx.write_file(
         "syntax.hcl",
-        &format!(
-            "{}template {{\n  source = \"{}\"\n  destination = \"{}\"\n}}\ntemplate {{\n  source = \"{}\"\n  destination = \"{}\"\n}}\n",
+        &[
             head(&fx),
-            good.display(),
-            out.join("good").display(),
-            bad.display(),
-            out.join("bad").display()
-        ),
+            hcl::template_file(&good, &out.join("good"), &[]),
+            hcl::template_file(&bad, &out.join("bad"), &[]),
+        ]
+        .concat(),
     );
     let want = format!("{}:7:24: unexpected right paren", bad.display());
     for cmd in [vec!["check", "-c"], vec!["run", "--once", "-c"]] {

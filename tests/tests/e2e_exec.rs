@@ -9,108 +9,36 @@
     clippy::disallowed_types
 )]
 
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill, killpg};
+use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::json;
+use sidekey_tests::background::Background;
+use sidekey_tests::hcl;
 use sidekey_tests::{Fixture, Setup, Sidekey, sidekey_bin};
 
 /// The KV v2 secret every test reads; its `password` is the fixture's sentinel.
 const KV_PATH: &str = "secret/data/app/config";
+/// The secret's `password`.
+const PASSWORD: &str =
+    r#"{{ with secret "secret/data/app/config" }}{{ .Data.data.password }}{{ end }}"#;
+/// The secret's `username`.
+const USERNAME: &str =
+    r#"{{ with secret "secret/data/app/config" }}{{ .Data.data.username }}{{ end }}"#;
 
-/// A `sidekey` running in the background in its own process group (killed on drop).
-struct Bg {
-    child: Child,
-    out: Option<JoinHandle<String>>,
-    err: Option<JoinHandle<String>>,
-}
-
-fn drain(mut r: impl Read + Send + 'static) -> JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = r.read_to_string(&mut s);
-        s
-    })
-}
-
-impl Bg {
-    fn start(program: &Path, args: &[&str], envs: &[(&str, String)]) -> Bg {
-        let mut cmd = Command::new(program);
-        cmd.args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .envs(envs.iter().map(|(k, v)| (k, v)))
-            .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("start sidekey");
-        let out = Some(drain(child.stdout.take().unwrap()));
-        let err = Some(drain(child.stderr.take().unwrap()));
-        Bg { child, out, err }
-    }
-
-    fn pid(&self) -> Pid {
-        Pid::from_raw(self.child.id() as i32)
-    }
-
-    fn signal(&self, sig: Signal) {
-        kill(self.pid(), sig).expect("signal sidekey");
-    }
-
-    /// Poll for the exit status until `timeout`; `None` if still running.
-    fn exited_within(&mut self, timeout: Duration) -> Option<i32> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return Some(s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0)));
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    /// Wait up to `timeout` for the exit; the code, stdout and stderr. Panics (showing stderr) on timeout.
-    fn finish(&mut self, timeout: Duration) -> (i32, String, String) {
-        let code = self.exited_within(timeout);
-        let _ = killpg(self.pid(), Signal::SIGKILL);
-        let out = self.out.take().unwrap().join().unwrap();
-        let err = self.err.take().unwrap().join().unwrap();
-        let code =
-            code.unwrap_or_else(|| panic!("sidekey still running after {timeout:?}:\n{err}"));
-        (code, out, err)
-    }
-}
-
-impl Drop for Bg {
-    fn drop(&mut self) {
-        let _ = killpg(self.pid(), Signal::SIGKILL);
-        let _ = self.child.wait();
-    }
-}
-
-/// `sidekey exec -c CFG -- CHILD` in the background with `envs`.
-fn exec_child(cfg: &Path, child: &Path, envs: &[(&str, String)]) -> Bg {
-    Bg::start(
-        &sidekey_bin(),
-        &[
-            "exec",
-            "-c",
-            cfg.to_str().unwrap(),
-            "--",
-            child.to_str().unwrap(),
-        ],
-        envs,
-    )
+/// `sidekey exec -c CFG -- CHILD` in the background, with only `envs` (and `PATH`, `HOME`) set.
+fn exec_child(cfg: &Path, child: &Path, envs: &[(&str, String)]) -> Background {
+    Background::sidekey()
+        .args(["exec", "-c"])
+        .arg(cfg)
+        .arg("--")
+        .arg(child)
+        .clean_env()
+        .envs(envs.iter().cloned())
+        .start()
 }
 
 /// Write an executable script into the fixture's directory.
@@ -150,31 +78,23 @@ fn bao_env(fx: &Fixture) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// A config that renders `PW` from the KV secret and re-reads it every second.
-fn config(fx: &Fixture, exec: &str) -> PathBuf {
+/// A config that renders `PW` from the KV secret and re-reads it every second; `exec` are the lines of
+/// its `exec` stanza (the child is given on the command line).
+fn config(fx: &Fixture, exec: &[&str]) -> PathBuf {
     config_with(fx, exec, "")
 }
 
 /// [`config`] with more stanzas after the `exec` one.
-fn config_with(fx: &Fixture, exec: &str, extra: &str) -> PathBuf {
-    let hcl = format!(
-        r#"vault {{
-  address = "{addr}"
-}}
-template_config {{
-  static_secret_render_interval = "1s"
-}}
-env_template "PW" {{
-  contents = "{{{{ with secret \"{KV_PATH}\" }}}}{{{{ .Data.data.password }}}}{{{{ end }}}}"
-}}
-exec {{
-{exec}
-}}
-{extra}
-"#,
-        addr = fx.addr()
-    );
-    fx.write_file("agent.hcl", &hcl)
+fn config_with(fx: &Fixture, exec: &[&str], extra: &str) -> PathBuf {
+    let text = [
+        hcl::vault(&fx.addr()),
+        hcl::template_config(&["static_secret_render_interval = \"1s\""]),
+        hcl::env_template("PW", PASSWORD),
+        hcl::exec(&[], exec),
+        extra.to_owned(),
+    ]
+    .concat();
+    fx.write_file("agent.hcl", &text)
 }
 
 /// A child that logs its start (with `PW`), its environment, and each signal it gets; TERM exits 7.
@@ -192,7 +112,7 @@ fn signals_arrive_in_order_and_unchanged_refreshes_never_restart() {
     let fx = Setup::new().start();
     let log = fx.dir.path().join("child.log");
     let child = script(&fx, "child.sh", SIGNAL_CHILD);
-    let cfg = config(&fx, "");
+    let cfg = config(&fx, &[]);
     let mut envs = bao_env(&fx);
     envs.push(("LOG", log.display().to_string()));
     envs.push(("SIDEKEY_LOG", "info".into()));
@@ -203,12 +123,7 @@ fn signals_arrive_in_order_and_unchanged_refreshes_never_restart() {
     });
     // Several 1 s refreshes of an unchanged secret: still the one child.
     std::thread::sleep(Duration::from_secs(4));
-    for sig in [
-        Signal::SIGHUP,
-        Signal::SIGUSR1,
-        Signal::SIGHUP,
-        Signal::SIGTERM,
-    ] {
+    for sig in [libc::SIGHUP, libc::SIGUSR1, libc::SIGHUP, libc::SIGTERM] {
         sk.signal(sig);
         // Let the child's trap run before the next one: a shell itself merges pending signals.
         std::thread::sleep(Duration::from_millis(300));
@@ -259,20 +174,14 @@ exit 3
     );
     let mut envs = bao_env(&fx);
     envs.push(("OUT", out.display().to_string()));
-    let bin = sidekey_bin();
-    let mut sk = Bg::start(
-        Path::new("unshare"),
-        &[
-            "--pid",
-            "--fork",
-            "--mount-proc",
-            bin.to_str().unwrap(),
-            "exec",
-            "--",
-            child.to_str().unwrap(),
-        ],
-        &envs,
-    );
+    let mut sk = Background::command("unshare")
+        .args(["--pid", "--fork", "--mount-proc"])
+        .arg(sidekey_bin())
+        .args(["exec", "--"])
+        .arg(&child)
+        .clean_env()
+        .envs(envs)
+        .start();
     let (code, _, err) = sk.finish(Duration::from_secs(20));
     assert_eq!(code, 3, "{err}");
     assert_eq!(read(&out).trim(), "0", "zombies left; {err}");
@@ -313,7 +222,7 @@ fn secret_changes_restart_one_child_at_a_time_and_coalesce() {
     let fx = Setup::new().start();
     let log = fx.dir.path().join("child.log");
     let child = script(&fx, "port.py", PORT_CHILD);
-    let cfg = config(&fx, "  kill_timeout = \"10s\"");
+    let cfg = config(&fx, &["kill_timeout = \"10s\""]);
     let port = sidekey_tests::ports::free_port();
     let mut envs = bao_env(&fx);
     envs.push(("LOG", log.display().to_string()));
@@ -345,7 +254,7 @@ fn secret_changes_restart_one_child_at_a_time_and_coalesce() {
         starts(s).last().map(String::as_str) == Some("pw-7")
     });
     std::thread::sleep(Duration::from_secs(2));
-    sk.signal(Signal::SIGTERM);
+    sk.signal(libc::SIGTERM);
     let (code, _, err) = sk.finish(Duration::from_secs(10));
     let text = read(&log);
     assert!(
@@ -363,7 +272,7 @@ fn child_killed_while_the_backend_is_down_exits_137_within_a_second() {
     let fx = Setup::new().start();
     let log = fx.dir.path().join("child.log");
     let child = script(&fx, "child.sh", SIGNAL_CHILD);
-    let cfg = config(&fx, "");
+    let cfg = config(&fx, &[]);
     let mut envs = bao_env(&fx);
     envs.push(("LOG", log.display().to_string()));
     let mut sk = exec_child(&cfg, &child, &envs);
@@ -377,7 +286,7 @@ fn child_killed_while_the_backend_is_down_exits_137_within_a_second() {
     std::thread::sleep(Duration::from_secs(2));
     kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
     let t = Instant::now();
-    let code = sk.exited_within(Duration::from_secs(5));
+    let code = sk.wait_timeout(Duration::from_secs(5));
     let took = t.elapsed();
     let (_, _, err) = sk.finish(Duration::from_secs(1));
     assert_eq!(code, Some(137), "{err}");
@@ -396,17 +305,12 @@ fn exec_waits_for_an_env_template_whose_secret_appears_later() {
         "later.sh",
         "#!/bin/sh\necho \"started $LATER\" >> \"$LOG\"\n",
     );
-    let hcl = format!(
-        r#"vault {{
-  address = "{}"
-}}
-env_template "LATER" {{
-  contents = "{{{{ with secret \"secret/data/app/later\" }}}}{{{{ .Data.data.value }}}}{{{{ end }}}}"
-}}
-"#,
-        fx.addr()
-    );
-    let cfg = fx.write_file("later.hcl", &hcl);
+    let text = hcl::vault(&fx.addr())
+        + &hcl::env_template(
+            "LATER",
+            r#"{{ with secret "secret/data/app/later" }}{{ .Data.data.value }}{{ end }}"#,
+        );
+    let cfg = fx.write_file("later.hcl", &text);
     let mut envs = bao_env(&fx);
     envs.push(("LOG", log.display().to_string()));
     let mut sk = exec_child(&cfg, &child, &envs);
@@ -508,14 +412,10 @@ fn signal_mode_sends_the_reload_signal_instead_of_restarting() {
     let file = shm.join("db");
     let log = fx.dir.path().join("child.log");
     let child = script(&fx, "child.sh", SIGNAL_CHILD);
-    let template = format!(
-        "template {{\n  destination = \"{}\"\n  contents = \"{{{{ with secret \\\"{KV_PATH}\\\" }}}}{{{{ .Data.data.username }}}}{{{{ end }}}}\"\n}}",
-        file.display()
-    );
     let cfg = config_with(
         &fx,
-        "  restart_mode = \"signal\"\n  reload_signal = \"USR1\"",
-        &template,
+        &["restart_mode = \"signal\"", "reload_signal = \"USR1\""],
+        &hcl::template(USERNAME, &file, &[]),
     );
     let mut envs = bao_env(&fx);
     envs.push(("LOG", log.display().to_string()));
@@ -539,7 +439,7 @@ fn signal_mode_sends_the_reload_signal_instead_of_restarting() {
     wait_for(&log, Duration::from_secs(10), "USR1 for the env", |s| {
         s.matches("USR1").count() >= 2
     });
-    sk.signal(Signal::SIGTERM);
+    sk.signal(libc::SIGTERM);
     let (code, _, err) = sk.finish(Duration::from_secs(10));
     assert_eq!(code, 7, "{err}");
     assert_eq!(starts(&read(&log)).len(), 1, "{}\n{err}", read(&log));
@@ -552,26 +452,21 @@ fn template_commands_keep_their_status_in_exec_mode() {
     let fx = Setup::new().start();
     let out = sidekey_tests::ShmDir::new();
     let marks = out.join("marks");
-    let extra = format!(
-        "template {{\n  destination = \"{}\"\n  contents = \"{{{{ with secret \\\"{KV_PATH}\\\" }}}}{{{{ .Data.data.password }}}}{{{{ end }}}}\"\n  command = \"echo ok >> {}\"\n}}",
-        out.join("pw").display(),
-        marks.display()
+    let command = format!("echo ok >> {}", marks.display());
+    let extra = hcl::template(
+        PASSWORD,
+        &out.join("pw"),
+        &[&hcl::attr("command", &command)],
     );
-    let cfg = config_with(&fx, "", &extra);
+    let cfg = config_with(&fx, &[], &extra);
     let child = format!("sleep 3; test -s {}", marks.display());
-    let mut bg = Bg::start(
-        &sidekey_bin(),
-        &[
-            "exec",
-            "-c",
-            cfg.to_str().unwrap(),
-            "--",
-            "sh",
-            "-c",
-            &child,
-        ],
-        &bao_env(&fx),
-    );
+    let mut bg = Background::sidekey()
+        .args(["exec", "-c"])
+        .arg(&cfg)
+        .args(["--", "sh", "-c", &child])
+        .clean_env()
+        .envs(bao_env(&fx))
+        .start();
     let (code, _, err) = bg.finish(Duration::from_secs(30));
     assert_eq!(code, 0, "{err}");
     assert!(

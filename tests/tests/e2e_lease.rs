@@ -16,39 +16,39 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sidekey_tests::background::{Background, wait_until};
+use sidekey_tests::hcl::{self, AutoAuth};
 use sidekey_tests::jwt::{APP_SUBJECT, AUDIENCE};
 use sidekey_tests::proxy::TcpProxy;
 use sidekey_tests::{Fixture, Setup, ShmDir, Sidekey};
 
-/// An agent config: JWT auto-auth against `addr`, audit file, and `body` (templates etc.).
+/// The KV secret's `username`.
+const KV_USERNAME: &str =
+    r#"{{ with secret "secret/data/app/config" }}{{ .Data.data.username }}{{ end }}"#;
+
+/// An agent config: JWT auto-auth as role `app` against `addr`, audit file, and `body` (templates etc.).
 fn config(fx: &Fixture, addr: &str, jwt: &Path, out: &ShmDir, body: &str) -> PathBuf {
-    let text = format!(
-        r#"
-vault {{
-  address = "{addr}"
-}}
-auto_auth {{
-  method "jwt" {{
-    min_backoff = "1s"
-    max_backoff = "8s"
-    config = {{
-      path = "{jwt}"
-      role = "app"
-    }}
-  }}
-  sink "file" {{
-    config = {{ path = "{sink}" }}
-  }}
-}}
-audit {{
-  file {{ path = "{audit}" }}
-}}
-{body}
-"#,
-        jwt = jwt.display(),
-        sink = out.join("token").display(),
-        audit = out.join("audit.log").display(),
-    );
+    config_as(fx, "app", addr, jwt, out, body)
+}
+
+/// [`config`] logging in as `role`.
+fn config_as(
+    fx: &Fixture,
+    role: &str,
+    addr: &str,
+    jwt: &Path,
+    out: &ShmDir,
+    body: &str,
+) -> PathBuf {
+    let text = [
+        hcl::vault(addr),
+        AutoAuth::jwt(jwt, role)
+            .backoff("1s", "8s")
+            .sink(&out.join("token"), &[])
+            .to_string(),
+        hcl::audit(&out.join("audit.log"), &[]),
+        body.to_owned(),
+    ]
+    .concat();
     fx.write_file(
         &format!("agent-{}.hcl", sidekey_tests::random_hex(4)),
         &text,
@@ -56,12 +56,10 @@ audit {{
 }
 
 fn db_template(out: &ShmDir) -> String {
-    format!(
-        r#"template {{
-  destination = "{}"
-  contents    = "{{{{ with secret \"database/creds/app\" }}}}{{{{ .Data.username }}}} {{{{ .Data.password }}}}{{{{ end }}}}"
-}}"#,
-        out.join("db").display()
+    hcl::template(
+        r#"{{ with secret "database/creds/app" }}{{ .Data.username }} {{ .Data.password }}{{ end }}"#,
+        &out.join("db"),
+        &[],
     )
 }
 
@@ -199,11 +197,12 @@ fn an_outage_keeps_token_leases_and_outputs_and_backs_off() {
     let proxy = TcpProxy::start(fx.bao.port());
     let out = ShmDir::new();
     let jwt = fx.app_jwt();
-    let body = format!(
-        "{}\ntemplate_config {{\n  static_secret_render_interval = \"3s\"\n}}\ntemplate {{\n  destination = \"{}\"\n  contents = \"{{{{ with secret \\\"secret/data/app/config\\\" }}}}{{{{ .Data.data.username }}}}{{{{ end }}}}\"\n}}",
+    let body = [
         db_template(&out),
-        out.join("kv").display()
-    );
+        hcl::template_config(&["static_secret_render_interval = \"3s\""]),
+        hcl::template(KV_USERNAME, &out.join("kv"), &[]),
+    ]
+    .concat();
     let cfg = config(&fx, &proxy.addr(), &jwt.path, &out, &body);
     let mut agent = Background::start(&["run", "-c", cfg.to_str().unwrap()], &[], fx.dir.path());
     assert!(
@@ -290,15 +289,8 @@ fn a_forbidden_renew_self_is_not_retried_in_a_storm() {
     );
     let out = ShmDir::new();
     let jwt = fx.app_jwt();
-    let body = format!(
-        "template {{\n  destination = \"{}\"\n  contents = \"{{{{ with secret \\\"secret/data/app/config\\\" }}}}{{{{ .Data.data.username }}}}{{{{ end }}}}\"\n}}",
-        out.join("kv").display()
-    );
-    let cfg_path = config(&fx, &fx.addr(), &jwt.path, &out, &body);
-    let text = std::fs::read_to_string(&cfg_path)
-        .unwrap()
-        .replace("role = \"app\"", "role = \"norenew\"");
-    std::fs::write(&cfg_path, text).unwrap();
+    let body = hcl::template(KV_USERNAME, &out.join("kv"), &[]);
+    let cfg_path = config_as(&fx, "norenew", &fx.addr(), &jwt.path, &out, &body);
     let mut agent = Background::start(
         &["run", "-c", cfg_path.to_str().unwrap()],
         &[],
@@ -350,10 +342,12 @@ fn a_thousand_secrets_stay_within_the_connection_cap() {
     let proxy = TcpProxy::start(fx.bao.port());
     let out = ShmDir::new();
     let jwt = fx.app_jwt();
-    let body = format!(
-        "template_config {{\n  max_connections_per_host = 4\n}}\ntemplate {{\n  destination = \"{}\"\n  contents = \"{{{{ range $i := loop 1000 }}}}{{{{ with secret (printf \\\"secret/data/app/s%d\\\" $i) }}}}{{{{ .Data.data.v }}}},{{{{ end }}}}{{{{ end }}}}\"\n}}",
-        out.join("many").display()
-    );
+    let body = hcl::template_config(&["max_connections_per_host = 4"])
+        + &hcl::template(
+            r#"{{ range $i := loop 1000 }}{{ with secret (printf "secret/data/app/s%d" $i) }}{{ .Data.data.v }},{{ end }}{{ end }}"#,
+            &out.join("many"),
+            &[],
+        );
     let cfg = config(&fx, &proxy.addr(), &jwt.path, &out, &body);
     let r = Sidekey::new(["run", "--once", "-c", cfg.to_str().unwrap()])
         .timeout(Duration::from_secs(120))
@@ -383,10 +377,7 @@ fn a_rotated_jwt_file_is_used_at_the_next_login() {
     let out = ShmDir::new();
     // The first JWT expires soon; logins after that only work if the rotated file is read.
     let first = fx.mint_jwt(APP_SUBJECT, AUDIENCE, Duration::from_secs(6));
-    let body = format!(
-        "template {{\n  destination = \"{}\"\n  contents = \"{{{{ with secret \\\"secret/data/app/config\\\" }}}}{{{{ .Data.data.username }}}}{{{{ end }}}}\"\n}}",
-        out.join("kv").display()
-    );
+    let body = hcl::template(KV_USERNAME, &out.join("kv"), &[]);
     let cfg = config(&fx, &fx.addr(), &first.path, &out, &body);
     let mut agent = Background::start(&["run", "-c", cfg.to_str().unwrap()], &[], fx.dir.path());
     assert!(
@@ -422,10 +413,8 @@ fn a_revoked_token_is_replaced_at_the_next_refusal() {
     let fx = Setup::new().jwt().start();
     let out = ShmDir::new();
     let jwt = fx.app_jwt();
-    let body = format!(
-        "template_config {{\n  static_secret_render_interval = \"1s\"\n}}\ntemplate {{\n  destination = \"{}\"\n  contents = \"{{{{ with secret \\\"secret/data/app/config\\\" }}}}{{{{ .Data.data.username }}}}{{{{ end }}}}\"\n}}",
-        out.join("kv").display()
-    );
+    let body = hcl::template_config(&["static_secret_render_interval = \"1s\""])
+        + &hcl::template(KV_USERNAME, &out.join("kv"), &[]);
     let cfg = config(&fx, &fx.addr(), &jwt.path, &out, &body);
     let mut agent = Background::start(&["run", "-c", cfg.to_str().unwrap()], &[], fx.dir.path());
     assert!(
@@ -460,11 +449,7 @@ fn a_restart_resumes_leases_from_the_state_file() {
     let fx = Setup::new().jwt().database().start();
     let out = ShmDir::new();
     let jwt = fx.app_jwt();
-    let body = format!(
-        "lease_state_file = \"{}\"\n{}",
-        out.join("state.json").display(),
-        db_template(&out)
-    );
+    let body = hcl::attr_path("lease_state_file", &out.join("state.json")) + &db_template(&out);
     let cfg = config(&fx, &fx.addr(), &jwt.path, &out, &body);
     let r = Sidekey::new(["run", "--once", "-c", cfg.to_str().unwrap()]).run();
     assert_eq!(r.code(), 0, "{}", r.stderr);
@@ -505,10 +490,11 @@ fn a_failing_command_is_retried_without_fetching_again() {
     let out = ShmDir::new();
     let jwt = fx.app_jwt();
     let counter = out.join("attempts");
-    let body = format!(
-        "template {{\n  destination = \"{}\"\n  contents = \"{{{{ with secret \\\"secret/data/app/config\\\" }}}}{{{{ .Data.data.username }}}}{{{{ end }}}}\"\n  command = \"echo x >> {} ; exit 1\"\n}}",
-        out.join("kv").display(),
-        counter.display()
+    let command = format!("echo x >> {} ; exit 1", counter.display());
+    let body = hcl::template(
+        KV_USERNAME,
+        &out.join("kv"),
+        &[&hcl::attr("command", &command)],
     );
     let cfg = config(&fx, &fx.addr(), &jwt.path, &out, &body);
     let mut agent = Background::start(&["run", "-c", cfg.to_str().unwrap()], &[], fx.dir.path());
@@ -532,10 +518,8 @@ fn shutdown_revokes_leases_and_removes_files_when_asked() {
     let fx = Setup::new().jwt().database().start();
     let out = ShmDir::new();
     let jwt = fx.app_jwt();
-    let body = format!(
-        "template_config {{\n  revoke_on_shutdown = true\n  remove_on_exit = true\n}}\n{}",
-        db_template(&out)
-    );
+    let body = hcl::template_config(&["revoke_on_shutdown = true", "remove_on_exit = true"])
+        + &db_template(&out);
     let cfg = config(&fx, &fx.addr(), &jwt.path, &out, &body);
     let mut agent = Background::start(&["run", "-c", cfg.to_str().unwrap()], &[], fx.dir.path());
     assert!(

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use sidekey_tests::hcl::{self, quote_path};
+use sidekey_tests::hcl;
 use sidekey_tests::{Fixture, MintedJwt, Setup, ShmDir, Sidekey, SidekeyOutput, sidekey_bin};
 
 const KV_PASSWORD: &str =
@@ -335,10 +335,7 @@ fn audit_has_one_event_per_retrieval_and_no_secret_values() {
     let audit = fx.dir.path().join("audit.log");
     let db = shm.join("db");
     let rest = [
-        format!(
-            "audit {{\n  file {{\n    path = {}\n  }}\n}}\n",
-            quote_path(&audit)
-        ),
+        hcl::audit(&audit, &[]),
         hcl::template(KV_PASSWORD, &shm.join("password"), &[]),
         hcl::template(DB_CREDS, &db, &[]),
         hcl::template(PKI_CERT, &shm.join("cert.pem"), &[]),

@@ -200,3 +200,43 @@ fn shm_dir_is_on_tmpfs_and_removed_on_drop() {
     drop(shm);
     assert!(!path.exists());
 }
+
+#[test]
+fn background_reports_codes_controls_the_env_and_ends_its_whole_group() {
+    use sidekey_tests::background::{Background, wait_until};
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("grandchild");
+    // Exits 3 on SIGTERM, prints its environment, and leaves a grandchild behind (its pid file says ready).
+    let script = format!(
+        "trap 'exit 3' TERM; env; echo err >&2; sleep 600 & echo $! > {}; while :; do sleep 0.05; done",
+        pid_file.display()
+    );
+    let mut bg = Background::command("sh")
+        .args(["-c", &script])
+        .env("ONLY", "this")
+        .clean_env()
+        .start();
+    let grandchild = || std::fs::read_to_string(&pid_file).unwrap_or_default();
+    assert!(wait_until(Duration::from_secs(10), || grandchild().ends_with('\n')));
+    assert!(bg.running());
+    bg.signal(libc::SIGTERM);
+    let (code, out, err) = bg.finish(Duration::from_secs(10));
+    assert_eq!((code, err.as_str()), (3, "err\n"));
+    let mut names: Vec<&str> = out.lines().filter_map(|l| l.split('=').next()).collect();
+    names.sort_unstable();
+    // `sh` adds PWD (and SHLVL, `_` in some shells); nothing else comes from this process.
+    names.retain(|n| !["PWD", "SHLVL", "_"].contains(n));
+    assert_eq!(names, ["HOME", "ONLY", "PATH"], "{out}");
+    let stat = format!("/proc/{}/stat", grandchild().trim());
+    let gone = || std::fs::read_to_string(&stat).map_or(true, |s| s.contains(") Z "));
+    assert!(
+        wait_until(Duration::from_secs(5), gone),
+        "the grandchild outlived the group"
+    );
+
+    let mut bg = Background::command("sh")
+        .args(["-c", "kill -KILL $$"])
+        .start();
+    assert_eq!(bg.wait_timeout(Duration::from_secs(10)), Some(128 + 9));
+    assert_eq!(bg.stop(), Some(137), "stop reports the code it already had");
+}

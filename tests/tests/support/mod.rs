@@ -1,77 +1,15 @@
-//! Helpers for the audit e2e tests: a long-running sidekey, a minimal HTTP collector that can be down,
-//! and a strict Prometheus text reader (the TCP proxy is the harness's `sidekey_tests::proxy`).
+//! Helpers for the audit e2e tests: a minimal HTTP collector that can be down, and a strict Prometheus
+//! text reader (the long-running sidekey is the harness's `sidekey_tests::background`, the TCP proxy its
+//! `sidekey_tests::proxy`).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use sidekey_tests::sidekey_bin;
-
-/// `sidekey run -c CFG` in the background, stderr captured to a file.
-pub struct Agent {
-    child: Child,
-    stderr: tempfile::NamedTempFile,
-}
-
-impl Agent {
-    /// `sidekey run -c CFG` with `envs` (plus PATH and HOME).
-    pub fn start(cfg: &Path, envs: &[(&str, &str)]) -> Agent {
-        Agent::start_args(&["run".as_ref(), "-c".as_ref(), cfg.as_os_str()], envs)
-    }
-
-    /// `sidekey ARGS...` with `envs` (plus PATH and HOME).
-    pub fn start_args(args: &[&std::ffi::OsStr], envs: &[(&str, &str)]) -> Agent {
-        use std::os::unix::process::CommandExt;
-        let stderr = tempfile::NamedTempFile::new().unwrap();
-        let child = Command::new(sidekey_bin())
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env(
-                "HOME",
-                std::env::var_os("HOME").unwrap_or_else(|| "/root".into()),
-            )
-            .envs(envs.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr.reopen().unwrap())
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        Agent { child, stderr }
-    }
-
-    /// Send `sig` to sidekey (not its group).
-    pub fn signal(&self, sig: nix::sys::signal::Signal) {
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap());
-        nix::sys::signal::kill(pid, sig).unwrap();
-    }
-
-    /// SIGTERM, wait (10 s at most), return stderr.
-    pub fn stop(mut self) -> String {
-        self.signal(nix::sys::signal::Signal::SIGTERM);
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        sidekey_tests::process::kill_group(&self.child);
-        let _ = self.child.wait();
-        std::fs::read_to_string(self.stderr.path()).unwrap_or_default()
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        sidekey_tests::process::kill_group(&self.child);
-        let _ = self.child.wait();
-    }
-}
 
 /// A minimal HTTP collector: stores every event of every POSTed JSON array, answers 200. Down until
 /// [`Collector::start`].
