@@ -42,6 +42,11 @@ pub use watch::FileWatch;
 pub fn shutdown_on_signals() -> tokio_util::sync::CancellationToken {
     use tokio::signal::unix::{SignalKind, signal};
     let token = tokio_util::sync::CancellationToken::new();
+    // SIGHUP's default action ends the process: take it over now, so a reload signal sent during start-up
+    // (before the reload handler exists) is harmless. Tokio keeps the handler for the process's life.
+    if let Err(e) = signal(SignalKind::hangup()) {
+        tracing::warn!(error = %e, "cannot handle SIGHUP");
+    }
     let (term, int) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
