@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use backon::ExponentialBuilder;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -47,15 +46,17 @@ impl RetryPolicy {
         times: Some(3),
     };
 
-    pub(super) fn builder(&self) -> ExponentialBuilder {
-        let b = ExponentialBuilder::default()
-            .with_min_delay(self.min)
-            .with_max_delay(self.max)
-            .with_jitter();
-        match self.times {
-            Some(n) => b.with_max_times(n),
-            None => b.without_max_times(),
-        }
+    /// The waits between tries: [`Backoff`]'s doubling with ±20% jitter, never past `max` (backon's own
+    /// jitter is added after its cap, up to twice `max_backoff`).
+    pub(super) fn delays(
+        &self,
+    ) -> impl Iterator<Item = Duration> + Send + Sync + Unpin + Clone + use<> {
+        let b = Backoff {
+            min: self.min,
+            max: self.max,
+        };
+        (0..self.times.unwrap_or(usize::MAX))
+            .map(move |i| b.delay(u32::try_from(i).unwrap_or(u32::MAX)))
     }
 }
 
@@ -420,8 +421,9 @@ impl Engine {
     fn on_reload(&mut self) -> Option<Reloaded> {
         let r = self.reloads.as_mut()?;
         while r.requests.try_recv().is_ok() {}
-        let loaded = (r.load)();
+        // RELOADING=1's MONOTONIC_USEC marks when the reload began, before the files are read.
         self.notifier.reloading();
+        let loaded = (r.load)();
         Some(self.reload(loaded))
     }
 

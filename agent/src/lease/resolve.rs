@@ -183,11 +183,11 @@ impl Engine {
                 .map(|r| Err(FetchError::NotFound(r.path.clone())))
                 .collect();
         };
-        let policy = self.retry.builder();
+        let policy = self.retry.delays();
         join_all(reqs.iter().map(|req| {
             let fetch = || self.fetcher.fetch(req, &token.secret, &token.identity);
             fetch
-                .retry(policy)
+                .retry(policy.clone())
                 .sleep(tokio::time::sleep)
                 .when(FetchError::is_transient)
                 .notify(move |e, d| tracing::warn!(secret = %req, error = %e, retry_in = ?d, "fetch failed"))

@@ -249,3 +249,19 @@ async fn error_messages_lose_secret_values_and_secret_values_are_no_paths() {
     assert!(!e.store.is_secret_value("secret/data/app"));
     assert!(!e.store.is_secret_value("ab"));
 }
+
+#[test]
+fn retry_waits_never_pass_max_backoff() {
+    let p = super::engine::RetryPolicy {
+        min: Duration::from_secs(1),
+        max: Duration::from_secs(4),
+        times: Some(40),
+    };
+    let waits: Vec<Duration> = p.delays().collect();
+    assert_eq!(waits.len(), 40);
+    assert!(
+        waits.iter().all(|d| *d <= Duration::from_secs(4)),
+        "{waits:?}"
+    );
+    assert!(waits[0] >= Duration::from_millis(800), "{waits:?}");
+}

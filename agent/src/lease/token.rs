@@ -162,7 +162,7 @@ impl TokenKeeper {
             }
         };
         attempt
-            .retry(policy.builder())
+            .retry(policy.delays())
             .sleep(sleep)
             .when(|e: &AuthError| e.is_transient() && !exit_on_err)
             .notify(|e, d| tracing::warn!(error = %e, retry_in = ?d, "login failed"))
