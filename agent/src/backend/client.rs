@@ -119,6 +119,26 @@ struct RawResponse {
 }
 
 impl Client {
+    /// The client for `cfg`'s `vault` stanza (address, namespace, TLS) and its in-flight cap.
+    ///
+    /// # Errors
+    /// As [`Client::new`].
+    pub fn for_config(cfg: &crate::config::Config) -> Result<Self, BackendError> {
+        let v = &cfg.vault;
+        Self::new(&ClientSettings {
+            address: &v.address,
+            namespace: v.namespace.as_deref(),
+            tls: TlsSettings {
+                ca_cert: v.ca_cert.as_deref(),
+                ca_path: v.ca_path.as_deref(),
+                client_cert: v.client_cert.as_deref().zip(v.client_key.as_deref()),
+                skip_verify: v.tls_skip_verify,
+                server_name: v.tls_server_name.as_deref(),
+            },
+            max_in_flight: cfg.template_config.max_connections_per_host,
+        })
+    }
+
     /// Build a client.
     ///
     /// # Errors

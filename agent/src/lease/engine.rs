@@ -103,6 +103,8 @@ pub struct Engine {
     reloads: Option<Reloads>,
     /// Whether a reload that changes the server may start over (not while an exec child runs on the env).
     pub(crate) can_start_over: bool,
+    /// What the TLS files of the `vault` stanza held when the client was built (see `reload`).
+    pub(crate) tls: super::reload::TlsPrints,
     /// Every secret request the templates made in the last resolution.
     pub(crate) used: std::collections::HashSet<crate::backend::secret::SecretRequest>,
 }
@@ -153,6 +155,7 @@ impl Engine {
             .as_ref()
             .map(|a| a.sinks.clone())
             .unwrap_or_default();
+        let tls = super::reload::TlsPrints::of(&cfg.vault);
         let rules = Rules {
             renewal_threshold: cfg.template_config.lease_renewal_threshold,
             static_interval: cfg.template_config.static_secret_render_interval,
@@ -187,6 +190,7 @@ impl Engine {
             notifier: Notifier::none(),
             reloads: None,
             can_start_over: true,
+            tls,
             used: std::collections::HashSet::new(),
         }
     }

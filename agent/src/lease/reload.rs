@@ -6,13 +6,17 @@
 //! effective expiry. A changed server (address, namespace, TLS) cannot be applied in place: the caller
 //! starts over.
 
+use std::path::Path;
 use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
 
 use super::engine::{Engine, RetryPolicy};
 use super::jobs::{EnvJob, FileJob, Renderer, prepare};
 use super::schedule::Backoff;
 use super::store::Rules;
 use crate::audit::{EventKind, Record, ReloadMeta};
+use crate::backend::Client;
 use crate::config::{Config, VaultConfig};
 use crate::output::FileOutput;
 
@@ -34,11 +38,35 @@ impl Engine {
             let jobs = prepare(&cfg).map_err(|e| e.to_string())?;
             Ok((cfg, jobs))
         });
+        // A rotated CA is another server as far as trust goes; a rotated client certificate or key only
+        // needs a new connection pool (the token and the leases stay).
+        let prints = r.as_ref().ok().map(|(cfg, _)| TlsPrints::of(&cfg.vault));
+        let ca_rotated = prints.as_ref().is_some_and(|p| p.ca != self.tls.ca);
         let r = match r {
-            Ok((cfg, _)) if server_changed(&self.cfg.vault, &cfg.vault) && !self.can_start_over => Err(
-                "the vault settings changed; while the exec child runs they apply at the next start"
+            Ok((cfg, _)) if (server_changed(&self.cfg.vault, &cfg.vault) || ca_rotated) && !self.can_start_over => Err(
+                "the vault settings or CA changed; while the exec child runs they apply at the next start"
                     .to_string(),
             ),
+            Ok((cfg, _)) if ca_rotated => {
+                self.auditor.record(
+                    Record::new(EventKind::ConfigReload, crate::audit::Outcome::Success)
+                        .reload(ReloadMeta::default()),
+                );
+                tracing::info!("the CA changed: starting over with a new token and new leases");
+                return Reloaded::StartOver(Box::new(cfg));
+            }
+            Ok((cfg, jobs)) if prints.as_ref().is_some_and(|p| p.client != self.tls.client) => {
+                match Client::for_config(&cfg) {
+                    Ok(client) => {
+                        tracing::info!("the client certificate changed: new connections use it");
+                        self.fetcher = super::fetch::Fetcher::new(client.clone(), self.auditor.clone());
+                        self.tokens.set_client(client);
+                        self.tls = prints.unwrap_or_default();
+                        Ok(self.apply(Arc::new(cfg), jobs.0, jobs.1))
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            }
             Ok((cfg, _)) if server_changed(&self.cfg.vault, &cfg.vault) => {
                 self.auditor.record(
                     Record::new(EventKind::ConfigReload, crate::audit::Outcome::Success)
@@ -199,4 +227,48 @@ impl Engine {
 /// Whether the server a token and leases belong to changed: they cannot be carried over.
 fn server_changed(old: &VaultConfig, new: &VaultConfig) -> bool {
     old != new
+}
+
+/// Digests of the TLS files behind the backend client: the CA (file or directory) and the client
+/// certificate with its key. Empty when a file cannot be read (the client build reports that).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TlsPrints {
+    ca: Vec<u8>,
+    client: Vec<u8>,
+}
+
+impl TlsPrints {
+    /// The digests of `v`'s files now.
+    pub(crate) fn of(v: &VaultConfig) -> Self {
+        let digest = |paths: &[Option<&Path>]| {
+            let mut h = Sha256::new();
+            for p in paths.iter().flatten() {
+                h.update(p.as_os_str().as_encoded_bytes());
+                if p.is_dir() {
+                    let mut names: Vec<_> = std::fs::read_dir(p)
+                        .into_iter()
+                        .flatten()
+                        .flatten()
+                        .map(|e| e.path())
+                        .collect();
+                    names.sort();
+                    for n in names {
+                        h.update(zeroize::Zeroizing::new(
+                            std::fs::read(&n).unwrap_or_default(),
+                        ));
+                    }
+                } else {
+                    // A key read to be hashed is wiped after.
+                    h.update(zeroize::Zeroizing::new(
+                        std::fs::read(p).unwrap_or_default(),
+                    ));
+                }
+            }
+            h.finalize().to_vec()
+        };
+        Self {
+            ca: digest(&[v.ca_cert.as_deref(), v.ca_path.as_deref()]),
+            client: digest(&[v.client_cert.as_deref(), v.client_key.as_deref()]),
+        }
+    }
 }

@@ -84,6 +84,15 @@ impl TokenKeeper {
         }
     }
 
+    /// Talk through `client` from now on (its TLS files were rotated); the token and its leases stay.
+    pub(crate) fn set_client(&mut self, client: Client) {
+        self.auth =
+            self.cfg.auto_auth.as_ref().map(|a| {
+                Authenticator::new(a.method.clone(), self.cfg.vault.clone(), client.clone())
+            });
+        self.client = client;
+    }
+
     /// Take a reloaded config. A changed auth method (type, mount, role, credentials) logs in again at
     /// the next tick; the old token's leases are kept until their effective expiry, then replaced.
     pub(crate) fn reconfigure(&mut self, cfg: Arc<Config>, login_retry: RetryPolicy) {

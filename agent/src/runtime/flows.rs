@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admin::Telemetry;
 use crate::audit::Auditor;
-use crate::backend::{Client, ClientSettings, tls::TlsSettings};
+use crate::backend::Client;
 use crate::config::Config;
 use crate::exec::refs::references;
 use crate::exec::{ExecSpec, hand_over, supervise};
@@ -138,20 +138,7 @@ fn build_engine(
     once: bool,
 ) -> Result<Engine, ExitCode> {
     let (files, envs) = prepare(cfg).map_err(|e| config_error(&e))?;
-    let v = &cfg.vault;
-    let settings = ClientSettings {
-        address: &v.address,
-        namespace: v.namespace.as_deref(),
-        tls: TlsSettings {
-            ca_cert: v.ca_cert.as_deref(),
-            ca_path: v.ca_path.as_deref(),
-            client_cert: v.client_cert.as_deref().zip(v.client_key.as_deref()),
-            skip_verify: v.tls_skip_verify,
-            server_name: v.tls_server_name.as_deref(),
-        },
-        max_in_flight: cfg.template_config.max_connections_per_host,
-    };
-    let client = Client::new(&settings).map_err(|e| config_error(&e))?;
+    let client = Client::for_config(cfg).map_err(|e| config_error(&e))?;
     let mut engine = Engine::new(cfg.clone(), client, files, envs, auditor.clone(), env, once)
         .with_telemetry(telemetry.clone());
     engine.notify(notifier);
