@@ -13,52 +13,17 @@ use super::fetch::Fetcher;
 use super::jobs::{EnvJob, FileJob, Renderer};
 use super::outcome::{Announce, Fatal, Outcome, Reloads, Until};
 use super::reload::Reloaded;
-use super::schedule::{Backoff, effective_expiry};
+use super::schedule::{Backoff, RetryPolicy, effective_expiry};
 use super::store::{Rules, Store};
 use super::token::TokenKeeper;
+use super::wake::{reload_requested, watchdog};
 use crate::admin::Telemetry;
 use crate::audit::Auditor;
 use crate::auth::AuthError;
 use crate::backend::Client;
 use crate::config::Config;
-use crate::output::{Deliverer, Delivery, OutputFailure, OutputId, Step};
+use crate::output::Deliverer;
 use crate::runtime::{EnvSource, Notifier};
-
-/// Failed deliveries in a row after which `exit_on_retry_failure` ends the run.
-const RETRIES_BEFORE_EXIT: u32 = 5;
-
-/// How hard to retry a failing call inside one operation.
-#[derive(Clone, Copy, Debug)]
-pub struct RetryPolicy {
-    /// First delay.
-    pub min: Duration,
-    /// Cap of the delay.
-    pub max: Duration,
-    /// Retries after the first attempt; `None` = until it works.
-    pub times: Option<usize>,
-}
-
-impl RetryPolicy {
-    /// `--once`: a few quick retries, then fail.
-    pub const ONCE: Self = Self {
-        min: Duration::from_millis(250),
-        max: Duration::from_secs(2),
-        times: Some(3),
-    };
-
-    /// The waits between tries: [`Backoff`]'s doubling with ±20% jitter, never past `max` (backon's own
-    /// jitter is added after its cap, up to twice `max_backoff`).
-    pub(super) fn delays(
-        &self,
-    ) -> impl Iterator<Item = Duration> + Send + Sync + Unpin + Clone + use<> {
-        let b = Backoff {
-            min: self.min,
-            max: self.max,
-        };
-        (0..self.times.unwrap_or(usize::MAX))
-            .map(move |i| b.delay(u32::try_from(i).unwrap_or(u32::MAX)))
-    }
-}
 
 /// A retry that is waiting: how many attempts failed, and when to try again.
 #[derive(Clone, Copy, Debug)]
@@ -84,23 +49,24 @@ pub struct Engine {
     /// Set when the last delivery had failures: render again at `at`.
     pub(crate) render_retry: Option<Pending>,
     /// Old leases to revoke once their replacement has been delivered for `revoke_old_after`.
-    pub(crate) revocations: Vec<(Instant, String)>,
+    /// (when, lease id, API path).
+    pub(crate) revocations: Vec<(Instant, String, String)>,
     /// A fetch of the last delivery was refused with 403: the token may have been revoked.
     pub(crate) saw_forbidden: bool,
-    telemetry: Option<Arc<Telemetry>>,
+    pub(super) telemetry: Option<Arc<Telemetry>>,
     /// Env outputs whose failure ends the run at once (`sidekey:` references, as `op run` does).
-    fail_fast: Vec<String>,
+    pub(super) fail_fast: Vec<String>,
     /// Whether `exit_on_retry_failure` may end the run (not once an exec child runs on its env).
-    may_give_up: bool,
+    pub(super) may_give_up: bool,
     /// Static secrets a template read before it failed to render: read again before the next try, so
     /// a key written on the server since is seen (a retry of the same data could never succeed).
     pub(crate) stale: Vec<crate::backend::secret::SecretRequest>,
-    announce: Announce,
+    pub(super) announce: Announce,
     started: bool,
     /// The service manager: status lines, and `WATCHDOG=1` from inside the loop.
-    notifier: Notifier,
+    pub(super) notifier: Notifier,
     /// Reload requests and how to read the config again (`run`, and watched files).
-    reloads: Option<Reloads>,
+    pub(super) reloads: Option<Reloads>,
     /// Whether a reload that changes the server may start over (not while an exec child runs on the env).
     pub(crate) can_start_over: bool,
     /// What the TLS files of the `vault` stanza held when the client was built (see `reload`).
@@ -160,7 +126,7 @@ impl Engine {
             renewal_threshold: cfg.template_config.lease_renewal_threshold,
             static_interval: cfg.template_config.static_secret_render_interval,
         };
-        Self {
+        let mut engine = Self {
             fetcher: Fetcher::new(client.clone(), auditor.clone()),
             tokens: TokenKeeper::new(
                 cfg.clone(),
@@ -192,7 +158,9 @@ impl Engine {
             can_start_over: true,
             tls,
             used: std::collections::HashSet::new(),
-        }
+        };
+        engine.tokens.retry_refusals = !once;
+        engine
     }
 
     /// Report deliveries and lease expiries to `telemetry` (metrics and readiness).
@@ -267,8 +235,10 @@ impl Engine {
             if let Err(e) = started {
                 return Outcome::Fatal(Fatal::Login(e));
             }
-            if let Some(o) = self.cycle(until).await {
-                return o;
+            match guarded(shutdown, notifier, self.cycle(until)).await {
+                None => return Outcome::Stopped,
+                Some(Some(o)) => return o,
+                Some(None) => {}
             }
         }
         let every = self.notifier.watchdog_every();
@@ -290,8 +260,11 @@ impl Engine {
                     continue;
                 }
                 () = credentials.notified() => {
-                    if let Err(e) = self.on_credentials().await {
-                        return Outcome::Fatal(Fatal::Login(e));
+                    let notifier = self.notifier;
+                    match guarded(shutdown, notifier, self.on_credentials()).await {
+                        None => return Outcome::Stopped,
+                        Some(Err(e)) => return Outcome::Fatal(Fatal::Login(e)),
+                        Some(Ok(())) => {}
                     }
                     continue;
                 }
@@ -302,8 +275,10 @@ impl Engine {
                             if let Some(w) = self.reloads.as_mut().and_then(|r| r.watch.as_mut()) {
                                 w.set(&self.cfg);
                             }
-                            if let Some(o) = self.cycle(until).await {
-                                return o;
+                            match guarded(shutdown, self.notifier, self.cycle(until)).await {
+                                None => return Outcome::Stopped,
+                                Some(Some(o)) => return o,
+                                Some(None) => {}
                             }
                             let (a, c, r) = (m.added.len(), m.changed.len(), m.removed.len());
                             self.notifier.ready(&format!(
@@ -320,148 +295,23 @@ impl Engine {
                 }
                 () = sleep_until(due) => {}
             }
-            match self.tick().await {
-                Err(e) => return Outcome::Fatal(Fatal::Login(e)),
-                Ok(true) => {
-                    if let Some(o) = self.cycle(until).await {
-                        return o;
-                    }
-                }
-                Ok(false) => {}
+            // A backend call may hang until the client's timeout: shutdown (and the watchdog) must not
+            // wait for it.
+            let notifier = self.notifier;
+            match guarded(shutdown, notifier, self.tick()).await {
+                None => return Outcome::Stopped,
+                Some(Err(e)) => return Outcome::Fatal(Fatal::Login(e)),
+                Some(Ok(true)) => match guarded(shutdown, notifier, self.cycle(until)).await {
+                    None => return Outcome::Stopped,
+                    Some(Some(o)) => return o,
+                    Some(None) => {}
+                },
+                Some(Ok(false)) => {}
+            }
+            if let Some(f) = self.outage_exhausted() {
+                return Outcome::Fatal(f);
             }
             self.report_expiries();
-        }
-    }
-
-    /// One delivery, announced; returns the outcome when it ends the run.
-    async fn cycle(&mut self, until: Until) -> Option<Outcome> {
-        let d = match self.deliver().await {
-            Ok(d) => d,
-            Err(e) => return Some(Outcome::Fatal(Fatal::Login(e))),
-        };
-        if until == Until::Once {
-            self.deliverer.settle().await;
-        }
-        if let Some(t) = &self.telemetry {
-            t.delivered(&d);
-        }
-        self.report_expiries();
-        if d.files_changed()
-            && let Some(tx) = &self.announce.files
-        {
-            tx.send_modify(|n| *n += 1);
-        }
-        if let (Some(tx), Some(Ok(m))) = (&self.announce.env, &d.env) {
-            tx.send_if_modified(|cur| {
-                let changed = !crate::exec::same_env(cur, m);
-                if changed {
-                    cur.clone_from(m);
-                }
-                changed
-            });
-        }
-        if let Some(f) = self.fatal(&d, until) {
-            return Some(Outcome::Fatal(Fatal::Outputs(f)));
-        }
-        let done = match until {
-            Until::Once => true,
-            Until::Delivered => d.failures().next().is_none(),
-            Until::Stopped => false,
-        };
-        if until == Until::Delivered && !done {
-            tracing::warn!(
-                "not every output is delivered yet (the exec child and READY=1 wait for them); retrying"
-            );
-        }
-        self.notifier.status(&self.status_line(&d));
-        done.then_some(Outcome::Delivered(d))
-    }
-
-    /// The failures of `d` that end the run: a `sidekey:` reference at once; under
-    /// `exit_on_retry_failure` (before an exec child runs), a template that cannot render from data the
-    /// server returned at once (a retry cannot fix it), anything else once its retries are spent.
-    fn fatal(&self, d: &Delivery, until: Until) -> Option<Vec<OutputFailure>> {
-        let referenced = |f: &&OutputFailure| matches!(&f.output, OutputId::Env(name) if self.fail_fast.contains(name));
-        if d.failures().any(|f| referenced(&f)) {
-            return Some(d.failures().cloned().collect());
-        }
-        let gives_up = until != Until::Once
-            && self.may_give_up
-            && self.cfg.template_config.exit_on_retry_failure;
-        if !gives_up || d.failures().next().is_none() {
-            return None;
-        }
-        let unfixable = d.failures().any(|f| f.step == Step::Render && !f.transient);
-        let spent = self.failed_deliveries() > RETRIES_BEFORE_EXIT;
-        if unfixable || spent {
-            tracing::error!("exit_on_retry_failure: giving up");
-            return Some(d.failures().cloned().collect());
-        }
-        None
-    }
-
-    /// A credential file changed: a `token_file` holds a new token, used at once; for other methods a
-    /// login held back by the backoff (the file was missing or bad) is tried now, and otherwise the next
-    /// login simply reads the new file.
-    async fn on_credentials(&mut self) -> Result<(), AuthError> {
-        if self.tokens.token_from_file() {
-            tracing::info!("the token file changed; using the new token");
-            if self.tokens.relogin().await? == super::token::Reach::Unreachable {
-                self.note_transient();
-            }
-            for r in self.write_sinks() {
-                if let Err(e) = r {
-                    tracing::error!(error = %e, "token sink not written; will retry");
-                }
-            }
-        } else if let Some(o) = &mut self.outage {
-            o.at = Instant::now();
-        }
-        Ok(())
-    }
-
-    /// Handle a reload request: read the config again and apply it (requests that came in a burst are
-    /// handled once).
-    fn on_reload(&mut self) -> Option<Reloaded> {
-        let r = self.reloads.as_mut()?;
-        while r.requests.try_recv().is_ok() {}
-        // RELOADING=1's MONOTONIC_USEC marks when the reload began, before the files are read.
-        self.notifier.reloading();
-        let loaded = (r.load)();
-        Some(self.reload(loaded))
-    }
-
-    /// The status line without a delivery at hand.
-    fn status_now(&self) -> String {
-        let total = self.renderers.len() + usize::from(!self.envs.is_empty());
-        let next = self
-            .next_due()
-            .map(|t| t.saturating_duration_since(Instant::now()).as_secs())
-            .unwrap_or(0);
-        format!("{total} outputs, next refresh in {next} s")
-    }
-
-    /// `systemctl status`'s line: counts and the next due time, never a value or a path.
-    fn status_line(&self, d: &Delivery) -> String {
-        let total = d.files.len() + usize::from(d.env.is_some());
-        let failed = d.files.iter().filter(|r| r.is_err()).count()
-            + usize::from(matches!(d.env, Some(Err(_))));
-        let next = self
-            .next_due()
-            .map(|t| t.saturating_duration_since(Instant::now()).as_secs());
-        let mut line = format!("{} of {total} outputs fresh", total - failed);
-        if failed > 0 {
-            line.push_str(&format!(", {failed} failing (retrying)"));
-        }
-        if let Some(s) = next {
-            line.push_str(&format!(", next refresh in {s} s"));
-        }
-        line
-    }
-
-    fn report_expiries(&self) {
-        if let Some(t) = &self.telemetry {
-            t.set_lease_expiries(self.lease_expiries());
         }
     }
 
@@ -495,7 +345,7 @@ impl Engine {
             let entries = self.store.iter().map(|(_, e)| self.entry_due(e).0).min();
             [self.tokens.due, entries, self.render_retry.map(|p| p.at)]
                 .into_iter()
-                .chain(self.revocations.iter().map(|(t, _)| Some(*t)))
+                .chain(self.revocations.iter().map(|(t, _, _)| Some(*t)))
                 .flatten()
                 .min()
         };
@@ -503,6 +353,15 @@ impl Engine {
             .into_iter()
             .flatten()
             .min()
+    }
+
+    /// Under `exit_on_retry_failure` (and before an exec child runs), an outage that outlasted the retry
+    /// budget ends the run, as Vault Agent gives up after its retries.
+    fn outage_exhausted(&self) -> Option<Fatal> {
+        let o = self.outage?;
+        let budget = u32::try_from(OUTAGE_RETRIES).unwrap_or(u32::MAX);
+        (self.may_give_up && self.cfg.template_config.exit_on_retry_failure && o.attempts >= budget)
+            .then_some(Fatal::Unreachable(o.attempts + 1))
     }
 
     /// Record that the backend could not be reached: hold everything back with exponential backoff.
@@ -517,33 +376,26 @@ impl Engine {
     }
 }
 
+/// Tries through an outage before `exit_on_retry_failure` gives up (Vault Agent's template retry default).
+const OUTAGE_RETRIES: usize = 12;
+
+/// `f`, unless `shutdown` comes first (`None`); the watchdog is fed while it runs.
+async fn guarded<F: std::future::Future>(
+    shutdown: &CancellationToken,
+    notifier: Notifier,
+    f: F,
+) -> Option<F::Output> {
+    tokio::select! {
+        biased;
+        () = shutdown.cancelled() => None,
+        r = f => Some(r),
+        () = watchdog(notifier) => None,
+    }
+}
+
 async fn sleep_until(t: Option<Instant>) {
     match t {
         Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// `WATCHDOG=1` at the notifier's pace while the start (login) runs; never completes.
-async fn watchdog(notifier: Notifier) {
-    let Some(every) = notifier.watchdog_every() else {
-        return std::future::pending().await;
-    };
-    loop {
-        tokio::time::sleep(every).await;
-        notifier.watchdog();
-    }
-}
-
-/// The next reload request; pending forever without a source of them.
-async fn reload_requested(reloads: &mut Option<Reloads>) {
-    match reloads {
-        Some(r) => {
-            if r.requests.recv().await.is_none() {
-                // Every sender is gone: no more requests.
-                std::future::pending::<()>().await;
-            }
-        }
         None => std::future::pending().await,
     }
 }

@@ -15,6 +15,9 @@ use super::schedule::{capped, renew_after, replace_at};
 use super::store::Action;
 use super::token::Reach;
 
+/// How long the teardown may spend revoking leases and the token.
+const REVOKE_LIMIT: Duration = Duration::from_secs(10);
+
 impl Engine {
     /// Do everything that is due now. Returns whether outputs must be rendered again (a secret was
     /// replaced, or a failed delivery is due for another try).
@@ -103,7 +106,12 @@ impl Engine {
                     if !old.is_empty()
                         && let Some(grace) = self.cfg.template_config.revoke_old_after
                     {
-                        self.revocations.push((Instant::now() + grace, old));
+                        let path = self
+                            .store
+                            .get(&req)
+                            .map(|e| e.fetched.api_path.clone())
+                            .unwrap_or_default();
+                        self.revocations.push((Instant::now() + grace, old, path));
                     }
                     self.insert(req, f);
                     changed |= !same;
@@ -189,14 +197,14 @@ impl Engine {
     async fn revoke_due(&mut self, now: Instant) {
         let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.revocations)
             .into_iter()
-            .partition(|(t, _)| *t <= now);
+            .partition(|(t, _, _)| *t <= now);
         self.revocations = rest;
-        for (_, lease_id) in due {
-            self.revoke(&lease_id).await;
+        for (_, lease_id, path) in due {
+            self.revoke(&lease_id, &path).await;
         }
     }
 
-    pub(crate) async fn revoke(&self, lease_id: &str) {
+    pub(crate) async fn revoke(&self, lease_id: &str, path: &str) {
         let Some(token) = &self.tokens.token else {
             return;
         };
@@ -206,6 +214,7 @@ impl Engine {
             .revoke_lease(&token.secret, lease_id)
             .await;
         let meta = SecretMeta {
+            path: path.to_string(),
             lease_id: lease_id.to_string(),
             ..SecretMeta::default()
         };
@@ -229,16 +238,31 @@ impl Engine {
             return;
         }
         if self.cfg.template_config.revoke_on_shutdown {
-            let leases: Vec<String> = self
+            let leases: Vec<(String, String)> = self
                 .store
                 .iter()
-                .map(|(_, e)| e.fetched.secret.lease_id.clone())
-                .filter(|l| !l.is_empty())
+                .filter(|(_, e)| !e.fetched.secret.lease_id.is_empty())
+                .map(|(_, e)| {
+                    (
+                        e.fetched.secret.lease_id.clone(),
+                        e.fetched.api_path.clone(),
+                    )
+                })
                 .collect();
-            for l in leases {
-                self.revoke(&l).await;
+            let revoke_all = async {
+                for (l, path) in &leases {
+                    self.revoke(l, path).await;
+                }
+                self.tokens.revoke().await;
+            };
+            // A backend that hangs must not hold the exit for a client timeout per lease: Kubernetes and
+            // systemd kill a process that overstays its grace period, and then nothing is torn down.
+            if tokio::time::timeout(REVOKE_LIMIT, revoke_all)
+                .await
+                .is_err()
+            {
+                tracing::warn!(limit = ?REVOKE_LIMIT, "revocation did not finish in time; the rest expire on their own");
             }
-            self.tokens.revoke().await;
             self.remove_state();
         }
         if self.cfg.template_config.remove_on_exit {

@@ -1,7 +1,9 @@
 //! The lease engine and the secret store: the one owner of time (DESIGN §6).
 //!
+//! - `cycle`: after each delivery: report, announce, decide whether the run ends.
 //! - `engine`: the engine and its one loop, `run(shutdown, until) -> Outcome`.
 //! - `outcome`: what a run is asked for (`Until`) and how it ends (`Outcome`, `Fatal`).
+//! - `wake`: what wakes the loop besides the clock (reloads, credential files, watchdog); status lines.
 //! - `token`: the token owner: login (one path), renewal, re-login, replaced tokens.
 //! - `store`: fetched secrets, what renderers read, and the one scheduling rule.
 //! - `resolve`: one delivery cycle: render → fetch → render, then hand over to the deliverer.
@@ -13,6 +15,7 @@
 //! - `schedule`: the timing rules as pure functions.
 //! - `state`: the lease state file that lets a restart resume instead of re-issuing.
 
+mod cycle;
 pub mod engine;
 pub mod fetch;
 pub mod jobs;
@@ -25,6 +28,7 @@ pub mod schedule;
 mod state;
 pub mod store;
 mod token;
+mod wake;
 
 pub use crate::output::{Delivery, EnvMap};
 pub use engine::Engine;

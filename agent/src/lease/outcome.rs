@@ -24,6 +24,8 @@ pub enum Fatal {
     Login(AuthError),
     /// Outputs failed and may not be retried (`exit_on_retry_failure`, a `sidekey:` reference).
     Outputs(Vec<OutputFailure>),
+    /// `exit_on_retry_failure`: the backend stayed unreachable through every retry.
+    Unreachable(u32),
 }
 
 /// How a run of the engine ended.

@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::engine::{Engine, RetryPolicy};
+use super::engine::Engine;
 use super::jobs::{EnvJob, FileJob, Renderer, prepare};
 use super::schedule::Backoff;
+use super::schedule::RetryPolicy;
 use super::store::Rules;
 use crate::audit::{EventKind, Record, ReloadMeta};
 use crate::backend::Client;

@@ -98,7 +98,7 @@ impl Engine {
         if let Some(grace) = self.cfg.template_config.revoke_old_after {
             let at = Instant::now() + grace;
             self.revocations
-                .extend(dropped.into_iter().map(|l| (at, l)));
+                .extend(dropped.into_iter().map(|(l, p)| (at, l, p)));
         }
     }
 

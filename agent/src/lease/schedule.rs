@@ -48,6 +48,39 @@ pub fn effective_expiry(lease: Option<Instant>, token: Option<Instant>) -> Optio
     }
 }
 
+/// How hard to retry a failing call inside one operation.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    /// First delay.
+    pub min: Duration,
+    /// Cap of the delay.
+    pub max: Duration,
+    /// Retries after the first attempt; `None` = until it works.
+    pub times: Option<usize>,
+}
+
+impl RetryPolicy {
+    /// `--once`: a few quick retries, then fail.
+    pub const ONCE: Self = Self {
+        min: Duration::from_millis(250),
+        max: Duration::from_secs(2),
+        times: Some(3),
+    };
+
+    /// The waits between tries: [`Backoff`]'s doubling with ±20% jitter, never past `max` (backon's own
+    /// jitter is added after its cap, up to twice `max_backoff`).
+    pub(super) fn delays(
+        &self,
+    ) -> impl Iterator<Item = Duration> + Send + Sync + Unpin + Clone + use<> {
+        let b = Backoff {
+            min: self.min,
+            max: self.max,
+        };
+        (0..self.times.unwrap_or(usize::MAX))
+            .map(move |i| b.delay(u32::try_from(i).unwrap_or(u32::MAX)))
+    }
+}
+
 /// Exponential backoff with jitter: `min × 2^attempt`, capped at `max`, then ±20%.
 #[derive(Clone, Copy, Debug)]
 pub struct Backoff {

@@ -141,13 +141,19 @@ impl Store {
     }
 
     /// Forget the entries no template used in the last delivery (a reload removed or changed the
-    /// templates that read them); returns the lease ids among them.
-    pub fn keep_only(&mut self, used: &std::collections::HashSet<SecretRequest>) -> Vec<String> {
+    /// templates that read them); returns the leases among them (lease id, API path).
+    pub fn keep_only(
+        &mut self,
+        used: &std::collections::HashSet<SecretRequest>,
+    ) -> Vec<(String, String)> {
         let mut dropped = Vec::new();
         self.entries.retain(|req, e| {
             let keep = used.contains(req);
             if !keep && !e.fetched.secret.lease_id.is_empty() {
-                dropped.push(e.fetched.secret.lease_id.clone());
+                dropped.push((
+                    e.fetched.secret.lease_id.clone(),
+                    e.fetched.api_path.clone(),
+                ));
             }
             keep
         });

@@ -252,7 +252,7 @@ async fn error_messages_lose_secret_values_and_secret_values_are_no_paths() {
 
 #[test]
 fn retry_waits_never_pass_max_backoff() {
-    let p = super::engine::RetryPolicy {
+    let p = super::schedule::RetryPolicy {
         min: Duration::from_secs(1),
         max: Duration::from_secs(4),
         times: Some(40),

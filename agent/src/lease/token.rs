@@ -10,7 +10,7 @@ use std::time::Duration;
 use backon::Retryable;
 use tokio::time::Instant;
 
-use super::engine::RetryPolicy;
+use super::schedule::RetryPolicy;
 use super::schedule::{TOKEN_RENEW_FRACTION, capped, renew_after, replace_at};
 use crate::audit::{Auditor, EventKind, Record};
 use crate::auth::{AuthError, Authenticator, Token, ambient_token};
@@ -52,6 +52,8 @@ pub(crate) struct TokenKeeper {
     pub(crate) due: Option<Instant>,
     /// Replaced tokens by accessor, with their expiry: leases they created die then.
     pub(crate) old: HashMap<String, Option<Instant>>,
+    /// Retry a refused login too (a long-running agent), not only an unreachable backend.
+    pub(crate) retry_refusals: bool,
     /// Woken when a credential file changed (a file watch): a login waiting out its backoff tries now.
     pub(crate) credentials: Arc<tokio::sync::Notify>,
 }
@@ -81,6 +83,7 @@ impl TokenKeeper {
             due: None,
             old: HashMap::new(),
             credentials: Arc::new(tokio::sync::Notify::new()),
+            retry_refusals: false,
         }
     }
 
@@ -173,7 +176,10 @@ impl TokenKeeper {
         attempt
             .retry(policy.delays())
             .sleep(sleep)
-            .when(|e: &AuthError| e.is_transient() && !exit_on_err)
+            // Vault Agent's rules: with exit_on_err any login error ends the run; otherwise a long-running
+            // agent retries every login error (a refused credential may be fixed by rotating its file,
+            // which the file watch notices), a one-shot run only what a retry can fix.
+            .when(|e: &AuthError| !exit_on_err && (e.is_transient() || self.retry_refusals))
             .notify(|e, d| tracing::warn!(error = %e, retry_in = ?d, "login failed"))
             .await
     }
@@ -206,7 +212,7 @@ impl TokenKeeper {
                 self.adopt(t);
                 Ok(Reach::Done)
             }
-            Err(e) if self.exit_on_err() && !e.is_transient() => {
+            Err(e) if self.exit_on_err() => {
                 tracing::error!(error = %e, "login failed; exit_on_err is set");
                 Err(e)
             }

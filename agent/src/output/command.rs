@@ -59,6 +59,8 @@ pub async fn run(
     stop: &CancellationToken,
 ) -> Result<(), CommandError> {
     let (program, args) = argv.split_first().ok_or(CommandError::Empty)?;
+    // consul-template's `command_timeout = 0`: start the command and do not wait for it.
+    let detached = timeout.is_zero();
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args);
     // The service manager's socket is sidekey's: a command must not report READY or feed the watchdog.
@@ -68,11 +70,15 @@ pub async fn run(
     cmd.stdin(Stdio::null())
         .stdout(std::io::stderr())
         .process_group(0)
-        .kill_on_drop(true);
+        .kill_on_drop(!detached);
     let mut child = cmd.spawn().map_err(|source| CommandError::Spawn {
         program: program.clone(),
         source,
     })?;
+    if detached {
+        // Tokio reaps a dropped child in the background (in exec mode the supervisor's reaper does).
+        return Ok(());
+    }
     let pid = child.id().and_then(|p| i32::try_from(p).ok()).unwrap_or(0);
     reaped::watch(pid);
     let waited = tokio::select! {

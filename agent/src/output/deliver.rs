@@ -183,16 +183,22 @@ impl Deliverer {
                     allow_non_tmpfs: true,
                     ..FileTarget::new(s.path.clone(), s.mode)
                 };
-                write_atomic(&target, token.secret.expose_secret().as_bytes())
-                    .map(|_| ())
-                    .map_err(|e| {
-                        tracing::error!(error = %e, "token sink write failed");
-                        OutputFailure::permanent(
-                            OutputId::Sink(s.path.clone()),
-                            Step::Write,
-                            e.to_string(),
-                        )
-                    })
+                let r = write_atomic(&target, token.secret.expose_secret().as_bytes());
+                // A sink is an output like any other: its writes are in the audit trail and the metrics
+                // (the destination, never the token).
+                let destination = s.path.display().to_string();
+                self.auditor.record(
+                    Record::result(EventKind::OutputWrite, r.as_ref().err())
+                        .output(OutputMeta::File { destination }),
+                );
+                r.map(|_| ()).map_err(|e| {
+                    tracing::error!(error = %e, "token sink write failed");
+                    OutputFailure::permanent(
+                        OutputId::Sink(s.path.clone()),
+                        Step::Write,
+                        e.to_string(),
+                    )
+                })
             })
             .collect();
         if results.iter().all(Result::is_ok) {
@@ -251,14 +257,15 @@ impl Deliverer {
         };
         slot.running = false;
         let destination = out.target.path.display().to_string();
-        if let Err(CommandError::Stopped { .. }) = &result {
-            return;
-        }
+        // Every run is in the audit trail, one that sidekey's shutdown ended too; that one is not retried.
         self.auditor.record(
             Record::result(EventKind::OutputCommand, result.as_ref().err())
                 .output(OutputMeta::File { destination }),
         );
         self.auditor.flush();
+        if let Err(CommandError::Stopped { .. }) = &result {
+            return;
+        }
         match result {
             Ok(()) => slot.retry = None,
             Err(e) if self.once => {

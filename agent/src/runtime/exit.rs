@@ -59,6 +59,12 @@ impl ExitCode {
                 Self::Unavailable
             }
             Outcome::Fatal(Fatal::Outputs(f)) => Self::for_failures(f),
+            Outcome::Fatal(Fatal::Unreachable(tries)) => {
+                eprintln!(
+                    "sidekey: exit_on_retry_failure: the backend was still unreachable after {tries} tries"
+                );
+                Self::Unavailable
+            }
         }
     }
 

@@ -30,6 +30,7 @@ mod exit;
 mod flows;
 mod notify;
 pub mod reaped;
+mod session;
 mod watch;
 
 pub use exit::ExitCode;

@@ -1,0 +1,84 @@
+//! After each delivery: report it (telemetry, status line), announce it to the exec supervisor, and decide
+//! whether it ends the run (`Until`, `sidekey:` references, `exit_on_retry_failure`).
+
+use super::engine::Engine;
+use super::outcome::{Fatal, Outcome, Until};
+use crate::output::{Delivery, OutputFailure, OutputId, Step};
+
+/// Failed deliveries in a row after which `exit_on_retry_failure` ends the run.
+const RETRIES_BEFORE_EXIT: u32 = 5;
+
+impl Engine {
+    /// One delivery, announced; returns the outcome when it ends the run.
+    pub(super) async fn cycle(&mut self, until: Until) -> Option<Outcome> {
+        let d = match self.deliver().await {
+            Ok(d) => d,
+            Err(e) => return Some(Outcome::Fatal(Fatal::Login(e))),
+        };
+        if until == Until::Once {
+            self.deliverer.settle().await;
+        }
+        if let Some(t) = &self.telemetry {
+            t.delivered(&d);
+        }
+        self.report_expiries();
+        if d.files_changed()
+            && let Some(tx) = &self.announce.files
+        {
+            tx.send_modify(|n| *n += 1);
+        }
+        if let (Some(tx), Some(Ok(m))) = (&self.announce.env, &d.env) {
+            tx.send_if_modified(|cur| {
+                let changed = !crate::exec::same_env(cur, m);
+                if changed {
+                    cur.clone_from(m);
+                }
+                changed
+            });
+        }
+        if let Some(f) = self.fatal(&d, until) {
+            return Some(Outcome::Fatal(Fatal::Outputs(f)));
+        }
+        let done = match until {
+            Until::Once => true,
+            Until::Delivered => d.failures().next().is_none(),
+            Until::Stopped => false,
+        };
+        if until == Until::Delivered && !done {
+            tracing::warn!(
+                "not every output is delivered yet (the exec child and READY=1 wait for them); retrying"
+            );
+        }
+        self.notifier.status(&self.status_line(&d));
+        done.then_some(Outcome::Delivered(d))
+    }
+
+    /// The failures of `d` that end the run: a `sidekey:` reference at once; under
+    /// `exit_on_retry_failure` (before an exec child runs), a template that cannot render from data the
+    /// server returned at once (a retry cannot fix it), anything else once its retries are spent.
+    fn fatal(&self, d: &Delivery, until: Until) -> Option<Vec<OutputFailure>> {
+        let referenced = |f: &&OutputFailure| matches!(&f.output, OutputId::Env(name) if self.fail_fast.contains(name));
+        if d.failures().any(|f| referenced(&f)) {
+            return Some(d.failures().cloned().collect());
+        }
+        let gives_up = until != Until::Once
+            && self.may_give_up
+            && self.cfg.template_config.exit_on_retry_failure;
+        if !gives_up || d.failures().next().is_none() {
+            return None;
+        }
+        let unfixable = d.failures().any(|f| f.step == Step::Render && !f.transient);
+        let spent = self.failed_deliveries() > RETRIES_BEFORE_EXIT;
+        if unfixable || spent {
+            tracing::error!("exit_on_retry_failure: giving up");
+            return Some(d.failures().cloned().collect());
+        }
+        None
+    }
+
+    pub(super) fn report_expiries(&self) {
+        if let Some(t) = &self.telemetry {
+            t.set_lease_expiries(self.lease_expiries());
+        }
+    }
+}

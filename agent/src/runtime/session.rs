@@ -1,0 +1,180 @@
+//! What every flow sets up and tears down once: the engine, the audit trail and its evidence tasks, the
+//! service manager's notifier, the pid file, and the reload requests (SIGHUP and watched files).
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::admin::Telemetry;
+use crate::audit::Auditor;
+use crate::backend::Client;
+use crate::config::Config;
+use crate::lease::jobs::prepare;
+use crate::lease::{Engine, Outcome, Reloads, Until};
+
+use super::EnvSource;
+use super::evidence::Evidence;
+use super::exit::ExitCode;
+use super::flows::{ConfigSource, PidFile};
+use super::notify::Notifier;
+use super::watch::FileWatch;
+
+/// What a flow set up, and the one way to end it.
+pub(super) struct Session {
+    pub(super) engine: Engine,
+    pub(super) evidence: Evidence,
+    pub(super) notifier: Notifier,
+    auditor: Auditor,
+    telemetry: Arc<Telemetry>,
+    env: Arc<dyn EnvSource>,
+    _pid_file: PidFile,
+    once: bool,
+}
+
+impl Session {
+    /// Build the engine (backend client, audit sinks, parsed templates), start the evidence tasks (the
+    /// admin listener unless `once`), write the pid file. Errors are configuration errors (exit 78),
+    /// already reported.
+    pub(super) async fn setup(
+        cfg: &Arc<Config>,
+        env: Arc<dyn EnvSource>,
+        once: bool,
+    ) -> Result<Self, ExitCode> {
+        let outputs = cfg.templates.len() + usize::from(!cfg.env_templates.is_empty());
+        let telemetry = Arc::new(Telemetry::new(outputs));
+        let auditor = Auditor::from_config(&cfg.audit, Some(telemetry.clone()))
+            .map_err(|e| config_error(&e))?;
+        // With `exec { notify = "child" }` the child reports readiness; sidekey still feeds the watchdog.
+        let child_notifies = cfg.exec.as_ref().is_some_and(|e| e.notify_child);
+        let notifier = Notifier::from_env(env.as_ref(), !child_notifies);
+        let engine = build_engine(cfg, &auditor, &telemetry, notifier, env.clone(), once)?;
+        let evidence = Evidence::start(cfg, auditor.clone(), telemetry.clone(), !once)
+            .await
+            .map_err(|e| config_error(&e))?;
+        Ok(Self {
+            engine,
+            evidence,
+            notifier,
+            auditor,
+            telemetry,
+            env,
+            _pid_file: PidFile::write(cfg.pid_file.as_deref()),
+            once,
+        })
+    }
+
+    /// A reload changed the server: the old engine's token and leases belong to it, so they are left
+    /// (not revoked, files not removed: the new engine overwrites them); a new engine starts with `cfg`,
+    /// keeping the audit trail, the admin listener, the pid file and the reload requests.
+    pub(super) async fn start_over(&mut self, cfg: Config) -> Result<(), ExitCode> {
+        let cfg = Arc::new(cfg);
+        let mut engine = build_engine(
+            &cfg,
+            &self.auditor,
+            &self.telemetry,
+            self.notifier,
+            self.env.clone(),
+            self.once,
+        )?;
+        engine.set_credentials(self.engine.credentials());
+        if let Some(mut r) = self.engine.take_reloads() {
+            if let Some(w) = &mut r.watch {
+                w.set(&cfg);
+            }
+            engine.reloads(r);
+        }
+        self.engine.teardown(true).await;
+        self.engine = engine;
+        Ok(())
+    }
+
+    /// The one teardown: stop commands, revoke and remove if configured, drain the audit sinks, remove
+    /// the pid file (on drop).
+    pub(super) async fn teardown(mut self) {
+        self.notifier.stopping();
+        self.engine.teardown(self.once).await;
+        self.evidence.finish().await;
+    }
+
+    /// Run the engine until `until`, tear down, and return the exit code for the outcome.
+    pub(super) async fn run_to_end(
+        mut self,
+        shutdown: &CancellationToken,
+        until: Until,
+    ) -> ExitCode {
+        let outcome = self.engine.run(shutdown, until).await;
+        let code = match outcome {
+            // A one-shot run that was stopped before it delivered everything did not do its job: a
+            // `sidekey run --once && start-app` script must not go on.
+            Outcome::Stopped if until == Until::Once => {
+                eprintln!("sidekey: stopped before every output was delivered");
+                ExitCode::Failed
+            }
+            Outcome::Stopped => {
+                tracing::info!("shutting down");
+                ExitCode::Ok
+            }
+            ref o => ExitCode::for_outcome(o),
+        };
+        self.teardown().await;
+        code
+    }
+}
+
+/// The engine for `cfg`: backend client, parsed templates, reporting to the flow's auditor, telemetry and
+/// service manager.
+fn build_engine(
+    cfg: &Arc<Config>,
+    auditor: &Auditor,
+    telemetry: &Arc<Telemetry>,
+    notifier: Notifier,
+    env: Arc<dyn EnvSource>,
+    once: bool,
+) -> Result<Engine, ExitCode> {
+    let (files, envs) = prepare(cfg).map_err(|e| config_error(&e))?;
+    let client = Client::for_config(cfg).map_err(|e| config_error(&e))?;
+    let mut engine = Engine::new(cfg.clone(), client, files, envs, auditor.clone(), env, once)
+        .with_telemetry(telemetry.clone());
+    engine.notify(notifier);
+    Ok(engine)
+}
+
+/// Reload requests from file changes (and SIGHUP when `hup`), with `source` to read the config again;
+/// credential file changes wake `credentials`.
+pub(super) fn reloads(
+    cfg: &Config,
+    source: &ConfigSource,
+    hup: bool,
+    credentials: Arc<tokio::sync::Notify>,
+) -> Reloads {
+    let (tx, requests) = tokio::sync::mpsc::unbounded_channel();
+    if hup {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::hangup()) {
+            Ok(mut hup) => {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    while hup.recv().await.is_some() {
+                        if tx.send(()).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot handle SIGHUP; no reload on signal"),
+        }
+    }
+    let watch = FileWatch::start(cfg, source.files.clone(), Some(tx), credentials);
+    let load = source.load.clone();
+    Reloads {
+        requests,
+        load: Box::new(move || load()),
+        watch,
+    }
+}
+
+/// A configuration problem found while setting up: reported, exit 78.
+pub(super) fn config_error(e: &dyn std::fmt::Display) -> ExitCode {
+    tracing::error!("{e}");
+    ExitCode::Config
+}
