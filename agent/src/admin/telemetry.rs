@@ -167,9 +167,13 @@ impl Telemetry {
             EventKind::AuthLogin => {
                 self.logins.inc();
             }
-            EventKind::OutputWrite => {
+            // A token sink is written, not rendered.
+            EventKind::OutputWrite
+                if !matches!(ev.output, Some(crate::audit::OutputMeta::Sink { .. })) =>
+            {
                 self.renders.inc();
             }
+            EventKind::OutputWrite => {}
             EventKind::ExecRestart => {
                 self.exec_restarts.inc();
             }

@@ -115,6 +115,11 @@ pub enum OutputMeta {
         /// Its path.
         destination: String,
     },
+    /// An auto-auth token sink (its path; never the token).
+    Sink {
+        /// Its path.
+        destination: String,
+    },
     /// Environment variables of the exec'd child.
     Env {
         /// The variable names (never values).

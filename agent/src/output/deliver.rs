@@ -189,7 +189,7 @@ impl Deliverer {
                 let destination = s.path.display().to_string();
                 self.auditor.record(
                     Record::result(EventKind::OutputWrite, r.as_ref().err())
-                        .output(OutputMeta::File { destination }),
+                        .output(OutputMeta::Sink { destination }),
                 );
                 r.map(|_| ()).map_err(|e| {
                     tracing::error!(error = %e, "token sink write failed");
