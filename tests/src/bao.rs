@@ -279,6 +279,17 @@ impl Bao {
         reply.body
     }
 
+    /// Whether the server still knows `lease_id` (`sys/leases/lookup` with the root token).
+    pub fn lease_alive(&self, lease_id: &str) -> bool {
+        self.request(
+            "PUT",
+            "sys/leases/lookup",
+            Some(ROOT_TOKEN),
+            Some(&serde_json::json!({ "lease_id": lease_id })),
+        )
+        .is_success()
+    }
+
     /// The audit device's entries, one JSON value per line (empty without an audit device).
     pub fn audit_log_lines(&self) -> Vec<Value> {
         let Some(path) = &self.audit_log else {

@@ -61,6 +61,17 @@ pub fn block(header: &str, body: &[&str]) -> String {
     s
 }
 
+/// `command = ["a", "b"]`, one line: a template's or an `exec`'s command, each word quoted.
+pub fn command(words: &[&str]) -> String {
+    let quoted: Vec<String> = words.iter().map(|w| quote(w)).collect();
+    format!("command = [{}]\n", quoted.join(", "))
+}
+
+/// `pid_file = "PATH"`.
+pub fn pid_file(path: &Path) -> String {
+    attr_path("pid_file", path)
+}
+
 /// `vault { address = "ADDR" }`.
 pub fn vault(addr: &str) -> String {
     block("vault", &[&attr("address", addr)])
@@ -130,6 +141,12 @@ impl AutoAuth {
         self
     }
 
+    /// One more line of the method block itself (beside its `config`), such as `exit_on_err = true`.
+    pub fn option(mut self, line: &str) -> AutoAuth {
+        self.options.push(line.to_owned());
+        self
+    }
+
     /// One more line of the method's `config`, such as `remove_jwt_after_reading = false`.
     pub fn config(mut self, line: &str) -> AutoAuth {
         self.config.push(line.to_owned());
@@ -192,10 +209,16 @@ pub fn template_config(options: &[&str]) -> String {
 
 /// `env_template "NAME" { contents = ... }`.
 pub fn env_template(name: &str, contents: &str) -> String {
-    block(
-        &format!("env_template {}", quote(name)),
-        &[&attr("contents", contents)],
-    )
+    env_template_with(name, contents, &[])
+}
+
+/// `env_template "NAME" { contents = ..., <extra lines> }`; `extra` are raw HCL lines such as
+/// `error_on_missing_key = true`.
+pub fn env_template_with(name: &str, contents: &str, extra: &[&str]) -> String {
+    let contents = attr("contents", contents);
+    let mut body = vec![contents.as_str()];
+    body.extend(extra);
+    block(&format!("env_template {}", quote(name)), &body)
 }
 
 /// `exec { command = [...], <options> }`; no `command` line when `command` is empty (the child is then
@@ -203,8 +226,7 @@ pub fn env_template(name: &str, contents: &str) -> String {
 pub fn exec(command: &[&str], options: &[&str]) -> String {
     let mut body = Vec::new();
     if !command.is_empty() {
-        let words: Vec<String> = command.iter().map(|w| quote(w)).collect();
-        body.push(format!("command = [{}]", words.join(", ")));
+        body.push(self::command(command));
     }
     body.extend(options.iter().map(|l| (*l).to_owned()));
     block("exec", &strs(&body))
@@ -240,6 +262,7 @@ mod tests {
     fn blocks_nest_and_indent() {
         let auth = AutoAuth::jwt(Path::new("/j"), "app")
             .backoff("1s", "2s")
+            .option("exit_on_err = true")
             .sink(Path::new("/t"), &["mode = 0600"]);
         assert_eq!(
             auth.to_string(),
@@ -247,6 +270,7 @@ mod tests {
   method "jwt" {
     min_backoff = "1s"
     max_backoff = "2s"
+    exit_on_err = true
     config = {
       path = "/j"
       role = "app"

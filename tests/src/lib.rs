@@ -20,6 +20,7 @@
 //! - [`background`]: a long-running child (`sidekey run`/`exec`, a server) in its own process group, its
 //!   output in files, stopped with its whole group on drop.
 //! - [`proxy`]: a loopback TCP proxy that can cut the backend off and counts connections.
+//! - [`audit`]: reading sidekey's own audit file (JSON lines), its times, and `sidekey audit verify`.
 
 // Test-only code: a failed expectation is a failed test, so `expect`/`panic!` with a message is the
 // right error handling here, and a wall-clock `std::time::Instant` is fine (no tokio clock to pause).
@@ -30,6 +31,7 @@
     clippy::disallowed_types
 )]
 
+pub mod audit;
 pub mod background;
 pub mod bao;
 pub mod compat;
@@ -58,4 +60,12 @@ pub fn random_hex(bytes: usize) -> String {
         .and_then(|mut f| f.read_exact(&mut buf))
         .expect("read /dev/urandom");
     buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Write `contents` to `path` by rename, so a reader (sidekey watching it) never sees a half-written file.
+pub fn replace_file(path: &std::path::Path, contents: &str) {
+    let tmp = path.with_extension(format!("swap-{}", random_hex(3)));
+    std::fs::write(&tmp, contents).unwrap_or_else(|e| panic!("write {}: {e}", tmp.display()));
+    std::fs::rename(&tmp, path)
+        .unwrap_or_else(|e| panic!("rename {} to {}: {e}", tmp.display(), path.display()));
 }

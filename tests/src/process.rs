@@ -25,6 +25,16 @@ impl Finished {
     pub fn code(&self) -> i32 {
         exit_code(self.status)
     }
+
+    /// The exit code, stdout and stderr, for a failure message.
+    pub fn show(&self) -> String {
+        format!(
+            "exit {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code(),
+            self.stdout,
+            self.stderr
+        )
+    }
 }
 
 /// `status` as a shell reports it: the exit code, or `128 + N` if killed by signal `N`.

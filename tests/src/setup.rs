@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+use crate::background::{Background, Builder};
 use crate::bao::Bao;
 use crate::jwt::{APP_SUBJECT, AUDIENCE, ISSUER, JwtIssuer, MintedJwt};
 use crate::postgres::{Postgres, SUPERUSER};
@@ -397,6 +398,32 @@ impl Fixture {
     /// A JWT the `app` role accepts, valid 10 minutes, in a file.
     pub fn app_jwt(&self) -> MintedJwt {
         self.mint_jwt(APP_SUBJECT, AUDIENCE, Duration::from_secs(600))
+    }
+
+    /// Write an agent config into the fixture's scratch dir, under a fresh name each time; returns the path.
+    pub fn write_config(&self, text: &str) -> PathBuf {
+        self.write_file(&format!("agent-{}.hcl", crate::random_hex(4)), text)
+    }
+
+    /// A new token with policy `app` (TTL 1 h), made with the root token: (token, accessor).
+    pub fn app_token(&self) -> (String, String) {
+        let body = self.bao.write(
+            "auth/token/create",
+            json!({ "policies": ["app"], "ttl": "1h" }),
+        );
+        (
+            str_at(&body, "/auth/client_token"),
+            str_at(&body, "/auth/accessor"),
+        )
+    }
+
+    /// A background `sidekey` against this fixture: a clean environment plus `BAO_ADDR`, its logs in
+    /// [`Fixture::dir`]. Add the subcommand and arguments, then `start`.
+    pub fn agent(&self) -> Builder {
+        Background::sidekey()
+            .clean_env()
+            .env("BAO_ADDR", self.addr())
+            .logs_in(self.dir.path())
     }
 
     /// Write `contents` to `name` in the fixture's scratch dir; returns the path.

@@ -15,13 +15,16 @@
 )]
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sidekey_tests::background::{Background, wait_until};
-use sidekey_tests::hcl::{quote, quote_path};
+use sidekey_tests::audit::{
+    assert_verifies, events_so_far, events_strict, field, now_ms, rfc3339_ms, summary,
+};
+use sidekey_tests::background::wait_until;
+use sidekey_tests::hcl::{self, AutoAuth};
 use sidekey_tests::jwt::APP_SUBJECT;
-use sidekey_tests::{Fixture, Setup, ShmDir, Sidekey, SidekeyOutput, sidekey_bin};
+use sidekey_tests::{Fixture, Setup, ShmDir, Sidekey, SidekeyOutput, replace_file, sidekey_bin};
 
 /// Exit code for "an output failed (render, write)".
 const EXIT_FAILED: i32 = 1;
@@ -38,133 +41,13 @@ fn fixture(setup: Setup) -> Fixture {
     setup.start()
 }
 
-/// `vault` + JWT `auto_auth` reading `jwt` as role `app`, with `method_extra` lines in the method block
-/// (e.g. `exit_on_err = true`) and a file sink at `sink` if given.
-fn agent_hcl(fx: &Fixture, jwt: &Path, method_extra: &[&str], sink: Option<&Path>) -> String {
-    let mut s = format!(
-        "vault {{\n  address = {}\n}}\nauto_auth {{\n  method \"jwt\" {{\n",
-        quote(&fx.addr())
-    );
-    for line in method_extra {
-        s.push_str(&format!("    {line}\n"));
-    }
-    s.push_str(&format!(
-        "    config = {{\n      path = {}\n      role = \"app\"\n    }}\n  }}\n",
-        quote_path(jwt)
-    ));
-    if let Some(sink) = sink {
-        s.push_str(&format!(
-            "  sink \"file\" {{\n    config = {{\n      path = {}\n    }}\n  }}\n",
-            quote_path(sink)
-        ));
-    }
-    s.push_str("}\n");
-    s
-}
-
-/// `audit { file { path = ... } }`.
-fn audit_hcl(path: &Path) -> String {
-    format!(
-        "audit {{\n  file {{\n    path = {}\n  }}\n}}\n",
-        quote_path(path)
-    )
-}
-
-/// A `template` stanza: `contents` rendered to `dest`, plus raw HCL lines.
-fn template_hcl(contents: &str, dest: &Path, extra: &[String]) -> String {
-    let mut s = format!(
-        "template {{\n  contents    = {}\n  destination = {}\n",
-        quote(contents),
-        quote_path(dest)
-    );
-    for line in extra {
-        s.push_str(&format!("  {line}\n"));
-    }
-    s.push_str("}\n");
-    s
-}
-
-/// `[ "a", "b" ]` as HCL.
-fn hcl_list(items: &[&str]) -> String {
-    let quoted: Vec<String> = items.iter().map(|i| quote(i)).collect();
-    format!("[{}]", quoted.join(", "))
-}
-
-/// Write a config file into the fixture's scratch dir (a fresh name each time).
-fn write_config(fx: &Fixture, text: &str) -> PathBuf {
-    fx.write_file(
-        &format!("lifecycle-{}.hcl", sidekey_tests::random_hex(4)),
-        text,
-    )
-}
-
-fn show(out: &SidekeyOutput) -> String {
-    format!(
-        "exit {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.code(),
-        out.stdout,
-        out.stderr
-    )
-}
-
-/// Every line of the audit file as JSON; panics naming the line that does not parse (the file must be
-/// whole after sidekey exited: nothing half-written, nothing lost in a buffer).
-fn audit_events_strict(path: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("audit file {}: {e}", path.display()));
-    text.lines()
-        .enumerate()
-        .map(|(i, l)| {
-            serde_json::from_str(l).unwrap_or_else(|e| {
-                panic!(
-                    "audit file {} line {}: not JSON ({e}): {l:?}",
-                    path.display(),
-                    i + 1
-                )
-            })
-        })
-        .collect()
-}
-
-/// The audit events written so far while sidekey runs (a line being written is skipped).
-fn audit_events_so_far(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
-fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
-    v.pointer(ptr).and_then(Value::as_str).unwrap_or_default()
-}
-
-/// One line per event (`seq event outcome path lease error`), for failure messages.
-fn summary(events: &[Value]) -> String {
-    events
-        .iter()
-        .map(|e| {
-            format!(
-                "{} {} {} {} {} {}",
-                e["seq"],
-                s(e, "/event"),
-                s(e, "/outcome"),
-                s(e, "/secret/path"),
-                s(e, "/secret/lease_id"),
-                s(e, "/error")
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// The lease ids of every database credential sidekey issued, from its `secret.read` events.
 fn db_leases(events: &[Value]) -> Vec<String> {
     events
         .iter()
-        .filter(|e| s(e, "/event") == "secret.read" && s(e, "/outcome") == "success")
-        .filter(|e| s(e, "/secret/path") == "database/creds/app")
-        .map(|e| s(e, "/secret/lease_id").to_owned())
+        .filter(|e| field(e, "/event") == "secret.read" && field(e, "/outcome") == "success")
+        .filter(|e| field(e, "/secret/path") == "database/creds/app")
+        .map(|e| field(e, "/secret/lease_id").to_owned())
         .filter(|l| !l.is_empty())
         .collect()
 }
@@ -175,69 +58,6 @@ fn seq_of(events: &[Value], pred: impl Fn(&Value) -> bool) -> Option<u64> {
         .iter()
         .find(|e| pred(e))
         .and_then(|e| e["seq"].as_u64())
-}
-
-/// `sidekey audit verify FILE` must exit 0.
-fn assert_chain_verifies(path: &Path) {
-    let r = Sidekey::new(["audit", "verify"]).args([path]).run();
-    assert_eq!(
-        r.code(),
-        0,
-        "`sidekey audit verify {}` failed:\n{}",
-        path.display(),
-        show(&r)
-    );
-}
-
-/// Whether the server still knows `lease_id` (root `sys/leases/lookup`).
-fn lease_alive(fx: &Fixture, lease_id: &str) -> bool {
-    fx.bao
-        .request(
-            "PUT",
-            "sys/leases/lookup",
-            Some(fx.bao.root_token()),
-            Some(&json!({ "lease_id": lease_id })),
-        )
-        .is_success()
-}
-
-/// Write `contents` to `path` by rename, so a reader never sees a half-written file.
-fn replace_file(path: &Path, contents: &str) {
-    let tmp = path.with_extension("swap");
-    std::fs::write(&tmp, contents).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
-}
-
-/// Milliseconds since the epoch of an RFC 3339 UTC time as sidekey writes it
-/// (`2026-11-30T14:30:02.114Z`).
-fn rfc3339_ms(t: &str) -> Option<i64> {
-    let t = t.strip_suffix('Z')?;
-    let (date, time) = t.split_once('T')?;
-    let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let mut h = hms.split(':').map(|x| x.parse::<i64>().ok());
-    let (hh, mm, ss) = (h.next()??, h.next()??, h.next()??);
-    let frac = format!("{frac:0<3}");
-    let ms = frac.get(..3)?.parse::<i64>().ok()?;
-    // Days from 1970-01-01 (H. Hinnant's days_from_civil).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 24 + hh) * 60 + mm) * 60_000 + ss * 1000 + ms)
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
 }
 
 /// Pids of the processes whose command line contains `marker`.
@@ -339,23 +159,24 @@ fn exit_on_err_after_a_permanent_login_failure_revokes_audits_and_removes_the_pi
     let trail = out.join("audit.log");
     let pid_file = out.join("sidekey.pid");
     let db = out.join("db");
-    let text = format!(
-        "{}{}pid_file = {}\ntemplate_config {{\n  revoke_on_shutdown = true\n}}\n{}",
-        agent_hcl(&fx, &jwt.path, &["exit_on_err = true"], None),
-        audit_hcl(&trail),
-        quote_path(&pid_file),
-        template_hcl(
-            r#"{{ with secret "database/creds/app" }}{{ .Data.username }} {{ .Data.password }}{{ end }}"#,
-            &db,
-            &[]
-        ),
+    let cfg = fx.write_config(
+        &[
+            hcl::vault(&fx.addr()),
+            AutoAuth::jwt(&jwt.path, "app")
+                .option("exit_on_err = true")
+                .to_string(),
+            hcl::audit(&trail, &[]),
+            hcl::pid_file(&pid_file),
+            hcl::template_config(&["revoke_on_shutdown = true"]),
+            hcl::template(
+                r#"{{ with secret "database/creds/app" }}{{ .Data.username }} {{ .Data.password }}{{ end }}"#,
+                &db,
+                &[],
+            ),
+        ]
+        .concat(),
     );
-    let cfg = write_config(&fx, &text);
-    let mut agent = Background::start(
-        &["run", "-c", cfg.to_str().unwrap()],
-        &[("BAO_ADDR", fx.addr().as_str())],
-        fx.dir.path(),
-    );
+    let mut agent = fx.agent().args(["run", "-c"]).arg(&cfg).start();
     assert!(
         wait_until(WITHIN_SECONDS, || db.exists()),
         "no database credential delivered:\n{}",
@@ -398,7 +219,7 @@ fn exit_on_err_after_a_permanent_login_failure_revokes_audits_and_removes_the_pi
         pid_file.display()
     );
 
-    let events = audit_events_strict(&trail);
+    let events = events_strict(&trail);
     let trail_summary = summary(&events);
     let leases = db_leases(&events);
     assert!(
@@ -406,16 +227,16 @@ fn exit_on_err_after_a_permanent_login_failure_revokes_audits_and_removes_the_pi
         "no secret.read of database/creds/app with a lease_id in the audit file:\n{trail_summary}"
     );
     let failed_login = seq_of(&events, |e| {
-        s(e, "/event") == "auth.login" && s(e, "/outcome") == "failure"
+        field(e, "/event") == "auth.login" && field(e, "/outcome") == "failure"
     })
     .unwrap_or_else(|| {
         panic!("the failed auth.login is not in the audit file:\n{trail_summary}\n{stderr}")
     });
     for lease in &leases {
         let revoked = seq_of(&events, |e| {
-            s(e, "/event") == "secret.revoke"
-                && s(e, "/outcome") == "success"
-                && s(e, "/secret/lease_id") == lease
+            field(e, "/event") == "secret.revoke"
+                && field(e, "/outcome") == "success"
+                && field(e, "/secret/lease_id") == lease
         })
         .unwrap_or_else(|| {
             panic!("no successful secret.revoke of {lease} in the audit file:\n{trail_summary}\n{stderr}")
@@ -426,7 +247,7 @@ fn exit_on_err_after_a_permanent_login_failure_revokes_audits_and_removes_the_pi
              {failed_login}):\n{trail_summary}"
         );
     }
-    assert_chain_verifies(&trail);
+    assert_verifies(&trail);
 
     // The server's side. The leases' parent token dies at its 6 s max TTL and takes them with it, so
     // "the lease is gone" alone proves nothing: the server's audit device must show sidekey's own
@@ -434,15 +255,15 @@ fn exit_on_err_after_a_permanent_login_failure_revokes_audits_and_removes_the_pi
     let server = fx.bao.audit_log_lines();
     for lease in &leases {
         let hashed = fx.bao.write("sys/audit-hash/a", json!({ "input": lease }));
-        let hashed = s(&hashed, "/data/hash").to_owned();
+        let hashed = field(&hashed, "/data/hash").to_owned();
         let revoked_on_server = server.iter().any(|l| {
-            let path = s(l, "/request/path");
-            s(l, "/type") == "response"
-                && s(l, "/error").is_empty()
+            let path = field(l, "/request/path");
+            field(l, "/type") == "response"
+                && field(l, "/error").is_empty()
                 && (path == "auth/token/revoke-self"
                     || ((path.starts_with("sys/leases/revoke") || path.starts_with("sys/revoke"))
                         && (path.ends_with(lease.as_str())
-                            || s(l, "/request/data/lease_id") == hashed)))
+                            || field(l, "/request/data/lease_id") == hashed)))
         });
         assert!(
             revoked_on_server,
@@ -450,7 +271,7 @@ fn exit_on_err_after_a_permanent_login_failure_revokes_audits_and_removes_the_pi
              auth/token/revoke-self) by sidekey:\n{trail_summary}\n{stderr}"
         );
         assert!(
-            wait_until(WITHIN_SECONDS, || !lease_alive(&fx, lease)),
+            wait_until(WITHIN_SECONDS, || !fx.bao.lease_alive(lease)),
             "lease {lease} still known to the server"
         );
     }
@@ -472,14 +293,20 @@ fn exec_with_failing_reference(reference: &str) -> Vec<Value> {
     let trail = out.join("audit.log");
     let pid_file = out.join("sidekey.pid");
     let marker = out.join("child-started");
-    let text = format!(
-        "{}{}pid_file = {}\ntemplate_config {{\n  revoke_on_shutdown = true\n}}\nenv_template \"DB_USER\" {{\n  contents = {}\n}}\n",
-        agent_hcl(&fx, &jwt.path, &[], None),
-        audit_hcl(&trail),
-        quote_path(&pid_file),
-        quote(r#"{{ with secret "database/creds/app" }}{{ .Data.username }}{{ end }}"#),
+    let cfg = fx.write_config(
+        &[
+            hcl::vault(&fx.addr()),
+            AutoAuth::jwt(&jwt.path, "app").to_string(),
+            hcl::audit(&trail, &[]),
+            hcl::pid_file(&pid_file),
+            hcl::template_config(&["revoke_on_shutdown = true"]),
+            hcl::env_template(
+                "DB_USER",
+                r#"{{ with secret "database/creds/app" }}{{ .Data.username }}{{ end }}"#,
+            ),
+        ]
+        .concat(),
     );
-    let cfg = write_config(&fx, &text);
     let child = format!("echo child-started; touch {}", marker.display());
     let started = Instant::now();
     let r = Sidekey::new(["exec", "-c"])
@@ -492,9 +319,9 @@ fn exec_with_failing_reference(reference: &str) -> Vec<Value> {
     assert!(
         !marker.exists() && !r.stdout.contains("child-started"),
         "the child was started:\n{}",
-        show(&r)
+        r.show()
     );
-    assert_eq!(r.code(), EXIT_FAILED, "{}", show(&r));
+    assert_eq!(r.code(), EXIT_FAILED, "{}", r.show());
     assert!(
         elapsed <= WITHIN_SECONDS,
         "a reference fails at once, not after {elapsed:?}"
@@ -502,7 +329,7 @@ fn exec_with_failing_reference(reference: &str) -> Vec<Value> {
     assert!(
         r.stderr.contains("MISSING"),
         "stderr does not name the variable MISSING:\n{}",
-        show(&r)
+        r.show()
     );
     assert!(
         !pid_file.exists(),
@@ -510,7 +337,7 @@ fn exec_with_failing_reference(reference: &str) -> Vec<Value> {
         pid_file.display()
     );
 
-    let events = audit_events_strict(&trail);
+    let events = events_strict(&trail);
     let trail_summary = summary(&events);
     let leases = db_leases(&events);
     // The scenario needs a credential issued before sidekey gives up; without one there is nothing to
@@ -519,27 +346,27 @@ fn exec_with_failing_reference(reference: &str) -> Vec<Value> {
         !leases.is_empty(),
         "scenario not reached: no secret.read of database/creds/app with a lease_id in the audit \
          file:\n{trail_summary}\n{}",
-        show(&r)
+        r.show()
     );
     for lease in &leases {
         assert!(
-            events.iter().any(|e| s(e, "/event") == "secret.revoke"
-                && s(e, "/outcome") == "success"
-                && s(e, "/secret/lease_id") == lease),
+            events.iter().any(|e| field(e, "/event") == "secret.revoke"
+                && field(e, "/outcome") == "success"
+                && field(e, "/secret/lease_id") == lease),
             "no successful secret.revoke of {lease} in the audit file:\n{trail_summary}\n{}",
-            show(&r)
+            r.show()
         );
         // The token lives an hour: a lease gone now was revoked by sidekey.
         assert!(
-            !lease_alive(&fx, lease),
+            !fx.bao.lease_alive(lease),
             "lease {lease} is still live on the server after sidekey exited"
         );
     }
     assert!(
-        !events.iter().any(|e| s(e, "/event") == "exec.start"),
+        !events.iter().any(|e| field(e, "/event") == "exec.start"),
         "an exec.start event, but the child must not start:\n{trail_summary}"
     );
-    assert_chain_verifies(&trail);
+    assert_verifies(&trail);
     events
 }
 
@@ -549,9 +376,9 @@ fn exec_with_failing_reference(reference: &str) -> Vec<Value> {
 fn exec_with_a_reference_to_a_missing_secret_revokes_the_issued_lease_and_starts_no_child() {
     let events = exec_with_failing_reference("sidekey:secret/data/app/does-not-exist#key");
     assert!(
-        events.iter().any(|e| s(e, "/event") == "secret.read"
-            && s(e, "/outcome") == "failure"
-            && s(e, "/secret/path").contains("app/does-not-exist")),
+        events.iter().any(|e| field(e, "/event") == "secret.read"
+            && field(e, "/outcome") == "failure"
+            && field(e, "/secret/path").contains("app/does-not-exist")),
         "the failed read of the reference is not in the audit file:\n{}",
         summary(&events)
     );
@@ -600,30 +427,33 @@ fn a_hanging_command_blocks_neither_other_outputs_nor_the_token_and_leaves_no_pr
         hanging.display()
     );
     let command_timeout = Duration::from_secs(8);
-    let text = format!(
-        "{}{}listener \"admin\" {{\n  address = \"127.0.0.1:{admin}\"\n}}\ntemplate_config {{\n  static_secret_render_interval = \"1s\"\n}}\n{}{}",
-        agent_hcl(&fx, &jwt.path, &[], None),
-        audit_hcl(&trail),
-        template_hcl(
-            r#"{{ with secret "secret/data/app/t1" }}{{ .Data.data.v }}{{ end }}"#,
-            &hanging,
-            &[
-                format!("command = {}", hcl_list(&["sh", "-c", &script])),
-                format!("command_timeout = \"{}s\"", command_timeout.as_secs()),
-            ]
-        ),
-        template_hcl(
-            r#"{{ with secret "secret/data/app/t2" }}{{ .Data.data.v }}{{ end }}"#,
-            &other,
-            &[]
-        ),
+    let cfg = fx.write_config(
+        &[
+            hcl::vault(&fx.addr()),
+            AutoAuth::jwt(&jwt.path, "app").to_string(),
+            hcl::audit(&trail, &[]),
+            hcl::admin_listener(&format!("127.0.0.1:{admin}")),
+            hcl::template_config(&["static_secret_render_interval = \"1s\""]),
+            hcl::template(
+                r#"{{ with secret "secret/data/app/t1" }}{{ .Data.data.v }}{{ end }}"#,
+                &hanging,
+                &[
+                    &hcl::command(&["sh", "-c", &script]),
+                    &hcl::attr(
+                        "command_timeout",
+                        &format!("{}s", command_timeout.as_secs()),
+                    ),
+                ],
+            ),
+            hcl::template(
+                r#"{{ with secret "secret/data/app/t2" }}{{ .Data.data.v }}{{ end }}"#,
+                &other,
+                &[],
+            ),
+        ]
+        .concat(),
     );
-    let cfg = write_config(&fx, &text);
-    let mut agent = Background::start(
-        &["run", "-c", cfg.to_str().unwrap()],
-        &[("BAO_ADDR", fx.addr().as_str())],
-        fx.dir.path(),
-    );
+    let mut agent = fx.agent().args(["run", "-c"]).arg(&cfg).start();
     let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
     assert!(
         wait_until(WITHIN_SECONDS, || read(&hanging) == "calm"
@@ -687,11 +517,11 @@ fn a_hanging_command_blocks_neither_other_outputs_nor_the_token_and_leaves_no_pr
 
     // The token was renewed during the hang (4 s TTL: about every 2.7 s).
     let window = hang_seen_ms..hang_seen_ms + 7_000;
-    let events = audit_events_so_far(&trail);
+    let events = events_so_far(&trail);
     let renewed_during_hang = events.iter().any(|e| {
-        s(e, "/event") == "auth.renew"
-            && s(e, "/outcome") == "success"
-            && rfc3339_ms(s(e, "/time")).is_some_and(|t| window.contains(&t))
+        field(e, "/event") == "auth.renew"
+            && field(e, "/outcome") == "success"
+            && rfc3339_ms(field(e, "/time")).is_some_and(|t| window.contains(&t))
     });
     assert!(
         renewed_during_hang,
@@ -701,17 +531,17 @@ fn a_hanging_command_blocks_neither_other_outputs_nor_the_token_and_leaves_no_pr
 
     // The audit trail names the failure and why.
     let command_failed = |e: &Value| {
-        let err = s(e, "/error").to_lowercase();
-        s(e, "/event") == "output.command"
-            && s(e, "/outcome") == "failure"
+        let err = field(e, "/error").to_lowercase();
+        field(e, "/event") == "output.command"
+            && field(e, "/outcome") == "failure"
             && err.contains("timeout")
     };
     assert!(
-        wait_until(Duration::from_secs(5), || audit_events_so_far(&trail)
+        wait_until(Duration::from_secs(5), || events_so_far(&trail)
             .iter()
             .any(command_failed)),
         "no output.command failure mentioning the timeout in the audit file:\n{}",
-        summary(&audit_events_so_far(&trail))
+        summary(&events_so_far(&trail))
     );
 
     // Readiness stays 200 and names the failing command's template; a metric counts it.
@@ -742,7 +572,7 @@ fn a_hanging_command_blocks_neither_other_outputs_nor_the_token_and_leaves_no_pr
         "processes of the command survive sidekey: {:?}",
         processes_with(&marker)
     );
-    assert_chain_verifies(&trail);
+    assert_verifies(&trail);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -753,16 +583,18 @@ fn a_hanging_command_blocks_neither_other_outputs_nor_the_token_and_leaves_no_pr
 /// stderr names the sink path, and nothing is written where the path leads.
 fn sink_fault_once(fx: &Fixture, out: &ShmDir, sink: &Path) -> SidekeyOutput {
     let jwt = fx.app_jwt();
-    let text = format!(
-        "{}{}",
-        agent_hcl(fx, &jwt.path, &[], Some(sink)),
-        template_hcl(
-            r#"{{ with secret "secret/data/app/config" }}{{ .Data.data.username }}{{ end }}"#,
-            &out.join("kv"),
-            &[]
-        ),
+    let cfg = fx.write_config(
+        &[
+            hcl::vault(&fx.addr()),
+            AutoAuth::jwt(&jwt.path, "app").sink(sink, &[]).to_string(),
+            hcl::template(
+                r#"{{ with secret "secret/data/app/config" }}{{ .Data.data.username }}{{ end }}"#,
+                &out.join("kv"),
+                &[],
+            ),
+        ]
+        .concat(),
     );
-    let cfg = write_config(fx, &text);
     let r = Sidekey::new(["run", "--once", "-c"])
         .args([&cfg])
         .timeout(WITHIN_SECONDS)
@@ -771,13 +603,13 @@ fn sink_fault_once(fx: &Fixture, out: &ShmDir, sink: &Path) -> SidekeyOutput {
         r.code(),
         EXIT_FAILED,
         "an unusable sink is a failed output:\n{}",
-        show(&r)
+        r.show()
     );
     assert!(
         r.stderr.contains(&sink.display().to_string()),
         "stderr does not name the sink path {}:\n{}",
         sink.display(),
-        show(&r)
+        r.show()
     );
     r
 }
@@ -827,30 +659,43 @@ fn missing_key_fixture() -> Fixture {
 /// A template printing the missing key.
 const MISSING_KEY: &str = r#"{{ with secret "secret/data/app/x" }}{{ .Data.data.nope }}{{ end }}"#;
 
-/// A config rendering [`MISSING_KEY`] to `dest` with `error_on_missing_key = true`, plus `extra`.
-fn missing_key_config(fx: &Fixture, dest: &Path, method_extra: &[&str], extra: &str) -> PathBuf {
+/// A config rendering [`MISSING_KEY`] to `dest` with `error_on_missing_key = true`, plus `extra`; the JWT
+/// method's `min_backoff`/`max_backoff` are `backoff`, if given.
+fn missing_key_config(
+    fx: &Fixture,
+    dest: &Path,
+    backoff: Option<(&str, &str)>,
+    extra: &str,
+) -> PathBuf {
     let jwt = fx.app_jwt();
-    let text = format!(
-        "{}{}{extra}",
-        agent_hcl(fx, &jwt.path, method_extra, None),
-        template_hcl(MISSING_KEY, dest, &["error_on_missing_key = true".into()]),
-    );
-    write_config(fx, &text)
+    let mut auth = AutoAuth::jwt(&jwt.path, "app");
+    if let Some((min, max)) = backoff {
+        auth = auth.backoff(min, max);
+    }
+    fx.write_config(
+        &[
+            hcl::vault(&fx.addr()),
+            auth.to_string(),
+            hcl::template(MISSING_KEY, dest, &["error_on_missing_key = true"]),
+            extra.to_owned(),
+        ]
+        .concat(),
+    )
 }
 
 /// The checks shared by the runs that must fail: exit 1, stderr names the template and the key, the
 /// destination is not written.
 fn assert_missing_key_failure(r: &SidekeyOutput, names: &str, dest: Option<&Path>) {
-    assert_eq!(r.code(), EXIT_FAILED, "{}", show(r));
+    assert_eq!(r.code(), EXIT_FAILED, "{}", r.show());
     assert!(
         r.stderr.contains(names),
         "stderr does not name the template {names}:\n{}",
-        show(r)
+        r.show()
     );
     assert!(
         r.stderr.contains("nope"),
         "stderr does not name the missing key `nope`:\n{}",
-        show(r)
+        r.show()
     );
     if let Some(dest) = dest {
         assert!(!dest.exists(), "{} was written", dest.display());
@@ -863,7 +708,7 @@ fn missing_key_once_fails_within_seconds_naming_template_and_key() {
     let fx = missing_key_fixture();
     let out = ShmDir::new();
     let dest = out.join("missing-key.txt");
-    let cfg = missing_key_config(&fx, &dest, &[], "");
+    let cfg = missing_key_config(&fx, &dest, None, "");
     let r = Sidekey::new(["run", "--once", "-c"])
         .args([&cfg])
         .timeout(WITHIN_SECONDS)
@@ -881,8 +726,8 @@ fn missing_key_run_with_exit_on_retry_failure_ends_within_seconds() {
     let cfg = missing_key_config(
         &fx,
         &dest,
-        &[],
-        "template_config {\n  exit_on_retry_failure = true\n}\n",
+        None,
+        &hcl::template_config(&["exit_on_retry_failure = true"]),
     );
     let r = Sidekey::new(["run", "-c"])
         .args([&cfg])
@@ -899,12 +744,15 @@ fn missing_key_exec_with_exit_on_retry_failure_ends_before_the_child_starts() {
     let out = ShmDir::new();
     let jwt = fx.app_jwt();
     let marker = out.join("child-started");
-    let text = format!(
-        "{}template_config {{\n  exit_on_retry_failure = true\n}}\nenv_template \"LIFECYCLE_X\" {{\n  contents = {}\n  error_on_missing_key = true\n}}\n",
-        agent_hcl(&fx, &jwt.path, &[], None),
-        quote(MISSING_KEY),
+    let cfg = fx.write_config(
+        &[
+            hcl::vault(&fx.addr()),
+            AutoAuth::jwt(&jwt.path, "app").to_string(),
+            hcl::template_config(&["exit_on_retry_failure = true"]),
+            hcl::env_template_with("LIFECYCLE_X", MISSING_KEY, &["error_on_missing_key = true"]),
+        ]
+        .concat(),
     );
-    let cfg = write_config(&fx, &text);
     let child = format!("echo child-started; touch {}", marker.display());
     let r = Sidekey::new(["exec", "-c"])
         .args([&cfg])
@@ -914,7 +762,7 @@ fn missing_key_exec_with_exit_on_retry_failure_ends_before_the_child_starts() {
     assert!(
         !marker.exists() && !r.stdout.contains("child-started"),
         "the child was started:\n{}",
-        show(&r)
+        r.show()
     );
     assert_missing_key_failure(&r, "LIFECYCLE_X", None);
 }
@@ -927,17 +775,8 @@ fn missing_key_run_keeps_retrying_and_renders_once_the_key_exists() {
     let fx = missing_key_fixture();
     let out = ShmDir::new();
     let dest = out.join("missing-key.txt");
-    let cfg = missing_key_config(
-        &fx,
-        &dest,
-        &["min_backoff = \"1s\"", "max_backoff = \"2s\""],
-        "",
-    );
-    let mut agent = Background::start(
-        &["run", "-c", cfg.to_str().unwrap()],
-        &[("BAO_ADDR", fx.addr().as_str())],
-        fx.dir.path(),
-    );
+    let cfg = missing_key_config(&fx, &dest, Some(("1s", "2s")), "");
+    let mut agent = fx.agent().args(["run", "-c"]).arg(&cfg).start();
     let code = agent.wait_timeout(Duration::from_secs(3));
     assert_eq!(
         code,
@@ -986,25 +825,31 @@ fn exec_forwards_sigterm_once_then_kills_after_kill_timeout_and_does_not_restart
     let jwt = fx.app_jwt();
     let pid_file = out.join("sidekey.pid");
     let starts = out.join("starts");
-    let text = format!(
-        "{}pid_file = {}\nexec {{\n  kill_timeout = \"2s\"\n  restart_on_exit = true\n}}\nenv_template \"LIFECYCLE_USER\" {{\n  contents = {}\n}}\n",
-        agent_hcl(&fx, &jwt.path, &[], None),
-        quote_path(&pid_file),
-        quote(r#"{{ with secret "secret/data/app/config" }}{{ .Data.data.username }}{{ end }}"#),
+    let cfg = fx.write_config(
+        &[
+            hcl::vault(&fx.addr()),
+            AutoAuth::jwt(&jwt.path, "app").to_string(),
+            hcl::pid_file(&pid_file),
+            hcl::exec(&[], &["kill_timeout = \"2s\"", "restart_on_exit = true"]),
+            hcl::env_template(
+                "LIFECYCLE_USER",
+                r#"{{ with secret "secret/data/app/config" }}{{ .Data.data.username }}{{ end }}"#,
+            ),
+        ]
+        .concat(),
     );
-    let cfg = write_config(&fx, &text);
     // The child ignores SIGTERM (and so does the `sleep` it becomes); it counts its starts.
     let child = format!(
         "echo started >> {}; trap '' TERM; exec sleep 61.{}",
         starts.display(),
         std::process::id()
     );
-    let cfg = cfg.display().to_string();
-    let mut bg = Background::start(
-        &["exec", "-c", &cfg, "--", "sh", "-c", &child],
-        &[("BAO_ADDR", &fx.addr())],
-        out.path(),
-    );
+    let mut bg = fx
+        .agent()
+        .args(["exec", "-c"])
+        .arg(&cfg)
+        .args(["--", "sh", "-c", &child])
+        .start();
     assert!(
         wait_until(WITHIN_SECONDS, || starts.exists()),
         "the child did not start:\n{}",

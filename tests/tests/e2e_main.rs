@@ -32,22 +32,13 @@ fn mode(path: &Path) -> u32 {
 /// output if it is missing.
 fn read_output(path: &Path, out: &SidekeyOutput) -> String {
     std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}\n{}", path.display(), show(out)))
+        .unwrap_or_else(|e| panic!("{}: {e}\n{}", path.display(), out.show()))
 }
 
 /// Build sidekey before starting servers (a cold build can take minutes), then set up.
 fn fixture(setup: Setup) -> Fixture {
     sidekey_bin();
     setup.start()
-}
-
-fn show(out: &SidekeyOutput) -> String {
-    format!(
-        "exit {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.code(),
-        out.stdout,
-        out.stderr
-    )
 }
 
 /// `vault` + JWT `auto_auth` with a fresh `app` JWT (token sink at `sink`, if any) + `rest`, written
@@ -104,7 +95,7 @@ fn run_once_renders_kv_database_and_pki_templates() {
     let (config, _) = agent_config(&fx, "agent.hcl", Some(&sink), &templates);
 
     let out = Sidekey::new(["run", "--once", "-c"]).args([&config]).run();
-    assert_eq!(out.code(), 0, "{}", show(&out));
+    assert_eq!(out.code(), 0, "{}", out.show());
 
     assert_eq!(read_output(&password, &out), fx.sentinel);
     assert_eq!(mode(&password), 0o400);
@@ -148,17 +139,17 @@ fn run_once_fails_on_an_unreadable_secret_and_leaves_no_file() {
     let (config, _) = agent_config(&fx, "agent.hcl", None, &template);
 
     let out = Sidekey::new(["run", "--once", "-c"]).args([&config]).run();
-    assert_ne!(out.code(), 0, "{}", show(&out));
+    assert_ne!(out.code(), 0, "{}", out.show());
     assert!(
         out.stderr.contains(&dest.to_string_lossy().into_owned()),
         "stderr does not name the destination {}:\n{}",
         dest.display(),
-        show(&out)
+        out.show()
     );
     assert!(
         out.stderr.contains("secret/data/forbidden/x"),
         "stderr does not name the secret path:\n{}",
-        show(&out)
+        out.show()
     );
     let entries: Vec<_> = std::fs::read_dir(&out_dir).unwrap().collect();
     assert!(
@@ -189,8 +180,8 @@ fn a_failing_command_does_not_fail_a_one_shot_run() {
         &format!("exit_after_auth = true\n{template}"),
     );
     let out = Sidekey::new(["run", "-c"]).args([&config]).run();
-    assert_eq!(out.code(), 0, "{}", show(&out));
-    assert!(out.stderr.contains("command failed"), "{}", show(&out));
+    assert_eq!(out.code(), 0, "{}", out.show());
+    assert!(out.stderr.contains("command failed"), "{}", out.show());
     assert_eq!(
         std::fs::read_to_string(&dest).unwrap(),
         sidekey_tests::setup::KV_USERNAME
@@ -229,7 +220,7 @@ fn exec_passes_rendered_env_and_not_tokens_and_exit_code() {
         out.code(),
         0,
         "child did not see the right env:\n{}",
-        show(&out)
+        out.show()
     );
 
     let out = exec("exit 7");
@@ -237,7 +228,7 @@ fn exec_passes_rendered_env_and_not_tokens_and_exit_code() {
         out.code(),
         7,
         "exit code not passed through:\n{}",
-        show(&out)
+        out.show()
     );
 }
 
@@ -258,11 +249,11 @@ fn check_warns_when_a_destination_is_not_on_tmpfs() {
     let cfg = dir.path().join("agent.hcl");
     std::fs::write(&cfg, hcl::template("x", &dest, &[])).unwrap();
     let out = Sidekey::new(["check", "-c"]).args([&cfg]).run();
-    assert_eq!(out.code(), 0, "{}", show(&out));
+    assert_eq!(out.code(), 0, "{}", out.show());
     assert!(
         out.stderr.contains("not on tmpfs/ramfs") && out.stderr.contains("allow_non_tmpfs"),
         "{}",
-        show(&out)
+        out.show()
     );
 }
 
@@ -283,13 +274,13 @@ fn check_reports_file_line_and_unknown_key() {
     std::fs::write(&bad, lines.join("\n") + "\n").unwrap();
 
     let out = Sidekey::new(["check", "-c"]).args([&bad]).run();
-    assert_eq!(out.code(), 78, "{}", show(&out));
+    assert_eq!(out.code(), 78, "{}", out.show());
     assert!(
         out.stderr.contains(&format!("bad.hcl:{line}")),
         "{}",
-        show(&out)
+        out.show()
     );
-    assert!(out.stderr.contains("destinaton"), "{}", show(&out));
+    assert!(out.stderr.contains("destinaton"), "{}", out.show());
 }
 
 #[test]
@@ -310,7 +301,7 @@ fn check_accepts_a_valid_config() {
     let good = dir.path().join("good.hcl");
     std::fs::write(&good, text).unwrap();
     let out = Sidekey::new(["check", "-c"]).args([&good]).run();
-    assert_eq!(out.code(), 0, "{}", show(&out));
+    assert_eq!(out.code(), 0, "{}", out.show());
 }
 
 /// `(event, secret.path)` → how many audit lines.
@@ -348,7 +339,7 @@ fn audit_has_one_event_per_retrieval_and_no_secret_values() {
         .args([&config])
         .env("RUST_LOG", "trace")
         .run();
-    assert_eq!(out.code(), 0, "{}", show(&out));
+    assert_eq!(out.code(), 0, "{}", out.show());
 
     let text = read_output(&audit, &out);
     let events: Vec<Value> = text
@@ -460,10 +451,10 @@ fn audit_has_one_event_per_retrieval_and_no_secret_values() {
 #[test]
 fn version_exits_zero() {
     let out = Sidekey::new(["version"]).run();
-    assert_eq!(out.code(), 0, "{}", show(&out));
+    assert_eq!(out.code(), 0, "{}", out.show());
     assert!(
         out.stdout.contains(env!("CARGO_PKG_VERSION")),
         "{}",
-        show(&out)
+        out.show()
     );
 }

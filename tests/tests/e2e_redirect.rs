@@ -13,10 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use serde_json::json;
 use sidekey_tests::hcl::{template, token_file_auto_auth, vault};
-use sidekey_tests::setup::str_at;
-use sidekey_tests::{Fixture, Setup, ShmDir, Sidekey, SidekeyOutput, sidekey_bin};
+use sidekey_tests::{Fixture, Setup, ShmDir, Sidekey, sidekey_bin};
 
 const KV_PASSWORD: &str =
     r#"{{ with secret "secret/data/app/config" }}{{ .Data.data.password }}{{ end }}"#;
@@ -178,11 +176,7 @@ fn fixture() -> Fixture {
 
 /// A token with policy `app` (reads `secret/data/app/*`, looks itself up), in a file.
 fn app_token(fx: &Fixture) -> (String, PathBuf) {
-    let reply = fx.bao.write(
-        "auth/token/create",
-        json!({ "policies": ["app"], "ttl": "1h" }),
-    );
-    let token = str_at(&reply, "/auth/client_token");
+    let (token, _) = fx.app_token();
     let path = fx.write_file("token", &token);
     (token, path)
 }
@@ -191,15 +185,6 @@ fn app_token(fx: &Fixture) -> (String, PathBuf) {
 fn config(fx: &Fixture, addr: &str, token: &Path, dest: &Path) -> PathBuf {
     let text = vault(addr) + &token_file_auto_auth(token) + &template(KV_PASSWORD, dest, &[]);
     fx.write_file("agent.hcl", &text)
-}
-
-fn show(out: &SidekeyOutput) -> String {
-    format!(
-        "exit {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.code(),
-        out.stdout,
-        out.stderr
-    )
 }
 
 #[test]
@@ -244,21 +229,21 @@ fn a_redirect_to_an_address_not_configured_is_refused_and_the_token_stays_home()
             .count()
     );
 
-    assert_ne!(out.code(), 0, "{}", show(&out));
+    assert_ne!(out.code(), 0, "{}", out.show());
     let refused = format!("redirect to {elsewhere_addr} refused");
     assert!(
         out.stderr.contains(&refused),
         "stderr does not name the refused redirect ({refused}):\n{}",
-        show(&out)
+        out.show()
     );
     for (what, value) in [("token", token.as_str()), ("secret", fx.sentinel.as_str())] {
         assert!(
             !out.stderr.contains(value) && !out.stdout.contains(value),
             "the {what} appears in sidekey's output:\n{}",
-            show(&out)
+            out.show()
         );
     }
-    assert!(!dest.exists(), "a secret file was written: {}", show(&out));
+    assert!(!dest.exists(), "a secret file was written: {}", out.show());
     assert!(shm.entries().is_empty(), "left behind: {:?}", shm.entries());
 }
 
@@ -291,9 +276,9 @@ fn a_redirect_to_the_configured_address_is_followed() {
         .timeout(Duration::from_secs(10))
         .run();
 
-    assert_eq!(out.code(), 0, "{}", show(&out));
+    assert_eq!(out.code(), 0, "{}", out.show());
     assert_eq!(
-        std::fs::read_to_string(&dest).unwrap_or_else(|e| panic!("{e}\n{}", show(&out))),
+        std::fs::read_to_string(&dest).unwrap_or_else(|e| panic!("{e}\n{}", out.show())),
         fx.sentinel
     );
     let seen = front.seen();

@@ -22,12 +22,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sidekey_tests::background::{Background, wait_until};
-use sidekey_tests::hcl::{quote, quote_path};
-use sidekey_tests::{Fixture, Setup, ShmDir, Sidekey, sidekey_bin};
+use sidekey_tests::audit::{assert_verifies, events_so_far, field, now_ms, rfc3339_ms, summary};
+use sidekey_tests::background::{Background, Builder, wait_until};
+use sidekey_tests::hcl::{self, AutoAuth};
+use sidekey_tests::{Fixture, Setup, ShmDir, replace_file, sidekey_bin};
 use tempfile::TempDir;
 
 /// What "within seconds" means in these tests.
@@ -37,9 +38,16 @@ const WITHIN_SECONDS: Duration = Duration::from_secs(10);
 const KV_USERNAME: &str =
     r#"{{ with secret "secret/data/app/config" }}{{ .Data.data.username }}{{ end }}"#;
 
+/// `v` of `secret/app/t`, a KV secret the test itself changes.
+const KV_T: &str = r#"{{ with secret "secret/data/app/t" }}{{ .Data.data.v }}{{ end }}"#;
+
 /// The database credential with its lease: `LEASE_ID USERNAME`.
 const DB_LEASE_USER: &str =
     r#"{{ with secret "database/creds/app" }}{{ .LeaseID }} {{ .Data.username }}{{ end }}"#;
+
+/// KV secrets re-read every second (so a change reaches the outputs within seconds): a
+/// `template_config` option.
+const FAST_KV: &str = "static_secret_render_interval = \"1s\"";
 
 /// Build sidekey before starting servers (a cold build would eat the deadlines), then start them.
 fn fixture(setup: Setup) -> Fixture {
@@ -47,98 +55,8 @@ fn fixture(setup: Setup) -> Fixture {
     setup.start()
 }
 
-// ---------------------------------------------------------------------------------------------------
-// Config builders.
-// ---------------------------------------------------------------------------------------------------
-
-/// `vault` + JWT `auto_auth` reading `jwt` as role `app`, with `method_extra` lines in the method block.
-fn jwt_agent(fx: &Fixture, jwt: &Path, method_extra: &[&str]) -> String {
-    let mut s = format!(
-        "vault {{\n  address = {}\n}}\nauto_auth {{\n  method \"jwt\" {{\n",
-        quote(&fx.addr())
-    );
-    for line in method_extra {
-        s.push_str(&format!("    {line}\n"));
-    }
-    s.push_str(&format!(
-        "    config = {{\n      path = {}\n      role = \"app\"\n    }}\n  }}\n}}\n",
-        quote_path(jwt)
-    ));
-    s
-}
-
-/// `vault` + `token_file` `auto_auth` reading `token`, with `method_extra` lines in the method block.
-fn token_file_agent(fx: &Fixture, token: &Path, method_extra: &[&str]) -> String {
-    let mut s = format!(
-        "vault {{\n  address = {}\n}}\nauto_auth {{\n  method \"token_file\" {{\n",
-        quote(&fx.addr())
-    );
-    for line in method_extra {
-        s.push_str(&format!("    {line}\n"));
-    }
-    s.push_str(&format!(
-        "    config = {{\n      token_file_path = {}\n    }}\n  }}\n}}\n",
-        quote_path(token)
-    ));
-    s
-}
-
-/// `audit { file { path = ... } }`.
-fn audit_hcl(path: &Path) -> String {
-    format!(
-        "audit {{\n  file {{\n    path = {}\n  }}\n}}\n",
-        quote_path(path)
-    )
-}
-
-/// KV secrets re-read every second (so a change reaches the outputs within seconds).
-const FAST_KV: &str = "template_config {\n  static_secret_render_interval = \"1s\"\n}\n";
-
-/// A `template` stanza: `contents` rendered to `dest`, plus raw HCL lines.
-fn template_hcl(contents: &str, dest: &Path, extra: &[String]) -> String {
-    let mut s = format!(
-        "template {{\n  contents    = {}\n  destination = {}\n",
-        quote(contents),
-        quote_path(dest)
-    );
-    for line in extra {
-        s.push_str(&format!("  {line}\n"));
-    }
-    s.push_str("}\n");
-    s
-}
-
-/// `[ "a", "b" ]` as HCL.
-fn hcl_list(items: &[&str]) -> String {
-    let quoted: Vec<String> = items.iter().map(|i| quote(i)).collect();
-    format!("[{}]", quoted.join(", "))
-}
-
-/// Write a config file into the fixture's scratch dir (a fresh name each time).
-fn write_config(fx: &Fixture, text: &str) -> PathBuf {
-    fx.write_file(
-        &format!("systemd-{}.hcl", sidekey_tests::random_hex(4)),
-        text,
-    )
-}
-
-/// Write `contents` to `path` by rename, so a reader never sees a half-written file.
-fn replace_file(path: &Path, contents: &str) {
-    let tmp = path.with_extension(format!("swap-{}", sidekey_tests::random_hex(3)));
-    std::fs::write(&tmp, contents).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
-}
-
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
-}
-
-/// `sidekey run -c CFG` in the background with `BAO_ADDR` and `env`.
-fn run_agent(fx: &Fixture, cfg: &Path, env: &[(&str, &str)]) -> Background {
-    let addr = fx.addr();
-    let mut all = vec![("BAO_ADDR", addr.as_str())];
-    all.extend_from_slice(env);
-    Background::start(&["run", "-c", cfg.to_str().unwrap()], &all, fx.dir.path())
 }
 
 /// Whether `pid` catches SIGHUP (its handler is installed: a SIGHUP no longer kills it).
@@ -169,60 +87,15 @@ fn file_id(path: &Path) -> (u64, i64, i64) {
     (m.ino(), m.mtime(), m.mtime_nsec())
 }
 
-/// A token with policy `app` made with the root token: (token, accessor).
-fn app_token(fx: &Fixture) -> (String, String) {
-    let body = fx.bao.write(
-        "auth/token/create",
-        json!({ "policies": ["app"], "ttl": "1h" }),
-    );
-    (
-        sidekey_tests::setup::str_at(&body, "/auth/client_token"),
-        sidekey_tests::setup::str_at(&body, "/auth/accessor"),
-    )
-}
-
 // ---------------------------------------------------------------------------------------------------
 // The audit trail.
 // ---------------------------------------------------------------------------------------------------
-
-/// The audit events written so far (a line being written is skipped).
-fn audit_events(path: &Path) -> Vec<Value> {
-    read(path)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
-fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
-    v.pointer(ptr).and_then(Value::as_str).unwrap_or_default()
-}
-
-/// One line per event, for failure messages.
-fn summary(events: &[Value]) -> String {
-    events
-        .iter()
-        .map(|e| {
-            format!(
-                "{} {} {} {} {} {} {} {}",
-                e["seq"],
-                s(e, "/time"),
-                s(e, "/event"),
-                s(e, "/outcome"),
-                s(e, "/secret/path"),
-                s(e, "/identity/token_accessor"),
-                e.get("reload").map(Value::to_string).unwrap_or_default(),
-                s(e, "/error")
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 /// The `config.reload` events.
 fn reloads(events: &[Value]) -> Vec<&Value> {
     events
         .iter()
-        .filter(|e| s(e, "/event") == "config.reload")
+        .filter(|e| field(e, "/event") == "config.reload")
         .collect()
 }
 
@@ -243,54 +116,9 @@ fn reload_list(e: &Value, which: &str) -> Vec<String> {
 fn db_retrievals(events: &[Value]) -> Vec<&Value> {
     events
         .iter()
-        .filter(|e| matches!(s(e, "/event"), "secret.read" | "secret.write"))
-        .filter(|e| s(e, "/secret/path") == "database/creds/app")
+        .filter(|e| matches!(field(e, "/event"), "secret.read" | "secret.write"))
+        .filter(|e| field(e, "/secret/path") == "database/creds/app")
         .collect()
-}
-
-/// `sidekey audit verify FILE` must exit 0.
-fn assert_chain_verifies(path: &Path) {
-    let r = Sidekey::new(["audit", "verify"]).args([path]).run();
-    assert_eq!(
-        r.code(),
-        0,
-        "`sidekey audit verify {}` failed:\n{}\n{}",
-        path.display(),
-        r.stdout,
-        r.stderr
-    );
-}
-
-/// Milliseconds since the epoch of an RFC 3339 UTC time as sidekey writes it
-/// (`2026-11-30T14:30:02.114Z`).
-fn rfc3339_ms(t: &str) -> Option<i64> {
-    let t = t.strip_suffix('Z')?;
-    let (date, time) = t.split_once('T')?;
-    let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let mut h = hms.split(':').map(|x| x.parse::<i64>().ok());
-    let (hh, mm, ss) = (h.next()??, h.next()??, h.next()??);
-    let frac = format!("{frac:0<3}");
-    let ms = frac.get(..3)?.parse::<i64>().ok()?;
-    // Days from 1970-01-01 (H. Hinnant's days_from_civil).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 24 + hh) * 60 + mm) * 60_000 + ss * 1000 + ms)
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -431,6 +259,14 @@ impl Drop for NotifySocket {
     }
 }
 
+/// `sidekey run -c CFG` against the fixture with `sock` as its `NOTIFY_SOCKET`; add variables, then `start`.
+fn run_notifying(fx: &Fixture, cfg: &Path, sock: &NotifySocket) -> Builder {
+    fx.agent()
+        .args(["run", "-c"])
+        .arg(cfg)
+        .env("NOTIFY_SOCKET", sock.path())
+}
+
 /// CLOCK_BOOTTIME in µs (from /proc/uptime): never behind CLOCK_MONOTONIC.
 fn boottime_usec() -> u64 {
     let up = read(Path::new("/proc/uptime"));
@@ -472,23 +308,23 @@ fn ready_only_after_every_destination_then_reloading_ready_and_stopping() {
     let jwt = fx.app_jwt();
     let a = out.join("a.txt");
     let b = out.join("late.txt");
-    let text = format!(
-        "{}{}{}",
-        jwt_agent(
-            &fx,
-            &jwt.path,
-            &["min_backoff = \"1s\"", "max_backoff = \"1s\""]
-        ),
-        template_hcl(KV_USERNAME, &a, &[]),
-        template_hcl(
-            r#"{{ with secret "secret/data/app/late" }}{{ .Data.data.v }}{{ end }}"#,
-            &b,
-            &[]
-        ),
+    let cfg = fx.write_config(
+        &[
+            hcl::vault(&fx.addr()),
+            AutoAuth::jwt(&jwt.path, "app")
+                .backoff("1s", "1s")
+                .to_string(),
+            hcl::template(KV_USERNAME, &a, &[]),
+            hcl::template(
+                r#"{{ with secret "secret/data/app/late" }}{{ .Data.data.v }}{{ end }}"#,
+                &b,
+                &[],
+            ),
+        ]
+        .concat(),
     );
-    let cfg = write_config(&fx, &text);
     let sock = NotifySocket::bind(&[a.clone(), b.clone()]);
-    let mut agent = run_agent(&fx, &cfg, &[("NOTIFY_SOCKET", sock.path())]);
+    let mut agent = run_notifying(&fx, &cfg, &sock).start();
 
     std::thread::sleep(Duration::from_secs(2));
     assert!(agent.running(), "sidekey exited:\n{}", agent.stderr());
@@ -630,19 +466,19 @@ fn watchdog_pings_at_half_of_watchdog_usec_and_only_for_its_own_pid() {
     let out = ShmDir::new();
     let jwt = fx.app_jwt();
     let a = out.join("a.txt");
-    let text = format!(
-        "{}{}",
-        jwt_agent(&fx, &jwt.path, &[]),
-        template_hcl(KV_USERNAME, &a, &[])
+    let cfg = fx.write_config(
+        &[
+            hcl::vault(&fx.addr()),
+            AutoAuth::jwt(&jwt.path, "app").to_string(),
+            hcl::template(KV_USERNAME, &a, &[]),
+        ]
+        .concat(),
     );
-    let cfg = write_config(&fx, &text);
 
     let sock = NotifySocket::bind(&[]);
-    let mut agent = run_agent(
-        &fx,
-        &cfg,
-        &[("NOTIFY_SOCKET", sock.path()), ("WATCHDOG_USEC", "1000000")],
-    );
+    let mut agent = run_notifying(&fx, &cfg, &sock)
+        .env("WATCHDOG_USEC", "1000000")
+        .start();
     assert!(
         sock.wait_for(0, WITHIN_SECONDS, |n| n.has("READY=1"))
             .is_some(),
@@ -679,15 +515,10 @@ fn watchdog_pings_at_half_of_watchdog_usec_and_only_for_its_own_pid() {
 
     // WATCHDOG_PID names another process: the watchdog is not sidekey's to feed.
     let other = NotifySocket::bind(&[]);
-    let mut agent = run_agent(
-        &fx,
-        &cfg,
-        &[
-            ("NOTIFY_SOCKET", other.path()),
-            ("WATCHDOG_USEC", "1000000"),
-            ("WATCHDOG_PID", "1"),
-        ],
-    );
+    let mut agent = run_notifying(&fx, &cfg, &other)
+        .env("WATCHDOG_USEC", "1000000")
+        .env("WATCHDOG_PID", "1")
+        .start();
     assert!(
         other
             .wait_for(0, WITHIN_SECONDS, |n| n.has("READY=1"))
@@ -717,48 +548,39 @@ fn exec_child_and_template_commands_never_see_notify_socket_or_watchdog() {
     let child_env = out.join("child.env");
     let cmd_env = out.join("command.env");
     let cmd_script = format!("env > {}.tmp && mv {0}.tmp {0}", cmd_env.display());
-    let text = format!(
-        "{}{}env_template \"SK_USER\" {{\n  contents = {}\n}}\n",
-        jwt_agent(&fx, &jwt.path, &[]),
-        template_hcl(
-            KV_USERNAME,
-            &t,
-            &[format!(
-                "command = {}",
-                hcl_list(&["sh", "-c", cmd_script.as_str()])
-            )]
-        ),
-        quote(KV_USERNAME),
+    let cfg = fx.write_config(
+        &[
+            hcl::vault(&fx.addr()),
+            AutoAuth::jwt(&jwt.path, "app").to_string(),
+            hcl::template(
+                KV_USERNAME,
+                &t,
+                &[&hcl::command(&["sh", "-c", &cmd_script])],
+            ),
+            hcl::env_template("SK_USER", KV_USERNAME),
+        ]
+        .concat(),
     );
-    let cfg = write_config(&fx, &text);
     let sock = NotifySocket::bind(std::slice::from_ref(&t));
     let child = format!(
         "env > {}.tmp && mv {0}.tmp {0}; exec sleep 60",
         child_env.display()
     );
-    let bin = sidekey_bin();
-    let addr = fx.addr();
-    let mut agent = Background::start_bin(
-        Path::new("/bin/sh"),
-        &[
+    let mut agent = Background::command("/bin/sh")
+        .args([
             "-c",
             "WATCHDOG_PID=$$; export WATCHDOG_PID; exec \"$0\" \"$@\"",
-            bin.to_str().unwrap(),
-            "exec",
-            "-c",
-            cfg.to_str().unwrap(),
-            "--",
-            "sh",
-            "-c",
-            &child,
-        ],
-        &[
-            ("BAO_ADDR", addr.as_str()),
-            ("NOTIFY_SOCKET", sock.path()),
-            ("WATCHDOG_USEC", "1000000"),
-        ],
-        fx.dir.path(),
-    );
+        ])
+        .arg(sidekey_bin())
+        .args(["exec", "-c"])
+        .arg(&cfg)
+        .args(["--", "sh", "-c", &child])
+        .clean_env()
+        .env("BAO_ADDR", fx.addr())
+        .env("NOTIFY_SOCKET", sock.path())
+        .env("WATCHDOG_USEC", "1000000")
+        .logs_in(fx.dir.path())
+        .start();
     assert!(
         wait_until(WITHIN_SECONDS, || child_env.exists() && cmd_env.exists()),
         "the child ({}) or the template command ({}) did not dump its env:\n{}",
@@ -824,19 +646,22 @@ fn exec_notify_child_hands_the_socket_over_and_sidekey_sends_no_ready() {
          EOF\n\
          exec sleep 60\n",
     );
-    let text = format!(
-        "{}env_template \"SK_USER\" {{\n  contents = {}\n}}\nexec {{\n  command = {}\n  notify  = \"child\"\n}}\n",
-        jwt_agent(&fx, &jwt.path, &[]),
-        quote(KV_USERNAME),
-        hcl_list(&["sh", script.to_str().unwrap(), child_env.to_str().unwrap()]),
+    let cfg = fx.write_config(
+        &[
+            hcl::vault(&fx.addr()),
+            AutoAuth::jwt(&jwt.path, "app").to_string(),
+            hcl::env_template("SK_USER", KV_USERNAME),
+            hcl::exec(
+                &["sh", script.to_str().unwrap(), child_env.to_str().unwrap()],
+                &["notify = \"child\""],
+            ),
+        ]
+        .concat(),
     );
-    let cfg = write_config(&fx, &text);
     let sock = NotifySocket::bind(&[]);
-    let mut agent = run_agent(
-        &fx,
-        &cfg,
-        &[("NOTIFY_SOCKET", sock.path()), ("WATCHDOG_USEC", "1000000")],
-    );
+    let mut agent = run_notifying(&fx, &cfg, &sock)
+        .env("WATCHDOG_USEC", "1000000")
+        .start();
     assert!(
         wait_until(WITHIN_SECONDS, || child_env.exists()),
         "the child did not start:\n{}",
@@ -920,23 +745,11 @@ fn server_db_leases(fx: &Fixture) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Whether the server still knows `lease_id` (root `sys/leases/lookup`).
-fn lease_alive(fx: &Fixture, lease_id: &str) -> bool {
-    fx.bao
-        .request(
-            "PUT",
-            "sys/leases/lookup",
-            Some(fx.bao.root_token()),
-            Some(&json!({ "lease_id": lease_id })),
-        )
-        .is_success()
-}
-
 /// Wait for the `n`-th (1-based) `config.reload` event; returns it.
 fn wait_reload_event(trail: &Path, n: usize, agent: &Background) -> Value {
     let mut found = None;
     wait_until(WITHIN_SECONDS, || {
-        found = reloads(&audit_events(trail))
+        found = reloads(&events_so_far(trail))
             .get(n - 1)
             .map(|e| (*e).clone());
         found.is_some()
@@ -944,7 +757,7 @@ fn wait_reload_event(trail: &Path, n: usize, agent: &Background) -> Value {
     found.unwrap_or_else(|| {
         panic!(
             "no config.reload event #{n} within {WITHIN_SECONDS:?}:\n{}\n{}",
-            summary(&audit_events(trail)),
+            summary(&events_so_far(trail)),
             agent.stderr()
         )
     })
@@ -963,17 +776,19 @@ fn reload_rewrites_only_the_changed_template_and_keeps_the_database_lease() {
     let kv = out.join("kv.txt");
     let plain = out.join("plain.txt");
     let config = |db_text: &str| {
-        format!(
-            "{}{}{FAST_KV}{}{}{}",
-            jwt_agent(&fx, &jwt.path, &[]),
-            audit_hcl(&trail),
-            template_hcl(db_text, &db, &[]),
-            template_hcl(KV_USERNAME, &kv, &[]),
-            template_hcl("no secrets here", &plain, &[]),
-        )
+        [
+            hcl::vault(&fx.addr()),
+            AutoAuth::jwt(&jwt.path, "app").to_string(),
+            hcl::audit(&trail, &[]),
+            hcl::template_config(&[FAST_KV]),
+            hcl::template(db_text, &db, &[]),
+            hcl::template(KV_USERNAME, &kv, &[]),
+            hcl::template("no secrets here", &plain, &[]),
+        ]
+        .concat()
     };
-    let cfg = write_config(&fx, &config(DB_LEASE_USER));
-    let mut agent = run_agent(&fx, &cfg, &[]);
+    let cfg = fx.write_config(&config(DB_LEASE_USER));
+    let mut agent = fx.agent().args(["run", "-c"]).arg(&cfg).start();
     assert!(
         wait_until(WITHIN_SECONDS, || db.exists()
             && kv.exists()
@@ -1002,7 +817,7 @@ fn reload_rewrites_only_the_changed_template_and_keeps_the_database_lease() {
         "{} is {:?} after the reload, expected {expected:?} (same lease, same user):\n{}\n{}",
         db.display(),
         read(&db),
-        summary(&audit_events(&trail)),
+        summary(&events_so_far(&trail)),
         agent.stderr()
     );
     let ev = wait_reload_event(&trail, 1, &agent);
@@ -1026,7 +841,7 @@ fn reload_rewrites_only_the_changed_template_and_keeps_the_database_lease() {
         "{} was rewritten by a reload that did not change it",
         plain.display()
     );
-    assert_eq!(s(&ev, "/outcome"), "success", "{ev}");
+    assert_eq!(field(&ev, "/outcome"), "success", "{ev}");
     assert_eq!(
         (
             reload_list(&ev, "added"),
@@ -1036,7 +851,7 @@ fn reload_rewrites_only_the_changed_template_and_keeps_the_database_lease() {
         (vec![], vec![db.display().to_string()], vec![]),
         "config.reload lists: {ev}"
     );
-    let events = audit_events(&trail);
+    let events = events_so_far(&trail);
     let asked = db_retrievals(&events);
     assert_eq!(
         asked.len(),
@@ -1046,7 +861,7 @@ fn reload_rewrites_only_the_changed_template_and_keeps_the_database_lease() {
         summary(&events)
     );
     assert!(
-        lease_alive(&fx, &lease),
+        fx.bao.lease_alive(&lease),
         "the original lease {lease} is gone on the server"
     );
     assert_eq!(
@@ -1056,7 +871,7 @@ fn reload_rewrites_only_the_changed_template_and_keeps_the_database_lease() {
     );
     assert!(agent.running(), "{}", agent.stderr());
     assert_eq!(agent.stop(), Some(0), "{}", agent.stderr());
-    assert_chain_verifies(&trail);
+    assert_verifies(&trail);
 }
 
 /// A template added by a reload is rendered (the others untouched); one removed stops being refreshed
@@ -1070,16 +885,18 @@ fn reload_renders_an_added_template_and_stops_a_removed_one() {
     let a = out.join("a.txt");
     let b = out.join("b.txt");
     let c = out.join("c.txt");
-    let head = format!(
-        "{}{}{FAST_KV}",
-        jwt_agent(&fx, &jwt.path, &[]),
-        audit_hcl(&trail)
-    );
-    let ta = template_hcl(&format!("a:{KV_USERNAME}"), &a, &[]);
-    let tb = template_hcl(&format!("b:{KV_USERNAME}"), &b, &[]);
-    let tc = template_hcl(&format!("c:{KV_USERNAME}"), &c, &[]);
-    let cfg = write_config(&fx, &format!("{head}{ta}{tb}"));
-    let mut agent = run_agent(&fx, &cfg, &[]);
+    let head = [
+        hcl::vault(&fx.addr()),
+        AutoAuth::jwt(&jwt.path, "app").to_string(),
+        hcl::audit(&trail, &[]),
+        hcl::template_config(&[FAST_KV]),
+    ]
+    .concat();
+    let ta = hcl::template(&format!("a:{KV_USERNAME}"), &a, &[]);
+    let tb = hcl::template(&format!("b:{KV_USERNAME}"), &b, &[]);
+    let tc = hcl::template(&format!("c:{KV_USERNAME}"), &c, &[]);
+    let cfg = fx.write_config(&format!("{head}{ta}{tb}"));
+    let mut agent = fx.agent().args(["run", "-c"]).arg(&cfg).start();
     assert!(
         wait_until(WITHIN_SECONDS, || read(&a) == "a:app"
             && read(&b) == "b:app"),
@@ -1094,11 +911,11 @@ fn reload_renders_an_added_template_and_stops_a_removed_one() {
         wait_until(WITHIN_SECONDS, || read(&c) == "c:app"),
         "the added template was not rendered ({:?}):\n{}\n{}",
         read(&c),
-        summary(&audit_events(&trail)),
+        summary(&events_so_far(&trail)),
         agent.stderr()
     );
     let ev = wait_reload_event(&trail, 1, &agent);
-    assert_eq!(s(&ev, "/outcome"), "success", "{ev}");
+    assert_eq!(field(&ev, "/outcome"), "success", "{ev}");
     assert_eq!(
         reload_list(&ev, "added"),
         vec![c.display().to_string()],
@@ -1114,7 +931,7 @@ fn reload_renders_an_added_template_and_stops_a_removed_one() {
     replace_file(&cfg, &format!("{head}{ta}{tc}"));
     agent.signal(libc::SIGHUP);
     let ev = wait_reload_event(&trail, 2, &agent);
-    assert_eq!(s(&ev, "/outcome"), "success", "{ev}");
+    assert_eq!(field(&ev, "/outcome"), "success", "{ev}");
     assert_eq!(
         reload_list(&ev, "removed"),
         vec![b.display().to_string()],
@@ -1136,7 +953,7 @@ fn reload_renders_an_added_template_and_stops_a_removed_one() {
     assert_eq!(read(&b), "b:app", "the removed template is still rendered");
     assert!(agent.running(), "{}", agent.stderr());
     assert_eq!(agent.stop(), Some(0), "{}", agent.stderr());
-    assert_chain_verifies(&trail);
+    assert_verifies(&trail);
 }
 
 /// The 1-based line number the next line appended to `text` will have.
@@ -1146,8 +963,8 @@ fn next_line(text: &str) -> usize {
 
 /// A `config.reload` failure whose `error` names the config file and `:LINE`.
 fn assert_rejected_naming(ev: &Value, cfg: &Path, line: usize) {
-    assert_eq!(s(ev, "/outcome"), "failure", "{ev}");
-    let err = s(ev, "/error");
+    assert_eq!(field(ev, "/outcome"), "failure", "{ev}");
+    let err = field(ev, "/error");
     let name = cfg.file_name().unwrap().to_string_lossy();
     assert!(
         err.contains(name.as_ref()),
@@ -1171,22 +988,25 @@ fn reload_of_a_broken_config_is_rejected_naming_file_and_line_and_the_old_one_ru
     let jwt = fx.app_jwt();
     let trail = out.join("audit.log");
     let a = out.join("a.txt");
-    let tpl = r#"{{ with secret "secret/data/app/t" }}{{ .Data.data.v }}{{ end }}"#;
-    let good = format!(
-        "{}{}{FAST_KV}{}",
-        jwt_agent(&fx, &jwt.path, &[]),
-        audit_hcl(&trail),
-        template_hcl(tpl, &a, &[])
-    );
-    let cfg = write_config(&fx, &good);
-    let mut agent = run_agent(&fx, &cfg, &[]);
+    let tpl = KV_T;
+    let good = [
+        hcl::vault(&fx.addr()),
+        AutoAuth::jwt(&jwt.path, "app").to_string(),
+        hcl::audit(&trail, &[]),
+        hcl::template_config(&[FAST_KV]),
+        hcl::template(tpl, &a, &[]),
+    ]
+    .concat();
+    let cfg = fx.write_config(&good);
+    let mut agent = fx.agent().args(["run", "-c"]).arg(&cfg).start();
     assert!(
         wait_until(WITHIN_SECONDS, || read(&a) == "one"),
         "not delivered:\n{}",
         agent.stderr()
     );
 
-    // An unknown key on a known line.
+    // An unknown key on a known line. The broken configs stay raw text appended to the good one: what
+    // is tested is the line a bad line is reported on, and no builder writes bad HCL.
     let line = next_line(&good);
     replace_file(&cfg, &format!("{good}no_such_setting = true\n"));
     agent.signal(libc::SIGHUP);
@@ -1229,11 +1049,11 @@ fn reload_of_a_broken_config_is_rejected_naming_file_and_line_and_the_old_one_ru
     // A good config again applies.
     replace_file(
         &cfg,
-        &good.replace(&quote(tpl), &quote(&format!("fixed:{tpl}"))),
+        &good.replace(&hcl::quote(tpl), &hcl::quote(&format!("fixed:{tpl}"))),
     );
     agent.signal(libc::SIGHUP);
     let ev = wait_reload_event(&trail, 3, &agent);
-    assert_eq!(s(&ev, "/outcome"), "success", "{ev}");
+    assert_eq!(field(&ev, "/outcome"), "success", "{ev}");
     assert!(
         wait_until(WITHIN_SECONDS, || read(&a) == "fixed:three"),
         "the good config did not apply ({:?}):\n{}",
@@ -1241,7 +1061,7 @@ fn reload_of_a_broken_config_is_rejected_naming_file_and_line_and_the_old_one_ru
         agent.stderr()
     );
     assert_eq!(agent.stop(), Some(0), "{}", agent.stderr());
-    assert_chain_verifies(&trail);
+    assert_verifies(&trail);
 }
 
 /// How long a watched file change may take to reach the output (debounce ~0.5 s, "within ~1-2 s").
@@ -1256,14 +1076,15 @@ fn template_source_changes_are_picked_up_without_a_signal() {
     let jwt = fx.app_jwt();
     let dest = out.join("src.txt");
     let source = fx.write_file("app.ctmpl", &format!("user={KV_USERNAME}"));
-    let text = format!(
-        "{}template {{\n  source      = {}\n  destination = {}\n}}\n",
-        jwt_agent(&fx, &jwt.path, &[]),
-        quote_path(&source),
-        quote_path(&dest)
+    let cfg = fx.write_config(
+        &[
+            hcl::vault(&fx.addr()),
+            AutoAuth::jwt(&jwt.path, "app").to_string(),
+            hcl::template_file(&source, &dest, &[]),
+        ]
+        .concat(),
     );
-    let cfg = write_config(&fx, &text);
-    let mut agent = run_agent(&fx, &cfg, &[]);
+    let mut agent = fx.agent().args(["run", "-c"]).arg(&cfg).start();
     assert!(
         wait_until(WITHIN_SECONDS, || read(&dest) == "user=app"),
         "not delivered ({:?}):\n{}",
@@ -1315,16 +1136,16 @@ fn configmap_data_swap_is_picked_up_without_a_signal() {
     let trail = out.join("audit.log");
     let a = out.join("a.txt");
     let b = out.join("b.txt");
-    let head = format!("{}{}", jwt_agent(&fx, &jwt.path, &[]), audit_hcl(&trail));
-    let v1 = format!(
-        "{head}{}",
-        template_hcl(&format!("v1:{KV_USERNAME}"), &a, &[])
-    );
-    let v2 = format!(
-        "{head}{}{}",
-        template_hcl(&format!("v2:{KV_USERNAME}"), &a, &[]),
-        template_hcl(&format!("b:{KV_USERNAME}"), &b, &[])
-    );
+    let head = [
+        hcl::vault(&fx.addr()),
+        AutoAuth::jwt(&jwt.path, "app").to_string(),
+        hcl::audit(&trail, &[]),
+    ]
+    .concat();
+    let v1 = head.clone() + &hcl::template(&format!("v1:{KV_USERNAME}"), &a, &[]);
+    let v2 = head
+        + &hcl::template(&format!("v2:{KV_USERNAME}"), &a, &[])
+        + &hcl::template(&format!("b:{KV_USERNAME}"), &b, &[]);
     let cm = fx.dir.path().join("configmap");
     std::fs::create_dir(&cm).unwrap();
     let first = "..2026_12_07_02_00_00.000000001";
@@ -1333,7 +1154,7 @@ fn configmap_data_swap_is_picked_up_without_a_signal() {
     std::os::unix::fs::symlink(first, cm.join("..data")).unwrap();
     std::os::unix::fs::symlink("..data/agent.hcl", cm.join("agent.hcl")).unwrap();
 
-    let mut agent = run_agent(&fx, &cm, &[]);
+    let mut agent = fx.agent().args(["run", "-c"]).arg(&cm).start();
     assert!(
         wait_until(WITHIN_SECONDS, || read(&a) == "v1:app"),
         "not delivered from the ConfigMap directory ({:?}):\n{}",
@@ -1360,14 +1181,14 @@ fn configmap_data_swap_is_picked_up_without_a_signal() {
         read(&a),
         read(&b),
         swapped.elapsed(),
-        summary(&audit_events(&trail)),
+        summary(&events_so_far(&trail)),
         agent.stderr()
     );
     eprintln!("..data swap picked up after {:?}", swapped.elapsed());
-    let events = audit_events(&trail);
+    let events = events_so_far(&trail);
     let reload = reloads(&events);
     assert!(
-        reload.iter().any(|e| s(e, "/outcome") == "success"),
+        reload.iter().any(|e| field(e, "/outcome") == "success"),
         "no successful config.reload audited for the swap:\n{}",
         summary(&events)
     );
@@ -1437,31 +1258,27 @@ fn reload_signals_at_any_moment_leave_the_agent_alive_and_outputs_intact() {
     let mut rng = Rng::new();
     let seed = rng.0;
     let config = |db_prefix: &str, kv_prefix: &str, with_extra: bool| {
-        let mut t = format!(
-            "{}{}{}{}",
-            jwt_agent(
-                &fx,
-                &jwt_path,
-                &["min_backoff = \"1s\"", "max_backoff = \"1s\""]
-            ),
-            audit_hcl(&trail),
-            template_hcl(&format!("{db_prefix}{DB_LEASE_USER}"), &db, &[]),
-            template_hcl(
+        let mut t = [
+            hcl::vault(&fx.addr()),
+            AutoAuth::jwt(&jwt_path, "app")
+                .backoff("1s", "1s")
+                .to_string(),
+            hcl::audit(&trail, &[]),
+            hcl::template(&format!("{db_prefix}{DB_LEASE_USER}"), &db, &[]),
+            hcl::template(
                 &format!("{kv_prefix}{KV_USERNAME}"),
                 &kv,
-                &[format!(
-                    "command = {}",
-                    hcl_list(&["sh", "-c", cmd.as_str()])
-                )]
+                &[&hcl::command(&["sh", "-c", &cmd])],
             ),
-        );
+        ]
+        .concat();
         if with_extra {
-            t.push_str(&template_hcl("extra", &extra, &[]));
+            t.push_str(&hcl::template("extra", &extra, &[]));
         }
         t
     };
-    let cfg = write_config(&fx, &config("", "", false));
-    let mut agent = run_agent(&fx, &cfg, &[]);
+    let cfg = fx.write_config(&config("", "", false));
+    let mut agent = fx.agent().args(["run", "-c"]).arg(&cfg).start();
     let mut hups = 0;
 
     // Before the first login: there is no JWT yet.
@@ -1534,7 +1351,7 @@ fn reload_signals_at_any_moment_leave_the_agent_alive_and_outputs_intact() {
         format!("{}app", last.1),
         read(&extra),
         last.2,
-        summary(&audit_events(&trail)),
+        summary(&events_so_far(&trail)),
         agent.stderr()
     );
     // Let the last command finish and any stray work show.
@@ -1552,7 +1369,7 @@ fn reload_signals_at_any_moment_leave_the_agent_alive_and_outputs_intact() {
         agent.stderr()
     );
 
-    let events = audit_events(&trail);
+    let events = events_so_far(&trail);
     let asked = db_retrievals(&events);
     assert_eq!(
         asked.len(),
@@ -1568,7 +1385,7 @@ fn reload_signals_at_any_moment_leave_the_agent_alive_and_outputs_intact() {
     );
     let refused: Vec<_> = reloads(&events)
         .into_iter()
-        .filter(|e| s(e, "/outcome") != "success")
+        .filter(|e| field(e, "/outcome") != "success")
         .collect();
     assert!(
         refused.is_empty(),
@@ -1583,7 +1400,7 @@ fn reload_signals_at_any_moment_leave_the_agent_alive_and_outputs_intact() {
         reloads(&events).len()
     );
     assert_eq!(agent.stop(), Some(0), "{}", agent.stderr());
-    assert_chain_verifies(&trail);
+    assert_verifies(&trail);
 }
 
 /// `sidekey run` with an `exec` stanza (Vault Agent's supervisor mode): SIGHUP reloads the config (a
@@ -1606,16 +1423,17 @@ fn run_with_an_exec_stanza_reloads_on_sighup_without_forwarding_it() {
         ),
     );
     let config = |prefix: &str| {
-        format!(
-            "{}{}{}exec {{\n  command = {}\n}}\n",
-            jwt_agent(&fx, &jwt.path, &[]),
-            audit_hcl(&trail),
-            template_hcl(&format!("{prefix}{KV_USERNAME}"), &a, &[]),
-            hcl_list(&["sh", script.to_str().unwrap()]),
-        )
+        [
+            hcl::vault(&fx.addr()),
+            AutoAuth::jwt(&jwt.path, "app").to_string(),
+            hcl::audit(&trail, &[]),
+            hcl::template(&format!("{prefix}{KV_USERNAME}"), &a, &[]),
+            hcl::exec(&["sh", script.to_str().unwrap()], &[]),
+        ]
+        .concat()
     };
-    let cfg = write_config(&fx, &config("v1:"));
-    let mut agent = run_agent(&fx, &cfg, &[]);
+    let cfg = fx.write_config(&config("v1:"));
+    let mut agent = fx.agent().args(["run", "-c"]).arg(&cfg).start();
     assert!(
         wait_until(WITHIN_SECONDS, || started.exists() && read(&a) == "v1:app"),
         "the child did not start or the file was not delivered:\n{}",
@@ -1637,7 +1455,7 @@ fn run_with_an_exec_stanza_reloads_on_sighup_without_forwarding_it() {
         "SIGHUP did not reload the config of `sidekey run` with an exec stanza ({} is {:?}):\n{}\n{}",
         a.display(),
         read(&a),
-        summary(&audit_events(&trail)),
+        summary(&events_so_far(&trail)),
         agent.stderr()
     );
     agent.stop();
@@ -1656,19 +1474,19 @@ fn token_file_written_after_start_logs_in_within_a_second() {
     let trail = out.join("audit.log");
     let a = out.join("a.txt");
     let token_path = fx.dir.path().join("agent.token");
-    let (token, accessor) = app_token(&fx);
-    let text = format!(
-        "{}{}{}",
-        token_file_agent(
-            &fx,
-            &token_path,
-            &["min_backoff = \"4s\"", "max_backoff = \"4s\""]
-        ),
-        audit_hcl(&trail),
-        template_hcl(KV_USERNAME, &a, &[])
+    let (token, accessor) = fx.app_token();
+    let cfg = fx.write_config(
+        &[
+            hcl::vault(&fx.addr()),
+            AutoAuth::token_file(&token_path)
+                .backoff("4s", "4s")
+                .to_string(),
+            hcl::audit(&trail, &[]),
+            hcl::template(KV_USERNAME, &a, &[]),
+        ]
+        .concat(),
     );
-    let cfg = write_config(&fx, &text);
-    let mut agent = run_agent(&fx, &cfg, &[]);
+    let mut agent = fx.agent().args(["run", "-c"]).arg(&cfg).start();
     std::thread::sleep(Duration::from_secs(5));
     assert!(
         agent.running(),
@@ -1680,16 +1498,16 @@ fn token_file_written_after_start_logs_in_within_a_second() {
     let written_ms = now_ms();
     let written = Instant::now();
     let login_ok = |e: &&Value| {
-        s(e, "/event") == "auth.login"
-            && s(e, "/outcome") == "success"
-            && s(e, "/identity/token_accessor") == accessor
+        field(e, "/event") == "auth.login"
+            && field(e, "/outcome") == "success"
+            && field(e, "/identity/token_accessor") == accessor
     };
     let mut login_ms = None;
     wait_until(Duration::from_secs(6), || {
-        login_ms = audit_events(&trail)
+        login_ms = events_so_far(&trail)
             .iter()
             .find(login_ok)
-            .and_then(|e| rfc3339_ms(s(e, "/time")));
+            .and_then(|e| rfc3339_ms(field(e, "/time")));
         login_ms.is_some()
     });
     let rendered = wait_until(Duration::from_secs(3), || read(&a) == "app");
@@ -1697,7 +1515,7 @@ fn token_file_written_after_start_logs_in_within_a_second() {
         panic!(
             "no successful auth.login with the token file's accessor within {:?} of it appearing:\n{}\n{}",
             written.elapsed(),
-            summary(&audit_events(&trail)),
+            summary(&events_so_far(&trail)),
             agent.stderr()
         )
     });
@@ -1705,7 +1523,7 @@ fn token_file_written_after_start_logs_in_within_a_second() {
     assert!(
         delay <= 1000,
         "logged in {delay} ms after the token file appeared (at most 1000 ms):\n{}",
-        summary(&audit_events(&trail))
+        summary(&events_so_far(&trail))
     );
     eprintln!("token file used {delay} ms after it appeared");
     assert!(
@@ -1728,41 +1546,40 @@ fn replaced_token_file_is_used_at_once() {
     let trail = out.join("audit.log");
     let a = out.join("a.txt");
     let token_path = fx.dir.path().join("agent.token");
-    let (t1, a1) = app_token(&fx);
-    let (t2, a2) = app_token(&fx);
+    let (t1, a1) = fx.app_token();
+    let (t2, a2) = fx.app_token();
     replace_file(&token_path, &t1);
-    let text = format!(
-        "{}{}{FAST_KV}{}",
-        token_file_agent(&fx, &token_path, &[]),
-        audit_hcl(&trail),
-        template_hcl(
-            r#"{{ with secret "secret/data/app/t" }}{{ .Data.data.v }}{{ end }}"#,
-            &a,
-            &[]
-        )
+    let cfg = fx.write_config(
+        &[
+            hcl::vault(&fx.addr()),
+            AutoAuth::token_file(&token_path).to_string(),
+            hcl::audit(&trail, &[]),
+            hcl::template_config(&[FAST_KV]),
+            hcl::template(KV_T, &a, &[]),
+        ]
+        .concat(),
     );
-    let cfg = write_config(&fx, &text);
-    let mut agent = run_agent(&fx, &cfg, &[]);
+    let mut agent = fx.agent().args(["run", "-c"]).arg(&cfg).start();
     assert!(
         wait_until(WITHIN_SECONDS, || read(&a) == "one"),
         "not delivered:\n{}",
         agent.stderr()
     );
     assert!(
-        audit_events(&trail)
+        events_so_far(&trail)
             .iter()
-            .any(|e| s(e, "/identity/token_accessor") == a1),
+            .any(|e| field(e, "/identity/token_accessor") == a1),
         "the first token's accessor is not in the audit trail:\n{}",
-        summary(&audit_events(&trail))
+        summary(&events_so_far(&trail))
     );
 
     replace_file(&token_path, &t2);
     let replaced_ms = now_ms();
     let replaced = Instant::now();
     let uses_new = wait_until(Duration::from_secs(3), || {
-        audit_events(&trail)
+        events_so_far(&trail)
             .iter()
-            .any(|e| s(e, "/identity/token_accessor") == a2)
+            .any(|e| field(e, "/identity/token_accessor") == a2)
     });
     let noticed_after = replaced.elapsed();
 
@@ -1772,16 +1589,16 @@ fn replaced_token_file_is_used_at_once() {
     fx.bao
         .write("secret/data/app/t", json!({ "data": { "v": "two" } }));
     let refreshed = wait_until(Duration::from_secs(5), || read(&a) == "two");
-    let events = audit_events(&trail);
+    let events = events_so_far(&trail);
     let failures_after: Vec<&Value> = events
         .iter()
-        .filter(|e| s(e, "/outcome") == "failure")
-        .filter(|e| rfc3339_ms(s(e, "/time")).is_some_and(|t| t >= replaced_ms))
+        .filter(|e| field(e, "/outcome") == "failure")
+        .filter(|e| rfc3339_ms(field(e, "/time")).is_some_and(|t| t >= replaced_ms))
         .collect();
     let old_used_after_revoke: Vec<&Value> = events
         .iter()
-        .filter(|e| s(e, "/identity/token_accessor") == a1)
-        .filter(|e| rfc3339_ms(s(e, "/time")).is_some_and(|t| t > revoked_ms))
+        .filter(|e| field(e, "/identity/token_accessor") == a1)
+        .filter(|e| rfc3339_ms(field(e, "/time")).is_some_and(|t| t > revoked_ms))
         .collect();
 
     assert!(
@@ -1810,5 +1627,5 @@ fn replaced_token_file_is_used_at_once() {
     );
     assert!(agent.running(), "{}", agent.stderr());
     assert_eq!(agent.stop(), Some(0), "{}", agent.stderr());
-    assert_chain_verifies(&trail);
+    assert_verifies(&trail);
 }
