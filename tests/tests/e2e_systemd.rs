@@ -1629,3 +1629,58 @@ fn replaced_token_file_is_used_at_once() {
     assert_eq!(agent.stop(), Some(0), "{}", agent.stderr());
     assert_verifies(&trail);
 }
+
+/// A reload while the first login still fails (a wrong address, fixed in the config and signalled) is
+/// applied at once, and the service reports no RELOADING=1 and no READY=1 before the first full delivery.
+#[test]
+fn a_reload_during_the_first_login_is_applied_and_ready_waits_for_the_delivery() {
+    let fx = fixture(Setup::new().jwt());
+    let out = ShmDir::new();
+    let jwt = fx.app_jwt();
+    let a = out.join("a.txt");
+    let config = |addr: &str| {
+        [
+            hcl::vault(addr),
+            AutoAuth::jwt(&jwt.path, "app")
+                .backoff("30s", "30s")
+                .to_string(),
+            hcl::template(KV_USERNAME, &a, &[]),
+        ]
+        .concat()
+    };
+    let dead = format!("http://127.0.0.1:{}", sidekey_tests::ports::free_port());
+    let cfg = fx.write_config(&config(&dead));
+    let sock = NotifySocket::bind(std::slice::from_ref(&a));
+    // No BAO_ADDR: the config's address is the one that counts.
+    let mut agent = Background::sidekey()
+        .clean_env()
+        .args(["run", "-c"])
+        .arg(&cfg)
+        .env("NOTIFY_SOCKET", sock.path())
+        .logs_in(out.path())
+        .start();
+    wait_hup_handler(&agent);
+    std::thread::sleep(Duration::from_millis(1500));
+    std::fs::write(&cfg, config(&fx.addr())).unwrap();
+    agent.signal(libc::SIGHUP);
+    assert!(
+        wait_until(WITHIN_SECONDS, || a.exists()),
+        "the fixed address was not used (the login backoff is 30 s):\n{}",
+        agent.stderr()
+    );
+    let ready = sock
+        .wait_for(0, WITHIN_SECONDS, |n| n.has("READY=1"))
+        .unwrap_or_else(|| panic!("no READY=1:\n{}", sock.describe()));
+    let notes = sock.notes();
+    assert!(
+        notes[ready].existing.iter().all(|e| *e),
+        "READY=1 before the file existed:\n{}",
+        sock.describe()
+    );
+    assert!(
+        !notes[..ready].iter().any(|n| n.has("RELOADING=1") || n.has("READY=1")),
+        "RELOADING=1 or READY=1 before the first delivery:\n{}",
+        sock.describe()
+    );
+    agent.stop();
+}

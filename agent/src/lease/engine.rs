@@ -194,6 +194,12 @@ impl Engine {
         self.reloads.take()
     }
 
+    /// Never start over on a reload (an exec run: its child keeps running on this engine's env); server
+    /// changes apply at the next start.
+    pub fn keep_server(&mut self) {
+        self.can_start_over = false;
+    }
+
     /// End the run at once when one of these env outputs fails (`sidekey:` references).
     pub fn fail_fast(&mut self, names: Vec<String>) {
         self.fail_fast = names;
@@ -220,20 +226,33 @@ impl Engine {
         if !self.started {
             self.started = true;
             let notifier = self.notifier;
-            notifier.status("logging in");
-            let start = async {
-                if !self.resume().await {
-                    self.tokens.login().await?;
+            // A reload while logging in (a wrong address fixed, a ConfigMap swapped) is applied and the
+            // login starts again with the new config.
+            loop {
+                notifier.status("logging in");
+                let mut reloads = self.reloads.take();
+                let start = async {
+                    if !self.resume().await {
+                        self.tokens.login().await?;
+                    }
+                    Ok::<_, AuthError>(())
+                };
+                let started = tokio::select! {
+                    () = shutdown.cancelled() => return Outcome::Stopped,
+                    r = start => Some(r),
+                    () = reload_requested(&mut reloads) => None,
+                    () = watchdog(notifier) => return Outcome::Stopped,
+                };
+                self.reloads = reloads;
+                match started {
+                    Some(Ok(())) => break,
+                    Some(Err(e)) => return Outcome::Fatal(Fatal::Login(e)),
+                    None => {
+                        if let Some(Reloaded::StartOver(cfg)) = self.on_reload(false) {
+                            return Outcome::StartOver(cfg);
+                        }
+                    }
                 }
-                Ok::<_, AuthError>(())
-            };
-            let started = tokio::select! {
-                () = shutdown.cancelled() => return Outcome::Stopped,
-                r = start => r,
-                () = watchdog(notifier) => return Outcome::Stopped,
-            };
-            if let Err(e) = started {
-                return Outcome::Fatal(Fatal::Login(e));
             }
             match guarded(shutdown, notifier, self.cycle(until)).await {
                 None => return Outcome::Stopped,
@@ -269,7 +288,9 @@ impl Engine {
                     continue;
                 }
                 () = reload_requested(&mut self.reloads) => {
-                    match self.on_reload() {
+                    // RELOADING=1 and its READY=1 belong to a service that reported READY already.
+                    let ready_sent = until == Until::Stopped;
+                    match self.on_reload(ready_sent) {
                         Some(Reloaded::StartOver(cfg)) => return Outcome::StartOver(cfg),
                         Some(Reloaded::Applied(m)) => {
                             if let Some(w) = self.reloads.as_mut().and_then(|r| r.watch.as_mut()) {
@@ -281,13 +302,23 @@ impl Engine {
                                 Some(None) => {}
                             }
                             let (a, c, r) = (m.added.len(), m.changed.len(), m.removed.len());
-                            self.notifier.ready(&format!(
+                            let line = format!(
                                 "reloaded ({a} added, {c} changed, {r} removed); {}",
                                 self.status_now()
-                            ));
+                            );
+                            if ready_sent {
+                                self.notifier.ready(&line);
+                            } else {
+                                self.notifier.status(&line);
+                            }
                         }
                         Some(Reloaded::Rejected(e)) => {
-                            self.notifier.ready(&format!("reload rejected ({e}); running the previous configuration"));
+                            let line = format!("reload rejected ({e}); running the previous configuration");
+                            if ready_sent {
+                                self.notifier.ready(&line);
+                            } else {
+                                self.notifier.status(&line);
+                            }
                         }
                         None => {}
                     }

@@ -35,48 +35,25 @@ impl Engine {
     /// Reload with `loaded` (the config files read again, or why they cannot be used), audit it as a
     /// `config.reload` event, and apply the difference.
     pub(crate) fn reload(&mut self, loaded: Result<Config, String>) -> Reloaded {
-        let r = loaded.and_then(|cfg| {
-            let jobs = prepare(&cfg).map_err(|e| e.to_string())?;
-            Ok((cfg, jobs))
-        });
-        // A rotated CA is another server as far as trust goes; a rotated client certificate or key only
-        // needs a new connection pool (the token and the leases stay).
-        let prints = r.as_ref().ok().map(|(cfg, _)| TlsPrints::of(&cfg.vault));
-        let ca_rotated = prints.as_ref().is_some_and(|p| p.ca != self.tls.ca);
+        let r = loaded
+            .and_then(|cfg| {
+                let jobs = prepare(&cfg).map_err(|e| e.to_string())?;
+                Ok((cfg, jobs))
+            })
+            .and_then(|(cfg, jobs)| self.switch_server(cfg).map(|next| (next, jobs)));
         let r = match r {
-            Ok((cfg, _)) if (server_changed(&self.cfg.vault, &cfg.vault) || ca_rotated) && !self.can_start_over => Err(
-                "the vault settings or CA changed; while the exec child runs they apply at the next start"
-                    .to_string(),
-            ),
-            Ok((cfg, _)) if ca_rotated => {
+            Ok((Next::StartOver(cfg), _)) => {
                 self.auditor.record(
                     Record::new(EventKind::ConfigReload, crate::audit::Outcome::Success)
                         .reload(ReloadMeta::default()),
                 );
-                tracing::info!("the CA changed: starting over with a new token and new leases");
-                return Reloaded::StartOver(Box::new(cfg));
-            }
-            Ok((cfg, jobs)) if prints.as_ref().is_some_and(|p| p.client != self.tls.client) => {
-                match Client::for_config(&cfg) {
-                    Ok(client) => {
-                        tracing::info!("the client certificate changed: new connections use it");
-                        self.fetcher = super::fetch::Fetcher::new(client.clone(), self.auditor.clone());
-                        self.tokens.set_client(client);
-                        self.tls = prints.unwrap_or_default();
-                        Ok(self.apply(Arc::new(cfg), jobs.0, jobs.1))
-                    }
-                    Err(e) => Err(e.to_string()),
-                }
-            }
-            Ok((cfg, _)) if server_changed(&self.cfg.vault, &cfg.vault) => {
-                self.auditor.record(
-                    Record::new(EventKind::ConfigReload, crate::audit::Outcome::Success)
-                        .reload(ReloadMeta::default()),
+                self.auditor.flush();
+                tracing::info!(
+                    "the server settings or CA changed: starting over with a new token and new leases"
                 );
-                tracing::info!("the server settings changed: starting over with a new token and new leases");
-                return Reloaded::StartOver(Box::new(cfg));
+                return Reloaded::StartOver(cfg);
             }
-            Ok((cfg, (files, envs))) => Ok(self.apply(Arc::new(cfg), files, envs)),
+            Ok((Next::InPlace(cfg), (files, envs))) => Ok(self.apply(Arc::new(*cfg), files, envs)),
             Err(e) => Err(e),
         };
         self.auditor.record(
@@ -94,6 +71,39 @@ impl Engine {
                 Reloaded::Rejected(e)
             }
         }
+    }
+
+    /// What a new config means for the server side: the same server (a rotated client certificate gets a
+    /// new client now), or another one (a changed `vault` stanza or CA), which needs a new engine — unless an
+    /// exec child runs on this one's env: then the server settings stay as they are until the next start
+    /// and the rest of the config applies.
+    ///
+    /// # Errors
+    /// A client that cannot be built from the new TLS files (the reload is rejected; the old config runs on).
+    fn switch_server(&mut self, mut cfg: Config) -> Result<Next, String> {
+        let prints = TlsPrints::of(&cfg.vault);
+        if server_changed(&self.cfg.vault, &cfg.vault) || prints.ca != self.tls.ca {
+            if self.can_start_over {
+                // Checked now, so a broken CA file is a rejected reload, not an agent that stops.
+                Client::for_config(&cfg).map_err(|e| e.to_string())?;
+                return Ok(Next::StartOver(Box::new(cfg)));
+            }
+            tracing::warn!(
+                "the vault settings or CA changed; while the exec child runs they apply at the next start"
+            );
+            cfg.vault = self.cfg.vault.clone();
+            // The warning is given once per change, not at every later reload.
+            self.tls.ca = TlsPrints::of(&cfg.vault).ca;
+            return Ok(Next::InPlace(Box::new(cfg)));
+        }
+        if prints.client != self.tls.client {
+            let client = Client::for_config(&cfg).map_err(|e| e.to_string())?;
+            tracing::info!("the client certificate changed: new connections use it");
+            self.fetcher = super::fetch::Fetcher::new(client.clone(), self.auditor.clone());
+            self.tokens.set_client(client);
+            self.tls = prints;
+        }
+        Ok(Next::InPlace(Box::new(cfg)))
     }
 
     /// Swap in `cfg` with its parsed jobs, keeping what did not change.
@@ -223,6 +233,14 @@ impl Engine {
         }
         meta
     }
+}
+
+/// Where a reload goes next.
+enum Next {
+    /// Apply this config to the running engine.
+    InPlace(Box<Config>),
+    /// Build a new engine for this config.
+    StartOver(Box<Config>),
 }
 
 /// Whether the server a token and leases belong to changed: they cannot be carried over.

@@ -33,11 +33,14 @@ impl Engine {
 
     /// Handle a reload request: read the config again and apply it (requests that came in a burst are
     /// handled once).
-    pub(super) fn on_reload(&mut self) -> Option<Reloaded> {
+    pub(super) fn on_reload(&mut self, ready_sent: bool) -> Option<Reloaded> {
         let r = self.reloads.as_mut()?;
         while r.requests.try_recv().is_ok() {}
-        // RELOADING=1's MONOTONIC_USEC marks when the reload began, before the files are read.
-        self.notifier.reloading();
+        // RELOADING=1's MONOTONIC_USEC marks when the reload began, before the files are read. Before the
+        // first READY=1 the service is still starting: no RELOADING then.
+        if ready_sent {
+            self.notifier.reloading();
+        }
         let loaded = (r.load)();
         Some(self.reload(loaded))
     }

@@ -150,6 +150,7 @@ pub async fn exec(
     };
     s.engine
         .fail_fast(refs.iter().map(|r| r.name.clone()).collect());
+    s.engine.keep_server();
     if let Some(source) = &opts.source {
         let r = reloads(&cfg, source, opts.reload_on_hup, s.engine.credentials());
         s.engine.reloads(r);

@@ -60,8 +60,13 @@ impl Notifier {
         }
     }
 
-    /// `RELOADING=1` with `MONOTONIC_USEC`, as `Type=notify-reload` requires.
+    /// `RELOADING=1` with `MONOTONIC_USEC`, as `Type=notify-reload` requires. Not when the exec child
+    /// reports readiness: it would never be followed by sidekey's READY=1.
     pub fn reloading(&self) {
+        if !self.sends_ready {
+            self.status("reloading the configuration");
+            return;
+        }
         match NotifyState::monotonic_usec_now() {
             Ok(now) => self.send(&[
                 NotifyState::Reloading,
