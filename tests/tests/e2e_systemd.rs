@@ -1678,7 +1678,9 @@ fn a_reload_during_the_first_login_is_applied_and_ready_waits_for_the_delivery()
         sock.describe()
     );
     assert!(
-        !notes[..ready].iter().any(|n| n.has("RELOADING=1") || n.has("READY=1")),
+        !notes[..ready]
+            .iter()
+            .any(|n| n.has("RELOADING=1") || n.has("READY=1")),
         "RELOADING=1 or READY=1 before the first delivery:\n{}",
         sock.describe()
     );
