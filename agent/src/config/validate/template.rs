@@ -37,7 +37,7 @@ pub(super) fn template(
             let w = if matches!(f.node.value, Value::Str(_)) {
                 wait_string(&f)?
             } else {
-                wait(Section::new(f.path.clone(), f.line, f.node)?)?
+                wait(s.nested("wait", &f)?)?
             };
             warnings.push(f.problem(
                 "loaded, not served: sidekey writes a template as soon as all its secrets are there (no quiescence timer)",
