@@ -228,3 +228,12 @@ fn the_warning_names_the_file_it_is_in() {
     assert!(c.warnings[0].file.ends_with("b.hcl"));
     assert_eq!(c.warnings[0].line, 7);
 }
+
+#[test]
+fn a_key_of_the_block_itself_is_not_sent_to_another_block() {
+    // consul-template's template.exec has its own `splay`; pointing at the top-level exec would mislead.
+    let text = "template {\n  contents    = \"x\"\n  destination = \"/run/x\"\n  exec {\n    command = \"true\"\n    splay   = \"5s\"\n  }\n}\n";
+    let (_, line, message) = invalid("agent.hcl", text);
+    assert_eq!(line, 6);
+    assert_eq!(message, "template.exec.splay: unknown key");
+}

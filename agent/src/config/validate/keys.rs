@@ -205,16 +205,34 @@ const BLOCKS: &[Block] = &[
         ],
         &["allow_non_tmpfs", "allow_write_to_file"],
     ),
-    strict(&["template.exec"], &["command", "timeout"], &[]),
-    strict(&["template.wait"], &["min", "max"], &[]),
+    // consul-template's keys here, read or not: a key of the block itself must not be sent elsewhere (its
+    // `splay` is not the top-level exec's, its `enabled` not listener.cors's).
+    strict(
+        &["template.exec"],
+        &[
+            "command",
+            "timeout",
+            "enabled",
+            "env",
+            "kill_signal",
+            "kill_timeout",
+            "reload_signal",
+            "splay",
+        ],
+        &[],
+    ),
+    strict(&["template.wait"], &["min", "max", "enabled"], &[]),
     strict(
         &["env_template"],
         &[
             "contents",
             "source",
             "error_on_missing_key",
+            "error_fatal",
             "left_delimiter",
             "right_delimiter",
+            "function_denylist",
+            "function_blacklist",
         ],
         &[],
     ),
@@ -330,14 +348,17 @@ pub(crate) fn stray(kind: &str, key: &str) -> Option<Stray> {
     if let Some((_, _, why)) = NEWER.iter().find(|(k, name, _)| *k == kind && *name == key) {
         return Some(Stray::Newer(why));
     }
-    let homes: Vec<&Block> = BLOCKS
-        .iter()
-        .filter(|b| !b.is(kind) && b.keys.contains(&key))
-        .collect();
+    let here = BLOCKS.iter().find(|b| b.is(kind));
+    // A key of this very block that nobody read (another method's settings, a consul-template key sidekey
+    // does not read) is not misplaced, even if another block has a key of that name.
+    if here.is_some_and(|b| b.keys.contains(&key)) {
+        return None;
+    }
+    let homes: Vec<&Block> = BLOCKS.iter().filter(|b| b.keys.contains(&key)).collect();
     if homes.is_empty() {
         return None;
     }
-    let skips_unknown = BLOCKS.iter().any(|b| b.is(kind) && b.skips_unknown);
+    let skips_unknown = here.is_some_and(|b| b.skips_unknown);
     let agent_key = homes.iter().any(|b| !b.sidekey.contains(&key));
     let places: Vec<String> = homes.iter().map(|b| b.place()).collect();
     Some(Stray::Misplaced {
@@ -407,6 +428,9 @@ mod tests {
     #[test]
     fn own_keys_and_unknown_keys_are_not_strays() {
         assert_eq!(stray("auto_auth.method.config", "token_path"), None);
+        assert_eq!(stray("template.exec", "splay"), None);
+        assert_eq!(stray("template.wait", "enabled"), None);
+        assert_eq!(stray("env_template", "error_fatal"), None);
         assert_eq!(stray("template", "destinaton"), None);
         assert_eq!(
             stray("auto_auth.method", "lease_renewal_threshold"),
