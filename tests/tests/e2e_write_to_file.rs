@@ -1,6 +1,7 @@
-//! consul-template's `writeToFile`: off unless the template stanza says `allow_write_to_file = true` (a clear
-//! error naming the line otherwise); when on, the files it writes have the same bytes and mode as those
-//! `bao agent` writes, and nothing is appended twice when the data has not changed.
+//! consul-template's `writeToFile`: on by default as in Vault Agent (the same config file for both agents),
+//! the files it writes have the same bytes and mode as those `bao agent` writes, nothing is appended twice
+//! when the data has not changed, and `function_denylist = ["writeToFile"]` turns it off with an error naming
+//! the line.
 
 // Test code: a failed expectation is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -42,18 +43,47 @@ fn file(dir: &Path, name: &str) -> (String, u32) {
 }
 
 #[test]
-fn write_to_file_is_off_unless_the_template_allows_it() {
+fn function_denylist_turns_write_to_file_off() {
     let fx = Setup::new().start();
     let out = ShmDir::new();
-    let cfg = config(&fx, "off.hcl", out.path(), &[]);
+    let cfg = config(
+        &fx,
+        "off.hcl",
+        out.path(),
+        &[r#"function_denylist = ["writeToFile"]"#],
+    );
     let done = Sidekey::new(["run", "--once", "-c"]).args([&cfg]).run();
     assert_eq!(done.code(), 78, "{}", done.stderr);
     assert!(
-        done.stderr.contains(":2:") && done.stderr.contains("allow_write_to_file = true"),
+        done.stderr.contains(":2:") && done.stderr.contains("function writeToFile is denied"),
         "{}",
         done.stderr
     );
     assert!(std::fs::read_dir(out.path()).unwrap().next().is_none());
+}
+
+#[test]
+fn allow_write_to_file_still_loads_with_a_warning() {
+    let fx = Setup::new().start();
+    fx.bao.write(
+        "secret/data/wtf",
+        json!({"data": {"key": "KEY-1", "cert": "CERT-1\n", "ca": "CA-1"}}),
+    );
+    let out = ShmDir::new();
+    let cfg = config(&fx, "old.hcl", out.path(), &["allow_write_to_file = true"]);
+    let done = Sidekey::new(["check", "-c"]).args([&cfg]).run();
+    assert_eq!(done.code(), 0, "{}", done.stderr);
+    assert!(
+        done.stderr.contains("old.hcl:")
+            && done
+                .stderr
+                .contains("template.allow_write_to_file: ignored: writeToFile is on by default"),
+        "{}",
+        done.stderr
+    );
+    let done = Sidekey::new(["run", "--once", "-c"]).args([&cfg]).run();
+    assert_eq!(done.code(), 0, "{}", done.stderr);
+    assert_eq!(file(out.path(), "key.pem").0, "KEY-1");
 }
 
 #[test]
@@ -68,12 +98,7 @@ fn write_to_file_writes_what_bao_agent_writes() {
     run_bao_agent(&bao_cfg, fx.dir.path(), &[]);
 
     let sk_out = ShmDir::new();
-    let sk_cfg = config(
-        &fx,
-        "sk.hcl",
-        sk_out.path(),
-        &["allow_write_to_file = true"],
-    );
+    let sk_cfg = config(&fx, "sk.hcl", sk_out.path(), &[]);
     let run = || {
         let done = Sidekey::new(["run", "--once", "-c"]).args([&sk_cfg]).run();
         assert_eq!(done.code(), 0, "{}", done.stderr);

@@ -4,10 +4,11 @@
 //! - `hcl` / `json`: text → a raw tree of keys and values with line numbers (`node`); `hcl1` reads the
 //!   HCL 1 forms Vault Agent accepts and HCL 2 refuses, when `hcl` refuses a file.
 //! - `section` / `field`: typed getters over that tree; any key nobody reads is an "unknown key" or "not supported"
-//!   error (the raw layer's `deny_unknown_fields`).
+//!   error (the raw layer's `deny_unknown_fields`), unless Vault Agent skips it harmlessly (a key of another
+//!   block, see `validate::keys`): then it is a warning.
 //! - `validate`: the Vault Agent schema, one file → typed stanzas; `duration` and `values` parse
 //!   durations, modes and signals. Vault Agent settings sidekey does not act on (its API proxy, cache,
-//!   telemetry, log files) load with a [`ConfigWarning`] each, kept in [`Config::warnings`].
+//!   telemetry, log files, misplaced keys) load with a [`ConfigWarning`] each, kept in [`Config::warnings`].
 //! - `load`: reads the files in order and merges them into a [`Config`].
 //!
 //! Every error names the file, the 1-based line and the key path, e.g.

@@ -1,10 +1,18 @@
 //! Reading one block of the raw tree: typed getters that name the key path and line in every error, and
 //! [`Section::finish`], which turns any key nobody asked for into an "unknown key" (with a suggestion) or a
-//! "not supported by sidekey" error. This is the raw layer's `deny_unknown_fields`.
+//! "not supported by sidekey" error. This is the raw layer's `deny_unknown_fields`, with one exception: a
+//! key Vault Agent skips harmlessly (a key of another block, or of a newer Vault Agent; see
+//! `validate::keys`) is a warning in the file's [`Notes`] instead.
+
+use std::cell::RefCell;
 
 use super::field::Field;
 use super::node::{Entry, Node, Problem, Value};
+use super::validate::keys::{self, Stray};
 use super::values;
+
+/// The warnings the sections of one file found about keys they skipped, shared by all of them.
+pub(crate) type Notes = RefCell<Vec<Problem>>;
 
 /// How a repeated block is named.
 #[derive(Clone, Copy, Debug)]
@@ -20,10 +28,21 @@ pub(crate) enum Labels {
 /// One block (or object) being read.
 pub(crate) struct Section<'a> {
     path: String,
+    /// The path without labels (`env_template.DB` is an `env_template`): which block this is.
+    kind: String,
     line: usize,
     entries: &'a [Entry],
     used: Vec<bool>,
     asked: Vec<&'static str>,
+    notes: &'a Notes,
+}
+
+/// What becomes of a key nobody read.
+enum Leftover {
+    /// Loaded with this warning.
+    Ignored(Problem),
+    /// This error.
+    Refused(Problem),
 }
 
 /// A block found by [`Section::blocks`], with its label if it has one.
@@ -37,26 +56,49 @@ pub(crate) struct Labeled<'a> {
 }
 
 impl<'a> Section<'a> {
+    /// The top level of a file (`root` must be a block or object); its sections' warnings go to `notes`.
+    pub(crate) fn root(root: &'a Node, notes: &'a Notes) -> Result<Self, Problem> {
+        Self::new(String::new(), String::new(), 1, root, notes)
+    }
+
     /// Read `node` (which must be a block or object) as the section at `path`.
-    pub(crate) fn new(
-        path: impl Into<String>,
+    fn new(
+        path: String,
+        kind: String,
         line: usize,
         node: &'a Node,
+        notes: &'a Notes,
     ) -> Result<Self, Problem> {
-        let path = path.into();
         match &node.value {
             Value::Map(entries) => Ok(Self {
                 path,
+                kind,
                 line,
                 entries,
                 used: vec![false; entries.len()],
                 asked: Vec::new(),
+                notes,
             }),
             other => Err(Problem::new(
                 line,
                 format!("{path}: expected a block, found {}", other.describe()),
             )),
         }
+    }
+
+    /// The block `key` of this section, at `path` (which has the block's label, if it joins the path).
+    fn child(&self, key: &str, path: String, line: usize, node: &'a Node) -> Result<Self, Problem> {
+        let kind = if self.kind.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.kind)
+        };
+        Self::new(path, kind, line, node, self.notes)
+    }
+
+    /// The attribute `f` (read as `key`) when its value is a block, e.g. `wait = { min = "5s" }`.
+    pub(crate) fn nested(&self, key: &str, f: &Field<'a>) -> Result<Self, Problem> {
+        self.child(key, f.path.clone(), f.line, f.node)
     }
 
     /// The section's key path (`auto_auth.method`).
@@ -216,7 +258,7 @@ impl<'a> Section<'a> {
             },
             _ => &entry.node,
         };
-        Section::new(path, entry.line, node).map(Some)
+        self.child(key, path, entry.line, node).map(Some)
     }
 
     /// Every block `key`, in order (repeated blocks, or a JSON list of objects).
@@ -244,7 +286,7 @@ impl<'a> Section<'a> {
                     out.push(Labeled {
                         label: Some(label.clone()),
                         line: entry.line,
-                        section: Section::new(section_path, entry.line, &entry.node)?,
+                        section: self.child(key, section_path, entry.line, &entry.node)?,
                     });
                     continue;
                 }
@@ -256,14 +298,16 @@ impl<'a> Section<'a> {
                 }
             }
             for node in items(&entry.node) {
-                Self::unlabeled(&path, entry.line, node, labels, &mut out)?;
+                self.unlabeled(key, &path, entry.line, node, labels, &mut out)?;
             }
         }
         Ok(out)
     }
 
-    /// A block given without an HCL label: `key = {...}`, JSON, or `method { type = "jwt" }`.
+    /// A block `key` given without an HCL label: `key = {...}`, JSON, or `method { type = "jwt" }`.
     fn unlabeled(
+        &self,
+        key: &str,
         path: &str,
         line: usize,
         node: &'a Node,
@@ -302,7 +346,7 @@ impl<'a> Section<'a> {
             out.push(Labeled {
                 label: None,
                 line,
-                section: Section::new(path, line, node)?,
+                section: self.child(key, path.to_string(), line, node)?,
             });
             return Ok(());
         }
@@ -315,7 +359,7 @@ impl<'a> Section<'a> {
                 out.push(Labeled {
                     label: Some(entry.key.clone()),
                     line: entry.line,
-                    section: Section::new(section_path.clone(), entry.line, body)?,
+                    section: self.child(key, section_path.clone(), entry.line, body)?,
                 });
             }
         }
@@ -323,55 +367,89 @@ impl<'a> Section<'a> {
     }
 
     /// Check that every key was read. `unsupported` lists Vault Agent keys sidekey knows and refuses, with
-    /// a hint for each; any other leftover key is unknown (with a "did you mean" among the known keys).
+    /// a hint for each. Any other leftover key is a warning in the notes when Vault Agent skips it
+    /// harmlessly (see `validate::keys`), else an error: misplaced, or unknown (with a "did you mean" among
+    /// the known keys).
     pub(crate) fn finish(self, unsupported: &[(&str, &str)]) -> Result<(), Problem> {
-        let unread = self
-            .entries
-            .iter()
-            .zip(&self.used)
-            .find(|(_, used)| !**used)
-            .map(|(e, _)| e);
-        match unread {
-            Some(entry) => Err(self.leftover(entry, &self.asked, unsupported)),
-            None => Ok(()),
+        for (entry, used) in self.entries.iter().zip(&self.used) {
+            if *used {
+                continue;
+            }
+            match self.leftover(entry, &self.asked, unsupported) {
+                Leftover::Ignored(warning) => self.notes.borrow_mut().push(warning),
+                Leftover::Refused(problem) => return Err(problem),
+            }
         }
+        Ok(())
     }
 
-    /// Report, before reading anything, the first key that is neither in `known` nor in `unsupported`, so
-    /// that a typo near the top of a file is the first error shown.
+    /// Report, before reading anything, the first key that is neither in `known` nor in `unsupported` and
+    /// would be refused, so that a typo near the top of a file is the first error shown. (Keys that load
+    /// with a warning are left to [`Section::finish`], which notes them once.)
     pub(crate) fn check_keys(
         &self,
         known: &[&'static str],
         unsupported: &[(&str, &str)],
     ) -> Result<(), Problem> {
-        match self
+        for entry in self
             .entries
             .iter()
-            .find(|e| !known.contains(&e.key.as_str()))
+            .filter(|e| !known.contains(&e.key.as_str()))
         {
-            Some(entry) => Err(self.leftover(entry, known, unsupported)),
-            None => Ok(()),
+            if let Leftover::Refused(problem) = self.leftover(entry, known, unsupported) {
+                return Err(problem);
+            }
         }
+        Ok(())
     }
 
-    /// The error for a key nobody reads: not supported, or unknown (with a suggestion among `known`).
-    fn leftover(&self, entry: &Entry, known: &[&str], unsupported: &[(&str, &str)]) -> Problem {
-        let path = self.key_path(&entry.key);
-        if let Some((_, hint)) = unsupported.iter().find(|(k, _)| *k == entry.key) {
+    /// What becomes of a key nobody reads: refused by name when sidekey does not support it; ignored
+    /// with a warning when Vault Agent skips it harmlessly; else refused as misplaced, as a typo of a key
+    /// in `known`, or as unknown. An exact key of another block is misplaced even when it looks like a
+    /// typo of a key here (`min` in a template is a `wait` key, not `uid` misspelled).
+    fn leftover(&self, entry: &Entry, known: &[&str], unsupported: &[(&str, &str)]) -> Leftover {
+        let key = entry.key.as_str();
+        let path = self.key_path(key);
+        let problem = |message: String| Problem::new(entry.line, format!("{path}: {message}"));
+        if let Some((_, hint)) = unsupported.iter().find(|(k, _)| *k == key) {
             let hint = if hint.is_empty() {
                 String::new()
             } else {
                 format!(" ({hint})")
             };
-            return Problem::new(
+            return Leftover::Refused(Problem::new(
                 entry.line,
                 format!("{path} is not supported by sidekey{hint}"),
-            );
+            ));
         }
-        let suggestion = values::closest(&entry.key, known)
+        match keys::stray(&self.kind, key) {
+            Some(Stray::Newer(why)) => {
+                return Leftover::Ignored(problem(format!(
+                    "ignored: a key of newer Vault Agent versions; {why}"
+                )));
+            }
+            Some(Stray::Misplaced {
+                places,
+                ignored: true,
+            }) => {
+                return Leftover::Ignored(problem(format!(
+                    "misplaced, ignored: {key} belongs {places}; it has no effect here"
+                )));
+            }
+            Some(Stray::Misplaced {
+                places,
+                ignored: false,
+            }) => {
+                return Leftover::Refused(problem(format!(
+                    "misplaced: {key} belongs {places}; move it there"
+                )));
+            }
+            None => {}
+        }
+        let suggestion = values::closest(key, known)
             .map(|s| format!(" (did you mean {s:?}?)"))
             .unwrap_or_default();
-        Problem::new(entry.line, format!("{path}: unknown key{suggestion}"))
+        Leftover::Refused(problem(format!("unknown key{suggestion}")))
     }
 }
 

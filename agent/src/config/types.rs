@@ -256,9 +256,6 @@ pub struct TemplateConfig {
     pub backup: bool,
     /// `allow_non_tmpfs` (sidekey): allow a destination that is not on tmpfs/ramfs.
     pub allow_non_tmpfs: bool,
-    /// `allow_write_to_file` (sidekey): let the template call consul-template's `writeToFile`, which
-    /// writes files other than `destination` (off by default: a template should not choose paths).
-    pub allow_write_to_file: bool,
     /// `function_denylist`: template functions that may not be used.
     pub function_denylist: Vec<String>,
 }

@@ -95,7 +95,7 @@ fn file_job(t: &TemplateConfig) -> Result<FileJob, JobError> {
         left_delimiter: t.left_delimiter.clone(),
         right_delimiter: t.right_delimiter.clone(),
         function_denylist: t.function_denylist.clone(),
-        allow_write_to_file: t.allow_write_to_file,
+        allow_write_to_file: true,
     };
     let template = Template::parse(&name, &text, &opts)?;
     let text = text.to_string();

@@ -65,8 +65,9 @@ pub struct ParseOptions {
     pub right_delimiter: String,
     /// Function names that may not be used (`function_denylist`); using one is a parse error.
     pub function_denylist: Vec<String>,
-    /// Whether `writeToFile` may be called (the template stanza's `allow_write_to_file`); otherwise using it
-    /// is a parse error that says how to enable it.
+    /// Whether `writeToFile` may be called (the default, as in consul-template): a file template's calls
+    /// are written by the output layer. `false` for an `env_template`, whose output is a variable and whose
+    /// calls nobody would write: using it there is a parse error rather than a silent no-op.
     pub allow_write_to_file: bool,
 }
 
@@ -76,7 +77,7 @@ impl Default for ParseOptions {
             left_delimiter: "{{".into(),
             right_delimiter: "}}".into(),
             function_denylist: Vec::new(),
-            allow_write_to_file: false,
+            allow_write_to_file: true,
         }
     }
 }

@@ -512,7 +512,7 @@ impl Parser<'_> {
                 if name == "writeToFile" && !self.allow_write_to_file {
                     return err(
                         pos,
-                        "function writeToFile is off: it writes files other than the destination; set allow_write_to_file = true in this template stanza to allow it",
+                        "function writeToFile is not available in an env_template: sidekey writes no files for the child's environment (call it from a template stanza)",
                     );
                 }
                 if funcs::UNSUPPORTED.contains(&name.as_str()) {

@@ -760,23 +760,51 @@ fn denylist_and_unsupported() {
             .message
             .contains("not supported")
     );
+}
+
+#[test]
+fn write_to_file_is_off_only_when_denied_or_in_an_env_template() {
+    let src = "x\n{{ \"k\" | writeToFile \"a\" \"\" \"\" \"0600\" }}";
+    let denied = ParseOptions {
+        function_denylist: vec!["writeToFile".into()],
+        ..ParseOptions::default()
+    };
+    let e = Template::parse("t", src, &denied).err().expect("denied");
+    assert_eq!(e.message, "function writeToFile is denied");
+    assert_eq!((e.line, e.col), (2, 10));
+    let env = ParseOptions {
+        allow_write_to_file: false,
+        ..ParseOptions::default()
+    };
+    let e = Template::parse("t", src, &env).err().expect("refused");
     assert!(
-        parse_err(r#"{{ "x" | writeToFile "a" "" "" "0600" }}"#)
-            .message
-            .contains("set allow_write_to_file = true")
+        e.message.contains("not available in an env_template"),
+        "{e}"
     );
 }
 
 #[test]
+fn write_to_file_keeps_a_relative_path_as_given() {
+    // consul-template opens the path as given, so a relative one is relative to the agent's working
+    // directory when it is written; the renderer must not anchor it anywhere else (e.g. the destination).
+    let t = Template::parse(
+        "t",
+        r#"{{ "k" | writeToFile "certs/key.pem" "" "" "0600" }}"#,
+        &ParseOptions::default(),
+    )
+    .unwrap();
+    let out = t.render(&kv(), MissingKey::ErrorOnPrint);
+    let paths: Vec<_> = out.side_writes.iter().map(|w| w.path.clone()).collect();
+    assert_eq!(paths, [std::path::PathBuf::from("certs/key.pem")]);
+}
+
+#[test]
 fn write_to_file_is_recorded_not_written() {
-    let opts = ParseOptions {
-        allow_write_to_file: true,
-        ..ParseOptions::default()
-    };
+    // No option needed: writeToFile is on by default, as in consul-template.
     let t = Template::parse(
         "t",
         r#"a{{ "k1" | writeToFile "/x/f" "" "" "0640" }}{{ "k2" | writeToFile "/x/f" "" "" "0600" "append,newline" }}b"#,
-        &opts,
+        &ParseOptions::default(),
     )
     .unwrap();
     let out = t.render(&kv(), MissingKey::ErrorOnPrint);
@@ -800,9 +828,13 @@ fn write_to_file_is_recorded_not_written() {
             ("/x/f".to_string(), 0o600, true, "k2\n".to_string()),
         ]
     );
-    let bad = Template::parse("t", r#"{{ "k" | writeToFile "/x" "" "" "rw" }}"#, &opts)
-        .unwrap()
-        .render(&kv(), MissingKey::ErrorOnPrint);
+    let bad = Template::parse(
+        "t",
+        r#"{{ "k" | writeToFile "/x" "" "" "rw" }}"#,
+        &ParseOptions::default(),
+    )
+    .unwrap()
+    .render(&kv(), MissingKey::ErrorOnPrint);
     assert!(
         bad.result
             .unwrap_err()

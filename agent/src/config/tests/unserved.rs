@@ -250,3 +250,37 @@ fn template_error_fatal_false_warns() {
             .starts_with("template.error_fatal: ignored")
     );
 }
+
+#[test]
+fn allow_write_to_file_loads_with_one_warning_either_way() {
+    // Configs written when writeToFile needed this key keep loading; the key no longer changes anything.
+    for value in ["true", "false"] {
+        let text = format!(
+            "template {{\n  contents            = \"x\"\n  destination         = \"/run/a\"\n  allow_write_to_file = {value}\n}}\n"
+        );
+        let c = ok("agent.hcl", &text);
+        let got: Vec<(usize, &str)> = c
+            .warnings
+            .iter()
+            .map(|w| (w.line, w.message.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [(
+                4,
+                r#"template.allow_write_to_file: ignored: writeToFile is on by default, as in Vault Agent; to turn it off, write function_denylist = ["writeToFile"]"#
+            )],
+            "allow_write_to_file = {value}"
+        );
+        assert!(c.templates[0].function_denylist.is_empty());
+    }
+    let (_, line, message) = invalid(
+        "agent.hcl",
+        "template {\n  contents = \"x\"\n  destination = \"/run/a\"\n  allow_write_to_file = \"yes\"\n}\n",
+    );
+    assert_eq!(line, 4);
+    assert!(
+        message.starts_with("template.allow_write_to_file:"),
+        "{message}"
+    );
+}

@@ -10,7 +10,7 @@ use crate::config::types::{AutoAuthConfig, FileSinkConfig, MethodConfig, MethodK
 use crate::config::values;
 
 /// Keys of a `method` body (to tell `{"method": {"jwt": {...}}}` from a body in JSON).
-const METHOD_KEYS: &[&str] = &[
+pub(super) const METHOD_KEYS: &[&str] = &[
     "type",
     "mount_path",
     "namespace",
@@ -22,7 +22,7 @@ const METHOD_KEYS: &[&str] = &[
 ];
 
 /// Keys of a `sink` body.
-const SINK_KEYS: &[&str] = &[
+pub(super) const SINK_KEYS: &[&str] = &[
     "type",
     "config",
     "wrap_ttl",

@@ -4,6 +4,7 @@
 
 mod audit;
 mod auto_auth;
+pub(super) mod keys;
 mod template;
 mod unserved;
 
@@ -11,7 +12,7 @@ use std::path::PathBuf;
 
 use super::field::Field;
 use super::node::{Node, Problem};
-use super::section::{Labels, Section};
+use super::section::{Labels, Notes, Section};
 use super::types::{
     AdminListener, AuditConfig, AutoAuthConfig, EnvTemplateConfig, ExecConfig, ExecEnvConfig,
     LogFormat, RestartMode, TemplateConfig, TemplateGlobalConfig, VaultConfig,
@@ -38,48 +39,28 @@ pub(crate) struct Partial {
     pub admin_listener: Option<Located<AdminListener>>,
     pub log_level: Option<Located<String>>,
     pub log_format: Option<Located<LogFormat>>,
-    /// What loaded without effect (see `unserved`), in file order.
+    /// What loaded without effect (see `unserved`, and the misplaced keys of `keys`), in file order.
     pub warnings: Vec<Problem>,
 }
 
-/// The top-level keys sidekey reads, or accepts with a warning (see `unserved`).
-const TOP_KEYS: &[&str] = &[
-    "vault",
-    "openbao",
-    "auto_auth",
-    "template",
-    "env_template",
-    "exec",
-    "template_config",
-    "audit",
-    "exit_after_auth",
-    "pid_file",
-    "reload_on_config_change",
-    "lease_state_file",
-    "listener",
-    "log_level",
-    "log_format",
-    "cache",
-    "api_proxy",
-    "telemetry",
-    "disable_idle_connections",
-    "disable_keep_alives",
-    "log_file",
-    "log_rotate_duration",
-    "log_rotate_bytes",
-    "log_rotate_max_files",
-    "disable_mlock",
-];
-
 /// Validate one file's tree.
 pub(crate) fn file(root: &Node) -> Result<Partial, Problem> {
-    let mut s = Section::new("", 1, root).map_err(|_| {
+    let notes = Notes::default();
+    let mut partial = stanzas(root, &notes)?;
+    partial.warnings.extend(notes.into_inner());
+    partial.warnings.sort_by_key(|w| w.line);
+    Ok(partial)
+}
+
+/// Every stanza of one file; `notes` collects the misplaced keys the sections found.
+fn stanzas<'a>(root: &'a Node, notes: &'a Notes) -> Result<Partial, Problem> {
+    let mut s = Section::root(root, notes).map_err(|_| {
         Problem::new(
             root.line,
             "the config must be a set of blocks (an object in JSON)",
         )
     })?;
-    s.check_keys(TOP_KEYS, &[])?;
+    s.check_keys(keys::TOP_KEYS, &[])?;
     let mut warnings = Vec::new();
     unserved::top(&mut s, &mut warnings)?;
     let vault = server(&mut s, &mut warnings)?;
@@ -116,10 +97,7 @@ pub(crate) fn file(root: &Node) -> Result<Partial, Problem> {
         admin_listener: audit::listener(&mut s, &mut warnings)?,
         log_level: field(&mut s, "log_level", audit::log_level)?,
         log_format: field(&mut s, "log_format", audit::log_format)?,
-        warnings: {
-            warnings.sort_by_key(|w| w.line);
-            warnings
-        },
+        warnings,
     };
     s.finish(&[])?;
     Ok(out)

@@ -37,7 +37,7 @@ pub(super) fn template(
             let w = if matches!(f.node.value, Value::Str(_)) {
                 wait_string(&f)?
             } else {
-                wait(Section::new(f.path.clone(), f.line, f.node)?)?
+                wait(s.nested("wait", &f)?)?
             };
             warnings.push(f.problem(
                 "loaded, not served: sidekey writes a template as soon as all its secrets are there (no quiescence timer)",
@@ -75,9 +75,16 @@ pub(super) fn template(
         wait,
         backup: s.get("backup", Field::bool)?.unwrap_or(false),
         allow_non_tmpfs: s.get("allow_non_tmpfs", Field::bool)?.unwrap_or(false),
-        allow_write_to_file: s.get("allow_write_to_file", Field::bool)?.unwrap_or(false),
         function_denylist: denylist,
     };
+    // Earlier sidekey versions needed this key for `writeToFile`, which is now on as in Vault Agent: configs
+    // written for them must keep loading, and whoever wrote `false` must learn how to turn it off now.
+    if let Some(f) = s.field("allow_write_to_file")? {
+        f.bool()?;
+        warnings.push(f.problem(
+            "ignored: writeToFile is on by default, as in Vault Agent; to turn it off, write function_denylist = [\"writeToFile\"]",
+        ));
+    }
     // consul-template's `error_fatal` (default true) is what sidekey does; `false` is not.
     if let Some(f) = s.field("error_fatal")?
         && !f.bool()?

@@ -13,12 +13,12 @@ use crate::config::section::{Labels, Section};
 /// The keys Vault Agent knows inside a stanza: attributes, and nested blocks (`None`: contents not
 /// checked, e.g. `custom_response_headers`, whose keys are status codes).
 pub(super) struct Known {
-    keys: &'static [&'static str],
+    pub(super) keys: &'static [&'static str],
     blocks: &'static [(&'static str, Option<&'static Known>)],
 }
 
 /// `cache { ... }` (Vault 1.16 agent reference).
-const CACHE: Known = Known {
+pub(super) const CACHE: Known = Known {
     keys: &[
         "use_auto_auth_token",
         "enforce_consistency",
@@ -32,7 +32,7 @@ const CACHE: Known = Known {
 };
 
 /// `cache { persist "kubernetes" { ... } }`.
-const PERSIST: Known = Known {
+pub(super) const PERSIST: Known = Known {
     keys: &[
         "type",
         "path",
@@ -44,7 +44,7 @@ const PERSIST: Known = Known {
 };
 
 /// `api_proxy { ... }`.
-const API_PROXY: Known = Known {
+pub(super) const API_PROXY: Known = Known {
     keys: &[
         "use_auto_auth_token",
         "enforce_consistency",
@@ -54,7 +54,7 @@ const API_PROXY: Known = Known {
 };
 
 /// `listener "tcp" | "unix" { ... }` (the shared listener stanza of Vault's configutil).
-const LISTENER: Known = Known {
+pub(super) const LISTENER: Known = Known {
     keys: &[
         "type",
         "address",
@@ -105,33 +105,33 @@ const LISTENER: Known = Known {
     ],
 };
 
-const ENABLE_QUIT: Known = Known {
+pub(super) const ENABLE_QUIT: Known = Known {
     keys: &["enable_quit"],
     blocks: &[],
 };
 
-const LISTENER_TELEMETRY: Known = Known {
+pub(super) const LISTENER_TELEMETRY: Known = Known {
     keys: &["unauthenticated_metrics_access", "disallow_metrics"],
     blocks: &[],
 };
 
-const PROFILING: Known = Known {
+pub(super) const PROFILING: Known = Known {
     keys: &["unauthenticated_pprof_access"],
     blocks: &[],
 };
 
-const INFLIGHT: Known = Known {
+pub(super) const INFLIGHT: Known = Known {
     keys: &["unauthenticated_in_flight_requests_access"],
     blocks: &[],
 };
 
-const CORS: Known = Known {
+pub(super) const CORS: Known = Known {
     keys: &["enabled", "allowed_origins", "allowed_headers"],
     blocks: &[],
 };
 
 /// `telemetry { ... }` (Vault's shared telemetry stanza).
-const TELEMETRY: Known = Known {
+pub(super) const TELEMETRY: Known = Known {
     keys: &[
         "usage_gauge_period",
         "maximum_gauge_cardinality",
