@@ -1,5 +1,5 @@
-//! consul-template's `writeToFile`: the files a template asks for besides its destination (enabled per
-//! template with `allow_write_to_file`). The renderer only records the calls; they are written here, after the
+//! consul-template's `writeToFile`: the files a template asks for besides its destination (on by default, as
+//! in Vault Agent; `function_denylist = ["writeToFile"]` turns it off). The renderer only records the calls; they are written here, after the
 //! destination, with the same rules as a destination (atomic, mode before the first byte, tmpfs unless the
 //! template allows otherwise, never through a symlink).
 //!
