@@ -1686,3 +1686,36 @@ fn a_reload_during_the_first_login_is_applied_and_ready_waits_for_the_delivery()
     );
     agent.stop();
 }
+
+/// A token file whose directory does not exist at start (a volume mounted later): created with its
+/// directories 2 s after start, it is used within seconds, not at the next step of a 30 s backoff.
+#[test]
+fn token_file_in_a_directory_created_after_start_is_used_within_seconds() {
+    let fx = fixture(Setup::new());
+    let out = ShmDir::new();
+    let a = out.join("a.txt");
+    let dir = fx.dir.path().join("later/creds");
+    let token_path = dir.join("agent.token");
+    let (token, _) = fx.app_token();
+    let cfg = fx.write_config(
+        &[
+            hcl::vault(&fx.addr()),
+            AutoAuth::token_file(&token_path)
+                .backoff("30s", "30s")
+                .to_string(),
+            hcl::template(KV_USERNAME, &a, &[]),
+        ]
+        .concat(),
+    );
+    let mut agent = fx.agent().args(["run", "-c"]).arg(&cfg).start();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(agent.running(), "sidekey exited:\n{}", agent.stderr());
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(&token_path, &token).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || read(&a) == "app"),
+        "the token file in a new directory was not used within 5 s (the backoff is 30 s):\n{}",
+        agent.stderr()
+    );
+    agent.stop();
+}

@@ -31,6 +31,9 @@ const SETTLE: Duration = Duration::from_millis(150);
 enum Change {
     Reload,
     Credentials,
+    /// A directory on the way to a credential file that did not exist appeared: watch again, and try the
+    /// login (the file may be there already).
+    Rewatch,
 }
 
 /// The files that matter, as `(directory, file name)`, and the directories whose `..data` swap counts.
@@ -38,6 +41,8 @@ enum Change {
 struct Targets {
     files: Vec<(PathBuf, std::ffi::OsString, Change)>,
     data_dirs: Vec<(PathBuf, Change)>,
+    /// (nearest existing ancestor, missing directory) of credential files whose directory is missing.
+    missing: Vec<(PathBuf, PathBuf)>,
 }
 
 impl Targets {
@@ -45,6 +50,13 @@ impl Targets {
         let (dir, name) = (path.parent()?, path.file_name()?);
         if let Some((_, _, c)) = self.files.iter().find(|(d, n, _)| d == dir && n == name) {
             return Some(*c);
+        }
+        if self
+            .missing
+            .iter()
+            .any(|(a, m)| a == dir && m.starts_with(path))
+        {
+            return Some(Change::Rewatch);
         }
         let data = name.to_str().is_some_and(|n| n.starts_with("..data"));
         self.data_dirs
@@ -59,16 +71,50 @@ impl Targets {
             .iter()
             .map(|(d, _, _)| d.clone())
             .chain(self.data_dirs.iter().map(|(d, _)| d.clone()))
+            .chain(self.missing.iter().map(|(a, _)| a.clone()))
             .collect()
     }
 }
 
 /// A running watch; dropping it stops watching.
 pub struct FileWatch {
-    watcher: RecommendedWatcher,
+    inner: Arc<Mutex<Inner>>,
     targets: Arc<Mutex<Targets>>,
+}
+
+/// The watcher and what it was set up from (shared with the debounce task, which re-targets it when a
+/// missing directory appears).
+struct Inner {
+    watcher: RecommendedWatcher,
     watching: HashSet<PathBuf>,
     config_files: Vec<PathBuf>,
+    cfg: Config,
+}
+
+impl Inner {
+    /// Watch what `self.cfg` depends on now.
+    fn retarget(&mut self, current: &Mutex<Targets>) {
+        let t = targets(&self.cfg, &self.config_files);
+        let dirs = t.dirs();
+        for gone in self.watching.difference(&dirs) {
+            let _ = self.watcher.unwatch(gone);
+        }
+        let mut watching: HashSet<PathBuf> = self.watching.intersection(&dirs).cloned().collect();
+        for dir in dirs.difference(&self.watching) {
+            match self.watcher.watch(dir, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    watching.insert(dir.clone());
+                }
+                // A directory that does not exist yet is watched once it appears (see `missing`).
+                Err(e) => tracing::debug!(dir = %dir.display(), error = %e, "not watched"),
+            }
+        }
+        tracing::debug!(dirs = ?watching, "watching");
+        self.watching = watching;
+        if let Ok(mut cur) = current.lock() {
+            *cur = t;
+        }
+    }
 }
 
 impl FileWatch {
@@ -105,32 +151,29 @@ impl FileWatch {
                 return None;
             }
         };
-        tokio::spawn(debounce(rx, reloads, credentials));
-        let mut w = Self {
+        let inner = Arc::new(Mutex::new(Inner {
             watcher,
-            targets,
             watching: HashSet::new(),
             config_files,
-        };
+            cfg: cfg.clone(),
+        }));
+        let mut w = Self { inner, targets };
         w.set(cfg);
+        tokio::spawn(debounce(
+            rx,
+            reloads,
+            credentials,
+            w.inner.clone(),
+            w.targets.clone(),
+        ));
         Some(w)
     }
 
     /// Watch what `cfg` depends on from now on (after a reload).
     pub fn set(&mut self, cfg: &Config) {
-        let t = targets(cfg, &self.config_files);
-        let dirs = t.dirs();
-        for gone in self.watching.difference(&dirs) {
-            let _ = self.watcher.unwatch(gone);
-        }
-        for dir in dirs.difference(&self.watching) {
-            if let Err(e) = self.watcher.watch(dir, RecursiveMode::NonRecursive) {
-                tracing::debug!(dir = %dir.display(), error = %e, "not watched");
-            }
-        }
-        self.watching = dirs;
-        if let Ok(mut cur) = self.targets.lock() {
-            *cur = t;
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.cfg = cfg.clone();
+            inner.retarget(&self.targets);
         }
     }
 }
@@ -140,6 +183,8 @@ async fn debounce(
     mut raw: mpsc::UnboundedReceiver<Change>,
     reloads: Option<mpsc::UnboundedSender<()>>,
     credentials: Arc<Notify>,
+    inner: Arc<Mutex<Inner>>,
+    targets: Arc<Mutex<Targets>>,
 ) {
     while let Some(first) = raw.recv().await {
         let window = if first == Change::Reload {
@@ -152,7 +197,13 @@ async fn debounce(
         while let Ok(c) = raw.try_recv() {
             changes.push(c);
         }
-        if changes.contains(&Change::Credentials) {
+        tracing::debug!(?changes, "watched files changed");
+        if changes.contains(&Change::Rewatch)
+            && let Ok(mut i) = inner.lock()
+        {
+            i.retarget(&targets);
+        }
+        if changes.contains(&Change::Credentials) || changes.contains(&Change::Rewatch) {
             credentials.notify_one();
         }
         if changes.contains(&Change::Reload)
@@ -176,6 +227,12 @@ fn targets(cfg: &Config, config_files: &[PathBuf]) -> Targets {
         };
         t.files
             .push((dir.to_path_buf(), name.to_os_string(), change));
+        if change == Change::Credentials
+            && !dir.is_dir()
+            && let Some(existing) = dir.ancestors().find(|a| a.is_dir())
+        {
+            t.missing.push((existing.to_path_buf(), dir.to_path_buf()));
+        }
         if dir.join("..data").exists() {
             t.data_dirs.push((dir.to_path_buf(), change));
         }
