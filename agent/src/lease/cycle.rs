@@ -1,8 +1,11 @@
 //! After each delivery: report it (telemetry, status line), announce it to the exec supervisor, and decide
 //! whether it ends the run (`Until`, `sidekey:` references, `exit_on_retry_failure`).
 
+use tokio::time::Instant;
+
 use super::engine::Engine;
 use super::outcome::{Fatal, Outcome, Until};
+use super::schedule::effective_expiry;
 use crate::output::{Delivery, OutputFailure, OutputId, Step};
 
 /// Failed deliveries in a row after which `exit_on_retry_failure` ends the run.
@@ -80,5 +83,26 @@ impl Engine {
         if let Some(t) = &self.telemetry {
             t.set_lease_expiries(self.lease_expiries());
         }
+    }
+
+    /// Each leased secret's (and issued certificate's) effective expiry by API path: the earlier of its
+    /// own expiry and that of the token that created it (for metrics and readiness).
+    pub fn lease_expiries(&self) -> Vec<(String, Instant)> {
+        self.store
+            .iter()
+            .filter_map(|(_, e)| {
+                let parent = if e.fetched.secret.lease_id.is_empty() {
+                    None
+                } else {
+                    self.tokens.expiry_of(&e.token_accessor)
+                };
+                effective_expiry(e.expires_at, parent).map(|x| (e.fetched.api_path.clone(), x))
+            })
+            .collect()
+    }
+
+    /// How many deliveries in a row have failed (0 when the last one succeeded).
+    pub fn failed_deliveries(&self) -> u32 {
+        self.render_retry.map_or(0, |p| p.attempts + 1)
     }
 }

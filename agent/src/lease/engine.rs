@@ -13,7 +13,7 @@ use super::fetch::Fetcher;
 use super::jobs::{EnvJob, FileJob, Renderer};
 use super::outcome::{Announce, Fatal, Outcome, Reloads, Until};
 use super::reload::Reloaded;
-use super::schedule::{Backoff, RetryPolicy, effective_expiry};
+use super::schedule::{Backoff, RetryPolicy};
 use super::store::{Rules, Store};
 use super::token::TokenKeeper;
 use super::wake::{reload_requested, watchdog};
@@ -163,62 +163,6 @@ impl Engine {
         engine
     }
 
-    /// Report deliveries and lease expiries to `telemetry` (metrics and readiness).
-    pub fn with_telemetry(mut self, telemetry: Arc<Telemetry>) -> Self {
-        self.telemetry = Some(telemetry);
-        self
-    }
-
-    /// Report to the service manager (systemd) from the loop: status lines and the watchdog.
-    pub fn notify(&mut self, notifier: Notifier) {
-        self.notifier = notifier;
-    }
-
-    /// Take reload requests from now on.
-    pub fn reloads(&mut self, reloads: Reloads) {
-        self.reloads = Some(reloads);
-    }
-
-    /// The notification a file watch sends when a credential file changes.
-    pub fn credentials(&self) -> Arc<tokio::sync::Notify> {
-        self.tokens.credentials.clone()
-    }
-
-    /// Be woken by `n` when a credential file changes (the watch of an engine this one replaces).
-    pub fn set_credentials(&mut self, n: Arc<tokio::sync::Notify>) {
-        self.tokens.credentials = n;
-    }
-
-    /// Give back the reload requests (to hand them to the engine that starts over).
-    pub fn take_reloads(&mut self) -> Option<Reloads> {
-        self.reloads.take()
-    }
-
-    /// Never start over on a reload (an exec run: its child keeps running on this engine's env); server
-    /// changes apply at the next start.
-    pub fn keep_server(&mut self) {
-        self.can_start_over = false;
-    }
-
-    /// End the run at once when one of these env outputs fails (`sidekey:` references).
-    pub fn fail_fast(&mut self, names: Vec<String>) {
-        self.fail_fast = names;
-    }
-
-    /// The exec child runs from now on: announce deliveries to its supervisor, and let no output
-    /// failure end the run any more (the child keeps its last good env, as before it started).
-    pub fn supervising(&mut self, announce: Announce) {
-        self.announce = announce;
-        self.fail_fast.clear();
-        self.may_give_up = false;
-        self.can_start_over = false;
-    }
-
-    /// The auditor events go to (shared with the exec supervisor).
-    pub fn auditor(&self) -> Auditor {
-        self.auditor.clone()
-    }
-
     /// Run: log in (or resume the state file) and deliver everything, then keep it fresh — every timer
     /// of the token, the leases, the retries and the commands is served here — until `until` is met,
     /// `shutdown` is cancelled, or a fatal condition ends it.
@@ -344,27 +288,6 @@ impl Engine {
             }
             self.report_expiries();
         }
-    }
-
-    /// Each leased secret's (and issued certificate's) effective expiry by API path: the earlier of its
-    /// own expiry and that of the token that created it (for metrics and readiness).
-    pub fn lease_expiries(&self) -> Vec<(String, Instant)> {
-        self.store
-            .iter()
-            .filter_map(|(_, e)| {
-                let parent = if e.fetched.secret.lease_id.is_empty() {
-                    None
-                } else {
-                    self.tokens.expiry_of(&e.token_accessor)
-                };
-                effective_expiry(e.expires_at, parent).map(|x| (e.fetched.api_path.clone(), x))
-            })
-            .collect()
-    }
-
-    /// How many deliveries in a row have failed (0 when the last one succeeded).
-    pub fn failed_deliveries(&self) -> u32 {
-        self.render_retry.map_or(0, |p| p.attempts + 1)
     }
 
     /// The next time anything is due: token, secrets, retries (or the end of an outage's backoff), and

@@ -4,6 +4,7 @@
 //! - `engine`: the engine and its one loop, `run(shutdown, until) -> Outcome`.
 //! - `outcome`: what a run is asked for (`Until`) and how it ends (`Outcome`, `Fatal`).
 //! - `wake`: what wakes the loop besides the clock (reloads, credential files, watchdog); status lines.
+//! - `wiring`: how a flow wires an engine (telemetry, notifier, reloads, exec).
 //! - `token`: the token owner: login (one path), renewal, re-login, replaced tokens.
 //! - `store`: fetched secrets, what renderers read, and the one scheduling rule.
 //! - `resolve`: one delivery cycle: render → fetch → render, then hand over to the deliverer.
@@ -29,6 +30,7 @@ mod state;
 pub mod store;
 mod token;
 mod wake;
+mod wiring;
 
 pub use crate::output::{Delivery, EnvMap};
 pub use engine::Engine;
