@@ -9,8 +9,10 @@
 pub mod client;
 pub mod error;
 pub mod redirect;
+pub mod response;
 pub mod secret;
 pub mod tls;
 
-pub use client::{AuthInfo, Client, ClientSettings, MountInfo};
+pub use client::{Client, ClientSettings};
 pub use error::BackendError;
+pub use response::{AuthInfo, MountInfo};
