@@ -17,6 +17,7 @@ use super::{ExecError, ExecSpec, same_env};
 use crate::audit::{Auditor, EventKind, Outcome, OutputMeta, Record};
 use crate::config::RestartMode;
 use crate::lease::EnvMap;
+use crate::lease::schedule::sleep_until;
 
 /// How often ended processes are looked for even without a SIGCHLD (belt and braces: a child exit is
 /// acted on within this).
@@ -259,13 +260,6 @@ fn record_exit(auditor: &Auditor, code: i32) {
 async fn drain(child: Child) {
     let all = futures_util::future::join_all(child.pumps);
     let _ = tokio::time::timeout(DRAIN, all).await;
-}
-
-async fn sleep_until(t: Option<Instant>) {
-    match t {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
-    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use super::fetch::Fetcher;
 use super::jobs::{EnvJob, FileJob, Renderer};
 use super::outcome::{Announce, Fatal, Outcome, Reloads, Until};
 use super::reload::Reloaded;
-use super::schedule::{Backoff, RetryPolicy};
+use super::schedule::{Backoff, RetryPolicy, sleep_until};
 use super::store::{Rules, Store};
 use super::token::TokenKeeper;
 use super::wake::{reload_requested, watchdog};
@@ -126,7 +126,7 @@ impl Engine {
             renewal_threshold: cfg.template_config.lease_renewal_threshold,
             static_interval: cfg.template_config.static_secret_render_interval,
         };
-        let mut engine = Self {
+        Self {
             fetcher: Fetcher::new(client.clone(), auditor.clone()),
             tokens: TokenKeeper::new(
                 cfg.clone(),
@@ -134,6 +134,7 @@ impl Engine {
                 auditor.clone(),
                 env.clone(),
                 login_retry,
+                once,
             ),
             store: Store::new(env, rules),
             deliverer: Deliverer::new(outputs, sinks, auditor.clone(), backoff, once),
@@ -158,9 +159,7 @@ impl Engine {
             can_start_over: true,
             tls,
             used: std::collections::HashSet::new(),
-        };
-        engine.tokens.retry_refusals = !once;
-        engine
+        }
     }
 
     /// Run: log in (or resume the state file) and deliver everything, then keep it fresh — every timer
@@ -344,12 +343,5 @@ async fn guarded<F: std::future::Future>(
         () = shutdown.cancelled() => None,
         r = f => Some(r),
         () = watchdog(notifier) => None,
-    }
-}
-
-async fn sleep_until(t: Option<Instant>) {
-    match t {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
     }
 }

@@ -81,6 +81,14 @@ impl RetryPolicy {
     }
 }
 
+/// Sleep until `t`; forever when there is nothing to wait for.
+pub async fn sleep_until(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Exponential backoff with jitter: `min × 2^attempt`, capped at `max`, then ±20%.
 #[derive(Clone, Copy, Debug)]
 pub struct Backoff {

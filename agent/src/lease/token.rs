@@ -59,13 +59,15 @@ pub(crate) struct TokenKeeper {
 }
 
 impl TokenKeeper {
-    /// A keeper for `cfg`'s auto-auth (or the ambient token), logging in through `client`.
+    /// A keeper for `cfg`'s auto-auth (or the ambient token), logging in through `client`; `once`: a
+    /// one-shot run, which retries only what a retry can fix.
     pub(crate) fn new(
         cfg: Arc<Config>,
         client: Client,
         auditor: Auditor,
         env: Arc<dyn EnvSource>,
         login_retry: RetryPolicy,
+        once: bool,
     ) -> Self {
         let auth = cfg
             .auto_auth
@@ -83,7 +85,7 @@ impl TokenKeeper {
             due: None,
             old: HashMap::new(),
             credentials: Arc::new(tokio::sync::Notify::new()),
-            retry_refusals: false,
+            retry_refusals: !once,
         }
     }
 
