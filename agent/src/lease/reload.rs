@@ -151,11 +151,6 @@ impl Engine {
                 .any(|t| t.destination == old.destination)
             {
                 meta.removed.push(old.destination.display().to_string());
-                if cfg.template_config.remove_on_exit
-                    && let Err(e) = crate::output::file::remove(&old.destination)
-                {
-                    tracing::warn!(error = %e, "cannot remove the file of a removed template");
-                }
             }
         }
         self.renderers = renderers;
@@ -205,7 +200,12 @@ impl Engine {
             .as_ref()
             .map(|a| a.sinks.clone())
             .unwrap_or_default();
-        self.deliverer.reconfigure(outputs, sinks, self.backoff);
+        self.deliverer.reconfigure(
+            outputs,
+            sinks,
+            self.backoff,
+            cfg.template_config.remove_on_exit,
+        );
         self.store.set_rules(Rules {
             renewal_threshold: cfg.template_config.lease_renewal_threshold,
             static_interval: cfg.template_config.static_secret_render_interval,

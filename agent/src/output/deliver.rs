@@ -320,13 +320,24 @@ impl Deliverer {
     }
 
     /// Take the outputs of a reloaded config: a destination that stays keeps its command's state (a run
-    /// under way, a pending retry); new sinks are written at the next delivery.
+    /// under way, a pending retry); new sinks are written at the next delivery; the file of an output that
+    /// is gone is removed when `remove_dropped` (`remove_on_exit`).
     pub fn reconfigure(
         &mut self,
         files: Vec<FileOutput>,
         sinks: Vec<FileSinkConfig>,
         backoff: Backoff,
+        remove_dropped: bool,
     ) {
+        let dropped = self
+            .files
+            .iter()
+            .filter(|o| !files.iter().any(|f| f.target.path == o.target.path));
+        for out in dropped.filter(|_| remove_dropped) {
+            if let Err(e) = super::file::remove(&out.target.path) {
+                tracing::warn!(error = %e, "cannot remove the file of a removed template");
+            }
+        }
         let slots = files
             .iter()
             .map(|f| {
