@@ -362,6 +362,20 @@ impl<'a> Exec<'a> {
                     message: format!("error calling {last}: {m}"),
                 });
             }
+            if let Value::Object(o) = &recv {
+                let mut vals = Vec::with_capacity(cmd.args.len());
+                for a in &cmd.args[1..] {
+                    vals.push(self.arg(dot, a)?);
+                }
+                vals.extend(fin);
+                return match o.method(last, &vals) {
+                    Some(r) => r.map_err(|m| ExecError {
+                        pos,
+                        message: format!("error calling {last}: {m}"),
+                    }),
+                    None => err(pos, format!("{last} is not a method but has arguments")),
+                };
+            }
         }
         self.chain(pos, base, prefix, chain, has_args)
     }
@@ -422,6 +436,16 @@ impl<'a> Exec<'a> {
                     ),
                 }
             }
+            Value::Object(o) => match o.field(name) {
+                Some(r) => r.map_err(|m| ExecError {
+                    pos,
+                    message: format!("error calling {name}: {m}"),
+                }),
+                None => err(
+                    pos,
+                    format!("can't evaluate field {name} in type {}", o.type_name()),
+                ),
+            },
             Value::Missing(_) if self.env.discovering() => Ok(Value::Missing(path.into())),
             Value::Missing(_) if strict => {
                 err(pos, format!("nil data; no entry for key {name:?} ({path})"))

@@ -10,6 +10,7 @@
 //! - `ast`: the syntax tree.
 //! - `parse`: tokens → tree, with Go's parse-time checks (variables, functions, `break`, `else`).
 //! - `value`: runtime values, Go truth and comparison; secret strings are zeroized.
+//! - `object`: Go structs and pointers sprig functions return (`time.Time`, ...), behind one trait.
 //! - `exec`: the evaluator (dot, variables, `if`/`with`/`range`/`template`, missing keys).
 //! - `print`: Go's `fmt` rules for `%v` and `Sprint`; `sprintf`: Go's `Sprintf` (`printf`).
 //! - `funcs`: Go builtins and consul-template's functions (`secret`, `toJSON`, `split`, …).
@@ -18,6 +19,7 @@ mod ast;
 mod exec;
 mod funcs;
 mod lex;
+mod object;
 mod parse;
 mod print;
 mod sprintf;

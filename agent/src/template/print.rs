@@ -46,6 +46,7 @@ pub fn write_v(out: &mut String, v: &Value) {
             }
             out.push_str("<nil> <nil>}");
         }
+        Value::Object(o) => o.write_v(out),
         Value::Scratch(s) => {
             out.push_str("&{{0 0} ");
             write_v(out, &Value::Map(std::rc::Rc::new(s.borrow().clone())));

@@ -275,7 +275,11 @@ impl Printer {
                 }
                 self.out.push(if self.f.sharp_v { '}' } else { ']' });
             }
-            Value::Secret(_) | Value::Scratch(_) | Value::Missing(_) | Value::Nil => {
+            Value::Secret(_)
+            | Value::Scratch(_)
+            | Value::Object(_)
+            | Value::Missing(_)
+            | Value::Nil => {
                 self.pad_str(&to_v(v));
             }
         }

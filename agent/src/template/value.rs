@@ -41,6 +41,8 @@ pub enum Value {
     Secret(Arc<Secret>),
     /// The render's `scratch` store (consul-template's `*Scratch`), used through its methods.
     Scratch(super::funcs::Scratch),
+    /// A Go struct or pointer a sprig function made (`time.Time`, `*semver.Version`, ...).
+    Object(Rc<dyn super::object::GoObject>),
 }
 
 impl Value {
@@ -101,7 +103,8 @@ impl Value {
             Value::JsonNumber(n) => !n.is_empty(),
             Value::List(l) | Value::Strings(l) => !l.is_empty(),
             Value::Map(m) => !m.is_empty(),
-            Value::Secret(_) | Value::Scratch(_) => true,
+            // Go's truth for a struct is always true, and these pointers are never nil.
+            Value::Secret(_) | Value::Scratch(_) | Value::Object(_) => true,
         }
     }
 
@@ -121,7 +124,25 @@ impl Value {
             Value::Map(_) => "map[string]interface {}",
             Value::Secret(_) => "*dependency.Secret",
             Value::Scratch(_) => "*template.Scratch",
+            Value::Object(o) => o.type_name(),
         }
+    }
+
+    /// This value with every [`Value::Object`] inside replaced by what Go's encoders see of it (yaml and
+    /// toml, which walk plain data).
+    pub fn plain_deep(&self) -> Result<Value, String> {
+        Ok(match self {
+            Value::Object(o) => o.plain()?.plain_deep()?,
+            Value::List(l) => Value::List(Rc::new(
+                l.iter().map(Value::plain_deep).collect::<Result<_, _>>()?,
+            )),
+            Value::Map(m) => Value::Map(Rc::new(
+                m.iter()
+                    .map(|(k, v)| Ok((k.clone(), v.plain_deep()?)))
+                    .collect::<Result<_, String>>()?,
+            )),
+            other => other.clone(),
+        })
     }
 
     /// The string inside, if this is a string.

@@ -110,6 +110,7 @@ pub fn encode(
         }
         // Only unexported fields: Go's encoder writes an empty object.
         Value::Scratch(_) => out.push_str("{}"),
+        Value::Object(o) => encode(out, &o.plain()?, escape_html, depth)?,
         Value::Secret(s) => {
             // consul-template's Secret struct has no JSON tags: Go field names, in declaration order.
             let mut fields = vec![("RequestID".to_string(), Value::str(""))];

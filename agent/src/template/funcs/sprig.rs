@@ -255,7 +255,15 @@ pub fn is_known(name: &str) -> bool {
         "max",
         "min",
     ];
-    NAMES.contains(&name) || super::sprig_ext::NAMES.contains(&name)
+    [
+        NAMES,
+        super::sprig_ext::NAMES,
+        super::sprig_time::NAMES,
+        super::sprig_more::NAMES,
+        super::sprig_crypto::NAMES,
+    ]
+    .iter()
+    .any(|names| names.contains(&name))
 }
 
 /// sprig's `strval`: strings as they are, anything else as Go's `%v`.

@@ -426,5 +426,6 @@ fn kind(v: &Value) -> &'static str {
         Value::List(_) | Value::Strings(_) => "slice",
         Value::Map(_) => "map",
         Value::Secret(_) | Value::Scratch(_) => "ptr",
+        Value::Object(o) => o.kind(),
     }
 }

@@ -15,7 +15,8 @@ pub fn call(name: &str, args: &[Value]) -> Option<FResult> {
         return None;
     }
     Some(arity(name, args, 1).and_then(|()| {
-        let Value::Map(m) = &args[0] else {
+        let plain = args[0].plain_deep().map_err(|m| format!("{name}: {m}"))?;
+        let Value::Map(m) = &plain else {
             return Err(format!(
                 "{name}: wrong type for value; expected map[string]interface {{}}; got {}",
                 args[0].type_name()
@@ -185,7 +186,7 @@ impl Encoder {
                 self.out.push('}');
             }
             Value::Nil | Value::Missing(_) => return Err("toml: cannot encode a nil value".into()),
-            Value::Secret(_) | Value::Scratch(_) => {
+            Value::Secret(_) | Value::Scratch(_) | Value::Object(_) => {
                 return Err(format!("toml: cannot encode a {}", v.type_name()));
             }
         }

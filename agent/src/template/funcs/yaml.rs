@@ -15,7 +15,8 @@ pub fn call(name: &str, args: &[Value], env: &Env<'_>) -> Option<FResult> {
     Some(match name {
         "toYAML" => arity(name, args, 1).and_then(|()| {
             let mut e = Emitter::default();
-            e.top(&args[0]).map_err(|m| format!("{name}: {m}"))?;
+            let plain = args[0].plain_deep().map_err(|m| format!("{name}: {m}"))?;
+            e.top(&plain).map_err(|m| format!("{name}: {m}"))?;
             // consul-template trims the document's final newline.
             let out = e.out.strip_suffix('\n').unwrap_or(&e.out).to_string();
             Ok(Value::str(out))
@@ -168,7 +169,11 @@ impl Emitter {
             Value::List(l) | Value::Strings(l) if l.is_empty() => self.out.push_str("[]"),
             Value::Map(m) if m.is_empty() => self.out.push_str("{}"),
             Value::Scratch(_) => self.out.push_str("{}"),
-            Value::List(_) | Value::Strings(_) | Value::Map(_) | Value::Secret(_) => {
+            Value::List(_)
+            | Value::Strings(_)
+            | Value::Map(_)
+            | Value::Secret(_)
+            | Value::Object(_) => {
                 return Err(format!("cannot marshal a {} here", v.type_name()));
             }
         }
