@@ -7,7 +7,8 @@
 //! - [`math`]: arithmetic, parsing, `loop`, `in` and `contains*`.
 //! - [`json`]: Go's `encoding/json` output for `toJSON` and friends.
 //! - [`time`]: `timestamp` and Go's time layouts.
-//! - [`sprig`], [`sprig_ext`] (helpers in [`sprig_text`]), [`sprig_time`], [`sprig_more`], [`sprig_crypto`]:
+//! - [`sprig`], [`sprig_ext`] (helpers in [`sprig_text`]), [`sprig_time`], [`sprig_list`],
+//!   [`sprig_more`], [`sprig_crypto`]:
 //!   the `sprig_*` functions (sprig v3.2.3, as consul-template ships them).
 
 mod builtin;
@@ -21,6 +22,7 @@ mod scratch;
 mod sprig;
 mod sprig_crypto;
 mod sprig_ext;
+mod sprig_list;
 mod sprig_more;
 mod sprig_text;
 mod sprig_time;
@@ -230,8 +232,12 @@ pub fn call(name: &str, args: &[Value], env: &mut Env<'_>) -> FResult {
         return r;
     }
     if let Some(short) = name.strip_prefix("sprig_") {
-        let more: [fn(&str, &[Value], &mut Env<'_>) -> Option<FResult>; 3] =
-            [sprig_time::call, sprig_more::call, sprig_crypto::call];
+        let more: [fn(&str, &[Value], &mut Env<'_>) -> Option<FResult>; 4] = [
+            sprig_time::call,
+            sprig_list::call,
+            sprig_more::call,
+            sprig_crypto::call,
+        ];
         for f in more {
             if let Some(r) = f(short, args, env) {
                 return r;

@@ -259,6 +259,7 @@ pub fn is_known(name: &str) -> bool {
         NAMES,
         super::sprig_ext::NAMES,
         super::sprig_time::NAMES,
+        super::sprig_list::NAMES,
         super::sprig_more::NAMES,
         super::sprig_crypto::NAMES,
     ]

@@ -1,4 +1,4 @@
-//! sprig v3.2.3 functions: lists, dicts, strings, floats, reflection, paths, URLs, semver and the `must*` variants.
+//! sprig v3.2.3 functions: strings, hashes and encodings, paths, environment, URLs and semver.
 
 use super::{Env, FResult};
 use crate::template::value::Value;
