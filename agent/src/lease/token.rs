@@ -158,7 +158,9 @@ impl TokenKeeper {
                 Err(_) => a.base_identity(),
             };
             self.auditor.record(
-                Record::result(EventKind::AuthLogin, r.as_ref().err()).identity(Some(identity)),
+                Record::result(EventKind::AuthLogin, r.as_ref().err())
+                    .identity(Some(identity))
+                    .node(self.client.node()),
             );
             self.auditor.flush();
             r
@@ -303,7 +305,8 @@ impl TokenKeeper {
             let r = self.client.renew_self(&token.secret, asked.as_secs()).await;
             self.auditor.record(
                 Record::result(EventKind::AuthRenew, r.as_ref().err())
-                    .identity(Some(token.identity.clone())),
+                    .identity(Some(token.identity.clone()))
+                    .node(self.client.node()),
             );
             match r {
                 Ok(a) => {
