@@ -266,3 +266,25 @@ fn retry_waits_never_pass_max_backoff() {
     );
     assert!(waits[0] >= Duration::from_millis(800), "{waits:?}");
 }
+
+/// During an outage (a leader election), the backoff never sleeps past half the time the token has left:
+/// the renewal is tried again while it can still save the token (and the leases it holds up).
+#[tokio::test(start_paused = true)]
+async fn an_outage_never_sleeps_past_what_the_token_has_left() {
+    let mut e = engine();
+    e.tokens.adopt(token("a", 60, true));
+    tokio::time::advance(Duration::from_secs(40)).await;
+    for i in 0..10 {
+        e.note_transient();
+        let wait = e.next_due().unwrap() - Instant::now();
+        assert!(wait <= Duration::from_secs(10), "attempt {i}: {wait:?}");
+    }
+    // Far from any expiry, the plain backoff applies again.
+    let mut e = engine();
+    e.tokens.adopt(token("b", 36_000, true));
+    for _ in 0..12 {
+        e.note_transient();
+    }
+    let wait = e.next_due().unwrap() - Instant::now();
+    assert!(wait >= Duration::from_secs(150), "{wait:?}");
+}

@@ -280,6 +280,11 @@ impl TokenKeeper {
             .and_then(Token::expires_at)
     }
 
+    /// When the current token expires, if it does.
+    pub(crate) fn current_expiry(&self) -> Option<Instant> {
+        self.token.as_ref().and_then(Token::expires_at)
+    }
+
     /// Whether the token's renewal or replacement is due at `now`.
     pub(crate) fn is_due(&self, now: Instant) -> bool {
         self.due.is_some_and(|d| d <= now)
