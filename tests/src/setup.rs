@@ -19,6 +19,7 @@ use tempfile::TempDir;
 
 use crate::background::{Background, Builder};
 use crate::bao::{Api, Bao};
+use crate::cluster::{Cluster, ClusterFixture};
 use crate::jwt::{APP_SUBJECT, AUDIENCE, ISSUER, JwtIssuer, MintedJwt};
 use crate::postgres::{Postgres, SUPERUSER};
 
@@ -100,7 +101,8 @@ pub struct Fixture {
     pub dir: TempDir,
 }
 
-/// What [`Setup::configure`] made, whatever the server: the parts of a fixture besides the server.
+/// What [`Setup::configure`] made, whatever the server: the parts of [`Fixture`] and [`ClusterFixture`]
+/// besides the server.
 struct Configured {
     postgres: Option<Postgres>,
     sentinel: String,
@@ -216,6 +218,33 @@ impl Setup {
         } = self.configure(&bao, pg);
         Fixture {
             bao,
+            postgres,
+            sentinel,
+            jwt,
+            approle,
+            dir,
+        }
+    }
+
+    /// Start a `nodes`-node Raft cluster (see [`Cluster`]) instead of a dev server, mount KV v2 at
+    /// `secret/` as `-dev` does, and configure it the same way.
+    pub fn start_cluster(self, nodes: usize) -> ClusterFixture {
+        let pg = self.database.then(|| std::thread::spawn(Postgres::start));
+        let cluster = if self.audit {
+            Cluster::start_with_audit(nodes)
+        } else {
+            Cluster::start(nodes)
+        };
+        cluster.enable_kv2("secret");
+        let Configured {
+            postgres,
+            sentinel,
+            jwt,
+            approle,
+            dir,
+        } = self.configure(&cluster, pg);
+        ClusterFixture {
+            cluster,
             postgres,
             sentinel,
             jwt,
