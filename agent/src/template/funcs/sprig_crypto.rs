@@ -801,8 +801,8 @@ impl<'a> Request<'a> {
                     parse_go_ip(s).ok_or_else(|| format!("error parsing ip: {}", shown(s, env)))
                 }
                 other => Err(format!(
-                    "error parsing ip: a {} is not a string",
-                    other.type_name()
+                    "error parsing ip: {} is not a string",
+                    not_string(other)
                 )),
             })
             .collect::<Result<_, _>>()?;
@@ -811,8 +811,8 @@ impl<'a> Request<'a> {
             .map(|v| match v {
                 Value::Str(s) => Ok(s.to_string()),
                 other => Err(format!(
-                    "error processing alternate dns name: a {} is not a string",
-                    other.type_name()
+                    "error processing alternate dns name: {} is not a string",
+                    not_string(other)
                 )),
             })
             .collect::<Result<_, _>>()?;
@@ -829,6 +829,17 @@ impl<'a> Request<'a> {
             days,
             is_ca: false,
         })
+    }
+}
+
+/// A list element that is not a string, for an error message: Go prints it with `%v`; only numbers and booleans
+/// are shown here, since anything else may hold a secret's data.
+fn not_string(v: &Value) -> String {
+    match v {
+        Value::Int(_) | Value::Int64(_) | Value::Float(_) | Value::Bool(_) | Value::Nil => {
+            crate::template::print::to_v(v)
+        }
+        other => format!("a {}", other.type_name()),
     }
 }
 
@@ -880,7 +891,9 @@ fn signed(
 /// The parts of a CA certificate a certificate it signs needs.
 fn parse_issuer(der: &[u8]) -> Result<Issuer, String> {
     use x509_parser::prelude::{FromDer, ParsedExtension, X509Certificate};
-    let (_, cert) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
+    // Go's first-level error: x509-parser's own messages say nothing more a template author can use.
+    let (_, cert) =
+        X509Certificate::from_der(der).map_err(|_| "x509: malformed certificate".to_string())?;
     let tbs = &cert.tbs_certificate;
     let key_id = tbs
         .extensions()
