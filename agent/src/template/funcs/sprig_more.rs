@@ -51,6 +51,19 @@ pub const NAMES: &[&str] = &[
 
 /// Run `sprig_<name>` (`name` without the prefix), or `None` if it is not one of this file's.
 pub fn call(name: &str, args: &[Value], env: &mut Env<'_>) -> Option<FResult> {
+    let out = run(name, args, env)?;
+    // While a pass only discovers secrets, a value missing because of them (a version, a URL) may well be
+    // refused: the pass goes on with a missing value instead, so it finds the template's other secrets.
+    if out.is_err()
+        && env.discovering()
+        && let Some(Value::Missing(path)) = args.iter().find(|a| matches!(a, Value::Missing(_)))
+    {
+        return Some(Ok(Value::Missing(path.clone())));
+    }
+    Some(out)
+}
+
+fn run(name: &str, args: &[Value], env: &Env<'_>) -> Option<FResult> {
     if !NAMES.contains(&name) {
         return None;
     }

@@ -325,3 +325,11 @@ fn semver_compare() {
         assert!(try_render(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn a_refused_missing_value_does_not_stop_discovery() {
+    let src = r#"{{ with secret "secret/data/x" }}{{ sprig_semverCompare ">=1" .Data.data.v }}{{ sprig_urlParse .Data.data.u }}{{ end }}{{ with secret "secret/data/y" }}{{ end }}"#;
+    let t = Template::parse("t", src, &ParseOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let out = t.render(&Ctx, MissingKey::ErrorOnPrint);
+    assert_eq!(out.missing.len(), 2);
+}
