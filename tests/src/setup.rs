@@ -11,13 +11,15 @@
 //! ```
 
 use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
 use crate::background::{Background, Builder};
-use crate::bao::Bao;
+use crate::bao::{Api, Bao};
+use crate::cluster::{Cluster, ClusterFixture};
 use crate::jwt::{APP_SUBJECT, AUDIENCE, ISSUER, JwtIssuer, MintedJwt};
 use crate::postgres::{Postgres, SUPERUSER};
 
@@ -97,6 +99,16 @@ pub struct Fixture {
     pub approle: Option<AppRoleCreds>,
     /// Scratch directory for token files, configs and keys (not tmpfs: inputs, not outputs).
     pub dir: TempDir,
+}
+
+/// What [`Setup::configure`] made, whatever the server: the parts of [`Fixture`] and [`ClusterFixture`]
+/// besides the server.
+struct Configured {
+    postgres: Option<Postgres>,
+    sentinel: String,
+    jwt: Option<JwtIssuer>,
+    approle: Option<AppRoleCreds>,
+    dir: TempDir,
 }
 
 fn ttl(d: Duration) -> String {
@@ -197,6 +209,52 @@ impl Setup {
         } else {
             Bao::start()
         };
+        let Configured {
+            postgres,
+            sentinel,
+            jwt,
+            approle,
+            dir,
+        } = self.configure(&bao, pg);
+        Fixture {
+            bao,
+            postgres,
+            sentinel,
+            jwt,
+            approle,
+            dir,
+        }
+    }
+
+    /// Start a `nodes`-node Raft cluster (see [`Cluster`]) instead of a dev server, mount KV v2 at
+    /// `secret/` as `-dev` does, and configure it the same way.
+    pub fn start_cluster(self, nodes: usize) -> ClusterFixture {
+        let pg = self.database.then(|| std::thread::spawn(Postgres::start));
+        let cluster = if self.audit {
+            Cluster::start_with_audit(nodes)
+        } else {
+            Cluster::start(nodes)
+        };
+        cluster.enable_kv2("secret");
+        let Configured {
+            postgres,
+            sentinel,
+            jwt,
+            approle,
+            dir,
+        } = self.configure(&cluster, pg);
+        ClusterFixture {
+            cluster,
+            postgres,
+            sentinel,
+            jwt,
+            approle,
+            dir,
+        }
+    }
+
+    /// Write the policies and secrets, set up what was asked for, and wait for PostgreSQL (`pg`).
+    fn configure(&self, bao: &impl Api, pg: Option<JoinHandle<Postgres>>) -> Configured {
         let dir = tempfile::Builder::new()
             .prefix("sidekey-fixture-")
             .tempdir()
@@ -221,20 +279,19 @@ impl Setup {
             json!({ "api_key": "kv1-api-key", "region": "test-1" }),
         );
 
-        let jwt = self.jwt.then(|| self.setup_jwt(&bao, dir.path()));
-        let approle = self.approle.then(|| self.setup_approle(&bao, dir.path()));
+        let jwt = self.jwt.then(|| self.setup_jwt(bao, dir.path()));
+        let approle = self.approle.then(|| self.setup_approle(bao, dir.path()));
         if self.pki {
-            self.setup_pki(&bao);
+            self.setup_pki(bao);
         }
         let postgres = pg.map(|h| match h.join() {
             Ok(pg) => pg,
             Err(e) => std::panic::resume_unwind(e),
         });
         if let Some(pg) = &postgres {
-            self.setup_database(&bao, pg);
+            self.setup_database(bao, pg);
         }
-        Fixture {
-            bao,
+        Configured {
             postgres,
             sentinel,
             jwt,
@@ -247,7 +304,7 @@ impl Setup {
         json!({ "token_ttl": ttl(self.token_ttl), "token_max_ttl": ttl(self.token_max_ttl) })
     }
 
-    fn setup_jwt(&self, bao: &Bao, dir: &Path) -> JwtIssuer {
+    fn setup_jwt(&self, bao: &impl Api, dir: &Path) -> JwtIssuer {
         let issuer = JwtIssuer::new(dir);
         bao.write("sys/auth/jwt", json!({ "type": "jwt" }));
         bao.write(
@@ -268,7 +325,7 @@ impl Setup {
         issuer
     }
 
-    fn setup_approle(&self, bao: &Bao, dir: &Path) -> AppRoleCreds {
+    fn setup_approle(&self, bao: &impl Api, dir: &Path) -> AppRoleCreds {
         bao.write("sys/auth/approle", json!({ "type": "approle" }));
         let mut body = json!({ "token_policies": ["app"] });
         merge(&mut body, self.role_ttls());
@@ -290,7 +347,7 @@ impl Setup {
         }
     }
 
-    fn setup_database(&self, bao: &Bao, pg: &Postgres) {
+    fn setup_database(&self, bao: &impl Api, pg: &Postgres) {
         bao.write("sys/mounts/database", json!({ "type": "database" }));
         bao.write(
             "database/config/pg",
@@ -316,7 +373,7 @@ impl Setup {
         );
     }
 
-    fn setup_pki(&self, bao: &Bao) {
+    fn setup_pki(&self, bao: &impl Api) {
         bao.write(
             "sys/mounts/pki",
             json!({ "type": "pki", "config": { "max_lease_ttl": "87600h" } }),

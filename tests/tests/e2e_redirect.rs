@@ -298,3 +298,62 @@ fn a_redirect_to_the_configured_address_is_followed() {
         "a followed request lost its token"
     );
 }
+
+/// `vault { address, addresses }` for a two-node "cluster": `first` is tried first, `second` next.
+fn cluster_config(fx: &Fixture, first: &str, second: &str, token: &Path, dest: &Path) -> PathBuf {
+    let text = format!("vault {{\n  address   = \"{first}\"\n  addresses = [\"{second}\"]\n}}\n")
+        + &token_file_auto_auth(token)
+        + &template(KV_PASSWORD, dest, &[]);
+    fx.write_file("cluster.hcl", &text)
+}
+
+/// A standby's 307 to another node of the configured cluster is followed with the token; a standby that
+/// redirects outside the cluster is refused (nothing reaches that address) and the next node answers.
+#[test]
+fn in_a_cluster_a_redirect_to_a_node_is_followed_and_one_outside_is_refused() {
+    let fx = fixture();
+    let (token, token_file) = app_token(&fx);
+    let active = fx.addr();
+
+    let to_active = active.clone();
+    let standby = HttpStub::start(move |req| redirect(&format!("{to_active}{}", req.target())));
+    let shm = ShmDir::new();
+    let dest = shm.join("password");
+    let cfg = cluster_config(&fx, &standby.addr(), &active, &token_file, &dest);
+    let out = Sidekey::new(["run", "--once", "-c"])
+        .args([&cfg])
+        .timeout(Duration::from_secs(10))
+        .run();
+    assert_eq!(out.code(), 0, "{}", out.show());
+    assert_eq!(std::fs::read_to_string(&dest).unwrap(), fx.sentinel);
+    assert!(!standby.seen().is_empty(), "the standby was never asked");
+    std::fs::remove_file(&dest).unwrap();
+
+    let outside = HttpStub::start(|_| {
+        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec()
+    });
+    let to_outside = outside.addr();
+    let hostile = HttpStub::start(move |req| redirect(&format!("{to_outside}{}", req.target())));
+    let cfg = cluster_config(&fx, &hostile.addr(), &active, &token_file, &dest);
+    let out = Sidekey::new(["run", "--once", "-c"])
+        .args([&cfg])
+        .timeout(Duration::from_secs(10))
+        .run();
+    assert_eq!(out.code(), 0, "the next node answers: {}", out.show());
+    assert_eq!(std::fs::read_to_string(&dest).unwrap(), fx.sentinel);
+    assert!(
+        hostile
+            .seen()
+            .iter()
+            .any(|r| r.header("x-vault-token") == Some(token.as_str())),
+        "the first node was not tried"
+    );
+    assert!(
+        outside.seen().is_empty(),
+        "the address outside the cluster was contacted: {} requests",
+        outside.seen().len()
+    );
+    let refused = format!("redirect to {} refused", outside.addr());
+    assert!(out.stderr.contains(&refused), "{}", out.show());
+    assert!(!out.stderr.contains(&token), "the token was logged");
+}

@@ -162,6 +162,13 @@ impl EventMeta {
     }
 }
 
+/// The server side of a backend call.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct BackendMeta {
+    /// The configured address of the node that answered (`vault.address` or one of `addresses`).
+    pub node: String,
+}
+
 /// One audit event as written (one JSON line). Field order is the canonical order hashed.
 #[derive(Clone, Debug, Serialize)]
 pub struct Event {
@@ -183,6 +190,9 @@ pub struct Event {
     /// Which secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<SecretMeta>,
+    /// Which server node answered (backend calls only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend: Option<BackendMeta>,
     /// Where it went.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<OutputMeta>,
@@ -213,6 +223,8 @@ pub struct Record {
     pub identity: Option<Identity>,
     /// Which secret.
     pub secret: Option<SecretMeta>,
+    /// Which server node answered.
+    pub backend: Option<BackendMeta>,
     /// Where it went.
     pub output: Option<OutputMeta>,
     /// What a reload changed.
@@ -229,6 +241,7 @@ impl Record {
             outcome,
             identity: None,
             secret: None,
+            backend: None,
             output: None,
             reload: None,
             error: None,
@@ -258,6 +271,14 @@ impl Record {
     /// With a secret.
     pub fn secret(mut self, s: SecretMeta) -> Self {
         self.secret = Some(s);
+        self
+    }
+
+    /// Answered by the server node configured as `node` (with several `addresses`, the one in use).
+    pub fn node(mut self, node: &str) -> Self {
+        self.backend = Some(BackendMeta {
+            node: node.to_string(),
+        });
         self
     }
 

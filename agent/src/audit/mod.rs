@@ -205,6 +205,7 @@ impl Auditor {
             agent: s.agent.clone(),
             identity: r.identity,
             secret: r.secret,
+            backend: r.backend,
             output: r.output,
             reload: r.reload,
             meta,

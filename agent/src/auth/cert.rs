@@ -28,6 +28,7 @@ pub(super) async fn login(
     };
     let settings = ClientSettings {
         address: &vault.address,
+        addresses: &vault.addresses,
         namespace: vault.namespace.as_deref(),
         tls: TlsSettings {
             ca_cert: ca_cert.as_deref().or(vault.ca_cert.as_deref()),

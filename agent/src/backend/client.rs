@@ -1,6 +1,7 @@
 //! The HTTP client for the OpenBao/Vault API (`/v1/...`): one connection pool, a cap on requests in flight.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -21,8 +22,10 @@ use super::tls::{TlsSettings, client_config};
 /// Where the backend is and how to talk to it.
 #[derive(Clone, Debug)]
 pub struct ClientSettings<'a> {
-    /// Base address, e.g. `http://127.0.0.1:8200`.
+    /// Base address, e.g. `http://127.0.0.1:8200`: the node tried first.
     pub address: &'a str,
+    /// The cluster's other nodes, tried in this order when a node fails.
+    pub addresses: &'a [String],
     /// `X-Vault-Namespace` for every request, if any.
     pub namespace: Option<&'a str>,
     /// TLS settings.
@@ -31,11 +34,23 @@ pub struct ClientSettings<'a> {
     pub max_in_flight: usize,
 }
 
-/// A client of one OpenBao/Vault server. Cheap to clone; clones share the pool and the in-flight cap.
+/// A client of one OpenBao/Vault server or cluster. Cheap to clone; clones share the pool, the in-flight
+/// cap, the node in use and the consistency index.
+///
+/// With several nodes, a request goes to the node that answered last; a connection error, a 5xx, a 429
+/// or 412 (a standby behind the index asked for), a refused redirect or a standby's "no handler for route"
+/// moves it to the next node in configured order, each node tried once per request. When every node
+/// failed, the caller's one shared backoff applies. Nothing here ever decides a token is invalid.
 #[derive(Clone, Debug)]
 pub struct Client {
     http: reqwest::Client,
-    base: String,
+    /// Base URLs of the nodes, the configured `address` first.
+    nodes: Arc<[String]>,
+    /// Index into `nodes` of the node that answered last.
+    current: Arc<AtomicUsize>,
+    /// The newest `X-Vault-Index` seen, sent on every request so a standby never answers from older
+    /// state than the agent has already seen (read-after-write across nodes).
+    index: Arc<Mutex<Option<HeaderValue>>>,
     namespace: Option<String>,
     in_flight: Arc<Semaphore>,
 }
@@ -49,6 +64,7 @@ impl Client {
         let v = &cfg.vault;
         Self::new(&ClientSettings {
             address: &v.address,
+            addresses: &v.addresses,
             namespace: v.namespace.as_deref(),
             tls: TlsSettings {
                 ca_cert: v.ca_cert.as_deref(),
@@ -66,20 +82,31 @@ impl Client {
     /// # Errors
     /// [`BackendError::Setup`] for a bad address or unusable TLS files.
     pub fn new(s: &ClientSettings<'_>) -> Result<Self, BackendError> {
-        let base = s.address.trim_end_matches('/').to_string();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(BackendError::Setup(format!(
-                "address {:?} must start with http:// or https://",
-                s.address
-            )));
+        let mut nodes = Vec::new();
+        let mut urls = Vec::new();
+        for address in std::iter::once(s.address).chain(s.addresses.iter().map(String::as_str)) {
+            let base = address.trim_end_matches('/').to_string();
+            if !(base.starts_with("http://") || base.starts_with("https://")) {
+                return Err(BackendError::Setup(format!(
+                    "address {address:?} must start with http:// or https://"
+                )));
+            }
+            let url = reqwest::Url::parse(&base).map_err(|e| {
+                BackendError::Setup(format!("address {address:?} is not a valid URL: {e}"))
+            })?;
+            if urls
+                .iter()
+                .any(|u: &reqwest::Url| u.origin() == url.origin())
+            {
+                continue;
+            }
+            nodes.push(base);
+            urls.push(url);
         }
-        let url = reqwest::Url::parse(&base).map_err(|e| {
-            BackendError::Setup(format!("address {:?} is not a valid URL: {e}", s.address))
-        })?;
-        // Redirects are followed only back to the configured address: the token goes with them.
-        let redirects = RedirectGuard::new([&url]);
+        // Redirects are followed only to a configured node: the token goes with them.
+        let redirects = RedirectGuard::new(urls.iter());
         // Loading the system's CA roots costs milliseconds at every start: only https needs them.
-        let tls = if base.starts_with("https://") {
+        let tls = if nodes.iter().any(|n| n.starts_with("https://")) {
             client_config(&s.tls)?
         } else {
             super::tls::unused_config()?
@@ -97,13 +124,22 @@ impl Client {
             .map_err(|e| BackendError::Setup(format!("HTTP client: {e}")))?;
         Ok(Self {
             http,
-            base,
+            nodes: nodes.into(),
+            current: Arc::new(AtomicUsize::new(0)),
+            index: Arc::new(Mutex::new(None)),
             namespace: s.namespace.map(str::to_string),
             in_flight: Arc::new(Semaphore::new(max)),
         })
     }
 
-    /// One API call. `Ok(None)` for 204 and for 404 on a read (no secret at that path).
+    /// The configured address of the node that answered last (or is tried first): audit events name it.
+    pub fn node(&self) -> &str {
+        let i = self.current.load(Ordering::Relaxed);
+        self.nodes.get(i).unwrap_or(&self.nodes[0])
+    }
+
+    /// One API call, on the node in use, failing over to the others in configured order. `Ok(None)` for
+    /// 204 and for 404 on a read (no secret at that path).
     async fn call(
         &self,
         method: Method,
@@ -112,8 +148,42 @@ impl Client {
         body: Option<&Value>,
         namespace: Option<&str>,
     ) -> Result<Option<RawResponse>, BackendError> {
+        let n = self.nodes.len();
+        let first = self.current.load(Ordering::Relaxed) % n;
+        let mut k = 0;
+        loop {
+            let i = (first + k) % n;
+            let result = self
+                .call_node(i, method.clone(), path, token, body, namespace)
+                .await;
+            match result {
+                Err(e) if k + 1 < n && e.fails_over() => {
+                    tracing::warn!(node = %self.nodes[i], error = %e, "node failed, trying the next one");
+                    k += 1;
+                }
+                other => {
+                    if other.is_ok() || !other.as_ref().is_err_and(BackendError::fails_over) {
+                        // Stay on the node that answered.
+                        self.current.store(i, Ordering::Relaxed);
+                    }
+                    return other;
+                }
+            }
+        }
+    }
+
+    /// One API call on node `i`.
+    async fn call_node(
+        &self,
+        i: usize,
+        method: Method,
+        path: &str,
+        token: Option<&SecretString>,
+        body: Option<&Value>,
+        namespace: Option<&str>,
+    ) -> Result<Option<RawResponse>, BackendError> {
         let path = path.trim_start_matches('/');
-        let url = format!("{}/v1/{}", self.base, path);
+        let url = format!("{}/v1/{}", self.nodes[i], path);
         let mut headers = HeaderMap::new();
         if let Some(t) = token {
             let mut v = HeaderValue::from_str(t.expose_secret()).map_err(|_| {
@@ -129,6 +199,9 @@ impl Client {
             headers.insert("X-Vault-Namespace", v);
         }
         headers.insert("X-Vault-Request", HeaderValue::from_static("true"));
+        if let Some(index) = self.index.lock().ok().and_then(|g| g.clone()) {
+            headers.insert("X-Vault-Index", index);
+        }
         let mut req = self.http.request(method.clone(), &url).headers(headers);
         if let Some(b) = body {
             req = req.json(b);
@@ -152,6 +225,9 @@ impl Client {
             None => err_ctx(transport_reason(&e)),
         })?;
         let status = resp.status();
+        if let Some(index) = resp.headers().get("X-Vault-Index") {
+            self.remember_index(index);
+        }
         let bytes = resp
             .bytes()
             .await
@@ -189,6 +265,21 @@ impl Client {
                     e.column()
                 ),
             })
+    }
+
+    /// Keep `seen` if it is newer than the index already kept. OpenBao's header is base64 of a JSON
+    /// object carrying the cluster's index; when either cannot be read that way, the latest one wins.
+    fn remember_index(&self, seen: &HeaderValue) {
+        let Ok(mut kept) = self.index.lock() else {
+            return;
+        };
+        let newer = match (kept.as_ref().and_then(index_of), index_of(seen)) {
+            (Some(old), Some(new)) => new >= old,
+            _ => true,
+        };
+        if newer {
+            *kept = Some(seen.clone());
+        }
     }
 
     /// Log in: `PUT /v1/<mount>/login` with `body` (e.g. `{"role": .., "jwt": ..}`).
@@ -438,3 +529,20 @@ fn transport_reason(e: &reqwest::Error) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// The index number inside an `X-Vault-Index` value (base64 of a JSON object with an `index` field, in
+/// whatever case), if it has one.
+fn index_of(v: &HeaderValue) -> Option<u64> {
+    use base64::Engine;
+    let text = v.to_str().ok()?;
+    let engines = [
+        base64::engine::general_purpose::STANDARD,
+        base64::engine::general_purpose::URL_SAFE,
+    ];
+    let bytes = engines.iter().find_map(|e| e.decode(text).ok())?;
+    let json: Value = serde_json::from_slice(&bytes).ok()?;
+    json.as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("index") || k.eq_ignore_ascii_case("local_index"))
+        .and_then(|(_, v)| v.as_u64())
+}

@@ -67,7 +67,28 @@ impl BackendError {
             // `--once` still fails after its few retries. Never "token invalid": the server never saw
             // a reason to refuse the token.
             Self::Redirect { .. } => true,
+            // A standby's "no handler for route" fails over to the other nodes (the active one knows the
+            // mount) but is not retried: when every node says it, the mount is not there.
             Self::Status { status, .. } => *status >= 500 || *status == 429 || *status == 412,
+            Self::Decode { .. } | Self::Setup(_) => false,
+        }
+    }
+
+    /// Whether another node of the cluster may answer where this one failed: it could not be reached,
+    /// it is sealed, a standby without a leader or behind the index asked for (5xx, 429, 412), it
+    /// redirected somewhere not followed, or it does not know a mount created moments ago on the active
+    /// node ("no handler for route", a standby catching up).
+    pub fn fails_over(&self) -> bool {
+        match self {
+            Self::Transport { .. } | Self::Redirect { .. } => true,
+            Self::Status {
+                status, message, ..
+            } => {
+                *status >= 500
+                    || *status == 429
+                    || *status == 412
+                    || (*status == 404 && message.contains("no handler for route"))
+            }
             Self::Decode { .. } | Self::Setup(_) => false,
         }
     }

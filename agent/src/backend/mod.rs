@@ -16,3 +16,12 @@ pub mod tls;
 pub use client::{Client, ClientSettings};
 pub use error::BackendError;
 pub use response::{AuthInfo, MountInfo};
+
+/// Whether two configured addresses name the same node: same scheme, host and port once normalized
+/// (`https://A:443/` is `https://a`). Unparsable text compares as written.
+pub fn same_node(a: &str, b: &str) -> bool {
+    match (reqwest::Url::parse(a), reqwest::Url::parse(b)) {
+        (Ok(x), Ok(y)) => x.origin() == y.origin(),
+        _ => a.trim_end_matches('/') == b.trim_end_matches('/'),
+    }
+}

@@ -86,6 +86,9 @@ pub enum AdminListener {
 pub struct VaultConfig {
     /// `address`: the server's base URL, e.g. `https://127.0.0.1:8200`. Default `https://127.0.0.1:8200`.
     pub address: String,
+    /// `addresses`: the cluster's other nodes, tried in this order after `address` (normalized, without
+    /// duplicates of `address` or of each other). A sidekey key; `BAO_ADDR` replaces the whole set.
+    pub addresses: Vec<String>,
     /// `ca_cert`: PEM file of CA certificates to trust instead of the system roots.
     pub ca_cert: Option<PathBuf>,
     /// `ca_path`: a directory of PEM CA certificates.
@@ -106,6 +109,7 @@ impl Default for VaultConfig {
     fn default() -> Self {
         Self {
             address: "https://127.0.0.1:8200".into(),
+            addresses: Vec::new(),
             ca_cert: None,
             ca_path: None,
             client_cert: None,

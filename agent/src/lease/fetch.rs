@@ -122,7 +122,8 @@ impl Fetcher {
         self.auditor.record(
             Record::result(kind, result.as_ref().err())
                 .identity(Some(identity.clone()))
-                .secret(meta),
+                .secret(meta)
+                .node(self.client.node()),
         );
         let secret = result?;
         Ok(Fetched {

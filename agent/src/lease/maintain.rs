@@ -161,7 +161,8 @@ impl Engine {
         self.auditor.record(
             Record::result(EventKind::SecretRenew, r.as_ref().err())
                 .identity(Some(token.identity.clone()))
-                .secret(meta),
+                .secret(meta)
+                .node(self.fetcher.client().node()),
         );
         let threshold = self.cfg.template_config.lease_renewal_threshold;
         let Some(entry) = self.store.get_mut(req) else {
@@ -221,7 +222,8 @@ impl Engine {
         self.auditor.record(
             Record::result(EventKind::SecretRevoke, r.as_ref().err())
                 .identity(Some(token.identity.clone()))
-                .secret(meta),
+                .secret(meta)
+                .node(self.fetcher.client().node()),
         );
         if let Err(e) = r {
             tracing::warn!(error = %e, "lease revocation failed");

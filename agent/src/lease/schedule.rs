@@ -89,7 +89,10 @@ pub async fn sleep_until(t: Option<Instant>) {
     }
 }
 
-/// Exponential backoff with jitter: `min × 2^attempt`, capped at `max`, then ±20%.
+/// Exponential backoff with jitter: the delay before retry `n` is drawn from the upper half of
+/// `min × 2^n` (capped at `max`), never below `min`. The draw is uniform, so a fleet of agents that failed
+/// together (one outage) drifts apart within a few retries and comes back spread over the whole window,
+/// instead of in a wave every `max` (a fixed cap with a little jitter keeps a fleet synchronized).
 #[derive(Clone, Copy, Debug)]
 pub struct Backoff {
     /// First delay.
@@ -101,12 +104,18 @@ pub struct Backoff {
 impl Backoff {
     /// The delay before try number `attempt + 1` (attempt 0 is the first retry).
     pub fn delay(&self, attempt: u32) -> Duration {
-        let base = self
-            .min
-            .saturating_mul(1u32 << attempt.min(20))
-            .min(self.max);
-        let j = rand::rng().random_range(0.8..=1.2);
-        base.mul_f64(j).min(self.max).max(self.min.min(self.max))
+        let cap = self.max.max(self.min);
+        let base = self.min.saturating_mul(1u32 << attempt.min(20)).min(cap);
+        // The first retry has no lower half above `min`: jitter it upwards a little instead.
+        let (lo, hi) = if base <= self.min {
+            (self.min, self.min.mul_f64(1.25).min(cap))
+        } else {
+            ((base / 2).max(self.min), base)
+        };
+        if hi <= lo {
+            return lo;
+        }
+        rand::rng().random_range(lo..=hi)
     }
 }
 
@@ -140,16 +149,69 @@ mod tests {
         for _ in 0..200 {
             let d0 = b.delay(0);
             assert!(
-                d0 >= Duration::from_millis(1000) && d0 <= Duration::from_millis(1200),
+                d0 >= Duration::from_millis(1000) && d0 <= Duration::from_millis(1250),
                 "{d0:?}"
             );
             let d3 = b.delay(3);
             assert!(
-                d3 >= Duration::from_millis(6400) && d3 <= Duration::from_millis(9600),
+                d3 >= Duration::from_millis(4000) && d3 <= Duration::from_millis(8000),
                 "{d3:?}"
             );
             assert!(b.delay(30) <= Duration::from_secs(300));
-            assert!(b.delay(30) >= Duration::from_secs(240));
+            assert!(b.delay(30) >= Duration::from_secs(150));
+        }
+        let fixed = Backoff {
+            min: Duration::from_secs(2),
+            max: Duration::from_secs(2),
+        };
+        assert_eq!(fixed.delay(5), Duration::from_secs(2));
+    }
+
+    /// A fleet of 1,000 agents that all failed at the same instant (one outage) and retry with the same
+    /// policy: when the backend comes back, their first requests are spread over the backoff window they
+    /// are in, with no more than 5% of the fleet in any 1% of it. Checked for a short outage (agents still
+    /// doubling) and long ones (every agent at the cap).
+    #[tokio::test(start_paused = true)]
+    async fn a_fleet_comes_back_spread_over_the_backoff_window() {
+        let b = Backoff {
+            min: Duration::from_secs(1),
+            max: Duration::from_secs(300),
+        };
+        for outage in [60u64, 1800, 3600] {
+            let start = Instant::now();
+            let end = start + Duration::from_secs(outage);
+            let mut firsts = Vec::new();
+            let mut window = Duration::ZERO;
+            for _ in 0..1000 {
+                let (mut at, mut attempt) = (start, 0);
+                loop {
+                    let d = b.delay(attempt);
+                    at += d;
+                    attempt += 1;
+                    if at >= end {
+                        let base = b.min.saturating_mul(1 << (attempt - 1).min(20)).min(b.max);
+                        window = window.max(base);
+                        firsts.push(at - end);
+                        break;
+                    }
+                }
+            }
+            let buckets = 100;
+            let mut counts = vec![0usize; buckets];
+            for f in &firsts {
+                let i = (f.as_secs_f64() / window.as_secs_f64() * buckets as f64) as usize;
+                counts[i.min(buckets - 1)] += 1;
+            }
+            let peak = counts.iter().copied().max().unwrap_or(0);
+            assert!(
+                peak <= 50,
+                "outage {outage}s: {peak} of 1000 agents in one 1% of the {window:?} window: {counts:?}"
+            );
+            let last = firsts.iter().copied().max().unwrap_or_default();
+            assert!(
+                last >= window.mul_f64(0.9),
+                "outage {outage}s: all back within {last:?} of a {window:?} window"
+            );
         }
     }
 

@@ -109,7 +109,15 @@ impl Store {
                         Action::Renew,
                     )
                 } else {
-                    (replace_at(now, now + left, full), Action::Refetch)
+                    // Up to a tenth of the lead earlier: agents that got the same TTL at the same moment
+                    // (a fleet after an outage) do not come back for replacements in step.
+                    let at = replace_at(now, now + left, full);
+                    let lead = (now + left).saturating_duration_since(at);
+                    let early = lead.mul_f64(rand::random_range(0.0..=0.1));
+                    (
+                        at.checked_sub(early).unwrap_or(at).max(now),
+                        Action::Refetch,
+                    )
                 };
                 (due, action, Some(now + left), since)
             }
@@ -119,7 +127,16 @@ impl Store {
                 Some(now + left),
                 now,
             ),
-            Life::Static => (now + self.rules.static_interval, Action::Refetch, None, now),
+            // Up to a tenth early, so a fleet started together does not re-read KV in step forever.
+            Life::Static => (
+                now + self
+                    .rules
+                    .static_interval
+                    .mul_f64(rand::random_range(0.9..=1.0)),
+                Action::Refetch,
+                None,
+                now,
+            ),
         };
         self.entries.insert(
             req,

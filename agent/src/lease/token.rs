@@ -158,7 +158,9 @@ impl TokenKeeper {
                 Err(_) => a.base_identity(),
             };
             self.auditor.record(
-                Record::result(EventKind::AuthLogin, r.as_ref().err()).identity(Some(identity)),
+                Record::result(EventKind::AuthLogin, r.as_ref().err())
+                    .identity(Some(identity))
+                    .node(self.client.node()),
             );
             self.auditor.flush();
             r
@@ -278,6 +280,11 @@ impl TokenKeeper {
             .and_then(Token::expires_at)
     }
 
+    /// When the current token expires, if it does.
+    pub(crate) fn current_expiry(&self) -> Option<Instant> {
+        self.token.as_ref().and_then(Token::expires_at)
+    }
+
     /// Whether the token's renewal or replacement is due at `now`.
     pub(crate) fn is_due(&self, now: Instant) -> bool {
         self.due.is_some_and(|d| d <= now)
@@ -303,7 +310,8 @@ impl TokenKeeper {
             let r = self.client.renew_self(&token.secret, asked.as_secs()).await;
             self.auditor.record(
                 Record::result(EventKind::AuthRenew, r.as_ref().err())
-                    .identity(Some(token.identity.clone())),
+                    .identity(Some(token.identity.clone()))
+                    .node(self.client.node()),
             );
             match r {
                 Ok(a) => {

@@ -18,11 +18,13 @@ use super::exit::ExitCode;
 use super::session::{Session, config_error, reloads};
 
 /// `BAO_ADDR`/`VAULT_ADDR`, `BAO_CACERT`/`VAULT_CACERT`, `BAO_NAMESPACE`/`VAULT_NAMESPACE` override the
-/// `vault` stanza (the `BAO_` name wins).
+/// `vault` stanza (the `BAO_` name wins). An address from the environment replaces the whole set: the
+/// config's `addresses` name another cluster's nodes, or the same ones, and mixing would be a guess.
 pub fn apply_env_overrides(cfg: &mut Config, env: &dyn EnvSource) {
     let pick = |a: &str, b: &str| env.var(a).or_else(|| env.var(b)).filter(|v| !v.is_empty());
     if let Some(a) = pick("BAO_ADDR", "VAULT_ADDR") {
-        cfg.vault.address = a;
+        cfg.vault.address = a.trim_end_matches('/').to_string();
+        cfg.vault.addresses.clear();
     }
     if let Some(c) = pick("BAO_CACERT", "VAULT_CACERT") {
         cfg.vault.ca_cert = Some(c.into());

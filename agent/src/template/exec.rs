@@ -524,8 +524,15 @@ impl<'a> Exec<'a> {
         })?;
         // sprig's set/unset/merge change the dict in place (Go maps are references); values here are
         // immutable, so the variable that named the dict gets the result (`{{ $_ := sprig_set $d "k" "v" }}`).
-        if matches!(name, "sprig_set" | "sprig_unset" | "sprig_merge")
-            && let (Some(Arg::Var(vpos, var, chain)), Value::Map(_)) = (args.first(), &out)
+        if matches!(
+            name,
+            "sprig_set"
+                | "sprig_unset"
+                | "sprig_merge"
+                | "sprig_mergeOverwrite"
+                | "sprig_mustMerge"
+                | "sprig_mustMergeOverwrite"
+        ) && let (Some(Arg::Var(vpos, var, chain)), Value::Map(_)) = (args.first(), &out)
             && chain.is_empty()
         {
             self.bind(*vpos, var, out.clone(), true)?;

@@ -172,8 +172,22 @@ impl Value {
     }
 }
 
+/// A Go value of a named integer type (`time.Month`, `time.Duration`): `eq` and `lt` compare its integer.
+fn named_int(v: &Value) -> Option<Value> {
+    match v {
+        Value::Object(o) if matches!(o.kind(), "int" | "int64") => o.plain().ok(),
+        _ => None,
+    }
+}
+
 /// Go's `eq` on two values: an error when the types cannot be compared.
 pub fn equal(a: &Value, b: &Value) -> Result<bool, String> {
+    if let Some(a) = named_int(a) {
+        return equal(&a, b);
+    }
+    if let Some(b) = named_int(b) {
+        return equal(a, &b);
+    }
     Ok(match (a, b) {
         (Value::Bool(x), Value::Bool(y)) => x == y,
         (Value::Int(x) | Value::Int64(x), Value::Int(y) | Value::Int64(y)) => x == y,
@@ -210,6 +224,12 @@ pub fn deep_equal(a: &Value, b: &Value) -> bool {
 
 /// Go's `lt` on basic values.
 pub fn less(a: &Value, b: &Value) -> Result<bool, String> {
+    if let Some(a) = named_int(a) {
+        return less(&a, b);
+    }
+    if let Some(b) = named_int(b) {
+        return less(a, &b);
+    }
     match (a, b) {
         (Value::Int(x) | Value::Int64(x), Value::Int(y) | Value::Int64(y)) => Ok(x < y),
         (Value::Float(x), Value::Float(y)) => Ok(x < y),

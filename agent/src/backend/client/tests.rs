@@ -101,6 +101,7 @@ fn redirect_to(location: &str) -> String {
 fn client(address: &str) -> Client {
     Client::new(&ClientSettings {
         address,
+        addresses: &[],
         namespace: None,
         tls: TlsSettings::default(),
         max_in_flight: 4,
@@ -209,4 +210,174 @@ async fn a_redirect_loop_on_the_configured_origin_stops_after_a_few_hops() {
         "{err:?}"
     );
     assert_eq!(server.seen().len(), 1 + MAX_REDIRECT_HOPS);
+}
+
+fn cluster(address: &str, others: &[String]) -> Client {
+    Client::new(&ClientSettings {
+        address,
+        addresses: others,
+        namespace: None,
+        tls: TlsSettings::default(),
+        max_in_flight: 4,
+    })
+    .unwrap()
+}
+
+fn json_answer(status: &str, body: &str, extra: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn ok_answer(value: &str) -> String {
+    json_answer(
+        "200 OK",
+        &format!(r#"{{"data":{{"value":"{value}"}}}}"#),
+        "",
+    )
+}
+
+/// A port nothing listens on: connections are refused.
+async fn dead_origin() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    format!("http://127.0.0.1:{port}")
+}
+
+#[tokio::test]
+async fn a_dead_or_sealed_node_fails_over_to_the_next_and_the_client_stays_there() {
+    let dead = dead_origin().await;
+    let sealed = Server::start(|_, _| {
+        json_answer(
+            "503 Service Unavailable",
+            r#"{"errors":["Vault is sealed"]}"#,
+            "",
+        )
+    })
+    .await;
+    let good = Server::start(|_, _| ok_answer("from-c")).await;
+    let c = cluster(&dead, &[sealed.origin(), good.origin()]);
+    let s = c.read(&token(), "secret/x").await.unwrap().unwrap();
+    assert_eq!(s.data.0, json!({ "value": "from-c" }));
+    assert_eq!(
+        c.node(),
+        good.origin(),
+        "the node that answered is the one in use"
+    );
+    assert_eq!(sealed.seen().len(), 1);
+    // The next request goes straight to the node in use.
+    c.read(&token(), "secret/y").await.unwrap();
+    assert_eq!(
+        sealed.seen().len(),
+        1,
+        "not tried again while the good node answers"
+    );
+    assert_eq!(good.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn when_every_node_fails_the_error_is_transient_and_never_about_the_token() {
+    let a = Server::start(|_, _| {
+        json_answer(
+            "500 Internal Server Error",
+            r#"{"errors":["local node not active but active cluster node not found"]}"#,
+            "",
+        )
+    })
+    .await;
+    let b = Server::start(|_, _| {
+        json_answer(
+            "429 Too Many Requests",
+            r#"{"errors":[]}"#,
+            "Retry-After: 1\r\n",
+        )
+    })
+    .await;
+    let c = cluster(&a.origin(), &[b.origin()]);
+    let err = c.read(&token(), "secret/x").await.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    assert_ne!(err.status(), Some(403));
+    assert_eq!(
+        (a.seen().len(), b.seen().len()),
+        (1, 1),
+        "each node tried once"
+    );
+}
+
+#[tokio::test]
+async fn a_standby_redirect_to_another_node_of_the_cluster_is_followed_with_the_token() {
+    let active = Server::start(|_, _| ok_answer("active")).await;
+    let to = format!("{}/v1/secret/x", active.origin());
+    let standby = Server::start(move |_, _| redirect_to(&to)).await;
+    let c = cluster(&standby.origin(), &[active.origin()]);
+    let s = c.read(&token(), "secret/x").await.unwrap().unwrap();
+    assert_eq!(s.data.0, json!({ "value": "active" }));
+    let seen = active.seen();
+    assert!(
+        seen[0].contains(&format!("x-vault-token: {}", TOKEN.to_lowercase())),
+        "{seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_standby_that_does_not_know_a_new_mount_fails_over_and_a_404_everywhere_is_not_retried() {
+    let no_route = |_: u16, _: &str| {
+        json_answer(
+            "404 Not Found",
+            r#"{"errors":["no handler for route \"db/creds/app\". route entry not found."]}"#,
+            "",
+        )
+    };
+    let standby = Server::start(no_route).await;
+    let active = Server::start(|_, _| ok_answer("creds")).await;
+    let c = cluster(&standby.origin(), &[active.origin()]);
+    let s = c.read(&token(), "db/creds/app").await.unwrap().unwrap();
+    assert_eq!(s.data.0, json!({ "value": "creds" }));
+
+    let other = Server::start(no_route).await;
+    let err = cluster(&standby.origin(), &[other.origin()])
+        .read(&token(), "db/creds/app")
+        .await
+        .unwrap_err();
+    assert!(!err.is_transient(), "no node has the mount: {err}");
+}
+
+#[tokio::test]
+async fn the_newest_index_seen_is_sent_on_later_requests_and_an_older_one_does_not_replace_it() {
+    use base64::Engine;
+    let enc = |i: u64| {
+        base64::engine::general_purpose::STANDARD
+            .encode(format!(r#"{{"cluster_id":"c","index":{i}}}"#))
+    };
+    let (newer, older) = (enc(42), enc(7));
+    // Answers pop from the end: index 42 first, then an older 7 (a standby behind), then none.
+    let answers = Arc::new(Mutex::new(vec![older, newer.clone()]));
+    let server = Server::start(move |_, _| {
+        let next = answers.lock().unwrap().pop().unwrap_or_default();
+        let extra = if next.is_empty() {
+            String::new()
+        } else {
+            format!("X-Vault-Index: {next}\r\n")
+        };
+        ok_answer("x").replace("Connection: close", &format!("{extra}Connection: close"))
+    })
+    .await;
+    let c = client(&server.origin());
+    for _ in 0..3 {
+        c.read(&token(), "secret/x").await.unwrap();
+    }
+    let seen = server.seen();
+    assert!(!seen[0].contains("x-vault-index"), "{}", seen[0]);
+    assert!(
+        seen[1].contains(&format!("x-vault-index: {}", newer.to_lowercase())),
+        "{}",
+        seen[1]
+    );
+    assert!(
+        seen[2].contains(&format!("x-vault-index: {}", newer.to_lowercase())),
+        "{}",
+        seen[2]
+    );
 }

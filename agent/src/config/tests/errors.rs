@@ -423,3 +423,14 @@ fn string_wait_and_owner_spellings() {
     assert_eq!(line, 5);
     assert_eq!(message, "template.uid: give user or uid, not both");
 }
+
+#[test]
+fn a_cluster_address_that_is_not_a_url_names_the_key() {
+    let (_, line, message) = invalid(
+        "agent.hcl",
+        "vault {\n  addresses = [\"http://127.0.0.1:8200\", \"127.0.0.1:8210\"]\n}\n",
+    );
+    assert_eq!(line, 2);
+    assert!(message.contains("vault.addresses"), "{message}");
+    assert!(message.contains("127.0.0.1:8210"), "{message}");
+}

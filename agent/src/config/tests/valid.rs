@@ -665,3 +665,44 @@ fn windows_line_endings_load_as_vault_agent_reads_them() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_cluster_is_given_as_address_and_addresses() {
+    let cfg = ok(
+        "agent.hcl",
+        "vault {\n  address   = \"http://127.0.0.1:8200/\"\n  addresses = [\"http://127.0.0.1:8210\", \"http://127.0.0.1:8200\", \"http://127.0.0.1:8220\", \"http://127.0.0.1:8210/\"]\n}\n",
+    );
+    assert_eq!(cfg.vault.address, "http://127.0.0.1:8200");
+    assert_eq!(
+        cfg.vault.addresses,
+        ["http://127.0.0.1:8210", "http://127.0.0.1:8220"],
+        "duplicates of address and of each other are dropped"
+    );
+    // Without `address`, the first of `addresses` is tried first.
+    let cfg = ok(
+        "agent.hcl",
+        "vault {\n  addresses = [\"https://b.example:8200\", \"https://c.example:8200\"]\n}\n",
+    );
+    assert_eq!(cfg.vault.address, "https://b.example:8200");
+    assert_eq!(cfg.vault.addresses, ["https://c.example:8200"]);
+}
+
+#[test]
+fn an_address_from_the_environment_replaces_the_whole_cluster() {
+    struct Env;
+    impl crate::runtime::EnvSource for Env {
+        fn var(&self, name: &str) -> Option<String> {
+            (name == "BAO_ADDR").then(|| "http://127.0.0.1:9999/".to_string())
+        }
+        fn vars_os(&self) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+            Vec::new()
+        }
+    }
+    let mut cfg = ok(
+        "agent.hcl",
+        "vault {\n  addresses = [\"http://127.0.0.1:8200\", \"http://127.0.0.1:8210\"]\n}\n",
+    );
+    crate::runtime::apply_env_overrides(&mut cfg, &Env);
+    assert_eq!(cfg.vault.address, "http://127.0.0.1:9999");
+    assert!(cfg.vault.addresses.is_empty());
+}

@@ -110,6 +110,7 @@ const BLOCKS: &[Block] = &[
         &["vault", "openbao"],
         &[
             "address",
+            "addresses",
             "ca_cert",
             "ca_path",
             "client_cert",
@@ -119,7 +120,7 @@ const BLOCKS: &[Block] = &[
             "namespace",
             "retry",
         ],
-        &[],
+        &["addresses"],
     ),
     agent(&["vault.retry", "openbao.retry"], &["num_retries"], &[]),
     agent(

@@ -158,18 +158,45 @@ fn server(
 
 fn vault(mut s: Section<'_>) -> Result<VaultConfig, Problem> {
     let defaults = VaultConfig::default();
-    let address = match s.field("address")? {
-        Some(f) => {
-            let address = f.non_empty()?;
-            if !(address.starts_with("https://") || address.starts_with("http://")) {
-                return Err(f.problem(format!("{address:?} is not an http:// or https:// URL")));
-            }
-            address.trim_end_matches('/').to_string()
+    let url = |f: &Field<'_>, address: &str| -> Result<String, Problem> {
+        if !(address.starts_with("https://") || address.starts_with("http://")) {
+            return Err(f.problem(format!("{address:?} is not an http:// or https:// URL")));
         }
+        Ok(address.trim_end_matches('/').to_string())
+    };
+    let given = match s.field("address")? {
+        Some(f) => Some(url(&f, &f.non_empty()?)?),
+        None => None,
+    };
+    // `addresses`: the cluster's other nodes (a sidekey key). With no `address`, its first entry is the
+    // node tried first.
+    let mut others = Vec::new();
+    if let Some(f) = s.field("addresses")? {
+        let list = f.strings()?;
+        if list.is_empty() && given.is_none() {
+            return Err(f.problem("give at least one address"));
+        }
+        for a in &list {
+            others.push(url(&f, a)?);
+        }
+    }
+    let address = match given {
+        Some(a) => a,
+        None if !others.is_empty() => others.remove(0),
         None => defaults.address,
     };
+    let mut addresses: Vec<String> = Vec::new();
+    for a in others {
+        if crate::backend::same_node(&a, &address)
+            || addresses.iter().any(|b| crate::backend::same_node(&a, b))
+        {
+            continue;
+        }
+        addresses.push(a);
+    }
     let config = VaultConfig {
         address,
+        addresses,
         ca_cert: s.get("ca_cert", Field::path_buf)?,
         ca_path: s.get("ca_path", Field::path_buf)?,
         client_cert: s.get("client_cert", Field::path_buf)?,

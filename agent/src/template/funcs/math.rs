@@ -59,7 +59,7 @@ pub fn call(name: &str, args: &[Value], env: &Env<'_>) -> Option<FResult> {
 
 /// Go's `strconv.ParseFloat(s, 64)`: decimal and hexadecimal (`0x1p3`) forms, underscores between digits,
 /// `Inf`/`Infinity`/`NaN`; a finite literal too large for a float64 is "value out of range".
-fn go_parse_float(s: &str) -> Result<f64, &'static str> {
+pub(super) fn go_parse_float(s: &str) -> Result<f64, &'static str> {
     let (neg, body) = match s.strip_prefix('-') {
         Some(r) => (true, r),
         None => (false, s.strip_prefix('+').unwrap_or(s)),

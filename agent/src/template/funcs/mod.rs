@@ -202,6 +202,9 @@ impl Env<'_> {
     }
 }
 
+/// One sprig file's entry point: run `sprig_<name>` (name without the prefix), or `None` if not its own.
+type SprigFn = fn(&str, &[Value], &mut Env<'_>) -> Option<FResult>;
+
 /// A function's error message (the evaluator adds the position).
 pub type FResult = Result<Value, String>;
 
@@ -232,7 +235,7 @@ pub fn call(name: &str, args: &[Value], env: &mut Env<'_>) -> FResult {
         return r;
     }
     if let Some(short) = name.strip_prefix("sprig_") {
-        let more: [fn(&str, &[Value], &mut Env<'_>) -> Option<FResult>; 4] = [
+        let more: [SprigFn; 4] = [
             sprig_time::call,
             sprig_list::call,
             sprig_more::call,
