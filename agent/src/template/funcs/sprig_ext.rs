@@ -8,7 +8,7 @@ use super::sprig::{strval, to_int};
 use super::sprig_text::{
     camel, delimited, lower_first, map_words, path_fn, random_string, uuid_v4,
 };
-use super::{FResult, arity};
+use super::{FResult, arity, gocase};
 use crate::template::value::{Value, deep_equal};
 
 /// Every function of this file (without the `sprig_` prefix).
@@ -149,14 +149,17 @@ pub fn call(name: &str, args: &[Value]) -> Option<FResult> {
         "snakecase" => n(1).map(|()| Value::str(delimited(&s(0), '_'))),
         "kebabcase" => n(1).map(|()| Value::str(delimited(&s(0), '-'))),
         "camelcase" => n(1).map(|()| Value::str(camel(&s(0)))),
+        // goutils' `SwapCase`: upper and title case to lower, lower to title, rune by rune.
         "swapcase" => n(1).map(|()| {
             Value::str(
                 s(0).chars()
                     .map(|c| {
-                        if c.is_uppercase() {
-                            c.to_lowercase().collect::<String>()
+                        if gocase::is_upper(c) || gocase::is_title(c) {
+                            gocase::lower(c)
+                        } else if gocase::is_lower(c) {
+                            gocase::title(c)
                         } else {
-                            c.to_uppercase().collect()
+                            c
                         }
                     })
                     .collect::<String>(),
