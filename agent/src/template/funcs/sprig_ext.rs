@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use super::sprig::{strval, to_int};
+use super::sprig::{byte_slice, strval, to_int};
 use super::sprig_text::{
     camel, delimited, lower_first, map_words, path_fn, random_string, uuid_v4,
 };
@@ -173,15 +173,17 @@ pub fn call(name: &str, args: &[Value]) -> Option<FResult> {
                     .collect::<String>(),
             )
         }),
-        "abbrev" => n(2).map(|()| {
+        // goutils' `Abbreviate`: the first width-3 bytes and "...".
+        "abbrev" => n(2).and_then(|()| {
             let (width, text) = (to_int(&args[0]), s(1));
-            let chars: Vec<char> = text.chars().collect();
-            let w = usize::try_from(width).unwrap_or(0);
-            Value::str(if width < 4 || chars.len() <= w {
-                text
-            } else {
-                chars[..w - 3].iter().collect::<String>() + "..."
-            })
+            if width < 4 || usize::try_from(width).is_ok_and(|w| text.len() <= w) {
+                return Ok(Value::str(text));
+            }
+            let head = byte_slice("abbrev", &text, 0, width - 3)?;
+            Ok(Value::str(format!(
+                "{}...",
+                head.as_str().unwrap_or_default()
+            )))
         }),
         "plural" => n(3).map(|()| Value::str(if to_int(&args[2]) == 1 { s(0) } else { s(1) })),
         "base" | "dir" | "ext" | "clean" => n(1).map(|()| Value::str(path_fn(name, &s(0)))),

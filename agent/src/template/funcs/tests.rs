@@ -193,3 +193,44 @@ fn case_functions_map_runes_as_go() {
     assert_eq!(f("sprig_snakecase", "İstanbul ırmak"), "istanbul_ırmak");
     assert_eq!(f("sprig_camelcase", "ა_ბ"), "ᲐᲑ");
 }
+
+/// sprig's `trunc`, `substr` and `abbrev` cut by bytes as Go does: out-of-range bounds are Go's runtime
+/// error, and a cut inside a character (Go would write part of its bytes) is refused, as `slice` refuses it.
+#[test]
+fn sprig_byte_cuts_follow_go() {
+    assert_eq!(
+        render(
+            r#"{{ sprig_trunc 3 "abcdef" }} {{ sprig_trunc -2 "abcdef" }} {{ sprig_substr 1 3 "abcdef" }} {{ sprig_substr -1 2 "abcdef" }} {{ sprig_substr 4 99 "abcdef" }} {{ sprig_abbrev 5 "abcdefgh" }} {{ sprig_trunc 3 "héllo" }}"#
+        ),
+        "abc ef bc ab ef ab... hé"
+    );
+    let fails = |src: &str, want: &str| {
+        let t = Template::parse("t", src, &ParseOptions::default())
+            .unwrap_or_else(|e| panic!("parse: {e}"));
+        let ctx = Ctx(Arc::new(Secret::default()));
+        match t.render(&ctx, MissingKey::NoValue).result {
+            Ok(s) => panic!("{src}: rendered {:?}", s.to_string()),
+            Err(e) => assert!(e.to_string().contains(want), "{src}: {e}"),
+        }
+    };
+    fails(
+        r#"{{ sprig_substr 3 1 "abcdef" }}"#,
+        "slice bounds out of range [3:1]",
+    );
+    fails(
+        r#"{{ sprig_substr -1 99 "abc" }}"#,
+        "slice bounds out of range [0:99]",
+    );
+    fails(
+        r#"{{ sprig_substr 9 -1 "abc" }}"#,
+        "slice bounds out of range [9:3]",
+    );
+    fails(
+        r#"{{ sprig_trunc 2 "héllo" }}"#,
+        "not on a character boundary",
+    );
+    fails(
+        r#"{{ sprig_abbrev 5 "héllo wörld" }}"#,
+        "not on a character boundary",
+    );
+}
