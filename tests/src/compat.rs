@@ -5,13 +5,46 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::Sidekey;
+use serde_json::Value;
+
 use crate::bao::bao_bin;
 use crate::process::{Finished, clean_env, run_with_timeout};
+use crate::{Fixture, Sidekey};
 
 /// `tests/fixtures/compat`: the template corpus, the real-world configs and the seed data.
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/compat")
+}
+
+/// Write the extra data the corpus and the configs read (`seed.json`: a list of `{path, body}` writes).
+pub fn seed(fx: &Fixture) {
+    let text = std::fs::read_to_string(fixtures().join("seed.json")).expect("read seed.json");
+    let writes: Vec<Value> = serde_json::from_str(&text).expect("seed.json is JSON");
+    for w in writes {
+        let path = w["path"].as_str().expect("seed entry has a path");
+        fx.bao.write(path, w["body"].clone());
+    }
+}
+
+/// Every file under `dir`, as paths relative to it (subdirectories walked), sorted.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let entries =
+            std::fs::read_dir(dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display()));
+        for entry in entries.filter_map(|e| e.ok()) {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let rel = path.strip_prefix(root).unwrap_or(&path);
+                out.push(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
 }
 
 /// Run `bao agent -config=FILE -exit-after-auth` in `cwd` with only `PATH`, `HOME=cwd` and `env`; panics

@@ -4,7 +4,9 @@
 //!
 //! Corpus conventions (in the file name): `*.nokey.tpl` gets `error_on_missing_key = false` in both agents (it
 //! prints missing keys, which sidekey refuses by default); `*.strict.tpl` gets `error_on_missing_key = true` in
-//! both (Go's `missingkey=error`); `*.delims.tpl` uses `[[` `]]` as delimiters. Outputs
+//! both (Go's `missingkey=error`); `*.delims.tpl` uses `[[` `]]` as delimiters. A template may write
+//! files beside its destination with `writeToFile` into `env "COMPAT_OUT"` (each agent's output
+//! directory): every file either agent wrote is compared. Outputs
 //! that differ by nature (database passwords, issued certificates) are only printed by structure in the
 //! templates (lengths, prefixes, fixed fields), so the bytes can still be compared.
 
@@ -13,24 +15,13 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-use sidekey_tests::compat::{self, differences, fixtures};
+use sidekey_tests::compat::{self, differences, files_under, fixtures, seed};
 use sidekey_tests::hcl;
 use sidekey_tests::process::Finished;
 use sidekey_tests::{Fixture, Setup, ShmDir, Sidekey};
 
 /// Environment both agents get (the `env` fixtures read it).
 const ENV: &[(&str, &str)] = &[("COMPAT_VAR", "compat-value")];
-
-/// Write the extra data the corpus reads (`seed.json`: a list of `{path, body}` writes).
-fn seed(fx: &Fixture) {
-    let text = std::fs::read_to_string(fixtures().join("seed.json")).expect("read seed.json");
-    let writes: Vec<Value> = serde_json::from_str(&text).expect("seed.json is JSON");
-    for w in writes {
-        let path = w["path"].as_str().expect("seed entry has a path");
-        fx.bao.write(path, w["body"].clone());
-    }
-}
 
 /// The corpus: (output name, template path), sorted.
 fn corpus() -> Vec<(String, PathBuf)> {
@@ -86,19 +77,9 @@ fn bao_one_shot() -> String {
     "exit_after_auth = true\n".to_owned() + &hcl::template_config(&["exit_on_retry_failure = true"])
 }
 
-/// Run `bao agent -exit-after-auth` with the corpus environment; panics with its log if it fails.
-fn run_bao_agent(config: &Path, cwd: &Path) {
-    compat::run_bao_agent(config, cwd, ENV);
-}
-
 /// Run `bao agent -exit-after-auth` with the corpus environment, whatever the outcome.
 fn bao_agent(config: &Path, cwd: &Path) -> Finished {
     compat::bao_agent(config, cwd, ENV, &["-exit-after-auth"])
-}
-
-/// Run `sidekey run --once` with the corpus environment; panics with its log if it fails.
-fn run_sidekey(config: &Path, cwd: &Path) {
-    compat::run_sidekey(config, cwd, ENV);
 }
 
 /// Run `sidekey run --once` with the corpus environment, whatever the outcome.
@@ -112,7 +93,7 @@ fn corpus_renders_byte_for_byte_like_bao_agent() {
     seed(&fx);
     let names: Vec<String> = corpus().into_iter().map(|(n, _)| n).collect();
     assert!(
-        names.len() >= 60,
+        names.len() >= 200,
         "the corpus has {} templates",
         names.len()
     );
@@ -129,23 +110,43 @@ fn corpus_renders_byte_for_byte_like_bao_agent() {
         ]
         .concat(),
     );
-    run_bao_agent(&bao_cfg, &work);
+    let bao_dir = bao_out.path().display().to_string();
+    compat::run_bao_agent(&bao_cfg, &work, &with_out(&bao_dir));
 
     let sk_out = ShmDir::new();
     let sk_cfg = fx.write_file(
         "sidekey.hcl",
         &format!("{}{}", head(&fx), template_stanzas(sk_out.path(), "")),
     );
-    run_sidekey(&sk_cfg, &work);
+    let sk_dir = sk_out.path().display().to_string();
+    compat::run_sidekey(&sk_cfg, &work, &with_out(&sk_dir));
 
-    let diffs = differences(&names, bao_out.path(), sk_out.path());
+    // Destinations and what `writeToFile` wrote beside them: the same files, the same bytes.
+    let written = files_under(bao_out.path());
+    assert!(
+        names.iter().all(|n| written.contains(n)),
+        "bao agent did not render every template: {written:?}"
+    );
+    let mut diffs = differences(&written, bao_out.path(), sk_out.path());
+    for extra in files_under(sk_out.path()) {
+        if !written.contains(&extra) {
+            diffs.push(format!("{extra}: sidekey wrote it, bao agent did not"));
+        }
+    }
     assert!(
         diffs.is_empty(),
-        "{} of {} templates differ:\n\n{}",
+        "{} of {} files differ:\n\n{}",
         diffs.len(),
-        names.len(),
+        written.len(),
         diffs.join("\n\n")
     );
+}
+
+/// [`ENV`] plus `COMPAT_OUT`: the agent's output directory, where `writeToFile` templates write.
+fn with_out(out: &str) -> Vec<(&str, &str)> {
+    let mut env = ENV.to_vec();
+    env.push(("COMPAT_OUT", out));
+    env
 }
 
 /// Templates `bao agent` refuses (`tests/fixtures/compat/errors/`: parse errors, unknown functions, fields of

@@ -3,7 +3,9 @@
 //! load unchanged and render what `bao agent` renders.
 //!
 //! Fixture conventions: `configs/*.hcl` and `configs/*.json` run in both agents against one dev server
-//! (with `BAO_ADDR` set, as in an injected pod) and must render the same bytes; `configs/load-only/*` need what a dev server cannot give (a cluster,
+//! (with `BAO_ADDR` set, as in an injected pod; the corpus's `seed.json` data, PKI and a database) and
+//! must render the same bytes: every file under `@OUT@` (subdirectories, `writeToFile` files and
+//! command outputs included) except token sinks (files named `*token*`), which must exist; `configs/load-only/*` need what a dev server cannot give (a cluster,
 //! a cloud) and must pass `sidekey check`; `configs/exec/*` (process supervisor mode) run under
 //! `bao agent` and `sidekey exec`, whose child writes what it got to `@OUT@/env.txt`; `configs/dir/` is
 //! one config split over a directory, given as `-config=DIR` / `-c DIR`. Only addresses and file paths are placeholders, filled in per
@@ -16,7 +18,7 @@
 use std::path::{Path, PathBuf};
 
 use sidekey_tests::compat::{
-    differences, fixtures, run_bao_agent, run_bao_agent_with, run_sidekey,
+    differences, files_under, fixtures, run_bao_agent, run_bao_agent_with, run_sidekey, seed,
 };
 use sidekey_tests::ports::free_port;
 use sidekey_tests::{Fixture, Setup, ShmDir, Sidekey};
@@ -103,7 +105,8 @@ fn assert_proxy_warned(name: &str, config: &Path, text: &str, log: &str) {
 
 #[test]
 fn real_world_configs_load_unchanged_and_render_like_bao_agent() {
-    let fx = Setup::new().jwt().approle().database().start();
+    let fx = Setup::new().jwt().approle().database().pki().start();
+    seed(&fx);
     let found = configs(&fixtures().join("configs"));
     assert!(found.len() >= 10, "{} runnable configs", found.len());
     // As in an injected pod, the server's address is in the environment too: `bao agent` skips the
@@ -132,14 +135,16 @@ fn real_world_configs_load_unchanged_and_render_like_bao_agent() {
 
         // Token sinks hold different tokens by nature: both agents must write them, and everything
         // else must be the same bytes.
-        let (sinks, mut names): (Vec<String>, Vec<String>) = std::fs::read_dir(bao_out.path())
-            .expect("read bao agent's output dir")
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
+        let (sinks, names): (Vec<String>, Vec<String>) = files_under(bao_out.path())
+            .into_iter()
             .partition(|n| n.contains("token"));
-        names.sort();
         assert!(!names.is_empty(), "{name}: bao agent rendered nothing");
-        let diffs = differences(&names, bao_out.path(), sk_out.path());
+        let mut diffs = differences(&names, bao_out.path(), sk_out.path());
+        for extra in files_under(sk_out.path()) {
+            if !names.contains(&extra) && !sinks.contains(&extra) {
+                diffs.push(format!("{extra}: sidekey wrote it, bao agent did not"));
+            }
+        }
         assert!(diffs.is_empty(), "{name}:\n{}", diffs.join("\n\n"));
         for sink in &sinks {
             assert!(
@@ -174,6 +179,7 @@ fn load_only_configs_pass_check_unchanged() {
 #[test]
 fn exec_configs_give_the_child_what_bao_agent_gives() {
     let fx = Setup::new().jwt().approle().database().start();
+    seed(&fx);
     let found = configs(&fixtures().join("configs/exec"));
     assert!(found.len() >= 2, "{} exec configs", found.len());
     for path in found {

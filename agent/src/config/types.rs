@@ -269,8 +269,8 @@ pub struct TemplateConfig {
 pub struct EnvTemplateConfig {
     /// The variable's name.
     pub name: String,
-    /// The template text (`contents`).
-    pub contents: String,
+    /// `contents`, or `source` (a template file), as for `template`.
+    pub source: TemplateSource,
     /// `error_on_missing_key`, as for files.
     pub error_on_missing_key: Option<bool>,
     /// `left_delimiter` (default `{{`).

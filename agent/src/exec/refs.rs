@@ -7,7 +7,7 @@
 
 use std::ffi::OsString;
 
-use crate::config::EnvTemplateConfig;
+use crate::config::{EnvTemplateConfig, TemplateSource};
 
 /// The prefix that marks a value as a reference.
 pub const PREFIX: &str = "sidekey:";
@@ -93,7 +93,7 @@ impl EnvRef {
         );
         EnvTemplateConfig {
             name: self.name.clone(),
-            contents,
+            source: TemplateSource::Inline(contents),
             error_on_missing_key: None,
             left_delimiter: "{{".into(),
             right_delimiter: "}}".into(),

@@ -80,17 +80,22 @@ pub fn prepare(cfg: &Config) -> Result<(Vec<FileJob>, Vec<EnvJob>), JobError> {
     Ok((files, envs))
 }
 
-fn file_job(t: &TemplateConfig) -> Result<FileJob, JobError> {
-    let (name, text) = match &t.source {
+/// The name a template's errors are reported under (its file, or `inline` for inline text) and its text.
+fn read_source(source: &TemplateSource, inline: String) -> Result<(String, String), JobError> {
+    match source {
         TemplateSource::File(p) => {
             let text = std::fs::read_to_string(p).map_err(|source| JobError::Source {
                 path: p.display().to_string(),
                 source,
             })?;
-            (p.display().to_string(), text)
+            Ok((p.display().to_string(), text))
         }
-        TemplateSource::Inline(s) => (t.destination.display().to_string(), s.clone()),
-    };
+        TemplateSource::Inline(s) => Ok((inline, s.clone())),
+    }
+}
+
+fn file_job(t: &TemplateConfig) -> Result<FileJob, JobError> {
+    let (name, text) = read_source(&t.source, t.destination.display().to_string())?;
     let opts = ParseOptions {
         left_delimiter: t.left_delimiter.clone(),
         right_delimiter: t.right_delimiter.clone(),
@@ -132,12 +137,13 @@ fn env_job(t: &EnvTemplateConfig) -> Result<EnvJob, JobError> {
         function_denylist: Vec::new(),
         allow_write_to_file: false,
     };
-    let template = Template::parse(&format!("env_template \"{}\"", t.name), &t.contents, &opts)?;
+    let (source_name, text) = read_source(&t.source, format!("env_template \"{}\"", t.name))?;
+    let template = Template::parse(&source_name, &text, &opts)?;
     Ok(Renderer {
         name: t.name.clone(),
         template,
         missing_key: missing_key(t.error_on_missing_key),
-        text: t.contents.clone(),
+        text,
     })
 }
 

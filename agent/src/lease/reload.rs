@@ -163,8 +163,12 @@ impl Engine {
         let mut new_envs = Vec::with_capacity(envs.len());
         for (t, job) in cfg.env_templates.iter().zip(envs) {
             let old = old_cfg.env_templates.iter().position(|o| o.name == t.name);
+            let same = |k: usize| {
+                old_cfg.env_templates[k] == *t
+                    && old_envs[k].as_ref().is_some_and(|r| r.text == job.text)
+            };
             match old {
-                Some(k) if old_cfg.env_templates[k] == *t => {
+                Some(k) if same(k) => {
                     new_envs.push(old_envs[k].take().unwrap_or(job));
                 }
                 Some(_) => {

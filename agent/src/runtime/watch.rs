@@ -237,8 +237,9 @@ fn targets(cfg: &Config, config_files: &[PathBuf]) -> Targets {
             t.data_dirs.push((dir.to_path_buf(), change));
         }
     };
-    for tpl in &cfg.templates {
-        if let TemplateSource::File(p) = &tpl.source {
+    let sources = cfg.templates.iter().map(|t| &t.source);
+    for source in sources.chain(cfg.env_templates.iter().map(|t| &t.source)) {
+        if let TemplateSource::File(p) = source {
             add(p, Change::Reload, &mut t);
         }
     }

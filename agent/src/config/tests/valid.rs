@@ -183,11 +183,10 @@ fn kubernetes_sidecar_config() {
 
     assert_eq!(c.env_templates.len(), 1);
     assert_eq!(c.env_templates[0].name, "DB_PASSWORD");
-    assert!(
-        c.env_templates[0]
-            .contents
-            .contains("database/creds/payments")
-    );
+    assert!(matches!(
+        &c.env_templates[0].source,
+        TemplateSource::Inline(s) if s.contains("database/creds/payments")
+    ));
 
     let exec = c.exec.expect("exec");
     assert_eq!(exec.command, ["/app/payments-api", "--port", "8080"]);
@@ -403,6 +402,23 @@ fn token_file_method() {
     );
     assert!(matches!(c.auto_auth.expect("auto_auth").method.kind,
         MethodKind::TokenFile { token_file_path } if token_file_path == Path::new("/home/app/.vault-token")));
+}
+
+/// Vault Agent reads an env_template from a file (`source`) as well as inline (`contents`).
+#[test]
+fn env_template_from_a_source_file() {
+    let c = ok(
+        "agent.hcl",
+        "env_template \"UPSTREAM\" {\n  source = \"/etc/app/upstream.ctmpl\"\n}\nenv_template \"REGION\" {\n  contents = \"x\"\n}\nexec {\n  command = [\"/app\"]\n}\n",
+    );
+    assert_eq!(
+        c.env_templates[0].source,
+        TemplateSource::File("/etc/app/upstream.ctmpl".into())
+    );
+    assert_eq!(
+        c.env_templates[1].source,
+        TemplateSource::Inline("x".into())
+    );
 }
 
 #[test]

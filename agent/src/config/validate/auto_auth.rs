@@ -178,7 +178,8 @@ fn method(mut block: Labeled<'_>) -> Result<MethodConfig, Problem> {
             ));
         }
     };
-    s.finish(&[("wrap_ttl", "response wrapping of the auth token")])?;
+    no_wrapping(&mut s, "the auth token")?;
+    s.finish(&[])?;
     Ok(MethodConfig {
         kind,
         mount_path,
@@ -255,6 +256,21 @@ fn method_kind(ty: &str, mut c: Section<'_>) -> Result<MethodKind, Problem> {
     Ok(kind)
 }
 
+/// `wrap_ttl`: Vault Agent wraps `what` only for a positive TTL, so an empty or zero one (generated configs
+/// write `"wrap_ttl": ""`) changes nothing and loads; any other is refused by name.
+fn no_wrapping(s: &mut Section<'_>, what: &str) -> Result<(), Problem> {
+    match s.field("wrap_ttl")? {
+        Some(f) if f.duration()? > Duration::ZERO => Err(Problem::new(
+            f.line,
+            format!(
+                "{} is not supported by sidekey (response wrapping of {what})",
+                f.path
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn sink(mut block: Labeled<'_>) -> Result<FileSinkConfig, Problem> {
     let (ty, ty_line) = block_type(&mut block)?;
     let mut s = block.section;
@@ -281,8 +297,8 @@ fn sink(mut block: Labeled<'_>) -> Result<FileSinkConfig, Problem> {
         mode: config.get("mode", Field::mode)?.unwrap_or(0o640),
     };
     config.finish(&[])?;
+    no_wrapping(&mut s, "the sink token")?;
     s.finish(&[
-        ("wrap_ttl", "response wrapping of the sink token"),
         ("dh_type", "encrypted sinks"),
         ("dh_path", "encrypted sinks"),
         ("derive_key", "encrypted sinks"),

@@ -15,19 +15,7 @@ pub(super) fn template(
     mut s: Section<'_>,
     warnings: &mut Vec<Problem>,
 ) -> Result<TemplateConfig, Problem> {
-    let source = match (s.field("source")?, s.field("contents")?) {
-        (Some(src), None) => TemplateSource::File(src.path_buf()?),
-        (None, Some(contents)) => TemplateSource::Inline(contents.string()?),
-        (Some(src), Some(contents)) => {
-            return Err(contents.problem(format!(
-                "give either source (line {}) or contents, not both",
-                src.line
-            )));
-        }
-        (None, None) => {
-            return Err(s.problem("needs source (a template file) or contents (inline text)"));
-        }
-    };
+    let source = source(&mut s)?;
     let destination = s.require("destination", Field::path_buf)?;
     let (command, command_timeout) = command(&mut s)?;
     let (left_delimiter, right_delimiter) = delimiters(&mut s)?;
@@ -114,20 +102,31 @@ pub(super) fn env_template(
             ),
         ));
     }
-    let contents = s.require("contents", Field::string)?;
+    // Vault Agent reads an env_template from a file too (`source`), as a `template`.
+    let source = source(&mut s)?;
     let (left_delimiter, right_delimiter) = delimiters(&mut s)?;
     let config = EnvTemplateConfig {
         name,
-        contents,
+        source,
         error_on_missing_key: s.get("error_on_missing_key", Field::bool)?,
         left_delimiter,
         right_delimiter,
     };
-    s.finish(&[
-        ("source", "an env_template takes inline contents"),
-        ("destination", "an env_template sets a variable, not a file"),
-    ])?;
+    s.finish(&[("destination", "an env_template sets a variable, not a file")])?;
     Ok(config)
+}
+
+/// `source` (a template file) or `contents` (inline text): exactly one.
+fn source(s: &mut Section<'_>) -> Result<TemplateSource, Problem> {
+    match (s.field("source")?, s.field("contents")?) {
+        (Some(src), None) => Ok(TemplateSource::File(src.path_buf()?)),
+        (None, Some(contents)) => Ok(TemplateSource::Inline(contents.string()?)),
+        (Some(src), Some(contents)) => Err(contents.problem(format!(
+            "give either source (line {}) or contents, not both",
+            src.line
+        ))),
+        (None, None) => Err(s.problem("needs source (a template file) or contents (inline text)")),
+    }
 }
 
 /// `left_delimiter` / `right_delimiter` (non-empty; default `{{` / `}}`).

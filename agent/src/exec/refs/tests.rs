@@ -1,3 +1,5 @@
+#![allow(clippy::panic)] // a failed test panics
+
 use std::sync::Arc;
 
 use serde_json::json;
@@ -56,7 +58,10 @@ impl crate::template::RenderContext for One {
 fn render(reference: &str, path: &str, data: serde_json::Value) -> Result<String, String> {
     let r = EnvRef::parse("DB", reference).unwrap().unwrap();
     let t = r.env_template();
-    let tpl = Template::parse("env DB", &t.contents, &ParseOptions::default()).unwrap();
+    let TemplateSource::Inline(contents) = &t.source else {
+        panic!("a reference renders inline text")
+    };
+    let tpl = Template::parse("env DB", contents, &ParseOptions::default()).unwrap();
     let secret = Secret {
         data: SecretData(data),
         ..Secret::default()

@@ -14,6 +14,7 @@
 mod builtin;
 mod deps;
 mod digest;
+mod gocase;
 mod json;
 mod maps;
 mod math;

@@ -49,8 +49,8 @@ pub fn call(name: &str, args: &[Value]) -> Option<FResult> {
         "hasPrefix" => n(2).map(|()| Value::Bool(s(1).starts_with(&s(0)))),
         "hasSuffix" => n(2).map(|()| Value::Bool(s(1).ends_with(&s(0)))),
         "contains" => n(2).map(|()| Value::Bool(s(1).contains(&s(0)))),
-        "trunc" => n(2).map(|()| Value::str(trunc(to_int(&args[0]), &s(1)))),
-        "substr" => n(3).map(|()| Value::str(substr(to_int(&args[0]), to_int(&args[1]), &s(2)))),
+        "trunc" => n(2).and_then(|()| trunc(to_int(&args[0]), &s(1))),
+        "substr" => n(3).and_then(|()| substr(to_int(&args[0]), to_int(&args[1]), &s(2))),
         "quote" => Ok(Value::str(
             args.iter()
                 .filter(|a| !matches!(a, Value::Nil | Value::Missing(_)))
@@ -310,29 +310,44 @@ fn parse_go_int(s: &str) -> i64 {
     parsed.map_or(0, |n| if neg { -n } else { n })
 }
 
-fn trunc(c: i64, s: &str) -> String {
+fn trunc(c: i64, s: &str) -> FResult {
     let len = i64::try_from(s.len()).unwrap_or(i64::MAX);
-    let at = |i: i64| usize::try_from(i).unwrap_or(0);
-    if c >= 0 && len > c {
-        s.get(..at(c)).unwrap_or(s).to_string()
-    } else if c < 0 && len > -c {
-        s.get(at(len + c)..).unwrap_or(s).to_string()
+    if c < 0 && len + c > 0 {
+        byte_slice("trunc", s, len + c, len)
+    } else if c >= 0 && len > c {
+        byte_slice("trunc", s, 0, c)
     } else {
-        s.to_string()
+        Ok(Value::str(s))
     }
 }
 
-fn substr(start: i64, end: i64, s: &str) -> String {
+fn substr(start: i64, end: i64, s: &str) -> FResult {
     let len = i64::try_from(s.len()).unwrap_or(i64::MAX);
-    let at = |i: i64| usize::try_from(i).unwrap_or(0);
-    let r = if start < 0 {
-        s.get(..at(end.min(len)))
+    if start < 0 {
+        byte_slice("substr", s, 0, end)
     } else if end < 0 || end > len {
-        s.get(at(start.min(len))..)
+        byte_slice("substr", s, start, len)
     } else {
-        s.get(at(start)..at(end))
+        byte_slice("substr", s, start, end)
+    }
+}
+
+/// `s[lo:hi]` as Go slices a string, by bytes: bounds out of range are Go's runtime error; a cut inside a
+/// character, where Go would write part of its bytes, is refused (as `slice` refuses it).
+pub(super) fn byte_slice(name: &str, s: &str, lo: i64, hi: i64) -> FResult {
+    let range = usize::try_from(lo)
+        .ok()
+        .zip(usize::try_from(hi).ok())
+        .filter(|&(l, h)| l <= h && h <= s.len());
+    let Some((l, h)) = range else {
+        return Err(format!(
+            "{name}: slice bounds out of range [{lo}:{hi}] with length {}",
+            s.len()
+        ));
     };
-    r.unwrap_or_default().to_string()
+    s.get(l..h)
+        .map(Value::str)
+        .ok_or_else(|| format!("{name}: index is not on a character boundary"))
 }
 
 /// sprig's `indent`: every line, empty ones too, gets the padding.

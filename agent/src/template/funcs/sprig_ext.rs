@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use super::sprig::{strval, to_int};
+use super::sprig::{byte_slice, strval, to_int};
 use super::sprig_text::{
     camel, delimited, lower_first, map_words, path_fn, random_string, uuid_v4,
 };
-use super::{FResult, arity};
+use super::{FResult, arity, gocase};
 use crate::template::value::{Value, deep_equal};
 
 /// Every function of this file (without the `sprig_` prefix).
@@ -149,14 +149,17 @@ pub fn call(name: &str, args: &[Value]) -> Option<FResult> {
         "snakecase" => n(1).map(|()| Value::str(delimited(&s(0), '_'))),
         "kebabcase" => n(1).map(|()| Value::str(delimited(&s(0), '-'))),
         "camelcase" => n(1).map(|()| Value::str(camel(&s(0)))),
+        // goutils' `SwapCase`: upper and title case to lower, lower to title, rune by rune.
         "swapcase" => n(1).map(|()| {
             Value::str(
                 s(0).chars()
                     .map(|c| {
-                        if c.is_uppercase() {
-                            c.to_lowercase().collect::<String>()
+                        if gocase::is_upper(c) || gocase::is_title(c) {
+                            gocase::lower(c)
+                        } else if gocase::is_lower(c) {
+                            gocase::title(c)
                         } else {
-                            c.to_uppercase().collect()
+                            c
                         }
                     })
                     .collect::<String>(),
@@ -170,15 +173,17 @@ pub fn call(name: &str, args: &[Value]) -> Option<FResult> {
                     .collect::<String>(),
             )
         }),
-        "abbrev" => n(2).map(|()| {
+        // goutils' `Abbreviate`: the first width-3 bytes and "...".
+        "abbrev" => n(2).and_then(|()| {
             let (width, text) = (to_int(&args[0]), s(1));
-            let chars: Vec<char> = text.chars().collect();
-            let w = usize::try_from(width).unwrap_or(0);
-            Value::str(if width < 4 || chars.len() <= w {
-                text
-            } else {
-                chars[..w - 3].iter().collect::<String>() + "..."
-            })
+            if width < 4 || usize::try_from(width).is_ok_and(|w| text.len() <= w) {
+                return Ok(Value::str(text));
+            }
+            let head = byte_slice("abbrev", &text, 0, width - 3)?;
+            Ok(Value::str(format!(
+                "{}...",
+                head.as_str().unwrap_or_default()
+            )))
         }),
         "plural" => n(3).map(|()| Value::str(if to_int(&args[2]) == 1 { s(0) } else { s(1) })),
         "base" | "dir" | "ext" | "clean" => n(1).map(|()| Value::str(path_fn(name, &s(0)))),

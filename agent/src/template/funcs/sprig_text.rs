@@ -1,6 +1,8 @@
 //! Helpers of the `sprig_*` string functions: xstrings-style case conversion, Go's `path` functions and
 //! random strings.
 
+use super::gocase::{is_letter, is_punct, is_upper, lower, upper};
+
 /// Go's `path.Base`, `path.Dir`, `path.Ext` and `path.Clean`.
 pub(super) fn path_fn(name: &str, p: &str) -> String {
     match name {
@@ -54,59 +56,245 @@ fn clean(p: &str) -> String {
     }
 }
 
-/// Split into words the way xstrings does for case conversion: on non-alphanumerics, at lower→upper and
-/// digit→upper boundaries, keeping acronyms together (`HTTPServer` → `HTTP`, `Server`; `id2FA` → `id2`, `FA`).
-fn words(s: &str) -> Vec<String> {
-    let chars: Vec<char> = s.chars().collect();
-    let mut out: Vec<String> = Vec::new();
-    let mut cur = String::new();
-    for (i, &c) in chars.iter().enumerate() {
-        if !c.is_alphanumeric() {
-            if !cur.is_empty() {
-                out.push(std::mem::take(&mut cur));
-            }
+// === xstrings v1.4.0 case conversion (sprig's `camelcase`, `snakecase`, `kebabcase`) ===
+
+/// xstrings' `isAlphabet`: a letter, CJK ideographs excepted.
+fn is_alphabet(c: char) -> bool {
+    is_letter(c)
+        && !matches!(c, '\u{4E00}'..='\u{9FCC}' | '\u{3400}'..='\u{4D85}' | '\u{20000}'..='\u{2B81D}')
+}
+
+fn is_connector(c: char) -> bool {
+    c == '-' || c == '_' || c.is_whitespace()
+}
+
+/// xstrings' `ToCamelCase`: connectors (`-`, `_`, white space) dropped and the rune after each upper-cased;
+/// the first rune upper-cased; leading connectors kept, and in a run of them all but the last.
+pub(super) fn camel(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    let mut first = None;
+    let mut last_connector = None;
+    for c in chars.by_ref() {
+        if !is_connector(c) {
+            first = Some(upper(c));
+            break;
+        }
+        out.push(c);
+        last_connector = Some(c);
+    }
+    let Some(mut r0) = first else {
+        // Only connectors: Go writes the last one a second time.
+        out.extend(last_connector);
+        return out;
+    };
+    for c in chars {
+        let r1 = r0;
+        r0 = c;
+        if is_connector(r0) && is_connector(r1) {
+            out.push(r1);
             continue;
         }
-        if let Some(&prev) = cur.chars().last().as_ref() {
-            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
-            let boundary = (prev.is_lowercase() && c.is_uppercase())
-                || (prev.is_uppercase() && c.is_uppercase() && next_lower)
-                || (prev.is_numeric() && c.is_uppercase());
-            if boundary {
-                out.push(std::mem::take(&mut cur));
-            }
+        if is_connector(r1) {
+            r0 = upper(r0);
+        } else {
+            out.push(r1);
         }
-        cur.push(c);
     }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
+    out.push(r0);
     out
 }
 
-pub(super) fn delimited(s: &str, sep: char) -> String {
-    words(s)
-        .iter()
-        .map(|w| w.to_lowercase())
-        .collect::<Vec<_>>()
-        .join(&sep.to_string())
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Word {
+    Invalid,
+    Number,
+    Upper,
+    Alphabet,
+    Connector,
+    Punct,
+    Other,
 }
 
-/// xstrings' `ToCamelCase`: `_`-separated words joined, each capitalised; leading underscores stay.
-pub(super) fn camel(s: &str) -> String {
-    let body = s.trim_start_matches('_');
-    let lead = &s[..s.len() - body.len()];
-    let camel: String = body
-        .split('_')
-        .filter(|w| !w.is_empty())
-        .map(|w| {
-            let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-                .unwrap_or_default()
-        })
-        .collect();
-    format!("{lead}{camel}")
+/// xstrings' `nextValidRune`: the first rune of `s` that is not U+FFFD and the bytes up to its end, or
+/// `prev` and all of `s`.
+fn next_valid(s: &str, prev: char) -> (char, usize) {
+    let mut size = 0;
+    for c in s.chars() {
+        size += c.len_utf8();
+        if c != char::REPLACEMENT_CHARACTER {
+            return (c, size);
+        }
+    }
+    (prev, size)
+}
+
+/// xstrings' `nextWord`: the kind of the word `s` starts with, the word, and the rest.
+fn next_word(s: &str) -> (Word, &str, &str) {
+    if s.is_empty() {
+        return (Word::Invalid, "", "");
+    }
+    let (mut r, size) = next_valid(s, char::REPLACEMENT_CHARACTER);
+    let mut offset = size;
+    if r == char::REPLACEMENT_CHARACTER {
+        return (Word::Invalid, &s[..offset], &s[offset..]);
+    }
+    let mut rest = &s[size..];
+    // Extend the word while `keep` holds for the next rune; `r` is left on the rune that ended it.
+    let extend =
+        |keep: &dyn Fn(char) -> bool, r: &mut char, offset: &mut usize, rest: &mut &str| {
+            while !rest.is_empty() {
+                let (c, sz) = next_valid(rest, *r);
+                *r = c;
+                if !keep(c) {
+                    break;
+                }
+                *offset += sz;
+                *rest = &rest[sz..];
+            }
+        };
+    let kind = if is_connector(r) {
+        extend(&is_connector, &mut r, &mut offset, &mut rest);
+        Word::Connector
+    } else if is_punct(r) {
+        extend(&is_punct, &mut r, &mut offset, &mut rest);
+        Word::Punct
+    } else if is_upper(r) {
+        if !rest.is_empty() {
+            let (c, sz) = next_valid(rest, r);
+            r = c;
+            if is_upper(r) {
+                // An acronym: up to the last upper-case rune before a lower-case one ("HTTPStatus").
+                let mut prev_size = sz;
+                offset += sz;
+                rest = &rest[sz..];
+                while !rest.is_empty() {
+                    let (c, sz) = next_valid(rest, r);
+                    r = c;
+                    if !is_upper(r) {
+                        break;
+                    }
+                    prev_size = sz;
+                    offset += sz;
+                    rest = &rest[sz..];
+                }
+                if !rest.is_empty() && is_alphabet(r) {
+                    offset -= prev_size;
+                    rest = &s[offset..];
+                }
+            } else if is_alphabet(r) {
+                offset += sz;
+                rest = &rest[sz..];
+                extend(
+                    &|c| is_alphabet(c) && !is_upper(c),
+                    &mut r,
+                    &mut offset,
+                    &mut rest,
+                );
+            }
+        }
+        Word::Upper
+    } else if is_alphabet(r) {
+        extend(
+            &|c| is_alphabet(c) && !is_upper(c),
+            &mut r,
+            &mut offset,
+            &mut rest,
+        );
+        Word::Alphabet
+    } else if r.is_numeric() {
+        extend(&char::is_numeric, &mut r, &mut offset, &mut rest);
+        Word::Number
+    } else {
+        extend(
+            &|c| !(is_connector(c) || is_alphabet(c) || c.is_numeric() || is_punct(c)),
+            &mut r,
+            &mut offset,
+            &mut rest,
+        );
+        Word::Other
+    };
+    (kind, &s[..offset], rest)
+}
+
+/// xstrings' `toLower`: upper-case words and connectors lower-cased, connectors replaced by `sep`.
+fn lower_word(out: &mut String, kind: Word, word: &str, sep: char) {
+    if kind != Word::Upper && kind != Word::Connector {
+        out.push_str(word);
+        return;
+    }
+    for c in word.chars() {
+        out.push(if is_connector(c) {
+            sep
+        } else if is_upper(c) {
+            lower(c)
+        } else {
+            c
+        });
+    }
+}
+
+/// xstrings' `ToSnakeCase` (`sep` `_`) and `ToKebabCase` (`-`): `HTTPServer` → `http_server`, `http2xx` →
+/// `http_2xx`, `Bld4Floor3rd` → `bld4_floor_3rd`.
+pub(super) fn delimited(s: &str, sep: char) -> String {
+    let mut out = String::with_capacity(s.len() + 4);
+    if s.is_empty() {
+        return out;
+    }
+    let (mut kind, mut word, mut rest) = next_word(s);
+    while !rest.is_empty() {
+        if kind != Word::Connector {
+            lower_word(&mut out, kind, word, sep);
+        }
+        let (prev, last) = (kind, word);
+        (kind, word, rest) = next_word(rest);
+        match prev {
+            Word::Number => {
+                while kind == Word::Alphabet || kind == Word::Number {
+                    lower_word(&mut out, kind, word, sep);
+                    (kind, word, rest) = next_word(rest);
+                }
+                if !matches!(kind, Word::Invalid | Word::Punct | Word::Connector) {
+                    out.push(sep);
+                }
+            }
+            Word::Connector => lower_word(&mut out, prev, last, sep),
+            Word::Punct => {}
+            _ => {
+                if kind != Word::Number {
+                    if kind != Word::Connector && kind != Word::Punct {
+                        out.push(sep);
+                    }
+                    continue;
+                }
+                if rest.is_empty() {
+                    continue;
+                }
+                let number = word;
+                (kind, word, rest) = next_word(rest);
+                // A number followed by anything but letters belongs to the word before ("Bld4Floor").
+                if kind != Word::Alphabet {
+                    lower_word(&mut out, Word::Number, number, sep);
+                    if kind != Word::Connector && kind != Word::Punct {
+                        out.push(sep);
+                    }
+                    continue;
+                }
+                // Letters after a number start a new word with it ("HTTP2xx" → "http_2xx").
+                out.push(sep);
+                lower_word(&mut out, Word::Number, number, sep);
+                while kind == Word::Alphabet || kind == Word::Number {
+                    lower_word(&mut out, kind, word, sep);
+                    (kind, word, rest) = next_word(rest);
+                }
+                if !matches!(kind, Word::Invalid | Word::Connector | Word::Punct) {
+                    out.push(sep);
+                }
+            }
+        }
+    }
+    lower_word(&mut out, kind, word, sep);
+    out
 }
 
 pub(super) fn map_words(s: &str, f: impl Fn(&str) -> String) -> String {
@@ -125,10 +313,11 @@ pub(super) fn map_words(s: &str, f: impl Fn(&str) -> String) -> String {
     out
 }
 
+/// goutils' `Uncapitalize` of one word: its first rune through `unicode.ToLower`.
 pub(super) fn lower_first(w: &str) -> String {
     let mut c = w.chars();
     c.next()
-        .map(|f| f.to_lowercase().collect::<String>() + c.as_str())
+        .map(|f| lower(f).to_string() + c.as_str())
         .unwrap_or_default()
 }
 

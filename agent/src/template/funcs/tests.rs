@@ -124,3 +124,113 @@ fn sprig_basics() {
         "d \"q\" \"1\" ab {\"a\":2,\"b\":1} \n  x"
     );
 }
+
+/// sprig's `camelcase`, `snakecase` and `kebabcase` are huandu/xstrings v1.4.0's (what `bao agent` 2.7.2
+/// links): `-`, `_` and white space are all connectors, and numbers split words by their own rules.
+#[test]
+fn sprig_case_conversion_is_xstrings() {
+    use super::sprig_text::{camel, delimited};
+    // (input, camelcase, snakecase); kebabcase is snakecase with `-`.
+    let cases = [
+        ("orders-api", "OrdersApi", "orders_api"),
+        ("OrdersAPI", "OrdersAPI", "orders_api"),
+        ("HTTPServer", "HTTPServer", "http_server"),
+        ("with space here", "WithSpaceHere", "with_space_here"),
+        (
+            "mixed_Case-and spaces",
+            "MixedCaseAndSpaces",
+            "mixed_case_and_spaces",
+        ),
+        ("ALLOWED_ORIGINS", "ALLOWEDORIGINS", "allowed_origins"),
+        ("a1b2C3", "A1b2C3", "a_1b2_c3"),
+        ("http2xx", "Http2xx", "http_2xx"),
+        ("HTTP20xOK", "HTTP20xOK", "http_20x_ok"),
+        ("Duration2m3s", "Duration2m3s", "duration_2m3s"),
+        ("Bld4Floor3rd", "Bld4Floor3rd", "bld4_floor_3rd"),
+        ("k8s_pod_UID", "K8sPodUID", "k_8s_pod_uid"),
+        ("ID2FA", "ID2FA", "id2_fa"),
+        ("_complex__case_", "_Complex_Case_", "_complex__case_"),
+        ("__", "___", "__"),
+        ("-", "--", "_"),
+        ("", "", ""),
+        ("x", "X", "x"),
+        ("a.b-c", "A.bC", "a.b_c"),
+        ("x$y+z", "X$y+z", "x_$_y_+_z"),
+        ("v1.2.3-rc1", "V1.2.3Rc1", "v1.2.3_rc1"),
+        ("naïve Ünïcode", "NaïveÜnïcode", "naïve_ünïcode"),
+        ("日本語テスト", "日本語テスト", "日本語_テスト"),
+        ("ß-straße", "ßStraße", "ß_straße"),
+        ("tab\tsep", "TabSep", "tab_sep"),
+    ];
+    for (input, want_camel, want_snake) in cases {
+        assert_eq!(camel(input), want_camel, "camelcase {input:?}");
+        assert_eq!(delimited(input, '_'), want_snake, "snakecase {input:?}");
+        assert_eq!(
+            delimited(input, '-'),
+            want_snake.replace('_', "-"),
+            "kebabcase {input:?}"
+        );
+    }
+}
+
+/// Case functions map rune by rune as Go does (simple mappings: `ß` is kept, `ǆ` title-cases to `ǅ`, `İ`
+/// lowers to `i`), except consul-template's `toTitle`, which is x/text/cases' full title case (`ß` → `Ss`).
+#[test]
+fn case_functions_map_runes_as_go() {
+    let f = |name: &str, s: &str| render(&format!("{{{{ {name} {s:?} }}}}"));
+    assert_eq!(
+        f("sprig_title", "ß-straße ǆemal ŉ ﬁne"),
+        "ß-Straße ǅemal ŉ ﬁne"
+    );
+    assert_eq!(
+        f("toTitle", "ß-straße ǆemal ŉ ﬁne"),
+        "Ss-Straße ǅemal ʼN Fine"
+    );
+    assert_eq!(f("toTitle", "ᾳ ᾲ ᾈ ა"), "ᾼ Ὰͅ ᾈ ა");
+    assert_eq!(f("sprig_swapcase", "ß İx ǆ ﬁ ⓐ"), "ß iX ǅ ﬁ ⓐ");
+    assert_eq!(f("sprig_untitle", "İstanbul Ünï"), "istanbul ünï");
+    assert_eq!(f("toUpper", "ᾀᾳ ß"), "ᾈᾼ ß");
+    assert_eq!(f("sprig_snakecase", "İstanbul ırmak"), "istanbul_ırmak");
+    assert_eq!(f("sprig_camelcase", "ა_ბ"), "ᲐᲑ");
+}
+
+/// sprig's `trunc`, `substr` and `abbrev` cut by bytes as Go does: out-of-range bounds are Go's runtime
+/// error, and a cut inside a character (Go would write part of its bytes) is refused, as `slice` refuses it.
+#[test]
+fn sprig_byte_cuts_follow_go() {
+    assert_eq!(
+        render(
+            r#"{{ sprig_trunc 3 "abcdef" }} {{ sprig_trunc -2 "abcdef" }} {{ sprig_substr 1 3 "abcdef" }} {{ sprig_substr -1 2 "abcdef" }} {{ sprig_substr 4 99 "abcdef" }} {{ sprig_abbrev 5 "abcdefgh" }} {{ sprig_trunc 3 "héllo" }}"#
+        ),
+        "abc ef bc ab ef ab... hé"
+    );
+    let fails = |src: &str, want: &str| {
+        let t = Template::parse("t", src, &ParseOptions::default())
+            .unwrap_or_else(|e| panic!("parse: {e}"));
+        let ctx = Ctx(Arc::new(Secret::default()));
+        match t.render(&ctx, MissingKey::NoValue).result {
+            Ok(s) => panic!("{src}: rendered {:?}", s.to_string()),
+            Err(e) => assert!(e.to_string().contains(want), "{src}: {e}"),
+        }
+    };
+    fails(
+        r#"{{ sprig_substr 3 1 "abcdef" }}"#,
+        "slice bounds out of range [3:1]",
+    );
+    fails(
+        r#"{{ sprig_substr -1 99 "abc" }}"#,
+        "slice bounds out of range [0:99]",
+    );
+    fails(
+        r#"{{ sprig_substr 9 -1 "abc" }}"#,
+        "slice bounds out of range [9:3]",
+    );
+    fails(
+        r#"{{ sprig_trunc 2 "héllo" }}"#,
+        "not on a character boundary",
+    );
+    fails(
+        r#"{{ sprig_abbrev 5 "héllo wörld" }}"#,
+        "not on a character boundary",
+    );
+}

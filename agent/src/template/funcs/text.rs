@@ -5,7 +5,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use sha2::{Digest, Sha256};
 
-use super::{Env, FResult, arity, int_arg, str_arg};
+use super::{Env, FResult, arity, gocase, int_arg, str_arg};
 use crate::template::print::to_v;
 use crate::template::value::Value;
 
@@ -77,38 +77,17 @@ fn decode(engine: &base64::engine::GeneralPurpose, s: &str, name: &str) -> FResu
     Ok(Value::str(String::from_utf8_lossy(&bytes)))
 }
 
-/// Go's `strings.Split`: an empty separator splits into characters.
 /// Go's `strings.ToUpper`: Unicode's simple (one-to-one) mapping, so `ß` stays `ß`.
 pub(super) fn go_upper(s: &str) -> String {
-    simple_case(s, |c| c.to_uppercase().collect())
+    s.chars().map(gocase::upper).collect()
 }
 
 /// Go's `strings.ToLower`: the simple mapping (`İ` becomes `i`, not `i̇`).
 pub(super) fn go_lower(s: &str) -> String {
-    simple_case(s, |c| {
-        if c == '\u{130}' {
-            "i".into()
-        } else {
-            c.to_lowercase().collect()
-        }
-    })
+    s.chars().map(gocase::lower).collect()
 }
 
-/// Map each character with `full`, keeping it when the full mapping is not a single character (Go has no
-/// simple mapping for those).
-fn simple_case(s: &str, full: impl Fn(char) -> String) -> String {
-    s.chars()
-        .map(|c| {
-            let m = full(c);
-            let mut it = m.chars();
-            match (it.next(), it.next()) {
-                (Some(u), None) => u,
-                _ => c,
-            }
-        })
-        .collect()
-}
-
+/// Go's `strings.Split`: an empty separator splits into characters.
 pub(super) fn go_split<'a>(s: &'a str, sep: &str) -> Vec<&'a str> {
     if sep.is_empty() {
         s.char_indices()
@@ -142,7 +121,8 @@ fn cases_title(s: &str) -> String {
     title_words(s, true)
 }
 
-/// Upper-case the first letter of each word; with `unicode_breaks`, an apostrophe, full stop or colon between
+/// Title-case the first letter of each word (`strings.Title`: Go's simple `unicode.ToTitle`, `ǆ` → `ǅ`,
+/// `ß` kept; x/text/cases: the full mapping, `ß` → `Ss`); with `unicode_breaks`, an apostrophe, full stop or colon between
 /// two letters does not start a new word (Unicode word breaking, as x/text/cases applies it: `o'neil` →
 /// `O'neil`).
 fn title_words(s: &str, unicode_breaks: bool) -> String {
@@ -150,10 +130,12 @@ fn title_words(s: &str, unicode_breaks: bool) -> String {
     let mut out = String::with_capacity(s.len());
     let mut prev_sep = true;
     for (i, &c) in chars.iter().enumerate() {
-        if prev_sep {
-            out.extend(c.to_uppercase());
-        } else {
+        if !prev_sep {
             out.push(c);
+        } else if unicode_breaks {
+            gocase::title_full(c, &mut out);
+        } else {
+            out.push(gocase::title(c));
         }
         let mid_letter = unicode_breaks
             && matches!(c, '\'' | '.' | ':' | '\u{2019}' | '\u{b7}')
