@@ -2,6 +2,7 @@
 //! child's env.
 //!
 //! - `deliver`: the deliverer: writes, side writes, sinks, commands beside the loop, their retries.
+//! - `dh`: the curve25519 + AES-GCM envelope of encrypted sinks (Vault Agent's `dhutil` format).
 //! - `failure`: typed delivery failures (which output, which step, transient or not).
 //! - `file`: atomic, symlink-safe, mode-first file writes.
 //! - `side`: the files a template's `writeToFile` calls asked for.
@@ -10,6 +11,7 @@
 
 pub mod command;
 pub mod deliver;
+pub mod dh;
 pub mod env;
 pub mod failure;
 pub mod file;
