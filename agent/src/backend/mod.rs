@@ -15,4 +15,4 @@ pub mod tls;
 
 pub use client::{Client, ClientSettings};
 pub use error::BackendError;
-pub use response::{AuthInfo, MountInfo};
+pub use response::{AuthInfo, MountInfo, WrapInfo};
