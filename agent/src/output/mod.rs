@@ -2,6 +2,7 @@
 //! child's env.
 //!
 //! - `deliver`: the deliverer: writes, side writes, sinks, commands beside the loop, their retries.
+//! - `sink`: token sinks: what each holds, its value as Vault Agent writes it (encrypted when asked).
 //! - `dh`: the curve25519 + AES-GCM envelope of encrypted sinks (Vault Agent's `dhutil` format).
 //! - `failure`: typed delivery failures (which output, which step, transient or not).
 //! - `file`: atomic, symlink-safe, mode-first file writes.
@@ -16,6 +17,7 @@ pub mod env;
 pub mod failure;
 pub mod file;
 mod side;
+pub mod sink;
 
 pub use deliver::{Deliverer, Delivery, EnvMap, FileOutput};
 pub use failure::{OutputFailure, OutputId, Step};

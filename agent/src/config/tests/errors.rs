@@ -210,17 +210,6 @@ fn vault_only_method_type() {
 }
 
 #[test]
-fn method_wrap_ttl_is_refused_by_name() {
-    let text = "auto_auth {\n  method \"approle\" {\n    wrap_ttl = \"5m\"\n    config = { role_id_file_path = \"/r\" }\n  }\n}\n";
-    let (_, line, message) = invalid("agent.hcl", text);
-    assert_eq!(line, 3);
-    assert!(
-        message.starts_with("auto_auth.method.wrap_ttl is not supported by sidekey"),
-        "{message}"
-    );
-}
-
-#[test]
 fn hcl_syntax_error_has_line_and_column() {
     let text = "vault {\n  address = \"https://x:8200\"\n\ntemplate {\n";
     let (_, line, message) = invalid("agent.hcl", text);
