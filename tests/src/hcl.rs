@@ -154,13 +154,19 @@ impl AutoAuth {
     }
 
     /// A `sink "file"` writing the token to `path`; `extra` are more lines of its `config` (`mode = 0600`).
-    pub fn sink(mut self, path: &Path, extra: &[&str]) -> AutoAuth {
+    pub fn sink(self, path: &Path, extra: &[&str]) -> AutoAuth {
+        self.sink_with(path, extra, &[])
+    }
+
+    /// A `sink "file"` as [`AutoAuth::sink`], with `options`: lines of the sink block itself, beside its
+    /// `config` (`wrap_ttl = "5m"`, `dh_type = "curve25519"`, ...).
+    pub fn sink_with(mut self, path: &Path, extra: &[&str], options: &[&str]) -> AutoAuth {
         let mut config = vec![attr_path("path", path)];
         config.extend(extra.iter().map(|l| (*l).to_owned()));
-        self.sinks.push(block(
-            "sink \"file\"",
-            &[&block("config =", &strs(&config))],
-        ));
+        let config = block("config =", &strs(&config));
+        let mut body: Vec<&str> = options.to_vec();
+        body.push(&config);
+        self.sinks.push(block("sink \"file\"", &body));
         self
     }
 }

@@ -2,21 +2,18 @@
 
 use std::path::PathBuf;
 
-use crate::backend::{AuthInfo, Client, ClientSettings, tls::TlsSettings};
+use crate::backend::{Client, ClientSettings, tls::TlsSettings};
 use crate::config::VaultConfig;
 
 use super::AuthError;
 
-/// Log in at `<mount>/login` over a connection that presents the client certificate.
-pub(super) async fn login(
+/// A client whose connections present the client certificate, for `<mount>/login`.
+pub(super) fn client(
     vault: &VaultConfig,
-    mount: &str,
-    namespace: Option<&str>,
-    name: Option<&str>,
     client_cert: &Option<PathBuf>,
     client_key: &Option<PathBuf>,
     ca_cert: &Option<PathBuf>,
-) -> Result<AuthInfo, AuthError> {
+) -> Result<Client, AuthError> {
     let cert = client_cert.as_ref().or(vault.client_cert.as_ref());
     let key = client_key.as_ref().or(vault.client_key.as_ref());
     let (Some(cert), Some(key)) = (cert, key) else {
@@ -39,19 +36,16 @@ pub(super) async fn login(
         },
         max_in_flight: 1,
     };
-    let client = Client::new(&settings).map_err(|source| AuthError::Backend {
+    Client::new(&settings).map_err(|source| AuthError::Backend {
         method: "cert",
         source,
-    })?;
-    let body = match name {
+    })
+}
+
+/// The login body: the cert role to log in as, if given.
+pub(super) fn login_body(name: Option<&str>) -> serde_json::Value {
+    match name {
         Some(n) => serde_json::json!({ "name": n }),
         None => serde_json::json!({}),
-    };
-    client
-        .login(mount, &body, namespace)
-        .await
-        .map_err(|source| AuthError::Backend {
-            method: "cert",
-            source,
-        })
+    }
 }

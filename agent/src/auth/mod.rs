@@ -8,6 +8,7 @@ mod cert;
 mod jwt;
 mod token_file;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use secrecy::SecretString;
 use tokio::time::Instant;
 
 use crate::audit::Identity;
-use crate::backend::{AuthInfo, BackendError, Client};
+use crate::backend::{AuthInfo, BackendError, Client, WrapInfo};
 use crate::config::{MethodConfig, MethodKind, VaultConfig};
 
 /// A login failure.
@@ -95,6 +96,35 @@ impl Token {
     }
 }
 
+/// What a login gave: a token to keep alive, or (`method { wrap_ttl }`) a response wrapped for the sink.
+#[derive(Debug)]
+pub enum Login {
+    /// A token sidekey uses and keeps alive.
+    Token(Token),
+    /// A wrapped login response, for the sink's consumer to unwrap.
+    Wrapped(WrappedLogin),
+}
+
+impl Login {
+    /// Who the backend saw.
+    pub fn identity(&self) -> &Identity {
+        match self {
+            Self::Token(t) => &t.identity,
+            Self::Wrapped(w) => &w.identity,
+        }
+    }
+}
+
+/// A login response the server wrapped (`auto_auth { method { wrap_ttl } }`): sidekey cannot use or renew
+/// the token inside; the sink gets the wrap info.
+#[derive(Debug)]
+pub struct WrappedLogin {
+    /// The wrapping token and its details.
+    pub info: WrapInfo,
+    /// Who logged in; `token_accessor` is the accessor of the wrapped token.
+    pub identity: Identity,
+}
+
 /// Logs in with one configured method.
 pub struct Authenticator {
     method: MethodConfig,
@@ -134,31 +164,86 @@ impl Authenticator {
         }
     }
 
-    /// `jwt` and `kubernetes`: send the (projected service-account) JWT, read fresh from its file.
-    async fn jwt_login(
-        &self,
-        path: &Path,
-        role: &str,
-        remove: bool,
-        base: Identity,
-    ) -> Result<Token, AuthError> {
-        let name = self.method_name();
-        let jwt = jwt::read_jwt(name, path, remove)?;
-        let subject = jwt::subject(&jwt);
-        let body = jwt::login_body(role, &jwt);
-        let a = self
-            .client
-            .login(
-                &self.method.mount_path,
-                &body,
-                self.method.namespace.as_deref(),
-            )
-            .await
-            .map_err(|source| AuthError::Backend {
-                method: name,
-                source,
-            })?;
-        Ok(Token::from_auth(a, Identity { subject, ..base }))
+    /// What one login sends, with the credential files read afresh.
+    fn prepare(&self) -> Result<Prepared, AuthError> {
+        let jwt = |path: &Path, remove: bool| -> Result<Prepared, AuthError> {
+            let jwt = jwt::read_jwt(self.method_name(), path, remove)?;
+            let role = self.base_identity().role;
+            Ok(Prepared::Login {
+                client: self.client.clone(),
+                body: jwt::login_body(&role, &jwt),
+                subject: jwt::subject(&jwt),
+            })
+        };
+        match &self.method.kind {
+            MethodKind::Jwt {
+                path,
+                remove_jwt_after_reading,
+                ..
+            } => jwt(path, *remove_jwt_after_reading),
+            MethodKind::Kubernetes { token_path, .. } => jwt(token_path, false),
+            MethodKind::AppRole {
+                role_id_file_path,
+                secret_id_file_path,
+                remove_secret_id_file_after_reading,
+            } => Ok(Prepared::Login {
+                client: self.client.clone(),
+                body: approle::login_body(
+                    role_id_file_path,
+                    secret_id_file_path.as_deref(),
+                    *remove_secret_id_file_after_reading,
+                    &self.cached_secret_id,
+                )?,
+                subject: String::new(),
+            }),
+            MethodKind::Cert {
+                name,
+                client_cert,
+                client_key,
+                ca_cert,
+            } => Ok(Prepared::Login {
+                client: cert::client(&self.vault, client_cert, client_key, ca_cert)?,
+                body: cert::login_body(name.as_deref()),
+                subject: String::new(),
+            }),
+            MethodKind::TokenFile { token_file_path } => {
+                token_file::read(token_file_path).map(Prepared::Token)
+            }
+        }
+    }
+
+    /// Who the backend saw: the JWT's subject, or what the method put in the token's metadata.
+    fn identity(&self, subject: String, metadata: &BTreeMap<String, String>) -> Identity {
+        let base = self.base_identity();
+        let meta = |k: &str| metadata.get(k).cloned().unwrap_or_default();
+        match &self.method.kind {
+            MethodKind::AppRole { .. } => Identity {
+                subject: meta("role_name"),
+                role: meta("role_name"),
+                ..base
+            },
+            MethodKind::Cert { .. } => Identity {
+                subject: meta("common_name"),
+                ..base
+            },
+            _ => Identity { subject, ..base },
+        }
+    }
+
+    fn backend_error(&self) -> impl Fn(BackendError) -> AuthError {
+        let method = self.method_name();
+        move |source| AuthError::Backend { method, source }
+    }
+
+    /// Log in once (re-reading credential files): a token, or with `wrap_ttl` the wrapped response.
+    ///
+    /// # Errors
+    /// [`AuthError`].
+    pub async fn authenticate(&self) -> Result<Login, AuthError> {
+        match self.method.wrap_ttl {
+            None => self.login().await.map(Login::Token),
+            Some(ttl) => self.login_wrapped(ttl).await.map(Login::Wrapped),
+        }
     }
 
     /// Log in once (re-reading credential files).
@@ -167,75 +252,73 @@ impl Authenticator {
     /// [`AuthError`].
     pub async fn login(&self) -> Result<Token, AuthError> {
         let m = &self.method;
-        let ns = m.namespace.as_deref();
-        let name = self.method_name();
-        let backend = |source| AuthError::Backend {
-            method: name,
-            source,
-        };
-        let base = self.base_identity();
-        match &m.kind {
-            MethodKind::Jwt {
-                path,
-                role,
-                remove_jwt_after_reading,
+        match self.prepare()? {
+            Prepared::Login {
+                client,
+                body,
+                subject,
             } => {
-                self.jwt_login(path, role, *remove_jwt_after_reading, base)
+                let a = client
+                    .login(&m.mount_path, &body, m.namespace.as_deref())
                     .await
+                    .map_err(self.backend_error())?;
+                let identity = self.identity(subject, &a.metadata);
+                Ok(Token::from_auth(a, identity))
             }
-            MethodKind::Kubernetes { role, token_path } => {
-                self.jwt_login(token_path, role, false, base).await
-            }
-            MethodKind::AppRole {
-                role_id_file_path,
-                secret_id_file_path,
-                remove_secret_id_file_after_reading,
-            } => {
-                let body = approle::login_body(
-                    role_id_file_path,
-                    secret_id_file_path.as_deref(),
-                    *remove_secret_id_file_after_reading,
-                    &self.cached_secret_id,
-                )?;
-                let a = self
-                    .client
-                    .login(&m.mount_path, &body, ns)
+            Prepared::Token(token) => {
+                token_file::from_token(&self.client, token, self.base_identity())
                     .await
-                    .map_err(backend)?;
-                let role = a.metadata.get("role_name").cloned().unwrap_or_default();
-                Ok(Token::from_auth(
-                    a,
-                    Identity {
-                        subject: role.clone(),
-                        role,
-                        ..base
-                    },
-                ))
-            }
-            MethodKind::Cert {
-                name: cert_name,
-                client_cert,
-                client_key,
-                ca_cert,
-            } => {
-                let a = cert::login(
-                    &self.vault,
-                    &m.mount_path,
-                    ns,
-                    cert_name.as_deref(),
-                    client_cert,
-                    client_key,
-                    ca_cert,
-                )
-                .await?;
-                let subject = a.metadata.get("common_name").cloned().unwrap_or_default();
-                Ok(Token::from_auth(a, Identity { subject, ..base }))
-            }
-            MethodKind::TokenFile { token_file_path } => {
-                token_file::login(&self.client, token_file_path, base).await
+                    .map_err(self.backend_error())
             }
         }
     }
+
+    /// Log in once with the response wrapped by the server for `ttl`, as Vault Agent does with
+    /// `method { wrap_ttl }` (for `token_file`: its lookup-self, wrapped).
+    ///
+    /// # Errors
+    /// [`AuthError`].
+    async fn login_wrapped(&self, ttl: Duration) -> Result<WrappedLogin, AuthError> {
+        let m = &self.method;
+        let (info, subject) = match self.prepare()? {
+            Prepared::Login {
+                client,
+                body,
+                subject,
+            } => {
+                let info = client
+                    .login_wrapped(&m.mount_path, &body, m.namespace.as_deref(), ttl)
+                    .await
+                    .map_err(self.backend_error())?;
+                (info, subject)
+            }
+            Prepared::Token(token) => {
+                let info = self
+                    .client
+                    .lookup_self_wrapped(&token, ttl)
+                    .await
+                    .map_err(self.backend_error())?;
+                (info, String::new())
+            }
+        };
+        let identity = Identity {
+            token_accessor: info.wrapped_accessor.clone(),
+            ..self.identity(subject, &BTreeMap::new())
+        };
+        Ok(WrappedLogin { info, identity })
+    }
+}
+
+/// What one login sends.
+enum Prepared {
+    /// `PUT <mount>/login` with `body` through `client`; `subject`: who the credential names, if known.
+    Login {
+        client: Client,
+        body: serde_json::Value,
+        subject: String,
+    },
+    /// A token to look up (`token_file`).
+    Token(SecretString),
 }
 
 /// Use a token given in `BAO_TOKEN`/`VAULT_TOKEN` or `~/.vault-token` (no auto_auth stanza).

@@ -11,12 +11,8 @@ use crate::backend::{BackendError, Client};
 
 use super::{AuthError, Token};
 
-/// Read the token file and look the token up.
-pub(super) async fn login(
-    client: &Client,
-    path: &Path,
-    base: Identity,
-) -> Result<Token, AuthError> {
+/// The token in the token file.
+pub(super) fn read(path: &Path) -> Result<SecretString, AuthError> {
     let raw = std::fs::read_to_string(path).map_err(|e| AuthError::Credential {
         method: "token_file",
         path: path.to_path_buf(),
@@ -29,12 +25,7 @@ pub(super) async fn login(
             reason: "file is empty".into(),
         });
     }
-    from_token(client, SecretString::from(raw.trim().to_string()), base)
-        .await
-        .map_err(|source| AuthError::Backend {
-            method: "token_file",
-            source,
-        })
+    Ok(SecretString::from(raw.trim().to_string()))
 }
 
 /// A [`Token`] for an existing token, from `auth/token/lookup-self`.

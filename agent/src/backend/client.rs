@@ -13,8 +13,8 @@ use tokio::sync::Semaphore;
 use super::error::BackendError;
 use super::redirect::{RedirectGuard, refusal_in};
 use super::response::{
-    AuthInfo, LeaseRenewal, MountInfo, RawResponse, TokenInfo, decode, error_text, into_secret,
-    str_field, take_auth,
+    AuthInfo, LeaseRenewal, MountInfo, RawResponse, TokenInfo, WrapInfo, decode, error_text,
+    into_secret, str_field, take_auth, take_wrap_info,
 };
 use super::secret::Secret;
 use super::tls::{TlsSettings, client_config};
@@ -148,13 +148,28 @@ impl Client {
         body: Option<&Value>,
         namespace: Option<&str>,
     ) -> Result<Option<RawResponse>, BackendError> {
+        self.call_wrapped(method, path, token, body, namespace, None)
+            .await
+    }
+
+    /// One API call whose response the server wraps when `wrap_ttl` is given (`X-Vault-Wrap-TTL`), on the
+    /// node in use, failing over to the others in configured order.
+    async fn call_wrapped(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&SecretString>,
+        body: Option<&Value>,
+        namespace: Option<&str>,
+        wrap_ttl: Option<Duration>,
+    ) -> Result<Option<RawResponse>, BackendError> {
         let n = self.nodes.len();
         let first = self.current.load(Ordering::Relaxed) % n;
         let mut k = 0;
         loop {
             let i = (first + k) % n;
             let result = self
-                .call_node(i, method.clone(), path, token, body, namespace)
+                .call_node(i, method.clone(), path, token, body, namespace, wrap_ttl)
                 .await;
             match result {
                 Err(e) if k + 1 < n && e.fails_over() => {
@@ -173,6 +188,7 @@ impl Client {
     }
 
     /// One API call on node `i`.
+    #[allow(clippy::too_many_arguments)]
     async fn call_node(
         &self,
         i: usize,
@@ -181,6 +197,7 @@ impl Client {
         token: Option<&SecretString>,
         body: Option<&Value>,
         namespace: Option<&str>,
+        wrap_ttl: Option<Duration>,
     ) -> Result<Option<RawResponse>, BackendError> {
         let path = path.trim_start_matches('/');
         let url = format!("{}/v1/{}", self.nodes[i], path);
@@ -197,6 +214,9 @@ impl Client {
                 BackendError::Setup(format!("namespace {ns:?} is not a valid header value"))
             })?;
             headers.insert("X-Vault-Namespace", v);
+        }
+        if let Some(ttl) = wrap_ttl {
+            headers.insert("X-Vault-Wrap-TTL", HeaderValue::from(ttl.as_secs()));
         }
         headers.insert("X-Vault-Request", HeaderValue::from_static("true"));
         if let Some(index) = self.index.lock().ok().and_then(|g| g.clone()) {
@@ -297,6 +317,76 @@ impl Client {
             .call(Method::PUT, &path, None, Some(body), namespace)
             .await?;
         take_auth(raw, &path)
+    }
+
+    /// Log in as [`Client::login`] does, the response wrapped for `wrap_ttl`: the wrap info, not a token
+    /// sidekey could use (`auto_auth { method { wrap_ttl } }`).
+    ///
+    /// # Errors
+    /// [`BackendError`]; a response without `wrap_info` is a [`BackendError::Decode`].
+    pub async fn login_wrapped(
+        &self,
+        mount: &str,
+        body: &Value,
+        namespace: Option<&str>,
+        wrap_ttl: Duration,
+    ) -> Result<WrapInfo, BackendError> {
+        let path = format!("{}/login", mount.trim_matches('/'));
+        let raw = self
+            .call_wrapped(
+                Method::PUT,
+                &path,
+                None,
+                Some(body),
+                namespace,
+                Some(wrap_ttl),
+            )
+            .await?;
+        take_wrap_info(raw, &Method::PUT, &path)
+    }
+
+    /// `GET /v1/auth/token/lookup-self`, the response wrapped for `wrap_ttl` (the `token_file` method
+    /// with `wrap_ttl`, as Vault Agent sends it).
+    ///
+    /// # Errors
+    /// [`BackendError`].
+    pub async fn lookup_self_wrapped(
+        &self,
+        token: &SecretString,
+        wrap_ttl: Duration,
+    ) -> Result<WrapInfo, BackendError> {
+        let path = "auth/token/lookup-self";
+        let raw = self
+            .call_wrapped(Method::GET, path, Some(token), None, None, Some(wrap_ttl))
+            .await?;
+        take_wrap_info(raw, &Method::GET, path)
+    }
+
+    /// Wrap `token` in a response-wrapping token for `wrap_ttl`: `PUT /v1/sys/wrapping/wrap` with
+    /// `{"token": ...}`, made with the token itself (a token sink's `wrap_ttl`, as Vault Agent does it),
+    /// in `namespace` (else the client's).
+    ///
+    /// # Errors
+    /// [`BackendError`].
+    pub async fn wrap_token(
+        &self,
+        token: &SecretString,
+        wrap_ttl: Duration,
+        namespace: Option<&str>,
+    ) -> Result<WrapInfo, BackendError> {
+        let path = "sys/wrapping/wrap";
+        let body = serde_json::json!({ "token": token.expose_secret() });
+        let raw = self
+            .call_wrapped(
+                Method::PUT,
+                path,
+                Some(token),
+                Some(&body),
+                namespace,
+                Some(wrap_ttl),
+            )
+            .await?;
+        take_wrap_info(raw, &Method::PUT, path)
     }
 
     /// Read a secret: `GET /v1/<path>`. `Ok(None)` when nothing is stored there.

@@ -15,7 +15,7 @@ pub mod tls;
 
 pub use client::{Client, ClientSettings};
 pub use error::BackendError;
-pub use response::{AuthInfo, MountInfo};
+pub use response::{AuthInfo, MountInfo, WrapInfo};
 
 /// Whether two configured addresses name the same node: same scheme, host and port once normalized
 /// (`https://A:443/` is `https://a`). Unparsable text compares as written.

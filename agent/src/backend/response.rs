@@ -1,12 +1,14 @@
-//! What the OpenBao/Vault API answers, as sidekey reads it: the `auth` block of a login, `lookup-self`,
-//! lease renewals, mounts, and the raw response body; and how a body becomes a [`Secret`] or an error text.
+//! What the OpenBao/Vault API answers, as sidekey reads it: the `auth` block of a login, the `wrap_info`
+//! of a wrapped response, `lookup-self`, lease renewals, mounts, and the raw response body; and how a
+//! body becomes a [`Secret`] or an error text.
 
 use std::collections::BTreeMap;
 
 use reqwest::Method;
-use secrecy::SecretString;
-use serde::Deserialize;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use zeroize::Zeroizing;
 
 use super::error::BackendError;
 use super::secret::{Secret, SecretData};
@@ -62,6 +64,67 @@ pub struct MountInfo {
     pub kv_version: Option<u8>,
 }
 
+/// A response-wrapping token as the server returns it (`wrap_info`): what a consumer unwraps with
+/// `sys/wrapping/unwrap`. The token is secret; the rest is not.
+#[derive(Debug)]
+pub struct WrapInfo {
+    /// The wrapping token (single use).
+    pub token: SecretString,
+    /// The wrapping token's accessor.
+    pub accessor: String,
+    /// Its TTL in seconds.
+    pub ttl: u64,
+    /// When it was created, as the server wrote it (RFC 3339).
+    pub creation_time: String,
+    /// The request path whose response it wraps (`sys/wrapping/wrap`, `auth/jwt/login`, ...).
+    pub creation_path: String,
+    /// The accessor of the token inside, when the wrapped response created one.
+    pub wrapped_accessor: String,
+}
+
+impl WrapInfo {
+    /// The sink file's contents, as Vault Agent writes them: Go's `json.Encoder` output of the API
+    /// client's `SecretWrapInfo` (these keys in this order, then a newline).
+    pub fn sink_json(&self) -> Zeroizing<String> {
+        #[derive(Serialize)]
+        struct Go<'a> {
+            token: &'a str,
+            accessor: &'a str,
+            ttl: u64,
+            creation_time: &'a str,
+            creation_path: &'a str,
+            wrapped_accessor: &'a str,
+        }
+        let go = Go {
+            token: self.token.expose_secret(),
+            accessor: &self.accessor,
+            ttl: self.ttl,
+            creation_time: &self.creation_time,
+            creation_path: &self.creation_path,
+            wrapped_accessor: &self.wrapped_accessor,
+        };
+        // Serializing strings and a number into a String cannot fail.
+        let mut text = Zeroizing::new(serde_json::to_string(&go).unwrap_or_default());
+        text.push('\n');
+        text
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct RawWrapInfo {
+    token: String,
+    #[serde(default)]
+    accessor: String,
+    #[serde(default)]
+    ttl: u64,
+    #[serde(default)]
+    creation_time: String,
+    #[serde(default)]
+    creation_path: String,
+    #[serde(default)]
+    wrapped_accessor: String,
+}
+
 #[derive(Deserialize)]
 pub(super) struct RawAuth {
     client_token: String,
@@ -89,6 +152,8 @@ pub(super) struct RawResponse {
     pub(super) warnings: Option<Vec<String>>,
     #[serde(default)]
     pub(super) auth: Option<RawAuth>,
+    #[serde(default)]
+    pub(super) wrap_info: Option<RawWrapInfo>,
 }
 
 pub(super) fn into_secret(r: RawResponse) -> Secret {
@@ -111,6 +176,25 @@ pub(super) fn take_auth(raw: Option<RawResponse>, path: &str) -> Result<AuthInfo
         metadata: a.metadata.unwrap_or_default(),
         lease_duration: a.lease_duration,
         renewable: a.renewable,
+    })
+}
+
+pub(super) fn take_wrap_info(
+    raw: Option<RawResponse>,
+    method: &Method,
+    path: &str,
+) -> Result<WrapInfo, BackendError> {
+    let w = raw
+        .and_then(|r| r.wrap_info)
+        .filter(|w| !w.token.is_empty())
+        .ok_or_else(|| decode(method, path, "no wrap_info in the response"))?;
+    Ok(WrapInfo {
+        token: SecretString::from(w.token),
+        accessor: w.accessor,
+        ttl: w.ttl,
+        creation_time: w.creation_time,
+        creation_path: w.creation_path,
+        wrapped_accessor: w.wrapped_accessor,
     })
 }
 

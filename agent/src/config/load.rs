@@ -18,7 +18,7 @@ pub(crate) fn load(files: &[&Path]) -> Result<Config, ConfigError> {
             merged.add(&file, partial)?;
         }
     }
-    Ok(merged.finish())
+    merged.finish()
 }
 
 /// `path` itself, or, for a directory (as Vault Agent's `-config=DIR`, e.g. a mounted ConfigMap), its
@@ -105,10 +105,20 @@ struct Merged {
     log_format: Option<Origin>,
     destinations: HashMap<PathBuf, Origin>,
     env_names: HashMap<String, Origin>,
+    /// `cache` / `api_proxy` keys that ask for the auto-auth token.
+    token_users: Vec<(&'static str, Origin)>,
 }
 
 impl Merged {
     fn add(&mut self, file: &Path, p: Partial) -> Result<(), ConfigError> {
+        self.token_users
+            .extend(p.auto_auth_token_users.into_iter().map(|(key, line)| {
+                let origin = Origin {
+                    file: file.to_path_buf(),
+                    line,
+                };
+                (key, origin)
+            }));
         let c = &mut self.config;
         c.warnings
             .extend(p.warnings.into_iter().map(|w| ConfigWarning {
@@ -196,8 +206,58 @@ impl Merged {
         Ok(())
     }
 
-    fn finish(self) -> Config {
-        self.config
+    fn finish(self) -> Result<Config, ConfigError> {
+        if let Some(conflict) = self.wrapped_login_conflict() {
+            return Err(conflict);
+        }
+        Ok(self.config)
+    }
+
+    /// With `auto_auth.method.wrap_ttl` the login response is wrapped for the sink's consumer and
+    /// sidekey holds no token: what would need one is refused, naming where it is. Vault Agent refuses
+    /// the API proxy's `use_auto_auth_token`; its templates would retry with the wrapped
+    /// response as a token forever, so sidekey refuses them too.
+    fn wrapped_login_conflict(&self) -> Option<ConfigError> {
+        let c = &self.config;
+        c.auto_auth.as_ref()?.method.wrap_ttl?;
+        const NO_TOKEN: &str = "cannot be used with auto_auth.method.wrap_ttl: the login response is \
+                                wrapped for the sink's consumer, so sidekey holds no token";
+        const INSTEAD: &str =
+            "remove wrap_ttl from the method, or wrap in the sink instead (sink { wrap_ttl })";
+        let token_user = self.token_users.first().map(|(key, at)| {
+            let m = format!(
+                "{key}: asks for the auto-auth token, which auto_auth.method.wrap_ttl wraps for the sink \
+                 (Vault Agent refuses this too); {INSTEAD}"
+            );
+            (at, m)
+        });
+        let template = c.templates.first().and_then(|t| {
+            let at = self.destinations.get(&t.destination)?;
+            Some((
+                at,
+                format!("template: {NO_TOKEN} to read secrets with; {INSTEAD}"),
+            ))
+        });
+        let env = c.env_templates.first().and_then(|t| {
+            let at = self.env_names.get(&t.name)?;
+            let m = format!(
+                "env_template {:?}: {NO_TOKEN} to read secrets with; {INSTEAD}",
+                t.name
+            );
+            Some((at, m))
+        });
+        let state = self.lease_state_file.as_ref().map(|at| {
+            (
+                at,
+                format!("lease_state_file: {NO_TOKEN} to resume; remove one of them"),
+            )
+        });
+        let (at, message) = token_user.or(template).or(env).or(state)?;
+        Some(ConfigError::Invalid {
+            file: at.file.clone(),
+            line: at.line,
+            message,
+        })
     }
 }
 

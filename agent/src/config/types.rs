@@ -145,6 +145,10 @@ pub struct MethodConfig {
     pub max_backoff: Duration,
     /// `exit_on_err`: exit when a login fails instead of retrying.
     pub exit_on_err: bool,
+    /// `wrap_ttl`: the login response is response-wrapped by the server and the sink gets the wrap info
+    /// (Vault Agent's JSON `SecretWrapInfo`); sidekey then holds no token of its own: nothing is renewed,
+    /// and the config has exactly one sink and no templates.
+    pub wrap_ttl: Option<Duration>,
 }
 
 /// The auth method type and its `config` map, validated.
@@ -213,6 +217,41 @@ pub struct FileSinkConfig {
     pub path: PathBuf,
     /// `config.mode`: file permissions (default 0640 as in Vault Agent).
     pub mode: u32,
+    /// `wrap_ttl`: write a response-wrapping token of the token (`sys/wrapping/wrap`), as Vault Agent's
+    /// JSON `SecretWrapInfo`, instead of the token itself.
+    pub wrap_ttl: Option<Duration>,
+    /// `dh_type = "curve25519"` and its settings: the value is encrypted for the consumer whose public
+    /// key is in `dh_path` (Vault Agent's envelope; after wrapping, when both are set).
+    pub encrypt: Option<SinkEncryption>,
+}
+
+/// An encrypted sink's settings (`dh_type = "curve25519"`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SinkEncryption {
+    /// `dh_path`: the consumer's public key, JSON `{"curve25519_public_key": "<base64>"}`.
+    pub dh_path: PathBuf,
+    /// `derive_key`: the AES key is HKDF-SHA256 of the shared secret and both public keys (otherwise
+    /// the shared secret itself).
+    pub derive_key: bool,
+    /// `aad`: additional authenticated data the consumer must give too (empty: none).
+    pub aad: Aad,
+    /// `aad_env_var`: the variable whose value replaces `aad` when the config is loaded.
+    pub aad_env_var: Option<String>,
+}
+
+/// An encrypted sink's additional authenticated data. The consumer must know it, an attacker should
+/// not: never printed.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Aad(pub zeroize::Zeroizing<String>);
+
+impl std::fmt::Debug for Aad {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "Aad(none)"
+        } else {
+            "Aad(<redacted>)"
+        })
+    }
 }
 
 /// Where a template's text comes from.

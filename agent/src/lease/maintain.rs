@@ -42,11 +42,13 @@ impl Engine {
         } else {
             self.outage = None;
         }
-        // A new token goes to the sinks now, even when no output changes with it.
-        for r in self.write_sinks() {
-            if let Err(e) = r {
-                tracing::error!(error = %e, "token sink not written; will retry");
-            }
+        // A new token goes to the sinks now, even when no output changes with it; a sink that failed is
+        // tried again with the next delivery.
+        if self.write_sinks().await.iter().any(Result::is_err) && self.render_retry.is_none() {
+            self.render_retry = Some(super::engine::Pending {
+                attempts: 0,
+                at: now + self.backoff.delay(0),
+            });
         }
         Ok(changed || self.render_retry.is_some_and(|p| p.at <= now))
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use backon::Retryable;
 use futures_util::future::join_all;
+use secrecy::ExposeSecret;
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
@@ -16,6 +17,7 @@ use super::fetch::{FetchError, Fetched};
 use super::schedule::{effective_expiry, replace_at};
 use super::store::{Action, Entry, Store, life_of};
 use crate::auth::AuthError;
+use crate::backend::BackendError;
 use crate::backend::secret::SecretRequest;
 use crate::output::{Delivery, EnvMap, OutputFailure, OutputId, Step};
 use crate::template::{RenderOutcome, SideWrite};
@@ -39,7 +41,7 @@ impl Engine {
             self.tokens.relogin_if_dead().await?;
         }
         let mut delivery = Delivery {
-            sinks: self.write_sinks(),
+            sinks: self.write_sinks().await,
             ..Delivery::default()
         };
         for (i, rendered) in files.into_iter().enumerate() {
@@ -102,12 +104,40 @@ impl Engine {
         }
     }
 
-    /// Write the current token to the sinks, unless they hold it already.
-    pub(crate) fn write_sinks(&mut self) -> Vec<Result<(), OutputFailure>> {
-        match &self.tokens.token {
-            Some(t) => self.deliverer.write_sinks(t),
-            None => Vec::new(),
+    /// Write the current token (or the wrapped login) to the sinks that do not hold it yet, as Vault
+    /// Agent writes it: a sink with `wrap_ttl` gets a new response-wrapping token of it
+    /// (`sys/wrapping/wrap`, made with the token itself), a wrapped login its wrap info.
+    pub(crate) async fn write_sinks(&mut self) -> Vec<Result<(), OutputFailure>> {
+        let (token, wrapped) = (&self.tokens.token, &self.tokens.wrapped);
+        let id = match (token, wrapped) {
+            (Some(t), _) => t.accessor.clone(),
+            (None, Some(w)) => w.info.accessor.clone(),
+            (None, None) => return Vec::new(),
+        };
+        // The namespace Vault Agent's sink client uses: the vault stanza's, else the method's.
+        let namespace = self.cfg.vault.namespace.clone().or_else(|| {
+            self.cfg
+                .auto_auth
+                .as_ref()
+                .and_then(|a| a.method.namespace.clone())
+        });
+        let mut results = Vec::new();
+        for (i, wrap_ttl) in self.deliverer.sinks_missing(&id) {
+            let value: Result<Zeroizing<String>, BackendError> = match (token, wrapped, wrap_ttl) {
+                (Some(t), _, Some(ttl)) => self
+                    .fetcher
+                    .client()
+                    .wrap_token(&t.secret, ttl, namespace.as_deref())
+                    .await
+                    .map(|w| w.sink_json()),
+                (Some(t), _, None) => Ok(Zeroizing::new(t.secret.expose_secret().to_string())),
+                (None, Some(w), _) => Ok(w.info.sink_json()),
+                (None, None, _) => continue,
+            };
+            let value = value.as_ref().map(|v| v.as_bytes());
+            results.push(self.deliverer.write_sink(i, &id, value));
         }
+        results
     }
 
     /// Render all jobs against the store; fetch whatever is missing and render again, up to

@@ -1,7 +1,8 @@
 //! The token owner: logs in (one login path, for the first login and every later one), renews the token
 //! at ~2/3 of its TTL, logs in again before a token that can no longer be extended expires, and
-//! remembers replaced tokens (the leases they created die with them). It writes nothing: the deliverer
-//! writes the sinks after each new token.
+//! remembers replaced tokens (the leases they created die with them). With `method { wrap_ttl }` a login
+//! gives a wrapped response instead, kept for the sink: nothing to renew, no login again (Vault Agent).
+//! It writes nothing: the deliverer writes the sinks after each new token.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use tokio::time::Instant;
 use super::schedule::RetryPolicy;
 use super::schedule::{TOKEN_RENEW_FRACTION, capped, renew_after, replace_at};
 use crate::audit::{Auditor, EventKind, Record};
-use crate::auth::{AuthError, Authenticator, Token, ambient_token};
+use crate::auth::{AuthError, Authenticator, Login, Token, WrappedLogin, ambient_token};
 use crate::backend::{BackendError, Client};
 use crate::config::Config;
 use crate::runtime::EnvSource;
@@ -47,6 +48,8 @@ pub(crate) struct TokenKeeper {
     env: Arc<dyn EnvSource>,
     login_retry: RetryPolicy,
     pub(crate) token: Option<Token>,
+    /// The wrapped login response (`method { wrap_ttl }`), in place of a token.
+    pub(crate) wrapped: Option<WrappedLogin>,
     pub(crate) flags: TokenFlags,
     /// When the token must next be renewed or replaced.
     pub(crate) due: Option<Instant>,
@@ -81,6 +84,7 @@ impl TokenKeeper {
             env,
             login_retry,
             token: None,
+            wrapped: None,
             flags: TokenFlags::default(),
             due: None,
             old: HashMap::new(),
@@ -107,7 +111,7 @@ impl TokenKeeper {
                 Authenticator::new(a.method.clone(), cfg.vault.clone(), self.client.clone())
             });
             self.flags.renew_forbidden = false;
-            if self.token.is_some() {
+            if self.token.is_some() || self.wrapped.is_some() {
                 tracing::info!("auto_auth method changed; logging in again");
                 self.due = Some(Instant::now());
                 self.flags.capped = true;
@@ -117,12 +121,13 @@ impl TokenKeeper {
         self.login_retry = login_retry;
     }
 
-    /// Whether the method reads its token from a file (`token_file`): a replaced file is used at once.
+    /// Whether the method reads its token from a file (`token_file`): a replaced file is used at once
+    /// (not with `wrap_ttl`: as with Vault Agent, a wrapped login is not repeated for new credentials).
     pub(crate) fn token_from_file(&self) -> bool {
-        self.cfg
-            .auto_auth
-            .as_ref()
-            .is_some_and(|a| matches!(a.method.kind, crate::config::MethodKind::TokenFile { .. }))
+        self.cfg.auto_auth.as_ref().is_some_and(|a| {
+            matches!(a.method.kind, crate::config::MethodKind::TokenFile { .. })
+                && a.method.wrap_ttl.is_none()
+        })
     }
 
     /// Whether tokens come from auto-auth (and so can be replaced by logging in again).
@@ -146,15 +151,17 @@ impl TokenKeeper {
     }
 
     /// Log in with `policy`'s retries (every attempt audited), or pick up the ambient token.
-    async fn login_with(&self, policy: RetryPolicy) -> Result<Token, AuthError> {
+    async fn login_with(&self, policy: RetryPolicy) -> Result<Login, AuthError> {
         let Some(a) = &self.auth else {
-            return ambient_token(&self.client, self.env.as_ref()).await;
+            return ambient_token(&self.client, self.env.as_ref())
+                .await
+                .map(Login::Token);
         };
         let exit_on_err = self.exit_on_err();
         let attempt = || async {
-            let r = a.login().await;
+            let r = a.authenticate().await;
             let identity = match &r {
-                Ok(t) => t.identity.clone(),
+                Ok(l) => l.identity().clone(),
                 Err(_) => a.base_identity(),
             };
             self.auditor.record(
@@ -193,8 +200,8 @@ impl TokenKeeper {
     /// # Errors
     /// The login failure once retries are spent or it is permanent.
     pub(crate) async fn login(&mut self) -> Result<(), AuthError> {
-        let t = self.login_with(self.login_retry).await?;
-        self.adopt(t);
+        let login = self.login_with(self.login_retry).await?;
+        self.accept(login);
         Ok(())
     }
 
@@ -212,8 +219,8 @@ impl TokenKeeper {
             ..self.login_retry
         };
         match self.login_with(once).await {
-            Ok(t) => {
-                self.adopt(t);
+            Ok(login) => {
+                self.accept(login);
                 Ok(Reach::Done)
             }
             Err(e) if self.exit_on_err() => {
@@ -227,6 +234,27 @@ impl TokenKeeper {
         }
     }
 
+    /// Take what a login gave: a token ([`Self::adopt`]), or a wrapped response, which replaces the token
+    /// and schedules nothing.
+    pub(crate) fn accept(&mut self, login: Login) {
+        match login {
+            Login::Token(t) => self.adopt(t),
+            Login::Wrapped(w) => {
+                tracing::info!(
+                    method = %w.identity.method,
+                    wrapping_accessor = %w.info.accessor,
+                    wrap_ttl_s = w.info.ttl,
+                    "authenticated; the login response is wrapped for the sink (nothing to renew)"
+                );
+                if let Some(old) = self.token.take() {
+                    self.old.insert(old.accessor.clone(), old.expires_at());
+                }
+                self.wrapped = Some(w);
+                self.due = None;
+            }
+        }
+    }
+
     /// Make `token` the current one: remember the old one's expiry (its leases die then), schedule the
     /// renewal.
     pub(crate) fn adopt(&mut self, token: Token) {
@@ -234,6 +262,7 @@ impl TokenKeeper {
         if let Some(old) = self.token.take() {
             self.old.insert(old.accessor.clone(), old.expires_at());
         }
+        self.wrapped = None;
         // A policy that forbids renew-self forbids it for the next login of the same role too.
         self.flags = TokenFlags {
             base_ttl: token.ttl,
@@ -301,6 +330,10 @@ impl TokenKeeper {
     /// As [`Self::relogin`].
     pub(crate) async fn maintain(&mut self) -> Result<Reach, AuthError> {
         let Some(token) = &self.token else {
+            // A wrapped login is repeated only when the method changed (a reload made it due).
+            if self.wrapped.is_some() {
+                return self.relogin().await;
+            }
             return Ok(Reach::Done);
         };
         let now = Instant::now();

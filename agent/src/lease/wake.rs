@@ -20,11 +20,8 @@ impl Engine {
             if self.tokens.relogin().await? == super::token::Reach::Unreachable {
                 self.note_transient();
             }
-            for r in self.write_sinks() {
-                if let Err(e) = r {
-                    tracing::error!(error = %e, "token sink not written; will retry");
-                }
-            }
+            // A sink that fails is logged (by the deliverer) and written again with the next delivery.
+            let _ = self.write_sinks().await;
         } else if let Some(o) = &mut self.outage {
             o.at = Instant::now();
         }

@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use secrecy::ExposeSecret;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -16,9 +15,10 @@ use zeroize::Zeroizing;
 
 use super::command::{self, CommandError};
 use super::failure::{OutputFailure, OutputId, Step};
+use super::sink::Sink;
 use super::{FileTarget, WriteOutcome, side, write_atomic};
 use crate::audit::{Auditor, EventKind, Outcome, OutputMeta, Record};
-use crate::auth::Token;
+use crate::backend::BackendError;
 use crate::config::FileSinkConfig;
 use crate::lease::schedule::Backoff;
 use crate::template::SideWrite;
@@ -86,7 +86,7 @@ struct Slot {
 /// Writes outputs and runs their commands (see the module doc).
 pub struct Deliverer {
     files: Vec<FileOutput>,
-    sinks: Vec<FileSinkConfig>,
+    sinks: Vec<Sink>,
     auditor: Auditor,
     backoff: Backoff,
     /// A one-shot run: a failed command is reported, not retried, as with Vault Agent.
@@ -95,8 +95,6 @@ pub struct Deliverer {
     done_tx: mpsc::UnboundedSender<CommandDone>,
     done_rx: mpsc::UnboundedReceiver<CommandDone>,
     stop: CancellationToken,
-    /// Accessor of the token the sinks hold; `None` until they were all written.
-    sinks_hold: Option<String>,
 }
 
 impl Deliverer {
@@ -112,14 +110,13 @@ impl Deliverer {
         Self {
             slots: vec![Slot::default(); files.len()],
             files,
-            sinks,
+            sinks: sinks.into_iter().map(Sink::new).collect(),
             auditor,
             backoff,
             once,
             done_tx,
             done_rx,
             stop: CancellationToken::new(),
-            sinks_hold: None,
         }
     }
 
@@ -169,42 +166,55 @@ impl Deliverer {
         Ok(changed)
     }
 
-    /// Write `token` to every sink, unless they already hold it. Each sink is an output of its own.
-    pub fn write_sinks(&mut self, token: &Token) -> Vec<Result<(), OutputFailure>> {
-        if self.sinks.is_empty() || self.sinks_hold.as_deref() == Some(token.accessor.as_str()) {
-            return Vec::new();
-        }
-        let results: Vec<_> = self
-            .sinks
+    /// The sinks that do not hold what `id` names yet (a token or wrapping accessor), with their
+    /// `wrap_ttl`: the engine gets their values and hands them to [`Self::write_sink`].
+    pub fn sinks_missing(&self, id: &str) -> Vec<(usize, Option<Duration>)> {
+        self.sinks
             .iter()
-            .map(|s| {
-                // Sinks need not be on tmpfs: Vault Agent users put them anywhere.
-                let target = FileTarget {
-                    allow_non_tmpfs: true,
-                    ..FileTarget::new(s.path.clone(), s.mode)
-                };
-                let r = write_atomic(&target, token.secret.expose_secret().as_bytes());
-                // A sink is an output like any other: its writes are in the audit trail and the metrics
-                // (the destination, never the token).
-                let destination = s.path.display().to_string();
-                self.auditor.record(
-                    Record::result(EventKind::OutputWrite, r.as_ref().err())
-                        .output(OutputMeta::Sink { destination }),
-                );
-                r.map(|_| ()).map_err(|e| {
-                    tracing::error!(error = %e, "token sink write failed");
-                    OutputFailure::permanent(
-                        OutputId::Sink(s.path.clone()),
-                        Step::Write,
-                        e.to_string(),
-                    )
-                })
-            })
-            .collect();
-        if results.iter().all(Result::is_ok) {
-            self.sinks_hold = Some(token.accessor.clone());
+            .enumerate()
+            .filter(|(_, s)| !s.holds(id))
+            .map(|(i, s)| (i, s.config().wrap_ttl))
+            .collect()
+    }
+
+    /// Write sink `i` with `value` (what `id` names; or why there is none: wrapping it failed),
+    /// encrypted first if the sink says so. Each sink is an output of its own, in the audit trail and
+    /// the metrics (the destination, never the value).
+    ///
+    /// # Errors
+    /// The failure; the sink keeps what it held.
+    pub fn write_sink(
+        &mut self,
+        i: usize,
+        id: &str,
+        value: Result<&[u8], &BackendError>,
+    ) -> Result<(), OutputFailure> {
+        let Some(sink) = self.sinks.get_mut(i) else {
+            return Ok(());
+        };
+        let path = sink.config().path.clone();
+        let r = match value {
+            Ok(v) => sink.write(id, v).map(|_| ()).map_err(|m| {
+                OutputFailure::permanent(OutputId::Sink(path.clone()), Step::Write, m)
+            }),
+            Err(e) => Err(OutputFailure {
+                transient: e.is_transient(),
+                ..OutputFailure::permanent(
+                    OutputId::Sink(path.clone()),
+                    Step::Fetch("sys/wrapping/wrap".into()),
+                    format!("wrapping the token failed: {e}"),
+                )
+            }),
+        };
+        let destination = path.display().to_string();
+        self.auditor.record(
+            Record::result(EventKind::OutputWrite, r.as_ref().err())
+                .output(OutputMeta::Sink { destination }),
+        );
+        if let Err(e) = &r {
+            tracing::error!(error = %e, "token sink write failed");
         }
-        results
+        r
     }
 
     /// Start file `i`'s command, or have it run once more after the run under way.
@@ -320,8 +330,8 @@ impl Deliverer {
     }
 
     /// Take the outputs of a reloaded config: a destination that stays keeps its command's state (a run
-    /// under way, a pending retry); new sinks are written at the next delivery; the file of an output that
-    /// is gone is removed when `remove_dropped` (`remove_on_exit`).
+    /// under way, a pending retry); new or changed sinks are written at the next delivery; the file of an
+    /// output that is gone is removed when `remove_dropped` (`remove_on_exit`).
     pub fn reconfigure(
         &mut self,
         files: Vec<FileOutput>,
@@ -350,10 +360,15 @@ impl Deliverer {
             .collect();
         self.slots = slots;
         self.files = files;
-        if sinks != self.sinks {
-            self.sinks = sinks;
-            self.sinks_hold = None;
-        }
+        // A sink that stays as it was keeps what it holds (and an encrypted one its keys).
+        let mut old = std::mem::take(&mut self.sinks);
+        self.sinks = sinks
+            .into_iter()
+            .map(|c| match old.iter().position(|s| *s.config() == c) {
+                Some(i) => old.swap_remove(i),
+                None => Sink::new(c),
+            })
+            .collect();
         self.backoff = backoff;
     }
 

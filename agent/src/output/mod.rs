@@ -2,6 +2,8 @@
 //! child's env.
 //!
 //! - `deliver`: the deliverer: writes, side writes, sinks, commands beside the loop, their retries.
+//! - `sink`: token sinks: what each holds, its value as Vault Agent writes it (encrypted when asked).
+//! - `dh`: the curve25519 + AES-GCM envelope of encrypted sinks (Vault Agent's `dhutil` format).
 //! - `failure`: typed delivery failures (which output, which step, transient or not).
 //! - `file`: atomic, symlink-safe, mode-first file writes.
 //! - `side`: the files a template's `writeToFile` calls asked for.
@@ -10,10 +12,12 @@
 
 pub mod command;
 pub mod deliver;
+pub mod dh;
 pub mod env;
 pub mod failure;
 pub mod file;
 mod side;
+pub mod sink;
 
 pub use deliver::{Deliverer, Delivery, EnvMap, FileOutput};
 pub use failure::{OutputFailure, OutputId, Step};

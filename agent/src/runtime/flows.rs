@@ -20,7 +20,15 @@ use super::session::{Session, config_error, reloads};
 /// `BAO_ADDR`/`VAULT_ADDR`, `BAO_CACERT`/`VAULT_CACERT`, `BAO_NAMESPACE`/`VAULT_NAMESPACE` override the
 /// `vault` stanza (the `BAO_` name wins). An address from the environment replaces the whole set: the
 /// config's `addresses` name another cluster's nodes, or the same ones, and mixing would be a guess.
+/// An encrypted sink's `aad_env_var` replaces its `aad` with the variable's value (empty when unset),
+/// read once here as Vault Agent reads it when loading the config.
 pub fn apply_env_overrides(cfg: &mut Config, env: &dyn EnvSource) {
+    let sinks = cfg.auto_auth.iter_mut().flat_map(|a| a.sinks.iter_mut());
+    for e in sinks.filter_map(|s| s.encrypt.as_mut()) {
+        if let Some(name) = &e.aad_env_var {
+            e.aad = crate::config::Aad(zeroize::Zeroizing::new(env.var(name).unwrap_or_default()));
+        }
+    }
     let pick = |a: &str, b: &str| env.var(a).or_else(|| env.var(b)).filter(|v| !v.is_empty());
     if let Some(a) = pick("BAO_ADDR", "VAULT_ADDR") {
         cfg.vault.address = a.trim_end_matches('/').to_string();

@@ -210,33 +210,16 @@ fn vault_only_method_type() {
 }
 
 #[test]
-fn method_wrap_ttl_is_refused_by_name() {
-    let text = "auto_auth {\n  method \"approle\" {\n    wrap_ttl = \"5m\"\n    config = { role_id_file_path = \"/r\" }\n  }\n}\n";
-    let (_, line, message) = invalid("agent.hcl", text);
-    assert_eq!(line, 3);
-    assert!(
-        message.starts_with("auto_auth.method.wrap_ttl is not supported by sidekey"),
-        "{message}"
-    );
-}
-
 /// An empty or zero `wrap_ttl` wraps nothing in Vault Agent (generated JSON writes `"wrap_ttl": ""`): it
-/// loads; a positive one on a sink is refused by name like one on the method.
+/// loads.
 #[test]
-fn empty_or_zero_wrap_ttl_loads_and_a_sink_wrap_ttl_is_refused() {
+fn empty_or_zero_wrap_ttl_loads() {
     for ttl in ["\"\"", "\"0s\"", "0"] {
         let text = format!(
             "auto_auth {{\n  method \"approle\" {{\n    wrap_ttl = {ttl}\n    config = {{ role_id_file_path = \"/r\" }}\n  }}\n  sink \"file\" {{\n    wrap_ttl = {ttl}\n    config = {{ path = \"/dev/shm/t\" }}\n  }}\n}}\n"
         );
         super::ok("agent.hcl", &text);
     }
-    let text = "auto_auth {\n  method \"approle\" {\n    config = { role_id_file_path = \"/r\" }\n  }\n  sink \"file\" {\n    wrap_ttl = \"5m\"\n    config = { path = \"/dev/shm/t\" }\n  }\n}\n";
-    let (_, line, message) = invalid("agent.hcl", text);
-    assert_eq!(line, 6);
-    assert!(
-        message.starts_with("auto_auth.sink.wrap_ttl is not supported by sidekey (response wrapping of the sink token)"),
-        "{message}"
-    );
 }
 
 #[test]

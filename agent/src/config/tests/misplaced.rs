@@ -208,11 +208,13 @@ fn a_misplaced_sidekey_key_is_an_error() {
 
 #[test]
 fn keys_sidekey_refuses_by_name_stay_refused() {
-    let text = "auto_auth {\n  method \"token_file\" {\n    wrap_ttl = \"5m\"\n    config = {\n      token_file_path = \"/t\"\n    }\n  }\n}\n";
+    let text = "auto_auth {\n  method \"approle\" {\n    config = {\n      role_id_file_path = \"/r\"\n      secret_id_response_wrapping_path = \"auth/approle/role/app/secret-id\"\n    }\n  }\n}\n";
     let (_, line, message) = invalid("agent.hcl", text);
-    assert_eq!(line, 3);
+    assert_eq!(line, 5);
     assert!(
-        message.starts_with("auto_auth.method.wrap_ttl is not supported by sidekey"),
+        message.starts_with(
+            "auto_auth.method.config.secret_id_response_wrapping_path is not supported by sidekey"
+        ),
         "{message}"
     );
 }

@@ -8,6 +8,7 @@ mod evidence;
 mod exec;
 mod hcl1;
 mod misplaced;
+mod sinks;
 mod unserved;
 mod valid;
 

@@ -6,7 +6,9 @@ use std::time::Duration;
 use crate::config::field::Field;
 use crate::config::node::Problem;
 use crate::config::section::{Labeled, Labels, Section};
-use crate::config::types::{AutoAuthConfig, FileSinkConfig, MethodConfig, MethodKind};
+use crate::config::types::{
+    Aad, AutoAuthConfig, FileSinkConfig, MethodConfig, MethodKind, SinkEncryption,
+};
 use crate::config::values;
 
 /// Keys of a `method` body (to tell `{"method": {"jwt": {...}}}` from a body in JSON).
@@ -72,8 +74,8 @@ pub(super) fn auto_auth(
             ),
         ));
     }
-    let method = method(first)?;
-    let mut sinks: Vec<FileSinkConfig> = s
+    let (method, wrap_line) = method(first)?;
+    let mut sinks: Vec<(FileSinkConfig, usize)> = s
         .blocks("sink", Labels::Optional(SINK_KEYS))?
         .into_iter()
         .map(sink)
@@ -85,6 +87,10 @@ pub(super) fn auto_auth(
         }
         group.section.finish(&[])?;
     }
+    if let Some(line) = wrap_line {
+        method_wrapping(line, &sinks)?;
+    }
+    let sinks = sinks.into_iter().map(|(sink, _)| sink).collect();
     if let Some(f) = s.field("enable_reauth_on_new_credentials")?
         && f.bool()?
     {
@@ -117,7 +123,31 @@ fn block_type(block: &mut Labeled<'_>) -> Result<(String, usize), Problem> {
     }
 }
 
-fn method(mut block: Labeled<'_>) -> Result<MethodConfig, Problem> {
+/// Vault Agent's rules for `method { wrap_ttl }`: the wrapped login response goes to exactly one sink, and
+/// that sink does not wrap it again.
+fn method_wrapping(line: usize, sinks: &[(FileSinkConfig, usize)]) -> Result<(), Problem> {
+    match sinks {
+        [(sink, sink_line)] if sink.wrap_ttl.is_some() => Err(Problem::new(
+            *sink_line,
+            format!(
+                "auto_auth.sink.wrap_ttl: wrapping is enabled both on the auth method (auto_auth.method.wrap_ttl, \
+                 line {line}) and on the sink; give wrap_ttl in one of them"
+            ),
+        )),
+        [_] => Ok(()),
+        _ => Err(Problem::new(
+            line,
+            format!(
+                "auto_auth.method.wrap_ttl: the wrapped login response goes to exactly one sink, found {}; \
+                 give one sink \"file\", or wrap_ttl in each sink instead",
+                sinks.len()
+            ),
+        )),
+    }
+}
+
+/// The `method` block, and the line of its `wrap_ttl` when the login response is wrapped.
+fn method(mut block: Labeled<'_>) -> Result<(MethodConfig, Option<usize>), Problem> {
     let (ty, ty_line) = block_type(&mut block)?;
     let mut s = block.section;
     let path = s.path().to_string();
@@ -178,16 +208,36 @@ fn method(mut block: Labeled<'_>) -> Result<MethodConfig, Problem> {
             ));
         }
     };
-    no_wrapping(&mut s, "the auth token")?;
+    let (wrap_ttl, wrap_line) = wrap_ttl(&mut s)?;
     s.finish(&[])?;
-    Ok(MethodConfig {
+    let method = MethodConfig {
         kind,
         mount_path,
         namespace,
         min_backoff,
         max_backoff,
         exit_on_err,
-    })
+        wrap_ttl,
+    };
+    Ok((method, wrap_line))
+}
+
+/// `wrap_ttl` of a method or a sink, with its line; `0` means no wrapping, as in Vault Agent.
+fn wrap_ttl(s: &mut Section<'_>) -> Result<(Option<Duration>, Option<usize>), Problem> {
+    let Some(f) = s.field("wrap_ttl")? else {
+        return Ok((None, None));
+    };
+    let ttl = f.duration()?;
+    if ttl.is_zero() {
+        return Ok((None, None));
+    }
+    // The server refuses a wrapping TTL under one second: say so before anything runs.
+    if ttl < Duration::from_secs(1) {
+        return Err(f.problem(format!(
+            "{ttl:?} is too short; a response-wrapping TTL is at least 1s"
+        )));
+    }
+    Ok((Some(ttl), Some(f.line)))
 }
 
 /// The method's `config` settings, by type.
@@ -256,23 +306,10 @@ fn method_kind(ty: &str, mut c: Section<'_>) -> Result<MethodKind, Problem> {
     Ok(kind)
 }
 
-/// `wrap_ttl`: Vault Agent wraps `what` only for a positive TTL, so an empty or zero one (generated configs
-/// write `"wrap_ttl": ""`) changes nothing and loads; any other is refused by name.
-fn no_wrapping(s: &mut Section<'_>, what: &str) -> Result<(), Problem> {
-    match s.field("wrap_ttl")? {
-        Some(f) if f.duration()? > Duration::ZERO => Err(Problem::new(
-            f.line,
-            format!(
-                "{} is not supported by sidekey (response wrapping of {what})",
-                f.path
-            ),
-        )),
-        _ => Ok(()),
-    }
-}
-
-fn sink(mut block: Labeled<'_>) -> Result<FileSinkConfig, Problem> {
+/// One `sink` block, with its line.
+fn sink(mut block: Labeled<'_>) -> Result<(FileSinkConfig, usize), Problem> {
     let (ty, ty_line) = block_type(&mut block)?;
+    let line = block.line;
     let mut s = block.section;
     if ty != "file" {
         return Err(Problem::new(
@@ -292,18 +329,62 @@ fn sink(mut block: Labeled<'_>) -> Result<FileSinkConfig, Problem> {
             ),
         )
     })?;
-    let sink = FileSinkConfig {
-        path: config.require("path", Field::path_buf)?,
-        mode: config.get("mode", Field::mode)?.unwrap_or(0o640),
-    };
+    let path = config.require("path", Field::path_buf)?;
+    let mode = config.get("mode", Field::mode)?.unwrap_or(0o640);
     config.finish(&[])?;
-    no_wrapping(&mut s, "the sink token")?;
-    s.finish(&[
-        ("dh_type", "encrypted sinks"),
-        ("dh_path", "encrypted sinks"),
-        ("derive_key", "encrypted sinks"),
-        ("aad", "encrypted sinks"),
-        ("aad_env_var", "encrypted sinks"),
-    ])?;
-    Ok(sink)
+    let (wrap_ttl, _) = wrap_ttl(&mut s)?;
+    let encrypt = encryption(&mut s)?;
+    s.finish(&[])?;
+    let sink = FileSinkConfig {
+        path,
+        mode,
+        wrap_ttl,
+        encrypt,
+    };
+    Ok((sink, line))
+}
+
+/// `dh_type`, `dh_path`, `derive_key`, `aad`, `aad_env_var`, with Vault Agent's rules: `dh_type` and
+/// `dh_path` together or not at all, and the others only with them.
+fn encryption(s: &mut Section<'_>) -> Result<Option<SinkEncryption>, Problem> {
+    let dh_type = s.field("dh_type")?;
+    let dh_path = s.field("dh_path")?;
+    let derive_key = s.field("derive_key")?;
+    let aad = s.field("aad")?;
+    let aad_env_var = s.field("aad_env_var")?;
+    if let Some(f) = &dh_type {
+        let ty = f.string()?;
+        if ty != "curve25519" {
+            return Err(f.problem(format!(
+                "{ty:?} is not a supported Diffie-Hellman type (only \"curve25519\")"
+            )));
+        }
+    }
+    match (&dh_type, &dh_path) {
+        (Some(_), Some(path)) => Ok(Some(SinkEncryption {
+            dh_path: path.path_buf()?,
+            derive_key: derive_key.map(|f| f.bool()).transpose()?.unwrap_or(false),
+            aad: Aad(zeroize::Zeroizing::new(
+                aad.map(|f| f.string()).transpose()?.unwrap_or_default(),
+            )),
+            aad_env_var: aad_env_var.map(|f| f.non_empty()).transpose()?,
+        })),
+        (Some(f), None) | (None, Some(f)) => Err(f.problem(
+            "dh_type and dh_path must be given together (dh_type = \"curve25519\", and dh_path: the \
+             consumer's public key file)",
+        )),
+        (None, None) => {
+            // Vault Agent: "does not make sense" without dh_type; a typo'd dh_type must not leave the
+            // token unencrypted unnoticed.
+            let pointless = match (aad.or(aad_env_var), derive_key) {
+                (Some(f), _) => Some(f),
+                (None, Some(f)) if f.bool()? => Some(f),
+                _ => None,
+            };
+            match pointless {
+                Some(f) => Err(f.problem("encrypts nothing without dh_type and dh_path; give them too")),
+                None => Ok(None),
+            }
+        }
+    }
 }

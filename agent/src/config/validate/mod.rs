@@ -41,6 +41,8 @@ pub(crate) struct Partial {
     pub log_format: Option<Located<LogFormat>>,
     /// What loaded without effect (see `unserved`, and the misplaced keys of `keys`), in file order.
     pub warnings: Vec<Problem>,
+    /// `cache` / `api_proxy` `use_auto_auth_token` keys that ask for the auto-auth token.
+    pub auto_auth_token_users: Vec<Located<&'static str>>,
 }
 
 /// Validate one file's tree.
@@ -62,7 +64,8 @@ fn stanzas<'a>(root: &'a Node, notes: &'a Notes) -> Result<Partial, Problem> {
     })?;
     s.check_keys(keys::TOP_KEYS, &[])?;
     let mut warnings = Vec::new();
-    unserved::top(&mut s, &mut warnings)?;
+    let mut auto_auth_token_users = Vec::new();
+    unserved::top(&mut s, &mut warnings, &mut auto_auth_token_users)?;
     let vault = server(&mut s, &mut warnings)?;
     let auto_auth = located(&mut s, "auto_auth", |b| {
         auto_auth::auto_auth(b, &mut warnings)
@@ -98,6 +101,7 @@ fn stanzas<'a>(root: &'a Node, notes: &'a Notes) -> Result<Partial, Problem> {
         log_level: field(&mut s, "log_level", audit::log_level)?,
         log_format: field(&mut s, "log_format", audit::log_format)?,
         warnings,
+        auto_auth_token_users,
     };
     s.finish(&[])?;
     Ok(out)

@@ -7,8 +7,10 @@
 //! not served (DESIGN.md §4), while the keys inside are still checked against the set Vault Agent knows,
 //! so a typo is still an error naming it.
 
-use crate::config::node::Problem;
+use super::Located;
+use crate::config::node::{Problem, Value};
 use crate::config::section::{Labels, Section};
+use crate::config::values;
 
 /// The keys Vault Agent knows inside a stanza: attributes, and nested blocks (`None`: contents not
 /// checked, e.g. `custom_response_headers`, whose keys are status codes).
@@ -191,8 +193,14 @@ pub(super) const IGNORED_TOP: &[(&str, &str)] = &[
     ("disable_mlock", "sidekey keeps secrets in zeroized buffers"),
 ];
 
-/// The top-level stanzas and keys of this module, each turned into a warning.
-pub(super) fn top(s: &mut Section<'_>, warnings: &mut Vec<Problem>) -> Result<(), Problem> {
+/// The top-level stanzas and keys of this module, each turned into a warning. `token_users` gets the
+/// `use_auto_auth_token` keys that ask for the auto-auth token (`true` or `"force"`), which Vault Agent
+/// refuses beside a wrapped login (see `load`).
+pub(super) fn top(
+    s: &mut Section<'_>,
+    warnings: &mut Vec<Problem>,
+    token_users: &mut Vec<Located<&'static str>>,
+) -> Result<(), Problem> {
     for (key, known, what) in [
         ("cache", &CACHE, NO_PROXY),
         ("api_proxy", &API_PROXY, NO_PROXY),
@@ -204,7 +212,25 @@ pub(super) fn top(s: &mut Section<'_>, warnings: &mut Vec<Problem>) -> Result<()
     ] {
         for block in s.blocks(key, Labels::None)? {
             let line = block.line;
-            check(block.section, known)?;
+            let mut section = block.section;
+            if let Some(f) = section.field("use_auto_auth_token")? {
+                let uses = match &f.node.value {
+                    Value::Bool(b) => *b,
+                    Value::Str(v) => {
+                        v.eq_ignore_ascii_case("force") || values::go_bool(v) == Some(true)
+                    }
+                    _ => false,
+                };
+                if uses {
+                    let path = if key == "cache" {
+                        "cache.use_auto_auth_token"
+                    } else {
+                        "api_proxy.use_auto_auth_token"
+                    };
+                    token_users.push((path, f.line));
+                }
+            }
+            check(section, known)?;
             warnings.push(Problem::new(line, format!("{key}: not served: {what}")));
         }
     }
