@@ -126,8 +126,10 @@ pub struct Civil {
     pub sec: u8,
 }
 
-/// Days from 1970-01-01 to `y-m-d` (month 1..=12; the day may run past the month's end).
-pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+/// Days from 1970-01-01 to `y-m-d` (month 1..=12; the day may run past the month's end). In `i128`, so
+/// no year a template can ask for overflows.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i128 {
+    let (y, m, d) = (i128::from(y), i128::from(m), i128::from(d));
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -180,7 +182,7 @@ fn civil(local: i128) -> Civil {
         year,
         month,
         day,
-        yday: u16::try_from(days - days_from_civil(year, 1, 1) + 1).unwrap_or(1),
+        yday: u16::try_from(i128::from(days) - days_from_civil(year, 1, 1) + 1).unwrap_or(1),
         // 1970-01-01 was a Thursday.
         weekday: small((days + 4).rem_euclid(7)),
         hour: small(secs / 3600),
@@ -211,7 +213,7 @@ pub struct GoTime {
 
 /// Seconds since the Unix epoch of 1885-01-01, the first second Go can keep a monotonic reading beside.
 fn mono_wall_min() -> i64 {
-    days_from_civil(1885, 1, 1) * DAY
+    sat(days_from_civil(1885, 1, 1) * i128::from(DAY))
 }
 
 impl GoTime {
@@ -260,7 +262,7 @@ impl GoTime {
         let secs = total_ns.div_euclid(i128::from(NANOS));
         let nsec = u32::try_from(total_ns.rem_euclid(i128::from(NANOS))).unwrap_or(0);
         let month_start = days_from_civil(sat(year), sat(month), 1);
-        let local = i128::from(month_start) * i128::from(DAY) + secs;
+        let local = month_start * i128::from(DAY) + secs;
         let local = sat(local);
         // Go's two-step lookup: the offset at the wall time read as UTC, then at the instant that gives.
         let (_, first) = loc.lookup(local);

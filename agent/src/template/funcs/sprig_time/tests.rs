@@ -297,6 +297,13 @@ fn time_methods() {
     for (src, want) in cases {
         check(&format!("{T}{u}{src}"), want);
     }
+    // Far out of any calendar: no overflow, whatever Go would print.
+    assert!(
+        render(&format!(
+            "{T}{{{{ $t.AddDate 9223372036854775807 9223372036854775807 0 }}}}"
+        ))
+        .is_ok()
+    );
     assert!(render(&format!("{T}{{{{ $t.Format }}}}")).is_err());
     assert!(render(&format!("{T}{{{{ $t.Add (sprig_int64 5) }}}}")).is_err());
     assert!(render(&format!("{T}{{{{ $t.Zone }}}}")).is_err());
