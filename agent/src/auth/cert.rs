@@ -2,14 +2,17 @@
 
 use std::path::PathBuf;
 
-use crate::backend::{AuthInfo, Client, ClientSettings, tls::TlsSettings};
+use crate::backend::{AuthInfo, Client, ClientSettings, Reuse, tls::TlsSettings};
 use crate::config::VaultConfig;
 
 use super::AuthError;
 
-/// Log in at `<mount>/login` over a connection that presents the client certificate.
+/// Log in at `<mount>/login` over a connection that presents the client certificate, reusing connections
+/// as the `auto-auth` part does (`reuse`).
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn login(
     vault: &VaultConfig,
+    reuse: Reuse,
     mount: &str,
     namespace: Option<&str>,
     name: Option<&str>,
@@ -37,6 +40,8 @@ pub(super) async fn login(
             server_name: vault.tls_server_name.as_deref(),
         },
         max_in_flight: 1,
+        auth: reuse,
+        templating: reuse,
     };
     let client = Client::new(&settings).map_err(|source| AuthError::Backend {
         method: "cert",

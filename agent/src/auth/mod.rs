@@ -220,6 +220,7 @@ impl Authenticator {
             } => {
                 let a = cert::login(
                     &self.vault,
+                    self.client.auth_reuse(),
                     &m.mount_path,
                     ns,
                     cert_name.as_deref(),

@@ -1,4 +1,7 @@
 //! The HTTP client for the OpenBao/Vault API (`/v1/...`): one connection pool, a cap on requests in flight.
+//! `disable_idle_connections` / `disable_keep_alives` name parts of the agent: a part set apart gets a
+//! pool of its own, configured as asked (the login and token calls are `auto-auth`, the rest
+//! `templating`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,12 +32,50 @@ pub struct ClientSettings<'a> {
     pub tls: TlsSettings<'a>,
     /// Most requests in flight at once (`template_config.max_connections_per_host`).
     pub max_in_flight: usize,
+    /// How the `auto-auth` part (login, and the agent's own token) reuses connections.
+    pub auth: Reuse,
+    /// How the `templating` part (secrets and their leases) reuses connections.
+    pub templating: Reuse,
 }
 
-/// A client of one OpenBao/Vault server. Cheap to clone; clones share the pool and the in-flight cap.
+/// How one part of the agent reuses backend connections (Vault Agent's `disable_idle_connections` and
+/// `disable_keep_alives`). The default keeps idle connections for the next request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reuse {
+    /// `disable_idle_connections`: no connection is kept idle; each is closed once its request is done.
+    pub no_idle: bool,
+    /// `disable_keep_alives`: one connection per request, announced with `Connection: close` (so over
+    /// HTTP/1.1, where that header means something).
+    pub no_keep_alive: bool,
+}
+
+impl Reuse {
+    /// The reuse of `part` under `cfg`'s `disable_idle_connections` and `disable_keep_alives`.
+    fn of(cfg: &crate::config::Config, part: impl Fn(&crate::config::Parts) -> bool) -> Self {
+        Self {
+            no_idle: part(&cfg.disable_idle_connections),
+            no_keep_alive: part(&cfg.disable_keep_alives),
+        }
+    }
+}
+
+/// Which part of the agent a call belongs to, for [`Reuse`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    /// Logging in, and the agent's own token.
+    AutoAuth,
+    /// Secrets and their leases.
+    Templating,
+}
+
+/// A client of one OpenBao/Vault server. Cheap to clone; clones share the pools and the in-flight cap.
 #[derive(Clone, Debug)]
 pub struct Client {
+    /// The `templating` part's pool.
     http: reqwest::Client,
+    /// The `auto-auth` part's pool: the same as `http` unless the two reuse connections differently.
+    auth_http: reqwest::Client,
+    reuse: (Reuse, Reuse),
     base: String,
     namespace: Option<String>,
     in_flight: Arc<Semaphore>,
@@ -58,7 +99,14 @@ impl Client {
                 server_name: v.tls_server_name.as_deref(),
             },
             max_in_flight: cfg.template_config.max_connections_per_host,
+            auth: Reuse::of(cfg, |p| p.auto_auth),
+            templating: Reuse::of(cfg, |p| p.templating),
         })
+    }
+
+    /// How the `auto-auth` part reuses connections (for a client built for one login, e.g. `cert`).
+    pub fn auth_reuse(&self) -> Reuse {
+        self.reuse.0
     }
 
     /// Build a client.
@@ -85,27 +133,47 @@ impl Client {
             super::tls::unused_config()?
         };
         let max = s.max_in_flight.max(1);
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .pool_max_idle_per_host(max)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(60))
-            .no_proxy()
-            .redirect(redirects.policy())
-            .build()
-            .map_err(|e| BackendError::Setup(format!("HTTP client: {e}")))?;
+        let build = |reuse: Reuse| {
+            let mut b = reqwest::Client::builder()
+                .tls_backend_preconfigured(tls.clone())
+                .pool_idle_timeout(Duration::from_secs(90))
+                .connect_timeout(Duration::from_secs(5))
+                .timeout(Duration::from_secs(60))
+                .no_proxy()
+                .redirect(redirects.policy());
+            b = if reuse.no_idle || reuse.no_keep_alive {
+                b.pool_max_idle_per_host(0)
+            } else {
+                b.pool_max_idle_per_host(max)
+            };
+            if reuse.no_keep_alive {
+                // `Connection: close` has no meaning in HTTP/2: stay on HTTP/1.1, as Go's client does
+                // with keep-alives off.
+                b = b.http1_only();
+            }
+            b.build()
+                .map_err(|e| BackendError::Setup(format!("HTTP client: {e}")))
+        };
+        let http = build(s.templating)?;
+        let auth_http = if s.auth == s.templating {
+            http.clone()
+        } else {
+            build(s.auth)?
+        };
         Ok(Self {
             http,
+            auth_http,
+            reuse: (s.auth, s.templating),
             base,
             namespace: s.namespace.map(str::to_string),
             in_flight: Arc::new(Semaphore::new(max)),
         })
     }
 
-    /// One API call. `Ok(None)` for 204 and for 404 on a read (no secret at that path).
+    /// One API call of `part`. `Ok(None)` for 204 and for 404 on a read (no secret at that path).
     async fn call(
         &self,
+        part: Part,
         method: Method,
         path: &str,
         token: Option<&SecretString>,
@@ -129,7 +197,17 @@ impl Client {
             headers.insert("X-Vault-Namespace", v);
         }
         headers.insert("X-Vault-Request", HeaderValue::from_static("true"));
-        let mut req = self.http.request(method.clone(), &url).headers(headers);
+        let (http, reuse) = match part {
+            Part::AutoAuth => (&self.auth_http, self.reuse.0),
+            Part::Templating => (&self.http, self.reuse.1),
+        };
+        if reuse.no_keep_alive {
+            headers.insert(
+                reqwest::header::CONNECTION,
+                HeaderValue::from_static("close"),
+            );
+        }
+        let mut req = http.request(method.clone(), &url).headers(headers);
         if let Some(b) = body {
             req = req.json(b);
         }
@@ -203,7 +281,14 @@ impl Client {
     ) -> Result<AuthInfo, BackendError> {
         let path = format!("{}/login", mount.trim_matches('/'));
         let raw = self
-            .call(Method::PUT, &path, None, Some(body), namespace)
+            .call(
+                Part::AutoAuth,
+                Method::PUT,
+                &path,
+                None,
+                Some(body),
+                namespace,
+            )
             .await?;
         take_auth(raw, &path)
     }
@@ -218,7 +303,7 @@ impl Client {
         path: &str,
     ) -> Result<Option<Secret>, BackendError> {
         Ok(self
-            .call(Method::GET, path, Some(token), None, None)
+            .call(Part::Templating, Method::GET, path, Some(token), None, None)
             .await?
             .map(into_secret))
     }
@@ -235,7 +320,14 @@ impl Client {
         params: &Value,
     ) -> Result<Option<Secret>, BackendError> {
         Ok(self
-            .call(Method::PUT, path, Some(token), Some(params), None)
+            .call(
+                Part::Templating,
+                Method::PUT,
+                path,
+                Some(token),
+                Some(params),
+                None,
+            )
             .await?
             .map(into_secret))
     }
@@ -250,7 +342,10 @@ impl Client {
         path: &str,
     ) -> Result<Option<Secret>, BackendError> {
         let list = Method::from_bytes(b"LIST").map_err(|e| BackendError::Setup(e.to_string()))?;
-        match self.call(list, path, Some(token), None, None).await {
+        match self
+            .call(Part::Templating, list, path, Some(token), None, None)
+            .await
+        {
             Err(BackendError::Status { status: 404, .. }) => Ok(None),
             r => Ok(r?.map(into_secret)),
         }
@@ -263,7 +358,7 @@ impl Client {
     pub async fn lookup_self(&self, token: &SecretString) -> Result<TokenInfo, BackendError> {
         let path = "auth/token/lookup-self";
         let raw = self
-            .call(Method::GET, path, Some(token), None, None)
+            .call(Part::AutoAuth, Method::GET, path, Some(token), None, None)
             .await?;
         let data = raw
             .and_then(|r| r.data)
@@ -291,7 +386,14 @@ impl Client {
         let path = "auth/token/renew-self";
         let body = serde_json::json!({ "increment": increment });
         let raw = self
-            .call(Method::PUT, path, Some(token), Some(&body), None)
+            .call(
+                Part::AutoAuth,
+                Method::PUT,
+                path,
+                Some(token),
+                Some(&body),
+                None,
+            )
             .await?;
         take_auth(raw, path)
     }
@@ -302,6 +404,7 @@ impl Client {
     /// [`BackendError`].
     pub async fn revoke_self(&self, token: &SecretString) -> Result<(), BackendError> {
         self.call(
+            Part::AutoAuth,
             Method::PUT,
             "auth/token/revoke-self",
             Some(token),
@@ -325,7 +428,14 @@ impl Client {
         let path = "sys/leases/renew";
         let body = serde_json::json!({ "lease_id": lease_id, "increment": increment });
         let raw = self
-            .call(Method::PUT, path, Some(token), Some(&body), None)
+            .call(
+                Part::Templating,
+                Method::PUT,
+                path,
+                Some(token),
+                Some(&body),
+                None,
+            )
             .await?
             .ok_or_else(|| decode(&Method::PUT, path, "empty body"))?;
         Ok(LeaseRenewal {
@@ -346,7 +456,14 @@ impl Client {
         let path = "sys/leases/lookup";
         let body = serde_json::json!({ "lease_id": lease_id });
         let raw = self
-            .call(Method::PUT, path, Some(token), Some(&body), None)
+            .call(
+                Part::Templating,
+                Method::PUT,
+                path,
+                Some(token),
+                Some(&body),
+                None,
+            )
             .await?;
         let data = raw
             .and_then(|r| r.data)
@@ -370,6 +487,7 @@ impl Client {
     ) -> Result<(), BackendError> {
         let body = serde_json::json!({ "lease_id": lease_id });
         self.call(
+            Part::Templating,
             Method::PUT,
             "sys/leases/revoke",
             Some(token),
@@ -391,7 +509,10 @@ impl Client {
         path: &str,
     ) -> Result<Option<MountInfo>, BackendError> {
         let api = format!("sys/internal/ui/mounts/{}", path.trim_matches('/'));
-        let raw = match self.call(Method::GET, &api, Some(token), None, None).await {
+        let raw = match self
+            .call(Part::Templating, Method::GET, &api, Some(token), None, None)
+            .await
+        {
             Ok(r) => r,
             Err(e) if e.is_transient() => return Err(e),
             Err(_) => return Ok(None),

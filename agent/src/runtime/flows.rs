@@ -7,9 +7,9 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{Config, Parts};
 use crate::exec::refs::references;
-use crate::exec::{ExecSpec, hand_over, supervise};
+use crate::exec::{ChildOutput, ExecSpec, hand_over, supervise};
 use crate::lease::{Announce, EnvMap, Fatal, Outcome, Until};
 use crate::output::{OutputFailure, OutputId};
 
@@ -18,7 +18,9 @@ use super::exit::ExitCode;
 use super::session::{Session, config_error, reloads};
 
 /// `BAO_ADDR`/`VAULT_ADDR`, `BAO_CACERT`/`VAULT_CACERT`, `BAO_NAMESPACE`/`VAULT_NAMESPACE` override the
-/// `vault` stanza (the `BAO_` name wins).
+/// `vault` stanza (the `BAO_` name wins); `BAO_AGENT_DISABLE_IDLE_CONNECTIONS` /
+/// `BAO_AGENT_DISABLE_KEEP_ALIVES` (or their `VAULT_AGENT_` names), comma-separated part names, replace
+/// `disable_idle_connections` / `disable_keep_alives`, as in Vault Agent.
 pub fn apply_env_overrides(cfg: &mut Config, env: &dyn EnvSource) {
     let pick = |a: &str, b: &str| env.var(a).or_else(|| env.var(b)).filter(|v| !v.is_empty());
     if let Some(a) = pick("BAO_ADDR", "VAULT_ADDR") {
@@ -29,6 +31,28 @@ pub fn apply_env_overrides(cfg: &mut Config, env: &dyn EnvSource) {
     }
     if let Some(n) = pick("BAO_NAMESPACE", "VAULT_NAMESPACE") {
         cfg.vault.namespace = Some(n);
+    }
+    for (suffix, parts) in [
+        (
+            "DISABLE_IDLE_CONNECTIONS",
+            &mut cfg.disable_idle_connections,
+        ),
+        ("DISABLE_KEEP_ALIVES", &mut cfg.disable_keep_alives),
+    ] {
+        let (bao, vault) = (
+            format!("BAO_AGENT_{suffix}"),
+            format!("VAULT_AGENT_{suffix}"),
+        );
+        let Some(list) = pick(&bao, &vault) else {
+            continue;
+        };
+        *parts = Parts::default();
+        for name in list.to_ascii_lowercase().split(',').map(str::trim) {
+            // Vault Agent refuses to start on an unknown name; here the config is already loaded.
+            if let Err(m) = parts.add(name) {
+                tracing::warn!("{bao}: {m}; ignored");
+            }
+        }
     }
 }
 
@@ -143,6 +167,13 @@ pub async fn exec(
         .collect();
     cfg.env_templates
         .extend(refs.iter().map(|r| r.env_template()));
+    // The child's output files are opened before anything is fetched: a path that cannot be used stops
+    // the start, as it stops Vault Agent's.
+    let exec_cfg = cfg.exec.clone().unwrap_or_default();
+    let output = match ChildOutput::open(&exec_cfg) {
+        Ok(o) => o,
+        Err(e) => return config_error(&e),
+    };
     let cfg = Arc::new(cfg);
     let mut s = match Session::setup(&cfg, env, false).await {
         Ok(s) => s,
@@ -183,8 +214,9 @@ pub async fn exec(
             return code;
         }
     };
-    let mut spec = ExecSpec::new(opts.argv, &cfg.exec.clone().unwrap_or_default(), opts.mask);
+    let mut spec = ExecSpec::new(opts.argv, &exec_cfg, opts.mask);
     spec.forward_hup = !opts.reload_on_hup;
+    spec.output = output;
     if opts.no_supervise {
         s.evidence.finish().await;
         // sidekey becomes the child: readiness is reported now, or by the child itself.
