@@ -295,3 +295,53 @@ impl Drop for PidFile {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::ffi::OsString;
+
+    use super::*;
+
+    /// An environment of fixed variables.
+    struct Vars(HashMap<&'static str, &'static str>);
+
+    impl EnvSource for Vars {
+        fn var(&self, name: &str) -> Option<String> {
+            self.0.get(name).map(|v| (*v).to_string())
+        }
+        fn vars_os(&self) -> Vec<(OsString, OsString)> {
+            Vec::new()
+        }
+    }
+
+    #[test]
+    fn agent_disable_variables_replace_the_configs_parts_the_bao_name_first() {
+        let mut cfg = Config::default();
+        cfg.disable_keep_alives.templating = true;
+        cfg.disable_idle_connections.templating = true;
+        let env = Vars(HashMap::from([
+            ("BAO_AGENT_DISABLE_KEEP_ALIVES", "Auto-Auth, caching"),
+            ("VAULT_AGENT_DISABLE_KEEP_ALIVES", "templating"),
+            (
+                "VAULT_AGENT_DISABLE_IDLE_CONNECTIONS",
+                "templating,nonsense",
+            ),
+        ]));
+        apply_env_overrides(&mut cfg, &env);
+        assert_eq!(
+            cfg.disable_keep_alives,
+            Parts {
+                auto_auth: true,
+                templating: false
+            }
+        );
+        assert_eq!(
+            cfg.disable_idle_connections,
+            Parts {
+                auto_auth: false,
+                templating: true
+            }
+        );
+    }
+}
