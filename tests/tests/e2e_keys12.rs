@@ -391,6 +391,9 @@ fn a_part_without_keep_alives_opens_a_connection_per_request() {
     assert!(idle >= 11, "no idle connection is kept: {idle}");
     // The login's part has its own connections; the reads still share one.
     let auth = connections(&fx, "disable_keep_alives = [\"auto-auth\"]\n");
+    eprintln!(
+        "connections: default {reused}, templating {templating}, idle {idle}, auto-auth {auth}"
+    );
     assert!(
         auth > reused && auth < templating,
         "auto-auth alone: {auth} (default {reused}, templating {templating})"
