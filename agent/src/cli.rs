@@ -157,11 +157,11 @@ pub fn main() -> i32 {
         }
         #[allow(clippy::print_stdout)] // `version` prints to stdout, as every CLI does
         Command::Version => {
-            init_logging(None);
+            let _ = init_logging(None, Logs::StderrOnly);
             println!("sidekey {}", env!("CARGO_PKG_VERSION"));
             0
         }
-        Command::Check { config } => match load(&config, env.as_ref()) {
+        Command::Check { config } => match load(&config, env.as_ref(), Logs::StderrOnly) {
             Ok(cfg) => match crate::lease::jobs::prepare(&cfg) {
                 Ok(_) => {
                     for w in &cfg.warnings {
@@ -181,7 +181,7 @@ pub fn main() -> i32 {
             Err(code) => code,
         },
         Command::Run { config, once } => {
-            let cfg = match load(&config, env.as_ref()) {
+            let cfg = match load(&config, env.as_ref(), Logs::AsConfigured) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
@@ -226,14 +226,14 @@ pub fn main() -> i32 {
                 .then(|| config_source(config.config.clone(), env.clone()));
             let cfg = if config.config.is_empty() {
                 let mut cfg = Config::default();
-                init_logging(Some(&cfg));
+                let _ = init_logging(Some(&cfg), Logs::StderrOnly);
                 apply_env_overrides(&mut cfg, env.as_ref());
                 cfg
             } else {
                 let args = ConfigArgs {
                     config: config.config,
                 };
-                match load(&args, env.as_ref()) {
+                match load(&args, env.as_ref(), Logs::AsConfigured) {
                     Ok(c) => c,
                     Err(code) => return code,
                 }
@@ -265,17 +265,28 @@ pub fn main() -> i32 {
     }
 }
 
-/// Load the config and start logging as it says (before anything is logged).
-fn load(args: &ConfigArgs, env: &dyn EnvSource) -> Result<Config, i32> {
+/// Whether logging starts with the config's `log_file` (`check` only reads the config: it writes no log).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Logs {
+    AsConfigured,
+    StderrOnly,
+}
+
+/// Load the config and start logging as it says (before anything is logged). A `log_file` that cannot
+/// be opened is a configuration error, as it stops Vault Agent from starting.
+fn load(args: &ConfigArgs, env: &dyn EnvSource, logs: Logs) -> Result<Config, i32> {
     let files: Vec<&std::path::Path> = args.config.iter().map(PathBuf::as_path).collect();
     match config::load(&files) {
         Ok(mut cfg) => {
-            init_logging(Some(&cfg));
+            if let Err(e) = init_logging(Some(&cfg), logs) {
+                eprintln!("sidekey: {e}");
+                return Err(ExitCode::Config.code());
+            }
             apply_env_overrides(&mut cfg, env);
             Ok(cfg)
         }
         Err(e) => {
-            init_logging(None);
+            let _ = init_logging(None, Logs::StderrOnly);
             eprintln!("sidekey: {e}");
             Err(ExitCode::Config.code())
         }
@@ -338,25 +349,41 @@ where
     }
 }
 
-/// Logs go to stderr only (stdout belongs to the child in exec mode). Level from `SIDEKEY_LOG` or
-/// `RUST_LOG`, else the config's `log_level`, default `info`; `log_format = "json"` writes one JSON object
-/// per line. Secret values are never logged at any level: they are `SecretString`s and `Zeroizing`
-/// buffers without `Display`, and backend error bodies are reduced to the server's `errors` list.
-fn init_logging(cfg: Option<&Config>) {
+/// Logs go to stderr (never stdout: it belongs to the child in exec mode), and also to `log_file` when the
+/// config names one (rotated as Vault Agent rotates it, see [`crate::runtime::logfile`]). Level from
+/// `SIDEKEY_LOG` or `RUST_LOG`, else the config's `log_level`, default `info`; `log_format = "json"` writes
+/// one JSON object per line; both apply to stderr and the file alike, as in Vault Agent. Secret values are
+/// never logged at any level: they are `SecretString`s and `Zeroizing` buffers without `Display`, and
+/// backend error bodies are reduced to the server's `errors` list.
+///
+/// # Errors
+/// The log file cannot be opened; logging then goes to stderr alone.
+fn init_logging(cfg: Option<&Config>, logs: Logs) -> Result<(), String> {
+    use crate::runtime::logfile::{LogFile, LogOutputs};
     use tracing_subscriber::EnvFilter;
+    let (file, failed) = match cfg.and_then(|c| c.log_file.as_ref()) {
+        Some(lf) if logs == Logs::AsConfigured => match LogFile::open(lf) {
+            Ok(f) => (Some(Arc::new(f)), None),
+            Err(e) => (None, Some(format!("log_file: cannot open {e}"))),
+        },
+        _ => (None, None),
+    };
     let level = cfg.and_then(|c| c.log_level.as_deref()).unwrap_or("info");
     let filter = EnvFilter::try_from_env("SIDEKEY_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new(level));
+    // Colours are for a terminal only: the file gets the same bytes as stderr.
+    let ansi = file.is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(LogOutputs { file })
         .with_env_filter(filter)
         .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+        .with_ansi(ansi);
     let json = cfg.is_some_and(|c| c.log_format == config::LogFormat::Json);
     let _ = if json {
         builder.json().flatten_event(true).try_init()
     } else {
         builder.try_init()
     };
+    failed.map_or(Ok(()), Err)
 }

@@ -14,7 +14,7 @@
 //! - [`exec`]: the child-process supervisor.
 //! - [`audit`]: audit events, their hash chain and sinks; `audit verify` and `report`.
 //! - [`admin`]: the admin listener: health, readiness, Prometheus metrics.
-//! - [`runtime`]: the agent's top-level flows, their exit codes and the shutdown token.
+//! - [`runtime`]: the agent's top-level flows, their exit codes, the shutdown token and the log file.
 //!
 //! Only [`cli`] is public: `main.rs` and the end-to-end tests drive the binary; everything else is
 //! `pub(crate)`, so the compiler reports what nothing uses.

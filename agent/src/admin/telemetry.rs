@@ -216,9 +216,12 @@ impl Telemetry {
         let outputs = d.files.len() + usize::from(d.env.is_some());
         st.delivered.resize(outputs, false);
         for (i, r) in d.files.iter().enumerate() {
-            if r.is_ok()
-                && let Some(slot) = st.delivered.get_mut(i)
-            {
+            // A template with `error_fatal = false` holds readiness back no more than READY=1.
+            let counts = match r {
+                Ok(_) => true,
+                Err(f) => !f.fatal,
+            };
+            if counts && let Some(slot) = st.delivered.get_mut(i) {
                 *slot = true;
             }
         }

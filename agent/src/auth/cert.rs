@@ -2,14 +2,16 @@
 
 use std::path::PathBuf;
 
-use crate::backend::{Client, ClientSettings, tls::TlsSettings};
+use crate::backend::{Client, ClientSettings, Reuse, tls::TlsSettings};
 use crate::config::VaultConfig;
 
 use super::AuthError;
 
-/// A client whose connections present the client certificate, for `<mount>/login`.
+/// A client whose connections present the client certificate, for `<mount>/login`, reusing connections
+/// as the `auto-auth` part does (`reuse`).
 pub(super) fn client(
     vault: &VaultConfig,
+    reuse: Reuse,
     client_cert: &Option<PathBuf>,
     client_key: &Option<PathBuf>,
     ca_cert: &Option<PathBuf>,
@@ -35,6 +37,8 @@ pub(super) fn client(
             server_name: vault.tls_server_name.as_deref(),
         },
         max_in_flight: 1,
+        auth: reuse,
+        templating: reuse,
     };
     Client::new(&settings).map_err(|source| AuthError::Backend {
         method: "cert",

@@ -1,4 +1,7 @@
 //! The HTTP client for the OpenBao/Vault API (`/v1/...`): one connection pool, a cap on requests in flight.
+//! `disable_idle_connections` / `disable_keep_alives` name parts of the agent: a part set apart gets a
+//! pool of its own, configured as asked (the login and token calls are `auto-auth`, the rest
+//! `templating`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,6 +35,40 @@ pub struct ClientSettings<'a> {
     pub tls: TlsSettings<'a>,
     /// Most requests in flight at once (`template_config.max_connections_per_host`).
     pub max_in_flight: usize,
+    /// How the `auto-auth` part (login, and the agent's own token) reuses connections.
+    pub auth: Reuse,
+    /// How the `templating` part (secrets and their leases) reuses connections.
+    pub templating: Reuse,
+}
+
+/// How one part of the agent reuses backend connections (Vault Agent's `disable_idle_connections` and
+/// `disable_keep_alives`). The default keeps idle connections for the next request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reuse {
+    /// `disable_idle_connections`: no connection is kept idle; each is closed once its request is done.
+    pub no_idle: bool,
+    /// `disable_keep_alives`: one connection per request, announced with `Connection: close` (so over
+    /// HTTP/1.1, where that header means something).
+    pub no_keep_alive: bool,
+}
+
+impl Reuse {
+    /// The reuse of `part` under `cfg`'s `disable_idle_connections` and `disable_keep_alives`.
+    fn of(cfg: &crate::config::Config, part: impl Fn(&crate::config::Parts) -> bool) -> Self {
+        Self {
+            no_idle: part(&cfg.disable_idle_connections),
+            no_keep_alive: part(&cfg.disable_keep_alives),
+        }
+    }
+}
+
+/// Which part of the agent a call belongs to, for [`Reuse`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    /// Logging in, and the agent's own token.
+    AutoAuth,
+    /// Secrets and their leases.
+    Templating,
 }
 
 /// A client of one OpenBao/Vault server or cluster. Cheap to clone; clones share the pool, the in-flight
@@ -43,6 +80,7 @@ pub struct ClientSettings<'a> {
 /// failed, the caller's one shared backoff applies. Nothing here ever decides a token is invalid.
 #[derive(Clone, Debug)]
 pub struct Client {
+    /// The `templating` part's pool.
     http: reqwest::Client,
     /// Base URLs of the nodes, the configured `address` first.
     nodes: Arc<[String]>,
@@ -51,6 +89,9 @@ pub struct Client {
     /// The newest `X-Vault-Index` seen, sent on every request so a standby never answers from older
     /// state than the agent has already seen (read-after-write across nodes).
     index: Arc<Mutex<Option<HeaderValue>>>,
+    /// The `auto-auth` part's pool: the same as `http` unless the two reuse connections differently.
+    auth_http: reqwest::Client,
+    reuse: (Reuse, Reuse),
     namespace: Option<String>,
     in_flight: Arc<Semaphore>,
 }
@@ -74,7 +115,14 @@ impl Client {
                 server_name: v.tls_server_name.as_deref(),
             },
             max_in_flight: cfg.template_config.max_connections_per_host,
+            auth: Reuse::of(cfg, |p| p.auto_auth),
+            templating: Reuse::of(cfg, |p| p.templating),
         })
+    }
+
+    /// How the `auto-auth` part reuses connections (for a client built for one login, e.g. `cert`).
+    pub fn auth_reuse(&self) -> Reuse {
+        self.reuse.0
     }
 
     /// Build a client.
@@ -112,21 +160,40 @@ impl Client {
             super::tls::unused_config()?
         };
         let max = s.max_in_flight.max(1);
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .pool_max_idle_per_host(max)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(60))
-            .no_proxy()
-            .redirect(redirects.policy())
-            .build()
-            .map_err(|e| BackendError::Setup(format!("HTTP client: {e}")))?;
+        let build = |reuse: Reuse| {
+            let mut b = reqwest::Client::builder()
+                .tls_backend_preconfigured(tls.clone())
+                .pool_idle_timeout(Duration::from_secs(90))
+                .connect_timeout(Duration::from_secs(5))
+                .timeout(Duration::from_secs(60))
+                .no_proxy()
+                .redirect(redirects.policy());
+            b = if reuse.no_idle || reuse.no_keep_alive {
+                b.pool_max_idle_per_host(0)
+            } else {
+                b.pool_max_idle_per_host(max)
+            };
+            if reuse.no_keep_alive {
+                // `Connection: close` has no meaning in HTTP/2: stay on HTTP/1.1, as Go's client does
+                // with keep-alives off.
+                b = b.http1_only();
+            }
+            b.build()
+                .map_err(|e| BackendError::Setup(format!("HTTP client: {e}")))
+        };
+        let http = build(s.templating)?;
+        let auth_http = if s.auth == s.templating {
+            http.clone()
+        } else {
+            build(s.auth)?
+        };
         Ok(Self {
             http,
             nodes: nodes.into(),
             current: Arc::new(AtomicUsize::new(0)),
             index: Arc::new(Mutex::new(None)),
+            auth_http,
+            reuse: (s.auth, s.templating),
             namespace: s.namespace.map(str::to_string),
             in_flight: Arc::new(Semaphore::new(max)),
         })
@@ -138,24 +205,27 @@ impl Client {
         self.nodes.get(i).unwrap_or(&self.nodes[0])
     }
 
-    /// One API call, on the node in use, failing over to the others in configured order. `Ok(None)` for
+    /// One API call of `part`, on the node in use, failing over to the others in configured order. `Ok(None)` for
     /// 204 and for 404 on a read (no secret at that path).
     async fn call(
         &self,
+        part: Part,
         method: Method,
         path: &str,
         token: Option<&SecretString>,
         body: Option<&Value>,
         namespace: Option<&str>,
     ) -> Result<Option<RawResponse>, BackendError> {
-        self.call_wrapped(method, path, token, body, namespace, None)
+        self.call_wrapped(part, method, path, token, body, namespace, None)
             .await
     }
 
     /// One API call whose response the server wraps when `wrap_ttl` is given (`X-Vault-Wrap-TTL`), on the
     /// node in use, failing over to the others in configured order.
+    #[allow(clippy::too_many_arguments)]
     async fn call_wrapped(
         &self,
+        part: Part,
         method: Method,
         path: &str,
         token: Option<&SecretString>,
@@ -169,7 +239,7 @@ impl Client {
         loop {
             let i = (first + k) % n;
             let result = self
-                .call_node(i, method.clone(), path, token, body, namespace, wrap_ttl)
+                .call_node(i, part, method.clone(), path, token, body, namespace, wrap_ttl)
                 .await;
             match result {
                 Err(e) if k + 1 < n && e.fails_over() => {
@@ -192,6 +262,7 @@ impl Client {
     async fn call_node(
         &self,
         i: usize,
+        part: Part,
         method: Method,
         path: &str,
         token: Option<&SecretString>,
@@ -222,7 +293,17 @@ impl Client {
         if let Some(index) = self.index.lock().ok().and_then(|g| g.clone()) {
             headers.insert("X-Vault-Index", index);
         }
-        let mut req = self.http.request(method.clone(), &url).headers(headers);
+        let (http, reuse) = match part {
+            Part::AutoAuth => (&self.auth_http, self.reuse.0),
+            Part::Templating => (&self.http, self.reuse.1),
+        };
+        if reuse.no_keep_alive {
+            headers.insert(
+                reqwest::header::CONNECTION,
+                HeaderValue::from_static("close"),
+            );
+        }
+        let mut req = http.request(method.clone(), &url).headers(headers);
         if let Some(b) = body {
             req = req.json(b);
         }
@@ -314,7 +395,14 @@ impl Client {
     ) -> Result<AuthInfo, BackendError> {
         let path = format!("{}/login", mount.trim_matches('/'));
         let raw = self
-            .call(Method::PUT, &path, None, Some(body), namespace)
+            .call(
+                Part::AutoAuth,
+                Method::PUT,
+                &path,
+                None,
+                Some(body),
+                namespace,
+            )
             .await?;
         take_auth(raw, &path)
     }
@@ -334,6 +422,7 @@ impl Client {
         let path = format!("{}/login", mount.trim_matches('/'));
         let raw = self
             .call_wrapped(
+                Part::AutoAuth,
                 Method::PUT,
                 &path,
                 None,
@@ -357,7 +446,15 @@ impl Client {
     ) -> Result<WrapInfo, BackendError> {
         let path = "auth/token/lookup-self";
         let raw = self
-            .call_wrapped(Method::GET, path, Some(token), None, None, Some(wrap_ttl))
+            .call_wrapped(
+                Part::AutoAuth,
+                Method::GET,
+                path,
+                Some(token),
+                None,
+                None,
+                Some(wrap_ttl),
+            )
             .await?;
         take_wrap_info(raw, &Method::GET, path)
     }
@@ -378,6 +475,7 @@ impl Client {
         let body = serde_json::json!({ "token": token.expose_secret() });
         let raw = self
             .call_wrapped(
+                Part::AutoAuth,
                 Method::PUT,
                 path,
                 Some(token),
@@ -399,7 +497,7 @@ impl Client {
         path: &str,
     ) -> Result<Option<Secret>, BackendError> {
         Ok(self
-            .call(Method::GET, path, Some(token), None, None)
+            .call(Part::Templating, Method::GET, path, Some(token), None, None)
             .await?
             .map(into_secret))
     }
@@ -416,7 +514,14 @@ impl Client {
         params: &Value,
     ) -> Result<Option<Secret>, BackendError> {
         Ok(self
-            .call(Method::PUT, path, Some(token), Some(params), None)
+            .call(
+                Part::Templating,
+                Method::PUT,
+                path,
+                Some(token),
+                Some(params),
+                None,
+            )
             .await?
             .map(into_secret))
     }
@@ -431,7 +536,10 @@ impl Client {
         path: &str,
     ) -> Result<Option<Secret>, BackendError> {
         let list = Method::from_bytes(b"LIST").map_err(|e| BackendError::Setup(e.to_string()))?;
-        match self.call(list, path, Some(token), None, None).await {
+        match self
+            .call(Part::Templating, list, path, Some(token), None, None)
+            .await
+        {
             Err(BackendError::Status { status: 404, .. }) => Ok(None),
             r => Ok(r?.map(into_secret)),
         }
@@ -444,7 +552,7 @@ impl Client {
     pub async fn lookup_self(&self, token: &SecretString) -> Result<TokenInfo, BackendError> {
         let path = "auth/token/lookup-self";
         let raw = self
-            .call(Method::GET, path, Some(token), None, None)
+            .call(Part::AutoAuth, Method::GET, path, Some(token), None, None)
             .await?;
         let data = raw
             .and_then(|r| r.data)
@@ -472,7 +580,14 @@ impl Client {
         let path = "auth/token/renew-self";
         let body = serde_json::json!({ "increment": increment });
         let raw = self
-            .call(Method::PUT, path, Some(token), Some(&body), None)
+            .call(
+                Part::AutoAuth,
+                Method::PUT,
+                path,
+                Some(token),
+                Some(&body),
+                None,
+            )
             .await?;
         take_auth(raw, path)
     }
@@ -483,6 +598,7 @@ impl Client {
     /// [`BackendError`].
     pub async fn revoke_self(&self, token: &SecretString) -> Result<(), BackendError> {
         self.call(
+            Part::AutoAuth,
             Method::PUT,
             "auth/token/revoke-self",
             Some(token),
@@ -506,7 +622,14 @@ impl Client {
         let path = "sys/leases/renew";
         let body = serde_json::json!({ "lease_id": lease_id, "increment": increment });
         let raw = self
-            .call(Method::PUT, path, Some(token), Some(&body), None)
+            .call(
+                Part::Templating,
+                Method::PUT,
+                path,
+                Some(token),
+                Some(&body),
+                None,
+            )
             .await?
             .ok_or_else(|| decode(&Method::PUT, path, "empty body"))?;
         Ok(LeaseRenewal {
@@ -527,7 +650,14 @@ impl Client {
         let path = "sys/leases/lookup";
         let body = serde_json::json!({ "lease_id": lease_id });
         let raw = self
-            .call(Method::PUT, path, Some(token), Some(&body), None)
+            .call(
+                Part::Templating,
+                Method::PUT,
+                path,
+                Some(token),
+                Some(&body),
+                None,
+            )
             .await?;
         let data = raw
             .and_then(|r| r.data)
@@ -551,6 +681,7 @@ impl Client {
     ) -> Result<(), BackendError> {
         let body = serde_json::json!({ "lease_id": lease_id });
         self.call(
+            Part::Templating,
             Method::PUT,
             "sys/leases/revoke",
             Some(token),
@@ -572,7 +703,10 @@ impl Client {
         path: &str,
     ) -> Result<Option<MountInfo>, BackendError> {
         let api = format!("sys/internal/ui/mounts/{}", path.trim_matches('/'));
-        let raw = match self.call(Method::GET, &api, Some(token), None, None).await {
+        let raw = match self
+            .call(Part::Templating, Method::GET, &api, Some(token), None, None)
+            .await
+        {
             Ok(r) => r,
             Err(e) if e.is_transient() => return Err(e),
             Err(_) => return Ok(None),

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::node::Problem;
-use super::types::{Config, ConfigWarning, Origin};
+use super::types::{Config, ConfigWarning, KeepRotated, Origin};
+use super::validate::logging::{self, LogKeys};
 use super::validate::{self, Located, Partial};
 use super::{ConfigError, hcl, hcl1, json};
 
@@ -103,6 +104,14 @@ struct Merged {
     admin_listener: Option<Origin>,
     log_level: Option<Origin>,
     log_format: Option<Origin>,
+    log_file: Option<Origin>,
+    log_rotate_bytes: Option<Origin>,
+    log_rotate_duration: Option<Origin>,
+    log_rotate_max_files: Option<Origin>,
+    disable_idle_connections: Option<Origin>,
+    disable_keep_alives: Option<Origin>,
+    /// The log keys given so far; [`Merged::finish`] puts them together.
+    log: LogSettings,
     destinations: HashMap<PathBuf, Origin>,
     env_names: HashMap<String, Origin>,
     /// `cache` / `api_proxy` keys that ask for the auto-auth token.
@@ -110,7 +119,7 @@ struct Merged {
 }
 
 impl Merged {
-    fn add(&mut self, file: &Path, p: Partial) -> Result<(), ConfigError> {
+    fn add(&mut self, file: &Path, mut p: Partial) -> Result<(), ConfigError> {
         self.token_users
             .extend(p.auto_auth_token_users.into_iter().map(|(key, line)| {
                 let origin = Origin {
@@ -119,6 +128,7 @@ impl Merged {
                 };
                 (key, origin)
             }));
+        self.add_log(file, std::mem::take(&mut p.log))?;
         let c = &mut self.config;
         c.warnings
             .extend(p.warnings.into_iter().map(|w| ConfigWarning {
@@ -182,6 +192,22 @@ impl Merged {
         if let Some(v) = once(&mut self.log_format, file, "log_format", p.log_format)? {
             c.log_format = v;
         }
+        if let Some(v) = once(
+            &mut self.disable_idle_connections,
+            file,
+            "disable_idle_connections",
+            p.disable_idle_connections,
+        )? {
+            c.disable_idle_connections = v;
+        }
+        if let Some(v) = once(
+            &mut self.disable_keep_alives,
+            file,
+            "disable_keep_alives",
+            p.disable_keep_alives,
+        )? {
+            c.disable_keep_alives = v;
+        }
         for (t, line) in p.templates {
             unique(
                 &mut self.destinations,
@@ -206,10 +232,11 @@ impl Merged {
         Ok(())
     }
 
-    fn finish(self) -> Result<Config, ConfigError> {
+    fn finish(mut self) -> Result<Config, ConfigError> {
         if let Some(conflict) = self.wrapped_login_conflict() {
             return Err(conflict);
         }
+        self.finish_log();
         Ok(self.config)
     }
 
@@ -259,6 +286,78 @@ impl Merged {
             message,
         })
     }
+
+    fn add_log(&mut self, file: &Path, keys: LogKeys) -> Result<(), ConfigError> {
+        let log = &mut self.log;
+        if let Some(v) = once(&mut self.log_file, file, "log_file", keys.file)? {
+            log.file = Some(v);
+        }
+        if let Some(v) = once(
+            &mut self.log_rotate_bytes,
+            file,
+            "log_rotate_bytes",
+            keys.rotate_bytes,
+        )? {
+            log.rotate_bytes = v;
+        }
+        if let Some(v) = once(
+            &mut self.log_rotate_duration,
+            file,
+            "log_rotate_duration",
+            keys.rotate_duration,
+        )? {
+            log.rotate_duration = Some(v);
+        }
+        if let Some(v) = once(
+            &mut self.log_rotate_max_files,
+            file,
+            "log_rotate_max_files",
+            keys.max_files,
+        )? {
+            log.keep = Some(v);
+        }
+        Ok(())
+    }
+
+    /// Put the log keys given so far together into the config's log file settings.
+    fn finish_log(&mut self) {
+        let log = std::mem::take(&mut self.log);
+        match log.file {
+            Some(path) => {
+                self.config.log_file = Some(logging::log_file(
+                    &path,
+                    log.rotate_bytes,
+                    log.rotate_duration,
+                    log.keep.unwrap_or(KeepRotated::All),
+                ));
+            }
+            None => {
+                // Vault Agent reads them and does nothing without a file: say so rather than rotate nothing.
+                for (key, origin) in [
+                    ("log_rotate_bytes", &self.log_rotate_bytes),
+                    ("log_rotate_duration", &self.log_rotate_duration),
+                    ("log_rotate_max_files", &self.log_rotate_max_files),
+                ] {
+                    if let Some(o) = origin {
+                        self.config.warnings.push(ConfigWarning {
+                            file: o.file.clone(),
+                            line: o.line,
+                            message: format!("{key}: has no effect without log_file"),
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The `log_*` keys of every file so far.
+#[derive(Default)]
+struct LogSettings {
+    file: Option<PathBuf>,
+    rotate_bytes: Option<u64>,
+    rotate_duration: Option<std::time::Duration>,
+    keep: Option<KeepRotated>,
 }
 
 /// Take a single stanza's value, unless an earlier file (or this one) already gave it.

@@ -8,7 +8,7 @@
 //!   block, see `validate::keys`): then it is a warning.
 //! - `validate`: the Vault Agent schema, one file → typed stanzas; `duration` and `values` parse
 //!   durations, modes and signals. Vault Agent settings sidekey does not act on (its API proxy, cache,
-//!   telemetry, log files, misplaced keys) load with a [`ConfigWarning`] each, kept in [`Config::warnings`].
+//!   telemetry, misplaced keys) load with a [`ConfigWarning`] each, kept in [`Config::warnings`].
 //! - `load`: reads the files in order and merges them into a [`Config`].
 //!
 //! Every error names the file, the 1-based line and the key path, e.g.

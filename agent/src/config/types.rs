@@ -36,8 +36,14 @@ pub struct Config {
     pub admin_listener: Option<AdminListener>,
     /// `log_level`: `trace`, `debug`, `info` (default), `warn` or `error`. `SIDEKEY_LOG`/`RUST_LOG` win.
     pub log_level: Option<String>,
-    /// `log_format`: `text` (default) or `json` (one JSON object per line on stderr).
+    /// `log_format`: `text` (default) or `json` (one JSON object per line on stderr and in `log_file`).
     pub log_format: LogFormat,
+    /// `log_file` and `log_rotate_*`: logs also go to this file, rotated as Vault Agent rotates it.
+    pub log_file: Option<LogFileConfig>,
+    /// `disable_idle_connections`: the parts that close each backend connection once it is idle.
+    pub disable_idle_connections: Parts,
+    /// `disable_keep_alives`: the parts that use one backend connection per request.
+    pub disable_keep_alives: Parts,
     /// What loaded but is not served or has no effect (Vault Agent's API proxy, cache, telemetry, ...),
     /// in file order: logged at startup and printed by `sidekey check`.
     pub warnings: Vec<ConfigWarning>,
@@ -69,6 +75,66 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+/// `log_file = "PATH"` with `log_rotate_bytes`, `log_rotate_duration` and `log_rotate_max_files`, as
+/// Vault Agent reads them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogFileConfig {
+    /// The directory the log file is in (rotated files go beside it).
+    pub dir: PathBuf,
+    /// The log file's name: the last part of `log_file`, or `bao.log` when `log_file` ends with `/` or
+    /// names a directory.
+    pub name: String,
+    /// `log_rotate_bytes`: rotate once the file holds this many bytes; `None` (unset, or 0 or less as in
+    /// Vault Agent): no size limit.
+    pub rotate_bytes: Option<u64>,
+    /// `log_rotate_duration`: rotate when the file is this old (default 24 h, as in Vault Agent).
+    pub rotate_duration: Duration,
+    /// `log_rotate_max_files`: which rotated files are kept.
+    pub keep: KeepRotated,
+}
+
+/// `log_rotate_max_files`: how many rotated log files are kept (the current file is not counted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeepRotated {
+    /// `0` or unset: every rotated file is kept.
+    All,
+    /// `-1` (any negative number): rotated files are removed at once.
+    None,
+    /// `N`: the newest `N`.
+    Newest(usize),
+}
+
+/// The parts of the agent `disable_idle_connections` / `disable_keep_alives` name. Vault Agent's
+/// `caching` and `proxying` parts are the API proxy, which sidekey does not serve.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Parts {
+    /// `"auto-auth"`: logging in, and looking up, renewing and revoking the agent's own token.
+    pub auto_auth: bool,
+    /// `"templating"`: reading, issuing, renewing and revoking the secrets of templates and env templates.
+    pub templating: bool,
+}
+
+impl Parts {
+    /// Add the part Vault Agent calls `name`. `Ok(false)` for `caching` and `proxying`, which name the
+    /// API proxy (nothing to change in sidekey), and for `""`.
+    ///
+    /// # Errors
+    /// A name Vault Agent does not know, as a message.
+    pub fn add(&mut self, name: &str) -> Result<bool, String> {
+        match name {
+            "auto-auth" => self.auto_auth = true,
+            "templating" => self.templating = true,
+            "caching" | "proxying" | "" => return Ok(false),
+            other => {
+                return Err(format!(
+                    "{other:?} is not one of \"auto-auth\", \"caching\", \"proxying\", \"templating\""
+                ));
+            }
+        }
+        Ok(true)
+    }
 }
 
 /// Where the admin listener binds.
@@ -291,6 +357,10 @@ pub struct TemplateConfig {
     pub left_delimiter: String,
     /// `right_delimiter` (default `}}`).
     pub right_delimiter: String,
+    /// `error_fatal` (default true): whether a failure of this template may end the run
+    /// (`exit_on_retry_failure`) and holds back readiness and an exec child; `false`: it is logged,
+    /// audited and retried while everything else goes on.
+    pub error_fatal: bool,
     /// `wait { min, max }`: quiescence timers before writing. Validated, not acted on (README: loaded, not
     /// served): sidekey renders once all of a template's secrets are there.
     #[allow(dead_code)]
@@ -348,6 +418,11 @@ pub struct ExecConfig {
     pub notify_child: bool,
     /// `env { }` (sidekey): which inherited variables the child sees.
     pub env: ExecEnvConfig,
+    /// `child_process_stdout`: the file the child's stdout is appended to (created if missing); `None`:
+    /// it inherits sidekey's.
+    pub child_stdout: Option<PathBuf>,
+    /// `child_process_stderr`: as `child_process_stdout`, for stderr.
+    pub child_stderr: Option<PathBuf>,
 }
 
 impl Default for ExecConfig {
@@ -364,6 +439,8 @@ impl Default for ExecConfig {
             signal_process_group: false,
             notify_child: false,
             env: ExecEnvConfig::default(),
+            child_stdout: None,
+            child_stderr: None,
         }
     }
 }

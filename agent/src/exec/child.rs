@@ -1,7 +1,11 @@
-//! One child process: started with the filtered and rendered environment, the death signal and, when
-//! masking, its stdout/stderr piped through the masker; signalled alone or with its process group.
+//! One child process: started with the filtered and rendered environment, the death signal, its
+//! stdout/stderr inherited, appended to the `child_process_stdout` / `child_process_stderr` files, or
+//! (when masking) piped through the masker to either; signalled alone or with its process group.
 
 use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
@@ -12,8 +16,89 @@ use tokio::task::JoinHandle;
 
 use super::mask::{Masker, pump};
 use super::{ExecError, ExecSpec, sys};
+use crate::config::ExecConfig;
 use crate::lease::EnvMap;
 use crate::output::env::child_env;
+
+/// The mode a new `child_process_stdout` / `child_process_stderr` file gets (before the umask): Vault
+/// Agent's, so a log shipper running as another user can read the child's output as it does there.
+const OUTPUT_MODE: u32 = 0o644;
+
+/// The files the child's stdout and stderr are appended to; `None`: inherited from sidekey. Opened once,
+/// so every restarted child writes on at the end of the same file, as with Vault Agent.
+#[derive(Clone, Debug, Default)]
+pub struct ChildOutput {
+    /// `child_process_stdout`, and its path.
+    pub stdout: Option<(PathBuf, Arc<File>)>,
+    /// `child_process_stderr`, and its path.
+    pub stderr: Option<(PathBuf, Arc<File>)>,
+}
+
+impl ChildOutput {
+    /// Open (append, create if missing) the files the `exec` stanza names.
+    ///
+    /// # Errors
+    /// [`ExecError::Output`] naming the key and the path.
+    pub fn open(cfg: &ExecConfig) -> Result<Self, ExecError> {
+        let open = |key: &'static str, path: &Option<PathBuf>| {
+            path.as_ref()
+                .map(|p| {
+                    OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .mode(OUTPUT_MODE)
+                        .open(p)
+                        .map(|f| (p.clone(), Arc::new(f)))
+                        .map_err(|source| ExecError::Output {
+                            key,
+                            path: p.clone(),
+                            source,
+                        })
+                })
+                .transpose()
+        };
+        Ok(Self {
+            stdout: open("child_process_stdout", &cfg.child_stdout)?,
+            stderr: open("child_process_stderr", &cfg.child_stderr)?,
+        })
+    }
+
+    /// Point sidekey's own stdout/stderr at the files, for `--no-supervise`, where the child takes
+    /// sidekey's place (and its file descriptors).
+    ///
+    /// # Errors
+    /// [`ExecError::Output`].
+    pub fn redirect_own(&self) -> Result<(), ExecError> {
+        let redirect = |key: &'static str, (path, file): &(PathBuf, Arc<File>), to_stdout: bool| {
+            let r = if to_stdout {
+                nix::unistd::dup2_stdout(file.as_ref())
+            } else {
+                nix::unistd::dup2_stderr(file.as_ref())
+            };
+            r.map_err(|e| ExecError::Output {
+                key,
+                path: path.clone(),
+                source: e.into(),
+            })
+        };
+        if let Some(f) = &self.stdout {
+            redirect("child_process_stdout", f, true)?;
+        }
+        if let Some(f) = &self.stderr {
+            redirect("child_process_stderr", f, false)?;
+        }
+        Ok(())
+    }
+}
+
+/// A second handle on an output file, for one child (or one masking pump).
+fn handle(key: &'static str, (path, file): &(PathBuf, Arc<File>)) -> Result<File, ExecError> {
+    file.try_clone().map_err(|source| ExecError::Output {
+        key,
+        path: path.clone(),
+        source,
+    })
+}
 
 /// A started child.
 pub struct Child {
@@ -49,8 +134,27 @@ impl Child {
         if spec.process_group {
             std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         }
+        // Handles on the output files are taken before the child exists: a failure leaves nothing running.
+        let out = &spec.output;
+        let mut out_file = out
+            .stdout
+            .as_ref()
+            .map(|f| handle("child_process_stdout", f))
+            .transpose()?;
+        let mut err_file = out
+            .stderr
+            .as_ref()
+            .map(|f| handle("child_process_stderr", f))
+            .transpose()?;
         if spec.mask_output {
             cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        } else {
+            if let Some(f) = out_file.take() {
+                cmd.stdout(f);
+            }
+            if let Some(f) = err_file.take() {
+                cmd.stderr(f);
+            }
         }
         sys::die_with_parent(&mut cmd);
         let spawn_err = |source| ExecError::Spawn {
@@ -62,15 +166,23 @@ impl Child {
         let mut pumps = Vec::new();
         if spec.mask_output {
             let masker = Arc::new(Masker::new(env));
-            if let Some(out) = child.stdout.take()
-                && let Ok(rx) = pipe::Receiver::from_owned_fd(out.into())
+            if let Some(stream) = child.stdout.take()
+                && let Ok(rx) = pipe::Receiver::from_owned_fd(stream.into())
             {
-                pumps.push(tokio::spawn(pump(rx, tokio::io::stdout(), masker.clone())));
+                let task = match out_file {
+                    Some(f) => tokio::spawn(pump(rx, tokio::fs::File::from_std(f), masker.clone())),
+                    None => tokio::spawn(pump(rx, tokio::io::stdout(), masker.clone())),
+                };
+                pumps.push(task);
             }
-            if let Some(err) = child.stderr.take()
-                && let Ok(rx) = pipe::Receiver::from_owned_fd(err.into())
+            if let Some(stream) = child.stderr.take()
+                && let Ok(rx) = pipe::Receiver::from_owned_fd(stream.into())
             {
-                pumps.push(tokio::spawn(pump(rx, tokio::io::stderr(), masker)));
+                let task = match err_file {
+                    Some(f) => tokio::spawn(pump(rx, tokio::fs::File::from_std(f), masker)),
+                    None => tokio::spawn(pump(rx, tokio::io::stderr(), masker)),
+                };
+                pumps.push(task);
             }
         }
         // The std handle is dropped: the child is waited for by `reap`, by pid.

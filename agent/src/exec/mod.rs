@@ -2,7 +2,8 @@
 //! signal in order, reaps orphans, restarts or signals the child when its secrets change, and exits with
 //! its status. The child is supervised on its own: nothing here waits on the backend.
 //!
-//! - `child`: starting and signalling one child (env, stdio, process group, death signal).
+//! - `child`: starting and signalling one child (env, stdio, process group, death signal), and the files
+//!   its output may go to (`child_process_stdout` / `child_process_stderr`).
 //! - `mask`: output masking.
 //! - `reap`: waiting for every process that ends below sidekey.
 //! - `refs`: `sidekey:PATH#FIELD` references in inherited env values.
@@ -28,6 +29,7 @@ use crate::config::{ExecConfig, ExecEnvConfig, RestartMode};
 use crate::lease::EnvMap;
 use crate::output::env::child_env;
 
+pub use child::ChildOutput;
 pub use supervise::supervise;
 
 /// How the child is run (the `exec` stanza, resolved).
@@ -57,6 +59,8 @@ pub struct ExecSpec {
     pub notify_child: bool,
     /// Forward SIGHUP to the child (`sidekey exec`); `sidekey run` with an exec stanza reloads instead.
     pub forward_hup: bool,
+    /// Where the child's stdout and stderr go when not inherited (opened by [`ChildOutput::open`]).
+    pub output: ChildOutput,
 }
 
 impl ExecSpec {
@@ -76,6 +80,7 @@ impl ExecSpec {
             env_filter: cfg.env.clone(),
             notify_child: cfg.notify_child,
             forward_hup: true,
+            output: ChildOutput::default(),
         }
     }
 }
@@ -94,6 +99,17 @@ pub enum ExecError {
     /// Signal handling could not be set up.
     #[error("exec: cannot handle signals: {0}")]
     Signals(std::io::Error),
+    /// `child_process_stdout` / `child_process_stderr` cannot be opened, or the child's output cannot be
+    /// pointed at it.
+    #[error("exec: {key} {path:?}: {source}")]
+    Output {
+        /// The config key.
+        key: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// An argument or variable holds a NUL byte, which exec cannot pass.
     #[error("exec {program:?}: an argument or environment variable contains a NUL byte")]
     Nul {
@@ -141,6 +157,9 @@ pub fn hand_over(spec: &ExecSpec, inherited: Vec<(OsString, OsString)>, env: &En
     let Some(file) = argv.first() else {
         return nul();
     };
+    if let Err(e) = spec.output.redirect_own() {
+        return e;
+    }
     match nix::unistd::execvpe(file, &argv, &envp) {
         Err(e) => ExecError::Spawn {
             program,

@@ -42,9 +42,10 @@ impl Engine {
         if let Some(f) = self.fatal(&d, until) {
             return Some(Outcome::Fatal(Fatal::Outputs(f)));
         }
+        // A template with `error_fatal = false` holds back neither readiness nor an exec child.
         let done = match until {
             Until::Once => true,
-            Until::Delivered => d.failures().next().is_none(),
+            Until::Delivered => d.fatal_failures().next().is_none(),
             Until::Stopped => false,
         };
         if until == Until::Delivered && !done {
@@ -58,23 +59,31 @@ impl Engine {
 
     /// The failures of `d` that end the run: a `sidekey:` reference at once; under
     /// `exit_on_retry_failure` (before an exec child runs), a template that cannot render from data the
-    /// server returned at once (a retry cannot fix it), anything else once its retries are spent.
-    fn fatal(&self, d: &Delivery, until: Until) -> Option<Vec<OutputFailure>> {
+    /// server returned at once (a retry cannot fix it), anything else once its retries are spent. A
+    /// template with `error_fatal = false` never ends the run: as in Vault Agent, it is logged and the
+    /// others go on.
+    fn fatal(&mut self, d: &Delivery, until: Until) -> Option<Vec<OutputFailure>> {
         let referenced = |f: &&OutputFailure| matches!(&f.output, OutputId::Env(name) if self.fail_fast.contains(name));
         if d.failures().any(|f| referenced(&f)) {
             return Some(d.failures().cloned().collect());
         }
+        let fatal: Vec<OutputFailure> = d.fatal_failures().cloned().collect();
+        self.fatal_streak = if fatal.is_empty() {
+            0
+        } else {
+            self.fatal_streak + 1
+        };
         let gives_up = until != Until::Once
             && self.may_give_up
             && self.cfg.template_config.exit_on_retry_failure;
-        if !gives_up || d.failures().next().is_none() {
+        if !gives_up || fatal.is_empty() {
             return None;
         }
-        let unfixable = d.failures().any(|f| f.step == Step::Render && !f.transient);
-        let spent = self.failed_deliveries() > RETRIES_BEFORE_EXIT;
+        let unfixable = fatal.iter().any(|f| f.step == Step::Render && !f.transient);
+        let spent = self.fatal_streak > RETRIES_BEFORE_EXIT;
         if unfixable || spent {
             tracing::error!("exit_on_retry_failure: giving up");
-            return Some(d.failures().cloned().collect());
+            return Some(fatal);
         }
         None
     }
@@ -99,10 +108,5 @@ impl Engine {
                 effective_expiry(e.expires_at, parent).map(|x| (e.fetched.api_path.clone(), x))
             })
             .collect()
-    }
-
-    /// How many deliveries in a row have failed (0 when the last one succeeded).
-    pub fn failed_deliveries(&self) -> u32 {
-        self.render_retry.map_or(0, |p| p.attempts + 1)
     }
 }

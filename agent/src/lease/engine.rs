@@ -48,6 +48,9 @@ pub struct Engine {
     pub(crate) outage: Option<Pending>,
     /// Set when the last delivery had failures: render again at `at`.
     pub(crate) render_retry: Option<Pending>,
+    /// Deliveries in a row with failures that may end the run (`exit_on_retry_failure` counts them; a
+    /// template with `error_fatal = false` does not add to them).
+    pub(super) fatal_streak: u32,
     /// Old leases to revoke once their replacement has been delivered for `revoke_old_after`.
     /// (when, lease id, API path).
     pub(crate) revocations: Vec<(Instant, String, String)>,
@@ -146,6 +149,7 @@ impl Engine {
             backoff,
             outage: None,
             render_retry: None,
+            fatal_streak: 0,
             revocations: Vec::new(),
             saw_forbidden: false,
             telemetry: None,

@@ -126,6 +126,7 @@ fn file_job(t: &TemplateConfig) -> Result<FileJob, JobError> {
             },
             command: t.command.clone(),
             command_timeout: t.command_timeout,
+            error_fatal: t.error_fatal,
         },
     })
 }

@@ -96,9 +96,17 @@ impl Engine {
             self.tls.ca = TlsPrints::of(&cfg.vault).ca;
             return Ok(Next::InPlace(Box::new(cfg)));
         }
-        if prints.client != self.tls.client {
+        // A new client certificate, or other connection reuse (`disable_idle_connections`,
+        // `disable_keep_alives`), needs new connections but neither a new token nor new leases.
+        let reuse_changed = cfg.disable_idle_connections != self.cfg.disable_idle_connections
+            || cfg.disable_keep_alives != self.cfg.disable_keep_alives;
+        if prints.client != self.tls.client || reuse_changed {
             let client = Client::for_config(&cfg).map_err(|e| e.to_string())?;
-            tracing::info!("the client certificate changed: new connections use it");
+            if prints.client == self.tls.client {
+                tracing::info!("the connection settings changed: new connections follow them");
+            } else {
+                tracing::info!("the client certificate changed: new connections use it");
+            }
             self.fetcher = super::fetch::Fetcher::new(client.clone(), self.auditor.clone());
             self.tokens.set_client(client);
             self.tls = prints;

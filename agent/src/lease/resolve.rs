@@ -45,10 +45,16 @@ impl Engine {
             ..Delivery::default()
         };
         for (i, rendered) in files.into_iter().enumerate() {
-            let r = rendered
+            let mut r = rendered
                 .and_then(|(bytes, side)| self.deliverer.write_file(i, bytes.as_bytes(), &side));
-            if let Err(e) = &r {
-                tracing::error!(error = %e, "template not delivered");
+            let error_fatal = self.deliverer.files().get(i).is_none_or(|o| o.error_fatal);
+            if let Err(e) = &mut r {
+                e.fatal = error_fatal;
+                if error_fatal {
+                    tracing::error!(error = %e, "template not delivered");
+                } else {
+                    tracing::error!(error = %e, "template not delivered (error_fatal = false: the others go on)");
+                }
             }
             delivery.files.push(r);
         }
@@ -289,6 +295,7 @@ fn outcome(
                 step: Step::Fetch(m.path.clone()),
                 message: msg.clone(),
                 transient: *transient,
+                fatal: true,
             });
         } else if !wanted.contains(&m) {
             wanted.push(m);

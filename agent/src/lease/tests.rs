@@ -13,7 +13,7 @@ use super::store::{Action, Entry};
 use crate::audit::{Auditor, Identity};
 use crate::auth::Token;
 use crate::backend::secret::{Secret, SecretRequest};
-use crate::backend::{Client, ClientSettings, tls::TlsSettings};
+use crate::backend::{Client, ClientSettings, Reuse, tls::TlsSettings};
 use crate::config::Config;
 use crate::runtime::ProcessEnv;
 
@@ -24,6 +24,8 @@ fn engine() -> Engine {
         namespace: None,
         tls: TlsSettings::default(),
         max_in_flight: 8,
+        auth: Reuse::default(),
+        templating: Reuse::default(),
     })
     .unwrap();
     Engine::new(

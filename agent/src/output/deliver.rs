@@ -47,6 +47,12 @@ impl Delivery {
             .chain(self.sinks.iter().filter_map(|r| r.as_ref().err()))
     }
 
+    /// The failures that may end a run or hold readiness back: all but those of templates with
+    /// `error_fatal = false`.
+    pub fn fatal_failures(&self) -> impl Iterator<Item = &OutputFailure> {
+        self.failures().filter(|f| f.fatal)
+    }
+
     /// Whether any file was (re)written.
     pub fn files_changed(&self) -> bool {
         self.files.iter().any(|r| matches!(r, Ok(true)))
@@ -63,6 +69,8 @@ pub struct FileOutput {
     pub command: Option<Vec<String>>,
     /// `command_timeout`.
     pub command_timeout: Duration,
+    /// `error_fatal`: whether its failures may end the run (see [`OutputFailure::fatal`]).
+    pub error_fatal: bool,
 }
 
 /// A finished command run, reported back to the loop. Keyed by destination, not position: a reload may

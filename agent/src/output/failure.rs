@@ -47,6 +47,10 @@ pub struct OutputFailure {
     pub message: String,
     /// Whether a later try may work without anyone changing anything (the backend was unreachable).
     pub transient: bool,
+    /// Whether it may end the run or hold anything back. `false` for a template with
+    /// `error_fatal = false`: logged, audited, counted and retried like any failure, but it ends no run
+    /// (`exit_on_retry_failure`) and delays neither readiness nor an exec child.
+    pub fatal: bool,
 }
 
 impl fmt::Display for OutputFailure {
@@ -69,6 +73,7 @@ impl OutputFailure {
             step,
             message: message.into(),
             transient: false,
+            fatal: true,
         }
     }
 }

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{Config, Parts};
 use crate::exec::refs::references;
-use crate::exec::{ExecSpec, hand_over, supervise};
+use crate::exec::{ChildOutput, ExecSpec, hand_over, supervise};
 use crate::lease::{Announce, EnvMap, Fatal, Outcome, Until};
 use crate::output::{OutputFailure, OutputId};
 
@@ -22,6 +22,8 @@ use super::session::{Session, config_error, reloads};
 /// config's `addresses` name another cluster's nodes, or the same ones, and mixing would be a guess.
 /// An encrypted sink's `aad_env_var` replaces its `aad` with the variable's value (empty when unset),
 /// read once here as Vault Agent reads it when loading the config.
+/// `BAO_AGENT_DISABLE_IDLE_CONNECTIONS` / `BAO_AGENT_DISABLE_KEEP_ALIVES` (or their `VAULT_AGENT_` names),
+/// comma-separated part names, replace `disable_idle_connections` / `disable_keep_alives`, as in Vault Agent.
 pub fn apply_env_overrides(cfg: &mut Config, env: &dyn EnvSource) {
     let sinks = cfg.auto_auth.iter_mut().flat_map(|a| a.sinks.iter_mut());
     for e in sinks.filter_map(|s| s.encrypt.as_mut()) {
@@ -39,6 +41,28 @@ pub fn apply_env_overrides(cfg: &mut Config, env: &dyn EnvSource) {
     }
     if let Some(n) = pick("BAO_NAMESPACE", "VAULT_NAMESPACE") {
         cfg.vault.namespace = Some(n);
+    }
+    for (suffix, parts) in [
+        (
+            "DISABLE_IDLE_CONNECTIONS",
+            &mut cfg.disable_idle_connections,
+        ),
+        ("DISABLE_KEEP_ALIVES", &mut cfg.disable_keep_alives),
+    ] {
+        let (bao, vault) = (
+            format!("BAO_AGENT_{suffix}"),
+            format!("VAULT_AGENT_{suffix}"),
+        );
+        let Some(list) = pick(&bao, &vault) else {
+            continue;
+        };
+        *parts = Parts::default();
+        for name in list.to_ascii_lowercase().split(',').map(str::trim) {
+            // Vault Agent refuses to start on an unknown name; here the config is already loaded.
+            if let Err(m) = parts.add(name) {
+                tracing::warn!("{bao}: {m}; ignored");
+            }
+        }
     }
 }
 
@@ -153,6 +177,13 @@ pub async fn exec(
         .collect();
     cfg.env_templates
         .extend(refs.iter().map(|r| r.env_template()));
+    // The child's output files are opened before anything is fetched: a path that cannot be used stops
+    // the start, as it stops Vault Agent's.
+    let exec_cfg = cfg.exec.clone().unwrap_or_default();
+    let output = match ChildOutput::open(&exec_cfg) {
+        Ok(o) => o,
+        Err(e) => return config_error(&e),
+    };
     let cfg = Arc::new(cfg);
     let mut s = match Session::setup(&cfg, env, false).await {
         Ok(s) => s,
@@ -193,8 +224,9 @@ pub async fn exec(
             return code;
         }
     };
-    let mut spec = ExecSpec::new(opts.argv, &cfg.exec.clone().unwrap_or_default(), opts.mask);
+    let mut spec = ExecSpec::new(opts.argv, &exec_cfg, opts.mask);
     spec.forward_hup = !opts.reload_on_hup;
+    spec.output = output;
     if opts.no_supervise {
         s.evidence.finish().await;
         // sidekey becomes the child: readiness is reported now, or by the child itself.
@@ -271,5 +303,55 @@ impl Drop for PidFile {
         if let Some(p) = &self.0 {
             let _ = std::fs::remove_file(p);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::ffi::OsString;
+
+    use super::*;
+
+    /// An environment of fixed variables.
+    struct Vars(HashMap<&'static str, &'static str>);
+
+    impl EnvSource for Vars {
+        fn var(&self, name: &str) -> Option<String> {
+            self.0.get(name).map(|v| (*v).to_string())
+        }
+        fn vars_os(&self) -> Vec<(OsString, OsString)> {
+            Vec::new()
+        }
+    }
+
+    #[test]
+    fn agent_disable_variables_replace_the_configs_parts_the_bao_name_first() {
+        let mut cfg = Config::default();
+        cfg.disable_keep_alives.templating = true;
+        cfg.disable_idle_connections.templating = true;
+        let env = Vars(HashMap::from([
+            ("BAO_AGENT_DISABLE_KEEP_ALIVES", "Auto-Auth, caching"),
+            ("VAULT_AGENT_DISABLE_KEEP_ALIVES", "templating"),
+            (
+                "VAULT_AGENT_DISABLE_IDLE_CONNECTIONS",
+                "templating,nonsense",
+            ),
+        ]));
+        apply_env_overrides(&mut cfg, &env);
+        assert_eq!(
+            cfg.disable_keep_alives,
+            Parts {
+                auto_auth: true,
+                templating: false
+            }
+        );
+        assert_eq!(
+            cfg.disable_idle_connections,
+            Parts {
+                auto_auth: false,
+                templating: true
+            }
+        );
     }
 }

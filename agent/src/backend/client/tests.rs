@@ -10,7 +10,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::{Client, ClientSettings};
+use super::{Client, ClientSettings, Reuse};
 use crate::backend::BackendError;
 use crate::backend::redirect::{MAX_REDIRECT_HOPS, RedirectRefused};
 use crate::backend::tls::TlsSettings;
@@ -105,6 +105,8 @@ fn client(address: &str) -> Client {
         namespace: None,
         tls: TlsSettings::default(),
         max_in_flight: 4,
+        auth: Reuse::default(),
+        templating: Reuse::default(),
     })
     .unwrap()
 }

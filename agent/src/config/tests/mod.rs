@@ -7,6 +7,7 @@ mod errors;
 mod evidence;
 mod exec;
 mod hcl1;
+mod keys12;
 mod misplaced;
 mod sinks;
 mod unserved;

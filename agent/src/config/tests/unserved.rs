@@ -1,5 +1,6 @@
-//! Vault Agent's API proxy stanzas, telemetry and log-file keys load with one warning each (file, line,
-//! what is not served); a typo inside them is still an error naming it.
+//! Vault Agent's API proxy stanzas and telemetry load with one warning each (file, line, what is not
+//! served); a typo inside them is still an error naming it. The log-file, connection, exec output and
+//! `error_fatal` keys are acted on (see `keys12`): they load without a warning.
 
 use super::{Files, invalid, ok};
 
@@ -67,15 +68,17 @@ fn api_proxy_stanzas_load_with_one_warning_each() {
         .map(|w| (w.line, w.message.clone()))
         .collect();
     let lines: Vec<usize> = got.iter().map(|(l, _)| *l).collect();
-    assert_eq!(lines, [15, 23, 27, 35, 39, 44, 45], "{got:#?}");
+    assert_eq!(lines, [15, 23, 27, 35, 39], "{got:#?}");
     let text = |i: usize| got.get(i).map(|(_, m)| m.as_str()).unwrap_or_default();
     assert!(text(0).starts_with("cache: not served: sidekey has no Vault API proxy or cache"));
     assert!(text(1).starts_with("api_proxy: not served"));
     assert!(text(2).starts_with("listener \"tcp\" (127.0.0.1:8100): not served"));
     assert!(text(3).starts_with("listener \"unix\" (/run/agent.sock): not served"));
     assert!(text(4).starts_with("telemetry: not served"));
-    assert!(text(5).starts_with("disable_keep_alives: ignored"));
-    assert!(text(6).starts_with("log_file: ignored: sidekey logs to stderr"));
+    assert!(c.disable_keep_alives.auto_auth && !c.disable_keep_alives.templating);
+    let log = c.log_file.as_ref().expect("log_file is read");
+    assert_eq!(log.dir, std::path::Path::new("/var/log"));
+    assert_eq!(log.name, "agent.log");
     let w = &c.warnings[0];
     assert!(
         w.to_string()
@@ -160,7 +163,7 @@ fn warnings_keep_their_file_across_files() {
 }
 
 #[test]
-fn keys_that_change_nothing_delivered_warn_by_name() {
+fn keys_that_change_nothing_delivered_warn_by_name_and_exec_outputs_are_read() {
     let text = r#"auto_auth {
   enable_reauth_on_new_credentials = true
   method "cert" {
@@ -187,20 +190,19 @@ exec {
         .collect();
     assert_eq!(
         got,
-        [
-            (
-                2,
-                "auto_auth.enable_reauth_on_new_credentials: ignored: sidekey logs in again when its token expires or is refused, not when a credential file changes"
-            ),
-            (
-                15,
-                r#"exec.child_process_stdout: ignored: the child writes to sidekey's stdout, not to "/var/log/app.out""#
-            ),
-            (
-                16,
-                r#"exec.child_process_stderr: ignored: the child writes to sidekey's stderr, not to "/var/log/app.err""#
-            ),
-        ]
+        [(
+            2,
+            "auto_auth.enable_reauth_on_new_credentials: ignored: sidekey logs in again when its token expires or is refused, not when a credential file changes"
+        )]
+    );
+    let exec = c.exec.as_ref().expect("exec stanza");
+    assert_eq!(
+        exec.child_stdout.as_deref(),
+        Some(std::path::Path::new("/var/log/app.out"))
+    );
+    assert_eq!(
+        exec.child_stderr.as_deref(),
+        Some(std::path::Path::new("/var/log/app.err"))
     );
 }
 
@@ -239,16 +241,12 @@ fn the_openbao_injectors_openbao_stanza_is_read_as_vault() {
 }
 
 #[test]
-fn template_error_fatal_false_warns() {
-    let text = "template {\n  contents = \"x\"\n  destination = \"/run/a\"\n  error_fatal = true\n}\ntemplate {\n  contents = \"x\"\n  destination = \"/run/b\"\n  error_fatal = false\n}\n";
+fn template_error_fatal_is_read_without_a_warning() {
+    let text = "template {\n  contents = \"x\"\n  destination = \"/run/a\"\n  error_fatal = true\n}\ntemplate {\n  contents = \"x\"\n  destination = \"/run/b\"\n  error_fatal = false\n}\ntemplate {\n  contents = \"x\"\n  destination = \"/run/c\"\n}\n";
     let c = ok("agent.hcl", text);
-    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
-    assert_eq!(c.warnings[0].line, 9);
-    assert!(
-        c.warnings[0]
-            .message
-            .starts_with("template.error_fatal: ignored")
-    );
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let fatal: Vec<bool> = c.templates.iter().map(|t| t.error_fatal).collect();
+    assert_eq!(fatal, [true, false, true]);
 }
 
 #[test]

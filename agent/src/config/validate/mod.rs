@@ -5,6 +5,7 @@
 mod audit;
 mod auto_auth;
 pub(super) mod keys;
+pub(super) mod logging;
 mod template;
 mod unserved;
 
@@ -15,7 +16,7 @@ use super::node::{Node, Problem};
 use super::section::{Labels, Notes, Section};
 use super::types::{
     AdminListener, AuditConfig, AutoAuthConfig, EnvTemplateConfig, ExecConfig, ExecEnvConfig,
-    LogFormat, RestartMode, TemplateConfig, TemplateGlobalConfig, VaultConfig,
+    LogFormat, Parts, RestartMode, TemplateConfig, TemplateGlobalConfig, VaultConfig,
 };
 use super::values;
 
@@ -39,6 +40,12 @@ pub(crate) struct Partial {
     pub admin_listener: Option<Located<AdminListener>>,
     pub log_level: Option<Located<String>>,
     pub log_format: Option<Located<LogFormat>>,
+    /// `log_file` and `log_rotate_*`.
+    pub log: logging::LogKeys,
+    /// `disable_idle_connections`.
+    pub disable_idle_connections: Option<Located<Parts>>,
+    /// `disable_keep_alives`.
+    pub disable_keep_alives: Option<Located<Parts>>,
     /// What loaded without effect (see `unserved`, and the misplaced keys of `keys`), in file order.
     pub warnings: Vec<Problem>,
     /// `cache` / `api_proxy` `use_auto_auth_token` keys that ask for the auto-auth token.
@@ -90,7 +97,7 @@ fn stanzas<'a>(root: &'a Node, notes: &'a Notes) -> Result<Partial, Problem> {
         auto_auth,
         templates,
         env_templates,
-        exec: located(&mut s, "exec", |b| exec(b, &mut warnings))?,
+        exec: located(&mut s, "exec", exec)?,
         template_config: located(&mut s, "template_config", template_config)?,
         audit: located(&mut s, "audit", audit::audit)?,
         exit_after_auth: field(&mut s, "exit_after_auth", Field::bool)?,
@@ -100,6 +107,13 @@ fn stanzas<'a>(root: &'a Node, notes: &'a Notes) -> Result<Partial, Problem> {
         admin_listener: audit::listener(&mut s, &mut warnings)?,
         log_level: field(&mut s, "log_level", audit::log_level)?,
         log_format: field(&mut s, "log_format", audit::log_format)?,
+        log: logging::log_keys(&mut s)?,
+        disable_idle_connections: logging::parts(
+            &mut s,
+            "disable_idle_connections",
+            &mut warnings,
+        )?,
+        disable_keep_alives: logging::parts(&mut s, "disable_keep_alives", &mut warnings)?,
         warnings,
         auto_auth_token_users,
     };
@@ -237,7 +251,7 @@ fn vault(mut s: Section<'_>) -> Result<VaultConfig, Problem> {
 
 // === exec ===
 
-fn exec(mut s: Section<'_>, warnings: &mut Vec<Problem>) -> Result<ExecConfig, Problem> {
+fn exec(mut s: Section<'_>) -> Result<ExecConfig, Problem> {
     let command = match s.field("command")? {
         Some(f) => {
             let argv = f.strings()?;
@@ -319,18 +333,9 @@ fn exec(mut s: Section<'_>, warnings: &mut Vec<Problem>) -> Result<ExecConfig, P
             None => false,
         },
         env,
+        child_stdout: s.get("child_process_stdout", Field::path_buf)?,
+        child_stderr: s.get("child_process_stderr", Field::path_buf)?,
     };
-    for (key, stream) in [
-        ("child_process_stdout", "stdout"),
-        ("child_process_stderr", "stderr"),
-    ] {
-        if let Some(f) = s.field(key)? {
-            let path = f.string()?;
-            warnings.push(f.problem(format!(
-                "ignored: the child writes to sidekey's {stream}, not to {path:?}"
-            )));
-        }
-    }
     s.finish(&[])?;
     Ok(config)
 }

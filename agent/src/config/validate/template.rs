@@ -58,6 +58,7 @@ pub(super) fn template(
         command,
         command_timeout,
         error_on_missing_key: s.get("error_on_missing_key", Field::bool)?,
+        error_fatal: s.get("error_fatal", Field::bool)?.unwrap_or(true),
         left_delimiter,
         right_delimiter,
         wait,
@@ -71,14 +72,6 @@ pub(super) fn template(
         f.bool()?;
         warnings.push(f.problem(
             "ignored: writeToFile is on by default, as in Vault Agent; to turn it off, write function_denylist = [\"writeToFile\"]",
-        ));
-    }
-    // consul-template's `error_fatal` (default true) is what sidekey does; `false` is not.
-    if let Some(f) = s.field("error_fatal")?
-        && !f.bool()?
-    {
-        warnings.push(f.problem(
-            "ignored: a template that fails to render is handled by sidekey's retry rules (template_config.exit_on_retry_failure)",
         ));
     }
     s.finish(&[(

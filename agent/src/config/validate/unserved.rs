@@ -1,5 +1,5 @@
 //! Vault Agent stanzas sidekey loads but does not act on: the API proxy (`cache`, `api_proxy`,
-//! `listener "tcp"` / `listener "unix"`), `telemetry`, and the log-file and connection-reuse keys.
+//! `listener "tcp"` / `listener "unix"`), `telemetry`, and `disable_mlock`.
 //!
 //! Docs and generated configs carry them (the agent as a caching API proxy next to its templates), so
 //! refusing them would make those files unusable; silently dropping them would hide that applications
@@ -177,21 +177,8 @@ const NO_PROXY: &str = "sidekey has no Vault API proxy or cache (templates, exec
                         configured; applications calling the agent's listener get no answer)";
 
 /// Top-level keys accepted without effect, and why they change nothing that is delivered.
-pub(super) const IGNORED_TOP: &[(&str, &str)] = &[
-    (
-        "disable_idle_connections",
-        "connection reuse does not change what is delivered",
-    ),
-    (
-        "disable_keep_alives",
-        "connection reuse does not change what is delivered",
-    ),
-    ("log_file", "sidekey logs to stderr"),
-    ("log_rotate_duration", "sidekey logs to stderr"),
-    ("log_rotate_bytes", "sidekey logs to stderr"),
-    ("log_rotate_max_files", "sidekey logs to stderr"),
-    ("disable_mlock", "sidekey keeps secrets in zeroized buffers"),
-];
+pub(super) const IGNORED_TOP: &[(&str, &str)] =
+    &[("disable_mlock", "sidekey keeps secrets in zeroized buffers")];
 
 /// The top-level stanzas and keys of this module, each turned into a warning. `token_users` gets the
 /// `use_auto_auth_token` keys that ask for the auto-auth token (`true` or `"force"`), which Vault Agent
