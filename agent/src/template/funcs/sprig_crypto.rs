@@ -878,8 +878,7 @@ fn signed(
         Some(pem) => PrivKey::from_pem(pem).map_err(|e| format!("parsing private key: {e}"))?,
         None => PrivKey::rsa(2048).map_err(|e| format!("error generating rsa key: {e}"))?,
     };
-    let (kind, der) = pem_decode(&ca.cert).ok_or("unable to decode certificate")?;
-    let _ = kind;
+    let (_, der) = pem_decode(&ca.cert).ok_or("unable to decode certificate")?;
     let issuer = parse_issuer(&der)
         .map_err(|e| format!("error parsing certificate: decodedSignerCert.Bytes: {e}"))?;
     let signer =
