@@ -239,7 +239,16 @@ impl Client {
         loop {
             let i = (first + k) % n;
             let result = self
-                .call_node(i, part, method.clone(), path, token, body, namespace, wrap_ttl)
+                .call_node(
+                    i,
+                    part,
+                    method.clone(),
+                    path,
+                    token,
+                    body,
+                    namespace,
+                    wrap_ttl,
+                )
                 .await;
             match result {
                 Err(e) if k + 1 < n && e.fails_over() => {

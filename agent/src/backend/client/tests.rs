@@ -221,6 +221,8 @@ fn cluster(address: &str, others: &[String]) -> Client {
         namespace: None,
         tls: TlsSettings::default(),
         max_in_flight: 4,
+        auth: Reuse::default(),
+        templating: Reuse::default(),
     })
     .unwrap()
 }

@@ -209,7 +209,6 @@ fn vault_only_method_type() {
     );
 }
 
-#[test]
 /// An empty or zero `wrap_ttl` wraps nothing in Vault Agent (generated JSON writes `"wrap_ttl": ""`): it
 /// loads.
 #[test]
