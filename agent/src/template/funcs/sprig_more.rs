@@ -121,7 +121,8 @@ fn run(name: &str, args: &[Value], env: &Env<'_>) -> Option<FResult> {
 }
 
 /// An `int` parameter of a sprig function. Go's template accepts an `int` value or an integer constant
-/// (`5`, or `5.0` which the parser also makes an int); an `int64` or a string is a wrong type.
+/// (`5`, or `5.0`, which Go's parser reads as an integer too); an `int64` or a string is a wrong type.
+/// Literals and variables are not told apart here, so a whole `float64` variable passes where Go refuses it.
 fn int_arg(name: &str, v: &Value, env: &Env<'_>) -> Result<i64, String> {
     match v {
         Value::Int(i) => Ok(*i),
