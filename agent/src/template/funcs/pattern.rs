@@ -25,8 +25,47 @@ pub fn call(name: &str, args: &[Value], env: &Env<'_>) -> Option<FResult> {
 
 /// The pattern is template text, not a secret: it may appear in the error.
 pub(super) fn compile(name: &str, pattern: &str) -> Result<Regex, String> {
-    Regex::new(&ascii_classes(pattern))
+    Regex::new(&ascii_classes(&quote_literals(pattern)))
         .map_err(|e| format!("{name}: invalid pattern {pattern:?}: {e}"))
+}
+
+/// RE2's `\Q...\E` (everything between is literal; a missing `\E` runs to the end), which the `regex`
+/// crate does not read: the text between is escaped instead.
+fn quote_literals(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut rest = pattern;
+    loop {
+        // A `\Q` preceded by an escaping backslash is a literal `\` then `Q`; count them.
+        let Some(at) = find_unescaped_q(rest) else {
+            out.push_str(rest);
+            return out;
+        };
+        out.push_str(&rest[..at]);
+        let body = &rest[at + 2..];
+        let (lit, after) = match body.find("\\E") {
+            Some(e) => (&body[..e], &body[e + 2..]),
+            None => (body, ""),
+        };
+        out.push_str(&regex::escape(lit));
+        rest = after;
+    }
+}
+
+/// The byte offset of the first `\Q` whose backslash is not itself escaped.
+fn find_unescaped_q(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i + 1 < b.len() {
+        if b[i] == b'\\' {
+            if b[i + 1] == b'Q' {
+                return Some(i);
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    None
 }
 
 /// Go's `\d`, `\w` and `\s` are ASCII-only; the `regex` crate's are Unicode-aware. Spell them out so

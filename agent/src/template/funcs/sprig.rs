@@ -30,15 +30,18 @@ pub fn call(name: &str, args: &[Value]) -> Option<FResult> {
         "title" => n(1).map(|()| Value::str(super::text::title(&s(0)))),
         "nospace" => n(1).map(|()| Value::str(s(0).split_whitespace().collect::<String>())),
         "b64enc" => n(1).map(|()| Value::str(STANDARD.encode(s(0)))),
-        "b64dec" => n(1).map(|()| {
-            Value::str(match STANDARD.decode(s(0)) {
-                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-                // Go's base64 error text: the offset of the first bad byte.
-                Err(base64::DecodeError::InvalidByte(at, _)) => {
-                    format!("illegal base64 data at input byte {at}")
-                }
-                Err(_) => format!("illegal base64 data at input byte {}", s(0).len()),
-            })
+        "b64dec" => n(1).and_then(|()| {
+            let text = s(0);
+            Ok(Value::str(
+                match STANDARD.decode(super::text::without_line_breaks(&text).as_bytes()) {
+                    Ok(b) => super::text::binary_text("sprig_b64dec", b)?,
+                    // Go's base64 error text: the offset of the first bad byte.
+                    Err(base64::DecodeError::InvalidByte(at, _)) => {
+                        format!("illegal base64 data at input byte {at}")
+                    }
+                    Err(_) => format!("illegal base64 data at input byte {}", text.len()),
+                },
+            ))
         }),
         "sha256sum" => n(1).map(|()| Value::str(hex::encode(Sha256::digest(s(0).as_bytes())))),
         "replace" => n(3).map(|()| Value::str(s(2).replace(&s(0), &s(1)))),

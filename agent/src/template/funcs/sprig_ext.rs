@@ -283,8 +283,12 @@ pub fn call(name: &str, args: &[Value]) -> Option<FResult> {
                 let r = rest.first().map_or(0.5, to_float);
                 let pow = 10f64.powi(i32::try_from(places).unwrap_or(0));
                 let digit = pow * x;
-                let (int_part, frac) = (digit.trunc(), digit.fract());
-                let rounded = if frac >= r { int_part + 1.0 } else { int_part };
+                // Go's `math.Modf` keeps the sign in the fraction: -2.5 rounds to -3 (floor), as sprig does.
+                let rounded = if digit.fract() >= r {
+                    digit.ceil()
+                } else {
+                    digit.floor()
+                };
                 Ok(Value::Float(rounded / pow))
             }
             _ => Err("wrong number of args for round: want 2 or 3".into()),
@@ -300,7 +304,16 @@ pub fn call(name: &str, args: &[Value]) -> Option<FResult> {
                 v => v.type_name(),
             })
         }),
-        "toStrings" => n(1).map(|()| strs(list(0).iter().map(strval).collect())),
+        // sprig's `strslice` leaves nil elements out.
+        "toStrings" => n(1).map(|()| {
+            strs(
+                list(0)
+                    .iter()
+                    .filter(|v| !matches!(v, Value::Nil | Value::Missing(_)))
+                    .map(strval)
+                    .collect(),
+            )
+        }),
         "set" => n(3).map(|()| {
             let mut m = map(0);
             m.insert(s(1), args[2].clone());

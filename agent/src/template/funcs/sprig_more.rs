@@ -88,8 +88,9 @@ fn run(name: &str, args: &[Value], env: &Env<'_>) -> Option<FResult> {
         "b32enc" => want(1).and_then(|()| Ok(Value::str(b32_encode(s(0)?.as_bytes())))),
         // sprig returns the decoder's error text as the result.
         "b32dec" => want(1).and_then(|()| {
-            Ok(Value::str(match b32_decode(s(0)?.as_bytes()) {
-                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            let text = super::text::without_line_breaks(s(0)?);
+            Ok(Value::str(match b32_decode(text.as_bytes()) {
+                Ok(b) => super::text::binary_text("sprig_b32dec", b)?,
                 Err(at) => format!("illegal base32 data at input byte {at}"),
             }))
         }),

@@ -234,3 +234,54 @@ fn sprig_byte_cuts_follow_go() {
         "not on a character boundary",
     );
 }
+
+/// Render `src`, expecting it to fail; the error text.
+fn render_err(src: &str) -> String {
+    let ctx = Ctx(Arc::new(Secret::default()));
+    let t = match Template::parse("t", src, &ParseOptions::default()) {
+        Ok(t) => t,
+        Err(e) => return e.to_string(),
+    };
+    match t.render(&ctx, MissingKey::NoValue).result {
+        Ok(s) => panic!("rendered {:?}", s.to_string()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn base64_with_line_breaks_decodes_as_go_does() {
+    assert_eq!(
+        render(
+            "{{ base64Decode \"Zm9v\\nYmFy\" }} {{ sprig_b64dec \"Zm9v\\r\\nYmFy\" }} {{ sprig_b32dec \"MZXW6===\\n\" }}"
+        ),
+        "foobar foobar foo"
+    );
+}
+
+#[test]
+fn binary_decoded_values_fail_instead_of_being_corrupted() {
+    for f in ["base64Decode", "sprig_b64dec"] {
+        let e = render_err(&format!("{{{{ {f} \"/wABgA==\" }}}}"));
+        assert!(e.contains("binary"), "{f}: {e}");
+    }
+}
+
+#[test]
+fn sprig_round_and_to_strings_follow_sprig() {
+    assert_eq!(
+        render(
+            "{{ sprig_round -2.5 0 }} {{ sprig_round -1.25 1 }} {{ sprig_round 2.5 0 }} {{ sprig_toStrings (sprig_list 1 nil \"a\") }}"
+        ),
+        "-3 -1.3 3 [1 a]"
+    );
+}
+
+#[test]
+fn re2_quoted_literals_are_read() {
+    assert_eq!(
+        render(
+            r#"{{ sprig_regexMatch "^\\Qa.b\\E$" "a.b" }} {{ sprig_regexMatch "^\\Qa.b\\E$" "axb" }} {{ regexReplaceAll "\\Q(x)\\E" "y" "a(x)" }}"#
+        ),
+        "true false ay"
+    );
+}

@@ -72,9 +72,32 @@ fn go_space(c: char) -> bool {
 
 fn decode(engine: &base64::engine::GeneralPurpose, s: &str, name: &str) -> FResult {
     let bytes = engine
-        .decode(s)
+        .decode(without_line_breaks(s).as_bytes())
         .map_err(|_| format!("{name}: input is not valid base64"))?;
-    Ok(Value::str(String::from_utf8_lossy(&bytes)))
+    binary_text(name, bytes).map(Value::str)
+}
+
+/// Go's base64 and base32 decoders skip `\r` and `\n` (values stored as `base64` wraps them, at 76
+/// columns).
+pub(super) fn without_line_breaks(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains(['\r', '\n']) {
+        std::borrow::Cow::Owned(s.chars().filter(|c| !matches!(c, '\r' | '\n')).collect())
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+/// Decoded bytes as template text. Go would write bytes that are not UTF-8 (a keystore, a DER key) raw into
+/// the file; sidekey's template values are text, and replacing the bytes would deliver a corrupted file
+/// without a word, so the render fails instead, saying why (the bytes themselves are never shown).
+pub(super) fn binary_text(name: &str, bytes: Vec<u8>) -> Result<String, String> {
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "{name}: the decoded value is binary (not UTF-8 text at byte {}); sidekey cannot write binary \
+             data from a template: deliver it base64-encoded and decode it in the application",
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 /// Go's `strings.ToUpper`: Unicode's simple (one-to-one) mapping, so `ß` stays `ß`.
