@@ -118,10 +118,6 @@ pub fn write_atomic(target: &FileTarget, bytes: &[u8]) -> Result<WriteOutcome, O
     if current_content_equals(&dir, name, bytes) {
         return Ok(WriteOutcome::Unchanged);
     }
-    if target.backup {
-        backup(&dir, name).map_err(|e| OutputError::io(path, "backup", e))?;
-    }
-
     let tmp_name = format!(
         ".{}.sidekey-{}-{:016x}.tmp",
         name.to_string_lossy(),
@@ -131,6 +127,11 @@ pub fn write_atomic(target: &FileTarget, bytes: &[u8]) -> Result<WriteOutcome, O
     // What the file being replaced had: its mode (kept when the template gives none) and its owner (kept
     // unless the template names one: an operator's chown must survive a re-render, consul-template#1061).
     let current = current_meta(&dir, name);
+    // After reading what the file had: the backup keeps the same inode, and the destination stays in place
+    // until the new content is renamed over it.
+    if target.backup {
+        backup(&dir, name).map_err(|e| OutputError::io(path, "backup", e))?;
+    }
     let mode = match (target.keep_mode, current) {
         (true, Some(c)) => c.mode,
         _ => target.mode,
@@ -309,10 +310,22 @@ fn open_regular(dir: &OwnedFd, name: &std::ffi::OsStr) -> Option<(File, u64)> {
     }
 }
 
+/// Keep the file being replaced as `NAME.bak` (the previous backup goes): a second link to it, so the
+/// destination itself is never missing, and a write that fails leaves both as they were.
 fn backup(dir: &OwnedFd, name: &std::ffi::OsStr) -> std::io::Result<()> {
     let mut bak = name.to_os_string();
     bak.push(".bak");
-    match renameat(dir, name, dir, bak.as_os_str()) {
+    match unlinkat(dir, bak.as_os_str(), UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => {}
+        Err(e) => return Err(e.into()),
+    }
+    match nix::unistd::linkat(
+        dir,
+        name,
+        dir,
+        bak.as_os_str(),
+        nix::fcntl::AtFlags::empty(),
+    ) {
         Ok(()) | Err(Errno::ENOENT) => Ok(()),
         Err(e) => Err(e.into()),
     }
@@ -364,6 +377,31 @@ mod tests {
         write_atomic(&t, b"two").unwrap();
         let m = std::fs::metadata(&t.path).unwrap();
         assert_eq!((m.uid(), m.gid()), (65534, 65534));
+    }
+
+    #[test]
+    fn a_backup_keeps_the_old_content_and_the_destination_keeps_its_mode() {
+        let dir = shm_dir();
+        let mut t = target(dir.path(), "f");
+        t.keep_mode = true;
+        t.backup = true;
+        std::fs::write(&t.path, b"old").unwrap();
+        std::fs::set_permissions(&t.path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic(&t, b"new").unwrap();
+        assert_eq!(std::fs::read(&t.path).unwrap(), b"new");
+        assert_eq!(
+            mode_of(&t.path),
+            0o640,
+            "the operator's mode survives a backup"
+        );
+        let bak = dir.path().join("f.bak");
+        assert_eq!(std::fs::read(&bak).unwrap(), b"old");
+        write_atomic(&t, b"newer").unwrap();
+        assert_eq!(
+            std::fs::read(&bak).unwrap(),
+            b"new",
+            "the previous backup is replaced"
+        );
     }
 
     fn mode_of(p: &Path) -> u32 {
