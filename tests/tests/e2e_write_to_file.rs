@@ -132,3 +132,30 @@ fn write_to_file_writes_what_bao_agent_writes() {
     assert_eq!(file(sk_out.path(), "bundle.pem").0, "CERT-2\nCA-2\n");
     assert_eq!(file(sk_out.path(), "main.txt").0, "rendered 2\n");
 }
+
+/// A `writeToFile` that cannot write fails its template before the destination is written, as in
+/// consul-template (where the function runs while the template renders).
+#[test]
+fn a_failing_write_to_file_leaves_the_destination_unwritten() {
+    let fx = Setup::new().start();
+    let out = ShmDir::new();
+    // A regular file where writeToFile needs a directory.
+    std::fs::write(out.join("afile"), "x").unwrap();
+    let o = out.path().display();
+    let text =
+        format!("{{{{ \"hello\" | writeToFile \"{o}/afile/n.txt\" \"\" \"\" \"0600\" }}}}x\n");
+    let token = fx.write_file("wtf-token", fx.bao.root_token());
+    let cfg = fx.write_file(
+        "fail.hcl",
+        &(vault(&fx.addr())
+            + &token_file_auto_auth(&token)
+            + &template(&text, &out.join("dest.txt"), &[])),
+    );
+    let done = Sidekey::new(["run", "--once", "-c"]).args([&cfg]).run();
+    assert_ne!(done.code(), 0, "{}", done.stderr);
+    assert!(done.stderr.contains("writeToFile"), "{}", done.stderr);
+    assert!(
+        !out.join("dest.txt").exists(),
+        "the destination was written"
+    );
+}

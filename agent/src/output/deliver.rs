@@ -149,6 +149,11 @@ impl Deliverer {
         let destination = out.target.path.display().to_string();
         let fail =
             |e: String| OutputFailure::permanent(OutputId::File(out.name.clone()), Step::Write, e);
+        // `writeToFile` runs while the template renders in consul-template: a side write that fails fails
+        // the template, and its destination is not written. So side files go first; whether the
+        // destination is about to change decides whether appends happen, as before.
+        let will_change = !super::file::holds(&out.target, bytes);
+        side::write_all(out, side_writes, will_change, &self.auditor)?;
         let changed = match write_atomic(&out.target, bytes) {
             Ok(WriteOutcome::Unchanged) => false,
             Ok(WriteOutcome::Written) => {
@@ -167,7 +172,6 @@ impl Deliverer {
                 return Err(fail(e.to_string()));
             }
         };
-        side::write_all(out, side_writes, changed, &self.auditor)?;
         if changed && out.command.is_some() {
             self.start_command(i);
         }

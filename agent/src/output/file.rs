@@ -222,6 +222,15 @@ fn split(path: &Path) -> Result<(&Path, &std::ffi::OsStr), OutputError> {
     Ok((dir, name))
 }
 
+/// Whether `target` already holds exactly `bytes` (read through the real directory, never a symlink):
+/// writing it would change nothing.
+pub fn holds(target: &FileTarget, bytes: &[u8]) -> bool {
+    let Ok((dir_path, name)) = split(&target.path) else {
+        return false;
+    };
+    open_dir(dir_path).is_ok_and(|dir| current_content_equals(&dir, name, bytes))
+}
+
 /// Open a directory; a symlink as its last component is refused.
 fn open_dir(dir: &Path) -> nix::Result<OwnedFd> {
     nix::fcntl::open(
