@@ -69,7 +69,11 @@ impl BackendError {
             Self::Redirect { .. } => true,
             // A standby's "no handler for route" fails over to the other nodes (the active one knows the
             // mount) but is not retried: when every node says it, the mount is not there.
-            Self::Status { status, .. } => *status >= 500 || *status == 429 || *status == 412,
+            Self::Status {
+                status, message, ..
+            } => {
+                *status >= 500 || *status == 429 || *status == 412 || kv_upgrading(*status, message)
+            }
             Self::Decode { .. } | Self::Setup(_) => false,
         }
     }
@@ -77,7 +81,8 @@ impl BackendError {
     /// Whether another node of the cluster may answer where this one failed: it could not be reached,
     /// it is sealed, a standby without a leader or behind the index asked for (5xx, 429, 412), it
     /// redirected somewhere not followed, or it does not know a mount created moments ago on the active
-    /// node ("no handler for route", a standby catching up).
+    /// node ("no handler for route", a standby catching up) or has not seen a new KV v2 mount's
+    /// upgrade yet (see [`kv_upgrading`]).
     pub fn fails_over(&self) -> bool {
         match self {
             Self::Transport { .. } | Self::Redirect { .. } => true,
@@ -88,6 +93,7 @@ impl BackendError {
                     || *status == 429
                     || *status == 412
                     || (*status == 404 && message.contains("no handler for route"))
+                    || kv_upgrading(*status, message)
             }
             Self::Decode { .. } | Self::Setup(_) => false,
         }
@@ -101,5 +107,62 @@ impl BackendError {
             Self::Status { status, .. } => Some(*status),
             _ => None,
         }
+    }
+}
+
+/// Whether a 400 says a KV v2 mount is still being set up: for a moment after a KV v2 mount is created
+/// (or a v1 mount upgraded) the active node answers "Upgrading from non-versioned to versioned data"
+/// and a standby "Waiting for the primary to upgrade from non-versioned to versioned data" (for ~1 s
+/// on OpenBao 2.7 after the active node already serves the mount). The server says "for a brief period":
+/// retried, and failed over (the active node is usually done already) — never "secret missing".
+fn kv_upgrading(status: u16, message: &str) -> bool {
+    status == 400
+        && (message.contains("Waiting for the primary to upgrade")
+            || message.contains("Upgrading from non-versioned to versioned data"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(status: u16, message: &str) -> BackendError {
+        BackendError::Status {
+            method: "GET".into(),
+            path: "fresh/data/x".into(),
+            status,
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn a_kv_v2_mount_being_upgraded_is_retried_and_fails_over() {
+        for message in [
+            "Waiting for the primary to upgrade from non-versioned to versioned data. This backend will be \
+             unavailable for a brief period and will resume service when the primary is finished.",
+            "Upgrading from non-versioned to versioned data. This backend will be unavailable for a brief \
+             period and will resume service shortly.",
+        ] {
+            let e = status(400, message);
+            assert!(e.is_transient(), "{e}");
+            assert!(e.fails_over(), "{e}");
+        }
+    }
+
+    #[test]
+    fn other_client_errors_stay_permanent() {
+        for (code, message) in [
+            (400, "invalid role name"),
+            (403, "permission denied"),
+            (404, ""),
+        ] {
+            let e = status(code, message);
+            assert!(!e.is_transient(), "{e}");
+            assert!(!e.fails_over(), "{e}");
+        }
+        let e = status(
+            404,
+            "no handler for route \"db/creds/app\". route entry not found.",
+        );
+        assert!(e.fails_over() && !e.is_transient(), "{e}");
     }
 }

@@ -381,3 +381,27 @@ async fn the_newest_index_seen_is_sent_on_later_requests_and_an_older_one_does_n
         seen[2]
     );
 }
+
+#[tokio::test]
+async fn a_standby_waiting_for_a_new_kv_v2_mount_fails_over_and_alone_is_retried_later() {
+    let waiting = |_: u16, _: &str| {
+        json_answer(
+            "400 Bad Request",
+            r#"{"errors":["Waiting for the primary to upgrade from non-versioned to versioned data. This backend will be unavailable for a brief period and will resume service when the primary is finished."]}"#,
+            "",
+        )
+    };
+    let standby = Server::start(waiting).await;
+    let active = Server::start(|_, _| ok_answer("v2")).await;
+    let c = cluster(&standby.origin(), &[active.origin()]);
+    let s = c.read(&token(), "fresh/data/x").await.unwrap().unwrap();
+    assert_eq!(s.data.0, json!({ "value": "v2" }));
+    assert_eq!(c.node(), active.origin());
+
+    // With no other node to ask, the 400 is an error to retry, not a missing secret.
+    let err = client(&standby.origin())
+        .read(&token(), "fresh/data/x")
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err}");
+}
