@@ -218,16 +218,10 @@ impl Authenticator {
                 client_key,
                 ca_cert,
             } => {
-                let a = cert::login(
-                    &self.vault,
-                    &m.mount_path,
-                    ns,
-                    cert_name.as_deref(),
-                    client_cert,
-                    client_key,
-                    ca_cert,
-                )
-                .await?;
+                let a = cert::client(&self.client, &self.vault, client_cert, client_key, ca_cert)?
+                    .login(&m.mount_path, &cert::login_body(cert_name.as_deref()), ns)
+                    .await
+                    .map_err(backend)?;
                 let subject = a.metadata.get("common_name").cloned().unwrap_or_default();
                 Ok(Token::from_auth(a, Identity { subject, ..base }))
             }

@@ -53,6 +53,8 @@ pub struct Client {
     index: Arc<Mutex<Option<HeaderValue>>>,
     namespace: Option<String>,
     in_flight: Arc<Semaphore>,
+    /// The in-flight cap, also the idle connections kept per node.
+    max_in_flight: usize,
 }
 
 impl Client {
@@ -103,32 +105,38 @@ impl Client {
             nodes.push(base);
             urls.push(url);
         }
-        // Redirects are followed only to a configured node: the token goes with them.
-        let redirects = RedirectGuard::new(urls.iter());
-        // Loading the system's CA roots costs milliseconds at every start: only https needs them.
-        let tls = if nodes.iter().any(|n| n.starts_with("https://")) {
-            client_config(&s.tls)?
-        } else {
-            super::tls::unused_config()?
-        };
         let max = s.max_in_flight.max(1);
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .pool_max_idle_per_host(max)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(60))
-            .no_proxy()
-            .redirect(redirects.policy())
-            .build()
-            .map_err(|e| BackendError::Setup(format!("HTTP client: {e}")))?;
         Ok(Self {
-            http,
+            http: http_client(&nodes, &urls, &s.tls, max)?,
             nodes: nodes.into(),
             current: Arc::new(AtomicUsize::new(0)),
             index: Arc::new(Mutex::new(None)),
             namespace: s.namespace.map(str::to_string),
             in_flight: Arc::new(Semaphore::new(max)),
+            max_in_flight: max,
+        })
+    }
+
+    /// A client of the same nodes that presents other TLS settings (the `cert` auth method's client
+    /// certificate). It has its own connections but shares the node in use, the consistency index and
+    /// the in-flight cap with this client: a login through it starts on the node in use and fails over
+    /// like any call, and the calls after it go where it was answered, with the index it saw.
+    ///
+    /// # Errors
+    /// [`BackendError::Setup`] for unusable TLS files.
+    pub fn with_tls(&self, tls: &TlsSettings<'_>) -> Result<Self, BackendError> {
+        let urls = self
+            .nodes
+            .iter()
+            .map(|n| {
+                reqwest::Url::parse(n).map_err(|e| {
+                    BackendError::Setup(format!("address {n:?} is not a valid URL: {e}"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            http: http_client(&self.nodes, &urls, tls, self.max_in_flight)?,
+            ..self.clone()
         })
     }
 
@@ -507,6 +515,34 @@ impl Client {
             kv_version,
         }))
     }
+}
+
+/// The HTTP client for `nodes` (their parsed `urls`): redirects followed only to one of them, TLS from
+/// `tls` when any is https, up to `max` idle connections kept per node.
+fn http_client(
+    nodes: &[String],
+    urls: &[reqwest::Url],
+    tls: &TlsSettings<'_>,
+    max: usize,
+) -> Result<reqwest::Client, BackendError> {
+    // Redirects are followed only to a configured node: the token goes with them.
+    let redirects = RedirectGuard::new(urls.iter());
+    // Loading the system's CA roots costs milliseconds at every start: only https needs them.
+    let tls = if nodes.iter().any(|n| n.starts_with("https://")) {
+        client_config(tls)?
+    } else {
+        super::tls::unused_config()?
+    };
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .pool_max_idle_per_host(max)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(60))
+        .no_proxy()
+        .redirect(redirects.policy())
+        .build()
+        .map_err(|e| BackendError::Setup(format!("HTTP client: {e}")))
 }
 
 /// A transport error as text, with its sources (reqwest's top-level message alone is vague).
