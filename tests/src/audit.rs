@@ -45,13 +45,14 @@ pub fn field<'a>(event: &'a Value, ptr: &str) -> &'a str {
         .unwrap_or_default()
 }
 
-/// One line per event (`seq time event outcome path lease accessor reload error`), for failure messages.
+/// One line per event (`seq time event outcome path lease accessor reload error node`), for failure
+/// messages.
 pub fn summary(events: &[Value]) -> String {
     events
         .iter()
         .map(|e| {
             format!(
-                "{} {} {} {} {} {} {} {} {}",
+                "{} {} {} {} {} {} {} {} {} {}",
                 e["seq"],
                 field(e, "/time"),
                 field(e, "/event"),
@@ -60,7 +61,8 @@ pub fn summary(events: &[Value]) -> String {
                 field(e, "/secret/lease_id"),
                 field(e, "/identity/token_accessor"),
                 e.get("reload").map(Value::to_string).unwrap_or_default(),
-                field(e, "/error")
+                field(e, "/error"),
+                field(e, "/backend/node")
             )
         })
         .collect::<Vec<_>>()

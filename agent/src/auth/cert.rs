@@ -2,16 +2,18 @@
 
 use std::path::PathBuf;
 
-use crate::backend::{Client, ClientSettings, Reuse, tls::TlsSettings};
+use serde_json::Value;
+
+use crate::backend::{Client, tls::TlsSettings};
 use crate::config::VaultConfig;
 
 use super::AuthError;
 
-/// A client whose connections present the client certificate, for `<mount>/login`, reusing connections
-/// as the `auto-auth` part does (`reuse`).
+/// A client that presents the client certificate (files re-read now): the same nodes as `client`,
+/// sharing the node in use and the consistency index, with the certificate's TLS settings.
 pub(super) fn client(
+    client: &Client,
     vault: &VaultConfig,
-    reuse: Reuse,
     client_cert: &Option<PathBuf>,
     client_key: &Option<PathBuf>,
     ca_cert: &Option<PathBuf>,
@@ -25,29 +27,21 @@ pub(super) fn client(
             reason: "client_cert and client_key are required (in the method's config or the vault stanza)".into(),
         });
     };
-    let settings = ClientSettings {
-        address: &vault.address,
-        addresses: &vault.addresses,
-        namespace: vault.namespace.as_deref(),
-        tls: TlsSettings {
-            ca_cert: ca_cert.as_deref().or(vault.ca_cert.as_deref()),
-            ca_path: vault.ca_path.as_deref(),
-            client_cert: Some((cert, key)),
-            skip_verify: vault.tls_skip_verify,
-            server_name: vault.tls_server_name.as_deref(),
-        },
-        max_in_flight: 1,
-        auth: reuse,
-        templating: reuse,
+    let tls = TlsSettings {
+        ca_cert: ca_cert.as_deref().or(vault.ca_cert.as_deref()),
+        ca_path: vault.ca_path.as_deref(),
+        client_cert: Some((cert, key)),
+        skip_verify: vault.tls_skip_verify,
+        server_name: vault.tls_server_name.as_deref(),
     };
-    Client::new(&settings).map_err(|source| AuthError::Backend {
+    client.with_tls(&tls).map_err(|source| AuthError::Backend {
         method: "cert",
         source,
     })
 }
 
-/// The login body: the cert role to log in as, if given.
-pub(super) fn login_body(name: Option<&str>) -> serde_json::Value {
+/// The login body: the cert role to match, if one is named.
+pub(super) fn login_body(name: Option<&str>) -> Value {
     match name {
         Some(n) => serde_json::json!({ "name": n }),
         None => serde_json::json!({}),

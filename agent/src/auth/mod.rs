@@ -202,13 +202,7 @@ impl Authenticator {
                 client_key,
                 ca_cert,
             } => Ok(Prepared::Login {
-                client: cert::client(
-                    &self.vault,
-                    self.client.auth_reuse(),
-                    client_cert,
-                    client_key,
-                    ca_cert,
-                )?,
+                client: cert::client(&self.client, &self.vault, client_cert, client_key, ca_cert)?,
                 body: cert::login_body(name.as_deref()),
                 subject: String::new(),
             }),

@@ -94,6 +94,8 @@ pub struct Client {
     reuse: (Reuse, Reuse),
     namespace: Option<String>,
     in_flight: Arc<Semaphore>,
+    /// The in-flight cap, also the idle connections kept per node.
+    max_in_flight: usize,
 }
 
 impl Client {
@@ -118,11 +120,6 @@ impl Client {
             auth: Reuse::of(cfg, |p| p.auto_auth),
             templating: Reuse::of(cfg, |p| p.templating),
         })
-    }
-
-    /// How the `auto-auth` part reuses connections (for a client built for one login, e.g. `cert`).
-    pub fn auth_reuse(&self) -> Reuse {
-        self.reuse.0
     }
 
     /// Build a client.
@@ -151,41 +148,12 @@ impl Client {
             nodes.push(base);
             urls.push(url);
         }
-        // Redirects are followed only to a configured node: the token goes with them.
-        let redirects = RedirectGuard::new(urls.iter());
-        // Loading the system's CA roots costs milliseconds at every start: only https needs them.
-        let tls = if nodes.iter().any(|n| n.starts_with("https://")) {
-            client_config(&s.tls)?
-        } else {
-            super::tls::unused_config()?
-        };
         let max = s.max_in_flight.max(1);
-        let build = |reuse: Reuse| {
-            let mut b = reqwest::Client::builder()
-                .tls_backend_preconfigured(tls.clone())
-                .pool_idle_timeout(Duration::from_secs(90))
-                .connect_timeout(Duration::from_secs(5))
-                .timeout(Duration::from_secs(60))
-                .no_proxy()
-                .redirect(redirects.policy());
-            b = if reuse.no_idle || reuse.no_keep_alive {
-                b.pool_max_idle_per_host(0)
-            } else {
-                b.pool_max_idle_per_host(max)
-            };
-            if reuse.no_keep_alive {
-                // `Connection: close` has no meaning in HTTP/2: stay on HTTP/1.1, as Go's client does
-                // with keep-alives off.
-                b = b.http1_only();
-            }
-            b.build()
-                .map_err(|e| BackendError::Setup(format!("HTTP client: {e}")))
-        };
-        let http = build(s.templating)?;
+        let http = http_client(&nodes, &urls, &s.tls, max, s.templating)?;
         let auth_http = if s.auth == s.templating {
             http.clone()
         } else {
-            build(s.auth)?
+            http_client(&nodes, &urls, &s.tls, max, s.auth)?
         };
         Ok(Self {
             http,
@@ -196,6 +164,33 @@ impl Client {
             reuse: (s.auth, s.templating),
             namespace: s.namespace.map(str::to_string),
             in_flight: Arc::new(Semaphore::new(max)),
+            max_in_flight: max,
+        })
+    }
+
+    /// A client of the same nodes that presents other TLS settings (the `cert` auth method's client
+    /// certificate). It has its own connections but shares the node in use, the consistency index and
+    /// the in-flight cap with this client: a login through it starts on the node in use and fails over
+    /// like any call, and the calls after it go where it was answered, with the index it saw.
+    ///
+    /// # Errors
+    /// [`BackendError::Setup`] for unusable TLS files.
+    pub fn with_tls(&self, tls: &TlsSettings<'_>) -> Result<Self, BackendError> {
+        let urls = self
+            .nodes
+            .iter()
+            .map(|n| {
+                reqwest::Url::parse(n).map_err(|e| {
+                    BackendError::Setup(format!("address {n:?} is not a valid URL: {e}"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // It serves logins only: the `auto-auth` part's connection reuse, for both pools.
+        let http = http_client(&self.nodes, &urls, tls, self.max_in_flight, self.reuse.0)?;
+        Ok(Self {
+            auth_http: http.clone(),
+            http,
+            ..self.clone()
         })
     }
 
@@ -740,6 +735,44 @@ impl Client {
             kv_version,
         }))
     }
+}
+
+/// The HTTP client for `nodes` (their parsed `urls`): redirects followed only to one of them, TLS from
+/// `tls` when any is https, up to `max` idle connections kept per node unless `reuse` says otherwise.
+fn http_client(
+    nodes: &[String],
+    urls: &[reqwest::Url],
+    tls: &TlsSettings<'_>,
+    max: usize,
+    reuse: Reuse,
+) -> Result<reqwest::Client, BackendError> {
+    // Redirects are followed only to a configured node: the token goes with them.
+    let redirects = RedirectGuard::new(urls.iter());
+    // Loading the system's CA roots costs milliseconds at every start: only https needs them.
+    let tls = if nodes.iter().any(|n| n.starts_with("https://")) {
+        client_config(tls)?
+    } else {
+        super::tls::unused_config()?
+    };
+    let mut b = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(60))
+        .no_proxy()
+        .redirect(redirects.policy());
+    b = if reuse.no_idle || reuse.no_keep_alive {
+        b.pool_max_idle_per_host(0)
+    } else {
+        b.pool_max_idle_per_host(max)
+    };
+    if reuse.no_keep_alive {
+        // `Connection: close` has no meaning in HTTP/2: stay on HTTP/1.1, as Go's client does with
+        // keep-alives off.
+        b = b.http1_only();
+    }
+    b.build()
+        .map_err(|e| BackendError::Setup(format!("HTTP client: {e}")))
 }
 
 /// A transport error as text, with its sources (reqwest's top-level message alone is vague).

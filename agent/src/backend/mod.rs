@@ -13,7 +13,7 @@ pub mod response;
 pub mod secret;
 pub mod tls;
 
-pub use client::{Client, ClientSettings, Reuse};
+pub use client::Client;
 pub use error::BackendError;
 pub use response::{AuthInfo, MountInfo, WrapInfo};
 

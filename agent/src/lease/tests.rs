@@ -12,8 +12,9 @@ use super::fetch::Fetched;
 use super::store::{Action, Entry};
 use crate::audit::{Auditor, Identity};
 use crate::auth::Token;
+use crate::backend::client::{ClientSettings, Reuse};
 use crate::backend::secret::{Secret, SecretRequest};
-use crate::backend::{Client, ClientSettings, Reuse, tls::TlsSettings};
+use crate::backend::{Client, tls::TlsSettings};
 use crate::config::Config;
 use crate::runtime::ProcessEnv;
 

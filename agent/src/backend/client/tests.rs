@@ -409,3 +409,30 @@ async fn a_standby_waiting_for_a_new_kv_v2_mount_fails_over_and_alone_is_retried
         .unwrap_err();
     assert!(err.is_transient(), "{err}");
 }
+
+#[tokio::test]
+async fn a_client_with_other_tls_shares_the_node_in_use_and_the_index() {
+    use base64::Engine;
+    let index = base64::engine::general_purpose::STANDARD.encode(r#"{"cluster_id":"c","index":5}"#);
+    let header = format!("X-Vault-Index: {index}\r\nConnection: close");
+    let good =
+        Server::start(move |_, _| ok_answer("x").replace("Connection: close", &header)).await;
+    let dead = dead_origin().await;
+    let c = cluster(&dead, &[good.origin()]);
+    // The `cert` method logs in through such a client: its answer moves both to the node that answered.
+    let cert = c.with_tls(&TlsSettings::default()).unwrap();
+    cert.read(&token(), "auth/cert/login").await.unwrap();
+    assert_eq!(
+        c.node(),
+        good.origin(),
+        "audit events name the node that answered"
+    );
+    c.read(&token(), "secret/x").await.unwrap();
+    let seen = good.seen();
+    assert_eq!(seen.len(), 2, "the dead node is not tried again: {seen:?}");
+    assert!(
+        seen[1].contains(&format!("x-vault-index: {}", index.to_lowercase())),
+        "the index the login saw is sent on: {}",
+        seen[1]
+    );
+}
