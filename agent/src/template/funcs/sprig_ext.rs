@@ -432,8 +432,8 @@ fn to_float(v: &Value) -> f64 {
     }
 }
 
-/// Go's `reflect.Kind` name of a value.
-fn kind(v: &Value) -> &'static str {
+/// Go's `reflect.Kind` name of a value (sprig's `kindOf`).
+pub(super) fn kind(v: &Value) -> &'static str {
     match v {
         Value::Nil | Value::Missing(_) => "invalid",
         Value::Bool(_) => "bool",

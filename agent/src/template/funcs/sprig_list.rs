@@ -211,18 +211,7 @@ fn go_type(v: &Value) -> &'static str {
 
 /// `reflect.Kind.String()` of a value, as sprig's `kindOf` gives it.
 fn go_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Nil | Value::Missing(_) => "invalid",
-        Value::Bool(_) => "bool",
-        Value::Int(_) => "int",
-        Value::Int64(_) => "int64",
-        Value::Float(_) => "float64",
-        Value::Str(_) | Value::JsonNumber(_) => "string",
-        Value::List(_) | Value::Strings(_) => "slice",
-        Value::Map(_) => "map",
-        Value::Secret(_) | Value::Scratch(_) => "ptr",
-        Value::Object(o) => o.kind(),
-    }
+    super::sprig_ext::kind(v)
 }
 
 /// Go's `reflect.DeepEqual` on template values: the types must match (an `int` is not an `int64`, a
