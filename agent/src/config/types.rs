@@ -5,6 +5,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod auth;
+mod logging;
+
+pub use auth::*;
+pub use logging::*;
+
 /// The whole agent configuration (Vault Agent's `agent.hcl` plus sidekey's extensions).
 #[derive(Clone, Debug, Default)]
 pub struct Config {
@@ -67,76 +73,6 @@ impl std::fmt::Display for ConfigWarning {
     }
 }
 
-/// `log_format`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    #[default]
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
-/// `log_file = "PATH"` with `log_rotate_bytes`, `log_rotate_duration` and `log_rotate_max_files`, as
-/// Vault Agent reads them.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LogFileConfig {
-    /// The directory the log file is in (rotated files go beside it).
-    pub dir: PathBuf,
-    /// The log file's name: the last part of `log_file`, or `bao.log` when `log_file` ends with `/` or
-    /// names a directory.
-    pub name: String,
-    /// `log_rotate_bytes`: rotate once the file holds this many bytes; `None` (unset, or 0 or less as in
-    /// Vault Agent): no size limit.
-    pub rotate_bytes: Option<u64>,
-    /// `log_rotate_duration`: rotate when the file is this old (default 24 h, as in Vault Agent).
-    pub rotate_duration: Duration,
-    /// `log_rotate_max_files`: which rotated files are kept.
-    pub keep: KeepRotated,
-}
-
-/// `log_rotate_max_files`: how many rotated log files are kept (the current file is not counted).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeepRotated {
-    /// `0` or unset: every rotated file is kept.
-    All,
-    /// `-1` (any negative number): rotated files are removed at once.
-    None,
-    /// `N`: the newest `N`.
-    Newest(usize),
-}
-
-/// The parts of the agent `disable_idle_connections` / `disable_keep_alives` name. Vault Agent's
-/// `caching` and `proxying` parts are the API proxy, which sidekey does not serve.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Parts {
-    /// `"auto-auth"`: logging in, and looking up, renewing and revoking the agent's own token.
-    pub auto_auth: bool,
-    /// `"templating"`: reading, issuing, renewing and revoking the secrets of templates and env templates.
-    pub templating: bool,
-}
-
-impl Parts {
-    /// Add the part Vault Agent calls `name`. `Ok(false)` for `caching` and `proxying`, which name the
-    /// API proxy (nothing to change in sidekey), and for `""`.
-    ///
-    /// # Errors
-    /// A name Vault Agent does not know, as a message.
-    pub fn add(&mut self, name: &str) -> Result<bool, String> {
-        match name {
-            "auto-auth" => self.auto_auth = true,
-            "templating" => self.templating = true,
-            "caching" | "proxying" | "" => return Ok(false),
-            other => {
-                return Err(format!(
-                    "{other:?} is not one of \"auto-auth\", \"caching\", \"proxying\", \"templating\""
-                ));
-            }
-        }
-        Ok(true)
-    }
-}
-
 /// Where the admin listener binds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AdminListener {
@@ -184,139 +120,6 @@ impl Default for VaultConfig {
             tls_server_name: None,
             namespace: None,
         }
-    }
-}
-
-/// The `auto_auth` stanza: one method and any number of sinks.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AutoAuthConfig {
-    /// The `method` block.
-    pub method: MethodConfig,
-    /// Every `sink "file"` block.
-    pub sinks: Vec<FileSinkConfig>,
-}
-
-/// One `auto_auth { method "<type>" { ... } }` block.
-#[derive(Clone, Debug, PartialEq)]
-pub struct MethodConfig {
-    /// The method and its `config = { ... }` settings.
-    pub kind: MethodKind,
-    /// `mount_path`: where the auth method is mounted, e.g. `auth/jwt` (default `auth/<type>`).
-    pub mount_path: String,
-    /// `namespace` of the auth mount, if different from the `vault` one.
-    pub namespace: Option<String>,
-    /// `min_backoff`: first retry delay after a failed login. Default 1 s.
-    pub min_backoff: Duration,
-    /// `max_backoff`: cap of the retry delay. Default 5 min.
-    pub max_backoff: Duration,
-    /// `exit_on_err`: exit when a login fails instead of retrying.
-    pub exit_on_err: bool,
-    /// `wrap_ttl`: the login response is response-wrapped by the server and the sink gets the wrap info
-    /// (Vault Agent's JSON `SecretWrapInfo`); sidekey then holds no token of its own: nothing is renewed,
-    /// and the config has exactly one sink and no templates.
-    pub wrap_ttl: Option<Duration>,
-}
-
-/// The auth method type and its `config` map, validated.
-#[derive(Clone, Debug, PartialEq)]
-pub enum MethodKind {
-    /// `method "jwt"`: log in with the JWT read from `path` (re-read at every login) as `role`.
-    Jwt {
-        /// `config.path`: the JWT file.
-        path: PathBuf,
-        /// `config.role`.
-        role: String,
-        /// `config.remove_jwt_after_reading` (default false, unlike Vault Agent).
-        remove_jwt_after_reading: bool,
-    },
-    /// `method "kubernetes"`: log in with the service-account token file as `role`.
-    Kubernetes {
-        /// `config.role`.
-        role: String,
-        /// `config.token_path` (default `/var/run/secrets/kubernetes.io/serviceaccount/token`).
-        token_path: PathBuf,
-    },
-    /// `method "approle"`: log in with role_id and secret_id read from files.
-    AppRole {
-        /// `config.role_id_file_path`.
-        role_id_file_path: PathBuf,
-        /// `config.secret_id_file_path`, if the role requires a secret_id.
-        secret_id_file_path: Option<PathBuf>,
-        /// `config.remove_secret_id_file_after_reading` (Vault Agent's default: true).
-        remove_secret_id_file_after_reading: bool,
-    },
-    /// `method "cert"`: TLS client-certificate login.
-    Cert {
-        /// `config.name`: the cert role to log in as (optional).
-        name: Option<String>,
-        /// `config.client_cert` (falls back to the `vault` stanza's).
-        client_cert: Option<PathBuf>,
-        /// `config.client_key` (falls back to the `vault` stanza's).
-        client_key: Option<PathBuf>,
-        /// `config.ca_cert` (falls back to the `vault` stanza's).
-        ca_cert: Option<PathBuf>,
-    },
-    /// `method "token_file"`: use the token in `token_file_path` (re-read when it changes).
-    TokenFile {
-        /// `config.token_file_path`.
-        token_file_path: PathBuf,
-    },
-}
-
-impl MethodKind {
-    /// The method's type name as written in the config (`jwt`, `kubernetes`, ...).
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Self::Jwt { .. } => "jwt",
-            Self::Kubernetes { .. } => "kubernetes",
-            Self::AppRole { .. } => "approle",
-            Self::Cert { .. } => "cert",
-            Self::TokenFile { .. } => "token_file",
-        }
-    }
-}
-
-/// One `sink "file" { config = { path, mode } }` block.
-#[derive(Clone, Debug, PartialEq)]
-pub struct FileSinkConfig {
-    /// `config.path`: where the token is written.
-    pub path: PathBuf,
-    /// `config.mode`: file permissions (default 0640 as in Vault Agent).
-    pub mode: u32,
-    /// `wrap_ttl`: write a response-wrapping token of the token (`sys/wrapping/wrap`), as Vault Agent's
-    /// JSON `SecretWrapInfo`, instead of the token itself.
-    pub wrap_ttl: Option<Duration>,
-    /// `dh_type = "curve25519"` and its settings: the value is encrypted for the consumer whose public
-    /// key is in `dh_path` (Vault Agent's envelope; after wrapping, when both are set).
-    pub encrypt: Option<SinkEncryption>,
-}
-
-/// An encrypted sink's settings (`dh_type = "curve25519"`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct SinkEncryption {
-    /// `dh_path`: the consumer's public key, JSON `{"curve25519_public_key": "<base64>"}`.
-    pub dh_path: PathBuf,
-    /// `derive_key`: the AES key is HKDF-SHA256 of the shared secret and both public keys (otherwise
-    /// the shared secret itself).
-    pub derive_key: bool,
-    /// `aad`: additional authenticated data the consumer must give too (empty: none).
-    pub aad: Aad,
-    /// `aad_env_var`: the variable whose value replaces `aad` when the config is loaded.
-    pub aad_env_var: Option<String>,
-}
-
-/// An encrypted sink's additional authenticated data. The consumer must know it, an attacker should
-/// not: never printed.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Aad(pub zeroize::Zeroizing<String>);
-
-impl std::fmt::Debug for Aad {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_empty() {
-            "Aad(none)"
-        } else {
-            "Aad(<redacted>)"
-        })
     }
 }
 
