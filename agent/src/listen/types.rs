@@ -1,0 +1,58 @@
+//! A proxied request and its response, buffered, as the API proxy hands them to the cache. Only requests
+//! the cache may answer are buffered; everything else streams through the proxy unchanged.
+
+use bytes::Bytes;
+use hyper::{HeaderMap, Method, StatusCode};
+use secrecy::SecretString;
+
+/// A request received on a listener for `/v1/...`, with its body read (bounded by `max_request_size`).
+#[derive(Debug)]
+pub struct ProxyRequest {
+    /// The HTTP method.
+    pub method: Method,
+    /// The path after `/v1/`, without the query (e.g. `database/creds/app`).
+    pub path: String,
+    /// The raw query string, if any (without `?`).
+    pub query: Option<String>,
+    /// The token the request will be sent with (the caller's, or the auto-auth token the proxy added).
+    pub token: Option<SecretString>,
+    /// `X-Vault-Namespace`, if any.
+    pub namespace: Option<String>,
+    /// The request's headers as received (hop-by-hop headers already removed).
+    pub headers: HeaderMap,
+    /// The body. It may hold secrets (a write, a login): never logged.
+    pub body: Bytes,
+}
+
+/// A backend response, buffered.
+#[derive(Debug, Clone)]
+pub struct ProxyResponse {
+    /// The status code.
+    pub status: StatusCode,
+    /// The headers (hop-by-hop headers already removed).
+    pub headers: HeaderMap,
+    /// The body: secrets in it are never logged.
+    pub body: Bytes,
+}
+
+/// Whether a response came from the cache, for the `proxy.request` audit event and `X-Cache`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    /// Answered from a cache entry.
+    Hit,
+    /// Forwarded to the backend (and maybe stored).
+    Miss,
+    /// Not cacheable (renew, revoke, a write, no cache configured).
+    Bypass,
+}
+
+impl CacheStatus {
+    /// `hit`, `miss` or `bypass`, as in the audit event.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheStatus::Hit => "hit",
+            CacheStatus::Miss => "miss",
+            CacheStatus::Bypass => "bypass",
+        }
+    }
+}
