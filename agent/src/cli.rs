@@ -162,9 +162,18 @@ pub fn main() -> i32 {
             0
         }
         Command::Check { config } => match load(&config, env.as_ref(), Logs::StderrOnly) {
-            Ok(cfg) => match crate::lease::jobs::prepare(&cfg) {
-                Ok(_) => {
-                    for w in &cfg.warnings {
+            Ok(cfg) => match crate::lease::jobs::prepare(&cfg)
+                .map_err(|e| e.to_string())
+                .and_then(|_| {
+                    crate::runtime::open_state(&cfg, env.as_ref()).map_err(|e| e.to_string())
+                }) {
+                Ok((_, state_warning)) => {
+                    for w in cfg
+                        .warnings
+                        .iter()
+                        .map(ToString::to_string)
+                        .chain(state_warning)
+                    {
                         eprintln!("sidekey: warning: {w}");
                     }
                     for w in destinations_off_tmpfs(&cfg) {
@@ -310,6 +319,18 @@ fn config_source(files: Vec<PathBuf>, env: Arc<dyn EnvSource>) -> crate::runtime
 
 /// Destinations that `run` would refuse because they are not on tmpfs/ramfs (where that can be told now).
 fn destinations_off_tmpfs(cfg: &Config) -> Vec<String> {
+    let state = cfg
+        .persist
+        .as_ref()
+        .filter(|p| !p.allow_non_tmpfs)
+        .filter(|p| crate::output::file::destination_on_memory_fs(&p.path) == Some(false))
+        .map(|p| {
+            format!(
+                "{} {}: not on tmpfs/ramfs, so `sidekey run` will refuse to keep the token and leases there (mount a tmpfs there, or set allow_non_tmpfs = true in the persist block)",
+                p.name(),
+                p.path.display()
+            )
+        });
     cfg.templates
         .iter()
         .filter(|t| !t.allow_non_tmpfs)
@@ -320,6 +341,7 @@ fn destinations_off_tmpfs(cfg: &Config) -> Vec<String> {
                 t.destination.display()
             )
         })
+        .chain(state)
         .collect()
 }
 

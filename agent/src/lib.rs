@@ -15,6 +15,7 @@
 //! - [`audit`]: audit events, their hash chain and sinks; `audit verify` and `report`.
 //! - [`admin`]: the admin listener: health, readiness, Prometheus metrics.
 //! - [`listen`]: `listener "tcp"`/`"unix"`: the API proxy and its cache.
+//! - [`persist`]: the encrypted state file a restart resumes the token and leases from.
 //! - [`runtime`]: the agent's top-level flows, their exit codes, the shutdown token and the log file.
 //!
 //! Only [`cli`] is public: `main.rs` and the end-to-end tests drive the binary; everything else is
@@ -32,5 +33,6 @@ pub(crate) mod lease;
 #[allow(dead_code)]
 pub(crate) mod listen;
 pub(crate) mod output;
+pub(crate) mod persist;
 pub(crate) mod runtime;
 pub(crate) mod template;

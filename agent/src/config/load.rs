@@ -101,6 +101,11 @@ struct Merged {
     reload_on_config_change: Option<Origin>,
     audit: Option<Origin>,
     lease_state_file: Option<Origin>,
+    lease_state_key_file: Option<Origin>,
+    /// `cache { persist }`'s origin.
+    persist: Option<Origin>,
+    /// `lease_state_file` and `lease_state_key_file` as given: [`Merged::finish_persist`] puts them together.
+    lease_state: (Option<PathBuf>, Option<PathBuf>),
     admin_listener: Option<Origin>,
     log_level: Option<Origin>,
     log_format: Option<Origin>,
@@ -181,7 +186,22 @@ impl Merged {
             "lease_state_file",
             p.lease_state_file,
         )? {
-            c.lease_state_file = Some(v);
+            self.lease_state.0 = Some(v);
+        }
+        if let Some(v) = once(
+            &mut self.lease_state_key_file,
+            file,
+            "lease_state_key_file",
+            p.lease_state_key_file,
+        )? {
+            self.lease_state.1 = Some(v);
+        }
+        if let Some(mut v) = once(&mut self.persist, file, "cache.persist", p.persist)? {
+            v.origin.file = file.to_path_buf();
+            if let Some(o) = &mut v.key_origin {
+                o.file = file.to_path_buf();
+            }
+            c.persist = Some(v);
         }
         if let Some(v) = once(&mut self.admin_listener, file, "listener", p.admin_listener)? {
             c.admin_listener = Some(v);
@@ -233,6 +253,7 @@ impl Merged {
     }
 
     fn finish(mut self) -> Result<Config, ConfigError> {
+        self.finish_persist()?;
         if let Some(conflict) = self.wrapped_login_conflict() {
             return Err(conflict);
         }
@@ -273,10 +294,10 @@ impl Merged {
             );
             Some((at, m))
         });
-        let state = self.lease_state_file.as_ref().map(|at| {
+        let state = c.persist.as_ref().map(|p| {
             (
-                at,
-                format!("lease_state_file: {NO_TOKEN} to resume; remove one of them"),
+                &p.origin,
+                format!("{}: {NO_TOKEN} to resume; remove one of them", p.name()),
             )
         });
         let (at, message) = token_user.or(template).or(env).or(state)?;
@@ -285,6 +306,40 @@ impl Merged {
             line: at.line,
             message,
         })
+    }
+
+    /// The state file: `cache { persist }` or `lease_state_file` (with `lease_state_key_file`), not both.
+    fn finish_persist(&mut self) -> Result<(), ConfigError> {
+        let (path, key) = std::mem::take(&mut self.lease_state);
+        let key = key.zip(self.lease_state_key_file.clone());
+        let Some(path) = path else {
+            return match key {
+                Some((_, at)) => Err(ConfigError::Invalid {
+                    file: at.file,
+                    line: at.line,
+                    message: "lease_state_key_file: has no effect without lease_state_file; give \
+                              lease_state_file = \"PATH\" too (or persist \"file\" { path, key_file } \
+                              in the cache stanza)"
+                        .into(),
+                }),
+                None => Ok(()),
+            };
+        };
+        let at = self.lease_state_file.clone().unwrap_or_default();
+        if let Some(p) = &self.config.persist {
+            return Err(ConfigError::Invalid {
+                file: at.file,
+                line: at.line,
+                message: format!(
+                    "lease_state_file: the state file is already configured by {} at {}:{}; give one of them",
+                    p.name(),
+                    p.origin.file.display(),
+                    p.origin.line
+                ),
+            });
+        }
+        self.config.persist = Some(validate::persist::lease_state_file(path, at, key));
+        Ok(())
     }
 
     fn add_log(&mut self, file: &Path, keys: LogKeys) -> Result<(), ConfigError> {

@@ -7,9 +7,11 @@ use std::time::Duration;
 
 mod auth;
 mod logging;
+mod persist;
 
 pub use auth::*;
 pub use logging::*;
+pub use persist::*;
 
 /// The whole agent configuration (Vault Agent's `agent.hcl` plus sidekey's extensions).
 #[derive(Clone, Debug, Default)]
@@ -36,8 +38,9 @@ pub struct Config {
     pub reload_on_config_change: bool,
     /// The `audit` extension stanza (sidekey): where audit events go.
     pub audit: AuditConfig,
-    /// `lease_state_file` (sidekey): where leases are recorded so a restart resumes them.
-    pub lease_state_file: Option<PathBuf>,
+    /// The state file a restart resumes the token and leases from: `cache { persist ... }` or
+    /// `lease_state_file` (sidekey), one store either way.
+    pub persist: Option<PersistConfig>,
     /// `listener "admin" { address }` (sidekey): where `/healthz`, `/readyz` and `/metrics` are served.
     pub admin_listener: Option<AdminListener>,
     /// `log_level`: `trace`, `debug`, `info` (default), `warn` or `error`. `SIDEKEY_LOG`/`RUST_LOG` win.

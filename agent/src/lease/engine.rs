@@ -19,7 +19,6 @@ use super::token::TokenKeeper;
 use super::wake::{reload_requested, watchdog};
 use crate::admin::Telemetry;
 use crate::audit::Auditor;
-use crate::auth::AuthError;
 use crate::backend::Client;
 use crate::config::Config;
 use crate::output::Deliverer;
@@ -76,6 +75,10 @@ pub struct Engine {
     pub(crate) tls: super::reload::TlsPrints,
     /// Every secret request the templates made in the last resolution.
     pub(crate) used: std::collections::HashSet<crate::backend::secret::SecretRequest>,
+    /// The state file a restart resumes from (`cache { persist }` / `lease_state_file`), if configured.
+    pub(crate) state: Option<crate::persist::StateStore>,
+    /// Whether a reload that changed the state file settings was reported (once).
+    pub(super) state_reload_noted: bool,
 }
 
 impl Engine {
@@ -163,6 +166,8 @@ impl Engine {
             can_start_over: true,
             tls,
             used: std::collections::HashSet::new(),
+            state: None,
+            state_reload_noted: false,
         }
     }
 
@@ -179,10 +184,10 @@ impl Engine {
                 notifier.status("logging in");
                 let mut reloads = self.reloads.take();
                 let start = async {
-                    if !self.resume().await {
-                        self.tokens.login().await?;
+                    if !self.resume().await? {
+                        self.tokens.login().await.map_err(Fatal::Login)?;
                     }
-                    Ok::<_, AuthError>(())
+                    Ok::<_, Fatal>(())
                 };
                 let started = tokio::select! {
                     () = shutdown.cancelled() => return Outcome::Stopped,
@@ -193,7 +198,7 @@ impl Engine {
                 self.reloads = reloads;
                 match started {
                     Some(Ok(())) => break,
-                    Some(Err(e)) => return Outcome::Fatal(Fatal::Login(e)),
+                    Some(Err(e)) => return Outcome::Fatal(e),
                     None => {
                         if let Some(Reloaded::StartOver(cfg)) = self.on_reload(false) {
                             return Outcome::StartOver(cfg);

@@ -26,6 +26,8 @@ pub enum Fatal {
     Outputs(Vec<OutputFailure>),
     /// `exit_on_retry_failure`: the backend stayed unreachable through every retry.
     Unreachable(u32),
+    /// `persist { exit_on_err = true }`: the state file could not be imported (what and why).
+    Persist(String),
 }
 
 /// How a run of the engine ended.

@@ -1,7 +1,13 @@
-//! The lease state file (`lease_state_file`): the token and the leased secrets, written after each
-//! delivery so that a restarted agent — or the sidecar that follows an init container's `--once` —
-//! resumes them instead of issuing new ones. It holds a token and secrets: mode 0600, tmpfs only,
-//! written atomically like any output, never logged.
+//! What a restart resumes (docs/persistence.md): the token and the leased secrets, written to the state
+//! file (`crate::persist`: `cache { persist ... }` or `lease_state_file`) after each delivery, so that a
+//! restarted agent — or the sidecar that follows an init container's `--once` — resumes them (the token
+//! through lookup-self, each lease through a lease lookup) instead of logging in and issuing new ones.
+//!
+//! The document (inside the encryption, or plain for a `lease_state_file` without a key) is versioned:
+//! `{"v": 1, "token", "accessor", "entries": [...], "cache": [...]}`. `cache` is the hook for the proxy
+//! cache (`crate::listen::cache`): its entries go there, one JSON object each in a shape the cache owns,
+//! written from [`Engine::cache_entries`] and handed back to [`Engine::restore_cache_entries`] after the
+//! token was resumed. An older sidekey ignores the key; a document of a newer version is refused.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,22 +15,38 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
+use zeroize::Zeroize;
 
 use crate::auth::Token;
 use crate::backend::MountInfo;
 use crate::backend::secret::{Operation, Secret, SecretRequest};
-use crate::output::{FileTarget, write_atomic};
+use crate::persist::{ImportError, StateStore};
 
 use super::engine::Engine;
 use super::fetch::Fetched;
+use super::outcome::Fatal;
 use super::store::{Life, cert_time_left};
 
+/// The document's version. Version 1 is also what `lease_state_file` held before encryption existed.
+const VERSION: u32 = 1;
+
+/// The state document.
 #[derive(Serialize, Deserialize)]
 struct StateFile {
     v: u32,
+    /// The token (never logged; zeroed on drop).
     token: String,
     accessor: String,
     entries: Vec<SavedEntry>,
+    /// The proxy cache's entries (see the module doc); absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    cache: Vec<serde_json::Value>,
+}
+
+impl Drop for StateFile {
+    fn drop(&mut self) {
+        self.token.zeroize();
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -37,12 +59,21 @@ struct SavedEntry {
 }
 
 impl Engine {
+    /// The store the state file is read from and written to, if one is configured (opened at start-up,
+    /// where a key that cannot be used is a configuration error).
+    pub(crate) fn set_state_store(&mut self, store: Option<StateStore>) {
+        self.state = store;
+    }
+
     /// Write the state file, if configured. Only leased secrets and issued certificates are kept: KV
     /// secrets are simply read again.
-    pub(super) fn save_state(&self) {
-        let (Some(path), Some(token)) = (&self.cfg.lease_state_file, &self.tokens.token) else {
+    pub(super) fn save_state(&mut self) {
+        let Some(token) = &self.tokens.token else {
             return;
         };
+        if self.state.is_none() {
+            return;
+        }
         let entries = self
             .store
             .iter()
@@ -56,49 +87,82 @@ impl Engine {
             })
             .collect();
         let state = StateFile {
-            v: 1,
+            v: VERSION,
             token: token.secret.expose_secret().to_string(),
             accessor: token.accessor.clone(),
             entries,
+            cache: self.cache_entries(),
         };
         let Ok(bytes) = serde_json::to_vec(&state).map(zeroize::Zeroizing::new) else {
             return;
         };
-        let target = FileTarget::new(path.clone(), 0o600);
-        if let Err(e) = write_atomic(&target, &bytes) {
-            tracing::error!(error = %e, "cannot write lease_state_file");
+        drop(state);
+        let changed = self
+            .cfg
+            .persist
+            .as_ref()
+            .is_none_or(|c| !self.state.as_ref().is_some_and(|s| s.same_config(c)));
+        let Some(store) = &mut self.state else {
+            return;
+        };
+        if changed && !std::mem::replace(&mut self.state_reload_noted, true) {
+            tracing::warn!(store = %store.describe(), "the state file settings changed in a reload; they apply at the next start");
+        }
+        if let Err(e) = store.save(&bytes) {
+            tracing::error!(store = %store.describe(), "cannot write the state file: {e}");
         }
     }
 
     /// Remove the state file (its token and leases were revoked).
-    pub(super) fn remove_state(&self) {
-        if let Some(p) = &self.cfg.lease_state_file
-            && let Err(e) = crate::output::file::remove(p)
+    pub(super) fn remove_state(&mut self) {
+        if let Some(store) = &mut self.state
+            && let Err(e) = store.remove()
         {
-            tracing::warn!(error = %e, "cannot remove lease_state_file");
+            tracing::warn!(store = %store.describe(), error = %e, "cannot remove the state file");
         }
     }
 
     /// Resume the token and leases of the state file, if there is one and its token is still valid.
     /// Returns whether a token was resumed (then no login is needed).
-    pub async fn resume(&mut self) -> bool {
-        let Some(path) = self.cfg.lease_state_file.clone() else {
-            return false;
+    ///
+    /// # Errors
+    /// [`Fatal::Persist`] when the file cannot be used and `exit_on_err` is set; otherwise such a file is
+    /// reported and ignored (the caller logs in).
+    pub async fn resume(&mut self) -> Result<bool, Fatal> {
+        let Some(store) = self.state.as_mut() else {
+            return Ok(false);
         };
-        let Ok(raw) = std::fs::read(&path).map(zeroize::Zeroizing::new) else {
-            return false;
+        let raw = match store.import() {
+            Ok(Some(raw)) => raw,
+            Ok(None) => return Ok(false),
+            Err(e) => return refused(store, &e),
         };
-        let Ok(state) = serde_json::from_slice::<StateFile>(&raw) else {
-            tracing::warn!(path = %path.display(), "lease_state_file is unreadable; ignoring it");
-            return false;
+        let mut state = match serde_json::from_slice::<StateFile>(&raw) {
+            Ok(s) if s.v <= VERSION => s,
+            Ok(s) => {
+                let e = ImportError::Document(
+                    store.path().to_path_buf(),
+                    format!("written by a newer sidekey (document version {})", s.v),
+                );
+                return refused(store, &e);
+            }
+            Err(_) => {
+                let e = ImportError::Document(
+                    store.path().to_path_buf(),
+                    "not a sidekey state document".into(),
+                );
+                return refused(store, &e);
+            }
         };
-        let secret = SecretString::from(state.token);
+        drop(raw);
+        let what = store.describe();
+        let secret = SecretString::from(std::mem::take(&mut state.token));
         let client = self.fetcher.client().clone();
         let info = match client.lookup_self(&secret).await {
             Ok(i) if i.ttl > 0 || !self.tokens.has_auto_auth() => i,
             _ => {
-                tracing::info!("the saved token is no longer valid; logging in");
-                return false;
+                tracing::info!(store = %what, "the saved token is no longer valid; logging in");
+                return Ok(false);
             }
         };
         let mut identity = self.tokens.base_identity();
@@ -111,10 +175,10 @@ impl Engine {
             issued_at: Instant::now(),
             identity,
         };
-        tracing::info!(accessor = %token.accessor, "resumed the saved token");
+        tracing::info!(accessor = %token.accessor, store = %what, "resumed the saved token");
         self.tokens.adopt(token);
         let mut resumed = 0usize;
-        for e in state.entries {
+        for e in std::mem::take(&mut state.entries) {
             if e.token_accessor != state.accessor {
                 continue;
             }
@@ -147,7 +211,39 @@ impl Engine {
                 .schedule(e.request, fetched, state.accessor.clone(), life);
             resumed += 1;
         }
-        tracing::info!(secrets = resumed, "resumed leases from lease_state_file");
-        true
+        self.restore_cache_entries(std::mem::take(&mut state.cache));
+        tracing::info!(secrets = resumed, store = %what, "resumed leases from the state file");
+        Ok(true)
     }
+
+    /// HOOK for the proxy cache: the entries to keep in the state file beside the token and the leases.
+    /// None until the cache persists its entries (issue 14).
+    fn cache_entries(&self) -> Vec<serde_json::Value> {
+        Vec::new()
+    }
+
+    /// HOOK for the proxy cache: the entries a previous run kept, handed over once the saved token was
+    /// resumed (the cache checks each entry's lease and token itself). Until the cache takes them, they
+    /// are dropped: the next request fetches again.
+    fn restore_cache_entries(&mut self, entries: Vec<serde_json::Value>) {
+        if !entries.is_empty() {
+            tracing::debug!(
+                entries = entries.len(),
+                "the state file holds proxy cache entries; not restored"
+            );
+        }
+    }
+}
+
+/// A state file that cannot be used: the run stops (`exit_on_err`) or starts afresh.
+fn refused(store: &StateStore, e: &ImportError) -> Result<bool, Fatal> {
+    if store.exit_on_err() {
+        tracing::error!(store = %store.describe(), "{e}");
+        return Err(Fatal::Persist(format!(
+            "{}: {e} (exit_on_err = true)",
+            store.describe()
+        )));
+    }
+    tracing::warn!(store = %store.describe(), "{e}; ignoring it and logging in");
+    Ok(false)
 }

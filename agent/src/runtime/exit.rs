@@ -59,6 +59,10 @@ impl ExitCode {
                 Self::Unavailable
             }
             Outcome::Fatal(Fatal::Outputs(f)) => Self::for_failures(f),
+            Outcome::Fatal(Fatal::Persist(why)) => {
+                eprintln!("sidekey: {why}");
+                Self::Failed
+            }
             Outcome::Fatal(Fatal::Unreachable(tries)) => {
                 eprintln!(
                     "sidekey: exit_on_retry_failure: the backend was still unreachable after {tries} tries"

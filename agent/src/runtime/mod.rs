@@ -37,6 +37,7 @@ mod watch;
 pub use exit::ExitCode;
 pub use flows::{ConfigSource, ExecOptions, apply_env_overrides, exec, once, run};
 pub use notify::{NOTIFY_VARS, Notifier};
+pub(crate) use session::open_state;
 pub use watch::FileWatch;
 
 /// A token cancelled at the first SIGINT or SIGTERM: how a flow is asked to stop. The handlers are

@@ -11,6 +11,7 @@ use crate::backend::Client;
 use crate::config::Config;
 use crate::lease::jobs::prepare;
 use crate::lease::{Engine, Outcome, Reloads, Until};
+use crate::persist::{PersistError, StateStore};
 
 use super::EnvSource;
 use super::evidence::Evidence;
@@ -133,10 +134,30 @@ fn build_engine(
 ) -> Result<Engine, ExitCode> {
     let (files, envs) = prepare(cfg).map_err(|e| config_error(&e))?;
     let client = Client::for_config(cfg).map_err(|e| config_error(&e))?;
+    let (state, warning) = open_state(cfg, env.as_ref()).map_err(|e| config_error(&e))?;
+    if let Some(w) = warning {
+        tracing::warn!("config: {w}");
+    }
     let mut engine = Engine::new(cfg.clone(), client, files, envs, auditor.clone(), env, once)
         .with_telemetry(telemetry.clone());
+    engine.set_state_store(state);
     engine.notify(notifier);
     Ok(engine)
+}
+
+/// The state file's store, if one is configured and served, and a warning about it (see
+/// [`crate::persist::open`]); `sidekey check` calls this too.
+///
+/// # Errors
+/// [`PersistError`] naming the setting to fix.
+pub(crate) fn open_state(
+    cfg: &Config,
+    env: &dyn EnvSource,
+) -> Result<(Option<StateStore>, Option<String>), PersistError> {
+    match &cfg.persist {
+        Some(p) => crate::persist::open(p, env),
+        None => Ok((None, None)),
+    }
 }
 
 /// Reload requests from file changes (and SIGHUP when `hup`), with `source` to read the config again;

@@ -466,7 +466,7 @@ template {
     let names: Vec<&str> = c.env_templates.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["TOKEN", "OTHER"]);
     assert_eq!(
-        c.lease_state_file.as_deref(),
+        c.persist.as_ref().map(|p| p.path.as_path()),
         Some(Path::new("/run/sidekey/leases.json"))
     );
     assert_eq!(

@@ -8,7 +8,7 @@
 //! `exec`, checked against `bao agent`), and in sidekey's own blocks, a misplaced key stays an error.
 
 use super::auto_auth::{METHOD_KEYS, SINK_KEYS};
-use super::unserved;
+use super::{persist, unserved};
 
 /// One block's keys.
 struct Block {
@@ -79,6 +79,7 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "pid_file",
     "reload_on_config_change",
     "lease_state_file",
+    "lease_state_key_file",
     "listener",
     "log_level",
     "log_format",
@@ -104,6 +105,7 @@ const BLOCKS: &[Block] = &[
             "audit",
             "reload_on_config_change",
             "lease_state_file",
+            "lease_state_key_file",
         ],
     ),
     agent(
@@ -278,7 +280,7 @@ const BLOCKS: &[Block] = &[
     strict(&["audit.metadata"], AUDIT_METADATA, AUDIT_METADATA),
     strict(&["audit.secret"], AUDIT_SECRET, AUDIT_SECRET),
     agent(&["cache"], unserved::CACHE.keys, &[]),
-    agent(&["cache.persist"], unserved::PERSIST.keys, &[]),
+    agent(&["cache.persist"], persist::KEYS, persist::SIDEKEY_KEYS),
     agent(&["api_proxy"], unserved::API_PROXY.keys, &[]),
     agent(&["telemetry"], unserved::TELEMETRY.keys, &[]),
     agent(&["listener"], unserved::LISTENER.keys, &[]),

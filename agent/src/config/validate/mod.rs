@@ -6,6 +6,7 @@ mod audit;
 mod auto_auth;
 pub(super) mod keys;
 pub(super) mod logging;
+pub(super) mod persist;
 mod template;
 mod unserved;
 
@@ -16,7 +17,8 @@ use super::node::{Node, Problem};
 use super::section::{Labels, Notes, Section};
 use super::types::{
     AdminListener, AuditConfig, AutoAuthConfig, EnvTemplateConfig, ExecConfig, ExecEnvConfig,
-    LogFormat, Parts, RestartMode, TemplateConfig, TemplateGlobalConfig, VaultConfig,
+    LogFormat, Parts, PersistConfig, RestartMode, TemplateConfig, TemplateGlobalConfig,
+    VaultConfig,
 };
 use super::values;
 
@@ -37,6 +39,10 @@ pub(crate) struct Partial {
     pub reload_on_config_change: Option<Located<bool>>,
     pub audit: Option<Located<AuditConfig>>,
     pub lease_state_file: Option<Located<PathBuf>>,
+    /// `lease_state_key_file`: the key that encrypts `lease_state_file`.
+    pub lease_state_key_file: Option<Located<PathBuf>>,
+    /// `cache { persist ... }`: the state file (its origins without the file name, added when merged).
+    pub persist: Option<Located<PersistConfig>>,
     pub admin_listener: Option<Located<AdminListener>>,
     pub log_level: Option<Located<String>>,
     pub log_format: Option<Located<LogFormat>>,
@@ -72,7 +78,14 @@ fn stanzas<'a>(root: &'a Node, notes: &'a Notes) -> Result<Partial, Problem> {
     s.check_keys(keys::TOP_KEYS, &[])?;
     let mut warnings = Vec::new();
     let mut auto_auth_token_users = Vec::new();
-    unserved::top(&mut s, &mut warnings, &mut auto_auth_token_users)?;
+    let mut persist = None;
+    unserved::top(
+        &mut s,
+        &mut warnings,
+        &mut auto_auth_token_users,
+        &mut persist,
+    )?;
+    let (lease_state_file, lease_state_key_file) = persist::lease_state_keys(&mut s)?;
     let vault = server(&mut s, &mut warnings)?;
     let auto_auth = located(&mut s, "auto_auth", |b| {
         auto_auth::auto_auth(b, &mut warnings)
@@ -103,7 +116,9 @@ fn stanzas<'a>(root: &'a Node, notes: &'a Notes) -> Result<Partial, Problem> {
         exit_after_auth: field(&mut s, "exit_after_auth", Field::bool)?,
         pid_file: field(&mut s, "pid_file", Field::path_buf)?,
         reload_on_config_change: field(&mut s, "reload_on_config_change", Field::bool)?,
-        lease_state_file: field(&mut s, "lease_state_file", Field::path_buf)?,
+        lease_state_file,
+        lease_state_key_file,
+        persist,
         admin_listener: audit::listener(&mut s, &mut warnings)?,
         log_level: field(&mut s, "log_level", audit::log_level)?,
         log_format: field(&mut s, "log_format", audit::log_format)?,

@@ -30,18 +30,7 @@ pub(super) const CACHE: Known = Known {
         "static_secret_token_capability_refresh_interval",
         "static_secret_token_capability_refresh_behavior",
     ],
-    blocks: &[("persist", Some(&PERSIST))],
-};
-
-/// `cache { persist "kubernetes" { ... } }`.
-pub(super) const PERSIST: Known = Known {
-    keys: &[
-        "type",
-        "path",
-        "keep_after_import",
-        "exit_on_err",
-        "service_account_token_file",
-    ],
+    // `persist` is read by `super::persist` before the rest of the stanza is checked.
     blocks: &[],
 };
 
@@ -182,11 +171,13 @@ pub(super) const IGNORED_TOP: &[(&str, &str)] =
 
 /// The top-level stanzas and keys of this module, each turned into a warning. `token_users` gets the
 /// `use_auto_auth_token` keys that ask for the auto-auth token (`true` or `"force"`), which Vault Agent
-/// refuses beside a wrapped login (see `load`).
+/// refuses beside a wrapped login (see `load`). `persist` gets the cache's `persist` block (the state
+/// file, which sidekey serves).
 pub(super) fn top(
     s: &mut Section<'_>,
     warnings: &mut Vec<Problem>,
     token_users: &mut Vec<Located<&'static str>>,
+    persist: &mut Option<Located<crate::config::types::PersistConfig>>,
 ) -> Result<(), Problem> {
     for (key, known, what) in [
         ("cache", &CACHE, NO_PROXY),
@@ -216,6 +207,17 @@ pub(super) fn top(
                     };
                     token_users.push((path, f.line));
                 }
+            }
+            if key == "cache"
+                && let Some(p) = super::persist::from_cache(&mut section, warnings)?
+            {
+                if persist.is_some() {
+                    return Err(Problem::new(
+                        p.1,
+                        "cache.persist: given twice; give it once",
+                    ));
+                }
+                *persist = Some(p);
             }
             check(section, known)?;
             warnings.push(Problem::new(line, format!("{key}: not served: {what}")));
