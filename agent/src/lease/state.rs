@@ -238,7 +238,6 @@ impl Engine {
 /// A state file that cannot be used: the run stops (`exit_on_err`) or starts afresh.
 fn refused(store: &StateStore, e: &ImportError) -> Result<bool, Fatal> {
     if store.exit_on_err() {
-        tracing::error!(store = %store.describe(), "{e}");
         return Err(Fatal::Persist(format!(
             "{}: {e} (exit_on_err = true)",
             store.describe()

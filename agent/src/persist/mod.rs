@@ -127,7 +127,7 @@ pub enum ImportError {
     )]
     NoKey(PathBuf),
     /// The envelope does not open with the key.
-    #[error("{path}: {source} ({from})")]
+    #[error("{path}: {source}, using {from}")]
     Open {
         /// The file.
         path: PathBuf,

@@ -53,9 +53,7 @@ pub enum OpenError {
     #[error("encrypted with {0:?}, which this sidekey does not know")]
     Cipher(String),
     /// Authentication failed: another key, or the file was altered.
-    #[error(
-        "cannot be decrypted with this key (it was written with another key, or it was altered)"
-    )]
+    #[error("cannot be decrypted (written with another key, or altered since)")]
     Decrypt,
 }
 

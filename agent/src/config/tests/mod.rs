@@ -9,6 +9,7 @@ mod exec;
 mod hcl1;
 mod keys12;
 mod misplaced;
+mod persist;
 mod sinks;
 mod unserved;
 mod valid;
