@@ -26,7 +26,8 @@ auto_auth {
 }
 
 # Resume the token and the leases after a restart instead of issuing new ones. On tmpfs, and kept when
-# the service stops or restarts (RuntimeDirectoryPreserve=yes).
+# the service stops or restarts (RuntimeDirectoryPreserve=yes). Encrypted when the unit passes the
+# credential sidekey-state-key (see LoadCredential= in the unit, and docs/persistence.md).
 lease_state_file = "/run/sidekey/agent/lease-state"
 
 template {

@@ -78,6 +78,13 @@ impl Session {
             self.once,
         )?;
         engine.set_credentials(self.engine.credentials());
+        // The same state file settings: the running store goes on (after a `keep_after_import = false`
+        // import it writes no more, and a new store must not start again).
+        if let Some(old) = self.engine.state.take()
+            && cfg.persist.as_ref().is_some_and(|p| old.same_config(p))
+        {
+            engine.set_state_store(Some(old));
+        }
         if let Some(mut r) = self.engine.take_reloads() {
             if let Some(w) = &mut r.watch {
                 w.set(&cfg);

@@ -208,6 +208,7 @@ pub(super) fn top(
                     token_users.push((path, f.line));
                 }
             }
+            let mut note = "";
             if key == "cache"
                 && let Some(p) = super::persist::from_cache(&mut section, warnings)?
             {
@@ -218,9 +219,13 @@ pub(super) fn top(
                     ));
                 }
                 *persist = Some(p);
+                note = "; its persist block is read (the state file, see docs/persistence.md)";
             }
             check(section, known)?;
-            warnings.push(Problem::new(line, format!("{key}: not served: {what}")));
+            warnings.push(Problem::new(
+                line,
+                format!("{key}: not served: {what}{note}"),
+            ));
         }
     }
     for (key, why) in IGNORED_TOP {
