@@ -311,34 +311,17 @@ impl Merged {
     /// The state file: `cache { persist }` or `lease_state_file` (with `lease_state_key_file`), not both.
     fn finish_persist(&mut self) -> Result<(), ConfigError> {
         let (path, key) = std::mem::take(&mut self.lease_state);
+        let path = path.zip(self.lease_state_file.clone());
         let key = key.zip(self.lease_state_key_file.clone());
-        let Some(path) = path else {
-            return match key {
-                Some((_, at)) => Err(ConfigError::Invalid {
+        let cache = self.config.persist.take();
+        self.config.persist =
+            validate::persist::merge(cache, path, key).map_err(|(at, message)| {
+                ConfigError::Invalid {
                     file: at.file,
                     line: at.line,
-                    message: "lease_state_key_file: has no effect without lease_state_file; give \
-                              lease_state_file = \"PATH\" too (or persist \"file\" { path, key_file } \
-                              in the cache stanza)"
-                        .into(),
-                }),
-                None => Ok(()),
-            };
-        };
-        let at = self.lease_state_file.clone().unwrap_or_default();
-        if let Some(p) = &self.config.persist {
-            return Err(ConfigError::Invalid {
-                file: at.file,
-                line: at.line,
-                message: format!(
-                    "lease_state_file: the state file is already configured by {} at {}:{}; give one of them",
-                    p.name(),
-                    p.origin.file.display(),
-                    p.origin.line
-                ),
-            });
-        }
-        self.config.persist = Some(validate::persist::lease_state_file(path, at, key));
+                    message,
+                }
+            })?;
         Ok(())
     }
 

@@ -77,8 +77,6 @@ pub struct Engine {
     pub(crate) used: std::collections::HashSet<crate::backend::secret::SecretRequest>,
     /// The state file a restart resumes from (`cache { persist }` / `lease_state_file`), if configured.
     pub(crate) state: Option<crate::persist::StateStore>,
-    /// Whether a reload that changed the state file settings was reported (once).
-    pub(super) state_reload_noted: bool,
 }
 
 impl Engine {
@@ -167,7 +165,6 @@ impl Engine {
             tls,
             used: std::collections::HashSet::new(),
             state: None,
-            state_reload_noted: false,
         }
     }
 

@@ -118,6 +118,7 @@ impl Engine {
     fn apply(&mut self, cfg: Arc<Config>, files: Vec<FileJob>, envs: Vec<EnvJob>) -> ReloadMeta {
         let mut meta = ReloadMeta::default();
         let old_cfg = std::mem::replace(&mut self.cfg, cfg.clone());
+        self.state_reloaded(&old_cfg);
 
         // Template files, by destination.
         let mut old_renderers: Vec<Option<Renderer>> = std::mem::take(&mut self.renderers)

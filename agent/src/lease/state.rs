@@ -97,19 +97,26 @@ impl Engine {
             return;
         };
         drop(state);
-        let changed = self
-            .cfg
-            .persist
-            .as_ref()
-            .is_none_or(|c| !self.state.as_ref().is_some_and(|s| s.same_config(c)));
         let Some(store) = &mut self.state else {
             return;
         };
-        if changed && !std::mem::replace(&mut self.state_reload_noted, true) {
-            tracing::warn!(store = %store.describe(), "the state file settings changed in a reload; they apply at the next start");
-        }
         if let Err(e) = store.save(&bytes) {
             tracing::error!(store = %store.describe(), "cannot write the state file: {e}");
+        }
+    }
+
+    /// A reload that changes the state file settings: they apply at the next start (the running store
+    /// keeps the file it imported from and writes to).
+    pub(super) fn state_reloaded(&self, old: &crate::config::Config) {
+        let same = match (&old.persist, &self.cfg.persist) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.same_settings(b),
+            _ => false,
+        };
+        if !same {
+            tracing::warn!(
+                "the state file settings (cache.persist / lease_state_file) changed in a reload; they apply at the next start"
+            );
         }
     }
 

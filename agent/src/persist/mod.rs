@@ -310,13 +310,7 @@ impl StateStore {
     /// Whether the config's state file settings are still `config` (a reload that changes them opens the
     /// store again).
     pub fn same_config(&self, config: &PersistConfig) -> bool {
-        let c = &self.config;
-        c.kind == config.kind
-            && c.path == config.path
-            && c.key_file == config.key_file
-            && c.keep_after_import == config.keep_after_import
-            && c.exit_on_err == config.exit_on_err
-            && c.allow_non_tmpfs == config.allow_non_tmpfs
+        self.config.same_settings(config)
     }
 }
 

@@ -66,6 +66,16 @@ impl PersistConfig {
         }
     }
 
+    /// Whether `other` says the same (where it is written aside).
+    pub fn same_settings(&self, other: &PersistConfig) -> bool {
+        self.kind == other.kind
+            && self.path == other.path
+            && self.key_file == other.key_file
+            && self.keep_after_import == other.keep_after_import
+            && self.exit_on_err == other.exit_on_err
+            && self.allow_non_tmpfs == other.allow_non_tmpfs
+    }
+
     /// Whether a file without encryption may be read and written (only `lease_state_file` without a
     /// key, kept for compatibility).
     pub fn may_be_plain(&self) -> bool {

@@ -123,18 +123,36 @@ pub(super) fn lease_state_keys(s: &mut Section<'_>) -> Result<LeaseStateKeys, Pr
     ))
 }
 
-/// `lease_state_file` as the state file: kept across restarts, plain unless a key is given (or a
-/// systemd credential is present at start-up).
-pub(crate) fn lease_state_file(
-    path: PathBuf,
-    origin: Origin,
+/// The state file of all the config files: the cache's `persist` block, or `lease_state_file` (kept
+/// across restarts, plain unless a key is given or a systemd credential is present at start-up), not
+/// both. The error names where to fix it.
+pub(crate) fn merge(
+    cache: Option<PersistConfig>,
+    lease_state_file: Option<(PathBuf, Origin)>,
     key: Option<(PathBuf, Origin)>,
-) -> PersistConfig {
-    let (key_file, key_origin) = match key {
-        Some((p, o)) => (Some(p), Some(o)),
-        None => (None, None),
+) -> Result<Option<PersistConfig>, (Origin, String)> {
+    let Some((path, origin)) = lease_state_file else {
+        return match key {
+            Some((_, at)) => Err((
+                at,
+                "lease_state_key_file: has no effect without lease_state_file; give \
+                 lease_state_file = \"PATH\" too (or persist \"file\" { path, key_file } in the cache stanza)"
+                    .into(),
+            )),
+            None => Ok(cache),
+        };
     };
-    PersistConfig {
+    if let Some(p) = cache {
+        let message = format!(
+            "lease_state_file: the state file is already configured by {} at {}:{}; give one of them",
+            p.name(),
+            p.origin.file.display(),
+            p.origin.line
+        );
+        return Err((origin, message));
+    }
+    let (key_file, key_origin) = key.unzip();
+    Ok(Some(PersistConfig {
         kind: PersistKind::LeaseStateFile,
         path,
         key_file,
@@ -143,7 +161,7 @@ pub(crate) fn lease_state_file(
         allow_non_tmpfs: false,
         origin,
         key_origin,
-    }
+    }))
 }
 
 /// An origin in the file being read (its name is added when the files are merged).
