@@ -107,6 +107,7 @@ struct Merged {
     /// `lease_state_file` and `lease_state_key_file` as given: [`Merged::finish_persist`] puts them together.
     lease_state: (Option<PathBuf>, Option<PathBuf>),
     admin_listener: Option<Origin>,
+    cache: Option<Origin>,
     log_level: Option<Origin>,
     log_format: Option<Origin>,
     log_file: Option<Origin>,
@@ -205,6 +206,9 @@ impl Merged {
         }
         if let Some(v) = once(&mut self.admin_listener, file, "listener", p.admin_listener)? {
             c.admin_listener = Some(v);
+        }
+        if let Some(v) = once(&mut self.cache, file, "cache", p.cache)? {
+            c.cache = Some(v);
         }
         if let Some(v) = once(&mut self.log_level, file, "log_level", p.log_level)? {
             c.log_level = Some(v);

@@ -30,7 +30,10 @@ mod values;
 
 use std::path::{Path, PathBuf};
 
+/// Go-style durations and booleans, as Vault reads them in API requests too (the API proxy's cache).
+pub(crate) use duration::parse as parse_duration;
 pub use types::*;
+pub(crate) use values::go_bool;
 
 /// A configuration error: names the file, the line (when known) and the key or field path.
 #[derive(Debug, thiserror::Error)]

@@ -6,10 +6,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod auth;
+mod cache;
 mod logging;
 mod persist;
 
 pub use auth::*;
+pub use cache::*;
 pub use logging::*;
 pub use persist::*;
 
@@ -43,6 +45,8 @@ pub struct Config {
     pub persist: Option<PersistConfig>,
     /// `listener "admin" { address }` (sidekey): where `/healthz`, `/readyz` and `/metrics` are served.
     pub admin_listener: Option<AdminListener>,
+    /// The `cache` stanza: the API proxy caches leased responses (and, opted in, KV reads).
+    pub cache: Option<CacheConfig>,
     /// `log_level`: `trace`, `debug`, `info` (default), `warn` or `error`. `SIDEKEY_LOG`/`RUST_LOG` win.
     pub log_level: Option<String>,
     /// `log_format`: `text` (default) or `json` (one JSON object per line on stderr and in `log_file`).

@@ -77,6 +77,8 @@ pub struct Engine {
     pub(crate) used: std::collections::HashSet<crate::backend::secret::SecretRequest>,
     /// The state file a restart resumes from (`cache { persist }` / `lease_state_file`), if configured.
     pub(crate) state: Option<crate::persist::StateStore>,
+    /// The leases and tokens the API proxy's cache holds, renewed here like the templates' leases.
+    pub(crate) proxied: super::proxied::ProxyLeases,
 }
 
 impl Engine {
@@ -165,6 +167,7 @@ impl Engine {
             tls,
             used: std::collections::HashSet::new(),
             state: None,
+            proxied: super::proxied::ProxyLeases::new(rules.renewal_threshold),
         }
     }
 
@@ -212,7 +215,9 @@ impl Engine {
         let every = self.notifier.watchdog_every();
         let mut pulse = every.map(|e| Instant::now() + e);
         let credentials = self.tokens.credentials.clone();
+        let proxied = self.proxied.clone();
         loop {
+            self.sync_proxied();
             let due = self.next_due();
             tokio::select! {
                 biased;
@@ -227,6 +232,8 @@ impl Engine {
                     self.deliverer.on_done(done);
                     continue;
                 }
+                // The cache stored or renewed something: its due time may come first now.
+                () = proxied.wait_changed() => continue,
                 () = credentials.notified() => {
                     let notifier = self.notifier;
                     match guarded(shutdown, notifier, self.on_credentials()).await {
@@ -302,11 +309,17 @@ impl Engine {
             Some(o.at)
         } else {
             let entries = self.store.iter().map(|(_, e)| self.entry_due(e).0).min();
-            [self.tokens.due, entries, self.render_retry.map(|p| p.at)]
-                .into_iter()
-                .chain(self.revocations.iter().map(|(t, _, _)| Some(*t)))
-                .flatten()
-                .min()
+            let held = self.proxied.lock().next_due();
+            [
+                self.tokens.due,
+                entries,
+                held,
+                self.render_retry.map(|p| p.at),
+            ]
+            .into_iter()
+            .chain(self.revocations.iter().map(|(t, _, _)| Some(*t)))
+            .flatten()
+            .min()
         };
         [backend, self.deliverer.next_due()]
             .into_iter()
@@ -347,13 +360,15 @@ impl Engine {
         });
     }
 
-    /// The first future expiry among the token and the leases held: what an outage must not outlast
-    /// untried.
+    /// The first future expiry among the token and the leases held (the cache's included): what an
+    /// outage must not outlast untried.
     fn life_horizon(&self, now: Instant) -> Option<Instant> {
+        let held = self.proxied.lock().first_expiry();
         self.store
             .iter()
             .filter_map(|(_, e)| e.expires_at)
             .chain(self.tokens.current_expiry())
+            .chain(held)
             .filter(|t| *t > now)
             .min()
     }

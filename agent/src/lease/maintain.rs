@@ -35,7 +35,10 @@ impl Engine {
             self.note_transient();
             return Ok(false);
         }
-        let (changed, reach) = self.maintain_secrets(now).await?;
+        let (changed, mut reach) = self.maintain_secrets(now).await?;
+        if self.maintain_proxied(now).await == Reach::Unreachable {
+            reach = Reach::Unreachable;
+        }
         self.revoke_due(now).await;
         if reach == Reach::Unreachable {
             self.note_transient();

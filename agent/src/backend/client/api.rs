@@ -129,8 +129,29 @@ impl Client {
         token: &SecretString,
         path: &str,
     ) -> Result<Option<Secret>, BackendError> {
+        self.read_in(token, path, None).await
+    }
+
+    /// Read as [`Client::read`] does, in `namespace` (else the client's): the API proxy's cache checks a
+    /// secret in the namespace its caller asked for.
+    ///
+    /// # Errors
+    /// [`BackendError`].
+    pub async fn read_in(
+        &self,
+        token: &SecretString,
+        path: &str,
+        namespace: Option<&str>,
+    ) -> Result<Option<Secret>, BackendError> {
         Ok(self
-            .call(Part::Templating, Method::GET, path, Some(token), None, None)
+            .call(
+                Part::Templating,
+                Method::GET,
+                path,
+                Some(token),
+                None,
+                namespace,
+            )
             .await?
             .map(into_secret))
     }
@@ -335,9 +356,29 @@ impl Client {
         token: &SecretString,
         path: &str,
     ) -> Result<Option<MountInfo>, BackendError> {
+        self.mount_info_in(token, path, None).await
+    }
+
+    /// [`Client::mount_info`] in `namespace` (else the client's).
+    ///
+    /// # Errors
+    /// Transient [`BackendError`]s only; a refusal is `Ok(None)`.
+    pub async fn mount_info_in(
+        &self,
+        token: &SecretString,
+        path: &str,
+        namespace: Option<&str>,
+    ) -> Result<Option<MountInfo>, BackendError> {
         let api = format!("sys/internal/ui/mounts/{}", path.trim_matches('/'));
         let raw = match self
-            .call(Part::Templating, Method::GET, &api, Some(token), None, None)
+            .call(
+                Part::Templating,
+                Method::GET,
+                &api,
+                Some(token),
+                None,
+                namespace,
+            )
             .await
         {
             Ok(r) => r,

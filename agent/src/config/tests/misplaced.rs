@@ -103,14 +103,23 @@ fn misplaced_keys_in_json_warn_with_their_line() {
 
 #[test]
 fn a_misplaced_key_inside_an_unserved_stanza_is_one_more_warning() {
-    let c = ok("agent.hcl", "cache {\n  exit_after_auth = true\n}\n");
+    let c = ok("agent.hcl", "telemetry {\n  exit_after_auth = true\n}\n");
     let got = warnings(&c);
     assert_eq!(got.len(), 2, "{got:#?}");
     assert_eq!(got[0].0, 1);
-    assert!(got[0].1.starts_with("cache: not served"));
+    assert!(got[0].1.starts_with("telemetry: not served"));
     assert_eq!(got[1].0, 2);
     assert!(
         got[1]
+            .1
+            .starts_with("telemetry.exit_after_auth: misplaced, ignored")
+    );
+    // In the cache, which is read, it is the only warning.
+    let c = ok("agent.hcl", "cache {\n  exit_after_auth = true\n}\n");
+    let got = warnings(&c);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(
+        got[0]
             .1
             .starts_with("cache.exit_after_auth: misplaced, ignored")
     );

@@ -279,7 +279,7 @@ const BLOCKS: &[Block] = &[
     strict(&["audit.http"], AUDIT_HTTP, AUDIT_HTTP),
     strict(&["audit.metadata"], AUDIT_METADATA, AUDIT_METADATA),
     strict(&["audit.secret"], AUDIT_SECRET, AUDIT_SECRET),
-    agent(&["cache"], unserved::CACHE.keys, &[]),
+    agent(&["cache"], super::cache::KEYS, &["static_secret_ttl"]),
     agent(&["cache.persist"], persist::KEYS, persist::SIDEKEY_KEYS),
     agent(&["api_proxy"], unserved::API_PROXY.keys, &[]),
     agent(&["telemetry"], unserved::TELEMETRY.keys, &[]),

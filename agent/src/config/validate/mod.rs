@@ -4,6 +4,7 @@
 
 mod audit;
 mod auto_auth;
+mod cache;
 pub(super) mod keys;
 pub(super) mod logging;
 pub(super) mod persist;
@@ -16,9 +17,9 @@ use super::field::Field;
 use super::node::{Node, Problem};
 use super::section::{Labels, Notes, Section};
 use super::types::{
-    AdminListener, AuditConfig, AutoAuthConfig, EnvTemplateConfig, ExecConfig, ExecEnvConfig,
-    LogFormat, Parts, PersistConfig, RestartMode, TemplateConfig, TemplateGlobalConfig,
-    VaultConfig,
+    AdminListener, AuditConfig, AutoAuthConfig, CacheConfig, EnvTemplateConfig, ExecConfig,
+    ExecEnvConfig, LogFormat, Parts, PersistConfig, RestartMode, TemplateConfig,
+    TemplateGlobalConfig, VaultConfig,
 };
 use super::values;
 
@@ -44,6 +45,7 @@ pub(crate) struct Partial {
     /// `cache { persist ... }`: the state file (its origins without the file name, added when merged).
     pub persist: Option<Located<PersistConfig>>,
     pub admin_listener: Option<Located<AdminListener>>,
+    pub cache: Option<Located<CacheConfig>>,
     pub log_level: Option<Located<String>>,
     pub log_format: Option<Located<LogFormat>>,
     /// `log_file` and `log_rotate_*`.
@@ -79,12 +81,10 @@ fn stanzas<'a>(root: &'a Node, notes: &'a Notes) -> Result<Partial, Problem> {
     let mut warnings = Vec::new();
     let mut auto_auth_token_users = Vec::new();
     let mut persist = None;
-    unserved::top(
-        &mut s,
-        &mut warnings,
-        &mut auto_auth_token_users,
-        &mut persist,
-    )?;
+    unserved::top(&mut s, &mut warnings, &mut auto_auth_token_users)?;
+    let cache = located(&mut s, "cache", |b| {
+        cache::cache(b, &mut warnings, &mut auto_auth_token_users, &mut persist)
+    })?;
     let (lease_state_file, lease_state_key_file) = persist::lease_state_keys(&mut s)?;
     let vault = server(&mut s, &mut warnings)?;
     let auto_auth = located(&mut s, "auto_auth", |b| {
@@ -120,6 +120,7 @@ fn stanzas<'a>(root: &'a Node, notes: &'a Notes) -> Result<Partial, Problem> {
         lease_state_key_file,
         persist,
         admin_listener: audit::listener(&mut s, &mut warnings)?,
+        cache,
         log_level: field(&mut s, "log_level", audit::log_level)?,
         log_format: field(&mut s, "log_format", audit::log_format)?,
         log: logging::log_keys(&mut s)?,

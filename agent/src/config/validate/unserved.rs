@@ -1,5 +1,5 @@
-//! Vault Agent stanzas sidekey loads but does not act on: the API proxy (`cache`, `api_proxy`,
-//! `listener "tcp"` / `listener "unix"`), `telemetry`, and `disable_mlock`.
+//! Vault Agent stanzas sidekey loads but does not act on: the API proxy (`api_proxy`,
+//! `listener "tcp"` / `listener "unix"`; `cache` is read in `cache`), `telemetry`, and `disable_mlock`.
 //!
 //! Docs and generated configs carry them (the agent as a caching API proxy next to its templates), so
 //! refusing them would make those files unusable; silently dropping them would hide that applications
@@ -18,21 +18,6 @@ pub(super) struct Known {
     pub(super) keys: &'static [&'static str],
     blocks: &'static [(&'static str, Option<&'static Known>)],
 }
-
-/// `cache { ... }` (Vault 1.16 agent reference).
-pub(super) const CACHE: Known = Known {
-    keys: &[
-        "use_auto_auth_token",
-        "enforce_consistency",
-        "when_inconsistent",
-        "cache_static_secrets",
-        "disable_caching_dynamic_secrets",
-        "static_secret_token_capability_refresh_interval",
-        "static_secret_token_capability_refresh_behavior",
-    ],
-    // `persist` is read by `super::persist` before the rest of the stanza is checked.
-    blocks: &[],
-};
 
 /// `api_proxy { ... }`.
 pub(super) const API_PROXY: Known = Known {
@@ -177,10 +162,8 @@ pub(super) fn top(
     s: &mut Section<'_>,
     warnings: &mut Vec<Problem>,
     token_users: &mut Vec<Located<&'static str>>,
-    persist: &mut Option<Located<crate::config::types::PersistConfig>>,
 ) -> Result<(), Problem> {
     for (key, known, what) in [
-        ("cache", &CACHE, NO_PROXY),
         ("api_proxy", &API_PROXY, NO_PROXY),
         (
             "telemetry",
@@ -191,46 +174,36 @@ pub(super) fn top(
         for block in s.blocks(key, Labels::None)? {
             let line = block.line;
             let mut section = block.section;
-            if let Some(f) = section.field("use_auto_auth_token")? {
-                let uses = match &f.node.value {
-                    Value::Bool(b) => *b,
-                    Value::Str(v) => {
-                        v.eq_ignore_ascii_case("force") || values::go_bool(v) == Some(true)
-                    }
-                    _ => false,
-                };
-                if uses {
-                    let path = if key == "cache" {
-                        "cache.use_auto_auth_token"
-                    } else {
-                        "api_proxy.use_auto_auth_token"
-                    };
-                    token_users.push((path, f.line));
-                }
-            }
-            let mut note = "";
-            if key == "cache"
-                && let Some(p) = super::persist::from_cache(&mut section, warnings)?
-            {
-                if persist.is_some() {
-                    return Err(Problem::new(
-                        p.1,
-                        "cache.persist: given twice; give it once",
-                    ));
-                }
-                *persist = Some(p);
-                note = "; its persist block is read (the state file, see docs/persistence.md)";
+            if key == "api_proxy" {
+                auto_auth_token_user(&mut section, "api_proxy.use_auto_auth_token", token_users)?;
             }
             check(section, known)?;
-            warnings.push(Problem::new(
-                line,
-                format!("{key}: not served: {what}{note}"),
-            ));
+            warnings.push(Problem::new(line, format!("{key}: not served: {what}")));
         }
     }
     for (key, why) in IGNORED_TOP {
         if let Some(f) = s.field(key)? {
             warnings.push(Problem::new(f.line, format!("{key}: ignored: {why}")));
+        }
+    }
+    Ok(())
+}
+
+/// Note `use_auto_auth_token` of `s` (at `path`) in `token_users` when it asks for the auto-auth token
+/// (`true` or `"force"`); its value is otherwise the API proxy's.
+pub(super) fn auto_auth_token_user(
+    s: &mut Section<'_>,
+    path: &'static str,
+    token_users: &mut Vec<Located<&'static str>>,
+) -> Result<(), Problem> {
+    if let Some(f) = s.field("use_auto_auth_token")? {
+        let uses = match &f.node.value {
+            Value::Bool(b) => *b,
+            Value::Str(v) => v.eq_ignore_ascii_case("force") || values::go_bool(v) == Some(true),
+            _ => false,
+        };
+        if uses {
+            token_users.push((path, f.line));
         }
     }
     Ok(())
@@ -248,7 +221,7 @@ pub(super) fn listener(kind: &str, line: usize, mut s: Section<'_>) -> Result<Pr
 }
 
 /// Every key of `s` must be one Vault Agent knows there.
-fn check(mut s: Section<'_>, known: &Known) -> Result<(), Problem> {
+pub(super) fn check(mut s: Section<'_>, known: &Known) -> Result<(), Problem> {
     for (key, inner) in known.blocks {
         let body_keys = inner.map_or(&[][..], |k| k.keys);
         for block in s.blocks(key, Labels::Optional(body_keys))? {

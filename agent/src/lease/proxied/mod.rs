@@ -1,0 +1,108 @@
+//! Leases and tokens held for the API proxy's cache (DESIGN §10). The cache puts them here when it stores a
+//! leased response or a token created through the proxy; the engine renews them in its one loop under the
+//! rules of §6 (renew at the threshold of what is left, effective expiry = min(lease, parent token), a
+//! capped lease served only until a third of its life is left), with no timer or task per entry. A renewal
+//! that shows the lease (or token) is gone evicts it, and with it everything created under it.
+//!
+//! - `table`: what is held, its indexes, and when each entry is due or stops being served (pure).
+//! - `evict`: forgetting an entry with everything created under it, by lease, prefix, token or accessor.
+//! - `upkeep`: the engine's side: the due renewals and what their answers mean.
+
+mod evict;
+mod table;
+mod upkeep;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+pub use table::{HeldId, HeldKind, NewHeld, Parent, Renewal, Step, Table};
+
+/// A keyed fingerprint (HMAC-SHA256 under a key drawn when the agent starts) of a token or of a request:
+/// what the cache's keys and the table's indexes hold instead of a token or a request body, so that nothing
+/// logged or dumped can be turned back into a token or a password, not even a guessable one.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Fingerprint([u8; 32]);
+
+impl std::fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Fingerprint({}…)", hex::encode(&self.0[..4]))
+    }
+}
+
+impl Fingerprint {
+    /// The fingerprint's bytes (to fold it into another fingerprint).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// The shared handle on the [`Table`]: cheap to clone; the engine and the cache hold one each.
+#[derive(Clone)]
+pub struct ProxyLeases {
+    table: Arc<Mutex<Table>>,
+    /// Woken when the cache changed what is held, so the engine's loop recomputes its next due time.
+    changed: Arc<tokio::sync::Notify>,
+    key: Arc<Zeroizing<[u8; 32]>>,
+}
+
+impl std::fmt::Debug for ProxyLeases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyLeases")
+            .field("held", &self.lock().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProxyLeases {
+    /// An empty table renewing at `renewal_threshold` of a lease's life (`lease_renewal_threshold`).
+    pub fn new(renewal_threshold: f64) -> Self {
+        Self {
+            table: Arc::new(Mutex::new(Table::new(renewal_threshold))),
+            changed: Arc::default(),
+            key: Arc::new(Zeroizing::new(rand::random())),
+        }
+    }
+
+    /// The fingerprint of `parts`, each length-prefixed so that no two different lists hash alike.
+    pub fn fingerprint(&self, parts: &[&[u8]]) -> Fingerprint {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(self.key.as_slice()) else {
+            // HMAC takes keys of any length: unreachable, but never a panic.
+            return Fingerprint([0; 32]);
+        };
+        for p in parts {
+            mac.update(&(p.len() as u64).to_be_bytes());
+            mac.update(p);
+        }
+        Fingerprint(mac.finalize().into_bytes().into())
+    }
+
+    /// The fingerprint of a token.
+    pub fn token_print(&self, token: &SecretString) -> Fingerprint {
+        self.fingerprint(&[b"token", token.expose_secret().as_bytes()])
+    }
+
+    /// The table, locked. A panic while it was held cannot leave it half-updated in a way that matters
+    /// more than losing the cache, so a poisoned lock is taken over.
+    pub fn lock(&self) -> MutexGuard<'_, Table> {
+        self.table
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Tell the engine that what is held changed (a new entry, a renewal made by a caller).
+    pub fn changed(&self) {
+        self.changed.notify_one();
+    }
+
+    /// Completes when [`Self::changed`] was called (since the last wait).
+    pub async fn wait_changed(&self) {
+        self.changed.notified().await;
+    }
+}
