@@ -26,6 +26,33 @@ pub fn seed(fx: &Fixture) {
     }
 }
 
+/// `text` with its placeholders filled for one agent writing into `out`.
+pub fn fill(fx: &Fixture, text: &str, out: &Path) -> String {
+    // bao agent's jwt method deletes the token file after reading it (remove_jwt_after_reading): each
+    // agent gets a fresh one.
+    let jwt = fx.app_jwt();
+    text.replace("@ADDR@", &fx.addr())
+        .replace("@DIR@", &fx.dir.path().display().to_string())
+        .replace("@OUT@", &out.display().to_string())
+        .replace("@FIXTURES@", &fixtures().display().to_string())
+        .replace("@JWT@", &jwt.path.display().to_string())
+        .replace("@PORT@", &crate::ports::free_port().to_string())
+        .replace(
+            "@TOKEN_FILE@",
+            &fx.write_file("root-token", fx.bao.root_token())
+                .display()
+                .to_string(),
+        )
+        .replace(
+            "@ROLE_ID@",
+            &fx.approle().role_id_path.display().to_string(),
+        )
+        .replace(
+            "@SECRET_ID@",
+            &fx.approle().secret_id_path.display().to_string(),
+        )
+}
+
 /// Every file under `dir`, as paths relative to it (subdirectories walked), sorted.
 pub fn files_under(dir: &Path) -> Vec<String> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {

@@ -8,6 +8,8 @@
 //! # Layout
 //! - [`ports`]: free loopback ports (also a free pair `p`, `p+1` for OpenBao's cluster listener).
 //! - [`tmpfs`]: a per-test output directory under `/dev/shm`.
+//! - [`apiproxy`]: an agent serving Vault's API on a listener (sidekey, `bao proxy`, `bao agent`), and
+//!   requests through it.
 //! - [`compat`]: differential runs against the real `bao agent` (fixtures, run, compare).
 //! - [`bao`]: `bao server -dev` in its own process group, with a small blocking JSON client.
 //! - [`cluster`]: a real OpenBao Raft cluster of `n` nodes on loopback: start, kill, stop, restart, seal,
@@ -33,6 +35,7 @@
     clippy::disallowed_types
 )]
 
+pub mod apiproxy;
 pub mod audit;
 pub mod background;
 pub mod bao;

@@ -18,10 +18,9 @@
 use std::path::{Path, PathBuf};
 
 use sidekey_tests::compat::{
-    differences, files_under, fixtures, run_bao_agent, run_bao_agent_with, run_sidekey, seed,
+    differences, files_under, fill, fixtures, run_bao_agent, run_bao_agent_with, run_sidekey, seed,
 };
-use sidekey_tests::ports::free_port;
-use sidekey_tests::{Fixture, Setup, ShmDir, Sidekey};
+use sidekey_tests::{Setup, ShmDir, Sidekey};
 
 /// The config files of `dir` (`.hcl` and `.json`), sorted.
 fn configs(dir: &Path) -> Vec<PathBuf> {
@@ -32,33 +31,6 @@ fn configs(dir: &Path) -> Vec<PathBuf> {
         .collect();
     v.sort();
     v
-}
-
-/// `text` with its placeholders filled for one agent writing into `out`.
-fn fill(fx: &Fixture, text: &str, out: &Path) -> String {
-    // bao agent's jwt method deletes the token file after reading it (remove_jwt_after_reading): each
-    // agent gets a fresh one.
-    let jwt = fx.app_jwt();
-    text.replace("@ADDR@", &fx.addr())
-        .replace("@DIR@", &fx.dir.path().display().to_string())
-        .replace("@OUT@", &out.display().to_string())
-        .replace("@FIXTURES@", &fixtures().display().to_string())
-        .replace("@JWT@", &jwt.path.display().to_string())
-        .replace("@PORT@", &free_port().to_string())
-        .replace(
-            "@TOKEN_FILE@",
-            &fx.write_file("root-token", fx.bao.root_token())
-                .display()
-                .to_string(),
-        )
-        .replace(
-            "@ROLE_ID@",
-            &fx.approle().role_id_path.display().to_string(),
-        )
-        .replace(
-            "@SECRET_ID@",
-            &fx.approle().secret_id_path.display().to_string(),
-        )
 }
 
 /// `sidekey check -c FILE` exits 0; its stderr.
