@@ -55,7 +55,7 @@ pub struct Listening {
 }
 
 impl Listening {
-    /// Start `server` on `config` in `cwd` with `env` (for the bao programs, the only variables besides `PATH`
+    /// Start `server` (sidekey: `$SIDEKEY_BIN` if set) on `config` in `cwd` with `env` (for the bao programs, the only variables besides `PATH`
     /// and `HOME`) and wait up to 30 s until `http://127.0.0.1:PORT/v1/sys/health` answers through it.
     pub fn start(
         server: Server,
@@ -65,7 +65,9 @@ impl Listening {
         env: &[(&str, &str)],
     ) -> Listening {
         let process = match server {
-            Server::Sidekey => Background::sidekey()
+            // The benchmark runs the release build (`SIDEKEY_BIN`); the tests the workspace's debug one.
+            Server::Sidekey => std::env::var_os("SIDEKEY_BIN")
+                .map_or_else(Background::sidekey, Background::command)
                 .args(["run", "-c"])
                 .arg(config)
                 .envs(env.iter().copied())
