@@ -79,6 +79,8 @@ pub struct Engine {
     pub(crate) state: Option<crate::persist::StateStore>,
     /// The leases and tokens the API proxy's cache holds, renewed here like the templates' leases.
     pub(crate) proxied: super::proxied::ProxyLeases,
+    /// When the state file was last written (the cache's changes are written at most once a second).
+    pub(crate) cache_saved_at: Option<Instant>,
 }
 
 impl Engine {
@@ -168,6 +170,7 @@ impl Engine {
             used: std::collections::HashSet::new(),
             state: None,
             proxied: super::proxied::ProxyLeases::new(rules.renewal_threshold),
+            cache_saved_at: None,
         }
     }
 
@@ -218,7 +221,8 @@ impl Engine {
         let proxied = self.proxied.clone();
         loop {
             self.sync_proxied();
-            let due = self.next_due();
+            let save = self.save_cache_changes(Instant::now());
+            let due = [self.next_due(), save].into_iter().flatten().min();
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => return Outcome::Stopped,

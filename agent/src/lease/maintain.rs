@@ -240,6 +240,10 @@ impl Engine {
     /// one-shot run, whose outputs (and the leases behind them) are what it was run for, keeps them.
     pub async fn teardown(&mut self, keep_outputs: bool) {
         self.deliverer.stop().await;
+        // What the cache changed in the last second, not written yet (a revocation removes it below).
+        if self.proxied.is_dirty() {
+            self.save_state();
+        }
         if keep_outputs {
             self.auditor.flush();
             return;

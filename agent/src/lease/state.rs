@@ -4,10 +4,12 @@
 //! through lookup-self, each lease through a lease lookup) instead of logging in and issuing new ones.
 //!
 //! The document (inside the encryption, or plain for a `lease_state_file` without a key) is versioned:
-//! `{"v": 1, "token", "accessor", "entries": [...], "cache": [...]}`. `cache` is the hook for the proxy
-//! cache (`crate::listen::cache`): its entries go there, one JSON object each in a shape the cache owns,
-//! written from [`Engine::cache_entries`] and handed back to [`Engine::restore_cache_entries`] after the
-//! token was resumed. An older sidekey ignores the key; a document of a newer version is refused.
+//! `{"v": 1, "token", "accessor", "entries": [...], "cache": [...]}`. `cache` holds the proxy cache's
+//! part (`lease::proxied::saved`: its own versioned object with the held leases and tokens and the
+//! responses they keep alive), written from [`Engine::cache_entries`] and handed back to
+//! [`Engine::restore_cache_entries`] after the token was resumed. The document is written after each
+//! delivery, and for the cache's changes at most once a second ([`Engine::save_cache_changes`]). An older
+//! sidekey ignores the key; a document of a newer version is refused.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +31,9 @@ use super::store::{Life, cert_time_left};
 
 /// The document's version. Version 1 is also what `lease_state_file` held before encryption existed.
 const VERSION: u32 = 1;
+
+/// The shortest time between two writes for changes of the proxy cache (a burst of requests is one write).
+const CACHE_SAVE_EVERY: Duration = Duration::from_secs(1);
 
 /// The state document.
 #[derive(Serialize, Deserialize)]
@@ -68,6 +73,9 @@ impl Engine {
     /// Write the state file, if configured. Only leased secrets and issued certificates are kept: KV
     /// secrets are simply read again.
     pub(super) fn save_state(&mut self) {
+        // Whatever the cache changed is in this document (or, with no token, not to be written yet).
+        self.proxied.take_dirty();
+        self.cache_saved_at = Some(Instant::now());
         let Some(token) = &self.tokens.token else {
             return;
         };
@@ -223,22 +231,34 @@ impl Engine {
         Ok(true)
     }
 
-    /// HOOK for the proxy cache: the entries to keep in the state file beside the token and the leases.
-    /// None until the cache persists its entries (issue 14).
-    fn cache_entries(&self) -> Vec<serde_json::Value> {
-        Vec::new()
+    /// The proxy cache's entries to keep beside the token and the leases: its held leases and tokens
+    /// with the responses they keep alive, in the shape `lease::proxied` owns (one versioned object).
+    pub(super) fn cache_entries(&self) -> Vec<serde_json::Value> {
+        self.proxied.export().into_iter().collect()
     }
 
-    /// HOOK for the proxy cache: the entries a previous run kept, handed over once the saved token was
-    /// resumed (the cache checks each entry's lease and token itself). Until the cache takes them, they
-    /// are dropped: the next request fetches again.
-    fn restore_cache_entries(&mut self, entries: Vec<serde_json::Value>) {
-        if !entries.is_empty() {
-            tracing::debug!(
-                entries = entries.len(),
-                "the state file holds proxy cache entries; not restored"
-            );
+    /// The proxy cache's entries a previous run kept, handed over once the saved token was resumed: the
+    /// leases still alive come back into the table (the same lease_id served again, no new login), with
+    /// the responses they keep alive. A lease revoked meanwhile is evicted by its next renewal or lookup.
+    pub(super) fn restore_cache_entries(&mut self, entries: Vec<serde_json::Value>) {
+        for e in entries {
+            self.proxied.restore(e);
         }
+    }
+
+    /// Write the state file for the cache's changes, coalesced: at most once per [`CACHE_SAVE_EVERY`],
+    /// however many requests changed what is held. Returns when the next write is due, if one is.
+    pub(super) fn save_cache_changes(&mut self, now: Instant) -> Option<Instant> {
+        if self.state.is_none() || !self.proxied.is_dirty() {
+            return None;
+        }
+        if let Some(at) = self.cache_saved_at.map(|t| t + CACHE_SAVE_EVERY)
+            && at > now
+        {
+            return Some(at);
+        }
+        self.save_state();
+        None
     }
 }
 

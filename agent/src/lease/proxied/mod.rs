@@ -7,21 +7,26 @@
 //! - `table`: what is held, its indexes, and when each entry is due or stops being served (pure).
 //! - `evict`: forgetting an entry with everything created under it, by lease, prefix, token or accessor.
 //! - `upkeep`: the engine's side: the due renewals and what their answers mean.
+//! - `saved`: what the state document keeps of it, for a restart.
 
 mod evict;
+mod saved;
 mod table;
 mod upkeep;
 
 #[cfg(test)]
 mod tests;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
+pub use saved::Responses;
+pub(crate) use saved::{unix_of, unix_secs};
 pub use table::{HeldId, HeldKind, NewHeld, Parent, Renewal, Step, Table};
 
 /// A keyed fingerprint (HMAC-SHA256 under a key drawn when the agent starts) of a token or of a request:
@@ -41,6 +46,17 @@ impl Fingerprint {
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
+
+    /// The fingerprint in hex (for the state document).
+    pub fn to_hex(self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// A fingerprint written by [`Self::to_hex`].
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        let bytes = hex::decode(hex).ok()?;
+        <[u8; 32]>::try_from(bytes.as_slice()).ok().map(Self)
+    }
 }
 
 /// The shared handle on the [`Table`]: cheap to clone; the engine and the cache hold one each.
@@ -49,7 +65,12 @@ pub struct ProxyLeases {
     table: Arc<Mutex<Table>>,
     /// Woken when the cache changed what is held, so the engine's loop recomputes its next due time.
     changed: Arc<tokio::sync::Notify>,
-    key: Arc<Zeroizing<[u8; 32]>>,
+    /// Set when what is held changed, until the engine writes the state document.
+    dirty: Arc<AtomicBool>,
+    /// The fingerprint key: drawn at start, or the one of the state document a restart resumed.
+    key: Arc<RwLock<Zeroizing<[u8; 32]>>>,
+    /// The cache whose responses the state document keeps.
+    link: Arc<Mutex<saved::Link>>,
 }
 
 impl std::fmt::Debug for ProxyLeases {
@@ -66,13 +87,15 @@ impl ProxyLeases {
         Self {
             table: Arc::new(Mutex::new(Table::new(renewal_threshold))),
             changed: Arc::default(),
-            key: Arc::new(Zeroizing::new(rand::random())),
+            dirty: Arc::default(),
+            key: Arc::new(RwLock::new(Zeroizing::new(rand::random()))),
+            link: Arc::default(),
         }
     }
 
     /// The fingerprint of `parts`, each length-prefixed so that no two different lists hash alike.
     pub fn fingerprint(&self, parts: &[&[u8]]) -> Fingerprint {
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(self.key.as_slice()) else {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(self.key().as_slice()) else {
             // HMAC takes keys of any length: unreachable, but never a panic.
             return Fingerprint([0; 32]);
         };
@@ -96,13 +119,36 @@ impl ProxyLeases {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Tell the engine that what is held changed (a new entry, a renewal made by a caller).
+    /// Tell the engine that what is held changed (a new entry, a renewal made by a caller, an
+    /// eviction): its next due time may come first, and the state document is to be written again.
     pub fn changed(&self) {
+        self.mark_dirty();
         self.changed.notify_one();
     }
 
     /// Completes when [`Self::changed`] was called (since the last wait).
     pub async fn wait_changed(&self) {
         self.changed.notified().await;
+    }
+
+    /// The fingerprint key. A poisoned lock still holds a whole key.
+    fn key(&self) -> RwLockReadGuard<'_, Zeroizing<[u8; 32]>> {
+        self.key
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Fingerprint with `key` from now on (a restart resumed the state document's).
+    fn set_key(&self, key: Zeroizing<[u8; 32]>) {
+        *self
+            .key
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = key;
+    }
+
+    fn link(&self) -> MutexGuard<'_, saved::Link> {
+        self.link
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

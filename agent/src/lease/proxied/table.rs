@@ -204,9 +204,31 @@ impl Table {
     /// Hold `new` from now on; returns its id. Renewable entries are renewed at the threshold of their TTL.
     pub fn hold(&mut self, new: NewHeld) -> HeldId {
         let now = Instant::now();
+        let expires_at = now + new.ttl;
+        let due = if new.renewable {
+            now + renew_after(new.ttl, self.threshold)
+        } else {
+            expires_at
+        };
+        self.insert(Held {
+            kind: new.kind,
+            renew_with: new.renew_with,
+            parent: new.parent,
+            path: new.path,
+            full: new.ttl,
+            since: now,
+            expires_at,
+            due,
+            renewing: new.renewable,
+            failures: 0,
+        })
+    }
+
+    /// Hold `held` (new, or restored from the state document) under a new id, indexed.
+    pub(super) fn insert(&mut self, held: Held) -> HeldId {
         let id = self.next;
         self.next += 1;
-        match &new.kind {
+        match &held.kind {
             HeldKind::Lease { lease_id } => {
                 if let Some(old) = self.by_lease.insert(lease_id.clone(), id) {
                     // The same lease stored twice (two keys for one response): one entry holds it.
@@ -220,27 +242,7 @@ impl Table {
                 self.by_accessor.insert(accessor.clone(), id);
             }
         }
-        let expires_at = now + new.ttl;
-        let due = if new.renewable {
-            now + renew_after(new.ttl, self.threshold)
-        } else {
-            expires_at
-        };
-        self.held.insert(
-            id,
-            Held {
-                kind: new.kind,
-                renew_with: new.renew_with,
-                parent: new.parent,
-                path: new.path,
-                full: new.ttl,
-                since: now,
-                expires_at,
-                due,
-                renewing: new.renewable,
-                failures: 0,
-            },
-        );
+        self.held.insert(id, held);
         id
     }
 

@@ -259,6 +259,8 @@ async fn a_renewal_by_a_caller_moves_the_schedule_without_making_it_final() {
 
 // === the engine's loop ===
 
+mod saved;
+
 mod engine {
     use std::sync::Arc;
 
@@ -273,7 +275,7 @@ mod engine {
     use crate::runtime::ProcessEnv;
 
     /// An engine whose backend is unreachable (nothing listens on port 9), with a token of an hour.
-    fn engine() -> Engine {
+    pub(super) fn engine() -> Engine {
         let client = Client::new(&ClientSettings {
             address: "http://127.0.0.1:9",
             addresses: &[],

@@ -94,6 +94,8 @@ impl Engine {
             self.proxied
                 .lock()
                 .apply(id, renewal, Instant::now(), &self.backoff);
+            // A renewal moves the saved expiry: the state document is written again.
+            self.proxied.mark_dirty();
         }
         reach
     }

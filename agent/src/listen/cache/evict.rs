@@ -108,6 +108,7 @@ impl Cache {
                 entries = n,
                 "evicted what a revocation through the proxy covers"
             );
+            self.leases.changed();
         }
         self.prune();
     }
@@ -167,6 +168,7 @@ impl Cache {
             "all" => {
                 self.leases.lock().clear();
                 self.lock_entries().map.clear();
+                self.leases.changed();
             }
             "" => return Err("no type provided".into()),
             other => {
@@ -191,8 +193,13 @@ impl Cache {
             !hit
         });
         let mut table = self.leases.lock();
+        let changed = !held.is_empty();
         for id in held {
             table.evict(id);
+        }
+        drop(table);
+        if changed {
+            self.leases.changed();
         }
     }
 

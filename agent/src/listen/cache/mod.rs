@@ -14,11 +14,13 @@
 //! - `store`: what a response adds to the cache.
 //! - `kv`: static secrets: their mounts, readers and version checks.
 //! - `evict`: revocations through the proxy, and the cache-clear API.
+//! - `saved`: the stored responses in the state document, for a restart (`cache { persist }`).
 
 mod evict;
 mod key;
 mod kv;
 mod route;
+mod saved;
 mod store;
 
 #[cfg(test)]
@@ -26,7 +28,7 @@ mod tests;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use hyper::header::{AGE, HeaderValue};
 use tokio::time::Instant;
@@ -37,14 +39,15 @@ use self::route::Route;
 use super::types::{CacheStatus, ProxyRequest, ProxyResponse};
 use crate::backend::Client;
 use crate::config::CacheConfig;
-use crate::lease::proxied::{Fingerprint, HeldId, ProxyLeases};
+use crate::lease::proxied::{Fingerprint, HeldId, ProxyLeases, Responses};
 
 /// The proxy's cache. Shared by every connection (`&self`); its maps are locked only between awaits.
 pub struct Cache {
     cfg: CacheConfig,
     client: Client,
     leases: ProxyLeases,
-    entries: Mutex<Entries>,
+    /// Shared with the table, which keeps them in the state document.
+    entries: Arc<saved::Stored>,
     /// One lock per key being answered, so identical requests made together are forwarded once.
     inflight: Mutex<HashMap<Fingerprint, Arc<tokio::sync::Mutex<()>>>>,
     mounts: kv::Mounts,
@@ -88,12 +91,16 @@ enum Kind {
 impl Cache {
     /// A cache configured by `cfg` that checks static secrets through `client` and holds its leases in
     /// `leases` (the engine's: [`crate::lease::Engine::proxy_leases`]).
+    /// Responses a restart restored from the state document are served from now on.
     pub fn new(cfg: CacheConfig, client: Client, leases: ProxyLeases) -> Self {
+        let entries = Arc::new(saved::Stored::default());
+        let weak: Weak<dyn Responses> = Arc::downgrade(&entries) as Weak<dyn Responses>;
+        leases.attach(weak);
         Self {
             cfg,
             client,
             leases,
-            entries: Mutex::default(),
+            entries,
             inflight: Mutex::default(),
             mounts: kv::Mounts::default(),
         }
@@ -260,7 +267,7 @@ impl Cache {
     }
 
     fn lock_entries(&self) -> MutexGuard<'_, Entries> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+        self.entries.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -4,6 +4,7 @@
 mod keys;
 mod kv;
 mod lifecycle;
+mod persist;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -30,6 +31,11 @@ const AGENT: &str = "agent-token";
 /// reaches nothing (so the cache's own calls fail as an unreachable server's would).
 fn cache(cfg: CacheConfig) -> (Cache, ProxyLeases) {
     let leases = ProxyLeases::new(2.0 / 3.0);
+    (cache_over(cfg, &leases), leases)
+}
+
+/// A cache over `leases`, whose agent token is [`AGENT`] (see [`cache`]).
+fn cache_over(cfg: CacheConfig, leases: &ProxyLeases) -> Cache {
     let print = leases.token_print(&token(AGENT));
     leases.lock().set_auto(
         Some((
@@ -51,7 +57,7 @@ fn cache(cfg: CacheConfig) -> (Cache, ProxyLeases) {
         templating: Reuse::default(),
     })
     .unwrap();
-    (Cache::new(cfg, client, leases.clone()), leases)
+    Cache::new(cfg, client, leases.clone())
 }
 
 fn token(t: &str) -> SecretString {
