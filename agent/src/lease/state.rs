@@ -239,7 +239,7 @@ impl Engine {
 
     /// The proxy cache's entries a previous run kept, handed over once the saved token was resumed: the
     /// leases still alive come back into the table (the same lease_id served again, no new login), with
-    /// the responses they keep alive. A lease revoked meanwhile is evicted by its next renewal or lookup.
+    /// the responses they keep alive. A lease revoked meanwhile is evicted by its next renewal.
     pub(super) fn restore_cache_entries(&mut self, entries: Vec<serde_json::Value>) {
         for e in entries {
             self.proxied.restore(e);

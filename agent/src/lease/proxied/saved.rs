@@ -5,7 +5,7 @@
 //! Times are kept as wall-clock seconds (the monotonic clock starts again with the process): what is
 //! left of each lease is what remains of its saved expiry, and a lease that expired meanwhile is
 //! dropped with everything created under it. Nothing is looked up at restore: a lease revoked while the
-//! agent was down is found by the next renewal or the periodic lookup, and evicted as any other.
+//! agent was down is found by its next renewal (a refused renewal is looked up), and evicted as any other.
 //!
 //! The key is kept rather than drawn again: the cache's keys and the table's indexes are fingerprints
 //! of the callers' tokens and request bodies, which are deliberately not kept, so nothing could be
