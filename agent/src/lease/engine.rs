@@ -79,6 +79,10 @@ pub struct Engine {
     pub(crate) state: Option<crate::persist::StateStore>,
     /// The leases and tokens the API proxy's cache holds, renewed here like the templates' leases.
     pub(crate) proxied: super::proxied::ProxyLeases,
+    /// The next revocation check (`lease_check_interval`), if it is on.
+    pub(crate) check: Option<super::check::CheckAt>,
+    /// Signalled by `POST /agent/v1/refresh`: fetch every secret again now.
+    pub(crate) refresh: Arc<tokio::sync::Notify>,
 }
 
 impl Engine {
@@ -168,6 +172,8 @@ impl Engine {
             used: std::collections::HashSet::new(),
             state: None,
             proxied: super::proxied::ProxyLeases::new(rules.renewal_threshold),
+            check: None,
+            refresh: Arc::default(),
         }
     }
 
@@ -216,8 +222,10 @@ impl Engine {
         let mut pulse = every.map(|e| Instant::now() + e);
         let credentials = self.tokens.credentials.clone();
         let proxied = self.proxied.clone();
+        let refresh = self.refresh.clone();
         loop {
             self.sync_proxied();
+            self.schedule_check();
             let due = self.next_due();
             tokio::select! {
                 biased;
@@ -234,6 +242,11 @@ impl Engine {
                 }
                 // The cache stored or renewed something: its due time may come first now.
                 () = proxied.wait_changed() => continue,
+                // Everything is due now: the next turn fetches it.
+                () = refresh.notified() => {
+                    self.on_refresh();
+                    continue;
+                }
                 () = credentials.notified() => {
                     let notifier = self.notifier;
                     match guarded(shutdown, notifier, self.on_credentials()).await {
@@ -315,6 +328,7 @@ impl Engine {
                 entries,
                 held,
                 self.render_retry.map(|p| p.at),
+                self.check.map(|c| c.at),
             ]
             .into_iter()
             .chain(self.revocations.iter().map(|(t, _, _)| Some(*t)))
