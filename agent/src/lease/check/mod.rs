@@ -24,7 +24,9 @@ use crate::backend::secret::SecretRequest;
 /// When the next check is due, and the period it was scheduled with (a reload may change it).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct CheckAt {
+    /// `lease_check_interval` when it was scheduled.
     pub every: std::time::Duration,
+    /// When it is due.
     pub at: Instant,
 }
 
