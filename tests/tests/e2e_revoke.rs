@@ -121,10 +121,35 @@ fn wait_for_new_credential(
 
 /// Acceptance 5: a database lease behind a template, revoked on the server directly, is replaced within
 /// `lease_check_interval` + 10 s — a lease with an hour to live, so no renewal is near. OpenBao answers
-/// the lookup of a revoked lease with 400 "invalid lease".
+/// the lookup of a revoked lease with 400 "invalid lease". The same credential in an exec child's env
+/// restarts the child with the new one.
 #[test]
 fn a_lease_revoked_on_the_server_is_replaced_within_the_check_interval() {
-    let mut r = start(|_| CHECK.to_owned());
+    let mut r = start(|out| {
+        let child = format!(
+            "echo \"$DB_USER\" >> {}; exec sleep 1000",
+            out.join("child.log").display()
+        );
+        [
+            CHECK.to_owned(),
+            hcl::env_template(
+                "DB_USER",
+                r#"{{ with secret "database/creds/app" }}{{ .Data.username }}{{ end }}"#,
+            ),
+            hcl::exec(
+                &["sh", "-c", &child],
+                &["restart_on_secret_changes = \"always\""],
+            ),
+        ]
+        .concat()
+    });
+    let child_log = || std::fs::read_to_string(r.out.join("child.log")).unwrap_or_default();
+    assert!(
+        wait_until(Duration::from_secs(10), || child_log()
+            == format!("{}\n", r.cred.0)),
+        "the child started with the credential: {:?}",
+        child_log()
+    );
     let lease_id = last_db_lease(&r.out);
 
     r.fx.bao
@@ -155,6 +180,13 @@ fn a_lease_revoked_on_the_server_is_replaced_within_the_check_interval() {
     );
     let new_lease = last_db_lease(&r.out);
     assert!(r.fx.bao.lease_alive(&new_lease));
+    let new_user = read_cred(&r.out.join("db")).unwrap().0;
+    assert!(
+        wait_until(WITHIN, || child_log()
+            == format!("{}\n{new_user}\n", r.cred.0)),
+        "the child was restarted once, with the new credential: {:?}",
+        child_log()
+    );
     r.agent.stop();
     let log = r.agent.stderr();
     assert!(
