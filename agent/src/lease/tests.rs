@@ -24,8 +24,13 @@ pub(super) fn engine() -> Engine {
 
 /// An engine for `cfg` whose server cannot be reached (nothing listens on port 9).
 pub(super) fn engine_with(cfg: Config) -> Engine {
+    engine_at("http://127.0.0.1:9", cfg)
+}
+
+/// An engine for `cfg` talking to the server at `address`.
+pub(super) fn engine_at(address: &str, cfg: Config) -> Engine {
     let client = Client::new(&ClientSettings {
-        address: "http://127.0.0.1:9",
+        address,
         addresses: &[],
         namespace: None,
         tls: TlsSettings::default(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::time::{Instant, advance};
 
 use super::super::store::{Action, Replacing};
-use super::super::tests::{engine, engine_with, entry, lease, token};
+use super::super::tests::{engine, engine_at, engine_with, entry, lease, token};
 use crate::backend::secret::{Secret, SecretRequest};
 use crate::config::{Config, LeaseCheck};
 use crate::lease::fetch::Fetched;
@@ -148,4 +148,116 @@ async fn an_unreachable_server_never_counts_as_a_revocation() {
         (due, Action::Renew, None)
     );
     assert!(e.tokens.flags.revoked_at.is_none());
+}
+
+/// A stand-in for the server's lookups, as OpenBao answers them: `sys/leases/lookup` is 400 "invalid
+/// lease" for a lease id containing `gone`, 403 for one containing `denied`, 200 otherwise;
+/// `auth/token/lookup-self` is 403 for the token `revoked`, 200 otherwise. Returns its address.
+async fn lookups() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 4096];
+                // Headers, then as many body bytes as `content-length` says.
+                loop {
+                    let text = String::from_utf8_lossy(&req).to_lowercase();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if req.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&req).to_lowercase();
+                let (status, body) = if text.contains("sys/leases/lookup") {
+                    if text.contains("gone") {
+                        ("400 Bad Request", r#"{"errors":["invalid lease"]}"#)
+                    } else if text.contains("denied") {
+                        ("403 Forbidden", r#"{"errors":["permission denied"]}"#)
+                    } else {
+                        ("200 OK", r#"{"data":{"ttl":3000,"renewable":true}}"#)
+                    }
+                } else if text.contains("x-vault-token: revoked") {
+                    ("403 Forbidden", r#"{"errors":["permission denied"]}"#)
+                } else {
+                    (
+                        "200 OK",
+                        r#"{"data":{"ttl":3000,"renewable":true,"accessor":"x"}}"#,
+                    )
+                };
+                let reply = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// The check looks up every lease and token the cache holds with the token that created it: a lease the
+/// server no longer knows, and a token it refuses (with what was created under it), are evicted; a lease
+/// it exists but the token may not look up stays.
+#[tokio::test]
+async fn the_check_evicts_what_the_cache_holds_that_is_gone() {
+    use secrecy::SecretString;
+
+    use crate::lease::proxied::{HeldKind, NewHeld, Parent};
+
+    let mut e = engine_at(&lookups().await, every(60));
+    let held = |kind: HeldKind, token: &str, parent: Parent| NewHeld {
+        kind,
+        renew_with: SecretString::from(token.to_string()),
+        parent,
+        path: "database/creds/app".into(),
+        ttl: Duration::from_secs(3600),
+        renewable: true,
+    };
+    let lease = |id: &str| HeldKind::Lease {
+        lease_id: id.into(),
+    };
+    let leases = e.proxy_leases();
+    let (alive, gone, denied, child) = {
+        let mut t = leases.lock();
+        let token = t.hold(held(
+            HeldKind::Token {
+                accessor: "acc".into(),
+                print: leases.token_print(&SecretString::from("revoked".to_string())),
+            },
+            "revoked",
+            Parent::None,
+        ));
+        (
+            t.hold(held(lease("database/creds/app/alive"), "t", Parent::None)),
+            t.hold(held(lease("database/creds/app/gone"), "t", Parent::None)),
+            t.hold(held(lease("database/creds/app/denied"), "t", Parent::None)),
+            t.hold(held(
+                lease("database/creds/app/child"),
+                "revoked",
+                Parent::Held(token),
+            )),
+        )
+    };
+    e.check_held(Instant::now()).await.expect("no login");
+    let t = leases.lock();
+    assert!(t.get(alive).is_some() && t.get(denied).is_some());
+    assert!(t.get(gone).is_none(), "the revoked lease is evicted");
+    assert!(
+        t.get(child).is_none(),
+        "the revoked token goes with its leases"
+    );
+    assert_eq!(t.len(), 2);
 }
