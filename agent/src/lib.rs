@@ -13,7 +13,7 @@
 //! - [`output`]: every side effect of delivery: atomic files, post-render commands, the child's env.
 //! - [`exec`]: the child-process supervisor.
 //! - [`audit`]: audit events, their hash chain and sinks; `audit verify` and `report`.
-//! - [`admin`]: the admin listener: health, readiness, Prometheus metrics.
+//! - [`admin`]: the admin listener: health, readiness, Prometheus metrics, refresh requests.
 //! - [`listen`]: `listener "tcp"`/`"unix"`: the API proxy and its cache.
 //! - [`persist`]: the encrypted state file a restart resumes the token and leases from.
 //! - [`runtime`]: the agent's top-level flows, their exit codes, the shutdown token and the log file.

@@ -457,6 +457,23 @@ impl Fixture {
         self.mint_jwt(APP_SUBJECT, AUDIENCE, Duration::from_secs(600))
     }
 
+    /// An agent config in the scratch dir (see [`Fixture::write_config`]): JWT auto-auth as role `app`
+    /// (backoff 1–4 s) with a token sink at `out/token`, the audit file `out/audit.log`, then `body`.
+    pub fn jwt_agent_config(&self, out: &Path, body: &str) -> PathBuf {
+        let jwt = self.app_jwt();
+        let text = [
+            crate::hcl::vault(&self.addr()),
+            crate::hcl::AutoAuth::jwt(&jwt.path, "app")
+                .backoff("1s", "4s")
+                .sink(&out.join("token"), &[])
+                .to_string(),
+            crate::hcl::audit(&out.join("audit.log"), &[]),
+            body.to_owned(),
+        ]
+        .concat();
+        self.write_config(&text)
+    }
+
     /// Write an agent config into the fixture's scratch dir, under a fresh name each time; returns the path.
     pub fn write_config(&self, text: &str) -> PathBuf {
         self.write_file(&format!("agent-{}.hcl", crate::random_hex(4)), text)

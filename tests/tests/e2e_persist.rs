@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sidekey_tests::background::{Background, wait_until};
-use sidekey_tests::hcl::{self, AutoAuth};
+use sidekey_tests::hcl;
 use sidekey_tests::{Fixture, Setup, ShmDir, Sidekey};
 
 /// The database credential's username and its lease id: a new lease shows as a new line.
@@ -27,19 +27,8 @@ const DB_TEMPLATE: &str =
 /// An agent config: JWT auto-auth as role `app` with a token sink, the audit file, the database
 /// template, and `body`.
 fn config(fx: &Fixture, out: &ShmDir, body: &str) -> PathBuf {
-    let jwt = fx.app_jwt();
-    let text = [
-        hcl::vault(&fx.addr()),
-        AutoAuth::jwt(&jwt.path, "app")
-            .backoff("1s", "4s")
-            .sink(&out.join("token"), &[])
-            .to_string(),
-        hcl::audit(&out.join("audit.log"), &[]),
-        hcl::template(DB_TEMPLATE, &out.join("db"), &[]),
-        body.to_owned(),
-    ]
-    .concat();
-    fx.write_config(&text)
+    let db = hcl::template(DB_TEMPLATE, &out.join("db"), &[]);
+    fx.jwt_agent_config(out.path(), &(db + body))
 }
 
 /// `cache { persist "TYPE" { LINES } }`.

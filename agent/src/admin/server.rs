@@ -1,5 +1,7 @@
-//! The admin HTTP server (HTTP/1.1, hyper): `GET /healthz`, `/readyz`, `/metrics` on a TCP address or
-//! a unix socket. It serves no secret: only liveness, readiness and counters.
+//! The admin HTTP server (HTTP/1.1, hyper): `GET /healthz`, `/readyz`, `/metrics` and
+//! `POST /agent/v1/refresh` on a TCP address or a unix socket. It serves no secret: only liveness,
+//! readiness and counters, and a refresh request, which it hands to the lease engine (202 Accepted: the
+//! engine fetches every secret again in its own loop).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::Telemetry;
@@ -60,16 +63,25 @@ pub async fn bind(addr: &AdminListener) -> Result<Bound, BindError> {
     }
 }
 
+/// What the handlers answer from: the engine's counters, and where a refresh request goes.
+#[derive(Clone)]
+pub struct Admin {
+    /// Counters and readiness.
+    pub telemetry: Arc<Telemetry>,
+    /// Signals the lease engine to fetch every secret again.
+    pub refresh: Arc<Notify>,
+}
+
 /// Serve until `stop` is cancelled.
-pub async fn serve(bound: Bound, telemetry: Arc<Telemetry>, stop: CancellationToken) {
+pub async fn serve(bound: Bound, admin: Admin, stop: CancellationToken) {
     loop {
         let accepted = tokio::select! {
             () = stop.cancelled() => return,
             a = accept(&bound) => a,
         };
         match accepted {
-            Ok(Conn::Tcp(s)) => spawn_conn(s, telemetry.clone()),
-            Ok(Conn::Unix(s)) => spawn_conn(s, telemetry.clone()),
+            Ok(Conn::Tcp(s)) => spawn_conn(s, admin.clone()),
+            Ok(Conn::Unix(s)) => spawn_conn(s, admin.clone()),
             Err(e) => {
                 tracing::warn!(error = %e, "admin listener accept failed");
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -90,14 +102,14 @@ async fn accept(b: &Bound) -> std::io::Result<Conn> {
     }
 }
 
-fn spawn_conn<S>(stream: S, telemetry: Arc<Telemetry>)
+fn spawn_conn<S>(stream: S, admin: Admin)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     tokio::spawn(async move {
         let svc = service_fn(move |req| {
-            let t = telemetry.clone();
-            async move { Ok::<_, Infallible>(route(&req, &t)) }
+            let a = admin.clone();
+            async move { Ok::<_, Infallible>(route(&req, &a)) }
         });
         if let Err(e) = http1::Builder::new()
             .serve_connection(TokioIo::new(stream), svc)
@@ -109,7 +121,17 @@ where
 }
 
 /// Answer one request.
-fn route(req: &Request<Incoming>, t: &Telemetry) -> Response<Full<Bytes>> {
+fn route(req: &Request<Incoming>, admin: &Admin) -> Response<Full<Bytes>> {
+    if req.uri().path() == REFRESH {
+        if req.method() != Method::POST {
+            return text(StatusCode::METHOD_NOT_ALLOWED, "POST only\n".into());
+        }
+        // Requests that come in before the engine takes one up are served by that one refresh.
+        admin.refresh.notify_one();
+        tracing::info!("refresh requested on the admin listener");
+        return text(StatusCode::ACCEPTED, "refresh requested\n".into());
+    }
+    let t = &admin.telemetry;
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "GET only\n".into());
     }
@@ -145,6 +167,9 @@ fn route(req: &Request<Incoming>, t: &Telemetry) -> Response<Full<Bytes>> {
         _ => text(StatusCode::NOT_FOUND, "not found\n".into()),
     }
 }
+
+/// The path of the refresh request (Vault Agent's `/agent/v1/...` family).
+const REFRESH: &str = "/agent/v1/refresh";
 
 fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body)));

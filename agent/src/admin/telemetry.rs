@@ -181,7 +181,8 @@ impl Telemetry {
             | EventKind::ExecStart
             | EventKind::ExecExit
             | EventKind::OutputCommand
-            | EventKind::ConfigReload => {}
+            | EventKind::ConfigReload
+            | EventKind::AgentRefresh => {}
         }
     }
 
@@ -323,6 +324,7 @@ fn kind_name(k: EventKind) -> &'static str {
         EventKind::OutputWrite => "output.write",
         EventKind::OutputCommand => "output.command",
         EventKind::ConfigReload => "config.reload",
+        EventKind::AgentRefresh => "agent.refresh",
         EventKind::ExecStart => "exec.start",
         EventKind::ExecRestart => "exec.restart",
         EventKind::ExecExit => "exec.exit",

@@ -82,9 +82,15 @@ async fn fail_closed_refuses_retrievals_while_the_spool_is_full() {
 }
 
 async fn get(sock: &std::path::Path, path: &str) -> String {
+    request(sock, "GET", path).await
+}
+
+async fn request(sock: &std::path::Path, method: &str, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::UnixStream::connect(sock).await.unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nhost: admin\r\nconnection: close\r\n\r\n");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nhost: admin\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    );
     s.write_all(req.as_bytes()).await.unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).await.unwrap();
@@ -100,7 +106,12 @@ async fn serves_health_readiness_and_metrics_on_a_unix_socket() {
         .await
         .unwrap();
     let stop = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(super::serve(bound, t.clone(), stop.clone()));
+    let refresh = std::sync::Arc::new(tokio::sync::Notify::new());
+    let admin = super::Admin {
+        telemetry: t.clone(),
+        refresh: refresh.clone(),
+    };
+    tokio::spawn(super::serve(bound, admin, stop.clone()));
     assert!(get(&sock, "/healthz").await.starts_with("HTTP/1.1 200"));
     let r = get(&sock, "/readyz").await;
     assert!(r.starts_with("HTTP/1.1 503"), "{r}");
@@ -114,5 +125,13 @@ async fn serves_health_readiness_and_metrics_on_a_unix_socket() {
     let m = get(&sock, "/metrics").await;
     assert!(m.contains("# TYPE sidekey_logins counter"), "{m}");
     assert!(get(&sock, "/nope").await.starts_with("HTTP/1.1 404"));
+    // A refresh is a POST, handed to the engine (which fetches in its own loop): 202 at once.
+    let r = get(&sock, "/agent/v1/refresh").await;
+    assert!(r.starts_with("HTTP/1.1 405"), "{r}");
+    let r = request(&sock, "POST", "/agent/v1/refresh").await;
+    assert!(r.starts_with("HTTP/1.1 202"), "{r}");
+    tokio::time::timeout(std::time::Duration::from_secs(5), refresh.notified())
+        .await
+        .expect("the engine is signalled");
     stop.cancel();
 }

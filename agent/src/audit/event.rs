@@ -35,6 +35,9 @@ pub enum EventKind {
     /// The configuration was reloaded (or a reload was rejected: `error` names file:line).
     #[serde(rename = "config.reload")]
     ConfigReload,
+    /// `POST /agent/v1/refresh` on the admin listener: every secret is fetched again now.
+    #[serde(rename = "agent.refresh")]
+    AgentRefresh,
     /// The exec'd child started.
     #[serde(rename = "exec.start")]
     ExecStart,

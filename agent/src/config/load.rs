@@ -99,6 +99,7 @@ struct Merged {
     exit_after_auth: Option<Origin>,
     pid_file: Option<Origin>,
     reload_on_config_change: Option<Origin>,
+    lease_check_interval: Option<Origin>,
     audit: Option<Origin>,
     lease_state_file: Option<Origin>,
     lease_state_key_file: Option<Origin>,
@@ -177,6 +178,14 @@ impl Merged {
             p.reload_on_config_change,
         )? {
             c.reload_on_config_change = v;
+        }
+        if let Some(v) = once(
+            &mut self.lease_check_interval,
+            file,
+            "lease_check_interval",
+            p.lease_check_interval,
+        )? {
+            c.lease_check_interval = v;
         }
         if let Some(v) = once(&mut self.audit, file, "audit", p.audit)? {
             c.audit = v;

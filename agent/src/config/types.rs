@@ -35,6 +35,9 @@ pub struct Config {
     pub exit_after_auth: bool,
     /// `pid_file`: where to write the agent's pid.
     pub pid_file: Option<PathBuf>,
+    /// `lease_check_interval` (sidekey): how often the lease engine looks up the token and the leases it
+    /// holds, to replace at once what was revoked on the server.
+    pub lease_check_interval: LeaseCheck,
     /// `reload_on_config_change` (sidekey): reload when a config file changes on disk, not only on SIGHUP
     /// (a config in a Kubernetes `..data` mount always does).
     pub reload_on_config_change: bool,
@@ -77,6 +80,21 @@ pub struct ConfigWarning {
 impl std::fmt::Display for ConfigWarning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
+    }
+}
+
+/// `lease_check_interval`: the period of the revocation check, or `None` when it is turned off (`0`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseCheck(pub Option<Duration>);
+
+impl LeaseCheck {
+    /// The default period: 5 minutes, so that a fleet's steady load on the server barely grows.
+    pub const DEFAULT: Duration = Duration::from_secs(300);
+}
+
+impl Default for LeaseCheck {
+    fn default() -> Self {
+        Self(Some(Self::DEFAULT))
     }
 }
 

@@ -81,6 +81,10 @@ pub struct Engine {
     pub(crate) proxied: super::proxied::ProxyLeases,
     /// When the state file was last written (the cache's changes are written at most once a second).
     pub(crate) cache_saved_at: Option<Instant>,
+    /// The next revocation check (`lease_check_interval`), if it is on.
+    pub(crate) check: Option<super::check::CheckAt>,
+    /// Signalled by `POST /agent/v1/refresh`: fetch every secret again now.
+    pub(crate) refresh: Arc<tokio::sync::Notify>,
 }
 
 impl Engine {
@@ -171,6 +175,8 @@ impl Engine {
             state: None,
             proxied: super::proxied::ProxyLeases::new(rules.renewal_threshold),
             cache_saved_at: None,
+            check: None,
+            refresh: Arc::default(),
         }
     }
 
@@ -219,8 +225,10 @@ impl Engine {
         let mut pulse = every.map(|e| Instant::now() + e);
         let credentials = self.tokens.credentials.clone();
         let proxied = self.proxied.clone();
+        let refresh = self.refresh.clone();
         loop {
             self.sync_proxied();
+            self.schedule_check();
             let save = self.save_cache_changes(Instant::now());
             let due = [self.next_due(), save].into_iter().flatten().min();
             tokio::select! {
@@ -238,6 +246,11 @@ impl Engine {
                 }
                 // The cache stored or renewed something: its due time may come first now.
                 () = proxied.wait_changed() => continue,
+                // Everything is due now: the next turn fetches it.
+                () = refresh.notified() => {
+                    self.on_refresh();
+                    continue;
+                }
                 () = credentials.notified() => {
                     let notifier = self.notifier;
                     match guarded(shutdown, notifier, self.on_credentials()).await {
@@ -319,6 +332,7 @@ impl Engine {
                 entries,
                 held,
                 self.render_retry.map(|p| p.at),
+                self.check.map(|c| c.at),
             ]
             .into_iter()
             .chain(self.revocations.iter().map(|(t, _, _)| Some(*t)))

@@ -12,7 +12,7 @@ use crate::backend::secret::SecretRequest;
 
 use super::engine::Engine;
 use super::schedule::{capped, renew_after, replace_at};
-use super::store::Action;
+use super::store::{Action, Replacing};
 use super::token::Reach;
 
 /// How long the teardown may spend revoking leases and the token.
@@ -35,11 +35,17 @@ impl Engine {
             self.note_transient();
             return Ok(false);
         }
+        // Before the secrets: a lease replaced in this tick is revoked in a later one, once its
+        // replacement has been delivered.
+        self.revoke_due(now).await;
+        if self.check_due(now) && self.check_held(now).await? == Reach::Unreachable {
+            self.note_transient();
+            return Ok(false);
+        }
         let (changed, mut reach) = self.maintain_secrets(now).await?;
         if self.maintain_proxied(now).await == Reach::Unreachable {
             reach = Reach::Unreachable;
         }
-        self.revoke_due(now).await;
         if reach == Reach::Unreachable {
             self.note_transient();
         } else {
@@ -109,7 +115,7 @@ impl Engine {
                         .get(&req)
                         .is_some_and(|e| e.fetched.secret.data == f.secret.data);
                     if !old.is_empty()
-                        && let Some(grace) = self.cfg.template_config.revoke_old_after
+                        && let Some(grace) = self.revoke_grace(&req)
                     {
                         let path = self
                             .store
@@ -139,6 +145,17 @@ impl Engine {
             self.tokens.relogin_if_dead().await?;
         }
         Ok((changed, step))
+    }
+
+    /// How long after its replacement the old lease of `req` is revoked: `revoke_old_after`; after a
+    /// refresh as soon as the new secret is delivered if that is unset; never when it is gone already.
+    fn revoke_grace(&self, req: &SecretRequest) -> Option<Duration> {
+        let configured = self.cfg.template_config.revoke_old_after;
+        match self.store.get(req).and_then(|e| e.replacing) {
+            Some(Replacing::Revoked) => None,
+            Some(Replacing::Refresh) => Some(configured.unwrap_or_default()),
+            None => configured,
+        }
     }
 
     /// Renew one lease. `Some(true)`: renewed (or replaced later on schedule); `Some(false)`: it must be

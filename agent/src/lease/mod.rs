@@ -1,5 +1,6 @@
 //! The lease engine and the secret store: the one owner of time (DESIGN §6).
 //!
+//! - `check`: replacing what was revoked on the server (`lease_check_interval`) or on request (refresh).
 //! - `cycle`: after each delivery: report, announce, decide whether the run ends.
 //! - `engine`: the engine and its one loop, `run(shutdown, until) -> Outcome`.
 //! - `outcome`: what a run is asked for (`Until`) and how it ends (`Outcome`, `Fatal`).
@@ -17,6 +18,7 @@
 //! - `schedule`: the timing rules as pure functions.
 //! - `state`: the lease state file that lets a restart resume instead of re-issuing.
 
+mod check;
 mod cycle;
 pub mod engine;
 pub mod fetch;

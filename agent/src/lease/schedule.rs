@@ -11,6 +11,15 @@ pub const TOKEN_RENEW_FRACTION: f64 = 2.0 / 3.0;
 /// Shortest lead time before an effective expiry at which a replacement is fetched.
 pub const MIN_LEAD: Duration = Duration::from_secs(2);
 
+/// How far (relative) a revocation check may come before or after its period: ±15%, so the agents of a
+/// fleet started together drift apart instead of looking up their leases in step.
+pub const CHECK_JITTER: f64 = 0.15;
+
+/// Delay before the next revocation check (`lease_check_interval` = `every`): `every` ±[`CHECK_JITTER`].
+pub fn check_after(every: Duration) -> Duration {
+    every.mul_f64(1.0 + rand::rng().random_range(-CHECK_JITTER..=CHECK_JITTER))
+}
+
 /// `fraction` of `d` with ±`jitter` (relative) randomness, e.g. 2/3 ± 10%; never 0 or all of `d`.
 pub fn jittered(d: Duration, fraction: f64, jitter: f64) -> Duration {
     let j = if jitter > 0.0 {
@@ -132,6 +141,21 @@ mod tests {
                 "{d:?}"
             );
         }
+    }
+
+    #[test]
+    fn revocation_checks_are_jittered_within_fifteen_percent_both_ways() {
+        let every = Duration::from_secs(300);
+        let delays: Vec<Duration> = (0..2000).map(|_| check_after(every)).collect();
+        for d in &delays {
+            assert!(
+                *d >= Duration::from_secs(255) && *d <= Duration::from_secs(345),
+                "{d:?}"
+            );
+        }
+        // Spread over the window, not bunched at the period: some early and some late by over 10%.
+        assert!(delays.iter().any(|d| *d < Duration::from_secs(270)));
+        assert!(delays.iter().any(|d| *d > Duration::from_secs(330)));
     }
 
     #[test]

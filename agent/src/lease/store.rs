@@ -23,6 +23,16 @@ pub enum Action {
     Refetch,
 }
 
+/// Why an entry is fetched again before its schedule, which decides what becomes of the lease it replaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Replacing {
+    /// The lease check found it revoked on the server (or its token revoked): nothing left to revoke.
+    Revoked,
+    /// `POST /agent/v1/refresh`: the old lease is revoked once the new secret is delivered (after
+    /// `revoke_old_after` when that is set).
+    Refresh,
+}
+
 /// One fetched secret and its schedule.
 #[derive(Clone, Debug)]
 pub struct Entry {
@@ -40,6 +50,8 @@ pub struct Entry {
     pub token_accessor: String,
     /// Failed attempts at the current action, for backoff.
     pub failures: u32,
+    /// Set when it is to be replaced at once, not on its schedule.
+    pub replacing: Option<Replacing>,
 }
 
 /// How long a secret has to live, as the scheduling rule sees it.
@@ -148,6 +160,7 @@ impl Store {
                 action,
                 token_accessor: accessor,
                 failures: 0,
+                replacing: None,
             },
         );
     }
@@ -185,6 +198,15 @@ impl Store {
     /// Mutable entry for `req`.
     pub fn get_mut(&mut self, req: &SecretRequest) -> Option<&mut Entry> {
         self.entries.get_mut(req)
+    }
+
+    /// Fetch `req` again at `now`, for `why`.
+    pub fn replace_now(&mut self, req: &SecretRequest, why: Replacing, now: Instant) {
+        if let Some(e) = self.entries.get_mut(req) {
+            e.due = now;
+            e.action = Action::Refetch;
+            e.replacing = Some(why);
+        }
     }
 
     /// Forget `req` (it will be fetched again when a template needs it).

@@ -18,9 +18,19 @@ use crate::backend::{Client, tls::TlsSettings};
 use crate::config::Config;
 use crate::runtime::ProcessEnv;
 
-fn engine() -> Engine {
+pub(super) fn engine() -> Engine {
+    engine_with(Config::default())
+}
+
+/// An engine for `cfg` whose server cannot be reached (nothing listens on port 9).
+pub(super) fn engine_with(cfg: Config) -> Engine {
+    engine_at("http://127.0.0.1:9", cfg)
+}
+
+/// An engine for `cfg` talking to the server at `address`.
+pub(super) fn engine_at(address: &str, cfg: Config) -> Engine {
     let client = Client::new(&ClientSettings {
-        address: "http://127.0.0.1:9",
+        address,
         addresses: &[],
         namespace: None,
         tls: TlsSettings::default(),
@@ -30,7 +40,7 @@ fn engine() -> Engine {
     })
     .unwrap();
     Engine::new(
-        Arc::new(Config::default()),
+        Arc::new(cfg),
         client,
         Vec::new(),
         Vec::new(),
@@ -40,7 +50,7 @@ fn engine() -> Engine {
     )
 }
 
-fn token(accessor: &str, ttl: u64, renewable: bool) -> Token {
+pub(super) fn token(accessor: &str, ttl: u64, renewable: bool) -> Token {
     Token {
         secret: SecretString::from("t".to_string()),
         accessor: accessor.into(),
@@ -51,7 +61,7 @@ fn token(accessor: &str, ttl: u64, renewable: bool) -> Token {
     }
 }
 
-fn lease(e: &mut Engine, path: &str, ttl: u64) -> SecretRequest {
+pub(super) fn lease(e: &mut Engine, path: &str, ttl: u64) -> SecretRequest {
     let req = SecretRequest::read(path);
     let secret = Secret {
         lease_id: format!("{path}/id"),
@@ -70,7 +80,7 @@ fn lease(e: &mut Engine, path: &str, ttl: u64) -> SecretRequest {
     req
 }
 
-fn entry<'a>(e: &'a Engine, r: &SecretRequest) -> &'a Entry {
+pub(super) fn entry<'a>(e: &'a Engine, r: &SecretRequest) -> &'a Entry {
     e.store.get(r).unwrap()
 }
 

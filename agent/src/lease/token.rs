@@ -28,6 +28,8 @@ pub(crate) struct TokenFlags {
     pub capped: bool,
     /// The TTL the token was issued with (what a renewal asks for).
     pub base_ttl: Duration,
+    /// When a lookup showed the token revoked on the server: its life (and its leases') ended then.
+    pub revoked_at: Option<Instant>,
 }
 
 /// The result of token work that did not end the run.
@@ -260,7 +262,8 @@ impl TokenKeeper {
     pub(crate) fn adopt(&mut self, token: Token) {
         tracing::info!(method = %token.identity.method, accessor = %token.accessor, ttl_s = token.ttl.as_secs(), "authenticated");
         if let Some(old) = self.token.take() {
-            self.old.insert(old.accessor.clone(), old.expires_at());
+            let end = self.flags.revoked_at.or(old.expires_at());
+            self.old.insert(old.accessor.clone(), end);
         }
         self.wrapped = None;
         // A policy that forbids renew-self forbids it for the next login of the same role too.
@@ -268,6 +271,7 @@ impl TokenKeeper {
             base_ttl: token.ttl,
             renew_forbidden: self.flags.renew_forbidden,
             capped: false,
+            revoked_at: None,
         };
         self.due = token.expires_at().map(|exp| {
             if token.renewable {
@@ -284,6 +288,16 @@ impl TokenKeeper {
         self.token.as_ref().is_some_and(|t| !t.renewable)
             || self.flags.renew_forbidden
             || self.flags.capped
+            || self.flags.revoked_at.is_some()
+    }
+
+    /// A lookup showed the current token revoked on the server: it (and every lease it created) ended at
+    /// `now`; logging in again is due at once.
+    pub(crate) fn revoked(&mut self, now: Instant) {
+        if self.token.is_some() {
+            self.flags.revoked_at = Some(now);
+            self.due = Some(now);
+        }
     }
 
     /// The expiry that binds leases created by the token with `accessor`: a replaced token's expiry, or
@@ -293,7 +307,9 @@ impl TokenKeeper {
             return *exp;
         }
         match &self.token {
-            Some(t) if t.accessor == accessor && self.is_final() => t.expires_at(),
+            Some(t) if t.accessor == accessor && self.is_final() => {
+                self.flags.revoked_at.or(t.expires_at())
+            }
             _ => None,
         }
     }
@@ -337,7 +353,8 @@ impl TokenKeeper {
             return Ok(Reach::Done);
         };
         let now = Instant::now();
-        let expired = token.expires_at().is_some_and(|e| e <= now);
+        let expired =
+            token.expires_at().is_some_and(|e| e <= now) || self.flags.revoked_at.is_some();
         if !self.is_final() && !expired {
             let asked = self.flags.base_ttl;
             let r = self.client.renew_self(&token.secret, asked.as_secs()).await;

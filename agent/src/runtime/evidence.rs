@@ -20,8 +20,8 @@ pub(super) struct Evidence {
 }
 
 impl Evidence {
-    /// Bind the admin listener (if configured and `serve`) and start serving; reopen the audit file on
-    /// SIGHUP.
+    /// Bind the admin listener (if configured and `serve`) and start serving, handing refresh requests to
+    /// `refresh`; reopen the audit file on SIGHUP.
     ///
     /// # Errors
     /// The bind error, a configuration problem.
@@ -29,13 +29,15 @@ impl Evidence {
         cfg: &Config,
         auditor: Auditor,
         telemetry: Arc<Telemetry>,
+        refresh: Arc<tokio::sync::Notify>,
         serve: bool,
     ) -> Result<Self, admin::BindError> {
         let stop = CancellationToken::new();
         if let Some(addr) = cfg.admin_listener.as_ref().filter(|_| serve) {
             let bound = admin::bind(addr).await?;
-            tracing::info!(address = ?addr, "admin listener: /healthz /readyz /metrics");
-            tokio::spawn(admin::serve(bound, telemetry, stop.clone()));
+            tracing::info!(address = ?addr, "admin listener: /healthz /readyz /metrics /agent/v1/refresh");
+            let handlers = admin::Admin { telemetry, refresh };
+            tokio::spawn(admin::serve(bound, handlers, stop.clone()));
         }
         tokio::spawn(reopen_on_hup(auditor.clone()));
         Ok(Self {

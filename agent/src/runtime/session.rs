@@ -49,7 +49,8 @@ impl Session {
         let child_notifies = cfg.exec.as_ref().is_some_and(|e| e.notify_child);
         let notifier = Notifier::from_env(env.as_ref(), !child_notifies);
         let engine = build_engine(cfg, &auditor, &telemetry, notifier, env.clone(), once)?;
-        let evidence = Evidence::start(cfg, auditor.clone(), telemetry.clone(), !once)
+        let refresh = engine.refresh_requests();
+        let evidence = Evidence::start(cfg, auditor.clone(), telemetry.clone(), refresh, !once)
             .await
             .map_err(|e| config_error(&e))?;
         Ok(Self {
@@ -78,6 +79,7 @@ impl Session {
             self.once,
         )?;
         engine.set_credentials(self.engine.credentials());
+        engine.set_refresh_requests(self.engine.refresh_requests());
         // The same state file settings: the running store goes on (after a `keep_after_import = false`
         // import it writes no more, and a new store must not start again).
         if let Some(old) = self.engine.state.take()

@@ -80,6 +80,7 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "reload_on_config_change",
     "lease_state_file",
     "lease_state_key_file",
+    "lease_check_interval",
     "listener",
     "log_level",
     "log_format",
@@ -106,6 +107,7 @@ const BLOCKS: &[Block] = &[
             "reload_on_config_change",
             "lease_state_file",
             "lease_state_key_file",
+            "lease_check_interval",
         ],
     ),
     agent(

@@ -18,7 +18,7 @@ use super::node::{Node, Problem};
 use super::section::{Labels, Notes, Section};
 use super::types::{
     AdminListener, AuditConfig, AutoAuthConfig, CacheConfig, EnvTemplateConfig, ExecConfig,
-    ExecEnvConfig, LogFormat, Parts, PersistConfig, RestartMode, TemplateConfig,
+    ExecEnvConfig, LeaseCheck, LogFormat, Parts, PersistConfig, RestartMode, TemplateConfig,
     TemplateGlobalConfig, VaultConfig,
 };
 use super::values;
@@ -38,6 +38,8 @@ pub(crate) struct Partial {
     pub exit_after_auth: Option<Located<bool>>,
     pub pid_file: Option<Located<PathBuf>>,
     pub reload_on_config_change: Option<Located<bool>>,
+    /// `lease_check_interval`.
+    pub lease_check_interval: Option<Located<LeaseCheck>>,
     pub audit: Option<Located<AuditConfig>>,
     pub lease_state_file: Option<Located<PathBuf>>,
     /// `lease_state_key_file`: the key that encrypts `lease_state_file`.
@@ -116,6 +118,7 @@ fn stanzas<'a>(root: &'a Node, notes: &'a Notes) -> Result<Partial, Problem> {
         exit_after_auth: field(&mut s, "exit_after_auth", Field::bool)?,
         pid_file: field(&mut s, "pid_file", Field::path_buf)?,
         reload_on_config_change: field(&mut s, "reload_on_config_change", Field::bool)?,
+        lease_check_interval: field(&mut s, "lease_check_interval", lease_check)?,
         lease_state_file,
         lease_state_key_file,
         persist,
@@ -162,6 +165,21 @@ fn field<'a, T>(
         Some(f) => Ok(Some((get(&f)?, f.line))),
         None => Ok(None),
     }
+}
+
+/// `lease_check_interval`: a duration of a second or more, or `0` to turn the check off. Shorter periods
+/// would only add load on the server: a revocation is an incident, and seconds do not matter for it.
+fn lease_check(f: &Field<'_>) -> Result<LeaseCheck, Problem> {
+    let d = f.duration()?;
+    if d.is_zero() {
+        return Ok(LeaseCheck(None));
+    }
+    if d < std::time::Duration::from_secs(1) {
+        return Err(f.problem(format!(
+            "{d:?} is shorter than 1s; give 1s or more, or 0 to turn the check off"
+        )));
+    }
+    Ok(LeaseCheck(Some(d)))
 }
 
 // === vault ===

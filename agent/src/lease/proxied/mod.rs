@@ -28,6 +28,7 @@ use zeroize::Zeroizing;
 pub use saved::Responses;
 pub(crate) use saved::{unix_of, unix_secs};
 pub use table::{HeldId, HeldKind, NewHeld, Parent, Renewal, Step, Table};
+pub(crate) use upkeep::{lease_after_refusal, token_after_refusal};
 
 /// A keyed fingerprint (HMAC-SHA256 under a key drawn when the agent starts) of a token or of a request:
 /// what the cache's keys and the table's indexes hold instead of a token or a request body, so that nothing

@@ -408,6 +408,15 @@ impl Table {
             .collect()
     }
 
+    /// Every held token (created through the proxy): what a periodic lookup checks.
+    pub fn tokens(&self) -> Vec<(HeldId, SecretString)> {
+        self.held
+            .iter()
+            .filter(|(_, e)| matches!(e.kind, HeldKind::Token { .. }))
+            .map(|(id, e)| (*id, e.renew_with.clone()))
+            .collect()
+    }
+
     /// The accessor of the token an entry's renewals act as (for audit events), when known.
     pub fn renewing_accessor(&self, id: HeldId) -> String {
         let Some(e) = self.held.get(&id) else {

@@ -178,8 +178,9 @@ impl Engine {
     }
 }
 
-/// After a renewal of `lease_id` was refused: look the lease up. Gone when the server no longer knows it
-/// (400), or when it refuses the lookup and the token itself is gone; otherwise it lives on, unrenewed.
+/// After a renewal of `lease_id` was refused, or at the periodic check: look the lease up. Gone when the
+/// server no longer knows it (400), or when it refuses the lookup and the token itself is gone; otherwise
+/// it lives on (unrenewed, after a refusal).
 pub(crate) async fn lease_after_refusal(
     client: &Client,
     token: &SecretString,
@@ -202,7 +203,8 @@ pub(crate) async fn lease_after_refusal(
     }
 }
 
-/// After a renewal made with `token` was refused: is the token itself still there (`lookup-self`)?
+/// After a renewal made with `token` was refused, or at the periodic check: is the token itself still
+/// there (`lookup-self`)?
 /// Gone only on a 403, the server's answer for a revoked or expired token.
 pub(crate) async fn token_after_refusal(client: &Client, token: &SecretString) -> Renewal {
     match client.lookup_self(token).await {
