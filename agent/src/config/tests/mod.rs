@@ -9,6 +9,7 @@ mod evidence;
 mod exec;
 mod hcl1;
 mod keys12;
+mod listener;
 mod misplaced;
 mod persist;
 mod sinks;
