@@ -181,7 +181,8 @@ impl Telemetry {
             | EventKind::ExecStart
             | EventKind::ExecExit
             | EventKind::OutputCommand
-            | EventKind::ConfigReload => {}
+            | EventKind::ConfigReload
+            | EventKind::ProxyRequest => {}
         }
     }
 
@@ -326,5 +327,6 @@ fn kind_name(k: EventKind) -> &'static str {
         EventKind::ExecStart => "exec.start",
         EventKind::ExecRestart => "exec.restart",
         EventKind::ExecExit => "exec.exit",
+        EventKind::ProxyRequest => "proxy.request",
     }
 }

@@ -79,6 +79,8 @@ pub struct Engine {
     pub(crate) state: Option<crate::persist::StateStore>,
     /// The leases and tokens the API proxy's cache holds, renewed here like the templates' leases.
     pub(crate) proxied: super::proxied::ProxyLeases,
+    /// The agent's current token, published for the API proxy (`use_auto_auth_token`).
+    pub(crate) auto_token: tokio::sync::watch::Sender<Option<secrecy::SecretString>>,
 }
 
 impl Engine {
@@ -168,6 +170,7 @@ impl Engine {
             used: std::collections::HashSet::new(),
             state: None,
             proxied: super::proxied::ProxyLeases::new(rules.renewal_threshold),
+            auto_token: tokio::sync::watch::Sender::new(None),
         }
     }
 
@@ -206,6 +209,8 @@ impl Engine {
                     }
                 }
             }
+            // The API proxy may use the token before the first delivery is done.
+            self.sync_proxied();
             match guarded(shutdown, notifier, self.cycle(until)).await {
                 None => return Outcome::Stopped,
                 Some(Some(o)) => return o,
