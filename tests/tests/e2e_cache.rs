@@ -1,8 +1,6 @@
 //! End-to-end tests of the API proxy's cache (issue 14, acceptance 2 and 3) against a real OpenBao and
 //! PostgreSQL: `sidekey run` with a `listener "tcp"`, `api_proxy { use_auto_auth_token = true }` and
 //! `cache {}`, driven over plain HTTP as an application's Vault SDK would drive it.
-//!
-//! They need the listener and the proxy (branch wip-proxy): ignored until those are merged.
 
 // Test code: a failed expectation is a failed test; wall-clock time is what the user sees here.
 #![allow(
@@ -130,7 +128,6 @@ fn ttl_on_server(fx: &Fixture, lease_id: &str) -> u64 {
 /// and it keeps working; a revocation through the proxy evicts it; a lease revoked on the server directly
 /// is not served again after one renewal interval.
 #[test]
-#[ignore = "needs the proxy (wip-proxy)"]
 fn leases_are_shared_renewed_and_evicted_through_the_proxy() {
     let fx = Setup::new()
         .jwt()
@@ -199,7 +196,6 @@ fn leases_are_shared_renewed_and_evicted_through_the_proxy() {
 /// other's entry; a new version written on the server is seen once `static_secret_ttl` has passed; another
 /// token is not served what the agent's token read.
 #[test]
-#[ignore = "needs the proxy (wip-proxy)"]
 fn kv_versions_are_never_answered_from_each_other() {
     let fx = Setup::new().jwt().start();
     let path = "secret/data/app/versioned";
