@@ -79,7 +79,8 @@ fn assert_proxy_served(name: &str, log: &str) {
     ] {
         assert!(
             !log.lines()
-                .any(|l| l.contains("not served") && l.contains(&format!(": {needle}"))),
+                .any(|l| l.contains(&format!(": {needle}: not served"))
+                    || l.contains(&format!(": {needle} (")) && l.contains("not served")),
             "{name}: {needle} is reported as not served:\n{log}"
         );
     }
