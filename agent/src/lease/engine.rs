@@ -81,6 +81,8 @@ pub struct Engine {
     pub(crate) proxied: super::proxied::ProxyLeases,
     /// The agent's current token, published for the API proxy (`use_auto_auth_token`).
     pub(crate) auto_token: tokio::sync::watch::Sender<Option<secrecy::SecretString>>,
+    /// The backend client in use, published for the API proxy (a reload may build a new one).
+    pub(crate) proxy_client: tokio::sync::watch::Sender<Client>,
 }
 
 impl Engine {
@@ -136,6 +138,7 @@ impl Engine {
         };
         Self {
             fetcher: Fetcher::new(client.clone(), auditor.clone()),
+            proxy_client: tokio::sync::watch::Sender::new(client.clone()),
             tokens: TokenKeeper::new(
                 cfg.clone(),
                 client,

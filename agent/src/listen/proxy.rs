@@ -39,8 +39,8 @@ const BUFFER_LIMIT: u64 = 1024 * 1024;
 
 /// What the proxy forwards through: replaced when a reload starts the engine over.
 pub struct Upstream {
-    /// The backend client (HA rules).
-    pub client: Client,
+    /// The backend client (HA rules), as the engine last built it.
+    pub client: watch::Receiver<Client>,
     /// The cache, with `cache {}`.
     pub cache: Option<Arc<Cache>>,
     /// The agent's current token.
@@ -240,7 +240,7 @@ impl Proxy {
                 headers,
                 body: bytes.clone(),
             };
-            let client = up.client.clone();
+            let client = up.client.borrow().clone();
             let consistent = self.api.enforce_consistency;
             let answered = cache
                 .handle(pr, |pr| async move {
@@ -279,7 +279,8 @@ impl Proxy {
             body,
             timeout,
         };
-        let resp = match up.client.forward(fw, self.api.enforce_consistency).await {
+        let client = up.client.borrow().clone();
+        let resp = match client.forward(fw, self.api.enforce_consistency).await {
             Ok(r) => r,
             Err(e) => return backend_error(&e),
         };
@@ -458,4 +459,47 @@ fn full(status: StatusCode, body: Bytes) -> Response<Body> {
     let mut r = Response::new(Full::new(body).map_err(|e| match e {}).boxed_unsync());
     *r.status_mut() = status;
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_callers_token_is_x_vault_token_then_a_bearer_token() {
+        let mut h = HeaderMap::new();
+        assert!(caller_token(&h).is_none());
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer s.bearer"));
+        assert_eq!(caller_token(&h).unwrap().expose_secret(), "s.bearer");
+        h.insert("x-vault-token", HeaderValue::from_static("s.header"));
+        assert_eq!(caller_token(&h).unwrap().expose_secret(), "s.header");
+        let mut basic = HeaderMap::new();
+        basic.insert(AUTHORIZATION, HeaderValue::from_static("Basic dXNlcg=="));
+        assert!(caller_token(&basic).is_none());
+    }
+
+    #[test]
+    fn errors_have_vaults_shape() {
+        let r = error(
+            StatusCode::PRECONDITION_FAILED,
+            "missing 'X-Vault-Request' header",
+        );
+        assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED);
+        assert_eq!(r.headers()[CONTENT_TYPE], "application/json");
+        let timeout = BackendError::Transport {
+            method: "GET".into(),
+            path: "x".into(),
+            reason: "timed out".into(),
+        };
+        assert_eq!(
+            backend_error(&timeout).status(),
+            StatusCode::GATEWAY_TIMEOUT
+        );
+        let refused = BackendError::Transport {
+            method: "GET".into(),
+            path: "x".into(),
+            reason: "connection failed".into(),
+        };
+        assert_eq!(backend_error(&refused).status(), StatusCode::BAD_GATEWAY);
+    }
 }

@@ -75,3 +75,32 @@ impl std::fmt::Debug for ProxyResponse {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_prints_a_body_a_query_or_a_token() {
+        let req = ProxyRequest {
+            method: Method::PUT,
+            path: "auth/jwt/login".into(),
+            query: Some("password=hunter2".into()),
+            token: Some(SecretString::from("s.secret-token".to_string())),
+            namespace: None,
+            headers: HeaderMap::new(),
+            body: Bytes::from_static(b"{\"jwt\":\"eyJ-secret\"}"),
+        };
+        let text = format!("{req:?}");
+        assert!(text.contains("auth/jwt/login"), "{text}");
+        for secret in ["hunter2", "s.secret-token", "eyJ-secret"] {
+            assert!(!text.contains(secret), "{text}");
+        }
+        let resp = ProxyResponse {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: Bytes::from_static(b"{\"data\":{\"password\":\"hunter2\"}}"),
+        };
+        assert!(!format!("{resp:?}").contains("hunter2"));
+    }
+}

@@ -205,7 +205,7 @@ fn upstream(cfg: &Config, engine: &Engine) -> Upstream {
         .clone()
         .map(|c| Arc::new(Cache::new(c, client.clone(), engine.proxy_leases())));
     Upstream {
-        client,
+        client: engine.proxy_client(),
         cache,
         token: engine.auto_token(),
     }

@@ -40,6 +40,12 @@ impl Engine {
         self.auto_token.subscribe()
     }
 
+    /// The backend client the API proxy forwards through: replaced when a reload builds a new one (a
+    /// rotated client certificate, other connection reuse).
+    pub fn proxy_client(&self) -> tokio::sync::watch::Receiver<Client> {
+        self.proxy_client.subscribe()
+    }
+
     /// Tell the table which tokens are the agent's own (current and replaced), and the renewal
     /// threshold, and publish the current token to the API proxy; called at every turn of the loop, so
     /// a new login is known before the next request.
