@@ -10,7 +10,6 @@
     clippy::disallowed_types
 )]
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -33,6 +32,17 @@ struct Agent {
 
 impl Agent {
     fn start(fx: &Fixture, extra: &[String], probe: &str) -> Agent {
+        let http = sidekey_tests::bao::http_client();
+        Agent::start_when(fx, extra, || {
+            http.get(probe)
+                .header("X-Vault-Request", "true")
+                .send()
+                .is_ok()
+        })
+    }
+
+    /// As [`Agent::start`], ready when `ready` says so.
+    fn start_when(fx: &Fixture, extra: &[String], ready: impl FnMut() -> bool) -> Agent {
         let out = ShmDir::new();
         let jwt = fx.app_jwt();
         let mut text = vec![
@@ -45,13 +55,7 @@ impl Agent {
         text.extend(extra.iter().cloned());
         let cfg = fx.write_config(&text.concat());
         let agent = Background::start(&["run", "-c", cfg.to_str().unwrap()], &[], fx.dir.path());
-        let http = sidekey_tests::bao::http_client();
-        let up = wait_until(secs(20), || {
-            http.get(probe)
-                .header("X-Vault-Request", "true")
-                .send()
-                .is_ok()
-        });
+        let up = wait_until(secs(20), ready);
         assert!(up, "the proxy never answered: {}", agent.stderr());
         Agent { agent, out }
     }
@@ -228,7 +232,7 @@ fn a_unix_listener_names_the_peer_uid_in_the_audit_event() {
         ),
         hcl::block("api_proxy", &["use_auto_auth_token = true"]),
     ];
-    let agent = Agent::start_unix(&fx, &extra, &sock);
+    let agent = Agent::start_when(&fx, &extra, || sock.exists());
     let out = Command::new("curl")
         .args(["-sS", "--unix-socket"])
         .arg(&sock)
@@ -250,26 +254,6 @@ fn a_unix_listener_names_the_peer_uid_in_the_audit_event() {
     assert_eq!(ev["caller"]["uid"], uid);
     assert!(ev["caller"]["pid"].as_u64().is_some_and(|p| p > 0));
     assert!(ev["caller"].get("address").is_none());
-}
-
-impl Agent {
-    fn start_unix(fx: &Fixture, extra: &[String], sock: &Path) -> Agent {
-        let out = ShmDir::new();
-        let jwt = fx.app_jwt();
-        let mut text = vec![
-            hcl::vault(&fx.addr()),
-            AutoAuth::jwt(&jwt.path, "app")
-                .backoff("1s", "4s")
-                .to_string(),
-            hcl::audit(&out.join("audit.log"), &[]),
-        ];
-        text.extend(extra.iter().cloned());
-        let cfg = fx.write_config(&text.concat());
-        let agent = Background::start(&["run", "-c", cfg.to_str().unwrap()], &[], fx.dir.path());
-        let up = wait_until(secs(20), || sock.exists());
-        assert!(up, "no socket: {}", agent.stderr());
-        Agent { agent, out }
-    }
 }
 
 fn nix_uid() -> u64 {
@@ -303,4 +287,97 @@ fn a_bind_failure_exits_78_naming_the_stanza() {
         cfg.display()
     );
     assert!(done.stderr.contains(&want), "{want}\n{}", done.stderr);
+}
+
+/// A TLS listener (`tls_cert_file` / `tls_key_file`): the `bao` CLI trusting that certificate reads
+/// through it.
+#[test]
+fn a_tls_listener_serves_the_bao_cli() {
+    let fx = Setup::new().jwt().start();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("rcgen");
+    let cert_path = fx.write_file("tls.crt", &cert.cert.pem());
+    let key_path = fx.write_file("tls.key", &cert.signing_key.serialize_pem());
+    let port = free_port();
+    let listener = hcl::block(
+        "listener \"tcp\"",
+        &[
+            &hcl::attr("address", &format!("127.0.0.1:{port}")),
+            &hcl::attr_path("tls_cert_file", &cert_path),
+            &hcl::attr_path("tls_key_file", &key_path),
+            "tls_min_version = \"tls12\"",
+        ],
+    );
+    let proxy = hcl::block("api_proxy", &["use_auto_auth_token = true"]);
+    let agent = Agent::start_when(&fx, &[listener, proxy], || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(bao_bin())
+        .args(["kv", "get", "-format=json", "secret/app/config"])
+        .env_clear()
+        .env("HOME", home.path())
+        .env("BAO_ADDR", format!("https://localhost:{port}"))
+        .env("BAO_CACERT", &cert_path)
+        .output()
+        .expect("run bao");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        agent.agent.stderr()
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["data"]["data"]["username"].is_string());
+}
+
+/// `max_request_size`: a bigger body gets 413 before anything reaches the server; `run --once` serves no
+/// listener (a taken address is no error there).
+#[test]
+fn request_size_is_bounded_and_once_serves_nothing() {
+    let fx = Setup::new().jwt().start();
+    let port = free_port();
+    let extra = [
+        tcp_listener(port, &["max_request_size = 64"]),
+        hcl::block("api_proxy", &["use_auto_auth_token = true"]),
+    ];
+    let _agent = Agent::start(&fx, &extra, &probe(port));
+    let http = sidekey_tests::bao::http_client();
+    let big = format!("{{\"data\":{{\"k\":\"{}\"}}}}", "x".repeat(200));
+    let r = http
+        .put(format!("http://127.0.0.1:{port}/v1/secret/data/app/big"))
+        .body(big)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 413);
+    let r = http
+        .get(format!("http://127.0.0.1:{port}/v1/secret/data/app/config"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "a small request still passes");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap().port();
+    let jwt = fx.app_jwt();
+    let out = ShmDir::new();
+    let text = [
+        hcl::vault(&fx.addr()),
+        AutoAuth::jwt(&jwt.path, "app").to_string(),
+        tcp_listener(busy, &[]),
+        hcl::block(
+            "template",
+            &[
+                "contents = \"{{ with secret \\\"kv/app\\\" }}{{ .Data.region }}{{ end }}\"",
+                &hcl::attr_path("destination", &out.join("region")),
+            ],
+        ),
+    ]
+    .concat();
+    let cfg = fx.write_config(&text);
+    let done = Sidekey::new(["run", "--once", "-c"]).args([&cfg]).run();
+    assert_eq!(done.code(), 0, "{}", done.stderr);
+    assert!(
+        !done.stderr.contains("API proxy listening"),
+        "{}",
+        done.stderr
+    );
 }

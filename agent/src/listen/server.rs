@@ -104,26 +104,14 @@ fn socket_access(
 ) -> Result<(), String> {
     use nix::unistd::{Gid, Group, Uid, User, chown};
     use std::os::unix::fs::PermissionsExt;
-    let uid = match user {
-        Some(u) => Some(match u.parse::<u32>() {
-            Ok(n) => Uid::from_raw(n),
-            Err(_) => match User::from_name(u) {
-                Ok(Some(found)) => found.uid,
-                _ => return Err(format!("socket_user: no user {u:?}")),
-            },
-        }),
-        None => None,
-    };
-    let gid = match group {
-        Some(g) => Some(match g.parse::<u32>() {
-            Ok(n) => Gid::from_raw(n),
-            Err(_) => match Group::from_name(g) {
-                Ok(Some(found)) => found.gid,
-                _ => return Err(format!("socket_group: no group {g:?}")),
-            },
-        }),
-        None => None,
-    };
+    let uid = numeric_id(user, "socket_user", |n| {
+        User::from_name(n).ok().flatten().map(|u| u.uid.as_raw())
+    })?
+    .map(Uid::from_raw);
+    let gid = numeric_id(group, "socket_group", |n| {
+        Group::from_name(n).ok().flatten().map(|g| g.gid.as_raw())
+    })?
+    .map(Gid::from_raw);
     if uid.is_some() || gid.is_some() {
         chown(path, uid, gid).map_err(|e| format!("socket_user/socket_group: {e}"))?;
     }
@@ -132,6 +120,21 @@ fn socket_access(
             .map_err(|e| format!("socket_mode: {e}"))?;
     }
     Ok(())
+}
+
+/// A user or group given as a number or a name (`key` names the setting in errors).
+fn numeric_id(
+    given: Option<&str>,
+    key: &str,
+    by_name: impl Fn(&str) -> Option<u32>,
+) -> Result<Option<u32>, String> {
+    let Some(v) = given else { return Ok(None) };
+    match v.parse::<u32>() {
+        Ok(n) => Ok(Some(n)),
+        Err(_) => by_name(v)
+            .map(Some)
+            .ok_or_else(|| format!("{key}: no such name {v:?}")),
+    }
 }
 
 /// The TLS acceptor for `t`'s certificate chain and key.
@@ -286,5 +289,39 @@ async fn connection<S>(
     };
     if let Err(e) = ended {
         tracing::debug!(error = %e, "API proxy connection ended");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_owners_are_numbers_or_names() {
+        let root = |n: &str| (n == "root").then_some(0);
+        assert_eq!(numeric_id(None, "socket_user", root), Ok(None));
+        assert_eq!(
+            numeric_id(Some("1000"), "socket_user", root),
+            Ok(Some(1000))
+        );
+        assert_eq!(numeric_id(Some("root"), "socket_user", root), Ok(Some(0)));
+        assert_eq!(
+            numeric_id(Some("nobody-here"), "socket_group", root),
+            Err("socket_group: no such name \"nobody-here\"".into())
+        );
+    }
+
+    #[test]
+    fn only_a_stale_socket_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-socket");
+        std::fs::write(&file, "data").unwrap();
+        assert!(remove_stale_socket(&file).is_err());
+        assert!(file.exists());
+        let sock = dir.path().join("agent.sock");
+        let _old = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        assert_eq!(remove_stale_socket(&sock), Ok(()));
+        assert!(!sock.exists());
+        assert_eq!(remove_stale_socket(&sock), Ok(()));
     }
 }
