@@ -29,8 +29,6 @@ pub mod cli;
 pub(crate) mod config;
 pub(crate) mod exec;
 pub(crate) mod lease;
-// Until the proxy serves them (issue 14, in progress), nothing constructs these yet.
-#[allow(dead_code)]
 pub(crate) mod listen;
 pub(crate) mod output;
 pub(crate) mod persist;

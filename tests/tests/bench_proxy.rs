@@ -152,10 +152,7 @@ fn ms(d: Duration) -> String {
 
 /// `d` minus `base`, signed, in ms.
 fn added(d: Duration, base: Duration) -> String {
-    format!(
-        "{:+.3} ms",
-        (d.as_secs_f64() - base.as_secs_f64()) * 1000.0
-    )
+    format!("{:+.3} ms", (d.as_secs_f64() - base.as_secs_f64()) * 1000.0)
 }
 
 #[test]

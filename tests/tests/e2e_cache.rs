@@ -1,8 +1,6 @@
 //! End-to-end tests of the API proxy's cache (issue 14, acceptance 2, 3 and 4) against a real OpenBao and
 //! PostgreSQL: `sidekey run` with a `listener "tcp"`, `api_proxy { use_auto_auth_token = true }` and
 //! `cache {}`, driven over plain HTTP as an application's Vault SDK would drive it.
-//!
-//! They need the listener and the proxy (branch wip-proxy): ignored until those are merged.
 
 // Test code: a failed expectation is a failed test; wall-clock time is what the user sees here.
 #![allow(
@@ -140,7 +138,6 @@ fn ttl_on_server(fx: &Fixture, lease_id: &str) -> u64 {
 /// and it keeps working; a revocation through the proxy evicts it; a lease revoked on the server directly
 /// is not served again after one renewal interval.
 #[test]
-#[ignore = "needs the proxy (wip-proxy)"]
 fn leases_are_shared_renewed_and_evicted_through_the_proxy() {
     let fx = Setup::new()
         .jwt()
@@ -209,7 +206,6 @@ fn leases_are_shared_renewed_and_evicted_through_the_proxy() {
 /// other's entry; a new version written on the server is seen once `static_secret_ttl` has passed; another
 /// token is not served what the agent's token read.
 #[test]
-#[ignore = "needs the proxy (wip-proxy)"]
 fn kv_versions_are_never_answered_from_each_other() {
     let fx = Setup::new().jwt().start();
     let path = "secret/data/app/versioned";
@@ -251,7 +247,6 @@ fn kv_versions_are_never_answered_from_each_other() {
 /// Acceptance 4: a restart with `cache { persist "file" { path, key_file } }` serves the same lease
 /// again, without a new login or a new lease; the state file holds none of it in clear.
 #[test]
-#[ignore = "needs the proxy (wip-proxy)"]
 fn a_restart_with_persist_serves_the_same_lease_without_a_new_login() {
     let fx = Setup::new().jwt().database().start();
     let out = ShmDir::new();

@@ -177,7 +177,6 @@ fn step_differences(want_name: &str, want: &[Step], got: &[Step]) -> Vec<String>
 }
 
 #[test]
-#[ignore = "needs the proxy (wip-proxy)"]
 fn the_proxy_and_its_cache_answer_like_bao_proxy() {
     let fx = Setup::new().jwt().database().start();
     let want = transcript(&fx, Server::BaoProxy);
@@ -274,7 +273,6 @@ fn serve_corpus_config(fx: &Fixture, server: Server, name: &str, text: &str) -> 
 }
 
 #[test]
-#[ignore = "needs the proxy (wip-proxy)"]
 fn corpus_configs_with_a_listener_serve_like_bao_agent() {
     let fx = Setup::new().jwt().approle().database().pki().start();
     seed(&fx);

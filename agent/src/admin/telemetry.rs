@@ -182,7 +182,8 @@ impl Telemetry {
             | EventKind::ExecExit
             | EventKind::OutputCommand
             | EventKind::ConfigReload
-            | EventKind::AgentRefresh => {}
+            | EventKind::AgentRefresh
+            | EventKind::ProxyRequest => {}
         }
     }
 
@@ -328,5 +329,6 @@ fn kind_name(k: EventKind) -> &'static str {
         EventKind::ExecStart => "exec.start",
         EventKind::ExecRestart => "exec.restart",
         EventKind::ExecExit => "exec.exit",
+        EventKind::ProxyRequest => "proxy.request",
     }
 }

@@ -47,6 +47,9 @@ pub enum EventKind {
     /// The exec'd child exited.
     #[serde(rename = "exec.exit")]
     ExecExit,
+    /// The API proxy answered a request with a secret (a lease, a token, or data).
+    #[serde(rename = "proxy.request")]
+    ProxyRequest,
 }
 
 /// Whether it worked.
@@ -141,6 +144,35 @@ pub struct ReloadMeta {
     pub removed: Vec<String>,
 }
 
+/// A request the API proxy answered: how it was asked and answered (the path is in `secret`).
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct ProxyMeta {
+    /// The HTTP method.
+    pub method: String,
+    /// The status code given back.
+    pub status: u16,
+    /// `hit` (answered from the cache) or `miss`.
+    pub cache: &'static str,
+}
+
+/// Who called the API proxy: the peer's address (tcp) or the kernel's word on the peer process (unix
+/// socket, `SO_PEERCRED`).
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct CallerMeta {
+    /// The peer's address and port (tcp).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// The peer's process id (unix socket).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    /// The peer's user id (unix socket).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    /// The peer's group id (unix socket).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gid: Option<u32>,
+}
+
 /// Evidence metadata from the config (`audit { metadata {...} secret "PATH" {...} }`).
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
 pub struct EventMeta {
@@ -202,6 +234,12 @@ pub struct Event {
     /// What a reload changed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reload: Option<ReloadMeta>,
+    /// How the API proxy was asked and answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<ProxyMeta>,
+    /// Who called the API proxy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caller: Option<CallerMeta>,
     /// Evidence metadata from the config.
     #[serde(skip_serializing_if = "EventMeta::is_empty")]
     pub meta: EventMeta,
@@ -232,6 +270,10 @@ pub struct Record {
     pub output: Option<OutputMeta>,
     /// What a reload changed.
     pub reload: Option<ReloadMeta>,
+    /// How the API proxy was asked and answered.
+    pub proxy: Option<ProxyMeta>,
+    /// Who called the API proxy.
+    pub caller: Option<CallerMeta>,
     /// Why it failed (an error message, which by construction holds no secret value).
     pub error: Option<String>,
 }
@@ -247,6 +289,8 @@ impl Record {
             backend: None,
             output: None,
             reload: None,
+            proxy: None,
+            caller: None,
             error: None,
         }
     }
@@ -295,6 +339,13 @@ impl Record {
     /// With what a reload changed.
     pub fn reload(mut self, r: ReloadMeta) -> Self {
         self.reload = Some(r);
+        self
+    }
+
+    /// A request the API proxy answered, and who asked.
+    pub fn proxied(mut self, p: ProxyMeta, caller: CallerMeta) -> Self {
+        self.proxy = Some(p);
+        self.caller = Some(caller);
         self
     }
 

@@ -24,8 +24,8 @@ use std::sync::{Arc, Mutex};
 
 pub use chain::{GENESIS, Hasher};
 pub use event::{
-    AgentInfo, Event, EventKind, EventMeta, Identity, Outcome, OutputMeta, Record, ReloadMeta,
-    SecretMeta,
+    AgentInfo, CallerMeta, Event, EventKind, EventMeta, Identity, Outcome, OutputMeta, ProxyMeta,
+    Record, ReloadMeta, SecretMeta,
 };
 
 use crate::admin::Telemetry;
@@ -208,6 +208,8 @@ impl Auditor {
             backend: r.backend,
             output: r.output,
             reload: r.reload,
+            proxy: r.proxy,
+            caller: r.caller,
             meta,
             error: r.error,
             prev_hash: s.prev_hash.clone(),

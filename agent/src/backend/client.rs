@@ -357,10 +357,12 @@ impl Client {
 }
 
 mod api;
+mod forward;
 mod pool;
 #[cfg(test)]
 mod tests;
 
+pub use forward::{Forward, ForwardBody, strip_hop_by_hop};
 pub use pool::Reuse;
 use pool::{Part, http_client, transport_reason};
 

@@ -109,6 +109,11 @@ struct Merged {
     lease_state: (Option<PathBuf>, Option<PathBuf>),
     admin_listener: Option<Origin>,
     cache: Option<Origin>,
+    api_proxy: Option<Origin>,
+    /// `api_proxy` sets `use_auto_auth_token` (then it wins over the cache's).
+    api_proxy_token: bool,
+    /// `cache { use_auto_auth_token }`, where it was given.
+    cache_token: Option<(crate::config::AutoAuthToken, Origin)>,
     log_level: Option<Origin>,
     log_format: Option<Origin>,
     log_file: Option<Origin>,
@@ -219,6 +224,21 @@ impl Merged {
         if let Some(v) = once(&mut self.cache, file, "cache", p.cache)? {
             c.cache = Some(v);
         }
+        if let Some(v) = once(&mut self.api_proxy, file, "api_proxy", p.api_proxy)? {
+            c.api_proxy = v.config;
+            self.api_proxy_token = v.token_given;
+        }
+        if let Some((t, line)) = p.cache_token {
+            let origin = Origin {
+                file: file.to_path_buf(),
+                line,
+            };
+            self.cache_token = Some((t, origin));
+        }
+        for mut l in p.listeners {
+            l.origin.file = file.to_path_buf();
+            c.listeners.push(l);
+        }
         if let Some(v) = once(&mut self.log_level, file, "log_level", p.log_level)? {
             c.log_level = Some(v);
         }
@@ -267,6 +287,7 @@ impl Merged {
 
     fn finish(mut self) -> Result<Config, ConfigError> {
         self.finish_persist()?;
+        self.finish_api_proxy();
         if let Some(conflict) = self.wrapped_login_conflict() {
             return Err(conflict);
         }
@@ -319,6 +340,37 @@ impl Merged {
             line: at.line,
             message,
         })
+    }
+
+    /// `cache { use_auto_auth_token }` is Vault's older spelling of `api_proxy`'s: it applies unless
+    /// `api_proxy` gives its own, which wins (the cache's is then reported as ignored).
+    fn finish_api_proxy(&mut self) {
+        let Some((t, at)) = self.cache_token.take() else {
+            return;
+        };
+        if self.api_proxy_token {
+            // In file order, among its file's warnings.
+            let w = &mut self.config.warnings;
+            let at_file = |x: &ConfigWarning| x.file == at.file;
+            let pos = w
+                .iter()
+                .position(|x| at_file(x) && x.line > at.line)
+                .or_else(|| w.iter().rposition(at_file).map(|i| i + 1))
+                .unwrap_or(w.len());
+            w.insert(
+                pos,
+                ConfigWarning {
+                    file: at.file,
+                    line: at.line,
+                    message:
+                        "cache.use_auto_auth_token: ignored: api_proxy.use_auto_auth_token is \
+                              given and wins"
+                            .into(),
+                },
+            );
+        } else {
+            self.config.api_proxy.use_auto_auth_token = t;
+        }
     }
 
     /// The state file: `cache { persist }` or `lease_state_file` (with `lease_state_key_file`), not both.

@@ -7,11 +7,13 @@ use std::time::Duration;
 
 mod auth;
 mod cache;
+mod listener;
 mod logging;
 mod persist;
 
 pub use auth::*;
 pub use cache::*;
+pub use listener::*;
 pub use logging::*;
 pub use persist::*;
 
@@ -50,6 +52,10 @@ pub struct Config {
     pub admin_listener: Option<AdminListener>,
     /// The `cache` stanza: the API proxy caches leased responses (and, opted in, KV reads).
     pub cache: Option<CacheConfig>,
+    /// Every `listener "tcp"` / `listener "unix"` (the API proxy), in file order.
+    pub listeners: Vec<ApiListener>,
+    /// `api_proxy` (with `cache { use_auto_auth_token }` folded in).
+    pub api_proxy: ApiProxyConfig,
     /// `log_level`: `trace`, `debug`, `info` (default), `warn` or `error`. `SIDEKEY_LOG`/`RUST_LOG` win.
     pub log_level: Option<String>,
     /// `log_format`: `text` (default) or `json` (one JSON object per line on stderr and in `log_file`).
@@ -384,7 +390,7 @@ pub struct Metadata {
 }
 
 /// Metadata of where a config value came from, for error messages.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Origin {
     /// The config file.
     pub file: PathBuf,

@@ -85,6 +85,10 @@ pub struct Engine {
     pub(crate) check: Option<super::check::CheckAt>,
     /// Signalled by `POST /agent/v1/refresh`: fetch every secret again now.
     pub(crate) refresh: Arc<tokio::sync::Notify>,
+    /// The agent's current token, published for the API proxy (`use_auto_auth_token`).
+    pub(crate) auto_token: tokio::sync::watch::Sender<Option<secrecy::SecretString>>,
+    /// The backend client in use, published for the API proxy (a reload may build a new one).
+    pub(crate) proxy_client: tokio::sync::watch::Sender<Client>,
 }
 
 impl Engine {
@@ -140,6 +144,7 @@ impl Engine {
         };
         Self {
             fetcher: Fetcher::new(client.clone(), auditor.clone()),
+            proxy_client: tokio::sync::watch::Sender::new(client.clone()),
             tokens: TokenKeeper::new(
                 cfg.clone(),
                 client,
@@ -177,6 +182,7 @@ impl Engine {
             cache_saved_at: None,
             check: None,
             refresh: Arc::default(),
+            auto_token: tokio::sync::watch::Sender::new(None),
         }
     }
 
@@ -215,6 +221,8 @@ impl Engine {
                     }
                 }
             }
+            // The API proxy may use the token before the first delivery is done.
+            self.sync_proxied();
             match guarded(shutdown, notifier, self.cycle(until)).await {
                 None => return Outcome::Stopped,
                 Some(Some(o)) => return o,

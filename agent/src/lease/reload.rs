@@ -21,6 +21,17 @@ use crate::backend::Client;
 use crate::config::{Config, VaultConfig};
 use crate::output::FileOutput;
 
+/// The API proxy's listeners and settings keep running as they started: a reload that changes them says
+/// so (they apply at the next start).
+fn proxy_reloaded(old: &Config, new: &Config) {
+    if old.listeners != new.listeners || old.api_proxy != new.api_proxy || old.cache != new.cache {
+        tracing::warn!(
+            "config: the listeners, api_proxy or cache changed; the running API proxy keeps its \
+             settings until the next start"
+        );
+    }
+}
+
 /// What a reload did.
 pub enum Reloaded {
     /// Applied in place; what changed.
@@ -108,6 +119,7 @@ impl Engine {
                 tracing::info!("the client certificate changed: new connections use it");
             }
             self.fetcher = super::fetch::Fetcher::new(client.clone(), self.auditor.clone());
+            self.proxy_client.send_replace(client.clone());
             self.tokens.set_client(client);
             self.tls = prints;
         }
@@ -119,6 +131,7 @@ impl Engine {
         let mut meta = ReloadMeta::default();
         let old_cfg = std::mem::replace(&mut self.cfg, cfg.clone());
         self.state_reloaded(&old_cfg);
+        proxy_reloaded(&old_cfg, &cfg);
 
         // Template files, by destination.
         let mut old_renderers: Vec<Option<Renderer>> = std::mem::take(&mut self.renderers)

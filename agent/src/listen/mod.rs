@@ -3,6 +3,90 @@
 //!
 //! - [`types`]: a proxied request and response as the proxy and the cache exchange them.
 //! - [`cache`]: the cache (`cache {}`): entries keyed by what a request means, renewed by the lease engine.
+//! - `proxy`: one request in, one answer out (forwarding, the agent's token, the agent API, audit).
+//! - `server`: binding the listeners, accepting connections with who calls, draining them.
 
 pub(crate) mod cache;
+mod proxy;
+mod server;
 pub(crate) mod types;
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use proxy::{Proxy, Upstream};
+pub use server::BindError;
+
+use crate::config::ApiListener;
+
+/// The running listeners: stopped and drained by [`Listeners::stop`].
+pub struct Listeners {
+    proxy: Arc<Proxy>,
+    running: Vec<ApiListener>,
+    stop: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl std::fmt::Debug for Listeners {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listeners")
+            .field("running", &self.running.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Listeners {
+    /// Bind every listener of `listeners` (all or none) and serve them with `proxy`.
+    ///
+    /// # Errors
+    /// The first [`BindError`], naming the stanza's file:line.
+    pub async fn start(listeners: &[ApiListener], proxy: Proxy) -> Result<Self, BindError> {
+        let mut bound = Vec::new();
+        for l in listeners {
+            bound.push(server::bind(l).await?);
+        }
+        let proxy = Arc::new(proxy);
+        let stop = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        for (b, l) in bound.into_iter().zip(listeners) {
+            tracing::info!(listener = ?l.bind, role = ?l.role, "API proxy listening");
+            let served = Arc::new(l.clone());
+            tokio::spawn(server::serve(
+                b,
+                served,
+                proxy.clone(),
+                stop.clone(),
+                tracker.clone(),
+            ));
+        }
+        Ok(Self {
+            proxy,
+            running: listeners.to_vec(),
+            stop,
+            tracker,
+        })
+    }
+
+    /// Forward through `u` from now on (a reload started the engine over).
+    pub fn set_upstream(&self, u: Upstream) {
+        self.proxy.set_upstream(u);
+    }
+
+    /// The listeners as configured when they were started.
+    pub fn running(&self) -> &[ApiListener] {
+        &self.running
+    }
+
+    /// Stop accepting, let the requests in progress finish (a few seconds at most).
+    pub async fn stop(self) {
+        self.stop.cancel();
+        server::drain(&self.tracker).await;
+        for l in &self.running {
+            if let crate::config::ListenerBind::Unix { path, .. } = &l.bind {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+}

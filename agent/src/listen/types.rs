@@ -6,7 +6,6 @@ use hyper::{HeaderMap, Method, StatusCode};
 use secrecy::SecretString;
 
 /// A request received on a listener for `/v1/...`, with its body read (bounded by `max_request_size`).
-#[derive(Debug)]
 pub struct ProxyRequest {
     /// The HTTP method.
     pub method: Method,
@@ -25,7 +24,7 @@ pub struct ProxyRequest {
 }
 
 /// A backend response, buffered.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ProxyResponse {
     /// The status code.
     pub status: StatusCode,
@@ -47,12 +46,61 @@ pub enum CacheStatus {
 }
 
 impl CacheStatus {
-    /// `hit`, `miss` or `bypass`, as in the audit event.
+    /// `hit`, or `miss` (not answered from the cache), as in the audit event.
     pub fn as_str(self) -> &'static str {
         match self {
             CacheStatus::Hit => "hit",
-            CacheStatus::Miss => "miss",
-            CacheStatus::Bypass => "bypass",
+            CacheStatus::Miss | CacheStatus::Bypass => "miss",
         }
+    }
+}
+
+// Bodies and headers carry secrets and tokens: neither is printed.
+impl std::fmt::Debug for ProxyRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("namespace", &self.namespace)
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ProxyResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyResponse")
+            .field("status", &self.status)
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_prints_a_body_a_query_or_a_token() {
+        let req = ProxyRequest {
+            method: Method::PUT,
+            path: "auth/jwt/login".into(),
+            query: Some("password=hunter2".into()),
+            token: Some(SecretString::from("s.secret-token".to_string())),
+            namespace: None,
+            headers: HeaderMap::new(),
+            body: Bytes::from_static(b"{\"jwt\":\"eyJ-secret\"}"),
+        };
+        let text = format!("{req:?}");
+        assert!(text.contains("auth/jwt/login"), "{text}");
+        for secret in ["hunter2", "s.secret-token", "eyJ-secret"] {
+            assert!(!text.contains(secret), "{text}");
+        }
+        let resp = ProxyResponse {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: Bytes::from_static(b"{\"data\":{\"password\":\"hunter2\"}}"),
+        };
+        assert!(!format!("{resp:?}").contains("hunter2"));
     }
 }

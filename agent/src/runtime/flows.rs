@@ -92,6 +92,10 @@ pub async fn run(
         Ok(s) => s,
         Err(code) => return code,
     };
+    if let Err(code) = s.serve_listeners(&cfg, &shutdown).await {
+        s.teardown().await;
+        return code;
+    }
     let r = reloads(&cfg, &source, true, s.engine.credentials());
     s.engine.reloads(r);
     loop {

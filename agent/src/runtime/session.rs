@@ -11,6 +11,8 @@ use crate::backend::Client;
 use crate::config::Config;
 use crate::lease::jobs::prepare;
 use crate::lease::{Engine, Outcome, Reloads, Until};
+use crate::listen::cache::Cache;
+use crate::listen::{Listeners, Proxy, Upstream};
 use crate::persist::{PersistError, StateStore};
 
 use super::EnvSource;
@@ -30,6 +32,8 @@ pub(super) struct Session {
     env: Arc<dyn EnvSource>,
     _pid_file: PidFile,
     once: bool,
+    /// The API proxy's listeners (`run` only).
+    listeners: Option<Listeners>,
 }
 
 impl Session {
@@ -62,7 +66,36 @@ impl Session {
             env,
             _pid_file: PidFile::write(cfg.pid_file.as_deref()),
             once,
+            listeners: None,
         })
+    }
+
+    /// Bind `cfg`'s `listener "tcp"`/`"unix"` and serve the API proxy through this session's engine;
+    /// `/agent/v1/quit` cancels `shutdown`. A listener that cannot be bound is a configuration error
+    /// (exit 78), already reported.
+    pub(super) async fn serve_listeners(
+        &mut self,
+        cfg: &Config,
+        shutdown: &CancellationToken,
+    ) -> Result<(), ExitCode> {
+        if cfg.listeners.is_empty() {
+            if cfg.cache.is_some() {
+                tracing::warn!("config: cache: no listener \"tcp\" or \"unix\" to serve it from");
+            }
+            return Ok(());
+        }
+        let proxy = Proxy::new(
+            upstream(cfg, &self.engine),
+            cfg.api_proxy,
+            self.auditor.clone(),
+            self.telemetry.clone(),
+            shutdown.clone(),
+        );
+        let listeners = Listeners::start(&cfg.listeners, proxy)
+            .await
+            .map_err(|e| config_error(&e))?;
+        self.listeners = Some(listeners);
+        Ok(())
     }
 
     /// A reload changed the server: the old engine's token and leases belong to it, so they are left
@@ -95,6 +128,14 @@ impl Session {
         }
         self.engine.teardown(true).await;
         self.engine = engine;
+        if let Some(l) = &self.listeners {
+            l.set_upstream(upstream(&cfg, &self.engine));
+            if l.running() != cfg.listeners.as_slice() {
+                tracing::warn!(
+                    "config: the listeners changed; the running ones are kept until the next start"
+                );
+            }
+        }
         Ok(())
     }
 
@@ -102,6 +143,9 @@ impl Session {
     /// the pid file (on drop).
     pub(super) async fn teardown(mut self) {
         self.notifier.stopping();
+        if let Some(l) = self.listeners.take() {
+            l.stop().await;
+        }
         self.engine.teardown(self.once).await;
         self.evidence.finish().await;
     }
@@ -152,6 +196,21 @@ fn build_engine(
     engine.set_state_store(state);
     engine.notify(notifier);
     Ok(engine)
+}
+
+/// What the API proxy forwards through: `engine`'s client, token and (with `cache {}`) a cache whose
+/// leases the engine renews.
+fn upstream(cfg: &Config, engine: &Engine) -> Upstream {
+    let client = engine.fetcher.client().clone();
+    let cache = cfg
+        .cache
+        .clone()
+        .map(|c| Arc::new(Cache::new(c, client.clone(), engine.proxy_leases())));
+    Upstream {
+        client: engine.proxy_client(),
+        cache,
+        token: engine.auto_token(),
+    }
 }
 
 /// The state file's store, if one is configured and served, and a warning about it (see

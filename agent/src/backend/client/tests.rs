@@ -436,3 +436,91 @@ async fn a_client_with_other_tls_shares_the_node_in_use_and_the_index() {
         seen[1]
     );
 }
+
+// === raw forwarding (the API proxy) ===
+
+fn forward(body: super::ForwardBody, headers: reqwest::header::HeaderMap) -> super::Forward {
+    super::Forward {
+        method: reqwest::Method::PUT,
+        path_and_query: "/v1/database/creds/app?x=1".into(),
+        headers,
+        body,
+        timeout: std::time::Duration::from_secs(5),
+    }
+}
+
+#[tokio::test]
+async fn a_forwarded_request_and_its_answer_pass_unchanged_but_for_hop_by_hop_headers() {
+    let server = Server::start(|_, _| {
+        "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nX-Custom: kept\r\nContent-Length: 32\r\nConnection: close\r\n\r\n{\"errors\":[\"permission denied\"]}".to_string()
+    })
+    .await;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-vault-token", TOKEN.parse().unwrap());
+    headers.insert("connection", "x-private".parse().unwrap());
+    headers.insert("x-private", "dropped".parse().unwrap());
+    headers.insert("keep-alive", "timeout=5".parse().unwrap());
+    headers.insert("x-app", "kept".parse().unwrap());
+    let body = super::ForwardBody::Buffered(bytes::Bytes::from_static(b"{\"ttl\":\"1h\"}"));
+    let resp = client(&server.origin())
+        .forward(forward(body, headers), false)
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 403);
+    assert_eq!(resp.headers()["x-custom"], "kept");
+    assert_eq!(
+        resp.text().await.unwrap(),
+        "{\"errors\":[\"permission denied\"]}"
+    );
+    let head = &server.seen()[0];
+    assert!(
+        head.starts_with("put /v1/database/creds/app?x=1 http/1.1"),
+        "{head}"
+    );
+    assert!(head.contains(&format!("x-vault-token: {}", TOKEN.to_lowercase())));
+    assert!(
+        head.contains("x-app: kept") && head.contains("content-length: 12"),
+        "{head}"
+    );
+    assert!(
+        !head.contains("x-private") && !head.contains("keep-alive"),
+        "{head}"
+    );
+}
+
+#[tokio::test]
+async fn a_read_body_fails_over_to_the_next_node_and_a_streamed_one_does_not() {
+    let unavailable =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    let sealed = Server::start(move |_, _| unavailable.to_string()).await;
+    let active = Server::start(|_, _| {
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".to_string()
+    })
+    .await;
+    let others = [active.origin()];
+    let c = Client::new(&ClientSettings {
+        address: &sealed.origin(),
+        addresses: &others,
+        namespace: None,
+        tls: TlsSettings::default(),
+        max_in_flight: 4,
+        auth: Reuse::default(),
+        templating: Reuse::default(),
+    })
+    .unwrap();
+    let read = super::ForwardBody::Buffered(bytes::Bytes::from_static(b"{}"));
+    let resp = c
+        .forward(forward(read, Default::default()), false)
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!((sealed.seen().len(), active.seen().len()), (1, 1));
+    // The client stays on the node that answered: a streamed body goes there, once.
+    let streamed = super::ForwardBody::Stream(reqwest::Body::from("{}"));
+    let resp = c
+        .forward(forward(streamed, Default::default()), false)
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!((sealed.seen().len(), active.seen().len()), (1, 2));
+}

@@ -159,11 +159,11 @@ fn the_api_proxy_parts_warn_and_an_unknown_part_is_an_error() {
         [
             (
                 2,
-                "disable_keep_alives: \"caching\" has no effect: it names the API proxy, which sidekey does not serve"
+                "disable_keep_alives: \"caching\" has no effect: the API proxy forwards through the \"templating\" part's connections"
             ),
             (
                 2,
-                "disable_keep_alives: \"proxying\" has no effect: it names the API proxy, which sidekey does not serve"
+                "disable_keep_alives: \"proxying\" has no effect: the API proxy forwards through the \"templating\" part's connections"
             ),
         ]
     );

@@ -10,6 +10,7 @@ mod exec;
 mod hcl1;
 mod keys12;
 mod lease_check;
+mod listener;
 mod misplaced;
 mod persist;
 mod sinks;

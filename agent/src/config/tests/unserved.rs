@@ -1,5 +1,6 @@
-//! Vault Agent's API proxy stanzas and telemetry load with one warning each (file, line, what is not
-//! served); a typo inside them is still an error naming it. The log-file, connection, exec output and
+//! Vault Agent's telemetry and the listener keys sidekey does not implement load with one warning each
+//! (file, line, what is not served); the API proxy stanzas are read (see `listener`); a typo inside any
+//! of them is still an error naming it. The log-file, connection, exec output and
 //! `error_fatal` keys are acted on (see `keys12`): they load without a warning.
 
 use super::{Files, invalid, ok};
@@ -58,7 +59,7 @@ template {
 "#;
 
 #[test]
-fn api_proxy_stanzas_load_with_one_warning_each() {
+fn the_api_proxy_stanzas_are_read_and_telemetry_warns() {
     let c = ok("agent.hcl", PROXY_CONFIG);
     assert_eq!(c.templates.len(), 1);
     assert!(c.admin_listener.is_none());
@@ -68,15 +69,19 @@ fn api_proxy_stanzas_load_with_one_warning_each() {
         .map(|w| (w.line, w.message.clone()))
         .collect();
     let lines: Vec<usize> = got.iter().map(|(l, _)| *l).collect();
-    // The cache and its persist block are read (typed, no warning); the proxy stanzas still warn.
-    assert_eq!(lines, [23, 27, 35, 39], "{got:#?}");
+    // The cache, its persist block, api_proxy and the listeners are read; the cache's
+    // use_auto_auth_token loses to api_proxy's, and telemetry is not served.
+    assert_eq!(lines, [16, 39], "{got:#?}");
     let text = |i: usize| got.get(i).map(|(_, m)| m.as_str()).unwrap_or_default();
     assert!(c.cache.is_some(), "the cache itself is read");
     assert!(c.persist.is_some(), "its persist block is the state store");
-    assert!(text(0).starts_with("api_proxy: not served"));
-    assert!(text(1).starts_with("listener \"tcp\" (127.0.0.1:8100): not served"));
-    assert!(text(2).starts_with("listener \"unix\" (/run/agent.sock): not served"));
-    assert!(text(3).starts_with("telemetry: not served"));
+    assert_eq!(c.listeners.len(), 2);
+    assert_eq!(
+        c.api_proxy.use_auto_auth_token,
+        crate::config::AutoAuthToken::Force
+    );
+    assert!(text(0).starts_with("cache.use_auto_auth_token: ignored: api_proxy"));
+    assert!(text(1).starts_with("telemetry: not served"));
     assert!(c.disable_keep_alives.auto_auth && !c.disable_keep_alives.templating);
     let log = c.log_file.as_ref().expect("log_file is read");
     assert_eq!(log.dir, std::path::Path::new("/var/log"));
@@ -84,7 +89,7 @@ fn api_proxy_stanzas_load_with_one_warning_each() {
     let w = &c.warnings[0];
     assert!(
         w.to_string()
-            .ends_with(&format!("agent.hcl:23: {}", w.message))
+            .ends_with(&format!("agent.hcl:16: {}", w.message))
     );
 }
 
@@ -137,7 +142,13 @@ fn vault_k8s_json_listener_and_cache_load() {
 }"#;
     let c = ok("config.json", text);
     assert!(c.cache.is_some() && c.persist.is_some());
-    assert_eq!(c.warnings.len(), 1, "only the listener: {:?}", c.warnings);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert_eq!(c.listeners.len(), 1);
+    assert_eq!(
+        c.api_proxy.use_auto_auth_token,
+        crate::config::AutoAuthToken::Force,
+        "the cache's use_auto_auth_token applies without api_proxy"
+    );
 }
 
 #[test]

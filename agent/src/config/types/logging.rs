@@ -44,7 +44,7 @@ pub enum KeepRotated {
 }
 
 /// The parts of the agent `disable_idle_connections` / `disable_keep_alives` name. Vault Agent's
-/// `caching` and `proxying` parts are the API proxy, which sidekey does not serve.
+/// `caching` and `proxying` parts are the API proxy, which forwards through the `templating` part's connections.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Parts {
     /// `"auto-auth"`: logging in, and looking up, renewing and revoking the agent's own token.

@@ -1,15 +1,13 @@
-//! The evidence stanzas (sidekey extensions): `audit { ... }`, `listener "admin" { ... }`, and the
-//! top-level `log_level` / `log_format` keys (as in Vault Agent).
+//! The evidence stanzas (sidekey extensions): `audit { ... }`, and the top-level `log_level` /
+//! `log_format` keys (as in Vault Agent). `listener "admin"` is read with the other listeners.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use super::super::field::Field;
 use super::super::node::Problem;
 use super::super::section::{Labels, Section};
-use super::super::types::{AdminListener, AuditConfig, AuditHttpConfig, LogFormat, Metadata};
-use super::Located;
+use super::super::types::{AuditConfig, AuditHttpConfig, LogFormat, Metadata};
 
 /// Default `spool_max_bytes`: 64 MiB.
 const SPOOL_MAX_BYTES: u64 = 64 * 1024 * 1024;
@@ -118,69 +116,6 @@ fn metadata(mut s: Section<'_>, per_secret: bool) -> Result<Metadata, Problem> {
     };
     s.finish(hint)?;
     Ok(m)
-}
-
-/// `listener "admin" { address = "127.0.0.1:8300" | "unix:/path" | "/path" }`. Vault Agent's own
-/// `listener "tcp"` / `"unix"` (its API proxy) loads with a warning in `warnings`.
-pub(super) fn listener(
-    s: &mut Section<'_>,
-    warnings: &mut Vec<Problem>,
-) -> Result<Option<Located<AdminListener>>, Problem> {
-    let mut found = None;
-    for block in s.blocks("listener", Labels::Optional(&["address", "type"]))? {
-        let line = block.line;
-        let mut b = block.section;
-        let label = match block.label {
-            Some(l) => l,
-            None => b.get("type", Field::string)?.unwrap_or_default(),
-        };
-        match label.as_str() {
-            "admin" => {}
-            "tcp" | "unix" => {
-                warnings.push(super::unserved::listener(&label, line, b)?);
-                continue;
-            }
-            _ => {
-                return Err(Problem::new(
-                    line,
-                    format!(
-                        "listener {label:?}: unknown listener type; Vault Agent's are \"tcp\" and \"unix\" (loaded, \
-                         not served), sidekey's is listener \"admin\" {{ address = \"127.0.0.1:8300\" }} for health and metrics"
-                    ),
-                ));
-            }
-        }
-        if found.is_some() {
-            return Err(Problem::new(line, "listener \"admin\": given twice"));
-        }
-        let address = b.require("address", |f| {
-            let a = f.non_empty()?;
-            parse_address(&a).ok_or_else(|| {
-                f.problem(format!(
-                    "{a:?} is neither HOST:PORT (e.g. \"127.0.0.1:8300\") nor a unix socket path (\"unix:/run/sidekey/admin.sock\")"
-                ))
-            })
-        })?;
-        b.finish(&[
-            ("tls_disable", ""),
-            ("tls_cert_file", ""),
-            ("tls_key_file", ""),
-        ])?;
-        found = Some((address, line));
-    }
-    Ok(found)
-}
-
-fn parse_address(a: &str) -> Option<AdminListener> {
-    if let Some(p) = a.strip_prefix("unix:") {
-        return p
-            .starts_with('/')
-            .then(|| AdminListener::Unix(PathBuf::from(p)));
-    }
-    if a.starts_with('/') {
-        return Some(AdminListener::Unix(PathBuf::from(a)));
-    }
-    a.parse().ok().map(AdminListener::Tcp)
 }
 
 /// `log_level`.

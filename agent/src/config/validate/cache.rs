@@ -1,12 +1,12 @@
 //! `cache { ... }`: the API proxy's cache (typed into [`CacheConfig`]). `use_auto_auth_token` is the
-//! proxy's setting (it is only noted here, for the `wrap_ttl` check), and `persist` is the state file
-//! (`super::persist`).
+//! proxy's setting in Vault's older spelling (`api_proxy`'s wins when both are given), and `persist` is
+//! the state file (`super::persist`).
 
 use super::{Located, unserved};
 use crate::config::field::Field;
 use crate::config::node::Problem;
 use crate::config::section::Section;
-use crate::config::types::{CacheConfig, PersistConfig};
+use crate::config::types::{AutoAuthToken, CacheConfig, PersistConfig};
 
 /// Every key of `cache`: Vault Agent's, and sidekey's `static_secret_ttl`.
 pub(super) const KEYS: &[&str] = &[
@@ -48,8 +48,9 @@ pub(super) fn cache(
     warnings: &mut Vec<Problem>,
     token_users: &mut Vec<Located<&'static str>>,
     persist: &mut Option<Located<PersistConfig>>,
+    token: &mut Option<Located<AutoAuthToken>>,
 ) -> Result<CacheConfig, Problem> {
-    unserved::auto_auth_token_user(&mut s, "cache.use_auto_auth_token", token_users)?;
+    *token = unserved::auto_auth_token_user(&mut s, "cache.use_auto_auth_token", token_users)?;
     let d = CacheConfig::default();
     let statics = s.get("cache_static_secrets", Field::bool)?.unwrap_or(false);
     let ttl = match s.field("static_secret_ttl")? {

@@ -88,7 +88,7 @@ pub(crate) fn log_file(
 }
 
 /// `disable_idle_connections` or `disable_keep_alives`: a list of Vault Agent's part names. `caching`
-/// and `proxying` name the API proxy, which sidekey does not serve: each is a warning.
+/// and `proxying` name the API proxy, which forwards through `templating`'s connections: each is a warning.
 pub(super) fn parts(
     s: &mut Section<'_>,
     key: &'static str,
@@ -103,7 +103,7 @@ pub(super) fn parts(
             Ok(true) => {}
             Ok(false) if name.is_empty() => {}
             Ok(false) => warnings.push(f.problem(format!(
-                "{name:?} has no effect: it names the API proxy, which sidekey does not serve"
+                "{name:?} has no effect: the API proxy forwards through the \"templating\" part's connections"
             ))),
             Err(m) => return Err(f.problem(m)),
         }

@@ -6,6 +6,7 @@ mod audit;
 mod auto_auth;
 mod cache;
 pub(super) mod keys;
+pub(super) mod listener;
 pub(super) mod logging;
 pub(super) mod persist;
 mod template;
@@ -17,9 +18,9 @@ use super::field::Field;
 use super::node::{Node, Problem};
 use super::section::{Labels, Notes, Section};
 use super::types::{
-    AdminListener, AuditConfig, AutoAuthConfig, CacheConfig, EnvTemplateConfig, ExecConfig,
-    ExecEnvConfig, LeaseCheck, LogFormat, Parts, PersistConfig, RestartMode, TemplateConfig,
-    TemplateGlobalConfig, VaultConfig,
+    AdminListener, ApiListener, AuditConfig, AutoAuthConfig, AutoAuthToken, CacheConfig,
+    EnvTemplateConfig, ExecConfig, ExecEnvConfig, LeaseCheck, LogFormat, Parts, PersistConfig,
+    RestartMode, TemplateConfig, TemplateGlobalConfig, VaultConfig,
 };
 use super::values;
 
@@ -47,6 +48,12 @@ pub(crate) struct Partial {
     /// `cache { persist ... }`: the state file (its origins without the file name, added when merged).
     pub persist: Option<Located<PersistConfig>>,
     pub admin_listener: Option<Located<AdminListener>>,
+    /// `listener "tcp"` / `"unix"` (their origins' files filled in by the merge).
+    pub listeners: Vec<ApiListener>,
+    /// `api_proxy`.
+    pub api_proxy: Option<Located<listener::ApiProxyStanza>>,
+    /// `cache { use_auto_auth_token }`.
+    pub cache_token: Option<Located<AutoAuthToken>>,
     pub cache: Option<Located<CacheConfig>>,
     pub log_level: Option<Located<String>>,
     pub log_format: Option<Located<LogFormat>>,
@@ -83,10 +90,26 @@ fn stanzas<'a>(root: &'a Node, notes: &'a Notes) -> Result<Partial, Problem> {
     let mut warnings = Vec::new();
     let mut auto_auth_token_users = Vec::new();
     let mut persist = None;
-    unserved::top(&mut s, &mut warnings, &mut auto_auth_token_users)?;
-    let cache = located(&mut s, "cache", |b| {
-        cache::cache(b, &mut warnings, &mut auto_auth_token_users, &mut persist)
+    let mut cache_token = None;
+    unserved::top(&mut s, &mut warnings)?;
+    let api_proxy = located(&mut s, "api_proxy", |mut b| {
+        let token = unserved::auto_auth_token_user(
+            &mut b,
+            "api_proxy.use_auto_auth_token",
+            &mut auto_auth_token_users,
+        )?;
+        listener::api_proxy(b, token)
     })?;
+    let cache = located(&mut s, "cache", |b| {
+        cache::cache(
+            b,
+            &mut warnings,
+            &mut auto_auth_token_users,
+            &mut persist,
+            &mut cache_token,
+        )
+    })?;
+    let listeners = listener::listeners(&mut s, &mut warnings)?;
     let (lease_state_file, lease_state_key_file) = persist::lease_state_keys(&mut s)?;
     let vault = server(&mut s, &mut warnings)?;
     let auto_auth = located(&mut s, "auto_auth", |b| {
@@ -122,7 +145,10 @@ fn stanzas<'a>(root: &'a Node, notes: &'a Notes) -> Result<Partial, Problem> {
         lease_state_file,
         lease_state_key_file,
         persist,
-        admin_listener: audit::listener(&mut s, &mut warnings)?,
+        admin_listener: listeners.admin,
+        listeners: listeners.api,
+        api_proxy,
+        cache_token,
         cache,
         log_level: field(&mut s, "log_level", audit::log_level)?,
         log_format: field(&mut s, "log_format", audit::log_format)?,

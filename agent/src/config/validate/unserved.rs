@@ -1,16 +1,16 @@
-//! Vault Agent stanzas sidekey loads but does not act on: the API proxy (`api_proxy`,
-//! `listener "tcp"` / `listener "unix"`; `cache` is read in `cache`), `telemetry`, and `disable_mlock`.
+//! The keys Vault Agent knows in its stanzas (for did-you-mean and misplaced-key hints), and what sidekey
+//! loads without acting on: `telemetry`, `disable_mlock`, and the listener keys it does not implement
+//! (`listener` reads the rest).
 //!
-//! Docs and generated configs carry them (the agent as a caching API proxy next to its templates), so
-//! refusing them would make those files unusable; silently dropping them would hide that applications
-//! calling the agent's listener get no answer. So each loads with one warning naming its line and what is
-//! not served (DESIGN.md §4), while the keys inside are still checked against the set Vault Agent knows,
-//! so a typo is still an error naming it.
+//! Docs and generated configs carry them, so refusing them would make those files unusable; silently
+//! dropping them would hide what is not done. So each loads with one warning naming its line (DESIGN.md
+//! §4), while the keys inside are still checked against the set Vault Agent knows, so a typo is still an
+//! error naming it.
 
 use super::Located;
-use crate::config::node::{Problem, Value};
+use crate::config::node::Problem;
 use crate::config::section::{Labels, Section};
-use crate::config::values;
+use crate::config::types::AutoAuthToken;
 
 /// The keys Vault Agent knows inside a stanza: attributes, and nested blocks (`None`: contents not
 /// checked, e.g. `custom_response_headers`, whose keys are status codes).
@@ -70,16 +70,17 @@ pub(super) const LISTENER: Known = Known {
         "redact_cluster_name",
         "redact_version",
     ],
-    blocks: &[
-        ("agent_api", Some(&ENABLE_QUIT)),
-        ("proxy_api", Some(&ENABLE_QUIT)),
-        ("telemetry", Some(&LISTENER_TELEMETRY)),
-        ("profiling", Some(&PROFILING)),
-        ("inflight_requests_logging", Some(&INFLIGHT)),
-        ("cors", Some(&CORS)),
-        ("custom_response_headers", None),
-    ],
+    blocks: &[],
 };
+
+/// The blocks of a listener sidekey does not act on (`agent_api` / `proxy_api` it reads).
+pub(super) const LISTENER_BLOCKS: &[(&str, Option<&Known>)] = &[
+    ("telemetry", Some(&LISTENER_TELEMETRY)),
+    ("profiling", Some(&PROFILING)),
+    ("inflight_requests_logging", Some(&INFLIGHT)),
+    ("cors", Some(&CORS)),
+    ("custom_response_headers", None),
+];
 
 pub(super) const ENABLE_QUIT: Known = Known {
     keys: &["enable_quit"],
@@ -146,40 +147,20 @@ pub(super) const TELEMETRY: Known = Known {
     blocks: &[],
 };
 
-/// What the API proxy stanzas leave undone, said once in each of their warnings.
-const NO_PROXY: &str = "sidekey has no Vault API proxy or cache (templates, exec and token sinks work as \
-                        configured; applications calling the agent's listener get no answer)";
-
 /// Top-level keys accepted without effect, and why they change nothing that is delivered.
 pub(super) const IGNORED_TOP: &[(&str, &str)] =
     &[("disable_mlock", "sidekey keeps secrets in zeroized buffers")];
 
-/// The top-level stanzas and keys of this module, each turned into a warning. `token_users` gets the
-/// `use_auto_auth_token` keys that ask for the auto-auth token (`true` or `"force"`), which Vault Agent
-/// refuses beside a wrapped login (see `load`). `persist` gets the cache's `persist` block (the state
-/// file, which sidekey serves).
-pub(super) fn top(
-    s: &mut Section<'_>,
-    warnings: &mut Vec<Problem>,
-    token_users: &mut Vec<Located<&'static str>>,
-) -> Result<(), Problem> {
-    for (key, known, what) in [
-        ("api_proxy", &API_PROXY, NO_PROXY),
-        (
-            "telemetry",
-            &TELEMETRY,
-            "sidekey's metrics are served on listener \"admin\" at /metrics",
-        ),
-    ] {
-        for block in s.blocks(key, Labels::None)? {
-            let line = block.line;
-            let mut section = block.section;
-            if key == "api_proxy" {
-                auto_auth_token_user(&mut section, "api_proxy.use_auto_auth_token", token_users)?;
-            }
-            check(section, known)?;
-            warnings.push(Problem::new(line, format!("{key}: not served: {what}")));
-        }
+/// The top-level stanzas and keys of this module, each turned into a warning.
+pub(super) fn top(s: &mut Section<'_>, warnings: &mut Vec<Problem>) -> Result<(), Problem> {
+    for block in s.blocks("telemetry", Labels::None)? {
+        let line = block.line;
+        check(block.section, &TELEMETRY)?;
+        warnings.push(Problem::new(
+            line,
+            "telemetry: not served: sidekey's metrics are served on listener \"admin\" at /metrics \
+             (and on a listener with role = \"metrics_only\")",
+        ));
     }
     for (key, why) in IGNORED_TOP {
         if let Some(f) = s.field(key)? {
@@ -190,34 +171,20 @@ pub(super) fn top(
 }
 
 /// Note `use_auto_auth_token` of `s` (at `path`) in `token_users` when it asks for the auto-auth token
-/// (`true` or `"force"`); its value is otherwise the API proxy's.
+/// (`true` or `"force"`), which Vault Agent refuses beside a wrapped login (see `load`); returns its
+/// value.
 pub(super) fn auto_auth_token_user(
     s: &mut Section<'_>,
     path: &'static str,
     token_users: &mut Vec<Located<&'static str>>,
-) -> Result<(), Problem> {
-    if let Some(f) = s.field("use_auto_auth_token")? {
-        let uses = match &f.node.value {
-            Value::Bool(b) => *b,
-            Value::Str(v) => v.eq_ignore_ascii_case("force") || values::go_bool(v) == Some(true),
-            _ => false,
-        };
-        if uses {
-            token_users.push((path, f.line));
-        }
+) -> Result<Option<Located<AutoAuthToken>>, Problem> {
+    let found = super::listener::use_auto_auth_token(s)?;
+    if let Some((t, line)) = found
+        && t != AutoAuthToken::No
+    {
+        token_users.push((path, line));
     }
-    Ok(())
-}
-
-/// A Vault API `listener` (`kind` is `tcp` or `unix`): its keys checked, the warning returned.
-pub(super) fn listener(kind: &str, line: usize, mut s: Section<'_>) -> Result<Problem, Problem> {
-    let address = s.get("address", crate::config::field::Field::string)?;
-    check(s, &LISTENER)?;
-    let at = address.map(|a| format!(" ({a})")).unwrap_or_default();
-    Ok(Problem::new(
-        line,
-        format!("listener {kind:?}{at}: not served: {NO_PROXY}"),
-    ))
+    Ok(found)
 }
 
 /// Every key of `s` must be one Vault Agent knows there.

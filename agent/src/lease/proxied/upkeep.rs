@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
 use super::{HeldId, HeldKind, ProxyLeases, Renewal, Step};
@@ -34,9 +34,34 @@ impl Engine {
         self.proxied = leases;
     }
 
+    /// The agent's current token as the API proxy adds it (`use_auto_auth_token`): `None` until the
+    /// first login, and with a wrapped login.
+    pub fn auto_token(&self) -> tokio::sync::watch::Receiver<Option<SecretString>> {
+        self.auto_token.subscribe()
+    }
+
+    /// The backend client the API proxy forwards through: replaced when a reload builds a new one (a
+    /// rotated client certificate, other connection reuse).
+    pub fn proxy_client(&self) -> tokio::sync::watch::Receiver<Client> {
+        self.proxy_client.subscribe()
+    }
+
     /// Tell the table which tokens are the agent's own (current and replaced), and the renewal
-    /// threshold; called at every turn of the loop, so a new login is known before the next request.
+    /// threshold, and publish the current token to the API proxy; called at every turn of the loop, so
+    /// a new login is known before the next request.
     pub(crate) fn sync_proxied(&self) {
+        let token = self.tokens.token.as_ref().map(|t| t.secret.clone());
+        self.auto_token.send_if_modified(|held| {
+            let same = match (held.as_ref(), token.as_ref()) {
+                (Some(a), Some(b)) => a.expose_secret() == b.expose_secret(),
+                (None, None) => true,
+                _ => false,
+            };
+            if !same {
+                held.clone_from(&token);
+            }
+            !same
+        });
         let now = Instant::now();
         let current = self.tokens.token.as_ref().map(|t| {
             (

@@ -36,6 +36,7 @@ use tokio::time::Instant;
 use self::key::{Meaning, Verb};
 use self::kv::Freshness;
 use self::route::Route;
+pub(crate) use self::route::sees;
 use super::types::{CacheStatus, ProxyRequest, ProxyResponse};
 use crate::backend::Client;
 use crate::config::CacheConfig;

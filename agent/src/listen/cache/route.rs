@@ -124,3 +124,18 @@ fn is_lease_or_token_operation(m: &Meaning) -> bool {
     .iter()
     .any(|op| p.starts_with(op) || p.contains(&format!("/{op}")))
 }
+
+/// Whether the cache must see a request (`path` below `/v1/`): it may answer it or store its answer, or
+/// it renews, revokes or writes what the cache holds. Everything else streams past it. `sys/` reads and
+/// writes other than lease operations never carry a lease the cache could hold.
+pub(crate) fn sees(method: &hyper::Method, path: &str) -> bool {
+    let verb = matches!(
+        method.as_str(),
+        "GET" | "PUT" | "POST" | "DELETE" | "PATCH" | "LIST"
+    );
+    let p = path.trim_start_matches('/');
+    let sys_op = ["sys/leases/", "sys/renew", "sys/revoke"]
+        .iter()
+        .any(|op| p.starts_with(op));
+    verb && (!p.starts_with("sys/") || sys_op)
+}

@@ -230,3 +230,16 @@ async fn the_cache_is_shared_across_tasks() {
     });
     assert_eq!(tokio::spawn(task).await.unwrap(), CacheStatus::Miss);
 }
+
+#[test]
+fn the_cache_sees_what_it_may_hold_and_lease_operations_but_not_other_sys_paths() {
+    use hyper::Method;
+    let sees = super::super::sees;
+    assert!(sees(&Method::GET, "database/creds/app"));
+    assert!(sees(&Method::POST, "auth/token/create"));
+    assert!(sees(&Method::PUT, "sys/leases/renew"));
+    assert!(sees(&Method::PUT, "sys/revoke-prefix/database/"));
+    assert!(!sees(&Method::GET, "sys/health"));
+    assert!(!sees(&Method::PUT, "sys/wrapping/unwrap"));
+    assert!(!sees(&Method::HEAD, "secret/data/app"));
+}

@@ -1,0 +1,505 @@
+//! The API proxy: one request in, one answer out. `/v1/...` goes to the backend through the backend
+//! client (the caller's token, or the agent's per `use_auto_auth_token`); with `cache {}` a request the
+//! cache may answer or must see is read whole and goes through [`Cache::handle`], everything else
+//! streams both ways. The agent API: `/agent/v1/metrics`, `/agent/v1/quit` (`enable_quit`),
+//! `/agent/v1/cache-clear` (with a cache). A `metrics_only` listener serves the metrics alone.
+
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::{HeaderMap, Method, Request, Response, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::cache::Cache;
+use super::types::{CacheStatus, ProxyRequest, ProxyResponse};
+use crate::admin::Telemetry;
+use crate::audit::{Auditor, CallerMeta, EventKind, Outcome, ProxyMeta, Record, SecretMeta};
+use crate::backend::client::{Forward, ForwardBody, strip_hop_by_hop};
+use crate::backend::{BackendError, Client};
+use crate::config::{ApiListener, ApiProxyConfig, AutoAuthToken, ListenerRole};
+
+/// The body of an answer: buffered or streamed from the backend.
+pub(super) type Body = UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+/// The listener a request came in on.
+pub(super) type Served = Arc<ApiListener>;
+
+/// The most of a backend answer read whole to see whether it carries a secret (and to cache it): the
+/// parse limit of everything sidekey decodes. A bigger answer streams through, unaudited.
+const INSPECT_LIMIT: u64 = 4 * 1024 * 1024;
+
+/// A request body up to this size is read before it is forwarded, so another node can be tried.
+const BUFFER_LIMIT: u64 = 1024 * 1024;
+
+/// What the proxy forwards through: replaced when a reload starts the engine over.
+pub struct Upstream {
+    /// The backend client (HA rules), as the engine last built it.
+    pub client: watch::Receiver<Client>,
+    /// The cache, with `cache {}`.
+    pub cache: Option<Arc<Cache>>,
+    /// The agent's current token.
+    pub token: watch::Receiver<Option<SecretString>>,
+}
+
+/// The proxy shared by every listener and connection.
+pub struct Proxy {
+    upstream: RwLock<Arc<Upstream>>,
+    api: ApiProxyConfig,
+    auditor: Auditor,
+    telemetry: Arc<Telemetry>,
+    /// Cancelled by `/agent/v1/quit`: the flow's shutdown token.
+    quit: CancellationToken,
+}
+
+impl Proxy {
+    /// A proxy forwarding through `upstream` under `api`; `quit` is the flow's shutdown token.
+    pub fn new(
+        upstream: Upstream,
+        api: ApiProxyConfig,
+        auditor: Auditor,
+        telemetry: Arc<Telemetry>,
+        quit: CancellationToken,
+    ) -> Self {
+        Self {
+            upstream: RwLock::new(Arc::new(upstream)),
+            api,
+            auditor,
+            telemetry,
+            quit,
+        }
+    }
+
+    /// Forward through `u` from now on.
+    pub fn set_upstream(&self, u: Upstream) {
+        let mut held = self
+            .upstream
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *held = Arc::new(u);
+    }
+
+    fn upstream(&self) -> Arc<Upstream> {
+        self.upstream
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Answer one request that came in on `served` from `caller`.
+    pub(super) async fn handle(
+        &self,
+        req: Request<Incoming>,
+        served: &ApiListener,
+        caller: &CallerMeta,
+    ) -> Response<Body> {
+        let path = req.uri().path().to_string();
+        if path == "/agent/v1/metrics" {
+            return self.metrics(req.method());
+        }
+        if served.role == ListenerRole::MetricsOnly {
+            return error(
+                StatusCode::NOT_FOUND,
+                "not found: this listener serves /agent/v1/metrics only",
+            );
+        }
+        if served.require_request_header
+            && req
+                .headers()
+                .get("x-vault-request")
+                .is_none_or(|v| v.as_bytes() != b"true")
+        {
+            return error(
+                StatusCode::PRECONDITION_FAILED,
+                "missing 'X-Vault-Request' header",
+            );
+        }
+        let too_big = |len: u64| served.max_request_size.is_some_and(|max| len > max);
+        if content_length(req.headers()).is_some_and(too_big) {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "http: request body too large",
+            );
+        }
+        let work = async {
+            match path.as_str() {
+                "/agent/v1/quit" if served.enable_quit => self.quit_now(req.method()),
+                "/agent/v1/cache-clear" => self.cache_clear(req, served).await,
+                p if p.starts_with("/v1/") => self.forward(req, served, caller).await,
+                _ => error(StatusCode::NOT_FOUND, "not found"),
+            }
+        };
+        match tokio::time::timeout(served.max_request_duration, work).await {
+            Ok(r) => r,
+            Err(_) => error(StatusCode::GATEWAY_TIMEOUT, "context deadline exceeded"),
+        }
+    }
+
+    fn metrics(&self, method: &Method) -> Response<Body> {
+        if method != Method::GET && method != Method::HEAD {
+            return error(StatusCode::METHOD_NOT_ALLOWED, "GET only");
+        }
+        match self.telemetry.encode() {
+            Ok(text) => {
+                let mut r = full(StatusCode::OK, Bytes::from(text));
+                r.headers_mut().insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static(
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    ),
+                );
+                r
+            }
+            Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "encode failed"),
+        }
+    }
+
+    /// `/agent/v1/quit`: the agent stops as on SIGTERM, after its teardown.
+    fn quit_now(&self, method: &Method) -> Response<Body> {
+        if method != Method::POST && method != Method::PUT {
+            return error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+        }
+        tracing::info!("stop asked through /agent/v1/quit");
+        self.quit.cancel();
+        full(StatusCode::OK, Bytes::new())
+    }
+
+    /// `/agent/v1/cache-clear` (with a cache).
+    async fn cache_clear(&self, req: Request<Incoming>, served: &ApiListener) -> Response<Body> {
+        let Some(cache) = self.upstream().cache.clone() else {
+            return error(StatusCode::NOT_FOUND, "not found: no cache is configured");
+        };
+        if req.method() != Method::POST && req.method() != Method::PUT {
+            return error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+        }
+        let body = match read_body(req.into_body(), served.max_request_size).await {
+            Ok(b) => b,
+            Err(r) => return *r,
+        };
+        match cache.clear(&body).await {
+            Ok(()) => full(StatusCode::OK, Bytes::new()),
+            Err(m) => error(StatusCode::BAD_REQUEST, &m),
+        }
+    }
+
+    /// A `/v1/...` request.
+    async fn forward(
+        &self,
+        req: Request<Incoming>,
+        served: &ApiListener,
+        caller: &CallerMeta,
+    ) -> Response<Body> {
+        let up = self.upstream();
+        let (parts, incoming) = req.into_parts();
+        let mut headers = parts.headers;
+        strip_hop_by_hop(&mut headers);
+        let token = self.token_for(&mut headers, &up).await;
+        let method = parts.method;
+        let path_and_query = parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| parts.uri.path().to_string(), |p| p.as_str().to_string());
+        let api_path = parts.uri.path().trim_start_matches("/v1/").to_string();
+        let cached = up
+            .cache
+            .as_ref()
+            .filter(|_| super::cache::sees(&method, &api_path));
+        let length = content_length(&headers);
+        let buffer =
+            cached.is_some() || length.is_some_and(|l| l <= BUFFER_LIMIT) || method == Method::GET;
+        let body = if buffer {
+            match read_body(incoming, served.max_request_size).await {
+                Ok(b) => ForwardBody::Buffered(b),
+                Err(r) => return *r,
+            }
+        } else {
+            let limited = Limited::new(
+                incoming,
+                served
+                    .max_request_size
+                    .map_or(usize::MAX, |m| usize::try_from(m).unwrap_or(usize::MAX)),
+            );
+            ForwardBody::Stream(reqwest::Body::wrap(limited))
+        };
+        let timeout = served.max_request_duration;
+        if let (Some(cache), ForwardBody::Buffered(bytes)) = (cached, &body) {
+            let pr = ProxyRequest {
+                method: method.clone(),
+                path: api_path.clone(),
+                query: parts.uri.query().map(str::to_string),
+                token,
+                namespace: headers
+                    .get("x-vault-namespace")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string),
+                headers,
+                body: bytes.clone(),
+            };
+            let client = up.client.borrow().clone();
+            let consistent = self.api.enforce_consistency;
+            let answered = cache
+                .handle(pr, |pr| async move {
+                    let fw = Forward {
+                        method: pr.method,
+                        path_and_query,
+                        headers: pr.headers,
+                        body: ForwardBody::Buffered(pr.body),
+                        timeout,
+                    };
+                    let resp = client.forward(fw, consistent).await?;
+                    buffered(resp).await
+                })
+                .await;
+            return match answered {
+                Ok((resp, status)) => {
+                    self.audit(&method, &api_path, &resp, status, caller);
+                    let mut r = full(resp.status, resp.body);
+                    *r.headers_mut() = resp.headers;
+                    let x = if status == CacheStatus::Hit {
+                        "HIT"
+                    } else {
+                        "MISS"
+                    };
+                    r.headers_mut()
+                        .insert("x-cache", HeaderValue::from_static(x));
+                    r
+                }
+                Err(e) => backend_error(&e),
+            };
+        }
+        let fw = Forward {
+            method: method.clone(),
+            path_and_query,
+            headers,
+            body,
+            timeout,
+        };
+        let client = up.client.borrow().clone();
+        let resp = match client.forward(fw, self.api.enforce_consistency).await {
+            Ok(r) => r,
+            Err(e) => return backend_error(&e),
+        };
+        // A small answer is read whole to see whether it carries a secret; a big one streams.
+        if resp.content_length().is_some_and(|l| l <= INSPECT_LIMIT) {
+            return match buffered(resp).await {
+                Ok(resp) => {
+                    self.audit(&method, &api_path, &resp, CacheStatus::Miss, caller);
+                    let mut r = full(resp.status, resp.body);
+                    *r.headers_mut() = resp.headers;
+                    r
+                }
+                Err(e) => backend_error(&e),
+            };
+        }
+        let resp: Response<reqwest::Body> = resp.into();
+        let (mut parts, body) = resp.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        Response::from_parts(parts, body.map_err(Into::into).boxed_unsync())
+    }
+
+    /// The token the request goes with, put in its headers per `use_auto_auth_token`: the caller's
+    /// (`X-Vault-Token`, or `Authorization: Bearer`), or the agent's added when there is none (`true`)
+    /// or in its place (`"force"`). The agent's is waited for while the first login is under way.
+    async fn token_for(&self, headers: &mut HeaderMap, up: &Upstream) -> Option<SecretString> {
+        let callers = caller_token(headers);
+        let use_agent = match self.api.use_auto_auth_token {
+            AutoAuthToken::No => false,
+            AutoAuthToken::Add => callers.is_none(),
+            AutoAuthToken::Force => true,
+        };
+        if !use_agent {
+            return callers;
+        }
+        let mut rx = up.token.clone();
+        let agent = match rx.wait_for(Option::is_some).await {
+            Ok(t) => t.clone(),
+            Err(_) => None,
+        };
+        let Some(agent) = agent else {
+            return callers;
+        };
+        headers.remove(AUTHORIZATION);
+        if let Ok(mut v) = HeaderValue::from_str(agent.expose_secret()) {
+            v.set_sensitive(true);
+            headers.insert("x-vault-token", v);
+        }
+        Some(agent)
+    }
+
+    /// One `proxy.request` event when `resp` carries a secret (a lease, a token, or data).
+    fn audit(
+        &self,
+        method: &Method,
+        path: &str,
+        resp: &ProxyResponse,
+        cache: CacheStatus,
+        caller: &CallerMeta,
+    ) {
+        let Ok(json) = serde_json::from_slice::<serde_json::Value>(&resp.body) else {
+            return;
+        };
+        let present = |k: &str| json.get(k).is_some_and(|v| !v.is_null());
+        let lease_id = json
+            .get("lease_id")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default();
+        if lease_id.is_empty() && !present("auth") && !present("data") {
+            return;
+        }
+        let outcome = if resp.status.is_success() {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        };
+        let secret = SecretMeta {
+            path: path.to_string(),
+            lease_id: lease_id.to_string(),
+            lease_duration_s: json
+                .get("lease_duration")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0),
+            renewable: json
+                .get("renewable")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false),
+            ..SecretMeta::default()
+        };
+        let meta = ProxyMeta {
+            method: method.to_string(),
+            status: resp.status.as_u16(),
+            cache: cache.as_str(),
+        };
+        self.auditor.record(
+            Record::new(EventKind::ProxyRequest, outcome)
+                .secret(secret)
+                .proxied(meta, caller.clone()),
+        );
+    }
+}
+
+/// The caller's token: `X-Vault-Token`, else `Authorization: Bearer`.
+fn caller_token(headers: &HeaderMap) -> Option<SecretString> {
+    if let Some(t) = headers.get("x-vault-token").and_then(|v| v.to_str().ok()) {
+        return Some(SecretString::from(t.to_string()));
+    }
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| SecretString::from(t.trim().to_string()))
+}
+
+/// A backend answer read whole (hop-by-hop headers removed).
+async fn buffered(resp: reqwest::Response) -> Result<ProxyResponse, BackendError> {
+    let status = resp.status();
+    let mut headers = resp.headers().clone();
+    strip_hop_by_hop(&mut headers);
+    let body = resp.bytes().await.map_err(|e| BackendError::Transport {
+        method: String::new(),
+        path: String::new(),
+        reason: e.to_string(),
+    })?;
+    Ok(ProxyResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// The request body, read up to `max` bytes (413 past it).
+async fn read_body(body: Incoming, max: Option<u64>) -> Result<Bytes, Box<Response<Body>>> {
+    let max = max.map_or(usize::MAX, |m| usize::try_from(m).unwrap_or(usize::MAX));
+    match Limited::new(body, max).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Box::new(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "http: request body too large",
+        ))),
+        Err(_) => Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "failed to read the request body",
+        ))),
+    }
+}
+
+fn content_length(h: &HeaderMap) -> Option<u64> {
+    h.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+/// The answer when the backend gave none: 504 for a timeout, 413 for a streamed body over the limit,
+/// 502 otherwise, with Vault's `{"errors": [...]}` body.
+fn backend_error(e: &BackendError) -> Response<Body> {
+    let text = e.to_string();
+    let status = if text.contains("length limit exceeded") {
+        StatusCode::PAYLOAD_TOO_LARGE
+    } else if text.contains("timed out") {
+        StatusCode::GATEWAY_TIMEOUT
+    } else {
+        StatusCode::BAD_GATEWAY
+    };
+    tracing::warn!(error = %e, "API proxy: no answer from the backend");
+    error(status, &text)
+}
+
+/// A JSON error in Vault's shape.
+fn error(status: StatusCode, message: &str) -> Response<Body> {
+    let body = serde_json::json!({ "errors": [message] }).to_string();
+    let mut r = full(status, Bytes::from(body));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+fn full(status: StatusCode, body: Bytes) -> Response<Body> {
+    let mut r = Response::new(Full::new(body).map_err(|e| match e {}).boxed_unsync());
+    *r.status_mut() = status;
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_callers_token_is_x_vault_token_then_a_bearer_token() {
+        let mut h = HeaderMap::new();
+        assert!(caller_token(&h).is_none());
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer s.bearer"));
+        assert_eq!(caller_token(&h).unwrap().expose_secret(), "s.bearer");
+        h.insert("x-vault-token", HeaderValue::from_static("s.header"));
+        assert_eq!(caller_token(&h).unwrap().expose_secret(), "s.header");
+        let mut basic = HeaderMap::new();
+        basic.insert(AUTHORIZATION, HeaderValue::from_static("Basic dXNlcg=="));
+        assert!(caller_token(&basic).is_none());
+    }
+
+    #[test]
+    fn errors_have_vaults_shape() {
+        let r = error(
+            StatusCode::PRECONDITION_FAILED,
+            "missing 'X-Vault-Request' header",
+        );
+        assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED);
+        assert_eq!(r.headers()[CONTENT_TYPE], "application/json");
+        let timeout = BackendError::Transport {
+            method: "GET".into(),
+            path: "x".into(),
+            reason: "timed out".into(),
+        };
+        assert_eq!(
+            backend_error(&timeout).status(),
+            StatusCode::GATEWAY_TIMEOUT
+        );
+        let refused = BackendError::Transport {
+            method: "GET".into(),
+            path: "x".into(),
+            reason: "connection failed".into(),
+        };
+        assert_eq!(backend_error(&refused).status(), StatusCode::BAD_GATEWAY);
+    }
+}

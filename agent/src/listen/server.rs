@@ -1,0 +1,327 @@
+//! The listeners' servers (HTTP/1.1, hyper): binding `listener "tcp"` (TLS through rustls unless
+//! `tls_disable`) and `listener "unix"` (mode and owner set on the socket), accepting connections with
+//! who is calling (the peer address, or `SO_PEERCRED`), and draining them at teardown.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::proxy::{Proxy, Served};
+use crate::audit::CallerMeta;
+use crate::config::{ApiListener, ListenerBind, ListenerTls, TlsVersion};
+
+/// How long teardown waits for open connections to finish their requests.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// A listener could not be bound: a configuration error naming the stanza's file:line.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}:{line}: listener {what}: {reason}")]
+pub struct BindError {
+    /// The config file.
+    pub file: String,
+    /// The stanza's line.
+    pub line: usize,
+    /// `"tcp" (127.0.0.1:8100)` or `"unix" (/run/agent.sock)`.
+    pub what: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// A bound listener.
+pub(super) enum Bound {
+    Tcp(tokio::net::TcpListener, Option<tokio_rustls::TlsAcceptor>),
+    Unix(tokio::net::UnixListener),
+}
+
+/// Bind `l`.
+///
+/// # Errors
+/// [`BindError`]: the address is taken or not local, the TLS files are unusable, the socket's mode or
+/// owner cannot be set.
+pub(super) async fn bind(l: &ApiListener) -> Result<Bound, BindError> {
+    let fail = |what: String, reason: String| BindError {
+        file: l.origin.file.display().to_string(),
+        line: l.origin.line,
+        what,
+        reason,
+    };
+    match &l.bind {
+        ListenerBind::Tcp { address, tls } => {
+            let what = format!("\"tcp\" ({address})");
+            let acceptor = match tls {
+                Some(t) => Some(acceptor(t).map_err(|e| fail(what.clone(), e))?),
+                None => None,
+            };
+            let bound = tokio::net::TcpListener::bind(address.as_str())
+                .await
+                .map_err(|e| fail(what.clone(), e.to_string()))?;
+            Ok(Bound::Tcp(bound, acceptor))
+        }
+        ListenerBind::Unix {
+            path,
+            mode,
+            user,
+            group,
+        } => {
+            let what = format!("\"unix\" ({})", path.display());
+            remove_stale_socket(path).map_err(|e| fail(what.clone(), e))?;
+            let bound = tokio::net::UnixListener::bind(path)
+                .map_err(|e| fail(what.clone(), e.to_string()))?;
+            socket_access(path, *mode, user.as_deref(), group.as_deref())
+                .map_err(|e| fail(what, e))?;
+            Ok(Bound::Unix(bound))
+        }
+    }
+}
+
+/// A socket file left by an earlier run is replaced; any other file at the path is not touched.
+fn remove_stale_socket(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            std::fs::remove_file(path).map_err(|e| format!("cannot replace the old socket: {e}"))
+        }
+        Ok(_) => Err("a file that is not a socket is in the way".into()),
+        Err(_) => Ok(()),
+    }
+}
+
+/// `socket_mode`, `socket_user`, `socket_group` (names or numbers), as Vault sets them.
+fn socket_access(
+    path: &Path,
+    mode: Option<u32>,
+    user: Option<&str>,
+    group: Option<&str>,
+) -> Result<(), String> {
+    use nix::unistd::{Gid, Group, Uid, User, chown};
+    use std::os::unix::fs::PermissionsExt;
+    let uid = numeric_id(user, "socket_user", |n| {
+        User::from_name(n).ok().flatten().map(|u| u.uid.as_raw())
+    })?
+    .map(Uid::from_raw);
+    let gid = numeric_id(group, "socket_group", |n| {
+        Group::from_name(n).ok().flatten().map(|g| g.gid.as_raw())
+    })?
+    .map(Gid::from_raw);
+    if uid.is_some() || gid.is_some() {
+        chown(path, uid, gid).map_err(|e| format!("socket_user/socket_group: {e}"))?;
+    }
+    if let Some(m) = mode {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(m))
+            .map_err(|e| format!("socket_mode: {e}"))?;
+    }
+    Ok(())
+}
+
+/// A user or group given as a number or a name (`key` names the setting in errors).
+fn numeric_id(
+    given: Option<&str>,
+    key: &str,
+    by_name: impl Fn(&str) -> Option<u32>,
+) -> Result<Option<u32>, String> {
+    let Some(v) = given else { return Ok(None) };
+    match v.parse::<u32>() {
+        Ok(n) => Ok(Some(n)),
+        Err(_) => by_name(v)
+            .map(Some)
+            .ok_or_else(|| format!("{key}: no such name {v:?}")),
+    }
+}
+
+/// The TLS acceptor for `t`'s certificate chain and key.
+fn acceptor(t: &ListenerTls) -> Result<tokio_rustls::TlsAcceptor, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&t.cert_file)
+        .and_then(|it| it.collect::<Result<_, _>>())
+        .map_err(|e| format!("tls_cert_file {}: {e}", t.cert_file.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "tls_cert_file {}: no PEM certificate found",
+            t.cert_file.display()
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(&t.key_file)
+        .map_err(|e| format!("tls_key_file {}: {e}", t.key_file.display()))?;
+    let versions: &[&rustls::SupportedProtocolVersion] = match t.min_version {
+        TlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+        TlsVersion::Tls13 => &[&rustls::version::TLS13],
+    };
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(versions)
+    .map_err(|e| e.to_string())?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| format!("tls_cert_file/tls_key_file: {e}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Accept on `bound` until `stop`, serving each connection with `proxy`; connections are tracked by
+/// `tracker`, and finish their request in progress once `stop` is cancelled.
+pub(super) async fn serve(
+    bound: Bound,
+    served: Served,
+    proxy: Arc<Proxy>,
+    stop: CancellationToken,
+    tracker: TaskTracker,
+) {
+    loop {
+        let accepted = tokio::select! {
+            () = stop.cancelled() => return,
+            a = accept(&bound) => a,
+        };
+        match accepted {
+            Ok((Conn::Tcp(s), caller)) => match &bound {
+                Bound::Tcp(_, Some(tls)) => {
+                    let tls = tls.clone();
+                    let (proxy, stop, served) = (proxy.clone(), stop.clone(), served.clone());
+                    tracker.spawn(async move {
+                        // A handshake that never completes must not hold the drain.
+                        let hs = tokio::time::timeout(Duration::from_secs(10), tls.accept(s));
+                        match hs.await {
+                            Ok(Ok(s)) => connection(s, caller, served, proxy, stop).await,
+                            Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                            Err(_) => tracing::debug!("TLS handshake timed out"),
+                        }
+                    });
+                }
+                _ => {
+                    tracker.spawn(connection(
+                        s,
+                        caller,
+                        served.clone(),
+                        proxy.clone(),
+                        stop.clone(),
+                    ));
+                }
+            },
+            Ok((Conn::Unix(s), caller)) => {
+                tracker.spawn(connection(
+                    s,
+                    caller,
+                    served.clone(),
+                    proxy.clone(),
+                    stop.clone(),
+                ));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "listener accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Wait for the connections `tracker` holds (after their listeners' `stop`), at most [`DRAIN`].
+pub(super) async fn drain(tracker: &TaskTracker) {
+    tracker.close();
+    if tokio::time::timeout(DRAIN, tracker.wait()).await.is_err() {
+        tracing::warn!("API proxy connections still open at shutdown; closed");
+    }
+}
+
+enum Conn {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+/// One connection and who is on the other end.
+async fn accept(b: &Bound) -> std::io::Result<(Conn, CallerMeta)> {
+    match b {
+        Bound::Tcp(l, _) => {
+            let (s, peer) = l.accept().await?;
+            let caller = CallerMeta {
+                address: Some(peer.to_string()),
+                ..CallerMeta::default()
+            };
+            Ok((Conn::Tcp(s), caller))
+        }
+        Bound::Unix(l) => {
+            let (s, _) = l.accept().await?;
+            // The kernel's word on the peer, taken at connect time.
+            let caller = match s.peer_cred() {
+                Ok(c) => CallerMeta {
+                    pid: c.pid(),
+                    uid: Some(c.uid()),
+                    gid: Some(c.gid()),
+                    ..CallerMeta::default()
+                },
+                Err(_) => CallerMeta::default(),
+            };
+            Ok((Conn::Unix(s), caller))
+        }
+    }
+}
+
+/// Serve one connection until it closes, or until `stop` (then the request in progress finishes).
+async fn connection<S>(
+    stream: S,
+    caller: CallerMeta,
+    served: Served,
+    proxy: Arc<Proxy>,
+    stop: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let caller = Arc::new(caller);
+    let svc = service_fn(move |req| {
+        let (proxy, caller, served) = (proxy.clone(), caller.clone(), served.clone());
+        async move { Ok::<_, std::convert::Infallible>(proxy.handle(req, &served, &caller).await) }
+    });
+    let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
+    tokio::pin!(conn);
+    let ended = tokio::select! {
+        r = conn.as_mut() => r,
+        () = stop.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = ended {
+        tracing::debug!(error = %e, "API proxy connection ended");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_owners_are_numbers_or_names() {
+        let root = |n: &str| (n == "root").then_some(0);
+        assert_eq!(numeric_id(None, "socket_user", root), Ok(None));
+        assert_eq!(
+            numeric_id(Some("1000"), "socket_user", root),
+            Ok(Some(1000))
+        );
+        assert_eq!(numeric_id(Some("root"), "socket_user", root), Ok(Some(0)));
+        assert_eq!(
+            numeric_id(Some("nobody-here"), "socket_group", root),
+            Err("socket_group: no such name \"nobody-here\"".into())
+        );
+    }
+
+    #[test]
+    fn only_a_stale_socket_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-socket");
+        std::fs::write(&file, "data").unwrap();
+        assert!(remove_stale_socket(&file).is_err());
+        assert!(file.exists());
+        let sock = dir.path().join("agent.sock");
+        let _old = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        assert_eq!(remove_stale_socket(&sock), Ok(()));
+        assert!(!sock.exists());
+        assert_eq!(remove_stale_socket(&sock), Ok(()));
+    }
+}
