@@ -147,6 +147,22 @@ impl Listening {
         }
     }
 
+    /// Wait up to 30 s until the agent has logged in: a request without a token gets the agent's
+    /// (`auth/token/lookup-self` answers 200). Before that, `bao proxy` forwards requests without one.
+    pub fn wait_authenticated(&mut self) {
+        let ok = wait_until(Duration::from_secs(30), || {
+            self.send("GET", "/v1/auth/token/lookup-self", None, None)
+                .status
+                == 200
+        });
+        assert!(
+            ok,
+            "never logged in through {}:\n{}",
+            self.base,
+            self.process.stderr()
+        );
+    }
+
     /// Stop the agent (SIGTERM, then SIGKILL after 10 s).
     pub fn stop(&mut self) {
         self.process.stop();

@@ -128,8 +128,13 @@ impl Proxy {
         }
         let work = async {
             match path.as_str() {
-                "/agent/v1/quit" if served.enable_quit => self.quit_now(req.method()),
-                "/agent/v1/cache-clear" => self.cache_clear(req, served).await,
+                // `bao proxy` serves these under `/proxy/v1/`: sidekey is agent and proxy in one.
+                "/agent/v1/quit" | "/proxy/v1/quit" if served.enable_quit => {
+                    self.quit_now(req.method())
+                }
+                "/agent/v1/cache-clear" | "/proxy/v1/cache-clear" => {
+                    self.cache_clear(req, served).await
+                }
                 p if p.starts_with("/v1/") => self.forward(req, served, caller).await,
                 _ => error(StatusCode::NOT_FOUND, "not found"),
             }
@@ -198,7 +203,7 @@ impl Proxy {
         let (parts, incoming) = req.into_parts();
         let mut headers = parts.headers;
         strip_hop_by_hop(&mut headers);
-        let token = self.token_for(&mut headers, &up).await;
+        let (token, agents) = self.token_for(&mut headers, &up).await;
         let method = parts.method;
         let path_and_query = parts
             .uri
@@ -256,17 +261,24 @@ impl Proxy {
                 })
                 .await;
             return match answered {
-                Ok((resp, status)) => {
+                Ok((mut resp, status)) => {
                     self.audit(&method, &api_path, &resp, status, caller);
+                    if agents {
+                        hide_agent_token(&api_path, &mut resp);
+                    }
+                    let success = resp.status.is_success();
                     let mut r = full(resp.status, resp.body);
                     *r.headers_mut() = resp.headers;
-                    let x = if status == CacheStatus::Hit {
-                        "HIT"
-                    } else {
-                        "MISS"
-                    };
-                    r.headers_mut()
-                        .insert("x-cache", HeaderValue::from_static(x));
+                    // As Vault Agent: on the answers the cache took part in, not on errors.
+                    if success {
+                        let x = if status == CacheStatus::Hit {
+                            "HIT"
+                        } else {
+                            "MISS"
+                        };
+                        r.headers_mut()
+                            .insert("x-cache", HeaderValue::from_static(x));
+                    }
                     r
                 }
                 Err(e) => backend_error(&e),
@@ -287,8 +299,11 @@ impl Proxy {
         // A small answer is read whole to see whether it carries a secret; a big one streams.
         if resp.content_length().is_some_and(|l| l <= INSPECT_LIMIT) {
             return match buffered(resp).await {
-                Ok(resp) => {
+                Ok(mut resp) => {
                     self.audit(&method, &api_path, &resp, CacheStatus::Miss, caller);
+                    if agents {
+                        hide_agent_token(&api_path, &mut resp);
+                    }
                     let mut r = full(resp.status, resp.body);
                     *r.headers_mut() = resp.headers;
                     r
@@ -305,7 +320,12 @@ impl Proxy {
     /// The token the request goes with, put in its headers per `use_auto_auth_token`: the caller's
     /// (`X-Vault-Token`, or `Authorization: Bearer`), or the agent's added when there is none (`true`)
     /// or in its place (`"force"`). The agent's is waited for while the first login is under way.
-    async fn token_for(&self, headers: &mut HeaderMap, up: &Upstream) -> Option<SecretString> {
+    /// The flag says whether it is the agent's.
+    async fn token_for(
+        &self,
+        headers: &mut HeaderMap,
+        up: &Upstream,
+    ) -> (Option<SecretString>, bool) {
         let callers = caller_token(headers);
         let use_agent = match self.api.use_auto_auth_token {
             AutoAuthToken::No => false,
@@ -313,7 +333,7 @@ impl Proxy {
             AutoAuthToken::Force => true,
         };
         if !use_agent {
-            return callers;
+            return (callers, false);
         }
         let mut rx = up.token.clone();
         let agent = match rx.wait_for(Option::is_some).await {
@@ -321,14 +341,14 @@ impl Proxy {
             Err(_) => None,
         };
         let Some(agent) = agent else {
-            return callers;
+            return (callers, false);
         };
         headers.remove(AUTHORIZATION);
         if let Ok(mut v) = HeaderValue::from_str(agent.expose_secret()) {
             v.set_sensitive(true);
             headers.insert("x-vault-token", v);
         }
-        Some(agent)
+        (Some(agent), true)
     }
 
     /// One `proxy.request` event when `resp` carries a secret (a lease, a token, or data).
@@ -394,21 +414,59 @@ fn caller_token(headers: &HeaderMap) -> Option<SecretString> {
         .map(|t| SecretString::from(t.trim().to_string()))
 }
 
-/// A backend answer read whole (hop-by-hop headers removed).
+/// A backend answer read whole (hop-by-hop headers removed), up to [`INSPECT_LIMIT`]: what sidekey
+/// decodes itself is bounded (a bigger answer is an error, not an unbounded buffer).
 async fn buffered(resp: reqwest::Response) -> Result<ProxyResponse, BackendError> {
     let status = resp.status();
     let mut headers = resp.headers().clone();
     strip_hop_by_hop(&mut headers);
-    let body = resp.bytes().await.map_err(|e| BackendError::Transport {
+    let transport = |reason: String| BackendError::Transport {
         method: String::new(),
         path: String::new(),
-        reason: e.to_string(),
-    })?;
+        reason,
+    };
+    let limit = usize::try_from(INSPECT_LIMIT).unwrap_or(usize::MAX);
+    let body = Limited::new(reqwest::Body::from(resp), limit)
+        .collect()
+        .await
+        .map_err(|e| transport(e.to_string()))?
+        .to_bytes();
     Ok(ProxyResponse {
         status,
         headers,
         body,
     })
+}
+
+/// Vault Agent's rule: a caller that did not give a token must not learn the agent's from
+/// `auth/token/lookup-self`, so when the agent's token went in, its `id` and `accessor` come out of the
+/// answer (the rest of it, and every other answer, passes unchanged).
+fn hide_agent_token(api_path: &str, resp: &mut ProxyResponse) {
+    if api_path.trim_end_matches('/') != "auth/token/lookup-self" || !resp.status.is_success() {
+        return;
+    }
+    let Ok(mut body) = serde_json::from_slice::<serde_json::Value>(&resp.body) else {
+        return;
+    };
+    if let Some(data) = body
+        .get_mut("data")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        data.remove("id");
+        data.remove("accessor");
+    }
+    // Written back as Vault's `api.Secret` writes itself: empty `wrap_info` and `auth` left out.
+    if let Some(top) = body.as_object_mut() {
+        for k in ["wrap_info", "auth"] {
+            if top.get(k).is_some_and(serde_json::Value::is_null) {
+                top.remove(k);
+            }
+        }
+    }
+    if let Ok(bytes) = serde_json::to_vec(&body) {
+        resp.headers.remove(CONTENT_LENGTH);
+        resp.body = Bytes::from(bytes);
+    }
 }
 
 /// The request body, read up to `max` bytes (413 past it).
@@ -476,6 +534,28 @@ mod tests {
         let mut basic = HeaderMap::new();
         basic.insert(AUTHORIZATION, HeaderValue::from_static("Basic dXNlcg=="));
         assert!(caller_token(&basic).is_none());
+    }
+
+    #[test]
+    fn lookup_self_with_the_agents_token_hides_its_id_and_accessor() {
+        let body = br#"{"request_id":"r","data":{"id":"s.agent","accessor":"acc","ttl":60},"wrap_info":null,"auth":null}"#;
+        let answer = |path: &str| {
+            let mut r = ProxyResponse {
+                status: StatusCode::OK,
+                headers: HeaderMap::new(),
+                body: Bytes::from_static(body),
+            };
+            hide_agent_token(path, &mut r);
+            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()
+        };
+        let v = answer("auth/token/lookup-self");
+        assert_eq!(
+            v,
+            serde_json::json!({"request_id": "r", "data": {"ttl": 60}})
+        );
+        // Any other path passes unchanged.
+        let v = answer("secret/data/app");
+        assert_eq!(v["data"]["id"], "s.agent");
     }
 
     #[test]
