@@ -79,7 +79,7 @@ fn transcript(fx: &Fixture, server: Server) -> Vec<Step> {
             name,
             status: a.status,
             x_cache: a.x_cache.clone(),
-            shape: shape_of(&a),
+            shape: shape_of(a),
             same_lease,
         });
     };
