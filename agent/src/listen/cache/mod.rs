@@ -251,19 +251,28 @@ impl Cache {
         Some(with_age(e.response.clone(), e.stored, now))
     }
 
-    /// Wait for the turn of `key`: a request identical to one being answered waits for it, then finds
-    /// its response stored.
+    /// Wait for the turn of `key`: a request identical to one being answered waits for that one to finish,
+    /// then looks for its response in the cache. The first request in holds the turn while it forwards;
+    /// the ones that waited go on together (a response that was not stored, a KV read say, is then fetched
+    /// by each at once, not one after the other), as Vault Agent's in-flight requests do.
     async fn turn(&self, key: Fingerprint) -> Turn<'_> {
         let lock = {
             let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
             inflight.entry(key).or_default().clone()
         };
-        let guard = lock.clone().lock_owned().await;
+        let guard = match lock.clone().try_lock_owned() {
+            Ok(first) => Some(first),
+            Err(_) => {
+                // Someone is answering this key: wait until they are done, without holding it.
+                drop(lock.lock().await);
+                None
+            }
+        };
         Turn {
             cache: self,
             key,
             lock,
-            guard: Some(guard),
+            guard,
         }
     }
 
