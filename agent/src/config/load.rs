@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::node::Problem;
-use super::types::{Config, ConfigWarning, KeepRotated, Origin};
+use super::types::{AutoAuthToken, Config, ConfigWarning, KeepRotated, Origin};
 use super::validate::logging::{self, LogKeys};
 use super::validate::{self, Located, Partial};
 use super::{ConfigError, hcl, hcl1, json};
@@ -288,11 +288,34 @@ impl Merged {
     fn finish(mut self) -> Result<Config, ConfigError> {
         self.finish_persist()?;
         self.finish_api_proxy();
+        if let Some(missing) = self.token_user_without_auto_auth() {
+            return Err(missing);
+        }
         if let Some(conflict) = self.wrapped_login_conflict() {
             return Err(conflict);
         }
         self.finish_log();
         Ok(self.config)
+    }
+
+    /// `use_auto_auth_token` without `auto_auth`: Vault Agent refuses it, and the token sidekey would
+    /// otherwise find (`BAO_TOKEN`, `~/.vault-token`: an operator's, often root) must never be handed to
+    /// every caller of a listener.
+    fn token_user_without_auto_auth(&self) -> Option<ConfigError> {
+        if self.config.auto_auth.is_some()
+            || self.config.api_proxy.use_auto_auth_token == AutoAuthToken::No
+        {
+            return None;
+        }
+        let (key, at) = self.token_users.first()?;
+        Some(ConfigError::Invalid {
+            file: at.file.clone(),
+            line: at.line,
+            message: format!(
+                "{key}: asks for the auto-auth token, but there is no auto_auth stanza (Vault Agent \
+                 refuses this too); add auto_auth, or remove the key so callers' own tokens pass through"
+            ),
+        })
     }
 
     /// With `auto_auth.method.wrap_ttl` the login response is wrapped for the sink's consumer and

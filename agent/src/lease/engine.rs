@@ -186,6 +186,17 @@ impl Engine {
         }
     }
 
+    /// Whether this agent only forwards callers' requests (listeners, and no template, env_template or
+    /// exec that would read secrets with a token of its own).
+    fn only_forwards(&self) -> bool {
+        let c = &self.cfg;
+        !c.listeners.is_empty()
+            && c.auto_auth.is_none()
+            && c.templates.is_empty()
+            && c.env_templates.is_empty()
+            && c.exec.is_none()
+    }
+
     /// Run: log in (or resume the state file) and deliver everything, then keep it fresh — every timer
     /// of the token, the leases, the retries and the commands is served here — until `until` is met,
     /// `shutdown` is cancelled, or a fatal condition ends it.
@@ -200,7 +211,16 @@ impl Engine {
                 let mut reloads = self.reloads.take();
                 let start = async {
                     if !self.resume().await? {
-                        self.tokens.login().await.map_err(Fatal::Login)?;
+                        match self.tokens.login().await {
+                            // As Vault Agent: a listener with neither auto_auth nor templates is a plain
+                            // forwarding proxy, callers' own tokens pass through; it needs no token.
+                            Err(crate::auth::AuthError::NoToken) if self.only_forwards() => {
+                                tracing::info!(
+                                    "no token and no auto_auth: the API proxy forwards callers' own tokens"
+                                );
+                            }
+                            r => r.map_err(Fatal::Login)?,
+                        }
                     }
                     Ok::<_, Fatal>(())
                 };

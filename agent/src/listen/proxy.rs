@@ -210,6 +210,27 @@ impl Proxy {
             .path_and_query()
             .map_or_else(|| parts.uri.path().to_string(), |p| p.as_str().to_string());
         let api_path = parts.uri.path().trim_start_matches("/v1/").to_string();
+        // The path as the server reads it (escapes decoded, `//` collapsed), for the audit event and
+        // for the lookup-self rule; `None` for one with `.`/`..` segments.
+        let normal = super::cache::normalize_path(&api_path);
+        if agents {
+            match normal.as_deref() {
+                None => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "a path with \".\" or \"..\" segments is not sent with the agent's token",
+                    );
+                }
+                Some(p) if is_lookup_self(p) && headers.contains_key("x-vault-wrap-ttl") => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "lookup-self with the agent's token cannot be wrapped: it would reveal the token",
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+        let audit_path = normal.clone().unwrap_or_else(|| api_path.clone());
         let cached = up
             .cache
             .as_ref()
@@ -262,9 +283,9 @@ impl Proxy {
                 .await;
             return match answered {
                 Ok((mut resp, status)) => {
-                    self.audit(&method, &api_path, &resp, status, caller);
+                    self.audit(&method, &audit_path, &resp, status, caller);
                     if agents {
-                        hide_agent_token(&api_path, &mut resp);
+                        hide_agent_token(&audit_path, &mut resp);
                     }
                     let success = resp.status.is_success();
                     let mut r = full(resp.status, resp.body);
@@ -300,9 +321,9 @@ impl Proxy {
         if resp.content_length().is_some_and(|l| l <= INSPECT_LIMIT) {
             return match buffered(resp).await {
                 Ok(mut resp) => {
-                    self.audit(&method, &api_path, &resp, CacheStatus::Miss, caller);
+                    self.audit(&method, &audit_path, &resp, CacheStatus::Miss, caller);
                     if agents {
-                        hide_agent_token(&api_path, &mut resp);
+                        hide_agent_token(&audit_path, &mut resp);
                     }
                     let mut r = full(resp.status, resp.body);
                     *r.headers_mut() = resp.headers;
@@ -368,7 +389,8 @@ impl Proxy {
             .get("lease_id")
             .and_then(serde_json::Value::as_str)
             .unwrap_or_default();
-        if lease_id.is_empty() && !present("auth") && !present("data") {
+        // A wrapped answer holds a secret too (issued on the server, handed over as a wrapping token).
+        if lease_id.is_empty() && !present("auth") && !present("data") && !present("wrap_info") {
             return;
         }
         let outcome = if resp.status.is_success() {
@@ -442,7 +464,7 @@ async fn buffered(resp: reqwest::Response) -> Result<ProxyResponse, BackendError
 /// `auth/token/lookup-self`, so when the agent's token went in, its `id` and `accessor` come out of the
 /// answer (the rest of it, and every other answer, passes unchanged).
 fn hide_agent_token(api_path: &str, resp: &mut ProxyResponse) {
-    if api_path.trim_end_matches('/') != "auth/token/lookup-self" || !resp.status.is_success() {
+    if !is_lookup_self(api_path) || !resp.status.is_success() {
         return;
     }
     let Ok(mut body) = serde_json::from_slice::<serde_json::Value>(&resp.body) else {
@@ -467,6 +489,13 @@ fn hide_agent_token(api_path: &str, resp: &mut ProxyResponse) {
         resp.headers.remove(CONTENT_LENGTH);
         resp.body = Bytes::from(bytes);
     }
+}
+
+/// Whether `path` (normalized, below `/v1/`) is a token's lookup of itself, in any namespace given in the
+/// path.
+fn is_lookup_self(path: &str) -> bool {
+    let p = path.trim_end_matches('/');
+    p == "auth/token/lookup-self" || p.ends_with("/auth/token/lookup-self")
 }
 
 /// The request body, read up to `max` bytes (413 past it).
@@ -556,6 +585,22 @@ mod tests {
         // Any other path passes unchanged.
         let v = answer("secret/data/app");
         assert_eq!(v["data"]["id"], "s.agent");
+    }
+
+    #[test]
+    fn every_spelling_of_lookup_self_is_one() {
+        for raw in [
+            "auth/token/lookup-self",
+            "/auth/token/lookup-self",
+            "auth//token/lookup-self/",
+            "auth/%74oken/lookup-self",
+            "team/auth/token/lookup-self",
+        ] {
+            let p = crate::listen::cache::normalize_path(raw).unwrap();
+            assert!(is_lookup_self(&p), "{raw}");
+        }
+        assert!(crate::listen::cache::normalize_path("auth/token/./lookup-self").is_none());
+        assert!(!is_lookup_self("auth/token/lookup-self-other"));
     }
 
     #[test]

@@ -87,7 +87,8 @@ fn vaults_keys_sidekey_does_not_act_on_warn_by_name() {
     let c = ok(
         "agent.hcl",
         "cache {\n  use_auto_auth_token = true\n  enforce_consistency = \"always\"\n  \
-         cache_static_secrets = true\n  static_secret_token_capability_refresh_interval = \"5m\"\n}\n",
+         cache_static_secrets = true\n  static_secret_token_capability_refresh_interval = \"5m\"\n}\n\
+         auto_auth {\n  method \"token_file\" {\n    config = {\n      token_file_path = \"/t\"\n    }\n  }\n}\n",
     );
     let got: Vec<(usize, &str)> = c
         .warnings

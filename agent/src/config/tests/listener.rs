@@ -5,6 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{Files, invalid, ok};
+
+/// An `auto_auth` stanza, for configs whose API proxy asks for the auto-auth token (refused without one).
+const AUTO_AUTH: &str = "auto_auth {\n  method \"token_file\" {\n    config = {\n      token_file_path = \"/t\"\n    }\n  }\n}\n";
 use crate::config::{
     AutoAuthToken, DEFAULT_MAX_REQUEST_SIZE, ListenerBind, ListenerRole, ListenerTls, TlsVersion,
     WhenInconsistent,
@@ -62,7 +65,7 @@ api_proxy {
   when_inconsistent   = "retry"
 }
 "#;
-    let c = ok("agent.hcl", text);
+    let c = ok("agent.hcl", &format!("{text}{AUTO_AUTH}"));
     let tcp = &c.listeners[0];
     assert_eq!(
         tcp.bind,
@@ -108,12 +111,12 @@ fn use_auto_auth_token_reads_bools_strings_and_force_and_the_cache_spelling() {
     ] {
         let c = ok(
             "agent.hcl",
-            &format!("api_proxy {{\n  use_auto_auth_token = {value}\n}}\n"),
+            &format!("api_proxy {{\n  use_auto_auth_token = {value}\n}}\n{AUTO_AUTH}"),
         );
         assert_eq!(c.api_proxy.use_auto_auth_token, want, "{value}");
         let c = ok(
             "agent.hcl",
-            &format!("cache {{\n  use_auto_auth_token = {value}\n}}\n"),
+            &format!("cache {{\n  use_auto_auth_token = {value}\n}}\n{AUTO_AUTH}"),
         );
         assert_eq!(c.api_proxy.use_auto_auth_token, want, "cache {value}");
     }
@@ -125,6 +128,26 @@ fn use_auto_auth_token_reads_bools_strings_and_force_and_the_cache_spelling() {
     assert_eq!(
         message,
         "api_proxy.use_auto_auth_token: expected true, false or \"force\""
+    );
+}
+
+#[test]
+fn the_auto_auth_token_without_auto_auth_is_refused() {
+    let (_, line, message) = invalid(
+        "agent.hcl",
+        "listener \"tcp\" {\n  address = \"127.0.0.1:8100\"\n  tls_disable = true\n}\napi_proxy {\n  use_auto_auth_token = true\n}\n",
+    );
+    assert_eq!(line, 6);
+    assert!(
+        message.starts_with(
+            "api_proxy.use_auto_auth_token: asks for the auto-auth token, but there is no auto_auth"
+        ),
+        "{message}"
+    );
+    // Without it, callers' tokens pass through: a plain forwarding proxy needs no auto_auth.
+    ok(
+        "agent.hcl",
+        "listener \"tcp\" {\n  address = \"127.0.0.1:8100\"\n  tls_disable = true\n}\napi_proxy {\n  use_auto_auth_token = false\n}\n",
     );
 }
 

@@ -168,7 +168,7 @@ pub(super) fn namespace(header: Option<&str>) -> String {
 /// `path` (below `/v1/`, without the query) in one spelling: leading and duplicate slashes removed, a
 /// trailing slash kept (it means a listing to Vault), `%XX` escapes of unreserved characters decoded and
 /// the others written in upper case. `None` for a `.` or `..` segment or a broken escape.
-pub(super) fn normalize_path(path: &str) -> Option<String> {
+pub(crate) fn normalize_path(path: &str) -> Option<String> {
     let decoded = normalize_escapes(path)?;
     let mut segments = Vec::new();
     for seg in decoded.split('/') {

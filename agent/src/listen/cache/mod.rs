@@ -18,6 +18,8 @@
 
 mod evict;
 mod key;
+
+pub(crate) use self::key::normalize_path;
 mod kv;
 mod route;
 mod saved;
