@@ -10,6 +10,32 @@ use serde_json::Value;
 
 use crate::background::{Background, wait_until};
 use crate::bao::{bao_bin, http_client};
+use crate::hcl::{self, AutoAuth};
+use crate::{Fixture, ShmDir};
+
+/// The config the differential tests and the benchmark give every program: JWT auto-auth (role `app`,
+/// with a token sink in `out`), the token added to requests that carry none, a cache, and a TCP listener on
+/// `port`.
+pub fn caching_proxy_config(fx: &Fixture, port: u16, out: &ShmDir) -> String {
+    let jwt = fx.app_jwt();
+    [
+        hcl::vault(&fx.addr()),
+        AutoAuth::jwt(&jwt.path, "app")
+            .config("remove_jwt_after_reading = false")
+            .sink(&out.join("token"), &[])
+            .to_string(),
+        hcl::block("api_proxy", &["use_auto_auth_token = true"]),
+        hcl::block("cache", &[]),
+        hcl::block(
+            "listener \"tcp\"",
+            &[
+                &hcl::attr("address", &format!("127.0.0.1:{port}")),
+                "tls_disable = true",
+            ],
+        ),
+    ]
+    .concat()
+}
 
 /// Which program serves the listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

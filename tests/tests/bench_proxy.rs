@@ -17,9 +17,8 @@
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
-use sidekey_tests::apiproxy::{Listening, Server};
+use sidekey_tests::apiproxy::{Listening, Server, caching_proxy_config};
 use sidekey_tests::bao::http_client;
-use sidekey_tests::hcl::{self, AutoAuth};
 use sidekey_tests::ports::free_port;
 use sidekey_tests::{Fixture, Setup, ShmDir};
 
@@ -33,28 +32,6 @@ const LOAD_FOR: Duration = Duration::from_secs(4);
 const KV: &str = "/v1/secret/data/app/config";
 /// The cached request: a database credential (a leased response both agents cache).
 const CREDS: &str = "/v1/database/creds/app";
-
-/// The config both agents run.
-fn proxy_config(fx: &Fixture, port: u16, out: &ShmDir) -> String {
-    let jwt = fx.app_jwt();
-    [
-        hcl::vault(&fx.addr()),
-        AutoAuth::jwt(&jwt.path, "app")
-            .config("remove_jwt_after_reading = false")
-            .sink(&out.join("token"), &[])
-            .to_string(),
-        hcl::block("api_proxy", &["use_auto_auth_token = true"]),
-        hcl::block("cache", &[]),
-        hcl::block(
-            "listener \"tcp\"",
-            &[
-                &hcl::attr("address", &format!("127.0.0.1:{port}")),
-                "tls_disable = true",
-            ],
-        ),
-    ]
-    .concat()
-}
 
 /// One GET; panics unless it succeeds.
 fn get(http: &Client, url: &str, token: Option<&str>) {
@@ -130,7 +107,7 @@ struct Figures {
 fn measure(fx: &Fixture, server: Server) -> Figures {
     let out = ShmDir::new();
     let port = free_port();
-    let cfg = fx.write_config(&proxy_config(fx, port, &out));
+    let cfg = fx.write_config(&caching_proxy_config(fx, port, &out));
     let mut agent = Listening::start(server, &cfg, fx.dir.path(), port, &[]);
     let http = http_client();
     let kv = format!("{}{KV}", agent.base);

@@ -11,9 +11,8 @@
 use std::path::Path;
 
 use serde_json::{Value, json};
-use sidekey_tests::apiproxy::{Answer, Listening, Server, shape};
+use sidekey_tests::apiproxy::{Answer, Listening, Server, caching_proxy_config, shape};
 use sidekey_tests::compat::{fill, fixtures, seed};
-use sidekey_tests::hcl::{self, AutoAuth};
 use sidekey_tests::ports::free_port;
 use sidekey_tests::{Fixture, Setup, ShmDir};
 
@@ -26,28 +25,6 @@ struct Step {
     shape: Value,
     /// For database credentials: whether the lease is the one the step named in `same_as` got.
     same_lease: Option<bool>,
-}
-
-/// The config both programs run: JWT auto-auth, the token added to requests that carry none, a cache.
-fn proxy_config(fx: &Fixture, port: u16, out: &ShmDir) -> String {
-    let jwt = fx.app_jwt();
-    [
-        hcl::vault(&fx.addr()),
-        AutoAuth::jwt(&jwt.path, "app")
-            .config("remove_jwt_after_reading = false")
-            .sink(&out.join("token"), &[])
-            .to_string(),
-        hcl::block("api_proxy", &["use_auto_auth_token = true"]),
-        hcl::block("cache", &[]),
-        hcl::block(
-            "listener \"tcp\"",
-            &[
-                &hcl::attr("address", &format!("127.0.0.1:{port}")),
-                "tls_disable = true",
-            ],
-        ),
-    ]
-    .concat()
 }
 
 /// `shape` of an answer, without the marks of a token renewal (`last_renewal*` in a token lookup): `bao
@@ -70,7 +47,7 @@ fn lease_of(a: &Answer) -> String {
 fn transcript(fx: &Fixture, server: Server) -> Vec<Step> {
     let out = ShmDir::new();
     let port = free_port();
-    let cfg = fx.write_config(&proxy_config(fx, port, &out));
+    let cfg = fx.write_config(&caching_proxy_config(fx, port, &out));
     let mut agent = Listening::start(server, &cfg, fx.dir.path(), port, &[]);
     agent.wait_authenticated();
     let mut steps = Vec::new();
