@@ -226,8 +226,14 @@ impl Engine {
                 .schedule(e.request, fetched, state.accessor.clone(), life);
             resumed += 1;
         }
+        let cache_parts = state.cache.len();
         self.restore_cache_entries(std::mem::take(&mut state.cache));
-        tracing::info!(secrets = resumed, store = %what, "resumed leases from the state file");
+        tracing::info!(
+            secrets = resumed,
+            cache_parts,
+            store = %what,
+            "resumed leases from the state file"
+        );
         Ok(true)
     }
 

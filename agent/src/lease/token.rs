@@ -240,7 +240,10 @@ impl TokenKeeper {
     /// and schedules nothing.
     pub(crate) fn accept(&mut self, login: Login) {
         match login {
-            Login::Token(t) => self.adopt(t),
+            Login::Token(t) => {
+                tracing::info!(method = %t.identity.method, accessor = %t.accessor, ttl_s = t.ttl.as_secs(), "authenticated");
+                self.adopt(t);
+            }
             Login::Wrapped(w) => {
                 tracing::info!(
                     method = %w.identity.method,
@@ -260,7 +263,6 @@ impl TokenKeeper {
     /// Make `token` the current one: remember the old one's expiry (its leases die then), schedule the
     /// renewal.
     pub(crate) fn adopt(&mut self, token: Token) {
-        tracing::info!(method = %token.identity.method, accessor = %token.accessor, ttl_s = token.ttl.as_secs(), "authenticated");
         if let Some(old) = self.token.take() {
             let end = self.flags.revoked_at.or(old.expires_at());
             self.old.insert(old.accessor.clone(), end);
