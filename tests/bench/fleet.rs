@@ -213,6 +213,35 @@ impl Fleet {
         (sum / kb.len().max(1) as f64, sum)
     }
 
+    /// The distinct WARN/ERROR lines of the agents' logs (time stamps cut off), with how many agents
+    /// logged each, busiest first, at most 15.
+    fn warnings(&self) -> String {
+        let mut by: std::collections::BTreeMap<String, usize> = Default::default();
+        for a in &self.agents {
+            let mut seen = std::collections::BTreeSet::new();
+            for l in a.stderr().lines().chain(a.stdout().lines()) {
+                let Some(at) = ["WARN", "ERROR", "[WARN]", "[ERROR]"]
+                    .iter()
+                    .filter_map(|w| l.find(w))
+                    .min()
+                else {
+                    continue;
+                };
+                let msg: String = l[at..].chars().take(200).collect();
+                if seen.insert(msg.clone()) {
+                    *by.entry(msg).or_default() += 1;
+                }
+            }
+        }
+        let mut v: Vec<_> = by.into_iter().collect();
+        v.sort_by_key(|(_, c)| std::cmp::Reverse(*c));
+        v.iter()
+            .take(15)
+            .map(|(m, c)| format!("  {c} agents: {m}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     fn stop(&mut self) {
         for a in &mut self.agents {
             if a.running() {
@@ -512,9 +541,25 @@ fn run_point(tool: Tool, n: usize, plan: &Plan) -> Row {
     let stale = stale.into_inner();
     fleet.stop();
     log(&format!(
+        "agents' warnings and errors:\n{}",
+        fleet.warnings()
+    ));
+    log(&format!(
         "outputs checked ({stale} stale); reading the audit logs"
     ));
 
+    if let Some(keep) = std::env::var_os("FLEET_KEEP") {
+        // Debugging aid: the nodes' audit logs and the agents' configs and logs, per point.
+        let to = Path::new(&keep).join(format!("{}-{n}", tool.label().replace(' ', "-")));
+        std::fs::create_dir_all(&to).unwrap();
+        for i in 0..cluster.len() {
+            let from = cluster.dir().join(format!("n{i}")).join("audit.log");
+            let _ = std::fs::copy(from, to.join(format!("n{i}-audit.log")));
+        }
+        for e in std::fs::read_dir(fx.dir.path()).unwrap().flatten() {
+            let _ = std::fs::copy(e.path(), to.join(e.file_name()));
+        }
+    }
     let reqs = audited_requests(cluster);
     let fleet_reqs: Vec<_> = reqs.iter().filter(|r| r.agent.is_some()).collect();
     let steady_n = fleet_reqs
@@ -522,14 +567,23 @@ fn run_point(tool: Tool, n: usize, plan: &Plan) -> Row {
         .filter(|r| (marks.steady_from..marks.steady_to).contains(&r.at_ms))
         .count();
     let steady_s = (marks.steady_to - marks.steady_from) as f64 / 1000.0;
+    let recovery_to = marks.recovered + i64::try_from(plan.recovery.as_millis()).unwrap();
     let recovery_times: Vec<i64> = fleet_reqs
         .iter()
         .map(|r| r.at_ms)
-        .filter(|&t| {
-            t >= marks.restart
-                && t < marks.recovered + i64::try_from(plan.recovery.as_millis()).unwrap()
-        })
+        .filter(|&t| t >= marks.restart && t < recovery_to)
         .collect();
+    for (phase, from, to) in [
+        ("steady", marks.steady_from, marks.steady_to),
+        ("leader kill", marks.steady_to, marks.restart),
+        ("recovery", marks.restart, recovery_to),
+    ] {
+        log(&format!(
+            "{phase}: {}",
+            path_counts(fleet_reqs.iter().filter(|r| (from..to).contains(&r.at_ms)))
+        ));
+    }
+    log(&format!("failed requests:\n{}", error_counts(&fleet_reqs)));
     let (relogins, never) = beyond_first(&reqs, n, "auth/jwt/login");
     let (reissued, _) = beyond_first(&reqs, n, DB_PATH);
     Row {
@@ -551,6 +605,38 @@ fn run_point(tool: Tool, n: usize, plan: &Plan) -> Row {
         requests_total: fleet_reqs.len(),
         wall_s: t0.elapsed().as_secs_f64(),
     }
+}
+
+/// "path ×count (failed)" for each path the requests went to, busiest first.
+fn path_counts<'a>(reqs: impl Iterator<Item = &'a &'a measure::Request>) -> String {
+    let mut by: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+    for r in reqs {
+        let e = by.entry(r.path.as_str()).or_default();
+        e.0 += 1;
+        e.1 += usize::from(!r.ok);
+    }
+    let mut v: Vec<_> = by.into_iter().collect();
+    v.sort_by_key(|(_, (c, _))| std::cmp::Reverse(*c));
+    v.iter()
+        .map(|(p, (c, f))| format!("{p} ×{c} ({f} failed)"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Each distinct error the server logged for the fleet's failed requests, with how many.
+fn error_counts(reqs: &[&measure::Request]) -> String {
+    let mut by: std::collections::BTreeMap<String, usize> = Default::default();
+    for r in reqs.iter().filter(|r| !r.ok) {
+        let e = r
+            .error
+            .clone()
+            .unwrap_or_else(|| "(no response logged)".to_owned());
+        *by.entry(format!("{}: {e}", r.path)).or_default() += 1;
+    }
+    by.iter()
+        .map(|(e, c)| format!("  {c} × {e}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// `x ÷ y`, or `-` when there is no steady rate to divide by.

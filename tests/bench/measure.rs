@@ -9,6 +9,9 @@ use serde_json::Value;
 use sidekey_tests::Cluster;
 use sidekey_tests::audit::rfc3339_ms;
 
+/// How soon after a standby's failed attempt the active node logs the request it forwarded.
+const FORWARD_MS: i64 = 2000;
+
 /// The JWT role, policy and KV secret name of agent `i`; also how audit entries are told apart.
 pub fn agent_name(i: usize) -> String {
     format!("agent-{i:03}")
@@ -30,12 +33,26 @@ pub struct Request {
     pub path: String,
     /// Whether some node answered it without an error.
     pub ok: bool,
+    /// The error a node logged for it, if any (the last one).
+    pub error: Option<String>,
 }
 
-/// Every request in the audit logs of all nodes, once each (a standby that forwards a write logs the same
-/// request id as the active node that serves it), in time order.
+/// What one node logged for one request id.
+#[derive(Debug)]
+struct Logged {
+    req: Request,
+    node: usize,
+    /// The client's address and port, and its token's HMAC: a forwarded request keeps them.
+    client: (String, u64, String),
+}
+
+/// Every request the fleet sent, once each, in time order, from the audit logs of all nodes. A standby
+/// that cannot serve a write itself logs its own failed attempt ("cannot write to readonly storage") under
+/// one request id and forwards the request, which the active node logs under another, with the same
+/// client address, port and token: that attempt is the server's forwarding, not a request of its own, and
+/// is left out.
 pub fn audited_requests(cluster: &Cluster) -> Vec<Request> {
-    let mut by_id: HashMap<String, Request> = HashMap::new();
+    let mut by_id: HashMap<String, Logged> = HashMap::new();
     for node in 0..cluster.len() {
         for e in cluster.audit_log_lines(node) {
             let Some(id) = e.pointer("/request/id").and_then(Value::as_str) else {
@@ -44,29 +61,69 @@ pub fn audited_requests(cluster: &Cluster) -> Vec<Request> {
             let at_ms = e
                 .get("time")
                 .and_then(Value::as_str)
-                .and_then(rfc3339_ms_any)
+                .and_then(rfc3339_ms)
                 .unwrap_or(0);
             let is_response = e["type"] == "response";
             let ok = is_response && e.get("error").is_none_or(|v| v.is_null() || v == "");
             let agent = identity(&e);
-            let entry = by_id.entry(id.to_owned()).or_insert_with(|| Request {
-                at_ms,
-                agent,
-                path: e
-                    .pointer("/request/path")
+            let text = |p: &str| {
+                e.pointer(p)
                     .and_then(Value::as_str)
                     .unwrap_or_default()
-                    .to_owned(),
-                ok: false,
+                    .to_owned()
+            };
+            let entry = by_id.entry(id.to_owned()).or_insert_with(|| Logged {
+                req: Request {
+                    at_ms,
+                    agent,
+                    path: text("/request/path"),
+                    ok: false,
+                    error: None,
+                },
+                node,
+                client: (
+                    text("/request/remote_address"),
+                    e.pointer("/request/remote_port")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0),
+                    text("/request/client_token"),
+                ),
             });
-            entry.at_ms = entry.at_ms.min(at_ms);
-            entry.agent = entry.agent.or(agent);
-            entry.ok |= ok;
+            if let Some(err) = e
+                .get("error")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+            {
+                entry.req.error = Some(err.to_owned());
+            }
+            entry.req.at_ms = entry.req.at_ms.min(at_ms);
+            entry.req.agent = entry.req.agent.or(agent);
+            entry.req.ok |= ok;
         }
     }
-    let mut all: Vec<Request> = by_id.into_values().collect();
-    all.sort_by_key(|r| r.at_ms);
-    all
+    let mut all: Vec<Logged> = by_id.into_values().collect();
+    all.sort_by_key(|l| l.req.at_ms);
+    let forwarded: Vec<bool> = all
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let readonly = !l.req.ok
+                && l.req
+                    .error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("cannot write to readonly storage"));
+            readonly
+                && all[i + 1..]
+                    .iter()
+                    .take_while(|m| m.req.at_ms <= l.req.at_ms + FORWARD_MS)
+                    .any(|m| m.node != l.node && m.req.path == l.req.path && m.client == l.client)
+        })
+        .collect();
+    all.into_iter()
+        .zip(forwarded)
+        .filter(|(_, f)| !f)
+        .map(|(l, _)| l.req)
+        .collect()
 }
 
 /// The fleet agent behind an audit entry: the role it logs in as (`request.data.role`, logged in clear
@@ -88,14 +145,6 @@ fn identity(e: &Value) -> Option<usize> {
             .filter_map(Value::as_str)
             .find_map(agent_index)
     })
-}
-
-/// [`rfc3339_ms`] for the server's times, which carry nanoseconds and may carry an offset of `Z`.
-fn rfc3339_ms_any(t: &str) -> Option<i64> {
-    let t = t
-        .strip_suffix("+00:00")
-        .map_or_else(|| t.to_owned(), |s| format!("{s}Z"));
-    rfc3339_ms(&t)
 }
 
 /// The most requests in any window of `width_ms` (windows starting at a request).
