@@ -19,7 +19,7 @@
 
 mod measure;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,7 @@ use sidekey_tests::background::{Background, wait_until};
 use sidekey_tests::bao::bao_bin;
 use sidekey_tests::hcl::{self, AutoAuth};
 use sidekey_tests::jwt::AUDIENCE;
+use sidekey_tests::sidekey::release_bin;
 use sidekey_tests::{ClusterFixture, Setup, ShmDir};
 
 use measure::{ServerCpu, agent_name, audited_requests, beyond_first, peak, rss_kb};
@@ -262,19 +263,6 @@ impl Drop for Fleet {
 
 // === the benchmark ===
 
-fn sidekey_release() -> PathBuf {
-    let p = std::env::var_os("SIDEKEY_BIN").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/sidekey"),
-        PathBuf::from,
-    );
-    assert!(
-        p.exists(),
-        "{} missing: run tests/bench.sh fleet (it builds the release binary)",
-        p.display()
-    );
-    p
-}
-
 /// The soft limit on open files: each agent holds connections to the nodes, each node one per agent.
 fn check_fd_limit(n: usize) {
     let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
@@ -389,7 +377,7 @@ fn agent_config(tool: Tool, i: usize, jwt: &Path, addrs: &[String], out: &ShmDir
 
 fn start_agent(tool: Tool, config: &Path, logs: &Path) -> Background {
     match tool {
-        Tool::Sidekey => Background::command(sidekey_release())
+        Tool::Sidekey => Background::command(release_bin())
             .clean_env()
             .args(["run", "-c"])
             .arg(config),
@@ -696,7 +684,7 @@ fn main() {
         Plan::full()
     };
     eprintln!("fleet benchmark: {opts:?}, {plan:?}");
-    sidekey_release();
+    release_bin();
     let mut rows = Vec::new();
     for &n in &opts.points {
         rows.push(run_point(Tool::Sidekey, n, &plan));
