@@ -280,6 +280,28 @@ fn check_fd_limit(n: usize) {
     }
 }
 
+/// A 3-node cluster with a file audit device, JWT auth and the database engine, TTLs from `plan`. A node
+/// that fails to join (seen once: "invalid key size 0" on its unseal, with another helper's processes
+/// taking ports) fails the harness with a panic: start afresh, up to three times.
+fn start_cluster(plan: &Plan) -> ClusterFixture {
+    let start = || {
+        Setup::new()
+            .audit()
+            .jwt()
+            .database()
+            .token_ttls(plan.token_ttl, Duration::from_secs(24 * 3600))
+            .db_ttls(plan.db_ttl, Duration::from_secs(24 * 3600))
+            .start_cluster(3)
+    };
+    for attempt in 1..3 {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(start)) {
+            Ok(fx) => return fx,
+            Err(_) => eprintln!("cluster start failed (attempt {attempt}); starting a new one"),
+        }
+    }
+    start()
+}
+
 /// Policies, JWT roles and KV secrets for `n` agents, four writers at a time; each agent's KV value.
 fn provision(fx: &ClusterFixture, n: usize, plan: &Plan) -> Vec<String> {
     let cluster = &fx.cluster;
@@ -406,13 +428,7 @@ fn run_point(tool: Tool, n: usize, plan: &Plan) -> Row {
     let t0 = Instant::now();
     let log = |what: &str| eprintln!("[{} N={n} {:>6.1?}] {what}", tool.label(), t0.elapsed());
     check_fd_limit(n);
-    let fx = Setup::new()
-        .audit()
-        .jwt()
-        .database()
-        .token_ttls(plan.token_ttl, Duration::from_secs(24 * 3600))
-        .db_ttls(plan.db_ttl, Duration::from_secs(24 * 3600))
-        .start_cluster(3);
+    let fx = start_cluster(plan);
     let cluster = &fx.cluster;
     let values = provision(&fx, n, plan);
     log("cluster up and provisioned");
