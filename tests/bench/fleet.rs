@@ -111,6 +111,9 @@ struct Fleet {
     agents: Vec<Background>,
 }
 
+/// Sets its flag when dropped.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
 // === impl Options ===
 
 impl Options {
@@ -252,6 +255,12 @@ impl Fleet {
         for a in &mut self.agents {
             a.stop();
         }
+    }
+}
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
     }
 }
 
@@ -477,6 +486,8 @@ fn run_point(tool: Tool, n: usize, plan: &Plan) -> Row {
                 std::thread::sleep(Duration::from_millis(500));
             }
         });
+        // Stops the sampler however this closure ends, or a panic here would wait for it forever.
+        let _stop = StopOnDrop(&stop);
         let steady_from = Instant::now() + SETTLE;
         std::thread::sleep(SETTLE);
         cpu.sample(cluster);
@@ -520,7 +531,6 @@ fn run_point(tool: Tool, n: usize, plan: &Plan) -> Row {
         log("cluster back: recovery window");
         std::thread::sleep(plan.recovery);
         cpu.sample(cluster);
-        stop.store(true, Ordering::SeqCst);
     });
     let cpu_end = cpu.seconds();
     let (rss_avg, rss_sum) = {
