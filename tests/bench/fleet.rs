@@ -5,7 +5,7 @@
 //! as many as asked for. Everything is measured from outside the agents: the server's audit log, `/proc`.
 //!
 //! Not part of `cargo test`: run `tests/bench.sh fleet [--smoke] [--points 50,100,200] [--bao-max N]
-//! [--no-bao]`. Prints one table; docs/ha.md ("Fleet benchmark") says what each column means.
+//! [--no-bao] [--no-sidekey]`. Prints one table; docs/ha.md ("Fleet benchmark") says what each column means.
 
 // Benchmark code: a failed expectation is a failed run with its message, wall-clock time is what is
 // measured, and the table goes to stdout.
@@ -57,6 +57,7 @@ struct Options {
     points: Vec<usize>,
     bao_max: usize,
     no_bao: bool,
+    no_sidekey: bool,
 }
 
 /// How long each phase lasts, and the TTLs: a token and a database lease renew at about 2/3 of their TTL,
@@ -123,6 +124,7 @@ impl Options {
             points: vec![50, 100, 200],
             bao_max: 50,
             no_bao: false,
+            no_sidekey: false,
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
@@ -131,6 +133,7 @@ impl Options {
                 "--bench" => {}
                 "--smoke" => o.smoke = true,
                 "--no-bao" => o.no_bao = true,
+                "--no-sidekey" => o.no_sidekey = true,
                 "--points" => {
                     let v = args
                         .next()
@@ -145,7 +148,8 @@ impl Options {
                     o.bao_max = v.parse().expect("--bao-max: a number");
                 }
                 other => panic!(
-                    "unknown option {other:?}: fleet [--smoke] [--points 50,100,200] [--bao-max N] [--no-bao]"
+                    "unknown option {other:?}: fleet [--smoke] [--points 50,100,200] [--bao-max N] [--no-bao] \
+                     [--no-sidekey]"
                 ),
             }
         }
@@ -719,8 +723,10 @@ fn main() {
     release_bin();
     let mut rows = Vec::new();
     for &n in &opts.points {
-        rows.push(run_point(Tool::Sidekey, n, &plan));
-        print_table(&rows);
+        if !opts.no_sidekey {
+            rows.push(run_point(Tool::Sidekey, n, &plan));
+            print_table(&rows);
+        }
         if !opts.no_bao && n <= opts.bao_max {
             rows.push(run_point(Tool::BaoAgent, n, &plan));
             print_table(&rows);
