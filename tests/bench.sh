@@ -5,6 +5,10 @@
 #                          KV + DB + PKI, exec start, steady RSS, binary size)
 #   tests/bench.sh proxy   the API proxy beside `bao proxy`: latency added over a direct request (p50/p99),
 #                          cached latency, requests per second uncached and cached, RSS
+#   tests/bench.sh fleet [--smoke] [--points 50,100,200] [--bao-max N] [--no-bao] [--no-sidekey]
+#                          N agents against a 3-node OpenBao cluster through a leader kill and a full outage
+#                          (docs/ha.md, "Fleet benchmark"). The benchmark program itself is built in the dev
+#                          profile: it only drives the release binaries and reads logs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet -p sidekey
@@ -13,6 +17,10 @@ case "${1:-}" in
     shift
     export SIDEKEY_BIN="$PWD/target/release/sidekey"
     exec cargo test --quiet -p sidekey-tests --test bench_proxy -- --ignored --nocapture "$@"
+    ;;
+  fleet)
+    shift
+    exec cargo bench --quiet --profile dev -p sidekey-tests --bench fleet -- "$@"
     ;;
   *)
     exec cargo test --quiet -p sidekey-tests --test bench -- --ignored --nocapture

@@ -26,6 +26,21 @@ pub fn injector_bin() -> PathBuf {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Path of the release `sidekey` the benchmarks measure: `$SIDEKEY_BIN`, else `target/release/sidekey`
+/// (which `tests/bench.sh` builds first). Panics, saying so, if it does not exist.
+pub fn release_bin() -> PathBuf {
+    let p = std::env::var_os("SIDEKEY_BIN").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/sidekey"),
+        PathBuf::from,
+    );
+    assert!(
+        p.exists(),
+        "{} missing: run tests/bench.sh (it builds the release binary)",
+        p.display()
+    );
+    p
+}
+
 /// Variables cargo sets for a test process that must not reach the nested `cargo build`.
 const CARGO_TEST_VARS: &[&str] = &[
     "CARGO_MANIFEST_DIR",

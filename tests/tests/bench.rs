@@ -15,13 +15,14 @@
     clippy::print_stdout
 )]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sidekey_tests::bao::{bao_bin, http_client};
 use sidekey_tests::hcl::{self, AutoAuth};
+use sidekey_tests::sidekey::release_bin;
 use sidekey_tests::{Fixture, Setup, ShmDir};
 
 /// Samples per sidekey figure and per raw round trip.
@@ -38,18 +39,6 @@ const EXEC_SLACK: Duration = Duration::from_millis(10);
 const MAX_BINARY: u64 = 12 * 1024 * 1024;
 /// bao agent's steady RSS in the guide, used only if it cannot be measured here.
 const BAO_RSS_FALLBACK_KB: u64 = 76 * 1024;
-
-fn sidekey_release() -> PathBuf {
-    let p = std::env::var_os("SIDEKEY_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/sidekey"));
-    assert!(
-        p.exists(),
-        "{} missing: run tests/bench.sh (it builds the release binary)",
-        p.display()
-    );
-    p
-}
 
 fn median(v: &[Duration]) -> Duration {
     let mut v = v.to_vec();
@@ -234,7 +223,7 @@ fn budgets_against_bao_agent() {
     let fx = Setup::new().jwt().database().pki().start();
     let jwt = fx.app_jwt();
     let out = ShmDir::new();
-    let sidekey = sidekey_release();
+    let sidekey = release_bin();
     let bao = bao_bin();
     let stamp = out.join("stamp");
 
