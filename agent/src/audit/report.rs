@@ -203,6 +203,26 @@ pub fn build<'a>(lines: impl Iterator<Item = &'a str>, hasher: &Hasher) -> Repor
                 }
                 line.last_credential = Some(cred);
             }
+            // A caller's retrieval through the API proxy (a cache hit too: the caller got the secret).
+            // Its consumer is the caller: a unix peer's uid, or a tcp peer's address without the port,
+            // which changes with every connection.
+            "proxy.request" => {
+                line.retrievals += 1;
+                if line.first_retrieval.is_empty() {
+                    line.first_retrieval = time.clone();
+                }
+                line.last_retrieval = time.clone();
+                let uid = ev.pointer("/caller/uid").and_then(Value::as_u64);
+                let consumer = match uid {
+                    Some(uid) => format!("proxy caller uid {uid}"),
+                    None => {
+                        let addr = s("/caller/address");
+                        let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+                        format!("proxy caller {host}")
+                    }
+                };
+                line.consumers.insert(consumer);
+            }
             "secret.renew" => {
                 line.renewals += 1;
                 line.renewal_times.extend(t);

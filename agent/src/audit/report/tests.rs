@@ -84,3 +84,56 @@ fn rotations_renewals_failures_and_metadata() {
     let r = build(cut.into_iter(), &Hasher::sha256());
     assert_eq!(r.chain_gaps.len(), 1, "{:?}", r.chain_gaps);
 }
+
+#[test]
+fn proxied_retrievals_count_with_their_callers() {
+    use crate::audit::{CallerMeta, ProxyMeta};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.log");
+    let cfg = AuditConfig {
+        file: Some(path.clone()),
+        ..AuditConfig::default()
+    };
+    let a = Auditor::from_config(&cfg, None).unwrap();
+    let proxied = |caller: CallerMeta, cache: &'static str| {
+        Record::new(EventKind::ProxyRequest, Outcome::Success)
+            .secret(SecretMeta {
+                path: "database/creds/app".into(),
+                lease_id: "l1".into(),
+                ..SecretMeta::default()
+            })
+            .proxied(
+                ProxyMeta {
+                    method: "GET".into(),
+                    status: 200,
+                    cache,
+                },
+                caller,
+            )
+    };
+    let tcp = |port: u16| CallerMeta {
+        address: Some(format!("127.0.0.1:{port}")),
+        ..CallerMeta::default()
+    };
+    a.record(proxied(tcp(40001), "miss"));
+    a.record(proxied(tcp(40002), "hit"));
+    a.record(proxied(
+        CallerMeta {
+            pid: Some(42),
+            uid: Some(1000),
+            gid: Some(1000),
+            ..CallerMeta::default()
+        },
+        "hit",
+    ));
+    a.flush();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let r = build(text.lines(), &Hasher::sha256());
+    let db = &r.secrets[0];
+    assert_eq!(db.retrievals, 3);
+    let consumers: Vec<&str> = db.consumers.iter().map(String::as_str).collect();
+    assert_eq!(
+        consumers,
+        ["proxy caller 127.0.0.1", "proxy caller uid 1000"]
+    );
+}
