@@ -162,6 +162,11 @@ impl Client {
         })
     }
 
+    /// Every configured node address (`address`, then `addresses`; or `BAO_ADDR`'s).
+    pub fn nodes(&self) -> &[String] {
+        &self.nodes
+    }
+
     /// The configured address of the node that answered last (or is tried first): audit events name it.
     pub fn node(&self) -> &str {
         let i = self.current.load(Ordering::Relaxed);

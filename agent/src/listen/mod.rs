@@ -90,3 +90,88 @@ impl Listeners {
         }
     }
 }
+
+/// Whether the server address `node` (a URL) reaches the listener `bind` itself: the same port on the
+/// same host, on a loopback name for a listener on a loopback or wildcard address, or the same socket.
+/// Forwarding there would send every request back in, until the agent runs out of connections.
+pub fn is_own_address(node: &str, bind: &crate::config::ListenerBind) -> bool {
+    use crate::config::ListenerBind;
+    match bind {
+        ListenerBind::Unix { path, .. } => node
+            .strip_prefix("unix://")
+            .is_some_and(|p| std::path::Path::new(p) == path),
+        ListenerBind::Tcp { address, .. } => {
+            let Some((lhost, lport)) = address.rsplit_once(':') else {
+                return false;
+            };
+            let Ok(url) = reqwest::Url::parse(node) else {
+                return false;
+            };
+            let (Some(nhost), Some(nport)) = (url.host_str(), url.port_or_known_default()) else {
+                return false;
+            };
+            if lport.parse::<u16>().ok() != Some(nport) {
+                return false;
+            }
+            let strip = |h: &str| {
+                h.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_ascii_lowercase()
+            };
+            let (lhost, nhost) = (strip(lhost), strip(nhost));
+            let loopback = |h: &str| {
+                h == "localhost"
+                    || h.parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            };
+            let wildcard = lhost.is_empty() || lhost == "0.0.0.0" || lhost == "::";
+            lhost == nhost || (loopback(&nhost) && (wildcard || loopback(&lhost)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod own_address_tests {
+    use super::is_own_address;
+    use crate::config::ListenerBind;
+
+    fn tcp(a: &str) -> ListenerBind {
+        ListenerBind::Tcp {
+            address: a.into(),
+            tls: None,
+        }
+    }
+
+    #[test]
+    fn a_server_address_at_the_agents_own_listener_is_found() {
+        assert!(is_own_address(
+            "http://127.0.0.1:8100",
+            &tcp("127.0.0.1:8100")
+        ));
+        assert!(is_own_address(
+            "http://localhost:8100",
+            &tcp("127.0.0.1:8100")
+        ));
+        assert!(is_own_address(
+            "https://127.0.0.1:8100/",
+            &tcp("0.0.0.0:8100")
+        ));
+        assert!(is_own_address("http://[::1]:8100", &tcp("[::]:8100")));
+        assert!(!is_own_address(
+            "http://127.0.0.1:8200",
+            &tcp("127.0.0.1:8100")
+        ));
+        assert!(!is_own_address(
+            "https://vault.example:8100",
+            &tcp("127.0.0.1:8100")
+        ));
+        let unix = ListenerBind::Unix {
+            path: "/run/agent.sock".into(),
+            mode: None,
+            user: None,
+            group: None,
+        };
+        assert!(is_own_address("unix:///run/agent.sock", &unix));
+        assert!(!is_own_address("http://127.0.0.1:8100", &unix));
+    }
+}

@@ -84,6 +84,20 @@ impl Session {
             }
             return Ok(());
         }
+        let nodes = self.engine.fetcher.client().nodes();
+        if let Some((node, l)) = nodes.iter().find_map(|n| {
+            cfg.listeners
+                .iter()
+                .find(|l| crate::listen::is_own_address(n, &l.bind))
+                .map(|l| (n, l))
+        }) {
+            return Err(config_error(&format!(
+                "{}:{}: the server address {node} is this listener: requests would come back to \
+                 sidekey itself (is BAO_ADDR/VAULT_ADDR set to the agent's listener?)",
+                l.origin.file.display(),
+                l.origin.line
+            )));
+        }
         let proxy = Proxy::new(
             upstream(cfg, &self.engine),
             cfg.api_proxy,
