@@ -5,10 +5,14 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::node::Problem;
-use super::types::{AutoAuthToken, Config, ConfigWarning, KeepRotated, Origin};
-use super::validate::logging::{self, LogKeys};
+use super::types::{Config, ConfigWarning, Origin};
 use super::validate::{self, Located, Partial};
 use super::{ConfigError, hcl, hcl1, json};
+
+mod log;
+mod token;
+
+use self::log::LogSettings;
 
 /// Read, validate and merge `files`; a directory stands for its config files (see [`config_files`]).
 pub(crate) fn load(files: &[&Path]) -> Result<Config, ConfigError> {
@@ -298,104 +302,6 @@ impl Merged {
         Ok(self.config)
     }
 
-    /// `use_auto_auth_token` without `auto_auth`: Vault Agent refuses it, and the token sidekey would
-    /// otherwise find (`BAO_TOKEN`, `~/.vault-token`: an operator's, often root) must never be handed to
-    /// every caller of a listener.
-    fn token_user_without_auto_auth(&self) -> Option<ConfigError> {
-        if self.config.auto_auth.is_some()
-            || self.config.api_proxy.use_auto_auth_token == AutoAuthToken::No
-        {
-            return None;
-        }
-        let (key, at) = self.token_users.first()?;
-        Some(ConfigError::Invalid {
-            file: at.file.clone(),
-            line: at.line,
-            message: format!(
-                "{key}: asks for the auto-auth token, but there is no auto_auth stanza (Vault Agent \
-                 refuses this too); add auto_auth, or remove the key so callers' own tokens pass through"
-            ),
-        })
-    }
-
-    /// With `auto_auth.method.wrap_ttl` the login response is wrapped for the sink's consumer and
-    /// sidekey holds no token: what would need one is refused, naming where it is. Vault Agent refuses
-    /// the API proxy's `use_auto_auth_token`; its templates would retry with the wrapped
-    /// response as a token forever, so sidekey refuses them too.
-    fn wrapped_login_conflict(&self) -> Option<ConfigError> {
-        let c = &self.config;
-        c.auto_auth.as_ref()?.method.wrap_ttl?;
-        const NO_TOKEN: &str = "cannot be used with auto_auth.method.wrap_ttl: the login response is \
-                                wrapped for the sink's consumer, so sidekey holds no token";
-        const INSTEAD: &str =
-            "remove wrap_ttl from the method, or wrap in the sink instead (sink { wrap_ttl })";
-        let token_user = self.token_users.first().map(|(key, at)| {
-            let m = format!(
-                "{key}: asks for the auto-auth token, which auto_auth.method.wrap_ttl wraps for the sink \
-                 (Vault Agent refuses this too); {INSTEAD}"
-            );
-            (at, m)
-        });
-        let template = c.templates.first().and_then(|t| {
-            let at = self.destinations.get(&t.destination)?;
-            Some((
-                at,
-                format!("template: {NO_TOKEN} to read secrets with; {INSTEAD}"),
-            ))
-        });
-        let env = c.env_templates.first().and_then(|t| {
-            let at = self.env_names.get(&t.name)?;
-            let m = format!(
-                "env_template {:?}: {NO_TOKEN} to read secrets with; {INSTEAD}",
-                t.name
-            );
-            Some((at, m))
-        });
-        let state = c.persist.as_ref().map(|p| {
-            (
-                &p.origin,
-                format!("{}: {NO_TOKEN} to resume; remove one of them", p.name()),
-            )
-        });
-        let (at, message) = token_user.or(template).or(env).or(state)?;
-        Some(ConfigError::Invalid {
-            file: at.file.clone(),
-            line: at.line,
-            message,
-        })
-    }
-
-    /// `cache { use_auto_auth_token }` is Vault's older spelling of `api_proxy`'s: it applies unless
-    /// `api_proxy` gives its own, which wins (the cache's is then reported as ignored).
-    fn finish_api_proxy(&mut self) {
-        let Some((t, at)) = self.cache_token.take() else {
-            return;
-        };
-        if self.api_proxy_token {
-            // In file order, among its file's warnings.
-            let w = &mut self.config.warnings;
-            let at_file = |x: &ConfigWarning| x.file == at.file;
-            let pos = w
-                .iter()
-                .position(|x| at_file(x) && x.line > at.line)
-                .or_else(|| w.iter().rposition(at_file).map(|i| i + 1))
-                .unwrap_or(w.len());
-            w.insert(
-                pos,
-                ConfigWarning {
-                    file: at.file,
-                    line: at.line,
-                    message:
-                        "cache.use_auto_auth_token: ignored: api_proxy.use_auto_auth_token is \
-                              given and wins"
-                            .into(),
-                },
-            );
-        } else {
-            self.config.api_proxy.use_auto_auth_token = t;
-        }
-    }
-
     /// The state file: `cache { persist }` or `lease_state_file` (with `lease_state_key_file`), not both.
     fn finish_persist(&mut self) -> Result<(), ConfigError> {
         let (path, key) = std::mem::take(&mut self.lease_state);
@@ -412,78 +318,6 @@ impl Merged {
             })?;
         Ok(())
     }
-
-    fn add_log(&mut self, file: &Path, keys: LogKeys) -> Result<(), ConfigError> {
-        let log = &mut self.log;
-        if let Some(v) = once(&mut self.log_file, file, "log_file", keys.file)? {
-            log.file = Some(v);
-        }
-        if let Some(v) = once(
-            &mut self.log_rotate_bytes,
-            file,
-            "log_rotate_bytes",
-            keys.rotate_bytes,
-        )? {
-            log.rotate_bytes = v;
-        }
-        if let Some(v) = once(
-            &mut self.log_rotate_duration,
-            file,
-            "log_rotate_duration",
-            keys.rotate_duration,
-        )? {
-            log.rotate_duration = Some(v);
-        }
-        if let Some(v) = once(
-            &mut self.log_rotate_max_files,
-            file,
-            "log_rotate_max_files",
-            keys.max_files,
-        )? {
-            log.keep = Some(v);
-        }
-        Ok(())
-    }
-
-    /// Put the log keys given so far together into the config's log file settings.
-    fn finish_log(&mut self) {
-        let log = std::mem::take(&mut self.log);
-        match log.file {
-            Some(path) => {
-                self.config.log_file = Some(logging::log_file(
-                    &path,
-                    log.rotate_bytes,
-                    log.rotate_duration,
-                    log.keep.unwrap_or(KeepRotated::All),
-                ));
-            }
-            None => {
-                // Vault Agent reads them and does nothing without a file: say so rather than rotate nothing.
-                for (key, origin) in [
-                    ("log_rotate_bytes", &self.log_rotate_bytes),
-                    ("log_rotate_duration", &self.log_rotate_duration),
-                    ("log_rotate_max_files", &self.log_rotate_max_files),
-                ] {
-                    if let Some(o) = origin {
-                        self.config.warnings.push(ConfigWarning {
-                            file: o.file.clone(),
-                            line: o.line,
-                            message: format!("{key}: has no effect without log_file"),
-                        });
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The `log_*` keys of every file so far.
-#[derive(Default)]
-struct LogSettings {
-    file: Option<PathBuf>,
-    rotate_bytes: Option<u64>,
-    rotate_duration: Option<std::time::Duration>,
-    keep: Option<KeepRotated>,
 }
 
 /// Take a single stanza's value, unless an earlier file (or this one) already gave it.
