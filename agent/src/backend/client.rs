@@ -366,6 +366,7 @@ mod forward;
 mod pool;
 #[cfg(test)]
 mod tests;
+mod token_api;
 
 pub use forward::{Forward, ForwardBody, strip_hop_by_hop};
 pub use pool::Reuse;

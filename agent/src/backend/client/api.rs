@@ -1,125 +1,16 @@
-//! The API calls: login, secrets, the agent's token, leases, mounts, and response wrapping. Each goes
-//! through [`Client::call`] (failover, index, in-flight cap).
-
-use std::time::Duration;
+//! The API calls for secrets, leases and mounts (logins and the agent's own token are in `token_api`).
+//! Each goes through [`Client::call`] (failover, index, in-flight cap).
 
 use reqwest::Method;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::Value;
 
 use super::super::error::BackendError;
-use super::super::response::{
-    AuthInfo, LeaseRenewal, MountInfo, TokenInfo, WrapInfo, decode, into_secret, str_field,
-    take_auth, take_wrap_info,
-};
+use super::super::response::{LeaseRenewal, MountInfo, decode, into_secret, str_field};
 use super::super::secret::Secret;
 use super::{Client, Part};
 
 impl Client {
-    /// Log in: `PUT /v1/<mount>/login` with `body` (e.g. `{"role": .., "jwt": ..}`).
-    ///
-    /// # Errors
-    /// [`BackendError`]; a response without `auth` is a [`BackendError::Decode`].
-    pub async fn login(
-        &self,
-        mount: &str,
-        body: &Value,
-        namespace: Option<&str>,
-    ) -> Result<AuthInfo, BackendError> {
-        let path = format!("{}/login", mount.trim_matches('/'));
-        let raw = self
-            .call(
-                Part::AutoAuth,
-                Method::PUT,
-                &path,
-                None,
-                Some(body),
-                namespace,
-            )
-            .await?;
-        take_auth(raw, &path)
-    }
-
-    /// Log in as [`Client::login`] does, the response wrapped for `wrap_ttl`: the wrap info, not a token
-    /// sidekey could use (`auto_auth { method { wrap_ttl } }`).
-    ///
-    /// # Errors
-    /// [`BackendError`]; a response without `wrap_info` is a [`BackendError::Decode`].
-    pub async fn login_wrapped(
-        &self,
-        mount: &str,
-        body: &Value,
-        namespace: Option<&str>,
-        wrap_ttl: Duration,
-    ) -> Result<WrapInfo, BackendError> {
-        let path = format!("{}/login", mount.trim_matches('/'));
-        let raw = self
-            .call_wrapped(
-                Part::AutoAuth,
-                Method::PUT,
-                &path,
-                None,
-                Some(body),
-                namespace,
-                Some(wrap_ttl),
-            )
-            .await?;
-        take_wrap_info(raw, &Method::PUT, &path)
-    }
-
-    /// `GET /v1/auth/token/lookup-self`, the response wrapped for `wrap_ttl` (the `token_file` method
-    /// with `wrap_ttl`, as Vault Agent sends it).
-    ///
-    /// # Errors
-    /// [`BackendError`].
-    pub async fn lookup_self_wrapped(
-        &self,
-        token: &SecretString,
-        wrap_ttl: Duration,
-    ) -> Result<WrapInfo, BackendError> {
-        let path = "auth/token/lookup-self";
-        let raw = self
-            .call_wrapped(
-                Part::AutoAuth,
-                Method::GET,
-                path,
-                Some(token),
-                None,
-                None,
-                Some(wrap_ttl),
-            )
-            .await?;
-        take_wrap_info(raw, &Method::GET, path)
-    }
-
-    /// Wrap `token` in a response-wrapping token for `wrap_ttl`: `PUT /v1/sys/wrapping/wrap` with
-    /// `{"token": ...}`, made with the token itself (a token sink's `wrap_ttl`, as Vault Agent does it),
-    /// in `namespace` (else the client's).
-    ///
-    /// # Errors
-    /// [`BackendError`].
-    pub async fn wrap_token(
-        &self,
-        token: &SecretString,
-        wrap_ttl: Duration,
-        namespace: Option<&str>,
-    ) -> Result<WrapInfo, BackendError> {
-        let path = "sys/wrapping/wrap";
-        let body = serde_json::json!({ "token": token.expose_secret() });
-        let raw = self
-            .call_wrapped(
-                Part::AutoAuth,
-                Method::PUT,
-                path,
-                Some(token),
-                Some(&body),
-                namespace,
-                Some(wrap_ttl),
-            )
-            .await?;
-        take_wrap_info(raw, &Method::PUT, path)
-    }
-
     /// Read a secret: `GET /v1/<path>`. `Ok(None)` when nothing is stored there.
     ///
     /// # Errors
@@ -197,70 +88,6 @@ impl Client {
             Err(BackendError::Status { status: 404, .. }) => Ok(None),
             r => Ok(r?.map(into_secret)),
         }
-    }
-
-    /// `GET /v1/auth/token/lookup-self`.
-    ///
-    /// # Errors
-    /// [`BackendError`]; 403 means the token is not valid any more.
-    pub async fn lookup_self(&self, token: &SecretString) -> Result<TokenInfo, BackendError> {
-        let path = "auth/token/lookup-self";
-        let raw = self
-            .call(Part::AutoAuth, Method::GET, path, Some(token), None, None)
-            .await?;
-        let data = raw
-            .and_then(|r| r.data)
-            .ok_or_else(|| decode(&Method::GET, path, "no data"))?;
-        Ok(TokenInfo {
-            accessor: str_field(&data, "accessor"),
-            ttl: data.get("ttl").and_then(Value::as_u64).unwrap_or(0),
-            renewable: data
-                .get("renewable")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-            display_name: str_field(&data, "display_name"),
-        })
-    }
-
-    /// `PUT /v1/auth/token/renew-self` with `increment` seconds.
-    ///
-    /// # Errors
-    /// [`BackendError`]; 403 means the policy forbids renew-self or the token is gone.
-    pub async fn renew_self(
-        &self,
-        token: &SecretString,
-        increment: u64,
-    ) -> Result<AuthInfo, BackendError> {
-        let path = "auth/token/renew-self";
-        let body = serde_json::json!({ "increment": increment });
-        let raw = self
-            .call(
-                Part::AutoAuth,
-                Method::PUT,
-                path,
-                Some(token),
-                Some(&body),
-                None,
-            )
-            .await?;
-        take_auth(raw, path)
-    }
-
-    /// `PUT /v1/auth/token/revoke-self`.
-    ///
-    /// # Errors
-    /// [`BackendError`].
-    pub async fn revoke_self(&self, token: &SecretString) -> Result<(), BackendError> {
-        self.call(
-            Part::AutoAuth,
-            Method::PUT,
-            "auth/token/revoke-self",
-            Some(token),
-            None,
-            None,
-        )
-        .await
-        .map(|_| ())
     }
 
     /// `PUT /v1/sys/leases/renew` for `lease_id` with `increment` seconds.
