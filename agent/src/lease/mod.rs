@@ -26,8 +26,6 @@ pub mod jobs;
 mod maintain;
 mod outcome;
 mod pki;
-// Until the API proxy is served (issue 14, in progress), only its cache uses most of this.
-#[allow(dead_code)]
 pub mod proxied;
 mod reload;
 mod resolve;

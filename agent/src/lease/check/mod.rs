@@ -180,10 +180,16 @@ impl Engine {
                     }),
             )
             .collect();
+        if gone.is_empty() {
+            return;
+        }
         let mut table = self.proxied.lock();
         for id in gone {
             table.evict(id);
         }
+        drop(table);
+        // The state file must forget them too, or a restart would serve them again.
+        self.proxied.mark_dirty();
     }
 
     /// `POST /agent/v1/refresh`: fetch every secret again now (the old leases are revoked once the new
@@ -204,6 +210,7 @@ impl Engine {
             self.store.replace_now(req, Replacing::Refresh, now);
         }
         self.proxied.lock().clear();
+        self.proxied.mark_dirty();
         if let Some(o) = &mut self.outage {
             o.at = now;
         }

@@ -29,11 +29,6 @@ impl Engine {
         self.proxied.clone()
     }
 
-    /// Keep holding `leases` (those of an engine this one replaces after a reload that started over).
-    pub fn set_proxy_leases(&mut self, leases: ProxyLeases) {
-        self.proxied = leases;
-    }
-
     /// The agent's current token as the API proxy adds it (`use_auto_auth_token`): `None` until the
     /// first login, and with a wrapped login.
     pub fn auto_token(&self) -> tokio::sync::watch::Receiver<Option<SecretString>> {
