@@ -25,3 +25,43 @@ pub fn same_node(a: &str, b: &str) -> bool {
         _ => a.trim_end_matches('/') == b.trim_end_matches('/'),
     }
 }
+
+/// `path` (below `/v1/`) fit for logs, errors and audit events: Vault takes a token in the path of
+/// `auth/token/{lookup,renew,revoke,revoke-orphan}/<token>` (in any namespace given in the path), and
+/// that segment and what follows become `<token>`. Every other path is returned as it is.
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    let segs: Vec<&str> = path.split('/').collect();
+    for i in 0..segs.len().saturating_sub(3) {
+        if segs[i] == "auth"
+            && segs[i + 1] == "token"
+            && matches!(segs[i + 2], "lookup" | "renew" | "revoke" | "revoke-orphan")
+            && segs[i + 3..].iter().any(|s| !s.is_empty())
+        {
+            return std::borrow::Cow::Owned(format!("{}/<token>", segs[..i + 3].join("/")));
+        }
+    }
+    std::borrow::Cow::Borrowed(path)
+}
+
+#[cfg(test)]
+mod loggable_path_tests {
+    use super::loggable_path;
+
+    #[test]
+    fn a_token_in_the_path_is_never_shown() {
+        assert_eq!(
+            loggable_path("auth/token/revoke/s.abc"),
+            "auth/token/revoke/<token>"
+        );
+        assert_eq!(
+            loggable_path("team/auth/token/lookup/s.abc/"),
+            "team/auth/token/lookup/<token>"
+        );
+        assert_eq!(
+            loggable_path("auth/token/renew-self"),
+            "auth/token/renew-self"
+        );
+        assert_eq!(loggable_path("auth/token/lookup"), "auth/token/lookup");
+        assert_eq!(loggable_path("secret/data/app"), "secret/data/app");
+    }
+}

@@ -209,7 +209,12 @@ impl Proxy {
             .uri
             .path_and_query()
             .map_or_else(|| parts.uri.path().to_string(), |p| p.as_str().to_string());
-        let api_path = parts.uri.path().trim_start_matches("/v1/").to_string();
+        let api_path = parts
+            .uri
+            .path()
+            .strip_prefix("/v1/")
+            .unwrap_or_default()
+            .to_string();
         // The path as the server reads it (escapes decoded, `//` collapsed), for the audit event and
         // for the lookup-self rule; `None` for one with `.`/`..` segments.
         let normal = super::cache::normalize_path(&api_path);
@@ -230,7 +235,8 @@ impl Proxy {
                 Some(_) => {}
             }
         }
-        let audit_path = normal.clone().unwrap_or_else(|| api_path.clone());
+        let audit_path =
+            crate::backend::loggable_path(normal.as_deref().unwrap_or(&api_path)).into_owned();
         let cached = up
             .cache
             .as_ref()
@@ -268,6 +274,7 @@ impl Proxy {
             };
             let client = up.client.borrow().clone();
             let consistent = self.api.enforce_consistency;
+            let (fw_method, fw_path) = (method.clone(), audit_path.clone());
             let answered = cache
                 .handle(pr, |pr| async move {
                     let fw = Forward {
@@ -278,7 +285,7 @@ impl Proxy {
                         timeout,
                     };
                     let resp = client.forward(fw, consistent).await?;
-                    buffered(resp).await
+                    buffered(resp, &fw_method, &fw_path).await
                 })
                 .await;
             return match answered {
@@ -319,7 +326,7 @@ impl Proxy {
         };
         // A small answer is read whole to see whether it carries a secret; a big one streams.
         if resp.content_length().is_some_and(|l| l <= INSPECT_LIMIT) {
-            return match buffered(resp).await {
+            return match buffered(resp, &method, &audit_path).await {
                 Ok(mut resp) => {
                     self.audit(&method, &audit_path, &resp, CacheStatus::Miss, caller);
                     if agents {
@@ -438,20 +445,43 @@ fn caller_token(headers: &HeaderMap) -> Option<SecretString> {
 
 /// A backend answer read whole (hop-by-hop headers removed), up to [`INSPECT_LIMIT`]: what sidekey
 /// decodes itself is bounded (a bigger answer is an error, not an unbounded buffer).
-async fn buffered(resp: reqwest::Response) -> Result<ProxyResponse, BackendError> {
+///
+/// `method` and `path` (a loggable path) name the request in an error: one over the limit is a
+/// [`BackendError::Decode`] (502 to the caller, not the 413 of a request body over its limit).
+async fn buffered(
+    resp: reqwest::Response,
+    method: &Method,
+    path: &str,
+) -> Result<ProxyResponse, BackendError> {
     let status = resp.status();
     let mut headers = resp.headers().clone();
     strip_hop_by_hop(&mut headers);
-    let transport = |reason: String| BackendError::Transport {
-        method: String::new(),
-        path: String::new(),
-        reason,
-    };
     let limit = usize::try_from(INSPECT_LIMIT).unwrap_or(usize::MAX);
     let body = Limited::new(reqwest::Body::from(resp), limit)
         .collect()
         .await
-        .map_err(|e| transport(e.to_string()))?
+        .map_err(|e| {
+            let too_big = e.is::<http_body_util::LengthLimitError>();
+            let reason = if too_big {
+                "the answer is larger than the 4 MiB the proxy reads itself".to_string()
+            } else {
+                e.to_string()
+            };
+            let (method, path) = (method.to_string(), path.to_string());
+            if too_big {
+                BackendError::Decode {
+                    method,
+                    path,
+                    reason,
+                }
+            } else {
+                BackendError::Transport {
+                    method,
+                    path,
+                    reason,
+                }
+            }
+        })?
         .to_bytes();
     Ok(ProxyResponse {
         status,

@@ -173,7 +173,7 @@ impl Client {
     ) -> Result<reqwest::Response, BackendError> {
         // Errors name the API path below `/v1/`, as every other backend error does.
         let path = req.path_and_query.split('?').next().unwrap_or_default();
-        let path = path.strip_prefix("/v1/").unwrap_or(path);
+        let path = super::super::loggable_path(path.strip_prefix("/v1/").unwrap_or(path));
         let url = format!("{}{}", self.nodes[i], req.path_and_query);
         let err = |reason: String| BackendError::Transport {
             method: req.method.to_string(),

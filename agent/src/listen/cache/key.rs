@@ -43,8 +43,8 @@ impl Verb {
     }
 }
 
-/// A request's meaning (see the module doc).
-#[derive(Debug)]
+/// A request's meaning (see the module doc). Its `Debug` leaves out the query and the body, which may
+/// hold passwords, secret_ids, tokens or KV data.
 pub(super) struct Meaning {
     /// The operation.
     pub verb: Verb,
@@ -58,6 +58,18 @@ pub(super) struct Meaning {
     body: Bytes,
     /// The body as JSON, when it is a JSON object.
     pub json: Option<serde_json::Map<String, Value>>,
+}
+
+impl std::fmt::Debug for Meaning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Meaning")
+            .field("verb", &self.verb)
+            .field("namespace", &self.namespace)
+            .field("path", &crate::backend::loggable_path(&self.path))
+            .field("query_params", &self.query.len())
+            .field("body_len", &self.body.len())
+            .finish()
+    }
 }
 
 impl Meaning {
