@@ -17,17 +17,21 @@ pub const CHECK_JITTER: f64 = 0.15;
 
 /// Delay before the next revocation check (`lease_check_interval` = `every`): `every` ±[`CHECK_JITTER`].
 pub fn check_after(every: Duration) -> Duration {
-    every.mul_f64(1.0 + rand::rng().random_range(-CHECK_JITTER..=CHECK_JITTER))
+    every.mul_f64(1.0 + spread(CHECK_JITTER))
+}
+
+/// A random relative offset in ±`jitter` (0 when `jitter` is 0).
+fn spread(jitter: f64) -> f64 {
+    if jitter > 0.0 {
+        rand::rng().random_range(-jitter..=jitter)
+    } else {
+        0.0
+    }
 }
 
 /// `fraction` of `d` with ±`jitter` (relative) randomness, e.g. 2/3 ± 10%; never 0 or all of `d`.
 pub fn jittered(d: Duration, fraction: f64, jitter: f64) -> Duration {
-    let j = if jitter > 0.0 {
-        rand::rng().random_range(-jitter..=jitter)
-    } else {
-        0.0
-    };
-    d.mul_f64((fraction * (1.0 + j)).clamp(0.05, 0.95))
+    d.mul_f64((fraction * (1.0 + spread(jitter))).clamp(0.05, 0.95))
 }
 
 /// Delay before renewing a renewable lease (or token) of `lease` length: `threshold` of it, ±10%.

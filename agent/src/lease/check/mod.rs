@@ -18,7 +18,6 @@ use super::store::Replacing;
 use super::token::Reach;
 use crate::audit::{EventKind, Outcome, Record};
 use crate::auth::AuthError;
-use crate::backend::BackendError;
 use crate::backend::secret::SecretRequest;
 
 /// When the next check is due, and the period it was scheduled with (a reload may change it).
@@ -82,13 +81,11 @@ impl Engine {
         else {
             return Ok(Reach::Done);
         };
-        match self.fetcher.client().lookup_self(&token.secret).await {
-            Err(BackendError::Status { status: 403, .. }) => {}
-            Err(e) if e.is_transient() => {
-                tracing::debug!(error = %e, "lease check: token lookup failed; trying again at the next check");
-                return Ok(Reach::Done);
-            }
-            _ => return Ok(Reach::Done),
+        // Only a 403 on lookup-self means revoked; an unreachable server is tried at the next check.
+        let answer =
+            super::proxied::token_after_refusal(self.fetcher.client(), &token.secret).await;
+        if answer != Renewal::Gone {
+            return Ok(Reach::Done);
         }
         let accessor = token.accessor.clone();
         tracing::warn!(
