@@ -62,6 +62,17 @@ pub struct SecretLine {
     renewal_times: Vec<i64>,
 }
 
+impl SecretLine {
+    /// One retrieval at `time`: counted, and the first and last retrieval times kept.
+    fn retrieved(&mut self, time: &str) {
+        self.retrievals += 1;
+        if self.first_retrieval.is_empty() {
+            self.first_retrieval = time.to_string();
+        }
+        self.last_retrieval = time.to_string();
+    }
+}
+
 /// One failure.
 #[derive(Debug, Serialize)]
 pub struct Failure {
@@ -170,11 +181,7 @@ pub fn build<'a>(lines: impl Iterator<Item = &'a str>, hasher: &Hasher) -> Repor
         }
         match kind {
             "secret.read" | "secret.write" => {
-                line.retrievals += 1;
-                if line.first_retrieval.is_empty() {
-                    line.first_retrieval = time.clone();
-                }
-                line.last_retrieval = time.clone();
+                line.retrieved(&time);
                 let subject = s("/identity/subject");
                 if !subject.is_empty() {
                     line.consumers.insert(subject.into());
@@ -207,11 +214,7 @@ pub fn build<'a>(lines: impl Iterator<Item = &'a str>, hasher: &Hasher) -> Repor
             // Its consumer is the caller: a unix peer's uid, or a tcp peer's address without the port,
             // which changes with every connection.
             "proxy.request" => {
-                line.retrievals += 1;
-                if line.first_retrieval.is_empty() {
-                    line.first_retrieval = time.clone();
-                }
-                line.last_retrieval = time.clone();
+                line.retrieved(&time);
                 let uid = ev.pointer("/caller/uid").and_then(Value::as_u64);
                 let consumer = match uid {
                     Some(uid) => format!("proxy caller uid {uid}"),
