@@ -237,6 +237,12 @@ impl Proxy {
         }
         let audit_path =
             crate::backend::loggable_path(normal.as_deref().unwrap_or(&api_path)).into_owned();
+        let asked = Asked {
+            method: &method,
+            path: &audit_path,
+            agents,
+            caller,
+        };
         let cached = up
             .cache
             .as_ref()
@@ -289,26 +295,7 @@ impl Proxy {
                 })
                 .await;
             return match answered {
-                Ok((mut resp, status)) => {
-                    self.audit(&method, &audit_path, &resp, status, caller);
-                    if agents {
-                        hide_agent_token(&audit_path, &mut resp);
-                    }
-                    let success = resp.status.is_success();
-                    let mut r = full(resp.status, resp.body);
-                    *r.headers_mut() = resp.headers;
-                    // As Vault Agent: on the answers the cache took part in, not on errors.
-                    if success {
-                        let x = if status == CacheStatus::Hit {
-                            "HIT"
-                        } else {
-                            "MISS"
-                        };
-                        r.headers_mut()
-                            .insert("x-cache", HeaderValue::from_static(x));
-                    }
-                    r
-                }
+                Ok((resp, status)) => self.answer(&asked, resp, status, true),
                 Err(e) => backend_error(&e),
             };
         }
@@ -327,15 +314,7 @@ impl Proxy {
         // A small answer is read whole to see whether it carries a secret; a big one streams.
         if resp.content_length().is_some_and(|l| l <= INSPECT_LIMIT) {
             return match buffered(resp, &method, &audit_path).await {
-                Ok(mut resp) => {
-                    self.audit(&method, &audit_path, &resp, CacheStatus::Miss, caller);
-                    if agents {
-                        hide_agent_token(&audit_path, &mut resp);
-                    }
-                    let mut r = full(resp.status, resp.body);
-                    *r.headers_mut() = resp.headers;
-                    r
-                }
+                Ok(resp) => self.answer(&asked, resp, CacheStatus::Miss, false),
                 Err(e) => backend_error(&e),
             };
         }
@@ -343,6 +322,34 @@ impl Proxy {
         let (mut parts, body) = resp.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         Response::from_parts(parts, body.map_err(Into::into).boxed_unsync())
+    }
+
+    /// A buffered answer for the caller: audited, the agent's token hidden from it, and (when the cache
+    /// took part: `x_cache`) `X-Cache` on a successful one, as Vault Agent sends it.
+    fn answer(
+        &self,
+        asked: &Asked<'_>,
+        mut resp: ProxyResponse,
+        status: CacheStatus,
+        x_cache: bool,
+    ) -> Response<Body> {
+        self.audit(asked.method, asked.path, &resp, status, asked.caller);
+        if asked.agents {
+            hide_agent_token(asked.path, &mut resp);
+        }
+        let success = resp.status.is_success();
+        let mut r = full(resp.status, resp.body);
+        *r.headers_mut() = resp.headers;
+        if x_cache && success {
+            let x = if status == CacheStatus::Hit {
+                "HIT"
+            } else {
+                "MISS"
+            };
+            r.headers_mut()
+                .insert("x-cache", HeaderValue::from_static(x));
+        }
+        r
     }
 
     /// The token the request goes with, put in its headers per `use_auto_auth_token`: the caller's
@@ -488,6 +495,16 @@ async fn buffered(
         headers,
         body,
     })
+}
+
+/// Who asked what, as the answer's audit event and token rule need it.
+struct Asked<'a> {
+    method: &'a Method,
+    /// The loggable, normalized path below `/v1/`.
+    path: &'a str,
+    /// Whether the request went with the agent's token.
+    agents: bool,
+    caller: &'a CallerMeta,
 }
 
 /// Vault Agent's rule: a caller that did not give a token must not learn the agent's from
