@@ -210,17 +210,15 @@ impl Engine {
                 notifier.status("logging in");
                 let mut reloads = self.reloads.take();
                 let start = async {
-                    if !self.resume().await? {
-                        match self.tokens.login().await {
-                            // As Vault Agent: a listener with neither auto_auth nor templates is a plain
-                            // forwarding proxy, callers' own tokens pass through; it needs no token.
-                            Err(crate::auth::AuthError::NoToken) if self.only_forwards() => {
-                                tracing::info!(
-                                    "no token and no auto_auth: the API proxy forwards callers' own tokens"
-                                );
-                            }
-                            r => r.map_err(Fatal::Login)?,
-                        }
+                    // As Vault Agent: listeners with neither auto_auth nor anything to render are a
+                    // plain forwarding proxy (callers' own tokens pass through): no token is looked
+                    // for, not even an operator's ~/.vault-token.
+                    if self.only_forwards() {
+                        tracing::info!(
+                            "no auto_auth and nothing to render: the API proxy forwards callers' own tokens"
+                        );
+                    } else if !self.resume().await? {
+                        self.tokens.login().await.map_err(Fatal::Login)?;
                     }
                     Ok::<_, Fatal>(())
                 };
