@@ -17,6 +17,7 @@
 //! - [`listen`]: `listener "tcp"`/`"unix"`: the API proxy and its cache.
 //! - [`persist`]: the encrypted state file a restart resumes the token and leases from.
 //! - [`runtime`]: the agent's top-level flows, their exit codes, the shutdown token and the log file.
+//! - [`workload`]: per-host mode: callers attested by the kernel, matched to workloads, their tokens.
 //!
 //! Only [`cli`] is public: `main.rs` and the end-to-end tests drive the binary; everything else is
 //! `pub(crate)`, so the compiler reports what nothing uses.
@@ -34,3 +35,4 @@ pub(crate) mod output;
 pub(crate) mod persist;
 pub(crate) mod runtime;
 pub(crate) mod template;
+pub(crate) mod workload;

@@ -183,7 +183,9 @@ impl Telemetry {
             | EventKind::OutputCommand
             | EventKind::ConfigReload
             | EventKind::AgentRefresh
-            | EventKind::ProxyRequest => {}
+            | EventKind::ProxyRequest
+            | EventKind::CallerRefused
+            | EventKind::CredentialServe => {}
         }
     }
 
@@ -330,5 +332,7 @@ fn kind_name(k: EventKind) -> &'static str {
         EventKind::ExecRestart => "exec.restart",
         EventKind::ExecExit => "exec.exit",
         EventKind::ProxyRequest => "proxy.request",
+        EventKind::CallerRefused => "caller.refused",
+        EventKind::CredentialServe => "credential.serve",
     }
 }

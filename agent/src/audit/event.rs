@@ -50,6 +50,12 @@ pub enum EventKind {
     /// The API proxy answered a request with a secret (a lease, a token, or data).
     #[serde(rename = "proxy.request")]
     ProxyRequest,
+    /// A local caller was refused: it matches no workload, or several, or could not be attested.
+    #[serde(rename = "caller.refused")]
+    CallerRefused,
+    /// The `LoadCredential=` socket served (or refused) a credential: `credential` names unit and id.
+    #[serde(rename = "credential.serve")]
+    CredentialServe,
 }
 
 /// Whether it worked.
@@ -171,6 +177,33 @@ pub struct CallerMeta {
     /// The peer's group id (unix socket).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gid: Option<u32>,
+    /// The peer's executable (`/proc/<pid>/exe`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exe: Option<String>,
+    /// The systemd unit the peer runs in (from its cgroup).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// The container the peer runs in (from its cgroup: containerd, CRI-O, Docker, Podman scopes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
+    /// The Kubernetes pod the peer runs in (from its cgroup: `kubepods…pod<uid>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod_uid: Option<String>,
+    /// The workload the peer was matched to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workload: Option<String>,
+    /// The accessor of the workload's token the request went with (joins the server's audit log).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_accessor: Option<String>,
+}
+
+/// A credential asked for through the `LoadCredential=` socket.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct CredentialMeta {
+    /// The unit systemd loads it for (from the peer's abstract address).
+    pub unit: String,
+    /// The credential id.
+    pub id: String,
 }
 
 /// Evidence metadata from the config (`audit { metadata {...} secret "PATH" {...} }`).
@@ -237,9 +270,12 @@ pub struct Event {
     /// How the API proxy was asked and answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proxy: Option<ProxyMeta>,
-    /// Who called the API proxy.
+    /// Who called the API proxy (or, for `credential.serve`, the unit systemd asked for).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub caller: Option<CallerMeta>,
+    /// Which `LoadCredential=` credential was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential: Option<CredentialMeta>,
     /// Evidence metadata from the config.
     #[serde(skip_serializing_if = "EventMeta::is_empty")]
     pub meta: EventMeta,
@@ -274,6 +310,8 @@ pub struct Record {
     pub proxy: Option<ProxyMeta>,
     /// Who called the API proxy.
     pub caller: Option<CallerMeta>,
+    /// Which `LoadCredential=` credential was asked for.
+    pub credential: Option<CredentialMeta>,
     /// Why it failed (an error message, which by construction holds no secret value).
     pub error: Option<String>,
 }
@@ -291,6 +329,7 @@ impl Record {
             reload: None,
             proxy: None,
             caller: None,
+            credential: None,
             error: None,
         }
     }

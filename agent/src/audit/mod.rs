@@ -210,6 +210,7 @@ impl Auditor {
             reload: r.reload,
             proxy: r.proxy,
             caller: r.caller,
+            credential: r.credential,
             meta,
             error: r.error,
             prev_hash: s.prev_hash.clone(),

@@ -10,12 +10,14 @@ mod cache;
 mod listener;
 mod logging;
 mod persist;
+mod workload;
 
 pub use auth::*;
 pub use cache::*;
 pub use listener::*;
 pub use logging::*;
 pub use persist::*;
+pub use workload::*;
 
 /// The whole agent configuration (Vault Agent's `agent.hcl` plus sidekey's extensions).
 #[derive(Clone, Debug, Default)]
@@ -56,6 +58,10 @@ pub struct Config {
     pub listeners: Vec<ApiListener>,
     /// `api_proxy` (with `cache { use_auto_auth_token }` folded in).
     pub api_proxy: ApiProxyConfig,
+    /// Every `workload "NAME"` stanza (per-host mode): with any, every unix listener serves per caller.
+    pub workloads: Vec<WorkloadConfig>,
+    /// `listener "credentials"`: the systemd `LoadCredential=` socket.
+    pub credential_listener: Option<CredentialListener>,
     /// `log_level`: `trace`, `debug`, `info` (default), `warn` or `error`. `SIDEKEY_LOG`/`RUST_LOG` win.
     pub log_level: Option<String>,
     /// `log_format`: `text` (default) or `json` (one JSON object per line on stderr and in `log_file`).

@@ -1,0 +1,54 @@
+//! Per-host mode (DESIGN.md §11): local callers identified by the kernel, matched to `workload` stanzas,
+//! served with their workload's own token; and the systemd `LoadCredential=` socket.
+//!
+//! - `peer`: what the kernel says about a unix-socket peer (`SO_PEERCRED`, pinned against pid reuse by
+//!   `SO_PEERPIDFD`), its cgroup, unit, container, executable.
+//! - `select`: which workload a caller is (exactly one, or a refusal naming why); overlapping matches.
+//! - `tokens`: each workload's token, created from a token role or as a child of the agent's token, and
+//!   renewed by the lease engine.
+//! - `credentials`: `listener "credentials"`: systemd connects as uid 0 from an abstract address naming
+//!   the unit and the credential id, and reads the rendered credential to EOF.
+
+use std::path::PathBuf;
+
+use crate::audit::CallerMeta;
+
+/// What the kernel says about a local caller, read once per connection and pinned against pid reuse.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Caller {
+    /// The peer's process id (in sidekey's pid namespace).
+    pub pid: i32,
+    /// The peer's user id.
+    pub uid: u32,
+    /// The peer's primary group id.
+    pub gid: u32,
+    /// `/proc/<pid>/exe`, when readable.
+    pub exe: Option<PathBuf>,
+    /// Hex SHA-256 of the executable: read only when some workload matches on `sha256`.
+    pub sha256: Option<String>,
+    /// The cgroup path (`0::` line, or the hybrid `name=systemd` one when the v2 line is `/`).
+    pub cgroup: Option<String>,
+    /// The systemd unit (the last `.service`/`.scope` segment of the cgroup that is not a container's).
+    pub unit: Option<String>,
+    /// The container id, from a runtime's scope (`cri-containerd-<id>.scope`, `docker-<id>.scope`, …).
+    pub container_id: Option<String>,
+    /// The Kubernetes pod UID, from a `kubepods…pod<uid>` segment (`_` read as `-`).
+    pub pod_uid: Option<String>,
+}
+
+impl Caller {
+    /// The caller block of an audit event, naming `workload` when it was matched to one.
+    pub fn meta(&self, workload: Option<&str>) -> CallerMeta {
+        CallerMeta {
+            pid: Some(self.pid),
+            uid: Some(self.uid),
+            gid: Some(self.gid),
+            exe: self.exe.as_ref().map(|p| p.display().to_string()),
+            unit: self.unit.clone(),
+            container_id: self.container_id.clone(),
+            pod_uid: self.pod_uid.clone(),
+            workload: workload.map(str::to_string),
+            ..CallerMeta::default()
+        }
+    }
+}
