@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 
 pub use proxy::{Proxy, Upstream};
 pub use server::BindError;
+pub(crate) use server::bind_unix;
 
 use crate::config::ApiListener;
 

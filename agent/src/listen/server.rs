@@ -73,14 +73,28 @@ pub(super) async fn bind(l: &ApiListener) -> Result<Bound, BindError> {
             group,
         } => {
             let what = format!("\"unix\" ({})", path.display());
-            remove_stale_socket(path).map_err(|e| fail(what.clone(), e))?;
-            let bound = tokio::net::UnixListener::bind(path)
-                .map_err(|e| fail(what.clone(), e.to_string()))?;
-            socket_access(path, *mode, user.as_deref(), group.as_deref())
+            let bound = bind_unix(path, *mode, user.as_deref(), group.as_deref())
                 .map_err(|e| fail(what, e))?;
             Ok(Bound::Unix(bound))
         }
     }
+}
+
+/// Bind a unix socket at `path` (replacing a stale one) with `mode` and owners set (see
+/// [`socket_access`]); also the `LoadCredential=` socket's.
+///
+/// # Errors
+/// Why, in words (the caller names the stanza).
+pub(crate) fn bind_unix(
+    path: &Path,
+    mode: Option<u32>,
+    user: Option<&str>,
+    group: Option<&str>,
+) -> Result<tokio::net::UnixListener, String> {
+    remove_stale_socket(path)?;
+    let bound = tokio::net::UnixListener::bind(path).map_err(|e| e.to_string())?;
+    socket_access(path, mode, user, group)?;
+    Ok(bound)
 }
 
 /// A socket file left by an earlier run is replaced; any other file at the path is not touched.

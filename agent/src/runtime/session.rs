@@ -14,6 +14,7 @@ use crate::lease::{Engine, Outcome, Reloads, Until};
 use crate::listen::cache::Cache;
 use crate::listen::{Listeners, Proxy, Upstream};
 use crate::persist::{PersistError, StateStore};
+use crate::workload::credentials::{self, Credentials};
 
 use super::EnvSource;
 use super::evidence::Evidence;
@@ -34,6 +35,8 @@ pub(super) struct Session {
     once: bool,
     /// The API proxy's listeners (`run` only).
     listeners: Option<Listeners>,
+    /// The `LoadCredential=` socket (`run` only).
+    credentials: Option<Credentials>,
 }
 
 impl Session {
@@ -67,17 +70,29 @@ impl Session {
             _pid_file: PidFile::write(cfg.pid_file.as_deref()),
             once,
             listeners: None,
+            credentials: None,
         })
     }
 
     /// Bind `cfg`'s `listener "tcp"`/`"unix"` and serve the API proxy through this session's engine;
-    /// `/agent/v1/quit` cancels `shutdown`. A listener that cannot be bound is a configuration error
-    /// (exit 78), already reported.
+    /// `/agent/v1/quit` cancels `shutdown`; and `listener "credentials"`. A listener that cannot be
+    /// bound is a configuration error (exit 78), already reported.
     pub(super) async fn serve_listeners(
         &mut self,
         cfg: &Config,
         shutdown: &CancellationToken,
     ) -> Result<(), ExitCode> {
+        if let Some(l) = &cfg.credential_listener {
+            let c = Credentials::start(
+                l,
+                &cfg.workloads,
+                credential_source(&self.engine),
+                self.auditor.clone(),
+                self.env.clone(),
+            )
+            .map_err(|e| config_error(&e))?;
+            self.credentials = Some(c);
+        }
         if cfg.listeners.is_empty() {
             if cfg.cache.is_some() {
                 tracing::warn!("config: cache: no listener \"tcp\" or \"unix\" to serve it from");
@@ -142,6 +157,9 @@ impl Session {
         }
         self.engine.teardown(true).await;
         self.engine = engine;
+        if let Some(c) = &self.credentials {
+            c.set_source(credential_source(&self.engine));
+        }
         if let Some(l) = &self.listeners {
             l.set_upstream(upstream(&cfg, &self.engine));
             if l.running() != cfg.listeners.as_slice() {
@@ -159,6 +177,9 @@ impl Session {
         self.notifier.stopping();
         if let Some(l) = self.listeners.take() {
             l.stop().await;
+        }
+        if let Some(c) = self.credentials.take() {
+            c.stop().await;
         }
         self.engine.teardown(self.once).await;
         self.evidence.finish().await;
@@ -223,6 +244,14 @@ fn upstream(cfg: &Config, engine: &Engine) -> Upstream {
     Upstream {
         client: engine.proxy_client(),
         cache,
+        token: engine.auto_token(),
+    }
+}
+
+/// What the `LoadCredential=` socket renders with: `engine`'s client and tokens.
+fn credential_source(engine: &Engine) -> credentials::Source {
+    credentials::Source {
+        client: engine.proxy_client(),
         token: engine.auto_token(),
     }
 }

@@ -13,6 +13,8 @@ use std::path::PathBuf;
 
 use crate::audit::CallerMeta;
 
+pub mod credentials;
+
 /// What the kernel says about a local caller, read once per connection and pinned against pid reuse.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Caller {

@@ -1,0 +1,446 @@
+//! `listener "credentials"`: a systemd `LoadCredential=ID:/run/sidekey/creds.sock` socket. When a unit
+//! starts, the service manager (uid 0) connects from an abstract socket address naming the unit and the
+//! credential id (`\0RANDOM/unit/UNIT/ID`, systemd.exec(5)) and reads the credential to EOF. sidekey
+//! checks the peer is root, finds the workload with `credential "ID" { unit = "UNIT" }`, renders its
+//! `contents` once with that workload's token, writes the bytes and closes. Anything else is closed
+//! without data. Every connection is one `credential.serve` event.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{Semaphore, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::audit::event::CredentialMeta;
+use crate::audit::{Auditor, CallerMeta, EventKind, Identity, Record};
+use crate::backend::Client;
+use crate::config::{CredentialListener, WorkloadConfig};
+use crate::lease::fetch::Fetcher;
+use crate::lease::jobs::{Renderer, missing_key};
+use crate::lease::once::render_once;
+use crate::listen::{BindError, bind_unix};
+use crate::output::{OutputFailure, OutputId};
+use crate::runtime::EnvSource;
+use crate::template::{ParseOptions, Template, TemplateError};
+
+/// How long one connection may take, fetches included: systemd waits for it to start the unit.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Connections served at once; more wait in the socket's backlog.
+const MAX_CONNECTIONS: usize = 32;
+
+/// How long teardown waits for connections in progress.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// The socket's mode: anyone may connect, since the peer's uid (from the kernel) is the gate.
+const SOCKET_MODE: u32 = 0o666;
+
+/// Why the credentials listener could not start: a configuration error naming file:line.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The socket could not be bound.
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    /// A credential's `contents` is not a valid template.
+    #[error("{file}:{line}: credential {id:?}: {source}")]
+    Template {
+        /// The config file.
+        file: String,
+        /// The `credential` stanza's line.
+        line: usize,
+        /// The credential id.
+        id: String,
+        /// The parse error.
+        source: TemplateError,
+    },
+    /// Two workloads serve the same credential to the same unit.
+    #[error("{file}:{line}: credential {id:?} for unit {unit:?} is also in workload {other:?}")]
+    Duplicate {
+        /// The config file.
+        file: String,
+        /// The second `credential` stanza's line.
+        line: usize,
+        /// The credential id.
+        id: String,
+        /// The unit.
+        unit: String,
+        /// The workload that has it first.
+        other: String,
+    },
+}
+
+/// The peer's socket address is not one systemd connects from.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AddressError {
+    /// `getpeername` failed.
+    #[error("cannot read the peer's address: {0}")]
+    Unreadable(String),
+    /// A path or unnamed socket.
+    #[error("the peer's address is not an abstract socket name")]
+    NotAbstract,
+    /// Bytes that are not UTF-8.
+    #[error("the peer's address is not UTF-8")]
+    NotUtf8,
+    /// Not `RANDOM/unit/UNIT/ID`.
+    #[error("the peer's address is not RANDOM/unit/UNIT/ID: {0}")]
+    Malformed(&'static str),
+}
+
+/// Why a connection got no credential (never a value).
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    #[error("cannot read the peer's credentials: {0}")]
+    Peer(std::io::Error),
+    #[error("the peer runs as uid {0}: only the service manager (root) loads credentials")]
+    NotRoot(u32),
+    #[error(transparent)]
+    Address(AddressError),
+    #[error("no workload has credential {id:?} for unit {unit:?}")]
+    Unknown { unit: String, id: String },
+    #[error("workload {workload:?}: no token: {reason}")]
+    Token { workload: String, reason: String },
+    #[error(transparent)]
+    Render(OutputFailure),
+    #[error("writing the credential: {0}")]
+    Write(std::io::Error),
+    #[error("not served within {}s", DEADLINE.as_secs())]
+    Deadline,
+    #[error("sidekey is stopping")]
+    Stopping,
+}
+
+/// What credentials are rendered with: the backend client in use and the tokens. A reload that starts
+/// the engine over gives a new one ([`Credentials::set_source`]).
+pub struct Source {
+    /// The backend client, as the engine publishes it.
+    pub client: watch::Receiver<Client>,
+    /// The agent's current token.
+    pub token: watch::Receiver<Option<SecretString>>,
+}
+
+/// A workload's token, as a credential is rendered with it.
+struct WorkloadToken {
+    secret: SecretString,
+    accessor: Option<String>,
+}
+
+/// One `credential` stanza, parsed.
+struct Served {
+    unit: String,
+    id: String,
+    workload: Arc<WorkloadConfig>,
+    renderer: Renderer,
+}
+
+/// What every connection reads.
+struct Shared {
+    served: Vec<Served>,
+    source: Mutex<Arc<Source>>,
+    auditor: Auditor,
+    env: Arc<dyn EnvSource>,
+}
+
+/// The running credentials listener: stopped by [`Credentials::stop`].
+pub struct Credentials {
+    shared: Arc<Shared>,
+    path: PathBuf,
+    stop: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("path", &self.path)
+            .field("served", &self.shared.served.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Credentials {
+    /// Parse every workload's credentials, bind `l`'s socket and serve it.
+    ///
+    /// # Errors
+    /// [`StartError`], naming the stanza's file:line.
+    pub fn start(
+        l: &CredentialListener,
+        workloads: &[WorkloadConfig],
+        source: Source,
+        auditor: Auditor,
+        env: Arc<dyn EnvSource>,
+    ) -> Result<Self, StartError> {
+        let served = parse_all(workloads)?;
+        let listener =
+            bind_unix(&l.path, Some(SOCKET_MODE), None, None).map_err(|reason| BindError {
+                file: l.origin.file.display().to_string(),
+                line: l.origin.line,
+                what: format!("\"credentials\" ({})", l.path.display()),
+                reason,
+            })?;
+        tracing::info!(path = %l.path.display(), credentials = served.len(), "credentials listening");
+        let shared = Arc::new(Shared {
+            served,
+            source: Mutex::new(Arc::new(source)),
+            auditor,
+            env,
+        });
+        let (stop, tracker) = (CancellationToken::new(), TaskTracker::new());
+        tokio::spawn(accept_loop(
+            listener,
+            shared.clone(),
+            stop.clone(),
+            tracker.clone(),
+        ));
+        Ok(Self {
+            shared,
+            path: l.path.clone(),
+            stop,
+            tracker,
+        })
+    }
+
+    /// Render with `source` from now on (a reload started the engine over).
+    pub fn set_source(&self, source: Source) {
+        if let Ok(mut s) = self.shared.source.lock() {
+            *s = Arc::new(source);
+        }
+    }
+
+    /// Stop accepting, let the connections in progress end (a few seconds at most), remove the socket.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(DRAIN, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("credentials connections still open at shutdown; closed");
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Every workload's `credential` stanzas, parsed once (a syntax error is a configuration error).
+fn parse_all(workloads: &[WorkloadConfig]) -> Result<Vec<Served>, StartError> {
+    let opts = ParseOptions {
+        // The socket is the output: there is nobody to write side files.
+        allow_write_to_file: false,
+        ..ParseOptions::default()
+    };
+    let mut served: Vec<Served> = Vec::new();
+    for w in workloads {
+        let workload = Arc::new(w.clone());
+        for c in &w.credentials {
+            let file = c.origin.file.display().to_string();
+            if let Some(other) = served.iter().find(|s| s.unit == c.unit && s.id == c.id) {
+                return Err(StartError::Duplicate {
+                    file,
+                    line: c.origin.line,
+                    id: c.id.clone(),
+                    unit: c.unit.clone(),
+                    other: other.workload.name.clone(),
+                });
+            }
+            let name = format!("credential {:?} of workload {:?}", c.id, w.name);
+            let template = Template::parse(&name, &c.contents, &opts).map_err(|source| {
+                StartError::Template {
+                    file,
+                    line: c.origin.line,
+                    id: c.id.clone(),
+                    source,
+                }
+            })?;
+            served.push(Served {
+                unit: c.unit.clone(),
+                id: c.id.clone(),
+                workload: workload.clone(),
+                renderer: Renderer {
+                    name,
+                    template,
+                    missing_key: missing_key(None),
+                    text: c.contents.clone(),
+                },
+            });
+        }
+    }
+    Ok(served)
+}
+
+/// Accept until `stop`, at most [`MAX_CONNECTIONS`] at once, each tracked by `tracker`.
+async fn accept_loop(
+    listener: UnixListener,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let slot = tokio::select! {
+            () = stop.cancelled() => return,
+            s = slots.clone().acquire_owned() => s,
+        };
+        let Ok(slot) = slot else { return };
+        let accepted = tokio::select! {
+            () = stop.cancelled() => return,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                let (shared, stop) = (shared.clone(), stop.clone());
+                tracker.spawn(async move {
+                    shared.connection(stream, &stop).await;
+                    drop(slot);
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "credentials accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+impl Shared {
+    /// One connection: the credential written and the socket closed, or closed without data; audited.
+    async fn connection(&self, mut stream: UnixStream, stop: &CancellationToken) {
+        let asked = stream
+            .peer_addr()
+            .map_err(|e| AddressError::Unreadable(e.to_string()))
+            .and_then(|a| requested(a.as_abstract_name()));
+        let mut caller = CallerMeta {
+            unit: asked.as_ref().ok().map(|c| c.unit.clone()),
+            ..CallerMeta::default()
+        };
+        let answered = async {
+            let peer = stream.peer_cred().map_err(Refusal::Peer)?;
+            caller.pid = peer.pid();
+            caller.uid = Some(peer.uid());
+            caller.gid = Some(peer.gid());
+            if peer.uid() != 0 {
+                return Err(Refusal::NotRoot(peer.uid()));
+            }
+            let asked = asked.as_ref().map_err(|e| Refusal::Address(e.clone()))?;
+            let served = self
+                .served
+                .iter()
+                .find(|s| s.unit == asked.unit && s.id == asked.id)
+                .ok_or_else(|| Refusal::Unknown {
+                    unit: asked.unit.clone(),
+                    id: asked.id.clone(),
+                })?;
+            caller.workload = Some(served.workload.name.clone());
+            let source = self.source();
+            let token = workload_token(&source, &served.workload)?;
+            caller.token_accessor.clone_from(&token.accessor);
+            let fetcher = Fetcher::new(source.client.borrow().clone(), self.auditor.clone())
+                .for_caller(caller.clone());
+            let identity = workload_identity(&served.workload, token.accessor.as_deref());
+            let id = OutputId::Credential(format!("{}/{}", asked.unit, asked.id));
+            let bytes = render_once(
+                &served.renderer,
+                id,
+                &fetcher,
+                &token.secret,
+                &identity,
+                self.env.clone(),
+            )
+            .await
+            .map_err(Refusal::Render)?;
+            stream
+                .write_all(bytes.as_bytes())
+                .await
+                .map_err(Refusal::Write)?;
+            stream.shutdown().await.map_err(Refusal::Write)
+        };
+        let result = tokio::select! {
+            () = stop.cancelled() => Err(Refusal::Stopping),
+            r = tokio::time::timeout(DEADLINE, answered) => r.unwrap_or(Err(Refusal::Deadline)),
+        };
+        // A refusal closes the connection without a byte: systemd reads an empty credential.
+        drop(stream);
+        match &result {
+            Ok(()) => {
+                tracing::info!(unit = ?caller.unit, workload = ?caller.workload, "credential served")
+            }
+            Err(e) => tracing::warn!(error = %e, "credential refused"),
+        }
+        let mut record = Record::result(EventKind::CredentialServe, result.as_ref().err());
+        record.caller = Some(caller);
+        record.credential = asked.ok();
+        self.auditor.record(record);
+        self.auditor.flush();
+    }
+
+    fn source(&self) -> Arc<Source> {
+        match self.source.lock() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+/// The token `w`'s credentials are rendered with.
+fn workload_token(source: &Source, w: &WorkloadConfig) -> Result<WorkloadToken, Refusal> {
+    let current = source.token.borrow().clone();
+    let secret = current.ok_or_else(|| Refusal::Token {
+        workload: w.name.clone(),
+        reason: "the agent is not logged in yet".into(),
+    })?;
+    Ok(WorkloadToken {
+        secret,
+        accessor: None,
+    })
+}
+
+/// Who the backend sees when `w`'s credentials are fetched: the workload's token (its accessor joins the
+/// server's audit log).
+fn workload_identity(w: &WorkloadConfig, accessor: Option<&str>) -> Identity {
+    Identity {
+        method: "token".into(),
+        mount: "auth/token".into(),
+        role: w.token_role.clone().unwrap_or_default(),
+        subject: w.name.clone(),
+        token_accessor: accessor.unwrap_or_default().to_string(),
+    }
+}
+
+/// The unit and credential id systemd asks for, from the abstract name it connects from
+/// (`RANDOM/unit/UNIT/ID`, without the leading NUL): `RANDOM` alphanumeric, `UNIT` a unit name,
+/// `ID` a credential id (no `/`, not `.` or `..`).
+///
+/// # Errors
+/// [`AddressError`]: anything else.
+pub fn requested(abstract_name: Option<&[u8]>) -> Result<CredentialMeta, AddressError> {
+    let name = abstract_name.ok_or(AddressError::NotAbstract)?;
+    let name = std::str::from_utf8(name).map_err(|_| AddressError::NotUtf8)?;
+    let (random, rest) = name
+        .split_once("/unit/")
+        .ok_or(AddressError::Malformed("no \"/unit/\""))?;
+    if random.is_empty() || !random.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(AddressError::Malformed(
+            "the random prefix is not alphanumeric",
+        ));
+    }
+    let (unit, id) = rest
+        .split_once('/')
+        .ok_or(AddressError::Malformed("no credential id"))?;
+    let unit_char = |c: char| c.is_ascii_alphanumeric() || ":-_.\\@".contains(c);
+    if unit.is_empty() || !unit.chars().all(unit_char) {
+        return Err(AddressError::Malformed("not a unit name"));
+    }
+    if id.is_empty() || id == "." || id == ".." || id.contains(['/', '\0']) {
+        return Err(AddressError::Malformed("not a credential id"));
+    }
+    Ok(CredentialMeta {
+        unit: unit.to_string(),
+        id: id.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests;
