@@ -58,20 +58,6 @@ pub enum StartError {
         /// The parse error.
         source: TemplateError,
     },
-    /// Two workloads serve the same credential to the same unit.
-    #[error("{file}:{line}: credential {id:?} for unit {unit:?} is also in workload {other:?}")]
-    Duplicate {
-        /// The config file.
-        file: String,
-        /// The second `credential` stanza's line.
-        line: usize,
-        /// The credential id.
-        id: String,
-        /// The unit.
-        unit: String,
-        /// The workload that has it first.
-        other: String,
-    },
 }
 
 /// The peer's socket address is not one systemd connects from.
@@ -225,31 +211,22 @@ impl Credentials {
     }
 }
 
-/// Every workload's `credential` stanzas, parsed once (a syntax error is a configuration error).
+/// Every workload's `credential` stanzas, parsed once (a syntax error is a configuration error). The
+/// config makes each (unit, id) pair unique.
 fn parse_all(workloads: &[WorkloadConfig]) -> Result<Vec<Served>, StartError> {
     let opts = ParseOptions {
         // The socket is the output: there is nobody to write side files.
         allow_write_to_file: false,
         ..ParseOptions::default()
     };
-    let mut served: Vec<Served> = Vec::new();
+    let mut served = Vec::new();
     for w in workloads {
         let workload = Arc::new(w.clone());
         for c in &w.credentials {
-            let file = c.origin.file.display().to_string();
-            if let Some(other) = served.iter().find(|s| s.unit == c.unit && s.id == c.id) {
-                return Err(StartError::Duplicate {
-                    file,
-                    line: c.origin.line,
-                    id: c.id.clone(),
-                    unit: c.unit.clone(),
-                    other: other.workload.name.clone(),
-                });
-            }
             let name = format!("credential {:?} of workload {:?}", c.id, w.name);
             let template = Template::parse(&name, &c.contents, &opts).map_err(|source| {
                 StartError::Template {
-                    file,
+                    file: c.origin.file.display().to_string(),
                     line: c.origin.line,
                     id: c.id.clone(),
                     source,

@@ -216,14 +216,6 @@ async fn bad_credential_stanzas_are_configuration_errors() {
             .starts_with("/etc/sidekey/agent.hcl:10: credential \"pw\": "),
         "{e}"
     );
-    let twice = [
-        workload("a", &[("pw", "a.service", "x")]),
-        workload("b", &[("pw", "a.service", "y")]),
-    ];
-    assert_eq!(
-        start(&twice).unwrap_err().to_string(),
-        "/etc/sidekey/agent.hcl:10: credential \"pw\" for unit \"a.service\" is also in workload \"a\""
-    );
     let writes = [workload(
         "a",
         &[(
