@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use crate::audit::CallerMeta;
 
 mod cgroup;
+pub mod peer;
 pub mod select;
 
 /// What the kernel says about a local caller, read once per connection and pinned against pid reuse.
