@@ -9,6 +9,8 @@
 //! - `credentials`: `listener "credentials"`: systemd connects as uid 0 from an abstract address naming
 //!   the unit and the credential id, and reads the rendered credential to EOF.
 
+pub(crate) mod tokens;
+
 use std::path::PathBuf;
 
 use crate::audit::CallerMeta;
