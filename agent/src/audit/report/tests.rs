@@ -137,3 +137,96 @@ fn proxied_retrievals_count_with_their_callers() {
         ["proxy caller 127.0.0.1", "proxy caller uid 1000"]
     );
 }
+
+#[test]
+fn retrievals_are_grouped_by_workload_with_their_renewals() {
+    use crate::audit::{CallerMeta, ProxyMeta};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.log");
+    let cfg = AuditConfig {
+        file: Some(path.clone()),
+        ..AuditConfig::default()
+    };
+    let a = Auditor::from_config(&cfg, None).unwrap();
+    let caller = |workload: Option<&str>, uid: u32| CallerMeta {
+        pid: Some(7),
+        uid: Some(uid),
+        gid: Some(uid),
+        workload: workload.map(str::to_string),
+        token_accessor: workload.map(|w| format!("acc-{w}")),
+        ..CallerMeta::default()
+    };
+    let proxied = |secret: &str, lease: &str, caller: CallerMeta| {
+        Record::new(EventKind::ProxyRequest, Outcome::Success)
+            .secret(SecretMeta {
+                path: secret.into(),
+                lease_id: lease.into(),
+                ..SecretMeta::default()
+            })
+            .proxied(
+                ProxyMeta {
+                    method: "GET".into(),
+                    status: 200,
+                    cache: "miss",
+                },
+                caller,
+            )
+    };
+    a.record(proxied("secret/data/a", "", caller(Some("a"), 2001)));
+    a.record(proxied("secret/data/a", "", caller(Some("a"), 2001)));
+    a.record(proxied(
+        "database/creds/app",
+        "db/1",
+        caller(Some("b"), 2002),
+    ));
+    // The engine's renewal of b's lease names no caller: it counts with b.
+    a.record(read("database/creds/app", "db/1", 60).event_kind(EventKind::SecretRenew));
+    // The agent's own retrieval of the same path stays where it was.
+    a.record(read("database/creds/app", "db/2", 60));
+    let mut refused = proxied("secret/data/a", "", caller(None, 2003));
+    refused.event = EventKind::CallerRefused;
+    refused.outcome = Outcome::Failure;
+    refused.error = Some("no workload matches the caller".into());
+    a.record(refused);
+    a.flush();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let r = build(text.lines(), &Hasher::sha256());
+    let lines: Vec<(&str, &str, u64, u64)> = r
+        .secrets
+        .iter()
+        .map(|l| {
+            (
+                l.workload.as_str(),
+                l.path.as_str(),
+                l.retrievals,
+                l.renewals,
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("", "database/creds/app", 1, 0),
+            ("a", "secret/data/a", 2, 0),
+            ("b", "database/creds/app", 1, 1),
+        ]
+    );
+    assert_eq!(r.failures.len(), 1);
+    assert_eq!(r.failures[0].event, "caller.refused");
+    let csv = r.to_csv();
+    assert!(csv.lines().next().unwrap().ends_with(",workload"), "{csv}");
+    assert!(
+        csv.lines().nth(2).unwrap().starts_with("secret/data/a,"),
+        "{csv}"
+    );
+    assert!(csv.lines().nth(2).unwrap().ends_with(",a"), "{csv}");
+    let md = r.to_markdown();
+    let (inv, a_at, b_at) = (
+        md.find("## Inventory").unwrap(),
+        md.find("## Workload `a`").unwrap(),
+        md.find("## Workload `b`").unwrap(),
+    );
+    assert!(inv < a_at && a_at < b_at, "{md}");
+    assert!(md[a_at..b_at].contains("| secret/data/a |"), "{md}");
+    assert!(md[b_at..].contains("| database/creds/app |"), "{md}");
+}
