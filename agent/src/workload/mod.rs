@@ -10,8 +10,6 @@
 //! - `credentials`: `listener "credentials"`: systemd connects as uid 0 from an abstract address naming
 //!   the unit and the credential id, and reads the rendered credential to EOF.
 
-pub(crate) mod tokens;
-
 use std::path::PathBuf;
 
 use crate::audit::CallerMeta;
@@ -19,6 +17,7 @@ use crate::audit::CallerMeta;
 mod cgroup;
 pub mod peer;
 pub mod select;
+pub mod tokens;
 
 /// What the kernel says about a local caller, read once per connection and pinned against pid reuse.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -9,7 +9,7 @@
 //! otherwise; one creation at a time per workload.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use crate::audit::{Auditor, CallerMeta, EventKind, Identity, Record};
 use crate::backend::{BackendError, Client};
 use crate::config::WorkloadConfig;
+use crate::lease::Engine;
 use crate::lease::proxied::{HeldKind, NewHeld, Parent, ProxyLeases};
 
 /// A workload's token: the token itself (never logged) and its accessor (logged and audited).
@@ -72,20 +73,36 @@ impl WorkloadTokenError {
 const NO_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// Every workload's token, created on first use and reused while the lease engine keeps it alive.
-/// Cheap to clone: the API proxy and the `LoadCredential=` socket share one.
+/// Cheap to clone: the API proxy and the `LoadCredential=` socket share one, for the agent's whole run
+/// ([`WorkloadTokens::follow`] moves it to a new engine when a reload starts over).
 #[derive(Clone)]
 pub struct WorkloadTokens {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    client: watch::Receiver<Client>,
-    agent: watch::Receiver<Option<SecretString>>,
-    leases: ProxyLeases,
+    engine: RwLock<Arc<Source>>,
     auditor: Auditor,
     host: String,
     /// One lock per workload name, so callers asking together share one creation.
     creating: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// What the engine publishes that tokens are made and held with.
+struct Source {
+    client: watch::Receiver<Client>,
+    agent: watch::Receiver<Option<SecretString>>,
+    leases: ProxyLeases,
+}
+
+impl Source {
+    fn of(engine: &Engine) -> Arc<Self> {
+        Arc::new(Self {
+            client: engine.proxy_client(),
+            agent: engine.auto_token(),
+            leases: engine.proxy_leases(),
+        })
+    }
 }
 
 impl std::fmt::Debug for WorkloadTokens {
@@ -97,25 +114,20 @@ impl std::fmt::Debug for WorkloadTokens {
 }
 
 impl WorkloadTokens {
-    /// Tokens created through `client` with the agent's token `agent` (both as the engine publishes
-    /// them: [`crate::lease::Engine::proxy_client`], [`crate::lease::Engine::auto_token`]), held for
-    /// renewal in `leases` ([`crate::lease::Engine::proxy_leases`]), their creation audited by
-    /// `auditor`. `meta.host` is this machine's host name.
-    pub fn new(
-        client: watch::Receiver<Client>,
-        agent: watch::Receiver<Option<SecretString>>,
-        leases: ProxyLeases,
-        auditor: Auditor,
-    ) -> Self {
+    /// The workloads' tokens, made with `engine`'s client and token and held in its table, their
+    /// creation audited by `auditor`.
+    pub fn new(engine: &Engine, auditor: Auditor) -> Self {
+        Self::with(Source::of(engine), auditor)
+    }
+
+    fn with(source: Arc<Source>, auditor: Auditor) -> Self {
         let host = nix::unistd::gethostname()
             .ok()
             .and_then(|h| h.into_string().ok())
             .unwrap_or_default();
         Self {
             inner: Arc::new(Inner {
-                client,
-                agent,
-                leases,
+                engine: RwLock::new(source),
                 auditor,
                 host,
                 creating: Mutex::default(),
@@ -123,14 +135,22 @@ impl WorkloadTokens {
         }
     }
 
-    /// The tokens of `engine`: its client, its token, its table; creations audited by `auditor`.
-    pub fn for_engine(engine: &crate::lease::Engine, auditor: Auditor) -> Self {
-        Self::new(
-            engine.proxy_client(),
-            engine.auto_token(),
-            engine.proxy_leases(),
-            auditor,
-        )
+    /// Make and hold tokens with `engine` from now on (a reload started the engine over: its table
+    /// starts empty, so each workload's next caller gets a new token).
+    pub fn follow(&self, engine: &Engine) {
+        *self
+            .inner
+            .engine
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Source::of(engine);
+    }
+
+    fn source(&self) -> Arc<Source> {
+        self.inner
+            .engine
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// `w`'s token: the one the lease engine holds while it keeps it alive (a restart that resumed the
@@ -162,7 +182,8 @@ impl WorkloadTokens {
 
     /// The token the table holds for the workload `name` and still serves.
     fn held(&self, name: &str) -> Option<WorkloadToken> {
-        let table = self.inner.leases.lock();
+        let source = self.source();
+        let table = source.leases.lock();
         table
             .workload_token(name, Instant::now())
             .map(|(secret, accessor)| WorkloadToken { secret, accessor })
@@ -170,7 +191,8 @@ impl WorkloadTokens {
 
     /// Create `w`'s token with the agent's current token and hand it to the table.
     async fn create(&self, w: &WorkloadConfig) -> Result<WorkloadToken, WorkloadTokenError> {
-        let mut agent_rx = self.inner.agent.clone();
+        let source = self.source();
+        let mut agent_rx = source.agent.clone();
         let agent = agent_rx
             .wait_for(Option::is_some)
             .await
@@ -184,7 +206,7 @@ impl WorkloadTokens {
             "meta": { "workload": w.name, "host": self.inner.host },
             "display_name": format!("workload-{}", w.name),
         });
-        let client = self.inner.client.borrow().clone();
+        let client = source.client.borrow().clone();
         let created = client
             .create_token(&agent, w.token_role.as_deref(), &body)
             .await;
@@ -193,7 +215,7 @@ impl WorkloadTokens {
             workload: w.name.clone(),
             source,
         })?;
-        let leases = &self.inner.leases;
+        let leases = &source.leases;
         let parent = if auth.orphan {
             Parent::None
         } else {

@@ -15,11 +15,9 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{WorkloadTokenError, WorkloadTokens};
+use super::{Source, WorkloadTokenError, WorkloadTokens};
 use crate::audit::Auditor;
 use crate::backend::Client;
-use crate::backend::client::{ClientSettings, Reuse};
-use crate::backend::tls::TlsSettings;
 use crate::config::{CallerMatch, Origin, WorkloadConfig};
 use crate::lease::proxied::{Parent, ProxyLeases};
 
@@ -127,16 +125,7 @@ fn tokens(
     ProxyLeases,
     watch::Sender<Option<SecretString>>,
 ) {
-    let client = Client::new(&ClientSettings {
-        address: addr,
-        addresses: &[],
-        namespace: None,
-        tls: TlsSettings::default(),
-        max_in_flight: 8,
-        auth: Reuse::default(),
-        templating: Reuse::default(),
-    })
-    .unwrap();
+    let client = Client::plain(addr);
     let (_client_tx, client_rx) = watch::channel(client);
     let (agent_tx, agent_rx) = watch::channel(None);
     let leases = ProxyLeases::new(2.0 / 3.0);
@@ -152,7 +141,12 @@ fn tokens(
         &HashMap::new(),
         Instant::now(),
     );
-    let t = WorkloadTokens::new(client_rx, agent_rx, leases.clone(), Auditor::disabled());
+    let source = Arc::new(Source {
+        client: client_rx,
+        agent: agent_rx,
+        leases: leases.clone(),
+    });
+    let t = WorkloadTokens::with(source, Auditor::disabled());
     (t, leases, agent_tx)
 }
 
@@ -160,11 +154,22 @@ fn agent() -> Option<SecretString> {
     Some(SecretString::from(AGENT.to_string()))
 }
 
-#[tokio::test]
-async fn a_child_token_is_made_once_with_the_workloads_policies_and_meta() {
+/// Tokens through a new fake server, the agent logged in; and the fake.
+async fn logged_in() -> (
+    WorkloadTokens,
+    ProxyLeases,
+    Fake,
+    watch::Sender<Option<SecretString>>,
+) {
     let fake = Fake::default();
     let (t, leases, agent_tx) = tokens(&fake.start().await);
     agent_tx.send(agent()).unwrap();
+    (t, leases, fake, agent_tx)
+}
+
+#[tokio::test]
+async fn a_child_token_is_made_once_with_the_workloads_policies_and_meta() {
+    let (t, leases, fake, _agent) = logged_in().await;
     let w = workload("b", None);
     let first = t.token(&w).await.unwrap();
     let again = t.token(&w).await.unwrap();
@@ -187,9 +192,7 @@ async fn a_child_token_is_made_once_with_the_workloads_policies_and_meta() {
 
 #[tokio::test]
 async fn a_role_makes_an_orphan_and_each_workload_has_its_own() {
-    let fake = Fake::default();
-    let (t, leases, agent_tx) = tokens(&fake.start().await);
-    agent_tx.send(agent()).unwrap();
+    let (t, leases, fake, _agent) = logged_in().await;
     let a = t.token(&workload("a", Some("per-host"))).await.unwrap();
     let b = t.token(&workload("b", None)).await.unwrap();
     assert_ne!(a.accessor, b.accessor);
@@ -223,9 +226,7 @@ async fn callers_asking_together_share_one_creation() {
 
 #[tokio::test]
 async fn a_token_the_table_evicted_is_made_again() {
-    let fake = Fake::default();
-    let (t, leases, agent_tx) = tokens(&fake.start().await);
-    agent_tx.send(agent()).unwrap();
+    let (t, leases, fake, _agent) = logged_in().await;
     let w = workload("a", None);
     let first = t.token(&w).await.unwrap();
     // Revoked on the server, found by a renewal or the lease check.
@@ -237,10 +238,8 @@ async fn a_token_the_table_evicted_is_made_again() {
 
 #[tokio::test]
 async fn a_refusal_is_permanent_and_nothing_is_held() {
-    let fake = Fake::default();
+    let (t, leases, fake, _agent) = logged_in().await;
     *fake.status.lock().unwrap() = Some(403);
-    let (t, leases, agent_tx) = tokens(&fake.start().await);
-    agent_tx.send(agent()).unwrap();
     let e = t.token(&workload("a", Some("r"))).await.unwrap_err();
     assert!(!e.is_transient(), "{e}");
     assert!(matches!(e, WorkloadTokenError::Create { .. }));
