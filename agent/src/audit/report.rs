@@ -389,50 +389,73 @@ impl Report {
 
 /// The Markdown inventory table of `lines`.
 fn inventory(o: &mut String, lines: &[&SecretLine]) {
-    let _ = writeln!(
-        o,
-        "| path | type | consumers | method/role | first | last | retrievals | owner | env | sensitivity |"
-    );
-    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|");
-    for l in lines {
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            l.path,
-            l.mount_type,
+    let head = [
+        "path",
+        "type",
+        "consumers",
+        "method/role",
+        "first",
+        "last",
+        "retrievals",
+        "owner",
+        "env",
+        "sensitivity",
+    ];
+    table(o, &head, lines, |l| {
+        vec![
+            l.path.clone(),
+            l.mount_type.clone(),
             join(&l.consumers, ", "),
             join(&l.methods, ", "),
-            l.first_retrieval,
-            l.last_retrieval,
-            l.retrievals,
-            l.owner,
-            l.environment,
-            l.sensitivity
-        );
-    }
+            l.first_retrieval.clone(),
+            l.last_retrieval.clone(),
+            l.retrievals.to_string(),
+            l.owner.clone(),
+            l.environment.clone(),
+            l.sensitivity.clone(),
+        ]
+    });
 }
 
 /// The Markdown rotations and renewals table of `lines`.
 fn rotations(o: &mut String, lines: &[&SecretLine]) {
-    let _ = writeln!(
-        o,
-        "| path | rotations | mean interval (s) | max interval (s) | rotation period (s) | lease TTL (s) | overdue | renewals | mean renewal interval (s) |"
-    );
-    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|");
-    for l in lines {
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            l.path,
-            l.rotations,
+    let head = [
+        "path",
+        "rotations",
+        "mean interval (s)",
+        "max interval (s)",
+        "rotation period (s)",
+        "lease TTL (s)",
+        "overdue",
+        "renewals",
+        "mean renewal interval (s)",
+    ];
+    table(o, &head, lines, |l| {
+        vec![
+            l.path.clone(),
+            l.rotations.to_string(),
             opt(l.rotation_interval_s),
             opt(l.max_rotation_interval_s),
             opt(l.rotation_period_s),
             opt(l.lease_ttl_s),
-            if l.rotation_overdue { "**yes**" } else { "no" },
-            l.renewals,
-            opt(l.renewal_interval_s)
-        );
+            if l.rotation_overdue { "**yes**" } else { "no" }.to_string(),
+            l.renewals.to_string(),
+            opt(l.renewal_interval_s),
+        ]
+    });
+}
+
+/// A Markdown table with the columns `head` and a row of `cells` per line.
+fn table(
+    o: &mut String,
+    head: &[&str],
+    lines: &[&SecretLine],
+    cells: impl Fn(&SecretLine) -> Vec<String>,
+) {
+    let _ = writeln!(o, "| {} |", head.join(" | "));
+    let _ = writeln!(o, "|{}", "---|".repeat(head.len()));
+    for l in lines {
+        let _ = writeln!(o, "| {} |", cells(l).join(" | "));
     }
 }
 

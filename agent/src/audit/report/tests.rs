@@ -1,5 +1,7 @@
 use super::*;
-use crate::audit::{Auditor, EventKind, Identity, Outcome, Record, SecretMeta};
+use crate::audit::{
+    Auditor, CallerMeta, EventKind, Identity, Outcome, ProxyMeta, Record, SecretMeta,
+};
 use crate::config::{AuditConfig, Metadata};
 
 fn read(path: &str, lease: &str, ttl: u64) -> Record {
@@ -85,9 +87,8 @@ fn rotations_renewals_failures_and_metadata() {
     assert_eq!(r.chain_gaps.len(), 1, "{:?}", r.chain_gaps);
 }
 
-#[test]
-fn proxied_retrievals_count_with_their_callers() {
-    use crate::audit::{CallerMeta, ProxyMeta};
+/// An auditor writing a file in a temp dir (kept while the dir lives), and the file.
+fn trail() -> (tempfile::TempDir, std::path::PathBuf, Auditor) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.log");
     let cfg = AuditConfig {
@@ -95,22 +96,38 @@ fn proxied_retrievals_count_with_their_callers() {
         ..AuditConfig::default()
     };
     let a = Auditor::from_config(&cfg, None).unwrap();
-    let proxied = |caller: CallerMeta, cache: &'static str| {
-        Record::new(EventKind::ProxyRequest, Outcome::Success)
-            .secret(SecretMeta {
-                path: "database/creds/app".into(),
-                lease_id: "l1".into(),
-                ..SecretMeta::default()
-            })
-            .proxied(
-                ProxyMeta {
-                    method: "GET".into(),
-                    status: 200,
-                    cache,
-                },
-                caller,
-            )
-    };
+    (dir, path, a)
+}
+
+/// The report of what `a` wrote to `path`.
+fn report_of(a: &Auditor, path: &std::path::Path) -> Report {
+    a.flush();
+    let text = std::fs::read_to_string(path).unwrap();
+    build(text.lines(), &Hasher::sha256())
+}
+
+/// A `proxy.request` answering `caller` with `secret` (lease `lease`), from the cache or not.
+fn proxied(secret: &str, lease: &str, caller: CallerMeta, cache: &'static str) -> Record {
+    Record::new(EventKind::ProxyRequest, Outcome::Success)
+        .secret(SecretMeta {
+            path: secret.into(),
+            lease_id: lease.into(),
+            ..SecretMeta::default()
+        })
+        .proxied(
+            ProxyMeta {
+                method: "GET".into(),
+                status: 200,
+                cache,
+            },
+            caller,
+        )
+}
+
+#[test]
+fn proxied_retrievals_count_with_their_callers() {
+    let (_dir, path, a) = trail();
+    let proxied = |caller, cache| proxied("database/creds/app", "l1", caller, cache);
     let tcp = |port: u16| CallerMeta {
         address: Some(format!("127.0.0.1:{port}")),
         ..CallerMeta::default()
@@ -126,9 +143,7 @@ fn proxied_retrievals_count_with_their_callers() {
         },
         "hit",
     ));
-    a.flush();
-    let text = std::fs::read_to_string(&path).unwrap();
-    let r = build(text.lines(), &Hasher::sha256());
+    let r = report_of(&a, &path);
     let db = &r.secrets[0];
     assert_eq!(db.retrievals, 3);
     let consumers: Vec<&str> = db.consumers.iter().map(String::as_str).collect();
@@ -140,14 +155,7 @@ fn proxied_retrievals_count_with_their_callers() {
 
 #[test]
 fn retrievals_are_grouped_by_workload_with_their_renewals() {
-    use crate::audit::{CallerMeta, ProxyMeta};
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("a.log");
-    let cfg = AuditConfig {
-        file: Some(path.clone()),
-        ..AuditConfig::default()
-    };
-    let a = Auditor::from_config(&cfg, None).unwrap();
+    let (_dir, path, a) = trail();
     let caller = |workload: Option<&str>, uid: u32| CallerMeta {
         pid: Some(7),
         uid: Some(uid),
@@ -156,22 +164,7 @@ fn retrievals_are_grouped_by_workload_with_their_renewals() {
         token_accessor: workload.map(|w| format!("acc-{w}")),
         ..CallerMeta::default()
     };
-    let proxied = |secret: &str, lease: &str, caller: CallerMeta| {
-        Record::new(EventKind::ProxyRequest, Outcome::Success)
-            .secret(SecretMeta {
-                path: secret.into(),
-                lease_id: lease.into(),
-                ..SecretMeta::default()
-            })
-            .proxied(
-                ProxyMeta {
-                    method: "GET".into(),
-                    status: 200,
-                    cache: "miss",
-                },
-                caller,
-            )
-    };
+    let proxied = |secret, lease, caller| proxied(secret, lease, caller, "miss");
     a.record(proxied("secret/data/a", "", caller(Some("a"), 2001)));
     a.record(proxied("secret/data/a", "", caller(Some("a"), 2001)));
     a.record(proxied(
@@ -188,9 +181,7 @@ fn retrievals_are_grouped_by_workload_with_their_renewals() {
     refused.outcome = Outcome::Failure;
     refused.error = Some("no workload matches the caller".into());
     a.record(refused);
-    a.flush();
-    let text = std::fs::read_to_string(&path).unwrap();
-    let r = build(text.lines(), &Hasher::sha256());
+    let r = report_of(&a, &path);
     let lines: Vec<(&str, &str, u64, u64)> = r
         .secrets
         .iter()
