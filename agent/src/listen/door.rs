@@ -1,7 +1,7 @@
 //! Per-host mode on the unix listeners (DESIGN.md §11): each connection's peer attested by the kernel,
 //! each request matched to exactly one workload and sent with that workload's token. A caller that
 //! cannot be attested, or matches no workload or several, is refused before anything reaches the
-//! backend.
+//! backend, the agent API (`/agent/v1/...`) included.
 
 use std::os::fd::{AsFd, OwnedFd};
 

@@ -1,5 +1,6 @@
 //! The API proxy: one request in, one answer out. `/v1/...` goes to the backend through the backend
-//! client (the caller's token, or the agent's per `use_auto_auth_token`); with `cache {}` a request the
+//! client (the caller's token, or the agent's per `use_auto_auth_token`; from a caller matched to a
+//! workload, its own token or else the workload's, never the agent's); with `cache {}` a request the
 //! cache may answer or must see is read whole and goes through [`Cache::handle`], everything else
 //! streams both ways. The agent API: `/agent/v1/metrics`, `/agent/v1/quit` (`enable_quit`),
 //! `/agent/v1/cache-clear` (with a cache). A `metrics_only` listener serves the metrics alone.
