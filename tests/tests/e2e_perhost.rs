@@ -350,10 +350,12 @@ fn each_caller_gets_its_own_workloads_secrets_and_a_stranger_nothing() {
         // The accessor joins sidekey's event to the server's audit log.
         let accessor = c["token_accessor"].as_str().unwrap();
         assert_eq!(server.audit_hash(accessor), on_server(w), "{ev}");
-        // The token's creation is audited with its accessor, naming the workload.
+        // The token's creation is audited with its accessor, naming the workload and the caller that
+        // asked first.
         assert!(
             events.iter().any(|e| e["event"] == "auth.login"
                 && e["caller"]["workload"] == w
+                && e["caller"]["uid"] == user.uid
                 && e["identity"]["token_accessor"] == accessor),
             "{events:#?}"
         );

@@ -252,7 +252,7 @@ impl Proxy {
                 mut caller,
                 workload,
                 tokens,
-            } => match workload_token(&mut headers, workload, tokens).await {
+            } => match workload_token(&mut headers, workload, tokens, &caller).await {
                 Ok((token, accessor)) => {
                     let added = accessor.is_some();
                     caller.token_accessor = accessor;
@@ -504,11 +504,12 @@ async fn workload_token(
     headers: &mut HeaderMap,
     workload: &WorkloadConfig,
     tokens: &WorkloadTokens,
+    caller: &CallerMeta,
 ) -> Result<(Option<SecretString>, Option<String>), Response<Body>> {
     if let Some(own) = caller_token(headers) {
         return Ok((Some(own), None));
     }
-    match tokens.token(workload).await {
+    match tokens.token_for(workload, Some(caller)).await {
         Ok(t) => {
             headers.remove(AUTHORIZATION);
             if let Ok(mut v) = HeaderValue::from_str(t.secret.expose_secret()) {

@@ -161,6 +161,18 @@ impl WorkloadTokens {
     /// [`WorkloadTokenError`]: the server refused to create it (the agent's policies, the role's
     /// `allowed_policies`: permanent) or could not be reached (transient).
     pub async fn token(&self, w: &WorkloadConfig) -> Result<WorkloadToken, WorkloadTokenError> {
+        self.token_for(w, None).await
+    }
+
+    /// [`Self::token`] asked for by `caller`: a creation's `auth.login` event carries its caller block.
+    ///
+    /// # Errors
+    /// As [`Self::token`].
+    pub async fn token_for(
+        &self,
+        w: &WorkloadConfig,
+        caller: Option<&CallerMeta>,
+    ) -> Result<WorkloadToken, WorkloadTokenError> {
         if let Some(t) = self.held(&w.name) {
             return Ok(t);
         }
@@ -177,7 +189,7 @@ impl WorkloadTokens {
         if let Some(t) = self.held(&w.name) {
             return Ok(t);
         }
-        self.create(w).await
+        self.create(w, caller).await
     }
 
     /// The token the table holds for the workload `name` and still serves.
@@ -190,7 +202,11 @@ impl WorkloadTokens {
     }
 
     /// Create `w`'s token with the agent's current token and hand it to the table.
-    async fn create(&self, w: &WorkloadConfig) -> Result<WorkloadToken, WorkloadTokenError> {
+    async fn create(
+        &self,
+        w: &WorkloadConfig,
+        caller: Option<&CallerMeta>,
+    ) -> Result<WorkloadToken, WorkloadTokenError> {
         let source = self.source();
         let mut agent_rx = source.agent.clone();
         let agent = agent_rx
@@ -210,7 +226,12 @@ impl WorkloadTokens {
         let created = client
             .create_token(&agent, w.token_role.as_deref(), &body)
             .await;
-        self.audit(w, &client, created.as_ref().map(|a| a.accessor.as_str()));
+        self.audit(
+            w,
+            caller,
+            &client,
+            created.as_ref().map(|a| a.accessor.as_str()),
+        );
         let auth = created.map_err(|source| WorkloadTokenError::Create {
             workload: w.name.clone(),
             source,
@@ -251,8 +272,15 @@ impl WorkloadTokens {
         })
     }
 
-    /// One `auth.login` event for a creation (its accessor on success), naming the workload.
-    fn audit(&self, w: &WorkloadConfig, client: &Client, created: Result<&str, &BackendError>) {
+    /// One `auth.login` event for a creation (its accessor on success), naming the workload and the
+    /// caller that asked, if any.
+    fn audit(
+        &self,
+        w: &WorkloadConfig,
+        caller: Option<&CallerMeta>,
+        client: &Client,
+        created: Result<&str, &BackendError>,
+    ) {
         let identity = Identity {
             method: "token".into(),
             mount: "auth/token".into(),
@@ -266,7 +294,7 @@ impl WorkloadTokens {
         r.caller = Some(CallerMeta {
             workload: Some(w.name.clone()),
             token_accessor: created.ok().map(str::to_string),
-            ..CallerMeta::default()
+            ..caller.cloned().unwrap_or_default()
         });
         self.inner.auditor.record(r);
     }
