@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use sidekey_tests::background::{Background, wait_until};
 use sidekey_tests::hcl::{self, AutoAuth};
 use sidekey_tests::process::{Finished, run_with_timeout};
@@ -43,6 +43,9 @@ sys.stdout.buffer.write(data)
 /// `python3` from the system (a user other than root cannot run root's pyenv shims).
 const PYTHON: &str = "/usr/bin/python3";
 
+/// Policy `cred-agent`: the agent's token may create the workloads' tokens as its children.
+const AGENT_POLICY: &str = r#"path "auth/token/create" { capabilities = ["update"] }"#;
+
 /// Load credential `id` for `unit` from `sock` as `user` (root when `None`): what was read, and the pid
 /// that asked.
 fn load(sock: &Path, unit: &str, id: &str, user: Option<&TestUser>) -> (String, i64) {
@@ -63,11 +66,25 @@ fn load(sock: &Path, unit: &str, id: &str, user: Option<&TestUser>) -> (String, 
 }
 
 /// Acceptance 3: root asking for `app-a.service`'s `db-password` gets the workload's template rendered
-/// with a KV value read from the server; another user, an unknown unit and an unknown id get nothing;
-/// every connection is a `credential.serve` event naming the unit, the id and who asked.
+/// with a KV value read from the server with the workload's own token; another user, an unknown unit and
+/// an unknown id get nothing; every connection is a `credential.serve` event naming the unit, the id and
+/// who asked.
 #[test]
 fn systemd_loads_a_credential_rendered_for_the_units_workload() {
-    let fx = Setup::new().jwt().start();
+    let fx = Setup::new().start();
+    fx.bao.write(
+        "sys/policies/acl/cred-agent",
+        json!({ "policy": AGENT_POLICY }),
+    );
+    // The agent holds `app` so that the workload's child token may have it.
+    let created = fx.bao.write(
+        "auth/token/create",
+        json!({ "policies": ["cred-agent", "app"], "ttl": "1h" }),
+    );
+    let agent_token = fx.write_file(
+        "agent-token",
+        created["auth"]["client_token"].as_str().unwrap(),
+    );
     let user = TestUser::create("skt-d");
     let out = ShmDir::new();
     // The other user must reach the socket to be refused by sidekey rather than by the directory.
@@ -85,7 +102,7 @@ fn systemd_loads_a_credential_rendered_for_the_units_workload() {
     let matcher = hcl::block("match", &[&hcl::attr("unit", "app-a.service")]);
     let text = [
         hcl::vault(&fx.addr()),
-        AutoAuth::jwt(&fx.app_jwt().path, "app").to_string(),
+        AutoAuth::token_file(&agent_token).to_string(),
         hcl::audit(&audit, &[]),
         hcl::block(
             "listener \"credentials\"",
@@ -134,6 +151,18 @@ fn systemd_loads_a_credential_rendered_for_the_units_workload() {
     assert_eq!(ok["caller"]["uid"], 0);
     assert_eq!(ok["caller"]["unit"], "app-a.service");
     assert_eq!(ok["caller"]["workload"], "app-a");
+    // The workload's own token, a child of the agent's restricted to its policies, named for it.
+    let accessor = ok["caller"]["token_accessor"].as_str().unwrap();
+    let token = fx.bao.write(
+        "auth/token/lookup-accessor",
+        json!({ "accessor": accessor }),
+    );
+    assert_eq!(token["data"]["meta"]["workload"], "app-a", "{token}");
+    assert_eq!(
+        token["data"]["policies"],
+        json!(["app", "default"]),
+        "{token}"
+    );
     let refused = serves[1];
     assert_eq!(refused["outcome"], "failure");
     assert_eq!(refused["caller"]["uid"], user.uid);
@@ -150,13 +179,20 @@ fn systemd_loads_a_credential_rendered_for_the_units_workload() {
             format!("no workload has credential {id:?} for unit {unit:?}")
         );
     }
-    // The read the credential caused names the caller too.
+    // The token's creation and the read the credential caused name the caller too.
+    let created = events
+        .iter()
+        .find(|e| e["event"] == "auth.login" && e["caller"]["workload"] == "app-a")
+        .unwrap_or_else(|| panic!("no auth.login for the workload's token: {events:#?}"));
+    assert_eq!(created["caller"]["unit"], "app-a.service");
+    assert_eq!(created["identity"]["token_accessor"], accessor);
     let read = events
         .iter()
         .find(|e| e["event"] == "secret.read" && e["caller"]["workload"] == "app-a")
         .unwrap_or_else(|| panic!("no secret.read for the credential: {events:#?}"));
     assert_eq!(read["secret"]["path"], "secret/data/app/config");
     assert_eq!(read["caller"]["unit"], "app-a.service");
+    assert_eq!(read["identity"]["token_accessor"], accessor);
     let log = std::fs::read_to_string(&audit).unwrap();
     assert!(
         !log.contains(&fx.sentinel),

@@ -12,9 +12,11 @@ use crate::config::Config;
 use crate::lease::jobs::prepare;
 use crate::lease::{Engine, Outcome, Reloads, Until};
 use crate::listen::cache::Cache;
-use crate::listen::{Listeners, Proxy, Upstream};
+use crate::listen::{Door, Listeners, Proxy, Upstream};
 use crate::persist::{PersistError, StateStore};
-use crate::workload::credentials::{self, Credentials};
+use crate::workload::credentials::Credentials;
+use crate::workload::select::Selector;
+use crate::workload::tokens::WorkloadTokens;
 
 use super::EnvSource;
 use super::evidence::Evidence;
@@ -37,6 +39,8 @@ pub(super) struct Session {
     listeners: Option<Listeners>,
     /// The `LoadCredential=` socket (`run` only).
     credentials: Option<Credentials>,
+    /// Each workload's token (per-host mode), made with the current engine.
+    pub(super) workload_tokens: WorkloadTokens,
 }
 
 impl Session {
@@ -57,6 +61,7 @@ impl Session {
         let notifier = Notifier::from_env(env.as_ref(), !child_notifies);
         let engine = build_engine(cfg, &auditor, &telemetry, notifier, env.clone(), once)?;
         let refresh = engine.refresh_requests();
+        let workload_tokens = WorkloadTokens::new(&engine, auditor.clone());
         let evidence = Evidence::start(cfg, auditor.clone(), telemetry.clone(), refresh, !once)
             .await
             .map_err(|e| config_error(&e))?;
@@ -71,6 +76,7 @@ impl Session {
             once,
             listeners: None,
             credentials: None,
+            workload_tokens,
         })
     }
 
@@ -86,7 +92,8 @@ impl Session {
             let c = Credentials::start(
                 l,
                 &cfg.workloads,
-                credential_source(&self.engine),
+                self.engine.proxy_client(),
+                self.workload_tokens.clone(),
                 self.auditor.clone(),
                 self.env.clone(),
             )
@@ -120,7 +127,13 @@ impl Session {
             self.telemetry.clone(),
             shutdown.clone(),
         );
-        let listeners = Listeners::start(&cfg.listeners, proxy)
+        let door = if cfg.workloads.is_empty() {
+            None
+        } else {
+            let selector = Selector::new(&cfg.workloads).map_err(|e| config_error(&e))?;
+            Some(Door::new(selector, self.workload_tokens.clone()))
+        };
+        let listeners = Listeners::start(&cfg.listeners, proxy, door)
             .await
             .map_err(|e| config_error(&e))?;
         self.listeners = Some(listeners);
@@ -158,8 +171,9 @@ impl Session {
         self.engine.teardown(true).await;
         self.engine = engine;
         if let Some(c) = &self.credentials {
-            c.set_source(credential_source(&self.engine));
+            c.set_client(self.engine.proxy_client());
         }
+        self.workload_tokens.follow(&self.engine);
         if let Some(l) = &self.listeners {
             l.set_upstream(upstream(&cfg, &self.engine));
             if l.running() != cfg.listeners.as_slice() {
@@ -244,14 +258,6 @@ fn upstream(cfg: &Config, engine: &Engine) -> Upstream {
     Upstream {
         client: engine.proxy_client(),
         cache,
-        token: engine.auto_token(),
-    }
-}
-
-/// What the `LoadCredential=` socket renders with: `engine`'s client and tokens.
-fn credential_source(engine: &Engine) -> credentials::Source {
-    credentials::Source {
-        client: engine.proxy_client(),
         token: engine.auto_token(),
     }
 }

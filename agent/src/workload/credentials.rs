@@ -6,10 +6,9 @@
 //! without data. Every connection is one `credential.serve` event.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use secrecy::SecretString;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Semaphore, watch};
@@ -17,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::audit::event::CredentialMeta;
-use crate::audit::{Auditor, CallerMeta, EventKind, Identity, Record};
+use crate::audit::{Auditor, CallerMeta, EventKind, Record};
 use crate::backend::Client;
 use crate::config::{CredentialListener, WorkloadConfig};
 use crate::lease::fetch::Fetcher;
@@ -27,6 +26,7 @@ use crate::listen::{BindError, bind_unix};
 use crate::output::{OutputFailure, OutputId};
 use crate::runtime::EnvSource;
 use crate::template::{ParseOptions, Template, TemplateError};
+use crate::workload::tokens::{self, WorkloadTokenError, WorkloadTokens};
 
 /// How long one connection may take, fetches included: systemd waits for it to start the unit.
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -88,8 +88,8 @@ enum Refusal {
     Address(AddressError),
     #[error("no workload has credential {id:?} for unit {unit:?}")]
     Unknown { unit: String, id: String },
-    #[error("workload {workload:?}: no token: {reason}")]
-    Token { workload: String, reason: String },
+    #[error(transparent)]
+    Token(WorkloadTokenError),
     #[error(transparent)]
     Render(OutputFailure),
     #[error("writing the credential: {0}")]
@@ -98,21 +98,6 @@ enum Refusal {
     Deadline,
     #[error("sidekey is stopping")]
     Stopping,
-}
-
-/// What credentials are rendered with: the backend client in use and the tokens. A reload that starts
-/// the engine over gives a new one ([`Credentials::set_source`]).
-pub struct Source {
-    /// The backend client, as the engine publishes it.
-    pub client: watch::Receiver<Client>,
-    /// The agent's current token.
-    pub token: watch::Receiver<Option<SecretString>>,
-}
-
-/// A workload's token, as a credential is rendered with it.
-struct WorkloadToken {
-    secret: SecretString,
-    accessor: Option<String>,
 }
 
 /// One `credential` stanza, parsed.
@@ -126,7 +111,9 @@ struct Served {
 /// What every connection reads.
 struct Shared {
     served: Vec<Served>,
-    source: Mutex<Arc<Source>>,
+    /// The backend client, as the engine publishes it (a new engine after a reload gives a new one).
+    client: Mutex<watch::Receiver<Client>>,
+    tokens: WorkloadTokens,
     auditor: Auditor,
     env: Arc<dyn EnvSource>,
 }
@@ -149,14 +136,16 @@ impl std::fmt::Debug for Credentials {
 }
 
 impl Credentials {
-    /// Parse every workload's credentials, bind `l`'s socket and serve it.
+    /// Parse every workload's credentials, bind `l`'s socket and serve it: credentials are rendered
+    /// through `client` with the workload's token from `tokens`.
     ///
     /// # Errors
     /// [`StartError`], naming the stanza's file:line.
     pub fn start(
         l: &CredentialListener,
         workloads: &[WorkloadConfig],
-        source: Source,
+        client: watch::Receiver<Client>,
+        tokens: WorkloadTokens,
         auditor: Auditor,
         env: Arc<dyn EnvSource>,
     ) -> Result<Self, StartError> {
@@ -171,7 +160,8 @@ impl Credentials {
         tracing::info!(path = %l.path.display(), credentials = served.len(), "credentials listening");
         let shared = Arc::new(Shared {
             served,
-            source: Mutex::new(Arc::new(source)),
+            client: Mutex::new(client),
+            tokens,
             auditor,
             env,
         });
@@ -190,11 +180,14 @@ impl Credentials {
         })
     }
 
-    /// Render with `source` from now on (a reload started the engine over).
-    pub fn set_source(&self, source: Source) {
-        if let Ok(mut s) = self.shared.source.lock() {
-            *s = Arc::new(source);
-        }
+    /// Fetch through `client` from now on (a reload started the engine over).
+    pub fn set_client(&self, client: watch::Receiver<Client>) {
+        let mut held = self
+            .shared
+            .client
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *held = client;
     }
 
     /// Stop accepting, let the connections in progress end (a few seconds at most), remove the socket.
@@ -310,13 +303,17 @@ impl Shared {
                     unit: asked.unit.clone(),
                     id: asked.id.clone(),
                 })?;
-            caller.workload = Some(served.workload.name.clone());
-            let source = self.source();
-            let token = workload_token(&source, &served.workload)?;
-            caller.token_accessor.clone_from(&token.accessor);
-            let fetcher = Fetcher::new(source.client.borrow().clone(), self.auditor.clone())
-                .for_caller(caller.clone());
-            let identity = workload_identity(&served.workload, token.accessor.as_deref());
+            let w = &served.workload;
+            caller.workload = Some(w.name.clone());
+            let token = self
+                .tokens
+                .token_for(w, Some(&caller))
+                .await
+                .map_err(Refusal::Token)?;
+            caller.token_accessor = Some(token.accessor.clone());
+            let fetcher =
+                Fetcher::new(self.client(), self.auditor.clone()).for_caller(caller.clone());
+            let identity = tokens::identity(w, &token.accessor);
             let id = OutputId::Credential(format!("{}/{}", asked.unit, asked.id));
             let bytes = render_once(
                 &served.renderer,
@@ -344,7 +341,9 @@ impl Shared {
             Ok(()) => {
                 tracing::info!(unit = ?caller.unit, workload = ?caller.workload, "credential served")
             }
-            Err(e) => tracing::warn!(error = %e, "credential refused"),
+            Err(e) => {
+                tracing::warn!(uid = ?caller.uid, pid = ?caller.pid, error = %e, "credential refused")
+            }
         }
         let mut record = Record::result(EventKind::CredentialServe, result.as_ref().err());
         record.caller = Some(caller);
@@ -353,36 +352,10 @@ impl Shared {
         self.auditor.flush();
     }
 
-    fn source(&self) -> Arc<Source> {
-        match self.source.lock() {
-            Ok(s) => s.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-}
-
-/// The token `w`'s credentials are rendered with.
-fn workload_token(source: &Source, w: &WorkloadConfig) -> Result<WorkloadToken, Refusal> {
-    let current = source.token.borrow().clone();
-    let secret = current.ok_or_else(|| Refusal::Token {
-        workload: w.name.clone(),
-        reason: "the agent is not logged in yet".into(),
-    })?;
-    Ok(WorkloadToken {
-        secret,
-        accessor: None,
-    })
-}
-
-/// Who the backend sees when `w`'s credentials are fetched: the workload's token (its accessor joins the
-/// server's audit log).
-fn workload_identity(w: &WorkloadConfig, accessor: Option<&str>) -> Identity {
-    Identity {
-        method: "token".into(),
-        mount: "auth/token".into(),
-        role: w.token_role.clone().unwrap_or_default(),
-        subject: w.name.clone(),
-        token_accessor: accessor.unwrap_or_default().to_string(),
+    /// The backend client in use now.
+    fn client(&self) -> Client {
+        let held = self.client.lock().unwrap_or_else(PoisonError::into_inner);
+        held.borrow().clone()
     }
 }
 

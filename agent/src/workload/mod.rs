@@ -18,6 +18,7 @@ mod cgroup;
 pub mod credentials;
 pub mod peer;
 pub mod select;
+pub mod tokens;
 
 /// What the kernel says about a local caller, read once per connection and pinned against pid reuse.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

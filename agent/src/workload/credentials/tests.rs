@@ -1,3 +1,7 @@
+use std::time::Duration;
+
+use secrecy::SecretString;
+
 use super::*;
 
 fn asked(unit: &str, id: &str) -> CredentialMeta {
@@ -108,21 +112,51 @@ fn workload(name: &str, credentials: &[(&str, &str, &str)]) -> WorkloadConfig {
     }
 }
 
-fn source() -> Source {
-    let client = Client::new(&crate::backend::client::ClientSettings {
-        address: "http://127.0.0.1:1",
-        addresses: &[],
-        namespace: None,
-        tls: crate::backend::tls::TlsSettings::default(),
-        max_in_flight: 8,
-        auth: crate::backend::client::Reuse::default(),
-        templating: crate::backend::client::Reuse::default(),
-    })
-    .unwrap();
-    Source {
-        client: watch::channel(client).1,
-        token: watch::channel(Some(SecretString::from("s.agent".to_string()))).1,
-    }
+/// An engine whose table already holds `app-a`'s token (so no server is asked for one), and the
+/// workloads' tokens made with it.
+fn tokens(auditor: &Auditor) -> (crate::lease::Engine, WorkloadTokens) {
+    use crate::lease::proxied::{HeldKind, NewHeld, Parent};
+    let engine = crate::lease::Engine::new(
+        Arc::new(crate::config::Config::default()),
+        Client::plain("http://127.0.0.1:1"),
+        Vec::new(),
+        Vec::new(),
+        auditor.clone(),
+        Arc::new(Env),
+        false,
+    );
+    let leases = engine.proxy_leases();
+    let held = NewHeld {
+        kind: HeldKind::Token {
+            accessor: "acc-app-a".into(),
+            print: leases.token_print(&SecretString::from("s.app-a".to_string())),
+        },
+        renew_with: SecretString::from("s.app-a".to_string()),
+        parent: Parent::None,
+        path: "auth/token/create".into(),
+        ttl: Duration::from_secs(3600),
+        renewable: true,
+    };
+    leases.lock().hold_workload_token(held, "app-a");
+    let tokens = WorkloadTokens::new(&engine, auditor.clone());
+    (engine, tokens)
+}
+
+/// Start the listener at `l` for `workloads` on `engine`.
+fn start(
+    l: &CredentialListener,
+    workloads: &[WorkloadConfig],
+    auditor: Auditor,
+) -> Result<Credentials, StartError> {
+    let (engine, tokens) = tokens(&auditor);
+    Credentials::start(
+        l,
+        workloads,
+        engine.proxy_client(),
+        tokens,
+        auditor,
+        Arc::new(Env),
+    )
 }
 
 /// Connect to `path` as systemd does (bound to `\0RANDOM/unit/UNIT/ID` when `from` is given) and read
@@ -155,8 +189,7 @@ async fn root_gets_the_rendered_credential_anything_else_nothing() {
         "app-a",
         &[("db-user", "app-a.service", "user={{ env \"DB_USER\" }}")],
     )];
-    let auditor = Auditor::from_config(&audit, None).unwrap();
-    let c = Credentials::start(&l, &workloads, source(), auditor, Arc::new(Env)).unwrap();
+    let c = start(&l, &workloads, Auditor::from_config(&audit, None).unwrap()).unwrap();
     let served = load(&path, Some("0f3a9c/unit/app-a.service/db-user")).await;
     assert_eq!(served, b"user=alice");
     assert!(
@@ -186,6 +219,7 @@ async fn root_gets_the_rendered_credential_anything_else_nothing() {
     assert_eq!(events[0]["credential"]["id"], "db-user");
     assert_eq!(events[0]["caller"]["unit"], "app-a.service");
     assert_eq!(events[0]["caller"]["workload"], "app-a");
+    assert_eq!(events[0]["caller"]["token_accessor"], "acc-app-a");
     assert_eq!(events[1]["outcome"], "failure");
     assert_eq!(
         events[1]["error"],
@@ -207,9 +241,7 @@ async fn bad_credential_stanzas_are_configuration_errors() {
         path: dir.path().join("creds.sock"),
         origin: origin(5),
     };
-    let start = |w: &[WorkloadConfig]| {
-        Credentials::start(&l, w, source(), Auditor::disabled(), Arc::new(Env)).map(|_| ())
-    };
+    let start = |w: &[WorkloadConfig]| start(&l, w, Auditor::disabled()).map(|_| ());
     let e = start(&[workload("a", &[("pw", "a.service", "{{ end }}")])]).unwrap_err();
     assert!(
         e.to_string()
