@@ -11,6 +11,7 @@ use super::{ConfigError, hcl, hcl1, json};
 
 mod log;
 mod token;
+mod workload;
 
 use self::log::LogSettings;
 
@@ -132,6 +133,12 @@ struct Merged {
     env_names: HashMap<String, Origin>,
     /// `cache` / `api_proxy` keys that ask for the auto-auth token.
     token_users: Vec<(&'static str, Origin)>,
+    /// `listener "credentials"`'s origin.
+    credential_listener: Option<Origin>,
+    /// Each workload's name.
+    workload_names: HashMap<String, Origin>,
+    /// Each credential's (unit, id).
+    credential_ids: HashMap<(String, String), Origin>,
 }
 
 impl Merged {
@@ -145,6 +152,11 @@ impl Merged {
                 (key, origin)
             }));
         self.add_log(file, std::mem::take(&mut p.log))?;
+        self.add_workloads(
+            file,
+            std::mem::take(&mut p.workloads),
+            p.credential_listener.take(),
+        )?;
         let c = &mut self.config;
         c.warnings
             .extend(p.warnings.into_iter().map(|w| ConfigWarning {
@@ -292,6 +304,7 @@ impl Merged {
     fn finish(mut self) -> Result<Config, ConfigError> {
         self.finish_persist()?;
         self.finish_api_proxy();
+        self.finish_workloads()?;
         if let Some(missing) = self.token_user_without_auto_auth() {
             return Err(missing);
         }

@@ -16,6 +16,7 @@ mod persist;
 mod sinks;
 mod unserved;
 mod valid;
+mod workload;
 
 use std::path::PathBuf;
 

@@ -8,7 +8,7 @@
 //! `exec`, checked against `bao agent`), and in sidekey's own blocks, a misplaced key stays an error.
 
 use super::auto_auth::{METHOD_KEYS, SINK_KEYS};
-use super::{persist, unserved};
+use super::{persist, unserved, workload};
 
 /// One block's keys.
 struct Block {
@@ -94,6 +94,7 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "log_rotate_bytes",
     "log_rotate_max_files",
     "disable_mlock",
+    "workload",
 ];
 
 /// Every block's keys.
@@ -108,6 +109,7 @@ const BLOCKS: &[Block] = &[
             "lease_state_file",
             "lease_state_key_file",
             "lease_check_interval",
+            "workload",
         ],
     ),
     agent(
@@ -281,6 +283,17 @@ const BLOCKS: &[Block] = &[
     strict(&["audit.http"], AUDIT_HTTP, AUDIT_HTTP),
     strict(&["audit.metadata"], AUDIT_METADATA, AUDIT_METADATA),
     strict(&["audit.secret"], AUDIT_SECRET, AUDIT_SECRET),
+    strict(&["workload"], workload::KEYS, workload::KEYS),
+    strict(
+        &["workload.match"],
+        workload::MATCH_KEYS,
+        workload::MATCH_KEYS,
+    ),
+    strict(
+        &["workload.credential"],
+        workload::CREDENTIAL_KEYS,
+        workload::CREDENTIAL_KEYS,
+    ),
     agent(&["cache"], super::cache::KEYS, &["static_secret_ttl"]),
     agent(&["cache.persist"], persist::KEYS, persist::SIDEKEY_KEYS),
     agent(&["api_proxy"], unserved::API_PROXY.keys, &[]),

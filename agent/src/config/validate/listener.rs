@@ -1,4 +1,5 @@
-//! The listeners: sidekey's `listener "admin" { address }` (health and metrics) and Vault Agent's
+//! The listeners: sidekey's `listener "admin" { address }` (health and metrics), its
+//! `listener "credentials"` (read in `workload`), and Vault Agent's
 //! `listener "tcp"` / `listener "unix"` (the API proxy), and `api_proxy { ... }`. The listener keys Vault
 //! knows that sidekey does not act on load with one warning each; a client-certificate requirement is
 //! refused (serving callers it would have turned away is not harmless).
@@ -11,9 +12,9 @@ use crate::config::field::Field;
 use crate::config::node::{Problem, Value};
 use crate::config::section::{Labels, Section};
 use crate::config::types::{
-    AdminListener, ApiListener, ApiProxyConfig, AutoAuthToken, DEFAULT_MAX_REQUEST_DURATION,
-    DEFAULT_MAX_REQUEST_SIZE, ListenerBind, ListenerRole, ListenerTls, Origin, TlsVersion,
-    WhenInconsistent,
+    AdminListener, ApiListener, ApiProxyConfig, AutoAuthToken, CredentialListener,
+    DEFAULT_MAX_REQUEST_DURATION, DEFAULT_MAX_REQUEST_SIZE, ListenerBind, ListenerRole,
+    ListenerTls, Origin, TlsVersion, WhenInconsistent,
 };
 use crate::config::values;
 
@@ -44,6 +45,8 @@ pub(crate) struct Listeners {
     pub admin: Option<Located<AdminListener>>,
     /// `listener "tcp"` / `"unix"`, their origins' files still empty (the merge fills them in).
     pub api: Vec<ApiListener>,
+    /// `listener "credentials"` (systemd's `LoadCredential=` socket).
+    pub credentials: Option<Located<CredentialListener>>,
 }
 
 /// `api_proxy { ... }` as given: `token_given` when it sets `use_auto_auth_token` (which then wins over
@@ -74,13 +77,20 @@ pub(super) fn listeners(
                 }
                 found.admin = Some((admin(b)?, line));
             }
+            "credentials" => {
+                if found.credentials.is_some() {
+                    return Err(Problem::new(line, "listener \"credentials\": given twice"));
+                }
+                found.credentials = Some((super::workload::credential_listener(b, line)?, line));
+            }
             "tcp" | "unix" => found.api.push(api(&label, line, b, warnings)?),
             _ => {
                 return Err(Problem::new(
                     line,
                     format!(
                         "listener {label:?}: unknown listener type; Vault Agent's are \"tcp\" and \"unix\" (the \
-                         API proxy), sidekey's is listener \"admin\" {{ address = \"127.0.0.1:8300\" }} for health and metrics"
+                         API proxy), sidekey's are listener \"admin\" {{ address = \"127.0.0.1:8300\" }} for health and metrics \
+                         and listener \"credentials\" {{ address = \"/run/sidekey/creds.sock\" }} for systemd's LoadCredential="
                     ),
                 ));
             }

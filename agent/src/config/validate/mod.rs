@@ -12,6 +12,7 @@ pub(super) mod logging;
 pub(super) mod persist;
 mod template;
 mod unserved;
+pub(super) mod workload;
 
 use std::path::PathBuf;
 
@@ -20,8 +21,8 @@ use super::node::{Node, Problem};
 use super::section::{Labels, Notes, Section};
 use super::types::{
     AdminListener, ApiListener, AuditConfig, AutoAuthConfig, AutoAuthToken, CacheConfig,
-    EnvTemplateConfig, ExecConfig, LeaseCheck, LogFormat, Parts, PersistConfig, TemplateConfig,
-    TemplateGlobalConfig, VaultConfig,
+    CredentialListener, EnvTemplateConfig, ExecConfig, LeaseCheck, LogFormat, Parts, PersistConfig,
+    TemplateConfig, TemplateGlobalConfig, VaultConfig, WorkloadConfig,
 };
 
 /// A value and the line it was given on.
@@ -50,6 +51,10 @@ pub(crate) struct Partial {
     pub admin_listener: Option<Located<AdminListener>>,
     /// `listener "tcp"` / `"unix"` (their origins' files filled in by the merge).
     pub listeners: Vec<ApiListener>,
+    /// `listener "credentials"` (its origin's file filled in by the merge).
+    pub credential_listener: Option<Located<CredentialListener>>,
+    /// `workload "NAME"` stanzas, in file order (their origins' files filled in by the merge).
+    pub workloads: Vec<WorkloadConfig>,
     /// `api_proxy`.
     pub api_proxy: Option<Located<listener::ApiProxyStanza>>,
     /// `cache { use_auto_auth_token }`.
@@ -130,6 +135,10 @@ fn stanzas<'a>(root: &'a Node, notes: &'a Notes) -> Result<Partial, Problem> {
             block.line,
         ));
     }
+    let mut workloads = Vec::new();
+    for block in s.blocks("workload", Labels::Required)? {
+        workloads.push(workload::workload(block)?);
+    }
     let out = Partial {
         vault,
         auto_auth,
@@ -147,6 +156,8 @@ fn stanzas<'a>(root: &'a Node, notes: &'a Notes) -> Result<Partial, Problem> {
         persist,
         admin_listener: listeners.admin,
         listeners: listeners.api,
+        credential_listener: listeners.credentials,
+        workloads,
         api_proxy,
         cache_token,
         cache,
