@@ -25,6 +25,7 @@
 //!   output in files, stopped with its whole group on drop.
 //! - [`proxy`]: a loopback TCP proxy that can cut the backend off and counts connections.
 //! - [`audit`]: reading sidekey's own audit file (JSON lines), its times, and `sidekey audit verify`.
+//! - [`users`]: local users a test runs callers as, removed when the test ends.
 
 // Test-only code: a failed expectation is a failed test, so `expect`/`panic!` with a message is the
 // right error handling here, and a wall-clock `std::time::Instant` is fine (no tokio clock to pause).
@@ -50,6 +51,7 @@ pub mod proxy;
 pub mod setup;
 pub mod sidekey;
 pub mod tmpfs;
+pub mod users;
 
 pub use bao::{Api, Bao, Reply};
 pub use cluster::{Cluster, ClusterFixture};

@@ -12,8 +12,10 @@ use crate::config::Config;
 use crate::lease::jobs::prepare;
 use crate::lease::{Engine, Outcome, Reloads, Until};
 use crate::listen::cache::Cache;
-use crate::listen::{Listeners, Proxy, Upstream};
+use crate::listen::{Door, Listeners, Proxy, Upstream};
 use crate::persist::{PersistError, StateStore};
+use crate::workload::select::Selector;
+use crate::workload::tokens::WorkloadTokens;
 
 use super::EnvSource;
 use super::evidence::Evidence;
@@ -34,6 +36,8 @@ pub(super) struct Session {
     once: bool,
     /// The API proxy's listeners (`run` only).
     listeners: Option<Listeners>,
+    /// Each workload's token (per-host mode), made with the current engine.
+    pub(super) workload_tokens: WorkloadTokens,
 }
 
 impl Session {
@@ -54,6 +58,7 @@ impl Session {
         let notifier = Notifier::from_env(env.as_ref(), !child_notifies);
         let engine = build_engine(cfg, &auditor, &telemetry, notifier, env.clone(), once)?;
         let refresh = engine.refresh_requests();
+        let workload_tokens = WorkloadTokens::new(&engine, auditor.clone());
         let evidence = Evidence::start(cfg, auditor.clone(), telemetry.clone(), refresh, !once)
             .await
             .map_err(|e| config_error(&e))?;
@@ -67,6 +72,7 @@ impl Session {
             _pid_file: PidFile::write(cfg.pid_file.as_deref()),
             once,
             listeners: None,
+            workload_tokens,
         })
     }
 
@@ -105,7 +111,13 @@ impl Session {
             self.telemetry.clone(),
             shutdown.clone(),
         );
-        let listeners = Listeners::start(&cfg.listeners, proxy)
+        let door = if cfg.workloads.is_empty() {
+            None
+        } else {
+            let selector = Selector::new(&cfg.workloads).map_err(|e| config_error(&e))?;
+            Some(Door::new(selector, self.workload_tokens.clone()))
+        };
+        let listeners = Listeners::start(&cfg.listeners, proxy, door)
             .await
             .map_err(|e| config_error(&e))?;
         self.listeners = Some(listeners);
@@ -142,6 +154,7 @@ impl Session {
         }
         self.engine.teardown(true).await;
         self.engine = engine;
+        self.workload_tokens.follow(&self.engine);
         if let Some(l) = &self.listeners {
             l.set_upstream(upstream(&cfg, &self.engine));
             if l.running() != cfg.listeners.as_slice() {

@@ -17,6 +17,7 @@ use crate::audit::CallerMeta;
 mod cgroup;
 pub mod peer;
 pub mod select;
+pub mod tokens;
 
 /// What the kernel says about a local caller, read once per connection and pinned against pid reuse.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
