@@ -211,6 +211,9 @@ pub struct TemplateConfig {
     pub allow_non_tmpfs: bool,
     /// `function_denylist`: template functions that may not be used.
     pub function_denylist: Vec<String>,
+    /// The workload whose token reads the template's secrets (a `template` inside `workload "NAME"`);
+    /// `None`: the agent's own token.
+    pub workload: Option<String>,
 }
 
 /// One `env_template "NAME" { contents = "..." }` stanza: an environment variable for the exec'd child.

@@ -137,7 +137,9 @@ fn stanzas<'a>(root: &'a Node, notes: &'a Notes) -> Result<Partial, Problem> {
     }
     let mut workloads = Vec::new();
     for block in s.blocks("workload", Labels::Required)? {
-        workloads.push(workload::workload(block)?);
+        let (w, files) = workload::workload(block, &mut warnings)?;
+        templates.extend(files);
+        workloads.push(w);
     }
     let out = Partial {
         vault,

@@ -65,6 +65,7 @@ pub(super) fn template(
         backup: s.get("backup", Field::bool)?.unwrap_or(false),
         allow_non_tmpfs: s.get("allow_non_tmpfs", Field::bool)?.unwrap_or(false),
         function_denylist: denylist,
+        workload: None,
     };
     // Earlier sidekey versions needed this key for `writeToFile`, which is now on as in Vault Agent: configs
     // written for them must keep loading, and whoever wrote `false` must learn how to turn it off now.

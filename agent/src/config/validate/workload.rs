@@ -1,5 +1,5 @@
-//! Per-host mode (DESIGN.md §11): `workload "NAME" { match {...} policies token_role credential "ID" {...} }`
-//! and `listener "credentials" { address }`, each checked on its own. What spans stanzas and files (unique
+//! Per-host mode (DESIGN.md §11): `workload "NAME" { match {...} policies token_role credential "ID" {...}
+//! template {...} }` and `listener "credentials" { address }`, each checked on its own. What spans stanzas and files (unique
 //! names and credentials, the listeners a workload is reached through, matches that overlap) is checked
 //! when the files are merged (`load::workload`).
 
@@ -10,14 +10,15 @@ use crate::config::field::Field;
 use crate::config::node::{Problem, Value};
 use crate::config::section::{Labeled, Labels, Section};
 use crate::config::types::{
-    CallerMatch, CredentialConfig, CredentialListener, Origin, WorkloadConfig,
+    CallerMatch, CredentialConfig, CredentialListener, Origin, TemplateConfig, WorkloadConfig,
 };
+use crate::config::validate::Located;
 use crate::template::{ParseOptions, Template};
 
 pub(crate) mod overlap;
 
 /// The keys of a `workload` block.
-pub(super) const KEYS: &[&str] = &["match", "policies", "token_role", "credential"];
+pub(super) const KEYS: &[&str] = &["match", "policies", "token_role", "credential", "template"];
 
 /// The keys of `workload { match { } }`.
 pub(super) const MATCH_KEYS: &[&str] = &[
@@ -28,24 +29,20 @@ pub(super) const MATCH_KEYS: &[&str] = &[
 pub(super) const CREDENTIAL_KEYS: &[&str] = &["unit", "contents"];
 
 /// Stanzas a workload may hold in a later version, refused for now with what to use instead.
-const NOT_YET: &[(&str, &str)] = &[
-    (
-        "template",
-        "not served yet inside a workload: use credential \"ID\" { unit, contents } for a systemd \
-         unit's LoadCredential=, or let the workload read its secrets through the listener \"unix\" socket",
-    ),
-    (
-        "auto_auth",
-        "not served yet inside a workload: the agent creates the workload's token from token_role or \
+const NOT_YET: &[(&str, &str)] = &[(
+    "auto_auth",
+    "not served yet inside a workload: the agent creates the workload's token from token_role or \
          policies, and callers reach it through credential \"ID\" { ... } or the listener \"unix\" socket",
-    ),
-];
+)];
 
 /// systemd's limit on a credential id (a file name in the unit's `$CREDENTIALS_DIRECTORY`).
 const CREDENTIAL_ID_MAX: usize = 255;
 
-/// Read one `workload "NAME"` block.
-pub(super) fn workload(block: Labeled<'_>) -> Result<WorkloadConfig, Problem> {
+/// Read one `workload "NAME"` block: the workload, and its `template` stanzas (tagged with its name).
+pub(super) fn workload(
+    block: Labeled<'_>,
+    warnings: &mut Vec<Problem>,
+) -> Result<(WorkloadConfig, Vec<Located<TemplateConfig>>), Problem> {
     let line = block.line;
     let mut s = block.section;
     let name = block.label.unwrap_or_default();
@@ -72,8 +69,12 @@ pub(super) fn workload(block: Labeled<'_>) -> Result<WorkloadConfig, Problem> {
     for c in s.blocks("credential", Labels::Required)? {
         credentials.push(credential(s.path(), c)?);
     }
+    let mut templates = Vec::new();
+    for t in s.blocks("template", Labels::None)? {
+        templates.push(file_template(&name, &matcher, t, warnings)?);
+    }
     s.finish(NOT_YET)?;
-    Ok(WorkloadConfig {
+    let w = WorkloadConfig {
         name,
         matcher,
         policies,
@@ -83,7 +84,39 @@ pub(super) fn workload(block: Labeled<'_>) -> Result<WorkloadConfig, Problem> {
             file: PathBuf::new(),
             line,
         },
-    })
+    };
+    Ok((w, templates))
+}
+
+/// One `template { ... }` of the workload `name`: every key of a top-level template, its secrets read
+/// with the workload's token, its file owned by the workload: the template's `user`/`group`, else the
+/// match's `uid`/`user` and `gid`/`group`. An owner is required: a file the agent's user owns (mode
+/// 0600 by default) would be of no use to the workload.
+fn file_template(
+    name: &str,
+    matcher: &CallerMatch,
+    block: Labeled<'_>,
+    warnings: &mut Vec<Problem>,
+) -> Result<Located<TemplateConfig>, Problem> {
+    let line = block.line;
+    let path = block.section.path().to_string();
+    let mut t = super::template::template(block.section, warnings)?;
+    let or_match = |given: Option<String>, id: Option<u32>, named: &Option<String>| {
+        given.or_else(|| id.map(|n| n.to_string()).or_else(|| named.clone()))
+    };
+    t.user = or_match(t.user, matcher.uid, &matcher.user);
+    t.group = or_match(t.group, matcher.gid, &matcher.group);
+    if t.user.is_none() {
+        return Err(Problem::new(
+            line,
+            format!(
+                "{path}: the file needs an owner, and workload {name:?} is matched by neither uid nor user \
+                 (a workload matched by unit or cgroup only): give the template user/group, e.g. user = \"app-a\""
+            ),
+        ));
+    }
+    t.workload = Some(name.to_string());
+    Ok((t, line))
 }
 
 /// `match { ... }`: at least one key; uid and gid numbers, the rest strings.

@@ -1,5 +1,5 @@
 //! `credential "ID"` stanzas inside a workload and `listener "credentials"`: ids systemd accepts, the
-//! required keys, contents that parse as a template, and what a workload does not serve yet.
+//! required keys, contents that parse as a template, and what a workload does not serve yet (its own auto_auth).
 
 use super::{MATCH, in_workload, refused};
 use crate::config::tests::{invalid, ok};
@@ -85,17 +85,7 @@ fn a_credential_needs_a_unit_and_contents_that_parse_as_a_template() {
 }
 
 #[test]
-fn template_and_auto_auth_inside_a_workload_are_not_served_yet() {
-    let (line, message) = refused(&format!(
-        "{MATCH}  policies = [\"a\"]\n  template {{\n    contents = \"x\"\n    destination = \"/dev/shm/x\"\n  }}\n"
-    ));
-    assert_eq!(line, 9);
-    assert_eq!(
-        message,
-        "workload.a.template is not supported by sidekey (not served yet inside a workload: use credential \
-         \"ID\" { unit, contents } for a systemd unit's LoadCredential=, or let the workload read its secrets \
-         through the listener \"unix\" socket)"
-    );
+fn auto_auth_inside_a_workload_is_not_served_yet() {
     let (line, message) = refused(&format!(
         "  auto_auth {{\n    method \"token_file\" {{\n    }}\n  }}\n{MATCH}"
     ));
