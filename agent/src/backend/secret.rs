@@ -24,6 +24,10 @@ pub struct SecretRequest {
     /// instead of issuing a new one. A separate request from `secret` with the same path and parameters.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reuse_cert: bool,
+    /// The workload whose token reads it (a template inside `workload "NAME"`); `None`: the agent's. Part of
+    /// the key, so one workload's secret is never another's or the agent's. Absent from older state files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<String>,
 }
 
 impl SecretRequest {
@@ -34,7 +38,15 @@ impl SecretRequest {
             path: clean_path(path.into()),
             params: BTreeMap::new(),
             reuse_cert: false,
+            workload: None,
         }
+    }
+
+    /// This request, read with the token of `workload` (`None`: the agent's).
+    #[must_use]
+    pub fn for_workload(mut self, workload: Option<&str>) -> Self {
+        self.workload = workload.map(str::to_string);
+        self
     }
 
     /// A write of `params` to `path` (e.g. `pki/issue/app` with `common_name`).
@@ -44,6 +56,7 @@ impl SecretRequest {
             path: clean_path(path.into()),
             params,
             reuse_cert: false,
+            workload: None,
         }
     }
 
@@ -63,6 +76,7 @@ impl SecretRequest {
             path: clean_path(path.into()),
             params: BTreeMap::new(),
             reuse_cert: false,
+            workload: None,
         }
     }
 }
@@ -95,6 +109,9 @@ impl fmt::Display for SecretRequest {
         f.write_str(&self.path)?;
         for (k, v) in &self.params {
             write!(f, " {k}={v}")?;
+        }
+        if let Some(w) = &self.workload {
+            write!(f, " (workload {w})")?;
         }
         Ok(())
     }

@@ -99,11 +99,11 @@ impl Engine {
     pub fn lease_expiries(&self) -> Vec<(String, Instant)> {
         self.store
             .iter()
-            .filter_map(|(_, e)| {
+            .filter_map(|(r, e)| {
                 let parent = if e.fetched.secret.lease_id.is_empty() {
                     None
                 } else {
-                    self.tokens.expiry_of(&e.token_accessor)
+                    self.creator_expiry(r, e)
                 };
                 effective_expiry(e.expires_at, parent).map(|x| (e.fetched.api_path.clone(), x))
             })

@@ -50,9 +50,8 @@ pub struct Engine {
     /// Deliveries in a row with failures that may end the run (`exit_on_retry_failure` counts them; a
     /// template with `error_fatal = false` does not add to them).
     pub(super) fatal_streak: u32,
-    /// Old leases to revoke once their replacement has been delivered for `revoke_old_after`.
-    /// (when, lease id, API path).
-    pub(crate) revocations: Vec<(Instant, String, String)>,
+    /// Old leases to revoke once their replacement has been delivered for `revoke_old_after`, and when.
+    pub(crate) revocations: Vec<(Instant, super::store::Lease)>,
     /// A fetch of the last delivery was refused with 403: the token may have been revoked.
     pub(crate) saw_forbidden: bool,
     pub(super) telemetry: Option<Arc<Telemetry>>,
@@ -89,6 +88,8 @@ pub struct Engine {
     pub(crate) auto_token: tokio::sync::watch::Sender<Option<secrecy::SecretString>>,
     /// The backend client in use, published for the API proxy (a reload may build a new one).
     pub(crate) proxy_client: tokio::sync::watch::Sender<Client>,
+    /// The workloads' tokens (per-host mode), which their templates' secrets are read with.
+    pub(crate) workload_tokens: Option<crate::workload::tokens::WorkloadTokens>,
 }
 
 impl Engine {
@@ -183,6 +184,7 @@ impl Engine {
             check: None,
             refresh: Arc::default(),
             auto_token: tokio::sync::watch::Sender::new(None),
+            workload_tokens: None,
         }
     }
 
@@ -353,7 +355,7 @@ impl Engine {
         let backend = if let Some(o) = self.outage {
             Some(o.at)
         } else {
-            let entries = self.store.iter().map(|(_, e)| self.entry_due(e).0).min();
+            let entries = self.store.iter().map(|(r, e)| self.entry_due(r, e).0).min();
             let held = self.proxied.lock().next_due();
             [
                 self.tokens.due,
@@ -363,7 +365,7 @@ impl Engine {
                 self.check.map(|c| c.at),
             ]
             .into_iter()
-            .chain(self.revocations.iter().map(|(t, _, _)| Some(*t)))
+            .chain(self.revocations.iter().map(|(t, _)| Some(*t)))
             .flatten()
             .min()
         };

@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::audit::{Auditor, CallerMeta, EventKind, Identity, Record, SecretMeta};
 use crate::backend::secret::{Operation, Secret, SecretRequest};
 use crate::backend::{BackendError, Client, MountInfo};
+use crate::workload::tokens::WorkloadTokenError;
 
 /// A retrieval failure, naming the request (path, operation), never a value.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +23,19 @@ pub enum FetchError {
     /// Nothing is stored at the path.
     #[error("no secret at {0}")]
     NotFound(String),
+    /// The workload's token, which reads the secret, could not be had (see [`WorkloadTokenError`]).
+    #[error("{message}")]
+    WorkloadToken {
+        /// What went wrong, naming the workload.
+        message: String,
+        /// Whether asking again later may succeed.
+        transient: bool,
+        /// Whether the server refused the agent's token the creation (403).
+        forbidden: bool,
+    },
+    /// The secret belongs to a workload the config no longer has (a reload removed it).
+    #[error("workload {0:?} is not configured")]
+    NoWorkload(String),
 }
 
 impl FetchError {
@@ -29,7 +43,8 @@ impl FetchError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Backend(e) => e.is_transient(),
-            Self::NotFound(_) => false,
+            Self::WorkloadToken { transient, .. } => *transient,
+            Self::NotFound(_) | Self::NoWorkload(_) => false,
         }
     }
 
@@ -38,7 +53,26 @@ impl FetchError {
         matches!(
             self,
             Self::Backend(BackendError::Status { status: 403, .. })
+                | Self::WorkloadToken {
+                    forbidden: true,
+                    ..
+                }
         )
+    }
+
+    /// The failure of every request of a workload whose token could not be had.
+    pub fn workload_token(e: &WorkloadTokenError) -> Self {
+        Self::WorkloadToken {
+            message: e.to_string(),
+            transient: e.is_transient(),
+            forbidden: matches!(
+                e,
+                WorkloadTokenError::Create {
+                    source: BackendError::Status { status: 403, .. },
+                    ..
+                }
+            ),
+        }
     }
 }
 

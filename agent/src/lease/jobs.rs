@@ -14,6 +14,9 @@ pub struct Renderer {
     pub missing_key: MissingKey,
     /// The text it was parsed from (a reload compares it: a `source` file may change on its own).
     pub text: String,
+    /// The workload whose token reads its secrets (a template inside `workload "NAME"`); `None`: the
+    /// agent's.
+    pub workload: Option<String>,
 }
 
 /// A `template` stanza ready to render and deliver.
@@ -111,6 +114,7 @@ fn file_job(t: &TemplateConfig) -> Result<FileJob, JobError> {
             template,
             missing_key: missing_key(t.error_on_missing_key),
             text,
+            workload: t.workload.clone(),
         },
         output: FileOutput {
             name,
@@ -145,6 +149,7 @@ fn env_job(t: &EnvTemplateConfig) -> Result<EnvJob, JobError> {
         template,
         missing_key: missing_key(t.error_on_missing_key),
         text,
+        workload: None,
     })
 }
 

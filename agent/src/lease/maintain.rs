@@ -12,8 +12,9 @@ use crate::backend::secret::SecretRequest;
 
 use super::engine::Engine;
 use super::schedule::{capped, renew_after, replace_at};
-use super::store::{Action, Replacing};
+use super::store::{Action, Lease, Replacing};
 use super::token::Reach;
+use super::workload::agent_refused;
 
 /// How long the teardown may spend revoking leases and the token.
 const REVOKE_LIMIT: Duration = Duration::from_secs(10);
@@ -68,7 +69,7 @@ impl Engine {
             .store
             .iter()
             .filter_map(|(r, e)| {
-                let (at, action) = self.entry_due(e);
+                let (at, action) = self.entry_due(r, e);
                 (at <= now).then(|| (r.clone(), action))
             })
             .collect();
@@ -86,9 +87,11 @@ impl Engine {
         if refetch.is_empty() {
             return Ok((false, Reach::Done));
         }
-        // Never create a dynamic secret with a token that dies before the secret is needed.
+        // Never create a dynamic secret with a token that dies before the secret is needed (a workload's
+        // token is the table's to keep alive).
         let need = refetch
             .iter()
+            .filter(|r| r.workload.is_none())
             .filter_map(|r| self.store.get(r))
             .filter(|e| !e.fetched.secret.lease_id.is_empty())
             .map(|e| Duration::from_secs(e.fetched.secret.lease_duration))
@@ -105,31 +108,22 @@ impl Engine {
         for (req, r) in refetch.into_iter().zip(results) {
             match r {
                 Ok(f) => {
-                    let old = self
-                        .store
-                        .get(&req)
-                        .map(|e| e.fetched.secret.lease_id.clone())
-                        .unwrap_or_default();
+                    let old = self.store.get(&req).and_then(|e| Lease::of(&req, e));
                     let same = self
                         .store
                         .get(&req)
                         .is_some_and(|e| e.fetched.secret.data == f.secret.data);
-                    if !old.is_empty()
+                    if let Some(old) = old
                         && let Some(grace) = self.revoke_grace(&req)
                     {
-                        let path = self
-                            .store
-                            .get(&req)
-                            .map(|e| e.fetched.api_path.clone())
-                            .unwrap_or_default();
-                        self.revocations.push((Instant::now() + grace, old, path));
+                        self.revocations.push((Instant::now() + grace, old));
                     }
                     self.insert(req, f);
                     changed |= !same;
                 }
                 Err(e) if e.is_transient() => step = Reach::Unreachable,
                 Err(e) => {
-                    forbidden |= e.is_forbidden();
+                    forbidden |= agent_refused(&req, &e);
                     // Keep the last good secret (outputs stay as they are) and try again with backoff.
                     tracing::warn!(secret = %req, error = %e, "refresh failed; keeping the last good value");
                     let backoff = self.backoff;
@@ -158,10 +152,14 @@ impl Engine {
         }
     }
 
-    /// Renew one lease. `Some(true)`: renewed (or replaced later on schedule); `Some(false)`: it must be
-    /// fetched again now; `None`: the backend is unreachable.
+    /// Renew one lease, with the token that created it (a workload's: the agent's may lack its policy).
+    /// `Some(true)`: renewed (or replaced later on schedule); `Some(false)`: it must be fetched again now
+    /// (also when that token is no longer held: the lease ended with it); `None`: the backend is
+    /// unreachable.
     async fn renew_lease(&mut self, req: &SecretRequest) -> Option<bool> {
-        let (Some(token), Some(entry)) = (&self.tokens.token, self.store.get(req)) else {
+        let (Some(token), Some(entry)) =
+            (self.acting_as(req.workload.as_deref()), self.store.get(req))
+        else {
             return Some(false);
         };
         let lease_id = entry.fetched.secret.lease_id.clone();
@@ -180,12 +178,12 @@ impl Engine {
             meta.lease_duration_s = l.lease_duration;
             meta.renewable = l.renewable;
         }
-        self.auditor.record(
-            Record::result(EventKind::SecretRenew, r.as_ref().err())
-                .identity(Some(token.identity.clone()))
-                .secret(meta)
-                .node(self.fetcher.client().node()),
-        );
+        let mut record = Record::result(EventKind::SecretRenew, r.as_ref().err())
+            .identity(Some(token.identity))
+            .secret(meta)
+            .node(self.fetcher.client().node());
+        record.caller = token.caller;
+        self.auditor.record(record);
         let threshold = self.cfg.template_config.lease_renewal_threshold;
         let Some(entry) = self.store.get_mut(req) else {
             return Some(false);
@@ -220,33 +218,35 @@ impl Engine {
     async fn revoke_due(&mut self, now: Instant) {
         let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.revocations)
             .into_iter()
-            .partition(|(t, _, _)| *t <= now);
+            .partition(|(t, _)| *t <= now);
         self.revocations = rest;
-        for (_, lease_id, path) in due {
-            self.revoke(&lease_id, &path).await;
+        for (_, lease) in due {
+            self.revoke(&lease).await;
         }
     }
 
-    pub(crate) async fn revoke(&self, lease_id: &str, path: &str) {
-        let Some(token) = &self.tokens.token else {
+    /// Revoke `lease` with the token that created it; a workload's token no longer held took its
+    /// leases with it.
+    pub(crate) async fn revoke(&self, lease: &Lease) {
+        let Some(token) = self.acting_as(lease.workload.as_deref()) else {
             return;
         };
         let r = self
             .fetcher
             .client()
-            .revoke_lease(&token.secret, lease_id)
+            .revoke_lease(&token.secret, &lease.lease_id)
             .await;
         let meta = SecretMeta {
-            path: path.to_string(),
-            lease_id: lease_id.to_string(),
+            path: lease.path.clone(),
+            lease_id: lease.lease_id.clone(),
             ..SecretMeta::default()
         };
-        self.auditor.record(
-            Record::result(EventKind::SecretRevoke, r.as_ref().err())
-                .identity(Some(token.identity.clone()))
-                .secret(meta)
-                .node(self.fetcher.client().node()),
-        );
+        let mut record = Record::result(EventKind::SecretRevoke, r.as_ref().err())
+            .identity(Some(token.identity))
+            .secret(meta)
+            .node(self.fetcher.client().node());
+        record.caller = token.caller;
+        self.auditor.record(record);
         if let Err(e) = r {
             tracing::warn!(error = %e, "lease revocation failed");
         }
@@ -266,20 +266,14 @@ impl Engine {
             return;
         }
         if self.cfg.template_config.revoke_on_shutdown {
-            let leases: Vec<(String, String)> = self
+            let leases: Vec<Lease> = self
                 .store
                 .iter()
-                .filter(|(_, e)| !e.fetched.secret.lease_id.is_empty())
-                .map(|(_, e)| {
-                    (
-                        e.fetched.secret.lease_id.clone(),
-                        e.fetched.api_path.clone(),
-                    )
-                })
+                .filter_map(|(r, e)| Lease::of(r, e))
                 .collect();
             let revoke_all = async {
-                for (l, path) in &leases {
-                    self.revoke(l, path).await;
+                for l in &leases {
+                    self.revoke(l).await;
                 }
                 self.tokens.revoke().await;
             };

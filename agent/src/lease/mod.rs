@@ -18,6 +18,7 @@
 //! - `proxied`: the leases and tokens the API proxy's cache holds, renewed in the same loop.
 //! - `schedule`: the timing rules as pure functions.
 //! - `state`: the lease state file that lets a restart resume instead of re-issuing.
+//! - `workload`: secrets read with a workload's token (templates inside `workload "NAME"`).
 
 mod check;
 mod cycle;
@@ -37,6 +38,7 @@ pub mod store;
 mod token;
 mod wake;
 mod wiring;
+mod workload;
 
 pub use crate::output::{Delivery, EnvMap};
 pub use engine::Engine;

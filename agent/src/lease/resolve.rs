@@ -16,6 +16,7 @@ use super::engine::{Engine, Pending};
 use super::fetch::{FetchError, Fetched, Fetcher};
 use super::schedule::{RetryPolicy, effective_expiry, replace_at};
 use super::store::{Action, Entry, Store, life_of};
+use super::workload::{Scoped, agent_refused};
 use crate::audit::Identity;
 use crate::auth::AuthError;
 use crate::backend::BackendError;
@@ -107,7 +108,7 @@ impl Engine {
         if let Some(grace) = self.cfg.template_config.revoke_old_after {
             let at = Instant::now() + grace;
             self.revocations
-                .extend(dropped.into_iter().map(|(l, p)| (at, l, p)));
+                .extend(dropped.into_iter().map(|l| (at, l)));
         }
     }
 
@@ -160,7 +161,13 @@ impl Engine {
             let mut reused: Vec<(SecretRequest, Fetched)> = Vec::new();
             let mut files = Vec::with_capacity(self.renderers.len());
             for (job, out) in self.renderers.iter().zip(self.deliverer.files()) {
-                let mut r = job.template.render(&self.store, job.missing_key);
+                let workload = job.workload.as_deref();
+                let view = Scoped {
+                    store: &self.store,
+                    workload,
+                };
+                let mut r = job.template.render(&view, job.missing_key);
+                scope(&mut r, workload);
                 let side_writes = std::mem::take(&mut r.side_writes);
                 let used = std::mem::take(&mut r.used);
                 self.used.extend(used.iter().cloned());
@@ -200,7 +207,7 @@ impl Engine {
                 match r {
                     Ok(f) => self.insert(req, f),
                     Err(e) => {
-                        self.saw_forbidden |= e.is_forbidden();
+                        self.saw_forbidden |= agent_refused(&req, &e);
                         let msg = self.store.scrub(&format!("{}: {e}", req.path));
                         failed.insert(req, (msg, e.is_transient()));
                     }
@@ -209,11 +216,37 @@ impl Engine {
         }
     }
 
-    /// Fetch `reqs` concurrently (bounded by the client's in-flight cap), each with this engine's retries.
+    /// Fetch `reqs` concurrently (bounded by the client's in-flight cap), each with this engine's retries,
+    /// and each with its token: the agent's, or its workload's.
     pub(crate) async fn fetch_all(
         &self,
         reqs: &[SecretRequest],
     ) -> Vec<Result<Fetched, FetchError>> {
+        let mut groups: BTreeMap<Option<&str>, Vec<usize>> = BTreeMap::new();
+        for (i, r) in reqs.iter().enumerate() {
+            groups.entry(r.workload.as_deref()).or_default().push(i);
+        }
+        let fetched = join_all(groups.into_iter().map(|(workload, at)| async move {
+            let batch: Vec<SecretRequest> = at.iter().map(|i| reqs[*i].clone()).collect();
+            let results = match workload {
+                Some(w) => self.fetch_for_workload(w, &batch).await,
+                None => self.fetch_as_agent(&batch).await,
+            };
+            at.into_iter().zip(results).collect::<Vec<_>>()
+        }))
+        .await;
+        let mut out: Vec<Option<Result<Fetched, FetchError>>> = reqs.iter().map(|_| None).collect();
+        for (i, r) in fetched.into_iter().flatten() {
+            out[i] = Some(r);
+        }
+        out.into_iter()
+            .zip(reqs)
+            .map(|(r, req)| r.unwrap_or_else(|| Err(FetchError::NotFound(req.path.clone()))))
+            .collect()
+    }
+
+    /// Fetch `reqs` with the agent's token.
+    async fn fetch_as_agent(&self, reqs: &[SecretRequest]) -> Vec<Result<Fetched, FetchError>> {
         let Some(token) = &self.tokens.token else {
             return reqs
                 .iter()
@@ -230,25 +263,21 @@ impl Engine {
         .await
     }
 
-    /// Store a fetched secret, scheduled by the store's one rule (DESIGN §6).
+    /// Store a fetched secret, scheduled by the store's one rule (DESIGN §6), with the accessor of the
+    /// token it was read with.
     pub(crate) fn insert(&mut self, req: SecretRequest, fetched: Fetched) {
         let life = life_of(&req, &fetched.secret);
-        let accessor = self
-            .tokens
-            .token
-            .as_ref()
-            .map(|t| t.accessor.clone())
-            .unwrap_or_default();
+        let accessor = self.accessor_for(req.workload.as_deref());
         self.store.schedule(req, fetched, accessor, life);
     }
 
     /// When `e` must be acted on, and what to do then: its own schedule, or an early replacement when its
     /// effective expiry (lease or parent token, whichever is first) comes before.
-    pub(crate) fn entry_due(&self, e: &Entry) -> (Instant, Action) {
+    pub(crate) fn entry_due(&self, req: &SecretRequest, e: &Entry) -> (Instant, Action) {
         if e.fetched.secret.lease_id.is_empty() {
             return (e.due, e.action);
         }
-        let parent = self.tokens.parent_expiry(&e.token_accessor);
+        let parent = self.parent_expiry(req, e);
         // A lease that is still being renewed ends only with its parent token; one that can no longer be
         // renewed ends at its own expiry too.
         let own = (e.action == Action::Refetch)
@@ -292,6 +321,15 @@ pub(super) async fn fetch_each(
         }
     }))
     .await
+}
+
+/// Tag what a template of `workload` read and still needs as that workload's (see [`Scoped`]).
+fn scope(r: &mut RenderOutcome, workload: Option<&str>) {
+    if workload.is_some() {
+        for req in r.used.iter_mut().chain(r.missing.iter_mut()) {
+            req.workload = workload.map(str::to_string);
+        }
+    }
 }
 
 /// After a render failure, remember what the template read: see [`Engine::forget_stale`].

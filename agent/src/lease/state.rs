@@ -192,11 +192,25 @@ impl Engine {
         };
         tracing::info!(accessor = %token.accessor, store = %what, "resumed the saved token");
         self.tokens.adopt(token);
+        // First the cache's part: the workloads' tokens, which their templates' leases were created with.
+        let cache_parts = state.cache.len();
+        self.restore_cache_entries(std::mem::take(&mut state.cache));
         let mut resumed = 0usize;
         for e in std::mem::take(&mut state.entries) {
-            if e.token_accessor != state.accessor {
+            let creator = match &e.request.workload {
+                None => (e.token_accessor == state.accessor)
+                    .then(|| self.tokens.token.as_ref().map(|t| t.secret.clone()))
+                    .flatten(),
+                Some(w) => self
+                    .workload_tokens
+                    .as_ref()
+                    .and_then(|t| t.held(w))
+                    .filter(|t| t.accessor == e.token_accessor)
+                    .map(|t| t.secret),
+            };
+            let Some(creator) = creator else {
                 continue;
-            }
+            };
             let s = &e.secret;
             let life = if s.lease_id.is_empty() {
                 match cert_time_left(s) {
@@ -204,8 +218,7 @@ impl Engine {
                     _ => continue,
                 }
             } else {
-                let Some(t) = &self.tokens.token else { break };
-                match client.lookup_lease(&t.secret, &s.lease_id).await {
+                match client.lookup_lease(&creator, &s.lease_id).await {
                     Ok((ttl, renewable)) if ttl > 0 => {
                         let left = Duration::from_secs(ttl);
                         Life::Lease {
@@ -223,11 +236,9 @@ impl Engine {
                 mount: e.mount,
             };
             self.store
-                .schedule(e.request, fetched, state.accessor.clone(), life);
+                .schedule(e.request, fetched, e.token_accessor, life);
             resumed += 1;
         }
-        let cache_parts = state.cache.len();
-        self.restore_cache_entries(std::mem::take(&mut state.cache));
         tracing::info!(
             secrets = resumed,
             cache_parts,

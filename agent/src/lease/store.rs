@@ -54,6 +54,29 @@ pub struct Entry {
     pub replacing: Option<Replacing>,
 }
 
+/// A lease to revoke: its id, the API path it came from, and the workload whose token created it (the
+/// agent's for `None`), which is the token that may revoke it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// The lease id.
+    pub lease_id: String,
+    /// The API path it was created at (for logs and audit events).
+    pub path: String,
+    /// The workload whose token created it.
+    pub workload: Option<String>,
+}
+
+impl Lease {
+    /// The lease of `e`, stored for `req`, if it has one.
+    pub fn of(req: &SecretRequest, e: &Entry) -> Option<Self> {
+        (!e.fetched.secret.lease_id.is_empty()).then(|| Self {
+            lease_id: e.fetched.secret.lease_id.clone(),
+            path: e.fetched.api_path.clone(),
+            workload: req.workload.clone(),
+        })
+    }
+}
+
 /// How long a secret has to live, as the scheduling rule sees it.
 #[derive(Clone, Copy, Debug)]
 pub enum Life {
@@ -171,19 +194,13 @@ impl Store {
     }
 
     /// Forget the entries no template used in the last delivery (a reload removed or changed the
-    /// templates that read them); returns the leases among them (lease id, API path).
-    pub fn keep_only(
-        &mut self,
-        used: &std::collections::HashSet<SecretRequest>,
-    ) -> Vec<(String, String)> {
+    /// templates that read them); returns the leases among them.
+    pub fn keep_only(&mut self, used: &std::collections::HashSet<SecretRequest>) -> Vec<Lease> {
         let mut dropped = Vec::new();
         self.entries.retain(|req, e| {
             let keep = used.contains(req);
-            if !keep && !e.fetched.secret.lease_id.is_empty() {
-                dropped.push((
-                    e.fetched.secret.lease_id.clone(),
-                    e.fetched.api_path.clone(),
-                ));
+            if !keep {
+                dropped.extend(Lease::of(req, e));
             }
             keep
         });

@@ -79,7 +79,7 @@ async fn a_renewable_lease_under_a_renewable_token_is_renewed_at_two_thirds() {
     let mut e = engine();
     e.tokens.adopt(token("a", 600, true));
     let r = lease(&mut e, "database/creds/app", 30);
-    let (at, action) = e.entry_due(entry(&e, &r));
+    let (at, action) = e.entry_due(&r, entry(&e, &r));
     assert_eq!(action, Action::Renew);
     let after = at - Instant::now();
     assert!(
@@ -95,7 +95,7 @@ async fn a_final_parent_token_brings_the_replacement_forward() {
     let r = lease(&mut e, "database/creds/app", 300);
     // The token's renewal came back capped: it ends in 60 s, so must the lease.
     e.tokens.flags.capped = true;
-    let (at, action) = e.entry_due(entry(&e, &r));
+    let (at, action) = e.entry_due(&r, entry(&e, &r));
     assert_eq!(action, Action::Refetch);
     let exp = e.tokens.token.as_ref().unwrap().expires_at().unwrap();
     assert_eq!(
@@ -113,7 +113,7 @@ async fn leases_of_a_replaced_token_are_replaced_before_it_expires() {
     let r = lease(&mut e, "database/creds/app", 30);
     advance(Duration::from_secs(10)).await;
     e.tokens.adopt(token("new", 600, true));
-    let (at, action) = e.entry_due(entry(&e, &r));
+    let (at, action) = e.entry_due(&r, entry(&e, &r));
     // Old token expires 50 s from now; a 30 s lease is replaced 10 s before that, unless renewal comes
     // first (at ~20 s after it was fetched, i.e. ~10 s from now).
     assert!(at <= Instant::now() + Duration::from_secs(40));
@@ -133,7 +133,7 @@ async fn a_capped_lease_is_replaced_a_third_of_its_life_before_its_end() {
         en.expires_at = Some(now + Duration::from_secs(20));
         en.due = now + Duration::from_secs(60);
     }
-    let (at, action) = e.entry_due(entry(&e, &r));
+    let (at, action) = e.entry_due(&r, entry(&e, &r));
     assert_eq!(action, Action::Refetch);
     assert_eq!(at, now + Duration::from_secs(10));
 }
@@ -151,7 +151,7 @@ async fn kv_secrets_refresh_on_the_static_interval() {
             mount: None,
         },
     );
-    let (at, action) = e.entry_due(entry(&e, &req));
+    let (at, action) = e.entry_due(&req, entry(&e, &req));
     assert_eq!(action, Action::Refetch);
     // The interval, up to a tenth early (a fleet does not re-read in step).
     let wait = at - Instant::now();

@@ -59,9 +59,11 @@ impl Session {
         // With `exec { notify = "child" }` the child reports readiness; sidekey still feeds the watchdog.
         let child_notifies = cfg.exec.as_ref().is_some_and(|e| e.notify_child);
         let notifier = Notifier::from_env(env.as_ref(), !child_notifies);
-        let engine = build_engine(cfg, &auditor, &telemetry, notifier, env.clone(), once)?;
+        let mut engine = build_engine(cfg, &auditor, &telemetry, notifier, env.clone(), once)?;
         let refresh = engine.refresh_requests();
         let workload_tokens = WorkloadTokens::new(&engine, auditor.clone());
+        // One instance: the workloads' templates, the API proxy and the credentials socket share it.
+        engine.set_workload_tokens(workload_tokens.clone());
         let evidence = Evidence::start(cfg, auditor.clone(), telemetry.clone(), refresh, !once)
             .await
             .map_err(|e| config_error(&e))?;
@@ -174,6 +176,8 @@ impl Session {
             c.set_client(self.engine.proxy_client());
         }
         self.workload_tokens.follow(&self.engine);
+        self.engine
+            .set_workload_tokens(self.workload_tokens.clone());
         if let Some(l) = &self.listeners {
             l.set_upstream(upstream(&cfg, &self.engine));
             if l.running() != cfg.listeners.as_slice() {

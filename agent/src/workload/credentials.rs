@@ -234,6 +234,8 @@ fn parse_all(workloads: &[WorkloadConfig]) -> Result<Vec<Served>, StartError> {
                     template,
                     missing_key: missing_key(None),
                     text: c.contents.clone(),
+                    // Rendered on demand with the workload's token given to `render_once`.
+                    workload: None,
                 },
             });
         }

@@ -184,8 +184,8 @@ impl WorkloadTokens {
         self.create(w, caller).await
     }
 
-    /// The token the table holds for the workload `name` and still serves.
-    fn held(&self, name: &str) -> Option<WorkloadToken> {
+    /// The token the table holds for the workload `name` and still serves; never creates one.
+    pub fn held(&self, name: &str) -> Option<WorkloadToken> {
         let source = self.source();
         let table = source.leases.lock();
         table

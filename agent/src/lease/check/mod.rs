@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use futures_util::future::join_all;
+use secrecy::SecretString;
 use tokio::time::Instant;
 
 use super::engine::Engine;
@@ -105,25 +106,27 @@ impl Engine {
         self.tokens.maintain().await
     }
 
-    /// Every lease behind an output: one the server no longer knows is fetched again at `now`.
+    /// Every lease behind an output, looked up with the token that created it (a workload's, whose leases
+    /// the table's token check ends when the token is gone): one the server no longer knows is fetched
+    /// again at `now`.
     async fn check_leases(&mut self, now: Instant) {
-        let Some(token) = &self.tokens.token else {
-            return;
-        };
-        let leases: Vec<(SecretRequest, String)> = self
+        let leases: Vec<(SecretRequest, String, SecretString)> = self
             .store
             .iter()
             .filter(|(_, e)| e.replacing.is_none() && !e.fetched.secret.lease_id.is_empty())
-            .map(|(r, e)| (r.clone(), e.fetched.secret.lease_id.clone()))
+            .filter_map(|(r, e)| {
+                let token = self.acting_as(r.workload.as_deref())?.secret;
+                Some((r.clone(), e.fetched.secret.lease_id.clone(), token))
+            })
             .collect();
         let client = self.fetcher.client();
         let answers = join_all(
             leases
                 .iter()
-                .map(|(_, lease_id)| lease_after_refusal(client, &token.secret, lease_id)),
+                .map(|(_, lease_id, token)| lease_after_refusal(client, token, lease_id)),
         )
         .await;
-        for ((req, lease_id), answer) in leases.into_iter().zip(answers) {
+        for ((req, lease_id, _), answer) in leases.into_iter().zip(answers) {
             if answer == Renewal::Gone {
                 tracing::warn!(
                     secret = %req,

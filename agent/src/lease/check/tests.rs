@@ -99,11 +99,11 @@ async fn a_revoked_token_ends_its_leases_now_and_a_login_is_due() {
     let now = Instant::now();
     e.tokens.revoked(now);
     assert!(e.tokens.is_due(now));
-    assert_eq!(e.entry_due(entry(&e, &r)), (now, Action::Refetch));
+    assert_eq!(e.entry_due(&r, entry(&e, &r)), (now, Action::Refetch));
     // After the login the old token's leases still end now, not at its nominal expiry.
     e.tokens.adopt(token("b", 3600, true));
     assert_eq!(e.tokens.old.get("a"), Some(&Some(now)));
-    assert_eq!(e.entry_due(entry(&e, &r)), (now, Action::Refetch));
+    assert_eq!(e.entry_due(&r, entry(&e, &r)), (now, Action::Refetch));
     assert!(
         e.tokens.flags.revoked_at.is_none(),
         "the new token is alive"

@@ -292,6 +292,12 @@ impl Table {
         })
     }
 
+    /// The effective expiry of the held token with `accessor` (the earliest along its parent chain) and
+    /// whether it is final; `None` when no such token is held.
+    pub fn token_end(&self, accessor: &str) -> Option<(Instant, bool)> {
+        self.end(*self.by_accessor.get(accessor)?, 0)
+    }
+
     /// Until when `id` may be served: its effective expiry while renewals can extend it; once that
     /// expiry is final, until a third of its life is left (at least [`crate::lease::schedule::MIN_LEAD`]).
     pub fn serve_until(&self, id: HeldId) -> Option<Instant> {
