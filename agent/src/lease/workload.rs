@@ -168,3 +168,6 @@ impl Engine {
 pub(crate) fn agent_refused(req: &SecretRequest, e: &FetchError) -> bool {
     e.is_forbidden() && (req.workload.is_none() || matches!(e, FetchError::WorkloadToken { .. }))
 }
+
+#[cfg(test)]
+mod tests;

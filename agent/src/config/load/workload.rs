@@ -68,16 +68,26 @@ impl Merged {
                     .into(),
             ));
         }
-        if let Some(first) = self.config.workloads.first() {
+        if !self.config.workloads.is_empty() {
             self.token_beside_workloads(&mut warnings)?;
-            if self.first_listener(true).is_none() && self.config.credential_listener.is_none() {
+            let has_files = |w: &WorkloadConfig| {
+                self.config
+                    .templates
+                    .iter()
+                    .any(|t| t.workload.as_deref() == Some(w.name.as_str()))
+            };
+            let unreached = self.config.workloads.iter().find(|w| !has_files(w));
+            if let Some(w) = unreached
+                && self.first_listener(true).is_none()
+                && self.config.credential_listener.is_none()
+            {
                 warnings.push(warning(
-                    &first.origin,
+                    &w.origin,
                     format!(
-                        "workload {:?}: no listener \"unix\" or listener \"credentials\" is configured, so no \
-                         caller can reach a workload; add e.g. listener \"unix\" {{ address = \
+                        "workload {:?}: no listener \"unix\" or listener \"credentials\" is configured, and it \
+                         has no template, so it serves nothing; add e.g. listener \"unix\" {{ address = \
                          \"/run/sidekey/api.sock\" }}",
-                        first.name
+                        w.name
                     ),
                 ));
             }

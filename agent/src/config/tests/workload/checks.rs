@@ -133,10 +133,16 @@ fn workloads_no_caller_can_reach_and_a_credentials_listener_with_nothing_to_serv
     assert_eq!(
         warnings(&c),
         [
-            "agent.hcl:5: workload \"a\": no listener \"unix\" or listener \"credentials\" is configured, so no \
-          caller can reach a workload; add e.g. listener \"unix\" { address = \"/run/sidekey/api.sock\" }"
+            "agent.hcl:5: workload \"a\": no listener \"unix\" or listener \"credentials\" is configured, and it \
+          has no template, so it serves nothing; add e.g. listener \"unix\" { address = \"/run/sidekey/api.sock\" }"
         ]
     );
+    // A workload with files of its own serves them without any listener.
+    let with_files = format!(
+        "{TCP}workload \"a\" {{\n  match {{\n    uid = 1\n  }}\n  policies = [\"a\"]\n  template {{\n    \
+         contents = \"x\"\n    destination = \"/dev/shm/a\"\n  }}\n}}\n"
+    );
+    assert!(warnings(&ok("agent.hcl", &with_files)).is_empty());
     let c = ok(
         "agent.hcl",
         &format!(
