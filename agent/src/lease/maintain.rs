@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::audit::{EventKind, Record, SecretMeta};
+use crate::audit::{EventKind, SecretMeta};
 use crate::auth::AuthError;
 use crate::backend::secret::SecretRequest;
 
@@ -178,12 +178,7 @@ impl Engine {
             meta.lease_duration_s = l.lease_duration;
             meta.renewable = l.renewable;
         }
-        let mut record = Record::result(EventKind::SecretRenew, r.as_ref().err())
-            .identity(Some(token.identity))
-            .secret(meta)
-            .node(self.fetcher.client().node());
-        record.caller = token.caller;
-        self.auditor.record(record);
+        self.record_as(token, EventKind::SecretRenew, meta, r.as_ref().err());
         let threshold = self.cfg.template_config.lease_renewal_threshold;
         let Some(entry) = self.store.get_mut(req) else {
             return Some(false);
@@ -241,12 +236,7 @@ impl Engine {
             lease_id: lease.lease_id.clone(),
             ..SecretMeta::default()
         };
-        let mut record = Record::result(EventKind::SecretRevoke, r.as_ref().err())
-            .identity(Some(token.identity))
-            .secret(meta)
-            .node(self.fetcher.client().node());
-        record.caller = token.caller;
-        self.auditor.record(record);
+        self.record_as(token, EventKind::SecretRevoke, meta, r.as_ref().err());
         if let Err(e) = r {
             tracing::warn!(error = %e, "lease revocation failed");
         }

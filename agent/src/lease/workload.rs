@@ -14,7 +14,8 @@ use super::engine::Engine;
 use super::fetch::{FetchError, Fetched};
 use super::resolve::fetch_each;
 use super::store::{Entry, Store};
-use crate::audit::{CallerMeta, Identity};
+use crate::audit::{CallerMeta, EventKind, Identity, Record, SecretMeta};
+use crate::backend::BackendError;
 use crate::backend::secret::{Secret, SecretRequest};
 use crate::template::RenderContext;
 use crate::workload::tokens::{self, WorkloadToken, WorkloadTokens};
@@ -84,6 +85,22 @@ impl Engine {
             }),
             secret: t.secret,
         })
+    }
+
+    /// Record a `kind` event about `secret`, made as `token` (its identity and caller block).
+    pub(crate) fn record_as(
+        &self,
+        token: Acting,
+        kind: EventKind,
+        secret: SecretMeta,
+        error: Option<&BackendError>,
+    ) {
+        let mut record = Record::result(kind, error)
+            .identity(Some(token.identity))
+            .secret(secret)
+            .node(self.fetcher.client().node());
+        record.caller = token.caller;
+        self.auditor.record(record);
     }
 
     /// The accessor of the token `workload`'s secrets are read with now (what a stored entry records).
