@@ -1,6 +1,7 @@
 //! Per-host mode (DESIGN.md §11): local callers identified by the kernel, matched to `workload` stanzas,
 //! served with their workload's own token; and the systemd `LoadCredential=` socket.
 //!
+//! - `cgroup`: what a cgroup path says: the systemd unit, the container id, the Kubernetes pod UID.
 //! - `peer`: what the kernel says about a unix-socket peer (`SO_PEERCRED`, pinned against pid reuse by
 //!   `SO_PEERPIDFD`), its cgroup, unit, container, executable.
 //! - `select`: which workload a caller is (exactly one, or a refusal naming why); overlapping matches.
@@ -12,6 +13,10 @@
 use std::path::PathBuf;
 
 use crate::audit::CallerMeta;
+
+mod cgroup;
+pub mod peer;
+pub mod select;
 
 /// What the kernel says about a local caller, read once per connection and pinned against pid reuse.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
