@@ -28,6 +28,7 @@
 //! - [`proxy`]: a loopback TCP proxy that can cut the backend off and counts connections.
 //! - [`audit`]: reading sidekey's own audit file (JSON lines), its times, and `sidekey audit verify`.
 //! - [`memory`]: a process's resident memory (`VmRSS`, `RssAnon`), read once or as a steady median.
+//! - [`users`]: local users a test runs callers as, removed when the test ends.
 
 // Test-only code: a failed expectation is a failed test, so `expect`/`panic!` with a message is the
 // right error handling here, and a wall-clock `std::time::Instant` is fine (no tokio clock to pause).
@@ -55,6 +56,7 @@ pub mod proxy;
 pub mod setup;
 pub mod sidekey;
 pub mod tmpfs;
+pub mod users;
 
 pub use bao::{Api, Bao, Reply};
 pub use cluster::{Cluster, ClusterFixture};

@@ -4,8 +4,12 @@
 //!
 //! A *rotation* is a successful retrieval that yields a different credential than the previous one of
 //! the same path: a new lease id, a new KV version, or (PKI, no lease) a new issue.
+//!
+//! In per-host mode retrievals are grouped by workload (the caller block's `workload`): one line per
+//! workload and path, a renewal counted with the workload that retrieved the lease, and a section per
+//! workload in Markdown (a `workload` column in CSV). Events without a workload are reported as before.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 use serde::Serialize;
@@ -13,9 +17,12 @@ use serde_json::Value;
 
 use super::chain::{Hasher, Verifier};
 
-/// Per secret path.
+/// Per secret path (and workload).
 #[derive(Debug, Default, Serialize)]
 pub struct SecretLine {
+    /// The workload that retrieved it (per-host mode); empty for the agent's own retrievals.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub workload: String,
     /// API path.
     pub path: String,
     /// Engine type, when known.
@@ -95,7 +102,7 @@ pub struct Report {
     pub from: String,
     /// Last event time.
     pub to: String,
-    /// Per secret path.
+    /// Per secret path, grouped by workload (lines without one first).
     pub secrets: Vec<SecretLine>,
     /// Every failure.
     pub failures: Vec<Failure>,
@@ -106,7 +113,9 @@ pub struct Report {
 /// Build the report from the lines of an audit file.
 pub fn build<'a>(lines: impl Iterator<Item = &'a str>, hasher: &Hasher) -> Report {
     let mut r = Report::default();
-    let mut by_path: BTreeMap<String, SecretLine> = BTreeMap::new();
+    let mut by_path: BTreeMap<(String, String), SecretLine> = BTreeMap::new();
+    // The workload that retrieved each lease: its renewals (which name no caller) count there.
+    let mut lease_workload: HashMap<String, String> = HashMap::new();
     let mut v = Verifier::new(hasher, true);
     for (i, line) in lines.enumerate() {
         if line.trim().is_empty() {
@@ -142,12 +151,21 @@ pub fn build<'a>(lines: impl Iterator<Item = &'a str>, hasher: &Hasher) -> Repor
             });
         }
         let path = s("/secret/path");
-        if path.is_empty() {
+        // A refused caller retrieved nothing: it is in the failures.
+        if path.is_empty() || kind == "caller.refused" {
             continue;
         }
+        let lease_id = s("/secret/lease_id");
+        let mut workload = s("/caller/workload").to_string();
+        if workload.is_empty() {
+            workload = lease_workload.get(lease_id).cloned().unwrap_or_default();
+        } else if !lease_id.is_empty() {
+            lease_workload.insert(lease_id.to_string(), workload.clone());
+        }
         let line = by_path
-            .entry(path.to_string())
+            .entry((workload.clone(), path.to_string()))
             .or_insert_with(|| SecretLine {
+                workload,
                 path: path.into(),
                 ..SecretLine::default()
             });
@@ -270,7 +288,7 @@ fn opt(x: Option<u64>) -> String {
 }
 
 /// CSV columns, in order.
-const CSV_HEADER: &str = "path,mount_type,consumers,methods,first_retrieval,last_retrieval,retrievals,rotations,rotation_interval_s,max_rotation_interval_s,rotation_period_s,rotation_overdue,renewals,renewal_interval_s,lease_ttl_s,failures,owner,environment,sensitivity";
+const CSV_HEADER: &str = "path,mount_type,consumers,methods,first_retrieval,last_retrieval,retrievals,rotations,rotation_interval_s,max_rotation_interval_s,rotation_period_s,rotation_overdue,renewals,renewal_interval_s,lease_ttl_s,failures,owner,environment,sensitivity,workload";
 
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
@@ -281,7 +299,8 @@ fn csv_field(s: &str) -> String {
 }
 
 impl Report {
-    /// One row per secret path (failures and chain gaps are in the JSON and Markdown forms).
+    /// One row per secret path and workload, grouped by workload (failures and chain gaps are in the
+    /// JSON and Markdown forms).
     pub fn to_csv(&self) -> String {
         let mut out = format!("{CSV_HEADER}\n");
         for l in &self.secrets {
@@ -305,6 +324,7 @@ impl Report {
                 l.owner.clone(),
                 l.environment.clone(),
                 l.sensitivity.clone(),
+                l.workload.clone(),
             ];
             let row: Vec<String> = cols.iter().map(|c| csv_field(c)).collect();
             out.push_str(&row.join(","));
@@ -313,7 +333,22 @@ impl Report {
         out
     }
 
-    /// A Markdown document: summary, inventory, rotations, failures, chain.
+    /// The lines without a workload, and each workload's lines (in name order).
+    fn by_workload(&self) -> (Vec<&SecretLine>, BTreeMap<&str, Vec<&SecretLine>>) {
+        let mut shared = Vec::new();
+        let mut per_workload: BTreeMap<&str, Vec<&SecretLine>> = BTreeMap::new();
+        for l in &self.secrets {
+            if l.workload.is_empty() {
+                shared.push(l);
+            } else {
+                per_workload.entry(&l.workload).or_default().push(l);
+            }
+        }
+        (shared, per_workload)
+    }
+
+    /// A Markdown document: summary, inventory, rotations (a section per workload), failures,
+    /// chain.
     pub fn to_markdown(&self) -> String {
         let mut o = String::new();
         let _ = writeln!(o, "# sidekey evidence report\n");
@@ -322,48 +357,19 @@ impl Report {
             "{} events from {} to {}.\n",
             self.events, self.from, self.to
         );
-        let _ = writeln!(o, "## Inventory\n");
-        let _ = writeln!(
-            o,
-            "| path | type | consumers | method/role | first | last | retrievals | owner | env | sensitivity |"
-        );
-        let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|");
-        for l in &self.secrets {
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                l.path,
-                l.mount_type,
-                join(&l.consumers, ", "),
-                join(&l.methods, ", "),
-                l.first_retrieval,
-                l.last_retrieval,
-                l.retrievals,
-                l.owner,
-                l.environment,
-                l.sensitivity
-            );
+        let (shared, per_workload) = self.by_workload();
+        if !shared.is_empty() || per_workload.is_empty() {
+            let _ = writeln!(o, "## Inventory\n");
+            inventory(&mut o, &shared);
+            let _ = writeln!(o, "\n## Rotations and renewals\n");
+            rotations(&mut o, &shared);
         }
-        let _ = writeln!(o, "\n## Rotations and renewals\n");
-        let _ = writeln!(
-            o,
-            "| path | rotations | mean interval (s) | max interval (s) | rotation period (s) | lease TTL (s) | overdue | renewals | mean renewal interval (s) |"
-        );
-        let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|");
-        for l in &self.secrets {
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                l.path,
-                l.rotations,
-                opt(l.rotation_interval_s),
-                opt(l.max_rotation_interval_s),
-                opt(l.rotation_period_s),
-                opt(l.lease_ttl_s),
-                if l.rotation_overdue { "**yes**" } else { "no" },
-                l.renewals,
-                opt(l.renewal_interval_s)
-            );
+        for (workload, lines) in &per_workload {
+            let _ = writeln!(o, "\n## Workload `{workload}`\n");
+            let _ = writeln!(o, "### Inventory\n");
+            inventory(&mut o, lines);
+            let _ = writeln!(o, "\n### Rotations and renewals\n");
+            rotations(&mut o, lines);
         }
         let _ = writeln!(o, "\n## Failures ({})\n", self.failures.len());
         for f in &self.failures {
@@ -378,6 +384,78 @@ impl Report {
             }
         }
         o
+    }
+}
+
+/// The Markdown inventory table of `lines`.
+fn inventory(o: &mut String, lines: &[&SecretLine]) {
+    let head = [
+        "path",
+        "type",
+        "consumers",
+        "method/role",
+        "first",
+        "last",
+        "retrievals",
+        "owner",
+        "env",
+        "sensitivity",
+    ];
+    table(o, &head, lines, |l| {
+        vec![
+            l.path.clone(),
+            l.mount_type.clone(),
+            join(&l.consumers, ", "),
+            join(&l.methods, ", "),
+            l.first_retrieval.clone(),
+            l.last_retrieval.clone(),
+            l.retrievals.to_string(),
+            l.owner.clone(),
+            l.environment.clone(),
+            l.sensitivity.clone(),
+        ]
+    });
+}
+
+/// The Markdown rotations and renewals table of `lines`.
+fn rotations(o: &mut String, lines: &[&SecretLine]) {
+    let head = [
+        "path",
+        "rotations",
+        "mean interval (s)",
+        "max interval (s)",
+        "rotation period (s)",
+        "lease TTL (s)",
+        "overdue",
+        "renewals",
+        "mean renewal interval (s)",
+    ];
+    table(o, &head, lines, |l| {
+        vec![
+            l.path.clone(),
+            l.rotations.to_string(),
+            opt(l.rotation_interval_s),
+            opt(l.max_rotation_interval_s),
+            opt(l.rotation_period_s),
+            opt(l.lease_ttl_s),
+            if l.rotation_overdue { "**yes**" } else { "no" }.to_string(),
+            l.renewals.to_string(),
+            opt(l.renewal_interval_s),
+        ]
+    });
+}
+
+/// A Markdown table with the columns `head` and a row of `cells` per line.
+fn table(
+    o: &mut String,
+    head: &[&str],
+    lines: &[&SecretLine],
+    cells: impl Fn(&SecretLine) -> Vec<String>,
+) {
+    let _ = writeln!(o, "| {} |", head.join(" | "));
+    let _ = writeln!(o, "|{}", "---|".repeat(head.len()));
+    for l in lines {
+        let _ = writeln!(o, "| {} |", cells(l).join(" | "));
     }
 }
 

@@ -90,6 +90,22 @@ impl Client {
         })
     }
 
+    /// A client of the plain-http server at `address` with the default settings (tests).
+    #[cfg(test)]
+    #[allow(clippy::unwrap_used)]
+    pub fn plain(address: &str) -> Self {
+        Self::new(&ClientSettings {
+            address,
+            addresses: &[],
+            namespace: None,
+            tls: TlsSettings::default(),
+            max_in_flight: 8,
+            auth: Reuse::default(),
+            templating: Reuse::default(),
+        })
+        .unwrap()
+    }
+
     /// Build a client.
     ///
     /// # Errors

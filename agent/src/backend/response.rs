@@ -29,6 +29,8 @@ pub struct AuthInfo {
     pub lease_duration: u64,
     /// Whether the token can be renewed.
     pub renewable: bool,
+    /// Whether the token has no parent (a login, or `auth/token/create` made an orphan).
+    pub orphan: bool,
 }
 
 /// What `auth/token/lookup-self` tells about a token.
@@ -136,6 +138,8 @@ pub(super) struct RawAuth {
     lease_duration: u64,
     #[serde(default)]
     renewable: bool,
+    #[serde(default)]
+    orphan: bool,
 }
 
 #[derive(Deserialize)]
@@ -176,6 +180,7 @@ pub(super) fn take_auth(raw: Option<RawResponse>, path: &str) -> Result<AuthInfo
         metadata: a.metadata.unwrap_or_default(),
         lease_duration: a.lease_duration,
         renewable: a.renewable,
+        orphan: a.orphan,
     })
 }
 

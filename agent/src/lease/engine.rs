@@ -192,6 +192,8 @@ impl Engine {
         let c = &self.cfg;
         !c.listeners.is_empty()
             && c.auto_auth.is_none()
+            // Workloads' tokens are made with the agent's.
+            && c.workloads.is_empty()
             && c.templates.is_empty()
             && c.env_templates.is_empty()
             && c.exec.is_none()

@@ -9,7 +9,7 @@ use futures_util::future::join;
 use secrecy::SecretString;
 use serde_json::Value;
 
-use crate::audit::{Auditor, EventKind, Identity, Record, SecretMeta};
+use crate::audit::{Auditor, CallerMeta, EventKind, Identity, Record, SecretMeta};
 use crate::backend::secret::{Operation, Secret, SecretRequest};
 use crate::backend::{BackendError, Client, MountInfo};
 
@@ -59,6 +59,8 @@ pub struct Fetcher {
     client: Client,
     auditor: Auditor,
     mounts: Arc<Mutex<HashMap<String, MountInfo>>>,
+    /// The local caller the fetches are made for: its events carry it.
+    caller: Option<CallerMeta>,
 }
 
 impl Fetcher {
@@ -68,6 +70,15 @@ impl Fetcher {
             client,
             auditor,
             mounts: Arc::default(),
+            caller: None,
+        }
+    }
+
+    /// This fetcher, its events naming `caller` (a fetch a local caller caused).
+    pub fn for_caller(&self, caller: CallerMeta) -> Self {
+        Self {
+            caller: Some(caller),
+            ..self.clone()
         }
     }
 
@@ -119,12 +130,12 @@ impl Fetcher {
             meta.renewable = s.renewable;
             meta.version = kv_version(s);
         }
-        self.auditor.record(
-            Record::result(kind, result.as_ref().err())
-                .identity(Some(identity.clone()))
-                .secret(meta)
-                .node(self.client.node()),
-        );
+        let mut record = Record::result(kind, result.as_ref().err())
+            .identity(Some(identity.clone()))
+            .secret(meta)
+            .node(self.client.node());
+        record.caller.clone_from(&self.caller);
+        self.auditor.record(record);
         let secret = result?;
         Ok(Fetched {
             secret: Arc::new(secret),

@@ -9,6 +9,7 @@
 //! - `token`: the token owner: login (one path), renewal, re-login, replaced tokens.
 //! - `store`: fetched secrets, what renderers read, and the one scheduling rule.
 //! - `resolve`: one delivery cycle: render → fetch → render, then hand over to the deliverer.
+//! - `once`: one template rendered on demand with a given token (the `LoadCredential=` socket).
 //! - `reload`: applying a reloaded config: the difference only.
 //! - `maintain`: what the clock drives: lease renewal, replacement, refreshes, revocations, backoff.
 //! - `fetch`: one retrieval (KV v2 path rewriting, audit).
@@ -24,6 +25,7 @@ pub mod engine;
 pub mod fetch;
 pub mod jobs;
 mod maintain;
+pub mod once;
 mod outcome;
 mod pki;
 pub mod proxied;

@@ -24,10 +24,14 @@ use crate::output::FileOutput;
 /// The API proxy's listeners and settings keep running as they started: a reload that changes them says
 /// so (they apply at the next start).
 fn proxy_reloaded(old: &Config, new: &Config) {
-    if old.listeners != new.listeners || old.api_proxy != new.api_proxy || old.cache != new.cache {
+    if old.listeners != new.listeners
+        || old.api_proxy != new.api_proxy
+        || old.cache != new.cache
+        || old.workloads != new.workloads
+    {
         tracing::warn!(
-            "config: the listeners, api_proxy or cache changed; the running API proxy keeps its \
-             settings until the next start"
+            "config: the listeners, api_proxy, cache or workloads changed; the running API proxy \
+             keeps its settings until the next start"
         );
     }
 }

@@ -8,14 +8,15 @@ use std::time::Duration;
 
 use backon::Retryable;
 use futures_util::future::join_all;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
 use super::engine::{Engine, Pending};
-use super::fetch::{FetchError, Fetched};
-use super::schedule::{effective_expiry, replace_at};
+use super::fetch::{FetchError, Fetched, Fetcher};
+use super::schedule::{RetryPolicy, effective_expiry, replace_at};
 use super::store::{Action, Entry, Store, life_of};
+use crate::audit::Identity;
 use crate::auth::AuthError;
 use crate::backend::BackendError;
 use crate::backend::secret::SecretRequest;
@@ -23,7 +24,7 @@ use crate::output::{Delivery, EnvMap, OutputFailure, OutputId, Step};
 use crate::template::{RenderOutcome, SideWrite};
 
 /// How many render → fetch rounds one resolution may take (secrets whose paths depend on other secrets).
-const MAX_ROUNDS: usize = 8;
+pub(super) const MAX_ROUNDS: usize = 8;
 
 /// Per file: its bytes and side writes, or why it could not be rendered.
 type Rendered = Result<(Zeroizing<String>, Vec<SideWrite>), OutputFailure>;
@@ -219,15 +220,13 @@ impl Engine {
                 .map(|r| Err(FetchError::NotFound(r.path.clone())))
                 .collect();
         };
-        let policy = self.retry.delays();
-        join_all(reqs.iter().map(|req| {
-            let fetch = || self.fetcher.fetch(req, &token.secret, &token.identity);
-            fetch
-                .retry(policy.clone())
-                .sleep(tokio::time::sleep)
-                .when(FetchError::is_transient)
-                .notify(move |e, d| tracing::warn!(secret = %req, error = %e, retry_in = ?d, "fetch failed"))
-        }))
+        fetch_each(
+            &self.fetcher,
+            reqs,
+            &token.secret,
+            &token.identity,
+            &self.retry,
+        )
         .await
     }
 
@@ -268,6 +267,33 @@ impl Engine {
     }
 }
 
+/// Fetch `reqs` concurrently with `token` (bounded by the client's in-flight cap), each retried by
+/// `retry` while its failure is transient.
+pub(super) async fn fetch_each(
+    fetcher: &Fetcher,
+    reqs: &[SecretRequest],
+    token: &SecretString,
+    identity: &Identity,
+    retry: &RetryPolicy,
+) -> Vec<Result<Fetched, FetchError>> {
+    let policy = retry.delays();
+    join_all(reqs.iter().map(|req| {
+        let policy = policy.clone();
+        async move {
+            let fetch = || fetcher.fetch(req, token, identity);
+            fetch
+                .retry(policy)
+                .sleep(tokio::time::sleep)
+                .when(FetchError::is_transient)
+                .notify(
+                    |e, d| tracing::warn!(secret = %req, error = %e, retry_in = ?d, "fetch failed"),
+                )
+                .await
+        }
+    }))
+    .await
+}
+
 /// After a render failure, remember what the template read: see [`Engine::forget_stale`].
 fn note_stale<T>(
     r: &Result<T, OutputFailure>,
@@ -280,7 +306,7 @@ fn note_stale<T>(
 }
 
 /// Turn one render outcome into a result, collecting missing dependencies that have not failed yet.
-fn outcome(
+pub(super) fn outcome(
     id: OutputId,
     out: RenderOutcome,
     store: &Store,

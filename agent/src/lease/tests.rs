@@ -12,9 +12,8 @@ use super::fetch::Fetched;
 use super::store::{Action, Entry};
 use crate::audit::{Auditor, Identity};
 use crate::auth::Token;
-use crate::backend::client::{ClientSettings, Reuse};
+use crate::backend::Client;
 use crate::backend::secret::{Secret, SecretRequest};
-use crate::backend::{Client, tls::TlsSettings};
 use crate::config::Config;
 use crate::runtime::ProcessEnv;
 
@@ -29,16 +28,7 @@ pub(super) fn engine_with(cfg: Config) -> Engine {
 
 /// An engine for `cfg` talking to the server at `address`.
 pub(super) fn engine_at(address: &str, cfg: Config) -> Engine {
-    let client = Client::new(&ClientSettings {
-        address,
-        addresses: &[],
-        namespace: None,
-        tls: TlsSettings::default(),
-        max_in_flight: 8,
-        auth: Reuse::default(),
-        templating: Reuse::default(),
-    })
-    .unwrap();
+    let client = Client::plain(address);
     Engine::new(
         Arc::new(cfg),
         client,

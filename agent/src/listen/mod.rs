@@ -5,8 +5,11 @@
 //! - [`cache`]: the cache (`cache {}`): entries keyed by what a request means, renewed by the lease engine.
 //! - `proxy`: one request in, one answer out (forwarding, the agent's token, the agent API, audit).
 //! - `server`: binding the listeners, accepting connections with who calls, draining them.
+//! - `door`: per-host mode on the unix listeners: callers attested, matched to a workload, served with
+//!   its token, or refused.
 
 pub(crate) mod cache;
+mod door;
 mod proxy;
 mod server;
 pub(crate) mod types;
@@ -16,8 +19,10 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use door::Door;
 pub use proxy::{Proxy, Upstream};
 pub use server::BindError;
+pub(crate) use server::bind_unix;
 
 use crate::config::ApiListener;
 
@@ -38,16 +43,22 @@ impl std::fmt::Debug for Listeners {
 }
 
 impl Listeners {
-    /// Bind every listener of `listeners` (all or none) and serve them with `proxy`.
+    /// Bind every listener of `listeners` (all or none) and serve them with `proxy`; with a `door`
+    /// (workloads configured), every unix listener serves per caller.
     ///
     /// # Errors
     /// The first [`BindError`], naming the stanza's file:line.
-    pub async fn start(listeners: &[ApiListener], proxy: Proxy) -> Result<Self, BindError> {
+    pub async fn start(
+        listeners: &[ApiListener],
+        proxy: Proxy,
+        door: Option<Door>,
+    ) -> Result<Self, BindError> {
         let mut bound = Vec::new();
         for l in listeners {
-            bound.push(server::bind(l).await?);
+            bound.push(server::bind(l, door.is_some()).await?);
         }
         let proxy = Arc::new(proxy);
+        let door = door.map(Arc::new);
         let stop = CancellationToken::new();
         let tracker = TaskTracker::new();
         for (b, l) in bound.into_iter().zip(listeners) {
@@ -57,6 +68,7 @@ impl Listeners {
                 b,
                 served,
                 proxy.clone(),
+                door.clone(),
                 stop.clone(),
                 tracker.clone(),
             ));

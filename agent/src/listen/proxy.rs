@@ -1,5 +1,6 @@
 //! The API proxy: one request in, one answer out. `/v1/...` goes to the backend through the backend
-//! client (the caller's token, or the agent's per `use_auto_auth_token`); with `cache {}` a request the
+//! client (the caller's token, or the agent's per `use_auto_auth_token`; from a caller matched to a
+//! workload, its own token or else the workload's, never the agent's); with `cache {}` a request the
 //! cache may answer or must see is read whole and goes through [`Cache::handle`], everything else
 //! streams both ways. The agent API: `/agent/v1/metrics`, `/agent/v1/quit` (`enable_quit`),
 //! `/agent/v1/cache-clear` (with a cache). A `metrics_only` listener serves the metrics alone.
@@ -17,12 +18,14 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::cache::Cache;
+use super::door::Sender;
 use super::types::{CacheStatus, ProxyRequest, ProxyResponse};
 use crate::admin::Telemetry;
 use crate::audit::{Auditor, CallerMeta, EventKind, Outcome, ProxyMeta, Record, SecretMeta};
 use crate::backend::client::{Forward, ForwardBody, strip_hop_by_hop};
 use crate::backend::{BackendError, Client};
-use crate::config::{ApiListener, ApiProxyConfig, AutoAuthToken, ListenerRole};
+use crate::config::{ApiListener, ApiProxyConfig, AutoAuthToken, ListenerRole, WorkloadConfig};
+use crate::workload::tokens::WorkloadTokens;
 
 /// The body of an answer: buffered or streamed from the backend.
 pub(super) type Body = UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
@@ -91,12 +94,12 @@ impl Proxy {
             .clone()
     }
 
-    /// Answer one request that came in on `served` from `caller`.
+    /// Answer one request that came in on `served` from `sender`.
     pub(super) async fn handle(
         &self,
         req: Request<Incoming>,
         served: &ApiListener,
-        caller: &CallerMeta,
+        sender: Sender<'_>,
     ) -> Response<Body> {
         let path = req.uri().path().to_string();
         if path == "/agent/v1/metrics" {
@@ -135,7 +138,7 @@ impl Proxy {
                 "/agent/v1/cache-clear" | "/proxy/v1/cache-clear" => {
                     self.cache_clear(req, served).await
                 }
-                p if p.starts_with("/v1/") => self.forward(req, served, caller).await,
+                p if p.starts_with("/v1/") => self.forward(req, served, sender).await,
                 _ => error(StatusCode::NOT_FOUND, "not found"),
             }
         };
@@ -192,18 +195,73 @@ impl Proxy {
         }
     }
 
+    /// A caller refused at a per-caller listener (`why`: not attested, no workload or several): 403 in
+    /// Vault's shape, nothing sent to the backend, one `caller.refused` event naming the caller and
+    /// what it asked for.
+    pub(super) fn refuse(
+        &self,
+        req: &Request<Incoming>,
+        caller: CallerMeta,
+        why: &str,
+    ) -> Response<Body> {
+        let path = req.uri().path();
+        let secret = path.strip_prefix("/v1/").map(|p| SecretMeta {
+            path: crate::backend::loggable_path(
+                super::cache::normalize_path(p).as_deref().unwrap_or(p),
+            )
+            .into_owned(),
+            ..SecretMeta::default()
+        });
+        tracing::warn!(
+            pid = caller.pid,
+            uid = caller.uid,
+            path = %crate::backend::loggable_path(path),
+            "caller refused: {why}"
+        );
+        let mut r = Record::new(EventKind::CallerRefused, Outcome::Failure).proxied(
+            ProxyMeta {
+                method: req.method().to_string(),
+                status: StatusCode::FORBIDDEN.as_u16(),
+                cache: CacheStatus::Bypass.as_str(),
+            },
+            caller,
+        );
+        r.secret = secret;
+        r.error = Some(why.to_string());
+        self.auditor.record(r);
+        error(StatusCode::FORBIDDEN, &format!("caller refused: {why}"))
+    }
+
     /// A `/v1/...` request.
     async fn forward(
         &self,
         req: Request<Incoming>,
         served: &ApiListener,
-        caller: &CallerMeta,
+        sender: Sender<'_>,
     ) -> Response<Body> {
         let up = self.upstream();
         let (parts, incoming) = req.into_parts();
         let mut headers = parts.headers;
         strip_hop_by_hop(&mut headers);
-        let (token, agents) = self.token_for(&mut headers, &up).await;
+        let (token, agents, caller) = match sender {
+            Sender::Shared(caller) => {
+                let (token, agents) = self.token_for(&mut headers, &up).await;
+                (token, agents, caller.clone())
+            }
+            Sender::Workload {
+                mut caller,
+                workload,
+                tokens,
+            } => match workload_token(&mut headers, workload, tokens, &caller).await {
+                Ok((token, accessor)) => {
+                    let added = accessor.is_some();
+                    caller.token_accessor = accessor;
+                    (token, added, caller)
+                }
+                Err(r) => return r,
+            },
+        };
+        let caller = &caller;
         let method = parts.method;
         let path_and_query = parts
             .uri
@@ -223,13 +281,13 @@ impl Proxy {
                 None => {
                     return error(
                         StatusCode::BAD_REQUEST,
-                        "a path with \".\" or \"..\" segments is not sent with the agent's token",
+                        "a path with \".\" or \"..\" segments is not sent with a token the agent adds",
                     );
                 }
                 Some(p) if is_lookup_self(p) && headers.contains_key("x-vault-wrap-ttl") => {
                     return error(
                         StatusCode::BAD_REQUEST,
-                        "lookup-self with the agent's token cannot be wrapped: it would reveal the token",
+                        "lookup-self with a token the agent adds cannot be wrapped: it would reveal the token",
                     );
                 }
                 Some(_) => {}
@@ -438,6 +496,40 @@ impl Proxy {
     }
 }
 
+/// The token a workload's request goes with: the caller's own (`X-Vault-Token`, or `Authorization:
+/// Bearer`), untouched, or else the workload's, put in its headers with its accessor (for the caller
+/// block). Never the agent's. A workload token that cannot be had is a 502 (the server could not be
+/// reached) or 500 (it refused: the agent's or the role's policies), in Vault's shape.
+async fn workload_token(
+    headers: &mut HeaderMap,
+    workload: &WorkloadConfig,
+    tokens: &WorkloadTokens,
+    caller: &CallerMeta,
+) -> Result<(Option<SecretString>, Option<String>), Response<Body>> {
+    if let Some(own) = caller_token(headers) {
+        return Ok((Some(own), None));
+    }
+    match tokens.token_for(workload, Some(caller)).await {
+        Ok(t) => {
+            headers.remove(AUTHORIZATION);
+            if let Ok(mut v) = HeaderValue::from_str(t.secret.expose_secret()) {
+                v.set_sensitive(true);
+                headers.insert("x-vault-token", v);
+            }
+            Ok((Some(t.secret), Some(t.accessor)))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "API proxy: no token for the workload");
+            let status = if e.is_transient() {
+                StatusCode::BAD_GATEWAY
+            } else {
+                StatusCode::INTERNAL_SERVER_ERROR
+            };
+            Err(error(status, &e.to_string()))
+        }
+    }
+}
+
 /// The caller's token: `X-Vault-Token`, else `Authorization: Bearer`.
 fn caller_token(headers: &HeaderMap) -> Option<SecretString> {
     if let Some(t) = headers.get("x-vault-token").and_then(|v| v.to_str().ok()) {
@@ -502,7 +594,8 @@ struct Asked<'a> {
     method: &'a Method,
     /// The loggable, normalized path below `/v1/`.
     path: &'a str,
-    /// Whether the request went with the agent's token.
+    /// Whether the request went with a token the agent added (its own, or a workload's): the caller
+    /// must not learn it.
     agents: bool,
     caller: &'a CallerMeta,
 }

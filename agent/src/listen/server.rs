@@ -1,6 +1,7 @@
 //! The listeners' servers (HTTP/1.1, hyper): binding `listener "tcp"` (TLS through rustls unless
 //! `tls_disable`) and `listener "unix"` (mode and owner set on the socket), accepting connections with
-//! who is calling (the peer address, or `SO_PEERCRED`), and draining them at teardown.
+//! who is calling (the peer address, or `SO_PEERCRED`; with workloads, the peer attested through the
+//! [`Door`]), and draining them at teardown.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::door::{Admission, Attested, Door, Sender};
 use super::proxy::{Proxy, Served};
 use crate::audit::CallerMeta;
 use crate::config::{ApiListener, ListenerBind, ListenerTls, TlsVersion};
@@ -42,12 +44,16 @@ pub(super) enum Bound {
     Unix(tokio::net::UnixListener),
 }
 
-/// Bind `l`.
+/// A unix listener's mode when it serves workloads and `socket_mode` is not set: every local process may
+/// connect, since the kernel-attested identity of the caller is the gate, not the file's mode.
+const PER_CALLER_MODE: u32 = 0o666;
+
+/// Bind `l`; `per_caller` when its unix socket serves workloads.
 ///
 /// # Errors
 /// [`BindError`]: the address is taken or not local, the TLS files are unusable, the socket's mode or
 /// owner cannot be set.
-pub(super) async fn bind(l: &ApiListener) -> Result<Bound, BindError> {
+pub(super) async fn bind(l: &ApiListener, per_caller: bool) -> Result<Bound, BindError> {
     let fail = |what: String, reason: String| BindError {
         file: l.origin.file.display().to_string(),
         line: l.origin.line,
@@ -73,14 +79,29 @@ pub(super) async fn bind(l: &ApiListener) -> Result<Bound, BindError> {
             group,
         } => {
             let what = format!("\"unix\" ({})", path.display());
-            remove_stale_socket(path).map_err(|e| fail(what.clone(), e))?;
-            let bound = tokio::net::UnixListener::bind(path)
-                .map_err(|e| fail(what.clone(), e.to_string()))?;
-            socket_access(path, *mode, user.as_deref(), group.as_deref())
+            let mode = mode.or(per_caller.then_some(PER_CALLER_MODE));
+            let bound = bind_unix(path, mode, user.as_deref(), group.as_deref())
                 .map_err(|e| fail(what, e))?;
             Ok(Bound::Unix(bound))
         }
     }
+}
+
+/// Bind a unix socket at `path` (replacing a stale one) with `mode` and owners set (see
+/// [`socket_access`]); also the `LoadCredential=` socket's.
+///
+/// # Errors
+/// Why, in words (the caller names the stanza).
+pub(crate) fn bind_unix(
+    path: &Path,
+    mode: Option<u32>,
+    user: Option<&str>,
+    group: Option<&str>,
+) -> Result<tokio::net::UnixListener, String> {
+    remove_stale_socket(path)?;
+    let bound = tokio::net::UnixListener::bind(path).map_err(|e| e.to_string())?;
+    socket_access(path, mode, user, group)?;
+    Ok(bound)
 }
 
 /// A socket file left by an earlier run is replaced; any other file at the path is not touched.
@@ -166,12 +187,14 @@ fn acceptor(t: &ListenerTls) -> Result<tokio_rustls::TlsAcceptor, String> {
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Accept on `bound` until `stop`, serving each connection with `proxy`; connections are tracked by
-/// `tracker`, and finish their request in progress once `stop` is cancelled.
+/// Accept on `bound` until `stop`, serving each connection with `proxy` (a unix one through `door`
+/// when workloads are configured); connections are tracked by `tracker`, and finish their request in
+/// progress once `stop` is cancelled.
 pub(super) async fn serve(
     bound: Bound,
     served: Served,
     proxy: Arc<Proxy>,
+    door: Option<Arc<Door>>,
     stop: CancellationToken,
     tracker: TaskTracker,
 ) {
@@ -189,7 +212,9 @@ pub(super) async fn serve(
                         // A handshake that never completes must not hold the drain.
                         let hs = tokio::time::timeout(Duration::from_secs(10), tls.accept(s));
                         match hs.await {
-                            Ok(Ok(s)) => connection(s, caller, served, proxy, stop).await,
+                            Ok(Ok(s)) => {
+                                connection(s, Peer::Plain(caller), served, proxy, stop).await;
+                            }
                             Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                             Err(_) => tracing::debug!("TLS handshake timed out"),
                         }
@@ -198,22 +223,32 @@ pub(super) async fn serve(
                 _ => {
                     tracker.spawn(connection(
                         s,
-                        caller,
+                        Peer::Plain(caller),
                         served.clone(),
                         proxy.clone(),
                         stop.clone(),
                     ));
                 }
             },
-            Ok((Conn::Unix(s), caller)) => {
-                tracker.spawn(connection(
-                    s,
-                    caller,
-                    served.clone(),
-                    proxy.clone(),
-                    stop.clone(),
-                ));
-            }
+            Ok((Conn::Unix(s), caller)) => match &door {
+                Some(door) => {
+                    let (door, proxy, stop, served) =
+                        (door.clone(), proxy.clone(), stop.clone(), served.clone());
+                    tracker.spawn(async move {
+                        let peer = attest(&door, &s, caller).await;
+                        connection(s, Peer::Attested(door, peer), served, proxy, stop).await;
+                    });
+                }
+                None => {
+                    tracker.spawn(connection(
+                        s,
+                        Peer::Plain(caller),
+                        served.clone(),
+                        proxy.clone(),
+                        stop.clone(),
+                    ));
+                }
+            },
             Err(e) => {
                 tracing::warn!(error = %e, "listener accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -263,20 +298,47 @@ async fn accept(b: &Bound) -> std::io::Result<(Conn, CallerMeta)> {
     }
 }
 
+/// Who is on the other end of a connection.
+enum Peer {
+    /// A tcp peer, or a unix peer where no workloads are configured.
+    Plain(CallerMeta),
+    /// A unix peer attested for the workloads behind the door.
+    Attested(Arc<Door>, Attested),
+}
+
+/// Attest the peer of `s` through `door` (`caller`: what `SO_PEERCRED` said at accept).
+async fn attest(door: &Door, s: &tokio::net::UnixStream, caller: CallerMeta) -> Attested {
+    use std::os::fd::AsFd;
+    // The blocking attestation gets its own descriptor of the same socket.
+    match s.as_fd().try_clone_to_owned() {
+        Ok(fd) => door.attest(fd, caller).await,
+        Err(e) => Attested::failed(caller, format!("the caller's socket: {e}")),
+    }
+}
+
 /// Serve one connection until it closes, or until `stop` (then the request in progress finishes).
 async fn connection<S>(
     stream: S,
-    caller: CallerMeta,
+    peer: Peer,
     served: Served,
     proxy: Arc<Proxy>,
     stop: CancellationToken,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let caller = Arc::new(caller);
+    let peer = Arc::new(peer);
     let svc = service_fn(move |req| {
-        let (proxy, caller, served) = (proxy.clone(), caller.clone(), served.clone());
-        async move { Ok::<_, std::convert::Infallible>(proxy.handle(req, &served, &caller).await) }
+        let (proxy, peer, served) = (proxy.clone(), peer.clone(), served.clone());
+        async move {
+            let answer = match &*peer {
+                Peer::Plain(caller) => proxy.handle(req, &served, Sender::Shared(caller)).await,
+                Peer::Attested(door, attested) => match door.admit(attested) {
+                    Admission::Serve(sender) => proxy.handle(req, &served, sender).await,
+                    Admission::Refuse { caller, why } => proxy.refuse(&req, caller, &why),
+                },
+            };
+            Ok::<_, std::convert::Infallible>(answer)
+        }
     });
     let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
     tokio::pin!(conn);

@@ -13,6 +13,8 @@ pub enum OutputId {
     Env(String),
     /// An auto-auth `sink "file"`: its path.
     Sink(PathBuf),
+    /// A workload's `credential`, as systemd asked for it: `UNIT/ID`.
+    Credential(String),
 }
 
 impl fmt::Display for OutputId {
@@ -21,6 +23,7 @@ impl fmt::Display for OutputId {
             Self::File(name) => write!(f, "template {name}"),
             Self::Env(name) => write!(f, "env_template {name}"),
             Self::Sink(path) => write!(f, "sink {}", path.display()),
+            Self::Credential(name) => write!(f, "credential {name}"),
         }
     }
 }

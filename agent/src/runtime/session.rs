@@ -12,8 +12,11 @@ use crate::config::Config;
 use crate::lease::jobs::prepare;
 use crate::lease::{Engine, Outcome, Reloads, Until};
 use crate::listen::cache::Cache;
-use crate::listen::{Listeners, Proxy, Upstream};
+use crate::listen::{Door, Listeners, Proxy, Upstream};
 use crate::persist::{PersistError, StateStore};
+use crate::workload::credentials::Credentials;
+use crate::workload::select::Selector;
+use crate::workload::tokens::WorkloadTokens;
 
 use super::EnvSource;
 use super::evidence::Evidence;
@@ -34,6 +37,10 @@ pub(super) struct Session {
     once: bool,
     /// The API proxy's listeners (`run` only).
     listeners: Option<Listeners>,
+    /// The `LoadCredential=` socket (`run` only).
+    credentials: Option<Credentials>,
+    /// Each workload's token (per-host mode), made with the current engine.
+    pub(super) workload_tokens: WorkloadTokens,
 }
 
 impl Session {
@@ -54,6 +61,7 @@ impl Session {
         let notifier = Notifier::from_env(env.as_ref(), !child_notifies);
         let engine = build_engine(cfg, &auditor, &telemetry, notifier, env.clone(), once)?;
         let refresh = engine.refresh_requests();
+        let workload_tokens = WorkloadTokens::new(&engine, auditor.clone());
         let evidence = Evidence::start(cfg, auditor.clone(), telemetry.clone(), refresh, !once)
             .await
             .map_err(|e| config_error(&e))?;
@@ -67,17 +75,31 @@ impl Session {
             _pid_file: PidFile::write(cfg.pid_file.as_deref()),
             once,
             listeners: None,
+            credentials: None,
+            workload_tokens,
         })
     }
 
     /// Bind `cfg`'s `listener "tcp"`/`"unix"` and serve the API proxy through this session's engine;
-    /// `/agent/v1/quit` cancels `shutdown`. A listener that cannot be bound is a configuration error
-    /// (exit 78), already reported.
+    /// `/agent/v1/quit` cancels `shutdown`; and `listener "credentials"`. A listener that cannot be
+    /// bound is a configuration error (exit 78), already reported.
     pub(super) async fn serve_listeners(
         &mut self,
         cfg: &Config,
         shutdown: &CancellationToken,
     ) -> Result<(), ExitCode> {
+        if let Some(l) = &cfg.credential_listener {
+            let c = Credentials::start(
+                l,
+                &cfg.workloads,
+                self.engine.proxy_client(),
+                self.workload_tokens.clone(),
+                self.auditor.clone(),
+                self.env.clone(),
+            )
+            .map_err(|e| config_error(&e))?;
+            self.credentials = Some(c);
+        }
         if cfg.listeners.is_empty() {
             if cfg.cache.is_some() {
                 tracing::warn!("config: cache: no listener \"tcp\" or \"unix\" to serve it from");
@@ -105,7 +127,13 @@ impl Session {
             self.telemetry.clone(),
             shutdown.clone(),
         );
-        let listeners = Listeners::start(&cfg.listeners, proxy)
+        let door = if cfg.workloads.is_empty() {
+            None
+        } else {
+            let selector = Selector::new(&cfg.workloads).map_err(|e| config_error(&e))?;
+            Some(Door::new(selector, self.workload_tokens.clone()))
+        };
+        let listeners = Listeners::start(&cfg.listeners, proxy, door)
             .await
             .map_err(|e| config_error(&e))?;
         self.listeners = Some(listeners);
@@ -142,6 +170,10 @@ impl Session {
         }
         self.engine.teardown(true).await;
         self.engine = engine;
+        if let Some(c) = &self.credentials {
+            c.set_client(self.engine.proxy_client());
+        }
+        self.workload_tokens.follow(&self.engine);
         if let Some(l) = &self.listeners {
             l.set_upstream(upstream(&cfg, &self.engine));
             if l.running() != cfg.listeners.as_slice() {
@@ -159,6 +191,9 @@ impl Session {
         self.notifier.stopping();
         if let Some(l) = self.listeners.take() {
             l.stop().await;
+        }
+        if let Some(c) = self.credentials.take() {
+            c.stop().await;
         }
         self.engine.teardown(self.once).await;
         self.evidence.finish().await;

@@ -15,8 +15,10 @@ use std::path::PathBuf;
 use crate::audit::CallerMeta;
 
 mod cgroup;
+pub mod credentials;
 pub mod peer;
 pub mod select;
+pub mod tokens;
 
 /// What the kernel says about a local caller, read once per connection and pinned against pid reuse.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

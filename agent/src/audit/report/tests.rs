@@ -1,5 +1,7 @@
 use super::*;
-use crate::audit::{Auditor, EventKind, Identity, Outcome, Record, SecretMeta};
+use crate::audit::{
+    Auditor, CallerMeta, EventKind, Identity, Outcome, ProxyMeta, Record, SecretMeta,
+};
 use crate::config::{AuditConfig, Metadata};
 
 fn read(path: &str, lease: &str, ttl: u64) -> Record {
@@ -85,9 +87,8 @@ fn rotations_renewals_failures_and_metadata() {
     assert_eq!(r.chain_gaps.len(), 1, "{:?}", r.chain_gaps);
 }
 
-#[test]
-fn proxied_retrievals_count_with_their_callers() {
-    use crate::audit::{CallerMeta, ProxyMeta};
+/// An auditor writing a file in a temp dir (kept while the dir lives), and the file.
+fn trail() -> (tempfile::TempDir, std::path::PathBuf, Auditor) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.log");
     let cfg = AuditConfig {
@@ -95,22 +96,38 @@ fn proxied_retrievals_count_with_their_callers() {
         ..AuditConfig::default()
     };
     let a = Auditor::from_config(&cfg, None).unwrap();
-    let proxied = |caller: CallerMeta, cache: &'static str| {
-        Record::new(EventKind::ProxyRequest, Outcome::Success)
-            .secret(SecretMeta {
-                path: "database/creds/app".into(),
-                lease_id: "l1".into(),
-                ..SecretMeta::default()
-            })
-            .proxied(
-                ProxyMeta {
-                    method: "GET".into(),
-                    status: 200,
-                    cache,
-                },
-                caller,
-            )
-    };
+    (dir, path, a)
+}
+
+/// The report of what `a` wrote to `path`.
+fn report_of(a: &Auditor, path: &std::path::Path) -> Report {
+    a.flush();
+    let text = std::fs::read_to_string(path).unwrap();
+    build(text.lines(), &Hasher::sha256())
+}
+
+/// A `proxy.request` answering `caller` with `secret` (lease `lease`), from the cache or not.
+fn proxied(secret: &str, lease: &str, caller: CallerMeta, cache: &'static str) -> Record {
+    Record::new(EventKind::ProxyRequest, Outcome::Success)
+        .secret(SecretMeta {
+            path: secret.into(),
+            lease_id: lease.into(),
+            ..SecretMeta::default()
+        })
+        .proxied(
+            ProxyMeta {
+                method: "GET".into(),
+                status: 200,
+                cache,
+            },
+            caller,
+        )
+}
+
+#[test]
+fn proxied_retrievals_count_with_their_callers() {
+    let (_dir, path, a) = trail();
+    let proxied = |caller, cache| proxied("database/creds/app", "l1", caller, cache);
     let tcp = |port: u16| CallerMeta {
         address: Some(format!("127.0.0.1:{port}")),
         ..CallerMeta::default()
@@ -126,9 +143,7 @@ fn proxied_retrievals_count_with_their_callers() {
         },
         "hit",
     ));
-    a.flush();
-    let text = std::fs::read_to_string(&path).unwrap();
-    let r = build(text.lines(), &Hasher::sha256());
+    let r = report_of(&a, &path);
     let db = &r.secrets[0];
     assert_eq!(db.retrievals, 3);
     let consumers: Vec<&str> = db.consumers.iter().map(String::as_str).collect();
@@ -136,4 +151,73 @@ fn proxied_retrievals_count_with_their_callers() {
         consumers,
         ["proxy caller 127.0.0.1", "proxy caller uid 1000"]
     );
+}
+
+#[test]
+fn retrievals_are_grouped_by_workload_with_their_renewals() {
+    let (_dir, path, a) = trail();
+    let caller = |workload: Option<&str>, uid: u32| CallerMeta {
+        pid: Some(7),
+        uid: Some(uid),
+        gid: Some(uid),
+        workload: workload.map(str::to_string),
+        token_accessor: workload.map(|w| format!("acc-{w}")),
+        ..CallerMeta::default()
+    };
+    let proxied = |secret, lease, caller| proxied(secret, lease, caller, "miss");
+    a.record(proxied("secret/data/a", "", caller(Some("a"), 2001)));
+    a.record(proxied("secret/data/a", "", caller(Some("a"), 2001)));
+    a.record(proxied(
+        "database/creds/app",
+        "db/1",
+        caller(Some("b"), 2002),
+    ));
+    // The engine's renewal of b's lease names no caller: it counts with b.
+    a.record(read("database/creds/app", "db/1", 60).event_kind(EventKind::SecretRenew));
+    // The agent's own retrieval of the same path stays where it was.
+    a.record(read("database/creds/app", "db/2", 60));
+    let mut refused = proxied("secret/data/a", "", caller(None, 2003));
+    refused.event = EventKind::CallerRefused;
+    refused.outcome = Outcome::Failure;
+    refused.error = Some("no workload matches the caller".into());
+    a.record(refused);
+    let r = report_of(&a, &path);
+    let lines: Vec<(&str, &str, u64, u64)> = r
+        .secrets
+        .iter()
+        .map(|l| {
+            (
+                l.workload.as_str(),
+                l.path.as_str(),
+                l.retrievals,
+                l.renewals,
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("", "database/creds/app", 1, 0),
+            ("a", "secret/data/a", 2, 0),
+            ("b", "database/creds/app", 1, 1),
+        ]
+    );
+    assert_eq!(r.failures.len(), 1);
+    assert_eq!(r.failures[0].event, "caller.refused");
+    let csv = r.to_csv();
+    assert!(csv.lines().next().unwrap().ends_with(",workload"), "{csv}");
+    assert!(
+        csv.lines().nth(2).unwrap().starts_with("secret/data/a,"),
+        "{csv}"
+    );
+    assert!(csv.lines().nth(2).unwrap().ends_with(",a"), "{csv}");
+    let md = r.to_markdown();
+    let (inv, a_at, b_at) = (
+        md.find("## Inventory").unwrap(),
+        md.find("## Workload `a`").unwrap(),
+        md.find("## Workload `b`").unwrap(),
+    );
+    assert!(inv < a_at && a_at < b_at, "{md}");
+    assert!(md[a_at..b_at].contains("| secret/data/a |"), "{md}");
+    assert!(md[b_at..].contains("| database/creds/app |"), "{md}");
 }

@@ -165,6 +165,36 @@ impl Client {
         take_auth(raw, path)
     }
 
+    /// Create a token with `token`: `POST /v1/auth/token/create` (a child of `token`), or
+    /// `auth/token/create/<role>` with `role` (the role decides whether it is an orphan), with `body`
+    /// (`policies`, `meta`, `display_name`, ...).
+    ///
+    /// # Errors
+    /// [`BackendError`]; 403 when `token` may not create it (its policies, or the role's
+    /// `allowed_policies`); a response without `auth` is a [`BackendError::Decode`].
+    pub async fn create_token(
+        &self,
+        token: &SecretString,
+        role: Option<&str>,
+        body: &Value,
+    ) -> Result<AuthInfo, BackendError> {
+        let path = match role {
+            Some(r) => format!("auth/token/create/{}", r.trim_matches('/')),
+            None => "auth/token/create".to_string(),
+        };
+        let raw = self
+            .call(
+                Part::AutoAuth,
+                Method::POST,
+                &path,
+                Some(token),
+                Some(body),
+                None,
+            )
+            .await?;
+        take_auth(raw, &path)
+    }
+
     /// `PUT /v1/auth/token/revoke-self`.
     ///
     /// # Errors

@@ -104,6 +104,9 @@ struct SavedHeld {
     since: u64,
     expires: u64,
     renewing: bool,
+    /// The workload whose own token it is (per-host mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    workload: Option<String>,
 }
 
 impl Drop for SavedHeld {
@@ -259,6 +262,7 @@ impl ProxyLeases {
                 },
                 renewing: s.renewing,
                 failures: 0,
+                workload: s.workload.clone(),
             };
             ids.insert(s.id, table.insert(held));
         }
@@ -344,6 +348,7 @@ fn saved_held(id: HeldId, e: &Held, unix: &dyn Fn(Instant) -> u64) -> SavedHeld 
         since: unix(e.since),
         expires: unix(e.expires_at),
         renewing: e.renewing,
+        workload: e.workload.clone(),
     }
 }
 

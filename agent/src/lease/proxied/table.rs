@@ -68,6 +68,8 @@ pub struct Held {
     pub renewing: bool,
     /// Renewals in a row that failed transiently, for backoff.
     pub failures: u32,
+    /// The workload whose own token this is (per-host mode): its callers are served with it.
+    pub workload: Option<String>,
 }
 
 /// A new entry, as the cache describes it.
@@ -203,6 +205,28 @@ impl Table {
 
     /// Hold `new` from now on; returns its id. Renewable entries are renewed at the threshold of their TTL.
     pub fn hold(&mut self, new: NewHeld) -> HeldId {
+        self.hold_for(new, None)
+    }
+
+    /// Hold `new`, the token of the workload `name` (see [`Self::workload_token`]); returns its id.
+    pub fn hold_workload_token(&mut self, new: NewHeld, name: &str) -> HeldId {
+        self.hold_for(new, Some(name.to_string()))
+    }
+
+    /// The token held for the workload `name` that may be served at `now` (the longest-lived, should
+    /// there be two), with its accessor.
+    pub fn workload_token(&self, name: &str, now: Instant) -> Option<(SecretString, String)> {
+        self.held
+            .iter()
+            .filter(|(id, e)| e.workload.as_deref() == Some(name) && self.servable(**id, now))
+            .max_by_key(|(_, e)| e.expires_at)
+            .and_then(|(_, e)| match &e.kind {
+                HeldKind::Token { accessor, .. } => Some((e.renew_with.clone(), accessor.clone())),
+                HeldKind::Lease { .. } => None,
+            })
+    }
+
+    fn hold_for(&mut self, new: NewHeld, workload: Option<String>) -> HeldId {
         let now = Instant::now();
         let expires_at = now + new.ttl;
         let due = if new.renewable {
@@ -221,6 +245,7 @@ impl Table {
             due,
             renewing: new.renewable,
             failures: 0,
+            workload,
         })
     }
 

@@ -267,8 +267,7 @@ mod engine {
     use super::*;
     use crate::audit::{Auditor, Identity};
     use crate::auth::Token;
-    use crate::backend::client::{ClientSettings, Reuse};
-    use crate::backend::{Client, tls::TlsSettings};
+    use crate::backend::Client;
     use crate::config::Config;
     use crate::lease::engine::Engine;
     use crate::lease::token::Reach;
@@ -276,16 +275,7 @@ mod engine {
 
     /// An engine whose backend is unreachable (nothing listens on port 9), with a token of an hour.
     pub(super) fn engine() -> Engine {
-        let client = Client::new(&ClientSettings {
-            address: "http://127.0.0.1:9",
-            addresses: &[],
-            namespace: None,
-            tls: TlsSettings::default(),
-            max_in_flight: 8,
-            auth: Reuse::default(),
-            templating: Reuse::default(),
-        })
-        .unwrap();
+        let client = Client::plain("http://127.0.0.1:9");
         let mut e = Engine::new(
             Arc::new(Config::default()),
             client,

@@ -46,6 +46,22 @@ impl Engine {
     /// a new login is known before the next request.
     pub(crate) fn sync_proxied(&self) {
         let token = self.tokens.token.as_ref().map(|t| t.secret.clone());
+        let now = Instant::now();
+        let current = self.tokens.token.as_ref().map(|t| {
+            (
+                self.proxied.token_print(&t.secret),
+                t.accessor.clone(),
+                t.expires_at(),
+                self.tokens.is_final(),
+            )
+        });
+        {
+            let mut table = self.proxied.lock();
+            table.set_threshold(self.cfg.template_config.lease_renewal_threshold);
+            table.set_auto(current, &self.tokens.old, now);
+        }
+        // Published once the table knows it: a workload token created with it at once is held under a
+        // parent the table can tell the life of.
         self.auto_token.send_if_modified(|held| {
             let same = match (held.as_ref(), token.as_ref()) {
                 (Some(a), Some(b)) => a.expose_secret() == b.expose_secret(),
@@ -57,18 +73,6 @@ impl Engine {
             }
             !same
         });
-        let now = Instant::now();
-        let current = self.tokens.token.as_ref().map(|t| {
-            (
-                self.proxied.token_print(&t.secret),
-                t.accessor.clone(),
-                t.expires_at(),
-                self.tokens.is_final(),
-            )
-        });
-        let mut table = self.proxied.lock();
-        table.set_threshold(self.cfg.template_config.lease_renewal_threshold);
-        table.set_auto(current, &self.tokens.old, now);
     }
 
     /// Renew (or drop) every held entry that is due at `now`.

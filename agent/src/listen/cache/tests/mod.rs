@@ -18,8 +18,6 @@ use tokio::time::Instant;
 
 use super::Cache;
 use crate::backend::Client;
-use crate::backend::client::{ClientSettings, Reuse};
-use crate::backend::tls::TlsSettings;
 use crate::config::CacheConfig;
 use crate::lease::proxied::ProxyLeases;
 use crate::listen::types::{CacheStatus, ProxyRequest, ProxyResponse};
@@ -47,16 +45,7 @@ fn cache_over(cfg: CacheConfig, leases: &ProxyLeases) -> Cache {
         &HashMap::new(),
         Instant::now(),
     );
-    let client = Client::new(&ClientSettings {
-        address: "http://127.0.0.1:9",
-        addresses: &[],
-        namespace: None,
-        tls: TlsSettings::default(),
-        max_in_flight: 8,
-        auth: Reuse::default(),
-        templating: Reuse::default(),
-    })
-    .unwrap();
+    let client = Client::plain("http://127.0.0.1:9");
     Cache::new(cfg, client, leases.clone())
 }
 

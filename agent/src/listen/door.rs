@@ -1,0 +1,110 @@
+//! Per-host mode on the unix listeners (DESIGN.md §11): each connection's peer attested by the kernel,
+//! each request matched to exactly one workload and sent with that workload's token. A caller that
+//! cannot be attested, or matches no workload or several, is refused before anything reaches the
+//! backend, the agent API (`/agent/v1/...`) included.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use crate::audit::CallerMeta;
+use crate::config::WorkloadConfig;
+use crate::workload::Caller;
+use crate::workload::peer;
+use crate::workload::select::Selector;
+use crate::workload::tokens::WorkloadTokens;
+
+/// The workloads the unix listeners serve, and their tokens.
+#[derive(Debug)]
+pub struct Door {
+    selector: Selector,
+    tokens: WorkloadTokens,
+}
+
+/// What the kernel said about a connection's peer.
+pub(super) struct Attested {
+    /// The peer, or why it could not be attested.
+    caller: Result<Caller, String>,
+    /// `SO_PEERCRED` as read at accept: the caller block of a refusal when attestation failed.
+    accepted: CallerMeta,
+}
+
+/// What a per-caller listener does with a request.
+pub(super) enum Admission<'a> {
+    /// Serve it for this sender.
+    Serve(Sender<'a>),
+    /// Refuse it: the caller could not be attested, or matches no workload or several.
+    Refuse {
+        /// The caller block of the refusal.
+        caller: CallerMeta,
+        /// Why, in words (never a secret).
+        why: String,
+    },
+}
+
+/// A request's sender, as the proxy serves it.
+pub(super) enum Sender<'a> {
+    /// A tcp peer, or a unix peer where no workloads are configured: `use_auto_auth_token` applies.
+    Shared(&'a CallerMeta),
+    /// A caller matched to `workload`: its own token passes untouched, else the workload's is added
+    /// (never the agent's).
+    Workload {
+        /// The caller block (naming the workload).
+        caller: CallerMeta,
+        /// Its workload.
+        workload: &'a WorkloadConfig,
+        /// Where the workload's token comes from.
+        tokens: &'a WorkloadTokens,
+    },
+}
+
+impl Attested {
+    /// A peer that could not be attested, for `why`.
+    pub(super) fn failed(accepted: CallerMeta, why: String) -> Self {
+        Self {
+            caller: Err(why),
+            accepted,
+        }
+    }
+}
+
+impl Door {
+    /// Serve the workloads `selector` matches callers to, with `tokens`.
+    pub fn new(selector: Selector, tokens: WorkloadTokens) -> Self {
+        Self { selector, tokens }
+    }
+
+    /// Attest the peer of `fd` (a dup of an accepted connection's socket), off the async runtime: it
+    /// reads `/proc` and may hash the peer's executable. `accepted` is what `SO_PEERCRED` said at accept.
+    pub(super) async fn attest(&self, fd: OwnedFd, accepted: CallerMeta) -> Attested {
+        let need_sha256 = self.selector.needs_sha256();
+        let caller = tokio::task::spawn_blocking(move || {
+            peer::attest(fd.as_fd(), need_sha256).map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("the caller could not be attested: {e}")));
+        Attested { caller, accepted }
+    }
+
+    /// Whether a request from `peer` is served (as which workload) or refused (and why).
+    pub(super) fn admit(&self, peer: &Attested) -> Admission<'_> {
+        let caller = match &peer.caller {
+            Ok(c) => c,
+            Err(why) => {
+                return Admission::Refuse {
+                    caller: peer.accepted.clone(),
+                    why: why.clone(),
+                };
+            }
+        };
+        match self.selector.select(caller) {
+            Ok(workload) => Admission::Serve(Sender::Workload {
+                caller: caller.meta(Some(&workload.name)),
+                workload,
+                tokens: &self.tokens,
+            }),
+            Err(refusal) => Admission::Refuse {
+                caller: caller.meta(None),
+                why: refusal.to_string(),
+            },
+        }
+    }
+}

@@ -1,0 +1,461 @@
+//! End-to-end tests of per-host mode (issue 15) against a real OpenBao: one sidekey, a `listener "unix"`
+//! serving workloads, and callers running as users the test creates. Acceptance 1 (each caller gets its
+//! own secrets with its workload's own token; the server's audit log shows two tokens naming their
+//! workloads), 2 (the socket part: a caller matching no workload is refused before any backend request)
+//! and 4 (the audit caller block, `sidekey report` grouped by workload).
+
+// Test code: a failed expectation is a failed test; wall-clock time is what the user sees here.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_types
+)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sidekey_tests::background::{Background, wait_until};
+use sidekey_tests::hcl::{self, AutoAuth};
+use sidekey_tests::users::TestUser;
+use sidekey_tests::{Fixture, Setup, ShmDir, Sidekey, random_hex};
+use tempfile::TempDir;
+
+/// Policy `ph-agent`: the agent's token may create the workloads' tokens (from the role, or as its
+/// children), and nothing else.
+const AGENT_POLICY: &str = r#"
+path "auth/token/create/ph-role" { capabilities = ["update"] }
+path "auth/token/create" { capabilities = ["update"] }
+"#;
+
+/// The server side: two workloads' secrets and policies, the token role, the agent's token.
+struct Server {
+    fx: Fixture,
+    /// `secret/perhost/<workload>` `value`, per workload.
+    values: BTreeMap<&'static str, String>,
+    agent_token: PathBuf,
+}
+
+impl Server {
+    fn start() -> Server {
+        let fx = Setup::new().audit().start();
+        let mut values = BTreeMap::new();
+        for w in ["a", "b"] {
+            let value = format!("value-{w}-{}", random_hex(6));
+            fx.bao.write(
+                &format!("secret/data/perhost/{w}"),
+                json!({ "data": { "value": value } }),
+            );
+            // Data and metadata: the cache checks a static secret's version with the caller's token.
+            let policy = format!(
+                "path \"secret/data/perhost/{w}\" {{ capabilities = [\"read\"] }}\n\
+                 path \"secret/metadata/perhost/{w}\" {{ capabilities = [\"read\"] }}"
+            );
+            fx.bao.write(
+                &format!("sys/policies/acl/p{w}"),
+                json!({ "policy": policy }),
+            );
+            values.insert(w, value);
+        }
+        fx.bao.write(
+            "sys/policies/acl/ph-agent",
+            json!({ "policy": AGENT_POLICY }),
+        );
+        // Workload a's tokens: orphans from the role, periodic, limited to its policy.
+        fx.bao.write(
+            "auth/token/roles/ph-role",
+            json!({ "allowed_policies": ["pa"], "orphan": true, "token_period": "1h",
+                    "renewable": true }),
+        );
+        // The agent holds `pb` so that workload b's child token may have it.
+        let created = fx.bao.write(
+            "auth/token/create",
+            json!({ "policies": ["ph-agent", "pb"], "ttl": "1h", "renewable": true }),
+        );
+        let token = created["auth"]["client_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let agent_token = fx.write_file("agent-token", &token);
+        Server {
+            fx,
+            values,
+            agent_token,
+        }
+    }
+
+    /// The server's audit entries that are requests (`type: request`).
+    fn requests(&self) -> Vec<Value> {
+        self.fx
+            .bao
+            .audit_log_lines()
+            .into_iter()
+            .filter(|e| e["type"] == "request")
+            .collect()
+    }
+
+    /// `input` as the server's audit device `a` writes it (HMAC-SHA256 under its salt).
+    fn audit_hash(&self, input: &str) -> String {
+        let r = self
+            .fx
+            .bao
+            .write("sys/audit-hash/a", json!({ "input": input }));
+        r["hash"].as_str().unwrap().to_string()
+    }
+}
+
+/// `sidekey run` serving workloads `a` (user `a`, token role) and `b` (user `b`, child token) on a
+/// unix socket no user is kept from, with `extra` stanzas.
+struct Agent {
+    process: Background,
+    sock: PathBuf,
+    out: ShmDir,
+    _dir: TempDir,
+}
+
+impl Agent {
+    fn start(server: &Server, a: &TestUser, b: &TestUser, extra: &[String]) -> Agent {
+        // Every user must reach the socket: a directory they may enter.
+        let dir = tempfile::Builder::new()
+            .prefix("sidekey-perhost-")
+            .tempdir()
+            .unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let sock = dir.path().join("api.sock");
+        let out = ShmDir::new();
+        let workload = |name: &str, user: &TestUser, more: &str| {
+            format!(
+                "workload \"{name}\" {{\n  match {{\n    uid = {}\n  }}\n  policies = [\"p{name}\"]\n{more}}}\n",
+                user.uid
+            )
+        };
+        let text = [
+            hcl::vault(&server.fx.addr()),
+            AutoAuth::token_file(&server.agent_token).to_string(),
+            hcl::audit(&out.join("audit.log"), &[]),
+            hcl::block("listener \"unix\"", &[&hcl::attr_path("address", &sock)]),
+            workload("a", a, "  token_role = \"ph-role\"\n"),
+            workload("b", b, ""),
+            extra.concat(),
+        ]
+        .concat();
+        let cfg = server.fx.write_config(&text);
+        let mut process = Background::start(
+            &["run", "-c", cfg.to_str().unwrap()],
+            &[],
+            server.fx.dir.path(),
+        );
+        let up = wait_until(Duration::from_secs(10), || sock.exists());
+        assert!(
+            up && process.running(),
+            "the socket never appeared:\n{}",
+            process.stderr()
+        );
+        Agent {
+            process,
+            sock,
+            out,
+            _dir: dir,
+        }
+    }
+
+    fn audit(&self) -> Vec<Value> {
+        sidekey_tests::audit::events_so_far(&self.out.join("audit.log"))
+    }
+}
+
+/// An answer through the socket.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    /// `X-Cache`, empty when not sent.
+    x_cache: String,
+    body: Value,
+}
+
+/// `GET /v1/<path>` through `sock` with curl running as `user`, with `token` as `X-Vault-Token`.
+fn get_as(user: &TestUser, sock: &Path, path: &str, token: Option<&str>) -> Answer {
+    let mut cmd = user.command("curl");
+    cmd.args([
+        "-sS",
+        "--max-time",
+        "10",
+        "-w",
+        "\n%header{x-cache}\n%{http_code}",
+        "--unix-socket",
+    ])
+    .arg(sock)
+    .arg(format!("http://localhost/v1/{path}"));
+    if let Some(t) = token {
+        cmd.args(["-H", &format!("X-Vault-Token: {t}")]);
+    }
+    let out = cmd.output().expect("run curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut parts = text.rsplitn(3, '\n');
+    let (Some(status), Some(x_cache), Some(body)) = (parts.next(), parts.next(), parts.next())
+    else {
+        panic!(
+            "curl as {}: {text}{}",
+            user.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    Answer {
+        status: status.trim().parse().unwrap_or(0),
+        x_cache: x_cache.trim().to_string(),
+        body: serde_json::from_str(body).unwrap_or(Value::Null),
+    }
+}
+
+/// Acceptances 1, 2 (socket part) and 4 in one agent run: callers as three users created for the test.
+#[test]
+fn each_caller_gets_its_own_workloads_secrets_and_a_stranger_nothing() {
+    let server = Server::start();
+    let (a, b, stranger) = (
+        TestUser::create("skt-ph-a"),
+        TestUser::create("skt-ph-b"),
+        TestUser::create("skt-ph-n"),
+    );
+    let mut agent = Agent::start(&server, &a, &b, &[]);
+    let mode = std::fs::metadata(&agent.sock).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o666, "the kernel's word is the gate, not the mode");
+
+    // --- 1. Each caller its own secret; the other's is the server's 403. ---
+    for (user, own, other) in [(&a, "a", "b"), (&b, "b", "a")] {
+        let mine = get_as(
+            user,
+            &agent.sock,
+            &format!("secret/data/perhost/{own}"),
+            None,
+        );
+        assert_eq!(
+            mine.status,
+            200,
+            "{} reading its own: {:?}\n{}",
+            user.name,
+            mine.body,
+            agent.process.stderr()
+        );
+        assert_eq!(
+            mine.body["data"]["data"]["value"],
+            server.values[own].as_str()
+        );
+        let theirs = get_as(
+            user,
+            &agent.sock,
+            &format!("secret/data/perhost/{other}"),
+            None,
+        );
+        assert_eq!(
+            theirs.status, 403,
+            "{} reading {other}'s: {:?}",
+            user.name, theirs.body
+        );
+        assert!(
+            theirs.body.to_string().contains("permission denied"),
+            "the server's refusal, not sidekey's: {:?}",
+            theirs.body
+        );
+    }
+    // A second read goes with the same token (no new token per request).
+    assert_eq!(
+        get_as(&a, &agent.sock, "secret/data/perhost/a", None).status,
+        200
+    );
+
+    // The server's audit log: requests of workload a and b with two distinct tokens, each naming its
+    // workload in its metadata.
+    let requests = server.requests();
+    let mut accessors: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for e in &requests {
+        if let Some(w) = e["auth"]["metadata"]["workload"].as_str() {
+            let acc = e["auth"]["accessor"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            accessors.entry(w.to_string()).or_default().insert(acc);
+        }
+    }
+    assert_eq!(accessors.len(), 2, "{accessors:?}");
+    assert_eq!(accessors["a"].len(), 1, "{accessors:?}");
+    assert_eq!(accessors["b"].len(), 1, "{accessors:?}");
+    assert_ne!(accessors["a"], accessors["b"]);
+    let on_server = |w: &str| accessors[w].iter().next().unwrap().clone();
+
+    // --- 2. A caller matching no workload: 403 from sidekey, nothing reaches the server, even with a
+    // token of its own. ---
+    let asked = format!("secret/data/perhost/stranger-{}", random_hex(4));
+    let own_token = server.fx.bao.write(
+        "auth/token/create",
+        json!({ "policies": ["pa"], "ttl": "10m" }),
+    )["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = server.requests().len();
+    for token in [None, Some(own_token.as_str())] {
+        let refused = get_as(&stranger, &agent.sock, &asked, token);
+        assert_eq!(refused.status, 403, "{:?}", refused.body);
+        let message = refused.body["errors"][0].as_str().unwrap_or_default();
+        assert!(message.contains("no workload matches"), "{message}");
+        assert!(
+            message.contains(&format!("uid {}", stranger.uid)),
+            "{message}"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let after = server.requests();
+    assert_eq!(after.len(), before, "no request reached the server");
+    assert!(
+        after.iter().all(|e| !e["request"]["path"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("stranger")),
+        "the refused path never reached the server"
+    );
+
+    // A matched caller's own token passes untouched: user a with a token for pa reads a's secret as
+    // that token, not as its workload's.
+    let with_own = get_as(&a, &agent.sock, "secret/data/perhost/a", Some(&own_token));
+    assert_eq!(with_own.status, 200, "{:?}", with_own.body);
+    let last = server
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|e| e["request"]["path"] == "secret/data/perhost/a")
+        .unwrap();
+    assert!(last["auth"]["metadata"]["workload"].is_null(), "{last}");
+
+    // --- 4. The agent's audit: the caller block on every retrieval, the refusal, the report. ---
+    agent.process.stop();
+    let events = agent.audit();
+    for (user, w) in [(&a, "a"), (&b, "b")] {
+        let path = format!("secret/data/perhost/{w}");
+        let ev = events
+            .iter()
+            .find(|e| e["event"] == "proxy.request" && e["secret"]["path"] == path.as_str())
+            .unwrap_or_else(|| panic!("no proxy.request for {path}: {events:#?}"));
+        let c = &ev["caller"];
+        assert_eq!(c["workload"], w, "{ev}");
+        assert_eq!(c["uid"], user.uid, "{ev}");
+        assert_eq!(c["gid"], user.gid, "{ev}");
+        assert!(c["pid"].as_u64().is_some_and(|p| p > 0), "{ev}");
+        assert!(
+            c["exe"].as_str().is_some_and(|e| e.ends_with("curl")),
+            "{ev}"
+        );
+        // The accessor joins sidekey's event to the server's audit log.
+        let accessor = c["token_accessor"].as_str().unwrap();
+        assert_eq!(server.audit_hash(accessor), on_server(w), "{ev}");
+        // The token's creation is audited with its accessor, naming the workload and the caller that
+        // asked first.
+        assert!(
+            events.iter().any(|e| e["event"] == "auth.login"
+                && e["caller"]["workload"] == w
+                && e["caller"]["uid"] == user.uid
+                && e["identity"]["token_accessor"] == accessor),
+            "{events:#?}"
+        );
+    }
+    let refused: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"] == "caller.refused")
+        .collect();
+    assert_eq!(refused.len(), 2, "{events:#?}");
+    for ev in &refused {
+        assert_eq!(ev["outcome"], "failure");
+        assert_eq!(ev["caller"]["uid"], stranger.uid);
+        assert!(ev["caller"].get("workload").is_none(), "{ev}");
+        assert_eq!(ev["secret"]["path"], asked.as_str());
+        assert!(
+            ev["error"]
+                .as_str()
+                .unwrap()
+                .contains("no workload matches")
+        );
+    }
+    // Neither the workloads' tokens nor the caller's own is in the audit trail.
+    let trail = std::fs::read_to_string(agent.out.join("audit.log")).unwrap();
+    assert!(!trail.contains(&own_token));
+    for v in server.values.values() {
+        assert!(!trail.contains(v.as_str()));
+    }
+    sidekey_tests::audit::assert_verifies(&agent.out.join("audit.log"));
+
+    let md = Sidekey::new(["report", "--audit"])
+        .args([agent.out.join("audit.log")])
+        .run();
+    assert_eq!(md.code(), 0, "{}", md.stderr);
+    let (at_a, at_b) = (
+        md.stdout
+            .find("## Workload `a`")
+            .unwrap_or_else(|| panic!("{}", md.stdout)),
+        md.stdout
+            .find("## Workload `b`")
+            .unwrap_or_else(|| panic!("{}", md.stdout)),
+    );
+    assert!(
+        md.stdout[at_a..at_b].contains("| secret/data/perhost/a |"),
+        "{}",
+        md.stdout
+    );
+    assert!(
+        md.stdout[at_b..].contains("| secret/data/perhost/b |"),
+        "{}",
+        md.stdout
+    );
+    assert!(md.stdout.contains("caller.refused"), "{}", md.stdout);
+    let csv = Sidekey::new(["report", "--format", "csv", "--audit"])
+        .args([agent.out.join("audit.log")])
+        .run();
+    let row_a = csv
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("secret/data/perhost/a,"))
+        .unwrap_or_else(|| panic!("{}", csv.stdout));
+    assert!(row_a.ends_with(",a"), "{row_a}");
+}
+
+/// With `cache {}` (static secrets too), entries are per token: a workload's cached secret is served
+/// again to it, never to another workload, whose request goes to the server (and is refused there).
+#[test]
+fn with_a_cache_workloads_never_share_entries() {
+    let server = Server::start();
+    let (a, b) = (TestUser::create("skt-phc-a"), TestUser::create("skt-phc-b"));
+    let cache = hcl::block("cache", &["cache_static_secrets = true"]);
+    let agent = Agent::start(&server, &a, &b, &[cache]);
+    let first = get_as(&a, &agent.sock, "secret/data/perhost/a", None);
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    assert_eq!(first.x_cache, "MISS");
+    let again = get_as(&a, &agent.sock, "secret/data/perhost/a", None);
+    assert_eq!(again.status, 200, "{:?}", again.body);
+    assert_eq!(
+        again.x_cache, "HIT",
+        "the same workload is served from the cache"
+    );
+    let reads = |server: &Server| {
+        server
+            .requests()
+            .iter()
+            .filter(|e| e["request"]["path"] == "secret/data/perhost/a")
+            .count()
+    };
+    let before = reads(&server);
+    let other = get_as(&b, &agent.sock, "secret/data/perhost/a", None);
+    assert_eq!(other.status, 403, "{:?}", other.body);
+    assert!(
+        other.body.to_string().contains("permission denied"),
+        "{:?}",
+        other.body
+    );
+    assert!(reads(&server) > before, "b's request went to the server");
+    let own = get_as(&b, &agent.sock, "secret/data/perhost/b", None);
+    assert_eq!(own.status, 200, "{:?}", own.body);
+    assert_eq!(
+        own.body["data"]["data"]["value"],
+        server.values["b"].as_str()
+    );
+}
