@@ -1,4 +1,5 @@
-//! A process's resident memory, as `/proc/PID/status` reports it: the benchmarks' memory figures.
+//! A process's resident memory, as `/proc/PID/status` (and `smaps_rollup`) report it: the benchmarks'
+//! memory figures.
 
 use std::time::Duration;
 
@@ -9,6 +10,9 @@ pub struct Rss {
     pub total: u64,
     /// `RssAnon`: resident anonymous pages (heap, stacks): what the process itself allocated.
     pub anon: u64,
+    /// `Pss` (`/proc/PID/smaps_rollup`): resident pages, each shared one divided among the processes
+    /// sharing it, so the figures of processes running the same binary add up to what they really use.
+    pub pss: u64,
 }
 
 impl std::ops::Add for Rss {
@@ -18,6 +22,7 @@ impl std::ops::Add for Rss {
         Rss {
             total: self.total + other.total,
             anon: self.anon + other.anon,
+            pss: self.pss + other.pss,
         }
     }
 }
@@ -30,9 +35,13 @@ impl std::iter::Sum for Rss {
 
 /// The value of `field` (`VmRSS`, `RssAnon`, ...) in `/proc/PID/status`, in kB; `None` once `pid` is gone.
 pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
+    proc_kib(pid, "status", field)
+}
+
+/// The value of `field` in `/proc/PID/FILE` (lines `Field:   N kB`).
+fn proc_kib(pid: u32, file: &str, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
+    text.lines()
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
         .split_whitespace()
         .next()?
@@ -45,11 +54,12 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
     status_kib(pid, "VmRSS")
 }
 
-/// `VmRSS` and `RssAnon` of `pid` now, or `None` if it is gone.
+/// `VmRSS`, `RssAnon` and `Pss` of `pid` now, or `None` if it is gone.
 pub fn rss(pid: u32) -> Option<Rss> {
     Some(Rss {
         total: rss_kib(pid)?,
         anon: status_kib(pid, "RssAnon")?,
+        pss: proc_kib(pid, "smaps_rollup", "Pss")?,
     })
 }
 
@@ -74,7 +84,8 @@ mod tests {
     #[test]
     fn reads_this_process() {
         let me = rss(std::process::id()).expect("our own /proc/self/status");
-        assert!(me.total > 0 && me.anon > 0 && me.anon <= me.total, "{me:?}");
+        assert!(me.anon > 0 && me.anon <= me.total, "{me:?}");
+        assert!(me.pss > 0 && me.pss <= me.total, "{me:?}");
         assert_eq!(status_kib(std::process::id(), "NoSuchField"), None);
     }
 }

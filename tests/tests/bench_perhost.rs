@@ -4,8 +4,9 @@
 //! the RSS of 3 sidecar sidekeys, each doing one workload's work the ordinary way (a template with the KV
 //! secret and a database credential). Every workload is called once for real: a short-lived `curl` moved
 //! into a cgroup `system.slice/w<N>.service` reads its KV secret and a database credential through the
-//! socket. Prints the per-host RSS, the sidecars' RSS, their ratio and the RSS per workload, and fails
-//! unless the per-host agent stays under the 3 sidecars.
+//! socket. Prints the per-host RSS, the sidecars' RSS, their ratio and the RSS per workload — as VmRSS
+//! (what acceptance 5 counts), RssAnon (what each process allocated) and Pss (the sidecars' shared binary
+//! pages counted once) — and fails unless the per-host agent's VmRSS stays under the 3 sidecars'.
 //!
 //! Run with `tests/bench.sh perhost` (release build); `tests/bench.sh perhost --smoke` (or
 //! `SIDEKEY_BENCH_WORKLOADS=10`) runs it with 10 workloads. Ignored in the normal suite.
@@ -224,6 +225,67 @@ fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
+/// One of the figures of an [`Rss`].
+type Measure = fn(Rss) -> u64;
+
+/// The result: the per-host agent's memory (`host`) beside the sidecars' summed (`side`), in each of
+/// the three measures, and what it comes to per workload.
+fn print_table(n: usize, host: Rss, side: Rss, served_in: Duration) {
+    // Each measure, and whether a share of the sidecars' sum stands for one of them: not for Pss, where
+    // one sidecar's share of the binary's pages depends on how many run.
+    let measures: [(Measure, bool); 3] =
+        [(|r| r.total, true), (|r| r.anon, true), (|r| r.pss, false)];
+    let cells = |f: &dyn Fn(Measure) -> String| measures.map(|(m, _)| f(m));
+    let shares = |f: &dyn Fn(Measure) -> String| {
+        measures.map(|(m, share)| if share { f(m) } else { "-".to_owned() })
+    };
+    let one = |kib: u64| kib / SIDECARS as u64;
+    let rows = [
+        ("one per-host sidekey".to_owned(), cells(&|m| mib(m(host)))),
+        (
+            format!("{SIDECARS} sidecar sidekeys (sum)"),
+            cells(&|m| mib(m(side))),
+        ),
+        (
+            "  one sidecar (mean)".to_owned(),
+            shares(&|m| mib(one(m(side)))),
+        ),
+        (
+            format!("per-host / {SIDECARS} sidecars"),
+            cells(&|m| format!("{:.2}", m(host) as f64 / m(side) as f64)),
+        ),
+        (
+            format!("per workload (per-host / {n})"),
+            cells(&|m| format!("{:.0} KiB", m(host) as f64 / n as f64)),
+        ),
+        // What each workload beyond the first costs: the per-host agent less one sidecar (one
+        // workload's worth), over the other workloads.
+        (
+            format!("each workload beyond the first (/ {})", n.max(2) - 1),
+            shares(&|m| {
+                let extra = m(host).saturating_sub(one(m(side)));
+                format!("{:.0} KiB", extra as f64 / (n.max(2) - 1) as f64)
+            }),
+        ),
+    ];
+    println!(
+        "\n{:<46} {:>10} {:>10} {:>10}",
+        format!("Per-host memory: {n} workloads (KV + a DB lease each)"),
+        "VmRSS",
+        "RssAnon",
+        "Pss"
+    );
+    println!("{}", "-".repeat(79));
+    for (metric, [total, anon, pss]) in rows {
+        println!("{metric:<46} {total:>10} {anon:>10} {pss:>10}");
+    }
+    println!(
+        "({n} callers served in {:.1} s, {CALLERS_AT_ONCE} at a time; memory read {}s after the work, median of {SAMPLES})",
+        served_in.as_secs_f64(),
+        SETTLE.as_secs()
+    );
+}
+
 #[test]
 #[ignore = "benchmark: run with tests/bench.sh perhost"]
 fn per_host_against_sidecars() {
@@ -266,61 +328,7 @@ fn per_host_against_sidecars() {
         s.stop();
     }
 
-    let ratio = |a: u64, b: u64| format!("{:.2}", a as f64 / b as f64);
-    let per = |kib: u64| format!("{:.0} KiB", kib as f64 / n as f64);
-    let one = |kib: u64| kib / SIDECARS as u64;
-    // What each workload beyond the first costs: the per-host agent less one sidecar's worth.
-    let beyond = |h: u64, s: u64| {
-        let extra = h.saturating_sub(one(s)) as f64 / (n.max(2) - 1) as f64;
-        format!("{extra:.0} KiB")
-    };
-    let rows = [
-        (
-            "one per-host sidekey".to_owned(),
-            mib(host.total),
-            mib(host.anon),
-        ),
-        (
-            format!("{SIDECARS} sidecar sidekeys (sum)"),
-            mib(side.total),
-            mib(side.anon),
-        ),
-        (
-            "  one sidecar (mean)".to_owned(),
-            mib(one(side.total)),
-            mib(one(side.anon)),
-        ),
-        (
-            format!("per-host / {SIDECARS} sidecars"),
-            ratio(host.total, side.total),
-            ratio(host.anon, side.anon),
-        ),
-        (
-            format!("per workload (per-host / {n})"),
-            per(host.total),
-            per(host.anon),
-        ),
-        (
-            "each workload beyond a sidecar's one".to_owned(),
-            beyond(host.total, side.total),
-            beyond(host.anon, side.anon),
-        ),
-    ];
-    println!(
-        "\n{:<46} {:>12} {:>12}",
-        format!("Per-host memory: {n} workloads (KV + a DB lease each)"),
-        "VmRSS",
-        "RssAnon"
-    );
-    println!("{}", "-".repeat(72));
-    for (metric, total, anon) in rows {
-        println!("{metric:<46} {total:>12} {anon:>12}");
-    }
-    println!(
-        "({n} callers served in {:.1} s, {CALLERS_AT_ONCE} at a time; memory read {}s after the work, median of {SAMPLES})",
-        served_in.as_secs_f64(),
-        SETTLE.as_secs()
-    );
+    print_table(n, host, side, served_in);
     assert!(
         host.total < side.total,
         "the per-host sidekey ({}) is not under {SIDECARS} sidecars ({})",
