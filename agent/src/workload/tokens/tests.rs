@@ -112,6 +112,7 @@ fn workload(name: &str, role: Option<&str>) -> WorkloadConfig {
         matcher: CallerMatch::default(),
         policies: vec![format!("p{name}")],
         token_role: role.map(str::to_string),
+        auto_auth: None,
         credentials: Vec::new(),
         origin: Origin::default(),
     }
