@@ -5,13 +5,15 @@
 use std::path::Path;
 use std::time::Duration;
 
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
+use tokio::sync::watch;
 
-use super::{Fake, audited_tokens, tokens, workload};
+use super::{Fake, audited_tokens, workload};
 use crate::audit::Auditor;
 use crate::config::{MethodConfig, MethodKind, WorkloadConfig};
-use crate::lease::proxied::Parent;
+use crate::lease::proxied::{Parent, ProxyLeases};
+use crate::workload::tokens::{WorkloadToken, WorkloadTokenError, WorkloadTokens};
 
 /// Workload `name` logging in with AppRole at `auth/approle`, its role_id and secret_id in `dir`.
 fn approle(name: &str, dir: &Path, remove_secret_id: bool) -> WorkloadConfig {
@@ -34,31 +36,53 @@ fn approle(name: &str, dir: &Path, remove_secret_id: bool) -> WorkloadConfig {
     }
 }
 
-/// A directory holding role-id `r-1` and secret-id `secret`.
-fn credentials(secret: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("role-id"), "r-1\n").unwrap();
-    std::fs::write(dir.path().join("secret-id"), secret).unwrap();
-    dir
+/// A workload `a` logging in with AppRole through a new fake (the agent never logs in: the workload's
+/// login does not wait for it), its role-id `r-1` and secret-id `s-1` in `dir`.
+struct LoggingIn {
+    fake: Fake,
+    t: WorkloadTokens,
+    leases: ProxyLeases,
+    w: WorkloadConfig,
+    dir: tempfile::TempDir,
+    _agent: watch::Sender<Option<SecretString>>,
+}
+
+impl LoggingIn {
+    async fn start(remove_secret_id: bool, auditor: Auditor) -> Self {
+        let fake = Fake::default();
+        let (t, leases, agent) = audited_tokens(&fake.start().await, auditor);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("role-id"), "r-1\n").unwrap();
+        std::fs::write(dir.path().join("secret-id"), "s-1").unwrap();
+        let w = approle("a", dir.path(), remove_secret_id);
+        Self {
+            fake,
+            t,
+            leases,
+            w,
+            dir,
+            _agent: agent,
+        }
+    }
+
+    async fn token(&self) -> Result<WorkloadToken, WorkloadTokenError> {
+        self.t.token_for(&self.w, None).await
+    }
 }
 
 #[tokio::test]
 async fn a_workload_logs_in_with_its_own_method_without_the_agents_token() {
-    let fake = Fake::default();
-    // The agent never logs in: the workload's login does not wait for it.
-    let (t, leases, _agent) = tokens(&fake.start().await);
-    let dir = credentials("s-1");
-    let w = approle("a", dir.path(), false);
-    let first = t.token_for(&w, None).await.unwrap();
-    let again = t.token_for(&w, None).await.unwrap();
+    let l = LoggingIn::start(false, Auditor::disabled()).await;
+    let first = l.token().await.unwrap();
+    let again = l.token().await.unwrap();
     assert_eq!(first.secret.expose_secret(), again.secret.expose_secret());
-    let seen = fake.seen();
+    let seen = l.fake.seen();
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert_eq!(seen[0].path, "auth/approle/login");
     assert_eq!(seen[0].token, "", "no token is sent with a login");
     assert_eq!(seen[0].body, json!({"role_id": "r-1", "secret_id": "s-1"}));
     // Held as an orphan: it ends with nothing of the agent's.
-    let table = leases.lock();
+    let table = l.leases.lock();
     let id = table.token_id(None, Some(&first.accessor)).unwrap();
     assert_eq!(table.get(id).unwrap().parent, Parent::None);
     assert_eq!(table.get(id).unwrap().workload.as_deref(), Some("a"));
@@ -67,49 +91,39 @@ async fn a_workload_logs_in_with_its_own_method_without_the_agents_token() {
 
 #[tokio::test]
 async fn once_evicted_it_logs_in_again_with_the_rotated_secret_id() {
-    let fake = Fake::default();
-    let (t, leases, _agent) = tokens(&fake.start().await);
-    let dir = credentials("s-1");
-    let w = approle("a", dir.path(), false);
-    let first = t.token_for(&w, None).await.unwrap();
-    std::fs::write(dir.path().join("secret-id"), "s-2").unwrap();
+    let l = LoggingIn::start(false, Auditor::disabled()).await;
+    let first = l.token().await.unwrap();
+    std::fs::write(l.dir.path().join("secret-id"), "s-2").unwrap();
     // Its max TTL reached (or revoked): the table lets it go.
-    assert_eq!(leases.lock().evict_token(None, Some(&first.accessor)), 1);
-    let second = t.token_for(&w, None).await.unwrap();
+    assert_eq!(l.leases.lock().evict_token(None, Some(&first.accessor)), 1);
+    let second = l.token().await.unwrap();
     assert_ne!(first.accessor, second.accessor);
-    let seen = fake.seen();
+    let seen = l.fake.seen();
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[1].body["secret_id"], "s-2");
 }
 
 #[tokio::test]
 async fn a_secret_id_removed_after_reading_is_remembered_for_the_next_login() {
-    let fake = Fake::default();
-    let (t, leases, _agent) = tokens(&fake.start().await);
-    let dir = credentials("s-1");
-    let w = approle("a", dir.path(), true);
-    let first = t.token_for(&w, None).await.unwrap();
-    assert!(!dir.path().join("secret-id").exists());
-    leases.lock().evict_token(None, Some(&first.accessor));
-    t.token_for(&w, None).await.unwrap();
-    assert_eq!(fake.seen()[1].body["secret_id"], "s-1");
+    let l = LoggingIn::start(true, Auditor::disabled()).await;
+    let first = l.token().await.unwrap();
+    assert!(!l.dir.path().join("secret-id").exists());
+    l.leases.lock().evict_token(None, Some(&first.accessor));
+    l.token().await.unwrap();
+    assert_eq!(l.fake.seen()[1].body["secret_id"], "s-1");
 }
 
 #[tokio::test]
 async fn the_login_is_audited_with_the_method_its_role_and_the_workload() {
-    let fake = Fake::default();
-    let dir = credentials("s-1");
+    let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("audit.log");
     let audit = crate::config::AuditConfig {
         file: Some(log.clone()),
         ..crate::config::AuditConfig::default()
     };
     let auditor = Auditor::from_config(&audit, None).unwrap();
-    let (t, _leases, _agent) = audited_tokens(&fake.start().await, auditor.clone());
-    let token = t
-        .token_for(&approle("a", dir.path(), false), None)
-        .await
-        .unwrap();
+    let l = LoggingIn::start(false, auditor.clone()).await;
+    let token = l.token().await.unwrap();
     auditor.flush();
     let text = std::fs::read_to_string(&log).unwrap();
     let e: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
@@ -129,12 +143,9 @@ async fn the_login_is_audited_with_the_method_its_role_and_the_workload() {
 
 #[tokio::test]
 async fn a_failed_login_names_the_workload_and_method_never_the_secret() {
-    let fake = Fake::default();
-    let (t, leases, _agent) = tokens(&fake.start().await);
-    let dir = credentials("s-1");
-    let w = approle("a", dir.path(), false);
-    *fake.status.lock().unwrap() = Some(400);
-    let e = t.token_for(&w, None).await.unwrap_err();
+    let l = LoggingIn::start(false, Auditor::disabled()).await;
+    *l.fake.status.lock().unwrap() = Some(400);
+    let e = l.token().await.unwrap_err();
     assert!(e.is_login() && !e.is_transient(), "{e}");
     let message = e.to_string();
     for named in ["workload \"a\"", "auth/approle", "\"approle\""] {
@@ -144,15 +155,15 @@ async fn a_failed_login_names_the_workload_and_method_never_the_secret() {
         !message.contains("s-1") && !message.contains("r-1"),
         "{message}"
     );
-    assert_eq!(leases.lock().len(), 0);
+    assert_eq!(l.leases.lock().len(), 0);
     // The server unavailable: transient.
-    *fake.status.lock().unwrap() = Some(503);
-    assert!(t.token_for(&w, None).await.unwrap_err().is_transient());
+    *l.fake.status.lock().unwrap() = Some(503);
+    assert!(l.token().await.unwrap_err().is_transient());
     // A credential file missing: as the auth module says (it may appear: transient), sent nowhere.
-    *fake.status.lock().unwrap() = None;
-    std::fs::remove_file(dir.path().join("role-id")).unwrap();
-    let before = fake.seen().len();
-    let e = t.token_for(&w, None).await.unwrap_err();
+    *l.fake.status.lock().unwrap() = None;
+    std::fs::remove_file(l.dir.path().join("role-id")).unwrap();
+    let before = l.fake.seen().len();
+    let e = l.token().await.unwrap_err();
     assert!(e.is_transient() && e.is_login(), "{e}");
-    assert_eq!(fake.seen().len(), before);
+    assert_eq!(l.fake.seen().len(), before);
 }
