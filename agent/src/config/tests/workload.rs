@@ -1,7 +1,8 @@
 //! `workload "NAME"` and `listener "credentials"` (per-host mode): every form loads to the same stanzas,
 //! and each mistake in a stanza is named by file, line and key. Checks across stanzas (the auto-auth token
-//! beside the listeners, unique names, overlapping matches) are in `checks`; credentials in `credentials`.
+//! beside the listeners, unique names, overlapping matches) are in `checks`; credentials in `credentials`; a workload's own login in `auto_auth`.
 
+mod auto_auth;
 mod checks;
 mod credentials;
 

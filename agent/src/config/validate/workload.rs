@@ -14,10 +14,11 @@ use crate::config::types::{
 };
 use crate::template::{ParseOptions, Template};
 
+mod auto_auth;
 pub(crate) mod overlap;
 
 /// The keys of a `workload` block.
-pub(super) const KEYS: &[&str] = &["match", "policies", "token_role", "credential"];
+pub(super) const KEYS: &[&str] = &["match", "policies", "token_role", "auto_auth", "credential"];
 
 /// The keys of `workload { match { } }`.
 pub(super) const MATCH_KEYS: &[&str] = &[
@@ -28,18 +29,11 @@ pub(super) const MATCH_KEYS: &[&str] = &[
 pub(super) const CREDENTIAL_KEYS: &[&str] = &["unit", "contents"];
 
 /// Stanzas a workload may hold in a later version, refused for now with what to use instead.
-const NOT_YET: &[(&str, &str)] = &[
-    (
-        "template",
-        "not served yet inside a workload: use credential \"ID\" { unit, contents } for a systemd \
+const NOT_YET: &[(&str, &str)] = &[(
+    "template",
+    "not served yet inside a workload: use credential \"ID\" { unit, contents } for a systemd \
          unit's LoadCredential=, or let the workload read its secrets through the listener \"unix\" socket",
-    ),
-    (
-        "auto_auth",
-        "not served yet inside a workload: the agent creates the workload's token from token_role or \
-         policies, and callers reach it through credential \"ID\" { ... } or the listener \"unix\" socket",
-    ),
-];
+)];
 
 /// systemd's limit on a credential id (a file name in the unit's `$CREDENTIALS_DIRECTORY`).
 const CREDENTIAL_ID_MAX: usize = 255;
@@ -66,8 +60,9 @@ pub(super) fn workload(block: Labeled<'_>) -> Result<WorkloadConfig, Problem> {
         ));
     };
     let matcher = caller_match(m)?;
+    let own_auth = auto_auth::auto_auth(&mut s)?;
     let token_role = s.get("token_role", Field::non_empty)?;
-    let policies = policies(&mut s, token_role.is_some())?;
+    let policies = policies(&mut s, token_role.is_some() || own_auth.is_some())?;
     let mut credentials = Vec::new();
     for c in s.blocks("credential", Labels::Required)? {
         credentials.push(credential(s.path(), c)?);
@@ -78,6 +73,7 @@ pub(super) fn workload(block: Labeled<'_>) -> Result<WorkloadConfig, Problem> {
         matcher,
         policies,
         token_role,
+        auto_auth: own_auth,
         credentials,
         origin: Origin {
             file: PathBuf::new(),
