@@ -29,10 +29,12 @@ use sidekey_tests::background::{Background, wait_until};
 use sidekey_tests::bao::bao_bin;
 use sidekey_tests::hcl::{self, AutoAuth};
 use sidekey_tests::jwt::AUDIENCE;
+use sidekey_tests::memory::rss_kib;
+use sidekey_tests::setup::own_policy;
 use sidekey_tests::sidekey::release_bin;
 use sidekey_tests::{ClusterFixture, Setup, ShmDir};
 
-use measure::{ServerCpu, agent_name, audited_requests, beyond_first, peak, rss_kb};
+use measure::{ServerCpu, agent_name, audited_requests, beyond_first, peak};
 
 /// The database role every agent reads (the harness's `app` role); each read is a new PostgreSQL user.
 const DB_PATH: &str = "database/creds/app";
@@ -216,7 +218,7 @@ impl Fleet {
 
     /// (average, sum) resident memory of the agents still running, MB.
     fn rss_mb(&self) -> (f64, f64) {
-        let kb: Vec<u64> = self.pids().into_iter().filter_map(rss_kb).collect();
+        let kb: Vec<u64> = self.pids().into_iter().filter_map(rss_kib).collect();
         let sum = kb.iter().sum::<u64>() as f64 / 1024.0;
         (sum / kb.len().max(1) as f64, sum)
     }
@@ -332,18 +334,7 @@ fn provision(fx: &ClusterFixture, n: usize, plan: &Plan) -> Vec<String> {
             s.spawn(move || {
                 for i in (w..n).step_by(4) {
                     let name = agent_name(i);
-                    let policy = format!(
-                        r#"
-path "secret/data/fleet/{name}" {{ capabilities = ["read"] }}
-path "{DB_PATH}" {{ capabilities = ["read"] }}
-path "auth/token/renew-self" {{ capabilities = ["update"] }}
-path "auth/token/lookup-self" {{ capabilities = ["read"] }}
-path "auth/token/revoke-self" {{ capabilities = ["update"] }}
-path "sys/leases/renew" {{ capabilities = ["update"] }}
-path "sys/leases/lookup" {{ capabilities = ["update"] }}
-path "sys/leases/revoke" {{ capabilities = ["update"] }}
-"#
-                    );
+                    let policy = own_policy(&format!("secret/data/fleet/{name}"), DB_PATH);
                     cluster.write(
                         &format!("sys/policies/acl/{name}"),
                         json!({ "policy": policy }),

@@ -1,6 +1,6 @@
 //! What the fleet benchmark measures, from outside the agents: the server's own audit log (requests per
-//! agent and per second, logins, database credentials issued), resident memory of the agents
-//! (`/proc/PID/status`), and the CPU time the `bao server` processes used (`/proc/PID/stat`).
+//! agent and per second, logins, database credentials issued) and the CPU time the `bao server` processes
+//! used (`/proc/PID/stat`). The agents' resident memory comes from [`sidekey_tests::memory`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -172,18 +172,6 @@ pub fn beyond_first(reqs: &[Request], n: usize, path: &str) -> (usize, usize) {
     let extra = per.values().map(|c| c.saturating_sub(1)).sum();
     let none = (0..n).filter(|a| !per.contains_key(a)).count();
     (extra, none)
-}
-
-/// Resident memory of process `pid` in kB (`VmRSS`), or `None` if it is gone.
-pub fn rss_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
 }
 
 /// CPU time (user + system, in clock ticks) of process `pid` so far, or `None` if it is gone.

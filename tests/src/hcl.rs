@@ -61,10 +61,15 @@ pub fn block(header: &str, body: &[&str]) -> String {
     s
 }
 
+/// `key = ["a", "b"]`, one line, each item quoted.
+pub fn list(key: &str, items: &[&str]) -> String {
+    let quoted: Vec<String> = items.iter().map(|w| quote(w)).collect();
+    format!("{key} = [{}]\n", quoted.join(", "))
+}
+
 /// `command = ["a", "b"]`, one line: a template's or an `exec`'s command, each word quoted.
 pub fn command(words: &[&str]) -> String {
-    let quoted: Vec<String> = words.iter().map(|w| quote(w)).collect();
-    format!("command = [{}]\n", quoted.join(", "))
+    list("command", words)
 }
 
 /// `pid_file = "PATH"`.
@@ -245,6 +250,22 @@ pub fn audit(file: &Path, more: &[&str]) -> String {
     let mut body = vec![file.as_str()];
     body.extend(more);
     block("audit", &body)
+}
+
+/// `listener "unix" { address = "PATH" }`: the API on a unix socket (per caller when the config has
+/// workloads).
+pub fn unix_listener(path: &Path) -> String {
+    block("listener \"unix\"", &[&attr_path("address", path)])
+}
+
+/// `workload "NAME" { match { MATCHER } policies = [...] EXTRA }`: `matcher` are lines of the `match`
+/// block (`unit = "w1.service"`), `extra` more lines of the stanza (`token_role = "per-host"`).
+pub fn workload(name: &str, matcher: &[&str], policies: &[&str], extra: &[&str]) -> String {
+    let matcher = block("match", matcher);
+    let policies = list("policies", policies);
+    let mut body = vec![matcher.as_str(), policies.as_str()];
+    body.extend(extra);
+    block(&format!("workload {}", quote(name)), &body)
 }
 
 /// `listener "admin" { address = ... }`: the health, readiness and metrics endpoints.

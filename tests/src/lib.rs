@@ -11,6 +11,8 @@
 //! - [`apiproxy`]: an agent serving Vault's API on a listener (sidekey, `bao proxy`, `bao agent`), and
 //!   requests through it.
 //! - [`compat`]: differential runs against the real `bao agent` (fixtures, run, compare).
+//! - [`cgroup`]: cgroups in the machine's cgroup2 tree named like systemd units and container scopes, with
+//!   callers moved into them.
 //! - [`bao`]: `bao server -dev` in its own process group, with a small blocking JSON client.
 //! - [`cluster`]: a real OpenBao Raft cluster of `n` nodes on loopback: start, kill, stop, restart, seal,
 //!   unseal nodes, find the leader.
@@ -25,6 +27,7 @@
 //!   output in files, stopped with its whole group on drop.
 //! - [`proxy`]: a loopback TCP proxy that can cut the backend off and counts connections.
 //! - [`audit`]: reading sidekey's own audit file (JSON lines), its times, and `sidekey audit verify`.
+//! - [`memory`]: a process's resident memory (`VmRSS`, `RssAnon`), read once or as a steady median.
 //! - [`users`]: local users a test runs callers as, removed when the test ends.
 
 // Test-only code: a failed expectation is a failed test, so `expect`/`panic!` with a message is the
@@ -40,10 +43,12 @@ pub mod apiproxy;
 pub mod audit;
 pub mod background;
 pub mod bao;
+pub mod cgroup;
 pub mod cluster;
 pub mod compat;
 pub mod hcl;
 pub mod jwt;
+pub mod memory;
 pub mod ports;
 pub mod postgres;
 pub mod process;

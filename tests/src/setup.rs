@@ -56,6 +56,23 @@ path "auth/token/lookup-self" { capabilities = ["read"] }
 path "sys/leases/renew" { capabilities = ["update"] }
 "#;
 
+/// A workload's least-privilege policy: read `kv` (a KV v2 data path, `*` allowed) and `db`
+/// (`database/creds/<role>`), and keep its own token and leases alive.
+pub fn own_policy(kv: &str, db: &str) -> String {
+    format!(
+        r#"
+path "{kv}" {{ capabilities = ["read"] }}
+path "{db}" {{ capabilities = ["read"] }}
+path "auth/token/renew-self" {{ capabilities = ["update"] }}
+path "auth/token/lookup-self" {{ capabilities = ["read"] }}
+path "auth/token/revoke-self" {{ capabilities = ["update"] }}
+path "sys/leases/renew" {{ capabilities = ["update"] }}
+path "sys/leases/lookup" {{ capabilities = ["update"] }}
+path "sys/leases/revoke" {{ capabilities = ["update"] }}
+"#
+    )
+}
+
 /// What to configure, and the TTLs to use. Build with [`Setup::new`], finish with [`Setup::start`].
 #[derive(Debug, Clone)]
 pub struct Setup {
@@ -64,6 +81,10 @@ pub struct Setup {
     approle: bool,
     database: bool,
     pki: bool,
+    /// More JWT roles beside `app` and `denied`: (role, bound subject, policy).
+    jwt_roles: Vec<(String, String, String)>,
+    /// More database roles beside `app`, made like it.
+    db_roles: Vec<String>,
     token_ttl: Duration,
     token_max_ttl: Duration,
     db_default_ttl: Duration,
@@ -137,6 +158,8 @@ impl Setup {
             approle: false,
             database: false,
             pki: false,
+            jwt_roles: Vec::new(),
+            db_roles: Vec::new(),
             token_ttl: Duration::from_secs(3600),
             token_max_ttl: Duration::from_secs(7200),
             db_default_ttl: Duration::from_secs(3600),
@@ -162,6 +185,15 @@ impl Setup {
         self
     }
 
+    /// One more JWT role (implies [`Setup::jwt`]): `role`, accepting JWTs for `subject` (mint them with
+    /// [`Fixture::mint_jwt`] and [`crate::jwt::AUDIENCE`]), its tokens with policy `policy`.
+    pub fn jwt_role(mut self, role: &str, subject: &str, policy: &str) -> Setup {
+        self.jwt = true;
+        self.jwt_roles
+            .push((role.to_owned(), subject.to_owned(), policy.to_owned()));
+        self
+    }
+
     /// AppRole auth at `auth/approle` with role `app`.
     pub fn approle(mut self) -> Setup {
         self.approle = true;
@@ -171,6 +203,14 @@ impl Setup {
     /// Database engine at `database/` against a fresh PostgreSQL, role `app`.
     pub fn database(mut self) -> Setup {
         self.database = true;
+        self
+    }
+
+    /// More database roles (implies [`Setup::database`]), each made like `app` (same statements and
+    /// TTLs): `database/creds/<role>` for each of `roles`.
+    pub fn database_roles(mut self, roles: &[String]) -> Setup {
+        self.database = true;
+        self.db_roles.extend(roles.iter().cloned());
         self
     }
 
@@ -311,13 +351,21 @@ impl Setup {
             "auth/jwt/config",
             json!({ "jwt_validation_pubkeys": [issuer.public_key_pem()], "bound_issuer": ISSUER }),
         );
-        for (role, subject) in [("app", APP_SUBJECT), ("denied", DENIED_SUBJECT)] {
+        let fixed = [
+            ("app", APP_SUBJECT, "app"),
+            ("denied", DENIED_SUBJECT, "denied"),
+        ];
+        let more = self
+            .jwt_roles
+            .iter()
+            .map(|(r, s, p)| (r.as_str(), s.as_str(), p.as_str()));
+        for (role, subject, policy) in fixed.into_iter().chain(more) {
             let mut body = json!({
                 "role_type": "jwt",
                 "bound_audiences": [AUDIENCE],
                 "bound_subject": subject,
                 "user_claim": "sub",
-                "token_policies": [role],
+                "token_policies": [policy],
             });
             merge(&mut body, self.role_ttls());
             bao.write(&format!("auth/jwt/role/{role}"), body);
@@ -348,6 +396,9 @@ impl Setup {
     }
 
     fn setup_database(&self, bao: &impl Api, pg: &Postgres) {
+        let roles: Vec<&str> = std::iter::once("app")
+            .chain(self.db_roles.iter().map(String::as_str))
+            .collect();
         bao.write("sys/mounts/database", json!({ "type": "database" }));
         bao.write(
             "database/config/pg",
@@ -356,21 +407,23 @@ impl Setup {
                 "connection_url": pg.vault_connection_url(),
                 "username": SUPERUSER,
                 "password": pg.superuser_password(),
-                "allowed_roles": ["app"],
+                "allowed_roles": roles,
             }),
         );
-        bao.write(
-            "database/roles/app",
-            json!({
-                "db_name": "pg",
-                "creation_statements": [
-                    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
-                    "GRANT CONNECT ON DATABASE postgres TO \"{{name}}\";",
-                ],
-                "default_ttl": ttl(self.db_default_ttl),
-                "max_ttl": ttl(self.db_max_ttl),
-            }),
-        );
+        for role in roles {
+            bao.write(
+                &format!("database/roles/{role}"),
+                json!({
+                    "db_name": "pg",
+                    "creation_statements": [
+                        "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
+                        "GRANT CONNECT ON DATABASE postgres TO \"{{name}}\";",
+                    ],
+                    "default_ttl": ttl(self.db_default_ttl),
+                    "max_ttl": ttl(self.db_max_ttl),
+                }),
+            );
+        }
     }
 
     fn setup_pki(&self, bao: &impl Api) {

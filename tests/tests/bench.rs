@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sidekey_tests::bao::{bao_bin, http_client};
 use sidekey_tests::hcl::{self, AutoAuth};
+use sidekey_tests::memory::steady_rss;
 use sidekey_tests::sidekey::release_bin;
 use sidekey_tests::{Fixture, Setup, ShmDir};
 
@@ -170,22 +171,10 @@ fn steady_rss_kb(mut cmd: Command) -> Option<u64> {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_secs(4));
-    let mut samples = Vec::new();
-    for _ in 0..5 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).ok();
-        if let Some(kb) = status.as_deref().and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        }) {
-            samples.push(kb);
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    let rss = steady_rss(child.id(), 5, Duration::from_millis(300));
     let _ = child.kill();
     let _ = child.wait();
-    samples.sort_unstable();
-    samples.get(samples.len() / 2).copied()
+    rss.map(|r| r.total)
 }
 
 /// One row of the result table.

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use reqwest::blocking::Client;
 use sidekey_tests::apiproxy::{Listening, Server, caching_proxy_config};
 use sidekey_tests::bao::http_client;
+use sidekey_tests::memory::rss_kib;
 use sidekey_tests::ports::free_port;
 use sidekey_tests::{Fixture, Setup, ShmDir};
 
@@ -84,15 +85,6 @@ fn throughput(url: &str, token: Option<&str>) -> f64 {
         workers.into_iter().map(|w| w.join().unwrap()).sum()
     });
     total as f64 / start.elapsed().as_secs_f64()
-}
-
-/// VmRSS of `pid` in KiB.
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// What one agent measured.

@@ -144,6 +144,13 @@ impl Authenticator {
         }
     }
 
+    /// The same method logging in through `client` from now on (a new client: rotated TLS files, a
+    /// reload), remembering what the old one did (a secret_id file removed after reading).
+    #[must_use]
+    pub fn through(self, client: Client) -> Self {
+        Self { client, ..self }
+    }
+
     /// The method's type name.
     pub fn method_name(&self) -> &'static str {
         self.method.kind.type_name()
@@ -151,17 +158,7 @@ impl Authenticator {
 
     /// The identity fields known before login (method, mount, role).
     pub fn base_identity(&self) -> Identity {
-        let role = match &self.method.kind {
-            MethodKind::Jwt { role, .. } | MethodKind::Kubernetes { role, .. } => role.clone(),
-            MethodKind::Cert { name, .. } => name.clone().unwrap_or_default(),
-            MethodKind::AppRole { .. } | MethodKind::TokenFile { .. } => String::new(),
-        };
-        Identity {
-            method: self.method_name().into(),
-            mount: self.method.mount_path.clone(),
-            role,
-            ..Identity::default()
-        }
+        method_identity(&self.method)
     }
 
     /// What one login sends, with the credential files read afresh.
@@ -306,6 +303,21 @@ impl Authenticator {
             ..self.identity(subject, &BTreeMap::new())
         };
         Ok(WrappedLogin { info, identity })
+    }
+}
+
+/// The identity fields `method` gives before any login (method, mount, role).
+pub fn method_identity(method: &MethodConfig) -> Identity {
+    let role = match &method.kind {
+        MethodKind::Jwt { role, .. } | MethodKind::Kubernetes { role, .. } => role.clone(),
+        MethodKind::Cert { name, .. } => name.clone().unwrap_or_default(),
+        MethodKind::AppRole { .. } | MethodKind::TokenFile { .. } => String::new(),
+    };
+    Identity {
+        method: method.kind.type_name().into(),
+        mount: method.mount_path.clone(),
+        role,
+        ..Identity::default()
     }
 }
 

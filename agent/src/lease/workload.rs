@@ -130,7 +130,8 @@ impl Engine {
         ) else {
             return unserved(&gone);
         };
-        if self.tokens.token.is_none() {
+        // A token made with the agent's waits for it: never inside the engine's own loop.
+        if w.auto_auth.is_none() && self.tokens.token.is_none() {
             let e = tokens::WorkloadTokenError::NoAgentToken {
                 workload: name.to_string(),
             };

@@ -499,7 +499,8 @@ impl Proxy {
 /// The token a workload's request goes with: the caller's own (`X-Vault-Token`, or `Authorization:
 /// Bearer`), untouched, or else the workload's, put in its headers with its accessor (for the caller
 /// block). Never the agent's. A workload token that cannot be had is a 502 (the server could not be
-/// reached) or 500 (it refused: the agent's or the role's policies), in Vault's shape.
+/// reached), 503 (the workload's own login was refused) or 500 (the creation was refused: the agent's
+/// or the role's policies), in Vault's shape.
 async fn workload_token(
     headers: &mut HeaderMap,
     workload: &WorkloadConfig,
@@ -522,6 +523,8 @@ async fn workload_token(
             tracing::warn!(error = %e, "API proxy: no token for the workload");
             let status = if e.is_transient() {
                 StatusCode::BAD_GATEWAY
+            } else if e.is_login() {
+                StatusCode::SERVICE_UNAVAILABLE
             } else {
                 StatusCode::INTERNAL_SERVER_ERROR
             };

@@ -1,7 +1,8 @@
 //! Each workload's own token (DESIGN.md §11). Created on first use with the agent's token: from
 //! `auth/token/create/<role>` with `token_role` (an orphan when the role says so, which outlives the
 //! agent's re-logins), else from `auth/token/create` (a child of the agent's token, which ends with
-//! it), restricted to the workload's `policies`, its `meta` naming the workload and the host.
+//! it), restricted to the workload's `policies`, its `meta` naming the workload and the host. A
+//! workload with its own `auto_auth` logs in with that method instead (`login`): an orphan too.
 //!
 //! The lease engine keeps it alive: it is held in the engine's [`ProxyLeases`] table like a token created
 //! through the API proxy, renewed in the engine's one loop, and evicted there when it expires, is revoked
@@ -17,10 +18,13 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::audit::{Auditor, CallerMeta, EventKind, Identity, Record};
+use crate::auth::{AuthError, Authenticator, method_identity};
 use crate::backend::{BackendError, Client};
-use crate::config::WorkloadConfig;
+use crate::config::{VaultConfig, WorkloadConfig};
 use crate::lease::Engine;
 use crate::lease::proxied::{HeldKind, NewHeld, Parent, ProxyLeases};
+
+mod login;
 
 /// A workload's token: the token itself (never logged) and its accessor (logged and audited).
 #[derive(Clone)]
@@ -57,6 +61,17 @@ pub enum WorkloadTokenError {
         #[source]
         source: BackendError,
     },
+    /// The workload's own auto_auth login failed.
+    #[error("workload {workload:?}: its own login at {mount}: {source}")]
+    Login {
+        /// The workload.
+        workload: String,
+        /// The method's mount (`auth/approle`).
+        mount: String,
+        /// Why (the auth module's error, naming the method).
+        #[source]
+        source: AuthError,
+    },
 }
 
 impl WorkloadTokenError {
@@ -65,7 +80,13 @@ impl WorkloadTokenError {
         match self {
             Self::NoAgentToken { .. } => false,
             Self::Create { source, .. } => source.is_transient(),
+            Self::Login { source, .. } => source.is_transient(),
         }
+    }
+
+    /// Whether it is the workload's own login that failed (not a token the agent creates).
+    pub fn is_login(&self) -> bool {
+        matches!(self, Self::Login { .. })
     }
 }
 
@@ -86,6 +107,9 @@ struct Inner {
     host: String,
     /// One lock per workload name, so callers asking together share one creation.
     creating: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The authenticator of each workload with its own auto_auth, kept between logins (it remembers a
+    /// secret_id file removed after reading).
+    logins: Mutex<HashMap<String, Authenticator>>,
 }
 
 /// What the engine publishes that tokens are made and held with.
@@ -93,6 +117,8 @@ struct Source {
     client: watch::Receiver<Client>,
     agent: watch::Receiver<Option<SecretString>>,
     leases: ProxyLeases,
+    /// The `vault` stanza (the `cert` method's TLS settings).
+    vault: VaultConfig,
 }
 
 impl Source {
@@ -101,6 +127,7 @@ impl Source {
             client: engine.proxy_client(),
             agent: engine.auto_token(),
             leases: engine.proxy_leases(),
+            vault: engine.cfg.vault.clone(),
         })
     }
 }
@@ -131,6 +158,7 @@ impl WorkloadTokens {
                 auditor,
                 host,
                 creating: Mutex::default(),
+                logins: Mutex::default(),
             }),
         }
     }
@@ -155,11 +183,13 @@ impl WorkloadTokens {
 
     /// `w`'s token: the one the lease engine holds while it keeps it alive (a restart that resumed the
     /// state file resumes it too), else a new one, whose `auth.login` event carries `caller`'s block.
-    /// Waits for the agent's first login; callers asking together for one workload share one creation.
+    /// Waits for the agent's first login (not with the workload's own auto_auth); callers asking together
+    /// for one workload share one creation or login.
     ///
     /// # Errors
     /// [`WorkloadTokenError`]: the server refused to create it (the agent's policies, the role's
-    /// `allowed_policies`: permanent) or could not be reached (transient).
+    /// `allowed_policies`: permanent) or could not be reached (transient); the workload's own login
+    /// failed (as the auth module classifies it).
     pub async fn token_for(
         &self,
         w: &WorkloadConfig,
@@ -181,7 +211,10 @@ impl WorkloadTokens {
         if let Some(t) = self.held(&w.name) {
             return Ok(t);
         }
-        self.create(w, caller).await
+        match &w.auto_auth {
+            Some(method) => self.log_in(w, method, caller).await,
+            None => self.create(w, caller).await,
+        }
     }
 
     /// The token the table holds for the workload `name` and still serves; never creates one.
@@ -218,83 +251,113 @@ impl WorkloadTokens {
         let created = client
             .create_token(&agent, w.token_role.as_deref(), &body)
             .await;
-        self.audit(
-            w,
-            caller,
-            &client,
-            created.as_ref().map(|a| a.accessor.as_str()),
-        );
+        let accessor = created.as_ref().map(|a| a.accessor.as_str()).ok();
+        let audited = identity(w, accessor.unwrap_or_default());
+        self.audit(w, caller, &client, audited, created.as_ref().err());
         let auth = created.map_err(|source| WorkloadTokenError::Create {
             workload: w.name.clone(),
             source,
         })?;
-        let leases = &source.leases;
         let parent = if auth.orphan {
             Parent::None
         } else {
-            Parent::Auto(leases.token_print(&agent))
+            Parent::Auto(source.leases.token_print(&agent))
         };
-        let (ttl, renewable) = match auth.lease_duration {
-            0 => (NO_TTL, false),
-            s => (Duration::from_secs(s), auth.renewable),
-        };
-        let new = NewHeld {
-            kind: HeldKind::Token {
-                accessor: auth.accessor.clone(),
-                print: leases.token_print(&auth.client_token),
-            },
-            renew_with: auth.client_token.clone(),
-            parent,
-            path: created_path(w),
-            ttl,
-            renewable,
-        };
-        leases.lock().hold_workload_token(new, &w.name);
-        leases.changed();
-        tracing::info!(
-            workload = %w.name,
-            accessor = %auth.accessor,
-            orphan = auth.orphan,
-            ttl_s = auth.lease_duration,
-            "workload token created"
-        );
-        Ok(WorkloadToken {
+        let token = WorkloadToken {
             secret: auth.client_token,
             accessor: auth.accessor,
-        })
+        };
+        let life = Life {
+            ttl: Duration::from_secs(auth.lease_duration),
+            renewable: auth.renewable,
+            parent,
+            path: created_path(w),
+        };
+        hold(&source.leases, w, &token, life);
+        Ok(token)
     }
 
-    /// One `auth.login` event for a creation (its accessor on success), naming the workload and the
-    /// caller that asked, if any.
-    fn audit(
+    /// One `auth.login` event for a creation or a login (its accessor on success), naming the workload
+    /// and the caller that asked, if any.
+    fn audit<E: std::fmt::Display>(
         &self,
         w: &WorkloadConfig,
         caller: Option<&CallerMeta>,
         client: &Client,
-        created: Result<&str, &BackendError>,
+        identity: Identity,
+        err: Option<&E>,
     ) {
-        let identity = identity(w, created.ok().unwrap_or_default());
-        let mut r = Record::result(EventKind::AuthLogin, created.err())
+        let accessor = (err.is_none() && !identity.token_accessor.is_empty())
+            .then(|| identity.token_accessor.clone());
+        let mut r = Record::result(EventKind::AuthLogin, err)
             .identity(Some(identity))
             .node(client.node());
         r.caller = Some(CallerMeta {
             workload: Some(w.name.clone()),
-            token_accessor: created.ok().map(str::to_string),
+            token_accessor: accessor,
             ..caller.cloned().unwrap_or_default()
         });
         self.inner.auditor.record(r);
     }
 }
 
+/// How a new workload token lives in the table.
+struct Life {
+    /// Its TTL as the server gave it (zero: none).
+    ttl: Duration,
+    renewable: bool,
+    /// What it ends with.
+    parent: Parent,
+    /// The API path it came from (for logs and the table).
+    path: String,
+}
+
+/// Hand `w`'s new `token` to the table, which renews it and evicts it when it ends.
+fn hold(leases: &ProxyLeases, w: &WorkloadConfig, token: &WorkloadToken, life: Life) {
+    let (ttl, renewable) = if life.ttl.is_zero() {
+        (NO_TTL, false)
+    } else {
+        (life.ttl, life.renewable)
+    };
+    let orphan = life.parent == Parent::None;
+    let new = NewHeld {
+        kind: HeldKind::Token {
+            accessor: token.accessor.clone(),
+            print: leases.token_print(&token.secret),
+        },
+        renew_with: token.secret.clone(),
+        parent: life.parent,
+        path: life.path,
+        ttl,
+        renewable,
+    };
+    leases.lock().hold_workload_token(new, &w.name);
+    leases.changed();
+    tracing::info!(
+        workload = %w.name,
+        accessor = %token.accessor,
+        orphan,
+        ttl_s = life.ttl.as_secs(),
+        "workload token created"
+    );
+}
+
 /// Who the backend sees when `w`'s token (`accessor`) is used: its creation, and what a credential
 /// fetches with it.
 pub fn identity(w: &WorkloadConfig, accessor: &str) -> Identity {
+    let base = match &w.auto_auth {
+        Some(method) => method_identity(method),
+        None => Identity {
+            method: "token".into(),
+            mount: "auth/token".into(),
+            role: w.token_role.clone().unwrap_or_default(),
+            ..Identity::default()
+        },
+    };
     Identity {
-        method: "token".into(),
-        mount: "auth/token".into(),
-        role: w.token_role.clone().unwrap_or_default(),
         subject: w.name.clone(),
         token_accessor: accessor.to_string(),
+        ..base
     }
 }
 

@@ -1,8 +1,9 @@
 //! `workload "NAME"` and `listener "credentials"` (per-host mode): every form loads to the same stanzas,
 //! and each mistake in a stanza is named by file, line and key. Checks across stanzas (the auto-auth token
 //! beside the listeners, unique names, overlapping matches) are in `checks`; credentials in `credentials`;
-//! templates inside a workload in `files`.
+//! a workload's own login in `auto_auth`; templates inside a workload in `files`.
 
+mod auto_auth;
 mod checks;
 mod credentials;
 mod files;

@@ -13,7 +13,7 @@ pub struct AutoAuthConfig {
 }
 
 /// One `auto_auth { method "<type>" { ... } }` block.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MethodConfig {
     /// The method and its `config = { ... }` settings.
     pub kind: MethodKind,
@@ -34,7 +34,7 @@ pub struct MethodConfig {
 }
 
 /// The auth method type and its `config` map, validated.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MethodKind {
     /// `method "jwt"`: log in with the JWT read from `path` (re-read at every login) as `role`.
     Jwt {

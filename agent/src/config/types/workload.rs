@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::Origin;
+use super::{MethodConfig, Origin};
 
 /// One `workload "NAME"` stanza.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,6 +18,9 @@ pub struct WorkloadConfig {
     /// `token_role`: the token is an orphan created from `auth/token/create/<role>`; without it a child of
     /// the agent's token (which ends with the agent's token).
     pub token_role: Option<String>,
+    /// `auto_auth { method "TYPE" { ... } }`: the token is a login with this method of the workload's own
+    /// (the method's role decides its policies), not created from the agent's token.
+    pub auto_auth: Option<MethodConfig>,
     /// `credential "ID" { ... }` stanzas: what the `LoadCredential=` socket serves this workload's units.
     pub credentials: Vec<CredentialConfig>,
     /// Where the stanza is.

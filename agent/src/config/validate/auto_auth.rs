@@ -51,30 +51,7 @@ pub(super) fn auto_auth(
     mut s: Section<'_>,
     warnings: &mut Vec<Problem>,
 ) -> Result<AutoAuthConfig, Problem> {
-    let mut methods = s
-        .blocks("method", Labels::Optional(METHOD_KEYS))?
-        .into_iter();
-    let first = methods.next().ok_or_else(|| {
-        Problem::new(
-            s.line(),
-            format!(
-                "{}.method: required (e.g. method \"jwt\" {{ ... }})",
-                s.path()
-            ),
-        )
-    })?;
-    if let Some(second) = methods.next() {
-        return Err(Problem::new(
-            second.line,
-            format!(
-                "{}.method: given twice (lines {} and {}); sidekey uses one auth method",
-                s.path(),
-                first.line,
-                second.line
-            ),
-        ));
-    }
-    let (method, wrap_line) = method(first)?;
+    let (method, wrap_line) = one_method(&mut s)?;
     let mut sinks: Vec<(FileSinkConfig, usize)> = s
         .blocks("sink", Labels::Optional(SINK_KEYS))?
         .into_iter()
@@ -100,6 +77,35 @@ pub(super) fn auto_auth(
     }
     s.finish(&[])?;
     Ok(AutoAuthConfig { method, sinks })
+}
+
+/// The one `method` block of `s` (an `auto_auth` stanza), and the line of its `wrap_ttl` when the login
+/// response is wrapped.
+pub(super) fn one_method(s: &mut Section<'_>) -> Result<(MethodConfig, Option<usize>), Problem> {
+    let mut methods = s
+        .blocks("method", Labels::Optional(METHOD_KEYS))?
+        .into_iter();
+    let first = methods.next().ok_or_else(|| {
+        Problem::new(
+            s.line(),
+            format!(
+                "{}.method: required (e.g. method \"jwt\" {{ ... }})",
+                s.path()
+            ),
+        )
+    })?;
+    if let Some(second) = methods.next() {
+        return Err(Problem::new(
+            second.line,
+            format!(
+                "{}.method: given twice (lines {} and {}); sidekey uses one auth method",
+                s.path(),
+                first.line,
+                second.line
+            ),
+        ));
+    }
+    method(first)
 }
 
 /// The block's type: its label, or its `type` attribute (both must agree when both are given).

@@ -15,10 +15,18 @@ use crate::config::types::{
 use crate::config::validate::Located;
 use crate::template::{ParseOptions, Template};
 
+mod auto_auth;
 pub(crate) mod overlap;
 
 /// The keys of a `workload` block.
-pub(super) const KEYS: &[&str] = &["match", "policies", "token_role", "credential", "template"];
+pub(super) const KEYS: &[&str] = &[
+    "match",
+    "policies",
+    "token_role",
+    "auto_auth",
+    "credential",
+    "template",
+];
 
 /// The keys of `workload { match { } }`.
 pub(super) const MATCH_KEYS: &[&str] = &[
@@ -27,13 +35,6 @@ pub(super) const MATCH_KEYS: &[&str] = &[
 
 /// The keys of `workload { credential "ID" { } }`.
 pub(super) const CREDENTIAL_KEYS: &[&str] = &["unit", "contents"];
-
-/// Stanzas a workload may hold in a later version, refused for now with what to use instead.
-const NOT_YET: &[(&str, &str)] = &[(
-    "auto_auth",
-    "not served yet inside a workload: the agent creates the workload's token from token_role or \
-         policies, and callers reach it through credential \"ID\" { ... } or the listener \"unix\" socket",
-)];
 
 /// systemd's limit on a credential id (a file name in the unit's `$CREDENTIALS_DIRECTORY`).
 const CREDENTIAL_ID_MAX: usize = 255;
@@ -52,7 +53,7 @@ pub(super) fn workload(
             "workload: needs a non-empty name, e.g. workload \"app-a\" { ... }",
         ));
     }
-    s.check_keys(KEYS, NOT_YET)?;
+    s.check_keys(KEYS, &[])?;
     let Some(m) = s.block("match")? else {
         return Err(Problem::new(
             line,
@@ -63,8 +64,9 @@ pub(super) fn workload(
         ));
     };
     let matcher = caller_match(m)?;
+    let own_auth = auto_auth::auto_auth(&mut s)?;
     let token_role = s.get("token_role", Field::non_empty)?;
-    let policies = policies(&mut s, token_role.is_some())?;
+    let policies = policies(&mut s, token_role.is_some() || own_auth.is_some())?;
     let mut credentials = Vec::new();
     for c in s.blocks("credential", Labels::Required)? {
         credentials.push(credential(s.path(), c)?);
@@ -73,12 +75,13 @@ pub(super) fn workload(
     for t in s.blocks("template", Labels::None)? {
         templates.push(file_template(&name, &matcher, t, warnings)?);
     }
-    s.finish(NOT_YET)?;
+    s.finish(&[])?;
     let w = WorkloadConfig {
         name,
         matcher,
         policies,
         token_role,
+        auto_auth: own_auth,
         credentials,
         origin: Origin {
             file: PathBuf::new(),

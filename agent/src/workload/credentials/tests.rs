@@ -96,6 +96,7 @@ fn workload(name: &str, credentials: &[(&str, &str, &str)]) -> WorkloadConfig {
         matcher: crate::config::CallerMatch::default(),
         policies: Vec::new(),
         token_role: None,
+        auto_auth: None,
         credentials: credentials
             .iter()
             .enumerate()

@@ -221,6 +221,7 @@ fn workload(name: &str, matcher: CallerMatch) -> WorkloadConfig {
         matcher,
         policies: Vec::new(),
         token_role: None,
+        auto_auth: None,
         credentials: Vec::new(),
         origin: crate::config::Origin::default(),
     }

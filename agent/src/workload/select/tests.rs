@@ -15,6 +15,7 @@ fn workload(name: &str, line: usize, matcher: CallerMatch) -> WorkloadConfig {
         },
         policies: vec![format!("{name}-read")],
         token_role: None,
+        auto_auth: None,
         credentials: Vec::new(),
         origin: Origin::default(),
     }

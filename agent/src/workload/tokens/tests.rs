@@ -1,5 +1,8 @@
 //! Workload tokens against a small fake `auth/token/create`: what is asked for, reuse while the table
 //! serves the token, one creation for callers asking together, a new one once the table evicted it.
+//! A workload's own login (`login`) goes to the same fake's `auth/<mount>/login`.
+
+mod login;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -31,8 +34,9 @@ struct Seen {
     body: Value,
 }
 
-/// A fake server: `auth/token/create[/<role>]` answers a new token `w-<n>` (an orphan for a role), or
-/// `status` when set; every request is kept in `seen`.
+/// A fake server: `auth/token/create[/<role>]` answers a new token `w-<n>` (an orphan for a role),
+/// `auth/<mount>/login` an orphan with the `role_name` metadata of an AppRole login, or `status` when
+/// set; every request is kept in `seen`.
 #[derive(Clone, Default)]
 struct Fake {
     seen: Arc<Mutex<Vec<Seen>>>,
@@ -93,6 +97,7 @@ impl Fake {
                     "lease_duration": 3600,
                     "renewable": true,
                     "orphan": path != "auth/token/create",
+                    "metadata": if path.ends_with("/login") { json!({"role_name": "app"}) } else { Value::Null },
                 }}),
             ),
         };
@@ -112,6 +117,7 @@ fn workload(name: &str, role: Option<&str>) -> WorkloadConfig {
         matcher: CallerMatch::default(),
         policies: vec![format!("p{name}")],
         token_role: role.map(str::to_string),
+        auto_auth: None,
         credentials: Vec::new(),
         origin: Origin::default(),
     }
@@ -120,6 +126,18 @@ fn workload(name: &str, role: Option<&str>) -> WorkloadConfig {
 /// Tokens through a fake at `addr`; the agent's token is sent on the returned channel.
 fn tokens(
     addr: &str,
+) -> (
+    WorkloadTokens,
+    ProxyLeases,
+    watch::Sender<Option<SecretString>>,
+) {
+    audited_tokens(addr, Auditor::disabled())
+}
+
+/// [`tokens`], audited by `auditor`.
+fn audited_tokens(
+    addr: &str,
+    auditor: Auditor,
 ) -> (
     WorkloadTokens,
     ProxyLeases,
@@ -145,8 +163,9 @@ fn tokens(
         client: client_rx,
         agent: agent_rx,
         leases: leases.clone(),
+        vault: crate::config::VaultConfig::default(),
     });
-    let t = WorkloadTokens::with(source, Auditor::disabled());
+    let t = WorkloadTokens::with(source, auditor);
     (t, leases, agent_tx)
 }
 

@@ -1,5 +1,5 @@
 //! `credential "ID"` stanzas inside a workload and `listener "credentials"`: ids systemd accepts, the
-//! required keys, contents that parse as a template, and what a workload does not serve yet (its own auto_auth).
+//! required keys, and contents that parse as a template.
 
 use super::{MATCH, in_workload, refused};
 use crate::config::tests::{invalid, ok};
@@ -81,20 +81,6 @@ fn a_credential_needs_a_unit_and_contents_that_parse_as_a_template() {
             11,
             "workload.a.credential.db.content: unknown key (did you mean \"contents\"?)".into()
         )
-    );
-}
-
-#[test]
-fn auto_auth_inside_a_workload_is_not_served_yet() {
-    let (line, message) = refused(&format!(
-        "  auto_auth {{\n    method \"token_file\" {{\n    }}\n  }}\n{MATCH}"
-    ));
-    assert_eq!(line, 5);
-    assert!(
-        message.starts_with(
-            "workload.a.auto_auth is not supported by sidekey (not served yet inside a workload"
-        ),
-        "{message}"
     );
 }
 
