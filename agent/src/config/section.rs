@@ -161,6 +161,13 @@ impl<'a> Section<'a> {
     /// configs, such as the injector's JSON, write `"ca_cert": ""`); so a required key given as `""` is
     /// reported as required.
     pub(crate) fn field(&mut self, key: &'static str) -> Result<Option<Field<'a>>, Problem> {
+        let f = self.given_field(key)?;
+        Ok(f.filter(|f| !matches!(&f.node.value, Value::Str(s) if s.trim().is_empty())))
+    }
+
+    /// The attribute `key`, if present, an empty string included: for sidekey's own keys, which no
+    /// generated Vault Agent config writes, `key = ""` is a mistake to name, not a default.
+    pub(crate) fn given_field(&mut self, key: &'static str) -> Result<Option<Field<'a>>, Problem> {
         let Some(entry) = self.take_one(key)? else {
             return Ok(None);
         };
@@ -171,14 +178,21 @@ impl<'a> Section<'a> {
                 format!("{path}: expected `{key} = value`, found a labeled block"),
             ));
         }
-        if matches!(&entry.node.value, Value::Str(s) if s.trim().is_empty()) {
-            return Ok(None);
-        }
         Ok(Some(Field {
             path,
             line: entry.line,
             node: &entry.node,
         }))
+    }
+
+    /// The attribute `key` converted by `get`, if present (an empty string included: see
+    /// [`Self::given_field`]).
+    pub(crate) fn given<T>(
+        &mut self,
+        key: &'static str,
+        get: impl FnOnce(&Field<'a>) -> Result<T, Problem>,
+    ) -> Result<Option<T>, Problem> {
+        self.given_field(key)?.map(|f| get(&f)).transpose()
     }
 
     /// The attribute `key` converted by `get`, if present.

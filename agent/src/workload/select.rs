@@ -150,15 +150,24 @@ impl Names {
 /// `match.cgroup` as a glob over cgroup paths: `*` stays within a segment, `**` crosses segments; the
 /// leading `/` is optional (stripped from both sides).
 fn compile(workload: &WorkloadConfig, glob: &str) -> Result<GlobMatcher, ConfigError> {
+    cgroup_glob(glob).map_err(|e| ConfigError::Invalid {
+        file: workload.matcher.origin.file.clone(),
+        line: workload.matcher.origin.line,
+        message: format!("workload \"{}\": match.cgroup: {e}", workload.name),
+    })
+}
+
+/// The one way a `match.cgroup` glob is compiled, shared with the config check (`sidekey check` and
+/// `run` agree on which globs are valid): globset's syntax (`*`, `**`, `?`, `[...]`, `{a,b}`, `\`
+/// escapes), `*` and `?` never crossing a `/`, the leading `/` stripped.
+///
+/// # Errors
+/// globset's error when `glob` is not a valid glob.
+pub(crate) fn cgroup_glob(glob: &str) -> Result<GlobMatcher, globset::Error> {
     GlobBuilder::new(glob.trim_start_matches('/'))
         .literal_separator(true)
         .build()
         .map(|g| g.compile_matcher())
-        .map_err(|e| ConfigError::Invalid {
-            file: workload.matcher.origin.file.clone(),
-            line: workload.matcher.origin.line,
-            message: format!("workload \"{}\": match.cgroup: {e}", workload.name),
-        })
 }
 
 /// Whether every key of `m` holds for `c`.

@@ -91,10 +91,54 @@ impl Merged {
                     ),
                 ));
             }
+            warnings.extend(self.agent_token_from_environment());
+            warnings.extend(self.credentials_unserved());
             warnings.extend(self.overlaps());
         }
         self.config.warnings.extend(warnings);
         Ok(())
+    }
+
+    /// Workloads whose tokens the agent's token creates, without `auto_auth` to log the agent in: the
+    /// token comes from the environment, as everywhere without auto_auth, and is never obtained again.
+    fn agent_token_from_environment(&self) -> Option<ConfigWarning> {
+        if self.config.auto_auth.is_some() {
+            return None;
+        }
+        let w = self
+            .config
+            .workloads
+            .iter()
+            .find(|w| w.auto_auth.is_none())?;
+        Some(warning(
+            &w.origin,
+            format!(
+                "workload {:?}: there is no auto_auth stanza, so workload tokens are created with the agent's \
+                 token from BAO_TOKEN/VAULT_TOKEN/~/.vault-token; use auto_auth for a token that is renewed \
+                 and re-obtained",
+                w.name
+            ),
+        ))
+    }
+
+    /// A workload's credential with no `listener "credentials"` for systemd to ask through.
+    fn credentials_unserved(&self) -> Option<ConfigWarning> {
+        if self.config.credential_listener.is_some() {
+            return None;
+        }
+        let (w, c) = self
+            .config
+            .workloads
+            .iter()
+            .find_map(|w| w.credentials.first().map(|c| (w, c)))?;
+        Some(warning(
+            &c.origin,
+            format!(
+                "workload {:?}: credential {:?}: no listener \"credentials\" is configured, so no unit can \
+                 load it; add e.g. listener \"credentials\" {{ address = \"/run/sidekey/creds.sock\" }}",
+                w.name, c.id
+            ),
+        ))
     }
 
     /// `use_auto_auth_token` asking for the agent's token while workloads are served: refused beside a

@@ -52,6 +52,14 @@ workload "app-b" {
   }
   policies = ["app-b"]
 }
+
+auto_auth {
+  method "token_file" {
+    config = {
+      token_file_path = "/run/sidekey/token"
+    }
+  }
+}
 "#;
 
 /// The workloads of `c` with origins cleared, to compare forms whose lines differ.
@@ -144,6 +152,7 @@ EOT
   credential "api-key" { unit = "app-a-worker.service", contents = "static" }
 }
 "workload" = { "app-b" = { "match" = { "uid" = 1001 }, "policies" = ["app-b"] } }
+auto_auth { method token_file { config = { token_file_path = "/run/sidekey/token" } } }
 "#;
     let json = r#"{
   "listener": [
@@ -168,7 +177,8 @@ EOT
       }
     },
     "app-b": {"match": {"uid": 1001}, "policies": ["app-b"]}
-  }
+  },
+  "auto_auth": {"method": {"type": "token_file", "config": {"token_file_path": "/run/sidekey/token"}}}
 }
 "#;
     for (name, text) in [("agent.hcl", hcl1), ("agent.json", json)] {
@@ -282,10 +292,55 @@ fn match_values_are_checked() {
             "1",
             "workload.a.match.uidd: unknown key (did you mean \"uid\"?)",
         ),
+        // `sidekey check` refuses the globs `sidekey run` could not compile.
+        (
+            "cgroup",
+            "\"/system.slice/[unclosed\"",
+            "workload.a.match.cgroup: not a valid glob: unclosed character class; missing ']'",
+        ),
+        (
+            "unit",
+            "\"not a unit\"",
+            "workload.a.match.unit: \"not a unit\" is not a systemd unit name: expected NAME.TYPE, TYPE one of \
+             service, scope, e.g. \"app-a.service\"",
+        ),
+        (
+            "unit",
+            "\"system.slice/a.service\"",
+            "workload.a.match.unit: \"system.slice/a.service\" is not a systemd unit name: '/' is not allowed (a \
+             unit name has letters, digits and :-_.\\@ only, no path)",
+        ),
+        (
+            "unit",
+            "\"app.slice\"",
+            "workload.a.match.unit: \"app.slice\" is a .slice unit; a caller's unit is a .service, .scope",
+        ),
+        (
+            "unit",
+            "\"getty@.service\"",
+            "workload.a.match.unit: \"getty@.service\" is a template, which never runs itself: name an instance, \
+             e.g. \"getty@1.service\"",
+        ),
+        ("user", "\"\"", "workload.a.match.user: must not be empty"),
+        (
+            "group",
+            "\" \"",
+            "workload.a.match.group: must not be empty",
+        ),
     ] {
         let body = format!("  match {{\n    {key} = {value}\n  }}\n{policies}");
         assert_eq!(refused(&body), (6, want.to_string()), "{key}");
     }
+}
+
+#[test]
+fn an_empty_token_role_is_refused_not_taken_for_none() {
+    assert_eq!(
+        refused(&format!(
+            "{MATCH}  token_role = \"\"\n  policies = [\"a\"]\n"
+        )),
+        (8, "workload.a.token_role: must not be empty".into())
+    );
 }
 
 #[test]

@@ -39,6 +39,31 @@ pub(super) const CREDENTIAL_KEYS: &[&str] = &["unit", "contents"];
 /// systemd's limit on a credential id (a file name in the unit's `$CREDENTIALS_DIRECTORY`).
 const CREDENTIAL_ID_MAX: usize = 255;
 
+/// systemd's limit on a unit name.
+const UNIT_NAME_MAX: usize = 255;
+
+/// The unit types (systemd.unit(5)): what a unit name ends with.
+const UNIT_TYPES: &[&str] = &[
+    "service",
+    "socket",
+    "device",
+    "mount",
+    "automount",
+    "swap",
+    "target",
+    "path",
+    "timer",
+    "slice",
+    "scope",
+];
+
+/// The units a caller can run in: the innermost `.service` or `.scope` of its cgroup is its `unit`.
+const CALLER_UNIT_TYPES: &[&str] = &["service", "scope"];
+
+/// The units that can ask for a credential: `LoadCredential=` is an execution setting (systemd.exec(5)),
+/// which only services, sockets, mounts and swaps have.
+const CREDENTIAL_UNIT_TYPES: &[&str] = &["service", "socket", "mount", "swap"];
+
 /// Read one `workload "NAME"` block: the workload, and its `template` stanzas (tagged with its name).
 pub(super) fn workload(
     block: Labeled<'_>,
@@ -65,7 +90,7 @@ pub(super) fn workload(
     };
     let matcher = caller_match(m)?;
     let own_auth = auto_auth::auto_auth(&mut s)?;
-    let token_role = s.get("token_role", Field::non_empty)?;
+    let token_role = s.given("token_role", Field::non_empty)?;
     let policies = policies(&mut s, token_role.is_some() || own_auth.is_some())?;
     let mut credentials = Vec::new();
     for c in s.blocks("credential", Labels::Required)? {
@@ -132,10 +157,10 @@ fn caller_match(mut m: Section<'_>) -> Result<CallerMatch, Problem> {
     let matcher = CallerMatch {
         uid: m.get("uid", id)?,
         gid: m.get("gid", id)?,
-        user: m.get("user", |f| name(f, "uid"))?,
-        group: m.get("group", |f| name(f, "gid"))?,
-        unit: m.get("unit", Field::non_empty)?,
-        cgroup: m.get("cgroup", Field::non_empty)?,
+        user: m.given("user", |f| name(f, "uid"))?,
+        group: m.given("group", |f| name(f, "gid"))?,
+        unit: m.given("unit", |f| unit(f, CALLER_UNIT_TYPES, "a caller's unit"))?,
+        cgroup: m.given("cgroup", cgroup)?,
         exe: m.get("exe", exe)?,
         sha256: m.get("sha256", sha256)?,
         origin: Origin {
@@ -168,6 +193,59 @@ fn name(f: &Field<'_>, numeric: &str) -> Result<String, Problem> {
         )));
     }
     f.non_empty()
+}
+
+/// A systemd unit name (`NAME.TYPE`, in the characters systemd allows) of one of the `types`; `what`
+/// names the key's meaning for the message.
+fn unit(f: &Field<'_>, types: &[&str], what: &str) -> Result<String, Problem> {
+    let name = f.non_empty()?;
+    let allowed = |c: char| c.is_ascii_alphanumeric() || ":-_.\\@".contains(c);
+    let Some((stem, kind)) = name
+        .rsplit_once('.')
+        .filter(|(stem, kind)| !stem.is_empty() && UNIT_TYPES.contains(kind))
+    else {
+        return Err(f.problem(format!(
+            "{name:?} is not a systemd unit name: expected NAME.TYPE, TYPE one of {}, e.g. \"app-a.service\"",
+            types.join(", ")
+        )));
+    };
+    if let Some(c) = name.chars().find(|c| !allowed(*c)) {
+        return Err(f.problem(format!(
+            "{name:?} is not a systemd unit name: {c:?} is not allowed (a unit name has letters, digits and \
+             :-_.\\@ only, no path)"
+        )));
+    }
+    if name.len() > UNIT_NAME_MAX {
+        return Err(f.problem(format!(
+            "is {} bytes long; systemd takes unit names of at most {UNIT_NAME_MAX}",
+            name.len()
+        )));
+    }
+    if stem.ends_with('@') {
+        return Err(f.problem(format!(
+            "{name:?} is a template, which never runs itself: name an instance, e.g. \"{stem}1.{kind}\""
+        )));
+    }
+    if !types.contains(&kind) {
+        return Err(f.problem(format!(
+            "{name:?} is a .{kind} unit; {what} is a {}",
+            types
+                .iter()
+                .map(|t| format!(".{t}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(name)
+}
+
+/// `cgroup`: a glob compiled as the workload selector compiles it, so that `sidekey check` refuses what
+/// `sidekey run` would.
+fn cgroup(f: &Field<'_>) -> Result<String, Problem> {
+    let glob = f.non_empty()?;
+    crate::workload::select::cgroup_glob(&glob)
+        .map_err(|e| f.problem(format!("not a valid glob: {}", e.kind())))?;
+    Ok(glob)
 }
 
 /// `exe`: an absolute path, as the kernel reports a process's executable.
@@ -251,7 +329,13 @@ fn credential(workload: &str, block: Labeled<'_>) -> Result<CredentialConfig, Pr
     }
     let mut s = block.section;
     s.check_keys(CREDENTIAL_KEYS, &[])?;
-    let unit = s.require("unit", Field::non_empty)?;
+    let unit = s.require("unit", |f| {
+        unit(
+            f,
+            CREDENTIAL_UNIT_TYPES,
+            "a unit that can take LoadCredential=",
+        )
+    })?;
     let contents = s.require("contents", Field::string)?;
     let contents_path = s.key_path("contents");
     s.finish(&[])?;

@@ -129,31 +129,34 @@ fn the_auto_auth_token_beside_tcp_listeners_only_is_a_warning() {
 #[test]
 fn workloads_no_caller_can_reach_and_a_credentials_listener_with_nothing_to_serve_are_warned_about()
 {
-    let c = ok("agent.hcl", &format!("{TCP}{}", workload("a", "uid", "1")));
+    let c = ok(
+        "agent.hcl",
+        &format!("{AUTO_AUTH}{TCP}{}", workload("a", "uid", "1")),
+    );
     assert_eq!(
         warnings(&c),
         [
-            "agent.hcl:5: workload \"a\": no listener \"unix\" or listener \"credentials\" is configured, and it \
+            "agent.hcl:12: workload \"a\": no listener \"unix\" or listener \"credentials\" is configured, and it \
           has no template, so it serves nothing; add e.g. listener \"unix\" { address = \"/run/sidekey/api.sock\" }"
         ]
     );
     // A workload with files of its own serves them without any listener.
     let with_files = format!(
-        "{TCP}workload \"a\" {{\n  match {{\n    uid = 1\n  }}\n  policies = [\"a\"]\n  template {{\n    \
+        "{AUTO_AUTH}{TCP}workload \"a\" {{\n  match {{\n    uid = 1\n  }}\n  policies = [\"a\"]\n  template {{\n    \
          contents = \"x\"\n    destination = \"/dev/shm/a\"\n  }}\n}}\n"
     );
     assert!(warnings(&ok("agent.hcl", &with_files)).is_empty());
     let c = ok(
         "agent.hcl",
         &format!(
-            "{}listener \"credentials\" {{\n  address = \"/c.sock\"\n}}\n",
+            "{AUTO_AUTH}{}listener \"credentials\" {{\n  address = \"/c.sock\"\n}}\n",
             workload("a", "uid", "1")
         ),
     );
     assert_eq!(
         warnings(&c),
         [
-            "agent.hcl:7: listener \"credentials\": no workload has a credential \"ID\" { unit, contents }, so \
+            "agent.hcl:14: listener \"credentials\": no workload has a credential \"ID\" { unit, contents }, so \
           every unit that asks is refused"
         ]
     );
@@ -161,16 +164,52 @@ fn workloads_no_caller_can_reach_and_a_credentials_listener_with_nothing_to_serv
     assert!(
         warnings(&ok(
             "agent.hcl",
-            &format!("{UNIX}{}", workload("a", "uid", "1"))
+            &format!("{AUTO_AUTH}{UNIX}{}", workload("a", "uid", "1"))
         ))
         .is_empty()
     );
 }
 
+#[test]
+fn a_credential_without_a_credentials_listener_is_warned_about() {
+    let text = format!(
+        "{AUTO_AUTH}{UNIX}workload \"a\" {{\n  match {{\n    uid = 1\n  }}\n  policies = [\"a\"]\n  \
+         credential \"db\" {{\n    unit = \"a.service\"\n    contents = \"x\"\n  }}\n}}\n"
+    );
+    assert_eq!(
+        warnings(&ok("agent.hcl", &text)),
+        [
+            "agent.hcl:16: workload \"a\": credential \"db\": no listener \"credentials\" is configured, so no \
+             unit can load it; add e.g. listener \"credentials\" { address = \"/run/sidekey/creds.sock\" }"
+        ]
+    );
+}
+
+#[test]
+fn workloads_made_with_the_agents_token_without_auto_auth_are_warned_about() {
+    let want = [
+        "agent.hcl:4: workload \"a\": there is no auto_auth stanza, so workload tokens are created with the \
+         agent's token from BAO_TOKEN/VAULT_TOKEN/~/.vault-token; use auto_auth for a token that is renewed and \
+         re-obtained",
+    ];
+    let two = format!(
+        "{UNIX}{}{}",
+        workload("a", "uid", "1"),
+        workload("b", "uid", "2")
+    );
+    assert_eq!(warnings(&ok("agent.hcl", &two)), want, "one warning");
+    // A workload with its own login needs no token of the agent's.
+    let own = format!(
+        "{UNIX}workload \"a\" {{\n  match {{\n    uid = 1\n  }}\n  auto_auth {{\n    method \"token_file\" {{\n      \
+         config = {{\n        token_file_path = \"/t\"\n      }}\n    }}\n  }}\n}}\n"
+    );
+    assert!(warnings(&ok("agent.hcl", &own)).is_empty());
+}
+
 /// The overlap warnings of two workloads matching `a` and `b` (each `key = value`).
 fn overlaps(a: (&str, &str), b: (&str, &str)) -> Vec<String> {
     let text = format!(
-        "{UNIX}{}{}",
+        "{AUTO_AUTH}{UNIX}{}{}",
         workload("a", a.0, a.1),
         workload("b", b.0, b.1)
     );
@@ -180,8 +219,8 @@ fn overlaps(a: (&str, &str), b: (&str, &str)) -> Vec<String> {
 #[test]
 fn overlapping_matches_are_warned_about_naming_both_workloads_and_lines() {
     let want = [
-        "agent.hcl:11: workload \"b\": its match may accept the same caller as workload \"a\"'s match at \
-                 agent.hcl:5; a caller matching both is refused at run time (give both a key that tells them apart, \
+        "agent.hcl:18: workload \"b\": its match may accept the same caller as workload \"a\"'s match at \
+                 agent.hcl:12; a caller matching both is refused at run time (give both a key that tells them apart, \
                  e.g. different uids or units)",
     ];
     // No key in common: both may take one caller.
@@ -248,7 +287,7 @@ fn matches_a_key_tells_apart_are_not_warned_about() {
     assert!(overlaps(("sha256", &digest('a')), ("sha256", &digest('b'))).is_empty());
     // One key that differs is enough, whatever else the matches share.
     let text = format!(
-        "{UNIX}workload \"a\" {{\n  match {{\n    uid = 1000\n    unit = \"x.service\"\n  }}\n  policies = [\"p\"]\n}}\n{}",
+        "{AUTO_AUTH}{UNIX}workload \"a\" {{\n  match {{\n    uid = 1000\n    unit = \"x.service\"\n  }}\n  policies = [\"p\"]\n}}\n{}",
         workload("b", "uid", "1001")
     );
     assert!(warnings(&ok("agent.hcl", &text)).is_empty());

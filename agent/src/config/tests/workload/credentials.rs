@@ -85,6 +85,43 @@ fn a_credential_needs_a_unit_and_contents_that_parse_as_a_template() {
 }
 
 #[test]
+fn a_credential_unit_is_a_unit_name_that_can_load_credentials() {
+    let unit = |name: &str| format!("    unit = \"{name}\"\n    contents = \"x\"\n");
+    for (name, want) in [
+        (
+            "foo",
+            "\"foo\" is not a systemd unit name: expected NAME.TYPE, TYPE one of service, socket, mount, swap, \
+             e.g. \"app-a.service\"",
+        ),
+        (
+            "../a.service",
+            "\"../a.service\" is not a systemd unit name: '/' is not allowed (a unit name has letters, digits \
+             and :-_.\\@ only, no path)",
+        ),
+        (
+            "a.timer",
+            "\"a.timer\" is a .timer unit; a unit that can take LoadCredential= is a .service, .socket, .mount, \
+             .swap",
+        ),
+    ] {
+        assert_eq!(
+            refused(&credential("db", &unit(name))),
+            (10, format!("workload.a.credential.db.unit: {want}")),
+            "{name}"
+        );
+    }
+    for name in [
+        "a.service",
+        "getty@tty1.service",
+        "a.socket",
+        "run-x.mount",
+        "dev-sda2.swap",
+    ] {
+        ok("agent.hcl", &in_workload(&credential("db", &unit(name))));
+    }
+}
+
+#[test]
 fn the_credentials_listener_takes_an_absolute_path_and_nothing_else() {
     let listener = |body: &str| format!("listener \"credentials\" {{\n{body}}}\n");
     for (text, want) in [
