@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use crate::audit::CallerMeta;
 
-mod cgroup;
+pub(crate) mod cgroup;
 pub mod credentials;
 pub mod peer;
 pub mod select;
