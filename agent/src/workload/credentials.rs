@@ -339,13 +339,19 @@ impl Shared {
         };
         // A refusal closes the connection without a byte: systemd reads an empty credential.
         drop(stream);
+        // Optional fields are recorded only when present, as plain values (never `Some(..)`).
         match &result {
-            Ok(()) => {
-                tracing::info!(unit = ?caller.unit, workload = ?caller.workload, "credential served")
-            }
-            Err(e) => {
-                tracing::warn!(uid = ?caller.uid, pid = ?caller.pid, error = %e, "credential refused")
-            }
+            Ok(()) => tracing::info!(
+                unit = caller.unit.as_deref(),
+                workload = caller.workload.as_deref(),
+                "credential served"
+            ),
+            Err(e) => tracing::warn!(
+                uid = caller.uid,
+                pid = caller.pid,
+                error = %e,
+                "credential refused"
+            ),
         }
         let mut record = Record::result(EventKind::CredentialServe, result.as_ref().err());
         record.caller = Some(caller);
