@@ -22,7 +22,7 @@ use crate::config::{CredentialListener, WorkloadConfig};
 use crate::lease::fetch::Fetcher;
 use crate::lease::jobs::{Renderer, missing_key};
 use crate::lease::once::render_once;
-use crate::listen::{BindError, bind_unix};
+use crate::listen::{BindError, SocketFile, bind_unix};
 use crate::output::{OutputFailure, OutputId};
 use crate::runtime::EnvSource;
 use crate::template::{ParseOptions, Template, TemplateError};
@@ -122,6 +122,7 @@ struct Shared {
 pub struct Credentials {
     shared: Arc<Shared>,
     path: PathBuf,
+    file: SocketFile,
     stop: CancellationToken,
     tracker: TaskTracker,
 }
@@ -150,7 +151,7 @@ impl Credentials {
         env: Arc<dyn EnvSource>,
     ) -> Result<Self, StartError> {
         let served = parse_all(workloads)?;
-        let listener =
+        let (listener, file) =
             bind_unix(&l.path, Some(SOCKET_MODE), None, None).map_err(|reason| BindError {
                 file: l.origin.file.display().to_string(),
                 line: l.origin.line,
@@ -175,6 +176,7 @@ impl Credentials {
         Ok(Self {
             shared,
             path: l.path.clone(),
+            file,
             stop,
             tracker,
         })
@@ -190,7 +192,8 @@ impl Credentials {
         *held = client;
     }
 
-    /// Stop accepting, let the connections in progress end (a few seconds at most), remove the socket.
+    /// Stop accepting, let the connections in progress end (a few seconds at most), remove the socket
+    /// (if it is still this one).
     pub async fn stop(self) {
         self.stop.cancel();
         self.tracker.close();
@@ -200,7 +203,7 @@ impl Credentials {
         {
             tracing::warn!("credentials connections still open at shutdown; closed");
         }
-        let _ = std::fs::remove_file(&self.path);
+        self.file.remove();
     }
 }
 
