@@ -265,10 +265,14 @@ async fn connection<S>(
         async move {
             let answer = match &*peer {
                 Peer::Plain(caller) => proxy.handle(req, &served, Sender::Shared(caller)).await,
-                Peer::Attested(door, attested) => match door.admit(attested) {
-                    Admission::Serve(sender) => proxy.handle(req, &served, sender).await,
-                    Admission::Refuse { caller, why } => proxy.refuse(&req, caller, &why),
-                },
+                Peer::Attested(door, attested) => {
+                    // Each request is matched against the workloads as a reload left them.
+                    let workloads = door.workloads();
+                    match door.admit(&workloads, attested) {
+                        Admission::Serve(sender) => proxy.handle(req, &served, sender).await,
+                        Admission::Refuse { caller, why } => proxy.refuse(&req, caller, &why),
+                    }
+                }
             };
             Ok::<_, std::convert::Infallible>(answer)
         }
