@@ -107,17 +107,39 @@ impl Server {
     }
 }
 
+/// `workload "NAME"` for the callers running as `user`, with policy `pNAME` and `more` lines.
+fn workload(name: &str, user: &TestUser, more: &str) -> String {
+    format!(
+        "workload \"{name}\" {{\n  match {{\n    uid = {}\n  }}\n  policies = [\"p{name}\"]\n{more}}}\n",
+        user.uid
+    )
+}
+
+/// Workload `a` (user `a`, token role) as the agents here serve it.
+fn workload_a(a: &TestUser) -> String {
+    workload("a", a, "  token_role = \"ph-role\"\n")
+}
+
 /// `sidekey run` serving workloads `a` (user `a`, token role) and `b` (user `b`, child token) on a
 /// unix socket no user is kept from, with `extra` stanzas.
 struct Agent {
     process: Background,
     sock: PathBuf,
     out: ShmDir,
+    /// The config file, and the stanzas it has besides its workloads.
+    cfg: PathBuf,
+    head: String,
     _dir: TempDir,
 }
 
 impl Agent {
     fn start(server: &Server, a: &TestUser, b: &TestUser, extra: &[String]) -> Agent {
+        let workloads = [workload_a(a), workload("b", b, ""), extra.concat()].concat();
+        Agent::serving(server, &workloads)
+    }
+
+    /// `sidekey run` with `workloads` (and any other stanzas given with them).
+    fn serving(server: &Server, workloads: &str) -> Agent {
         // Every user must reach the socket: a directory they may enter.
         let dir = tempfile::Builder::new()
             .prefix("sidekey-perhost-")
@@ -126,23 +148,14 @@ impl Agent {
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let sock = dir.path().join("api.sock");
         let out = ShmDir::new();
-        let workload = |name: &str, user: &TestUser, more: &str| {
-            format!(
-                "workload \"{name}\" {{\n  match {{\n    uid = {}\n  }}\n  policies = [\"p{name}\"]\n{more}}}\n",
-                user.uid
-            )
-        };
-        let text = [
+        let head = [
             hcl::vault(&server.fx.addr()),
             AutoAuth::token_file(&server.agent_token).to_string(),
             hcl::audit(&out.join("audit.log"), &[]),
             hcl::block("listener \"unix\"", &[&hcl::attr_path("address", &sock)]),
-            workload("a", a, "  token_role = \"ph-role\"\n"),
-            workload("b", b, ""),
-            extra.concat(),
         ]
         .concat();
-        let cfg = server.fx.write_config(&text);
+        let cfg = server.fx.write_config(&[head.as_str(), workloads].concat());
         let mut process = Background::start(
             &["run", "-c", cfg.to_str().unwrap()],
             &[],
@@ -158,8 +171,28 @@ impl Agent {
             process,
             sock,
             out,
+            cfg,
+            head,
             _dir: dir,
         }
+    }
+
+    /// Rewrite the config with `workloads` instead, send SIGHUP, and wait for the `config.reload` event
+    /// it gives (the `n`th of the run); the event.
+    fn reload(&self, workloads: &str, n: usize) -> Value {
+        sidekey_tests::replace_file(&self.cfg, &[self.head.as_str(), workloads].concat());
+        self.process.signal(libc::SIGHUP);
+        let mut reloads = Vec::new();
+        let seen = wait_until(Duration::from_secs(10), || {
+            reloads = self
+                .audit()
+                .into_iter()
+                .filter(|e| e["event"] == "config.reload")
+                .collect();
+            reloads.len() >= n
+        });
+        assert!(seen, "no config.reload:\n{}", self.process.stderr());
+        reloads.swap_remove(n - 1)
     }
 
     fn audit(&self) -> Vec<Value> {
@@ -458,4 +491,156 @@ fn with_a_cache_workloads_never_share_entries() {
         own.body["data"]["data"]["value"],
         server.values["b"].as_str()
     );
+}
+
+/// A reload that changes the workloads applies them to the running socket: a workload added by SIGHUP
+/// serves its caller without a restart, a removed one's caller is refused from then on, and a workload
+/// that cannot be served rejects the reload (the running ones go on). The `config.reload` event names
+/// the workloads.
+#[test]
+fn workloads_changed_by_a_reload_apply_without_a_restart() {
+    let server = Server::start();
+    let (a, b) = (TestUser::create("skt-phr-a"), TestUser::create("skt-phr-b"));
+    let mut agent = Agent::serving(&server, &workload_a(&a));
+    let read = |agent: &Agent, user: &TestUser, w: &str| {
+        get_as(user, &agent.sock, &format!("secret/data/perhost/{w}"), None)
+    };
+    let refused = |answer: Answer| {
+        assert_eq!(answer.status, 403, "{:?}", answer.body);
+        assert!(
+            answer.body.to_string().contains("no workload matches"),
+            "refused by sidekey: {:?}",
+            answer.body
+        );
+    };
+    assert_eq!(read(&agent, &a, "a").status, 200);
+    refused(read(&agent, &b, "b"));
+
+    let both = [workload_a(&a), workload("b", &b, "")].concat();
+    let e = agent.reload(&both, 1);
+    assert_eq!(e["outcome"], "success", "{e}");
+    assert_eq!(e["reload"]["added"], json!(["workload \"b\""]), "{e}");
+    let served = read(&agent, &b, "b");
+    assert_eq!(served.status, 200, "{:?}", served.body);
+    assert_eq!(
+        served.body["data"]["data"]["value"],
+        server.values["b"].as_str()
+    );
+
+    let e = agent.reload(&workload("b", &b, ""), 2);
+    assert_eq!(e["reload"]["removed"], json!(["workload \"a\""]), "{e}");
+    refused(read(&agent, &a, "a"));
+    assert_eq!(read(&agent, &b, "b").status, 200);
+
+    let bad = format!(
+        "workload \"b\" {{\n  match {{\n    uid = {}\n    cgroup = \"/system.slice/[unclosed\"\n  }}\n  policies = [\"pb\"]\n}}\n",
+        b.uid
+    );
+    let e = agent.reload(&bad, 3);
+    assert_eq!(e["outcome"], "failure", "{e}");
+    assert!(e["error"].as_str().unwrap().contains("unclosed"), "{e}");
+    assert_eq!(
+        read(&agent, &b, "b").status,
+        200,
+        "the running workloads go on"
+    );
+    assert_eq!(agent.process.stop(), Some(0), "{}", agent.process.stderr());
+}
+
+/// A second agent started with the same config does not take over the first one's sockets: it exits 78
+/// naming the socket another process listens on, and the first one goes on serving on all of them (the
+/// API, the credentials and the admin socket), which it removes when it stops.
+#[test]
+fn a_second_agent_with_the_same_config_leaves_the_first_ones_sockets() {
+    let server = Server::start();
+    let a = TestUser::create("skt-ph2-a");
+    let socks = tempfile::tempdir().unwrap();
+    let (creds, admin) = (
+        socks.path().join("creds.sock"),
+        socks.path().join("admin.sock"),
+    );
+    let extra = [
+        hcl::block(
+            "listener \"credentials\"",
+            &[&hcl::attr_path("address", &creds)],
+        ),
+        hcl::admin_listener(&format!("unix:{}", admin.display())),
+    ]
+    .concat();
+    let mut first = Agent::serving(&server, &[workload_a(&a), extra].concat());
+    assert!(
+        creds.exists() && admin.exists(),
+        "{}",
+        first.process.stderr()
+    );
+
+    let refused = format!(
+        "listener \"admin\" {0}: another process is listening on {0} (is another sidekey running \
+         with this config?)",
+        admin.display()
+    );
+    second_agent_exits_78(&server, &first, &refused);
+
+    assert!(first.process.running());
+    let read = get_as(&a, &first.sock, "secret/data/perhost/a", None);
+    assert_eq!(read.status, 200, "{:?}", read.body);
+    let health = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--unix-socket"])
+        .arg(&admin)
+        .arg("http://localhost/healthz")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&health.stdout), "ok\n");
+    assert!(std::os::unix::net::UnixStream::connect(&creds).is_ok());
+
+    assert_eq!(first.process.stop(), Some(0), "{}", first.process.stderr());
+    for sock in [&first.sock, &creds, &admin] {
+        assert!(!sock.exists(), "{} is removed at stop", sock.display());
+    }
+}
+
+/// Each kind of socket the second agent meets first is refused alike: with no admin listener, the
+/// credentials socket; with neither, the API socket.
+#[test]
+fn a_second_agent_is_refused_at_each_socket() {
+    let server = Server::start();
+    let a = TestUser::create("skt-ph3-a");
+    let socks = tempfile::tempdir().unwrap();
+    let creds = socks.path().join("creds.sock");
+    let with_creds = hcl::block(
+        "listener \"credentials\"",
+        &[&hcl::attr_path("address", &creds)],
+    );
+    for (extra, taken) in [(with_creds.as_str(), Some(&creds)), ("", None)] {
+        let mut first = Agent::serving(&server, &[workload_a(&a).as_str(), extra].concat());
+        let taken = taken.unwrap_or(&first.sock).clone();
+        let kind = if extra.is_empty() {
+            "unix"
+        } else {
+            "credentials"
+        };
+        let refused = format!(
+            "listener \"{kind}\" ({0}): another process is listening on {0}",
+            taken.display()
+        );
+        second_agent_exits_78(&server, &first, &refused);
+        assert!(first.sock.exists() && first.process.running());
+        assert_eq!(
+            get_as(&a, &first.sock, "secret/data/perhost/a", None).status,
+            200
+        );
+        assert_eq!(first.process.stop(), Some(0), "{}", first.process.stderr());
+    }
+}
+
+/// Start a second `sidekey run` with `first`'s config: it exits 78 saying `refused`.
+fn second_agent_exits_78(server: &Server, first: &Agent, refused: &str) {
+    let mut second = Background::start(
+        &["run", "-c", first.cfg.to_str().unwrap()],
+        &[],
+        server.fx.dir.path(),
+    );
+    let (code, _, stderr) = second.finish(Duration::from_secs(10));
+    assert_eq!(code, 78, "{stderr}");
+    assert!(stderr.contains(refused), "{stderr}");
 }

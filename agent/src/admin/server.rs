@@ -19,15 +19,16 @@ use tokio_util::sync::CancellationToken;
 
 use super::Telemetry;
 use crate::config::AdminListener;
+use crate::listen::{SocketFile, bind_unix};
 
 /// The admin listener could not be bound.
 #[derive(Debug, thiserror::Error)]
-#[error("listener \"admin\" {address}: {source}")]
+#[error("listener \"admin\" {address}: {reason}")]
 pub struct BindError {
     /// The address, as configured.
     pub address: String,
-    /// The OS error.
-    pub source: std::io::Error,
+    /// Why (the OS error, or another process listening on the socket).
+    pub reason: String,
 }
 
 /// A bound listener, ready to serve.
@@ -38,28 +39,26 @@ pub enum Bound {
     Unix(tokio::net::UnixListener),
 }
 
-/// Bind `addr` (a stale unix socket file is replaced).
+/// Bind `addr`: a unix socket as every unix listener is bound (a stale socket file is replaced, one
+/// another process listens on is not), coming back with its file to remove at stop.
 ///
 /// # Errors
 /// [`BindError`].
-pub async fn bind(addr: &AdminListener) -> Result<Bound, BindError> {
+pub async fn bind(addr: &AdminListener) -> Result<(Bound, Option<SocketFile>), BindError> {
     match addr {
         AdminListener::Tcp(a) => tokio::net::TcpListener::bind(a)
             .await
-            .map(Bound::Tcp)
-            .map_err(|source| BindError {
+            .map(|l| (Bound::Tcp(l), None))
+            .map_err(|e| BindError {
                 address: a.to_string(),
-                source,
+                reason: e.to_string(),
             }),
-        AdminListener::Unix(p) => {
-            let _ = std::fs::remove_file(p);
-            tokio::net::UnixListener::bind(p)
-                .map(Bound::Unix)
-                .map_err(|source| BindError {
-                    address: p.display().to_string(),
-                    source,
-                })
-        }
+        AdminListener::Unix(p) => bind_unix(p, None, None, None)
+            .map(|(l, file)| (Bound::Unix(l), Some(file)))
+            .map_err(|reason| BindError {
+                address: p.display().to_string(),
+                reason,
+            }),
     }
 }
 

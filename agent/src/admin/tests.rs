@@ -102,7 +102,7 @@ async fn serves_health_readiness_and_metrics_on_a_unix_socket() {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("admin.sock");
     let t = std::sync::Arc::new(Telemetry::new(1));
-    let bound = super::bind(&crate::config::AdminListener::Unix(sock.clone()))
+    let (bound, file) = super::bind(&crate::config::AdminListener::Unix(sock.clone()))
         .await
         .unwrap();
     let stop = tokio_util::sync::CancellationToken::new();
@@ -134,4 +134,6 @@ async fn serves_health_readiness_and_metrics_on_a_unix_socket() {
         .await
         .expect("the engine is signalled");
     stop.cancel();
+    file.unwrap().remove();
+    assert!(!sock.exists());
 }

@@ -139,14 +139,15 @@ pub enum OutputMeta {
     },
 }
 
-/// What a `config.reload` changed: templates (by destination) and env_templates (by variable name).
+/// What a `config.reload` changed: templates (by destination), env_templates (by variable name) and
+/// workloads (`workload "NAME"`).
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
 pub struct ReloadMeta {
-    /// Outputs the new config adds.
+    /// Outputs and workloads the new config adds.
     pub added: Vec<String>,
-    /// Outputs whose template or settings changed.
+    /// Outputs whose template or settings changed, and workloads whose stanza changed.
     pub changed: Vec<String>,
-    /// Outputs the new config no longer has.
+    /// Outputs and workloads the new config no longer has.
     pub removed: Vec<String>,
 }
 

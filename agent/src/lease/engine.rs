@@ -90,6 +90,9 @@ pub struct Engine {
     pub(crate) proxy_client: tokio::sync::watch::Sender<Client>,
     /// The workloads' tokens (per-host mode), which their templates' secrets are read with.
     pub(crate) workload_tokens: Option<crate::workload::tokens::WorkloadTokens>,
+    /// The workloads, published for the unix listeners and the credentials socket (a reload replaces them).
+    pub(crate) published_workloads:
+        Arc<tokio::sync::watch::Sender<Arc<crate::workload::Workloads>>>,
 }
 
 impl Engine {
@@ -185,6 +188,7 @@ impl Engine {
             refresh: Arc::default(),
             auto_token: tokio::sync::watch::Sender::new(None),
             workload_tokens: None,
+            published_workloads: Arc::new(tokio::sync::watch::Sender::new(Arc::default())),
         }
     }
 

@@ -3,8 +3,9 @@
 //! secrets they use (no new credential, no rewrite, no command run); changed ones re-render from the
 //! secrets already held where they can; new ones render; removed ones stop (their files are removed only
 //! with `remove_on_exit`). A changed auth method logs in again and keeps the old leases until their
-//! effective expiry. A changed server (address, namespace, TLS) cannot be applied in place: the caller
-//! starts over.
+//! effective expiry. Changed `workload` stanzas are published to the unix listeners and the credentials
+//! socket, which serve the new ones from the next request on. A changed server (address, namespace,
+//! TLS) cannot be applied in place: the caller starts over.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -18,22 +19,57 @@ use super::schedule::RetryPolicy;
 use super::store::Rules;
 use crate::audit::{EventKind, Record, ReloadMeta};
 use crate::backend::Client;
-use crate::config::{Config, VaultConfig};
+use crate::config::{Config, VaultConfig, WorkloadConfig};
 use crate::output::FileOutput;
+use crate::workload::Workloads;
 
 /// The API proxy's listeners and settings keep running as they started: a reload that changes them says
-/// so (they apply at the next start).
+/// so (they apply at the next start). The workloads apply now, but whether the unix listeners serve per
+/// caller (there are workloads at all) is decided at the start.
 fn proxy_reloaded(old: &Config, new: &Config) {
     if old.listeners != new.listeners
         || old.api_proxy != new.api_proxy
         || old.cache != new.cache
-        || old.workloads != new.workloads
+        || old.credential_listener != new.credential_listener
+        || old.workloads.is_empty() != new.workloads.is_empty()
     {
         tracing::warn!(
-            "config: the listeners, api_proxy, cache or workloads changed; the running API proxy \
-             keeps its settings until the next start"
+            "config: the listeners, api_proxy, cache, or whether there are workloads at all changed; \
+             the running listeners keep their settings until the next start"
         );
     }
+}
+
+/// Name the workloads `new` adds, changes or removes from `old` in `meta` (`workload "NAME"`). Where a
+/// stanza is in the files does not count as a change.
+fn workloads_reloaded(old: &[WorkloadConfig], new: &[WorkloadConfig], meta: &mut ReloadMeta) {
+    let named = |w: &WorkloadConfig| format!("workload {:?}", w.name);
+    for w in new {
+        match old.iter().find(|o| o.name == w.name) {
+            None => meta.added.push(named(w)),
+            Some(o) if !same_workload(o, w) => meta.changed.push(named(w)),
+            Some(_) => {}
+        }
+    }
+    for o in old {
+        if !new.iter().any(|w| w.name == o.name) {
+            meta.removed.push(named(o));
+        }
+    }
+}
+
+/// Whether `a` and `b` serve alike (their origins aside).
+fn same_workload(a: &WorkloadConfig, b: &WorkloadConfig) -> bool {
+    let placeless = |w: &WorkloadConfig| {
+        let mut w = w.clone();
+        w.origin = Default::default();
+        w.matcher.origin = Default::default();
+        for c in &mut w.credentials {
+            c.origin = Default::default();
+        }
+        w
+    };
+    placeless(a) == placeless(b)
 }
 
 /// What a reload did.
@@ -53,14 +89,20 @@ impl Engine {
         let r = loaded
             .and_then(|cfg| {
                 let jobs = prepare(&cfg).map_err(|e| e.to_string())?;
-                Ok((cfg, jobs))
+                let workloads = Workloads::compile(&cfg.workloads).map_err(|e| e.to_string())?;
+                Ok((cfg, jobs, workloads))
             })
-            .and_then(|(cfg, jobs)| self.switch_server(cfg).map(|next| (next, jobs)));
+            .and_then(|(cfg, jobs, workloads)| {
+                self.switch_server(cfg).map(|next| (next, jobs, workloads))
+            });
         let r = match r {
-            Ok((Next::StartOver(cfg), _)) => {
+            Ok((Next::StartOver(cfg), _, _)) => {
+                // The new engine publishes the workloads; the event names what changed.
+                let mut meta = ReloadMeta::default();
+                workloads_reloaded(&self.cfg.workloads, &cfg.workloads, &mut meta);
                 self.auditor.record(
                     Record::new(EventKind::ConfigReload, crate::audit::Outcome::Success)
-                        .reload(ReloadMeta::default()),
+                        .reload(meta),
                 );
                 self.auditor.flush();
                 tracing::info!(
@@ -68,7 +110,9 @@ impl Engine {
                 );
                 return Reloaded::StartOver(cfg);
             }
-            Ok((Next::InPlace(cfg), (files, envs))) => Ok(self.apply(Arc::new(*cfg), files, envs)),
+            Ok((Next::InPlace(cfg), (files, envs), workloads)) => {
+                Ok(self.apply(Arc::new(*cfg), files, envs, workloads))
+            }
             Err(e) => Err(e),
         };
         self.auditor.record(
@@ -130,12 +174,21 @@ impl Engine {
         Ok(Next::InPlace(Box::new(cfg)))
     }
 
-    /// Swap in `cfg` with its parsed jobs, keeping what did not change.
-    fn apply(&mut self, cfg: Arc<Config>, files: Vec<FileJob>, envs: Vec<EnvJob>) -> ReloadMeta {
+    /// Swap in `cfg` with its parsed jobs and compiled workloads, keeping what did not change.
+    fn apply(
+        &mut self,
+        cfg: Arc<Config>,
+        files: Vec<FileJob>,
+        envs: Vec<EnvJob>,
+        workloads: Workloads,
+    ) -> ReloadMeta {
         let mut meta = ReloadMeta::default();
         let old_cfg = std::mem::replace(&mut self.cfg, cfg.clone());
         self.state_reloaded(&old_cfg);
         proxy_reloaded(&old_cfg, &cfg);
+        // The listeners match callers, and the credentials socket renders, with these from now on.
+        workloads_reloaded(&old_cfg.workloads, &cfg.workloads, &mut meta);
+        self.publish_workloads(workloads);
 
         // Template files, by destination.
         let mut old_renderers: Vec<Option<Renderer>> = std::mem::take(&mut self.renderers)
@@ -319,5 +372,120 @@ impl TlsPrints {
             ca: digest(&[v.ca_cert.as_deref(), v.ca_path.as_deref()]),
             client: digest(&[v.client_cert.as_deref(), v.client_key.as_deref()]),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::CallerMatch;
+
+    fn workload(name: &str, uid: u32, line: usize) -> WorkloadConfig {
+        let origin = crate::config::Origin {
+            file: "/etc/sidekey/agent.hcl".into(),
+            line,
+        };
+        WorkloadConfig {
+            name: name.into(),
+            matcher: CallerMatch {
+                uid: Some(uid),
+                origin: origin.clone(),
+                ..CallerMatch::default()
+            },
+            policies: vec![format!("p{name}")],
+            token_role: None,
+            auto_auth: None,
+            credentials: Vec::new(),
+            origin,
+        }
+    }
+
+    fn engine(workloads: Vec<WorkloadConfig>) -> Engine {
+        let cfg = Config {
+            workloads,
+            ..Config::default()
+        };
+        let engine = Engine::new(
+            Arc::new(cfg.clone()),
+            Client::plain("http://127.0.0.1:1"),
+            Vec::new(),
+            Vec::new(),
+            crate::audit::Auditor::disabled(),
+            Arc::new(crate::runtime::ProcessEnv),
+            false,
+        );
+        engine.publish_workloads(Workloads::compile(&cfg.workloads).unwrap());
+        engine
+    }
+
+    fn applied(r: Reloaded) -> ReloadMeta {
+        match r {
+            Reloaded::Applied(meta) => Some(meta),
+            _ => None,
+        }
+        .expect("applied")
+    }
+
+    #[test]
+    fn a_reload_publishes_the_workloads_and_names_what_changed() {
+        let mut e = engine(vec![workload("a", 1001, 1), workload("b", 1002, 5)]);
+        let published = e.workloads();
+        // `b` moved down the file (not a change), `a` matches another uid, `c` is new.
+        let new = vec![
+            workload("a", 2001, 1),
+            workload("b", 1002, 9),
+            workload("c", 1003, 20),
+        ];
+        let cfg = Config {
+            workloads: new,
+            ..Config::default()
+        };
+        let meta = applied(e.reload(Ok(cfg)));
+        assert_eq!(meta.added, ["workload \"c\""]);
+        assert_eq!(meta.changed, ["workload \"a\""]);
+        assert!(meta.removed.is_empty());
+        let now = published.borrow().clone();
+        let caller = |uid| crate::workload::Caller {
+            uid,
+            ..Default::default()
+        };
+        assert_eq!(now.selector.select(&caller(2001)).unwrap().name, "a");
+        assert!(now.selector.select(&caller(1001)).is_err());
+        assert_eq!(now.selector.select(&caller(1003)).unwrap().name, "c");
+
+        let meta = applied(e.reload(Ok(Config::default())));
+        assert_eq!(
+            meta.removed,
+            ["workload \"a\"", "workload \"b\"", "workload \"c\""]
+        );
+        assert!(published.borrow().selector.select(&caller(2001)).is_err());
+    }
+
+    #[test]
+    fn a_workload_that_cannot_be_served_rejects_the_reload() {
+        let mut e = engine(vec![workload("a", 1001, 1)]);
+        let published = e.workloads();
+        let mut bad = workload("a", 1001, 1);
+        bad.matcher.cgroup = Some("/system.slice/[unclosed".into());
+        let cfg = Config {
+            workloads: vec![bad],
+            ..Config::default()
+        };
+        let why = match e.reload(Ok(cfg)) {
+            Reloaded::Rejected(why) => Some(why),
+            _ => None,
+        }
+        .expect("rejected");
+        assert!(why.starts_with("/etc/sidekey/agent.hcl:1: "), "{why}");
+        // The running workloads are kept.
+        let caller = crate::workload::Caller {
+            uid: 1001,
+            ..Default::default()
+        };
+        assert_eq!(
+            published.borrow().selector.select(&caller).unwrap().name,
+            "a"
+        );
+        assert_eq!(e.cfg.workloads[0].matcher.cgroup, None);
     }
 }

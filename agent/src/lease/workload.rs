@@ -18,6 +18,7 @@ use crate::audit::{CallerMeta, EventKind, Identity, Record, SecretMeta};
 use crate::backend::BackendError;
 use crate::backend::secret::{Secret, SecretRequest};
 use crate::template::RenderContext;
+use crate::workload::Workloads;
 use crate::workload::tokens::{self, WorkloadToken, WorkloadTokens};
 
 /// Who a request for a secret is made as: the token, who the backend sees, and the caller block of its
@@ -57,6 +58,22 @@ impl Engine {
     /// the credentials socket use too).
     pub fn set_workload_tokens(&mut self, tokens: WorkloadTokens) {
         self.workload_tokens = Some(tokens);
+    }
+
+    /// The workloads as published now, and each change a reload makes: the unix listeners and the
+    /// credentials socket serve from this.
+    pub fn workloads(&self) -> tokio::sync::watch::Receiver<Arc<Workloads>> {
+        self.published_workloads.subscribe()
+    }
+
+    /// Publish `workloads` (compiled from this engine's config).
+    pub fn publish_workloads(&self, workloads: Workloads) {
+        self.published_workloads.send_replace(Arc::new(workloads));
+    }
+
+    /// Publish where `old` (the engine this one replaces) did, so the listeners follow this one.
+    pub fn share_workloads(&mut self, old: &Engine) {
+        self.published_workloads = old.published_workloads.clone();
     }
 
     /// Who `workload`'s secrets (the agent's for `None`) are read as now, if its token is held: a

@@ -1,21 +1,24 @@
 //! Per-host mode on the unix listeners (DESIGN.md §11): each connection's peer attested by the kernel,
 //! each request matched to exactly one workload and sent with that workload's token. A caller that
 //! cannot be attested, or matches no workload or several, is refused before anything reaches the
-//! backend, the agent API (`/agent/v1/...`) included.
+//! backend, the agent API (`/agent/v1/...`) included. The workloads are the ones the lease engine
+//! publishes now: after a reload, each request is matched against the new ones.
 
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+
+use tokio::sync::watch;
 
 use crate::audit::CallerMeta;
 use crate::config::WorkloadConfig;
-use crate::workload::Caller;
 use crate::workload::peer;
-use crate::workload::select::Selector;
 use crate::workload::tokens::WorkloadTokens;
+use crate::workload::{Caller, Workloads};
 
 /// The workloads the unix listeners serve, and their tokens.
 #[derive(Debug)]
 pub struct Door {
-    selector: Selector,
+    workloads: watch::Receiver<Arc<Workloads>>,
     tokens: WorkloadTokens,
 }
 
@@ -67,15 +70,20 @@ impl Attested {
 }
 
 impl Door {
-    /// Serve the workloads `selector` matches callers to, with `tokens`.
-    pub fn new(selector: Selector, tokens: WorkloadTokens) -> Self {
-        Self { selector, tokens }
+    /// Serve the workloads the engine publishes (`workloads`), with `tokens`.
+    pub fn new(workloads: watch::Receiver<Arc<Workloads>>, tokens: WorkloadTokens) -> Self {
+        Self { workloads, tokens }
+    }
+
+    /// The workloads as published now.
+    pub(super) fn workloads(&self) -> Arc<Workloads> {
+        self.workloads.borrow().clone()
     }
 
     /// Attest the peer of `fd` (a dup of an accepted connection's socket), off the async runtime: it
     /// reads `/proc` and may hash the peer's executable. `accepted` is what `SO_PEERCRED` said at accept.
     pub(super) async fn attest(&self, fd: OwnedFd, accepted: CallerMeta) -> Attested {
-        let need_sha256 = self.selector.needs_sha256();
+        let need_sha256 = self.workloads.borrow().selector.needs_sha256();
         let caller = tokio::task::spawn_blocking(move || {
             peer::attest(fd.as_fd(), need_sha256).map_err(|e| e.to_string())
         })
@@ -84,8 +92,9 @@ impl Door {
         Attested { caller, accepted }
     }
 
-    /// Whether a request from `peer` is served (as which workload) or refused (and why).
-    pub(super) fn admit(&self, peer: &Attested) -> Admission<'_> {
+    /// Whether a request from `peer` is served (as which of `workloads`, the ones published now) or
+    /// refused (and why).
+    pub(super) fn admit<'a>(&'a self, workloads: &'a Workloads, peer: &Attested) -> Admission<'a> {
         let caller = match &peer.caller {
             Ok(c) => c,
             Err(why) => {
@@ -95,7 +104,7 @@ impl Door {
                 };
             }
         };
-        match self.selector.select(caller) {
+        match workloads.selector.select(caller) {
             Ok(workload) => Admission::Serve(Sender::Workload {
                 caller: caller.meta(Some(&workload.name)),
                 workload,

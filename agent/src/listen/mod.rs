@@ -5,6 +5,7 @@
 //! - [`cache`]: the cache (`cache {}`): entries keyed by what a request means, renewed by the lease engine.
 //! - `proxy`: one request in, one answer out (forwarding, the agent's token, the agent API, audit).
 //! - `server`: binding the listeners, accepting connections with who calls, draining them.
+//! - `unix`: unix socket files: a live one never taken over, a stale one replaced, removed only if ours.
 //! - `door`: per-host mode on the unix listeners: callers attested, matched to a workload, served with
 //!   its token, or refused.
 
@@ -13,6 +14,7 @@ mod door;
 mod proxy;
 mod server;
 pub(crate) mod types;
+mod unix;
 
 use std::sync::Arc;
 
@@ -22,7 +24,7 @@ use tokio_util::task::TaskTracker;
 pub use door::Door;
 pub use proxy::{Proxy, Upstream};
 pub use server::BindError;
-pub(crate) use server::bind_unix;
+pub(crate) use unix::{SocketFile, bind_unix};
 
 use crate::config::ApiListener;
 
@@ -30,6 +32,8 @@ use crate::config::ApiListener;
 pub struct Listeners {
     proxy: Arc<Proxy>,
     running: Vec<ApiListener>,
+    /// The unix listeners' socket files, removed at stop.
+    files: Vec<SocketFile>,
     stop: CancellationToken,
     tracker: TaskTracker,
 }
@@ -53,9 +57,18 @@ impl Listeners {
         proxy: Proxy,
         door: Option<Door>,
     ) -> Result<Self, BindError> {
-        let mut bound = Vec::new();
+        let (mut bound, mut files) = (Vec::new(), Vec::new());
         for l in listeners {
-            bound.push(server::bind(l, door.is_some()).await?);
+            // On an error, the sockets bound so far go too: nothing serves them.
+            let (b, file) = match server::bind(l, door.is_some()).await {
+                Ok(b) => b,
+                Err(e) => {
+                    files.iter().for_each(SocketFile::remove);
+                    return Err(e);
+                }
+            };
+            bound.push(b);
+            files.extend(file);
         }
         let proxy = Arc::new(proxy);
         let door = door.map(Arc::new);
@@ -76,6 +89,7 @@ impl Listeners {
         Ok(Self {
             proxy,
             running: listeners.to_vec(),
+            files,
             stop,
             tracker,
         })
@@ -95,11 +109,7 @@ impl Listeners {
     pub async fn stop(self) {
         self.stop.cancel();
         server::drain(&self.tracker).await;
-        for l in &self.running {
-            if let crate::config::ListenerBind::Unix { path, .. } = &l.bind {
-                let _ = std::fs::remove_file(path);
-            }
-        }
+        self.files.iter().for_each(SocketFile::remove);
     }
 }
 

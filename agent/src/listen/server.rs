@@ -3,7 +3,6 @@
 //! who is calling (the peer address, or `SO_PEERCRED`; with workloads, the peer attested through the
 //! [`Door`]), and draining them at teardown.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +17,7 @@ use tokio_util::task::TaskTracker;
 
 use super::door::{Admission, Attested, Door, Sender};
 use super::proxy::{Proxy, Served};
+use super::unix::{SocketFile, bind_unix};
 use crate::audit::CallerMeta;
 use crate::config::{ApiListener, ListenerBind, ListenerTls, TlsVersion};
 
@@ -51,9 +51,13 @@ const PER_CALLER_MODE: u32 = 0o666;
 /// Bind `l`; `per_caller` when its unix socket serves workloads.
 ///
 /// # Errors
-/// [`BindError`]: the address is taken or not local, the TLS files are unusable, the socket's mode or
-/// owner cannot be set.
-pub(super) async fn bind(l: &ApiListener, per_caller: bool) -> Result<Bound, BindError> {
+/// [`BindError`]: the address is taken or not local (or another process listens on the socket), the TLS
+/// files are unusable, the socket's mode or owner cannot be set. The socket file comes back with a unix
+/// listener, to be removed at stop.
+pub(super) async fn bind(
+    l: &ApiListener,
+    per_caller: bool,
+) -> Result<(Bound, Option<SocketFile>), BindError> {
     let fail = |what: String, reason: String| BindError {
         file: l.origin.file.display().to_string(),
         line: l.origin.line,
@@ -70,7 +74,7 @@ pub(super) async fn bind(l: &ApiListener, per_caller: bool) -> Result<Bound, Bin
             let bound = tokio::net::TcpListener::bind(address.as_str())
                 .await
                 .map_err(|e| fail(what.clone(), e.to_string()))?;
-            Ok(Bound::Tcp(bound, acceptor))
+            Ok((Bound::Tcp(bound, acceptor), None))
         }
         ListenerBind::Unix {
             path,
@@ -80,81 +84,10 @@ pub(super) async fn bind(l: &ApiListener, per_caller: bool) -> Result<Bound, Bin
         } => {
             let what = format!("\"unix\" ({})", path.display());
             let mode = mode.or(per_caller.then_some(PER_CALLER_MODE));
-            let bound = bind_unix(path, mode, user.as_deref(), group.as_deref())
+            let (bound, file) = bind_unix(path, mode, user.as_deref(), group.as_deref())
                 .map_err(|e| fail(what, e))?;
-            Ok(Bound::Unix(bound))
+            Ok((Bound::Unix(bound), Some(file)))
         }
-    }
-}
-
-/// Bind a unix socket at `path` (replacing a stale one) with `mode` and owners set (see
-/// [`socket_access`]); also the `LoadCredential=` socket's.
-///
-/// # Errors
-/// Why, in words (the caller names the stanza).
-pub(crate) fn bind_unix(
-    path: &Path,
-    mode: Option<u32>,
-    user: Option<&str>,
-    group: Option<&str>,
-) -> Result<tokio::net::UnixListener, String> {
-    remove_stale_socket(path)?;
-    let bound = tokio::net::UnixListener::bind(path).map_err(|e| e.to_string())?;
-    socket_access(path, mode, user, group)?;
-    Ok(bound)
-}
-
-/// A socket file left by an earlier run is replaced; any other file at the path is not touched.
-fn remove_stale_socket(path: &Path) -> Result<(), String> {
-    use std::os::unix::fs::FileTypeExt;
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_socket() => {
-            std::fs::remove_file(path).map_err(|e| format!("cannot replace the old socket: {e}"))
-        }
-        Ok(_) => Err("a file that is not a socket is in the way".into()),
-        Err(_) => Ok(()),
-    }
-}
-
-/// `socket_mode`, `socket_user`, `socket_group` (names or numbers), as Vault sets them.
-fn socket_access(
-    path: &Path,
-    mode: Option<u32>,
-    user: Option<&str>,
-    group: Option<&str>,
-) -> Result<(), String> {
-    use nix::unistd::{Gid, Group, Uid, User, chown};
-    use std::os::unix::fs::PermissionsExt;
-    let uid = numeric_id(user, "socket_user", |n| {
-        User::from_name(n).ok().flatten().map(|u| u.uid.as_raw())
-    })?
-    .map(Uid::from_raw);
-    let gid = numeric_id(group, "socket_group", |n| {
-        Group::from_name(n).ok().flatten().map(|g| g.gid.as_raw())
-    })?
-    .map(Gid::from_raw);
-    if uid.is_some() || gid.is_some() {
-        chown(path, uid, gid).map_err(|e| format!("socket_user/socket_group: {e}"))?;
-    }
-    if let Some(m) = mode {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(m))
-            .map_err(|e| format!("socket_mode: {e}"))?;
-    }
-    Ok(())
-}
-
-/// A user or group given as a number or a name (`key` names the setting in errors).
-fn numeric_id(
-    given: Option<&str>,
-    key: &str,
-    by_name: impl Fn(&str) -> Option<u32>,
-) -> Result<Option<u32>, String> {
-    let Some(v) = given else { return Ok(None) };
-    match v.parse::<u32>() {
-        Ok(n) => Ok(Some(n)),
-        Err(_) => by_name(v)
-            .map(Some)
-            .ok_or_else(|| format!("{key}: no such name {v:?}")),
     }
 }
 
@@ -332,10 +265,14 @@ async fn connection<S>(
         async move {
             let answer = match &*peer {
                 Peer::Plain(caller) => proxy.handle(req, &served, Sender::Shared(caller)).await,
-                Peer::Attested(door, attested) => match door.admit(attested) {
-                    Admission::Serve(sender) => proxy.handle(req, &served, sender).await,
-                    Admission::Refuse { caller, why } => proxy.refuse(&req, caller, &why),
-                },
+                Peer::Attested(door, attested) => {
+                    // Each request is matched against the workloads as a reload left them.
+                    let workloads = door.workloads();
+                    match door.admit(&workloads, attested) {
+                        Admission::Serve(sender) => proxy.handle(req, &served, sender).await,
+                        Admission::Refuse { caller, why } => proxy.refuse(&req, caller, &why),
+                    }
+                }
             };
             Ok::<_, std::convert::Infallible>(answer)
         }
@@ -351,39 +288,5 @@ async fn connection<S>(
     };
     if let Err(e) = ended {
         tracing::debug!(error = %e, "API proxy connection ended");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn socket_owners_are_numbers_or_names() {
-        let root = |n: &str| (n == "root").then_some(0);
-        assert_eq!(numeric_id(None, "socket_user", root), Ok(None));
-        assert_eq!(
-            numeric_id(Some("1000"), "socket_user", root),
-            Ok(Some(1000))
-        );
-        assert_eq!(numeric_id(Some("root"), "socket_user", root), Ok(Some(0)));
-        assert_eq!(
-            numeric_id(Some("nobody-here"), "socket_group", root),
-            Err("socket_group: no such name \"nobody-here\"".into())
-        );
-    }
-
-    #[test]
-    fn only_a_stale_socket_is_replaced() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("not-a-socket");
-        std::fs::write(&file, "data").unwrap();
-        assert!(remove_stale_socket(&file).is_err());
-        assert!(file.exists());
-        let sock = dir.path().join("agent.sock");
-        let _old = std::os::unix::net::UnixListener::bind(&sock).unwrap();
-        assert_eq!(remove_stale_socket(&sock), Ok(()));
-        assert!(!sock.exists());
-        assert_eq!(remove_stale_socket(&sock), Ok(()));
     }
 }

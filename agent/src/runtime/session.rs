@@ -14,8 +14,8 @@ use crate::lease::{Engine, Outcome, Reloads, Until};
 use crate::listen::cache::Cache;
 use crate::listen::{Door, Listeners, Proxy, Upstream};
 use crate::persist::{PersistError, StateStore};
+use crate::workload::Workloads;
 use crate::workload::credentials::Credentials;
-use crate::workload::select::Selector;
 use crate::workload::tokens::WorkloadTokens;
 
 use super::EnvSource;
@@ -61,6 +61,8 @@ impl Session {
         let notifier = Notifier::from_env(env.as_ref(), !child_notifies);
         let mut engine = build_engine(cfg, &auditor, &telemetry, notifier, env.clone(), once)?;
         let refresh = engine.refresh_requests();
+        let workloads = Workloads::compile(&cfg.workloads).map_err(|e| config_error(&e))?;
+        engine.publish_workloads(workloads);
         let workload_tokens = WorkloadTokens::new(&engine, auditor.clone());
         // One instance: the workloads' templates, the API proxy and the credentials socket share it.
         engine.set_workload_tokens(workload_tokens.clone());
@@ -93,7 +95,7 @@ impl Session {
         if let Some(l) = &cfg.credential_listener {
             let c = Credentials::start(
                 l,
-                &cfg.workloads,
+                self.engine.workloads(),
                 self.engine.proxy_client(),
                 self.workload_tokens.clone(),
                 self.auditor.clone(),
@@ -129,12 +131,8 @@ impl Session {
             self.telemetry.clone(),
             shutdown.clone(),
         );
-        let door = if cfg.workloads.is_empty() {
-            None
-        } else {
-            let selector = Selector::new(&cfg.workloads).map_err(|e| config_error(&e))?;
-            Some(Door::new(selector, self.workload_tokens.clone()))
-        };
+        let door = (!cfg.workloads.is_empty())
+            .then(|| Door::new(self.engine.workloads(), self.workload_tokens.clone()));
         let listeners = Listeners::start(&cfg.listeners, proxy, door)
             .await
             .map_err(|e| config_error(&e))?;
@@ -144,9 +142,11 @@ impl Session {
 
     /// A reload changed the server: the old engine's token and leases belong to it, so they are left
     /// (not revoked, files not removed: the new engine overwrites them); a new engine starts with `cfg`,
-    /// keeping the audit trail, the admin listener, the pid file and the reload requests.
+    /// keeping the audit trail, the admin listener, the pid file and the reload requests; the listeners
+    /// serve the new config's workloads.
     pub(super) async fn start_over(&mut self, cfg: Config) -> Result<(), ExitCode> {
         let cfg = Arc::new(cfg);
+        let workloads = Workloads::compile(&cfg.workloads).map_err(|e| config_error(&e))?;
         let mut engine = build_engine(
             &cfg,
             &self.auditor,
@@ -157,6 +157,8 @@ impl Session {
         )?;
         engine.set_credentials(self.engine.credentials());
         engine.set_refresh_requests(self.engine.refresh_requests());
+        engine.share_workloads(&self.engine);
+        engine.publish_workloads(workloads);
         // The same state file settings: the running store goes on (after a `keep_after_import = false`
         // import it writes no more, and a new store must not start again).
         if let Some(old) = self.engine.state.take()

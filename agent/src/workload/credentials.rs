@@ -3,7 +3,8 @@
 //! credential id (`\0RANDOM/unit/UNIT/ID`, systemd.exec(5)) and reads the credential to EOF. sidekey
 //! checks the peer is root, finds the workload with `credential "ID" { unit = "UNIT" }`, renders its
 //! `contents` once with that workload's token, writes the bytes and closes. Anything else is closed
-//! without data. Every connection is one `credential.serve` event.
+//! without data. Every connection is one `credential.serve` event. The credentials served are the ones
+//! the lease engine publishes ([`Workloads`]): a reload that changes them applies to the next connection.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -18,14 +19,15 @@ use tokio_util::task::TaskTracker;
 use crate::audit::event::CredentialMeta;
 use crate::audit::{Auditor, CallerMeta, EventKind, Record};
 use crate::backend::Client;
-use crate::config::{CredentialListener, WorkloadConfig};
+use crate::config::{CredentialConfig, CredentialListener, WorkloadConfig};
 use crate::lease::fetch::Fetcher;
 use crate::lease::jobs::{Renderer, missing_key};
 use crate::lease::once::render_once;
-use crate::listen::{BindError, bind_unix};
+use crate::listen::{BindError, SocketFile, bind_unix};
 use crate::output::{OutputFailure, OutputId};
 use crate::runtime::EnvSource;
 use crate::template::{ParseOptions, Template, TemplateError};
+use crate::workload::Workloads;
 use crate::workload::tokens::{self, WorkloadTokenError, WorkloadTokens};
 
 /// How long one connection may take, fetches included: systemd waits for it to start the unit.
@@ -40,24 +42,18 @@ const DRAIN: Duration = Duration::from_secs(5);
 /// The socket's mode: anyone may connect, since the peer's uid (from the kernel) is the gate.
 const SOCKET_MODE: u32 = 0o666;
 
-/// Why the credentials listener could not start: a configuration error naming file:line.
+/// A credential's `contents` is not a valid template: a configuration error naming file:line.
 #[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// The socket could not be bound.
-    #[error(transparent)]
-    Bind(#[from] BindError),
-    /// A credential's `contents` is not a valid template.
-    #[error("{file}:{line}: credential {id:?}: {source}")]
-    Template {
-        /// The config file.
-        file: String,
-        /// The `credential` stanza's line.
-        line: usize,
-        /// The credential id.
-        id: String,
-        /// The parse error.
-        source: TemplateError,
-    },
+#[error("{file}:{line}: credential {id:?}: {source}")]
+pub struct ContentsError {
+    /// The config file.
+    pub file: String,
+    /// The `credential` stanza's line.
+    pub line: usize,
+    /// The credential id.
+    pub id: String,
+    /// The parse error.
+    pub source: TemplateError,
 }
 
 /// The peer's socket address is not one systemd connects from.
@@ -100,6 +96,20 @@ enum Refusal {
     Stopping,
 }
 
+/// Every workload's `credential` stanzas, parsed once per config.
+#[derive(Default)]
+pub struct Catalog {
+    served: Vec<Served>,
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog")
+            .field("served", &self.served.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// One `credential` stanza, parsed.
 struct Served {
     unit: String,
@@ -110,7 +120,8 @@ struct Served {
 
 /// What every connection reads.
 struct Shared {
-    served: Vec<Served>,
+    /// The workloads as the engine publishes them (a reload may change them).
+    workloads: watch::Receiver<Arc<Workloads>>,
     /// The backend client, as the engine publishes it (a new engine after a reload gives a new one).
     client: Mutex<watch::Receiver<Client>>,
     tokens: WorkloadTokens,
@@ -122,6 +133,7 @@ struct Shared {
 pub struct Credentials {
     shared: Arc<Shared>,
     path: PathBuf,
+    file: SocketFile,
     stop: CancellationToken,
     tracker: TaskTracker,
 }
@@ -130,36 +142,35 @@ impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Credentials")
             .field("path", &self.path)
-            .field("served", &self.shared.served.len())
             .finish_non_exhaustive()
     }
 }
 
 impl Credentials {
-    /// Parse every workload's credentials, bind `l`'s socket and serve it: credentials are rendered
-    /// through `client` with the workload's token from `tokens`.
+    /// Bind `l`'s socket and serve the credentials of `workloads` (as the engine publishes them):
+    /// rendered through `client` with the workload's token from `tokens`.
     ///
     /// # Errors
-    /// [`StartError`], naming the stanza's file:line.
+    /// [`BindError`], naming the stanza's file:line.
     pub fn start(
         l: &CredentialListener,
-        workloads: &[WorkloadConfig],
+        workloads: watch::Receiver<Arc<Workloads>>,
         client: watch::Receiver<Client>,
         tokens: WorkloadTokens,
         auditor: Auditor,
         env: Arc<dyn EnvSource>,
-    ) -> Result<Self, StartError> {
-        let served = parse_all(workloads)?;
-        let listener =
+    ) -> Result<Self, BindError> {
+        let (listener, file) =
             bind_unix(&l.path, Some(SOCKET_MODE), None, None).map_err(|reason| BindError {
                 file: l.origin.file.display().to_string(),
                 line: l.origin.line,
                 what: format!("\"credentials\" ({})", l.path.display()),
                 reason,
             })?;
-        tracing::info!(path = %l.path.display(), credentials = served.len(), "credentials listening");
+        let count = workloads.borrow().credentials.served.len();
+        tracing::info!(path = %l.path.display(), credentials = count, "credentials listening");
         let shared = Arc::new(Shared {
-            served,
+            workloads,
             client: Mutex::new(client),
             tokens,
             auditor,
@@ -175,6 +186,7 @@ impl Credentials {
         Ok(Self {
             shared,
             path: l.path.clone(),
+            file,
             stop,
             tracker,
         })
@@ -190,7 +202,8 @@ impl Credentials {
         *held = client;
     }
 
-    /// Stop accepting, let the connections in progress end (a few seconds at most), remove the socket.
+    /// Stop accepting, let the connections in progress end (a few seconds at most), remove the socket
+    /// (if it is still this one).
     pub async fn stop(self) {
         self.stop.cancel();
         self.tracker.close();
@@ -200,47 +213,63 @@ impl Credentials {
         {
             tracing::warn!("credentials connections still open at shutdown; closed");
         }
-        let _ = std::fs::remove_file(&self.path);
+        self.file.remove();
     }
 }
 
-/// Every workload's `credential` stanzas, parsed once (a syntax error is a configuration error). The
-/// config makes each (unit, id) pair unique.
-fn parse_all(workloads: &[WorkloadConfig]) -> Result<Vec<Served>, StartError> {
-    let opts = ParseOptions {
-        // The socket is the output: there is nobody to write side files.
-        allow_write_to_file: false,
-        ..ParseOptions::default()
-    };
-    let mut served = Vec::new();
-    for w in workloads {
-        let workload = Arc::new(w.clone());
-        for c in &w.credentials {
-            let name = format!("credential {:?} of workload {:?}", c.id, w.name);
-            let template = Template::parse(&name, &c.contents, &opts).map_err(|source| {
-                StartError::Template {
-                    file: c.origin.file.display().to_string(),
-                    line: c.origin.line,
-                    id: c.id.clone(),
-                    source,
-                }
-            })?;
-            served.push(Served {
-                unit: c.unit.clone(),
-                id: c.id.clone(),
-                workload: workload.clone(),
-                renderer: Renderer {
-                    name,
-                    template,
-                    missing_key: missing_key(None),
-                    text: c.contents.clone(),
-                    // Rendered on demand with the workload's token given to `render_once`.
-                    workload: None,
-                },
-            });
+impl Catalog {
+    /// Every workload's `credential` stanzas, parsed once (a syntax error is a configuration error).
+    /// The config makes each (unit, id) pair unique.
+    ///
+    /// # Errors
+    /// [`ContentsError`], naming the stanza's file:line.
+    pub fn parse(workloads: &[WorkloadConfig]) -> Result<Self, ContentsError> {
+        let mut served = Vec::new();
+        for w in workloads {
+            let workload = Arc::new(w.clone());
+            for c in &w.credentials {
+                served.push(Served::parse(&workload, c)?);
+            }
         }
+        Ok(Self { served })
     }
-    Ok(served)
+
+    /// The credential `id` of `unit`, if a workload has it.
+    fn find(&self, unit: &str, id: &str) -> Option<&Served> {
+        self.served.iter().find(|s| s.unit == unit && s.id == id)
+    }
+}
+
+impl Served {
+    /// `c`, a credential of `workload`.
+    fn parse(workload: &Arc<WorkloadConfig>, c: &CredentialConfig) -> Result<Self, ContentsError> {
+        let opts = ParseOptions {
+            // The socket is the output: there is nobody to write side files.
+            allow_write_to_file: false,
+            ..ParseOptions::default()
+        };
+        let name = format!("credential {:?} of workload {:?}", c.id, workload.name);
+        let template =
+            Template::parse(&name, &c.contents, &opts).map_err(|source| ContentsError {
+                file: c.origin.file.display().to_string(),
+                line: c.origin.line,
+                id: c.id.clone(),
+                source,
+            })?;
+        Ok(Self {
+            unit: c.unit.clone(),
+            id: c.id.clone(),
+            workload: workload.clone(),
+            renderer: Renderer {
+                name,
+                template,
+                missing_key: missing_key(None),
+                text: c.contents.clone(),
+                // Rendered on demand with the workload's token given to `render_once`.
+                workload: None,
+            },
+        })
+    }
 }
 
 /// Accept until `stop`, at most [`MAX_CONNECTIONS`] at once, each tracked by `tracker`.
@@ -297,10 +326,11 @@ impl Shared {
                 return Err(Refusal::NotRoot(peer.uid()));
             }
             let asked = asked.as_ref().map_err(|e| Refusal::Address(e.clone()))?;
-            let served = self
-                .served
-                .iter()
-                .find(|s| s.unit == asked.unit && s.id == asked.id)
+            // The credentials as published now; a reload while this one renders does not change it.
+            let workloads = self.workloads.borrow().clone();
+            let served = workloads
+                .credentials
+                .find(&asked.unit, &asked.id)
                 .ok_or_else(|| Refusal::Unknown {
                     unit: asked.unit.clone(),
                     id: asked.id.clone(),

@@ -9,6 +9,8 @@
 //!   renewed by the lease engine.
 //! - `credentials`: `listener "credentials"`: systemd connects as uid 0 from an abstract address naming
 //!   the unit and the credential id, and reads the rendered credential to EOF.
+//! - `published`: the workloads compiled for those two, as the lease engine publishes them (a reload
+//!   replaces them).
 
 use std::path::PathBuf;
 
@@ -17,8 +19,11 @@ use crate::audit::CallerMeta;
 pub(crate) mod cgroup;
 pub mod credentials;
 pub mod peer;
+mod published;
 pub mod select;
 pub mod tokens;
+
+pub use published::Workloads;
 
 /// What the kernel says about a local caller, read once per connection and pinned against pid reuse.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

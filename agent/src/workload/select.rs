@@ -33,7 +33,7 @@ pub enum Refusal {
 }
 
 /// The workloads' `match` blocks, ready to test callers against (globs compiled once).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Selector {
     entries: Vec<Entry>,
 }

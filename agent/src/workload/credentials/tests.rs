@@ -143,21 +143,24 @@ fn tokens(auditor: &Auditor) -> (crate::lease::Engine, WorkloadTokens) {
     (engine, tokens)
 }
 
-/// Start the listener at `l` for `workloads` on `engine`.
+/// Start the listener at `l` for `workloads`, published by the engine that comes back with it.
 fn start(
     l: &CredentialListener,
     workloads: &[WorkloadConfig],
     auditor: Auditor,
-) -> Result<Credentials, StartError> {
+) -> Result<(Credentials, crate::lease::Engine), String> {
     let (engine, tokens) = tokens(&auditor);
-    Credentials::start(
+    engine.publish_workloads(Workloads::compile(workloads).map_err(|e| e.to_string())?);
+    let c = Credentials::start(
         l,
-        workloads,
+        engine.workloads(),
         engine.proxy_client(),
         tokens,
         auditor,
         Arc::new(Env),
     )
+    .map_err(|e| e.to_string())?;
+    Ok((c, engine))
 }
 
 /// Connect to `path` as systemd does (bound to `\0RANDOM/unit/UNIT/ID` when `from` is given) and read
@@ -190,7 +193,7 @@ async fn root_gets_the_rendered_credential_anything_else_nothing() {
         "app-a",
         &[("db-user", "app-a.service", "user={{ env \"DB_USER\" }}")],
     )];
-    let c = start(&l, &workloads, Auditor::from_config(&audit, None).unwrap()).unwrap();
+    let (c, _engine) = start(&l, &workloads, Auditor::from_config(&audit, None).unwrap()).unwrap();
     let served = load(&path, Some("0f3a9c/unit/app-a.service/db-user")).await;
     assert_eq!(served, b"user=alice");
     assert!(
@@ -267,4 +270,36 @@ async fn bad_credential_stanzas_are_configuration_errors() {
             l.path.display()
         )
     );
+}
+
+#[tokio::test]
+async fn a_reload_changes_what_is_served_from_the_next_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("creds.sock");
+    let l = CredentialListener {
+        path: path.clone(),
+        origin: origin(5),
+    };
+    let before = [workload("app-a", &[("db-user", "app-a.service", "old")])];
+    let (c, engine) = start(&l, &before, Auditor::disabled()).unwrap();
+    let ask = |id: &'static str| load(&path, Some(id));
+    assert_eq!(ask("0f3a9c/unit/app-a.service/db-user").await, b"old");
+    // What a reload publishes: the contents changed, a credential added.
+    let after = [workload(
+        "app-a",
+        &[
+            ("db-user", "app-a.service", "user={{ env \"DB_USER\" }}"),
+            ("api-key", "app-a.service", "key"),
+        ],
+    )];
+    engine.publish_workloads(Workloads::compile(&after).unwrap());
+    assert_eq!(
+        ask("0f3a9c/unit/app-a.service/db-user").await,
+        b"user=alice"
+    );
+    assert_eq!(ask("0f3a9c/unit/app-a.service/api-key").await, b"key");
+    // The workload removed: its credentials are not served any more.
+    engine.publish_workloads(Workloads::compile(&[]).unwrap());
+    assert!(ask("0f3a9c/unit/app-a.service/db-user").await.is_empty());
+    c.stop().await;
 }
