@@ -345,6 +345,8 @@ impl Proxy {
             && tokens.gone_after_refusal(workload, old).await
             && let Some((body, mut headers)) = again
         {
+            // The old token out: the caller sent none (or an empty one), so the new one goes in.
+            headers.remove("x-vault-token");
             match workload_token(&mut headers, workload, tokens, &caller).await {
                 Ok((new, Some(t))) => {
                     tracing::info!(
@@ -645,11 +647,9 @@ async fn buffered(
     method: &Method,
     path: &str,
 ) -> Result<ProxyResponse, BackendError> {
-    let status = resp.status();
-    let mut headers = resp.headers().clone();
-    strip_hop_by_hop(&mut headers);
+    let (status, headers, body) = split(resp);
     let limit = usize::try_from(INSPECT_LIMIT).unwrap_or(usize::MAX);
-    let body = Limited::new(reqwest::Body::from(resp), limit)
+    let body = Limited::new(body, limit)
         .collect()
         .await
         .map_err(|e| {
@@ -741,10 +741,7 @@ async fn peek(
     method: &Method,
     path: &str,
 ) -> Result<Peeked, BackendError> {
-    let status = resp.status();
-    let mut headers = resp.headers().clone();
-    strip_hop_by_hop(&mut headers);
-    let mut body = reqwest::Body::from(resp);
+    let (status, headers, mut body) = split(resp);
     let mut read = bytes::BytesMut::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| BackendError::Transport {
@@ -773,6 +770,14 @@ async fn peek(
         headers,
         body: read.freeze(),
     }))
+}
+
+/// A backend answer's status, headers (hop-by-hop ones removed) and body.
+fn split(resp: reqwest::Response) -> (StatusCode, HeaderMap, reqwest::Body) {
+    let status = resp.status();
+    let mut headers = resp.headers().clone();
+    strip_hop_by_hop(&mut headers);
+    (status, headers, reqwest::Body::from(resp))
 }
 
 /// A backend answer streamed to the caller as it comes (hop-by-hop headers removed).
@@ -969,6 +974,46 @@ mod tests {
             &hidden("secret/data/app", StatusCode::OK, other).body[..],
             &other[..]
         );
+    }
+
+    /// A backend answer of unknown length (no `Content-Length`) in `chunks`.
+    fn chunked(chunks: Vec<Bytes>) -> reqwest::Response {
+        let frames = futures_util::stream::iter(
+            chunks
+                .into_iter()
+                .map(|c| Ok::<_, std::io::Error>(hyper::body::Frame::data(c))),
+        );
+        let body = reqwest::Body::wrap(http_body_util::StreamBody::new(frames));
+        reqwest::Response::from(Response::new(body))
+    }
+
+    #[tokio::test]
+    async fn an_answer_of_unknown_length_is_read_whole_up_to_the_limit_then_streamed() {
+        let small = chunked(vec![
+            Bytes::from_static(b"{\"a\":"),
+            Bytes::from_static(b"1}"),
+        ]);
+        assert!(small.content_length().is_none());
+        let whole = peek(small, &Method::GET, "x").await.unwrap();
+        assert!(
+            matches!(&whole, Peeked::Whole(r) if &r.body[..] == b"{\"a\":1}"),
+            "a small answer is read whole"
+        );
+
+        let mib = Bytes::from(vec![b'x'; 1024 * 1024]);
+        let big = chunked(vec![mib.clone(); 6]);
+        let streamed = match peek(big, &Method::GET, "x").await.unwrap() {
+            Peeked::Big(r) => Some(r),
+            Peeked::Whole(_) => None,
+        };
+        let all = streamed
+            .expect("a big answer streams on")
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(all.len(), 6 * mib.len(), "nothing lost at the switch");
     }
 
     #[test]
