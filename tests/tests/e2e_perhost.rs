@@ -211,19 +211,34 @@ struct Answer {
 
 /// `GET /v1/<path>` through `sock` with curl running as `user`, with `token` as `X-Vault-Token`.
 fn get_as(user: &TestUser, sock: &Path, path: &str, token: Option<&str>) -> Answer {
+    ask_as(user, sock, "GET", &format!("/v1/{path}"), token)
+}
+
+/// `<method> <path>` through `sock` with curl running as `user`, with `token` as `X-Vault-Token` (an
+/// empty one sent as an empty header).
+fn ask_as(user: &TestUser, sock: &Path, method: &str, path: &str, token: Option<&str>) -> Answer {
     let mut cmd = user.command("curl");
     cmd.args([
         "-sS",
         "--max-time",
         "10",
+        "-X",
+        method,
         "-w",
         "\n%header{x-cache}\n%{http_code}",
         "--unix-socket",
     ])
     .arg(sock)
-    .arg(format!("http://localhost/v1/{path}"));
-    if let Some(t) = token {
-        cmd.args(["-H", &format!("X-Vault-Token: {t}")]);
+    .arg(format!("http://localhost{path}"));
+    match token {
+        // curl drops `Name: ` with nothing after it; `Name;` sends it empty.
+        Some("") => {
+            cmd.args(["-H", "X-Vault-Token;"]);
+        }
+        Some(t) => {
+            cmd.args(["-H", &format!("X-Vault-Token: {t}")]);
+        }
+        None => {}
     }
     let out = cmd.output().expect("run curl");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -361,6 +376,66 @@ fn each_caller_gets_its_own_workloads_secrets_and_a_stranger_nothing() {
         .find(|e| e["request"]["path"] == "secret/data/perhost/a")
         .unwrap();
     assert!(last["auth"]["metadata"]["workload"].is_null(), "{last}");
+    // An empty X-Vault-Token is no token: served with the workload's.
+    let empty = get_as(&a, &agent.sock, "secret/data/perhost/a", Some(""));
+    assert_eq!(empty.status, 200, "{:?}", empty.body);
+
+    // renew-self as a matched caller renews the workload's token, which does not come back to it.
+    let renewed = ask_as(&a, &agent.sock, "POST", "/v1/auth/token/renew-self", None);
+    assert_eq!(renewed.status, 200, "{:?}", renewed.body);
+    let auth = &renewed.body["auth"];
+    assert!(auth["lease_duration"].as_u64().is_some(), "{auth}");
+    assert!(
+        auth.get("client_token").is_none() && auth.get("accessor").is_none(),
+        "{auth}"
+    );
+
+    // A refused caller's request to the agent API is audited with its path.
+    let api = ask_as(
+        &stranger,
+        &agent.sock,
+        "POST",
+        "/agent/v1/cache-clear",
+        None,
+    );
+    assert_eq!(api.status, 403, "{:?}", api.body);
+
+    // The workload's token revoked on the server: the next request is served with a new one.
+    let accessor_of = |events: &[Value]| {
+        events
+            .iter()
+            .rev()
+            .find(|e| e["event"] == "proxy.request" && e["caller"]["workload"] == "a")
+            .and_then(|e| e["caller"]["token_accessor"].as_str())
+            .map(str::to_string)
+    };
+    let mut revoked = None;
+    assert!(wait_until(Duration::from_secs(5), || {
+        revoked = accessor_of(&agent.audit());
+        revoked.is_some()
+    }));
+    let revoked = revoked.unwrap();
+    server
+        .fx
+        .bao
+        .write("auth/token/revoke-accessor", json!({ "accessor": revoked }));
+    let again = get_as(&a, &agent.sock, "secret/data/perhost/a", None);
+    assert_eq!(
+        again.status,
+        200,
+        "{:?}\n{}",
+        again.body,
+        agent.process.stderr()
+    );
+    assert_eq!(
+        again.body["data"]["data"]["value"],
+        server.values["a"].as_str()
+    );
+    let mut replaced = None;
+    assert!(wait_until(Duration::from_secs(5), || {
+        replaced = accessor_of(&agent.audit()).filter(|a| *a != revoked);
+        replaced.is_some()
+    }));
 
     // --- 4. The agent's audit: the caller block on every retrieval, the refusal, the report. ---
     agent.process.stop();
@@ -397,12 +472,11 @@ fn each_caller_gets_its_own_workloads_secrets_and_a_stranger_nothing() {
         .iter()
         .filter(|e| e["event"] == "caller.refused")
         .collect();
-    assert_eq!(refused.len(), 2, "{events:#?}");
+    assert_eq!(refused.len(), 3, "{events:#?}");
     for ev in &refused {
         assert_eq!(ev["outcome"], "failure");
         assert_eq!(ev["caller"]["uid"], stranger.uid);
         assert!(ev["caller"].get("workload").is_none(), "{ev}");
-        assert_eq!(ev["secret"]["path"], asked.as_str());
         assert!(
             ev["error"]
                 .as_str()
@@ -410,6 +484,30 @@ fn each_caller_gets_its_own_workloads_secrets_and_a_stranger_nothing() {
                 .contains("no workload matches")
         );
     }
+    let paths: Vec<&str> = refused
+        .iter()
+        .map(|e| e["secret"]["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [asked.as_str(), asked.as_str(), "/agent/v1/cache-clear"]
+    );
+    // The read with the caller's own token: under its workload, marked, with no workload token.
+    let own = events
+        .iter()
+        .find(|e| e["event"] == "proxy.request" && e["caller"]["own_token"] == true)
+        .unwrap_or_else(|| panic!("no proxy.request with the caller's own token: {events:#?}"));
+    assert_eq!(own["caller"]["workload"], "a", "{own}");
+    assert_eq!(own["secret"]["path"], "secret/data/perhost/a", "{own}");
+    assert!(own["caller"].get("token_accessor").is_none(), "{own}");
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["caller"]["own_token"] == true)
+            .count(),
+        1,
+        "only that one: {events:#?}"
+    );
     // Neither the workloads' tokens nor the caller's own is in the audit trail.
     let trail = std::fs::read_to_string(agent.out.join("audit.log")).unwrap();
     assert!(!trail.contains(&own_token));

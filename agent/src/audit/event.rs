@@ -196,6 +196,10 @@ pub struct CallerMeta {
     /// The accessor of the workload's token the request went with (joins the server's audit log).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_accessor: Option<String>,
+    /// A caller matched to a workload sent its own token, and the request went with it (not the
+    /// workload's: no `token_accessor` then).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub own_token: bool,
 }
 
 /// A credential asked for through the `LoadCredential=` socket.

@@ -8,6 +8,8 @@
 //! In per-host mode retrievals are grouped by workload (the caller block's `workload`): one line per
 //! workload and path, a renewal counted with the workload that retrieved the lease, and a section per
 //! workload in Markdown (a `workload` column in CSV). Events without a workload are reported as before.
+//! A retrieval a workload's caller made with its own token (`caller.own_token`) counts under the
+//! workload, its consumer marked `(own token)`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -234,7 +236,7 @@ pub fn build<'a>(lines: impl Iterator<Item = &'a str>, hasher: &Hasher) -> Repor
             "proxy.request" => {
                 line.retrieved(&time);
                 let uid = ev.pointer("/caller/uid").and_then(Value::as_u64);
-                let consumer = match uid {
+                let mut consumer = match uid {
                     Some(uid) => format!("proxy caller uid {uid}"),
                     None => {
                         let addr = s("/caller/address");
@@ -242,6 +244,10 @@ pub fn build<'a>(lines: impl Iterator<Item = &'a str>, hasher: &Hasher) -> Repor
                         format!("proxy caller {host}")
                     }
                 };
+                // A workload's caller that sent its own token: listed under the workload, marked.
+                if ev.pointer("/caller/own_token") == Some(&Value::Bool(true)) {
+                    consumer.push_str(" (own token)");
+                }
                 line.consumers.insert(consumer);
             }
             "secret.renew" => {

@@ -51,7 +51,7 @@ pub(super) enum Sender<'a> {
     /// (never the agent's).
     Workload {
         /// The caller block (naming the workload).
-        caller: CallerMeta,
+        caller: Box<CallerMeta>,
         /// Its workload.
         workload: &'a WorkloadConfig,
         /// Where the workload's token comes from.
@@ -106,7 +106,7 @@ impl Door {
         };
         match workloads.selector.select(caller) {
             Ok(workload) => Admission::Serve(Sender::Workload {
-                caller: caller.meta(Some(&workload.name)),
+                caller: Box::new(caller.meta(Some(&workload.name))),
                 workload,
                 tokens: &self.tokens,
             }),

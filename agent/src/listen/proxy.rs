@@ -25,7 +25,7 @@ use crate::audit::{Auditor, CallerMeta, EventKind, Outcome, ProxyMeta, Record, S
 use crate::backend::client::{Forward, ForwardBody, strip_hop_by_hop};
 use crate::backend::{BackendError, Client};
 use crate::config::{ApiListener, ApiProxyConfig, AutoAuthToken, ListenerRole, WorkloadConfig};
-use crate::workload::tokens::WorkloadTokens;
+use crate::workload::tokens::{WorkloadToken, WorkloadTokens};
 
 /// The body of an answer: buffered or streamed from the backend.
 pub(super) type Body = UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
@@ -205,11 +205,13 @@ impl Proxy {
         why: &str,
     ) -> Response<Body> {
         let path = req.uri().path();
-        let secret = path.strip_prefix("/v1/").map(|p| SecretMeta {
-            path: crate::backend::loggable_path(
-                super::cache::normalize_path(p).as_deref().unwrap_or(p),
-            )
-            .into_owned(),
+        // Below `/v1/` as every secret path is audited; any other (the agent API) as asked, from `/`.
+        let asked = match path.strip_prefix("/v1/") {
+            Some(p) => super::cache::normalize_path(p).unwrap_or_else(|| p.to_string()),
+            None => path.to_string(),
+        };
+        let secret = Some(SecretMeta {
+            path: crate::backend::loggable_path(&asked).into_owned(),
             ..SecretMeta::default()
         });
         tracing::warn!(
@@ -243,25 +245,27 @@ impl Proxy {
         let (parts, incoming) = req.into_parts();
         let mut headers = parts.headers;
         strip_hop_by_hop(&mut headers);
-        let (token, agents, caller) = match sender {
+        // The token the request goes with, whether the agent added it (its own or a workload's), and
+        // the workload's token when it went with one (checked on a 403).
+        let (mut token, agents, mut caller, held) = match sender {
             Sender::Shared(caller) => {
                 let (token, agents) = self.token_for(&mut headers, &up).await;
-                (token, agents, caller.clone())
+                (token, agents, caller.clone(), None)
             }
             Sender::Workload {
                 mut caller,
                 workload,
                 tokens,
             } => match workload_token(&mut headers, workload, tokens, &caller).await {
-                Ok((token, accessor)) => {
-                    let added = accessor.is_some();
-                    caller.token_accessor = accessor;
-                    (token, added, caller)
+                Ok((token, added)) => {
+                    caller.own_token = added.is_none();
+                    caller.token_accessor = added.as_ref().map(|t| t.accessor.clone());
+                    let held = added.map(|t| (workload, tokens, t));
+                    (token, held.is_some(), *caller, held)
                 }
                 Err(r) => return r,
             },
         };
-        let caller = &caller;
         let method = parts.method;
         let path_and_query = parts
             .uri
@@ -295,12 +299,6 @@ impl Proxy {
         }
         let audit_path =
             crate::backend::loggable_path(normal.as_deref().unwrap_or(&api_path)).into_owned();
-        let asked = Asked {
-            method: &method,
-            path: &audit_path,
-            agents,
-            caller,
-        };
         let cached = up
             .cache
             .as_ref()
@@ -322,12 +320,89 @@ impl Proxy {
             );
             ForwardBody::Stream(reqwest::Body::wrap(limited))
         };
-        let timeout = served.max_request_duration;
+        let out = Outgoing {
+            method: &method,
+            path_and_query: &path_and_query,
+            api_path: &api_path,
+            query: parts.uri.query(),
+            audit_path: &audit_path,
+            timeout: served.max_request_duration,
+            inspect_all: agents,
+        };
+        // What a retry sends again: the body read whole, and the headers.
+        let again = match (&body, &held) {
+            (ForwardBody::Buffered(b), Some(_)) => Some((b.clone(), headers.clone())),
+            _ => None,
+        };
+        let mut sent = self
+            .send(&up, cached, &out, token.clone(), headers, body)
+            .await;
+        // A 403 with a workload's token: if the token is gone on the server (revoked), it is evicted
+        // and the request sent once more with a new one; with the token alive, the 403 is the
+        // server's answer (policy) and passes through.
+        if let Some((workload, tokens, old)) = &held
+            && sent.status() == StatusCode::FORBIDDEN
+            && tokens.gone_after_refusal(workload, old).await
+            && let Some((body, mut headers)) = again
+        {
+            // The old token out: the caller sent none (or an empty one), so the new one goes in.
+            headers.remove("x-vault-token");
+            match workload_token(&mut headers, workload, tokens, &caller).await {
+                Ok((new, Some(t))) => {
+                    tracing::info!(
+                        workload = %workload.name,
+                        accessor = %t.accessor,
+                        "request sent again with the workload's new token"
+                    );
+                    caller.token_accessor = Some(t.accessor);
+                    token = new;
+                    sent = self
+                        .send(
+                            &up,
+                            cached,
+                            &out,
+                            token.clone(),
+                            headers,
+                            ForwardBody::Buffered(body),
+                        )
+                        .await;
+                }
+                Ok(_) => {}
+                Err(r) => return r,
+            }
+        }
+        let asked = Asked {
+            method: &method,
+            path: &audit_path,
+            added: token.filter(|_| agents),
+            caller: &caller,
+        };
+        match sent {
+            Sent::Answer(resp, status, x_cache) => self.answer(&asked, resp, status, x_cache),
+            Sent::Raw(r) => r,
+        }
+    }
+
+    /// Send one request `out` with `token` (in `headers`) and `body`: through the cache when it sees
+    /// it (`cached`), else straight to the backend. A small answer (or, with a token the agent added,
+    /// any answer up to [`INSPECT_LIMIT`]) is read whole; a big one streams.
+    async fn send(
+        &self,
+        up: &Upstream,
+        cached: Option<&Arc<Cache>>,
+        out: &Outgoing<'_>,
+        token: Option<SecretString>,
+        headers: HeaderMap,
+        body: ForwardBody,
+    ) -> Sent {
+        let consistent = self.api.enforce_consistency;
+        let client = up.client.borrow().clone();
+        let timeout = out.timeout;
         if let (Some(cache), ForwardBody::Buffered(bytes)) = (cached, &body) {
             let pr = ProxyRequest {
-                method: method.clone(),
-                path: api_path.clone(),
-                query: parts.uri.query().map(str::to_string),
+                method: out.method.clone(),
+                path: out.api_path.to_string(),
+                query: out.query.map(str::to_string),
                 token,
                 namespace: headers
                     .get("x-vault-namespace")
@@ -336,9 +411,8 @@ impl Proxy {
                 headers,
                 body: bytes.clone(),
             };
-            let client = up.client.borrow().clone();
-            let consistent = self.api.enforce_consistency;
-            let (fw_method, fw_path) = (method.clone(), audit_path.clone());
+            let (fw_method, fw_path) = (out.method.clone(), out.audit_path.to_string());
+            let path_and_query = out.path_and_query.to_string();
             let answered = cache
                 .handle(pr, |pr| async move {
                     let fw = Forward {
@@ -353,36 +427,45 @@ impl Proxy {
                 })
                 .await;
             return match answered {
-                Ok((resp, status)) => self.answer(&asked, resp, status, true),
-                Err(e) => backend_error(&e),
+                Ok((resp, status)) => Sent::Answer(resp, status, true),
+                Err(e) => Sent::Raw(backend_error(&e)),
             };
         }
         let fw = Forward {
-            method: method.clone(),
-            path_and_query,
+            method: out.method.clone(),
+            path_and_query: out.path_and_query.to_string(),
             headers,
             body,
             timeout,
         };
-        let client = up.client.borrow().clone();
-        let resp = match client.forward(fw, self.api.enforce_consistency).await {
+        let resp = match client.forward(fw, consistent).await {
             Ok(r) => r,
-            Err(e) => return backend_error(&e),
+            Err(e) => return Sent::Raw(backend_error(&e)),
         };
-        // A small answer is read whole to see whether it carries a secret; a big one streams.
-        if resp.content_length().is_some_and(|l| l <= INSPECT_LIMIT) {
-            return match buffered(resp, &method, &audit_path).await {
-                Ok(resp) => self.answer(&asked, resp, CacheStatus::Miss, false),
-                Err(e) => backend_error(&e),
-            };
+        // A small answer is read whole to see whether it carries a secret; a big one streams. One of
+        // unknown length sent with a token the agent added is read up to the limit first, so that an
+        // answer echoing the token is caught whatever its framing.
+        let inspect = match resp.content_length() {
+            Some(l) => l <= INSPECT_LIMIT,
+            None => out.inspect_all,
+        };
+        if !inspect {
+            return Sent::Raw(streamed(resp));
         }
-        let resp: Response<reqwest::Body> = resp.into();
-        let (mut parts, body) = resp.into_parts();
-        strip_hop_by_hop(&mut parts.headers);
-        Response::from_parts(parts, body.map_err(Into::into).boxed_unsync())
+        match resp.content_length() {
+            Some(_) => match buffered(resp, out.method, out.audit_path).await {
+                Ok(resp) => Sent::Answer(resp, CacheStatus::Miss, false),
+                Err(e) => Sent::Raw(backend_error(&e)),
+            },
+            None => match peek(resp, out.method, out.audit_path).await {
+                Ok(Peeked::Whole(resp)) => Sent::Answer(resp, CacheStatus::Miss, false),
+                Ok(Peeked::Big(r)) => Sent::Raw(r),
+                Err(e) => Sent::Raw(backend_error(&e)),
+            },
+        }
     }
 
-    /// A buffered answer for the caller: audited, the agent's token hidden from it, and (when the cache
+    /// A buffered answer for the caller: audited, the token the agent added hidden from it, and (when the cache
     /// took part: `x_cache`) `X-Cache` on a successful one, as Vault Agent sends it.
     fn answer(
         &self,
@@ -392,8 +475,8 @@ impl Proxy {
         x_cache: bool,
     ) -> Response<Body> {
         self.audit(asked.method, asked.path, &resp, status, asked.caller);
-        if asked.agents {
-            hide_agent_token(asked.path, &mut resp);
+        if let Some(sent) = &asked.added {
+            hide_token(asked.path, sent, &mut resp);
         }
         let success = resp.status.is_success();
         let mut r = full(resp.status, resp.body);
@@ -497,16 +580,16 @@ impl Proxy {
 }
 
 /// The token a workload's request goes with: the caller's own (`X-Vault-Token`, or `Authorization:
-/// Bearer`), untouched, or else the workload's, put in its headers with its accessor (for the caller
-/// block). Never the agent's. A workload token that cannot be had is a 502 (the server could not be
-/// reached), 503 (the workload's own login was refused) or 500 (the creation was refused: the agent's
-/// or the role's policies), in Vault's shape.
+/// Bearer`), untouched, or else the workload's, put in its headers (and returned second, for the
+/// caller block and the check after a 403). Never the agent's. A workload token that cannot be had is
+/// a 502 (the server could not be reached), 503 (the workload's own login was refused) or 500 (the
+/// creation was refused: the agent's or the role's policies), in Vault's shape.
 async fn workload_token(
     headers: &mut HeaderMap,
     workload: &WorkloadConfig,
     tokens: &WorkloadTokens,
     caller: &CallerMeta,
-) -> Result<(Option<SecretString>, Option<String>), Response<Body>> {
+) -> Result<(Option<SecretString>, Option<WorkloadToken>), Response<Body>> {
     if let Some(own) = caller_token(headers) {
         return Ok((Some(own), None));
     }
@@ -517,10 +600,10 @@ async fn workload_token(
                 v.set_sensitive(true);
                 headers.insert("x-vault-token", v);
             }
-            Ok((Some(t.secret), Some(t.accessor)))
+            Ok((Some(t.secret.clone()), Some(t)))
         }
         Err(e) => {
-            tracing::warn!(error = %e, "API proxy: no token for the workload");
+            tracing::warn!(workload = %workload.name, error = %e, "API proxy: no token for the workload");
             let status = if e.is_transient() {
                 StatusCode::BAD_GATEWAY
             } else if e.is_login() {
@@ -533,16 +616,25 @@ async fn workload_token(
     }
 }
 
-/// The caller's token: `X-Vault-Token`, else `Authorization: Bearer`.
+/// The caller's token: `X-Vault-Token`, else `Authorization: Bearer`. An empty one (either header sent
+/// with nothing in it) counts as none.
 fn caller_token(headers: &HeaderMap) -> Option<SecretString> {
-    if let Some(t) = headers.get("x-vault-token").and_then(|v| v.to_str().ok()) {
-        return Some(SecretString::from(t.to_string()));
+    let given = |t: &str| {
+        let t = t.trim();
+        (!t.is_empty()).then(|| SecretString::from(t.to_string()))
+    };
+    if let Some(t) = headers
+        .get("x-vault-token")
+        .and_then(|v| v.to_str().ok())
+        .and_then(given)
+    {
+        return Some(t);
     }
     headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| SecretString::from(t.trim().to_string()))
+        .and_then(given)
 }
 
 /// A backend answer read whole (hop-by-hop headers removed), up to [`INSPECT_LIMIT`]: what sidekey
@@ -555,11 +647,9 @@ async fn buffered(
     method: &Method,
     path: &str,
 ) -> Result<ProxyResponse, BackendError> {
-    let status = resp.status();
-    let mut headers = resp.headers().clone();
-    strip_hop_by_hop(&mut headers);
+    let (status, headers, body) = split(resp);
     let limit = usize::try_from(INSPECT_LIMIT).unwrap_or(usize::MAX);
-    let body = Limited::new(reqwest::Body::from(resp), limit)
+    let body = Limited::new(body, limit)
         .collect()
         .await
         .map_err(|e| {
@@ -597,28 +687,142 @@ struct Asked<'a> {
     method: &'a Method,
     /// The loggable, normalized path below `/v1/`.
     path: &'a str,
-    /// Whether the request went with a token the agent added (its own, or a workload's): the caller
-    /// must not learn it.
-    agents: bool,
+    /// The token the agent added to the request (its own, or a workload's): the caller must not
+    /// learn it.
+    added: Option<SecretString>,
     caller: &'a CallerMeta,
 }
 
-/// Vault Agent's rule: a caller that did not give a token must not learn the agent's from
-/// `auth/token/lookup-self`, so when the agent's token went in, its `id` and `accessor` come out of the
-/// answer (the rest of it, and every other answer, passes unchanged).
-fn hide_agent_token(api_path: &str, resp: &mut ProxyResponse) {
-    if !is_lookup_self(api_path) || !resp.status.is_success() {
-        return;
+/// One request as it is sent (and sent again after a workload's token was replaced).
+struct Outgoing<'a> {
+    method: &'a Method,
+    /// The path and query as asked (`/v1/...`).
+    path_and_query: &'a str,
+    /// The path below `/v1/`, as asked.
+    api_path: &'a str,
+    query: Option<&'a str>,
+    /// The loggable, normalized path below `/v1/`.
+    audit_path: &'a str,
+    timeout: std::time::Duration,
+    /// Read an answer of unknown length too (up to [`INSPECT_LIMIT`]): the agent added the token.
+    inspect_all: bool,
+}
+
+/// What a request got.
+enum Sent {
+    /// An answer read whole (its cache status, and whether the cache took part).
+    Answer(ProxyResponse, CacheStatus, bool),
+    /// A streamed answer, or the proxy's own error.
+    Raw(Response<Body>),
+}
+
+impl Sent {
+    /// The answer's status.
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::Answer(r, ..) => r.status,
+            Self::Raw(r) => r.status(),
+        }
     }
+}
+
+/// An answer of unknown length, read up to [`INSPECT_LIMIT`].
+enum Peeked {
+    /// It fit.
+    Whole(ProxyResponse),
+    /// It did not: what was read, then the rest, streamed.
+    Big(Response<Body>),
+}
+
+/// Read an answer of unknown length (chunked) up to [`INSPECT_LIMIT`]: whole when it fits, else
+/// streamed on from where the reading stopped.
+async fn peek(
+    resp: reqwest::Response,
+    method: &Method,
+    path: &str,
+) -> Result<Peeked, BackendError> {
+    let (status, headers, mut body) = split(resp);
+    let mut read = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| BackendError::Transport {
+            method: method.to_string(),
+            path: path.to_string(),
+            reason: e.to_string(),
+        })?;
+        if let Ok(data) = frame.into_data() {
+            read.extend_from_slice(&data);
+        }
+        if read.len() as u64 > INSPECT_LIMIT {
+            let first = futures_util::stream::once(std::future::ready(Ok(
+                hyper::body::Frame::data(read.freeze()),
+            )));
+            let rest = http_body_util::BodyStream::new(body.map_err(Into::into));
+            let streamed =
+                http_body_util::StreamBody::new(futures_util::StreamExt::chain(first, rest));
+            let mut r = Response::new(streamed.boxed_unsync());
+            *r.status_mut() = status;
+            *r.headers_mut() = headers;
+            return Ok(Peeked::Big(r));
+        }
+    }
+    Ok(Peeked::Whole(ProxyResponse {
+        status,
+        headers,
+        body: read.freeze(),
+    }))
+}
+
+/// A backend answer's status, headers (hop-by-hop ones removed) and body.
+fn split(resp: reqwest::Response) -> (StatusCode, HeaderMap, reqwest::Body) {
+    let status = resp.status();
+    let mut headers = resp.headers().clone();
+    strip_hop_by_hop(&mut headers);
+    (status, headers, reqwest::Body::from(resp))
+}
+
+/// A backend answer streamed to the caller as it comes (hop-by-hop headers removed).
+fn streamed(resp: reqwest::Response) -> Response<Body> {
+    let resp: Response<reqwest::Body> = resp.into();
+    let (mut parts, body) = resp.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    Response::from_parts(parts, body.map_err(Into::into).boxed_unsync())
+}
+
+/// The token the agent put on a request (its own, or a workload's) never reaches the caller (Vault
+/// Agent's lookup-self rule, made general): an answer that echoes `sent` loses it, and its accessor
+/// with it: `auth.client_token` (`renew-self`, `renew`), `data.id` (`lookup-self`, `lookup`). A
+/// `lookup-self` answer loses `data.id` and `data.accessor` whatever they hold. Everything else passes
+/// unchanged; an answer nothing is taken from is passed byte for byte.
+fn hide_token(api_path: &str, sent: &SecretString, resp: &mut ProxyResponse) {
     let Ok(mut body) = serde_json::from_slice::<serde_json::Value>(&resp.body) else {
         return;
     };
+    let sent = sent.expose_secret();
+    let echoes = |m: &serde_json::Map<String, serde_json::Value>, key: &str| {
+        m.get(key).and_then(serde_json::Value::as_str) == Some(sent)
+    };
+    let mut hidden = false;
+    if let Some(auth) = body
+        .get_mut("auth")
+        .and_then(serde_json::Value::as_object_mut)
+        && echoes(auth, "client_token")
+    {
+        auth.remove("client_token");
+        auth.remove("accessor");
+        hidden = true;
+    }
+    let lookup_self = is_lookup_self(api_path) && resp.status.is_success();
     if let Some(data) = body
         .get_mut("data")
         .and_then(serde_json::Value::as_object_mut)
+        && (lookup_self || echoes(data, "id"))
     {
         data.remove("id");
         data.remove("accessor");
+        hidden = true;
+    }
+    if !hidden {
+        return;
     }
     // Written back as Vault's `api.Secret` writes itself: empty `wrap_info` and `auth` left out.
     if let Some(top) = body.as_object_mut() {
@@ -709,25 +913,107 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_token_is_no_token() {
+        let mut h = HeaderMap::new();
+        h.insert("x-vault-token", HeaderValue::from_static(""));
+        assert!(caller_token(&h).is_none());
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer "));
+        assert!(caller_token(&h).is_none());
+        // An empty `X-Vault-Token` does not hide a bearer token.
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer s.bearer"));
+        assert_eq!(caller_token(&h).unwrap().expose_secret(), "s.bearer");
+    }
+
+    /// `body` answered with `status` at `path`, after the rule for the sent token `s.agent`.
+    fn hidden(path: &str, status: StatusCode, body: &'static [u8]) -> ProxyResponse {
+        let mut r = ProxyResponse {
+            status,
+            headers: HeaderMap::new(),
+            body: Bytes::from_static(body),
+        };
+        hide_token(path, &SecretString::from("s.agent"), &mut r);
+        r
+    }
+
+    fn json(r: &ProxyResponse) -> serde_json::Value {
+        serde_json::from_slice(&r.body).unwrap()
+    }
+
+    #[test]
     fn lookup_self_with_the_agents_token_hides_its_id_and_accessor() {
         let body = br#"{"request_id":"r","data":{"id":"s.agent","accessor":"acc","ttl":60},"wrap_info":null,"auth":null}"#;
-        let answer = |path: &str| {
-            let mut r = ProxyResponse {
-                status: StatusCode::OK,
-                headers: HeaderMap::new(),
-                body: Bytes::from_static(body),
-            };
-            hide_agent_token(path, &mut r);
-            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()
-        };
-        let v = answer("auth/token/lookup-self");
+        let v = json(&hidden("auth/token/lookup-self", StatusCode::OK, body));
         assert_eq!(
             v,
             serde_json::json!({"request_id": "r", "data": {"ttl": 60}})
         );
-        // Any other path passes unchanged.
-        let v = answer("secret/data/app");
-        assert_eq!(v["data"]["id"], "s.agent");
+        // The same answer at another path still loses the token it echoes.
+        let v = json(&hidden("auth/token/lookup", StatusCode::OK, body));
+        assert_eq!(v["data"], serde_json::json!({"ttl": 60}));
+    }
+
+    #[test]
+    fn an_answer_echoing_the_sent_token_loses_it() {
+        // renew-self: `auth.client_token` is the token sent.
+        let renewed = br#"{"request_id":"r","data":null,"wrap_info":null,"auth":{"client_token":"s.agent","accessor":"acc","policies":["pa"],"lease_duration":3600,"renewable":true}}"#;
+        let r = hidden("auth/token/renew-self", StatusCode::OK, renewed);
+        assert!(r.headers.get(CONTENT_LENGTH).is_none());
+        let v = json(&r);
+        assert_eq!(
+            v["auth"],
+            serde_json::json!({"policies": ["pa"], "lease_duration": 3600, "renewable": true})
+        );
+        assert!(!String::from_utf8_lossy(&r.body).contains("s.agent"));
+        // A new token (a create, a login) is the caller's to have: unchanged, byte for byte.
+        let created = br#"{"auth":{"client_token":"s.child","accessor":"acc2"},"data":null}"#;
+        let r = hidden("auth/token/create", StatusCode::OK, created);
+        assert_eq!(&r.body[..], &created[..]);
+        // A secret that merely has an `id` passes.
+        let other = br#"{"data":{"id":"s.other","value":"x"}}"#;
+        assert_eq!(
+            &hidden("secret/data/app", StatusCode::OK, other).body[..],
+            &other[..]
+        );
+    }
+
+    /// A backend answer of unknown length (no `Content-Length`) in `chunks`.
+    fn chunked(chunks: Vec<Bytes>) -> reqwest::Response {
+        let frames = futures_util::stream::iter(
+            chunks
+                .into_iter()
+                .map(|c| Ok::<_, std::io::Error>(hyper::body::Frame::data(c))),
+        );
+        let body = reqwest::Body::wrap(http_body_util::StreamBody::new(frames));
+        reqwest::Response::from(Response::new(body))
+    }
+
+    #[tokio::test]
+    async fn an_answer_of_unknown_length_is_read_whole_up_to_the_limit_then_streamed() {
+        let small = chunked(vec![
+            Bytes::from_static(b"{\"a\":"),
+            Bytes::from_static(b"1}"),
+        ]);
+        assert!(small.content_length().is_none());
+        let whole = peek(small, &Method::GET, "x").await.unwrap();
+        assert!(
+            matches!(&whole, Peeked::Whole(r) if &r.body[..] == b"{\"a\":1}"),
+            "a small answer is read whole"
+        );
+
+        let mib = Bytes::from(vec![b'x'; 1024 * 1024]);
+        let big = chunked(vec![mib.clone(); 6]);
+        let streamed = match peek(big, &Method::GET, "x").await.unwrap() {
+            Peeked::Big(r) => Some(r),
+            Peeked::Whole(_) => None,
+        };
+        let all = streamed
+            .expect("a big answer streams on")
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(all.len(), 6 * mib.len(), "nothing lost at the switch");
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct Caller {
     pub exe: Option<PathBuf>,
     /// Hex SHA-256 of the executable: read only when some workload matches on `sha256`.
     pub sha256: Option<String>,
+    /// Why `sha256` was not taken when it was asked for (the file is too big, or unreadable).
+    pub sha256_unread: Option<String>,
     /// The cgroup path (`0::` line, or the hybrid `name=systemd` one when the v2 line is `/`).
     pub cgroup: Option<String>,
     /// The systemd unit (the last `.service`/`.scope` segment of the cgroup that is not a container's).

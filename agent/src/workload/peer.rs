@@ -10,10 +10,13 @@
 //! - Older kernels: the process's start time (`/proc/<pid>/stat`) is read before and after; it must not
 //!   change, and must not be later than the start of the attestation.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io;
+use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, SystemTime};
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -116,9 +119,12 @@ fn attest_with(
     // The executable is best-effort: kernel threads have none, and reading another user's needs
     // privilege; workloads that match on it then simply do not match.
     let exe = fs::read_link(proc_dir.join("exe")).ok();
-    let sha256 = need_sha256
-        .then(|| sha256_of(&proc_dir.join("exe")).ok())
-        .flatten();
+    let hashed = need_sha256.then(|| HASHES.sha256(&proc_dir.join("exe"), SystemTime::now()));
+    let (sha256, sha256_unread) = match hashed {
+        Some(Ok(h)) => (Some(h), None),
+        Some(Err(e)) => (None, Some(e.to_string())),
+        None => (None, None),
+    };
 
     if !still_there(&pin, &proc_dir) {
         return Err(departed());
@@ -137,6 +143,7 @@ fn attest_with(
         gid,
         exe,
         sha256,
+        sha256_unread,
         cgroup,
         unit: placed.unit,
         container_id: placed.container_id,
@@ -189,10 +196,147 @@ fn boot_ticks() -> Option<u64> {
 }
 
 /// Hex SHA-256 of the file at `path`, streamed.
+#[cfg(test)]
 fn sha256_of(path: &Path) -> io::Result<String> {
     let mut hasher = Sha256::new();
     io::copy(&mut File::open(path)?, &mut hasher)?;
     Ok(hex::encode(hasher.finalize()))
+}
+
+/// The largest executable hashed: any local user can make a big (sparse) file and connect from it.
+const HASH_LIMIT: u64 = 512 * 1024 * 1024;
+
+/// How many executables' hashes are kept.
+const HASHES_KEPT: usize = 256;
+
+/// A file whose change time is this recent is hashed but not kept: a change within the file system's
+/// timestamp granularity could leave its times as they were.
+const SETTLED: Duration = Duration::from_secs(2);
+
+/// The executables' hashes, shared by every connection.
+static HASHES: LazyLock<Hashes> = LazyLock::new(|| Hashes::new(HASH_LIMIT, HASHES_KEPT, SETTLED));
+
+/// Why an executable's SHA-256 was not taken (its callers match no `sha256`).
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Bigger than [`HASH_LIMIT`].
+    #[error(
+        "the executable is {size} bytes, over the {limit}-byte limit of what sidekey hashes: no \
+         sha256 matches it"
+    )]
+    TooBig {
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// It could not be read (another user's, without `CAP_SYS_PTRACE`; gone).
+    #[error("the executable could not be read: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// What identifies a file's contents without reading them: a write changes the size or the change
+/// time (which no user can set), whatever the modification time is set back to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct FileKey {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileKey {
+    fn of(m: &fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Self {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+
+    /// The change time.
+    fn changed(&self) -> SystemTime {
+        let secs = Duration::from_secs(u64::try_from(self.ctime.0).unwrap_or(0));
+        let nanos = Duration::from_nanos(u64::try_from(self.ctime.1).unwrap_or(0));
+        SystemTime::UNIX_EPOCH + secs + nanos
+    }
+}
+
+/// Executables' hashes by [`FileKey`], at most `kept`; files over `limit` bytes are not hashed.
+struct Hashes {
+    kept: Mutex<HashMap<FileKey, String>>,
+    limit: u64,
+    most: usize,
+    settled: Duration,
+    /// Files read and hashed (tests).
+    #[cfg(test)]
+    read: std::sync::atomic::AtomicUsize,
+}
+
+impl Hashes {
+    fn new(limit: u64, most: usize, settled: Duration) -> Self {
+        Self {
+            kept: Mutex::default(),
+            limit,
+            most,
+            settled,
+            #[cfg(test)]
+            read: std::sync::atomic::AtomicUsize::default(),
+        }
+    }
+
+    fn kept(&self) -> std::sync::MutexGuard<'_, HashMap<FileKey, String>> {
+        self.kept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Hex SHA-256 of the file at `path` (opened once: the file hashed is the file described), from
+    /// the kept ones when its key is known.
+    fn sha256(&self, path: &Path, now: SystemTime) -> Result<String, HashError> {
+        let mut file = File::open(path)?;
+        let key = FileKey::of(&file.metadata()?);
+        if let Some(h) = self.kept().get(&key) {
+            return Ok(h.clone());
+        }
+        if key.size > self.limit {
+            return Err(HashError::TooBig {
+                size: key.size,
+                limit: self.limit,
+            });
+        }
+        #[cfg(test)]
+        self.read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut hasher = Sha256::new();
+        // Bounded even if the file grows while it is read.
+        let read = io::copy(&mut (&mut file).take(self.limit + 1), &mut hasher)?;
+        if read > self.limit {
+            return Err(HashError::TooBig {
+                size: read,
+                limit: self.limit,
+            });
+        }
+        let hash = hex::encode(hasher.finalize());
+        // Kept only if nothing changed while it was read, and its last change is not too recent.
+        let same = file.metadata().is_ok_and(|m| FileKey::of(&m) == key);
+        let settled = now
+            .duration_since(key.changed())
+            .is_ok_and(|age| age >= self.settled);
+        if same && settled {
+            let mut kept = self.kept();
+            if kept.len() >= self.most
+                && let Some(old) = kept.keys().next().copied()
+            {
+                kept.remove(&old);
+            }
+            kept.insert(key, hash.clone());
+        }
+        Ok(hash)
+    }
 }
 
 #[cfg(test)]

@@ -213,6 +213,9 @@ fn describe(c: &Caller) -> String {
             s.push_str(&format!(", {key} {value}"));
         }
     }
+    if let Some(why) = &c.sha256_unread {
+        s.push_str(&format!(", no sha256: {why}"));
+    }
     s
 }
 

@@ -22,7 +22,7 @@ use crate::auth::{AuthError, Authenticator, method_identity};
 use crate::backend::{BackendError, Client};
 use crate::config::{VaultConfig, WorkloadConfig};
 use crate::lease::Engine;
-use crate::lease::proxied::{HeldKind, NewHeld, Parent, ProxyLeases};
+use crate::lease::proxied::{HeldKind, NewHeld, Parent, ProxyLeases, Renewal, token_after_refusal};
 
 mod login;
 
@@ -224,6 +224,31 @@ impl WorkloadTokens {
         table
             .workload_token(name, Instant::now())
             .map(|(secret, accessor)| WorkloadToken { secret, accessor })
+    }
+
+    /// A request sent with `w`'s `token` was refused (403): whether the token itself is gone on the
+    /// server (`lookup-self` with it, through the backend client). A gone token is evicted from the
+    /// table, so that the next [`Self::token_for`] makes a new one; while the token lives, the 403 was
+    /// the server's answer (policy).
+    pub async fn gone_after_refusal(&self, w: &WorkloadConfig, token: &WorkloadToken) -> bool {
+        let source = self.source();
+        let client = source.client.borrow().clone();
+        if token_after_refusal(&client, &token.secret).await != Renewal::Gone {
+            return false;
+        }
+        let print = source.leases.token_print(&token.secret);
+        let evicted = source
+            .leases
+            .lock()
+            .evict_token(Some(print), Some(&token.accessor));
+        source.leases.changed();
+        tracing::warn!(
+            workload = %w.name,
+            accessor = %token.accessor,
+            evicted,
+            "the workload's token is gone on the server (a request with it was refused); a new one is made"
+        );
+        true
     }
 
     /// Create `w`'s token with the agent's current token and hand it to the table.

@@ -221,3 +221,26 @@ fn retrievals_are_grouped_by_workload_with_their_renewals() {
     assert!(md[a_at..b_at].contains("| secret/data/a |"), "{md}");
     assert!(md[b_at..].contains("| database/creds/app |"), "{md}");
 }
+
+#[test]
+fn a_callers_own_token_is_marked_under_its_workload() {
+    let (_dir, path, a) = trail();
+    let caller = |own_token: bool| CallerMeta {
+        pid: Some(7),
+        uid: Some(2001),
+        workload: Some("a".into()),
+        token_accessor: (!own_token).then(|| "acc-a".into()),
+        own_token,
+        ..CallerMeta::default()
+    };
+    a.record(proxied("secret/data/a", "", caller(false), "miss"));
+    a.record(proxied("secret/data/a", "", caller(true), "miss"));
+    let r = report_of(&a, &path);
+    assert_eq!(r.secrets.len(), 1);
+    assert_eq!(r.secrets[0].workload, "a");
+    assert_eq!(r.secrets[0].retrievals, 2);
+    assert_eq!(
+        r.secrets[0].consumers.iter().collect::<Vec<_>>(),
+        ["proxy caller uid 2001", "proxy caller uid 2001 (own token)"]
+    );
+}

@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
 use super::{HeldId, HeldKind, ProxyLeases, Renewal, Step};
-use crate::audit::{EventKind, Identity, Record, SecretMeta};
+use crate::audit::{CallerMeta, EventKind, Identity, Record, SecretMeta};
 use crate::backend::{BackendError, Client};
 use crate::lease::engine::Engine;
 use crate::lease::token::Reach;
@@ -21,6 +21,8 @@ struct Job {
     full: Duration,
     path: String,
     accessor: String,
+    /// The workload whose own token this is (per-host mode).
+    workload: Option<String>,
 }
 
 impl Engine {
@@ -89,6 +91,7 @@ impl Engine {
                         full: e.full,
                         path: e.path.clone(),
                         accessor: table.renewing_accessor(id),
+                        workload: e.workload.clone(),
                     });
                     (id, step, job)
                 })
@@ -173,11 +176,21 @@ impl Engine {
             }
             HeldKind::Token { .. } => {
                 let r = client.renew_self(&job.token, job.full.as_secs()).await;
-                self.auditor.record(
-                    Record::result(EventKind::AuthRenew, r.as_ref().err())
-                        .identity(Some(identity))
-                        .node(client.node()),
-                );
+                let mut record = Record::result(EventKind::AuthRenew, r.as_ref().err())
+                    .identity(Some(identity))
+                    .node(client.node());
+                // A workload's token: named as its creation was (method, mount, role, the workload).
+                if let Some(name) = &job.workload {
+                    if let Some(w) = self.cfg.workloads.iter().find(|w| w.name == *name) {
+                        record.identity = Some(crate::workload::tokens::identity(w, &job.accessor));
+                    }
+                    record.caller = Some(CallerMeta {
+                        workload: Some(name.clone()),
+                        token_accessor: Some(job.accessor.clone()),
+                        ..CallerMeta::default()
+                    });
+                }
+                self.auditor.record(record);
                 match r {
                     Ok(a) => (
                         Renewal::Granted {
@@ -188,12 +201,21 @@ impl Engine {
                         false,
                     ),
                     Err(e) if e.is_transient() => {
-                        tracing::warn!(error = %e, "renewal of a cached token failed; retrying");
+                        tracing::warn!(
+                            workload = job.workload.as_deref().unwrap_or_default(),
+                            error = %e,
+                            "renewal of a cached token failed; retrying"
+                        );
                         (Renewal::Transient, true)
                     }
                     Err(e) => {
                         let r = token_after_refusal(client, &job.token).await;
-                        tracing::warn!(error = %e, outcome = ?r, "a cached token could not be renewed");
+                        tracing::warn!(
+                            workload = job.workload.as_deref().unwrap_or_default(),
+                            error = %e,
+                            outcome = ?r,
+                            "a cached token could not be renewed"
+                        );
                         (r, r == Renewal::Transient)
                     }
                 }

@@ -77,6 +77,119 @@ fn a_file_is_not_a_caller() {
     );
 }
 
+// === hashing executables ===
+
+/// The files `h` read and hashed so far.
+fn reads(h: &Hashes) -> usize {
+    h.read.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+#[test]
+fn an_executable_is_hashed_once_until_it_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("exe");
+    fs::write(&path, b"first").unwrap();
+    let h = Hashes::new(1024, 2, Duration::ZERO);
+    let now = SystemTime::now;
+    let first = h.sha256(&path, now()).unwrap();
+    assert_eq!(first, sha256_of(&path).unwrap());
+    assert_eq!(h.sha256(&path, now()).unwrap(), first);
+    assert_eq!(
+        reads(&h),
+        1,
+        "the second connection is answered from the kept hash"
+    );
+
+    // Same size, modification time set back: the change time tells.
+    let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    fs::write(&path, b"other").unwrap();
+    File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let second = h.sha256(&path, now()).unwrap();
+    assert_ne!(second, first);
+    assert_eq!(second, sha256_of(&path).unwrap());
+    assert_eq!(reads(&h), 2);
+
+    // At most `most` kept.
+    for i in 0..5 {
+        let p = dir.path().join(format!("exe{i}"));
+        fs::write(&p, format!("{i}")).unwrap();
+        h.sha256(&p, now()).unwrap();
+    }
+    assert!(h.kept().len() <= 2);
+}
+
+#[test]
+fn a_file_changed_just_now_is_hashed_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("exe");
+    fs::write(&path, b"fresh").unwrap();
+    let h = Hashes::new(1024, 8, Duration::from_secs(3600));
+    h.sha256(&path, SystemTime::now()).unwrap();
+    h.sha256(&path, SystemTime::now()).unwrap();
+    assert_eq!(reads(&h), 2, "not kept while its change time is recent");
+    assert!(h.kept().is_empty());
+}
+
+#[test]
+fn a_file_over_the_limit_is_not_hashed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big");
+    // Sparse: big to the file system, nothing on disk.
+    File::create(&path).unwrap().set_len(4096).unwrap();
+    let h = Hashes::new(1024, 8, Duration::ZERO);
+    let err = h.sha256(&path, SystemTime::now()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            HashError::TooBig {
+                size: 4096,
+                limit: 1024
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("no sha256 matches it"), "{err}");
+    assert_eq!(reads(&h), 0, "refused before a byte is read");
+    assert!(matches!(
+        h.sha256(&dir.path().join("none"), SystemTime::now()),
+        Err(HashError::Io(_))
+    ));
+}
+
+#[test]
+fn a_caller_not_hashed_is_refused_saying_why() {
+    let w = workload(
+        "pinned",
+        CallerMatch {
+            sha256: Some("ab".repeat(32)),
+            ..CallerMatch::default()
+        },
+    );
+    let selector = Selector::new(&[w]).unwrap();
+    let caller = Caller {
+        pid: 9,
+        sha256_unread: Some(
+            HashError::TooBig {
+                size: 2 << 30,
+                limit: HASH_LIMIT,
+            }
+            .to_string(),
+        ),
+        ..Caller::default()
+    };
+    let why = selector.select(&caller).unwrap_err().to_string();
+    assert!(
+        why.contains("no sha256: the executable is 2147483648 bytes"),
+        "{why}"
+    );
+}
+
 // === callers in cgroups, as other users ===
 
 #[test]
