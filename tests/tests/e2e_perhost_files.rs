@@ -18,6 +18,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sidekey_tests::background::{Background, wait_until};
 use sidekey_tests::hcl::{self, AutoAuth};
+use sidekey_tests::ports::free_port;
 use sidekey_tests::users::TestUser;
 use sidekey_tests::{Setup, ShmDir, random_hex};
 
@@ -73,8 +74,10 @@ fn each_workload_s_files_are_read_with_its_token_and_owned_by_its_user() {
 
     let out = ShmDir::new();
     let (file_a, file_b, stolen) = (out.join("a.txt"), out.join("b.txt"), out.join("stolen.txt"));
+    let admin = format!("127.0.0.1:{}", free_port());
     let text = [
         hcl::vault(&fx.addr()),
+        hcl::admin_listener(&admin),
         AutoAuth::token_file(&agent_token).to_string(),
         hcl::audit(&out.join("audit.log"), &[]),
         hcl::block(
@@ -127,6 +130,17 @@ fn each_workload_s_files_are_read_with_its_token_and_owned_by_its_user() {
     assert!(refused, "no 403 reported:\n{}", agent.stderr());
     std::thread::sleep(Duration::from_millis(1500));
     assert!(agent.running(), "the agent stopped:\n{}", agent.stderr());
+    // One workload's failing file holds back neither the agent's readiness nor the other workloads.
+    let ready = sidekey_tests::bao::http_client()
+        .get(format!("http://{admin}/readyz"))
+        .send()
+        .unwrap();
+    assert_eq!(
+        ready.status().as_u16(),
+        200,
+        "/readyz: {}",
+        ready.text().unwrap_or_default()
+    );
     agent.stop();
 
     // --- The server's audit log: each read with its workload's token. ---

@@ -130,7 +130,9 @@ fn file_job(t: &TemplateConfig) -> Result<FileJob, JobError> {
             },
             command: t.command.clone(),
             command_timeout: t.command_timeout,
-            error_fatal: t.error_fatal,
+            // One workload's file must not hold back the agent's readiness, nor end the run, for
+            // every other workload it serves: its failure is that workload's alone.
+            error_fatal: t.error_fatal && t.workload.is_none(),
         },
     })
 }
