@@ -84,6 +84,9 @@ pub struct Engine {
     pub(crate) check: Option<super::check::CheckAt>,
     /// Signalled by `POST /agent/v1/refresh`: fetch every secret again now.
     pub(crate) refresh: Arc<tokio::sync::Notify>,
+    /// Signalled when the server refused the agent's token elsewhere (a workload's token could not be
+    /// created with it): the loop looks the token up and logs in again if it was revoked.
+    pub(crate) agent_refused: Arc<tokio::sync::Notify>,
     /// The agent's current token, published for the API proxy (`use_auto_auth_token`).
     pub(crate) auto_token: tokio::sync::watch::Sender<Option<secrecy::SecretString>>,
     /// The backend client in use, published for the API proxy (a reload may build a new one).
@@ -186,6 +189,7 @@ impl Engine {
             cache_saved_at: None,
             check: None,
             refresh: Arc::default(),
+            agent_refused: Arc::default(),
             auto_token: tokio::sync::watch::Sender::new(None),
             workload_tokens: None,
             published_workloads: Arc::new(tokio::sync::watch::Sender::new(Arc::default())),
@@ -260,6 +264,7 @@ impl Engine {
         let credentials = self.tokens.credentials.clone();
         let proxied = self.proxied.clone();
         let refresh = self.refresh.clone();
+        let agent_refused = self.agent_refused.clone();
         loop {
             self.sync_proxied();
             self.schedule_check();
@@ -283,6 +288,16 @@ impl Engine {
                 // Everything is due now: the next turn fetches it.
                 () = refresh.notified() => {
                     self.on_refresh();
+                    continue;
+                }
+                // Many refusals in a burst are one wake-up: one lookup-self.
+                () = agent_refused.notified() => {
+                    let notifier = self.notifier;
+                    match guarded(shutdown, notifier, self.tokens.relogin_if_dead()).await {
+                        None => return Outcome::Stopped,
+                        Some(Err(e)) => return Outcome::Fatal(Fatal::Login(e)),
+                        Some(Ok(())) => {}
+                    }
                     continue;
                 }
                 () = credentials.notified() => {

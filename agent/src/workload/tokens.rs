@@ -117,6 +117,8 @@ struct Source {
     client: watch::Receiver<Client>,
     agent: watch::Receiver<Option<SecretString>>,
     leases: ProxyLeases,
+    /// Told when the server refuses to create a token with the agent's: the engine checks its token.
+    agent_refused: Arc<tokio::sync::Notify>,
     /// The `vault` stanza (the `cert` method's TLS settings).
     vault: VaultConfig,
 }
@@ -127,6 +129,7 @@ impl Source {
             client: engine.proxy_client(),
             agent: engine.auto_token(),
             leases: engine.proxy_leases(),
+            agent_refused: engine.agent_refusals(),
             vault: engine.cfg.vault.clone(),
         })
     }
@@ -279,6 +282,11 @@ impl WorkloadTokens {
         let accessor = created.as_ref().map(|a| a.accessor.as_str()).ok();
         let audited = identity(w, accessor.unwrap_or_default());
         self.audit(w, caller, &client, audited, created.as_ref().err());
+        if let Err(BackendError::Status { status: 403, .. }) = &created {
+            // The agent's own token may have been revoked: the engine looks it up (once for a burst)
+            // and logs in again, so the next caller's creation can succeed.
+            source.agent_refused.notify_one();
+        }
         let auth = created.map_err(|source| WorkloadTokenError::Create {
             workload: w.name.clone(),
             source,

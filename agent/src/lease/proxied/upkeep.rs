@@ -31,6 +31,12 @@ impl Engine {
         self.proxied.clone()
     }
 
+    /// What a refusal of the agent's token seen outside the engine is signalled on (see
+    /// `Engine::agent_refused`).
+    pub fn agent_refusals(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.agent_refused.clone()
+    }
+
     /// The agent's current token as the API proxy adds it (`use_auto_auth_token`): `None` until the
     /// first login, and with a wrapped login.
     pub fn auto_token(&self) -> tokio::sync::watch::Receiver<Option<SecretString>> {

@@ -163,6 +163,7 @@ fn audited_tokens(
         client: client_rx,
         agent: agent_rx,
         leases: leases.clone(),
+        agent_refused: Arc::default(),
         vault: crate::config::VaultConfig::default(),
     });
     let t = WorkloadTokens::with(source, auditor);
