@@ -645,6 +645,90 @@ fn workloads_changed_by_a_reload_apply_without_a_restart() {
     assert_eq!(agent.process.stop(), Some(0), "{}", agent.process.stderr());
 }
 
+/// A reload that changes how a workload's token is made (its `policies`) retires its token: the next
+/// request is served with a new token carrying the new policies, and the old one is revoked on the server;
+/// a reload that removes the workload revokes its token too.
+#[test]
+fn a_reload_retires_the_token_of_a_changed_or_removed_workload() {
+    let server = Server::start();
+    let (a, b) = (TestUser::create("skt-pht-a"), TestUser::create("skt-pht-b"));
+    let with_b = |a_stanza: &str| [a_stanza, workload("b", &b, "").as_str()].concat();
+    let agent = Agent::serving(&server, &with_b(&workload_a(&a)));
+    let read = |w: &str| get_as(&a, &agent.sock, &format!("secret/data/perhost/{w}"), None);
+    // The accessor of the token a's last request was served with, once it is not `old`.
+    let served_with = |old: Option<&str>| {
+        let mut accessor = None;
+        let seen = wait_until(Duration::from_secs(5), || {
+            accessor = agent
+                .audit()
+                .iter()
+                .rev()
+                .find(|e| e["event"] == "proxy.request" && e["caller"]["workload"] == "a")
+                .and_then(|e| e["caller"]["token_accessor"].as_str())
+                .filter(|t| Some(*t) != old)
+                .map(str::to_string);
+            accessor.is_some()
+        });
+        assert!(seen, "no request served for a:\n{}", agent.process.stderr());
+        accessor.unwrap()
+    };
+    let lookup = |accessor: &str| {
+        server.fx.bao.request(
+            "POST",
+            "auth/token/lookup-accessor",
+            Some(server.fx.bao.root_token()),
+            Some(&json!({ "accessor": accessor })),
+        )
+    };
+    let revoked =
+        |accessor: &str| wait_until(Duration::from_secs(5), || !lookup(accessor).is_success());
+    assert_eq!(read("a").status, 200);
+    assert_eq!(read("b").status, 403, "a's token has only pa");
+    let first = served_with(None);
+
+    // The role may grant pb too, and workload a asks for it.
+    server.fx.bao.write(
+        "auth/token/roles/ph-role",
+        json!({ "allowed_policies": ["pa", "pb"], "orphan": true, "token_period": "1h",
+                "renewable": true }),
+    );
+    let changed = format!(
+        "workload \"a\" {{\n  match {{\n    uid = {}\n  }}\n  policies = [\"pa\", \"pb\"]\n  token_role = \"ph-role\"\n}}\n",
+        a.uid
+    );
+    let e = agent.reload(&with_b(&changed), 1);
+    assert_eq!(e["reload"]["changed"], json!(["workload \"a\""]), "{e}");
+    let served = read("b");
+    assert_eq!(served.status, 200, "{:?}", served.body);
+    assert_eq!(
+        served.body["data"]["data"]["value"],
+        server.values["b"].as_str()
+    );
+    let second = served_with(Some(&first));
+    let policies = lookup(&second).body["data"]["policies"].clone();
+    assert!(
+        policies.as_array().unwrap().contains(&json!("pb")),
+        "{policies}"
+    );
+    assert!(
+        revoked(&first),
+        "the old token is revoked on the server:\n{}",
+        agent.process.stderr()
+    );
+
+    let e = agent.reload(&workload("b", &b, ""), 2);
+    assert_eq!(e["reload"]["removed"], json!(["workload \"a\""]), "{e}");
+    assert!(
+        revoked(&second),
+        "a removed workload's token is revoked on the server:\n{}",
+        agent.process.stderr()
+    );
+    let own = get_as(&b, &agent.sock, "secret/data/perhost/b", None);
+    assert_eq!(own.status, 200, "{:?}", own.body);
+    let mut agent = agent;
+    assert_eq!(agent.process.stop(), Some(0), "{}", agent.process.stderr());
+}
+
 /// A second agent started with the same config does not take over the first one's sockets: it exits 78
 /// naming the socket another process listens on, and the first one goes on serving on all of them (the
 /// API, the credentials and the admin socket), which it removes when it stops.

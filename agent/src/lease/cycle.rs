@@ -14,6 +14,10 @@ const RETRIES_BEFORE_EXIT: u32 = 5;
 impl Engine {
     /// One delivery, announced; returns the outcome when it ends the run.
     pub(super) async fn cycle(&mut self, until: Until) -> Option<Outcome> {
+        // A reload retired workload tokens: their leases and they are revoked before new ones are made.
+        if !self.retired.is_empty() {
+            self.revoke_retired().await;
+        }
         let d = match self.deliver().await {
             Ok(d) => d,
             Err(e) => return Some(Outcome::Fatal(Fatal::Login(e))),

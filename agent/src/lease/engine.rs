@@ -52,6 +52,8 @@ pub struct Engine {
     pub(super) fatal_streak: u32,
     /// Old leases to revoke once their replacement has been delivered for `revoke_old_after`, and when.
     pub(crate) revocations: Vec<(Instant, super::store::Lease)>,
+    /// Workload tokens a reload (or a restart) retired, to revoke with their leases.
+    pub(crate) retired: Vec<super::workload::Retired>,
     /// A fetch of the last delivery was refused with 403: the token may have been revoked.
     pub(crate) saw_forbidden: bool,
     pub(super) telemetry: Option<Arc<Telemetry>>,
@@ -172,6 +174,7 @@ impl Engine {
             render_retry: None,
             fatal_streak: 0,
             revocations: Vec::new(),
+            retired: Vec::new(),
             saw_forbidden: false,
             telemetry: None,
             fail_fast: Vec::new(),

@@ -223,9 +223,13 @@ impl Engine {
     /// Revoke `lease` with the token that created it; a workload's token no longer held took its
     /// leases with it.
     pub(crate) async fn revoke(&self, lease: &Lease) {
-        let Some(token) = self.acting_as(lease.workload.as_deref()) else {
-            return;
-        };
+        if let Some(token) = self.acting_as(lease.workload.as_deref()) {
+            self.revoke_as(token, lease).await;
+        }
+    }
+
+    /// Revoke `lease` as `token` (the one that created it).
+    pub(crate) async fn revoke_as(&self, token: super::workload::Acting, lease: &Lease) {
         let r = self
             .fetcher
             .client()

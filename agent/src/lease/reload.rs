@@ -72,6 +72,11 @@ fn same_workload(a: &WorkloadConfig, b: &WorkloadConfig) -> bool {
     placeless(a) == placeless(b)
 }
 
+/// Whether `a` and `b` make their tokens alike (`policies`, `token_role`, `auto_auth`).
+fn same_token(a: &WorkloadConfig, b: &WorkloadConfig) -> bool {
+    a.policies == b.policies && a.token_role == b.token_role && a.auto_auth == b.auto_auth
+}
+
 /// What a reload did.
 pub enum Reloaded {
     /// Applied in place; what changed.
@@ -189,6 +194,17 @@ impl Engine {
         // The listeners match callers, and the credentials socket renders, with these from now on.
         workloads_reloaded(&old_cfg.workloads, &cfg.workloads, &mut meta);
         self.publish_workloads(workloads);
+        // A removed workload's token, or one made with settings that changed, serves no caller from now
+        // on; the next caller gets a new one, made with the new settings.
+        if let Some(wt) = &self.workload_tokens {
+            for o in &old_cfg.workloads {
+                let now = cfg.workloads.iter().find(|w| w.name == o.name);
+                if now.is_none_or(|w| !same_token(o, w)) {
+                    wt.forget(&o.name);
+                }
+            }
+        }
+        self.retire_workload_tokens(&old_cfg.workloads);
 
         // Template files, by destination.
         let mut old_renderers: Vec<Option<Renderer>> = std::mem::take(&mut self.renderers)

@@ -195,6 +195,10 @@ impl Engine {
         // First the cache's part: the workloads' tokens, which their templates' leases were created with.
         let cache_parts = state.cache.len();
         self.restore_cache_entries(std::mem::take(&mut state.cache));
+        // A workload removed, or whose token's settings changed, since the file was written: its token is
+        // not resumed (nor the secrets read with it), and is revoked.
+        self.retire_workload_tokens(&[]);
+        self.revoke_retired().await;
         let mut resumed = 0usize;
         for e in std::mem::take(&mut state.entries) {
             let creator = match &e.request.workload {

@@ -21,6 +21,10 @@ use crate::template::RenderContext;
 use crate::workload::Workloads;
 use crate::workload::tokens::{self, WorkloadToken, WorkloadTokens};
 
+mod retire;
+
+pub(crate) use retire::Retired;
+
 /// Who a request for a secret is made as: the token, who the backend sees, and the caller block of its
 /// audit events (a workload's: its name and token accessor).
 pub(crate) struct Acting {

@@ -172,8 +172,9 @@ impl Session {
             }
             engine.reloads(r);
         }
-        self.engine.teardown(true).await;
-        self.engine = engine;
+        // Everything serves with the new engine before the old one is torn down: meanwhile a caller
+        // would get a token held in a table nobody renews, or none at all.
+        let mut old = std::mem::replace(&mut self.engine, engine);
         if let Some(c) = &self.credentials {
             c.set_client(self.engine.proxy_client());
         }
@@ -188,6 +189,7 @@ impl Session {
                 );
             }
         }
+        old.teardown(true).await;
         Ok(())
     }
 

@@ -22,7 +22,9 @@ use crate::auth::{AuthError, Authenticator, method_identity};
 use crate::backend::{BackendError, Client};
 use crate::config::{VaultConfig, WorkloadConfig};
 use crate::lease::Engine;
-use crate::lease::proxied::{HeldKind, NewHeld, Parent, ProxyLeases, Renewal, token_after_refusal};
+use crate::lease::proxied::{
+    Fingerprint, HeldKind, NewHeld, Parent, ProxyLeases, Renewal, token_after_refusal,
+};
 
 mod login;
 
@@ -198,7 +200,7 @@ impl WorkloadTokens {
         w: &WorkloadConfig,
         caller: Option<&CallerMeta>,
     ) -> Result<WorkloadToken, WorkloadTokenError> {
-        if let Some(t) = self.held(&w.name) {
+        if let Some(t) = self.held_for(w) {
             return Ok(t);
         }
         let lock = {
@@ -211,7 +213,7 @@ impl WorkloadTokens {
         };
         let _one = lock.lock().await;
         // Another caller may have created it while this one waited.
-        if let Some(t) = self.held(&w.name) {
+        if let Some(t) = self.held_for(w) {
             return Ok(t);
         }
         match &w.auto_auth {
@@ -222,11 +224,38 @@ impl WorkloadTokens {
 
     /// The token the table holds for the workload `name` and still serves; never creates one.
     pub fn held(&self, name: &str) -> Option<WorkloadToken> {
+        self.held_as(name, None)
+    }
+
+    /// The token the table holds for `w` made with its current settings (a token made before a reload
+    /// changed them is not served).
+    fn held_for(&self, w: &WorkloadConfig) -> Option<WorkloadToken> {
+        let settings = settings_print(&self.source().leases, w);
+        self.held_as(&w.name, Some(settings))
+    }
+
+    fn held_as(&self, name: &str, settings: Option<Fingerprint>) -> Option<WorkloadToken> {
         let source = self.source();
         let table = source.leases.lock();
         table
-            .workload_token(name, Instant::now())
+            .workload_token(name, settings, Instant::now())
             .map(|(secret, accessor)| WorkloadToken { secret, accessor })
+    }
+
+    /// Forget what is kept between creations for the workload `name` (a reload removed it, or changed how
+    /// its token is made): its creation lock and its own auto_auth's authenticator (with a secret_id it
+    /// may remember).
+    pub fn forget(&self, name: &str) {
+        self.inner
+            .creating
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(name);
+        self.inner
+            .logins
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(name);
     }
 
     /// A request sent with `w`'s `token` was refused (403): whether the token itself is gone on the
@@ -364,7 +393,8 @@ fn hold(leases: &ProxyLeases, w: &WorkloadConfig, token: &WorkloadToken, life: L
         ttl,
         renewable,
     };
-    leases.lock().hold_workload_token(new, &w.name);
+    let settings = settings_print(leases, w);
+    leases.lock().hold_workload_token(new, &w.name, settings);
     leases.changed();
     tracing::info!(
         workload = %w.name,
@@ -373,6 +403,24 @@ fn hold(leases: &ProxyLeases, w: &WorkloadConfig, token: &WorkloadToken, life: L
         ttl_s = life.ttl.as_secs(),
         "workload token created"
     );
+}
+
+/// The fingerprint (keyed as the table's) of what `w`'s token is made with: its `policies` (in any
+/// order), `token_role` and `auto_auth`. A token made with other settings is not `w`'s any more.
+pub fn settings_print(leases: &ProxyLeases, w: &WorkloadConfig) -> Fingerprint {
+    let mut policies: Vec<&str> = w.policies.iter().map(String::as_str).collect();
+    policies.sort_unstable();
+    policies.dedup();
+    let policies = policies.join("\n");
+    let role = w.token_role.as_deref().map(|r| format!("role:{r}"));
+    // The method's settings hold paths and names, never a secret; its `Debug` covers every field.
+    let method = w.auto_auth.as_ref().map(|m| format!("{m:?}"));
+    leases.fingerprint(&[
+        b"workload-settings",
+        policies.as_bytes(),
+        role.as_deref().unwrap_or_default().as_bytes(),
+        method.as_deref().unwrap_or_default().as_bytes(),
+    ])
 }
 
 /// Who the backend sees when `w`'s token (`accessor`) is used: its creation, and what a credential

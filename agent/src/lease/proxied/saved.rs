@@ -107,6 +107,9 @@ struct SavedHeld {
     /// The workload whose own token it is (per-host mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     workload: Option<String>,
+    /// The fingerprint (hex) of the settings a workload's token was made with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    settings: Option<String>,
 }
 
 impl Drop for SavedHeld {
@@ -263,6 +266,7 @@ impl ProxyLeases {
                 renewing: s.renewing,
                 failures: 0,
                 workload: s.workload.clone(),
+                settings: s.settings.as_deref().and_then(Fingerprint::from_hex),
             };
             ids.insert(s.id, table.insert(held));
         }
@@ -349,6 +353,7 @@ fn saved_held(id: HeldId, e: &Held, unix: &dyn Fn(Instant) -> u64) -> SavedHeld 
         expires: unix(e.expires_at),
         renewing: e.renewing,
         workload: e.workload.clone(),
+        settings: e.settings.map(Fingerprint::to_hex),
     }
 }
 

@@ -70,6 +70,9 @@ pub struct Held {
     pub failures: u32,
     /// The workload whose own token this is (per-host mode): its callers are served with it.
     pub workload: Option<String>,
+    /// A workload's token: the fingerprint of the settings it was made with (`policies`, `token_role`,
+    /// `auto_auth`), so that a reload or a restart can tell a token made with other settings.
+    pub settings: Option<Fingerprint>,
 }
 
 /// A new entry, as the cache describes it.
@@ -208,17 +211,32 @@ impl Table {
         self.hold_for(new, None)
     }
 
-    /// Hold `new`, the token of the workload `name` (see [`Self::workload_token`]); returns its id.
-    pub fn hold_workload_token(&mut self, new: NewHeld, name: &str) -> HeldId {
-        self.hold_for(new, Some(name.to_string()))
+    /// Hold `new`, the token of the workload `name` made with the settings whose fingerprint is
+    /// `settings` (see [`Self::workload_token`]); returns its id.
+    pub fn hold_workload_token(
+        &mut self,
+        new: NewHeld,
+        name: &str,
+        settings: Fingerprint,
+    ) -> HeldId {
+        self.hold_for(new, Some((name.to_string(), settings)))
     }
 
-    /// The token held for the workload `name` that may be served at `now` (the longest-lived, should
-    /// there be two), with its accessor.
-    pub fn workload_token(&self, name: &str, now: Instant) -> Option<(SecretString, String)> {
+    /// The token held for the workload `name` (made with the settings whose fingerprint is `settings`,
+    /// if given) that may be served at `now` (the longest-lived, should there be two), with its accessor.
+    pub fn workload_token(
+        &self,
+        name: &str,
+        settings: Option<Fingerprint>,
+        now: Instant,
+    ) -> Option<(SecretString, String)> {
         self.held
             .iter()
-            .filter(|(id, e)| e.workload.as_deref() == Some(name) && self.servable(**id, now))
+            .filter(|(id, e)| {
+                e.workload.as_deref() == Some(name)
+                    && settings.is_none_or(|s| e.settings == Some(s))
+                    && self.servable(**id, now)
+            })
             .max_by_key(|(_, e)| e.expires_at)
             .and_then(|(_, e)| match &e.kind {
                 HeldKind::Token { accessor, .. } => Some((e.renew_with.clone(), accessor.clone())),
@@ -226,7 +244,16 @@ impl Table {
             })
     }
 
-    fn hold_for(&mut self, new: NewHeld, workload: Option<String>) -> HeldId {
+    /// Every workload token held: its id, its workload, and the fingerprint of its settings (`None`:
+    /// unknown, from a state file written before they were kept).
+    pub fn workload_tokens(&self) -> Vec<(HeldId, String, Option<Fingerprint>)> {
+        self.held
+            .iter()
+            .filter_map(|(id, e)| Some((*id, e.workload.clone()?, e.settings)))
+            .collect()
+    }
+
+    fn hold_for(&mut self, new: NewHeld, workload: Option<(String, Fingerprint)>) -> HeldId {
         let now = Instant::now();
         let expires_at = now + new.ttl;
         let due = if new.renewable {
@@ -245,7 +272,8 @@ impl Table {
             due,
             renewing: new.renewable,
             failures: 0,
-            workload,
+            settings: workload.as_ref().map(|w| w.1),
+            workload: workload.map(|w| w.0),
         })
     }
 

@@ -138,7 +138,9 @@ fn tokens(auditor: &Auditor) -> (crate::lease::Engine, WorkloadTokens) {
         ttl: Duration::from_secs(3600),
         renewable: true,
     };
-    leases.lock().hold_workload_token(held, "app-a");
+    // Made with the settings `workload` gives every workload.
+    let settings = crate::workload::tokens::settings_print(&leases, &workload("app-a", &[]));
+    leases.lock().hold_workload_token(held, "app-a", settings);
     let tokens = WorkloadTokens::new(&engine, auditor.clone());
     (engine, tokens)
 }

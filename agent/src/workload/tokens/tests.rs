@@ -260,6 +260,25 @@ async fn a_token_the_table_evicted_is_made_again() {
 }
 
 #[tokio::test]
+async fn a_token_made_with_other_settings_is_not_served() {
+    let (t, _leases, fake, _agent) = logged_in().await;
+    let w = workload("a", None);
+    let first = t.token_for(&w, None).await.unwrap();
+    // A reload changed the workload's policies: its next caller gets a token with the new ones.
+    let mut changed = w.clone();
+    changed.policies.push("more".into());
+    let second = t.token_for(&changed, None).await.unwrap();
+    assert_ne!(first.accessor, second.accessor);
+    let seen = fake.seen();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[1].body["policies"], json!(["pa", "more"]));
+    // The same policies in another order are the same settings.
+    changed.policies.reverse();
+    let third = t.token_for(&changed, None).await.unwrap();
+    assert_eq!(third.accessor, second.accessor);
+}
+
+#[tokio::test]
 async fn a_refusal_is_permanent_and_nothing_is_held() {
     let (t, leases, fake, _agent) = logged_in().await;
     *fake.status.lock().unwrap() = Some(403);
