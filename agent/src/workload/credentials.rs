@@ -370,13 +370,21 @@ impl Shared {
         // A refusal closes the connection without a byte: systemd reads an empty credential.
         drop(stream);
         // Optional fields are recorded only when present, as plain values (never `Some(..)`).
+        let (unit, id) = asked
+            .as_ref()
+            .map(|m| (m.unit.as_str(), m.id.as_str()))
+            .ok()
+            .unzip();
         match &result {
             Ok(()) => tracing::info!(
-                unit = caller.unit.as_deref(),
+                unit,
+                id,
                 workload = caller.workload.as_deref(),
                 "credential served"
             ),
             Err(e) => tracing::warn!(
+                unit,
+                id,
                 uid = caller.uid,
                 pid = caller.pid,
                 error = %e,
