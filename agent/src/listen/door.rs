@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use crate::audit::CallerMeta;
 use crate::config::WorkloadConfig;
 use crate::workload::peer;
+use crate::workload::select::Refusal;
 use crate::workload::tokens::WorkloadTokens;
 use crate::workload::{Caller, Workloads};
 
@@ -37,10 +38,35 @@ pub(super) enum Admission<'a> {
     /// Refuse it: the caller could not be attested, or matches no workload or several.
     Refuse {
         /// The caller block of the refusal.
-        caller: CallerMeta,
-        /// Why, in words (never a secret).
+        caller: Box<CallerMeta>,
+        /// What the caller is told.
+        kind: Refused,
+        /// Why, in full (for the log and the audit event, not the caller: it may name other workloads
+        /// and paths; never a secret).
         why: String,
     },
+}
+
+/// Why a caller was refused, as the caller is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Refused {
+    /// The kernel could not tell who it is.
+    Unidentified,
+    /// No workload's `match` holds.
+    NoMatch,
+    /// Several workloads' `match` hold.
+    Several,
+}
+
+impl Refused {
+    /// What the caller is told: nothing about other workloads or the host.
+    pub(super) fn text(self) -> &'static str {
+        match self {
+            Self::Unidentified => "could not be identified",
+            Self::NoMatch => "matches no workload",
+            Self::Several => "matches several workloads",
+        }
+    }
 }
 
 /// A request's sender, as the proxy serves it.
@@ -99,7 +125,8 @@ impl Door {
             Ok(c) => c,
             Err(why) => {
                 return Admission::Refuse {
-                    caller: peer.accepted.clone(),
+                    caller: Box::new(peer.accepted.clone()),
+                    kind: Refused::Unidentified,
                     why: why.clone(),
                 };
             }
@@ -111,7 +138,11 @@ impl Door {
                 tokens: &self.tokens,
             }),
             Err(refusal) => Admission::Refuse {
-                caller: caller.meta(None),
+                caller: Box::new(caller.meta(None)),
+                kind: match refusal {
+                    Refusal::NoMatch { .. } => Refused::NoMatch,
+                    Refusal::Several { .. } => Refused::Several,
+                },
                 why: refusal.to_string(),
             },
         }
