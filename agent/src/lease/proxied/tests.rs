@@ -321,6 +321,7 @@ mod engine {
             renewable: true,
             issued_at: Instant::now(),
             identity: Identity::default(),
+            policies: Vec::new(),
         });
         e
     }
