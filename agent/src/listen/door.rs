@@ -7,7 +7,7 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 use crate::audit::CallerMeta;
 use crate::config::WorkloadConfig;
@@ -16,11 +16,17 @@ use crate::workload::select::Refusal;
 use crate::workload::tokens::WorkloadTokens;
 use crate::workload::{Caller, Workloads};
 
+/// How many connections' peers are attested at once: each reads `/proc` and may hash an executable
+/// (up to 512 MiB) on a blocking thread; more wait their turn.
+const ATTESTING: usize = 8;
+
 /// The workloads the unix listeners serve, and their tokens.
 #[derive(Debug)]
 pub struct Door {
     workloads: watch::Receiver<Arc<Workloads>>,
     tokens: WorkloadTokens,
+    /// Bounds the attestations under way.
+    attesting: Arc<Semaphore>,
 }
 
 /// What the kernel said about a connection's peer.
@@ -98,7 +104,11 @@ impl Attested {
 impl Door {
     /// Serve the workloads the engine publishes (`workloads`), with `tokens`.
     pub fn new(workloads: watch::Receiver<Arc<Workloads>>, tokens: WorkloadTokens) -> Self {
-        Self { workloads, tokens }
+        Self {
+            workloads,
+            tokens,
+            attesting: Arc::new(Semaphore::new(ATTESTING)),
+        }
     }
 
     /// The workloads as published now.
@@ -107,11 +117,18 @@ impl Door {
     }
 
     /// Attest the peer of `fd` (a dup of an accepted connection's socket), off the async runtime: it
-    /// reads `/proc` and may hash the peer's executable. `accepted` is what `SO_PEERCRED` said at accept.
+    /// reads `/proc`, and hashes the peer's executable when a workload that matches on `sha256` could
+    /// take it. At most [`ATTESTING`] at once. `accepted` is what `SO_PEERCRED` said at accept.
     pub(super) async fn attest(&self, fd: OwnedFd, accepted: CallerMeta) -> Attested {
-        let need_sha256 = self.workloads.borrow().selector.needs_sha256();
+        let Ok(permit) = self.attesting.clone().acquire_owned().await else {
+            return Attested::failed(accepted, "the agent is stopping".into());
+        };
+        let workloads = self.workloads();
         let caller = tokio::task::spawn_blocking(move || {
-            peer::attest(fd.as_fd(), need_sha256).map_err(|e| e.to_string())
+            let _turn = permit;
+            let selector = &workloads.selector;
+            let need = |c: &Caller| selector.needs_sha256_for(c);
+            peer::attest(fd.as_fd(), need).map_err(|e| e.to_string())
         })
         .await
         .unwrap_or_else(|e| Err(format!("the caller could not be attested: {e}")));
