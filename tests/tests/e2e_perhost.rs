@@ -430,43 +430,6 @@ fn each_caller_gets_its_own_workloads_secrets_and_a_stranger_nothing() {
     );
     assert_eq!(api.status, 403, "{:?}", api.body);
 
-    // The workload's token revoked on the server: the next request is served with a new one.
-    let accessor_of = |events: &[Value]| {
-        events
-            .iter()
-            .rev()
-            .find(|e| e["event"] == "proxy.request" && e["caller"]["workload"] == "a")
-            .and_then(|e| e["caller"]["token_accessor"].as_str())
-            .map(str::to_string)
-    };
-    let mut revoked = None;
-    assert!(wait_until(Duration::from_secs(5), || {
-        revoked = accessor_of(&agent.audit());
-        revoked.is_some()
-    }));
-    let revoked = revoked.unwrap();
-    server
-        .fx
-        .bao
-        .write("auth/token/revoke-accessor", json!({ "accessor": revoked }));
-    let again = get_as(&a, &agent.sock, "secret/data/perhost/a", None);
-    assert_eq!(
-        again.status,
-        200,
-        "{:?}\n{}",
-        again.body,
-        agent.process.stderr()
-    );
-    assert_eq!(
-        again.body["data"]["data"]["value"],
-        server.values["a"].as_str()
-    );
-    let mut replaced = None;
-    assert!(wait_until(Duration::from_secs(5), || {
-        replaced = accessor_of(&agent.audit()).filter(|a| *a != revoked);
-        replaced.is_some()
-    }));
-
     // --- 4. The agent's audit: the caller block on every retrieval, the refusal, the report. ---
     agent.process.stop();
     let events = agent.audit();
@@ -619,6 +582,54 @@ fn with_a_cache_workloads_never_share_entries() {
         own.body["data"]["data"]["value"],
         server.values["b"].as_str()
     );
+}
+
+/// The workload's token revoked on the server: the next request is served with a new one. (Its own
+/// agent: a policy refusal checks the token, and the next check of that token waits 30 s.)
+#[test]
+fn a_revoked_workload_token_is_replaced_and_the_request_served() {
+    let server = Server::start();
+    let a = TestUser::create("skt-phv-a");
+    let agent = Agent::serving(&server, &workload_a(&a));
+    assert_eq!(
+        get_as(&a, &agent.sock, "secret/data/perhost/a", None).status,
+        200
+    );
+    let accessor_of = |events: &[Value]| {
+        events
+            .iter()
+            .rev()
+            .find(|e| e["event"] == "proxy.request" && e["caller"]["workload"] == "a")
+            .and_then(|e| e["caller"]["token_accessor"].as_str())
+            .map(str::to_string)
+    };
+    let mut revoked = None;
+    assert!(wait_until(Duration::from_secs(5), || {
+        revoked = accessor_of(&agent.audit());
+        revoked.is_some()
+    }));
+    let revoked = revoked.unwrap();
+    server
+        .fx
+        .bao
+        .write("auth/token/revoke-accessor", json!({ "accessor": revoked }));
+    let again = get_as(&a, &agent.sock, "secret/data/perhost/a", None);
+    assert_eq!(
+        again.status,
+        200,
+        "{:?}\n{}",
+        again.body,
+        agent.process.stderr()
+    );
+    assert_eq!(
+        again.body["data"]["data"]["value"],
+        server.values["a"].as_str()
+    );
+    let mut replaced = None;
+    assert!(wait_until(Duration::from_secs(5), || {
+        replaced = accessor_of(&agent.audit()).filter(|a| *a != revoked);
+        replaced.is_some()
+    }));
 }
 
 /// A reload that changes the workloads applies them to the running socket: a workload added by SIGHUP
