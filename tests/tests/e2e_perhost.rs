@@ -217,6 +217,17 @@ fn get_as(user: &TestUser, sock: &Path, path: &str, token: Option<&str>) -> Answ
 /// `<method> <path>` through `sock` with curl running as `user`, with `token` as `X-Vault-Token` (an
 /// empty one sent as an empty header).
 fn ask_as(user: &TestUser, sock: &Path, method: &str, path: &str, token: Option<&str>) -> Answer {
+    let header = match token {
+        // curl drops `Name: ` with nothing after it; `Name;` sends it empty.
+        Some("") => Some("X-Vault-Token;".to_string()),
+        Some(t) => Some(format!("X-Vault-Token: {t}")),
+        None => None,
+    };
+    ask_with(user, sock, method, path, header.as_slice())
+}
+
+/// `<method> <path>` through `sock` with curl running as `user`, with `headers` (`Name: value`).
+fn ask_with(user: &TestUser, sock: &Path, method: &str, path: &str, headers: &[String]) -> Answer {
     let mut cmd = user.command("curl");
     cmd.args([
         "-sS",
@@ -230,15 +241,8 @@ fn ask_as(user: &TestUser, sock: &Path, method: &str, path: &str, token: Option<
     ])
     .arg(sock)
     .arg(format!("http://localhost{path}"));
-    match token {
-        // curl drops `Name: ` with nothing after it; `Name;` sends it empty.
-        Some("") => {
-            cmd.args(["-H", "X-Vault-Token;"]);
-        }
-        Some(t) => {
-            cmd.args(["-H", &format!("X-Vault-Token: {t}")]);
-        }
-        None => {}
+    for h in headers {
+        cmd.args(["-H", h]);
     }
     let out = cmd.output().expect("run curl");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -348,10 +352,14 @@ fn each_caller_gets_its_own_workloads_secrets_and_a_stranger_nothing() {
         let refused = get_as(&stranger, &agent.sock, &asked, token);
         assert_eq!(refused.status, 403, "{:?}", refused.body);
         let message = refused.body["errors"][0].as_str().unwrap_or_default();
-        assert!(message.contains("no workload matches"), "{message}");
+        assert!(message.contains("matches no workload"), "{message}");
         assert!(
             message.contains(&format!("uid {}", stranger.uid)),
             "{message}"
+        );
+        assert!(
+            !message.contains("cgroup"),
+            "nothing about the host: {message}"
         );
     }
     std::thread::sleep(Duration::from_millis(500));
@@ -390,6 +398,28 @@ fn each_caller_gets_its_own_workloads_secrets_and_a_stranger_nothing() {
         "{auth}"
     );
 
+    // Nor does it come back wrapped: the wrap is refused, the server never asked.
+    let wrap = [String::from("X-Vault-Wrap-TTL: 60s")];
+    let wrapped = ask_with(&a, &agent.sock, "POST", "/v1/auth/token/renew-self", &wrap);
+    assert_eq!(wrapped.status, 400, "{:?}", wrapped.body);
+    assert!(
+        wrapped.body.get("wrap_info").is_none(),
+        "{:?}",
+        wrapped.body
+    );
+    assert!(
+        wrapped.body["errors"][0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("X-Vault-Wrap-TTL"),
+        "{:?}",
+        wrapped.body
+    );
+
+    // A matched caller cannot clear what every workload shares.
+    let clear = ask_as(&a, &agent.sock, "POST", "/agent/v1/cache-clear", None);
+    assert_eq!(clear.status, 403, "{:?}", clear.body);
+
     // A refused caller's request to the agent API is audited with its path.
     let api = ask_as(
         &stranger,
@@ -399,43 +429,6 @@ fn each_caller_gets_its_own_workloads_secrets_and_a_stranger_nothing() {
         None,
     );
     assert_eq!(api.status, 403, "{:?}", api.body);
-
-    // The workload's token revoked on the server: the next request is served with a new one.
-    let accessor_of = |events: &[Value]| {
-        events
-            .iter()
-            .rev()
-            .find(|e| e["event"] == "proxy.request" && e["caller"]["workload"] == "a")
-            .and_then(|e| e["caller"]["token_accessor"].as_str())
-            .map(str::to_string)
-    };
-    let mut revoked = None;
-    assert!(wait_until(Duration::from_secs(5), || {
-        revoked = accessor_of(&agent.audit());
-        revoked.is_some()
-    }));
-    let revoked = revoked.unwrap();
-    server
-        .fx
-        .bao
-        .write("auth/token/revoke-accessor", json!({ "accessor": revoked }));
-    let again = get_as(&a, &agent.sock, "secret/data/perhost/a", None);
-    assert_eq!(
-        again.status,
-        200,
-        "{:?}\n{}",
-        again.body,
-        agent.process.stderr()
-    );
-    assert_eq!(
-        again.body["data"]["data"]["value"],
-        server.values["a"].as_str()
-    );
-    let mut replaced = None;
-    assert!(wait_until(Duration::from_secs(5), || {
-        replaced = accessor_of(&agent.audit()).filter(|a| *a != revoked);
-        replaced.is_some()
-    }));
 
     // --- 4. The agent's audit: the caller block on every retrieval, the refusal, the report. ---
     agent.process.stop();
@@ -591,6 +584,54 @@ fn with_a_cache_workloads_never_share_entries() {
     );
 }
 
+/// The workload's token revoked on the server: the next request is served with a new one. (Its own
+/// agent: a policy refusal checks the token, and the next check of that token waits 30 s.)
+#[test]
+fn a_revoked_workload_token_is_replaced_and_the_request_served() {
+    let server = Server::start();
+    let a = TestUser::create("skt-phv-a");
+    let agent = Agent::serving(&server, &workload_a(&a));
+    assert_eq!(
+        get_as(&a, &agent.sock, "secret/data/perhost/a", None).status,
+        200
+    );
+    let accessor_of = |events: &[Value]| {
+        events
+            .iter()
+            .rev()
+            .find(|e| e["event"] == "proxy.request" && e["caller"]["workload"] == "a")
+            .and_then(|e| e["caller"]["token_accessor"].as_str())
+            .map(str::to_string)
+    };
+    let mut revoked = None;
+    assert!(wait_until(Duration::from_secs(5), || {
+        revoked = accessor_of(&agent.audit());
+        revoked.is_some()
+    }));
+    let revoked = revoked.unwrap();
+    server
+        .fx
+        .bao
+        .write("auth/token/revoke-accessor", json!({ "accessor": revoked }));
+    let again = get_as(&a, &agent.sock, "secret/data/perhost/a", None);
+    assert_eq!(
+        again.status,
+        200,
+        "{:?}\n{}",
+        again.body,
+        agent.process.stderr()
+    );
+    assert_eq!(
+        again.body["data"]["data"]["value"],
+        server.values["a"].as_str()
+    );
+    let mut replaced = None;
+    assert!(wait_until(Duration::from_secs(5), || {
+        replaced = accessor_of(&agent.audit()).filter(|a| *a != revoked);
+        replaced.is_some()
+    }));
+}
+
 /// A reload that changes the workloads applies them to the running socket: a workload added by SIGHUP
 /// serves its caller without a restart, a removed one's caller is refused from then on, and a workload
 /// that cannot be served rejects the reload (the running ones go on). The `config.reload` event names
@@ -606,7 +647,7 @@ fn workloads_changed_by_a_reload_apply_without_a_restart() {
     let refused = |answer: Answer| {
         assert_eq!(answer.status, 403, "{:?}", answer.body);
         assert!(
-            answer.body.to_string().contains("no workload matches"),
+            answer.body.to_string().contains("matches no workload"),
             "refused by sidekey: {:?}",
             answer.body
         );

@@ -72,6 +72,8 @@ pub struct Token {
     pub issued_at: Instant,
     /// Who the backend saw (for audit events).
     pub identity: Identity,
+    /// Its policies as the login gave them (empty when not known: a token read from a file or resumed).
+    pub policies: Vec<String>,
 }
 
 impl Token {
@@ -92,6 +94,7 @@ impl Token {
             renewable: a.renewable,
             issued_at: Instant::now(),
             identity,
+            policies: a.policies,
         }
     }
 }

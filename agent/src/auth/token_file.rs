@@ -46,5 +46,6 @@ pub(super) async fn from_token(
             token_accessor: info.accessor,
             ..base
         },
+        policies: Vec::new(),
     })
 }

@@ -31,6 +31,8 @@ pub struct AuthInfo {
     pub renewable: bool,
     /// Whether the token has no parent (a login, or `auth/token/create` made an orphan).
     pub orphan: bool,
+    /// Its policies (`policies`: the token's and its entity's).
+    pub policies: Vec<String>,
 }
 
 /// What `auth/token/lookup-self` tells about a token.
@@ -140,6 +142,8 @@ pub(super) struct RawAuth {
     renewable: bool,
     #[serde(default)]
     orphan: bool,
+    #[serde(default)]
+    policies: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -181,6 +185,7 @@ pub(super) fn take_auth(raw: Option<RawResponse>, path: &str) -> Result<AuthInfo
         lease_duration: a.lease_duration,
         renewable: a.renewable,
         orphan: a.orphan,
+        policies: a.policies.unwrap_or_default(),
     })
 }
 

@@ -189,6 +189,7 @@ impl Engine {
             renewable: info.renewable,
             issued_at: Instant::now(),
             identity,
+            policies: Vec::new(),
         };
         tracing::info!(accessor = %token.accessor, store = %what, "resumed the saved token");
         self.tokens.adopt(token);

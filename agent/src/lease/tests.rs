@@ -48,6 +48,7 @@ pub(super) fn token(accessor: &str, ttl: u64, renewable: bool) -> Token {
         renewable,
         issued_at: Instant::now(),
         identity: Identity::default(),
+        policies: Vec::new(),
     }
 }
 

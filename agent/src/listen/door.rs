@@ -7,19 +7,26 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 use crate::audit::CallerMeta;
 use crate::config::WorkloadConfig;
 use crate::workload::peer;
+use crate::workload::select::Refusal;
 use crate::workload::tokens::WorkloadTokens;
 use crate::workload::{Caller, Workloads};
+
+/// How many connections' peers are attested at once: each reads `/proc` and may hash an executable
+/// (up to 512 MiB) on a blocking thread; more wait their turn.
+const ATTESTING: usize = 8;
 
 /// The workloads the unix listeners serve, and their tokens.
 #[derive(Debug)]
 pub struct Door {
     workloads: watch::Receiver<Arc<Workloads>>,
     tokens: WorkloadTokens,
+    /// Bounds the attestations under way.
+    attesting: Arc<Semaphore>,
 }
 
 /// What the kernel said about a connection's peer.
@@ -37,10 +44,35 @@ pub(super) enum Admission<'a> {
     /// Refuse it: the caller could not be attested, or matches no workload or several.
     Refuse {
         /// The caller block of the refusal.
-        caller: CallerMeta,
-        /// Why, in words (never a secret).
+        caller: Box<CallerMeta>,
+        /// What the caller is told.
+        kind: Refused,
+        /// Why, in full (for the log and the audit event, not the caller: it may name other workloads
+        /// and paths; never a secret).
         why: String,
     },
+}
+
+/// Why a caller was refused, as the caller is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Refused {
+    /// The kernel could not tell who it is.
+    Unidentified,
+    /// No workload's `match` holds.
+    NoMatch,
+    /// Several workloads' `match` hold.
+    Several,
+}
+
+impl Refused {
+    /// What the caller is told: nothing about other workloads or the host.
+    pub(super) fn text(self) -> &'static str {
+        match self {
+            Self::Unidentified => "could not be identified",
+            Self::NoMatch => "matches no workload",
+            Self::Several => "matches several workloads",
+        }
+    }
 }
 
 /// A request's sender, as the proxy serves it.
@@ -72,7 +104,11 @@ impl Attested {
 impl Door {
     /// Serve the workloads the engine publishes (`workloads`), with `tokens`.
     pub fn new(workloads: watch::Receiver<Arc<Workloads>>, tokens: WorkloadTokens) -> Self {
-        Self { workloads, tokens }
+        Self {
+            workloads,
+            tokens,
+            attesting: Arc::new(Semaphore::new(ATTESTING)),
+        }
     }
 
     /// The workloads as published now.
@@ -81,11 +117,18 @@ impl Door {
     }
 
     /// Attest the peer of `fd` (a dup of an accepted connection's socket), off the async runtime: it
-    /// reads `/proc` and may hash the peer's executable. `accepted` is what `SO_PEERCRED` said at accept.
+    /// reads `/proc`, and hashes the peer's executable when a workload that matches on `sha256` could
+    /// take it. At most [`ATTESTING`] at once. `accepted` is what `SO_PEERCRED` said at accept.
     pub(super) async fn attest(&self, fd: OwnedFd, accepted: CallerMeta) -> Attested {
-        let need_sha256 = self.workloads.borrow().selector.needs_sha256();
+        let Ok(permit) = self.attesting.clone().acquire_owned().await else {
+            return Attested::failed(accepted, "the agent is stopping".into());
+        };
+        let workloads = self.workloads();
         let caller = tokio::task::spawn_blocking(move || {
-            peer::attest(fd.as_fd(), need_sha256).map_err(|e| e.to_string())
+            let _turn = permit;
+            let selector = &workloads.selector;
+            let need = |c: &Caller| selector.needs_sha256_for(c);
+            peer::attest(fd.as_fd(), need).map_err(|e| e.to_string())
         })
         .await
         .unwrap_or_else(|e| Err(format!("the caller could not be attested: {e}")));
@@ -99,7 +142,8 @@ impl Door {
             Ok(c) => c,
             Err(why) => {
                 return Admission::Refuse {
-                    caller: peer.accepted.clone(),
+                    caller: Box::new(peer.accepted.clone()),
+                    kind: Refused::Unidentified,
                     why: why.clone(),
                 };
             }
@@ -111,7 +155,11 @@ impl Door {
                 tokens: &self.tokens,
             }),
             Err(refusal) => Admission::Refuse {
-                caller: caller.meta(None),
+                caller: Box::new(caller.meta(None)),
+                kind: match refusal {
+                    Refusal::NoMatch { .. } => Refused::NoMatch,
+                    Refusal::Several { .. } => Refused::Several,
+                },
                 why: refusal.to_string(),
             },
         }

@@ -3,7 +3,8 @@
 //! workload, its own token or else the workload's, never the agent's); with `cache {}` a request the
 //! cache may answer or must see is read whole and goes through [`Cache::handle`], everything else
 //! streams both ways. The agent API: `/agent/v1/metrics`, `/agent/v1/quit` (`enable_quit`),
-//! `/agent/v1/cache-clear` (with a cache). A `metrics_only` listener serves the metrics alone.
+//! `/agent/v1/cache-clear` (with a cache); a workload's caller gets the metrics only. A `metrics_only`
+//! listener serves the metrics alone.
 
 use std::sync::{Arc, RwLock};
 
@@ -18,7 +19,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::cache::Cache;
-use super::door::Sender;
+use super::door::{Refused, Sender};
 use super::types::{CacheStatus, ProxyRequest, ProxyResponse};
 use crate::admin::Telemetry;
 use crate::audit::{Auditor, CallerMeta, EventKind, Outcome, ProxyMeta, Record, SecretMeta};
@@ -129,8 +130,24 @@ impl Proxy {
                 "http: request body too large",
             );
         }
+        // A workload's caller may not stop the agent, nor drop what every workload shares.
+        let per_caller = matches!(sender, Sender::Workload { .. });
         let work = async {
             match path.as_str() {
+                "/agent/v1/quit"
+                | "/proxy/v1/quit"
+                | "/agent/v1/cache-clear"
+                | "/proxy/v1/cache-clear"
+                    if per_caller =>
+                {
+                    error(
+                        StatusCode::FORBIDDEN,
+                        &format!(
+                            "{path} is not served to a workload's caller: it would act for every workload; \
+                             use a listener without workloads (listener \"tcp\") for it"
+                        ),
+                    )
+                }
                 // `bao proxy` serves these under `/proxy/v1/`: sidekey is agent and proxy in one.
                 "/agent/v1/quit" | "/proxy/v1/quit" if served.enable_quit => {
                     self.quit_now(req.method())
@@ -195,13 +212,14 @@ impl Proxy {
         }
     }
 
-    /// A caller refused at a per-caller listener (`why`: not attested, no workload or several): 403 in
-    /// Vault's shape, nothing sent to the backend, one `caller.refused` event naming the caller and
-    /// what it asked for.
+    /// A caller refused at a per-caller listener (`kind`: not attested, no workload or several; `why`:
+    /// the whole reason): 403 in Vault's shape saying `kind` and the caller's own pid and uid, nothing
+    /// sent to the backend, one `caller.refused` event naming the caller, what it asked for and `why`.
     pub(super) fn refuse(
         &self,
         req: &Request<Incoming>,
         caller: CallerMeta,
+        kind: Refused,
         why: &str,
     ) -> Response<Body> {
         let path = req.uri().path();
@@ -218,7 +236,19 @@ impl Proxy {
             pid = caller.pid,
             uid = caller.uid,
             path = %crate::backend::loggable_path(path),
-            "caller refused: {why}"
+            reason = ?why,
+            "caller refused: {}",
+            kind.text()
+        );
+        let told = format!(
+            "caller refused: {} (pid {}, uid {})",
+            kind.text(),
+            caller
+                .pid
+                .map_or_else(|| "unknown".into(), |p| p.to_string()),
+            caller
+                .uid
+                .map_or_else(|| "unknown".into(), |u| u.to_string()),
         );
         let mut r = Record::new(EventKind::CallerRefused, Outcome::Failure).proxied(
             ProxyMeta {
@@ -231,7 +261,7 @@ impl Proxy {
         r.secret = secret;
         r.error = Some(why.to_string());
         self.auditor.record(r);
-        error(StatusCode::FORBIDDEN, &format!("caller refused: {why}"))
+        error(StatusCode::FORBIDDEN, &told)
     }
 
     /// A `/v1/...` request.
@@ -288,10 +318,13 @@ impl Proxy {
                         "a path with \".\" or \"..\" segments is not sent with a token the agent adds",
                     );
                 }
-                Some(p) if is_lookup_self(p) && headers.contains_key("x-vault-wrap-ttl") => {
+                Some(p) if reveals_token_wrapped(p) && headers.contains_key("x-vault-wrap-ttl") => {
                     return error(
                         StatusCode::BAD_REQUEST,
-                        "lookup-self with a token the agent adds cannot be wrapped: it would reveal the token",
+                        &format!(
+                            "{p}: X-Vault-Wrap-TTL cannot be used with a token the agent adds: the \
+                             wrapped answer could reveal the token; send your own X-Vault-Token to wrap it"
+                        ),
                     );
                 }
                 Some(_) => {}
@@ -328,6 +361,7 @@ impl Proxy {
             audit_path: &audit_path,
             timeout: served.max_request_duration,
             inspect_all: agents,
+            must_inspect: agents && normal.as_deref().is_some_and(under_token_api),
         };
         // What a retry sends again: the body read whole, and the headers.
         let again = match (&body, &held) {
@@ -449,7 +483,9 @@ impl Proxy {
             Some(l) => l <= INSPECT_LIMIT,
             None => out.inspect_all,
         };
-        if !inspect {
+        // An answer that could echo the token the agent added is read whole, or not passed on at all:
+        // the rule that hides the token needs all of it.
+        if !inspect && !out.must_inspect {
             return Sent::Raw(streamed(resp));
         }
         match resp.content_length() {
@@ -459,6 +495,7 @@ impl Proxy {
             },
             None => match peek(resp, out.method, out.audit_path).await {
                 Ok(Peeked::Whole(resp)) => Sent::Answer(resp, CacheStatus::Miss, false),
+                Ok(Peeked::Big(_)) if out.must_inspect => Sent::Raw(backend_error(&too_big(out))),
                 Ok(Peeked::Big(r)) => Sent::Raw(r),
                 Err(e) => Sent::Raw(backend_error(&e)),
             },
@@ -706,6 +743,9 @@ struct Outgoing<'a> {
     timeout: std::time::Duration,
     /// Read an answer of unknown length too (up to [`INSPECT_LIMIT`]): the agent added the token.
     inspect_all: bool,
+    /// Read every answer whole, refusing one over [`INSPECT_LIMIT`]: the agent added the token and the
+    /// path (`auth/token/...`) can echo it.
+    must_inspect: bool,
 }
 
 /// What a request got.
@@ -843,6 +883,46 @@ fn hide_token(api_path: &str, sent: &SecretString, resp: &mut ProxyResponse) {
 fn is_lookup_self(path: &str) -> bool {
     let p = path.trim_end_matches('/');
     p == "auth/token/lookup-self" || p.ends_with("/auth/token/lookup-self")
+}
+
+/// Whether `path` (normalized, below `/v1/`, in any namespace given in the path) may answer with the
+/// token it was sent with once wrapped: everything under `auth/token/` but the creations (whose wrapped
+/// answer holds a new token, the caller's to have), and `sys/wrapping/wrap`.
+fn reveals_token_wrapped(path: &str) -> bool {
+    if let Some(rest) = token_api_rest(path) {
+        return !rest.starts_with("create");
+    }
+    let p = path.trim_end_matches('/');
+    p == "sys/wrapping/wrap" || p.ends_with("/sys/wrapping/wrap")
+}
+
+/// Whether `path` (normalized, below `/v1/`) is under the token API (`auth/token/`), whose answers can
+/// echo the token a request was sent with.
+fn under_token_api(path: &str) -> bool {
+    token_api_rest(path).is_some()
+}
+
+/// What follows `auth/token/` in `path`, in any namespace given in the path.
+fn token_api_rest(path: &str) -> Option<&str> {
+    const API: &str = "auth/token/";
+    if let Some(rest) = path.strip_prefix(API) {
+        return Some(rest);
+    }
+    path.find("/auth/token/")
+        .map(|i| &path[i + 1 + API.len()..])
+}
+
+/// An answer under the token API too big to read whole (with a token the agent added): not passed on,
+/// since the token could be in it.
+fn too_big(out: &Outgoing<'_>) -> BackendError {
+    BackendError::Decode {
+        method: out.method.to_string(),
+        path: out.audit_path.to_string(),
+        reason:
+            "the answer is larger than the 4 MiB the proxy reads itself, and could hold the token \
+                 the agent added: not passed on"
+                .into(),
+    }
 }
 
 /// The request body, read up to `max` bytes (413 past it).
@@ -1030,6 +1110,37 @@ mod tests {
         }
         assert!(crate::listen::cache::normalize_path("auth/token/./lookup-self").is_none());
         assert!(!is_lookup_self("auth/token/lookup-self-other"));
+    }
+
+    #[test]
+    fn a_wrapped_answer_of_the_token_api_is_refused_but_for_creations() {
+        for p in [
+            "auth/token/renew-self",
+            "auth/token/lookup-self",
+            "auth/token/lookup",
+            "auth/token/renew",
+            "auth/token/lookup-accessor",
+            "team/auth/token/renew-self",
+            "sys/wrapping/wrap",
+            "team/sys/wrapping/wrap",
+        ] {
+            assert!(reveals_token_wrapped(p), "{p}");
+        }
+        for p in [
+            "auth/token/create",
+            "auth/token/create-orphan",
+            "auth/token/create/role",
+            "team/auth/token/create",
+            "secret/data/app",
+            "sys/wrapping/unwrap",
+            "auth/approle/login",
+        ] {
+            assert!(!reveals_token_wrapped(p), "{p}");
+        }
+        assert!(under_token_api("auth/token/create"));
+        assert!(under_token_api("team/auth/token/renew-self"));
+        assert!(!under_token_api("auth/tokens/x"));
+        assert!(!under_token_api("secret/data/app"));
     }
 
     #[test]

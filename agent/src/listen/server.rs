@@ -270,7 +270,9 @@ async fn connection<S>(
                     let workloads = door.workloads();
                     match door.admit(&workloads, attested) {
                         Admission::Serve(sender) => proxy.handle(req, &served, sender).await,
-                        Admission::Refuse { caller, why } => proxy.refuse(&req, caller, &why),
+                        Admission::Refuse { caller, kind, why } => {
+                            proxy.refuse(&req, *caller, kind, &why)
+                        }
                     }
                 }
             };

@@ -78,20 +78,24 @@ enum Pin {
 }
 
 /// Attest the peer of a connected unix stream socket: its credentials, cgroup, unit, container, pod and
-/// executable (and the executable's SHA-256 when `need_sha256`), pinned against pid reuse. Blocking
-/// (reads `/proc`, hashes the executable): run it off the async runtime.
+/// executable (and the executable's SHA-256 when `need_sha256` says so of the caller attested so far),
+/// pinned against pid reuse. Blocking (reads `/proc`, hashes the executable): run it off the async
+/// runtime.
 ///
 /// # Errors
 /// [`AttestError`]: no credentials, the peer not visible or gone (its pid may be another process's now),
 /// or `/proc/<pid>` unreadable.
-pub fn attest(fd: BorrowedFd<'_>, need_sha256: bool) -> Result<Caller, AttestError> {
+pub fn attest(
+    fd: BorrowedFd<'_>,
+    need_sha256: impl FnOnce(&Caller) -> bool,
+) -> Result<Caller, AttestError> {
     attest_with(fd, need_sha256, true)
 }
 
 /// [`attest`], pinning by start time when `peer_pidfd` is false (tests of old kernels' path).
 fn attest_with(
     fd: BorrowedFd<'_>,
-    need_sha256: bool,
+    need_sha256: impl FnOnce(&Caller) -> bool,
     peer_pidfd: bool,
 ) -> Result<Caller, AttestError> {
     let cred = getsockopt(&fd, sockopt::PeerCredentials).map_err(AttestError::NoCredentials)?;
@@ -119,36 +123,44 @@ fn attest_with(
     // The executable is best-effort: kernel threads have none, and reading another user's needs
     // privilege; workloads that match on it then simply do not match.
     let exe = fs::read_link(proc_dir.join("exe")).ok();
-    let hashed = need_sha256.then(|| HASHES.sha256(&proc_dir.join("exe"), SystemTime::now()));
-    let (sha256, sha256_unread) = match hashed {
-        Some(Ok(h)) => (Some(h), None),
-        Some(Err(e)) => (None, Some(e.to_string())),
-        None => (None, None),
-    };
+    let mut caller = cgroup_text.as_deref().ok().map(|text| {
+        let cgroup = cgroup::path_of(text).map(str::to_string);
+        let placed = cgroup.as_deref().map(cgroup::placement).unwrap_or_default();
+        Caller {
+            pid,
+            uid,
+            gid,
+            exe,
+            sha256: None,
+            sha256_unread: None,
+            cgroup,
+            unit: placed.unit,
+            container_id: placed.container_id,
+            pod_uid: placed.pod_uid,
+        }
+    });
+    // Hashed only when a workload that matches on it could take this caller.
+    if let Some(c) = caller.as_mut()
+        && need_sha256(c)
+    {
+        match HASHES.sha256(&proc_dir.join("exe"), SystemTime::now()) {
+            Ok(h) => c.sha256 = Some(h),
+            Err(e) => c.sha256_unread = Some(e.to_string()),
+        }
+    }
 
     if !still_there(&pin, &proc_dir) {
         return Err(departed());
     }
-    let cgroup_text = cgroup_text.map_err(|source| AttestError::Proc {
-        pid,
-        uid,
-        path: cgroup_file,
-        source,
-    })?;
-    let cgroup = cgroup::path_of(&cgroup_text).map(str::to_string);
-    let placed = cgroup.as_deref().map(cgroup::placement).unwrap_or_default();
-    Ok(Caller {
-        pid,
-        uid,
-        gid,
-        exe,
-        sha256,
-        sha256_unread,
-        cgroup,
-        unit: placed.unit,
-        container_id: placed.container_id,
-        pod_uid: placed.pod_uid,
-    })
+    if let Err(source) = cgroup_text {
+        return Err(AttestError::Proc {
+            pid,
+            uid,
+            path: cgroup_file,
+            source,
+        });
+    }
+    caller.ok_or_else(departed)
 }
 
 /// Pin by start time: the process's start, if it is there and started no later than now.

@@ -77,11 +77,15 @@ impl Selector {
         Ok(Self { entries })
     }
 
-    /// Whether some workload matches on `sha256`, so callers' executables must be hashed.
-    pub fn needs_sha256(&self) -> bool {
-        self.entries
-            .iter()
-            .any(|e| e.workload.matcher.sha256.is_some())
+    /// Whether `caller` (attested without its executable's hash) could be a workload that matches on
+    /// `sha256`: every other key of that workload's `match` holds for it. Only then is the executable
+    /// hashed.
+    pub fn needs_sha256_for(&self, caller: &Caller) -> bool {
+        let names = Names::new(caller);
+        self.entries.iter().any(|e| {
+            e.workload.matcher.sha256.is_some()
+                && holds_but_sha256(&e.workload.matcher, e.cgroup.as_ref(), caller, &names)
+        })
     }
 
     /// The one workload `caller` is.
@@ -172,6 +176,21 @@ pub(crate) fn cgroup_glob(glob: &str) -> Result<GlobMatcher, globset::Error> {
 
 /// Whether every key of `m` holds for `c`.
 fn holds(m: &CallerMatch, cgroup: Option<&GlobMatcher>, c: &Caller, names: &Names) -> bool {
+    holds_but_sha256(m, cgroup, c, names)
+        && m.sha256.as_deref().is_none_or(|want| {
+            c.sha256
+                .as_deref()
+                .is_some_and(|got| got.eq_ignore_ascii_case(want))
+        })
+}
+
+/// Whether every key of `m` but `sha256` holds for `c`.
+fn holds_but_sha256(
+    m: &CallerMatch,
+    cgroup: Option<&GlobMatcher>,
+    c: &Caller,
+    names: &Names,
+) -> bool {
     m.uid.is_none_or(|uid| uid == c.uid)
         && m.gid.is_none_or(|gid| gid == c.gid)
         && m.user
@@ -189,11 +208,6 @@ fn holds(m: &CallerMatch, cgroup: Option<&GlobMatcher>, c: &Caller, names: &Name
                 .is_some_and(|path| glob.is_match(path.trim_start_matches('/')))
         })
         && m.exe.as_ref().is_none_or(|exe| c.exe.as_ref() == Some(exe))
-        && m.sha256.as_deref().is_none_or(|want| {
-            c.sha256
-                .as_deref()
-                .is_some_and(|got| got.eq_ignore_ascii_case(want))
-        })
 }
 
 /// The caller as the kernel sees it, for refusals: what a `match` block can select on.

@@ -27,6 +27,7 @@ use crate::lease::proxied::{
 };
 
 mod login;
+mod refusal;
 
 /// A workload's token: the token itself (never logged) and its accessor (logged and audited).
 #[derive(Clone)]
@@ -112,6 +113,8 @@ struct Inner {
     /// The authenticator of each workload with its own auto_auth, kept between logins (it remembers a
     /// secret_id file removed after reading).
     logins: Mutex<HashMap<String, Authenticator>>,
+    /// Which tokens a refusal is checked for, and when last.
+    checks: refusal::Checks,
 }
 
 /// What the engine publishes that tokens are made and held with.
@@ -164,6 +167,7 @@ impl WorkloadTokens {
                 host,
                 creating: Mutex::default(),
                 logins: Mutex::default(),
+                checks: refusal::Checks::default(),
             }),
         }
     }
@@ -259,15 +263,36 @@ impl WorkloadTokens {
     }
 
     /// A request sent with `w`'s `token` was refused (403): whether the token itself is gone on the
-    /// server (`lookup-self` with it, through the backend client). A gone token is evicted from the
-    /// table, so that the next [`Self::token_for`] makes a new one; while the token lives, the 403 was
-    /// the server's answer (policy).
+    /// server (`lookup-self` with it, through the backend client). Looked up only when the token holds
+    /// the `default` policy (else its `lookup-self` is refused alive or gone) or its policies are not
+    /// known, and at most once per token every 30 s; otherwise the 403 is the server's answer (policy).
+    /// A gone token is evicted from the table, so that the next [`Self::token_for`] makes a new one, and
+    /// revoked (best effort: the server may know it still).
     pub async fn gone_after_refusal(&self, w: &WorkloadConfig, token: &WorkloadToken) -> bool {
+        if !self
+            .inner
+            .checks
+            .due(&w.name, &token.accessor, Instant::now())
+        {
+            return false;
+        }
         let source = self.source();
         let client = source.client.borrow().clone();
         if token_after_refusal(&client, &token.secret).await != Renewal::Gone {
             return false;
         }
+        let revoked = match client.revoke_self(&token.secret).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!(
+                    workload = %w.name,
+                    accessor = %token.accessor,
+                    error = %e,
+                    "the workload's replaced token could not be revoked (it is likely gone already)"
+                );
+                false
+            }
+        };
         let print = source.leases.token_print(&token.secret);
         let evicted = source
             .leases
@@ -278,6 +303,7 @@ impl WorkloadTokens {
             workload = %w.name,
             accessor = %token.accessor,
             evicted,
+            revoked,
             "the workload's token is gone on the server (a request with it was refused); a new one is made"
         );
         true
@@ -329,6 +355,9 @@ impl WorkloadTokens {
             secret: auth.client_token,
             accessor: auth.accessor,
         };
+        self.inner
+            .checks
+            .held(&w.name, &token.accessor, &auth.policies);
         let life = Life {
             ttl: Duration::from_secs(auth.lease_duration),
             renewable: auth.renewable,

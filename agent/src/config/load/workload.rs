@@ -91,6 +91,7 @@ impl Merged {
                     ),
                 ));
             }
+            warnings.extend(self.quit_unserved());
             warnings.extend(self.agent_token_from_environment());
             warnings.extend(self.credentials_unserved());
             warnings.extend(self.overlaps());
@@ -119,6 +120,24 @@ impl Merged {
                 w.name
             ),
         ))
+    }
+
+    /// `enable_quit` on a `listener "unix"`, which serves workloads' callers: `/agent/v1/quit` is refused
+    /// to them there (any workload could stop the agent), so the key does nothing.
+    fn quit_unserved(&self) -> impl Iterator<Item = ConfigWarning> + '_ {
+        self.config
+            .listeners
+            .iter()
+            .filter(|l| l.enable_quit && matches!(l.bind, ListenerBind::Unix { .. }))
+            .map(|l| {
+                warning(
+                    &l.origin,
+                    "listener \"unix\": enable_quit: with workload stanzas this listener serves workloads' \
+                     callers, who are refused /agent/v1/quit (any of them could stop the agent); serve it on \
+                     a listener \"tcp\" instead"
+                        .into(),
+                )
+            })
     }
 
     /// A workload's credential with no `listener "credentials"` for systemd to ask through.

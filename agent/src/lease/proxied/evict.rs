@@ -116,14 +116,17 @@ impl Table {
         n
     }
 
-    /// Forget everything held (the agent's own tokens stay known).
+    /// Forget everything the cache holds (`cache-clear` of `all`). The agent's own tokens stay known, and
+    /// the workloads' tokens stay held: they are no cache entries, and their callers are served with them.
     pub fn clear(&mut self) {
-        if !self.held.is_empty() {
+        let before = self.held.len();
+        self.held.retain(|_, e| e.workload.is_some());
+        if self.held.len() != before {
             self.evictions += 1;
         }
-        self.held.clear();
+        let held = &self.held;
         self.by_lease.clear();
-        self.by_token.clear();
-        self.by_accessor.clear();
+        self.by_token.retain(|_, id| held.contains_key(id));
+        self.by_accessor.retain(|_, id| held.contains_key(id));
     }
 }

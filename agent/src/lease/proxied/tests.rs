@@ -257,6 +257,35 @@ async fn a_renewal_by_a_caller_moves_the_schedule_without_making_it_final() {
     assert_eq!(t.serve_until(id), Some(Instant::now() + secs(10)));
 }
 
+#[tokio::test(start_paused = true)]
+async fn clearing_the_cache_keeps_the_workloads_tokens() {
+    let l = ProxyLeases::new(2.0 / 3.0);
+    let (mut t, auto) = with_auto(&l, Some(3600), false);
+    let secret = SecretString::from("s.billing".to_string());
+    let token = NewHeld {
+        kind: HeldKind::Token {
+            accessor: "acc-billing".into(),
+            print: l.token_print(&secret),
+        },
+        renew_with: secret,
+        parent: Parent::Auto(auto),
+        path: "auth/token/create/workloads".into(),
+        ttl: secs(3600),
+        renewable: true,
+    };
+    let kept = t.hold_workload_token(token, "billing", l.fingerprint(&[b"settings"]));
+    let cached = t.hold(lease("database/creds/app/a", Parent::Auto(auto), 300, true));
+    t.clear();
+    assert!(t.get(cached).is_none(), "the cache's lease is dropped");
+    assert!(t.get(kept).is_some());
+    let (_, accessor) = t.workload_token("billing", None, Instant::now()).unwrap();
+    assert_eq!(
+        accessor, "acc-billing",
+        "the workload's token is still served"
+    );
+    assert_eq!(t.token_id(None, Some("acc-billing")), Some(kept));
+}
+
 // === the engine's loop ===
 
 mod saved;
@@ -292,6 +321,7 @@ mod engine {
             renewable: true,
             issued_at: Instant::now(),
             identity: Identity::default(),
+            policies: Vec::new(),
         });
         e
     }

@@ -50,7 +50,7 @@ fn the_start_time_is_field_22_whatever_the_command_name() {
 fn a_socket_pair_attests_this_process() {
     let (ours, _theirs) = UnixStream::pair().unwrap();
     for peer_pidfd in [true, false] {
-        let c = attest_with(ours.as_fd(), true, peer_pidfd).unwrap();
+        let c = attest_with(ours.as_fd(), |_| true, peer_pidfd).unwrap();
         assert_eq!(c.pid, getpid().as_raw());
         assert_eq!((c.uid, c.gid), (geteuid().as_raw(), getegid().as_raw()));
         let exe = std::env::current_exe().unwrap();
@@ -64,13 +64,13 @@ fn a_socket_pair_attests_this_process() {
 #[test]
 fn the_executable_is_hashed_only_when_asked() {
     let (ours, _theirs) = UnixStream::pair().unwrap();
-    assert_eq!(attest(ours.as_fd(), false).unwrap().sha256, None);
+    assert_eq!(attest(ours.as_fd(), |_| false).unwrap().sha256, None);
 }
 
 #[test]
 fn a_file_is_not_a_caller() {
     let file = File::open("/proc/self/stat").unwrap();
-    let err = attest(file.as_fd(), false).unwrap_err();
+    let err = attest(file.as_fd(), |_| false).unwrap_err();
     assert!(
         matches!(err, AttestError::NoCredentials(Errno::ENOTSOCK)),
         "{err:?}"
@@ -202,7 +202,7 @@ fn a_service_caller_is_attested_with_its_unit_user_and_executable() {
     let peer = Peer::connected(&door, &cgroups, "system.slice/app-a.service", Some(&user));
 
     let conn = door.accept();
-    let caller = attest(conn.as_fd(), true).unwrap();
+    let caller = attest(conn.as_fd(), |_| true).unwrap();
     let python = fs::canonicalize(PYTHON).unwrap();
     assert_eq!(caller.pid, peer.pid());
     assert_eq!((caller.uid, caller.gid), (user.uid, user.gid));
@@ -254,7 +254,7 @@ fn a_container_caller_is_attested_with_its_container_and_pod() {
     let door = Door::new();
     let peer = Peer::connected(&door, &cgroups, &scope, None);
 
-    let caller = attest(door.accept().as_fd(), false).unwrap();
+    let caller = attest(door.accept().as_fd(), |_| false).unwrap();
     assert_eq!(caller.pid, peer.pid());
     assert_eq!(caller.uid, 0);
     assert_eq!(caller.container_id.as_deref(), Some(id.as_str()));
@@ -274,7 +274,7 @@ fn a_caller_that_left_is_refused() {
         let mut peer = Peer::connected(&door, &cgroups, "system.slice/app-a.service", None);
         let pid = peer.exit();
 
-        let err = attest_with(door.accept().as_fd(), false, peer_pidfd).unwrap_err();
+        let err = attest_with(door.accept().as_fd(), |_| false, peer_pidfd).unwrap_err();
         assert!(
             matches!(err, AttestError::Departed { pid: p, uid: 0 } if p == pid),
             "{err:?}"
@@ -314,7 +314,7 @@ fn a_process_that_takes_a_departed_callers_pid_is_not_taken_for_it() {
         "{imposter_cgroup}"
     );
 
-    let err = attest(conn.as_fd(), false).unwrap_err();
+    let err = attest(conn.as_fd(), |_| false).unwrap_err();
     assert!(
         matches!(err, AttestError::Departed { pid: p, .. } if p == pid),
         "{err:?}"

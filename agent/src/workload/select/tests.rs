@@ -294,12 +294,24 @@ fn user_and_group_names_are_looked_up_per_caller() {
 }
 
 #[test]
-fn sha256_is_needed_only_when_some_workload_matches_on_it() {
+fn a_caller_is_hashed_only_when_a_workload_matching_on_sha256_could_take_it() {
+    let unhashed = Caller {
+        sha256: None,
+        ..caller()
+    };
     let by_unit = workload("a", 3, only("unit", "app-a.service"));
     let by_hash = workload("b", 9, only("sha256", SHA));
-    assert!(!selector(std::slice::from_ref(&by_unit)).needs_sha256());
-    assert!(selector(&[by_unit, by_hash]).needs_sha256());
-    assert!(!selector(&[]).needs_sha256());
+    assert!(!selector(std::slice::from_ref(&by_unit)).needs_sha256_for(&unhashed));
+    assert!(selector(&[by_unit.clone(), by_hash]).needs_sha256_for(&unhashed));
+    assert!(!selector(&[]).needs_sha256_for(&unhashed));
+    // A sha256 workload whose other keys rule the caller out: no hash.
+    let mut elsewhere = only("sha256", SHA);
+    elsewhere.unit = Some("app-b.service".into());
+    let s = selector(&[by_unit.clone(), workload("c", 15, elsewhere)]);
+    assert!(!s.needs_sha256_for(&unhashed));
+    let mut here = only("sha256", SHA);
+    here.unit = Some("app-a.service".into());
+    assert!(selector(&[by_unit, workload("d", 21, here)]).needs_sha256_for(&unhashed));
 }
 
 #[test]

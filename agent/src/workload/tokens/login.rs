@@ -42,6 +42,9 @@ impl WorkloadTokens {
             secret: login.secret,
             accessor: login.accessor,
         };
+        self.inner
+            .checks
+            .held(&w.name, &token.accessor, &login.policies);
         let life = Life {
             ttl: login.ttl,
             renewable: login.renewable,

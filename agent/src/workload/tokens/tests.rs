@@ -75,6 +75,7 @@ impl Fake {
             .to_string();
         let body = req.into_body().collect().await.unwrap().to_bytes();
         let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let policies = body["policies"].clone();
         let n = {
             let mut seen = self.seen.lock().unwrap();
             seen.push(Seen {
@@ -97,6 +98,7 @@ impl Fake {
                     "lease_duration": 3600,
                     "renewable": true,
                     "orphan": path != "auth/token/create",
+                    "policies": policies,
                     "metadata": if path.ends_with("/login") { json!({"role_name": "app"}) } else { Value::Null },
                 }}),
             ),
@@ -276,6 +278,65 @@ async fn a_token_made_with_other_settings_is_not_served() {
     changed.policies.reverse();
     let third = t.token_for(&changed, None).await.unwrap();
     assert_eq!(third.accessor, second.accessor);
+}
+
+#[tokio::test]
+async fn a_refused_request_looks_a_token_with_default_up_and_revokes_it_when_gone() {
+    let (t, leases, fake, _agent) = logged_in().await;
+    let mut w = workload("a", None);
+    w.policies = vec!["pa".into(), "default".into()];
+    let token = t.token_for(&w, None).await.unwrap();
+    *fake.status.lock().unwrap() = Some(403);
+    assert!(t.gone_after_refusal(&w, &token).await);
+    let asked: Vec<(String, String)> = fake.seen()[1..]
+        .iter()
+        .map(|s| (s.path.clone(), s.token.clone()))
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            ("auth/token/lookup-self".into(), "w-1".into()),
+            ("auth/token/revoke-self".into(), "w-1".into()),
+        ]
+    );
+    assert!(
+        leases
+            .lock()
+            .workload_token("a", None, Instant::now())
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_refused_request_with_a_token_without_default_is_the_servers_answer() {
+    let (t, leases, fake, _agent) = logged_in().await;
+    let w = workload("a", None);
+    let token = t.token_for(&w, None).await.unwrap();
+    *fake.status.lock().unwrap() = Some(403);
+    // Its lookup-self would be refused alive or gone: not asked, the token kept.
+    assert!(!t.gone_after_refusal(&w, &token).await);
+    assert_eq!(fake.seen().len(), 1);
+    assert!(
+        leases
+            .lock()
+            .workload_token("a", None, Instant::now())
+            .is_some()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_live_token_is_looked_up_once_per_period_after_refusals() {
+    let (t, _leases, fake, _agent) = logged_in().await;
+    let mut w = workload("a", None);
+    w.policies = vec!["pa".into(), "default".into()];
+    let token = t.token_for(&w, None).await.unwrap();
+    // The fake answers the lookup with no `data`: not gone.
+    assert!(!t.gone_after_refusal(&w, &token).await);
+    assert!(!t.gone_after_refusal(&w, &token).await);
+    assert_eq!(fake.seen().len(), 2, "one creation, one lookup");
+    tokio::time::advance(Duration::from_secs(30)).await;
+    assert!(!t.gone_after_refusal(&w, &token).await);
+    assert_eq!(fake.seen().len(), 3);
 }
 
 #[tokio::test]

@@ -186,6 +186,22 @@ fn a_credential_without_a_credentials_listener_is_warned_about() {
 }
 
 #[test]
+fn enable_quit_on_a_unix_listener_beside_workloads_is_warned_about() {
+    let quit = "listener \"unix\" {\n  address = \"/q.sock\"\n  agent_api {\n    enable_quit = true\n  }\n}\n";
+    let text = format!("{AUTO_AUTH}{quit}{}", workload("a", "uid", "1"));
+    assert_eq!(
+        warnings(&ok("agent.hcl", &text)),
+        [
+            "agent.hcl:8: listener \"unix\": enable_quit: with workload stanzas this listener serves \
+             workloads' callers, who are refused /agent/v1/quit (any of them could stop the agent); serve it \
+             on a listener \"tcp\" instead"
+        ]
+    );
+    // Without workloads it is the usual key.
+    assert!(warnings(&ok("agent.hcl", &format!("{AUTO_AUTH}{quit}"))).is_empty());
+}
+
+#[test]
 fn workloads_made_with_the_agents_token_without_auto_auth_are_warned_about() {
     let want = [
         "agent.hcl:4: workload \"a\": there is no auto_auth stanza, so workload tokens are created with the \
