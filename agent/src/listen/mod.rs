@@ -3,7 +3,8 @@
 //!
 //! - [`types`]: a proxied request and response as the proxy and the cache exchange them.
 //! - [`cache`]: the cache (`cache {}`): entries keyed by what a request means, renewed by the lease engine.
-//! - `proxy`: one request in, one answer out (forwarding, the agent's token, the agent API, audit).
+//! - `proxy`: one request in, one answer out (forwarding, the agent's token, the agent API, audit); split
+//!   into `forward`, `answer` and `token`.
 //! - `server`: binding the listeners, accepting connections with who calls, draining them.
 //! - `unix`: unix socket files: a live one never taken over, a stale one replaced, removed only if ours.
 //! - `door`: per-host mode on the unix listeners: callers attested, matched to a workload, served with
