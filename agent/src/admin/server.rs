@@ -81,10 +81,7 @@ pub async fn serve(bound: Bound, admin: Admin, stop: CancellationToken) {
         match accepted {
             Ok(Conn::Tcp(s)) => spawn_conn(s, admin.clone()),
             Ok(Conn::Unix(s)) => spawn_conn(s, admin.clone()),
-            Err(e) => {
-                tracing::warn!(error = %e, "admin listener accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
+            Err(e) => crate::listen::accept_failed("admin listener", &e).await,
         }
     }
 }

@@ -25,6 +25,7 @@ use tokio_util::task::TaskTracker;
 pub use door::Door;
 pub use proxy::{Proxy, Upstream};
 pub use server::BindError;
+pub(crate) use server::accept_failed;
 pub(crate) use unix::{SocketFile, bind_unix};
 
 use crate::config::ApiListener;

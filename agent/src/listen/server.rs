@@ -182,12 +182,16 @@ pub(super) async fn serve(
                     ));
                 }
             },
-            Err(e) => {
-                tracing::warn!(error = %e, "listener accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            Err(e) => accept_failed("listener", &e).await,
         }
     }
+}
+
+/// After a failed `accept` (out of file descriptors, most often): log it and pause briefly, so a
+/// listener that keeps failing does not spin. `what` names the listener in the log line.
+pub(crate) async fn accept_failed(what: &str, e: &std::io::Error) {
+    tracing::warn!(error = %e, "{what} accept failed");
+    tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
 /// Wait for the connections `tracker` holds (after their listeners' `stop`), at most [`DRAIN`].

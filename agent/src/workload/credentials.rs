@@ -298,10 +298,7 @@ async fn accept_loop(
                     drop(slot);
                 });
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "credentials accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            Err(e) => crate::listen::accept_failed("credentials listener", &e).await,
         }
     }
 }
