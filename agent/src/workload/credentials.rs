@@ -422,8 +422,7 @@ pub fn requested(abstract_name: Option<&[u8]>) -> Result<CredentialMeta, Address
     let (unit, id) = rest
         .split_once('/')
         .ok_or(AddressError::Malformed("no credential id"))?;
-    let unit_char = |c: char| c.is_ascii_alphanumeric() || ":-_.\\@".contains(c);
-    if unit.is_empty() || !unit.chars().all(unit_char) {
+    if unit.is_empty() || !unit.chars().all(super::is_unit_char) {
         return Err(AddressError::Malformed("not a unit name"));
     }
     if id.is_empty() || id == "." || id == ".." || id.contains(['/', '\0']) {

@@ -50,6 +50,12 @@ pub struct Caller {
     pub pod_uid: Option<String>,
 }
 
+/// Whether `c` may appear in a systemd unit name (letters, digits and `:-_.\\@`): what the config's
+/// `unit` keys and the `LoadCredential=` peer's address are both checked against.
+pub(crate) fn is_unit_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || ":-_.\\@".contains(c)
+}
+
 impl Caller {
     /// The caller block of an audit event, naming `workload` when it was matched to one.
     pub fn meta(&self, workload: Option<&str>) -> CallerMeta {

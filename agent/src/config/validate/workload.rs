@@ -199,7 +199,6 @@ fn name(f: &Field<'_>, numeric: &str) -> Result<String, Problem> {
 /// names the key's meaning for the message.
 fn unit(f: &Field<'_>, types: &[&str], what: &str) -> Result<String, Problem> {
     let name = f.non_empty()?;
-    let allowed = |c: char| c.is_ascii_alphanumeric() || ":-_.\\@".contains(c);
     let Some((stem, kind)) = name
         .rsplit_once('.')
         .filter(|(stem, kind)| !stem.is_empty() && UNIT_TYPES.contains(kind))
@@ -209,7 +208,7 @@ fn unit(f: &Field<'_>, types: &[&str], what: &str) -> Result<String, Problem> {
             types.join(", ")
         )));
     };
-    if let Some(c) = name.chars().find(|c| !allowed(*c)) {
+    if let Some(c) = name.chars().find(|c| !crate::workload::is_unit_char(*c)) {
         return Err(f.problem(format!(
             "{name:?} is not a systemd unit name: {c:?} is not allowed (a unit name has letters, digits and \
              :-_.\\@ only, no path)"
