@@ -240,21 +240,27 @@ impl Catalog {
     }
 }
 
+/// How a credential's `contents` is parsed, here and by the config's validation: the socket is the
+/// output, so there is nobody to write side files (`writeToFile`).
+pub(crate) fn contents_options() -> ParseOptions {
+    ParseOptions {
+        allow_write_to_file: false,
+        ..ParseOptions::default()
+    }
+}
+
 impl Served {
     /// `c`, a credential of `workload`.
     fn parse(workload: &Arc<WorkloadConfig>, c: &CredentialConfig) -> Result<Self, ContentsError> {
-        let opts = ParseOptions {
-            // The socket is the output: there is nobody to write side files.
-            allow_write_to_file: false,
-            ..ParseOptions::default()
-        };
         let name = format!("credential {:?} of workload {:?}", c.id, workload.name);
         let template =
-            Template::parse(&name, &c.contents, &opts).map_err(|source| ContentsError {
-                file: c.origin.file.display().to_string(),
-                line: c.origin.line,
-                id: c.id.clone(),
-                source,
+            Template::parse(&name, &c.contents, &contents_options()).map_err(|source| {
+                ContentsError {
+                    file: c.origin.file.display().to_string(),
+                    line: c.origin.line,
+                    id: c.id.clone(),
+                    source,
+                }
             })?;
         Ok(Self {
             unit: c.unit.clone(),

@@ -354,10 +354,7 @@ fn credential(workload: &str, block: Labeled<'_>) -> Result<CredentialConfig, Pr
 /// Why `contents` (of credential `id`) is not a template sidekey can serve, if it is not. The reply goes
 /// to systemd as it is, so a `writeToFile` call would have no one to write its file.
 fn check_template(id: &str, contents: &str) -> Result<(), String> {
-    let served = ParseOptions {
-        allow_write_to_file: false,
-        ..ParseOptions::default()
-    };
+    let served = crate::workload::credentials::contents_options();
     let Err(e) = Template::parse(id, contents, &served) else {
         return Ok(());
     };
