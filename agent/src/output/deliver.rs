@@ -59,6 +59,16 @@ impl Delivery {
     }
 }
 
+/// A destination whose mode or owner was changed from outside got the configured ones back: audited as a
+/// write of that destination (its metadata), and logged.
+pub(super) fn note_restored(auditor: &Auditor, destination: String, r: super::file::Restored) {
+    tracing::warn!(destination = %destination, found = %r, "mode or owner changed from outside: restored the configured ones");
+    auditor.record(
+        Record::new(EventKind::OutputWrite, Outcome::Success)
+            .output(OutputMeta::File { destination }),
+    );
+}
+
 /// A `template` stanza's output side: where and how its file is written, and what runs after.
 pub struct FileOutput {
     /// How errors name it: the source file, or the destination for inline `contents`.
@@ -156,6 +166,10 @@ impl Deliverer {
         side::write_all(out, side_writes, will_change, &self.auditor)?;
         let changed = match write_atomic(&out.target, bytes) {
             Ok(WriteOutcome::Unchanged) => false,
+            Ok(WriteOutcome::Restored(r)) => {
+                note_restored(&self.auditor, destination, r);
+                false
+            }
             Ok(WriteOutcome::Written) => {
                 self.auditor.record(
                     Record::new(EventKind::OutputWrite, Outcome::Success)
