@@ -123,7 +123,7 @@ pub enum OutputError {
 }
 
 impl OutputError {
-    fn io(path: &Path, step: &'static str, e: impl Into<std::io::Error>) -> Self {
+    pub(super) fn io(path: &Path, step: &'static str, e: impl Into<std::io::Error>) -> Self {
         Self::Io {
             path: path.to_path_buf(),
             step,
@@ -162,6 +162,27 @@ pub fn write_atomic(target: &FileTarget, bytes: &[u8]) -> Result<WriteOutcome, O
     if target.backup {
         backup(&dir, name).map_err(|e| OutputError::io(path, "backup", e))?;
     }
+    let (mode, owner) = final_meta(target, current);
+    let (tmp_name, fd) =
+        create_temp(&dir, name).map_err(|e| OutputError::io(path, "create temporary file", e))?;
+    let result = fill(fd, mode, owner, bytes).and_then(|()| {
+        renameat(&dir, tmp_name.as_str(), &dir, name)
+            .map_err(|e| ("rename", std::io::Error::from(e)))
+    });
+    if let Err((step, e)) = result {
+        let _ = unlinkat(&dir, tmp_name.as_str(), UnlinkatFlags::NoRemoveDir);
+        return Err(OutputError::io(path, step, e));
+    }
+    // The rename is durable only once the directory entry is on disk.
+    let _ = fsync(&dir);
+    Ok(WriteOutcome::Written)
+}
+
+/// The mode and owner a new file for `target` gets, given what the file it replaces has (`current`).
+pub(super) fn final_meta(
+    target: &FileTarget,
+    current: Option<Meta>,
+) -> (u32, (Option<u32>, Option<u32>)) {
     let mode = match (target.keep_mode, current) {
         (true, Some(c)) => c.mode,
         _ => target.mode,
@@ -176,24 +197,10 @@ pub fn write_atomic(target: &FileTarget, bytes: &[u8]) -> Result<WriteOutcome, O
             .map(|c| c.gid)
             .filter(|&g| g != nix::unistd::getegid().as_raw())
     });
-    let (tmp_name, fd) =
-        create_temp(&dir, name).map_err(|e| OutputError::io(path, "create temporary file", e))?;
-    let result = fill(fd, mode, (uid, gid), bytes).and_then(|()| {
-        renameat(&dir, tmp_name.as_str(), &dir, name)
-            .map_err(|e| ("rename", std::io::Error::from(e)))
-    });
-    if let Err((step, e)) = result {
-        let _ = unlinkat(&dir, tmp_name.as_str(), UnlinkatFlags::NoRemoveDir);
-        return Err(OutputError::io(path, step, e));
-    }
-    // The rename is durable only once the directory entry is on disk.
-    let _ = fsync(&dir);
-    Ok(WriteOutcome::Written)
+    (mode, (uid, gid))
 }
 
-/// A new file beside `name` in `dir`: a name no one can guess (so no one can plant it first; `O_EXCL`
-/// refuses one that exists anyway), no access for anyone but sidekey until [`fill`] sets the final owner
-/// and mode, whatever the umask.
+/// A new file beside `name` in `dir`, under a name no one can guess (so no one can plant it first).
 pub(super) fn create_temp(
     dir: &OwnedFd,
     name: &std::ffi::OsStr,
@@ -203,18 +210,28 @@ pub(super) fn create_temp(
         name.to_string_lossy(),
         rand::random::<u128>()
     );
-    let fd = openat(
+    let fd = create_private(dir, std::ffi::OsStr::new(&tmp_name))?;
+    Ok((tmp_name, fd))
+}
+
+/// Create `name` in `dir` for writing: never an existing file or symlink (`O_EXCL`), and no access for
+/// anyone but sidekey until [`fill`] sets the final owner and mode, whatever the umask.
+pub(super) fn create_private(dir: &OwnedFd, name: &std::ffi::OsStr) -> std::io::Result<OwnedFd> {
+    Ok(openat(
         dir,
-        tmp_name.as_str(),
+        name,
         OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::S_IRUSR | Mode::S_IWUSR,
-    )?;
-    Ok((tmp_name, fd))
+    )?)
 }
 
 /// Put back the configured mode (when `perms` was given: not `keep_mode`) and owner on `file`, the
 /// destination whose bytes are already right, if they were changed from outside.
-fn restore(target: &FileTarget, file: &File, found: Meta) -> std::io::Result<WriteOutcome> {
+pub(super) fn restore(
+    target: &FileTarget,
+    file: &File,
+    found: Meta,
+) -> std::io::Result<WriteOutcome> {
     let mode_from = (!target.keep_mode && found.mode != target.mode & 0o7777).then_some(found.mode);
     let owner_off =
         target.uid.is_some_and(|u| u != found.uid) || target.gid.is_some_and(|g| g != found.gid);
@@ -368,10 +385,10 @@ pub fn read_back(path: &Path, max_bytes: u64) -> Option<zeroize::Zeroizing<Vec<u
 /// Mode, owner and length of a file.
 #[derive(Clone, Copy)]
 pub(super) struct Meta {
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    len: u64,
+    pub(super) mode: u32,
+    pub(super) uid: u32,
+    pub(super) gid: u32,
+    pub(super) len: u64,
 }
 
 /// Open `name` in `dir` for reading if it is a regular file (never through a symlink, never blocking on

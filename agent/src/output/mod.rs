@@ -7,6 +7,7 @@
 //! - `failure`: typed delivery failures (which output, which step, transient or not).
 //! - `file`: atomic, symlink-safe, mode-first file writes; configured mode and owner restored.
 //! - `dir`: destination directories opened without following a symlink swapped in later.
+//! - `set`: atomic sets (`atomic_set`): files switched together in kubelet's `..data` layout.
 //! - `side`: the files a template's `writeToFile` calls asked for.
 //! - `command`: the template's `command`, in its own process group, with a timeout.
 //! - `env`: the exec'd child's environment.
@@ -18,6 +19,7 @@ pub mod dir;
 pub mod env;
 pub mod failure;
 pub mod file;
+mod set;
 mod side;
 pub mod sink;
 
