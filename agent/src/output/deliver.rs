@@ -264,6 +264,24 @@ impl Deliverer {
         results
     }
 
+    /// Put back every file's configured mode and owner that was changed from outside (a refresh brought
+    /// nothing new to write). A failure here is left to the next write, which reports it.
+    pub fn recheck(&self) {
+        for out in &self.files {
+            let r = if out.atomic_set {
+                super::set::recheck(&out.target)
+            } else {
+                super::file::recheck(&out.target)
+            };
+            match r {
+                Ok(o) => self.note_outcome(out.target.path.display().to_string(), o),
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot check the destination's mode and owner")
+                }
+            }
+        }
+    }
+
     /// Audit and log what a write did to `destination`.
     fn note_outcome(&self, destination: String, outcome: WriteOutcome) {
         match outcome {

@@ -178,6 +178,23 @@ pub fn write_atomic(target: &FileTarget, bytes: &[u8]) -> Result<WriteOutcome, O
     Ok(WriteOutcome::Written)
 }
 
+/// Put back the configured mode and owner of `target`'s file if they were changed from outside, without
+/// rewriting it (a refresh that brought the same bytes); a missing file is left to the next write.
+///
+/// # Errors
+/// [`OutputError`] when the directory cannot be opened or the file's metadata cannot be set.
+pub fn recheck(target: &FileTarget) -> Result<WriteOutcome, OutputError> {
+    let path = target.path.as_path();
+    let (dir_path, name) = split(path)?;
+    let dir = open_dir(path, dir_path, None)?;
+    match open_regular(&dir, name) {
+        Some((file, meta)) => {
+            restore(target, &file, meta).map_err(|e| OutputError::io(path, "restore mode/owner", e))
+        }
+        None => Ok(WriteOutcome::Unchanged),
+    }
+}
+
 /// The mode and owner a new file for `target` gets, given what the file it replaces has (`current`).
 pub(super) fn final_meta(
     target: &FileTarget,

@@ -114,6 +114,24 @@ pub fn write(members: &[Member<'_>]) -> Result<Vec<WriteOutcome>, OutputError> {
         .collect())
 }
 
+/// Put back the configured mode and owner of the member `target` (in the current set) if they were changed
+/// from outside.
+///
+/// # Errors
+/// [`OutputError`] when the directory cannot be opened or the file's metadata cannot be set.
+pub fn recheck(target: &FileTarget) -> Result<WriteOutcome, OutputError> {
+    let path = target.path.as_path();
+    let (dir_path, name) = split(path)?;
+    let dir = open_dir(path, dir_path, None)?;
+    let current = current_set(&dir).and_then(|s| open_subdir(&dir, &s).ok());
+    match current.as_ref().and_then(|fd| open_regular(fd, name)) {
+        Some((file, meta)) => {
+            restore(target, &file, meta).map_err(|e| OutputError::io(path, "restore mode/owner", e))
+        }
+        None => Ok(WriteOutcome::Unchanged),
+    }
+}
+
 type StepError = (PathBuf, &'static str, std::io::Error);
 
 /// Make directory `new` in `dir` holding every member, each with its final owner and mode before its
