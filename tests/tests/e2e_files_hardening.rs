@@ -41,6 +41,17 @@ fn start(fx: &Fixture, cfg: &Path) -> Background {
     fx.agent().arg("run").arg("-c").arg(cfg).start()
 }
 
+/// `sidekey run` with `cfg`, once `dest` holds `want`.
+fn rendered(fx: &Fixture, cfg: &Path, dest: &Path, want: &str) -> Background {
+    let agent = start(fx, cfg);
+    assert!(
+        wait_until(WAIT, || read(dest).as_deref() == Some(want)),
+        "first render: {}",
+        agent.stderr()
+    );
+    agent
+}
+
 fn kv(fx: &Fixture, v: &str) {
     fx.bao.write("secret/data/hard", json!({"data": {"v": v}}));
 }
@@ -62,12 +73,7 @@ fn a_directory_swapped_for_a_symlink_between_renders_is_not_followed() {
     let out = ShmDir::new();
     let dest = out.join("sub/app.txt");
     let cfg = config(&fx, &template(KV, &dest, &[r#"perms = "0400""#]));
-    let mut agent = start(&fx, &cfg);
-    assert!(
-        wait_until(WAIT, || read(&dest).as_deref() == Some("one")),
-        "first render: {}",
-        agent.stderr()
-    );
+    let mut agent = rendered(&fx, &cfg, &dest, "one");
 
     // Someone who may write the parent moves the directory away and puts a symlink in its place.
     std::fs::create_dir(out.join("elsewhere")).unwrap();
@@ -106,12 +112,7 @@ fn a_mode_or_owner_changed_from_outside_is_restored_on_the_next_refresh() {
         r#"group = "65534""#,
     ];
     let cfg = config(&fx, &template(KV, &dest, &owner));
-    let agent = start(&fx, &cfg);
-    assert!(
-        wait_until(WAIT, || read(&dest).as_deref() == Some("same")),
-        "first render: {}",
-        agent.stderr()
-    );
+    let agent = rendered(&fx, &cfg, &dest, "same");
     let inode = std::fs::metadata(&dest).unwrap().ino();
 
     std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o644)).unwrap();

@@ -268,12 +268,7 @@ impl Deliverer {
     /// nothing new to write). A failure here is left to the next write, which reports it.
     pub fn recheck(&self) {
         for out in &self.files {
-            let r = if out.atomic_set {
-                super::set::recheck(&out.target)
-            } else {
-                super::file::recheck(&out.target)
-            };
-            match r {
+            match super::file::recheck(&out.target) {
                 Ok(o) => self.note_outcome(out.target.path.display().to_string(), o),
                 Err(e) => {
                     tracing::debug!(error = %e, "cannot check the destination's mode and owner")

@@ -179,7 +179,8 @@ pub fn write_atomic(target: &FileTarget, bytes: &[u8]) -> Result<WriteOutcome, O
 }
 
 /// Put back the configured mode and owner of `target`'s file if they were changed from outside, without
-/// rewriting it (a refresh that brought the same bytes); a missing file is left to the next write.
+/// rewriting it (a refresh that brought the same bytes); a member of an atomic set is found in the current
+/// set; a missing file is left to the next write.
 ///
 /// # Errors
 /// [`OutputError`] when the directory cannot be opened or the file's metadata cannot be set.
@@ -187,7 +188,7 @@ pub fn recheck(target: &FileTarget) -> Result<WriteOutcome, OutputError> {
     let path = target.path.as_path();
     let (dir_path, name) = split(path)?;
     let dir = open_dir(path, dir_path, None)?;
-    match open_regular(&dir, name) {
+    match open_regular(&dir, name).or_else(|| super::set::open_member(&dir, name)) {
         Some((file, meta)) => {
             restore(target, &file, meta).map_err(|e| OutputError::io(path, "restore mode/owner", e))
         }
@@ -386,11 +387,13 @@ pub(super) fn content_equals(mut file: &File, len: u64, bytes: &[u8]) -> bool {
 /// The current content of a delivered file, read the way it was written: through the real directory, never
 /// through a symlink. `None` when there is no regular file there, or it is larger than `max_bytes`.
 ///
+/// A member of an atomic set is read from the current set.
+///
 /// Used by `pkiCert`, which takes a still-valid certificate from its own destination instead of issuing one.
 pub fn read_back(path: &Path, max_bytes: u64) -> Option<zeroize::Zeroizing<Vec<u8>>> {
     let (dir_path, name) = split(path).ok()?;
     let dir = open_dir(path, dir_path, None).ok()?;
-    let (file, meta) = open_regular(&dir, name)?;
+    let (file, meta) = open_regular(&dir, name).or_else(|| super::set::open_member(&dir, name))?;
     if meta.len > max_bytes {
         return None;
     }

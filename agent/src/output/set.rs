@@ -16,7 +16,7 @@ use nix::sys::stat::{Mode, fchmod, mkdirat};
 use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, fsync, symlinkat, unlinkat};
 
 use super::file::{
-    FileTarget, OutputError, WriteOutcome, content_equals, create_private, dir_mode, fill,
+    FileTarget, Meta, OutputError, WriteOutcome, content_equals, create_private, dir_mode, fill,
     is_memory_fs, open_dir, open_regular, restore, split,
 };
 
@@ -114,22 +114,13 @@ pub fn write(members: &[Member<'_>]) -> Result<Vec<WriteOutcome>, OutputError> {
         .collect())
 }
 
-/// Put back the configured mode and owner of the member `target` (in the current set) if they were changed
-/// from outside.
-///
-/// # Errors
-/// [`OutputError`] when the directory cannot be opened or the file's metadata cannot be set.
-pub fn recheck(target: &FileTarget) -> Result<WriteOutcome, OutputError> {
-    let path = target.path.as_path();
-    let (dir_path, name) = split(path)?;
-    let dir = open_dir(path, dir_path, None)?;
-    let current = current_set(&dir).and_then(|s| open_subdir(&dir, &s).ok());
-    match current.as_ref().and_then(|fd| open_regular(fd, name)) {
-        Some((file, meta)) => {
-            restore(target, &file, meta).map_err(|e| OutputError::io(path, "restore mode/owner", e))
-        }
-        None => Ok(WriteOutcome::Unchanged),
+/// Open the member `name` of the current set in `dir`, if `DIR/<name>` is its link into `..data`.
+pub(super) fn open_member(dir: &OwnedFd, name: &OsStr) -> Option<(std::fs::File, Meta)> {
+    if !points_into_set(dir, name) {
+        return None;
     }
+    let set = open_subdir(dir, &current_set(dir)?).ok()?;
+    open_regular(&set, name)
 }
 
 type StepError = (PathBuf, &'static str, std::io::Error);
@@ -141,7 +132,7 @@ fn build(
     new: &OsStr,
     members: &[Member<'_>],
     names: &[&OsStr],
-    current: &[Option<(std::fs::File, super::file::Meta)>],
+    current: &[Option<(std::fs::File, Meta)>],
     mode_union: u32,
 ) -> Result<(), StepError> {
     let shown = |m: &Member<'_>| m.target.path.clone();
@@ -331,6 +322,8 @@ mod tests {
         );
         assert_eq!(std::fs::read(out.join("cert.pem")).unwrap(), b"c2");
         assert_eq!(std::fs::read(out.join("key.pem")).unwrap(), b"k1");
+        let back = super::super::file::read_back(&key.path, 64).unwrap();
+        assert_eq!(back.as_slice(), b"k1", "pkiCert reads a member back");
         let second = sets_in(&out);
         assert_eq!(second.len(), 1, "the previous set is removed: {second:?}");
         assert_ne!(first, second);
