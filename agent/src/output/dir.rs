@@ -224,3 +224,27 @@ fn resolve_above(dir: &Path) -> Result<PathBuf, DirError> {
     }
     Ok(rest.iter().rev().fold(real, |p, n| p.join(n)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_symlinks_above_are_resolved_and_missing_directories_appended() {
+        let d = tempfile::tempdir_in("/dev/shm").unwrap();
+        let real = std::fs::canonicalize(d.path()).unwrap();
+        std::os::unix::fs::symlink(&real, real.join("link")).unwrap();
+        assert_eq!(
+            resolve_above(&real.join("link/new/deeper")).unwrap(),
+            real.join("new/deeper")
+        );
+        assert_eq!(
+            resolve_above(&real.join("link")).unwrap(),
+            real.join("link"),
+            "the directory itself stays as it is (and is refused when opened: a symlink)"
+        );
+        assert!(resolve_above(&real.join("missing/..")).is_err());
+        let here = resolve_above(Path::new(".")).unwrap();
+        assert!(here.is_absolute(), "{}", here.display());
+    }
+}

@@ -115,7 +115,7 @@ pub enum OutputError {
     Io {
         /// The destination.
         path: PathBuf,
-        /// What was being done (`open directory`, `create`, `write`, `rename`...).
+        /// What was being done (`create temporary file`, `chmod`, `write`, `rename`...).
         step: &'static str,
         /// The OS error.
         source: std::io::Error,
