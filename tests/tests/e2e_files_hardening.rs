@@ -3,7 +3,7 @@
 //! keeps running); a mode or owner changed from outside is put back on the next refresh, even a mode
 //! without the owner's write bit; a directory writable by another user (not sticky) is refused while
 //! root's `0777` and sticky ones are fine; a certificate and its key from one issuance always match, and
-//! an `atomic_set` switches them with no gap at all.
+//! an `atomic_set` switches them with no gap at all (and not at all while one member fails).
 
 // Test code: a failed expectation is a failed test; wall-clock timing is what is measured.
 #![allow(
@@ -308,4 +308,44 @@ fn an_atomic_set_never_shows_a_mismatched_pair() {
         .filter(|n| n.starts_with("..") && n != "..data")
         .collect();
     assert!(sets.len() <= 1, "old sets are removed: {sets:?}");
+}
+
+#[test]
+fn an_atomic_set_is_not_switched_while_one_member_fails() {
+    let fx = Setup::new().start();
+    fx.bao
+        .write("secret/data/hard", json!({"data": {"a": "a1", "b": "b1"}}));
+    let out = ShmDir::new();
+    let member = |key: &str| {
+        template(
+            &format!(
+                "{{{{ with secret \"secret/data/hard\" }}}}{{{{ .Data.data.{key} }}}}{{{{ end }}}}"
+            ),
+            &out.join(key),
+            &["atomic_set = true"],
+        )
+    };
+    let cfg = config(&fx, &(member("a") + &member("b")));
+    let agent = rendered(&fx, &cfg, &out.join("b"), "b1");
+    assert_eq!(read(&out.join("a")).as_deref(), Some("a1"));
+
+    // `a` changes, `b` can no longer render: neither file moves.
+    fx.bao
+        .write("secret/data/hard", json!({"data": {"a": "a2"}}));
+    assert!(
+        wait_until(WAIT, || agent.stderr().contains("atomic_set not switched")),
+        "{}",
+        agent.stderr()
+    );
+    assert_eq!(read(&out.join("a")).as_deref(), Some("a1"));
+    assert_eq!(read(&out.join("b")).as_deref(), Some("b1"));
+
+    fx.bao
+        .write("secret/data/hard", json!({"data": {"a": "a3", "b": "b3"}}));
+    assert!(
+        wait_until(WAIT, || read(&out.join("b")).as_deref() == Some("b3")),
+        "{}",
+        agent.stderr()
+    );
+    assert_eq!(read(&out.join("a")).as_deref(), Some("a3"));
 }
