@@ -176,7 +176,10 @@ pub fn main() -> i32 {
                     {
                         eprintln!("sidekey: warning: {w}");
                     }
-                    for w in destinations_off_tmpfs(&cfg) {
+                    for w in destinations_off_tmpfs(&cfg)
+                        .into_iter()
+                        .chain(destinations_in_unsafe_dirs(&cfg))
+                    {
                         eprintln!("sidekey: warning: {w}");
                     }
                     eprintln!("sidekey: configuration is valid");
@@ -315,6 +318,31 @@ fn config_source(files: Vec<PathBuf>, env: Arc<dyn EnvSource>) -> crate::runtime
             Ok(cfg)
         }),
     }
+}
+
+/// Files `run` would refuse to write because a directory above them is writable by others, not sticky,
+/// and owned by neither root nor this user (where that can be told now).
+fn destinations_in_unsafe_dirs(cfg: &Config) -> Vec<String> {
+    let templates = cfg
+        .templates
+        .iter()
+        .map(|t| ("template destination", &t.destination));
+    let sinks = cfg
+        .auto_auth
+        .iter()
+        .flat_map(|a| a.sinks.iter().map(|s| ("sink", &s.path)));
+    let state = cfg.persist.iter().map(|p| ("state file", &p.path));
+    templates
+        .chain(sinks)
+        .chain(state)
+        .filter_map(|(what, path)| {
+            let why = crate::output::dir::refused(path)?;
+            Some(format!(
+                "{what} {}: {why} (`sidekey run` will refuse to write it)",
+                path.display()
+            ))
+        })
+        .collect()
 }
 
 /// Destinations that `run` would refuse because they are not on tmpfs/ramfs (where that can be told now).

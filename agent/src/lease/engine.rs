@@ -362,7 +362,8 @@ impl Engine {
                     Some(Some(o)) => return o,
                     Some(None) => {}
                 },
-                Some(Ok(false)) => {}
+                // Nothing to write, but a mode or owner changed from outside is put back on every refresh.
+                Some(Ok(false)) => self.deliverer.recheck(),
             }
             if let Some(f) = self.outage_exhausted() {
                 return Outcome::Fatal(f);

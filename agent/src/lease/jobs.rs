@@ -133,6 +133,7 @@ fn file_job(t: &TemplateConfig) -> Result<FileJob, JobError> {
             // One workload's file must not hold back the agent's readiness, nor end the run, for
             // every other workload it serves: its failure is that workload's alone.
             error_fatal: t.error_fatal && t.workload.is_none(),
+            atomic_set: t.atomic_set,
         },
     })
 }

@@ -21,14 +21,12 @@ use crate::audit::Identity;
 use crate::auth::AuthError;
 use crate::backend::BackendError;
 use crate::backend::secret::SecretRequest;
+use crate::output::deliver::Rendered;
 use crate::output::{Delivery, EnvMap, OutputFailure, OutputId, Step};
-use crate::template::{RenderOutcome, SideWrite};
+use crate::template::RenderOutcome;
 
 /// How many render → fetch rounds one resolution may take (secrets whose paths depend on other secrets).
 pub(super) const MAX_ROUNDS: usize = 8;
-
-/// Per file: its bytes and side writes, or why it could not be rendered.
-type Rendered = Result<(Zeroizing<String>, Vec<SideWrite>), OutputFailure>;
 
 impl Engine {
     /// Render everything, fetching what is missing, then deliver the files that changed and the sinks.
@@ -46,9 +44,8 @@ impl Engine {
             sinks: self.write_sinks().await,
             ..Delivery::default()
         };
-        for (i, rendered) in files.into_iter().enumerate() {
-            let mut r = rendered
-                .and_then(|(bytes, side)| self.deliverer.write_file(i, bytes.as_bytes(), &side));
+        let written = self.deliverer.write_files(files);
+        for (i, mut r) in written.into_iter().enumerate() {
             let error_fatal = self.deliverer.files().get(i).is_none_or(|o| o.error_fatal);
             if let Err(e) = &mut r {
                 e.fatal = error_fatal;

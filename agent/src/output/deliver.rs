@@ -23,6 +23,9 @@ use crate::config::FileSinkConfig;
 use crate::lease::schedule::Backoff;
 use crate::template::SideWrite;
 
+/// A template's rendered output: its bytes and `writeToFile` calls, or why it could not be rendered.
+pub type Rendered = Result<(Zeroizing<String>, Vec<SideWrite>), OutputFailure>;
+
 /// The rendered `env_template` variables.
 pub type EnvMap = BTreeMap<String, Zeroizing<String>>;
 
@@ -59,6 +62,16 @@ impl Delivery {
     }
 }
 
+/// A destination whose mode or owner was changed from outside got the configured ones back: audited as a
+/// write of that destination (its metadata), and logged.
+pub(super) fn note_restored(auditor: &Auditor, destination: String, r: super::file::Restored) {
+    tracing::warn!(destination = %destination, found = %r, "mode or owner changed from outside: restored the configured ones");
+    auditor.record(
+        Record::new(EventKind::OutputWrite, Outcome::Success)
+            .output(OutputMeta::File { destination }),
+    );
+}
+
 /// A `template` stanza's output side: where and how its file is written, and what runs after.
 pub struct FileOutput {
     /// How errors name it: the source file, or the destination for inline `contents`.
@@ -71,6 +84,8 @@ pub struct FileOutput {
     pub command_timeout: Duration,
     /// `error_fatal`: whether its failures may end the run (see [`OutputFailure::fatal`]).
     pub error_fatal: bool,
+    /// `atomic_set`: switched together with the other outputs with it in the same directory.
+    pub atomic_set: bool,
 }
 
 /// A finished command run, reported back to the loop. Keyed by destination, not position: a reload may
@@ -133,6 +148,150 @@ impl Deliverer {
         &self.files
     }
 
+    /// Write every file output from `rendered` (in config order): each alone, or with the other members
+    /// of its atomic set. Per output: `Ok(changed)` or why it failed.
+    pub fn write_files(&mut self, rendered: Vec<Rendered>) -> Vec<Result<bool, OutputFailure>> {
+        let mut sets: Vec<Vec<usize>> = Vec::new();
+        for (i, out) in self.files.iter().enumerate().take(rendered.len()) {
+            if !out.atomic_set {
+                continue;
+            }
+            let dir = out.target.path.parent();
+            match sets
+                .iter_mut()
+                .find(|s| self.files[s[0]].target.path.parent() == dir)
+            {
+                Some(s) => s.push(i),
+                None => sets.push(vec![i]),
+            }
+        }
+        let mut results: Vec<Option<Result<bool, OutputFailure>>> =
+            rendered.iter().map(|_| None).collect();
+        for set in &sets {
+            for (i, r) in self.write_set(set, &rendered) {
+                results[i] = Some(r);
+            }
+        }
+        rendered
+            .into_iter()
+            .zip(results)
+            .enumerate()
+            .map(|(i, (r, done))| match done {
+                Some(done) => done,
+                None => r.and_then(|(bytes, side)| self.write_file(i, bytes.as_bytes(), &side)),
+            })
+            .collect()
+    }
+
+    /// Write the atomic set of outputs `set` (see [`super::set`]) when every member rendered; otherwise
+    /// switch nothing, and each member fails (those that rendered: because another did not). Side writes
+    /// of members go after the switch.
+    fn write_set(
+        &mut self,
+        set: &[usize],
+        rendered: &[Rendered],
+    ) -> Vec<(usize, Result<bool, OutputFailure>)> {
+        let name = |i: usize| self.files[i].name.clone();
+        let failed = set
+            .iter()
+            .find_map(|&i| rendered[i].as_ref().err().map(|e| (i, e.transient)));
+        if let Some((bad, transient)) = failed {
+            return set
+                .iter()
+                .map(|&i| {
+                    let r = match &rendered[i] {
+                        Err(e) => Err(e.clone()),
+                        Ok(_) => Err(OutputFailure {
+                            transient,
+                            ..OutputFailure::permanent(
+                                OutputId::File(name(i)),
+                                Step::Write,
+                                format!(
+                                    "atomic_set not switched: template {} of the same set failed",
+                                    name(bad)
+                                ),
+                            )
+                        }),
+                    };
+                    (i, r)
+                })
+                .collect();
+        }
+        let members: Vec<super::set::Member<'_>> = set
+            .iter()
+            .filter_map(|&i| {
+                let (bytes, _) = rendered[i].as_ref().ok()?;
+                Some(super::set::Member {
+                    target: &self.files[i].target,
+                    bytes: bytes.as_bytes(),
+                })
+            })
+            .collect();
+        let outcome = super::set::write(&members);
+        let mut results = Vec::with_capacity(set.len());
+        for (k, &i) in set.iter().enumerate() {
+            let out = &self.files[i];
+            let destination = out.target.path.display().to_string();
+            let fail = |m: String| {
+                OutputFailure::permanent(OutputId::File(out.name.clone()), Step::Write, m)
+            };
+            let r = match &outcome {
+                Err(e) => {
+                    self.auditor.record(
+                        Record::result(EventKind::OutputWrite, Some(e))
+                            .output(OutputMeta::File { destination }),
+                    );
+                    Err(fail(e.to_string()))
+                }
+                Ok(outcomes) => {
+                    let o = outcomes.get(k).copied().unwrap_or(WriteOutcome::Unchanged);
+                    self.note_outcome(destination, o);
+                    let changed = o == WriteOutcome::Written;
+                    let side = rendered[i]
+                        .as_ref()
+                        .map(|(_, s)| s.as_slice())
+                        .unwrap_or_default();
+                    side::write_all(out, side, changed, &self.auditor).map(|()| changed)
+                }
+            };
+            results.push((i, r));
+        }
+        for (i, r) in &results {
+            if matches!(r, Ok(true)) && self.files[*i].command.is_some() {
+                self.start_command(*i);
+            }
+        }
+        results
+    }
+
+    /// Put back every file's configured mode and owner that was changed from outside (a refresh brought
+    /// nothing new to write). A failure here is left to the next write, which reports it.
+    pub fn recheck(&self) {
+        for out in &self.files {
+            match super::file::recheck(&out.target) {
+                Ok(o) => self.note_outcome(out.target.path.display().to_string(), o),
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot check the destination's mode and owner")
+                }
+            }
+        }
+    }
+
+    /// Audit and log what a write did to `destination`.
+    fn note_outcome(&self, destination: String, outcome: WriteOutcome) {
+        match outcome {
+            WriteOutcome::Unchanged => {}
+            WriteOutcome::Restored(r) => note_restored(&self.auditor, destination, r),
+            WriteOutcome::Written => {
+                tracing::info!(destination = %destination, "rendered");
+                self.auditor.record(
+                    Record::new(EventKind::OutputWrite, Outcome::Success)
+                        .output(OutputMeta::File { destination }),
+                );
+            }
+        }
+    }
+
     /// Write file `i` with `bytes` and its side writes; start its command when the file changed.
     ///
     /// # Errors
@@ -155,14 +314,9 @@ impl Deliverer {
         let will_change = !super::file::holds(&out.target, bytes);
         side::write_all(out, side_writes, will_change, &self.auditor)?;
         let changed = match write_atomic(&out.target, bytes) {
-            Ok(WriteOutcome::Unchanged) => false,
-            Ok(WriteOutcome::Written) => {
-                self.auditor.record(
-                    Record::new(EventKind::OutputWrite, Outcome::Success)
-                        .output(OutputMeta::File { destination }),
-                );
-                tracing::info!(destination = %out.target.path.display(), "rendered");
-                true
+            Ok(o) => {
+                self.note_outcome(destination, o);
+                o == WriteOutcome::Written
             }
             Err(e) => {
                 self.auditor.record(

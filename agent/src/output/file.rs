@@ -1,13 +1,17 @@
-//! Atomic file delivery (DESIGN §7): the directory is opened without following symlinks, content goes into
-//! a new file in that directory created with the final mode (and owner) before the first byte, is fsync'd,
-//! then renamed over the destination. The destination is rewritten only when its bytes change.
+//! Atomic file delivery (DESIGN §7): the directory is opened without following symlinks (see [`super::dir`]
+//! for the rule), content goes into a new file in that directory, unguessably named, created with no
+//! access for others and given its final owner and mode before the first byte, is fsync'd, then renamed
+//! over the destination. The destination is rewritten only when its bytes change; when they have not, an
+//! explicitly configured mode or owner that was changed from outside is put back (on the file itself,
+//! through a descriptor opened without following symlinks, so a mode without the owner's write bit is no
+//! obstacle).
 
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
+use super::dir;
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, openat, renameat};
 use nix::sys::stat::{Mode, fchmod};
@@ -59,6 +63,32 @@ pub enum WriteOutcome {
     Unchanged,
     /// The destination was created or replaced.
     Written,
+    /// The destination already held these bytes, but its mode or owner had been changed from outside and
+    /// was put back to what is configured.
+    Restored(Restored),
+}
+
+/// What a refresh put back on a destination whose bytes were right.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Restored {
+    /// The mode found, when it was not the configured one.
+    pub mode_from: Option<u32>,
+    /// The owner found (`uid`, `gid`), when it was not the configured one.
+    pub owner_from: Option<(u32, u32)>,
+}
+
+impl std::fmt::Display for Restored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut sep = "";
+        if let Some(m) = self.mode_from {
+            write!(f, "mode was {m:04o}")?;
+            sep = ", ";
+        }
+        if let Some((u, g)) = self.owner_from {
+            write!(f, "{sep}owner was {u}:{g}")?;
+        }
+        Ok(())
+    }
 }
 
 /// A file delivery error; names the destination and the step that failed. The previous file is untouched.
@@ -67,6 +97,14 @@ pub enum OutputError {
     /// The destination path has no file name or parent directory.
     #[error("{0}: not a file path")]
     BadPath(PathBuf),
+    /// The destination's directory (or one above it) cannot be used safely.
+    #[error("{path}: {source}")]
+    Dir {
+        /// The destination.
+        path: PathBuf,
+        /// What is wrong with which directory.
+        source: super::dir::DirError,
+    },
     /// The destination directory is not on tmpfs/ramfs and `allow_non_tmpfs` is not set.
     #[error(
         "{0}: refusing to write a secret outside tmpfs/ramfs (set allow_non_tmpfs = true in the template stanza to allow it)"
@@ -77,7 +115,7 @@ pub enum OutputError {
     Io {
         /// The destination.
         path: PathBuf,
-        /// What was being done (`open directory`, `create`, `write`, `rename`...).
+        /// What was being done (`create temporary file`, `chmod`, `write`, `rename`...).
         step: &'static str,
         /// The OS error.
         source: std::io::Error,
@@ -85,7 +123,7 @@ pub enum OutputError {
 }
 
 impl OutputError {
-    fn io(path: &Path, step: &'static str, e: impl Into<std::io::Error>) -> Self {
+    pub(super) fn io(path: &Path, step: &'static str, e: impl Into<std::io::Error>) -> Self {
         Self::Io {
             path: path.to_path_buf(),
             step,
@@ -102,36 +140,67 @@ impl OutputError {
 pub fn write_atomic(target: &FileTarget, bytes: &[u8]) -> Result<WriteOutcome, OutputError> {
     let path = target.path.as_path();
     let (dir_path, name) = split(path)?;
-    if target.create_dirs && !dir_path.exists() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(dir_mode(target.mode))
-            .create(dir_path)
-            .map_err(|e| OutputError::io(path, "create directory", e))?;
-    }
-    let dir = open_dir(dir_path).map_err(|e| OutputError::io(path, "open directory", e))?;
+    let create = target.create_dirs.then(|| dir_mode(target.mode));
+    let dir = open_dir(path, dir_path, create)?;
     if !target.allow_non_tmpfs
         && !is_memory_fs(&dir).map_err(|e| OutputError::io(path, "statfs", e))?
     {
         return Err(OutputError::NotTmpfs(path.to_path_buf()));
     }
-    if current_content_equals(&dir, name, bytes) {
-        return Ok(WriteOutcome::Unchanged);
-    }
-    let tmp_name = format!(
-        ".{}.sidekey-{}-{:016x}.tmp",
-        name.to_string_lossy(),
-        std::process::id(),
-        rand::random::<u64>()
-    );
     // What the file being replaced had: its mode (kept when the template gives none) and its owner (kept
     // unless the template names one: an operator's chown must survive a re-render, consul-template#1061).
-    let current = current_meta(&dir, name);
+    let current = open_regular(&dir, name);
+    if let Some((file, meta)) = &current
+        && content_equals(file, meta.len, bytes)
+    {
+        return restore(target, file, *meta)
+            .map_err(|e| OutputError::io(path, "restore mode/owner", e));
+    }
+    let current = current.map(|(_, m)| m);
     // After reading what the file had: the backup keeps the same inode, and the destination stays in place
     // until the new content is renamed over it.
     if target.backup {
         backup(&dir, name).map_err(|e| OutputError::io(path, "backup", e))?;
     }
+    let (mode, owner) = final_meta(target, current);
+    let (tmp_name, fd) =
+        create_temp(&dir, name).map_err(|e| OutputError::io(path, "create temporary file", e))?;
+    let result = fill(fd, mode, owner, bytes).and_then(|()| {
+        renameat(&dir, tmp_name.as_str(), &dir, name)
+            .map_err(|e| ("rename", std::io::Error::from(e)))
+    });
+    if let Err((step, e)) = result {
+        let _ = unlinkat(&dir, tmp_name.as_str(), UnlinkatFlags::NoRemoveDir);
+        return Err(OutputError::io(path, step, e));
+    }
+    // The rename is durable only once the directory entry is on disk.
+    let _ = fsync(&dir);
+    Ok(WriteOutcome::Written)
+}
+
+/// Put back the configured mode and owner of `target`'s file if they were changed from outside, without
+/// rewriting it (a refresh that brought the same bytes); a member of an atomic set is found in the current
+/// set; a missing file is left to the next write.
+///
+/// # Errors
+/// [`OutputError`] when the directory cannot be opened or the file's metadata cannot be set.
+pub fn recheck(target: &FileTarget) -> Result<WriteOutcome, OutputError> {
+    let path = target.path.as_path();
+    let (dir_path, name) = split(path)?;
+    let dir = open_dir(path, dir_path, None)?;
+    match open_regular(&dir, name).or_else(|| super::set::open_member(&dir, name)) {
+        Some((file, meta)) => {
+            restore(target, &file, meta).map_err(|e| OutputError::io(path, "restore mode/owner", e))
+        }
+        None => Ok(WriteOutcome::Unchanged),
+    }
+}
+
+/// The mode and owner a new file for `target` gets, given what the file it replaces has (`current`).
+pub(super) fn final_meta(
+    target: &FileTarget,
+    current: Option<Meta>,
+) -> (u32, (Option<u32>, Option<u32>)) {
     let mode = match (target.keep_mode, current) {
         (true, Some(c)) => c.mode,
         _ => target.mode,
@@ -146,30 +215,70 @@ pub fn write_atomic(target: &FileTarget, bytes: &[u8]) -> Result<WriteOutcome, O
             .map(|c| c.gid)
             .filter(|&g| g != nix::unistd::getegid().as_raw())
     });
-    let fd = openat(
-        &dir,
-        tmp_name.as_str(),
+    (mode, (uid, gid))
+}
+
+/// A new file beside `name` in `dir`, under a name no one can guess (so no one can plant it first).
+pub(super) fn create_temp(
+    dir: &OwnedFd,
+    name: &std::ffi::OsStr,
+) -> std::io::Result<(String, OwnedFd)> {
+    let tmp_name = format!(
+        ".{}.sidekey-{:032x}.tmp",
+        name.to_string_lossy(),
+        rand::random::<u128>()
+    );
+    let fd = create_private(dir, std::ffi::OsStr::new(&tmp_name))?;
+    Ok((tmp_name, fd))
+}
+
+/// Create `name` in `dir` for writing: never an existing file or symlink (`O_EXCL`), and no access for
+/// anyone but sidekey until [`fill`] sets the final owner and mode, whatever the umask.
+pub(super) fn create_private(dir: &OwnedFd, name: &std::ffi::OsStr) -> std::io::Result<OwnedFd> {
+    Ok(openat(
+        dir,
+        name,
         OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::from_bits_truncate(0o600 & mode),
-    )
-    .map_err(|e| OutputError::io(path, "create temporary file", e))?;
-    let result = fill(fd, mode, (uid, gid), bytes).and_then(|()| {
-        renameat(&dir, tmp_name.as_str(), &dir, name)
-            .map_err(|e| ("rename", std::io::Error::from(e)))
-    });
-    if let Err((step, e)) = result {
-        let _ = unlinkat(&dir, tmp_name.as_str(), UnlinkatFlags::NoRemoveDir);
-        return Err(OutputError::io(path, step, e));
+        Mode::S_IRUSR | Mode::S_IWUSR,
+    )?)
+}
+
+/// Put back the configured mode (when `perms` was given: not `keep_mode`) and owner on `file`, the
+/// destination whose bytes are already right, if they were changed from outside.
+pub(super) fn restore(
+    target: &FileTarget,
+    file: &File,
+    found: Meta,
+) -> std::io::Result<WriteOutcome> {
+    let mode_from = (!target.keep_mode && found.mode != target.mode & 0o7777).then_some(found.mode);
+    let owner_off =
+        target.uid.is_some_and(|u| u != found.uid) || target.gid.is_some_and(|g| g != found.gid);
+    let owner_from = owner_off.then_some((found.uid, found.gid));
+    if owner_from.is_some() {
+        fchown(
+            file,
+            target.uid.map(Uid::from_raw),
+            target.gid.map(Gid::from_raw),
+        )?;
     }
-    // The rename is durable only once the directory entry is on disk.
-    let _ = fsync(&dir);
-    Ok(WriteOutcome::Written)
+    // After the chown, which may clear set-id bits; and whenever the owner changed, as a chown by an
+    // unprivileged process does, the mode is set again.
+    if mode_from.is_some() || (owner_from.is_some() && !target.keep_mode) {
+        fchmod(file, Mode::from_bits_truncate(target.mode))?;
+    }
+    if mode_from.is_none() && owner_from.is_none() {
+        return Ok(WriteOutcome::Unchanged);
+    }
+    Ok(WriteOutcome::Restored(Restored {
+        mode_from,
+        owner_from,
+    }))
 }
 
 /// The mode of directories created for a file of mode `file_mode`: the owner's `rwx`, and `r-x` for the
 /// group and others only where the file grants them some access, so a `0640` file is reachable by its group
 /// (Vault Agent creates `0755` directories; a `0600` file gets `0700` ones).
-fn dir_mode(file_mode: u32) -> u32 {
+pub(super) fn dir_mode(file_mode: u32) -> u32 {
     let mut mode = 0o700;
     if file_mode & 0o070 != 0 {
         mode |= 0o050;
@@ -186,32 +295,33 @@ fn dir_mode(file_mode: u32) -> u32 {
 /// [`OutputError`] when the directory cannot be opened or the unlink fails.
 pub fn remove(path: &Path) -> Result<(), OutputError> {
     let (dir_path, name) = split(path)?;
-    let dir = open_dir(dir_path).map_err(|e| OutputError::io(path, "open directory", e))?;
+    let dir = open_dir(path, dir_path, None)?;
     match unlinkat(&dir, name, UnlinkatFlags::NoRemoveDir) {
         Ok(()) | Err(Errno::ENOENT) => Ok(()),
         Err(e) => Err(OutputError::io(path, "remove", e)),
     }
 }
 
-/// Set mode and owner, then write and fsync; mode first so no byte is ever readable with a wider mode.
-fn fill(
+/// Set owner and mode, then write and fsync: owner first, so no one but the final owner and group is
+/// ever granted access, and both before the first byte.
+pub(super) fn fill(
     fd: OwnedFd,
     mode: u32,
     (uid, gid): (Option<u32>, Option<u32>),
     bytes: &[u8],
 ) -> Result<(), (&'static str, std::io::Error)> {
-    fchmod(&fd, Mode::from_bits_truncate(mode)).map_err(|e| ("chmod", e.into()))?;
     if uid.is_some() || gid.is_some() {
         fchown(&fd, uid.map(Uid::from_raw), gid.map(Gid::from_raw))
             .map_err(|e| ("chown", e.into()))?;
     }
+    fchmod(&fd, Mode::from_bits_truncate(mode)).map_err(|e| ("chmod", e.into()))?;
     let mut file = File::from(fd);
     file.write_all(bytes).map_err(|e| ("write", e))?;
     file.sync_all().map_err(|e| ("fsync", e))?;
     Ok(())
 }
 
-fn split(path: &Path) -> Result<(&Path, &std::ffi::OsStr), OutputError> {
+pub(super) fn split(path: &Path) -> Result<(&Path, &std::ffi::OsStr), OutputError> {
     let name = path
         .file_name()
         .ok_or_else(|| OutputError::BadPath(path.to_path_buf()))?;
@@ -228,16 +338,21 @@ pub fn holds(target: &FileTarget, bytes: &[u8]) -> bool {
     let Ok((dir_path, name)) = split(&target.path) else {
         return false;
     };
-    open_dir(dir_path).is_ok_and(|dir| current_content_equals(&dir, name, bytes))
+    open_dir(&target.path, dir_path, None).is_ok_and(|dir| {
+        open_regular(&dir, name).is_some_and(|(f, m)| content_equals(&f, m.len, bytes))
+    })
 }
 
-/// Open a directory; a symlink as its last component is refused.
-fn open_dir(dir: &Path) -> nix::Result<OwnedFd> {
-    nix::fcntl::open(
-        dir,
-        OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY,
-        Mode::empty(),
-    )
+/// Open the directory `dir` of `destination` (see [`super::dir`]).
+pub(super) fn open_dir(
+    destination: &Path,
+    dir: &Path,
+    create: Option<u32>,
+) -> Result<OwnedFd, OutputError> {
+    dir::open(dir, create).map_err(|source| OutputError::Dir {
+        path: destination.to_path_buf(),
+        source,
+    })
 }
 
 /// Whether a file written at `destination` would land on tmpfs/ramfs, judged from the nearest existing
@@ -245,21 +360,23 @@ fn open_dir(dir: &Path) -> nix::Result<OwnedFd> {
 /// reason to create directories.
 pub fn destination_on_memory_fs(destination: &Path) -> Option<bool> {
     let dir = destination.ancestors().skip(1).find(|d| d.is_dir())?;
-    let fd = open_dir(dir).ok()?;
+    let fd = nix::fcntl::open(
+        dir,
+        OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_RDONLY,
+        Mode::empty(),
+    )
+    .ok()?;
     is_memory_fs(&fd).ok()
 }
 
-fn is_memory_fs(dir: &OwnedFd) -> nix::Result<bool> {
+pub(super) fn is_memory_fs(dir: &OwnedFd) -> nix::Result<bool> {
     const RAMFS_MAGIC: i64 = 0x8584_58f6;
     let kind = nix::sys::statfs::fstatfs(dir)?.filesystem_type();
     Ok(kind == nix::sys::statfs::TMPFS_MAGIC || kind.0 == RAMFS_MAGIC)
 }
 
-/// Whether the destination is a regular file holding exactly `bytes` (a symlink never matches).
-fn current_content_equals(dir: &OwnedFd, name: &std::ffi::OsStr, bytes: &[u8]) -> bool {
-    let Some((mut file, len)) = open_regular(dir, name) else {
-        return false;
-    };
+/// Whether `file` (of `len` bytes) holds exactly `bytes`.
+pub(super) fn content_equals(mut file: &File, len: u64, bytes: &[u8]) -> bool {
     if len != bytes.len() as u64 {
         return false;
     }
@@ -270,51 +387,52 @@ fn current_content_equals(dir: &OwnedFd, name: &std::ffi::OsStr, bytes: &[u8]) -
 /// The current content of a delivered file, read the way it was written: through the real directory, never
 /// through a symlink. `None` when there is no regular file there, or it is larger than `max_bytes`.
 ///
+/// A member of an atomic set is read from the current set.
+///
 /// Used by `pkiCert`, which takes a still-valid certificate from its own destination instead of issuing one.
 pub fn read_back(path: &Path, max_bytes: u64) -> Option<zeroize::Zeroizing<Vec<u8>>> {
     let (dir_path, name) = split(path).ok()?;
-    let dir = open_dir(dir_path).ok()?;
-    let (file, len) = open_regular(&dir, name)?;
-    if len > max_bytes {
+    let dir = open_dir(path, dir_path, None).ok()?;
+    let (file, meta) = open_regular(&dir, name).or_else(|| super::set::open_member(&dir, name))?;
+    if meta.len > max_bytes {
         return None;
     }
-    let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(usize::try_from(len).ok()?));
+    let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(usize::try_from(meta.len).ok()?));
     file.take(max_bytes).read_to_end(&mut bytes).ok()?;
     Some(bytes)
 }
 
-/// Mode and owner of a file.
+/// Mode, owner and length of a file.
 #[derive(Clone, Copy)]
-struct Meta {
-    mode: u32,
-    uid: u32,
-    gid: u32,
+pub(super) struct Meta {
+    pub(super) mode: u32,
+    pub(super) uid: u32,
+    pub(super) gid: u32,
+    pub(super) len: u64,
 }
 
-/// The permission bits and owner of the regular file `name` in `dir`, if there is one.
-fn current_meta(dir: &OwnedFd, name: &std::ffi::OsStr) -> Option<Meta> {
+/// Open `name` in `dir` for reading if it is a regular file (never through a symlink, never blocking on
+/// a FIFO planted there); with its permission bits, owner and length.
+pub(super) fn open_regular(dir: &OwnedFd, name: &std::ffi::OsStr) -> Option<(File, Meta)> {
     use std::os::unix::fs::MetadataExt;
-    let (file, _) = open_regular(dir, name)?;
-    let m = file.metadata().ok()?;
-    Some(Meta {
-        mode: m.mode() & 0o7777,
-        uid: m.uid(),
-        gid: m.gid(),
-    })
-}
-
-/// Open `name` in `dir` for reading if it is a regular file (not a symlink); with its length in bytes.
-fn open_regular(dir: &OwnedFd, name: &std::ffi::OsStr) -> Option<(File, u64)> {
     let fd = openat(
         dir,
         name,
-        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
     .ok()?;
     let file = File::from(fd);
     match file.metadata() {
-        Ok(m) if m.is_file() => Some((file, m.len())),
+        Ok(m) if m.is_file() => Some((
+            file,
+            Meta {
+                mode: m.mode() & 0o7777,
+                uid: m.uid(),
+                gid: m.gid(),
+                len: m.len(),
+            },
+        )),
         _ => None,
     }
 }
@@ -341,161 +459,4 @@ fn backup(dir: &OwnedFd, name: &std::ffi::OsStr) -> std::io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::os::unix::fs::{PermissionsExt, symlink};
-
-    use super::*;
-
-    fn target(dir: &Path, name: &str) -> FileTarget {
-        FileTarget::new(dir.join(name), 0o400)
-    }
-
-    #[test]
-    fn keep_mode_keeps_what_an_operator_set() {
-        let dir = shm_dir();
-        let mut t = target(dir.path(), "f");
-        t.keep_mode = true;
-        write_atomic(&t, b"one").unwrap();
-        assert_eq!(
-            mode_of(&t.path),
-            0o400,
-            "a new file gets the template's mode"
-        );
-        std::fs::set_permissions(&t.path, std::fs::Permissions::from_mode(0o640)).unwrap();
-        write_atomic(&t, b"two").unwrap();
-        assert_eq!(mode_of(&t.path), 0o640);
-        t.keep_mode = false;
-        write_atomic(&t, b"three").unwrap();
-        assert_eq!(
-            mode_of(&t.path),
-            0o400,
-            "perms given: the template's mode wins"
-        );
-    }
-
-    #[test]
-    fn an_operators_chown_survives_a_rewrite() {
-        use std::os::unix::fs::MetadataExt;
-        if !nix::unistd::geteuid().is_root() {
-            return; // only root can give a file away
-        }
-        let dir = shm_dir();
-        let t = target(dir.path(), "f");
-        write_atomic(&t, b"one").unwrap();
-        std::os::unix::fs::chown(&t.path, Some(65534), Some(65534)).unwrap();
-        write_atomic(&t, b"two").unwrap();
-        let m = std::fs::metadata(&t.path).unwrap();
-        assert_eq!((m.uid(), m.gid()), (65534, 65534));
-    }
-
-    #[test]
-    fn a_backup_keeps_the_old_content_and_the_destination_keeps_its_mode() {
-        let dir = shm_dir();
-        let mut t = target(dir.path(), "f");
-        t.keep_mode = true;
-        t.backup = true;
-        std::fs::write(&t.path, b"old").unwrap();
-        std::fs::set_permissions(&t.path, std::fs::Permissions::from_mode(0o640)).unwrap();
-        write_atomic(&t, b"new").unwrap();
-        assert_eq!(std::fs::read(&t.path).unwrap(), b"new");
-        assert_eq!(
-            mode_of(&t.path),
-            0o640,
-            "the operator's mode survives a backup"
-        );
-        let bak = dir.path().join("f.bak");
-        assert_eq!(std::fs::read(&bak).unwrap(), b"old");
-        write_atomic(&t, b"newer").unwrap();
-        assert_eq!(
-            std::fs::read(&bak).unwrap(),
-            b"new",
-            "the previous backup is replaced"
-        );
-    }
-
-    fn mode_of(p: &Path) -> u32 {
-        std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
-    }
-
-    #[test]
-    fn created_directories_open_only_to_those_the_file_is_for() {
-        assert_eq!(dir_mode(0o600), 0o700);
-        assert_eq!(dir_mode(0o400), 0o700);
-        assert_eq!(dir_mode(0o640), 0o750);
-        assert_eq!(dir_mode(0o644), 0o755);
-        assert_eq!(dir_mode(0o604), 0o705);
-    }
-
-    fn shm_dir() -> tempfile::TempDir {
-        tempfile::Builder::new()
-            .prefix("sidekey-out-")
-            .tempdir_in("/dev/shm")
-            .unwrap()
-    }
-
-    #[test]
-    fn writes_with_final_mode_and_skips_unchanged() {
-        let d = shm_dir();
-        let t = target(d.path(), "a/b/secret.txt");
-        assert_eq!(write_atomic(&t, b"one").unwrap(), WriteOutcome::Written);
-        let meta = std::fs::metadata(&t.path).unwrap();
-        assert_eq!(meta.permissions().mode() & 0o777, 0o400);
-        assert_eq!(std::fs::read(&t.path).unwrap(), b"one");
-        assert_eq!(write_atomic(&t, b"one").unwrap(), WriteOutcome::Unchanged);
-        assert_eq!(write_atomic(&t, b"two").unwrap(), WriteOutcome::Written);
-        assert_eq!(std::fs::read(&t.path).unwrap(), b"two");
-        let leftovers: Vec<_> = std::fs::read_dir(d.path().join("a/b")).unwrap().collect();
-        assert_eq!(leftovers.len(), 1, "no temporary file may remain");
-    }
-
-    #[test]
-    fn replaces_a_symlink_instead_of_following_it() {
-        let d = shm_dir();
-        let victim = d.path().join("victim");
-        std::fs::write(&victim, b"keep").unwrap();
-        symlink(&victim, d.path().join("out")).unwrap();
-        write_atomic(&target(d.path(), "out"), b"secret").unwrap();
-        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
-        assert!(
-            !std::fs::symlink_metadata(d.path().join("out"))
-                .unwrap()
-                .file_type()
-                .is_symlink()
-        );
-    }
-
-    #[test]
-    fn refuses_a_symlinked_directory() {
-        let d = shm_dir();
-        std::fs::create_dir(d.path().join("real")).unwrap();
-        symlink(d.path().join("real"), d.path().join("link")).unwrap();
-        let err = write_atomic(&target(d.path(), "link/out"), b"x").unwrap_err();
-        assert!(
-            matches!(
-                err,
-                OutputError::Io {
-                    step: "open directory",
-                    ..
-                }
-            ),
-            "{err}"
-        );
-        assert!(!d.path().join("real/out").exists());
-    }
-
-    #[test]
-    fn refuses_non_tmpfs_unless_allowed() {
-        let d = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
-        let mut t = target(d.path(), "out");
-        if is_memory_fs(&open_dir(d.path()).unwrap()).unwrap() {
-            return; // the checkout itself is on tmpfs: nothing to prove here
-        }
-        assert!(matches!(
-            write_atomic(&t, b"x"),
-            Err(OutputError::NotTmpfs(_))
-        ));
-        assert!(!t.path.exists());
-        t.allow_non_tmpfs = true;
-        assert_eq!(write_atomic(&t, b"x").unwrap(), WriteOutcome::Written);
-    }
-}
+mod tests;

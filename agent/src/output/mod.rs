@@ -5,7 +5,9 @@
 //! - `sink`: token sinks: what each holds, its value as Vault Agent writes it (encrypted when asked).
 //! - `dh`: the curve25519 + AES-GCM envelope of encrypted sinks (Vault Agent's `dhutil` format).
 //! - `failure`: typed delivery failures (which output, which step, transient or not).
-//! - `file`: atomic, symlink-safe, mode-first file writes.
+//! - `file`: atomic, symlink-safe, mode-first file writes; configured mode and owner restored.
+//! - `dir`: destination directories opened without following a symlink swapped in later.
+//! - `set`: atomic sets (`atomic_set`): files switched together in kubelet's `..data` layout.
 //! - `side`: the files a template's `writeToFile` calls asked for.
 //! - `command`: the template's `command`, in its own process group, with a timeout.
 //! - `env`: the exec'd child's environment.
@@ -13,9 +15,11 @@
 pub mod command;
 pub mod deliver;
 pub mod dh;
+pub mod dir;
 pub mod env;
 pub mod failure;
 pub mod file;
+mod set;
 mod side;
 pub mod sink;
 

@@ -80,6 +80,7 @@ pub(super) fn write_all(
         };
         match write_atomic(&target, &content) {
             Ok(WriteOutcome::Unchanged) => {}
+            Ok(WriteOutcome::Restored(r)) => super::deliver::note_restored(auditor, shown, r),
             Ok(WriteOutcome::Written) => {
                 auditor.record(
                     Record::new(EventKind::OutputWrite, crate::audit::Outcome::Success)

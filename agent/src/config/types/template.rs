@@ -52,6 +52,9 @@ pub struct TemplateConfig {
     pub backup: bool,
     /// `allow_non_tmpfs` (sidekey): allow a destination that is not on tmpfs/ramfs.
     pub allow_non_tmpfs: bool,
+    /// `atomic_set` (sidekey): the templates with it whose destinations share a directory are switched
+    /// together, in kubelet's `..data` layout (docs/files.md).
+    pub atomic_set: bool,
     /// `function_denylist`: template functions that may not be used.
     pub function_denylist: Vec<String>,
     /// The workload whose token reads the template's secrets (a `template` inside `workload "NAME"`);

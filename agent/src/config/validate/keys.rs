@@ -209,8 +209,9 @@ const BLOCKS: &[Block] = &[
             "sandbox_path",
             "allow_non_tmpfs",
             "allow_write_to_file",
+            "atomic_set",
         ],
-        &["allow_non_tmpfs", "allow_write_to_file"],
+        &["allow_non_tmpfs", "allow_write_to_file", "atomic_set"],
     ),
     // consul-template's keys here, read or not: a key of the block itself must not be sent elsewhere (its
     // `splay` is not the top-level exec's, its `enabled` not listener.cors's).

@@ -47,6 +47,8 @@ pub(super) fn template(
         (None, None) => Vec::new(),
     };
     let perms = s.get("perms", Field::mode)?;
+    let backup = s.get("backup", Field::bool)?.unwrap_or(false);
+    let atomic_set = atomic_set(&mut s, &destination, backup)?;
     let config = TemplateConfig {
         source,
         destination,
@@ -62,8 +64,9 @@ pub(super) fn template(
         left_delimiter,
         right_delimiter,
         wait,
-        backup: s.get("backup", Field::bool)?.unwrap_or(false),
+        backup,
         allow_non_tmpfs: s.get("allow_non_tmpfs", Field::bool)?.unwrap_or(false),
+        atomic_set,
         function_denylist: denylist,
         workload: None,
     };
@@ -80,6 +83,33 @@ pub(super) fn template(
         "sidekey does not confine the file function to a directory; to forbid it, write function_denylist = [\"file\"]",
     )])?;
     Ok(config)
+}
+
+/// `atomic_set` (sidekey): the destination's file name must not be one the `..data` layout uses, and
+/// there is no `.bak` in that layout.
+fn atomic_set(
+    s: &mut Section<'_>,
+    destination: &std::path::Path,
+    backup: bool,
+) -> Result<bool, Problem> {
+    let Some(f) = s.field("atomic_set")? else {
+        return Ok(false);
+    };
+    if !f.bool()? {
+        return Ok(false);
+    }
+    if backup {
+        return Err(f.problem(
+            "atomic_set and backup cannot be combined: a set keeps no .bak file (the previous set is removed once the new one is in place)",
+        ));
+    }
+    let name = destination.file_name().map(|n| n.to_string_lossy());
+    if name.as_deref().is_none_or(|n| n.starts_with("..")) {
+        return Err(f.problem(format!(
+            "atomic_set: destination {destination:?} must end in a file name that does not start with \"..\" (those names hold the set's directories)"
+        )));
+    }
+    Ok(true)
 }
 
 /// Read one `env_template "NAME"` block.
