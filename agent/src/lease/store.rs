@@ -241,12 +241,21 @@ impl Store {
     /// A template can route a secret value into a function argument (`{{ .Data.data.password | file }}`) and
     /// from there into an error; this is the last line before such a message reaches logs and audit events.
     /// Values shorter than [`MIN_SCRUBBED`] bytes are left alone: they would garble messages, not hide much.
+    ///
+    /// Numbers count as values too (a PIN stored as a JSON number), and so does each line of a multi-line
+    /// value (a message may quote one line of a PEM key).
     pub fn scrub(&self, text: &str) -> String {
         let mut out = text.to_string();
+        let mut hide = |v: &str| {
+            if v.len() >= MIN_SCRUBBED && out.contains(v) {
+                out = out.replace(v, "[REDACTED]");
+            }
+        };
         for e in self.entries.values() {
-            for_each_string(&e.fetched.secret.data.0, &mut |v| {
-                if v.len() >= MIN_SCRUBBED && out.contains(v) {
-                    out = out.replace(v, "[REDACTED]");
+            for_each_leaf(&e.fetched.secret.data.0, &mut |v| {
+                hide(v);
+                if v.contains('\n') {
+                    v.lines().for_each(|l| hide(l.trim()));
                 }
             });
         }
@@ -287,6 +296,16 @@ pub fn cert_time_left(s: &Secret) -> Option<Duration> {
 
 /// The shortest secret value [`Store::scrub`] and [`RenderContext::is_secret_value`] look for, in bytes.
 pub const MIN_SCRUBBED: usize = 4;
+
+/// Call `f` with every string and number leaf of a JSON value (numbers as their JSON text).
+fn for_each_leaf(v: &serde_json::Value, f: &mut impl FnMut(&str)) {
+    match v {
+        serde_json::Value::Number(n) => f(&n.to_string()),
+        serde_json::Value::Array(a) => a.iter().for_each(|v| for_each_leaf(v, f)),
+        serde_json::Value::Object(m) => m.values().for_each(|v| for_each_leaf(v, f)),
+        other => for_each_string(other, f),
+    }
+}
 
 /// Call `f` with every string leaf of a JSON value.
 fn for_each_string(v: &serde_json::Value, f: &mut impl FnMut(&str)) {
