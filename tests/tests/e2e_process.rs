@@ -211,6 +211,11 @@ fn template_commands_get_the_original_umask_and_core_limit() {
                 &out.join("password"),
                 &[&hcl::command(&["sh", "-c", &command])],
             ),
+            hcl::template(
+                PASSWORD,
+                &out.join("made/for/it/password"),
+                &["perms = \"0644\"", "create_dest_dirs = true"],
+            ),
         ]
         .concat(),
     );
@@ -238,5 +243,20 @@ fn template_commands_get_the_original_umask_and_core_limit() {
         std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
         0o600,
         "the destination's mode is sidekey's default, whatever the umask"
+    );
+    // Directories sidekey makes for a destination get the mode its perms imply (0755 beside 0644), not
+    // sidekey's own umask 077.
+    for dir in ["made", "made/for", "made/for/it"] {
+        let meta = std::fs::metadata(out.join(dir)).unwrap();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+            0o755,
+            "{dir}"
+        );
+    }
+    let meta = std::fs::metadata(out.join("made/for/it/password")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+        0o644
     );
 }

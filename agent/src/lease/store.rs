@@ -242,22 +242,18 @@ impl Store {
     /// from there into an error; this is the last line before such a message reaches logs and audit events.
     /// Values shorter than [`MIN_SCRUBBED`] bytes are left alone: they would garble messages, not hide much.
     ///
-    /// Numbers count as values too (a PIN stored as a JSON number), and so does each line of a multi-line
-    /// value (a message may quote one line of a PEM key).
+    /// Numbers count as values too (a PIN stored as a JSON number), and so does any 8-character piece of
+    /// a value (a message may quote one line of a PEM key, or a number printed as a float): see
+    /// [`crate::template::scrub`].
     pub fn scrub(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        let mut hide = |v: &str| {
-            if v.len() >= MIN_SCRUBBED && out.contains(v) {
-                out = out.replace(v, "[REDACTED]");
-            }
-        };
+        crate::template::scrub::scrub(text, &self.secret_texts())
+    }
+
+    /// Every string and number (as its JSON text) of every stored secret: what [`Store::scrub`] hides.
+    pub fn secret_texts(&self) -> crate::template::scrub::Texts {
+        let mut out = Vec::new();
         for e in self.entries.values() {
-            for_each_leaf(&e.fetched.secret.data.0, &mut |v| {
-                hide(v);
-                if v.contains('\n') {
-                    v.lines().for_each(|l| hide(l.trim()));
-                }
-            });
+            crate::template::scrub::json_texts(&e.fetched.secret.data.0, &mut out);
         }
         out
     }
@@ -295,17 +291,7 @@ pub fn cert_time_left(s: &Secret) -> Option<Duration> {
 }
 
 /// The shortest secret value [`Store::scrub`] and [`RenderContext::is_secret_value`] look for, in bytes.
-pub const MIN_SCRUBBED: usize = 4;
-
-/// Call `f` with every string and number leaf of a JSON value (numbers as their JSON text).
-fn for_each_leaf(v: &serde_json::Value, f: &mut impl FnMut(&str)) {
-    match v {
-        serde_json::Value::Number(n) => f(&n.to_string()),
-        serde_json::Value::Array(a) => a.iter().for_each(|v| for_each_leaf(v, f)),
-        serde_json::Value::Object(m) => m.values().for_each(|v| for_each_leaf(v, f)),
-        other => for_each_string(other, f),
-    }
-}
+pub const MIN_SCRUBBED: usize = crate::template::scrub::MIN_WHOLE;
 
 /// Call `f` with every string leaf of a JSON value.
 fn for_each_string(v: &serde_json::Value, f: &mut impl FnMut(&str)) {

@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -103,11 +103,17 @@ pub fn write_atomic(target: &FileTarget, bytes: &[u8]) -> Result<WriteOutcome, O
     let path = target.path.as_path();
     let (dir_path, name) = split(path)?;
     if target.create_dirs && !dir_path.exists() {
+        // The directories made here get their mode whatever sidekey's umask (077, see runtime::harden).
+        let made: Vec<&Path> = dir_path.ancestors().take_while(|d| !d.exists()).collect();
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(dir_mode(target.mode))
             .create(dir_path)
             .map_err(|e| OutputError::io(path, "create directory", e))?;
+        for d in made {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(dir_mode(target.mode)))
+                .map_err(|e| OutputError::io(path, "chmod directory", e))?;
+        }
     }
     let dir = open_dir(dir_path).map_err(|e| OutputError::io(path, "open directory", e))?;
     if !target.allow_non_tmpfs

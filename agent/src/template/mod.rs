@@ -23,7 +23,7 @@ mod lex;
 mod object;
 mod parse;
 mod print;
-mod scrub;
+pub(crate) mod scrub;
 mod sprintf;
 mod value;
 

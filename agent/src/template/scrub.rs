@@ -8,6 +8,8 @@
 //! characters of it, so a quoted fragment (one line of a PEM key, a snippet around a JSON syntax
 //! error) is caught too.
 
+use zeroize::Zeroizing;
+
 use super::value::Value;
 
 /// The length of the pieces of a value searched for in a message: any run of this many characters that
@@ -16,21 +18,24 @@ pub const WINDOW: usize = 8;
 
 /// Shorter values are replaced only when whole (fragments that short would garble messages, not hide
 /// much); shorter still, not at all (as the secret store's own scrubbing).
-const MIN_WHOLE: usize = 4;
+pub const MIN_WHOLE: usize = 4;
 
 /// What replaces a value (or a run of pieces of one) in a message.
 pub const REDACTED: &str = "[REDACTED]";
 
+/// Secret texts to look for: zeroized when dropped, as they are copies of secrets.
+pub type Texts = Vec<Zeroizing<String>>;
+
 /// The texts a value can show in a message: its strings and numbers, however deep in lists, maps and
 /// secrets. Map keys are left out: they are the template's field names.
-pub fn texts(v: &Value, out: &mut Vec<String>) {
+pub fn texts(v: &Value, out: &mut Texts) {
     match v {
-        Value::Str(s) => out.push(s.as_str().to_owned()),
-        Value::JsonNumber(n) => out.push(n.to_string()),
-        Value::Int(i) | Value::Int64(i) => out.push(i.to_string()),
+        Value::Str(s) => out.push(Zeroizing::new(s.as_str().to_owned())),
+        Value::JsonNumber(n) => out.push(Zeroizing::new(n.to_string())),
+        Value::Int(i) | Value::Int64(i) => out.push(Zeroizing::new(i.to_string())),
         Value::Float(f) => {
-            out.push(f.to_string());
-            out.push(format!("{f:e}"));
+            out.push(Zeroizing::new(f.to_string()));
+            out.push(Zeroizing::new(format!("{f:e}")));
         }
         Value::List(l) | Value::Strings(l) => l.iter().for_each(|v| texts(v, out)),
         Value::Map(m) => m.values().for_each(|v| texts(v, out)),
@@ -40,10 +45,10 @@ pub fn texts(v: &Value, out: &mut Vec<String>) {
 }
 
 /// [`texts`] of a secret's JSON data.
-fn json_texts(v: &serde_json::Value, out: &mut Vec<String>) {
+pub fn json_texts(v: &serde_json::Value, out: &mut Texts) {
     match v {
-        serde_json::Value::String(s) => out.push(s.clone()),
-        serde_json::Value::Number(n) => out.push(n.to_string()),
+        serde_json::Value::String(s) => out.push(Zeroizing::new(s.clone())),
+        serde_json::Value::Number(n) => out.push(Zeroizing::new(n.to_string())),
         serde_json::Value::Array(a) => a.iter().for_each(|v| json_texts(v, out)),
         serde_json::Value::Object(m) => m.values().for_each(|v| json_texts(v, out)),
         serde_json::Value::Null | serde_json::Value::Bool(_) => {}
@@ -52,7 +57,7 @@ fn json_texts(v: &serde_json::Value, out: &mut Vec<String>) {
 
 /// `message` with every one of `texts` (of at least [`MIN_WHOLE`] bytes), and every run of characters
 /// covered by [`WINDOW`]-character pieces of them, replaced by [`REDACTED`].
-pub fn scrub(message: &str, texts: &[String]) -> String {
+pub fn scrub(message: &str, texts: &[Zeroizing<String>]) -> String {
     let mut out = message.to_owned();
     for t in texts {
         if t.len() >= MIN_WHOLE && out.contains(t.as_str()) {
@@ -95,8 +100,8 @@ pub fn scrub(message: &str, texts: &[String]) -> String {
 mod tests {
     use super::*;
 
-    fn s(v: &str) -> Vec<String> {
-        vec![v.to_owned()]
+    fn s(v: &str) -> Texts {
+        vec![Zeroizing::new(v.to_owned())]
     }
 
     #[test]
