@@ -14,16 +14,13 @@
     clippy::disallowed_types
 )]
 
-use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde_json::json;
 use sidekey_tests::background::wait_until;
 use sidekey_tests::hcl;
+use sidekey_tests::notify::NotifySocket;
 use sidekey_tests::setup::str_at;
 use sidekey_tests::{Fixture, Setup, ShmDir, random_hex};
 
@@ -228,61 +225,6 @@ fn templates(out: &Path) -> (String, Vec<PathBuf>) {
     (t, captures.to_vec())
 }
 
-/// A unix datagram socket standing in for systemd's `NOTIFY_SOCKET`; a thread keeps what arrives.
-struct Notify {
-    path: PathBuf,
-    got: Arc<Mutex<Vec<String>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Notify {
-    fn bind() -> Notify {
-        let dir = tempfile::Builder::new()
-            .prefix("sk-sent-")
-            .tempdir()
-            .unwrap();
-        let path = dir.path().join("notify.sock");
-        let sock = UnixDatagram::bind(&path).unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        let got = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (g, st) = (got.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            let mut buf = vec![0u8; 64 * 1024];
-            while !st.load(Ordering::Relaxed) {
-                if let Ok(n) = sock.recv(&mut buf) {
-                    g.lock()
-                        .unwrap()
-                        .push(String::from_utf8_lossy(&buf[..n]).into_owned());
-                }
-            }
-        });
-        Notify {
-            path,
-            got,
-            stop,
-            thread: Some(thread),
-            _dir: dir,
-        }
-    }
-
-    fn text(&self) -> String {
-        self.got.lock().unwrap().join("\n")
-    }
-}
-
-impl Drop for Notify {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 /// Every `WINDOW`-character piece of `secret` found in `text`, with where (for the failure message).
 fn leaks(text: &str, secret: &str) -> Vec<String> {
     let chars: Vec<char> = secret.chars().collect();
@@ -378,12 +320,12 @@ fn no_secret_piece_reaches_logs_audit_status_or_metrics_whatever_function_fails(
         ]
         .concat(),
     );
-    let notify = Notify::bind();
+    let notify = NotifySocket::bind(&[]);
     let mut agent = fx
         .agent()
         .args(["run", "-c"])
         .arg(&cfg)
-        .env("NOTIFY_SOCKET", &notify.path)
+        .env("NOTIFY_SOCKET", notify.path())
         .env("SIDEKEY_LOG", "debug")
         .start();
     // The first pass is over when the failing command has failed and the captures are written.
@@ -430,7 +372,15 @@ fn no_secret_piece_reaches_logs_audit_status_or_metrics_whatever_function_fails(
             ("stderr", stderr),
             ("log_file", read(&logs.join("sidekey.log"))),
             ("audit", read(&logs.join("audit.log"))),
-            ("NOTIFY_SOCKET", notify.text()),
+            (
+                "NOTIFY_SOCKET",
+                notify
+                    .notes()
+                    .into_iter()
+                    .map(|n| n.text)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
             ("/metrics", metrics),
         ],
         &secrets,
