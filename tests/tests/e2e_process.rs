@@ -61,6 +61,16 @@ fn core_line_soft(limits: &str) -> String {
         .to_owned()
 }
 
+/// `VmLck` of `pid` in kB: memory `mlockall` has locked (pages are locked as they are touched).
+fn locked_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmLck:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmLck in:\n{status}"))
+}
+
 /// Poll `path` (≤ 10 s) until it is not empty; its trimmed content.
 fn wait_file(path: &Path) -> String {
     let mut s = String::new();
@@ -142,6 +152,14 @@ fn another_process_of_the_same_user_cannot_read_sidekeys_environment() {
         "expected EACCES, got: {err}"
     );
     assert_eq!(core_soft(pid), "0", "sidekey may dump core");
+    // Without CAP_IPC_LOCK and with the usual small RLIMIT_MEMLOCK, locking everything could make
+    // allocations fail: memory stays unlocked, and one line says so.
+    assert_eq!(locked_kb(pid), 0);
+    assert!(
+        agent.stderr().contains("memory is not locked"),
+        "{}",
+        agent.stderr()
+    );
 }
 
 #[test]
@@ -182,6 +200,8 @@ fn the_exec_child_gets_the_original_umask_and_core_limit_and_no_secret_in_argv()
         "the child's core limit"
     );
     assert_eq!(core_soft(agent.pid()), "0", "sidekey may dump core");
+    // As root (CAP_IPC_LOCK), memory is locked.
+    assert!(locked_kb(agent.pid()) > 0, "sidekey's memory is not locked");
     let sleeper = child_of(&agent);
     for pid in [agent.pid(), sleeper] {
         let argv = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
@@ -206,6 +226,8 @@ fn template_commands_get_the_original_umask_and_core_limit() {
     let cfg = fx.write_config(
         &[
             hcl::vault(&fx.addr()),
+            // Vault Agent's switch: memory is not locked.
+            "disable_mlock = true\n".to_owned(),
             hcl::template(
                 PASSWORD,
                 &out.join("password"),
@@ -232,6 +254,10 @@ fn template_commands_get_the_original_umask_and_core_limit() {
         .start();
     let (code, _, stderr) = agent.finish(Duration::from_secs(10));
     assert_eq!(code, 0, "{stderr}");
+    assert!(
+        !stderr.contains("disable_mlock") && !stderr.contains("memory is not locked"),
+        "disable_mlock is served, silently: {stderr}"
+    );
     assert_eq!(wait_file(&mask), "0002", "the command's umask");
     assert_ne!(
         core_line_soft(&wait_file(&inner)),
