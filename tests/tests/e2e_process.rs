@@ -286,3 +286,38 @@ fn template_commands_get_the_original_umask_and_core_limit() {
         0o644
     );
 }
+
+#[test]
+fn a_handed_over_child_gets_the_original_umask_and_core_limit() {
+    let fx = Setup::new().start();
+    let out = ShmDir::new();
+    let cfg = env_config(&fx);
+    let (outer, inner, mask) = (out.join("outer"), out.join("inner"), out.join("umask"));
+    let child = format!(
+        "umask > {m}; grep 'Max core' /proc/self/limits > {i}",
+        m = mask.display(),
+        i = inner.display()
+    );
+    // `--no-supervise`: sidekey execs the child in its own place.
+    let script = format!(
+        "umask 0007; ulimit -c 1024; grep 'Max core' /proc/self/limits > {o}; exec \"$0\" exec --no-supervise -c {c} -- sh -c \"$1\"",
+        o = outer.display(),
+        c = cfg.display()
+    );
+    let mut agent = Background::command("sh")
+        .clean_env()
+        .env("BAO_ADDR", fx.addr())
+        .env("BAO_TOKEN", fx.bao.root_token())
+        .args(["-c", &script])
+        .arg(sidekey_bin())
+        .arg(&child)
+        .start();
+    let (code, _, stderr) = agent.finish(Duration::from_secs(10));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(wait_file(&mask), "0007", "the child's umask");
+    assert_eq!(
+        core_line_soft(&wait_file(&inner)),
+        core_line_soft(&wait_file(&outer)),
+        "the child's core limit"
+    );
+}
