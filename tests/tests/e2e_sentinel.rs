@@ -250,8 +250,7 @@ fn leaks(text: &str, secret: &str) -> Vec<String> {
     found
 }
 
-/// Pieces of PEM armour and base64 lines of a key are searched line by line (the `-----BEGIN` header
-/// is not secret; its body is).
+/// The lines of a PEM key's body, each searched on its own (the `-----BEGIN` armour is not secret).
 fn secret_parts(value: &str) -> Vec<String> {
     value
         .lines()
@@ -350,8 +349,11 @@ fn no_secret_piece_reaches_logs_audit_status_or_metrics_whatever_function_fails(
     for c in &captures {
         let v = read(c);
         assert!(!v.is_empty(), "{} is empty", c.display());
-        secrets.extend(secret_parts(&v));
-        secrets.push(v);
+        if v.starts_with("-----") {
+            secrets.extend(secret_parts(&v));
+        } else {
+            secrets.push(v);
+        }
     }
     // Every (use, kind) ran: its destination was written, or its failure was reported.
     for (i, _) in USES.iter().enumerate() {
