@@ -1,5 +1,6 @@
 //! Process hardening at start (issue 16): no core dumps, no same-uid `ptrace` or `/proc/<pid>/environ`
-//! reading, `umask 077` for sidekey's own files, and memory locked when that cannot starve allocations.
+//! reading, `umask 077` for sidekey's own files, panics reported without their message, and memory
+//! locked when that cannot starve allocations.
 //!
 //! The settings a child would inherit (umask, core limit) are saved first: the exec child and template
 //! `command`s get them back before they exec (see `exec::sys::restore_original`), so the wrapper stays
@@ -50,6 +51,19 @@ pub fn harden() {
     };
     let umask = umask(Mode::from_bits_truncate(0o077));
     let _ = STATE.set((Original { umask, core }, failed));
+    std::panic::set_hook(Box::new(panic_without_payload));
+}
+
+/// A panic is reported by where it happened, never by its message: Rust's own messages quote the data
+/// they failed on (a string sliced inside a character is printed whole), and that may be a secret.
+fn panic_without_payload(info: &std::panic::PanicHookInfo<'_>) {
+    let at = info
+        .location()
+        .map_or_else(String::new, |l| format!(" at {}:{}", l.file(), l.line()));
+    // The log may not be up (or may be what failed): stderr directly.
+    eprintln!(
+        "sidekey: internal error (panic){at}; its message is withheld, as it may quote a secret"
+    );
 }
 
 /// The umask and core limit the process started with (the current ones if [`harden`] has not run).
