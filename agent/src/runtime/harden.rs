@@ -60,10 +60,9 @@ fn panic_without_payload(info: &std::panic::PanicHookInfo<'_>) {
     let at = info
         .location()
         .map_or_else(String::new, |l| format!(" at {}:{}", l.file(), l.line()));
-    // The log may not be up (or may be what failed): stderr directly.
-    eprintln!(
-        "sidekey: internal error (panic){at}; its message is withheld, as it may quote a secret"
-    );
+    // The log may not be up (or may be what failed): stderr directly. "panicked", as Rust says it, so
+    // whoever looks for panics in the output still finds them.
+    eprintln!("sidekey: panicked{at} (the message is withheld: it may quote a secret)");
 }
 
 /// The umask and core limit the process started with (the current ones if [`harden`] has not run).
