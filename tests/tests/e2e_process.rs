@@ -82,6 +82,50 @@ fn wait_file(path: &Path) -> String {
     s.trim().to_owned()
 }
 
+/// Where an exec child reports the umask and core limit it got (`mask`, `inner`), and where the shell
+/// that started sidekey recorded its own core limit (`outer`).
+struct Reports {
+    outer: std::path::PathBuf,
+    inner: std::path::PathBuf,
+    mask: std::path::PathBuf,
+}
+
+/// `sh` sets `umask` and `ulimit -c core`, records its core line, then execs `sidekey exec FLAGS -c CFG
+/// -- sh -c CHILD`, where the child reports what it got and then runs `then`.
+fn exec_via_shell(
+    fx: &Fixture,
+    out: &ShmDir,
+    (umask, core): (&str, u32),
+    flags: &str,
+    then: &str,
+) -> (Background, Reports) {
+    let cfg = env_config(fx);
+    let r = Reports {
+        outer: out.join("outer"),
+        inner: out.join("inner"),
+        mask: out.join("umask"),
+    };
+    let child = format!(
+        "umask > {m}; grep 'Max core' /proc/self/limits > {i}; {then}",
+        m = r.mask.display(),
+        i = r.inner.display()
+    );
+    let script = format!(
+        "umask {umask}; ulimit -c {core}; grep 'Max core' /proc/self/limits > {o}; exec \"$0\" exec {flags} -c {c} -- sh -c \"$1\"",
+        o = r.outer.display(),
+        c = cfg.display()
+    );
+    let agent = Background::command("sh")
+        .clean_env()
+        .env("BAO_ADDR", fx.addr())
+        .env("BAO_TOKEN", fx.bao.root_token())
+        .args(["-c", &script])
+        .arg(sidekey_bin())
+        .arg(&child)
+        .start();
+    (agent, r)
+}
+
 fn env_config(fx: &Fixture) -> std::path::PathBuf {
     fx.write_config(
         &[
@@ -166,36 +210,16 @@ fn another_process_of_the_same_user_cannot_read_sidekeys_environment() {
 fn the_exec_child_gets_the_original_umask_and_core_limit_and_no_secret_in_argv() {
     let fx = Setup::new().start();
     let out = ShmDir::new();
-    let cfg = env_config(&fx);
-    let (outer, inner, mask) = (out.join("outer"), out.join("inner"), out.join("umask"));
     // The child reports what it got, then stays up so its argv can be read.
-    let child = format!(
-        "umask > {m}; grep 'Max core' /proc/self/limits > {i}; exec sleep 30",
-        m = mask.display(),
-        i = inner.display()
-    );
-    // The shell that starts sidekey sets what sidekey must pass on, and records its own core line.
-    let script = format!(
-        "umask 0027; ulimit -c 2048; grep 'Max core' /proc/self/limits > {o}; exec \"$0\" exec -c {c} -- sh -c \"$1\"",
-        o = outer.display(),
-        c = cfg.display()
-    );
-    let agent = Background::command("sh")
-        .clean_env()
-        .env("BAO_ADDR", fx.addr())
-        .env("BAO_TOKEN", fx.bao.root_token())
-        .args(["-c", &script])
-        .arg(sidekey_bin())
-        .arg(&child)
-        .start();
-    assert_eq!(wait_file(&mask), "0027", "the child's umask");
-    let outer_soft = core_line_soft(&wait_file(&outer));
+    let (agent, r) = exec_via_shell(&fx, &out, ("0027", 2048), "", "exec sleep 30");
+    assert_eq!(wait_file(&r.mask), "0027", "the child's umask");
+    let outer_soft = core_line_soft(&wait_file(&r.outer));
     assert_ne!(
         outer_soft, "0",
         "the test must start sidekey with core dumps allowed"
     );
     assert_eq!(
-        core_line_soft(&wait_file(&inner)),
+        core_line_soft(&wait_file(&r.inner)),
         outer_soft,
         "the child's core limit"
     );
@@ -291,33 +315,14 @@ fn template_commands_get_the_original_umask_and_core_limit() {
 fn a_handed_over_child_gets_the_original_umask_and_core_limit() {
     let fx = Setup::new().start();
     let out = ShmDir::new();
-    let cfg = env_config(&fx);
-    let (outer, inner, mask) = (out.join("outer"), out.join("inner"), out.join("umask"));
-    let child = format!(
-        "umask > {m}; grep 'Max core' /proc/self/limits > {i}",
-        m = mask.display(),
-        i = inner.display()
-    );
     // `--no-supervise`: sidekey execs the child in its own place.
-    let script = format!(
-        "umask 0007; ulimit -c 1024; grep 'Max core' /proc/self/limits > {o}; exec \"$0\" exec --no-supervise -c {c} -- sh -c \"$1\"",
-        o = outer.display(),
-        c = cfg.display()
-    );
-    let mut agent = Background::command("sh")
-        .clean_env()
-        .env("BAO_ADDR", fx.addr())
-        .env("BAO_TOKEN", fx.bao.root_token())
-        .args(["-c", &script])
-        .arg(sidekey_bin())
-        .arg(&child)
-        .start();
+    let (mut agent, r) = exec_via_shell(&fx, &out, ("0007", 1024), "--no-supervise", "true");
     let (code, _, stderr) = agent.finish(Duration::from_secs(10));
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(wait_file(&mask), "0007", "the child's umask");
+    assert_eq!(wait_file(&r.mask), "0007", "the child's umask");
     assert_eq!(
-        core_line_soft(&wait_file(&inner)),
-        core_line_soft(&wait_file(&outer)),
+        core_line_soft(&wait_file(&r.inner)),
+        core_line_soft(&wait_file(&r.outer)),
         "the child's core limit"
     );
 }
