@@ -121,6 +121,8 @@ enum ReportFormat {
 
 /// Run the command line; returns the process exit code.
 pub fn main() -> i32 {
+    // Before anything is read: the environment may already hold a token.
+    crate::runtime::harden::harden();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -199,6 +201,7 @@ pub fn main() -> i32 {
             };
             let source = config_source(config.config.clone(), env.clone());
             log_warnings(&cfg);
+            crate::runtime::harden::lock_memory(cfg.disable_mlock);
             // A config with an `exec` stanza that names a command is Vault Agent's process supervisor
             // mode: `bao agent -config=FILE` starts that child, so `sidekey run -c FILE` does too.
             let supervise = cfg
@@ -251,6 +254,7 @@ pub fn main() -> i32 {
                 }
             };
             log_warnings(&cfg);
+            crate::runtime::harden::lock_memory(cfg.disable_mlock);
             let argv = if command.is_empty() {
                 cfg.exec
                     .as_ref()

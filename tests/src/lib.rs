@@ -28,6 +28,7 @@
 //! - [`proxy`]: a loopback TCP proxy that can cut the backend off and counts connections.
 //! - [`audit`]: reading sidekey's own audit file (JSON lines), its times, and `sidekey audit verify`.
 //! - [`memory`]: a process's resident memory (`VmRSS`, `RssAnon`), read once or as a steady median.
+//! - [`notify`]: a socket standing in for systemd's `NOTIFY_SOCKET`, collecting what sidekey sends.
 //! - [`users`]: local users a test runs callers as, removed when the test ends.
 
 // Test-only code: a failed expectation is a failed test, so `expect`/`panic!` with a message is the
@@ -49,6 +50,7 @@ pub mod compat;
 pub mod hcl;
 pub mod jwt;
 pub mod memory;
+pub mod notify;
 pub mod ports;
 pub mod postgres;
 pub mod process;

@@ -180,7 +180,14 @@ impl Spool {
             self.acked = 0;
         }
         let tmp = PathBuf::from(format!("{}.tmp", self.offset_path.display()));
-        std::fs::write(&tmp, format!("{}\n", self.acked)).map_err(err)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(err)?;
+        std::io::Write::write_all(&mut f, format!("{}\n", self.acked).as_bytes()).map_err(err)?;
         std::fs::rename(&tmp, &self.offset_path).map_err(err)?;
         Ok(())
     }

@@ -103,6 +103,7 @@ struct Merged {
     template_config: Option<Origin>,
     exit_after_auth: Option<Origin>,
     pid_file: Option<Origin>,
+    disable_mlock: Option<Origin>,
     reload_on_config_change: Option<Origin>,
     lease_check_interval: Option<Origin>,
     audit: Option<Origin>,
@@ -191,6 +192,14 @@ impl Merged {
         }
         if let Some(v) = once(&mut self.pid_file, file, "pid_file", p.pid_file)? {
             c.pid_file = Some(v);
+        }
+        if let Some(v) = once(
+            &mut self.disable_mlock,
+            file,
+            "disable_mlock",
+            p.disable_mlock,
+        )? {
+            c.disable_mlock = v;
         }
         if let Some(v) = once(
             &mut self.reload_on_config_change,

@@ -41,6 +41,8 @@ pub struct Config {
     pub exit_after_auth: bool,
     /// `pid_file`: where to write the agent's pid.
     pub pid_file: Option<PathBuf>,
+    /// `disable_mlock`: do not lock the agent's memory (`mlockall`), as in Vault Agent.
+    pub disable_mlock: bool,
     /// `lease_check_interval` (sidekey): how often the lease engine looks up the token and the leases it
     /// holds, to replace at once what was revoked on the server.
     pub lease_check_interval: LeaseCheck,

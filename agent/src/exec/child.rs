@@ -4,7 +4,6 @@
 
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -20,8 +19,9 @@ use crate::config::ExecConfig;
 use crate::lease::EnvMap;
 use crate::output::env::child_env;
 
-/// The mode a new `child_process_stdout` / `child_process_stderr` file gets (before the umask): Vault
-/// Agent's, so a log shipper running as another user can read the child's output as it does there.
+/// The mode a new `child_process_stdout` / `child_process_stderr` file gets, less the umask sidekey
+/// started with: Vault Agent's, so a log shipper running as another user can read the child's output as
+/// it does there.
 const OUTPUT_MODE: u32 = 0o644;
 
 /// The files the child's stdout and stderr are appended to; `None`: inherited from sidekey. Opened once,
@@ -43,11 +43,8 @@ impl ChildOutput {
         let open = |key: &'static str, path: &Option<PathBuf>| {
             path.as_ref()
                 .map(|p| {
-                    OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .mode(OUTPUT_MODE)
-                        .open(p)
+                    let mode = OUTPUT_MODE & !crate::runtime::harden::original().umask.bits();
+                    crate::runtime::harden::open_with_mode(OpenOptions::new().append(true), p, mode)
                         .map(|f| (p.clone(), Arc::new(f)))
                         .map_err(|source| ExecError::Output {
                             key,
@@ -157,6 +154,7 @@ impl Child {
             }
         }
         sys::die_with_parent(&mut cmd);
+        sys::restore_original(&mut cmd);
         let spawn_err = |source| ExecError::Spawn {
             program: program.clone(),
             source,

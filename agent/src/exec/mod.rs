@@ -31,6 +31,7 @@ use crate::output::env::child_env;
 
 pub use child::ChildOutput;
 pub use supervise::supervise;
+pub use sys::restore_original;
 
 /// How the child is run (the `exec` stanza, resolved).
 #[derive(Clone, Debug)]
@@ -160,6 +161,7 @@ pub fn hand_over(spec: &ExecSpec, inherited: Vec<(OsString, OsString)>, env: &En
     if let Err(e) = spec.output.redirect_own() {
         return e;
     }
+    crate::runtime::harden::restore_own();
     match nix::unistd::execvpe(file, &argv, &envp) {
         Err(e) => ExecError::Spawn {
             program,

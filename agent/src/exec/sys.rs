@@ -1,5 +1,6 @@
 //! The only `unsafe` code in sidekey, kept small so it can be reviewed in one sitting: the child's
-//! pre-exec setup (`PR_SET_PDEATHSIG`) and the signal handlers that queue signal numbers on a pipe.
+//! pre-exec setup (`PR_SET_PDEATHSIG`, the original umask and core limit) and the signal handlers that
+//! queue signal numbers on a pipe.
 //!
 //! Both run where almost nothing is allowed (between fork and exec, and inside a signal handler), so each
 //! uses only async-signal-safe system calls and touches no memory it shares with other threads.
@@ -26,6 +27,32 @@ pub fn die_with_parent(cmd: &mut Command) {
             }
             if libc::getppid() != parent {
                 libc::_exit(127);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Give the child started by `cmd` the umask and core limit sidekey started with (sidekey itself runs
+/// with `umask 077` and no core dumps, see `runtime::harden`), so the child behaves as if started
+/// without the wrapper.
+pub fn restore_original(cmd: &mut Command) {
+    let original = crate::runtime::harden::original();
+    let mask = original.umask.bits();
+    let core = original.core;
+    // SAFETY: the closure runs in the forked child before exec. It calls only umask(2) and setrlimit(2),
+    // which are async-signal-safe; it allocates nothing and reads only the copied `mask` and `core`.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::umask(mask);
+            if let Some((soft, hard)) = core {
+                let limit = libc::rlimit {
+                    rlim_cur: soft,
+                    rlim_max: hard,
+                };
+                if libc::setrlimit(libc::RLIMIT_CORE, &raw const limit) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
             }
             Ok(())
         });

@@ -121,7 +121,9 @@ impl Fetcher {
         &self.client
     }
 
-    /// Fetch `req` with `token`, recording a `secret.read`/`secret.write` event either way.
+    /// Fetch `req` with `token`, recording a `secret.read`/`secret.write` event either way. A template can
+    /// build a path from secret data: `hide` (the secrets already held, see `Store::secret_texts`) is
+    /// taken out of the event's path and error.
     ///
     /// # Errors
     /// [`FetchError`].
@@ -130,6 +132,7 @@ impl Fetcher {
         req: &SecretRequest,
         token: &SecretString,
         identity: &Identity,
+        hide: &[zeroize::Zeroizing<String>],
     ) -> Result<Fetched, FetchError> {
         self.auditor
             .admit(&req.path)
@@ -154,7 +157,7 @@ impl Fetcher {
             EventKind::SecretRead
         };
         let mut meta = SecretMeta {
-            path: api_path.clone(),
+            path: crate::template::scrub::scrub(&api_path, hide),
             mount_type: mount.as_ref().map(|m| m.kind.clone()),
             ..SecretMeta::default()
         };
@@ -169,6 +172,9 @@ impl Fetcher {
             .secret(meta)
             .node(self.client.node());
         record.caller.clone_from(&self.caller);
+        record.error = record
+            .error
+            .map(|e| crate::template::scrub::scrub(&e, hide));
         self.auditor.record(record);
         let secret = result?;
         Ok(Fetched {

@@ -46,7 +46,9 @@ pub async fn render_once(
         if wanted.is_empty() {
             return rendered;
         }
-        let results = fetch_each(fetcher, &wanted, token, identity, &RetryPolicy::ONCE).await;
+        let hide = store.secret_texts();
+        let results =
+            fetch_each(fetcher, &wanted, token, identity, &RetryPolicy::ONCE, &hide).await;
         for (req, r) in wanted.into_iter().zip(results) {
             match r {
                 Ok(f) => {

@@ -256,6 +256,7 @@ impl Engine {
             &token.secret,
             &token.identity,
             &self.retry,
+            &self.store.secret_texts(),
         )
         .await
     }
@@ -295,25 +296,35 @@ impl Engine {
 
 /// Fetch `reqs` concurrently with `token` (bounded by the client's in-flight cap), each retried by
 /// `retry` while its failure is transient.
+///
+/// `hide` (the secrets already held) is taken out of what is logged and audited: a template may build a
+/// request from secret data.
 pub(super) async fn fetch_each(
     fetcher: &Fetcher,
     reqs: &[SecretRequest],
     token: &SecretString,
     identity: &Identity,
     retry: &RetryPolicy,
+    hide: &[zeroize::Zeroizing<String>],
 ) -> Vec<Result<Fetched, FetchError>> {
     let policy = retry.delays();
     join_all(reqs.iter().map(|req| {
         let policy = policy.clone();
         async move {
-            let fetch = || fetcher.fetch(req, token, identity);
+            let fetch = || fetcher.fetch(req, token, identity, hide);
             fetch
                 .retry(policy)
                 .sleep(tokio::time::sleep)
                 .when(FetchError::is_transient)
-                .notify(
-                    |e, d| tracing::warn!(secret = %req, error = %e, retry_in = ?d, "fetch failed"),
-                )
+                .notify(|e, d| {
+                    let scrub = |t: String| crate::template::scrub::scrub(&t, hide);
+                    tracing::warn!(
+                        secret = %scrub(req.to_string()),
+                        error = %scrub(e.to_string()),
+                        retry_in = ?d,
+                        "fetch failed"
+                    );
+                })
                 .await
         }
     }))

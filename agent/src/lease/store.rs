@@ -241,14 +241,19 @@ impl Store {
     /// A template can route a secret value into a function argument (`{{ .Data.data.password | file }}`) and
     /// from there into an error; this is the last line before such a message reaches logs and audit events.
     /// Values shorter than [`MIN_SCRUBBED`] bytes are left alone: they would garble messages, not hide much.
+    ///
+    /// Numbers count as values too (a PIN stored as a JSON number), and so does any 8-character piece of
+    /// a value (a message may quote one line of a PEM key, or a number printed as a float): see
+    /// [`crate::template::scrub`].
     pub fn scrub(&self, text: &str) -> String {
-        let mut out = text.to_string();
+        crate::template::scrub::scrub(text, &self.secret_texts())
+    }
+
+    /// Every string and number (as its JSON text) of every stored secret: what [`Store::scrub`] hides.
+    pub fn secret_texts(&self) -> crate::template::scrub::Texts {
+        let mut out = Vec::new();
         for e in self.entries.values() {
-            for_each_string(&e.fetched.secret.data.0, &mut |v| {
-                if v.len() >= MIN_SCRUBBED && out.contains(v) {
-                    out = out.replace(v, "[REDACTED]");
-                }
-            });
+            crate::template::scrub::json_texts(&e.fetched.secret.data.0, &mut out);
         }
         out
     }
@@ -286,7 +291,7 @@ pub fn cert_time_left(s: &Secret) -> Option<Duration> {
 }
 
 /// The shortest secret value [`Store::scrub`] and [`RenderContext::is_secret_value`] look for, in bytes.
-pub const MIN_SCRUBBED: usize = 4;
+pub const MIN_SCRUBBED: usize = crate::template::scrub::MIN_WHOLE;
 
 /// Call `f` with every string leaf of a JSON value.
 fn for_each_string(v: &serde_json::Value, f: &mut impl FnMut(&str)) {

@@ -71,6 +71,7 @@ pub async fn run(
         .stdout(std::io::stderr())
         .process_group(0)
         .kill_on_drop(!detached);
+    crate::exec::restore_original(cmd.as_std_mut());
     let mut child = cmd.spawn().map_err(|source| CommandError::Spawn {
         program: program.clone(),
         source,

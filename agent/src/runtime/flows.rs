@@ -294,12 +294,22 @@ pub(super) struct PidFile(Option<std::path::PathBuf>);
 impl PidFile {
     pub(super) fn write(path: Option<&std::path::Path>) -> Self {
         let Some(p) = path else { return Self(None) };
-        if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
+        if let Err(e) = write_pid(p) {
             tracing::error!(path = %p.display(), error = %e, "cannot write pid_file");
             return Self(None);
         }
         Self(Some(p.to_path_buf()))
     }
+}
+
+/// The pid file is replaced (not followed) and always ends up 0644, as Vault Agent writes it, whatever
+/// the umask.
+fn write_pid(p: &std::path::Path) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let mut f = std::fs::File::create(p)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    f.write_all(format!("{}\n", std::process::id()).as_bytes())
 }
 
 impl Drop for PidFile {

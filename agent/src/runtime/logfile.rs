@@ -13,7 +13,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -153,11 +152,7 @@ impl LogFile {
 }
 
 fn open_append(path: &std::path::Path) -> Result<File, String> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(MODE)
-        .open(path)
+    super::harden::open_with_mode(OpenOptions::new().append(true), path, MODE)
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 

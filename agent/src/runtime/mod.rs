@@ -28,6 +28,7 @@ impl EnvSource for ProcessEnv {
 mod evidence;
 mod exit;
 mod flows;
+pub mod harden;
 pub mod logfile;
 mod notify;
 pub mod reaped;

@@ -29,6 +29,23 @@ fn err<T>(pos: Pos, message: impl Into<String>) -> XResult<T> {
     })
 }
 
+/// `message` (a function's error) without what the function was given from data: `vals` are the
+/// evaluated `args` (then, past their end, the value piped in). Literals of the template text are its
+/// author's words and stay.
+fn data_scrub(message: &str, args: &[Arg], vals: &[Value]) -> String {
+    let mut texts = Vec::new();
+    for (i, v) in vals.iter().enumerate() {
+        let literal = matches!(
+            args.get(i),
+            Some(Arg::Str(..) | Arg::Number(..) | Arg::Bool(..) | Arg::Nil(..))
+        );
+        if !literal {
+            super::scrub::texts(v, &mut texts);
+        }
+    }
+    super::scrub::scrub(message, &texts)
+}
+
 /// What a walked list asks of the enclosing `range`.
 enum Flow {
     Normal,
@@ -359,7 +376,10 @@ impl<'a> Exec<'a> {
                 vals.extend(fin);
                 return funcs::scratch_method(s, last, &vals).map_err(|m| ExecError {
                     pos,
-                    message: format!("error calling {last}: {m}"),
+                    message: format!(
+                        "error calling {last}: {}",
+                        data_scrub(&m, &cmd.args[1..], &vals)
+                    ),
                 });
             }
             if let Value::Object(o) = &recv {
@@ -371,7 +391,10 @@ impl<'a> Exec<'a> {
                 return match o.method(last, &vals) {
                     Some(r) => r.map_err(|m| ExecError {
                         pos,
-                        message: format!("error calling {last}: {m}"),
+                        message: format!(
+                            "error calling {last}: {}",
+                            data_scrub(&m, &cmd.args[1..], &vals)
+                        ),
                     }),
                     None => err(pos, format!("{last} is not a method but has arguments")),
                 };
@@ -508,9 +531,13 @@ impl<'a> Exec<'a> {
         }
         vals.extend(fin);
         if name == "executeTemplate" {
-            return self.execute_template(pos, &vals);
+            return self.execute_template(pos, &vals).map_err(|e| ExecError {
+                pos: e.pos,
+                message: data_scrub(&e.message, args, &vals),
+            });
         }
         let out = funcs::call(name, &vals, &mut self.env).map_err(|m| {
+            let m = data_scrub(&m, args, &vals);
             // Some builtins already word their errors as Go does ("error calling index: ...").
             let prefix = format!("error calling {name}: ");
             ExecError {

@@ -14,6 +14,7 @@
 //! - `exec`: the evaluator (dot, variables, `if`/`with`/`range`/`template`, missing keys).
 //! - `print`: Go's `fmt` rules for `%v` and `Sprint`; `sprintf`: Go's `Sprintf` (`printf`).
 //! - `funcs`: Go builtins and consul-template's functions (`secret`, `toJSON`, `split`, …).
+//! - `scrub`: the values a function was given, taken out of its error message.
 
 mod ast;
 mod exec;
@@ -22,6 +23,7 @@ mod lex;
 mod object;
 mod parse;
 mod print;
+pub(crate) mod scrub;
 mod sprintf;
 mod value;
 

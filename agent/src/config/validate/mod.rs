@@ -39,6 +39,7 @@ pub(crate) struct Partial {
     pub template_config: Option<Located<TemplateGlobalConfig>>,
     pub exit_after_auth: Option<Located<bool>>,
     pub pid_file: Option<Located<PathBuf>>,
+    pub disable_mlock: Option<Located<bool>>,
     pub reload_on_config_change: Option<Located<bool>>,
     /// `lease_check_interval`.
     pub lease_check_interval: Option<Located<LeaseCheck>>,
@@ -151,6 +152,7 @@ fn stanzas<'a>(root: &'a Node, notes: &'a Notes) -> Result<Partial, Problem> {
         audit: located(&mut s, "audit", audit::audit)?,
         exit_after_auth: field(&mut s, "exit_after_auth", Field::bool)?,
         pid_file: field(&mut s, "pid_file", Field::path_buf)?,
+        disable_mlock: field(&mut s, "disable_mlock", Field::bool)?,
         reload_on_config_change: field(&mut s, "reload_on_config_change", Field::bool)?,
         lease_check_interval: field(&mut s, "lease_check_interval", lease_check)?,
         lease_state_file,

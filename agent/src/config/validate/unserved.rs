@@ -1,5 +1,5 @@
 //! The keys Vault Agent knows in its stanzas (for did-you-mean and misplaced-key hints), and what sidekey
-//! loads without acting on: `telemetry`, `disable_mlock`, and the listener keys it does not implement
+//! loads without acting on: `telemetry` and the listener keys it does not implement
 //! (`listener` reads the rest).
 //!
 //! Docs and generated configs carry them, so refusing them would make those files unusable; silently
@@ -147,10 +147,6 @@ pub(super) const TELEMETRY: Known = Known {
     blocks: &[],
 };
 
-/// Top-level keys accepted without effect, and why they change nothing that is delivered.
-pub(super) const IGNORED_TOP: &[(&str, &str)] =
-    &[("disable_mlock", "sidekey keeps secrets in zeroized buffers")];
-
 /// The top-level stanzas and keys of this module, each turned into a warning.
 pub(super) fn top(s: &mut Section<'_>, warnings: &mut Vec<Problem>) -> Result<(), Problem> {
     for block in s.blocks("telemetry", Labels::None)? {
@@ -161,11 +157,6 @@ pub(super) fn top(s: &mut Section<'_>, warnings: &mut Vec<Problem>) -> Result<()
             "telemetry: not served: sidekey's metrics are served on listener \"admin\" at /metrics \
              (and on a listener with role = \"metrics_only\")",
         ));
-    }
-    for (key, why) in IGNORED_TOP {
-        if let Some(f) = s.field(key)? {
-            warnings.push(Problem::new(f.line, format!("{key}: ignored: {why}")));
-        }
     }
     Ok(())
 }

@@ -121,8 +121,9 @@ fn num(name: &str, v: &Value) -> Result<Num, String> {
     match v {
         Value::Int(i) | Value::Int64(i) => Ok(Num::I(*i)),
         Value::Float(f) => Ok(Num::F(*f)),
-        // consul-template switches on the reflect kind: json.Number is a string kind, not a number.
-        Value::JsonNumber(n) => Err(format!("{name}: unknown type for {n:?} (json.Number)")),
+        // consul-template switches on the reflect kind: json.Number is a string kind, not a number. Go
+        // quotes the number here; sidekey does not (it may be a secret, e.g. a PIN).
+        Value::JsonNumber(_) => Err(format!("{name}: unknown type for value: json.Number")),
         _ => Err(format!("{name}: unknown type for value: {}", v.type_name())),
     }
 }
