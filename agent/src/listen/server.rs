@@ -382,3 +382,6 @@ async fn connection<S>(
         tracing::debug!(error = %e, "API proxy connection ended");
     }
 }
+
+#[cfg(test)]
+mod tests;

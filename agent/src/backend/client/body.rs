@@ -96,16 +96,14 @@ impl Call<'_> {
     }
 }
 
-/// An error's chain of causes, as text (reqwest's own message alone is vague).
+/// What broke a body off, as its innermost cause says it (`end of file before message length
+/// reached`): the layers above it only repeat that a body could not be read.
 fn causes(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
+    let mut last: &dyn std::error::Error = e;
+    while let Some(inner) = last.source() {
+        last = inner;
     }
-    s
+    last.to_string()
 }
 
 #[cfg(test)]
