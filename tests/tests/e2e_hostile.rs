@@ -8,6 +8,14 @@
 //!   answers a normal request within seconds; a head over the limit gets 431, a body over
 //!   `max_request_size` 413.
 
+// Test code: a failed expectation is a failed test; wall-clock time is what the user sees here.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_types
+)]
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
