@@ -121,8 +121,15 @@ impl Client {
 
     /// A client of the plain-http server at `address` with the default settings (tests).
     #[cfg(test)]
-    #[allow(clippy::unwrap_used)]
     pub fn plain(address: &str) -> Self {
+        Self::plain_with(address, Limits::default())
+    }
+
+    /// A client of the plain-http server at `address` under `limits`, otherwise with the default
+    /// settings (tests).
+    #[cfg(test)]
+    #[allow(clippy::unwrap_used)]
+    pub fn plain_with(address: &str, limits: Limits) -> Self {
         Self::new(&ClientSettings {
             address,
             addresses: &[],
@@ -131,7 +138,7 @@ impl Client {
             max_in_flight: 8,
             auth: Reuse::default(),
             templating: Reuse::default(),
-            limits: Limits::default(),
+            limits,
         })
         .unwrap()
     }

@@ -74,8 +74,18 @@ fn config(origin: &str, dir: &std::path::Path, extra: &str) -> Config {
     crate::config::load(&[&file]).unwrap()
 }
 
-/// Run `cfg` one-shot: how it ended and how long it took on the paused clock.
-async fn once(cfg: Config) -> (Outcome, Duration) {
+/// A one-shot run against a stalling server with `retry { num_retries = n }` (`None`: the defaults): how
+/// it ended, how long it took on the paused clock, and the directory its output would be in.
+async fn stalled_once(num_retries: Option<i64>) -> (Outcome, Duration, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let retry = num_retries.map_or_else(String::new, |n| {
+        format!("  retry {{\n    num_retries = {n}\n  }}\n")
+    });
+    let cfg = config(&stalling_server().await, dir.path(), &retry);
+    assert_eq!(
+        cfg.vault.num_retries,
+        num_retries.and_then(crate::config::VaultConfig::retries_from)
+    );
     let client = Client::for_config(&cfg).unwrap();
     let (files, envs) = crate::lease::jobs::prepare(&cfg).unwrap();
     let mut engine = Engine::new(
@@ -89,16 +99,14 @@ async fn once(cfg: Config) -> (Outcome, Duration) {
     );
     let start = Instant::now();
     let outcome = engine.run(&CancellationToken::new(), Until::Once).await;
-    (outcome, start.elapsed())
+    (outcome, start.elapsed(), dir)
 }
 
 /// With the defaults, four tries of a 60 s request do not fit: the deadline ends the run first, and
 /// nothing was written.
 #[tokio::test(start_paused = true)]
 async fn with_default_settings_a_one_shot_run_ends_within_two_minutes() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(&stalling_server().await, dir.path(), "");
-    let (outcome, took) = once(cfg).await;
+    let (outcome, took, dir) = stalled_once(None).await;
     assert!(
         matches!(outcome, Outcome::Fatal(Fatal::Deadline(d)) if d == ONCE_DEADLINE),
         "{outcome:?}"
@@ -114,14 +122,7 @@ async fn with_default_settings_a_one_shot_run_ends_within_two_minutes() {
 /// However many retries are asked for, the deadline holds.
 #[tokio::test(start_paused = true)]
 async fn retries_that_would_outlast_it_end_at_the_deadline() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(
-        &stalling_server().await,
-        dir.path(),
-        "  retry {\n    num_retries = 1000\n  }\n",
-    );
-    assert_eq!(cfg.vault.num_retries, Some(1000));
-    let (outcome, took) = once(cfg).await;
+    let (outcome, took, _dir) = stalled_once(Some(1000)).await;
     assert!(
         matches!(outcome, Outcome::Fatal(Fatal::Deadline(_))),
         "{outcome:?}"
@@ -135,14 +136,7 @@ async fn retries_that_would_outlast_it_end_at_the_deadline() {
 /// `num_retries = -1`: one try, then the error (no deadline needed).
 #[tokio::test(start_paused = true)]
 async fn no_retries_ends_after_one_try() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(
-        &stalling_server().await,
-        dir.path(),
-        "  retry {\n    num_retries = -1\n  }\n",
-    );
-    assert_eq!(cfg.vault.num_retries, Some(0));
-    let (outcome, took) = once(cfg).await;
+    let (outcome, took, _dir) = stalled_once(Some(-1)).await;
     let Outcome::Delivered(d) = outcome else {
         panic!("{outcome:?}");
     };

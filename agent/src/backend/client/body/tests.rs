@@ -9,9 +9,8 @@ use secrecy::SecretString;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::super::{Client, ClientSettings, Limits, Reuse};
+use super::super::{Client, Limits};
 use crate::backend::BackendError;
-use crate::backend::tls::TlsSettings;
 
 /// What the server does after reading a request's head.
 #[derive(Clone)]
@@ -81,28 +80,15 @@ async fn answer(mut conn: TcpStream, how: Misbehave) {
     let _ = conn.shutdown().await;
 }
 
-fn client(address: &str, timeout: Duration) -> Client {
-    Client::new(&ClientSettings {
-        address,
-        addresses: &[],
-        namespace: None,
-        tls: TlsSettings::default(),
-        max_in_flight: 4,
-        auth: Reuse::default(),
-        templating: Reuse::default(),
-        limits: Limits {
-            timeout,
-            ..Limits::default()
-        },
-    })
-    .unwrap()
-}
-
 /// `GET /v1/secret/data/app` against a server that answers as `how` says.
 async fn read(how: Misbehave, timeout: Duration) -> BackendError {
     let origin = server(how).await;
     let token = SecretString::from("s.body-test".to_string());
-    match client(&origin, timeout)
+    let limits = Limits {
+        timeout,
+        ..Limits::default()
+    };
+    match Client::plain_with(&origin, limits)
         .read(&token, "secret/data/app")
         .await
     {
