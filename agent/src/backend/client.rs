@@ -310,6 +310,9 @@ impl Client {
     ) -> Result<Option<RawResponse>, BackendError> {
         let path = path.trim_start_matches('/');
         let url = format!("{}/v1/{}", self.nodes[i], path);
+        // Errors name the path, but never a token written into it.
+        let shown = super::loggable_path(path);
+        let path: &str = &shown;
         let mut headers = HeaderMap::new();
         if let Some(t) = token {
             let mut v = HeaderValue::from_str(t.expose_secret()).map_err(|_| {

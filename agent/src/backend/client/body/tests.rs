@@ -222,3 +222,19 @@ async fn a_hostile_content_type_is_not_written_into_the_message() {
     );
     assert!(!text.contains("SENTINEL"), "{text}");
 }
+
+#[tokio::test]
+async fn a_token_in_the_path_is_not_in_the_error() {
+    let origin = server(response("500 Internal Server Error", "text/plain", "")).await;
+    let token = SecretString::from("s.body-test".to_string());
+    let e = Client::plain(&origin)
+        .read(&token, "auth/token/lookup/s.SENTINEL-token")
+        .await
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.starts_with("GET /v1/auth/token/lookup/<token>: HTTP 500"),
+        "{text}"
+    );
+    assert!(!text.contains("SENTINEL"), "{text}");
+}
