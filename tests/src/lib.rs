@@ -17,6 +17,7 @@
 //! - [`cluster`]: a real OpenBao Raft cluster of `n` nodes on loopback: start, kill, stop, restart, seal,
 //!   unseal nodes, find the leader.
 //! - [`postgres`]: a private PostgreSQL cluster run as the `postgres` OS user.
+//! - [`hostile`]: a hostile backend: answers too big, dripping, malformed, HTML error pages, cut short.
 //! - [`hcl`]: Vault Agent HCL config builders.
 //! - [`jwt`]: an RSA issuer minting Kubernetes-shaped service-account JWTs.
 //! - [`setup`]: one call that mounts and configures everything sidekey's tests need.
@@ -48,6 +49,7 @@ pub mod cgroup;
 pub mod cluster;
 pub mod compat;
 pub mod hcl;
+pub mod hostile;
 pub mod jwt;
 pub mod memory;
 pub mod notify;

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -19,7 +18,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::Telemetry;
 use crate::config::AdminListener;
-use crate::listen::{SocketFile, bind_unix};
+use crate::listen::{PRIVATE_MODE, Slots, SocketFile, bind_unix, holding, http1_server};
+
+/// Connections the admin listener serves at once: health probes and a metrics scraper need a few.
+const MAX_CONNECTIONS: usize = 64;
 
 /// The admin listener could not be bound.
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +55,8 @@ pub async fn bind(addr: &AdminListener) -> Result<(Bound, Option<SocketFile>), B
                 address: a.to_string(),
                 reason: e.to_string(),
             }),
-        AdminListener::Unix(p) => bind_unix(p, None, None, None)
+        // Only sidekey's own user may connect (the refresh request acts on the agent).
+        AdminListener::Unix(p) => bind_unix(p, Some(PRIVATE_MODE), None, None)
             .map(|(l, file)| (Bound::Unix(l), Some(file)))
             .map_err(|reason| BindError {
                 address: p.display().to_string(),
@@ -71,16 +74,21 @@ pub struct Admin {
     pub refresh: Arc<Notify>,
 }
 
-/// Serve until `stop` is cancelled.
+/// Serve until `stop` is cancelled, at most [`MAX_CONNECTIONS`] connections at once, with the request
+/// limits of every local listener ([`http1_server`]).
 pub async fn serve(bound: Bound, admin: Admin, stop: CancellationToken) {
+    let mut slots = Slots::new(MAX_CONNECTIONS, "admin listener");
     loop {
+        let Some(slot) = slots.next(&stop).await else {
+            return;
+        };
         let accepted = tokio::select! {
             () = stop.cancelled() => return,
             a = accept(&bound) => a,
         };
         match accepted {
-            Ok(Conn::Tcp(s)) => spawn_conn(s, admin.clone()),
-            Ok(Conn::Unix(s)) => spawn_conn(s, admin.clone()),
+            Ok(Conn::Tcp(s)) => spawn_conn(s, admin.clone(), slot),
+            Ok(Conn::Unix(s)) => spawn_conn(s, admin.clone(), slot),
             Err(e) => crate::listen::accept_failed("admin listener", &e).await,
         }
     }
@@ -98,22 +106,22 @@ async fn accept(b: &Bound) -> std::io::Result<Conn> {
     }
 }
 
-fn spawn_conn<S>(stream: S, admin: Admin)
+fn spawn_conn<S>(stream: S, admin: Admin, slot: tokio::sync::OwnedSemaphorePermit)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    tokio::spawn(async move {
+    tokio::spawn(holding(slot, async move {
         let svc = service_fn(move |req| {
             let a = admin.clone();
             async move { Ok::<_, Infallible>(route(&req, &a)) }
         });
-        if let Err(e) = http1::Builder::new()
+        if let Err(e) = http1_server()
             .serve_connection(TokioIo::new(stream), svc)
             .await
         {
             tracing::debug!(error = %e, "admin connection ended");
         }
-    });
+    }));
 }
 
 /// Answer one request.

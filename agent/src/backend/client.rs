@@ -16,7 +16,6 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::error::BackendError;
-use super::redirect::refusal_in;
 use super::response::{RawResponse, error_text};
 use super::tls::TlsSettings;
 
@@ -37,6 +36,30 @@ pub struct ClientSettings<'a> {
     pub auth: Reuse,
     /// How the `templating` part (secrets and their leases) reuses connections.
     pub templating: Reuse,
+    /// How long a request may take in all and how much of an answer is read.
+    pub limits: Limits,
+}
+
+/// What bounds each request: its total time, body included (`BAO_CLIENT_TIMEOUT`), and the size of
+/// the answer read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The most one request may take, from connecting to the last byte of the answer.
+    pub timeout: Duration,
+    /// Where `timeout` comes from, for error messages.
+    pub timeout_setting: &'static str,
+    /// The most of an answer's body read (see [`MAX_RESPONSE_SIZE`]).
+    pub max_response_size: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            timeout: crate::config::DEFAULT_CLIENT_TIMEOUT,
+            timeout_setting: "BAO_CLIENT_TIMEOUT",
+            max_response_size: MAX_RESPONSE_SIZE,
+        }
+    }
 }
 
 /// A client of one OpenBao/Vault server or cluster. Cheap to clone; clones share the pool, the in-flight
@@ -64,6 +87,8 @@ pub struct Client {
     in_flight: Arc<Semaphore>,
     /// The in-flight cap, also the idle connections kept per node.
     max_in_flight: usize,
+    /// Shared, to keep the client small: it is moved around by value.
+    limits: Arc<Limits>,
 }
 
 impl Client {
@@ -87,13 +112,24 @@ impl Client {
             max_in_flight: cfg.template_config.max_connections_per_host,
             auth: Reuse::of(cfg, |p| p.auto_auth),
             templating: Reuse::of(cfg, |p| p.templating),
+            limits: Limits {
+                timeout: v.client_timeout,
+                ..Limits::default()
+            },
         })
     }
 
     /// A client of the plain-http server at `address` with the default settings (tests).
     #[cfg(test)]
-    #[allow(clippy::unwrap_used)]
     pub fn plain(address: &str) -> Self {
+        Self::plain_with(address, Limits::default())
+    }
+
+    /// A client of the plain-http server at `address` under `limits`, otherwise with the default
+    /// settings (tests).
+    #[cfg(test)]
+    #[allow(clippy::unwrap_used)]
+    pub fn plain_with(address: &str, limits: Limits) -> Self {
         Self::new(&ClientSettings {
             address,
             addresses: &[],
@@ -102,6 +138,7 @@ impl Client {
             max_in_flight: 8,
             auth: Reuse::default(),
             templating: Reuse::default(),
+            limits,
         })
         .unwrap()
     }
@@ -133,11 +170,11 @@ impl Client {
             urls.push(url);
         }
         let max = s.max_in_flight.max(1);
-        let http = http_client(&nodes, &urls, &s.tls, max, s.templating)?;
+        let http = http_client(&nodes, &urls, &s.tls, max, s.templating, s.limits.timeout)?;
         let auth_http = if s.auth == s.templating {
             http.clone()
         } else {
-            http_client(&nodes, &urls, &s.tls, max, s.auth)?
+            http_client(&nodes, &urls, &s.tls, max, s.auth, s.limits.timeout)?
         };
         Ok(Self {
             http,
@@ -149,6 +186,7 @@ impl Client {
             namespace: s.namespace.map(str::to_string),
             in_flight: Arc::new(Semaphore::new(max)),
             max_in_flight: max,
+            limits: Arc::new(s.limits),
         })
     }
 
@@ -170,7 +208,14 @@ impl Client {
             })
             .collect::<Result<Vec<_>, _>>()?;
         // It serves logins only: the `auto-auth` part's connection reuse, for both pools.
-        let http = http_client(&self.nodes, &urls, tls, self.max_in_flight, self.reuse.0)?;
+        let http = http_client(
+            &self.nodes,
+            &urls,
+            tls,
+            self.max_in_flight,
+            self.reuse.0,
+            self.limits.timeout,
+        )?;
         Ok(Self {
             auth_http: http.clone(),
             http,
@@ -265,6 +310,9 @@ impl Client {
     ) -> Result<Option<RawResponse>, BackendError> {
         let path = path.trim_start_matches('/');
         let url = format!("{}/v1/{}", self.nodes[i], path);
+        // Errors name the path, but never a token written into it.
+        let shown = super::loggable_path(path);
+        let path: &str = &shown;
         let mut headers = HeaderMap::new();
         if let Some(t) = token {
             let mut v = HeaderValue::from_str(t.expose_secret()).map_err(|_| {
@@ -300,32 +348,27 @@ impl Client {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let err_ctx = |reason: String| BackendError::Transport {
-            method: method.to_string(),
-            path: path.to_string(),
-            reason,
+        let call = Call {
+            method: &method,
+            path,
+            limits: *self.limits,
         };
         let permit = self
             .in_flight
             .acquire()
             .await
-            .map_err(|e| err_ctx(e.to_string()))?;
-        let resp = req.send().await.map_err(|e| match refusal_in(&e) {
-            Some(refused) => BackendError::Redirect {
+            .map_err(|e| BackendError::Transport {
                 method: method.to_string(),
                 path: path.to_string(),
-                refused: refused.clone(),
-            },
-            None => err_ctx(transport_reason(&e)),
-        })?;
+                reason: e.to_string(),
+            })?;
+        let resp = req.send().await.map_err(|e| call.send_error(&e))?;
         let status = resp.status();
         if let Some(index) = resp.headers().get("X-Vault-Index") {
             self.remember_index(index);
         }
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| err_ctx(transport_reason(&e)))?;
+        let kind = content_type(resp.headers());
+        let bytes = call.read_body(resp).await?;
         // The connection goes back to the pool from its own task once the body is done; let that run
         // before the permit is released, or the next request may open one connection more than the cap.
         tokio::task::yield_now().await;
@@ -338,6 +381,15 @@ impl Client {
             if status == StatusCode::NOT_FOUND && message.is_empty() && method == Method::GET {
                 return Ok(None);
             }
+            // An HTML error page from a load balancer, or an empty body: say so, never show it.
+            let message = if message.is_empty() {
+                format!(
+                    "no Vault error list in the body ({kind}, {} bytes)",
+                    bytes.len()
+                )
+            } else {
+                message
+            };
             return Err(BackendError::Status {
                 method: method.to_string(),
                 path: path.to_string(),
@@ -354,7 +406,8 @@ impl Client {
                 method: method.to_string(),
                 path: path.to_string(),
                 reason: format!(
-                    "not the expected JSON (line {}, column {})",
+                    "not the expected JSON ({kind}, {} bytes; line {}, column {})",
+                    bytes.len(),
                     e.line(),
                     e.column()
                 ),
@@ -378,15 +431,38 @@ impl Client {
 }
 
 mod api;
+mod body;
 mod forward;
 mod pool;
 #[cfg(test)]
 mod tests;
 mod token_api;
 
+use body::Call;
+pub use body::MAX_RESPONSE_SIZE;
 pub use forward::{Forward, ForwardBody, strip_hop_by_hop};
 pub use pool::Reuse;
 use pool::{Part, http_client, transport_reason};
+
+/// An answer's media type for an error message (`text/html`): only a short token of the header, so a
+/// hostile server cannot write into the message through it.
+fn content_type(headers: &HeaderMap) -> String {
+    let Some(value) = headers.get(reqwest::header::CONTENT_TYPE) else {
+        return "no Content-Type".into();
+    };
+    let media = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .map(str::trim)
+        .filter(|m| {
+            !m.is_empty()
+                && m.len() <= 64
+                && m.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/.+-_".contains(&b))
+        });
+    media.map_or_else(|| "an unusual Content-Type".into(), str::to_string)
+}
 
 /// The index number inside an `X-Vault-Index` value (base64 of a JSON object with an `index` field, in
 /// whatever case), if it has one.

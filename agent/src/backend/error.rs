@@ -28,6 +28,44 @@ pub enum BackendError {
         /// The server's `errors`, joined with `; `.
         message: String,
     },
+    /// No whole answer came within the client's timeout (`BAO_CLIENT_TIMEOUT`), a body dripping in
+    /// included (transient).
+    #[error("{method} /v1/{path}: timed out after {after:?} ({setting}): no whole answer")]
+    Timeout {
+        /// HTTP method.
+        method: String,
+        /// API path below `/v1/`.
+        path: String,
+        /// The timeout that ran out.
+        after: std::time::Duration,
+        /// The setting it comes from (`BAO_CLIENT_TIMEOUT`, `max_request_duration`).
+        setting: &'static str,
+    },
+    /// The answer's body broke off before its end: the connection closed early, or it sent less than
+    /// its `Content-Length` (transient: the next try may get all of it). Nothing of it is used.
+    #[error("{method} /v1/{path}: response cut short: {reason}")]
+    Incomplete {
+        /// HTTP method.
+        method: String,
+        /// API path below `/v1/`.
+        path: String,
+        /// How it broke off.
+        reason: String,
+    },
+    /// The answer's body is larger than the client reads (permanent for this request): nothing of it
+    /// is used, and only as much as the limit was ever held in memory.
+    #[error(
+        "{method} /v1/{path}: response body larger than the {} limit: refused, nothing of it used",
+        size_text(*limit)
+    )]
+    TooLarge {
+        /// HTTP method.
+        method: String,
+        /// API path below `/v1/`.
+        path: String,
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// The server answered 2xx with a body that is not the expected JSON shape (permanent).
     #[error("{method} /v1/{path}: unexpected response: {reason}")]
     Decode {
@@ -58,7 +96,7 @@ impl BackendError {
     /// Whether retrying the same call later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Transport { .. } => true,
+            Self::Transport { .. } | Self::Timeout { .. } | Self::Incomplete { .. } => true,
             // A refused redirect fails this request only. During an election a standby answers writes
             // with a 307 to the old leader's `api_addr`, which need not be a configured address; once a
             // leader is elected the same call goes through, so it is retried with the shared backoff
@@ -74,7 +112,7 @@ impl BackendError {
             } => {
                 *status >= 500 || *status == 429 || *status == 412 || kv_upgrading(*status, message)
             }
-            Self::Decode { .. } | Self::Setup(_) => false,
+            Self::Decode { .. } | Self::TooLarge { .. } | Self::Setup(_) => false,
         }
     }
 
@@ -85,7 +123,10 @@ impl BackendError {
     /// upgrade yet (see [`kv_upgrading`]).
     pub fn fails_over(&self) -> bool {
         match self {
-            Self::Transport { .. } | Self::Redirect { .. } => true,
+            Self::Transport { .. }
+            | Self::Timeout { .. }
+            | Self::Incomplete { .. }
+            | Self::Redirect { .. } => true,
             Self::Status {
                 status, message, ..
             } => {
@@ -95,7 +136,7 @@ impl BackendError {
                     || (*status == 404 && message.contains("no handler for route"))
                     || kv_upgrading(*status, message)
             }
-            Self::Decode { .. } | Self::Setup(_) => false,
+            Self::Decode { .. } | Self::TooLarge { .. } | Self::Setup(_) => false,
         }
     }
 
@@ -107,6 +148,18 @@ impl BackendError {
             Self::Status { status, .. } => Some(*status),
             _ => None,
         }
+    }
+}
+
+/// A byte count as people write limits: `4 MiB`, `512 KiB`, else bytes.
+pub(crate) fn size_text(bytes: usize) -> String {
+    const KIB: usize = 1024;
+    const MIB: usize = 1024 * 1024;
+    match bytes {
+        0 => "0 bytes".into(),
+        b if b % MIB == 0 => format!("{} MiB", b / MIB),
+        b if b % KIB == 0 => format!("{} KiB", b / KIB),
+        b => format!("{b} bytes"),
     }
 }
 

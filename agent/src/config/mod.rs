@@ -14,7 +14,7 @@
 //! Every error names the file, the 1-based line and the key path, e.g.
 //! `agent.hcl:12: template.destinaton: unknown key (did you mean "destination"?)`.
 
-mod duration;
+pub(crate) mod duration;
 mod field;
 mod hcl;
 mod hcl1;

@@ -146,6 +146,27 @@ pub struct VaultConfig {
     pub tls_server_name: Option<String>,
     /// `namespace`: sent as `X-Vault-Namespace` on every request.
     pub namespace: Option<String>,
+    /// `retry { num_retries }` (or `BAO_MAX_RETRIES`/`VAULT_MAX_RETRIES`): how often a failing request
+    /// is retried; `None` (unset, or `0` as Vault reads it) leaves sidekey's default, `Some(0)` (`-1`)
+    /// turns retries off.
+    pub num_retries: Option<u32>,
+    /// `BAO_CLIENT_TIMEOUT`/`VAULT_CLIENT_TIMEOUT`: the most one request may take in all, its answer's
+    /// body included (default [`DEFAULT_CLIENT_TIMEOUT`], as Vault's).
+    pub client_timeout: Duration,
+}
+
+/// Vault's default client timeout: 60 s per request.
+pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl VaultConfig {
+    /// `num_retries` as Vault reads it: `0` means the default, a negative number no retries.
+    pub fn retries_from(num_retries: i64) -> Option<u32> {
+        match num_retries {
+            0 => None,
+            n if n < 0 => Some(0),
+            n => Some(u32::try_from(n).unwrap_or(u32::MAX)),
+        }
+    }
 }
 
 impl Default for VaultConfig {
@@ -160,6 +181,8 @@ impl Default for VaultConfig {
             tls_skip_verify: false,
             tls_server_name: None,
             namespace: None,
+            num_retries: None,
+            client_timeout: DEFAULT_CLIENT_TIMEOUT,
         }
     }
 }

@@ -13,7 +13,7 @@ use super::fetch::Fetcher;
 use super::jobs::{EnvJob, FileJob, Renderer};
 use super::outcome::{Announce, Fatal, Outcome, Reloads, Until};
 use super::reload::Reloaded;
-use super::schedule::{Backoff, RetryPolicy, sleep_until};
+use super::schedule::{Backoff, RetryPolicy, once_deadline, outage_retries, sleep_until};
 use super::store::{Rules, Store};
 use super::token::TokenKeeper;
 use super::wake::{reload_requested, watchdog};
@@ -125,9 +125,13 @@ impl Engine {
             },
         );
         let (retry, login_retry) = if once {
-            (RetryPolicy::ONCE, RetryPolicy::ONCE)
+            let p = RetryPolicy::once(cfg.vault.num_retries);
+            (p, p)
         } else {
-            let times = cfg.template_config.exit_on_retry_failure.then_some(12);
+            let times = cfg
+                .template_config
+                .exit_on_retry_failure
+                .then(|| outage_retries(cfg.vault.num_retries));
             let login = RetryPolicy {
                 min: backoff.min,
                 max: backoff.max,
@@ -214,8 +218,21 @@ impl Engine {
 
     /// Run: log in (or resume the state file) and deliver everything, then keep it fresh — every timer
     /// of the token, the leases, the retries and the commands is served here — until `until` is met,
-    /// `shutdown` is cancelled, or a fatal condition ends it.
+    /// `shutdown` is cancelled, or a fatal condition ends it. A one-shot run ([`Until::Once`]) also
+    /// ends at its deadline ([`once_deadline`]), whatever the backend does: each file is written
+    /// whole or not at all, so giving up between two steps leaves no partial output.
     pub async fn run(&mut self, shutdown: &CancellationToken, until: Until) -> Outcome {
+        if until != Until::Once {
+            return self.run_until(shutdown, until).await;
+        }
+        let limit = once_deadline(self.cfg.vault.client_timeout);
+        match tokio::time::timeout(limit, self.run_until(shutdown, until)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Outcome::Fatal(Fatal::Deadline(limit)),
+        }
+    }
+
+    async fn run_until(&mut self, shutdown: &CancellationToken, until: Until) -> Outcome {
         if !self.started {
             self.started = true;
             let notifier = self.notifier;
@@ -402,7 +419,7 @@ impl Engine {
     /// budget ends the run, as Vault Agent gives up after its retries.
     fn outage_exhausted(&self) -> Option<Fatal> {
         let o = self.outage?;
-        let budget = u32::try_from(OUTAGE_RETRIES).unwrap_or(u32::MAX);
+        let budget = u32::try_from(outage_retries(self.cfg.vault.num_retries)).unwrap_or(u32::MAX);
         (self.may_give_up && self.cfg.template_config.exit_on_retry_failure && o.attempts >= budget)
             .then_some(Fatal::Unreachable(o.attempts + 1))
     }
@@ -444,9 +461,6 @@ impl Engine {
             .min()
     }
 }
-
-/// Tries through an outage before `exit_on_retry_failure` gives up (Vault Agent's template retry default).
-const OUTAGE_RETRIES: usize = 12;
 
 /// `f`, unless `shutdown` comes first (`None`); the watchdog is fed while it runs.
 async fn guarded<F: std::future::Future>(

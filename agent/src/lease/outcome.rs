@@ -28,6 +28,8 @@ pub enum Fatal {
     Unreachable(u32),
     /// `persist { exit_on_err = true }`: the state file could not be imported (what and why).
     Persist(String),
+    /// A one-shot run did not finish within its deadline (see [`super::schedule::once_deadline`]).
+    Deadline(std::time::Duration),
 }
 
 /// How a run of the engine ended.

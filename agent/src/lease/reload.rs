@@ -291,7 +291,10 @@ impl Engine {
         let login_retry = RetryPolicy {
             min: self.backoff.min,
             max: self.backoff.max,
-            times: cfg.template_config.exit_on_retry_failure.then_some(12),
+            times: cfg
+                .template_config
+                .exit_on_retry_failure
+                .then(|| super::schedule::outage_retries(cfg.vault.num_retries)),
         };
         self.tokens.reconfigure(cfg.clone(), login_retry);
         let sinks = cfg

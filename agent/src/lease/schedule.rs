@@ -80,6 +80,16 @@ impl RetryPolicy {
         times: Some(3),
     };
 
+    /// `--once` with `vault { retry { num_retries } }` (`None`: [`RetryPolicy::ONCE`]'s few).
+    pub fn once(num_retries: Option<u32>) -> Self {
+        Self {
+            times: num_retries
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+                .or(Self::ONCE.times),
+            ..Self::ONCE
+        }
+    }
+
     /// The waits between tries: [`Backoff`]'s doubling with ±20% jitter, never past `max` (backon's own
     /// jitter is added after its cap, up to twice `max_backoff`).
     pub(super) fn delays(
@@ -92,6 +102,23 @@ impl RetryPolicy {
         (0..self.times.unwrap_or(usize::MAX))
             .map(move |i| b.delay(u32::try_from(i).unwrap_or(u32::MAX)))
     }
+}
+
+/// The most a one-shot run (`--once`, `exit_after_auth`) may take before it gives up: whatever the
+/// backend does (a body dripping in, answers that never come, endless 5xx), it ends with an error well
+/// within two minutes under the default settings. A client timeout raised above the default still
+/// gets one whole request and some retries.
+pub const ONCE_DEADLINE: Duration = Duration::from_secs(100);
+
+/// The deadline of a one-shot run whose requests may each take `client_timeout`.
+pub fn once_deadline(client_timeout: Duration) -> Duration {
+    ONCE_DEADLINE.max(client_timeout.saturating_add(Duration::from_secs(40)))
+}
+
+/// Tries through an outage before `exit_on_retry_failure` gives up: `num_retries`, else Vault Agent's
+/// default of 12.
+pub fn outage_retries(num_retries: Option<u32>) -> usize {
+    num_retries.map_or(12, |n| usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 /// Sleep until `t`; forever when there is nothing to wait for.

@@ -17,6 +17,8 @@ use crate::backend::secret::{Secret, SecretRequest};
 use crate::config::Config;
 use crate::runtime::ProcessEnv;
 
+mod deadline;
+
 pub(super) fn engine() -> Engine {
     engine_with(Config::default())
 }

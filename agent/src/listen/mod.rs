@@ -25,7 +25,7 @@ use tokio_util::task::TaskTracker;
 pub use door::Door;
 pub use proxy::{Proxy, Upstream};
 pub use server::BindError;
-pub(crate) use server::accept_failed;
+pub(crate) use server::{PRIVATE_MODE, Slots, accept_failed, holding, http1_server};
 pub(crate) use unix::{SocketFile, bind_unix};
 
 use crate::config::ApiListener;

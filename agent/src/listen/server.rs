@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -23,6 +24,19 @@ use crate::config::{ApiListener, ListenerBind, ListenerTls, TlsVersion};
 
 /// How long teardown waits for open connections to finish their requests.
 const DRAIN: Duration = Duration::from_secs(5);
+
+/// How long a client may take to send a request's head (request line and headers), counted from when
+/// the server starts waiting for it, an idle keep-alive connection included: a client that sends a
+/// header a byte at a time (slowloris) is cut off. hyper's own default once a timer is set.
+pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The largest request head accepted: a bigger one gets 431. Tokens, namespaces and Vault's headers
+/// take a few hundred bytes.
+pub(crate) const MAX_HEADER_SIZE: usize = 64 * 1024;
+
+/// Connections one API listener serves at once; more wait in the kernel's backlog until one closes, so
+/// slow or idle clients cannot take every file descriptor the agent has.
+pub(crate) const MAX_CONNECTIONS: usize = 512;
 
 /// A listener could not be bound: a configuration error naming the stanza's file:line.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +61,9 @@ pub(super) enum Bound {
 /// A unix listener's mode when it serves workloads and `socket_mode` is not set: every local process may
 /// connect, since the kernel-attested identity of the caller is the gate, not the file's mode.
 const PER_CALLER_MODE: u32 = 0o666;
+
+/// A unix socket's mode when nothing else is set: only sidekey's own user may connect.
+pub(crate) const PRIVATE_MODE: u32 = 0o600;
 
 /// Bind `l`; `per_caller` when its unix socket serves workloads.
 ///
@@ -83,8 +100,12 @@ pub(super) async fn bind(
             group,
         } => {
             let what = format!("\"unix\" ({})", path.display());
-            let mode = mode.or(per_caller.then_some(PER_CALLER_MODE));
-            let (bound, file) = bind_unix(path, mode, user.as_deref(), group.as_deref())
+            let mode = mode.unwrap_or(if per_caller {
+                PER_CALLER_MODE
+            } else {
+                PRIVATE_MODE
+            });
+            let (bound, file) = bind_unix(path, Some(mode), user.as_deref(), group.as_deref())
                 .map_err(|e| fail(what, e))?;
             Ok((Bound::Unix(bound), Some(file)))
         }
@@ -131,7 +152,11 @@ pub(super) async fn serve(
     stop: CancellationToken,
     tracker: TaskTracker,
 ) {
+    let mut slots = Slots::new(MAX_CONNECTIONS, "API listener");
     loop {
+        let Some(slot) = slots.next(&stop).await else {
+            return;
+        };
         let accepted = tokio::select! {
             () = stop.cancelled() => return,
             a = accept(&bound) => a,
@@ -142,6 +167,7 @@ pub(super) async fn serve(
                     let tls = tls.clone();
                     let (proxy, stop, served) = (proxy.clone(), stop.clone(), served.clone());
                     tracker.spawn(async move {
+                        let _slot = slot;
                         // A handshake that never completes must not hold the drain.
                         let hs = tokio::time::timeout(Duration::from_secs(10), tls.accept(s));
                         match hs.await {
@@ -154,37 +180,97 @@ pub(super) async fn serve(
                     });
                 }
                 _ => {
-                    tracker.spawn(connection(
+                    let conn = connection(
                         s,
                         Peer::Plain(caller),
                         served.clone(),
                         proxy.clone(),
                         stop.clone(),
-                    ));
+                    );
+                    tracker.spawn(holding(slot, conn));
                 }
             },
             Ok((Conn::Unix(s), caller)) => match &door {
                 Some(door) => {
                     let (door, proxy, stop, served) =
                         (door.clone(), proxy.clone(), stop.clone(), served.clone());
-                    tracker.spawn(async move {
+                    tracker.spawn(holding(slot, async move {
                         let peer = attest(&door, &s, caller).await;
                         connection(s, Peer::Attested(door, peer), served, proxy, stop).await;
-                    });
+                    }));
                 }
                 None => {
-                    tracker.spawn(connection(
+                    let conn = connection(
                         s,
                         Peer::Plain(caller),
                         served.clone(),
                         proxy.clone(),
                         stop.clone(),
-                    ));
+                    );
+                    tracker.spawn(holding(slot, conn));
                 }
             },
             Err(e) => accept_failed("listener", &e).await,
         }
     }
+}
+
+/// The connections a listener may serve at once. When none is free, accepting pauses (new clients wait
+/// in the kernel's backlog); that is logged once each time the listener fills up.
+pub(crate) struct Slots {
+    free: Arc<Semaphore>,
+    /// The listener, in the log line.
+    what: &'static str,
+    full: bool,
+}
+
+impl Slots {
+    /// `n` slots for the listener `what`.
+    pub(crate) fn new(n: usize, what: &'static str) -> Self {
+        Self {
+            free: Arc::new(Semaphore::new(n)),
+            what,
+            full: false,
+        }
+    }
+
+    /// A free slot, held until the connection ends; `None` once `stop` is cancelled.
+    pub(crate) async fn next(&mut self, stop: &CancellationToken) -> Option<OwnedSemaphorePermit> {
+        if let Ok(p) = self.free.clone().try_acquire_owned() {
+            self.full = false;
+            return Some(p);
+        }
+        if !self.full {
+            self.full = true;
+            tracing::warn!(
+                "{} serves as many connections as it may at once; new ones wait until one closes",
+                self.what
+            );
+        }
+        tokio::select! {
+            () = stop.cancelled() => None,
+            p = self.free.clone().acquire_owned() => p.ok(),
+        }
+    }
+}
+
+/// `conn`, holding `slot` until it ends.
+pub(crate) async fn holding(
+    slot: OwnedSemaphorePermit,
+    conn: impl std::future::Future<Output = ()>,
+) {
+    conn.await;
+    drop(slot);
+}
+
+/// An HTTP/1.1 server connection builder with the request limits every local listener applies:
+/// [`HEADER_READ_TIMEOUT`], [`MAX_HEADER_SIZE`] (hyper answers 431 past it), hyper's 100 headers.
+pub(crate) fn http1_server() -> http1::Builder {
+    let mut b = http1::Builder::new();
+    b.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_header_size(MAX_HEADER_SIZE);
+    b
 }
 
 /// After a failed `accept` (out of file descriptors, most often): log it and pause briefly, so a
@@ -283,7 +369,7 @@ async fn connection<S>(
             Ok::<_, std::convert::Infallible>(answer)
         }
     });
-    let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
+    let conn = http1_server().serve_connection(TokioIo::new(stream), svc);
     tokio::pin!(conn);
     let ended = tokio::select! {
         r = conn.as_mut() => r,
@@ -296,3 +382,6 @@ async fn connection<S>(
         tracing::debug!(error = %e, "API proxy connection ended");
     }
 }
+
+#[cfg(test)]
+mod tests;

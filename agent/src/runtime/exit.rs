@@ -63,6 +63,14 @@ impl ExitCode {
                 eprintln!("sidekey: {why}");
                 Self::Failed
             }
+            Outcome::Fatal(Fatal::Deadline(after)) => {
+                eprintln!(
+                    "sidekey: the one-shot run gave up after {after:?}: the backend did not answer in \
+                     time (see BAO_CLIENT_TIMEOUT and vault {{ retry {{ num_retries }} }}); nothing more \
+                     was written"
+                );
+                Self::Unavailable
+            }
             Outcome::Fatal(Fatal::Unreachable(tries)) => {
                 eprintln!(
                     "sidekey: exit_on_retry_failure: the backend was still unreachable after {tries} tries"

@@ -17,8 +17,9 @@ use super::EnvSource;
 use super::exit::ExitCode;
 use super::session::{Session, config_error, reloads};
 
-/// `BAO_ADDR`/`VAULT_ADDR`, `BAO_CACERT`/`VAULT_CACERT`, `BAO_NAMESPACE`/`VAULT_NAMESPACE` override the
-/// `vault` stanza (the `BAO_` name wins). An address from the environment replaces the whole set: the
+/// `BAO_ADDR`/`VAULT_ADDR`, `BAO_CACERT`/`VAULT_CACERT`, `BAO_NAMESPACE`/`VAULT_NAMESPACE` and
+/// `BAO_MAX_RETRIES`/`VAULT_MAX_RETRIES` override the `vault` stanza (the `BAO_` name wins);
+/// `BAO_CLIENT_TIMEOUT`/`VAULT_CLIENT_TIMEOUT` bounds each request (a Go duration or seconds). An address from the environment replaces the whole set: the
 /// config's `addresses` name another cluster's nodes, or the same ones, and mixing would be a guess.
 /// An encrypted sink's `aad_env_var` replaces its `aad` with the variable's value (empty when unset),
 /// read once here as Vault Agent reads it when loading the config.
@@ -41,6 +42,21 @@ pub fn apply_env_overrides(cfg: &mut Config, env: &dyn EnvSource) {
     }
     if let Some(n) = pick("BAO_NAMESPACE", "VAULT_NAMESPACE") {
         cfg.vault.namespace = Some(n);
+    }
+    // Vault's client settings: a value that cannot be read is reported and the default kept, as the
+    // config is already loaded.
+    if let Some(t) = pick("BAO_CLIENT_TIMEOUT", "VAULT_CLIENT_TIMEOUT") {
+        match crate::config::duration::parse(&t) {
+            Ok(d) if !d.is_zero() => cfg.vault.client_timeout = d,
+            Ok(_) => tracing::warn!("BAO_CLIENT_TIMEOUT: must be more than 0; ignored"),
+            Err(m) => tracing::warn!("BAO_CLIENT_TIMEOUT: {m}; ignored"),
+        }
+    }
+    if let Some(n) = pick("BAO_MAX_RETRIES", "VAULT_MAX_RETRIES") {
+        match n.trim().parse::<i64>() {
+            Ok(n) => cfg.vault.num_retries = crate::config::VaultConfig::retries_from(n),
+            Err(_) => tracing::warn!("BAO_MAX_RETRIES: {n:?} is not a whole number; ignored"),
+        }
     }
     for (suffix, parts) in [
         (

@@ -11,8 +11,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 
 use super::super::error::BackendError;
-use super::super::redirect::refusal_in;
-use super::{Client, transport_reason};
+use super::{Call, Client, Limits};
 
 /// The headers that belong to one connection, never passed on (RFC 9110 §7.6.1), plus `Host`.
 const HOP_BY_HOP: &[&str] = &[
@@ -92,8 +91,10 @@ impl Client {
     /// agent's own renewals, nor wait on them.
     ///
     /// # Errors
-    /// [`BackendError::Transport`] when no node answered (a timeout says "timed out"),
-    /// [`BackendError::Redirect`] for a refused redirect.
+    /// [`BackendError::Transport`] when no node answered, [`BackendError::Timeout`] when one did not
+    /// within `max_request_duration`, [`BackendError::Redirect`] for a refused redirect. The answer's
+    /// body is bounded in time by the same `max_request_duration`; in size by the proxy, which reads
+    /// at most [`super::MAX_RESPONSE_SIZE`] of it and streams a bigger one through.
     pub async fn forward(
         &self,
         req: Forward,
@@ -175,10 +176,14 @@ impl Client {
         let path = req.path_and_query.split('?').next().unwrap_or_default();
         let path = super::super::loggable_path(path.strip_prefix("/v1/").unwrap_or(path));
         let url = format!("{}{}", self.nodes[i], req.path_and_query);
-        let err = |reason: String| BackendError::Transport {
-            method: req.method.to_string(),
-            path: path.to_string(),
-            reason,
+        let call = Call {
+            method: &req.method,
+            path: &path,
+            limits: Limits {
+                timeout: req.timeout,
+                timeout_setting: "max_request_duration",
+                ..*self.limits
+            },
         };
         let resp = self
             .http
@@ -188,14 +193,7 @@ impl Client {
             .timeout(req.timeout)
             .send()
             .await
-            .map_err(|e| match refusal_in(&e) {
-                Some(refused) => BackendError::Redirect {
-                    method: req.method.to_string(),
-                    path: path.to_string(),
-                    refused: refused.clone(),
-                },
-                None => err(transport_reason(&e)),
-            })?;
+            .map_err(|e| call.send_error(&e))?;
         if let Some(index) = resp.headers().get("X-Vault-Index") {
             self.remember_index(index);
         }

@@ -7,6 +7,9 @@ use super::super::error::BackendError;
 use super::super::redirect::RedirectGuard;
 use super::super::tls::{TlsSettings, client_config, unused_config};
 
+/// The most connecting to a node may take (within the request's total timeout).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How one part of the agent reuses backend connections (Vault Agent's `disable_idle_connections` and
 /// `disable_keep_alives`). The default keeps idle connections for the next request.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -48,6 +51,7 @@ pub(super) fn http_client(
     tls: &TlsSettings<'_>,
     max: usize,
     reuse: Reuse,
+    timeout: Duration,
 ) -> Result<reqwest::Client, BackendError> {
     // Redirects are followed only to a configured node: the token goes with them.
     let redirects = RedirectGuard::new(urls.iter());
@@ -60,8 +64,10 @@ pub(super) fn http_client(
     let mut b = reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .pool_idle_timeout(Duration::from_secs(90))
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(60))
+        // A node that is down is given up on quickly (and the next one tried); the total timeout
+        // bounds everything after, a body dripping in included.
+        .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+        .timeout(timeout)
         .no_proxy()
         .redirect(redirects.policy());
     b = if reuse.no_idle || reuse.no_keep_alive {

@@ -10,7 +10,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::{Client, ClientSettings, Reuse};
+use super::{Client, ClientSettings, Limits, Reuse};
 use crate::backend::BackendError;
 use crate::backend::redirect::{MAX_REDIRECT_HOPS, RedirectRefused};
 use crate::backend::tls::TlsSettings;
@@ -107,6 +107,7 @@ fn client(address: &str) -> Client {
         max_in_flight: 4,
         auth: Reuse::default(),
         templating: Reuse::default(),
+        limits: Limits::default(),
     })
     .unwrap()
 }
@@ -223,6 +224,7 @@ fn cluster(address: &str, others: &[String]) -> Client {
         max_in_flight: 4,
         auth: Reuse::default(),
         templating: Reuse::default(),
+        limits: Limits::default(),
     })
     .unwrap()
 }
@@ -506,6 +508,7 @@ async fn a_read_body_fails_over_to_the_next_node_and_a_streamed_one_does_not() {
         max_in_flight: 4,
         auth: Reuse::default(),
         templating: Reuse::default(),
+        limits: Limits::default(),
     })
     .unwrap();
     let read = super::ForwardBody::Buffered(bytes::Bytes::from_static(b"{}"));

@@ -287,7 +287,7 @@ fn vault(mut s: Section<'_>) -> Result<VaultConfig, Problem> {
         }
         addresses.push(a);
     }
-    let config = VaultConfig {
+    let mut config = VaultConfig {
         address,
         addresses,
         ca_cert: s.get("ca_cert", Field::path_buf)?,
@@ -297,10 +297,12 @@ fn vault(mut s: Section<'_>) -> Result<VaultConfig, Problem> {
         tls_skip_verify: s.get("tls_skip_verify", Field::bool)?.unwrap_or(false),
         tls_server_name: s.get("tls_server_name", Field::string)?,
         namespace: s.get("namespace", Field::string)?,
+        ..VaultConfig::default()
     };
     if let Some(mut retry) = s.block("retry")? {
-        // Accepted for compatibility; the backend client has its own bounded retries.
-        let _ = retry.get("num_retries", Field::signed)?;
+        if let Some(n) = retry.get("num_retries", Field::signed)? {
+            config.num_retries = VaultConfig::retries_from(n);
+        }
         retry.finish(&[])?;
     }
     match (&config.client_cert, &config.client_key) {

@@ -9,8 +9,8 @@ use crate::backend::client::strip_hop_by_hop;
 use crate::listen::types::ProxyResponse;
 
 /// The most of a backend answer read whole to see whether it carries a secret (and to cache it): the
-/// parse limit of everything sidekey decodes. A bigger answer streams through, unaudited.
-pub(super) const INSPECT_LIMIT: u64 = 4 * 1024 * 1024;
+/// limit of everything sidekey reads from the backend. A bigger answer streams through, unaudited.
+pub(super) const INSPECT_LIMIT: u64 = crate::backend::client::MAX_RESPONSE_SIZE as u64;
 
 /// A backend answer read whole (hop-by-hop headers removed), up to [`INSPECT_LIMIT`]: what sidekey
 /// decodes itself is bounded (a bigger answer is an error, not an unbounded buffer).
