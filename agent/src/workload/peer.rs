@@ -211,8 +211,23 @@ fn boot_ticks() -> Option<u64> {
 #[cfg(test)]
 fn sha256_of(path: &Path) -> io::Result<String> {
     let mut hasher = Sha256::new();
-    io::copy(&mut File::open(path)?, &mut hasher)?;
+    hash_into(&mut File::open(path)?, &mut hasher)?;
     Ok(hex::encode(hasher.finalize()))
+}
+
+/// Feed everything `reader` gives to `hasher` (the RustCrypto hashers have no `io::Write` since digest
+/// 0.11); returns how many bytes that was.
+fn hash_into(reader: &mut impl Read, hasher: &mut Sha256) -> io::Result<u64> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut read = 0u64;
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return Ok(read);
+        }
+        hasher.update(&buf[..n]);
+        read += n as u64;
+    }
 }
 
 /// The largest executable hashed: any local user can make a big (sparse) file and connect from it.
@@ -325,7 +340,7 @@ impl Hashes {
         self.read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut hasher = Sha256::new();
         // Bounded even if the file grows while it is read.
-        let read = io::copy(&mut (&mut file).take(self.limit + 1), &mut hasher)?;
+        let read = hash_into(&mut (&mut file).take(self.limit + 1), &mut hasher)?;
         if read > self.limit {
             return Err(HashError::TooBig {
                 size: read,
