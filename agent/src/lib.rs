@@ -18,6 +18,7 @@
 //! - [`persist`]: the encrypted state file a restart resumes the token and leases from.
 //! - [`runtime`]: the agent's top-level flows, their exit codes, the shutdown token and the log file.
 //! - [`workload`]: per-host mode: callers attested by the kernel, matched to workloads, their tokens.
+//! - `fuzzing` (feature `fuzzing` only): the entry points of the fuzz targets in `fuzz/`.
 //!
 //! Only [`cli`] is public: `main.rs` and the end-to-end tests drive the binary; everything else is
 //! `pub(crate)`, so the compiler reports what nothing uses.
@@ -29,6 +30,9 @@ pub(crate) mod backend;
 pub mod cli;
 pub(crate) mod config;
 pub(crate) mod exec;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub(crate) mod lease;
 pub(crate) mod listen;
 pub(crate) mod output;

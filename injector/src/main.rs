@@ -1,25 +1,5 @@
-//! `sidekey-injector`: the Kubernetes mutating admission webhook that adds the sidekey agent to pods
-//! annotated for HashiCorp's vault-k8s agent injector (`vault.hashicorp.com/*`). Pods get the same result as
-//! with vault-k8s: an init container and a sidecar that render secrets to `/vault/secrets/<name>` in the app
-//! containers, driven by a Vault-Agent-shaped config that sidekey (and the real agent) read unchanged.
-//!
-//! # Layout
-//! - [`annotations`]: `vault.hashicorp.com/*` annotations → [`spec::InjectionSpec`] (defaults, errors, warnings).
-//! - [`spec`]: the typed injection spec.
-//! - [`config`]: spec → the agent config (Vault Agent JSON, as vault-k8s generates it).
-//! - [`patch`]: spec → the RFC 6902 JSON patch on the Pod (containers, volumes, annotations).
-//! - [`review`]: one AdmissionReview in, one out.
-//! - [`server`]: HTTPS (`POST /mutate`, `GET /healthz`).
-//! - `main`: command line, TLS files, signals.
-
-mod annotations;
-mod config;
-mod patch;
-mod review;
-mod server;
-mod spec;
-#[cfg(test)]
-mod tests;
+//! `sidekey-injector`: command line, TLS files and signals around the webhook in the library (see its
+//! crate doc for the layout).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -30,8 +10,7 @@ use clap::Parser;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::annotations::Defaults;
-use crate::review::Settings;
+use sidekey_injector::{Defaults, Settings, server};
 
 /// Command line.
 #[derive(Debug, Parser)]

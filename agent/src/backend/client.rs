@@ -9,14 +9,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderValue};
-use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::error::BackendError;
-use super::response::{RawResponse, error_text};
+use super::response::{RawResponse, read_body};
 use super::tls::TlsSettings;
 
 /// Where the backend is and how to talk to it.
@@ -373,45 +373,7 @@ impl Client {
         // before the permit is released, or the next request may open one connection more than the cap.
         tokio::task::yield_now().await;
         drop(permit);
-        if status == StatusCode::NO_CONTENT {
-            return Ok(None);
-        }
-        if !status.is_success() {
-            let message = error_text(&bytes);
-            if status == StatusCode::NOT_FOUND && message.is_empty() && method == Method::GET {
-                return Ok(None);
-            }
-            // An HTML error page from a load balancer, or an empty body: say so, never show it.
-            let message = if message.is_empty() {
-                format!(
-                    "no Vault error list in the body ({kind}, {} bytes)",
-                    bytes.len()
-                )
-            } else {
-                message
-            };
-            return Err(BackendError::Status {
-                method: method.to_string(),
-                path: path.to_string(),
-                status: status.as_u16(),
-                message,
-            });
-        }
-        if bytes.is_empty() {
-            return Ok(None);
-        }
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| BackendError::Decode {
-                method: method.to_string(),
-                path: path.to_string(),
-                reason: format!(
-                    "not the expected JSON ({kind}, {} bytes; line {}, column {})",
-                    bytes.len(),
-                    e.line(),
-                    e.column()
-                ),
-            })
+        read_body(&method, path, status, &kind, &bytes)
     }
 
     /// Keep `seen` if it is newer than the index already kept. OpenBao's header is base64 of a JSON

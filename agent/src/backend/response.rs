@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use reqwest::Method;
+use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -162,6 +162,95 @@ pub(super) struct RawResponse {
     pub(super) auth: Option<RawAuth>,
     #[serde(default)]
     pub(super) wrap_info: Option<RawWrapInfo>,
+}
+
+/// A response as sidekey reads it from its status, its media type (`kind`, for messages) and body:
+/// `Ok(None)` for 204, for an empty body and for a 404 without errors on a GET (no secret at that path);
+/// the server's `errors` for any other failure status; a body that is not the expected JSON is a
+/// [`BackendError::Decode`]. A body is described, never shown.
+pub(super) fn read_body(
+    method: &Method,
+    path: &str,
+    status: StatusCode,
+    kind: &str,
+    bytes: &[u8],
+) -> Result<Option<RawResponse>, BackendError> {
+    if status == StatusCode::NO_CONTENT {
+        return Ok(None);
+    }
+    if !status.is_success() {
+        let message = error_text(bytes);
+        if status == StatusCode::NOT_FOUND && message.is_empty() && method == Method::GET {
+            return Ok(None);
+        }
+        // An HTML error page from a load balancer, or an empty body: say so, never show it.
+        let message = if message.is_empty() {
+            format!(
+                "no Vault error list in the body ({kind}, {} bytes)",
+                bytes.len()
+            )
+        } else {
+            message
+        };
+        return Err(BackendError::Status {
+            method: method.to_string(),
+            path: path.to_string(),
+            status: status.as_u16(),
+            message,
+        });
+    }
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_slice(bytes)
+        .map(Some)
+        .map_err(|e| BackendError::Decode {
+            method: method.to_string(),
+            path: path.to_string(),
+            reason: format!(
+                "not the expected JSON ({kind}, {} bytes; line {}, column {})",
+                bytes.len(),
+                e.line(),
+                e.column()
+            ),
+        })
+}
+
+/// The mount `sys/internal/ui/mounts/<path>` describes in `data`.
+pub(super) fn mount_info(data: &Value) -> MountInfo {
+    let kind = str_field(data, "type");
+    let kv_version = if kind == "kv" || kind == "generic" {
+        let v = data
+            .get("options")
+            .and_then(|o| o.get("version"))
+            .and_then(Value::as_str)
+            .unwrap_or("1");
+        Some(if v == "2" { 2 } else { 1 })
+    } else {
+        None
+    };
+    MountInfo {
+        path: str_field(data, "path"),
+        kind,
+        kv_version,
+    }
+}
+
+/// Every reading of a response body: as a secret, a login, a wrapped response and a mount (the fuzz
+/// targets feed it arbitrary bytes; each reading must end in a value or a [`BackendError`]).
+#[cfg(feature = "fuzzing")]
+pub fn fuzz_decode(status: u16, body: &[u8]) {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    for method in [Method::GET, Method::PUT] {
+        let (path, kind) = ("secret/data/app", "application/json");
+        let read = || read_body(&method, path, status, kind, body);
+        let _ = read().map(|r| r.map(into_secret));
+        let _ = read().and_then(|r| take_auth(r, path));
+        let _ = read().and_then(|r| take_wrap_info(r, &method, path));
+        if let Ok(Some(RawResponse { data: Some(d), .. })) = read() {
+            let _ = mount_info(&d);
+        }
+    }
 }
 
 pub(super) fn into_secret(r: RawResponse) -> Secret {

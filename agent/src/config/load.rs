@@ -63,11 +63,16 @@ fn read(file: &Path) -> Result<Partial, ConfigError> {
         file: file.to_path_buf(),
         source,
     })?;
+    from_text(file, &text)
+}
+
+/// Validate `text`, the contents of `file` (whose extension picks the JSON or HCL reader).
+fn from_text(file: &Path, text: &str) -> Result<Partial, ConfigError> {
     let is_json = file
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
     let tree = if is_json {
-        json::parse(&text)
+        json::parse(text)
     } else {
         // Files edited on Windows: Vault Agent reads CRLF as LF, heredoc lines included (line numbers stay).
         let text = text.replace("\r\n", "\n");
@@ -82,6 +87,25 @@ fn read(file: &Path) -> Result<Partial, ConfigError> {
     };
     tree.and_then(|t| validate::file(&t))
         .map_err(|p| invalid(file, p))
+}
+
+/// `text` loaded as the only config file `file`: [`load`] without the file system (the fuzz targets).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn load_text(file: &Path, text: &str) -> Result<Config, ConfigError> {
+    let mut merged = Merged::default();
+    merged.add(file, from_text(file, text)?)?;
+    merged.finish()
+}
+
+/// [`load_text`] through the HCL 1 reader alone, which [`from_text`] reaches only where HCL 2 refuses.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn load_hcl1_text(file: &Path, text: &str) -> Result<Config, ConfigError> {
+    let partial = hcl1::parse(text)
+        .and_then(|t| validate::file(&t))
+        .map_err(|p| invalid(file, p))?;
+    let mut merged = Merged::default();
+    merged.add(file, partial)?;
+    merged.finish()
 }
 
 fn invalid(file: &Path, p: Problem) -> ConfigError {

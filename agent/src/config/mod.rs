@@ -32,6 +32,8 @@ use std::path::{Path, PathBuf};
 
 /// Go-style durations and booleans, as Vault reads them in API requests too (the API proxy's cache).
 pub(crate) use duration::parse as parse_duration;
+#[cfg(feature = "fuzzing")]
+pub(crate) use load::{load_hcl1_text, load_text};
 pub use types::*;
 pub(crate) use values::go_bool;
 

@@ -23,6 +23,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use door::Door;
+#[cfg(feature = "fuzzing")]
+pub(crate) use proxy::fuzz_request;
 pub use proxy::{Proxy, Upstream};
 pub use server::BindError;
 pub(crate) use server::{PRIVATE_MODE, Slots, accept_failed, holding, http1_server};

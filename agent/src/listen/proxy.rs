@@ -281,6 +281,28 @@ async fn read_body(body: Incoming, max: Option<u64>) -> Result<Bytes, Box<Respon
     }
 }
 
+/// What the proxy reads from a request a local caller sent, and from its answer, without a backend:
+/// the caller's token, the path's spelling and class, the cache's route and the token rule on the
+/// answer (the fuzz targets feed it arbitrary requests).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_request(req: &super::types::ProxyRequest, answer: &super::types::ProxyResponse) {
+    let _ = (
+        content_length(&req.headers),
+        token::caller_token(&req.headers),
+    );
+    let _ = cache::sees(&req.method, &req.path);
+    cache::fuzz_route(req);
+    if let Some(path) = cache::normalize_path(&req.path) {
+        let _ = (
+            token::reveals_token_wrapped(&path),
+            token::under_token_api(&path),
+        );
+        if let Some(sent) = &req.token {
+            token::hide_token(&path, sent, &mut answer.clone());
+        }
+    }
+}
+
 fn content_length(h: &HeaderMap) -> Option<u64> {
     h.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }

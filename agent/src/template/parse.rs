@@ -563,26 +563,36 @@ fn parse_number(text: &str) -> Option<Number> {
         if h.contains('p') || h.contains('.') {
             return parse_hex_float(h).map(|f| Number::Float(if neg { -f } else { f }));
         }
-        i64::from_str_radix(h, 16).ok()
+        i128::from_str_radix(h, 16).ok()
     } else if let Some(o) = lower.strip_prefix("0o") {
-        i64::from_str_radix(o, 8).ok()
+        i128::from_str_radix(o, 8).ok()
     } else if let Some(b) = lower.strip_prefix("0b") {
-        i64::from_str_radix(b, 2).ok()
+        i128::from_str_radix(b, 2).ok()
     } else if lower.contains(['.', 'e']) {
         let f: f64 = lower.parse().ok()?;
         return Some(Number::Float(if neg { -f } else { f }));
     } else if lower.len() > 1 && lower.starts_with('0') {
-        i64::from_str_radix(&lower[1..], 8).ok()
+        i128::from_str_radix(&lower[1..], 8).ok()
     } else {
-        match lower.parse::<i64>() {
-            Ok(v) => Some(v),
-            Err(_) => {
+        match lower
+            .parse::<i128>()
+            .ok()
+            .filter(|v| signed(*v, neg).is_some())
+        {
+            Some(v) => Some(v),
+            None => {
                 let f: f64 = lower.parse().ok()?;
                 return Some(Number::Float(if neg { -f } else { f }));
             }
         }
     };
-    int.map(|v| Number::Int(if neg { -v } else { v }))
+    int.and_then(|v| signed(v, neg)).map(Number::Int)
+}
+
+/// The magnitude `v` with its sign, if that is an i64: read wider than i64, so `-9223372036854775808`
+/// (i64::MIN) is an int, as in Go.
+fn signed(v: i128, neg: bool) -> Option<i64> {
+    i64::try_from(if neg { v.checked_neg()? } else { v }).ok()
 }
 
 fn parse_hex_float(h: &str) -> Option<f64> {

@@ -10,6 +10,8 @@ use serde_json::json;
 use super::*;
 use crate::backend::secret::{Secret, SecretData, SecretRequest};
 
+mod properties;
+
 #[derive(Default)]
 struct Fixture {
     secrets: HashMap<SecretRequest, Arc<Secret>>,
@@ -648,6 +650,15 @@ fn string_functions() {
     assert_eq!(
         render(r#"{{ sha256Hex "abc" }}"#),
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+}
+
+/// Found while writing the print ∘ parse property: the smallest int64 was read as a float.
+#[test]
+fn integer_constants_cover_the_whole_int64_range() {
+    assert_eq!(
+        render("{{ -9223372036854775808 }} {{ 9223372036854775807 }} {{ -0x8000000000000000 }}"),
+        "-9223372036854775808 9223372036854775807 -9223372036854775808"
     );
 }
 

@@ -6,7 +6,7 @@ use secrecy::SecretString;
 use serde_json::Value;
 
 use super::super::error::BackendError;
-use super::super::response::{LeaseRenewal, MountInfo, decode, into_secret, str_field};
+use super::super::response::{LeaseRenewal, MountInfo, decode, into_secret, mount_info};
 use super::super::secret::Secret;
 use super::{Client, Part};
 
@@ -215,21 +215,6 @@ impl Client {
         let Some(data) = raw.and_then(|r| r.data) else {
             return Ok(None);
         };
-        let kind = str_field(&data, "type");
-        let kv_version = if kind == "kv" || kind == "generic" {
-            let v = data
-                .get("options")
-                .and_then(|o| o.get("version"))
-                .and_then(Value::as_str)
-                .unwrap_or("1");
-            Some(if v == "2" { 2 } else { 1 })
-        } else {
-            None
-        };
-        Ok(Some(MountInfo {
-            path: str_field(&data, "path"),
-            kind,
-            kv_version,
-        }))
+        Ok(Some(mount_info(&data)))
     }
 }

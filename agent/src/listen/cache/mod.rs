@@ -44,6 +44,14 @@ use crate::backend::Client;
 use crate::config::CacheConfig;
 use crate::lease::proxied::{Fingerprint, HeldId, ProxyLeases, Responses};
 
+/// A request's meaning and route, the cache's reading of a request (the fuzz targets).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_route(req: &ProxyRequest) {
+    if let Some(m) = Meaning::of(req) {
+        let _ = (route::route(&m), m.may_be_kv());
+    }
+}
+
 /// The proxy's cache. Shared by every connection (`&self`); its maps are locked only between awaits.
 pub struct Cache {
     cfg: CacheConfig,
