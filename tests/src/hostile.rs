@@ -35,6 +35,9 @@ pub enum Hostility {
     Truncated,
     /// A 200, chunked, closed in the middle of its first chunk.
     ClosedMidBody,
+    /// The good answer, leased for `u64::MAX` seconds, with a token `ttl` of `u64::MAX` beside it (as
+    /// `lookup-self` would carry it): a backend cannot mean it, and no clock can add it.
+    EndlessLease,
 }
 
 /// The running server; stopped when dropped.
@@ -144,6 +147,14 @@ fn misbehave(conn: &mut TcpStream, mode: Hostility, stop: &AtomicBool) {
             let body = format!(
                 r#"{{"request_id":"r","lease_id":"","renewable":false,"lease_duration":0,"data":{{"data":{{"password":"{}"}},"metadata":{{"version":1}}}},"wrap_info":null,"warnings":null,"auth":null}}"#,
                 Hostile::PASSWORD
+            );
+            let _ = conn.write_all(answer("200 OK", json, &body).as_bytes());
+        }
+        Hostility::EndlessLease => {
+            let body = format!(
+                r#"{{"request_id":"r","lease_id":"secret/data/app/endless","renewable":true,"lease_duration":{max},"data":{{"ttl":{max},"renewable":true,"data":{{"password":"{}"}},"metadata":{{"version":1}}}},"wrap_info":null,"warnings":null,"auth":null}}"#,
+                Hostile::PASSWORD,
+                max = u64::MAX
             );
             let _ = conn.write_all(answer("200 OK", json, &body).as_bytes());
         }

@@ -143,6 +143,23 @@ fn a_connection_closed_mid_body_is_cut_short() {
     hostile_case(Hostility::ClosedMidBody, "response cut short");
 }
 
+/// A lease (and a token TTL) of `u64::MAX` seconds is taken as the longest TTL sidekey keeps (100 years),
+/// not added to a clock as it is: the render succeeds and nothing panics.
+#[test]
+fn an_endless_lease_is_bounded_not_a_panic() {
+    let backend = Hostile::start(Hostility::EndlessLease);
+    let dir = ShmDir::new();
+    let cfg = write_config(&dir, &backend.origin());
+    let (out, _) = once(&cfg, Duration::from_secs(10), "1s");
+    let shown = out.show();
+    assert_eq!(out.code(), 0, "{shown}");
+    assert!(!shown.contains("panicked"), "{shown}");
+    assert_eq!(
+        std::fs::read(dir.join("password")).unwrap(),
+        Hostile::PASSWORD.as_bytes()
+    );
+}
+
 /// With the default settings (60 s per request, sidekey's few retries) a dripping backend still ends a
 /// one-shot run within two minutes: at its 100 s deadline.
 #[test]

@@ -16,6 +16,23 @@ use super::secret::{Secret, SecretData};
 /// Longest server error text kept in an error message; bodies are never echoed whole.
 const MAX_ERROR_TEXT: usize = 300;
 
+/// The longest TTL sidekey takes from a backend, in seconds (100 years). A server never grants more (its
+/// `max_lease_ttl` caps it); a hostile one sending `u64::MAX` would otherwise overflow every clock sum.
+pub const MAX_TTL_SECS: u64 = 100 * 365 * 86_400;
+
+/// `secs` as a TTL sidekey can add to a clock: at most [`MAX_TTL_SECS`].
+pub fn bounded_ttl(secs: u64) -> u64 {
+    secs.min(MAX_TTL_SECS)
+}
+
+/// Serde reader of a TTL field (`lease_duration`, `ttl`): a number, capped by [`bounded_ttl`].
+///
+/// # Errors
+/// What the deserializer reports for a value that is not a whole number.
+pub fn ttl_field<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    u64::deserialize(d).map(bounded_ttl)
+}
+
 /// The `auth` block of a login or token renewal response.
 #[derive(Debug)]
 pub struct AuthInfo {
@@ -119,7 +136,7 @@ pub(super) struct RawWrapInfo {
     token: String,
     #[serde(default)]
     accessor: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "ttl_field")]
     ttl: u64,
     #[serde(default)]
     creation_time: String,
@@ -136,7 +153,7 @@ pub(super) struct RawAuth {
     accessor: String,
     #[serde(default)]
     metadata: Option<BTreeMap<String, String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "ttl_field")]
     lease_duration: u64,
     #[serde(default)]
     renewable: bool,
@@ -150,7 +167,7 @@ pub(super) struct RawAuth {
 pub(super) struct RawResponse {
     #[serde(default)]
     pub(super) lease_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "ttl_field")]
     pub(super) lease_duration: u64,
     #[serde(default)]
     pub(super) renewable: bool,

@@ -6,7 +6,9 @@ use secrecy::SecretString;
 use serde_json::Value;
 
 use super::super::error::BackendError;
-use super::super::response::{LeaseRenewal, MountInfo, decode, into_secret, mount_info};
+use super::super::response::{
+    LeaseRenewal, MountInfo, bounded_ttl, decode, into_secret, mount_info,
+};
 use super::super::secret::Secret;
 use super::{Client, Part};
 
@@ -143,7 +145,10 @@ impl Client {
         let data = raw
             .and_then(|r| r.data)
             .ok_or_else(|| decode(&Method::PUT, path, "no data"))?;
-        let ttl = data.get("ttl").and_then(Value::as_u64).unwrap_or(0);
+        let ttl = data
+            .get("ttl")
+            .and_then(Value::as_u64)
+            .map_or(0, bounded_ttl);
         let renewable = data
             .get("renewable")
             .and_then(Value::as_bool)

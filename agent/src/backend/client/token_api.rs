@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::super::error::BackendError;
 use super::super::response::{
-    AuthInfo, TokenInfo, WrapInfo, decode, str_field, take_auth, take_wrap_info,
+    AuthInfo, TokenInfo, WrapInfo, bounded_ttl, decode, str_field, take_auth, take_wrap_info,
 };
 use super::{Client, Part};
 
@@ -132,7 +132,10 @@ impl Client {
             .ok_or_else(|| decode(&Method::GET, path, "no data"))?;
         Ok(TokenInfo {
             accessor: str_field(&data, "accessor"),
-            ttl: data.get("ttl").and_then(Value::as_u64).unwrap_or(0),
+            ttl: data
+                .get("ttl")
+                .and_then(Value::as_u64)
+                .map_or(0, bounded_ttl),
             renewable: data
                 .get("renewable")
                 .and_then(Value::as_bool)

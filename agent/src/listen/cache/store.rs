@@ -19,7 +19,7 @@ use crate::lease::proxied::{Fingerprint, HeldKind, NewHeld, Parent};
 pub(super) struct Reply {
     #[serde(default)]
     pub lease_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::backend::response::ttl_field")]
     pub lease_duration: u64,
     #[serde(default)]
     pub renewable: bool,
@@ -36,7 +36,7 @@ pub(super) struct ReplyAuth {
     pub client_token: Option<SecretString>,
     #[serde(default)]
     pub accessor: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::backend::response::ttl_field")]
     pub lease_duration: u64,
     #[serde(default)]
     pub renewable: bool,

@@ -321,7 +321,7 @@ impl Proxy {
             lease_duration_s: json
                 .get("lease_duration")
                 .and_then(serde_json::Value::as_u64)
-                .unwrap_or(0),
+                .map_or(0, crate::backend::response::bounded_ttl),
             renewable: json
                 .get("renewable")
                 .and_then(serde_json::Value::as_bool)
