@@ -86,10 +86,9 @@ pub fn open(dir: &Path, create: Option<u32>) -> Result<OwnedFd, DirError> {
             Err(Errno::ELOOP | Errno::ENOTDIR) => {
                 return Err(DirError::Unsafe {
                     dir: at,
-                    why:
-                        "is a symlink or not a directory (it was a directory when sidekey started; \
-                          refusing to follow it)"
-                            .into(),
+                    why: "is a symlink or not a directory; symlinks below the path resolved at start \
+                          are not followed"
+                        .into(),
                 });
             }
             Err(e) => return Err(io(&at, e)),

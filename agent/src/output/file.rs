@@ -164,14 +164,16 @@ pub fn write_atomic(target: &FileTarget, bytes: &[u8]) -> Result<WriteOutcome, O
     }
     let (mode, owner) = final_meta(target, current);
     let (tmp_name, fd) =
-        create_temp(&dir, name).map_err(|e| OutputError::io(path, "create temporary file", e))?;
-    let result = fill(fd, mode, owner, bytes).and_then(|()| {
-        renameat(&dir, tmp_name.as_str(), &dir, name)
-            .map_err(|e| ("rename", std::io::Error::from(e)))
-    });
-    if let Err((step, e)) = result {
+        create_temp(&dir).map_err(|e| OutputError::io(path, "create temporary file", e))?;
+    let result = fill(fd, mode, owner, bytes)
+        .map_err(|e| e.at(path))
+        .and_then(|()| {
+            renameat(&dir, tmp_name.as_str(), &dir, name)
+                .map_err(|e| OutputError::io(path, "rename", e))
+        });
+    if let Err(e) = result {
         let _ = unlinkat(&dir, tmp_name.as_str(), UnlinkatFlags::NoRemoveDir);
-        return Err(OutputError::io(path, step, e));
+        return Err(e);
     }
     // The rename is durable only once the directory entry is on disk.
     let _ = fsync(&dir);
@@ -218,16 +220,10 @@ pub(super) fn final_meta(
     (mode, (uid, gid))
 }
 
-/// A new file beside `name` in `dir`, under a name no one can guess (so no one can plant it first).
-pub(super) fn create_temp(
-    dir: &OwnedFd,
-    name: &std::ffi::OsStr,
-) -> std::io::Result<(String, OwnedFd)> {
-    let tmp_name = format!(
-        ".{}.sidekey-{:032x}.tmp",
-        name.to_string_lossy(),
-        rand::random::<u128>()
-    );
+/// A new file in `dir`, under a name no one can guess (so no one can plant it first), short whatever the
+/// destination's name (a name near the 255-byte limit still gets a temporary file beside it).
+pub(super) fn create_temp(dir: &OwnedFd) -> std::io::Result<(String, OwnedFd)> {
+    let tmp_name = format!(".sk-{:032x}.tmp", rand::random::<u128>());
     let fd = create_private(dir, std::ffi::OsStr::new(&tmp_name))?;
     Ok((tmp_name, fd))
 }
@@ -302,6 +298,36 @@ pub fn remove(path: &Path) -> Result<(), OutputError> {
     }
 }
 
+/// The step of [`fill`] that failed.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum FillError {
+    /// Giving the file its owner.
+    #[error("chown: {0}")]
+    Chown(std::io::Error),
+    /// Giving the file its mode.
+    #[error("chmod: {0}")]
+    Chmod(std::io::Error),
+    /// Writing the bytes.
+    #[error("write: {0}")]
+    Write(std::io::Error),
+    /// Flushing them to disk.
+    #[error("fsync: {0}")]
+    Fsync(std::io::Error),
+}
+
+impl FillError {
+    /// The error of writing `destination`.
+    pub(super) fn at(self, destination: &Path) -> OutputError {
+        let (step, e) = match self {
+            Self::Chown(e) => ("chown", e),
+            Self::Chmod(e) => ("chmod", e),
+            Self::Write(e) => ("write", e),
+            Self::Fsync(e) => ("fsync", e),
+        };
+        OutputError::io(destination, step, e)
+    }
+}
+
 /// Set owner and mode, then write and fsync: owner first, so no one but the final owner and group is
 /// ever granted access, and both before the first byte.
 pub(super) fn fill(
@@ -309,15 +335,15 @@ pub(super) fn fill(
     mode: u32,
     (uid, gid): (Option<u32>, Option<u32>),
     bytes: &[u8],
-) -> Result<(), (&'static str, std::io::Error)> {
+) -> Result<(), FillError> {
     if uid.is_some() || gid.is_some() {
         fchown(&fd, uid.map(Uid::from_raw), gid.map(Gid::from_raw))
-            .map_err(|e| ("chown", e.into()))?;
+            .map_err(|e| FillError::Chown(e.into()))?;
     }
-    fchmod(&fd, Mode::from_bits_truncate(mode)).map_err(|e| ("chmod", e.into()))?;
+    fchmod(&fd, Mode::from_bits_truncate(mode)).map_err(|e| FillError::Chmod(e.into()))?;
     let mut file = File::from(fd);
-    file.write_all(bytes).map_err(|e| ("write", e))?;
-    file.sync_all().map_err(|e| ("fsync", e))?;
+    file.write_all(bytes).map_err(FillError::Write)?;
+    file.sync_all().map_err(FillError::Fsync)?;
     Ok(())
 }
 

@@ -8,7 +8,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, openat, readlinkat, renameat};
@@ -87,10 +87,10 @@ pub fn write(members: &[Member<'_>]) -> Result<Vec<WriteOutcome>, OutputError> {
     let new = new_name();
     let built = build(&dir, &new, members, &names, &current, mode_union);
     let switched = built
-        .and_then(|()| switch(&dir, &new).map_err(|e| (shown.to_path_buf(), "switch ..data", e)));
-    if let Err((path, step, e)) = switched {
+        .and_then(|()| switch(&dir, &new).map_err(|e| OutputError::io(shown, "switch ..data", e)));
+    if let Err(e) = switched {
         remove_set(&dir, &new);
-        return Err(OutputError::io(&path, step, e));
+        return Err(e);
     }
     for (m, n) in members.iter().zip(&names) {
         if !points_into_set(&dir, n) {
@@ -123,8 +123,6 @@ pub(super) fn open_member(dir: &OwnedFd, name: &OsStr) -> Option<(std::fs::File,
     open_regular(&set, name)
 }
 
-type StepError = (PathBuf, &'static str, std::io::Error);
-
 /// Make directory `new` in `dir` holding every member, each with its final owner and mode before its
 /// first byte; the directory gets the first configured owner and the mode the members' modes need.
 fn build(
@@ -134,9 +132,8 @@ fn build(
     names: &[&OsStr],
     current: &[Option<(std::fs::File, Meta)>],
     mode_union: u32,
-) -> Result<(), StepError> {
-    let shown = |m: &Member<'_>| m.target.path.clone();
-    let set_err = |step, e: Errno| (shown(&members[0]), step, std::io::Error::from(e));
+) -> Result<(), OutputError> {
+    let set_err = |step, e: Errno| OutputError::io(&members[0].target.path, step, e);
     mkdirat(dir, new, Mode::S_IRWXU).map_err(|e| set_err("create set directory", e))?;
     let fd = open_subdir(dir, new).map_err(|e| set_err("open set directory", e))?;
     let uid = members.iter().find_map(|m| m.target.uid);
@@ -150,8 +147,9 @@ fn build(
     for ((m, n), c) in members.iter().zip(names).zip(current) {
         let meta = c.as_ref().map(|(_, meta)| *meta);
         let (mode, owner) = super::file::final_meta(m.target, meta);
-        let file = create_private(&fd, n).map_err(|e| (shown(m), "create", e))?;
-        fill(file, mode, owner, m.bytes).map_err(|(step, e)| (shown(m), step, e))?;
+        let file =
+            create_private(&fd, n).map_err(|e| OutputError::io(&m.target.path, "create", e))?;
+        fill(file, mode, owner, m.bytes).map_err(|e| e.at(&m.target.path))?;
     }
     fsync(&fd).map_err(|e| set_err("fsync set directory", e))?;
     Ok(())

@@ -180,6 +180,19 @@ fn a_directory_swapped_for_a_symlink_between_writes_is_not_followed() {
 }
 
 #[test]
+fn a_file_where_a_directory_belongs_is_named_as_not_a_directory() {
+    let d = shm_dir();
+    std::fs::write(d.path().join("plain"), b"x").unwrap();
+    let err = write_atomic(&target(d.path(), "plain/out"), b"one")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("is a symlink or not a directory;") && !err.contains("when sidekey started"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_mode_changed_from_outside_is_restored_on_an_unchanged_refresh() {
     let d = shm_dir();
     let t = target(d.path(), "f");
@@ -215,7 +228,15 @@ fn only_foreign_writable_non_sticky_directories_are_refused() {
 fn the_temporary_file_is_private_whatever_the_final_mode() {
     let d = shm_dir();
     let dir = dir::open(d.path(), None).unwrap();
-    let (name, _fd) = create_temp(&dir, std::ffi::OsStr::new("x")).unwrap();
+    let (name, _fd) = create_temp(&dir).unwrap();
     assert_eq!(mode_of(&d.path().join(&name)), 0o600);
-    assert!(name.len() > 40, "an unguessable name: {name}");
+    assert!(name.len() > 32, "an unguessable name: {name}");
+}
+
+#[test]
+fn a_destination_name_near_the_length_limit_still_gets_written() {
+    let d = shm_dir();
+    let t = target(d.path(), &"n".repeat(250));
+    assert_eq!(write_atomic(&t, b"long").unwrap(), WriteOutcome::Written);
+    assert_eq!(std::fs::read(&t.path).unwrap(), b"long");
 }
