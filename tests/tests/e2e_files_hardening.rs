@@ -3,7 +3,8 @@
 //! keeps running); a mode or owner changed from outside is put back on the next refresh, even a mode
 //! without the owner's write bit; a directory writable by another user (not sticky) is refused while
 //! root's `0777` and sticky ones are fine; a certificate and its key from one issuance always match, and
-//! an `atomic_set` switches them with no gap at all (and not at all while one member fails).
+//! an `atomic_set` switches them with no gap at all (and not at all while one member fails); a destination
+//! another user created first in a sticky directory does not hand them the secret.
 
 // Test code: a failed expectation is a failed test; wall-clock timing is what is measured.
 #![allow(
@@ -186,6 +187,43 @@ fn a_directory_another_user_may_write_is_refused_but_roots_0777_and_sticky_ones_
     assert_eq!(run.code(), 0, "{}", run.stderr);
     assert_eq!(read(&root.join("a.txt")).as_deref(), Some("v"));
     assert_eq!(read(&sticky.join("a.txt")).as_deref(), Some("v"));
+}
+
+#[test]
+fn a_destination_another_user_created_first_in_a_sticky_directory_is_not_handed_to_them() {
+    use std::os::unix::fs::MetadataExt;
+    let fx = Setup::new().start();
+    kv(&fx, "v");
+    let out = ShmDir::new();
+    std::fs::set_permissions(out.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Like /dev/shm or /tmp: root's, sticky, anyone may create files in it.
+    let shared = out.join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let dest = shared.join("app.pem");
+    let user = TestUser::create("skt-fplant");
+    let plant = format!("umask 0; echo planted > {}", dest.display());
+    let status = user.command("sh").args(["-c", &plant]).status().unwrap();
+    assert!(status.success());
+    assert_eq!(std::fs::metadata(&dest).unwrap().uid(), user.uid);
+
+    let cfg = config(&fx, &template(KV, &dest, &[]));
+    let run = Sidekey::new(["run", "--once", "-c"]).args([&cfg]).run();
+    assert_eq!(run.code(), 0, "{}", run.stderr);
+    assert_eq!(read(&dest).as_deref(), Some("v"));
+    let m = std::fs::metadata(&dest).unwrap();
+    assert_ne!(
+        m.uid(),
+        user.uid,
+        "the secret is not given to whoever created the name first"
+    );
+    assert_ne!(m.gid(), user.gid);
+    assert_eq!(
+        m.mode() & 0o022,
+        0,
+        "nor written with their mode: {:o}",
+        m.mode()
+    );
 }
 
 /// One issuance, two templates: the certificate, and its key (PKCS#8, which `rcgen` reads).

@@ -140,8 +140,7 @@ impl OutputError {
 pub fn write_atomic(target: &FileTarget, bytes: &[u8]) -> Result<WriteOutcome, OutputError> {
     let path = target.path.as_path();
     let (dir_path, name) = split(path)?;
-    let create = target.create_dirs.then(|| dir_mode(target.mode));
-    let dir = open_dir(path, dir_path, create)?;
+    let dir = open_dir(path, dir_path, creating(target, target.mode))?;
     if !target.allow_non_tmpfs
         && !is_memory_fs(&dir).map_err(|e| OutputError::io(path, "statfs", e))?
     {
@@ -162,7 +161,7 @@ pub fn write_atomic(target: &FileTarget, bytes: &[u8]) -> Result<WriteOutcome, O
     if target.backup {
         backup(&dir, name).map_err(|e| OutputError::io(path, "backup", e))?;
     }
-    let (mode, owner) = final_meta(target, current);
+    let (mode, owner) = final_meta(target, current, keeps_owners(&dir));
     let (tmp_name, fd) =
         create_temp(&dir).map_err(|e| OutputError::io(path, "create temporary file", e))?;
     let result = fill(fd, mode, owner, bytes)
@@ -198,22 +197,44 @@ pub fn recheck(target: &FileTarget) -> Result<WriteOutcome, OutputError> {
     }
 }
 
-/// The mode and owner a new file for `target` gets, given what the file it replaces has (`current`).
+/// How `target`'s missing directories are created, if they are: for files of `file_mode`.
+pub(super) fn creating(target: &FileTarget, file_mode: u32) -> Option<dir::Create> {
+    target.create_dirs.then(|| dir::Create {
+        mode: dir_mode(file_mode),
+        user: target.uid,
+    })
+}
+
+/// Whether the owner of a file found in `dir` can only have been given by sidekey or an operator, so a new
+/// file may take it over: `dir` belongs to root or sidekey's user and neither its group nor others may
+/// write it (in `/dev/shm`, anyone could have created the file first to be handed the secret).
+pub(super) fn keeps_owners(dir: &OwnedFd) -> bool {
+    let me = nix::unistd::geteuid().as_raw();
+    nix::sys::stat::fstat(dir)
+        .is_ok_and(|st| (st.st_uid == 0 || st.st_uid == me) && st.st_mode & 0o022 == 0)
+}
+
+/// The mode and owner a new file for `target` gets, given what the file it replaces has (`current`) and
+/// whether its directory lets that file's owner be trusted (`owners_kept`, see [`keeps_owners`]). A file
+/// with other hard links is no model; nor is the mode of one sidekey's user does not own where anyone
+/// could have made it.
 pub(super) fn final_meta(
     target: &FileTarget,
     current: Option<Meta>,
+    owners_kept: bool,
 ) -> (u32, (Option<u32>, Option<u32>)) {
+    let euid = nix::unistd::geteuid().as_raw();
+    let current = current.filter(|c| c.nlink == 1);
     let mode = match (target.keep_mode, current) {
-        (true, Some(c)) => c.mode,
+        (true, Some(c)) if owners_kept || c.uid == euid => c.mode,
         _ => target.mode,
     };
-    let uid = target.uid.or_else(|| {
-        current
-            .map(|c| c.uid)
-            .filter(|&u| u != nix::unistd::geteuid().as_raw())
-    });
+    let owner = current.filter(|_| owners_kept);
+    let uid = target
+        .uid
+        .or_else(|| owner.map(|c| c.uid).filter(|&u| u != euid));
     let gid = target.gid.or_else(|| {
-        current
+        owner
             .map(|c| c.gid)
             .filter(|&g| g != nix::unistd::getegid().as_raw())
     });
@@ -373,7 +394,7 @@ pub fn holds(target: &FileTarget, bytes: &[u8]) -> bool {
 pub(super) fn open_dir(
     destination: &Path,
     dir: &Path,
-    create: Option<u32>,
+    create: Option<dir::Create>,
 ) -> Result<OwnedFd, OutputError> {
     dir::open(dir, create).map_err(|source| OutputError::Dir {
         path: destination.to_path_buf(),
@@ -435,6 +456,8 @@ pub(super) struct Meta {
     pub(super) uid: u32,
     pub(super) gid: u32,
     pub(super) len: u64,
+    /// Its hard links.
+    pub(super) nlink: u64,
 }
 
 /// Open `name` in `dir` for reading if it is a regular file (never through a symlink, never blocking on
@@ -457,6 +480,7 @@ pub(super) fn open_regular(dir: &OwnedFd, name: &std::ffi::OsStr) -> Option<(Fil
                 uid: m.uid(),
                 gid: m.gid(),
                 len: m.len(),
+                nlink: m.nlink(),
             },
         )),
         _ => None,

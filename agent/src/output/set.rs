@@ -48,8 +48,11 @@ pub fn write(members: &[Member<'_>]) -> Result<Vec<WriteOutcome>, OutputError> {
         .map(|m| split(&m.target.path).map(|(_, n)| n))
         .collect::<Result<Vec<&OsStr>, _>>()?;
     let mode_union = members.iter().fold(0, |a, m| a | m.target.mode);
-    let create = first.target.create_dirs.then(|| dir_mode(mode_union));
-    let dir = open_dir(shown, dir_path, create)?;
+    let dir = open_dir(
+        shown,
+        dir_path,
+        super::file::creating(first.target, mode_union),
+    )?;
     if !first.target.allow_non_tmpfs
         && !is_memory_fs(&dir).map_err(|e| OutputError::io(shown, "statfs", e))?
     {
@@ -85,7 +88,16 @@ pub fn write(members: &[Member<'_>]) -> Result<Vec<WriteOutcome>, OutputError> {
             .collect();
     }
     let new = new_name();
-    let built = build(&dir, &new, members, &names, &current, mode_union);
+    let owners_kept = super::file::keeps_owners(&dir);
+    let built = build(
+        &dir,
+        &new,
+        members,
+        &names,
+        &current,
+        mode_union,
+        owners_kept,
+    );
     let switched = built
         .and_then(|()| switch(&dir, &new).map_err(|e| OutputError::io(shown, "switch ..data", e)));
     if let Err(e) = switched {
@@ -132,6 +144,7 @@ fn build(
     names: &[&OsStr],
     current: &[Option<(std::fs::File, Meta)>],
     mode_union: u32,
+    owners_kept: bool,
 ) -> Result<(), OutputError> {
     let set_err = |step, e: Errno| OutputError::io(&members[0].target.path, step, e);
     mkdirat(dir, new, Mode::S_IRWXU).map_err(|e| set_err("create set directory", e))?;
@@ -146,7 +159,7 @@ fn build(
         .map_err(|e| set_err("chmod set directory", e))?;
     for ((m, n), c) in members.iter().zip(names).zip(current) {
         let meta = c.as_ref().map(|(_, meta)| *meta);
-        let (mode, owner) = super::file::final_meta(m.target, meta);
+        let (mode, owner) = super::file::final_meta(m.target, meta, owners_kept);
         let file =
             create_private(&fd, n).map_err(|e| OutputError::io(&m.target.path, "create", e))?;
         fill(file, mode, owner, m.bytes).map_err(|e| e.at(&m.target.path))?;

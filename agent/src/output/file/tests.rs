@@ -45,6 +45,43 @@ fn an_operators_chown_survives_a_rewrite() {
 }
 
 #[test]
+fn a_file_planted_where_others_may_write_gives_the_secret_neither_its_owner_nor_its_mode() {
+    use std::os::unix::fs::MetadataExt;
+    if !nix::unistd::geteuid().is_root() {
+        return; // only root can give a file away
+    }
+    let dir = shm_dir();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let mut t = target(dir.path(), "f");
+    t.keep_mode = true;
+    std::fs::write(&t.path, b"planted").unwrap();
+    std::fs::set_permissions(&t.path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::os::unix::fs::chown(&t.path, Some(4242), Some(4242)).unwrap();
+    write_atomic(&t, b"secret").unwrap();
+    let m = std::fs::metadata(&t.path).unwrap();
+    assert_eq!((m.uid(), m.gid()), (0, 0));
+    assert_eq!(m.mode() & 0o7777, 0o400);
+}
+
+#[test]
+fn a_file_with_another_hard_link_is_no_model_for_owner_or_mode() {
+    use std::os::unix::fs::MetadataExt;
+    if !nix::unistd::geteuid().is_root() {
+        return; // only root can give a file away
+    }
+    let dir = shm_dir();
+    let mut t = target(dir.path(), "f");
+    t.keep_mode = true;
+    std::fs::write(&t.path, b"old").unwrap();
+    std::fs::set_permissions(&t.path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::os::unix::fs::chown(&t.path, Some(4242), Some(4242)).unwrap();
+    std::fs::hard_link(&t.path, dir.path().join("other")).unwrap();
+    write_atomic(&t, b"new").unwrap();
+    let m = std::fs::metadata(&t.path).unwrap();
+    assert_eq!((m.uid(), m.mode() & 0o7777), (0, 0o400));
+}
+
+#[test]
 fn a_backup_keeps_the_old_content_and_the_destination_keeps_its_mode() {
     let dir = shm_dir();
     let mut t = target(dir.path(), "f");
@@ -220,7 +257,15 @@ fn only_foreign_writable_non_sticky_directories_are_refused() {
         dir::foreign_writable(0o41777, other).is_none(),
         "sticky, as /dev/shm"
     );
-    assert!(dir::foreign_writable(0o40775, other).is_none());
+    assert!(
+        dir::foreign_writable(0o40775, other).is_some_and(|w| w.contains("its group")),
+        "group-writable, someone else's"
+    );
+    assert!(
+        dir::foreign_writable(0o40755, other).is_none(),
+        "an app's own directory"
+    );
+    assert!(dir::foreign_writable(0o40775, 0).is_none());
     assert!(dir::foreign_writable(0o40777, me).is_none());
 }
 
