@@ -104,16 +104,21 @@ pub fn write(members: &[Member<'_>]) -> Result<Vec<WriteOutcome>, OutputError> {
         remove_set(&dir, &new);
         return Err(e);
     }
-    for (m, n) in members.iter().zip(&names) {
-        if !points_into_set(&dir, n) {
-            link(&dir, n).map_err(|e| OutputError::io(&m.target.path, "link into ..data", e))?;
-        }
-    }
+    // `..data` points at the new set now: the old one goes whatever happens to the links, or no later
+    // pass would ever find it again.
+    let links = members
+        .iter()
+        .zip(&names)
+        .filter(|(_, n)| !points_into_set(&dir, n))
+        .try_for_each(|(m, n)| {
+            link(&dir, n).map_err(|e| OutputError::io(&m.target.path, "link into ..data", e))
+        });
     if let Some(old) = old {
         drop_strays(&dir, old_fd.as_ref(), &names);
         remove_set(&dir, &old);
     }
     let _ = fsync(&dir);
+    links?;
     Ok(same_bytes
         .iter()
         .map(|same| {
@@ -346,5 +351,35 @@ mod tests {
         };
         assert_eq!(mode(&out.join("cert.pem")), 0o400);
         assert_eq!(mode(&out.join(&second[0])), 0o700);
+    }
+
+    #[test]
+    fn a_failed_link_after_the_switch_still_removes_the_old_set() {
+        let d = shm_dir();
+        let a = FileTarget::new(d.path().join("a"), 0o400);
+        let b = FileTarget::new(d.path().join("b"), 0o400);
+        let set = |x: &'static [u8]| {
+            write(&[
+                Member {
+                    target: &a,
+                    bytes: x,
+                },
+                Member {
+                    target: &b,
+                    bytes: x,
+                },
+            ])
+        };
+        set(b"1").unwrap();
+        let first = sets_in(d.path());
+        std::fs::remove_file(&b.path).unwrap();
+        std::fs::create_dir(&b.path).unwrap();
+        std::fs::write(b.path.join("x"), b"").unwrap();
+        let err = set(b"2").unwrap_err().to_string();
+        assert!(err.contains("link into ..data"), "{err}");
+        let now = sets_in(d.path());
+        assert_eq!(now.len(), 1, "{now:?}");
+        assert_ne!(now, first, "the old set (with the old secrets) is gone");
+        assert_eq!(std::fs::read(&a.path).unwrap(), b"2");
     }
 }
