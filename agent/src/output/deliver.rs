@@ -4,7 +4,7 @@
 //! `command_timeout`) holds up no other output and no renewal. A failed command is retried with backoff
 //! without fetching anything again; the engine's loop asks when ([`Deliverer::next_due`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 use super::command::{self, CommandError};
 use super::failure::{OutputFailure, OutputId, Step};
 use super::sink::Sink;
-use super::{FileTarget, WriteOutcome, side, write_atomic};
+use super::{FileTarget, WriteOutcome, side};
 use crate::audit::{Auditor, EventKind, Outcome, OutputMeta, Record};
 use crate::backend::BackendError;
 use crate::config::FileSinkConfig;
@@ -115,6 +115,9 @@ pub struct Deliverer {
     /// A one-shot run: a failed command is reported, not retried, as with Vault Agent.
     once: bool,
     slots: Vec<Slot>,
+    /// Per destination, the file sidekey last wrote (or found holding the right bytes): the only one whose
+    /// mode and owner a refresh puts back.
+    written: HashMap<PathBuf, super::file::Inode>,
     done_tx: mpsc::UnboundedSender<CommandDone>,
     done_rx: mpsc::UnboundedReceiver<CommandDone>,
     stop: CancellationToken,
@@ -137,6 +140,7 @@ impl Deliverer {
             auditor,
             backoff,
             once,
+            written: HashMap::new(),
             done_tx,
             done_rx,
             stop: CancellationToken::new(),
@@ -244,7 +248,13 @@ impl Deliverer {
                     Err(fail(e.to_string()))
                 }
                 Ok(outcomes) => {
-                    let o = outcomes.get(k).copied().unwrap_or(WriteOutcome::Unchanged);
+                    let (o, inode) = outcomes
+                        .get(k)
+                        .copied()
+                        .unwrap_or((WriteOutcome::Unchanged, None));
+                    if let Some(inode) = inode {
+                        self.written.insert(out.target.path.clone(), inode);
+                    }
                     self.note_outcome(destination, o);
                     let changed = o == WriteOutcome::Written;
                     let side = rendered[i]
@@ -268,7 +278,10 @@ impl Deliverer {
     /// nothing new to write). A failure here is left to the next write, which reports it.
     pub fn recheck(&self) {
         for out in &self.files {
-            match super::file::recheck(&out.target) {
+            let Some(&written) = self.written.get(&out.target.path) else {
+                continue; // nothing written there yet: the next write sets it
+            };
+            match super::file::recheck(&out.target, Some(written)) {
                 Ok(o) => self.note_outcome(out.target.path.display().to_string(), o),
                 Err(e) => {
                     tracing::debug!(error = %e, "cannot check the destination's mode and owner")
@@ -313,8 +326,9 @@ impl Deliverer {
         // destination is about to change decides whether appends happen, as before.
         let will_change = !super::file::holds(&out.target, bytes);
         side::write_all(out, side_writes, will_change, &self.auditor)?;
-        let changed = match write_atomic(&out.target, bytes) {
-            Ok(o) => {
+        let changed = match super::file::write_known(&out.target, bytes) {
+            Ok((o, inode)) => {
+                self.written.insert(out.target.path.clone(), inode);
                 self.note_outcome(destination, o);
                 o == WriteOutcome::Written
             }

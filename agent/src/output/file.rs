@@ -138,6 +138,18 @@ impl OutputError {
 /// [`OutputError`]; on any error the previous destination file is left as it was and no temporary file
 /// remains.
 pub fn write_atomic(target: &FileTarget, bytes: &[u8]) -> Result<WriteOutcome, OutputError> {
+    write_known(target, bytes).map(|(outcome, _)| outcome)
+}
+
+/// [`write_atomic`], also telling which file is at the destination afterwards: the one written, or the
+/// one that already held `bytes`.
+///
+/// # Errors
+/// As [`write_atomic`].
+pub fn write_known(
+    target: &FileTarget,
+    bytes: &[u8],
+) -> Result<(WriteOutcome, Inode), OutputError> {
     let path = target.path.as_path();
     let (dir_path, name) = split(path)?;
     let dir = open_dir(path, dir_path, creating(target, target.mode))?;
@@ -153,6 +165,7 @@ pub fn write_atomic(target: &FileTarget, bytes: &[u8]) -> Result<WriteOutcome, O
         && content_equals(file, meta.len, bytes)
     {
         return restore(target, file, *meta)
+            .map(|o| (o, meta.inode))
             .map_err(|e| OutputError::io(path, "restore mode/owner", e));
     }
     let current = current.map(|(_, m)| m);
@@ -166,32 +179,41 @@ pub fn write_atomic(target: &FileTarget, bytes: &[u8]) -> Result<WriteOutcome, O
         create_temp(&dir).map_err(|e| OutputError::io(path, "create temporary file", e))?;
     let result = fill(fd, mode, owner, bytes)
         .map_err(|e| e.at(path))
-        .and_then(|()| {
+        .and_then(|inode| {
             renameat(&dir, tmp_name.as_str(), &dir, name)
+                .map(|()| inode)
                 .map_err(|e| OutputError::io(path, "rename", e))
         });
-    if let Err(e) = result {
-        let _ = unlinkat(&dir, tmp_name.as_str(), UnlinkatFlags::NoRemoveDir);
-        return Err(e);
-    }
+    let inode = match result {
+        Ok(inode) => inode,
+        Err(e) => {
+            let _ = unlinkat(&dir, tmp_name.as_str(), UnlinkatFlags::NoRemoveDir);
+            return Err(e);
+        }
+    };
     // The rename is durable only once the directory entry is on disk.
     let _ = fsync(&dir);
-    Ok(WriteOutcome::Written)
+    Ok((WriteOutcome::Written, inode))
 }
 
 /// Put back the configured mode and owner of `target`'s file if they were changed from outside, without
 /// rewriting it (a refresh that brought the same bytes); a member of an atomic set is found in the current
-/// set; a missing file is left to the next write.
+/// set. Only the file sidekey last wrote there (`written`) is touched: a missing one, or another file put
+/// in its place, is left to the next write.
 ///
 /// # Errors
 /// [`OutputError`] when the directory cannot be opened or the file's metadata cannot be set.
-pub fn recheck(target: &FileTarget) -> Result<WriteOutcome, OutputError> {
+pub fn recheck(target: &FileTarget, written: Option<Inode>) -> Result<WriteOutcome, OutputError> {
     let path = target.path.as_path();
     let (dir_path, name) = split(path)?;
     let dir = open_dir(path, dir_path, None)?;
     match open_regular(&dir, name).or_else(|| super::set::open_member(&dir, name)) {
-        Some((file, meta)) => {
+        Some((file, meta)) if Some(meta.inode) == written => {
             restore(target, &file, meta).map_err(|e| OutputError::io(path, "restore mode/owner", e))
+        }
+        Some(_) => {
+            tracing::debug!(destination = %path.display(), "not the file sidekey wrote: left to the next write");
+            Ok(WriteOutcome::Unchanged)
         }
         None => Ok(WriteOutcome::Unchanged),
     }
@@ -271,6 +293,11 @@ pub(super) fn restore(
     let owner_off =
         target.uid.is_some_and(|u| u != found.uid) || target.gid.is_some_and(|g| g != found.gid);
     let owner_from = owner_off.then_some((found.uid, found.gid));
+    if (mode_from.is_some() || owner_from.is_some()) && found.nlink > 1 {
+        // Another name for the same inode may be someone else's file: changing it would change theirs.
+        tracing::warn!(destination = %target.path.display(), links = found.nlink, "mode or owner changed from outside, but the file has other hard links: not restored");
+        return Ok(WriteOutcome::Unchanged);
+    }
     if owner_from.is_some() {
         fchown(
             file,
@@ -334,6 +361,9 @@ pub(super) enum FillError {
     /// Flushing them to disk.
     #[error("fsync: {0}")]
     Fsync(std::io::Error),
+    /// Reading back which file it is.
+    #[error("fstat: {0}")]
+    Stat(std::io::Error),
 }
 
 impl FillError {
@@ -344,19 +374,20 @@ impl FillError {
             Self::Chmod(e) => ("chmod", e),
             Self::Write(e) => ("write", e),
             Self::Fsync(e) => ("fsync", e),
+            Self::Stat(e) => ("fstat", e),
         };
         OutputError::io(destination, step, e)
     }
 }
 
 /// Set owner and mode, then write and fsync: owner first, so no one but the final owner and group is
-/// ever granted access, and both before the first byte.
+/// ever granted access, and both before the first byte. Returns which file it is.
 pub(super) fn fill(
     fd: OwnedFd,
     mode: u32,
     (uid, gid): (Option<u32>, Option<u32>),
     bytes: &[u8],
-) -> Result<(), FillError> {
+) -> Result<Inode, FillError> {
     if uid.is_some() || gid.is_some() {
         fchown(&fd, uid.map(Uid::from_raw), gid.map(Gid::from_raw))
             .map_err(|e| FillError::Chown(e.into()))?;
@@ -365,7 +396,14 @@ pub(super) fn fill(
     let mut file = File::from(fd);
     file.write_all(bytes).map_err(FillError::Write)?;
     file.sync_all().map_err(FillError::Fsync)?;
-    Ok(())
+    let m = file.metadata().map_err(FillError::Stat)?;
+    Ok(inode_of(&m))
+}
+
+/// Which file `m` describes.
+fn inode_of(m: &std::fs::Metadata) -> Inode {
+    use std::os::unix::fs::MetadataExt;
+    (m.dev(), m.ino())
 }
 
 pub(super) fn split(path: &Path) -> Result<(&Path, &std::ffi::OsStr), OutputError> {
@@ -449,7 +487,10 @@ pub fn read_back(path: &Path, max_bytes: u64) -> Option<zeroize::Zeroizing<Vec<u
     Some(bytes)
 }
 
-/// Mode, owner and length of a file.
+/// A file's identity: its device and inode numbers.
+pub type Inode = (u64, u64);
+
+/// Mode, owner, length, links and identity of a file.
 #[derive(Clone, Copy)]
 pub(super) struct Meta {
     pub(super) mode: u32,
@@ -458,6 +499,8 @@ pub(super) struct Meta {
     pub(super) len: u64,
     /// Its hard links.
     pub(super) nlink: u64,
+    /// Which file it is.
+    pub(super) inode: Inode,
 }
 
 /// Open `name` in `dir` for reading if it is a regular file (never through a symlink, never blocking on
@@ -481,6 +524,7 @@ pub(super) fn open_regular(dir: &OwnedFd, name: &std::ffi::OsStr) -> Option<(Fil
                 gid: m.gid(),
                 len: m.len(),
                 nlink: m.nlink(),
+                inode: inode_of(&m),
             },
         )),
         _ => None,

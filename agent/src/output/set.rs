@@ -16,8 +16,8 @@ use nix::sys::stat::{Mode, fchmod, mkdirat};
 use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, fsync, symlinkat, unlinkat};
 
 use super::file::{
-    FileTarget, Meta, OutputError, WriteOutcome, content_equals, create_private, dir_mode, fill,
-    is_memory_fs, open_dir, open_regular, restore, split,
+    FileTarget, Inode, Meta, OutputError, WriteOutcome, content_equals, create_private, dir_mode,
+    fill, is_memory_fs, open_dir, open_regular, restore, split,
 };
 
 /// The symlink naming the current set.
@@ -32,12 +32,13 @@ pub struct Member<'a> {
 }
 
 /// Write the set `members` (all with destinations in the same directory; see the module doc). Returns
-/// each member's outcome: `Written` for those whose bytes changed when the set was switched.
+/// each member's outcome (`Written` for those whose bytes changed when the set was switched) and the file
+/// it is now in.
 ///
 /// # Errors
 /// [`OutputError`] naming the first member; on an error before the switch, the previous set is untouched
 /// and the new directory removed.
-pub fn write(members: &[Member<'_>]) -> Result<Vec<WriteOutcome>, OutputError> {
+pub fn write(members: &[Member<'_>]) -> Result<Vec<(WriteOutcome, Option<Inode>)>, OutputError> {
     let Some(first) = members.first() else {
         return Ok(Vec::new());
     };
@@ -82,8 +83,9 @@ pub fn write(members: &[Member<'_>]) -> Result<Vec<WriteOutcome>, OutputError> {
             .zip(current)
             .map(|(m, c)| match c {
                 Some((f, meta)) => restore(m.target, &f, meta)
+                    .map(|o| (o, Some(meta.inode)))
                     .map_err(|e| OutputError::io(&m.target.path, "restore mode/owner", e)),
-                None => Ok(WriteOutcome::Unchanged),
+                None => Ok((WriteOutcome::Unchanged, None)),
             })
             .collect();
     }
@@ -98,12 +100,18 @@ pub fn write(members: &[Member<'_>]) -> Result<Vec<WriteOutcome>, OutputError> {
         mode_union,
         owners_kept,
     );
-    let switched = built
-        .and_then(|()| switch(&dir, &new).map_err(|e| OutputError::io(shown, "switch ..data", e)));
-    if let Err(e) = switched {
-        remove_set(&dir, &new);
-        return Err(e);
-    }
+    let switched = built.and_then(|inodes| {
+        switch(&dir, &new)
+            .map(|()| inodes)
+            .map_err(|e| OutputError::io(shown, "switch ..data", e))
+    });
+    let inodes = match switched {
+        Ok(inodes) => inodes,
+        Err(e) => {
+            remove_set(&dir, &new);
+            return Err(e);
+        }
+    };
     // `..data` points at the new set now: the old one goes whatever happens to the links, or no later
     // pass would ever find it again.
     let links = members
@@ -121,12 +129,14 @@ pub fn write(members: &[Member<'_>]) -> Result<Vec<WriteOutcome>, OutputError> {
     links?;
     Ok(same_bytes
         .iter()
-        .map(|same| {
-            if *same {
+        .zip(inodes)
+        .map(|(same, inode)| {
+            let o = if *same {
                 WriteOutcome::Unchanged
             } else {
                 WriteOutcome::Written
-            }
+            };
+            (o, Some(inode))
         })
         .collect())
 }
@@ -150,7 +160,7 @@ fn build(
     current: &[Option<(std::fs::File, Meta)>],
     mode_union: u32,
     owners_kept: bool,
-) -> Result<(), OutputError> {
+) -> Result<Vec<Inode>, OutputError> {
     let set_err = |step, e: Errno| OutputError::io(&members[0].target.path, step, e);
     mkdirat(dir, new, Mode::S_IRWXU).map_err(|e| set_err("create set directory", e))?;
     let fd = open_subdir(dir, new).map_err(|e| set_err("open set directory", e))?;
@@ -162,15 +172,16 @@ fn build(
     }
     fchmod(&fd, Mode::from_bits_truncate(dir_mode(mode_union)))
         .map_err(|e| set_err("chmod set directory", e))?;
+    let mut inodes = Vec::with_capacity(members.len());
     for ((m, n), c) in members.iter().zip(names).zip(current) {
         let meta = c.as_ref().map(|(_, meta)| *meta);
         let (mode, owner) = super::file::final_meta(m.target, meta, owners_kept);
         let file =
             create_private(&fd, n).map_err(|e| OutputError::io(&m.target.path, "create", e))?;
-        fill(file, mode, owner, m.bytes).map_err(|e| e.at(&m.target.path))?;
+        inodes.push(fill(file, mode, owner, m.bytes).map_err(|e| e.at(&m.target.path))?);
     }
     fsync(&fd).map_err(|e| set_err("fsync set directory", e))?;
-    Ok(())
+    Ok(inodes)
 }
 
 /// The name of the set `..data` points at, if it is one of ours (`..` + a plain name).
@@ -315,6 +326,9 @@ mod tests {
                 },
             ])
             .unwrap()
+            .into_iter()
+            .map(|(o, _)| o)
+            .collect::<Vec<_>>()
         };
         assert_eq!(
             set(b"c1", b"k1"),

@@ -245,6 +245,32 @@ fn a_mode_changed_from_outside_is_restored_on_an_unchanged_refresh() {
 }
 
 #[test]
+fn a_refresh_restores_only_the_file_sidekey_wrote_and_never_one_with_other_links() {
+    let d = shm_dir();
+    let t = target(d.path(), "f");
+    let (_, mine) = write_known(&t, b"one").unwrap();
+    // Someone puts another file in its place: a refresh does not touch it.
+    std::fs::remove_file(&t.path).unwrap();
+    std::fs::write(&t.path, b"theirs").unwrap();
+    std::fs::set_permissions(&t.path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(recheck(&t, Some(mine)).unwrap(), WriteOutcome::Unchanged);
+    assert_eq!(recheck(&t, None).unwrap(), WriteOutcome::Unchanged);
+    assert_eq!(mode_of(&t.path), 0o644);
+    // Its own file, once hard-linked elsewhere, is not changed either (the other name may be anyone's).
+    let (_, mine) = write_known(&t, b"two").unwrap();
+    std::fs::set_permissions(&t.path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::hard_link(&t.path, d.path().join("link")).unwrap();
+    assert_eq!(recheck(&t, Some(mine)).unwrap(), WriteOutcome::Unchanged);
+    assert_eq!(mode_of(&t.path), 0o644);
+    std::fs::remove_file(d.path().join("link")).unwrap();
+    assert!(matches!(
+        recheck(&t, Some(mine)).unwrap(),
+        WriteOutcome::Restored(_)
+    ));
+    assert_eq!(mode_of(&t.path), 0o400);
+}
+
+#[test]
 fn only_foreign_writable_non_sticky_directories_are_refused() {
     let me = nix::unistd::geteuid().as_raw();
     let other = me.wrapping_add(4242);
