@@ -155,23 +155,20 @@ impl Deliverer {
     /// Write every file output from `rendered` (in config order): each alone, or with the other members
     /// of its atomic set. Per output: `Ok(changed)` or why it failed.
     pub fn write_files(&mut self, rendered: Vec<Rendered>) -> Vec<Result<bool, OutputFailure>> {
-        let mut sets: Vec<Vec<usize>> = Vec::new();
+        let mut sets: Vec<(PathBuf, Vec<usize>)> = Vec::new();
         for (i, out) in self.files.iter().enumerate().take(rendered.len()) {
             if !out.atomic_set {
                 continue;
             }
-            let dir = out.target.path.parent();
-            match sets
-                .iter_mut()
-                .find(|s| self.files[s[0]].target.path.parent() == dir)
-            {
-                Some(s) => s.push(i),
-                None => sets.push(vec![i]),
+            let dir = super::set::set_key(&out.target.path);
+            match sets.iter_mut().find(|(d, _)| *d == dir) {
+                Some((_, s)) => s.push(i),
+                None => sets.push((dir, vec![i])),
             }
         }
         let mut results: Vec<Option<Result<bool, OutputFailure>>> =
             rendered.iter().map(|_| None).collect();
-        for set in &sets {
+        for (_, set) in &sets {
             for (i, r) in self.write_set(set, &rendered) {
                 results[i] = Some(r);
             }

@@ -236,6 +236,15 @@ pub fn refused(destination: &Path) -> Option<String> {
     })
 }
 
+/// `dir` as [`open`] walks it: absolute, with the symlinks above it resolved (as they were the first time
+/// it was asked for); `dir` made absolute when that fails (its open then fails too).
+pub fn resolved(dir: &Path) -> PathBuf {
+    anchor(dir)
+        .ok()
+        .or_else(|| std::path::absolute(dir).ok())
+        .unwrap_or_else(|| dir.to_path_buf())
+}
+
 /// `dir` with the symlinks above it resolved, as they were the first time it was asked for.
 fn anchor(dir: &Path) -> Result<PathBuf, DirError> {
     let mut anchors = ANCHORS.lock().unwrap_or_else(PoisonError::into_inner);

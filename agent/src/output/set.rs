@@ -141,6 +141,13 @@ pub fn write(members: &[Member<'_>]) -> Result<Vec<(WriteOutcome, Option<Inode>)
         .collect())
 }
 
+/// The set a member with destination `path` belongs to: its directory as it is walked, so every spelling
+/// of one directory (`out/a`, `./out/b`, through a symlink above) names one set.
+pub(super) fn set_key(path: &Path) -> std::path::PathBuf {
+    let dir = split(path).map_or(Path::new("."), |(d, _)| d);
+    super::dir::resolved(dir)
+}
+
 /// Open the member `name` of the current set in `dir`, if `DIR/<name>` is its link into `..data`.
 pub(super) fn open_member(dir: &OwnedFd, name: &OsStr) -> Option<(std::fs::File, Meta)> {
     if !points_into_set(dir, name) {
@@ -365,6 +372,23 @@ mod tests {
         };
         assert_eq!(mode(&out.join("cert.pem")), 0o400);
         assert_eq!(mode(&out.join(&second[0])), 0o700);
+    }
+
+    #[test]
+    fn every_spelling_of_one_directory_names_one_set() {
+        let d = shm_dir();
+        let real = std::fs::canonicalize(d.path()).unwrap();
+        std::fs::create_dir(real.join("out")).unwrap();
+        std::os::unix::fs::symlink(&real, real.join("up")).unwrap();
+        let key = set_key(&real.join("out/a"));
+        assert_eq!(set_key(&real.join("./out/b")), key);
+        assert_eq!(
+            set_key(&real.join("up/out/c")),
+            key,
+            "through a symlink above"
+        );
+        assert_ne!(set_key(&real.join("a")), key);
+        assert_eq!(set_key(Path::new("rel/a")), set_key(Path::new("./rel/b")));
     }
 
     #[test]
