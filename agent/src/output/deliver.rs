@@ -521,7 +521,7 @@ impl Deliverer {
             .iter()
             .filter(|o| !files.iter().any(|f| f.target.path == o.target.path));
         for out in dropped.filter(|_| remove_dropped) {
-            if let Err(e) = super::file::remove(&out.target.path) {
+            if let Err(e) = remove(out) {
                 tracing::warn!(error = %e, "cannot remove the file of a removed template");
             }
         }
@@ -552,9 +552,18 @@ impl Deliverer {
     /// `remove_on_exit`: remove every rendered file.
     pub fn remove_files(&self) {
         for out in &self.files {
-            if let Err(e) = super::file::remove(&out.target.path) {
+            if let Err(e) = remove(out) {
                 tracing::warn!(error = %e, "cannot remove rendered file");
             }
         }
+    }
+}
+
+/// Remove `out`'s file: alone, or as a member of its atomic set (the set goes with its last member).
+fn remove(out: &FileOutput) -> Result<(), super::file::OutputError> {
+    if out.atomic_set {
+        super::set::remove(&out.target.path)
+    } else {
+        super::file::remove(&out.target.path)
     }
 }

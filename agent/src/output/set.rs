@@ -141,6 +141,36 @@ pub fn write(members: &[Member<'_>]) -> Result<Vec<(WriteOutcome, Option<Inode>)
         .collect())
 }
 
+/// Remove the member at `path` (`remove_on_exit`, or its template dropped by a reload): its link, and once
+/// no other member links into `..data`, `..data` and the set's directory with the secrets in it. While
+/// other members remain, the next write of the set leaves the member's file out.
+///
+/// # Errors
+/// [`OutputError`] when the directory cannot be opened or the link cannot be removed.
+pub(super) fn remove(path: &Path) -> Result<(), OutputError> {
+    let (dir_path, name) = split(path)?;
+    let dir = open_dir(path, dir_path, None)?;
+    match unlinkat(&dir, name, UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => {}
+        Err(e) => return Err(OutputError::io(path, "remove", e)),
+    }
+    let Some(set) = current_set(&dir) else {
+        return Ok(());
+    };
+    let Ok(fd) = open_subdir(&dir, &set) else {
+        return Ok(());
+    };
+    if entries(&fd).iter().any(|e| points_into_set(&dir, e)) {
+        return Ok(());
+    }
+    match unlinkat(&dir, DATA, UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => {}
+        Err(e) => return Err(OutputError::io(path, "remove ..data", e)),
+    }
+    remove_set(&dir, &set);
+    Ok(())
+}
+
 /// The set a member with destination `path` belongs to: its directory as it is walked, so every spelling
 /// of one directory (`out/a`, `./out/b`, through a symlink above) names one set.
 pub(super) fn set_key(path: &Path) -> std::path::PathBuf {
@@ -372,6 +402,32 @@ mod tests {
         };
         assert_eq!(mode(&out.join("cert.pem")), 0o400);
         assert_eq!(mode(&out.join(&second[0])), 0o700);
+    }
+
+    #[test]
+    fn removing_the_last_member_removes_the_set_and_its_secrets() {
+        let d = shm_dir();
+        let a = FileTarget::new(d.path().join("a"), 0o400);
+        let b = FileTarget::new(d.path().join("b"), 0o400);
+        let members = [
+            Member {
+                target: &a,
+                bytes: b"1",
+            },
+            Member {
+                target: &b,
+                bytes: b"2",
+            },
+        ];
+        write(&members).unwrap();
+        remove(&a.path).unwrap();
+        assert!(std::fs::symlink_metadata(&a.path).is_err());
+        assert_eq!(std::fs::read(&b.path).unwrap(), b"2", "b stays readable");
+        assert_eq!(sets_in(d.path()).len(), 1);
+        remove(&b.path).unwrap();
+        let left: Vec<_> = std::fs::read_dir(d.path()).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+        remove(&b.path).unwrap();
     }
 
     #[test]
