@@ -7,15 +7,23 @@
 //! obstacle).
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use super::dir;
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, openat, renameat};
-use nix::sys::stat::{Mode, fchmod};
-use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, fsync, unlinkat};
+use nix::sys::stat::Mode;
+use nix::unistd::{UnlinkatFlags, fsync, unlinkat};
+
+mod create;
+mod owner;
+
+pub(super) use create::{create_private, fill};
+use create::{create_temp, inode_of};
+pub use owner::Restored;
+pub(super) use owner::{creating, dir_mode, final_meta, keeps_owners, restore};
 
 /// How one destination file is written.
 #[derive(Clone, Debug)]
@@ -66,29 +74,6 @@ pub enum WriteOutcome {
     /// The destination already held these bytes, but its mode or owner had been changed from outside and
     /// was put back to what is configured.
     Restored(Restored),
-}
-
-/// What a refresh put back on a destination whose bytes were right.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Restored {
-    /// The mode found, when it was not the configured one.
-    pub mode_from: Option<u32>,
-    /// The owner found (`uid`, `gid`), when it was not the configured one.
-    pub owner_from: Option<(u32, u32)>,
-}
-
-impl std::fmt::Display for Restored {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut sep = "";
-        if let Some(m) = self.mode_from {
-            write!(f, "mode was {m:04o}")?;
-            sep = ", ";
-        }
-        if let Some((u, g)) = self.owner_from {
-            write!(f, "{sep}owner was {u}:{g}")?;
-        }
-        Ok(())
-    }
 }
 
 /// A file delivery error; names the destination and the step that failed. The previous file is untouched.
@@ -219,120 +204,6 @@ pub fn recheck(target: &FileTarget, written: Option<Inode>) -> Result<WriteOutco
     }
 }
 
-/// How `target`'s missing directories are created, if they are: for files of `file_mode`.
-pub(super) fn creating(target: &FileTarget, file_mode: u32) -> Option<dir::Create> {
-    target.create_dirs.then(|| dir::Create {
-        mode: dir_mode(file_mode),
-        user: target.uid,
-    })
-}
-
-/// Whether the owner of a file found in `dir` can only have been given by sidekey or an operator, so a new
-/// file may take it over: `dir` belongs to root or sidekey's user and neither its group nor others may
-/// write it (in `/dev/shm`, anyone could have created the file first to be handed the secret).
-pub(super) fn keeps_owners(dir: &OwnedFd) -> bool {
-    let me = nix::unistd::geteuid().as_raw();
-    nix::sys::stat::fstat(dir)
-        .is_ok_and(|st| (st.st_uid == 0 || st.st_uid == me) && st.st_mode & 0o022 == 0)
-}
-
-/// The mode and owner a new file for `target` gets, given what the file it replaces has (`current`) and
-/// whether its directory lets that file's owner be trusted (`owners_kept`, see [`keeps_owners`]). A file
-/// with other hard links is no model; nor is the mode of one sidekey's user does not own where anyone
-/// could have made it.
-pub(super) fn final_meta(
-    target: &FileTarget,
-    current: Option<Meta>,
-    owners_kept: bool,
-) -> (u32, (Option<u32>, Option<u32>)) {
-    let euid = nix::unistd::geteuid().as_raw();
-    let current = current.filter(|c| c.nlink == 1);
-    let mode = match (target.keep_mode, current) {
-        (true, Some(c)) if owners_kept || c.uid == euid => c.mode,
-        _ => target.mode,
-    };
-    let owner = current.filter(|_| owners_kept);
-    let uid = target
-        .uid
-        .or_else(|| owner.map(|c| c.uid).filter(|&u| u != euid));
-    let gid = target.gid.or_else(|| {
-        owner
-            .map(|c| c.gid)
-            .filter(|&g| g != nix::unistd::getegid().as_raw())
-    });
-    (mode, (uid, gid))
-}
-
-/// A new file in `dir`, under a name no one can guess (so no one can plant it first), short whatever the
-/// destination's name (a name near the 255-byte limit still gets a temporary file beside it).
-pub(super) fn create_temp(dir: &OwnedFd) -> std::io::Result<(String, OwnedFd)> {
-    let tmp_name = format!(".sk-{:032x}.tmp", rand::random::<u128>());
-    let fd = create_private(dir, std::ffi::OsStr::new(&tmp_name))?;
-    Ok((tmp_name, fd))
-}
-
-/// Create `name` in `dir` for writing: never an existing file or symlink (`O_EXCL`), and no access for
-/// anyone but sidekey until [`fill`] sets the final owner and mode, whatever the umask.
-pub(super) fn create_private(dir: &OwnedFd, name: &std::ffi::OsStr) -> std::io::Result<OwnedFd> {
-    Ok(openat(
-        dir,
-        name,
-        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::S_IRUSR | Mode::S_IWUSR,
-    )?)
-}
-
-/// Put back the configured mode (when `perms` was given: not `keep_mode`) and owner on `file`, the
-/// destination whose bytes are already right, if they were changed from outside.
-pub(super) fn restore(
-    target: &FileTarget,
-    file: &File,
-    found: Meta,
-) -> std::io::Result<WriteOutcome> {
-    let mode_from = (!target.keep_mode && found.mode != target.mode & 0o7777).then_some(found.mode);
-    let owner_off =
-        target.uid.is_some_and(|u| u != found.uid) || target.gid.is_some_and(|g| g != found.gid);
-    let owner_from = owner_off.then_some((found.uid, found.gid));
-    if (mode_from.is_some() || owner_from.is_some()) && found.nlink > 1 {
-        // Another name for the same inode may be someone else's file: changing it would change theirs.
-        tracing::warn!(destination = %target.path.display(), links = found.nlink, "mode or owner changed from outside, but the file has other hard links: not restored");
-        return Ok(WriteOutcome::Unchanged);
-    }
-    if owner_from.is_some() {
-        fchown(
-            file,
-            target.uid.map(Uid::from_raw),
-            target.gid.map(Gid::from_raw),
-        )?;
-    }
-    // After the chown, which may clear set-id bits; and whenever the owner changed, as a chown by an
-    // unprivileged process does, the mode is set again.
-    if mode_from.is_some() || (owner_from.is_some() && !target.keep_mode) {
-        fchmod(file, Mode::from_bits_truncate(target.mode))?;
-    }
-    if mode_from.is_none() && owner_from.is_none() {
-        return Ok(WriteOutcome::Unchanged);
-    }
-    Ok(WriteOutcome::Restored(Restored {
-        mode_from,
-        owner_from,
-    }))
-}
-
-/// The mode of directories created for a file of mode `file_mode`: the owner's `rwx`, and `r-x` for the
-/// group and others only where the file grants them some access, so a `0640` file is reachable by its group
-/// (Vault Agent creates `0755` directories; a `0600` file gets `0700` ones).
-pub(super) fn dir_mode(file_mode: u32) -> u32 {
-    let mut mode = 0o700;
-    if file_mode & 0o070 != 0 {
-        mode |= 0o050;
-    }
-    if file_mode & 0o007 != 0 {
-        mode |= 0o005;
-    }
-    mode
-}
-
 /// Remove the destination file (`remove_on_exit`); a missing file is not an error.
 ///
 /// # Errors
@@ -344,66 +215,6 @@ pub fn remove(path: &Path) -> Result<(), OutputError> {
         Ok(()) | Err(Errno::ENOENT) => Ok(()),
         Err(e) => Err(OutputError::io(path, "remove", e)),
     }
-}
-
-/// The step of [`fill`] that failed.
-#[derive(Debug, thiserror::Error)]
-pub(super) enum FillError {
-    /// Giving the file its owner.
-    #[error("chown: {0}")]
-    Chown(std::io::Error),
-    /// Giving the file its mode.
-    #[error("chmod: {0}")]
-    Chmod(std::io::Error),
-    /// Writing the bytes.
-    #[error("write: {0}")]
-    Write(std::io::Error),
-    /// Flushing them to disk.
-    #[error("fsync: {0}")]
-    Fsync(std::io::Error),
-    /// Reading back which file it is.
-    #[error("fstat: {0}")]
-    Stat(std::io::Error),
-}
-
-impl FillError {
-    /// The error of writing `destination`.
-    pub(super) fn at(self, destination: &Path) -> OutputError {
-        let (step, e) = match self {
-            Self::Chown(e) => ("chown", e),
-            Self::Chmod(e) => ("chmod", e),
-            Self::Write(e) => ("write", e),
-            Self::Fsync(e) => ("fsync", e),
-            Self::Stat(e) => ("fstat", e),
-        };
-        OutputError::io(destination, step, e)
-    }
-}
-
-/// Set owner and mode, then write and fsync: owner first, so no one but the final owner and group is
-/// ever granted access, and both before the first byte. Returns which file it is.
-pub(super) fn fill(
-    fd: OwnedFd,
-    mode: u32,
-    (uid, gid): (Option<u32>, Option<u32>),
-    bytes: &[u8],
-) -> Result<Inode, FillError> {
-    if uid.is_some() || gid.is_some() {
-        fchown(&fd, uid.map(Uid::from_raw), gid.map(Gid::from_raw))
-            .map_err(|e| FillError::Chown(e.into()))?;
-    }
-    fchmod(&fd, Mode::from_bits_truncate(mode)).map_err(|e| FillError::Chmod(e.into()))?;
-    let mut file = File::from(fd);
-    file.write_all(bytes).map_err(FillError::Write)?;
-    file.sync_all().map_err(FillError::Fsync)?;
-    let m = file.metadata().map_err(FillError::Stat)?;
-    Ok(inode_of(&m))
-}
-
-/// Which file `m` describes.
-fn inode_of(m: &std::fs::Metadata) -> Inode {
-    use std::os::unix::fs::MetadataExt;
-    (m.dev(), m.ino())
 }
 
 pub(super) fn split(path: &Path) -> Result<(&Path, &std::ffi::OsStr), OutputError> {
