@@ -1,5 +1,22 @@
 use super::*;
 
+/// Two members, each a destination and its bytes.
+fn pair<'a>(
+    (a, x): (&'a FileTarget, &'a [u8]),
+    (b, y): (&'a FileTarget, &'a [u8]),
+) -> [Member<'a>; 2] {
+    [
+        Member {
+            target: a,
+            bytes: x,
+        },
+        Member {
+            target: b,
+            bytes: y,
+        },
+    ]
+}
+
 fn shm_dir() -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix("sidekey-set-")
@@ -23,20 +40,11 @@ fn members_are_switched_together_and_the_old_set_goes() {
     let cert = FileTarget::new(d.path().join("out/cert.pem"), 0o400);
     let key = FileTarget::new(d.path().join("out/key.pem"), 0o400);
     let set = |c: &'static [u8], k: &'static [u8]| {
-        write(&[
-            Member {
-                target: &cert,
-                bytes: c,
-            },
-            Member {
-                target: &key,
-                bytes: k,
-            },
-        ])
-        .unwrap()
-        .into_iter()
-        .map(|(o, _)| o)
-        .collect::<Vec<_>>()
+        write(&pair((&cert, c), (&key, k)))
+            .unwrap()
+            .into_iter()
+            .map(|(o, _)| o)
+            .collect::<Vec<_>>()
     };
     assert_eq!(
         set(b"c1", b"k1"),
@@ -80,16 +88,7 @@ fn removing_the_last_member_removes_the_set_and_its_secrets() {
     let d = shm_dir();
     let a = FileTarget::new(d.path().join("a"), 0o400);
     let b = FileTarget::new(d.path().join("b"), 0o400);
-    let members = [
-        Member {
-            target: &a,
-            bytes: b"1",
-        },
-        Member {
-            target: &b,
-            bytes: b"2",
-        },
-    ];
+    let members = pair((&a, b"1"), (&b, b"2"));
     write(&members).unwrap();
     remove(&a.path).unwrap();
     assert!(std::fs::symlink_metadata(&a.path).is_err());
@@ -123,18 +122,7 @@ fn a_failed_link_after_the_switch_still_removes_the_old_set() {
     let d = shm_dir();
     let a = FileTarget::new(d.path().join("a"), 0o400);
     let b = FileTarget::new(d.path().join("b"), 0o400);
-    let set = |x: &'static [u8]| {
-        write(&[
-            Member {
-                target: &a,
-                bytes: x,
-            },
-            Member {
-                target: &b,
-                bytes: x,
-            },
-        ])
-    };
+    let set = |x: &'static [u8]| write(&pair((&a, x), (&b, x)));
     set(b"1").unwrap();
     let first = sets_in(d.path());
     std::fs::remove_file(&b.path).unwrap();
