@@ -4,7 +4,8 @@
 //! without the owner's write bit; a directory writable by another user (not sticky) is refused while
 //! root's `0777` and sticky ones are fine; a certificate and its key from one issuance always match, and
 //! an `atomic_set` switches them with no gap at all (and not at all while one member fails); a destination
-//! another user created first in a sticky directory does not hand them the secret.
+//! another user created first in a sticky directory does not hand them the secret; `remove_on_exit` takes
+//! an atomic set's directory away with its last member.
 
 // Test code: a failed expectation is a failed test; wall-clock timing is what is measured.
 #![allow(
@@ -223,6 +224,29 @@ fn a_destination_another_user_created_first_in_a_sticky_directory_is_not_handed_
         0,
         "nor written with their mode: {:o}",
         m.mode()
+    );
+}
+
+#[test]
+fn remove_on_exit_takes_an_atomic_set_and_its_secrets_away() {
+    let fx = Setup::new().start();
+    kv(&fx, "v");
+    let out = ShmDir::new();
+    let token = fx.write_file("hard-token", fx.bao.root_token());
+    let set = ["atomic_set = true"];
+    let text = vault(&fx.addr())
+        + &token_file_auto_auth(&token)
+        + &template_config(&["remove_on_exit = true"])
+        + &template(KV, &out.join("a"), &set)
+        + &template(KV, &out.join("b"), &set);
+    let cfg = fx.write_config(&text);
+    let mut agent = rendered(&fx, &cfg, &out.join("b"), "v");
+    assert!(out.join("..data").exists());
+    assert_eq!(agent.stop(), Some(0), "{}", agent.stderr());
+    assert!(
+        out.entries().is_empty(),
+        "links, ..data and the set directory are gone: {:?}",
+        out.entries()
     );
 }
 
