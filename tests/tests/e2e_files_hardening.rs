@@ -180,6 +180,17 @@ fn a_directory_another_user_may_write_is_refused_but_roots_0777_and_sticky_ones_
     );
     assert_eq!(std::fs::read_dir(&theirs).unwrap().count(), 0);
 
+    let linked = out.join("linked");
+    symlink(&root, &linked).unwrap();
+    let via_link = config(&fx, &template(KV, &linked.join("a.txt"), &[]));
+    let check = Sidekey::new(["check", "-c"]).args([&via_link]).run();
+    assert!(
+        check.stderr.contains(&linked.display().to_string())
+            && check.stderr.contains("is a symlink"),
+        "sidekey check reports a destination whose own directory is a symlink: {}",
+        check.stderr
+    );
+
     let good = config(
         &fx,
         &(template(KV, &root.join("a.txt"), &[]) + &template(KV, &sticky.join("a.txt"), &[])),
