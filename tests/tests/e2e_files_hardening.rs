@@ -58,6 +58,13 @@ fn kv(fx: &Fixture, v: &str) {
     fx.bao.write("secret/data/hard", json!({"data": {"v": v}}));
 }
 
+/// A server with `v` at the test's KV path, and an empty output directory.
+fn kv_and_out() -> (Fixture, ShmDir) {
+    let fx = Setup::new().start();
+    kv(&fx, "v");
+    (fx, ShmDir::new())
+}
+
 fn read(p: &Path) -> Option<String> {
     std::fs::read_to_string(p).ok()
 }
@@ -146,11 +153,21 @@ fn a_mode_or_owner_changed_from_outside_is_restored_on_the_next_refresh() {
     );
 }
 
+/// `sidekey check` of a config writing `dir/a.txt` names `dir` and says `why`; the config.
+fn check_says(fx: &Fixture, dir: &Path, why: &str) -> PathBuf {
+    let cfg = config(fx, &template(KV, &dir.join("a.txt"), &[]));
+    let check = Sidekey::new(["check", "-c"]).args([&cfg]).run();
+    assert!(
+        check.stderr.contains(&dir.display().to_string()) && check.stderr.contains(why),
+        "sidekey check warns: {}",
+        check.stderr
+    );
+    cfg
+}
+
 #[test]
 fn a_directory_another_user_may_write_is_refused_but_roots_0777_and_sticky_ones_are_not() {
-    let fx = Setup::new().start();
-    kv(&fx, "v");
-    let out = ShmDir::new();
+    let (fx, out) = kv_and_out();
     let user = TestUser::create("skt-fhard");
     let dir = |name: &str, mode: u32, uid: u32| {
         let d = out.join(name);
@@ -163,14 +180,7 @@ fn a_directory_another_user_may_write_is_refused_but_roots_0777_and_sticky_ones_
     let root = dir("root", 0o777, 0);
     let sticky = dir("sticky", 0o1777, user.uid);
 
-    let bad = config(&fx, &template(KV, &theirs.join("a.txt"), &[]));
-    let check = Sidekey::new(["check", "-c"]).args([&bad]).run();
-    assert!(
-        check.stderr.contains(&theirs.display().to_string())
-            && check.stderr.contains("writable by others"),
-        "sidekey check warns: {}",
-        check.stderr
-    );
+    let bad = check_says(&fx, &theirs, "writable by others");
     let run = Sidekey::new(["run", "--once", "-c"]).args([&bad]).run();
     assert_ne!(run.code(), 0, "{}", run.stderr);
     assert!(
@@ -182,14 +192,7 @@ fn a_directory_another_user_may_write_is_refused_but_roots_0777_and_sticky_ones_
 
     let linked = out.join("linked");
     symlink(&root, &linked).unwrap();
-    let via_link = config(&fx, &template(KV, &linked.join("a.txt"), &[]));
-    let check = Sidekey::new(["check", "-c"]).args([&via_link]).run();
-    assert!(
-        check.stderr.contains(&linked.display().to_string())
-            && check.stderr.contains("is a symlink"),
-        "sidekey check reports a destination whose own directory is a symlink: {}",
-        check.stderr
-    );
+    check_says(&fx, &linked, "is a symlink");
 
     let good = config(
         &fx,
@@ -204,9 +207,7 @@ fn a_directory_another_user_may_write_is_refused_but_roots_0777_and_sticky_ones_
 #[test]
 fn a_destination_another_user_created_first_in_a_sticky_directory_is_not_handed_to_them() {
     use std::os::unix::fs::MetadataExt;
-    let fx = Setup::new().start();
-    kv(&fx, "v");
-    let out = ShmDir::new();
+    let (fx, out) = kv_and_out();
     std::fs::set_permissions(out.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     // Like /dev/shm or /tmp: root's, sticky, anyone may create files in it.
     let shared = out.join("shared");
@@ -240,9 +241,7 @@ fn a_destination_another_user_created_first_in_a_sticky_directory_is_not_handed_
 
 #[test]
 fn remove_on_exit_takes_an_atomic_set_and_its_secrets_away() {
-    let fx = Setup::new().start();
-    kv(&fx, "v");
-    let out = ShmDir::new();
+    let (fx, out) = kv_and_out();
     let token = fx.write_file("hard-token", fx.bao.root_token());
     let set = ["atomic_set = true"];
     let text = vault(&fx.addr())
