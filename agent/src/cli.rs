@@ -324,8 +324,9 @@ fn config_source(files: Vec<PathBuf>, env: Arc<dyn EnvSource>) -> crate::runtime
     }
 }
 
-/// Files `run` would refuse to write because a directory above them is writable by others, not sticky,
-/// and owned by neither root nor this user (where that can be told now).
+/// Files `run` would refuse to write because of a directory on their path (see `output::dir::refused`:
+/// their own directory a symlink, a symlink above it owned by someone else, a directory writable by its
+/// group or others, not sticky and owned by neither root nor this user), where that can be told now.
 fn destinations_in_unsafe_dirs(cfg: &Config) -> Vec<String> {
     let templates = cfg
         .templates

@@ -3,7 +3,9 @@
 //! keeps running); a mode or owner changed from outside is put back on the next refresh, even a mode
 //! without the owner's write bit; a directory writable by another user (not sticky) is refused while
 //! root's `0777` and sticky ones are fine; a certificate and its key from one issuance always match, and
-//! an `atomic_set` switches them with no gap at all (and not at all while one member fails).
+//! an `atomic_set` switches them with no gap at all (and not at all while one member fails); a destination
+//! another user created first in a sticky directory does not hand them the secret; `remove_on_exit` takes
+//! an atomic set's directory away with its last member.
 
 // Test code: a failed expectation is a failed test; wall-clock timing is what is measured.
 #![allow(
@@ -54,6 +56,13 @@ fn rendered(fx: &Fixture, cfg: &Path, dest: &Path, want: &str) -> Background {
 
 fn kv(fx: &Fixture, v: &str) {
     fx.bao.write("secret/data/hard", json!({"data": {"v": v}}));
+}
+
+/// A server with `v` at the test's KV path, and an empty output directory.
+fn kv_and_out() -> (Fixture, ShmDir) {
+    let fx = Setup::new().start();
+    kv(&fx, "v");
+    (fx, ShmDir::new())
 }
 
 fn read(p: &Path) -> Option<String> {
@@ -144,11 +153,21 @@ fn a_mode_or_owner_changed_from_outside_is_restored_on_the_next_refresh() {
     );
 }
 
+/// `sidekey check` of a config writing `dir/a.txt` names `dir` and says `why`; the config.
+fn check_says(fx: &Fixture, dir: &Path, why: &str) -> PathBuf {
+    let cfg = config(fx, &template(KV, &dir.join("a.txt"), &[]));
+    let check = Sidekey::new(["check", "-c"]).args([&cfg]).run();
+    assert!(
+        check.stderr.contains(&dir.display().to_string()) && check.stderr.contains(why),
+        "sidekey check warns: {}",
+        check.stderr
+    );
+    cfg
+}
+
 #[test]
 fn a_directory_another_user_may_write_is_refused_but_roots_0777_and_sticky_ones_are_not() {
-    let fx = Setup::new().start();
-    kv(&fx, "v");
-    let out = ShmDir::new();
+    let (fx, out) = kv_and_out();
     let user = TestUser::create("skt-fhard");
     let dir = |name: &str, mode: u32, uid: u32| {
         let d = out.join(name);
@@ -161,14 +180,7 @@ fn a_directory_another_user_may_write_is_refused_but_roots_0777_and_sticky_ones_
     let root = dir("root", 0o777, 0);
     let sticky = dir("sticky", 0o1777, user.uid);
 
-    let bad = config(&fx, &template(KV, &theirs.join("a.txt"), &[]));
-    let check = Sidekey::new(["check", "-c"]).args([&bad]).run();
-    assert!(
-        check.stderr.contains(&theirs.display().to_string())
-            && check.stderr.contains("writable by others"),
-        "sidekey check warns: {}",
-        check.stderr
-    );
+    let bad = check_says(&fx, &theirs, "writable by others");
     let run = Sidekey::new(["run", "--once", "-c"]).args([&bad]).run();
     assert_ne!(run.code(), 0, "{}", run.stderr);
     assert!(
@@ -178,6 +190,10 @@ fn a_directory_another_user_may_write_is_refused_but_roots_0777_and_sticky_ones_
     );
     assert_eq!(std::fs::read_dir(&theirs).unwrap().count(), 0);
 
+    let linked = out.join("linked");
+    symlink(&root, &linked).unwrap();
+    check_says(&fx, &linked, "is a symlink");
+
     let good = config(
         &fx,
         &(template(KV, &root.join("a.txt"), &[]) + &template(KV, &sticky.join("a.txt"), &[])),
@@ -186,6 +202,62 @@ fn a_directory_another_user_may_write_is_refused_but_roots_0777_and_sticky_ones_
     assert_eq!(run.code(), 0, "{}", run.stderr);
     assert_eq!(read(&root.join("a.txt")).as_deref(), Some("v"));
     assert_eq!(read(&sticky.join("a.txt")).as_deref(), Some("v"));
+}
+
+#[test]
+fn a_destination_another_user_created_first_in_a_sticky_directory_is_not_handed_to_them() {
+    use std::os::unix::fs::MetadataExt;
+    let (fx, out) = kv_and_out();
+    std::fs::set_permissions(out.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Like /dev/shm or /tmp: root's, sticky, anyone may create files in it.
+    let shared = out.join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let dest = shared.join("app.pem");
+    let user = TestUser::create("skt-fplant");
+    let plant = format!("umask 0; echo planted > {}", dest.display());
+    let status = user.command("sh").args(["-c", &plant]).status().unwrap();
+    assert!(status.success());
+    assert_eq!(std::fs::metadata(&dest).unwrap().uid(), user.uid);
+
+    let cfg = config(&fx, &template(KV, &dest, &[]));
+    let run = Sidekey::new(["run", "--once", "-c"]).args([&cfg]).run();
+    assert_eq!(run.code(), 0, "{}", run.stderr);
+    assert_eq!(read(&dest).as_deref(), Some("v"));
+    let m = std::fs::metadata(&dest).unwrap();
+    assert_ne!(
+        m.uid(),
+        user.uid,
+        "the secret is not given to whoever created the name first"
+    );
+    assert_ne!(m.gid(), user.gid);
+    assert_eq!(
+        m.mode() & 0o022,
+        0,
+        "nor written with their mode: {:o}",
+        m.mode()
+    );
+}
+
+#[test]
+fn remove_on_exit_takes_an_atomic_set_and_its_secrets_away() {
+    let (fx, out) = kv_and_out();
+    let token = fx.write_file("hard-token", fx.bao.root_token());
+    let set = ["atomic_set = true"];
+    let text = vault(&fx.addr())
+        + &token_file_auto_auth(&token)
+        + &template_config(&["remove_on_exit = true"])
+        + &template(KV, &out.join("a"), &set)
+        + &template(KV, &out.join("b"), &set);
+    let cfg = fx.write_config(&text);
+    let mut agent = rendered(&fx, &cfg, &out.join("b"), "v");
+    assert!(out.join("..data").exists());
+    assert_eq!(agent.stop(), Some(0), "{}", agent.stderr());
+    assert!(
+        out.entries().is_empty(),
+        "links, ..data and the set directory are gone: {:?}",
+        out.entries()
+    );
 }
 
 /// One issuance, two templates: the certificate, and its key (PKCS#8, which `rcgen` reads).

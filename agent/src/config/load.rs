@@ -155,6 +155,8 @@ struct Merged {
     /// The log keys given so far; [`Merged::finish`] puts them together.
     log: LogSettings,
     destinations: HashMap<PathBuf, Origin>,
+    /// Each atomic set's directory: its first member's origin and the settings all members share.
+    sets: HashMap<PathBuf, (Origin, validate::template::SetShared)>,
     env_names: HashMap<String, Origin>,
     /// `cache` / `api_proxy` keys that ask for the auto-auth token.
     token_users: Vec<(&'static str, Origin)>,
@@ -323,6 +325,7 @@ impl Merged {
                     )
                 },
             )?;
+            validate::template::join_set(&mut self.sets, &t, file, line)?;
             c.templates.push(t);
         }
         for (t, line) in p.env_templates {

@@ -4,7 +4,7 @@
 //! `command_timeout`) holds up no other output and no renewal. A failed command is retried with backoff
 //! without fetching anything again; the engine's loop asks when ([`Deliverer::next_due`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -13,15 +13,17 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
 
+use super::FileTarget;
 use super::command::{self, CommandError};
 use super::failure::{OutputFailure, OutputId, Step};
 use super::sink::Sink;
-use super::{FileTarget, WriteOutcome, side, write_atomic};
 use crate::audit::{Auditor, EventKind, Outcome, OutputMeta, Record};
 use crate::backend::BackendError;
 use crate::config::FileSinkConfig;
 use crate::lease::schedule::Backoff;
 use crate::template::SideWrite;
+
+mod files;
 
 /// A template's rendered output: its bytes and `writeToFile` calls, or why it could not be rendered.
 pub type Rendered = Result<(Zeroizing<String>, Vec<SideWrite>), OutputFailure>;
@@ -115,6 +117,9 @@ pub struct Deliverer {
     /// A one-shot run: a failed command is reported, not retried, as with Vault Agent.
     once: bool,
     slots: Vec<Slot>,
+    /// Per destination, the file sidekey last wrote (or found holding the right bytes): the only one whose
+    /// mode and owner a refresh puts back.
+    written: HashMap<PathBuf, super::file::Inode>,
     done_tx: mpsc::UnboundedSender<CommandDone>,
     done_rx: mpsc::UnboundedReceiver<CommandDone>,
     stop: CancellationToken,
@@ -137,6 +142,7 @@ impl Deliverer {
             auditor,
             backoff,
             once,
+            written: HashMap::new(),
             done_tx,
             done_rx,
             stop: CancellationToken::new(),
@@ -146,190 +152,6 @@ impl Deliverer {
     /// The file outputs, in config order.
     pub fn files(&self) -> &[FileOutput] {
         &self.files
-    }
-
-    /// Write every file output from `rendered` (in config order): each alone, or with the other members
-    /// of its atomic set. Per output: `Ok(changed)` or why it failed.
-    pub fn write_files(&mut self, rendered: Vec<Rendered>) -> Vec<Result<bool, OutputFailure>> {
-        let mut sets: Vec<Vec<usize>> = Vec::new();
-        for (i, out) in self.files.iter().enumerate().take(rendered.len()) {
-            if !out.atomic_set {
-                continue;
-            }
-            let dir = out.target.path.parent();
-            match sets
-                .iter_mut()
-                .find(|s| self.files[s[0]].target.path.parent() == dir)
-            {
-                Some(s) => s.push(i),
-                None => sets.push(vec![i]),
-            }
-        }
-        let mut results: Vec<Option<Result<bool, OutputFailure>>> =
-            rendered.iter().map(|_| None).collect();
-        for set in &sets {
-            for (i, r) in self.write_set(set, &rendered) {
-                results[i] = Some(r);
-            }
-        }
-        rendered
-            .into_iter()
-            .zip(results)
-            .enumerate()
-            .map(|(i, (r, done))| match done {
-                Some(done) => done,
-                None => r.and_then(|(bytes, side)| self.write_file(i, bytes.as_bytes(), &side)),
-            })
-            .collect()
-    }
-
-    /// Write the atomic set of outputs `set` (see [`super::set`]) when every member rendered; otherwise
-    /// switch nothing, and each member fails (those that rendered: because another did not). Side writes
-    /// of members go after the switch.
-    fn write_set(
-        &mut self,
-        set: &[usize],
-        rendered: &[Rendered],
-    ) -> Vec<(usize, Result<bool, OutputFailure>)> {
-        let name = |i: usize| self.files[i].name.clone();
-        let failed = set
-            .iter()
-            .find_map(|&i| rendered[i].as_ref().err().map(|e| (i, e.transient)));
-        if let Some((bad, transient)) = failed {
-            return set
-                .iter()
-                .map(|&i| {
-                    let r = match &rendered[i] {
-                        Err(e) => Err(e.clone()),
-                        Ok(_) => Err(OutputFailure {
-                            transient,
-                            ..OutputFailure::permanent(
-                                OutputId::File(name(i)),
-                                Step::Write,
-                                format!(
-                                    "atomic_set not switched: template {} of the same set failed",
-                                    name(bad)
-                                ),
-                            )
-                        }),
-                    };
-                    (i, r)
-                })
-                .collect();
-        }
-        let members: Vec<super::set::Member<'_>> = set
-            .iter()
-            .filter_map(|&i| {
-                let (bytes, _) = rendered[i].as_ref().ok()?;
-                Some(super::set::Member {
-                    target: &self.files[i].target,
-                    bytes: bytes.as_bytes(),
-                })
-            })
-            .collect();
-        let outcome = super::set::write(&members);
-        let mut results = Vec::with_capacity(set.len());
-        for (k, &i) in set.iter().enumerate() {
-            let out = &self.files[i];
-            let destination = out.target.path.display().to_string();
-            let fail = |m: String| {
-                OutputFailure::permanent(OutputId::File(out.name.clone()), Step::Write, m)
-            };
-            let r = match &outcome {
-                Err(e) => {
-                    self.auditor.record(
-                        Record::result(EventKind::OutputWrite, Some(e))
-                            .output(OutputMeta::File { destination }),
-                    );
-                    Err(fail(e.to_string()))
-                }
-                Ok(outcomes) => {
-                    let o = outcomes.get(k).copied().unwrap_or(WriteOutcome::Unchanged);
-                    self.note_outcome(destination, o);
-                    let changed = o == WriteOutcome::Written;
-                    let side = rendered[i]
-                        .as_ref()
-                        .map(|(_, s)| s.as_slice())
-                        .unwrap_or_default();
-                    side::write_all(out, side, changed, &self.auditor).map(|()| changed)
-                }
-            };
-            results.push((i, r));
-        }
-        for (i, r) in &results {
-            if matches!(r, Ok(true)) && self.files[*i].command.is_some() {
-                self.start_command(*i);
-            }
-        }
-        results
-    }
-
-    /// Put back every file's configured mode and owner that was changed from outside (a refresh brought
-    /// nothing new to write). A failure here is left to the next write, which reports it.
-    pub fn recheck(&self) {
-        for out in &self.files {
-            match super::file::recheck(&out.target) {
-                Ok(o) => self.note_outcome(out.target.path.display().to_string(), o),
-                Err(e) => {
-                    tracing::debug!(error = %e, "cannot check the destination's mode and owner")
-                }
-            }
-        }
-    }
-
-    /// Audit and log what a write did to `destination`.
-    fn note_outcome(&self, destination: String, outcome: WriteOutcome) {
-        match outcome {
-            WriteOutcome::Unchanged => {}
-            WriteOutcome::Restored(r) => note_restored(&self.auditor, destination, r),
-            WriteOutcome::Written => {
-                tracing::info!(destination = %destination, "rendered");
-                self.auditor.record(
-                    Record::new(EventKind::OutputWrite, Outcome::Success)
-                        .output(OutputMeta::File { destination }),
-                );
-            }
-        }
-    }
-
-    /// Write file `i` with `bytes` and its side writes; start its command when the file changed.
-    ///
-    /// # Errors
-    /// The write failure (the previous file stays as it was).
-    pub fn write_file(
-        &mut self,
-        i: usize,
-        bytes: &[u8],
-        side_writes: &[SideWrite],
-    ) -> Result<bool, OutputFailure> {
-        let Some(out) = self.files.get(i) else {
-            return Ok(false);
-        };
-        let destination = out.target.path.display().to_string();
-        let fail =
-            |e: String| OutputFailure::permanent(OutputId::File(out.name.clone()), Step::Write, e);
-        // `writeToFile` runs while the template renders in consul-template: a side write that fails fails
-        // the template, and its destination is not written. So side files go first; whether the
-        // destination is about to change decides whether appends happen, as before.
-        let will_change = !super::file::holds(&out.target, bytes);
-        side::write_all(out, side_writes, will_change, &self.auditor)?;
-        let changed = match write_atomic(&out.target, bytes) {
-            Ok(o) => {
-                self.note_outcome(destination, o);
-                o == WriteOutcome::Written
-            }
-            Err(e) => {
-                self.auditor.record(
-                    Record::result(EventKind::OutputWrite, Some(&e))
-                        .output(OutputMeta::File { destination }),
-                );
-                return Err(fail(e.to_string()));
-            }
-        };
-        if changed && out.command.is_some() {
-            self.start_command(i);
-        }
-        Ok(changed)
     }
 
     /// The sinks that do not hold what `id` names yet (a token or wrapping accessor), with their
@@ -510,7 +332,7 @@ impl Deliverer {
             .iter()
             .filter(|o| !files.iter().any(|f| f.target.path == o.target.path));
         for out in dropped.filter(|_| remove_dropped) {
-            if let Err(e) = super::file::remove(&out.target.path) {
+            if let Err(e) = files::remove(out) {
                 tracing::warn!(error = %e, "cannot remove the file of a removed template");
             }
         }
@@ -541,7 +363,7 @@ impl Deliverer {
     /// `remove_on_exit`: remove every rendered file.
     pub fn remove_files(&self) {
         for out in &self.files {
-            if let Err(e) = super::file::remove(&out.target.path) {
+            if let Err(e) = files::remove(out) {
                 tracing::warn!(error = %e, "cannot remove rendered file");
             }
         }

@@ -7,15 +7,23 @@
 //! obstacle).
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use super::dir;
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, openat, renameat};
-use nix::sys::stat::{Mode, fchmod};
-use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, fsync, unlinkat};
+use nix::sys::stat::Mode;
+use nix::unistd::{UnlinkatFlags, fsync, unlinkat};
+
+mod create;
+mod owner;
+
+pub(super) use create::{create_private, fill};
+use create::{create_temp, inode_of};
+pub use owner::Restored;
+pub(super) use owner::{creating, dir_mode, final_meta, keeps_owners, restore};
 
 /// How one destination file is written.
 #[derive(Clone, Debug)]
@@ -68,29 +76,6 @@ pub enum WriteOutcome {
     Restored(Restored),
 }
 
-/// What a refresh put back on a destination whose bytes were right.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Restored {
-    /// The mode found, when it was not the configured one.
-    pub mode_from: Option<u32>,
-    /// The owner found (`uid`, `gid`), when it was not the configured one.
-    pub owner_from: Option<(u32, u32)>,
-}
-
-impl std::fmt::Display for Restored {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut sep = "";
-        if let Some(m) = self.mode_from {
-            write!(f, "mode was {m:04o}")?;
-            sep = ", ";
-        }
-        if let Some((u, g)) = self.owner_from {
-            write!(f, "{sep}owner was {u}:{g}")?;
-        }
-        Ok(())
-    }
-}
-
 /// A file delivery error; names the destination and the step that failed. The previous file is untouched.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
@@ -138,10 +123,21 @@ impl OutputError {
 /// [`OutputError`]; on any error the previous destination file is left as it was and no temporary file
 /// remains.
 pub fn write_atomic(target: &FileTarget, bytes: &[u8]) -> Result<WriteOutcome, OutputError> {
+    write_known(target, bytes).map(|(outcome, _)| outcome)
+}
+
+/// [`write_atomic`], also telling which file is at the destination afterwards: the one written, or the
+/// one that already held `bytes`.
+///
+/// # Errors
+/// As [`write_atomic`].
+pub fn write_known(
+    target: &FileTarget,
+    bytes: &[u8],
+) -> Result<(WriteOutcome, Inode), OutputError> {
     let path = target.path.as_path();
     let (dir_path, name) = split(path)?;
-    let create = target.create_dirs.then(|| dir_mode(target.mode));
-    let dir = open_dir(path, dir_path, create)?;
+    let dir = open_dir(path, dir_path, creating(target, target.mode))?;
     if !target.allow_non_tmpfs
         && !is_memory_fs(&dir).map_err(|e| OutputError::io(path, "statfs", e))?
     {
@@ -154,6 +150,7 @@ pub fn write_atomic(target: &FileTarget, bytes: &[u8]) -> Result<WriteOutcome, O
         && content_equals(file, meta.len, bytes)
     {
         return restore(target, file, *meta)
+            .map(|o| (o, meta.inode))
             .map_err(|e| OutputError::io(path, "restore mode/owner", e));
     }
     let current = current.map(|(_, m)| m);
@@ -162,131 +159,49 @@ pub fn write_atomic(target: &FileTarget, bytes: &[u8]) -> Result<WriteOutcome, O
     if target.backup {
         backup(&dir, name).map_err(|e| OutputError::io(path, "backup", e))?;
     }
-    let (mode, owner) = final_meta(target, current);
+    let (mode, owner) = final_meta(target, current, keeps_owners(&dir));
     let (tmp_name, fd) =
-        create_temp(&dir, name).map_err(|e| OutputError::io(path, "create temporary file", e))?;
-    let result = fill(fd, mode, owner, bytes).and_then(|()| {
-        renameat(&dir, tmp_name.as_str(), &dir, name)
-            .map_err(|e| ("rename", std::io::Error::from(e)))
-    });
-    if let Err((step, e)) = result {
-        let _ = unlinkat(&dir, tmp_name.as_str(), UnlinkatFlags::NoRemoveDir);
-        return Err(OutputError::io(path, step, e));
-    }
+        create_temp(&dir).map_err(|e| OutputError::io(path, "create temporary file", e))?;
+    let result = fill(fd, mode, owner, bytes)
+        .map_err(|e| e.at(path))
+        .and_then(|inode| {
+            renameat(&dir, tmp_name.as_str(), &dir, name)
+                .map(|()| inode)
+                .map_err(|e| OutputError::io(path, "rename", e))
+        });
+    let inode = match result {
+        Ok(inode) => inode,
+        Err(e) => {
+            let _ = unlinkat(&dir, tmp_name.as_str(), UnlinkatFlags::NoRemoveDir);
+            return Err(e);
+        }
+    };
     // The rename is durable only once the directory entry is on disk.
     let _ = fsync(&dir);
-    Ok(WriteOutcome::Written)
+    Ok((WriteOutcome::Written, inode))
 }
 
 /// Put back the configured mode and owner of `target`'s file if they were changed from outside, without
 /// rewriting it (a refresh that brought the same bytes); a member of an atomic set is found in the current
-/// set; a missing file is left to the next write.
+/// set. Only the file sidekey last wrote there (`written`) is touched: a missing one, or another file put
+/// in its place, is left to the next write.
 ///
 /// # Errors
 /// [`OutputError`] when the directory cannot be opened or the file's metadata cannot be set.
-pub fn recheck(target: &FileTarget) -> Result<WriteOutcome, OutputError> {
+pub fn recheck(target: &FileTarget, written: Option<Inode>) -> Result<WriteOutcome, OutputError> {
     let path = target.path.as_path();
     let (dir_path, name) = split(path)?;
     let dir = open_dir(path, dir_path, None)?;
     match open_regular(&dir, name).or_else(|| super::set::open_member(&dir, name)) {
-        Some((file, meta)) => {
+        Some((file, meta)) if Some(meta.inode) == written => {
             restore(target, &file, meta).map_err(|e| OutputError::io(path, "restore mode/owner", e))
+        }
+        Some(_) => {
+            tracing::debug!(destination = %path.display(), "not the file sidekey wrote: left to the next write");
+            Ok(WriteOutcome::Unchanged)
         }
         None => Ok(WriteOutcome::Unchanged),
     }
-}
-
-/// The mode and owner a new file for `target` gets, given what the file it replaces has (`current`).
-pub(super) fn final_meta(
-    target: &FileTarget,
-    current: Option<Meta>,
-) -> (u32, (Option<u32>, Option<u32>)) {
-    let mode = match (target.keep_mode, current) {
-        (true, Some(c)) => c.mode,
-        _ => target.mode,
-    };
-    let uid = target.uid.or_else(|| {
-        current
-            .map(|c| c.uid)
-            .filter(|&u| u != nix::unistd::geteuid().as_raw())
-    });
-    let gid = target.gid.or_else(|| {
-        current
-            .map(|c| c.gid)
-            .filter(|&g| g != nix::unistd::getegid().as_raw())
-    });
-    (mode, (uid, gid))
-}
-
-/// A new file beside `name` in `dir`, under a name no one can guess (so no one can plant it first).
-pub(super) fn create_temp(
-    dir: &OwnedFd,
-    name: &std::ffi::OsStr,
-) -> std::io::Result<(String, OwnedFd)> {
-    let tmp_name = format!(
-        ".{}.sidekey-{:032x}.tmp",
-        name.to_string_lossy(),
-        rand::random::<u128>()
-    );
-    let fd = create_private(dir, std::ffi::OsStr::new(&tmp_name))?;
-    Ok((tmp_name, fd))
-}
-
-/// Create `name` in `dir` for writing: never an existing file or symlink (`O_EXCL`), and no access for
-/// anyone but sidekey until [`fill`] sets the final owner and mode, whatever the umask.
-pub(super) fn create_private(dir: &OwnedFd, name: &std::ffi::OsStr) -> std::io::Result<OwnedFd> {
-    Ok(openat(
-        dir,
-        name,
-        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::S_IRUSR | Mode::S_IWUSR,
-    )?)
-}
-
-/// Put back the configured mode (when `perms` was given: not `keep_mode`) and owner on `file`, the
-/// destination whose bytes are already right, if they were changed from outside.
-pub(super) fn restore(
-    target: &FileTarget,
-    file: &File,
-    found: Meta,
-) -> std::io::Result<WriteOutcome> {
-    let mode_from = (!target.keep_mode && found.mode != target.mode & 0o7777).then_some(found.mode);
-    let owner_off =
-        target.uid.is_some_and(|u| u != found.uid) || target.gid.is_some_and(|g| g != found.gid);
-    let owner_from = owner_off.then_some((found.uid, found.gid));
-    if owner_from.is_some() {
-        fchown(
-            file,
-            target.uid.map(Uid::from_raw),
-            target.gid.map(Gid::from_raw),
-        )?;
-    }
-    // After the chown, which may clear set-id bits; and whenever the owner changed, as a chown by an
-    // unprivileged process does, the mode is set again.
-    if mode_from.is_some() || (owner_from.is_some() && !target.keep_mode) {
-        fchmod(file, Mode::from_bits_truncate(target.mode))?;
-    }
-    if mode_from.is_none() && owner_from.is_none() {
-        return Ok(WriteOutcome::Unchanged);
-    }
-    Ok(WriteOutcome::Restored(Restored {
-        mode_from,
-        owner_from,
-    }))
-}
-
-/// The mode of directories created for a file of mode `file_mode`: the owner's `rwx`, and `r-x` for the
-/// group and others only where the file grants them some access, so a `0640` file is reachable by its group
-/// (Vault Agent creates `0755` directories; a `0600` file gets `0700` ones).
-pub(super) fn dir_mode(file_mode: u32) -> u32 {
-    let mut mode = 0o700;
-    if file_mode & 0o070 != 0 {
-        mode |= 0o050;
-    }
-    if file_mode & 0o007 != 0 {
-        mode |= 0o005;
-    }
-    mode
 }
 
 /// Remove the destination file (`remove_on_exit`); a missing file is not an error.
@@ -300,25 +215,6 @@ pub fn remove(path: &Path) -> Result<(), OutputError> {
         Ok(()) | Err(Errno::ENOENT) => Ok(()),
         Err(e) => Err(OutputError::io(path, "remove", e)),
     }
-}
-
-/// Set owner and mode, then write and fsync: owner first, so no one but the final owner and group is
-/// ever granted access, and both before the first byte.
-pub(super) fn fill(
-    fd: OwnedFd,
-    mode: u32,
-    (uid, gid): (Option<u32>, Option<u32>),
-    bytes: &[u8],
-) -> Result<(), (&'static str, std::io::Error)> {
-    if uid.is_some() || gid.is_some() {
-        fchown(&fd, uid.map(Uid::from_raw), gid.map(Gid::from_raw))
-            .map_err(|e| ("chown", e.into()))?;
-    }
-    fchmod(&fd, Mode::from_bits_truncate(mode)).map_err(|e| ("chmod", e.into()))?;
-    let mut file = File::from(fd);
-    file.write_all(bytes).map_err(|e| ("write", e))?;
-    file.sync_all().map_err(|e| ("fsync", e))?;
-    Ok(())
 }
 
 pub(super) fn split(path: &Path) -> Result<(&Path, &std::ffi::OsStr), OutputError> {
@@ -347,7 +243,7 @@ pub fn holds(target: &FileTarget, bytes: &[u8]) -> bool {
 pub(super) fn open_dir(
     destination: &Path,
     dir: &Path,
-    create: Option<u32>,
+    create: Option<dir::Create>,
 ) -> Result<OwnedFd, OutputError> {
     dir::open(dir, create).map_err(|source| OutputError::Dir {
         path: destination.to_path_buf(),
@@ -402,13 +298,20 @@ pub fn read_back(path: &Path, max_bytes: u64) -> Option<zeroize::Zeroizing<Vec<u
     Some(bytes)
 }
 
-/// Mode, owner and length of a file.
+/// A file's identity: its device and inode numbers.
+pub type Inode = (u64, u64);
+
+/// Mode, owner, length, links and identity of a file.
 #[derive(Clone, Copy)]
 pub(super) struct Meta {
     pub(super) mode: u32,
     pub(super) uid: u32,
     pub(super) gid: u32,
     pub(super) len: u64,
+    /// Its hard links.
+    pub(super) nlink: u64,
+    /// Which file it is.
+    pub(super) inode: Inode,
 }
 
 /// Open `name` in `dir` for reading if it is a regular file (never through a symlink, never blocking on
@@ -431,6 +334,8 @@ pub(super) fn open_regular(dir: &OwnedFd, name: &std::ffi::OsStr) -> Option<(Fil
                 uid: m.uid(),
                 gid: m.gid(),
                 len: m.len(),
+                nlink: m.nlink(),
+                inode: inode_of(&m),
             },
         )),
         _ => None,

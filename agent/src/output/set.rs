@@ -8,7 +8,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, openat, readlinkat, renameat};
@@ -16,8 +16,8 @@ use nix::sys::stat::{Mode, fchmod, mkdirat};
 use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, fsync, symlinkat, unlinkat};
 
 use super::file::{
-    FileTarget, Meta, OutputError, WriteOutcome, content_equals, create_private, dir_mode, fill,
-    is_memory_fs, open_dir, open_regular, restore, split,
+    FileTarget, Inode, Meta, OutputError, WriteOutcome, content_equals, create_private, dir_mode,
+    fill, is_memory_fs, open_dir, open_regular, restore, split,
 };
 
 /// The symlink naming the current set.
@@ -32,12 +32,13 @@ pub struct Member<'a> {
 }
 
 /// Write the set `members` (all with destinations in the same directory; see the module doc). Returns
-/// each member's outcome: `Written` for those whose bytes changed when the set was switched.
+/// each member's outcome (`Written` for those whose bytes changed when the set was switched) and the file
+/// it is now in.
 ///
 /// # Errors
 /// [`OutputError`] naming the first member; on an error before the switch, the previous set is untouched
 /// and the new directory removed.
-pub fn write(members: &[Member<'_>]) -> Result<Vec<WriteOutcome>, OutputError> {
+pub fn write(members: &[Member<'_>]) -> Result<Vec<(WriteOutcome, Option<Inode>)>, OutputError> {
     let Some(first) = members.first() else {
         return Ok(Vec::new());
     };
@@ -48,8 +49,11 @@ pub fn write(members: &[Member<'_>]) -> Result<Vec<WriteOutcome>, OutputError> {
         .map(|m| split(&m.target.path).map(|(_, n)| n))
         .collect::<Result<Vec<&OsStr>, _>>()?;
     let mode_union = members.iter().fold(0, |a, m| a | m.target.mode);
-    let create = first.target.create_dirs.then(|| dir_mode(mode_union));
-    let dir = open_dir(shown, dir_path, create)?;
+    let dir = open_dir(
+        shown,
+        dir_path,
+        super::file::creating(first.target, mode_union),
+    )?;
     if !first.target.allow_non_tmpfs
         && !is_memory_fs(&dir).map_err(|e| OutputError::io(shown, "statfs", e))?
     {
@@ -79,39 +83,99 @@ pub fn write(members: &[Member<'_>]) -> Result<Vec<WriteOutcome>, OutputError> {
             .zip(current)
             .map(|(m, c)| match c {
                 Some((f, meta)) => restore(m.target, &f, meta)
+                    .map(|o| (o, Some(meta.inode)))
                     .map_err(|e| OutputError::io(&m.target.path, "restore mode/owner", e)),
-                None => Ok(WriteOutcome::Unchanged),
+                None => Ok((WriteOutcome::Unchanged, None)),
             })
             .collect();
     }
     let new = new_name();
-    let built = build(&dir, &new, members, &names, &current, mode_union);
-    let switched = built
-        .and_then(|()| switch(&dir, &new).map_err(|e| (shown.to_path_buf(), "switch ..data", e)));
-    if let Err((path, step, e)) = switched {
-        remove_set(&dir, &new);
-        return Err(OutputError::io(&path, step, e));
-    }
-    for (m, n) in members.iter().zip(&names) {
-        if !points_into_set(&dir, n) {
-            link(&dir, n).map_err(|e| OutputError::io(&m.target.path, "link into ..data", e))?;
+    let owners_kept = super::file::keeps_owners(&dir);
+    let built = build(
+        &dir,
+        &new,
+        members,
+        &names,
+        &current,
+        mode_union,
+        owners_kept,
+    );
+    let switched = built.and_then(|inodes| {
+        switch(&dir, &new)
+            .map(|()| inodes)
+            .map_err(|e| OutputError::io(shown, "switch ..data", e))
+    });
+    let inodes = match switched {
+        Ok(inodes) => inodes,
+        Err(e) => {
+            remove_set(&dir, &new);
+            return Err(e);
         }
-    }
+    };
+    // `..data` points at the new set now: the old one goes whatever happens to the links, or no later
+    // pass would ever find it again.
+    let links = members
+        .iter()
+        .zip(&names)
+        .filter(|(_, n)| !points_into_set(&dir, n))
+        .try_for_each(|(m, n)| {
+            link(&dir, n).map_err(|e| OutputError::io(&m.target.path, "link into ..data", e))
+        });
     if let Some(old) = old {
         drop_strays(&dir, old_fd.as_ref(), &names);
         remove_set(&dir, &old);
     }
     let _ = fsync(&dir);
+    links?;
     Ok(same_bytes
         .iter()
-        .map(|same| {
-            if *same {
+        .zip(inodes)
+        .map(|(same, inode)| {
+            let o = if *same {
                 WriteOutcome::Unchanged
             } else {
                 WriteOutcome::Written
-            }
+            };
+            (o, Some(inode))
         })
         .collect())
+}
+
+/// Remove the member at `path` (`remove_on_exit`, or its template dropped by a reload): its link, and once
+/// no other member links into `..data`, `..data` and the set's directory with the secrets in it. While
+/// other members remain, the next write of the set leaves the member's file out.
+///
+/// # Errors
+/// [`OutputError`] when the directory cannot be opened or the link cannot be removed.
+pub(super) fn remove(path: &Path) -> Result<(), OutputError> {
+    let (dir_path, name) = split(path)?;
+    let dir = open_dir(path, dir_path, None)?;
+    match unlinkat(&dir, name, UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => {}
+        Err(e) => return Err(OutputError::io(path, "remove", e)),
+    }
+    let Some(set) = current_set(&dir) else {
+        return Ok(());
+    };
+    let Ok(fd) = open_subdir(&dir, &set) else {
+        return Ok(());
+    };
+    if entries(&fd).iter().any(|e| points_into_set(&dir, e)) {
+        return Ok(());
+    }
+    match unlinkat(&dir, DATA, UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => {}
+        Err(e) => return Err(OutputError::io(path, "remove ..data", e)),
+    }
+    remove_set(&dir, &set);
+    Ok(())
+}
+
+/// The set a member with destination `path` belongs to: its directory as it is walked, so every spelling
+/// of one directory (`out/a`, `./out/b`, through a symlink above) names one set.
+pub(super) fn set_key(path: &Path) -> std::path::PathBuf {
+    let dir = split(path).map_or(Path::new("."), |(d, _)| d);
+    super::dir::resolved(dir)
 }
 
 /// Open the member `name` of the current set in `dir`, if `DIR/<name>` is its link into `..data`.
@@ -123,8 +187,6 @@ pub(super) fn open_member(dir: &OwnedFd, name: &OsStr) -> Option<(std::fs::File,
     open_regular(&set, name)
 }
 
-type StepError = (PathBuf, &'static str, std::io::Error);
-
 /// Make directory `new` in `dir` holding every member, each with its final owner and mode before its
 /// first byte; the directory gets the first configured owner and the mode the members' modes need.
 fn build(
@@ -134,9 +196,9 @@ fn build(
     names: &[&OsStr],
     current: &[Option<(std::fs::File, Meta)>],
     mode_union: u32,
-) -> Result<(), StepError> {
-    let shown = |m: &Member<'_>| m.target.path.clone();
-    let set_err = |step, e: Errno| (shown(&members[0]), step, std::io::Error::from(e));
+    owners_kept: bool,
+) -> Result<Vec<Inode>, OutputError> {
+    let set_err = |step, e: Errno| OutputError::io(&members[0].target.path, step, e);
     mkdirat(dir, new, Mode::S_IRWXU).map_err(|e| set_err("create set directory", e))?;
     let fd = open_subdir(dir, new).map_err(|e| set_err("open set directory", e))?;
     let uid = members.iter().find_map(|m| m.target.uid);
@@ -147,14 +209,16 @@ fn build(
     }
     fchmod(&fd, Mode::from_bits_truncate(dir_mode(mode_union)))
         .map_err(|e| set_err("chmod set directory", e))?;
+    let mut inodes = Vec::with_capacity(members.len());
     for ((m, n), c) in members.iter().zip(names).zip(current) {
         let meta = c.as_ref().map(|(_, meta)| *meta);
-        let (mode, owner) = super::file::final_meta(m.target, meta);
-        let file = create_private(&fd, n).map_err(|e| (shown(m), "create", e))?;
-        fill(file, mode, owner, m.bytes).map_err(|(step, e)| (shown(m), step, e))?;
+        let (mode, owner) = super::file::final_meta(m.target, meta, owners_kept);
+        let file =
+            create_private(&fd, n).map_err(|e| OutputError::io(&m.target.path, "create", e))?;
+        inodes.push(fill(file, mode, owner, m.bytes).map_err(|e| e.at(&m.target.path))?);
     }
     fsync(&fd).map_err(|e| set_err("fsync set directory", e))?;
-    Ok(())
+    Ok(inodes)
 }
 
 /// The name of the set `..data` points at, if it is one of ours (`..` + a plain name).
@@ -262,78 +326,4 @@ fn remove_set(dir: &OwnedFd, name: &OsStr) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn shm_dir() -> tempfile::TempDir {
-        tempfile::Builder::new()
-            .prefix("sidekey-set-")
-            .tempdir_in("/dev/shm")
-            .unwrap()
-    }
-
-    fn sets_in(dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with("..") && n != DATA)
-            .collect();
-        v.sort();
-        v
-    }
-
-    #[test]
-    fn members_are_switched_together_and_the_old_set_goes() {
-        let d = shm_dir();
-        let cert = FileTarget::new(d.path().join("out/cert.pem"), 0o400);
-        let key = FileTarget::new(d.path().join("out/key.pem"), 0o400);
-        let set = |c: &'static [u8], k: &'static [u8]| {
-            write(&[
-                Member {
-                    target: &cert,
-                    bytes: c,
-                },
-                Member {
-                    target: &key,
-                    bytes: k,
-                },
-            ])
-            .unwrap()
-        };
-        assert_eq!(
-            set(b"c1", b"k1"),
-            [WriteOutcome::Written, WriteOutcome::Written]
-        );
-        let out = d.path().join("out");
-        assert_eq!(
-            std::fs::read_link(out.join("cert.pem")).unwrap(),
-            Path::new("..data/cert.pem")
-        );
-        assert_eq!(std::fs::read(out.join("key.pem")).unwrap(), b"k1");
-        let first = sets_in(&out);
-        assert_eq!(first.len(), 1);
-        assert_eq!(
-            set(b"c1", b"k1"),
-            [WriteOutcome::Unchanged, WriteOutcome::Unchanged]
-        );
-        assert_eq!(
-            set(b"c2", b"k1"),
-            [WriteOutcome::Written, WriteOutcome::Unchanged]
-        );
-        assert_eq!(std::fs::read(out.join("cert.pem")).unwrap(), b"c2");
-        assert_eq!(std::fs::read(out.join("key.pem")).unwrap(), b"k1");
-        let back = super::super::file::read_back(&key.path, 64).unwrap();
-        assert_eq!(back.as_slice(), b"k1", "pkiCert reads a member back");
-        let second = sets_in(&out);
-        assert_eq!(second.len(), 1, "the previous set is removed: {second:?}");
-        assert_ne!(first, second);
-        let data = std::fs::read_link(out.join(DATA)).unwrap();
-        assert_eq!(data, Path::new(&second[0]));
-        let mode = |p: &Path| {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
-        };
-        assert_eq!(mode(&out.join("cert.pem")), 0o400);
-        assert_eq!(mode(&out.join(&second[0])), 0o700);
-    }
-}
+mod tests;

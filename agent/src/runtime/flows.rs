@@ -318,14 +318,16 @@ impl PidFile {
     }
 }
 
-/// The pid file is replaced (not followed) and always ends up 0644, as Vault Agent writes it, whatever
-/// the umask.
-fn write_pid(p: &std::path::Path) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::PermissionsExt;
-    let mut f = std::fs::File::create(p)?;
-    f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    f.write_all(format!("{}\n", std::process::id()).as_bytes())
+/// The pid file is replaced, never followed: written as a new file beside it and renamed over the name (a
+/// symlink planted there is replaced, not written through), and always 0644, as Vault Agent writes it,
+/// whatever the umask. Through the same directory checks as every output; it need not be on tmpfs.
+fn write_pid(p: &std::path::Path) -> Result<(), crate::output::file::OutputError> {
+    let target = crate::output::FileTarget {
+        create_dirs: false,
+        allow_non_tmpfs: true,
+        ..crate::output::FileTarget::new(p.to_path_buf(), 0o644)
+    };
+    crate::output::write_atomic(&target, format!("{}\n", std::process::id()).as_bytes()).map(|_| ())
 }
 
 impl Drop for PidFile {
@@ -353,6 +355,26 @@ mod tests {
         fn vars_os(&self) -> Vec<(OsString, OsString)> {
             Vec::new()
         }
+    }
+
+    #[test]
+    fn the_pid_file_replaces_a_symlink_at_its_name_instead_of_following_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let victim = d.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let pid = d.path().join("agent.pid");
+        std::os::unix::fs::symlink(&victim, &pid).unwrap();
+        write_pid(&pid).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        let mode = std::fs::metadata(&victim).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the symlink's target is not chmod'ed");
+        let meta = std::fs::symlink_metadata(&pid).unwrap();
+        assert!(meta.is_file());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o644);
+        let want = format!("{}\n", std::process::id());
+        assert_eq!(std::fs::read_to_string(&pid).unwrap(), want);
     }
 
     #[test]

@@ -39,3 +39,21 @@ fn atomic_set_with_backup_or_a_dot_dot_name_is_refused_naming_the_line() {
     assert_eq!(line, 4, "{message}");
     assert!(message.contains("\"..\""), "{message}");
 }
+
+#[test]
+fn members_of_one_set_that_differ_in_a_shared_setting_are_refused_naming_both() {
+    let first = "template {\n  contents = \"x\"\n  destination = \"/dev/shm/t/./a\"\n  atomic_set = true\n}\n";
+    let second = "template {\n  contents = \"x\"\n  destination = \"/dev/shm/t/b\"\n  atomic_set = true\n  allow_non_tmpfs = true\n  user = \"nobody\"\n}\n";
+    let (file, line, message) = invalid("agent.hcl", &format!("{first}{second}"));
+    assert_eq!((file.as_str(), line), ("agent.hcl", 6), "{message}");
+    assert!(
+        message.contains("user, allow_non_tmpfs")
+            && message.contains("agent.hcl:1")
+            && message.contains("/dev/shm/t"),
+        "{message}"
+    );
+    let elsewhere = second.replace("/dev/shm/t/b", "/dev/shm/u/b");
+    ok("agent.hcl", &format!("{first}{elsewhere}"));
+    let alike = "template {\n  contents = \"x\"\n  destination = \"/dev/shm/t/b\"\n  atomic_set = true\n}\n";
+    ok("agent.hcl", &format!("{first}{alike}"));
+}

@@ -10,7 +10,7 @@ pub(super) mod keys;
 pub(super) mod listener;
 pub(super) mod logging;
 pub(super) mod persist;
-mod template;
+pub(super) mod template;
 mod unserved;
 pub(super) mod workload;
 

@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
+use crate::config::ConfigError;
 use crate::config::field::Field;
 use crate::config::node::{Problem, Value};
 use crate::config::section::Section;
-use crate::config::types::{EnvTemplateConfig, TemplateConfig, TemplateSource};
+use crate::config::types::{EnvTemplateConfig, Origin, TemplateConfig, TemplateSource};
 
 /// Default `command_timeout` / `exec.timeout`.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -110,6 +111,95 @@ fn atomic_set(
         )));
     }
     Ok(true)
+}
+
+/// The directory of an `atomic_set` template's destination as one absolute path however it is spelled
+/// (`out/a`, `./out/b`, `/abs/out/c`): the set it belongs to.
+pub(in crate::config) fn set_dir(destination: &std::path::Path) -> std::path::PathBuf {
+    let dir = match destination.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    abs.components().collect()
+}
+
+/// The settings every member of one atomic set must share (one directory, written at once).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(in crate::config) struct SetShared {
+    user: Option<String>,
+    group: Option<String>,
+    create_dest_dirs: bool,
+    allow_non_tmpfs: bool,
+}
+
+impl SetShared {
+    /// What `t` has of them.
+    pub(in crate::config) fn of(t: &TemplateConfig) -> Self {
+        Self {
+            user: t.user.clone(),
+            group: t.group.clone(),
+            create_dest_dirs: t.create_dest_dirs,
+            allow_non_tmpfs: t.allow_non_tmpfs,
+        }
+    }
+
+    /// The keys whose values differ from `other`'s.
+    pub(in crate::config) fn differing(&self, other: &Self) -> Vec<&'static str> {
+        [
+            ("user", self.user != other.user),
+            ("group", self.group != other.group),
+            (
+                "create_dest_dirs",
+                self.create_dest_dirs != other.create_dest_dirs,
+            ),
+            (
+                "allow_non_tmpfs",
+                self.allow_non_tmpfs != other.allow_non_tmpfs,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(k, differs)| differs.then_some(k))
+        .collect()
+    }
+}
+
+/// An `atomic_set` template joins the set of its directory: refused when it differs from the set's
+/// first member in a setting the whole set shares.
+pub(in crate::config) fn join_set(
+    sets: &mut std::collections::HashMap<std::path::PathBuf, (Origin, SetShared)>,
+    t: &TemplateConfig,
+    file: &std::path::Path,
+    line: usize,
+) -> Result<(), ConfigError> {
+    if !t.atomic_set {
+        return Ok(());
+    }
+    let dir = set_dir(&t.destination);
+    let shared = SetShared::of(t);
+    let Some((first, theirs)) = sets.get(&dir) else {
+        let origin = Origin {
+            file: file.to_path_buf(),
+            line,
+        };
+        sets.insert(dir, (origin, shared));
+        return Ok(());
+    };
+    let differing = shared.differing(theirs);
+    if differing.is_empty() {
+        return Ok(());
+    }
+    Err(ConfigError::Invalid {
+        file: file.to_path_buf(),
+        line,
+        message: format!(
+            "template.atomic_set: {} must be the same for every template of the atomic set in {} (they differ from the template at {}:{})",
+            differing.join(", "),
+            dir.display(),
+            first.file.display(),
+            first.line
+        ),
+    })
 }
 
 /// Read one `env_template "NAME"` block.

@@ -45,6 +45,43 @@ fn an_operators_chown_survives_a_rewrite() {
 }
 
 #[test]
+fn a_file_planted_where_others_may_write_gives_the_secret_neither_its_owner_nor_its_mode() {
+    use std::os::unix::fs::MetadataExt;
+    if !nix::unistd::geteuid().is_root() {
+        return; // only root can give a file away
+    }
+    let dir = shm_dir();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let mut t = target(dir.path(), "f");
+    t.keep_mode = true;
+    std::fs::write(&t.path, b"planted").unwrap();
+    std::fs::set_permissions(&t.path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::os::unix::fs::chown(&t.path, Some(4242), Some(4242)).unwrap();
+    write_atomic(&t, b"secret").unwrap();
+    let m = std::fs::metadata(&t.path).unwrap();
+    assert_eq!((m.uid(), m.gid()), (0, 0));
+    assert_eq!(m.mode() & 0o7777, 0o400);
+}
+
+#[test]
+fn a_file_with_another_hard_link_is_no_model_for_owner_or_mode() {
+    use std::os::unix::fs::MetadataExt;
+    if !nix::unistd::geteuid().is_root() {
+        return; // only root can give a file away
+    }
+    let dir = shm_dir();
+    let mut t = target(dir.path(), "f");
+    t.keep_mode = true;
+    std::fs::write(&t.path, b"old").unwrap();
+    std::fs::set_permissions(&t.path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::os::unix::fs::chown(&t.path, Some(4242), Some(4242)).unwrap();
+    std::fs::hard_link(&t.path, dir.path().join("other")).unwrap();
+    write_atomic(&t, b"new").unwrap();
+    let m = std::fs::metadata(&t.path).unwrap();
+    assert_eq!((m.uid(), m.mode() & 0o7777), (0, 0o400));
+}
+
+#[test]
 fn a_backup_keeps_the_old_content_and_the_destination_keeps_its_mode() {
     let dir = shm_dir();
     let mut t = target(dir.path(), "f");
@@ -180,6 +217,19 @@ fn a_directory_swapped_for_a_symlink_between_writes_is_not_followed() {
 }
 
 #[test]
+fn a_file_where_a_directory_belongs_is_named_as_not_a_directory() {
+    let d = shm_dir();
+    std::fs::write(d.path().join("plain"), b"x").unwrap();
+    let err = write_atomic(&target(d.path(), "plain/out"), b"one")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("is a symlink or not a directory;") && !err.contains("when sidekey started"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_mode_changed_from_outside_is_restored_on_an_unchanged_refresh() {
     let d = shm_dir();
     let t = target(d.path(), "f");
@@ -195,6 +245,32 @@ fn a_mode_changed_from_outside_is_restored_on_an_unchanged_refresh() {
 }
 
 #[test]
+fn a_refresh_restores_only_the_file_sidekey_wrote_and_never_one_with_other_links() {
+    let d = shm_dir();
+    let t = target(d.path(), "f");
+    let (_, mine) = write_known(&t, b"one").unwrap();
+    // Someone puts another file in its place: a refresh does not touch it.
+    std::fs::remove_file(&t.path).unwrap();
+    std::fs::write(&t.path, b"theirs").unwrap();
+    std::fs::set_permissions(&t.path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(recheck(&t, Some(mine)).unwrap(), WriteOutcome::Unchanged);
+    assert_eq!(recheck(&t, None).unwrap(), WriteOutcome::Unchanged);
+    assert_eq!(mode_of(&t.path), 0o644);
+    // Its own file, once hard-linked elsewhere, is not changed either (the other name may be anyone's).
+    let (_, mine) = write_known(&t, b"two").unwrap();
+    std::fs::set_permissions(&t.path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::hard_link(&t.path, d.path().join("link")).unwrap();
+    assert_eq!(recheck(&t, Some(mine)).unwrap(), WriteOutcome::Unchanged);
+    assert_eq!(mode_of(&t.path), 0o644);
+    std::fs::remove_file(d.path().join("link")).unwrap();
+    assert!(matches!(
+        recheck(&t, Some(mine)).unwrap(),
+        WriteOutcome::Restored(_)
+    ));
+    assert_eq!(mode_of(&t.path), 0o400);
+}
+
+#[test]
 fn only_foreign_writable_non_sticky_directories_are_refused() {
     let me = nix::unistd::geteuid().as_raw();
     let other = me.wrapping_add(4242);
@@ -207,7 +283,15 @@ fn only_foreign_writable_non_sticky_directories_are_refused() {
         dir::foreign_writable(0o41777, other).is_none(),
         "sticky, as /dev/shm"
     );
-    assert!(dir::foreign_writable(0o40775, other).is_none());
+    assert!(
+        dir::foreign_writable(0o40775, other).is_some_and(|w| w.contains("its group")),
+        "group-writable, someone else's"
+    );
+    assert!(
+        dir::foreign_writable(0o40755, other).is_none(),
+        "an app's own directory"
+    );
+    assert!(dir::foreign_writable(0o40775, 0).is_none());
     assert!(dir::foreign_writable(0o40777, me).is_none());
 }
 
@@ -215,7 +299,15 @@ fn only_foreign_writable_non_sticky_directories_are_refused() {
 fn the_temporary_file_is_private_whatever_the_final_mode() {
     let d = shm_dir();
     let dir = dir::open(d.path(), None).unwrap();
-    let (name, _fd) = create_temp(&dir, std::ffi::OsStr::new("x")).unwrap();
+    let (name, _fd) = create_temp(&dir).unwrap();
     assert_eq!(mode_of(&d.path().join(&name)), 0o600);
-    assert!(name.len() > 40, "an unguessable name: {name}");
+    assert!(name.len() > 32, "an unguessable name: {name}");
+}
+
+#[test]
+fn a_destination_name_near_the_length_limit_still_gets_written() {
+    let d = shm_dir();
+    let t = target(d.path(), &"n".repeat(250));
+    assert_eq!(write_atomic(&t, b"long").unwrap(), WriteOutcome::Written);
+    assert_eq!(std::fs::read(&t.path).unwrap(), b"long");
 }
