@@ -33,17 +33,15 @@ fn err<T>(pos: Pos, message: impl Into<String>) -> XResult<T> {
 /// evaluated `args` (then, past their end, the value piped in). Literals of the template text are its
 /// author's words and stay.
 fn data_scrub(message: &str, args: &[Arg], vals: &[Value]) -> String {
-    let mut texts = Vec::new();
-    for (i, v) in vals.iter().enumerate() {
+    use super::scrub::Scrub;
+    let from_data = vals.iter().enumerate().filter_map(|(i, v)| {
         let literal = matches!(
             args.get(i),
             Some(Arg::Str(..) | Arg::Number(..) | Arg::Bool(..) | Arg::Nil(..))
         );
-        if !literal {
-            super::scrub::texts(v, &mut texts);
-        }
-    }
-    super::scrub::scrub(message, &texts)
+        (!literal).then_some(v)
+    });
+    super::scrub::Index::of_values(from_data).scrub(message)
 }
 
 /// What a walked list asks of the enclosing `range`.
