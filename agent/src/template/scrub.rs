@@ -170,7 +170,7 @@ fn piece(w: &[u8]) -> u64 {
 }
 
 /// The texts a value can show in a message: its strings and numbers, however deep in lists, maps and
-/// secrets, and the keys of maps (data keyed by user names or hosts), but not [`STRUCTURE_KEYS`].
+/// secrets, and the longer keys of maps (see `key_text`).
 pub fn texts(v: &Value, out: &mut Texts) {
     match v {
         Value::Str(s) => out.push(Zeroizing::new(s.as_str().to_owned())),
@@ -205,9 +205,11 @@ pub fn json_texts(v: &serde_json::Value, out: &mut Texts) {
     }
 }
 
-/// A map key, unless it is part of a response's shape.
+/// A map key of at least [`WINDOW`] bytes (data keyed by user names, hosts, serials), unless it is part
+/// of a response's shape. Shorter keys are nearly always field names the template spells itself
+/// (`value`, `nested`, `pin`): hiding them would garble every message and path that names them.
 fn key_text(k: &str, out: &mut Texts) {
-    if !STRUCTURE_KEYS.contains(&k) {
+    if k.len() >= WINDOW && !STRUCTURE_KEYS.contains(&k) {
         out.push(Zeroizing::new(k.to_owned()));
     }
 }

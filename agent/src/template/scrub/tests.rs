@@ -68,13 +68,13 @@ fn a_text_inside_another_leaves_no_piece_of_either() {
 #[test]
 fn keys_of_secret_data_are_hidden_but_not_the_response_shape() {
     let data = serde_json::json!({
-        "data": { "alice-the-admin": "pw-of-alice-1" },
-        "metadata": { "version": 3 }
+        "data": { "alice-the-admin": "pw-of-alice-1", "nested": { "value": "x" } },
+        "metadata": { "version": 3, "custom_metadata": null }
     });
     let idx = Index::of_json(&data);
     assert_eq!(
-        idx.scrub("secret/data/app: no key alice-the-admin"),
-        "secret/data/app: no key [REDACTED]"
+        idx.scrub("secret/data/app: no key alice-the-admin in nested value (custom_metadata)"),
+        "secret/data/app: no key [REDACTED] in nested value (custom_metadata)"
     );
 }
 
