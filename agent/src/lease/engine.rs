@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::fetch::Fetcher;
 use super::jobs::{EnvJob, FileJob, Renderer};
-use super::outcome::{Announce, Fatal, Outcome, Reloads, Until};
+use super::outcome::{Announce, Fatal, Outcome, Reloads, Stage, Until};
 use super::reload::Reloaded;
 use super::schedule::{Backoff, RetryPolicy, once_deadline, outage_retries, sleep_until};
 use super::store::{Rules, Store};
@@ -98,6 +98,8 @@ pub struct Engine {
     /// The workloads, published for the unix listeners and the credentials socket (a reload replaces them).
     pub(crate) published_workloads:
         Arc<tokio::sync::watch::Sender<Arc<crate::workload::Workloads>>>,
+    /// Where a one-shot run is (see [`Engine::run`]).
+    pub(crate) stage: tokio::sync::watch::Sender<Stage>,
 }
 
 impl Engine {
@@ -200,6 +202,7 @@ impl Engine {
             auto_token: tokio::sync::watch::Sender::new(None),
             workload_tokens: None,
             published_workloads: Arc::new(tokio::sync::watch::Sender::new(Arc::default())),
+            stage: tokio::sync::watch::Sender::new(Stage::Login),
         }
     }
 
@@ -219,17 +222,28 @@ impl Engine {
     /// Run: log in (or resume the state file) and deliver everything, then keep it fresh — every timer
     /// of the token, the leases, the retries and the commands is served here — until `until` is met,
     /// `shutdown` is cancelled, or a fatal condition ends it. A one-shot run ([`Until::Once`]) also
-    /// ends at its deadline ([`once_deadline`]), whatever the backend does: each file is written
-    /// whole or not at all, so giving up between two steps leaves no partial output.
+    /// ends at its deadline ([`once_deadline`]) while it logs in or fetches, whatever the backend does:
+    /// each file is written whole or not at all, so giving up between two steps leaves no partial
+    /// output. Once the outputs are written, the templates' commands run to their own
+    /// `command_timeout`, uncut.
     pub async fn run(&mut self, shutdown: &CancellationToken, until: Until) -> Outcome {
         if until != Until::Once {
             return self.run_until(shutdown, until).await;
         }
         let limit = once_deadline(self.cfg.vault.client_timeout);
-        match tokio::time::timeout(limit, self.run_until(shutdown, until)).await {
-            Ok(outcome) => outcome,
-            Err(_) => Outcome::Fatal(Fatal::Deadline(limit)),
+        self.stage.send_replace(Stage::Login);
+        let stage = self.stage.subscribe();
+        let run = self.run_until(shutdown, until);
+        tokio::pin!(run);
+        tokio::select! {
+            outcome = &mut run => return outcome,
+            () = tokio::time::sleep(limit) => {}
         }
+        let pending = *stage.borrow();
+        if pending == Stage::Commands {
+            return run.await;
+        }
+        Outcome::Fatal(Fatal::Deadline(limit, pending))
     }
 
     async fn run_until(&mut self, shutdown: &CancellationToken, until: Until) -> Outcome {
