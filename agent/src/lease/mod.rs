@@ -42,7 +42,7 @@ mod workload;
 
 pub use crate::output::{Delivery, EnvMap};
 pub use engine::Engine;
-pub use outcome::{Announce, Fatal, Outcome, Reloads, Stage, Until};
+pub use outcome::{Announce, Fatal, Outcome, Reloads, Until};
 
 #[cfg(test)]
 mod tests;

@@ -14,7 +14,8 @@ use crate::audit::Auditor;
 use crate::backend::Client;
 use crate::config::Config;
 use crate::lease::schedule::{ONCE_DEADLINE, once_deadline};
-use crate::lease::{Engine, Fatal, Outcome, Stage, Until};
+use crate::lease::outcome::Stage;
+use crate::lease::{Engine, Fatal, Outcome, Until};
 use crate::runtime::EnvSource;
 
 /// Only a token: the one-shot run looks it up first (`lookup-self`), and that call never gets an answer.
