@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 use crate::audit::Auditor;
 use crate::backend::Client;
 use crate::config::Config;
-use crate::lease::schedule::{ONCE_DEADLINE, once_deadline};
 use crate::lease::outcome::Stage;
+use crate::lease::schedule::{ONCE_DEADLINE, once_deadline};
 use crate::lease::{Engine, Fatal, Outcome, Until};
 use crate::runtime::EnvSource;
 
@@ -206,7 +206,11 @@ async fn a_slow_command_runs_to_its_own_timeout_past_the_deadline() {
     let Outcome::Delivered(d) = &outcome else {
         panic!("{outcome:?}");
     };
-    assert!(d.failures().next().is_none(), "{:?}", d.failures().map(ToString::to_string).collect::<Vec<_>>());
+    assert!(
+        d.failures().next().is_none(),
+        "{:?}",
+        d.failures().map(ToString::to_string).collect::<Vec<_>>()
+    );
     assert_eq!(
         std::fs::read_to_string(dir.path().join("out")).unwrap(),
         "x"
