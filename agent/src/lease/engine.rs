@@ -428,52 +428,6 @@ impl Engine {
             .flatten()
             .min()
     }
-
-    /// Under `exit_on_retry_failure` (and before an exec child runs), an outage that outlasted the retry
-    /// budget ends the run, as Vault Agent gives up after its retries.
-    fn outage_exhausted(&self) -> Option<Fatal> {
-        let o = self.outage?;
-        let budget = u32::try_from(outage_retries(self.cfg.vault.num_retries)).unwrap_or(u32::MAX);
-        (self.may_give_up && self.cfg.template_config.exit_on_retry_failure && o.attempts >= budget)
-            .then_some(Fatal::Unreachable(o.attempts + 1))
-    }
-
-    /// Record that the backend could not be reached: hold everything back with exponential backoff.
-    ///
-    /// The wait is also capped by what is held: never past half the time left before the token or a
-    /// lease expires (a jittered half, at least the minimum backoff), so a renewal that failed during a
-    /// leader election is tried again while it can still save the token and the leases, instead of the
-    /// backoff sleeping past their expiry and forcing a re-login and re-issue.
-    pub(crate) fn note_transient(&mut self) {
-        let attempts = self.outage.map_or(0, |o| o.attempts + 1);
-        let now = Instant::now();
-        let mut delay = self.backoff.delay(attempts);
-        if let Some(horizon) = self.life_horizon(now) {
-            let half = horizon.saturating_duration_since(now) / 2;
-            let cap = half
-                .mul_f64(rand::random_range(0.5..=1.0))
-                .max(self.backoff.min);
-            delay = delay.min(cap);
-        }
-        tracing::warn!(retry_in = ?delay, "backend unreachable; keeping the last good outputs");
-        self.outage = Some(Pending {
-            attempts,
-            at: now + delay,
-        });
-    }
-
-    /// The first future expiry among the token and the leases held (the cache's included): what an
-    /// outage must not outlast untried.
-    fn life_horizon(&self, now: Instant) -> Option<Instant> {
-        let held = self.proxied.lock().first_expiry();
-        self.store
-            .iter()
-            .filter_map(|(_, e)| e.expires_at)
-            .chain(self.tokens.current_expiry())
-            .chain(held)
-            .filter(|t| *t > now)
-            .min()
-    }
 }
 
 /// `f`, unless `shutdown` comes first (`None`); the watchdog is fed while it runs.
