@@ -254,6 +254,15 @@ impl Store {
     pub fn scrub(&self, text: &str) -> String {
         Scrub::scrub(self, text)
     }
+
+    /// How many entries have their scrub index built (tests: a round that scrubs nothing builds none).
+    #[cfg(test)]
+    pub(crate) fn indexed(&self) -> usize {
+        self.entries
+            .values()
+            .filter(|e| e.hide.get().is_some())
+            .count()
+    }
 }
 
 /// A template can route a secret value into a function argument (`{{ .Data.data.password | file }}`) and
