@@ -56,6 +56,9 @@ enum TlsError {
 }
 
 fn main() -> ExitCode {
+    // Before any thread or key exists: no core dump or same-uid ptrace can read the TLS key, and a panic
+    // in admission (whatever a pod's annotations hold) is reported without its message.
+    let (_, failed) = sidekey_harden::harden("sidekey-injector");
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         // Pod logs are collected from a pipe: colour codes would end up in them as text.
@@ -65,6 +68,9 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
+    for f in failed {
+        tracing::warn!("{f}");
+    }
     let cli = Cli::parse();
     let tls = match tls_config(&cli.tls_cert, &cli.tls_key) {
         Ok(t) => t,

@@ -60,7 +60,7 @@ fn seed(fx: &Fixture) {
 
 /// A running injector with a fresh self-signed certificate; the client trusts exactly that certificate.
 struct Injector {
-    _process: Background,
+    process: Background,
     _dir: tempfile::TempDir,
     url: String,
     client: reqwest::blocking::Client,
@@ -116,7 +116,7 @@ impl Injector {
             process.stderr()
         );
         Injector {
-            _process: process,
+            process,
             _dir: dir,
             url,
             client,
@@ -357,4 +357,19 @@ fn malformed_annotations_are_denied_over_https() {
         message.contains("vault.hashicorp.com/agent-pre-populate"),
         "{message}"
     );
+}
+
+/// The injector is hardened as sidekey is: core dumps off (and not dumpable, by the same shared code).
+#[test]
+fn the_injector_dumps_no_core() {
+    let injector = Injector::start();
+    let limits =
+        std::fs::read_to_string(format!("/proc/{}/limits", injector.process.pid())).unwrap();
+    let soft = limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max core file size"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(soft, "0", "{limits}");
 }

@@ -40,28 +40,6 @@ pub struct ClientSettings<'a> {
     pub limits: Limits,
 }
 
-/// What bounds each request: its total time, body included (`BAO_CLIENT_TIMEOUT`), and the size of
-/// the answer read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
-    /// The most one request may take, from connecting to the last byte of the answer.
-    pub timeout: Duration,
-    /// Where `timeout` comes from, for error messages.
-    pub timeout_setting: &'static str,
-    /// The most of an answer's body read (see [`MAX_RESPONSE_SIZE`]).
-    pub max_response_size: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            timeout: crate::config::DEFAULT_CLIENT_TIMEOUT,
-            timeout_setting: "BAO_CLIENT_TIMEOUT",
-            max_response_size: MAX_RESPONSE_SIZE,
-        }
-    }
-}
-
 /// A client of one OpenBao/Vault server or cluster. Cheap to clone; clones share the pool, the in-flight
 /// cap, the node in use and the consistency index.
 ///
@@ -400,31 +378,11 @@ mod pool;
 mod tests;
 mod token_api;
 
-use body::Call;
-pub use body::MAX_RESPONSE_SIZE;
+use body::{Call, content_type};
+pub use body::{Limits, MAX_RESPONSE_SIZE};
 pub use forward::{Forward, ForwardBody, strip_hop_by_hop};
 pub use pool::Reuse;
 use pool::{Part, http_client, transport_reason};
-
-/// An answer's media type for an error message (`text/html`): only a short token of the header, so a
-/// hostile server cannot write into the message through it.
-fn content_type(headers: &HeaderMap) -> String {
-    let Some(value) = headers.get(reqwest::header::CONTENT_TYPE) else {
-        return "no Content-Type".into();
-    };
-    let media = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.split(';').next())
-        .map(str::trim)
-        .filter(|m| {
-            !m.is_empty()
-                && m.len() <= 64
-                && m.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"/.+-_".contains(&b))
-        });
-    media.map_or_else(|| "an unusual Content-Type".into(), str::to_string)
-}
 
 /// The index number inside an `X-Vault-Index` value (base64 of a JSON object with an `index` field, in
 /// whatever case), if it has one.

@@ -340,7 +340,15 @@ pub(super) fn error_text(body: &[u8]) -> String {
     let joined = serde_json::from_slice::<Errors>(body)
         .map(|e| e.errors.join("; "))
         .unwrap_or_default();
-    let mut s = joined.split_whitespace().collect::<Vec<_>>().join(" ");
+    // A hostile server's escape sequences would reach terminals and logs: whitespace becomes one space,
+    // any other control character a '?'.
+    let mut s: String = joined
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
     if s.len() > MAX_ERROR_TEXT {
         let mut cut = MAX_ERROR_TEXT;
         while !s.is_char_boundary(cut) {

@@ -4,7 +4,7 @@
 use tokio::time::Instant;
 
 use super::engine::Engine;
-use super::outcome::{Fatal, Outcome, Until};
+use super::outcome::{Fatal, Outcome, Stage, Until};
 use super::schedule::effective_expiry;
 use crate::output::{Delivery, OutputFailure, OutputId, Step};
 
@@ -15,6 +15,7 @@ impl Engine {
     /// One delivery, announced; returns the outcome when it ends the run.
     pub(super) async fn cycle(&mut self, until: Until) -> Option<Outcome> {
         // A reload retired workload tokens: their leases and they are revoked before new ones are made.
+        self.stage.send_replace(Stage::Fetch);
         if !self.retired.is_empty() {
             self.revoke_retired().await;
         }
@@ -22,6 +23,8 @@ impl Engine {
             Ok(d) => d,
             Err(e) => return Some(Outcome::Fatal(Fatal::Login(e))),
         };
+        // Written: from here a one-shot run's deadline waits for the commands (and their timeouts).
+        self.stage.send_replace(Stage::Commands);
         if until == Until::Once {
             self.deliverer.settle().await;
         }

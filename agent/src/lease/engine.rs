@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::fetch::Fetcher;
 use super::jobs::{EnvJob, FileJob, Renderer};
-use super::outcome::{Announce, Fatal, Outcome, Reloads, Until};
+use super::outcome::{Announce, Fatal, Outcome, Reloads, Stage, Until};
 use super::reload::Reloaded;
 use super::schedule::{Backoff, RetryPolicy, once_deadline, outage_retries, sleep_until};
 use super::store::{Rules, Store};
@@ -98,6 +98,8 @@ pub struct Engine {
     /// The workloads, published for the unix listeners and the credentials socket (a reload replaces them).
     pub(crate) published_workloads:
         Arc<tokio::sync::watch::Sender<Arc<crate::workload::Workloads>>>,
+    /// Where a one-shot run is (see [`Engine::run`]).
+    pub(crate) stage: tokio::sync::watch::Sender<Stage>,
 }
 
 impl Engine {
@@ -200,6 +202,7 @@ impl Engine {
             auto_token: tokio::sync::watch::Sender::new(None),
             workload_tokens: None,
             published_workloads: Arc::new(tokio::sync::watch::Sender::new(Arc::default())),
+            stage: tokio::sync::watch::Sender::new(Stage::Login),
         }
     }
 
@@ -219,17 +222,28 @@ impl Engine {
     /// Run: log in (or resume the state file) and deliver everything, then keep it fresh — every timer
     /// of the token, the leases, the retries and the commands is served here — until `until` is met,
     /// `shutdown` is cancelled, or a fatal condition ends it. A one-shot run ([`Until::Once`]) also
-    /// ends at its deadline ([`once_deadline`]), whatever the backend does: each file is written
-    /// whole or not at all, so giving up between two steps leaves no partial output.
+    /// ends at its deadline ([`once_deadline`]) while it logs in or fetches, whatever the backend does:
+    /// each file is written whole or not at all, so giving up between two steps leaves no partial
+    /// output. Once the outputs are written, the templates' commands run to their own
+    /// `command_timeout`, uncut.
     pub async fn run(&mut self, shutdown: &CancellationToken, until: Until) -> Outcome {
         if until != Until::Once {
             return self.run_until(shutdown, until).await;
         }
         let limit = once_deadline(self.cfg.vault.client_timeout);
-        match tokio::time::timeout(limit, self.run_until(shutdown, until)).await {
-            Ok(outcome) => outcome,
-            Err(_) => Outcome::Fatal(Fatal::Deadline(limit)),
+        self.stage.send_replace(Stage::Login);
+        let stage = self.stage.subscribe();
+        let run = self.run_until(shutdown, until);
+        tokio::pin!(run);
+        tokio::select! {
+            outcome = &mut run => return outcome,
+            () = tokio::time::sleep(limit) => {}
         }
+        let pending = *stage.borrow();
+        if pending == Stage::Commands {
+            return run.await;
+        }
+        Outcome::Fatal(Fatal::Deadline(limit, pending))
     }
 
     async fn run_until(&mut self, shutdown: &CancellationToken, until: Until) -> Outcome {
@@ -412,52 +426,6 @@ impl Engine {
         [backend, self.deliverer.next_due()]
             .into_iter()
             .flatten()
-            .min()
-    }
-
-    /// Under `exit_on_retry_failure` (and before an exec child runs), an outage that outlasted the retry
-    /// budget ends the run, as Vault Agent gives up after its retries.
-    fn outage_exhausted(&self) -> Option<Fatal> {
-        let o = self.outage?;
-        let budget = u32::try_from(outage_retries(self.cfg.vault.num_retries)).unwrap_or(u32::MAX);
-        (self.may_give_up && self.cfg.template_config.exit_on_retry_failure && o.attempts >= budget)
-            .then_some(Fatal::Unreachable(o.attempts + 1))
-    }
-
-    /// Record that the backend could not be reached: hold everything back with exponential backoff.
-    ///
-    /// The wait is also capped by what is held: never past half the time left before the token or a
-    /// lease expires (a jittered half, at least the minimum backoff), so a renewal that failed during a
-    /// leader election is tried again while it can still save the token and the leases, instead of the
-    /// backoff sleeping past their expiry and forcing a re-login and re-issue.
-    pub(crate) fn note_transient(&mut self) {
-        let attempts = self.outage.map_or(0, |o| o.attempts + 1);
-        let now = Instant::now();
-        let mut delay = self.backoff.delay(attempts);
-        if let Some(horizon) = self.life_horizon(now) {
-            let half = horizon.saturating_duration_since(now) / 2;
-            let cap = half
-                .mul_f64(rand::random_range(0.5..=1.0))
-                .max(self.backoff.min);
-            delay = delay.min(cap);
-        }
-        tracing::warn!(retry_in = ?delay, "backend unreachable; keeping the last good outputs");
-        self.outage = Some(Pending {
-            attempts,
-            at: now + delay,
-        });
-    }
-
-    /// The first future expiry among the token and the leases held (the cache's included): what an
-    /// outage must not outlast untried.
-    fn life_horizon(&self, now: Instant) -> Option<Instant> {
-        let held = self.proxied.lock().first_expiry();
-        self.store
-            .iter()
-            .filter_map(|(_, e)| e.expires_at)
-            .chain(self.tokens.current_expiry())
-            .chain(held)
-            .filter(|t| *t > now)
             .min()
     }
 }

@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::audit::{Auditor, CallerMeta, EventKind, Identity, Record, SecretMeta};
 use crate::backend::secret::{Operation, Secret, SecretRequest};
 use crate::backend::{BackendError, Client, MountInfo};
+use crate::template::scrub::Scrub;
 use crate::workload::tokens::WorkloadTokenError;
 
 /// A retrieval failure, naming the request (path, operation), never a value.
@@ -122,7 +123,7 @@ impl Fetcher {
     }
 
     /// Fetch `req` with `token`, recording a `secret.read`/`secret.write` event either way. A template can
-    /// build a path from secret data: `hide` (the secrets already held, see `Store::secret_texts`) is
+    /// build a path from secret data: `hide` (the secrets already held, usually the store) is
     /// taken out of the event's path and error.
     ///
     /// # Errors
@@ -132,7 +133,7 @@ impl Fetcher {
         req: &SecretRequest,
         token: &SecretString,
         identity: &Identity,
-        hide: &[zeroize::Zeroizing<String>],
+        hide: &dyn Scrub,
     ) -> Result<Fetched, FetchError> {
         self.auditor
             .admit(&req.path)
@@ -157,7 +158,7 @@ impl Fetcher {
             EventKind::SecretRead
         };
         let mut meta = SecretMeta {
-            path: crate::template::scrub::scrub(&api_path, hide),
+            path: hide.scrub(&api_path),
             mount_type: mount.as_ref().map(|m| m.kind.clone()),
             ..SecretMeta::default()
         };
@@ -172,9 +173,7 @@ impl Fetcher {
             .secret(meta)
             .node(self.client.node());
         record.caller.clone_from(&self.caller);
-        record.error = record
-            .error
-            .map(|e| crate::template::scrub::scrub(&e, hide));
+        record.error = record.error.map(|e| hide.scrub(&e));
         self.auditor.record(record);
         let secret = result?;
         Ok(Fetched {

@@ -10,8 +10,9 @@ use crate::audit::{EventKind, SecretMeta};
 use crate::auth::AuthError;
 use crate::backend::secret::SecretRequest;
 
-use super::engine::Engine;
-use super::schedule::{capped, renew_after, replace_at};
+use super::engine::{Engine, Pending};
+use super::outcome::Fatal;
+use super::schedule::{capped, outage_retries, renew_after, replace_at};
 use super::store::{Action, Lease, Replacing};
 use super::token::Reach;
 use super::workload::agent_refused;
@@ -20,6 +21,52 @@ use super::workload::agent_refused;
 const REVOKE_LIMIT: Duration = Duration::from_secs(10);
 
 impl Engine {
+    /// Under `exit_on_retry_failure` (and before an exec child runs), an outage that outlasted the retry
+    /// budget ends the run, as Vault Agent gives up after its retries.
+    pub(super) fn outage_exhausted(&self) -> Option<Fatal> {
+        let o = self.outage?;
+        let budget = u32::try_from(outage_retries(self.cfg.vault.num_retries)).unwrap_or(u32::MAX);
+        (self.may_give_up && self.cfg.template_config.exit_on_retry_failure && o.attempts >= budget)
+            .then_some(Fatal::Unreachable(o.attempts + 1))
+    }
+
+    /// Record that the backend could not be reached: hold everything back with exponential backoff.
+    ///
+    /// The wait is also capped by what is held: never past half the time left before the token or a
+    /// lease expires (a jittered half, at least the minimum backoff), so a renewal that failed during a
+    /// leader election is tried again while it can still save the token and the leases, instead of the
+    /// backoff sleeping past their expiry and forcing a re-login and re-issue.
+    pub(crate) fn note_transient(&mut self) {
+        let attempts = self.outage.map_or(0, |o| o.attempts + 1);
+        let now = Instant::now();
+        let mut delay = self.backoff.delay(attempts);
+        if let Some(horizon) = self.life_horizon(now) {
+            let half = horizon.saturating_duration_since(now) / 2;
+            let cap = half
+                .mul_f64(rand::random_range(0.5..=1.0))
+                .max(self.backoff.min);
+            delay = delay.min(cap);
+        }
+        tracing::warn!(retry_in = ?delay, "backend unreachable; keeping the last good outputs");
+        self.outage = Some(Pending {
+            attempts,
+            at: now + delay,
+        });
+    }
+
+    /// The first future expiry among the token and the leases held (the cache's included): what an
+    /// outage must not outlast untried.
+    fn life_horizon(&self, now: Instant) -> Option<Instant> {
+        let held = self.proxied.lock().first_expiry();
+        self.store
+            .iter()
+            .filter_map(|(_, e)| e.expires_at)
+            .chain(self.tokens.current_expiry())
+            .chain(held)
+            .filter(|t| *t > now)
+            .min()
+    }
+
     /// Do everything that is due now. Returns whether outputs must be rendered again (a secret was
     /// replaced, or a failed delivery is due for another try).
     ///
@@ -125,7 +172,11 @@ impl Engine {
                 Err(e) => {
                     forbidden |= agent_refused(&req, &e);
                     // Keep the last good secret (outputs stay as they are) and try again with backoff.
-                    tracing::warn!(secret = %req, error = %e, "refresh failed; keeping the last good value");
+                    tracing::warn!(
+                        secret = %self.store.scrub(&req.to_string()),
+                        error = %self.store.scrub(&e.to_string()),
+                        "refresh failed; keeping the last good value"
+                    );
                     let backoff = self.backoff;
                     if let Some(entry) = self.store.get_mut(&req) {
                         entry.failures += 1;
@@ -199,11 +250,13 @@ impl Engine {
                 Some(true)
             }
             Err(e) if e.is_transient() => {
-                tracing::warn!(secret = %req, error = %e, "lease renewal failed");
+                let secret = self.store.scrub(&req.to_string());
+                tracing::warn!(%secret, error = %e, "lease renewal failed");
                 None
             }
             Err(e) => {
-                tracing::warn!(secret = %req, error = %e, "lease cannot be renewed; fetching a new secret");
+                let secret = self.store.scrub(&req.to_string());
+                tracing::warn!(%secret, error = %e, "lease cannot be renewed; fetching a new secret");
                 Some(false)
             }
         }

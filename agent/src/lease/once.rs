@@ -46,9 +46,15 @@ pub async fn render_once(
         if wanted.is_empty() {
             return rendered;
         }
-        let hide = store.secret_texts();
-        let results =
-            fetch_each(fetcher, &wanted, token, identity, &RetryPolicy::ONCE, &hide).await;
+        let results = fetch_each(
+            fetcher,
+            &wanted,
+            token,
+            identity,
+            &RetryPolicy::ONCE,
+            &store,
+        )
+        .await;
         for (req, r) in wanted.into_iter().zip(results) {
             match r {
                 Ok(f) => {

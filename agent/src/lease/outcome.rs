@@ -28,8 +28,31 @@ pub enum Fatal {
     Unreachable(u32),
     /// `persist { exit_on_err = true }`: the state file could not be imported (what and why).
     Persist(String),
-    /// A one-shot run did not finish within its deadline (see [`super::schedule::once_deadline`]).
-    Deadline(std::time::Duration),
+    /// A one-shot run did not finish within its deadline (see [`super::schedule::once_deadline`]):
+    /// after how long, and what was pending then.
+    Deadline(std::time::Duration, Stage),
+}
+
+/// Where a one-shot run is: what its deadline cuts, and what a cut names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Logging in (or looking up the token it was given).
+    Login,
+    /// Fetching secrets (and writing sinks): no template output is written yet.
+    Fetch,
+    /// Outputs written; their commands run under their own `command_timeout`, which the deadline does
+    /// not cut.
+    Commands,
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Login => "logging in",
+            Self::Fetch => "fetching secrets",
+            Self::Commands => "running template commands",
+        })
+    }
 }
 
 /// How a run of the engine ended.

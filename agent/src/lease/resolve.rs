@@ -24,6 +24,7 @@ use crate::backend::secret::SecretRequest;
 use crate::output::deliver::Rendered;
 use crate::output::{Delivery, EnvMap, OutputFailure, OutputId, Step};
 use crate::template::RenderOutcome;
+use crate::template::scrub::Scrub;
 
 /// How many render → fetch rounds one resolution may take (secrets whose paths depend on other secrets).
 pub(super) const MAX_ROUNDS: usize = 8;
@@ -256,7 +257,7 @@ impl Engine {
             &token.secret,
             &token.identity,
             &self.retry,
-            &self.store.secret_texts(),
+            &self.store,
         )
         .await
     }
@@ -305,7 +306,7 @@ pub(super) async fn fetch_each(
     token: &SecretString,
     identity: &Identity,
     retry: &RetryPolicy,
-    hide: &[zeroize::Zeroizing<String>],
+    hide: &dyn Scrub,
 ) -> Vec<Result<Fetched, FetchError>> {
     let policy = retry.delays();
     join_all(reqs.iter().map(|req| {
@@ -317,10 +318,9 @@ pub(super) async fn fetch_each(
                 .sleep(tokio::time::sleep)
                 .when(FetchError::is_transient)
                 .notify(|e, d| {
-                    let scrub = |t: String| crate::template::scrub::scrub(&t, hide);
                     tracing::warn!(
-                        secret = %scrub(req.to_string()),
-                        error = %scrub(e.to_string()),
+                        secret = %hide.scrub(&req.to_string()),
+                        error = %hide.scrub(&e.to_string()),
                         retry_in = ?d,
                         "fetch failed"
                     );

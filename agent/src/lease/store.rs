@@ -2,7 +2,7 @@
 //! It is what renderers read (it implements [`RenderContext`]).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use crate::backend::secret::{Operation, Secret, SecretRequest};
 use crate::runtime::EnvSource;
 use crate::template::RenderContext;
+use crate::template::scrub::{Index, Scrub};
 
 use super::fetch::Fetched;
 use super::schedule::{jittered, renew_after, replace_at};
@@ -52,6 +53,17 @@ pub struct Entry {
     pub failures: u32,
     /// Set when it is to be replaced at once, not on its schedule.
     pub replacing: Option<Replacing>,
+    /// What [`Store::scrub`] looks for in this secret: built the first time a message is scrubbed, then
+    /// kept as long as the secret (rounds that emit no message copy nothing).
+    hide: OnceLock<Arc<Index>>,
+}
+
+impl Entry {
+    /// The scrub index of this entry's secret.
+    fn hide(&self) -> &Index {
+        self.hide
+            .get_or_init(|| Arc::new(Index::of_json(&self.fetched.secret.data.0)))
+    }
 }
 
 /// A lease to revoke: its id, the API path it came from, and the workload whose token created it (the
@@ -184,6 +196,7 @@ impl Store {
                 token_accessor: accessor,
                 failures: 0,
                 replacing: None,
+                hide: OnceLock::new(),
             },
         );
     }
@@ -236,26 +249,40 @@ impl Store {
         self.entries.iter()
     }
 
-    /// `text` (an error message) with every string value of every stored secret replaced by `[REDACTED]`.
-    ///
-    /// A template can route a secret value into a function argument (`{{ .Data.data.password | file }}`) and
-    /// from there into an error; this is the last line before such a message reaches logs and audit events.
-    /// Values shorter than [`MIN_SCRUBBED`] bytes are left alone: they would garble messages, not hide much.
-    ///
-    /// Numbers count as values too (a PIN stored as a JSON number), and so does any 8-character piece of
-    /// a value (a message may quote one line of a PEM key, or a number printed as a float): see
-    /// [`crate::template::scrub`].
+    /// `text` (an error message) with every value of every stored secret replaced by `[REDACTED]`:
+    /// see [`Scrub`] for [`Store`].
     pub fn scrub(&self, text: &str) -> String {
-        crate::template::scrub::scrub(text, &self.secret_texts())
+        Scrub::scrub(self, text)
     }
 
-    /// Every string and number (as its JSON text) of every stored secret: what [`Store::scrub`] hides.
-    pub fn secret_texts(&self) -> crate::template::scrub::Texts {
-        let mut out = Vec::new();
-        for e in self.entries.values() {
-            crate::template::scrub::json_texts(&e.fetched.secret.data.0, &mut out);
+    /// How many entries have their scrub index built (tests: a round that scrubs nothing builds none).
+    #[cfg(test)]
+    pub(crate) fn indexed(&self) -> usize {
+        self.entries
+            .values()
+            .filter(|e| e.hide.get().is_some())
+            .count()
+    }
+}
+
+/// A template can route a secret value into a function argument (`{{ .Data.data.password | file }}`) and
+/// from there into an error, or build a request path from one; this is the last line before such a message
+/// reaches logs and audit events. Values shorter than [`MIN_SCRUBBED`] bytes are left alone: they would
+/// garble messages, not hide much.
+///
+/// Numbers count as values too (a PIN stored as a JSON number, in its float forms as well), and so do the
+/// keys of secret data and any 8-byte piece of a value (a message may quote one line of a PEM key): see
+/// [`crate::template::scrub`].
+impl Scrub for Store {
+    fn scrub(&self, text: &str) -> String {
+        if text.len() < MIN_SCRUBBED {
+            return text.to_owned();
         }
-        out
+        let mut hidden = vec![false; text.len()];
+        for e in self.entries.values() {
+            e.hide().mark(text, &mut hidden);
+        }
+        crate::template::scrub::emit(text, &hidden)
     }
 }
 

@@ -245,17 +245,24 @@ async fn error_messages_lose_secret_values_and_secret_values_are_no_paths() {
         data: SecretData(serde_json::json!({"data": {"password": "SENTINEL-pw", "n": "ab"}})),
         ..Secret::default()
     };
-    e.insert(
-        req,
-        Fetched {
-            secret: Arc::new(secret),
-            api_path: "secret/data/app".into(),
-            mount: None,
-        },
-    );
+    let fetched = Fetched {
+        secret: Arc::new(secret),
+        api_path: "secret/data/app".into(),
+        mount: None,
+    };
+    e.insert(req.clone(), fetched.clone());
+    // Nothing is copied for scrubbing until a message needs it, and then once per secret.
+    assert_eq!(e.store.indexed(), 0);
     assert_eq!(
         e.store.scrub("file: cannot read \"SENTINEL-pw\" (ab)"),
         "file: cannot read \"[REDACTED]\" (ab)"
+    );
+    assert_eq!(e.store.indexed(), 1);
+    e.insert(req, fetched);
+    assert_eq!(
+        e.store.indexed(),
+        0,
+        "a secret fetched again gets a fresh index"
     );
     assert!(e.store.is_secret_value("SENTINEL-pw"));
     assert!(!e.store.is_secret_value("secret/data/app"));

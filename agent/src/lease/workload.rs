@@ -174,8 +174,15 @@ impl Engine {
             Some(c) => self.fetcher.for_caller(c),
             None => self.fetcher.clone(),
         };
-        let hide = self.store.secret_texts();
-        fetch_each(&fetcher, reqs, &a.secret, &a.identity, &self.retry, &hide).await
+        fetch_each(
+            &fetcher,
+            reqs,
+            &a.secret,
+            &a.identity,
+            &self.retry,
+            &self.store,
+        )
+        .await
     }
 
     /// When the token that created `e` (for `req`) ends for good, if it does: the agent's token once it

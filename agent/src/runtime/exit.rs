@@ -63,11 +63,11 @@ impl ExitCode {
                 eprintln!("sidekey: {why}");
                 Self::Failed
             }
-            Outcome::Fatal(Fatal::Deadline(after)) => {
+            Outcome::Fatal(Fatal::Deadline(after, pending)) => {
                 eprintln!(
-                    "sidekey: the one-shot run gave up after {after:?}: the backend did not answer in \
-                     time (see BAO_CLIENT_TIMEOUT and vault {{ retry {{ num_retries }} }}); nothing more \
-                     was written"
+                    "sidekey: the one-shot run gave up after {after:?} while {pending}: the backend did \
+                     not answer in time (see BAO_CLIENT_TIMEOUT and vault {{ retry {{ num_retries }} }}); \
+                     no template output was written"
                 );
                 Self::Unavailable
             }

@@ -52,10 +52,12 @@ pub fn apply_env_overrides(cfg: &mut Config, env: &dyn EnvSource) {
             Err(m) => tracing::warn!("BAO_CLIENT_TIMEOUT: {m}; ignored"),
         }
     }
+    // Vault's API client reads the variable as an unsigned count (`0`: no retries), unlike the
+    // stanza's `num_retries`, where `0` keeps the default and a negative number turns retries off.
     if let Some(n) = pick("BAO_MAX_RETRIES", "VAULT_MAX_RETRIES") {
-        match n.trim().parse::<i64>() {
-            Ok(n) => cfg.vault.num_retries = crate::config::VaultConfig::retries_from(n),
-            Err(_) => tracing::warn!("BAO_MAX_RETRIES: {n:?} is not a whole number; ignored"),
+        match n.trim().parse::<u32>() {
+            Ok(n) => cfg.vault.num_retries = Some(n),
+            Err(_) => tracing::warn!("BAO_MAX_RETRIES: {n:?} is not a count of 0 or more; ignored"),
         }
     }
     for (suffix, parts) in [
@@ -375,6 +377,24 @@ mod tests {
         assert_eq!(meta.permissions().mode() & 0o777, 0o644);
         let want = format!("{}\n", std::process::id());
         assert_eq!(std::fs::read_to_string(&pid).unwrap(), want);
+    }
+
+    #[test]
+    fn max_retries_in_the_environment_reads_as_vaults_client_reads_it() {
+        for (value, want) in [
+            ("0", Some(0)),
+            ("5", Some(5)),
+            ("-1", Some(7)),
+            ("x", Some(7)),
+        ] {
+            let mut cfg = Config::default();
+            cfg.vault.num_retries = Some(7);
+            apply_env_overrides(
+                &mut cfg,
+                &Vars(HashMap::from([("VAULT_MAX_RETRIES", value)])),
+            );
+            assert_eq!(cfg.vault.num_retries, want, "{value}");
+        }
     }
 
     #[test]

@@ -12,57 +12,18 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use nix::sys::resource::{Resource, getrlimit, rlim_t, setrlimit};
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use nix::sys::stat::{Mode, fchmod, umask};
 
-/// What the process started with, before [`harden`] changed it.
-#[derive(Clone, Copy, Debug)]
-pub struct Original {
-    /// The umask.
-    pub umask: Mode,
-    /// `RLIMIT_CORE` (soft, hard); `None` when it could not be read (then it was not changed).
-    pub core: Option<(rlim_t, rlim_t)>,
-}
+pub use sidekey_harden::Original;
 
 /// The settings saved by [`harden`], and what failed there (logged by [`lock_memory`], once logging runs).
 static STATE: OnceLock<(Original, Vec<String>)> = OnceLock::new();
 
-/// Harden the process; call first thing, before any thread, file or secret exists. Failures are kept
-/// and logged by [`lock_memory`]: none is fatal, as none stops sidekey from working correctly.
+/// Harden the process (see [`sidekey_harden::harden`]); call first thing, before any thread, file or
+/// secret exists. Failures are kept and logged by [`lock_memory`].
 pub fn harden() {
-    let mut failed = Vec::new();
-    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
-        failed.push(format!(
-            "cannot mark the process not dumpable (PR_SET_DUMPABLE): {e}"
-        ));
-    }
-    let core = match getrlimit(Resource::RLIMIT_CORE) {
-        Ok((soft, hard)) => {
-            // Soft only: the hard limit stays, so a child can raise its soft limit back.
-            if let Err(e) = setrlimit(Resource::RLIMIT_CORE, 0, hard) {
-                failed.push(format!("cannot turn core dumps off (RLIMIT_CORE): {e}"));
-            }
-            Some((soft, hard))
-        }
-        Err(e) => {
-            failed.push(format!("cannot read RLIMIT_CORE: {e}"));
-            None
-        }
-    };
-    let umask = umask(Mode::from_bits_truncate(0o077));
-    let _ = STATE.set((Original { umask, core }, failed));
-    std::panic::set_hook(Box::new(panic_without_payload));
-}
-
-/// A panic is reported by where it happened, never by its message: Rust's own messages quote the data
-/// they failed on (a string sliced inside a character is printed whole), and that may be a secret.
-fn panic_without_payload(info: &std::panic::PanicHookInfo<'_>) {
-    let at = info
-        .location()
-        .map_or_else(String::new, |l| format!(" at {}:{}", l.file(), l.line()));
-    // The log may not be up (or may be what failed): stderr directly. "panicked", as Rust says it, so
-    // whoever looks for panics in the output still finds them.
-    eprintln!("sidekey: panicked{at} (the message is withheld: it may quote a secret)");
+    let _ = STATE.set(sidekey_harden::harden("sidekey"));
 }
 
 /// The umask and core limit the process started with (the current ones if [`harden`] has not run).

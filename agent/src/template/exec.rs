@@ -22,6 +22,8 @@ pub struct ExecError {
 
 type XResult<T> = Result<T, ExecError>;
 
+mod fields;
+
 fn err<T>(pos: Pos, message: impl Into<String>) -> XResult<T> {
     Err(ExecError {
         pos,
@@ -33,17 +35,15 @@ fn err<T>(pos: Pos, message: impl Into<String>) -> XResult<T> {
 /// evaluated `args` (then, past their end, the value piped in). Literals of the template text are its
 /// author's words and stay.
 fn data_scrub(message: &str, args: &[Arg], vals: &[Value]) -> String {
-    let mut texts = Vec::new();
-    for (i, v) in vals.iter().enumerate() {
+    use super::scrub::Scrub;
+    let from_data = vals.iter().enumerate().filter_map(|(i, v)| {
         let literal = matches!(
             args.get(i),
             Some(Arg::Str(..) | Arg::Number(..) | Arg::Bool(..) | Arg::Nil(..))
         );
-        if !literal {
-            super::scrub::texts(v, &mut texts);
-        }
-    }
-    super::scrub::scrub(message, &texts)
+        (!literal).then_some(v)
+    });
+    super::scrub::Index::of_values(from_data).scrub(message)
 }
 
 /// What a walked list asks of the enclosing `range`.
@@ -349,145 +349,6 @@ impl<'a> Exec<'a> {
                 }
                 self.arg(dot, other)
             }
-        }
-    }
-
-    /// A chain that starts a command: `.a.b`, or a method call with arguments when the receiver of the last
-    /// name has methods (`scratch.Set "k" "v"`).
-    #[allow(clippy::too_many_arguments)]
-    fn chain_call(
-        &mut self,
-        dot: &Value,
-        pos: Pos,
-        base: Value,
-        prefix: String,
-        chain: &[String],
-        cmd: &'a Cmd,
-        fin: Option<Value>,
-    ) -> XResult<Value> {
-        let has_args = cmd.args.len() > 1 || fin.is_some();
-        if let Some((last, init)) = chain.split_last().filter(|_| has_args) {
-            let recv = self.chain(pos, base.clone(), prefix.clone(), init, false)?;
-            if let Value::Scratch(s) = &recv {
-                let mut vals = Vec::with_capacity(cmd.args.len());
-                for a in &cmd.args[1..] {
-                    vals.push(self.arg(dot, a)?);
-                }
-                vals.extend(fin);
-                return funcs::scratch_method(s, last, &vals).map_err(|m| ExecError {
-                    pos,
-                    message: format!(
-                        "error calling {last}: {}",
-                        data_scrub(&m, &cmd.args[1..], &vals)
-                    ),
-                });
-            }
-            if let Value::Object(o) = &recv {
-                let mut vals = Vec::with_capacity(cmd.args.len());
-                for a in &cmd.args[1..] {
-                    vals.push(self.arg(dot, a)?);
-                }
-                vals.extend(fin);
-                return match o.method(last, &vals) {
-                    Some(r) => r.map_err(|m| ExecError {
-                        pos,
-                        message: format!(
-                            "error calling {last}: {}",
-                            data_scrub(&m, &cmd.args[1..], &vals)
-                        ),
-                    }),
-                    None => err(pos, format!("{last} is not a method but has arguments")),
-                };
-            }
-        }
-        self.chain(pos, base, prefix, chain, has_args)
-    }
-
-    /// Follow `.a.b.c` from `base`; `prefix` names the base in messages (`$x`, or empty for dot).
-    fn chain(
-        &mut self,
-        pos: Pos,
-        base: Value,
-        prefix: String,
-        chain: &[String],
-        has_args: bool,
-    ) -> XResult<Value> {
-        let mut path = prefix;
-        let mut v = base;
-        for (i, name) in chain.iter().enumerate() {
-            path.push('.');
-            path.push_str(name);
-            let last = i + 1 == chain.len();
-            v = self.field(pos, v, name, &path, has_args && last)?;
-        }
-        Ok(v)
-    }
-
-    fn field(
-        &mut self,
-        pos: Pos,
-        recv: Value,
-        name: &str,
-        path: &str,
-        has_args: bool,
-    ) -> XResult<Value> {
-        let strict = self.missing_key() == MissingKey::Error && !self.env.discovering();
-        match recv {
-            Value::Map(m) => {
-                if has_args {
-                    return err(pos, format!("{name} is not a method but has arguments"));
-                }
-                match m.get(name) {
-                    Some(v) => Ok(v.clone()),
-                    None if strict => {
-                        err(pos, format!("map has no entry for key {name:?} ({path})"))
-                    }
-                    // consul-template's `missingkey=zero`: the map's zero value, a nil interface.
-                    None if self.missing_key() == MissingKey::NoValue => Ok(Value::Nil),
-                    None => Ok(Value::Missing(path.into())),
-                }
-            }
-            Value::Secret(s) => {
-                if has_args {
-                    return err(pos, format!("{name} is not a method but has arguments"));
-                }
-                match Value::secret_field(&s, name) {
-                    Some(v) => Ok(v),
-                    None => err(
-                        pos,
-                        format!("can't evaluate field {name} in type *dependency.Secret"),
-                    ),
-                }
-            }
-            Value::Object(o) => match o.field(name) {
-                Some(r) => r.map_err(|m| ExecError {
-                    pos,
-                    message: format!("error calling {name}: {m}"),
-                }),
-                None => err(
-                    pos,
-                    format!("can't evaluate field {name} in type {}", o.type_name()),
-                ),
-            },
-            Value::Missing(_) if self.env.discovering() => Ok(Value::Missing(path.into())),
-            Value::Missing(_) if strict => {
-                err(pos, format!("nil data; no entry for key {name:?} ({path})"))
-            }
-            Value::Missing(p) if std::rc::Rc::ptr_eq(&p, &self.root) => {
-                Ok(Value::Missing(self.root.clone()))
-            }
-            Value::Nil if self.env.discovering() => Ok(Value::Missing(path.into())),
-            Value::Nil | Value::Missing(_) => err(
-                pos,
-                format!("nil pointer evaluating interface {{}}.{name} ({path})"),
-            ),
-            other => err(
-                pos,
-                format!(
-                    "can't evaluate field {name} in type {} ({path})",
-                    other.type_name()
-                ),
-            ),
         }
     }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -23,7 +23,7 @@ use crate::config::{CredentialConfig, CredentialListener, WorkloadConfig};
 use crate::lease::fetch::Fetcher;
 use crate::lease::jobs::{Renderer, missing_key};
 use crate::lease::once::render_once;
-use crate::listen::{BindError, SocketFile, bind_unix};
+use crate::listen::{BindError, Slots, SocketFile, bind_unix, holding};
 use crate::output::{OutputFailure, OutputId};
 use crate::runtime::EnvSource;
 use crate::template::{ParseOptions, Template, TemplateError};
@@ -285,13 +285,11 @@ async fn accept_loop(
     stop: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut slots = Slots::new(MAX_CONNECTIONS, "credentials listener");
     loop {
-        let slot = tokio::select! {
-            () = stop.cancelled() => return,
-            s = slots.clone().acquire_owned() => s,
+        let Some(slot) = slots.next(&stop).await else {
+            return;
         };
-        let Ok(slot) = slot else { return };
         let accepted = tokio::select! {
             () = stop.cancelled() => return,
             a = listener.accept() => a,
@@ -299,10 +297,9 @@ async fn accept_loop(
         match accepted {
             Ok((stream, _)) => {
                 let (shared, stop) = (shared.clone(), stop.clone());
-                tracker.spawn(async move {
+                tracker.spawn(holding(slot, async move {
                     shared.connection(stream, &stop).await;
-                    drop(slot);
-                });
+                }));
             }
             Err(e) => crate::listen::accept_failed("credentials listener", &e).await,
         }

@@ -2,17 +2,41 @@
 //! is refused before anything is read), and a body that breaks off or runs past the client's timeout
 //! is an error, never a partial answer. Transport errors are classified here for every call.
 
-use bytes::{Bytes, BytesMut};
+use std::time::Duration;
+
 use reqwest::Method;
+use reqwest::header::HeaderMap;
+use zeroize::Zeroizing;
 
 use super::super::error::BackendError;
 use super::super::redirect::refusal_in;
-use super::Limits;
 
 /// The most of an answer's body the client reads (and the API proxy reads to inspect one): 4 MiB, far
 /// above any secret, token or listing a template reads, small enough that a hostile or broken server
 /// cannot make the agent hold much.
 pub const MAX_RESPONSE_SIZE: usize = 4 * 1024 * 1024;
+
+/// What bounds each request: its total time, body included (`BAO_CLIENT_TIMEOUT`), and the size of
+/// the answer read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The most one request may take, from connecting to the last byte of the answer.
+    pub timeout: Duration,
+    /// Where `timeout` comes from, for error messages.
+    pub timeout_setting: &'static str,
+    /// The most of an answer's body read (see [`MAX_RESPONSE_SIZE`]).
+    pub max_response_size: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            timeout: crate::config::DEFAULT_CLIENT_TIMEOUT,
+            timeout_setting: "BAO_CLIENT_TIMEOUT",
+            max_response_size: MAX_RESPONSE_SIZE,
+        }
+    }
+}
 
 /// Which request an error is about, and the limits it ran under.
 pub(super) struct Call<'a> {
@@ -71,7 +95,8 @@ impl Call<'_> {
         }
     }
 
-    /// Read `resp`'s body whole, up to the limit.
+    /// Read `resp`'s body whole, up to the limit, into a buffer zeroed when dropped: it is the JSON of
+    /// every secret read (the chunks reqwest hands over are its own and are freed as read).
     ///
     /// # Errors
     /// [`BackendError::TooLarge`] (a `Content-Length` over the limit, or more bytes than it),
@@ -79,21 +104,55 @@ impl Call<'_> {
     pub(super) async fn read_body(
         &self,
         mut resp: reqwest::Response,
-    ) -> Result<Bytes, BackendError> {
+    ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
         let limit = self.limits.max_response_size;
         let most = u64::try_from(limit).unwrap_or(u64::MAX);
-        if resp.content_length().is_some_and(|l| l > most) {
+        let announced = resp.content_length();
+        if announced.is_some_and(|l| l > most) {
             return Err(self.too_large());
         }
-        let mut body = BytesMut::new();
+        let expected = announced.map_or(0, |l| usize::try_from(l).unwrap_or(limit));
+        let mut body = Zeroizing::new(Vec::with_capacity(expected));
         while let Some(chunk) = resp.chunk().await.map_err(|e| self.body_error(&e))? {
             if chunk.len() > limit - body.len() {
                 return Err(self.too_large());
             }
-            body.extend_from_slice(&chunk);
+            extend(&mut body, &chunk);
         }
-        Ok(body.freeze())
+        Ok(body)
     }
+}
+
+/// An answer's media type for an error message (`text/html`): only a short token of the header, so a
+/// hostile server cannot write into the message through it.
+pub(super) fn content_type(headers: &HeaderMap) -> String {
+    let Some(value) = headers.get(reqwest::header::CONTENT_TYPE) else {
+        return "no Content-Type".into();
+    };
+    let media = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .map(str::trim)
+        .filter(|m| {
+            !m.is_empty()
+                && m.len() <= 64
+                && m.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/.+-_".contains(&b))
+        });
+    media.map_or_else(|| "an unusual Content-Type".into(), str::to_string)
+}
+
+/// Append `chunk` to `body`, moving to a bigger buffer by hand when full: `Vec`'s own growth would free
+/// the old buffer with the bytes still in it.
+fn extend(body: &mut Zeroizing<Vec<u8>>, chunk: &[u8]) {
+    let needed = body.len() + chunk.len();
+    if needed > body.capacity() {
+        let mut bigger = Zeroizing::new(Vec::with_capacity(needed.max(body.capacity() * 2)));
+        bigger.extend_from_slice(body);
+        *body = bigger;
+    }
+    body.extend_from_slice(chunk);
 }
 
 /// What broke a body off, as its innermost cause says it (`end of file before message length

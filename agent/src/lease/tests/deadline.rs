@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::audit::Auditor;
 use crate::backend::Client;
 use crate::config::Config;
+use crate::lease::outcome::Stage;
 use crate::lease::schedule::{ONCE_DEADLINE, once_deadline};
 use crate::lease::{Engine, Fatal, Outcome, Until};
 use crate::runtime::EnvSource;
@@ -31,6 +32,12 @@ impl EnvSource for Env {
 
 /// A server that answers `lookup-self` and holds every other request without an answer; its origin.
 async fn stalling_server() -> String {
+    server(false).await
+}
+
+/// A server that answers `lookup-self` and, when `serves` is set, `secret/data/app` (any other path a
+/// 404); when not, it holds every other request without an answer. Its origin.
+async fn server(serves: bool) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let origin = format!("http://{}", listener.local_addr().unwrap());
@@ -49,6 +56,23 @@ async fn stalling_server() -> String {
                     let body = r#"{"data":{"accessor":"a","ttl":3600,"renewable":false,"display_name":"t"}}"#;
                     let answer = format!(
                         "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = conn.write_all(answer.as_bytes()).await;
+                    return;
+                }
+                if serves {
+                    let (status, body) =
+                        if String::from_utf8_lossy(&head).contains("GET /v1/secret/data/app") {
+                            (
+                                "200 OK",
+                                r#"{"data":{"data":{"pw":"x"},"metadata":{"version":1}}}"#,
+                            )
+                        } else {
+                            ("404 Not Found", r#"{"errors":[]}"#)
+                        };
+                    let answer = format!(
+                        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                         body.len()
                     );
                     let _ = conn.write_all(answer.as_bytes()).await;
@@ -74,18 +98,8 @@ fn config(origin: &str, dir: &std::path::Path, extra: &str) -> Config {
     crate::config::load(&[&file]).unwrap()
 }
 
-/// A one-shot run against a stalling server with `retry { num_retries = n }` (`None`: the defaults): how
-/// it ended, how long it took on the paused clock, and the directory its output would be in.
-async fn stalled_once(num_retries: Option<i64>) -> (Outcome, Duration, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let retry = num_retries.map_or_else(String::new, |n| {
-        format!("  retry {{\n    num_retries = {n}\n  }}\n")
-    });
-    let cfg = config(&stalling_server().await, dir.path(), &retry);
-    assert_eq!(
-        cfg.vault.num_retries,
-        num_retries.and_then(crate::config::VaultConfig::retries_from)
-    );
+/// A one-shot run of `cfg`: how it ended and how long it took on the paused clock.
+async fn run_once(cfg: Config) -> (Outcome, Duration) {
     let client = Client::for_config(&cfg).unwrap();
     let (files, envs) = crate::lease::jobs::prepare(&cfg).unwrap();
     let mut engine = Engine::new(
@@ -99,7 +113,23 @@ async fn stalled_once(num_retries: Option<i64>) -> (Outcome, Duration, tempfile:
     );
     let start = Instant::now();
     let outcome = engine.run(&CancellationToken::new(), Until::Once).await;
-    (outcome, start.elapsed(), dir)
+    (outcome, start.elapsed())
+}
+
+/// A one-shot run against a stalling server with `retry { num_retries = n }` (`None`: the defaults): how
+/// it ended, how long it took on the paused clock, and the directory its output would be in.
+async fn stalled_once(num_retries: Option<i64>) -> (Outcome, Duration, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let retry = num_retries.map_or_else(String::new, |n| {
+        format!("  retry {{\n    num_retries = {n}\n  }}\n")
+    });
+    let cfg = config(&stalling_server().await, dir.path(), &retry);
+    assert_eq!(
+        cfg.vault.num_retries,
+        num_retries.and_then(crate::config::VaultConfig::retries_from)
+    );
+    let (outcome, took) = run_once(cfg).await;
+    (outcome, took, dir)
 }
 
 /// With the defaults, four tries of a 60 s request do not fit: the deadline ends the run first, and
@@ -108,7 +138,7 @@ async fn stalled_once(num_retries: Option<i64>) -> (Outcome, Duration, tempfile:
 async fn with_default_settings_a_one_shot_run_ends_within_two_minutes() {
     let (outcome, took, dir) = stalled_once(None).await;
     assert!(
-        matches!(outcome, Outcome::Fatal(Fatal::Deadline(d)) if d == ONCE_DEADLINE),
+        matches!(outcome, Outcome::Fatal(Fatal::Deadline(d, Stage::Fetch)) if d == ONCE_DEADLINE),
         "{outcome:?}"
     );
     assert!(
@@ -124,7 +154,7 @@ async fn with_default_settings_a_one_shot_run_ends_within_two_minutes() {
 async fn retries_that_would_outlast_it_end_at_the_deadline() {
     let (outcome, took, _dir) = stalled_once(Some(1000)).await;
     assert!(
-        matches!(outcome, Outcome::Fatal(Fatal::Deadline(_))),
+        matches!(outcome, Outcome::Fatal(Fatal::Deadline(..))),
         "{outcome:?}"
     );
     assert!(
@@ -156,5 +186,37 @@ fn a_longer_client_timeout_still_gets_a_whole_request() {
     assert_eq!(
         once_deadline(Duration::from_secs(300)),
         Duration::from_secs(340)
+    );
+}
+
+/// The deadline bounds fetching and writing, not the templates' commands: a command with a 150 s
+/// `command_timeout` that outlives the deadline runs to its own timeout, and the run ends delivered.
+#[tokio::test(start_paused = true)]
+async fn a_slow_command_runs_to_its_own_timeout_past_the_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("agent.hcl");
+    let text = format!(
+        "vault {{\n  address = \"{}\"\n}}\ntemplate {{\n  contents = \"{{{{ with secret \\\"secret/data/app\\\" }}}}{{{{ .Data.data.pw }}}}{{{{ end }}}}\"\n  destination = \"{}\"\n  command = \"sleep 5\"\n  command_timeout = \"150s\"\n  allow_non_tmpfs = true\n}}\n",
+        server(true).await,
+        dir.path().join("out").display()
+    );
+    std::fs::write(&file, text).unwrap();
+    let cfg = crate::config::load(&[&file]).unwrap();
+    let (outcome, took) = run_once(cfg).await;
+    let Outcome::Delivered(d) = &outcome else {
+        panic!("{outcome:?}");
+    };
+    assert!(
+        d.failures().next().is_none(),
+        "{:?}",
+        d.failures().map(ToString::to_string).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out")).unwrap(),
+        "x"
+    );
+    assert!(
+        took >= Duration::from_secs(150) && took > ONCE_DEADLINE,
+        "took {took:?}"
     );
 }

@@ -238,3 +238,26 @@ async fn a_token_in_the_path_is_not_in_the_error() {
     );
     assert!(!text.contains("SENTINEL"), "{text}");
 }
+
+#[test]
+fn a_body_grown_by_hand_keeps_every_byte_in_order() {
+    let mut body = zeroize::Zeroizing::new(Vec::with_capacity(2));
+    for chunk in [&b"ab"[..], b"cde", b"", b"fghijklmnop"] {
+        super::extend(&mut body, chunk);
+    }
+    assert_eq!(body.as_slice(), b"abcdefghijklmnop");
+}
+
+#[tokio::test]
+async fn control_characters_in_a_servers_error_text_are_replaced() {
+    let body = r#"{"errors":["denied \u001b[31mred\u001b[0m\u0007 \u009b2J\n\tdone"]}"#;
+    let e = read(
+        response("403 Forbidden", "application/json", body),
+        Duration::from_secs(5),
+    )
+    .await;
+    let BackendError::Status { message, .. } = &e else {
+        panic!("{e:?}");
+    };
+    assert_eq!(message, "denied ?[31mred?[0m? ?2J done");
+}
