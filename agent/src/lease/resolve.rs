@@ -45,7 +45,7 @@ impl Engine {
             sinks: self.write_sinks().await,
             ..Delivery::default()
         };
-        let written = self.deliverer.write_files(files);
+        let written = self.deliverer.write_files(files, &self.store);
         for (i, mut r) in written.into_iter().enumerate() {
             let error_fatal = self.deliverer.files().get(i).is_none_or(|o| o.error_fatal);
             if let Err(e) = &mut r {

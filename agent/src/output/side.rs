@@ -18,6 +18,7 @@ use super::{FileTarget, WriteOutcome, file::read_back, write_atomic};
 use crate::audit::{Auditor, EventKind, OutputMeta, Record};
 use crate::lease::jobs::owner;
 use crate::template::SideWrite;
+use crate::template::scrub::Scrub;
 
 /// An appended-to file larger than this is refused rather than read back into memory.
 const MAX_APPEND_BASE: u64 = 16 << 20;
@@ -32,6 +33,7 @@ pub(super) fn write_all(
     writes: &[SideWrite],
     destination_changed: bool,
     auditor: &Auditor,
+    hide: &dyn Scrub,
 ) -> Result<(), OutputFailure> {
     let mut paths: Vec<&Path> = Vec::new();
     for w in writes {
@@ -46,11 +48,14 @@ pub(super) fn write_all(
         if appends_to_existing && !destination_changed {
             continue;
         }
+        // The path and owner may be built from secret data: what messages and audit events show of them
+        // is scrubbed (the file itself is written where the template said).
+        let shown = hide.scrub(&path.display().to_string());
         let fail = |message: String| {
             OutputFailure::permanent(
                 OutputId::File(job.name.clone()),
                 Step::Write,
-                format!("writeToFile {}: {message}", path.display()),
+                format!("writeToFile {shown}: {}", hide.scrub(&message)),
             )
         };
         let mut content = Zeroizing::new(Vec::new());
@@ -63,7 +68,6 @@ pub(super) fn write_all(
             }
             content.extend_from_slice(w.content.as_bytes());
         }
-        let shown = path.display().to_string();
         let target = FileTarget {
             uid: non_empty(&last.user)
                 .map(|u| owner(&shown, "user", Some(u)))
@@ -80,20 +84,27 @@ pub(super) fn write_all(
         };
         match write_atomic(&target, &content) {
             Ok(WriteOutcome::Unchanged) => {}
-            Ok(WriteOutcome::Restored(r)) => super::deliver::note_restored(auditor, shown, r),
+            Ok(WriteOutcome::Restored(r)) => {
+                super::deliver::note_restored(auditor, shown.clone(), r);
+            }
             Ok(WriteOutcome::Written) => {
+                tracing::info!(template = %job.name, file = %shown, "writeToFile");
                 auditor.record(
-                    Record::new(EventKind::OutputWrite, crate::audit::Outcome::Success)
-                        .output(OutputMeta::File { destination: shown }),
+                    Record::new(EventKind::OutputWrite, crate::audit::Outcome::Success).output(
+                        OutputMeta::File {
+                            destination: shown.clone(),
+                        },
+                    ),
                 );
-                tracing::info!(template = %job.name, file = %path.display(), "writeToFile");
             }
             Err(e) => {
-                auditor.record(
-                    Record::result(EventKind::OutputWrite, Some(&e))
-                        .output(OutputMeta::File { destination: shown }),
-                );
-                return Err(fail(e.to_string()));
+                let error = hide.scrub(&e.to_string());
+                auditor.record(Record::result(EventKind::OutputWrite, Some(&error)).output(
+                    OutputMeta::File {
+                        destination: shown.clone(),
+                    },
+                ));
+                return Err(fail(error));
             }
         }
     }

@@ -8,11 +8,19 @@ use super::super::{WriteOutcome, file, set, side};
 use super::{Deliverer, FileOutput, Rendered, note_restored};
 use crate::audit::{EventKind, Outcome, OutputMeta, Record};
 use crate::template::SideWrite;
+use crate::template::scrub::Scrub;
 
 impl Deliverer {
     /// Write every file output from `rendered` (in config order): each alone, or with the other members
     /// of its atomic set. Per output: `Ok(changed)` or why it failed.
-    pub fn write_files(&mut self, rendered: Vec<Rendered>) -> Vec<Result<bool, OutputFailure>> {
+    ///
+    /// `hide` takes secret values out of what a `writeToFile` path or owner puts in messages and audit
+    /// events (a template may build them from secret data).
+    pub fn write_files(
+        &mut self,
+        rendered: Vec<Rendered>,
+        hide: &dyn Scrub,
+    ) -> Vec<Result<bool, OutputFailure>> {
         let mut sets: Vec<(PathBuf, Vec<usize>)> = Vec::new();
         for (i, out) in self.files.iter().enumerate().take(rendered.len()) {
             if !out.atomic_set {
@@ -27,7 +35,7 @@ impl Deliverer {
         let mut results: Vec<Option<Result<bool, OutputFailure>>> =
             rendered.iter().map(|_| None).collect();
         for (_, set) in &sets {
-            for (i, r) in self.write_set(set, &rendered) {
+            for (i, r) in self.write_set(set, &rendered, hide) {
                 results[i] = Some(r);
             }
         }
@@ -37,7 +45,9 @@ impl Deliverer {
             .enumerate()
             .map(|(i, (r, done))| match done {
                 Some(done) => done,
-                None => r.and_then(|(bytes, side)| self.write_file(i, bytes.as_bytes(), &side)),
+                None => {
+                    r.and_then(|(bytes, side)| self.write_file(i, bytes.as_bytes(), &side, hide))
+                }
             })
             .collect()
     }
@@ -49,6 +59,7 @@ impl Deliverer {
         &mut self,
         set: &[usize],
         rendered: &[Rendered],
+        hide: &dyn Scrub,
     ) -> Vec<(usize, Result<bool, OutputFailure>)> {
         let name = |i: usize| self.files[i].name.clone();
         let failed = set
@@ -116,7 +127,7 @@ impl Deliverer {
                         .as_ref()
                         .map(|(_, s)| s.as_slice())
                         .unwrap_or_default();
-                    side::write_all(out, side, changed, &self.auditor).map(|()| changed)
+                    side::write_all(out, side, changed, &self.auditor, hide).map(|()| changed)
                 }
             };
             results.push((i, r));
@@ -169,6 +180,7 @@ impl Deliverer {
         i: usize,
         bytes: &[u8],
         side_writes: &[SideWrite],
+        hide: &dyn Scrub,
     ) -> Result<bool, OutputFailure> {
         let Some(out) = self.files.get(i) else {
             return Ok(false);
@@ -180,7 +192,7 @@ impl Deliverer {
         // the template, and its destination is not written. So side files go first; whether the
         // destination is about to change decides whether appends happen, as before.
         let will_change = !file::holds(&out.target, bytes);
-        side::write_all(out, side_writes, will_change, &self.auditor)?;
+        side::write_all(out, side_writes, will_change, &self.auditor, hide)?;
         let changed = match file::write_known(&out.target, bytes) {
             Ok((o, inode)) => {
                 self.written.insert(out.target.path.clone(), inode);
