@@ -153,6 +153,26 @@ fn a_mode_or_owner_changed_from_outside_is_restored_on_the_next_refresh() {
     );
 }
 
+/// A destination deleted from outside is written again at the next refresh, though its secret did not
+/// change (consul-template re-creates it at its next render).
+#[test]
+fn a_destination_deleted_from_outside_is_written_again_at_the_next_refresh() {
+    let fx = Setup::new().start();
+    kv(&fx, "same");
+    let out = ShmDir::new();
+    let dest = out.join("app.txt");
+    let cfg = config(&fx, &template(KV, &dest, &[r#"perms = "0400""#]));
+    let agent = rendered(&fx, &cfg, &dest, "same");
+    std::fs::remove_file(&dest).unwrap();
+    assert!(
+        wait_until(WAIT, || std::fs::read_to_string(&dest)
+            .is_ok_and(|t| t == "same")),
+        "written again: {}",
+        agent.stderr()
+    );
+    assert_eq!(mode_of(&dest), 0o400);
+}
+
 /// `sidekey check` of a config writing `dir/a.txt` names `dir` and says `why`; the config.
 fn check_says(fx: &Fixture, dir: &Path, why: &str) -> PathBuf {
     let cfg = config(fx, &template(KV, &dir.join("a.txt"), &[]));

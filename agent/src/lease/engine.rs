@@ -388,13 +388,17 @@ impl Engine {
             match guarded(shutdown, notifier, self.tick()).await {
                 None => return Outcome::Stopped,
                 Some(Err(e)) => return Outcome::Fatal(Fatal::Login(e)),
-                Some(Ok(true)) => match guarded(shutdown, notifier, self.cycle(until)).await {
-                    None => return Outcome::Stopped,
-                    Some(Some(o)) => return o,
-                    Some(None) => {}
-                },
-                // Nothing to write, but a mode or owner changed from outside is put back on every refresh.
-                Some(Ok(false)) => self.deliverer.recheck(),
+                // With nothing new to write, a mode or owner changed from outside is still put back on
+                // every refresh, and a destination deleted from outside is delivered again.
+                Some(Ok(changed)) => {
+                    if changed || self.deliverer.recheck() {
+                        match guarded(shutdown, notifier, self.cycle(until)).await {
+                            None => return Outcome::Stopped,
+                            Some(Some(o)) => return o,
+                            Some(None) => {}
+                        }
+                    }
+                }
             }
             if let Some(f) = self.outage_exhausted() {
                 return Outcome::Fatal(f);

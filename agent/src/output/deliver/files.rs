@@ -141,12 +141,22 @@ impl Deliverer {
     }
 
     /// Put back every file's configured mode and owner that was changed from outside (a refresh brought
-    /// nothing new to write). A failure here is left to the next write, which reports it.
-    pub fn recheck(&self) {
+    /// nothing new to write). A failure here is left to the next write, which reports it. Returns whether
+    /// a file sidekey wrote is gone (deleted from outside): the caller delivers again, which writes it
+    /// anew, as consul-template re-creates a missing destination at its next render.
+    pub fn recheck(&self) -> bool {
+        let mut gone = false;
         for out in &self.files {
             let Some(&written) = self.written.get(&out.target.path) else {
                 continue; // nothing written there yet: the next write sets it
             };
+            if std::fs::symlink_metadata(&out.target.path)
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+            {
+                tracing::warn!(destination = %out.target.path.display(), "deleted from outside: writing it again");
+                gone = true;
+                continue;
+            }
             match file::recheck(&out.target, Some(written)) {
                 Ok(o) => self.note_outcome(out.target.path.display().to_string(), o),
                 Err(e) => {
@@ -154,6 +164,7 @@ impl Deliverer {
                 }
             }
         }
+        gone
     }
 
     /// Audit and log what a write did to `destination`.
