@@ -22,6 +22,9 @@ pub struct ExecError {
 
 type XResult<T> = Result<T, ExecError>;
 
+/// Most iterations of `range` over integers in one render, all such ranges together.
+pub const MAX_INT_RANGE: i64 = 1_000_000;
+
 mod fields;
 
 fn err<T>(pos: Pos, message: impl Into<String>) -> XResult<T> {
@@ -61,6 +64,8 @@ pub struct Exec<'a> {
     vars: Vec<(String, Value)>,
     out: Zeroizing<String>,
     depth: usize,
+    /// Iterations of `range` over integers asked for so far in this render (see [`MAX_INT_RANGE`]).
+    counted: i64,
     /// The path of the root data (Go's invalid value): fields of it are invalid too, never an error, while a
     /// field of a missing map key (Go's nil interface) is.
     root: std::rc::Rc<str>,
@@ -75,6 +80,7 @@ impl<'a> Exec<'a> {
             vars: Vec::new(),
             out: Zeroizing::new(String::new()),
             depth: 0,
+            counted: 0,
             root: ".".into(),
         }
     }
@@ -227,9 +233,23 @@ impl<'a> Exec<'a> {
                 );
             }
         };
+        let counting = matches!(v, Value::Int(_) | Value::Int64(_));
         let mut any = false;
         for (k, e) in items {
             any = true;
+            // Go counts to any integer; here a render stops after MAX_INT_RANGE such iterations in all, so
+            // a typo like `range 9000000000000` fails its template instead of freezing every render.
+            if counting {
+                self.counted += 1;
+                if self.counted > MAX_INT_RANGE {
+                    return err(
+                        b.pos,
+                        format!(
+                            "range over an integer: more than {MAX_INT_RANGE} iterations in one render"
+                        ),
+                    );
+                }
+            }
             self.vars.truncate(mark);
             match b.pipe.decl.as_slice() {
                 [] => {}

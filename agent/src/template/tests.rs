@@ -277,6 +277,21 @@ fn range_lists_maps_break_continue_else() {
         render("{{ range 9000000000000 }}{{ . }}{{ break }}{{ end }}"),
         "0"
     );
+    // ... but a render stops after a million iterations over integers in all, nested ones included.
+    let e = render_err("{{ range 9000000000000 }}{{ end }}");
+    assert!(
+        e.to_string().contains("more than 1000000 iterations"),
+        "{e}"
+    );
+    let e = render_err("{{ range 1001 }}{{ range 1000 }}{{ end }}{{ end }}");
+    assert!(
+        e.to_string().contains("more than 1000000 iterations"),
+        "{e}"
+    );
+    assert_eq!(
+        render("{{ range 999 }}{{ range 1000 }}{{ end }}{{ end }}x"),
+        "x"
+    );
     assert_eq!(render("{{ range 0 }}x{{ else }}none{{ end }}"), "none");
     assert_eq!(render("{{ range $i := loop 2 4 }}{{ $i }}{{ end }}"), "23");
     let e = parse_err("{{ break }}");
