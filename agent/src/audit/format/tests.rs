@@ -328,3 +328,4 @@ pub(crate) fn check_ocsf(file: &Path) -> Value {
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
