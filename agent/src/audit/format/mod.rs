@@ -54,7 +54,8 @@ impl Format {
     /// Only if the event cannot be serialised (it always can: the error is serde's).
     pub fn encode(self, ev: &Event, prev_hash: &str) -> Result<Vec<u8>, serde_json::Error> {
         let Value::Object(mut v) = serde_json::to_value(ev)? else {
-            return Ok(Vec::new());
+            // An event is always an object; anything else would be written as it is.
+            return serde_json::to_vec(ev);
         };
         let encoded = match self {
             Self::Sidekey => {

@@ -278,6 +278,7 @@ fn derive(
             };
             map::put(rec, "/process/uid", json!(format!("{id}/{what}")));
         }
+        // Application Lifecycle: the application is sidekey itself.
         _ => {
             let version = map::get(rec, "/metadata/product/version").cloned();
             map::put(rec, "/app/name", json!("sidekey"));

@@ -328,4 +328,3 @@ pub(crate) fn check_ocsf(file: &Path) -> Value {
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
-
