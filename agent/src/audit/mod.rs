@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 pub use chain::{GENESIS, Hasher};
 pub use event::{
     AgentInfo, CallerMeta, Event, EventKind, EventMeta, Identity, Outcome, OutputMeta, ProxyMeta,
-    Record, ReloadMeta, SecretMeta,
+    Record, ReloadMeta, SecretMeta, SecretRef,
 };
 
 use crate::admin::Telemetry;
@@ -219,7 +219,7 @@ impl Auditor {
         if let Some(t) = &self.telemetry {
             t.observe(&ev);
         }
-        if s.file.is_none() && !s.stdout && s.http.is_none() {
+        if !s.writes() {
             return;
         }
         let Ok(canonical) = serde_json::to_vec(&ev) else {
@@ -245,6 +245,23 @@ impl Auditor {
             let _ = out.write_all(&line);
             let _ = out.flush();
         }
+    }
+
+    /// The hex HMAC-SHA-256 of delivered content (`output.content_hmac`), keyed with `hmac_key_file`: the
+    /// key the chain uses, read once. `None` without a key (never a plain hash: that of a short secret
+    /// could be guessed) and when no sink is configured (nothing is computed then).
+    pub fn content_hmac(&self, bytes: &[u8]) -> Option<String> {
+        self.content_hmac_of([bytes])
+    }
+
+    /// [`Self::content_hmac`] of `parts` one after another, as if they were one buffer (the env's
+    /// `NAME=value\n` lines without copying the values). `parts` is not iterated when `None`.
+    pub fn content_hmac_of<'a>(&self, parts: impl IntoIterator<Item = &'a [u8]>) -> Option<String> {
+        let s = self.inner.lock().ok()?;
+        if !s.writes() {
+            return None;
+        }
+        s.hasher.mac(parts)
     }
 
     /// Append to the HTTP spool; a full spool is reported loudly and (with `fail_closed`) stops retrievals.
@@ -325,6 +342,13 @@ impl Auditor {
         if tokio::time::timeout(limit, wait).await.is_err() {
             tracing::warn!("audit events still spooled at exit; they are sent on the next start");
         }
+    }
+}
+
+impl State {
+    /// Whether any sink takes events (otherwise they are only counted).
+    fn writes(&self) -> bool {
+        self.file.is_some() || self.stdout || self.http.is_some()
     }
 }
 
