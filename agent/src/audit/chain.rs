@@ -95,6 +95,16 @@ impl Hasher {
             },
         }
     }
+
+    /// The hex HMAC-SHA-256 of `parts` one after another, or `None` without a key: delivered content is
+    /// only ever hashed keyed, as a plain hash of a short secret could be guessed.
+    pub fn mac<'a>(&self, parts: impl IntoIterator<Item = &'a [u8]>) -> Option<String> {
+        let mut m = Hmac::<Sha256>::new_from_slice(self.key.as_ref()?).ok()?;
+        for p in parts {
+            m.update(p);
+        }
+        Some(hex::encode(m.finalize().into_bytes()))
+    }
 }
 
 /// `canonical` (from `Format::encode`) as the line to write, and its hash: `,"hash":"<hex>"` goes in

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 pub use chain::{GENESIS, Hasher};
 pub use event::{
     AgentInfo, CallerMeta, Event, EventKind, EventMeta, Identity, Outcome, OutputMeta, ProxyMeta,
-    Record, ReloadMeta, SecretMeta,
+    Record, ReloadMeta, SecretMeta, SecretRef,
 };
 pub use format::Format;
 
@@ -263,6 +263,23 @@ impl Auditor {
                 }
             }
         }
+    }
+
+    /// The hex HMAC-SHA-256 of delivered content (`output.content_hmac`), keyed with `hmac_key_file`: the
+    /// key the chain uses, read once. `None` without a key (never a plain hash: that of a short secret
+    /// could be guessed) and when no sink is configured (nothing is computed then).
+    pub fn content_hmac(&self, bytes: &[u8]) -> Option<String> {
+        self.content_hmac_of([bytes])
+    }
+
+    /// [`Self::content_hmac`] of `parts` one after another, as if they were one buffer (the env's
+    /// `NAME=value\n` lines without copying the values). `parts` is not iterated when `None`.
+    pub fn content_hmac_of<'a>(&self, parts: impl IntoIterator<Item = &'a [u8]>) -> Option<String> {
+        let s = self.inner.lock().ok()?;
+        if s.sinks.is_empty() {
+            return None;
+        }
+        s.hasher.mac(parts)
     }
 
     /// Append to a sink's spool; a full spool is reported loudly and (with `fail_closed`) stops

@@ -6,7 +6,7 @@ use super::*;
 use crate::audit::chain::{Hasher, seal, split_line};
 use crate::audit::event::{
     AgentInfo, BackendMeta, CallerMeta, CredentialMeta, EventKind, EventMeta, Identity, Outcome,
-    OutputMeta, ProxyMeta, ReloadMeta, SecretMeta,
+    OutputMeta, ProxyMeta, ReloadMeta, SecretMeta, SecretRef,
 };
 
 const PREV: &str = "ab000000000000000000000000000000000000000000000000000000000000cd";
@@ -90,10 +90,14 @@ fn full(kind: EventKind) -> Event {
         output: Some(if exec {
             OutputMeta::Env {
                 names: vec!["DB_USER".into(), "DB_PASS".into()],
+                secrets: vec![delivered()],
+                content_hmac: Some("c0ffee".into()),
             }
         } else {
             OutputMeta::File {
                 destination: "/run/secrets/db.env".into(),
+                secrets: vec![delivered()],
+                content_hmac: Some("c0ffee".into()),
             }
         }),
         reload: Some(ReloadMeta {
@@ -130,6 +134,16 @@ fn full(kind: EventKind) -> Event {
         },
         error: Some("permission denied".into()),
         ..bare(kind)
+    }
+}
+
+/// A secret that fed an output.
+fn delivered() -> SecretRef {
+    SecretRef {
+        path: "database/creds/app".into(),
+        version: None,
+        lease_id: Some("database/creds/app/xyz".into()),
+        serial: None,
     }
 }
 
