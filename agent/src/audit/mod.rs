@@ -3,29 +3,31 @@
 //!
 //! - `event`: the event schema (v1) and [`Record`], what callers report.
 //! - `chain`: the canonical encoding, SHA-256 / HMAC hashing, and `sidekey audit verify`.
+//! - `file`: the file sink, rotated with `log_rotate_*`; its chain head is what anchors record.
+//! - `anchor`: anchors of the file's chain on the backend (KV v2), and checking a trail against them.
 //! - `spool` / `http`: the HTTP sink's bounded on-disk spool and its sender.
 //! - `report`: `sidekey report`, the evidence pack built from a trail; `tools`: the two commands.
 //! - [`Auditor`]: numbers, timestamps, chains and writes events; cheap to clone.
 
+pub mod anchor;
 pub mod chain;
 pub mod event;
+pub mod file;
 pub mod http;
 pub mod report;
 pub mod spool;
 pub mod tools;
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use chain::{GENESIS, Hasher};
 pub use event::{
-    AgentInfo, CallerMeta, Event, EventKind, EventMeta, Identity, Outcome, OutputMeta, ProxyMeta,
-    Record, ReloadMeta, SecretMeta,
+    AgentInfo, AnchorMeta, CallerMeta, Event, EventKind, EventMeta, Identity, Outcome, OutputMeta,
+    ProxyMeta, Record, ReloadMeta, SecretMeta,
 };
 
 use crate::admin::Telemetry;
@@ -86,7 +88,7 @@ struct State {
     prev_hash: String,
     hasher: Hasher,
     agent: AgentInfo,
-    file: Option<(PathBuf, File)>,
+    file: Option<file::FileSink>,
     stdout: bool,
     http: Option<http::Sender>,
     meta: EventMeta,
@@ -112,10 +114,11 @@ impl Auditor {
         let file = match cfg.file.as_deref() {
             Some(p) => {
                 // A restarted agent continues the file's chain, so one file verifies as one chain.
-                if let Some(h) = last_hash(p) {
+                let (sink, last) = file::FileSink::open(p, cfg.file_rotation)?;
+                if let Some(h) = last {
                     prev_hash = h;
                 }
-                Some((p.to_path_buf(), open_append(p)?))
+                Some(sink)
             }
             None => None,
         };
@@ -211,6 +214,7 @@ impl Auditor {
             proxy: r.proxy,
             caller: r.caller,
             credential: r.credential,
+            anchor: r.anchor,
             meta,
             error: r.error,
             prev_hash: s.prev_hash.clone(),
@@ -229,15 +233,13 @@ impl Auditor {
         let Ok(mut line) = serde_json::to_vec(&ev) else {
             return;
         };
-        s.prev_hash = ev.hash;
+        s.prev_hash.clone_from(&ev.hash);
         if let Some(h) = &s.http {
             self.spool(h, &line);
         }
         line.push(b'\n');
-        if let Some((path, f)) = s.file.as_mut() {
-            if let Err(e) = f.write_all(&line) {
-                tracing::error!(path = %path.display(), error = %e, "audit write failed");
-            }
+        if let Some(f) = s.file.as_mut() {
+            f.write(&line, &ev);
             s.dirty = true;
         }
         if s.stdout {
@@ -286,28 +288,22 @@ impl Auditor {
             return;
         }
         s.dirty = false;
-        if let Some((path, f)) = s.file.as_mut()
-            && let Err(e) = f.sync_data()
-        {
-            tracing::error!(path = %path.display(), error = %e, "audit fsync failed");
+        if let Some(f) = &s.file {
+            f.sync();
         }
+    }
+
+    /// The newest event the file sink has written in this run: what an anchor records.
+    pub fn file_head(&self) -> Option<file::ChainHead> {
+        let s = self.inner.lock().ok()?;
+        s.file.as_ref()?.head().cloned()
     }
 
     /// Reopen the audit file (after log rotation renamed it); the chain continues across files.
     pub fn reopen(&self) {
         let Ok(mut s) = self.inner.lock() else { return };
-        let Some((path, old)) = s.file.as_mut() else {
-            return;
-        };
-        let _ = old.sync_data();
-        match open_append(path) {
-            Ok(f) => {
-                *old = f;
-                tracing::info!(path = %path.display(), "audit file reopened");
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot reopen the audit file; still writing the old one")
-            }
+        if let Some(f) = s.file.as_mut() {
+            f.reopen();
         }
     }
 
@@ -338,18 +334,6 @@ pub async fn reopen_on_hup(auditor: Auditor) {
     while hup.recv().await.is_some() {
         auditor.reopen();
     }
-}
-
-fn open_append(p: &Path) -> Result<File, AuditError> {
-    OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .open(p)
-        .map_err(|source| AuditError::File {
-            path: p.to_path_buf(),
-            source,
-        })
 }
 
 fn agent_info() -> AgentInfo {
@@ -402,20 +386,6 @@ fn lookup<'a>(secrets: &'a BTreeMap<String, EventMeta>, path: &str) -> Option<&'
         return secrets.get(&format!("{mount}/{rest}"));
     }
     None
-}
-
-/// The `hash` of the last complete event in an existing audit file.
-fn last_hash(path: &Path) -> Option<String> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = File::open(path).ok()?;
-    let len = f.metadata().ok()?.len();
-    // One event is well under 8 KiB; read only the tail.
-    let start = len.saturating_sub(8192);
-    f.seek(SeekFrom::Start(start)).ok()?;
-    let mut tail = String::new();
-    f.read_to_string(&mut tail).ok()?;
-    let line = tail.lines().rev().find(|l| l.trim_end().ends_with('}'))?;
-    chain::split_line(line).map(|(_, h)| h.to_string())
 }
 
 fn now_rfc3339() -> String {

@@ -307,6 +307,11 @@ impl Default for TemplateGlobalConfig {
 pub struct AuditConfig {
     /// `file { path }`: append audit events to this file.
     pub file: Option<PathBuf>,
+    /// `file { log_rotate_bytes log_rotate_duration log_rotate_max_files }`: rotate the file as Vault
+    /// rotates its log files; `None` (none of the keys given): never (an outside tool may, with SIGHUP).
+    pub file_rotation: Option<Rotation>,
+    /// `anchor { path interval }`: write the file's chain head to a KV v2 path on the backend.
+    pub anchor: Option<AuditAnchorConfig>,
     /// `stdout {}`: write audit events to stdout (not in exec mode, where stdout is the child's).
     pub stdout: bool,
     /// `http { url, ... }`: POST batches of events to a collector.
@@ -339,6 +344,16 @@ pub struct AuditHttpConfig {
     pub batch_max: usize,
     /// `timeout`: per POST. Default 10 s.
     pub timeout: Duration,
+}
+
+/// The `audit { anchor { ... } }` stanza: the file sink's chain head, written as a new KV v2 version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditAnchorConfig {
+    /// `path`: the KV v2 secret, as a Vault user writes it (`secret/sidekey/anchors/web-1`; the API path
+    /// `secret/data/...` is taken as well).
+    pub path: String,
+    /// `interval`: how often the head is anchored (jittered). Default 5 minutes.
+    pub interval: Duration,
 }
 
 /// Evidence metadata for auditors, carried into events and `sidekey report`.

@@ -280,7 +280,12 @@ const BLOCKS: &[Block] = &[
         &["pristine", "allow", "deny"],
     ),
     strict(&["audit"], AUDIT, AUDIT),
-    strict(&["audit.file"], &["path"], &["path"]),
+    strict(&["audit.file"], AUDIT_FILE, AUDIT_FILE),
+    strict(
+        &["audit.anchor"],
+        &["path", "interval"],
+        &["path", "interval"],
+    ),
     strict(&["audit.http"], AUDIT_HTTP, AUDIT_HTTP),
     strict(&["audit.metadata"], AUDIT_METADATA, AUDIT_METADATA),
     strict(&["audit.secret"], AUDIT_SECRET, AUDIT_SECRET),
@@ -323,10 +328,17 @@ const AUDIT: &[&str] = &[
     "file",
     "stdout",
     "http",
+    "anchor",
     "metadata",
     "secret",
     "hmac_key_file",
     "fail_closed",
+];
+const AUDIT_FILE: &[&str] = &[
+    "path",
+    "log_rotate_bytes",
+    "log_rotate_duration",
+    "log_rotate_max_files",
 ];
 const AUDIT_HTTP: &[&str] = &[
     "url",
