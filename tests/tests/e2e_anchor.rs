@@ -492,3 +492,32 @@ fn an_idle_agent_anchors_only_what_is_new_and_sighup_keeps_the_file_going() {
     let (code, text) = verify_anchored(trail, &cfg, &addr, fx.bao.root_token());
     assert_eq!(code, 0, "{text}");
 }
+
+/// `run --once` never turns the engine's loop: it anchors at exit.
+#[test]
+fn a_one_shot_run_anchors_what_it_did_at_exit() {
+    let anchored = Anchored::start();
+    let out = ShmDir::new();
+    let cfg = anchored.config(
+        &[],
+        &[],
+        ("anchors/web-1", "5m"),
+        &[hcl::template(
+            r#"{{ with secret "secret/app/config" }}{{ .Data.data.username }}{{ end }}"#,
+            &out.join("kv"),
+            &[],
+        )],
+    );
+    let (fx, trail) = (&anchored.fx, anchored.trail.as_path());
+    let r = Sidekey::new(["run", "--once", "-c"])
+        .args([&cfg])
+        .env("BAO_ADDR", fx.addr())
+        .run();
+    assert_eq!(r.code(), 0, "{}", r.show());
+    let evs = events(trail);
+    let written = anchors(&evs);
+    assert_eq!(written.len(), 1, "{}", r.show());
+    assert_eq!(written[0]["anchor"]["seq"], evs[evs.len() - 2]["seq"]);
+    let (code, text) = verify_anchored(trail, &cfg, &fx.addr(), fx.bao.root_token());
+    assert_eq!(code, 0, "{text}");
+}

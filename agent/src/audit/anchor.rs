@@ -10,6 +10,7 @@
 
 mod check;
 
+use futures_util::{StreamExt, TryStreamExt};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +19,9 @@ pub use check::{Checked, check};
 use super::file::ChainHead;
 use crate::backend::client::KvWritten;
 use crate::backend::{BackendError, Client};
+
+/// Versions read at once by [`read_all`] (the client caps requests in flight as well).
+const READS_AT_ONCE: usize = 8;
 
 /// What one anchor (one KV v2 version) holds: which event of which agent run was the chain head.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,30 +215,29 @@ pub async fn read_all(
             ..AnchorHistory::default()
         });
     };
-    let mut versions = Vec::with_capacity(meta.versions.len());
-    for v in meta.versions {
-        let state = if v.destroyed {
-            VersionState::Destroyed
-        } else if !v.deletion_time.is_empty() {
-            VersionState::Deleted(v.deletion_time.clone())
-        } else {
-            match client
-                .kv_read_version(token, &paths.data, v.version)
-                .await
-                .map_err(backend)?
-            {
-                Some(d) => {
-                    serde_json::from_value(d).map_or(VersionState::Foreign, VersionState::Anchor)
+    // A year of anchors is a hundred thousand versions: read several at a time, in order.
+    let data = paths.data.as_str();
+    let reads = futures_util::stream::iter(meta.versions)
+        .map(|v| async move {
+            let state = if v.destroyed {
+                VersionState::Destroyed
+            } else if !v.deletion_time.is_empty() {
+                VersionState::Deleted(v.deletion_time.clone())
+            } else {
+                match client.kv_read_version(token, data, v.version).await? {
+                    Some(d) => serde_json::from_value(d)
+                        .map_or(VersionState::Foreign, VersionState::Anchor),
+                    None => VersionState::Deleted(String::new()),
                 }
-                None => VersionState::Deleted(String::new()),
-            }
-        };
-        versions.push(AnchorVersion {
-            version: v.version,
-            created_time: v.created_time,
-            state,
-        });
-    }
+            };
+            Ok::<_, BackendError>(AnchorVersion {
+                version: v.version,
+                created_time: v.created_time,
+                state,
+            })
+        })
+        .buffered(READS_AT_ONCE);
+    let versions: Vec<AnchorVersion> = reads.try_collect().await.map_err(backend)?;
     Ok(AnchorHistory {
         paths: Some(paths),
         oldest_version: meta.oldest_version,

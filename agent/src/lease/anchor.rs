@@ -60,8 +60,10 @@ impl Engine {
         self.anchor_head().await;
     }
 
-    /// At shutdown: anchor what was written since the last anchor ([`FINAL_LIMIT`] at most).
+    /// At shutdown: anchor what was written since the last anchor ([`FINAL_LIMIT`] at most). A one-shot
+    /// run, whose loop never turned, anchors here too.
     pub(super) async fn anchor_final(&mut self) {
+        self.schedule_anchor();
         if self.anchor.is_none() {
             return;
         }
