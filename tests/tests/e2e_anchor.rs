@@ -3,7 +3,9 @@
 //! with the real `bao`, its policies written as printed), while its audit file rotates with Vault's
 //! `log_rotate_*` keys; `sidekey audit verify --anchors` agrees with the untouched trail and catches an
 //! event rewritten with the chain recomputed, without the HMAC key and with it (acceptance 4), and events
-//! removed from the end. The agent's token can add anchors but not delete, destroy or change them.
+//! removed from the end. The agent's token can add anchors but not delete, destroy or change them. An idle
+//! agent adds no versions, `--once` anchors at exit, and a refused write is retried without holding
+//! delivery back.
 
 #![allow(
     clippy::unwrap_used,
@@ -520,4 +522,69 @@ fn a_one_shot_run_anchors_what_it_did_at_exit() {
     assert_eq!(written[0]["anchor"]["seq"], evs[evs.len() - 2]["seq"]);
     let (code, text) = verify_anchored(trail, &cfg, &fx.addr(), fx.bao.root_token());
     assert_eq!(code, 0, "{text}");
+}
+
+/// A refused anchor write (here the token's policy has no right on the path, written as a Vault user
+/// writes a KV v2 path) is an `audit.anchor` failure and a warning, tried again at the next interval;
+/// delivery goes on.
+#[test]
+fn a_refused_anchor_is_retried_and_never_stops_delivery() {
+    let fx = Setup::new().jwt().start();
+    let trail = fx.dir.path().join("audit.log");
+    let out = ShmDir::new();
+    let jwt = fx.app_jwt();
+    let cfg = fx.write_config(
+        &[
+            hcl::vault(&fx.addr()),
+            AutoAuth::jwt(&jwt.path, "app").to_string(),
+            hcl::template(
+                r#"{{ with secret "secret/app/config" }}{{ .Data.data.username }}{{ end }}"#,
+                &out.join("kv"),
+                &[],
+            ),
+            hcl::audit(
+                &trail,
+                &[&hcl::block(
+                    "anchor",
+                    &[
+                        &hcl::attr("path", "secret/sidekey/anchors/web-1"),
+                        &hcl::attr("interval", "1s"),
+                    ],
+                )],
+            ),
+        ]
+        .concat(),
+    );
+    let mut agent = fx.agent().args(["run", "-c"]).arg(&cfg).start();
+    let failures = |evs: &[Value]| {
+        evs.iter()
+            .filter(|e| e["event"] == "audit.anchor" && e["outcome"] == "failure")
+            .count()
+    };
+    let retried = wait_until(Duration::from_secs(10), || {
+        failures(&sidekey_tests::audit::events_so_far(&trail)) >= 2
+    });
+    agent.stop();
+    let stderr = agent.stderr();
+    assert!(retried, "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("kv")).unwrap(),
+        sidekey_tests::setup::KV_USERNAME
+    );
+    let evs = sidekey_tests::audit::events_strict(&trail);
+    let failed = evs.iter().find(|e| e["event"] == "audit.anchor").unwrap();
+    assert_eq!(
+        failed["anchor"]["path"], "secret/data/sidekey/anchors/web-1",
+        "{failed}"
+    );
+    assert!(
+        failed["error"].as_str().unwrap().contains("403"),
+        "{failed}"
+    );
+    assert!(failed["anchor"].get("version").is_none());
+    assert!(
+        stderr.contains("audit anchor not written; trying again at the next interval"),
+        "{stderr}"
+    );
+    sidekey_tests::audit::assert_verifies(&trail);
 }
