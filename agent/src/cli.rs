@@ -119,7 +119,12 @@ enum AuditCommand {
         anchors: bool,
         /// The agent's config (with --anchors): vault address and TLS, auto-auth, the anchor path, and
         /// `hmac_key_file` when --hmac-key-file is not given.
-        #[arg(short = 'c', long = "config", value_delimiter = ',')]
+        #[arg(
+            short = 'c',
+            long = "config",
+            value_delimiter = ',',
+            requires = "anchors"
+        )]
         config: Vec<PathBuf>,
     },
 }
