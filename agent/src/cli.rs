@@ -101,16 +101,31 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check an audit file's hash chain; exit 1 naming the first edited, missing or reordered line.
+    /// Check an audit trail's hash chain; exit 1 naming the first edited, missing or reordered line.
     Verify {
-        /// The audit file.
-        file: PathBuf,
+        /// The audit file (its rotated files beside it are verified first, oldest first), or several
+        /// files in order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
         /// The `hmac_key_file` the trail was written with.
         #[arg(long)]
         hmac_key_file: Option<PathBuf>,
         /// Accept a first line that continues an earlier file's chain (a rotated file).
         #[arg(long)]
         allow_continuation: bool,
+        /// Also check the trail against the anchors the agent wrote to the backend (`audit { anchor }`
+        /// of the config given with -c), read with BAO_TOKEN/VAULT_TOKEN or else the config's auto-auth.
+        #[arg(long, requires = "config")]
+        anchors: bool,
+        /// The agent's config (with --anchors): vault address and TLS, auto-auth, the anchor path, and
+        /// `hmac_key_file` when --hmac-key-file is not given.
+        #[arg(
+            short = 'c',
+            long = "config",
+            value_delimiter = ',',
+            requires = "anchors"
+        )]
+        config: Vec<PathBuf>,
     },
 }
 
@@ -142,11 +157,31 @@ pub fn main() -> i32 {
         Command::Audit {
             command:
                 AuditCommand::Verify {
-                    file,
+                    files,
                     hmac_key_file,
                     allow_continuation,
+                    anchors,
+                    config,
                 },
-        } => crate::audit::tools::verify(&file, hmac_key_file.as_deref(), allow_continuation),
+        } => {
+            if !anchors {
+                return crate::audit::tools::verify(
+                    &files,
+                    hmac_key_file.as_deref(),
+                    allow_continuation,
+                );
+            }
+            match load(&ConfigArgs { config }, env.as_ref(), Logs::StderrOnly) {
+                Ok(cfg) => crate::audit::tools::verify_anchored(
+                    &files,
+                    hmac_key_file.as_deref(),
+                    allow_continuation,
+                    &cfg,
+                    env.as_ref(),
+                ),
+                Err(code) => code,
+            }
+        }
         Command::Report {
             audit,
             format,

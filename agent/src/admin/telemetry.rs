@@ -185,7 +185,8 @@ impl Telemetry {
             | EventKind::AgentRefresh
             | EventKind::ProxyRequest
             | EventKind::CallerRefused
-            | EventKind::CredentialServe => {}
+            | EventKind::CredentialServe
+            | EventKind::AuditAnchor => {}
         }
     }
 
@@ -334,5 +335,6 @@ fn kind_name(k: EventKind) -> &'static str {
         EventKind::ProxyRequest => "proxy.request",
         EventKind::CallerRefused => "caller.refused",
         EventKind::CredentialServe => "credential.serve",
+        EventKind::AuditAnchor => "audit.anchor",
     }
 }

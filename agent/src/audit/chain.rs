@@ -12,7 +12,7 @@
 //! trailing lines leaves a valid, shorter chain (compare with the HTTP collector's copy for that).
 
 use std::io::BufRead;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
@@ -158,7 +158,8 @@ pub enum Broken {
     },
     /// `prev_hash` is not the previous line's hash: a line before it is missing, or lines were moved.
     #[error(
-        "line {line}: prev_hash does not match line {prev}: a line is missing before it, or lines were reordered"
+        "line {line}: prev_hash does not match {}: a line is missing before it, or lines were reordered",
+        previous(*prev)
     )]
     PrevHash {
         /// 1-based line number.
@@ -178,6 +179,15 @@ pub enum Broken {
         /// The previous seq of the run.
         expected_after: u64,
     },
+}
+
+/// How a break names the line before: its number, or (0) the end of the file before.
+fn previous(line: usize) -> String {
+    if line == 0 {
+        "the last line of the file before".into()
+    } else {
+        format!("line {line}")
+    }
 }
 
 /// A verified file: how many events, and whether it continues an earlier file's chain.
@@ -207,28 +217,70 @@ pub enum VerifyError {
     Broken(#[from] Broken),
 }
 
-/// Verify the chain of `path`, stopping at the first broken, missing or reordered line. With
-/// `allow_continuation`, the first line may continue an earlier (rotated) file's chain.
+/// Verify the chain of one file (see [`verify_files`]).
 ///
 /// # Errors
 /// [`VerifyError`].
+#[cfg(test)]
 pub fn verify_file(
     path: &Path,
     hasher: &Hasher,
     allow_continuation: bool,
 ) -> Result<Verified, VerifyError> {
-    let f = std::fs::File::open(path).map_err(|source| VerifyError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
-    let lines = std::io::BufReader::new(f).lines();
+    verify_files(
+        &[path.to_path_buf()],
+        hasher,
+        allow_continuation,
+        &mut |_, _, _| {},
+    )
+    .map_err(|e| e.error)
+}
+
+/// A break found in one file of a set.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {error}", file.display())]
+pub struct InFile {
+    /// The file.
+    pub file: PathBuf,
+    /// Its place in the set (0: the first).
+    pub index: usize,
+    /// What is wrong.
+    pub error: VerifyError,
+}
+
+/// Verify `files` in order as one chain (rotated files oldest first, then the file being written): each
+/// file's first event continues the last event of the file before. With `allow_continuation`, the first
+/// file may continue an earlier chain (its predecessors were removed). `seen(file index, line number,
+/// line)` is called for every event that verified.
+///
+/// # Errors
+/// [`InFile`]: the first break, in which file.
+pub fn verify_files(
+    files: &[PathBuf],
+    hasher: &Hasher,
+    allow_continuation: bool,
+    seen: &mut dyn FnMut(usize, usize, &str),
+) -> Result<Verified, InFile> {
     let mut v = Verifier::new(hasher, allow_continuation);
-    for (i, line) in lines.enumerate() {
-        let line = line.map_err(|source| VerifyError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        v.line(i + 1, &line)?;
+    for (index, path) in files.iter().enumerate() {
+        let at = |error: VerifyError| InFile {
+            file: path.clone(),
+            index,
+            error,
+        };
+        let read = |source| {
+            at(VerifyError::Read {
+                path: path.display().to_string(),
+                source,
+            })
+        };
+        let f = std::fs::File::open(path).map_err(read)?;
+        v.next_file();
+        for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
+            let line = line.map_err(read)?;
+            v.line(i + 1, &line).map_err(|b| at(b.into()))?;
+            seen(index, i + 1, &line);
+        }
     }
     Ok(v.finish())
 }
@@ -253,6 +305,14 @@ impl<'a> Verifier<'a> {
             runs: std::collections::HashMap::new(),
             events: 0,
             continues_from: None,
+        }
+    }
+
+    /// The lines that follow are a new file's: the next line continues this one's last, and its number
+    /// starts again from 1.
+    pub fn next_file(&mut self) {
+        if let Some((n, _)) = self.prev.as_mut() {
+            *n = 0;
         }
     }
 

@@ -60,6 +60,9 @@ pub enum EventKind {
     /// The `LoadCredential=` socket served (or refused) a credential: `credential` names unit and id.
     #[serde(rename = "credential.serve")]
     CredentialServe,
+    /// The file sink's chain head was written to the backend (`audit { anchor }`): `anchor` says where.
+    #[serde(rename = "audit.anchor")]
+    AuditAnchor,
 }
 
 /// Whether it worked.
@@ -267,6 +270,25 @@ impl EventMeta {
 pub struct BackendMeta {
     /// The configured address of the node that answered (`vault.address` or one of `addresses`).
     pub node: String,
+    /// The server's `request_id` from the response (absent when the answer had none, e.g. an error).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// An anchor written to the backend (`audit.anchor`): which chain head went to which KV v2 version.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AnchorMeta {
+    /// The KV v2 API path written (`secret/data/...`).
+    pub path: String,
+    /// The KV version the write created (absent when it failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    /// `seq` of the event anchored.
+    pub seq: u64,
+    /// `hash` of the event anchored: the chain head.
+    pub hash: String,
+    /// The sink whose chain it is (`file`).
+    pub sink: String,
 }
 
 /// One audit event as written (one JSON line). Field order is the canonical order hashed.
@@ -308,6 +330,9 @@ pub struct Event {
     /// Which `LoadCredential=` credential was asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credential: Option<CredentialMeta>,
+    /// Which chain head an `audit.anchor` wrote where.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<AnchorMeta>,
     /// Evidence metadata from the config.
     #[serde(skip_serializing_if = "EventMeta::is_empty")]
     pub meta: EventMeta,
@@ -344,6 +369,8 @@ pub struct Record {
     pub caller: Option<CallerMeta>,
     /// Which `LoadCredential=` credential was asked for.
     pub credential: Option<CredentialMeta>,
+    /// Which chain head an `audit.anchor` wrote where.
+    pub anchor: Option<AnchorMeta>,
     /// Why it failed (an error message, which by construction holds no secret value).
     pub error: Option<String>,
 }
@@ -362,6 +389,7 @@ impl Record {
             proxy: None,
             caller: None,
             credential: None,
+            anchor: None,
             error: None,
         }
     }
@@ -396,7 +424,14 @@ impl Record {
     pub fn node(mut self, node: &str) -> Self {
         self.backend = Some(BackendMeta {
             node: node.to_string(),
+            request_id: None,
         });
+        self
+    }
+
+    /// With the anchor written (or tried).
+    pub fn anchor(mut self, a: AnchorMeta) -> Self {
+        self.anchor = Some(a);
         self
     }
 

@@ -4,13 +4,17 @@
 //! - `event`: the event schema (v1) and [`Record`], what callers report.
 //! - `format`: the formats a sink writes (sidekey's schema, OCSF, ECS) and the way back from each.
 //! - `chain`: sealing a line with its hash (SHA-256 / HMAC), and `sidekey audit verify`.
+//! - `file`: the file sink, rotated with `log_rotate_*`; its chain head is what anchors record.
+//! - `anchor`: anchors of the file's chain on the backend (KV v2), and checking a trail against them.
 //! - `spool` / `http`: the HTTP sink's bounded on-disk spool and its sender.
 //! - `report`: `sidekey report`, the evidence pack built from a trail; `tools`: the two commands.
 //! - [`Auditor`]: numbers and timestamps each event once, then encodes, chains and writes it per sink, each
 //!   sink in its own format with its own chain; cheap to clone.
 
+pub mod anchor;
 pub mod chain;
 pub mod event;
+pub mod file;
 pub mod format;
 pub mod http;
 pub mod report;
@@ -18,17 +22,15 @@ pub mod spool;
 pub mod tools;
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use chain::{GENESIS, Hasher};
 pub use event::{
-    AgentInfo, CallerMeta, Event, EventKind, EventMeta, Identity, Outcome, OutputMeta, ProxyMeta,
-    Record, ReloadMeta, SecretMeta, SecretRef,
+    AgentInfo, AnchorMeta, CallerMeta, Event, EventKind, EventMeta, Identity, Outcome, OutputMeta,
+    ProxyMeta, Record, ReloadMeta, SecretMeta, SecretRef,
 };
 pub use format::Format;
 
@@ -104,12 +106,8 @@ struct Sink {
 
 /// Where a sink's lines go.
 enum Out {
-    /// Appended to a file, fsync'd per batch (`dirty` until then).
-    File {
-        path: PathBuf,
-        file: File,
-        dirty: bool,
-    },
+    /// Appended to a file (rotated with `log_rotate_*`), fsync'd per batch (`dirty` until then).
+    File { file: file::FileSink, dirty: bool },
     /// One line per event on stdout.
     Stdout,
     /// Spooled, then POSTed by the sender task.
@@ -132,15 +130,13 @@ impl Auditor {
         };
         let mut sinks = Vec::new();
         if let Some(p) = cfg.file.as_deref() {
+            // A restarted agent continues the file's chain (across rotated files too), so the set
+            // verifies as one chain.
+            let (file, last) = file::FileSink::open(p, cfg.file_rotation)?;
             sinks.push(Sink {
                 format: cfg.file_format,
-                // A restarted agent continues the file's chain, so one file verifies as one chain.
-                prev_hash: last_hash(p).unwrap_or_else(|| GENESIS.to_string()),
-                out: Out::File {
-                    path: p.to_path_buf(),
-                    file: open_append(p)?,
-                    dirty: false,
-                },
+                prev_hash: last.unwrap_or_else(|| GENESIS.to_string()),
+                out: Out::File { file, dirty: false },
             });
         }
         if cfg.stdout {
@@ -227,6 +223,7 @@ impl Auditor {
             proxy: r.proxy,
             caller: r.caller,
             credential: r.credential,
+            anchor: r.anchor,
             meta,
             error: r.error,
             prev_hash: String::new(),
@@ -248,11 +245,9 @@ impl Auditor {
             sink.prev_hash = hash;
             match &mut sink.out {
                 Out::Http(h) => self.spool(&h.spool, &h.wake, &line),
-                Out::File { path, file, dirty } => {
+                Out::File { file, dirty } => {
                     line.push(b'\n');
-                    if let Err(e) = file.write_all(&line) {
-                        tracing::error!(path = %path.display(), error = %e, "audit write failed");
-                    }
+                    file.write(&line, &ev, &sink.prev_hash);
                     *dirty = true;
                 }
                 Out::Stdout => {
@@ -320,11 +315,9 @@ impl Auditor {
                         }
                     }
                 }
-                Out::File { path, file, dirty } if *dirty => {
+                Out::File { file, dirty } if *dirty => {
                     *dirty = false;
-                    if let Err(e) = file.sync_data() {
-                        tracing::error!(path = %path.display(), error = %e, "audit fsync failed");
-                    }
+                    file.sync();
                 }
                 Out::File { .. } | Out::Stdout => {}
             }
@@ -335,20 +328,20 @@ impl Auditor {
     pub fn reopen(&self) {
         let Ok(mut s) = self.inner.lock() else { return };
         for sink in &mut s.sinks {
-            let Out::File { path, file, .. } = &mut sink.out else {
-                continue;
-            };
-            let _ = file.sync_data();
-            match open_append(path) {
-                Ok(f) => {
-                    *file = f;
-                    tracing::info!(path = %path.display(), "audit file reopened");
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot reopen the audit file; still writing the old one")
-                }
+            if let Out::File { file, .. } = &mut sink.out {
+                file.sync();
+                file.reopen();
             }
         }
+    }
+
+    /// The newest event the file sink has written in this run: what an anchor records.
+    pub fn file_head(&self) -> Option<file::ChainHead> {
+        let s = self.inner.lock().ok()?;
+        s.sinks.iter().find_map(|sink| match &sink.out {
+            Out::File { file, .. } => file.head().cloned(),
+            _ => None,
+        })
     }
 
     /// Wait (at most `limit`) until the spooling sinks have delivered everything spooled.
@@ -405,18 +398,6 @@ pub async fn reopen_on_hup(auditor: Auditor) {
     }
 }
 
-fn open_append(p: &Path) -> Result<File, AuditError> {
-    OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .open(p)
-        .map_err(|source| AuditError::File {
-            path: p.to_path_buf(),
-            source,
-        })
-}
-
 fn agent_info() -> AgentInfo {
     AgentInfo {
         id: format!("{:016x}", rand::random::<u64>()),
@@ -467,20 +448,6 @@ fn lookup<'a>(secrets: &'a BTreeMap<String, EventMeta>, path: &str) -> Option<&'
         return secrets.get(&format!("{mount}/{rest}"));
     }
     None
-}
-
-/// The `hash` of the last complete event in an existing audit file, whatever its format.
-fn last_hash(path: &Path) -> Option<String> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = File::open(path).ok()?;
-    let len = f.metadata().ok()?.len();
-    // One event is well under 8 KiB; read only the tail.
-    let start = len.saturating_sub(8192);
-    f.seek(SeekFrom::Start(start)).ok()?;
-    let mut tail = String::new();
-    f.read_to_string(&mut tail).ok()?;
-    let line = tail.lines().rev().find(|l| l.trim_end().ends_with('}'))?;
-    chain::split_line(line).map(|(_, h)| h.to_string())
 }
 
 fn now_rfc3339() -> String {

@@ -1,9 +1,15 @@
-//! The `sidekey audit verify` and `sidekey report` commands: read a trail, print, return the exit code.
+//! The `sidekey audit verify` and `sidekey report` commands: read a trail (a file and its rotated files),
+//! print, return the exit code. `verify --anchors` is in `anchored`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::chain::{Hasher, verify_file};
+use super::chain::{Hasher, Verified, verify_files};
 use super::report;
+use crate::runtime::rotate::rotated_siblings;
+
+mod anchored;
+
+pub use anchored::verify_anchored;
 
 /// Exit code: the trail is intact / the report was written.
 const OK: i32 = 0;
@@ -31,31 +37,64 @@ fn hasher(key: Option<&Path>) -> Result<Hasher, i32> {
     }
 }
 
-/// `sidekey audit verify FILE`: 0 when the chain is intact, 1 naming the first bad line.
-pub fn verify(file: &Path, key: Option<&Path>, allow_continuation: bool) -> i32 {
+/// The files of a trail, oldest first: for one file, its rotated files beside it (`<stem>-<unix
+/// nanoseconds><ext>`) and then itself; several files are taken in the order given.
+pub fn trail_files(files: &[PathBuf]) -> Vec<PathBuf> {
+    match files {
+        [one] => {
+            let mut set = rotated_siblings(one).unwrap_or_default();
+            set.push(one.clone());
+            set
+        }
+        _ => files.to_vec(),
+    }
+}
+
+/// How a message names a trail: its file, and how many rotated files come before it.
+fn trail_name(files: &[PathBuf]) -> String {
+    match files {
+        [] => String::new(),
+        [one] => one.display().to_string(),
+        [.., last] => format!(
+            "{} (and {} rotated file{} before it)",
+            last.display(),
+            files.len() - 1,
+            if files.len() == 2 { "" } else { "s" }
+        ),
+    }
+}
+
+/// `sidekey audit verify FILE...`: 0 when the chain is intact across the trail's files, 1 naming the
+/// first bad line.
+pub fn verify(files: &[PathBuf], key: Option<&Path>, allow_continuation: bool) -> i32 {
     let h = match hasher(key) {
         Ok(h) => h,
         Err(code) => return code,
     };
-    match verify_file(file, &h, allow_continuation) {
+    let files = trail_files(files);
+    match verify_files(&files, &h, allow_continuation, &mut |_, _, _| {}) {
         Ok(v) => {
-            let from = v
-                .continues_from
-                .map(|p| format!(" (continues a chain ending in {p})"))
-                .unwrap_or_default();
-            eprintln!(
-                "sidekey: {}: {} events, chain intact{from}; last hash {}",
-                file.display(),
-                v.events,
-                v.last_hash
-            );
+            eprintln!("sidekey: {}: {}", trail_name(&files), intact(&v));
             OK
         }
         Err(e) => {
-            eprintln!("sidekey: {}: {e}", file.display());
+            eprintln!("sidekey: {e}");
             BROKEN
         }
     }
+}
+
+/// `N events, chain intact...` for a verified trail.
+fn intact(v: &Verified) -> String {
+    let from = v
+        .continues_from
+        .as_ref()
+        .map(|p| format!(" (continues a chain ending in {p})"))
+        .unwrap_or_default();
+    format!(
+        "{} events, chain intact{from}; last hash {}",
+        v.events, v.last_hash
+    )
 }
 
 /// `sidekey report --audit FILE`: the evidence pack on stdout.

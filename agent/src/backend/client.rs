@@ -373,6 +373,7 @@ impl Client {
 mod api;
 mod body;
 mod forward;
+mod kv;
 mod pool;
 #[cfg(test)]
 mod tests;
@@ -381,6 +382,7 @@ mod token_api;
 use body::{Call, content_type};
 pub use body::{Limits, MAX_RESPONSE_SIZE};
 pub use forward::{Forward, ForwardBody, strip_hop_by_hop};
+pub use kv::KvWritten;
 pub use pool::Reuse;
 use pool::{Part, http_client, transport_reason};
 

@@ -165,6 +165,9 @@ pub(super) struct RawAuth {
 
 #[derive(Deserialize)]
 pub(super) struct RawResponse {
+    /// The server's id of the request (its audit log has it in the clear).
+    #[serde(default)]
+    pub(super) request_id: Option<String>,
     #[serde(default)]
     pub(super) lease_id: String,
     #[serde(default, deserialize_with = "ttl_field")]

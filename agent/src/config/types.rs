@@ -309,6 +309,11 @@ pub struct AuditConfig {
     pub file: Option<PathBuf>,
     /// `file { format }`: what the file holds (default sidekey's own schema).
     pub file_format: crate::audit::Format,
+    /// `file { log_rotate_bytes log_rotate_duration log_rotate_max_files }`: rotate the file as Vault
+    /// rotates its log files; `None` (none of the keys given): never (an outside tool may, with SIGHUP).
+    pub file_rotation: Option<Rotation>,
+    /// `anchor { path interval }`: write the file's chain head to a KV v2 path on the backend.
+    pub anchor: Option<AuditAnchorConfig>,
     /// `stdout {}`: write audit events to stdout (not in exec mode, where stdout is the child's).
     pub stdout: bool,
     /// `stdout { format }`.
@@ -345,6 +350,16 @@ pub struct AuditHttpConfig {
     pub timeout: Duration,
     /// `format`: what each event in a batch is (default sidekey's own schema).
     pub format: crate::audit::Format,
+}
+
+/// The `audit { anchor { ... } }` stanza: the file sink's chain head, written as a new KV v2 version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditAnchorConfig {
+    /// `path`: the KV v2 secret, as a Vault user writes it (`secret/sidekey/anchors/web-1`; the API path
+    /// `secret/data/...` is taken as well).
+    pub path: String,
+    /// `interval`: how often the head is anchored (jittered). Default 5 minutes.
+    pub interval: Duration,
 }
 
 /// Evidence metadata for auditors, carried into events and `sidekey report`.

@@ -83,6 +83,8 @@ pub struct Engine {
     pub(crate) cache_saved_at: Option<Instant>,
     /// The next revocation check (`lease_check_interval`), if it is on.
     pub(crate) check: Option<super::check::CheckAt>,
+    /// The next anchor of the audit trail (`audit { anchor }`), if it is on.
+    pub(crate) anchor: Option<super::anchor::AnchorAt>,
     /// Signalled by `POST /agent/v1/refresh`: fetch every secret again now.
     pub(crate) refresh: Arc<tokio::sync::Notify>,
     /// Signalled when the server refused the agent's token elsewhere (a workload's token could not be
@@ -198,6 +200,7 @@ impl Engine {
         loop {
             self.sync_proxied();
             self.schedule_check();
+            self.schedule_anchor();
             let save = self.save_cache_changes(Instant::now());
             let due = [self.next_due(), save].into_iter().flatten().min();
             tokio::select! {
@@ -317,6 +320,7 @@ impl Engine {
                 held,
                 self.render_retry.map(|p| p.at),
                 self.check.map(|c| c.at),
+                self.anchor.as_ref().map(|a| a.at),
             ]
             .into_iter()
             .chain(self.revocations.iter().map(|(t, _)| Some(*t)))

@@ -107,6 +107,8 @@ impl Engine {
                 at: now + self.backoff.delay(0),
             });
         }
+        // After the secrets: the events of this tick are anchored with it.
+        self.anchor_if_due(now).await;
         Ok(changed || self.render_retry.is_some_and(|p| p.at <= now))
     }
 
@@ -304,6 +306,8 @@ impl Engine {
     /// one-shot run, whose outputs (and the leases behind them) are what it was run for, keeps them.
     pub async fn teardown(&mut self, keep_outputs: bool) {
         self.deliverer.stop().await;
+        // Before any revocation: the token writes it.
+        self.anchor_final().await;
         // What the cache changed in the last second, not written yet (a revocation removes it below).
         if self.proxied.is_dirty() {
             self.save_state();

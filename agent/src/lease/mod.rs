@@ -1,5 +1,6 @@
 //! The lease engine and the secret store: the one owner of time (DESIGN §6).
 //!
+//! - `anchor`: anchoring the audit trail's chain head on the backend (`audit { anchor }`).
 //! - `check`: replacing what was revoked on the server (`lease_check_interval`) or on request (refresh).
 //! - `cycle`: after each delivery: report, announce, decide whether the run ends.
 //! - `engine`: the engine and its one loop, `run(shutdown, until) -> Outcome`.
@@ -20,6 +21,7 @@
 //! - `state`: the lease state file that lets a restart resume instead of re-issuing.
 //! - `workload`: secrets read with a workload's token (templates inside `workload "NAME"`).
 
+mod anchor;
 mod check;
 mod cycle;
 pub mod engine;

@@ -171,6 +171,7 @@ impl Engine {
             proxied: super::proxied::ProxyLeases::new(rules.renewal_threshold),
             cache_saved_at: None,
             check: None,
+            anchor: None,
             refresh: Arc::default(),
             agent_refused: Arc::default(),
             auto_token: tokio::sync::watch::Sender::new(None),

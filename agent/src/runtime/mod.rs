@@ -32,6 +32,7 @@ pub mod harden;
 pub mod logfile;
 mod notify;
 pub mod reaped;
+pub mod rotate;
 mod session;
 mod watch;
 

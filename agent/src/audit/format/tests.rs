@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 use super::*;
 use crate::audit::chain::{Hasher, seal, split_line};
 use crate::audit::event::{
-    AgentInfo, BackendMeta, CallerMeta, CredentialMeta, EventKind, EventMeta, Identity, Outcome,
-    OutputMeta, ProxyMeta, ReloadMeta, SecretMeta, SecretRef,
+    AgentInfo, AnchorMeta, BackendMeta, CallerMeta, CredentialMeta, EventKind, EventMeta, Identity,
+    Outcome, OutputMeta, ProxyMeta, ReloadMeta, SecretMeta, SecretRef,
 };
 
 const PREV: &str = "ab000000000000000000000000000000000000000000000000000000000000cd";
@@ -28,6 +28,7 @@ const KINDS: &[EventKind] = &[
     EventKind::ProxyRequest,
     EventKind::CallerRefused,
     EventKind::CredentialServe,
+    EventKind::AuditAnchor,
 ];
 
 const FORMATS: [Format; 3] = [Format::Sidekey, Format::Ocsf, Format::Ecs];
@@ -54,6 +55,7 @@ fn bare(kind: EventKind) -> Event {
         proxy: None,
         caller: None,
         credential: None,
+        anchor: None,
         meta: EventMeta::default(),
         error: None,
         prev_hash: String::new(),
@@ -86,6 +88,7 @@ fn full(kind: EventKind) -> Event {
         }),
         backend: Some(BackendMeta {
             node: "https://bao-1:8200".into(),
+            request_id: Some("3f2a9c1e-0000-4000-8000-000000000001".into()),
         }),
         output: Some(if exec {
             OutputMeta::Env {
@@ -125,6 +128,13 @@ fn full(kind: EventKind) -> Event {
         credential: Some(CredentialMeta {
             unit: "app.service".into(),
             id: "db".into(),
+        }),
+        anchor: Some(AnchorMeta {
+            path: "anchors/data/web-1".into(),
+            version: Some(12),
+            seq: 6,
+            hash: "ab".repeat(32),
+            sink: "file".into(),
         }),
         meta: EventMeta {
             owner: Some("payments".into()),

@@ -15,9 +15,9 @@ fn log_file_and_rotation_keys_are_read_as_vault_agent_reads_them() {
     let log = c.log_file.expect("log_file");
     assert_eq!(log.dir, Path::new("/var/log/sidekey"));
     assert_eq!(log.name, "agent.log");
-    assert_eq!(log.rotate_bytes, Some(1_048_576));
-    assert_eq!(log.rotate_duration, Duration::from_secs(3600));
-    assert_eq!(log.keep, KeepRotated::Newest(3));
+    assert_eq!(log.rotation.bytes, Some(1_048_576));
+    assert_eq!(log.rotation.duration, Duration::from_secs(3600));
+    assert_eq!(log.rotation.keep, KeepRotated::Newest(3));
 }
 
 #[test]
@@ -28,9 +28,9 @@ fn log_rotation_defaults_and_vault_agents_special_values() {
         (log.dir.as_path(), log.name.as_str()),
         (Path::new("/var/log"), "agent")
     );
-    assert_eq!(log.rotate_bytes, None);
-    assert_eq!(log.rotate_duration, Duration::from_secs(24 * 3600));
-    assert_eq!(log.keep, KeepRotated::All);
+    assert_eq!(log.rotation.bytes, None);
+    assert_eq!(log.rotation.duration, Duration::from_secs(24 * 3600));
+    assert_eq!(log.rotation.keep, KeepRotated::All);
 
     // JSON writes numbers as strings too; 0 bytes or a 0 duration are "no limit" / the default.
     let c = ok(
@@ -42,9 +42,9 @@ fn log_rotation_defaults_and_vault_agents_special_values() {
         (log.dir.as_path(), log.name.as_str()),
         (Path::new("."), "x.log")
     );
-    assert_eq!(log.rotate_bytes, None);
-    assert_eq!(log.rotate_duration, Duration::from_secs(24 * 3600));
-    assert_eq!(log.keep, KeepRotated::None);
+    assert_eq!(log.rotation.bytes, None);
+    assert_eq!(log.rotation.duration, Duration::from_secs(24 * 3600));
+    assert_eq!(log.rotation.keep, KeepRotated::None);
 }
 
 #[test]
@@ -82,7 +82,7 @@ fn rotation_keys_without_log_file_warn_and_log_keys_may_come_from_several_files(
         .load()
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
-    assert_eq!(c.log_file.expect("log_file").rotate_bytes, Some(100));
+    assert_eq!(c.log_file.expect("log_file").rotation.bytes, Some(100));
 
     let (file, line, message) = super::invalid_files(
         Files::new()

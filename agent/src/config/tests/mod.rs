@@ -3,6 +3,7 @@
 
 #![allow(clippy::panic)] // a failed test panics
 
+mod anchor;
 mod atomic_set;
 mod cache;
 mod errors;

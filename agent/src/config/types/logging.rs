@@ -23,11 +23,18 @@ pub struct LogFileConfig {
     /// The log file's name: the last part of `log_file`, or `bao.log` when `log_file` ends with `/` or
     /// names a directory.
     pub name: String,
+    /// When it is rotated and which rotated files are kept.
+    pub rotation: Rotation,
+}
+
+/// The `log_rotate_*` keys, as Vault reads them for its log files (and sidekey for `audit { file }`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rotation {
     /// `log_rotate_bytes`: rotate once the file holds this many bytes; `None` (unset, or 0 or less as in
     /// Vault Agent): no size limit.
-    pub rotate_bytes: Option<u64>,
+    pub bytes: Option<u64>,
     /// `log_rotate_duration`: rotate when the file is this old (default 24 h, as in Vault Agent).
-    pub rotate_duration: Duration,
+    pub duration: Duration,
     /// `log_rotate_max_files`: which rotated files are kept.
     pub keep: KeepRotated,
 }

@@ -7,22 +7,30 @@ use std::time::Duration;
 use super::super::field::Field;
 use super::super::node::Problem;
 use super::super::section::{Labels, Section};
-use super::super::types::{AuditConfig, AuditHttpConfig, LogFormat, Metadata};
+use super::super::types::{
+    AuditAnchorConfig, AuditConfig, AuditHttpConfig, KeepRotated, LogFormat, Metadata, Rotation,
+};
+use super::logging;
 use crate::audit::Format;
+
+/// Default anchor `interval`: 5 minutes.
+const ANCHOR_INTERVAL: Duration = Duration::from_secs(5 * 60);
 
 /// Default `spool_max_bytes`: 64 MiB.
 const SPOOL_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
-/// `audit { file {path format} stdout {format} http {...} hmac_key_file fail_closed metadata {...} secret "P" {...} }`.
+/// `audit { file {path format log_rotate_*} stdout {format} http {...} anchor {...} hmac_key_file
+/// fail_closed metadata {...} secret "P" {...} }`.
 pub(super) fn audit(mut s: Section<'_>) -> Result<AuditConfig, Problem> {
-    let (file, file_format) = match s.block("file")? {
+    let (file, file_format, file_rotation) = match s.block("file")? {
         Some(mut f) => {
             let path = f.require("path", Field::path_buf)?;
             let format = f.get("format", format)?.unwrap_or_default();
+            let rotation = file_rotation(&mut f)?;
             f.finish(&[])?;
-            (Some(path), format)
+            (Some(path), format, rotation)
         }
-        None => (None, Format::default()),
+        None => (None, Format::default(), None),
     };
     let (stdout, stdout_format) = match s.block("stdout")? {
         Some(mut block) => {
@@ -52,9 +60,25 @@ pub(super) fn audit(mut s: Section<'_>) -> Result<AuditConfig, Problem> {
         }
         secrets.insert(path, metadata(block.section, true)?);
     }
+    let anchor = match s.block("anchor")? {
+        Some(a) => {
+            let line = a.line();
+            let anchor = anchor(a)?;
+            if file.is_none() {
+                return Err(Problem::new(
+                    line,
+                    "audit.anchor: anchors the file sink's chain: add audit { file { path = \"...\" } }",
+                ));
+            }
+            Some(anchor)
+        }
+        None => None,
+    };
     let config = AuditConfig {
         file,
         file_format,
+        file_rotation,
+        anchor,
         stdout,
         stdout_format,
         http,
@@ -65,6 +89,56 @@ pub(super) fn audit(mut s: Section<'_>) -> Result<AuditConfig, Problem> {
     };
     s.finish(&[])?;
     Ok(config)
+}
+
+/// `log_rotate_bytes`, `log_rotate_duration`, `log_rotate_max_files` in `audit { file { ... } }`, read as
+/// Vault reads them at the top level; `None` when none is given.
+fn file_rotation(s: &mut Section<'_>) -> Result<Option<Rotation>, Problem> {
+    let bytes = s.field("log_rotate_bytes")?;
+    let duration = s.field("log_rotate_duration")?;
+    let max_files = s.field("log_rotate_max_files")?;
+    if bytes.is_none() && duration.is_none() && max_files.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(logging::rotation(
+        bytes
+            .as_ref()
+            .map(logging::rotate_bytes)
+            .transpose()?
+            .flatten(),
+        duration.as_ref().map(Field::duration).transpose()?,
+        max_files
+            .as_ref()
+            .map(logging::max_files)
+            .transpose()?
+            .unwrap_or(KeepRotated::All),
+    )))
+}
+
+/// `anchor { path interval }`.
+fn anchor(mut s: Section<'_>) -> Result<AuditAnchorConfig, Problem> {
+    let path = s.require("path", |f| {
+        let p = f.non_empty()?;
+        let p = p.trim_matches('/');
+        if p.split('/').count() < 2 || p.split('/').any(str::is_empty) {
+            return Err(f.problem(format!(
+                "{p:?} is not a KV v2 secret path (mount and name, e.g. \"secret/sidekey/anchors/web-1\")"
+            )));
+        }
+        Ok(p.to_string())
+    })?;
+    let interval = match s.field("interval")? {
+        Some(f) => {
+            let d = f.duration()?;
+            if d < Duration::from_secs(1) {
+                return Err(f.problem("must be at least 1s"));
+            }
+            d
+        }
+        None => ANCHOR_INTERVAL,
+    };
+    s.finish(&[])?;
+    Ok(AuditAnchorConfig { path, interval })
 }
 
 fn http(mut s: Section<'_>) -> Result<AuditHttpConfig, Problem> {

@@ -280,8 +280,13 @@ const BLOCKS: &[Block] = &[
         &["pristine", "allow", "deny"],
     ),
     strict(&["audit"], AUDIT, AUDIT),
-    strict(&["audit.file"], &["path", "format"], &["path", "format"]),
+    strict(&["audit.file"], AUDIT_FILE, AUDIT_FILE),
     strict(&["audit.stdout"], &["format"], &["format"]),
+    strict(
+        &["audit.anchor"],
+        &["path", "interval"],
+        &["path", "interval"],
+    ),
     strict(&["audit.http"], AUDIT_HTTP, AUDIT_HTTP),
     strict(&["audit.metadata"], AUDIT_METADATA, AUDIT_METADATA),
     strict(&["audit.secret"], AUDIT_SECRET, AUDIT_SECRET),
@@ -324,10 +329,18 @@ const AUDIT: &[&str] = &[
     "file",
     "stdout",
     "http",
+    "anchor",
     "metadata",
     "secret",
     "hmac_key_file",
     "fail_closed",
+];
+const AUDIT_FILE: &[&str] = &[
+    "path",
+    "format",
+    "log_rotate_bytes",
+    "log_rotate_duration",
+    "log_rotate_max_files",
 ];
 const AUDIT_HTTP: &[&str] = &[
     "url",

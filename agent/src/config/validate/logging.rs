@@ -11,7 +11,7 @@ use super::{Located, field};
 use crate::config::field::Field;
 use crate::config::node::Problem;
 use crate::config::section::Section;
-use crate::config::types::{KeepRotated, LogFileConfig, Parts};
+use crate::config::types::{KeepRotated, LogFileConfig, Parts, Rotation};
 
 /// The name of the log file when `log_file` names a directory: `bao agent`'s.
 pub(crate) const DEFAULT_LOG_NAME: &str = "bao.log";
@@ -36,21 +36,40 @@ pub(crate) struct LogKeys {
 pub(super) fn log_keys(s: &mut Section<'_>) -> Result<LogKeys, Problem> {
     Ok(LogKeys {
         file: field(s, "log_file", Field::path_buf)?,
-        // Vault Agent parses these as integers, numbers or numeric strings alike; a size of 0 or less
-        // means no size limit, a negative count removes every rotated file.
-        rotate_bytes: field(s, "log_rotate_bytes", |f| {
-            Ok(u64::try_from(f.signed()?).ok().filter(|b| *b > 0))
-        })?,
+        rotate_bytes: field(s, "log_rotate_bytes", rotate_bytes)?,
         rotate_duration: field(s, "log_rotate_duration", Field::duration)?,
-        max_files: field(s, "log_rotate_max_files", |f| {
-            let n = f.signed()?;
-            Ok(match usize::try_from(n) {
-                Ok(0) => KeepRotated::All,
-                Ok(n) => KeepRotated::Newest(n),
-                Err(_) => KeepRotated::None,
-            })
-        })?,
+        max_files: field(s, "log_rotate_max_files", max_files)?,
     })
+}
+
+/// `log_rotate_bytes`. Vault Agent parses it as an integer, a number or a numeric string alike; a size
+/// of 0 or less means no size limit.
+pub(crate) fn rotate_bytes(f: &Field<'_>) -> Result<Option<u64>, Problem> {
+    Ok(u64::try_from(f.signed()?).ok().filter(|b| *b > 0))
+}
+
+/// `log_rotate_max_files`: 0 keeps every rotated file, a negative count none.
+pub(crate) fn max_files(f: &Field<'_>) -> Result<KeepRotated, Problem> {
+    Ok(match usize::try_from(f.signed()?) {
+        Ok(0) => KeepRotated::All,
+        Ok(n) => KeepRotated::Newest(n),
+        Err(_) => KeepRotated::None,
+    })
+}
+
+/// The rotation the `log_rotate_*` keys ask for: a `log_rotate_duration` of 0 (or none) is Vault's 24 h.
+pub(crate) fn rotation(
+    bytes: Option<u64>,
+    duration: Option<Duration>,
+    keep: KeepRotated,
+) -> Rotation {
+    Rotation {
+        bytes,
+        duration: duration
+            .filter(|d| !d.is_zero())
+            .unwrap_or(DEFAULT_ROTATE_DURATION),
+        keep,
+    }
 }
 
 /// The log file for `path` as written: a path ending with `/`, or naming a directory that exists,
@@ -79,11 +98,7 @@ pub(crate) fn log_file(
     LogFileConfig {
         dir,
         name,
-        rotate_bytes,
-        rotate_duration: rotate_duration
-            .filter(|d| !d.is_zero())
-            .unwrap_or(DEFAULT_ROTATE_DURATION),
-        keep,
+        rotation: rotation(rotate_bytes, rotate_duration, keep),
     }
 }
 

@@ -2,6 +2,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use super::*;
+use crate::config::{KeepRotated, Rotation};
 
 fn config(
     dir: &std::path::Path,
@@ -12,9 +13,11 @@ fn config(
     LogFileConfig {
         dir: dir.to_path_buf(),
         name: name.into(),
-        rotate_bytes: bytes,
-        rotate_duration: Duration::from_secs(3600),
-        keep,
+        rotation: Rotation {
+            bytes,
+            duration: Duration::from_secs(3600),
+            keep,
+        },
     }
 }
 
@@ -130,7 +133,7 @@ fn opening_appends_and_prunes_what_an_earlier_run_left() {
 fn an_old_file_is_rotated_by_age() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), "agent.log", None, KeepRotated::All);
-    cfg.rotate_duration = Duration::from_millis(50);
+    cfg.rotation.duration = Duration::from_millis(50);
     let log = LogFile::open(&cfg).unwrap();
     log.write_line(b"one\n").unwrap();
     std::thread::sleep(Duration::from_millis(80));
