@@ -3,15 +3,19 @@
 //!
 //! - `event`: the event schema (v1) and [`Record`], what callers report.
 //! - `chain`: the canonical encoding, SHA-256 / HMAC hashing, and `sidekey audit verify`.
-//! - `spool` / `http`: the HTTP sink's bounded on-disk spool and its sender.
+//! - `spool` / `sender`: the bounded on-disk spool of the `http`, `syslog` and `otlp` sinks, and the task
+//!   that delivers it (batches, retries with backoff); `http`, `syslog`, `otlp`: their transports.
 //! - `report`: `sidekey report`, the evidence pack built from a trail; `tools`: the two commands.
 //! - [`Auditor`]: numbers, timestamps, chains and writes events; cheap to clone.
 
 pub mod chain;
 pub mod event;
 pub mod http;
+pub mod otlp;
 pub mod report;
+pub mod sender;
 pub mod spool;
+pub mod syslog;
 pub mod tools;
 
 use std::collections::BTreeMap;
@@ -45,12 +49,12 @@ pub enum AuditError {
     /// The HMAC key file could not be used.
     #[error(transparent)]
     Key(#[from] chain::KeyError),
-    /// The HTTP spool could not be opened.
+    /// A sink's spool could not be opened.
     #[error(transparent)]
     Spool(#[from] spool::SpoolError),
-    /// The HTTP sink could not be set up.
+    /// A spooled sink (`http`, `syslog`, `otlp`) could not be set up.
     #[error(transparent)]
-    Http(#[from] http::HttpSetupError),
+    Sink(#[from] sender::SetupError),
 }
 
 /// `fail_closed` is set and the audit trail cannot take more events: retrievals are refused.
@@ -88,7 +92,9 @@ struct State {
     agent: AgentInfo,
     file: Option<(PathBuf, File)>,
     stdout: bool,
-    http: Option<http::Sender>,
+    http: Option<sender::Sender>,
+    syslog: Option<sender::Sender>,
+    otlp: Option<sender::Sender>,
     meta: EventMeta,
     secrets: BTreeMap<String, EventMeta>,
     dirty: bool,
@@ -122,9 +128,34 @@ impl Auditor {
         let http = match &cfg.http {
             Some(h) => {
                 let s = spool::Spool::open(&h.spool_path, h.spool_max_bytes)?;
-                let sender = http::Sender::new(h, s, telemetry.clone())?;
-                tokio::spawn(sender.clone().run());
-                Some(sender)
+                let post = http::Post::new(&h.url, h.ca_cert.as_deref(), h.timeout)?;
+                let t = sender::Transport::Http(post);
+                Some(sender::Sender::start(t, s, h.batch_max, telemetry.clone()))
+            }
+            None => None,
+        };
+        // Until the encoders of `format` are wired per sink, these sinks carry sidekey's schema.
+        for (sink, format) in [
+            ("syslog", cfg.syslog.as_ref().map(|c| c.format)),
+            ("otlp", cfg.otlp.as_ref().map(|c| c.format)),
+        ] {
+            if let Some(f) = format.filter(|f| *f != crate::config::AuditFormat::Sidekey) {
+                tracing::warn!(sink, format = ?f, "audit format not available for this sink yet; writing the sidekey schema");
+            }
+        }
+        let syslog = match &cfg.syslog {
+            Some(c) => {
+                let s = spool::Spool::open(&c.spool_path, c.spool_max_bytes)?;
+                let t = sender::Transport::Syslog(syslog::Syslog::new(c)?);
+                Some(sender::Sender::start(t, s, c.batch_max, telemetry.clone()))
+            }
+            None => None,
+        };
+        let otlp = match &cfg.otlp {
+            Some(c) => {
+                let s = spool::Spool::open(&c.spool_path, c.spool_max_bytes)?;
+                let t = sender::Transport::Otlp(otlp::Export::new(c)?);
+                Some(sender::Sender::start(t, s, c.batch_max, telemetry.clone()))
             }
             None => None,
         };
@@ -136,6 +167,8 @@ impl Auditor {
             file,
             stdout: cfg.stdout,
             http,
+            syslog,
+            otlp,
             meta: event_meta(&cfg.metadata),
             secrets: cfg
                 .secrets
@@ -163,6 +196,8 @@ impl Auditor {
             file: None,
             stdout: false,
             http: None,
+            syslog: None,
+            otlp: None,
             meta: EventMeta::default(),
             secrets: BTreeMap::new(),
             dirty: false,
@@ -219,7 +254,7 @@ impl Auditor {
         if let Some(t) = &self.telemetry {
             t.observe(&ev);
         }
-        if s.file.is_none() && !s.stdout && s.http.is_none() {
+        if s.file.is_none() && !s.stdout && s.spooled().next().is_none() {
             return;
         }
         let Ok(canonical) = serde_json::to_vec(&ev) else {
@@ -229,10 +264,8 @@ impl Auditor {
         let Ok(mut line) = serde_json::to_vec(&ev) else {
             return;
         };
+        self.spool(s.spooled(), &ev, &line);
         s.prev_hash = ev.hash;
-        if let Some(h) = &s.http {
-            self.spool(h, &line);
-        }
         line.push(b'\n');
         if let Some((path, f)) = s.file.as_mut() {
             if let Err(e) = f.write_all(&line) {
@@ -247,40 +280,35 @@ impl Auditor {
         }
     }
 
-    /// Append to the HTTP spool; a full spool is reported loudly and (with `fail_closed`) stops retrievals.
-    fn spool(&self, h: &http::Sender, line: &[u8]) {
-        let Ok(mut sp) = h.spool.lock() else { return };
-        match sp.push(line) {
-            Ok(()) => {
-                if self.degraded.swap(false, Ordering::Relaxed) {
-                    tracing::warn!("audit spool has room again; events are kept");
-                }
+    /// Append to each spooled sink; a full spool is reported loudly and (with `fail_closed`) stops
+    /// retrievals until every spool takes events again.
+    fn spool<'a>(
+        &self,
+        senders: impl Iterator<Item = &'a sender::Sender>,
+        ev: &Event,
+        line: &[u8],
+    ) {
+        let mut kept = true;
+        for h in senders {
+            let Err(e) = h.push(ev, line) else { continue };
+            kept = false;
+            if !self.degraded.swap(true, Ordering::Relaxed) || !self.fail_closed {
+                tracing::error!(sink = h.name(), error = %e, fail_closed = self.fail_closed, "AUDIT EVENT DROPPED");
             }
-            Err(e) => {
-                if !self.degraded.swap(true, Ordering::Relaxed) || !self.fail_closed {
-                    tracing::error!(error = %e, fail_closed = self.fail_closed, "AUDIT EVENT DROPPED");
-                }
-                if let Some(t) = &self.telemetry {
-                    t.dropped_event();
-                }
+            if let Some(t) = &self.telemetry {
+                t.dropped_event();
             }
         }
-        if let Some(t) = &self.telemetry {
-            t.set_spool_events(sp.pending_events());
+        if kept && self.degraded.swap(false, Ordering::Relaxed) {
+            tracing::warn!("audit spool has room again; events are kept");
         }
-        h.wake.notify_one();
     }
 
     /// Make every event recorded so far durable (fsync per batch: called after each delivery cycle).
     pub fn flush(&self) {
         let Ok(mut s) = self.inner.lock() else { return };
-        if let Some(h) = &s.http
-            && let Ok(sp) = h.spool.lock()
-        {
-            sp.sync();
-            if let Some(t) = &self.telemetry {
-                t.set_spool_events(sp.pending_events());
-            }
+        for h in s.spooled() {
+            h.sync();
         }
         if !s.dirty {
             return;
@@ -311,20 +339,32 @@ impl Auditor {
         }
     }
 
-    /// Wait (at most `limit`) until the HTTP sink has delivered everything spooled.
+    /// Wait (at most `limit`) until the spooled sinks have delivered everything spooled.
     pub async fn drain(&self, limit: std::time::Duration) {
         self.flush();
-        let sender = self.inner.lock().ok().and_then(|s| s.http.clone());
-        let Some(sender) = sender else { return };
+        let senders: Vec<sender::Sender> = match self.inner.lock() {
+            Ok(s) => s.spooled().cloned().collect(),
+            Err(_) => return,
+        };
+        if senders.is_empty() {
+            return;
+        }
         let wait = async {
-            while !sender.drained() {
-                sender.wake.notify_one();
+            while let Some(h) = senders.iter().find(|h| !h.drained()) {
+                h.wake();
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
         };
         if tokio::time::timeout(limit, wait).await.is_err() {
             tracing::warn!("audit events still spooled at exit; they are sent on the next start");
         }
+    }
+}
+
+impl State {
+    /// The spooled sinks (`http`, `syslog`, `otlp`) configured.
+    fn spooled(&self) -> impl Iterator<Item = &sender::Sender> {
+        [&self.http, &self.syslog, &self.otlp].into_iter().flatten()
     }
 }
 

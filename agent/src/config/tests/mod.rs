@@ -4,6 +4,7 @@
 #![allow(clippy::panic)] // a failed test panics
 
 mod atomic_set;
+mod audit_sinks;
 mod cache;
 mod errors;
 mod evidence;

@@ -282,6 +282,8 @@ const BLOCKS: &[Block] = &[
     strict(&["audit"], AUDIT, AUDIT),
     strict(&["audit.file"], &["path"], &["path"]),
     strict(&["audit.http"], AUDIT_HTTP, AUDIT_HTTP),
+    strict(&["audit.syslog"], AUDIT_SYSLOG, AUDIT_SYSLOG),
+    strict(&["audit.otlp"], AUDIT_OTLP, AUDIT_OTLP),
     strict(&["audit.metadata"], AUDIT_METADATA, AUDIT_METADATA),
     strict(&["audit.secret"], AUDIT_SECRET, AUDIT_SECRET),
     strict(&["workload"], workload::KEYS, workload::KEYS),
@@ -323,6 +325,8 @@ const AUDIT: &[&str] = &[
     "file",
     "stdout",
     "http",
+    "syslog",
+    "otlp",
     "metadata",
     "secret",
     "hmac_key_file",
@@ -335,6 +339,28 @@ const AUDIT_HTTP: &[&str] = &[
     "spool_max_bytes",
     "batch_max",
     "timeout",
+];
+const AUDIT_SYSLOG: &[&str] = &[
+    "address",
+    "transport",
+    "tls",
+    "ca_cert",
+    "facility",
+    "format",
+    "spool_path",
+    "spool_max_bytes",
+    "batch_max",
+];
+const AUDIT_OTLP: &[&str] = &[
+    "endpoint",
+    "protocol",
+    "headers",
+    "ca_cert",
+    "timeout",
+    "format",
+    "spool_path",
+    "spool_max_bytes",
+    "batch_max",
 ];
 const AUDIT_METADATA: &[&str] = &["owner", "environment", "sensitivity"];
 const AUDIT_SECRET: &[&str] = &["owner", "environment", "sensitivity", "rotation_period"];

@@ -1,0 +1,61 @@
+use super::*;
+use crate::audit::event::{AgentInfo, EventKind, EventMeta, Identity, Outcome, SecretMeta};
+
+/// A `secret.read` event with a path that needs escaping in syslog's structured data.
+pub(in crate::audit) fn event(outcome: Outcome) -> Event {
+    Event {
+        v: 1,
+        time: "2026-11-30T14:30:02.114Z".into(),
+        seq: 12,
+        event: EventKind::SecretRead,
+        outcome,
+        agent: AgentInfo {
+            id: "6f1c0d5e9a2b4c7d".into(),
+            host: "web-7d9f".into(),
+            pid: 4242,
+            version: "0.1.0",
+        },
+        identity: Some(Identity {
+            method: "jwt".into(),
+            mount: "auth/jwt".into(),
+            role: "app".into(),
+            subject: "system:serviceaccount:default:app".into(),
+            token_accessor: "hT0bYl0m2kQm".into(),
+        }),
+        secret: Some(SecretMeta {
+            path: r#"secret/data/a"b]c\d"#.into(),
+            lease_id: "database/creds/app/XyZ".into(),
+            ..SecretMeta::default()
+        }),
+        backend: None,
+        output: None,
+        reload: None,
+        proxy: None,
+        caller: None,
+        credential: None,
+        meta: EventMeta::default(),
+        error: None,
+        prev_hash: crate::audit::GENESIS.into(),
+        hash: "ab".repeat(32),
+    }
+}
+
+#[test]
+fn key_fields_name_the_event_and_leave_out_what_it_lacks() {
+    let mut ev = event(Outcome::Success);
+    let keys = key_fields(&ev);
+    let names: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
+    assert_eq!(
+        names,
+        [
+            "event", "outcome", "seq", "agent_id", "path", "lease_id", "accessor", "subject"
+        ]
+    );
+    assert_eq!(keys[0].1, Key::Str("secret.read".into()));
+    assert_eq!(keys[1].1, Key::Str("success".into()));
+    assert_eq!(keys[2].1, Key::Int(12));
+    ev.secret = None;
+    ev.identity = None;
+    let names: Vec<&str> = key_fields(&ev).iter().map(|(k, _)| *k).collect();
+    assert_eq!(names, ["event", "outcome", "seq", "agent_id"]);
+}
