@@ -125,15 +125,6 @@ impl Auditor {
             }
             None => None,
         };
-        let http = match &cfg.http {
-            Some(h) => {
-                let s = spool::Spool::open(&h.spool_path, h.spool_max_bytes)?;
-                let post = http::Post::new(&h.url, h.ca_cert.as_deref(), h.timeout)?;
-                let t = sender::Transport::Http(post);
-                Some(sender::Sender::start(t, s, h.batch_max, telemetry.clone()))
-            }
-            None => None,
-        };
         // Until the encoders of `format` are wired per sink, these sinks carry sidekey's schema.
         for (sink, format) in [
             ("syslog", cfg.syslog.as_ref().map(|c| c.format)),
@@ -143,19 +134,32 @@ impl Auditor {
                 tracing::warn!(sink, format = ?f, "audit format not available for this sink yet; writing the sidekey schema");
             }
         }
+        let start = |path: &Path, max: u64, batch_max: usize, t: sender::Transport| {
+            let s = spool::Spool::open(path, max)?;
+            Ok::<_, AuditError>(sender::Sender::start(t, s, batch_max, telemetry.clone()))
+        };
+        let http = match &cfg.http {
+            Some(c) => {
+                let t = sender::Transport::Http(http::Post::new(
+                    &c.url,
+                    c.ca_cert.as_deref(),
+                    c.timeout,
+                )?);
+                Some(start(&c.spool_path, c.spool_max_bytes, c.batch_max, t)?)
+            }
+            None => None,
+        };
         let syslog = match &cfg.syslog {
             Some(c) => {
-                let s = spool::Spool::open(&c.spool_path, c.spool_max_bytes)?;
                 let t = sender::Transport::Syslog(syslog::Syslog::new(c)?);
-                Some(sender::Sender::start(t, s, c.batch_max, telemetry.clone()))
+                Some(start(&c.spool_path, c.spool_max_bytes, c.batch_max, t)?)
             }
             None => None,
         };
         let otlp = match &cfg.otlp {
             Some(c) => {
-                let s = spool::Spool::open(&c.spool_path, c.spool_max_bytes)?;
                 let t = sender::Transport::Otlp(otlp::Export::new(c)?);
-                Some(sender::Sender::start(t, s, c.batch_max, telemetry.clone()))
+                Some(start(&c.spool_path, c.spool_max_bytes, c.batch_max, t)?)
             }
             None => None,
         };
