@@ -133,8 +133,14 @@ fn outage_and_restart(
     (trail_path, logs)
 }
 
-/// No event of the trail is missing, none is extra, and each message carries its event's exact line.
-fn assert_every_event_once_or_duplicated(trail_path: &Path, rx: &dyn Receiver, logs: &str) {
+/// No event of the trail is missing and none is extra; a duplicate is the same bytes again; and each
+/// agent run's lines, as received in the sink's format, verify as one hash chain.
+fn assert_every_event_once_or_duplicated(
+    fx: &Fixture,
+    trail_path: &Path,
+    rx: &dyn Receiver,
+    logs: &str,
+) {
     let trail = trail(trail_path);
     let runs: BTreeSet<&str> = trail.keys().map(|(id, _)| id.as_str()).collect();
     assert!(
@@ -142,27 +148,48 @@ fn assert_every_event_once_or_duplicated(trail_path: &Path, rx: &dyn Receiver, l
         "the trail should hold two agent runs: {runs:?}"
     );
     let received = rx.received();
-    let mut seen = BTreeSet::new();
+    let mut seen: BTreeMap<(String, u64), &str> = BTreeMap::new();
     for (id, seq, line) in &received {
-        let Some(expected) = trail.get(&(id.clone(), *seq)) else {
-            panic!("received an event the trail does not have: {id} {seq}: {line}");
-        };
-        assert_eq!(
-            line, expected,
-            "a message for ({id}, {seq}) is not that event's line"
+        let key = (id.clone(), *seq);
+        assert!(
+            trail.contains_key(&key),
+            "received an event the trail does not have: {id} {seq}: {line}"
         );
-        seen.insert((id.clone(), *seq));
+        if let Some(first) = seen.insert(key, line) {
+            assert_eq!(
+                first, line,
+                "a duplicate of ({id}, {seq}) is not the same bytes"
+            );
+        }
     }
-    let missing: Vec<_> = trail.keys().filter(|k| !seen.contains(*k)).collect();
+    let missing: Vec<_> = trail.keys().filter(|k| !seen.contains_key(*k)).collect();
     assert!(
         missing.is_empty(),
         "events lost: {missing:?} ({} received, {} in the trail)\n{logs}",
         received.len(),
         trail.len()
     );
+    for run in runs {
+        let lines: Vec<&str> = seen
+            .iter()
+            .filter(|((id, _), _)| id == run)
+            .map(|(_, l)| *l)
+            .collect();
+        let received_chain =
+            fx.write_file(&format!("received-{run}.log"), &(lines.join("\n") + "\n"));
+        assert_verifies(&received_chain);
+    }
     assert_verifies(trail_path);
     let events = events_strict(trail_path);
     assert!(events.iter().any(|e| e["event"] == "secret.read"));
+}
+
+/// The trail's event (sidekey's schema) for (`agent.id`, `seq`).
+fn event_of(trail_path: &Path, id: &str, seq: u64) -> Value {
+    let line = trail(trail_path)
+        .remove(&(id.to_string(), seq))
+        .unwrap_or_else(|| panic!("({id}, {seq}) is not in the trail"));
+    serde_json::from_str(&line).unwrap()
 }
 
 // === syslog ===
@@ -204,15 +231,23 @@ fn syslog_over_tls_delivers_every_event_across_an_outage_and_a_restart() {
             &hcl::attr_path("ca_cert", rx.0.ca_cert()),
             &hcl::attr_path("spool_path", &fx.dir.path().join("syslog.spool")),
             "batch_max = 3",
+            "format = \"ocsf\"",
         ],
     );
     let cfg = config(&fx, &out, &sink);
     let (trail_path, logs) = outage_and_restart(&fx, &cfg, &[], &mut rx);
     assert!(rx.0.errors().is_empty(), "{:?}", rx.0.errors());
-    assert_every_event_once_or_duplicated(&trail_path, &rx, &logs);
+    assert_every_event_once_or_duplicated(&fx, &trail_path, &rx, &logs);
     for m in rx.0.messages() {
-        let ev: Value = serde_json::from_str(&m.msg).unwrap();
         let sd = |k: &str| m.sd.find_tuple("sidekey@32473", k).cloned();
+        let ev = event_of(
+            &trail_path,
+            &sd("agent_id").unwrap(),
+            sd("seq").unwrap().parse().unwrap(),
+        );
+        // MSG is the event in the sink's format: OCSF.
+        let ocsf: Value = serde_json::from_str(&m.msg).unwrap();
+        assert!(ocsf["class_uid"].as_u64().is_some(), "{}", m.msg);
         assert_eq!(m.appname.as_deref(), Some("sidekey"));
         assert_eq!(m.msgid.as_deref(), ev["event"].as_str());
         assert_eq!(sd("event").as_deref(), ev["event"].as_str());
@@ -260,12 +295,16 @@ impl Receiver for Otlp {
 }
 
 /// Every record's resource names the agent run that wrote its event, by the semantic conventions.
-fn assert_records_name_their_agent(rx: &OtlpReceiver, content_type: &str) {
+fn assert_records_name_their_agent(rx: &OtlpReceiver, trail_path: &Path, content_type: &str) {
     let records = rx.records();
     assert!(!records.is_empty());
     for r in records {
         assert_eq!(r.content_type, content_type);
-        let ev: Value = serde_json::from_str(r.body().unwrap()).unwrap();
+        let ev = event_of(
+            trail_path,
+            &r.attr("sidekey.agent_id").unwrap(),
+            r.attr("sidekey.seq").unwrap().parse().unwrap(),
+        );
         let id = ev.pointer("/agent/id").and_then(Value::as_str);
         assert_eq!(r.resource_attr("service.instance.id"), id);
         assert_eq!(r.resource_attr("service.name"), Some("sidekey"));
@@ -302,6 +341,7 @@ fn otlp_protobuf_delivers_every_event_across_an_outage_and_a_restart() {
             &hcl::attr("endpoint", &rx.0.endpoint()),
             &hcl::attr_path("spool_path", &fx.dir.path().join("otlp.spool")),
             "batch_max = 3",
+            "format = \"ecs\"",
         ],
     );
     let cfg = config(&fx, &out, &sink);
@@ -312,8 +352,13 @@ fn otlp_protobuf_delivers_every_event_across_an_outage_and_a_restart() {
     )];
     let (trail_path, logs) = outage_and_restart(&fx, &cfg, &env, &mut rx);
     assert!(rx.0.errors().is_empty(), "{:?}", rx.0.errors());
-    assert_every_event_once_or_duplicated(&trail_path, &rx, &logs);
-    assert_records_name_their_agent(&rx.0, "application/x-protobuf");
+    assert_every_event_once_or_duplicated(&fx, &trail_path, &rx, &logs);
+    assert_records_name_their_agent(&rx.0, &trail_path, "application/x-protobuf");
+    // The body is the event in the sink's format: ECS.
+    for r in rx.0.records() {
+        let ecs: Value = serde_json::from_str(r.body().unwrap()).unwrap();
+        assert!(ecs["@timestamp"].is_string(), "{ecs}");
+    }
 }
 
 /// OTLP/JSON with `run --once`: a collector answering 503 with `Retry-After` is waited for, then every
@@ -372,7 +417,15 @@ fn otlp_json_honours_retry_after_and_drops_a_refused_batch() {
         "{}",
         r.stderr
     );
-    assert_records_name_their_agent(&rx, "application/json");
+    assert_records_name_their_agent(&rx, &trail_path, "application/json");
+    // The body is the event's line in sidekey's schema, as the trail has it.
+    for r in rx.records() {
+        let ev: Value = serde_json::from_str(r.body().unwrap()).unwrap();
+        assert!(
+            ev["prev_hash"].is_string() && ev["hash"].is_string(),
+            "{ev}"
+        );
+    }
 
     // A batch the collector refuses as malformed is dropped, not retried forever: sidekey exits at
     // once, and the refused events never arrive.

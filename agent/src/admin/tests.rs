@@ -62,6 +62,7 @@ async fn fail_closed_refuses_retrievals_while_the_spool_is_full() {
             spool_max_bytes: 2000,
             batch_max: 10,
             timeout: Duration::from_secs(1),
+            format: crate::audit::Format::default(),
         }),
         fail_closed: true,
         ..AuditConfig::default()
@@ -95,6 +96,7 @@ async fn fail_closed_holds_while_any_spool_is_full() {
             spool_max_bytes: 1 << 20,
             batch_max: 10,
             timeout: Duration::from_secs(1),
+            format: crate::audit::Format::Sidekey,
         }),
         syslog: Some(crate::config::AuditSyslogConfig {
             host: "127.0.0.1".into(),
@@ -103,7 +105,7 @@ async fn fail_closed_holds_while_any_spool_is_full() {
             tls: false,
             ca_cert: None,
             facility: 4,
-            format: crate::config::AuditFormat::Sidekey,
+            format: crate::audit::Format::Sidekey,
             spool_path: spool("syslog"),
             spool_max_bytes: 2000,
             batch_max: 10,

@@ -2,14 +2,17 @@
 //! hash-chained, written to the configured sinks.
 //!
 //! - `event`: the event schema (v1) and [`Record`], what callers report.
-//! - `chain`: the canonical encoding, SHA-256 / HMAC hashing, and `sidekey audit verify`.
+//! - `format`: the formats a sink writes (sidekey's schema, OCSF, ECS) and the way back from each.
+//! - `chain`: sealing a line with its hash (SHA-256 / HMAC), and `sidekey audit verify`.
 //! - `spool` / `sender`: the bounded on-disk spool of the `http`, `syslog` and `otlp` sinks, and the task
 //!   that delivers it (batches, retries with backoff); `http`, `syslog`, `otlp`: their transports.
 //! - `report`: `sidekey report`, the evidence pack built from a trail; `tools`: the two commands.
-//! - [`Auditor`]: numbers, timestamps, chains and writes events; cheap to clone.
+//! - [`Auditor`]: numbers and timestamps each event once, then encodes, chains and writes it per sink, each
+//!   sink in its own format with its own chain; cheap to clone.
 
 pub mod chain;
 pub mod event;
+pub mod format;
 pub mod http;
 pub mod otlp;
 pub mod report;
@@ -29,8 +32,9 @@ use std::sync::{Arc, Mutex};
 pub use chain::{GENESIS, Hasher};
 pub use event::{
     AgentInfo, CallerMeta, Event, EventKind, EventMeta, Identity, Outcome, OutputMeta, ProxyMeta,
-    Record, ReloadMeta, SecretMeta,
+    Record, ReloadMeta, SecretMeta, SecretRef,
 };
+pub use format::Format;
 
 use crate::admin::Telemetry;
 use crate::config::{AuditConfig, Metadata};
@@ -87,22 +91,38 @@ pub struct Auditor {
 
 struct State {
     seq: u64,
-    prev_hash: String,
     hasher: Hasher,
     agent: AgentInfo,
-    file: Option<(PathBuf, File)>,
-    stdout: bool,
-    http: Option<sender::Sender>,
-    syslog: Option<sender::Sender>,
-    otlp: Option<sender::Sender>,
+    sinks: Vec<Sink>,
     meta: EventMeta,
     secrets: BTreeMap<String, EventMeta>,
-    dirty: bool,
+}
+
+/// One configured sink: the format it writes, its own chain, and where its lines go.
+struct Sink {
+    format: Format,
+    /// The hash of the last line this sink wrote.
+    prev_hash: String,
+    out: Out,
+}
+
+/// Where a sink's lines go.
+enum Out {
+    /// Appended to a file, fsync'd per batch (`dirty` until then).
+    File {
+        path: PathBuf,
+        file: File,
+        dirty: bool,
+    },
+    /// One line per event on stdout.
+    Stdout,
+    /// Spooled, then delivered by the sink's task (`http`, `syslog`, `otlp`).
+    Spooled(sender::Sender),
 }
 
 impl Auditor {
-    /// An auditor for the `audit` stanza, reporting to `telemetry`. Starts the HTTP sender task, so call
-    /// it inside the runtime.
+    /// An auditor for the `audit` stanza, reporting to `telemetry`. Starts the spooled sinks' tasks, so
+    /// call it inside the runtime.
     ///
     /// # Errors
     /// [`AuditError`] when a sink cannot be opened.
@@ -114,72 +134,53 @@ impl Auditor {
             Some(p) => Hasher::from_key_file(p)?,
             None => Hasher::sha256(),
         };
-        let mut prev_hash = GENESIS.to_string();
-        let file = match cfg.file.as_deref() {
-            Some(p) => {
+        let mut sinks = Vec::new();
+        if let Some(p) = cfg.file.as_deref() {
+            sinks.push(Sink {
+                format: cfg.file_format,
                 // A restarted agent continues the file's chain, so one file verifies as one chain.
-                if let Some(h) = last_hash(p) {
-                    prev_hash = h;
-                }
-                Some((p.to_path_buf(), open_append(p)?))
-            }
-            None => None,
-        };
-        // Until the encoders of `format` are wired per sink, these sinks carry sidekey's schema.
-        for (sink, format) in [
-            ("syslog", cfg.syslog.as_ref().map(|c| c.format)),
-            ("otlp", cfg.otlp.as_ref().map(|c| c.format)),
-        ] {
-            if let Some(f) = format.filter(|f| *f != crate::config::AuditFormat::Sidekey) {
-                tracing::warn!(sink, format = ?f, "audit format not available for this sink yet; writing the sidekey schema");
-            }
+                prev_hash: last_hash(p).unwrap_or_else(|| GENESIS.to_string()),
+                out: Out::File {
+                    path: p.to_path_buf(),
+                    file: open_append(p)?,
+                    dirty: false,
+                },
+            });
+        }
+        if cfg.stdout {
+            sinks.push(Sink::new(cfg.stdout_format, Out::Stdout));
         }
         let start = |path: &Path, max: u64, batch_max: usize, t: sender::Transport| {
             let s = spool::Spool::open(path, max)?;
             Ok::<_, AuditError>(sender::Sender::start(t, s, batch_max, telemetry.clone()))
         };
-        let http = match &cfg.http {
-            Some(c) => {
-                let t = sender::Transport::Http(http::Post::new(
-                    &c.url,
-                    c.ca_cert.as_deref(),
-                    c.timeout,
-                )?);
-                Some(start(&c.spool_path, c.spool_max_bytes, c.batch_max, t)?)
-            }
-            None => None,
-        };
-        let syslog = match &cfg.syslog {
-            Some(c) => {
-                let t = sender::Transport::Syslog(syslog::Syslog::new(c)?);
-                Some(start(&c.spool_path, c.spool_max_bytes, c.batch_max, t)?)
-            }
-            None => None,
-        };
-        let otlp = match &cfg.otlp {
-            Some(c) => {
-                let t = sender::Transport::Otlp(otlp::Export::new(c)?);
-                Some(start(&c.spool_path, c.spool_max_bytes, c.batch_max, t)?)
-            }
-            None => None,
-        };
+        if let Some(c) = &cfg.http {
+            let t =
+                sender::Transport::Http(http::Post::new(&c.url, c.ca_cert.as_deref(), c.timeout)?);
+            let h = start(&c.spool_path, c.spool_max_bytes, c.batch_max, t)?;
+            sinks.push(Sink::new(c.format, Out::Spooled(h)));
+        }
+        if let Some(c) = &cfg.syslog {
+            let t = sender::Transport::Syslog(syslog::Syslog::new(c)?);
+            let h = start(&c.spool_path, c.spool_max_bytes, c.batch_max, t)?;
+            sinks.push(Sink::new(c.format, Out::Spooled(h)));
+        }
+        if let Some(c) = &cfg.otlp {
+            let t = sender::Transport::Otlp(otlp::Export::new(c)?);
+            let h = start(&c.spool_path, c.spool_max_bytes, c.batch_max, t)?;
+            sinks.push(Sink::new(c.format, Out::Spooled(h)));
+        }
         let state = State {
             seq: 0,
-            prev_hash,
             hasher,
             agent: agent_info(),
-            file,
-            stdout: cfg.stdout,
-            http,
-            syslog,
-            otlp,
+            sinks,
             meta: event_meta(&cfg.metadata),
             secrets: cfg
                 .secrets
                 .iter()
                 .map(|(k, v)| (k.clone(), event_meta(v)))
                 .collect(),
-            dirty: false,
         };
         Ok(Self {
             inner: Arc::new(Mutex::new(state)),
@@ -194,17 +195,11 @@ impl Auditor {
     pub fn disabled() -> Self {
         let state = State {
             seq: 0,
-            prev_hash: GENESIS.to_string(),
             hasher: Hasher::sha256(),
             agent: agent_info(),
-            file: None,
-            stdout: false,
-            http: None,
-            syslog: None,
-            otlp: None,
+            sinks: Vec::new(),
             meta: EventMeta::default(),
             secrets: BTreeMap::new(),
-            dirty: false,
         };
         Self {
             inner: Arc::new(Mutex::new(state)),
@@ -235,7 +230,7 @@ impl Auditor {
             .as_ref()
             .and_then(|sec| lookup(&s.secrets, &sec.path))
             .map_or_else(|| s.meta.clone(), |m| merge(m, &s.meta));
-        let mut ev = Event {
+        let ev = Event {
             v: event::SCHEMA_VERSION,
             time: now_rfc3339(),
             seq: s.seq,
@@ -252,110 +247,141 @@ impl Auditor {
             credential: r.credential,
             meta,
             error: r.error,
-            prev_hash: s.prev_hash.clone(),
+            prev_hash: String::new(),
             hash: String::new(),
         };
         if let Some(t) = &self.telemetry {
             t.observe(&ev);
         }
-        if s.file.is_none() && !s.stdout && s.spooled().next().is_none() {
-            return;
-        }
-        let Ok(canonical) = serde_json::to_vec(&ev) else {
-            return;
-        };
-        ev.hash = s.hasher.hash(&canonical);
-        let Ok(mut line) = serde_json::to_vec(&ev) else {
-            return;
-        };
-        self.spool(s.spooled(), &ev, &line);
-        s.prev_hash = ev.hash;
-        line.push(b'\n');
-        if let Some((path, f)) = s.file.as_mut() {
-            if let Err(e) = f.write_all(&line) {
-                tracing::error!(path = %path.display(), error = %e, "audit write failed");
+        let State { sinks, hasher, .. } = &mut *s;
+        // With `fail_closed`, retrievals stay refused while any spool cannot keep this event.
+        let (mut spooled, mut kept) = (false, true);
+        for sink in sinks {
+            let canonical = match sink.format.encode(&ev, &sink.prev_hash) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %e, "AUDIT EVENT DROPPED: cannot encode it");
+                    continue;
+                }
+            };
+            let (mut line, hash) = chain::seal(&canonical, hasher);
+            sink.prev_hash = hash;
+            match &mut sink.out {
+                Out::Spooled(h) => {
+                    spooled = true;
+                    kept &= self.spool(h, &ev, &line);
+                }
+                Out::File { path, file, dirty } => {
+                    line.push(b'\n');
+                    if let Err(e) = file.write_all(&line) {
+                        tracing::error!(path = %path.display(), error = %e, "audit write failed");
+                    }
+                    *dirty = true;
+                }
+                Out::Stdout => {
+                    line.push(b'\n');
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(&line);
+                    let _ = out.flush();
+                }
             }
-            s.dirty = true;
         }
-        if s.stdout {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(&line);
-            let _ = out.flush();
+        if spooled && kept && self.degraded.swap(false, Ordering::Relaxed) {
+            tracing::warn!("audit spool has room again; events are kept");
         }
     }
 
-    /// Append to each spooled sink; a full spool is reported loudly and (with `fail_closed`) stops
-    /// retrievals until every spool takes events again.
-    fn spool<'a>(
-        &self,
-        senders: impl Iterator<Item = &'a sender::Sender>,
-        ev: &Event,
-        line: &[u8],
-    ) {
-        let mut kept = true;
-        for h in senders {
-            let Err(e) = h.push(ev, line) else { continue };
-            kept = false;
-            if !self.degraded.swap(true, Ordering::Relaxed) || !self.fail_closed {
-                tracing::error!(sink = h.name(), error = %e, fail_closed = self.fail_closed, "AUDIT EVENT DROPPED");
-            }
-            if let Some(t) = &self.telemetry {
-                t.dropped_event();
-            }
+    /// The hex HMAC-SHA-256 of delivered content (`output.content_hmac`), keyed with `hmac_key_file`: the
+    /// key the chain uses, read once. `None` without a key (never a plain hash: that of a short secret
+    /// could be guessed) and when no sink is configured (nothing is computed then).
+    pub fn content_hmac(&self, bytes: &[u8]) -> Option<String> {
+        self.content_hmac_of([bytes])
+    }
+
+    /// [`Self::content_hmac`] of `parts` one after another, as if they were one buffer (the env's
+    /// `NAME=value\n` lines without copying the values). `parts` is not iterated when `None`.
+    pub fn content_hmac_of<'a>(&self, parts: impl IntoIterator<Item = &'a [u8]>) -> Option<String> {
+        let s = self.inner.lock().ok()?;
+        if s.sinks.is_empty() {
+            return None;
         }
-        if kept && self.degraded.swap(false, Ordering::Relaxed) {
-            tracing::warn!("audit spool has room again; events are kept");
+        s.hasher.mac(parts)
+    }
+
+    /// Append `ev` (`line`: its sealed bytes in the sink's format) to a sink's spool; whether it was
+    /// kept. A full spool is reported loudly and (with `fail_closed`) stops retrievals.
+    fn spool(&self, h: &sender::Sender, ev: &Event, line: &[u8]) -> bool {
+        let Err(e) = h.push(ev, line) else {
+            return true;
+        };
+        if !self.degraded.swap(true, Ordering::Relaxed) || !self.fail_closed {
+            tracing::error!(sink = h.name(), error = %e, fail_closed = self.fail_closed, "AUDIT EVENT DROPPED");
         }
+        if let Some(t) = &self.telemetry {
+            t.dropped_event();
+        }
+        false
     }
 
     /// Make every event recorded so far durable (fsync per batch: called after each delivery cycle).
     pub fn flush(&self) {
         let Ok(mut s) = self.inner.lock() else { return };
-        for h in s.spooled() {
-            h.sync();
-        }
-        if !s.dirty {
-            return;
-        }
-        s.dirty = false;
-        if let Some((path, f)) = s.file.as_mut()
-            && let Err(e) = f.sync_data()
-        {
-            tracing::error!(path = %path.display(), error = %e, "audit fsync failed");
+        for sink in &mut s.sinks {
+            match &mut sink.out {
+                Out::Spooled(h) => h.sync(),
+                Out::File { path, file, dirty } if *dirty => {
+                    *dirty = false;
+                    if let Err(e) = file.sync_data() {
+                        tracing::error!(path = %path.display(), error = %e, "audit fsync failed");
+                    }
+                }
+                Out::File { .. } | Out::Stdout => {}
+            }
         }
     }
 
-    /// Reopen the audit file (after log rotation renamed it); the chain continues across files.
+    /// Reopen the audit files (after log rotation renamed them); each chain continues across files.
     pub fn reopen(&self) {
         let Ok(mut s) = self.inner.lock() else { return };
-        let Some((path, old)) = s.file.as_mut() else {
-            return;
-        };
-        let _ = old.sync_data();
-        match open_append(path) {
-            Ok(f) => {
-                *old = f;
-                tracing::info!(path = %path.display(), "audit file reopened");
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot reopen the audit file; still writing the old one")
+        for sink in &mut s.sinks {
+            let Out::File { path, file, .. } = &mut sink.out else {
+                continue;
+            };
+            let _ = file.sync_data();
+            match open_append(path) {
+                Ok(f) => {
+                    *file = f;
+                    tracing::info!(path = %path.display(), "audit file reopened");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot reopen the audit file; still writing the old one")
+                }
             }
         }
     }
 
-    /// Wait (at most `limit`) until the spooled sinks have delivered everything spooled.
+    /// Wait (at most `limit`) until the spooling sinks have delivered everything spooled.
     pub async fn drain(&self, limit: std::time::Duration) {
         self.flush();
         let senders: Vec<sender::Sender> = match self.inner.lock() {
-            Ok(s) => s.spooled().cloned().collect(),
+            Ok(s) => s
+                .sinks
+                .iter()
+                .filter_map(|k| match &k.out {
+                    Out::Spooled(h) => Some(h.clone()),
+                    _ => None,
+                })
+                .collect(),
             Err(_) => return,
         };
         if senders.is_empty() {
             return;
         }
         let wait = async {
-            while let Some(h) = senders.iter().find(|h| !h.drained()) {
-                h.wake();
+            while !senders.iter().all(sender::Sender::drained) {
+                for s in &senders {
+                    s.wake();
+                }
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
         };
@@ -365,10 +391,14 @@ impl Auditor {
     }
 }
 
-impl State {
-    /// The spooled sinks (`http`, `syslog`, `otlp`) configured.
-    fn spooled(&self) -> impl Iterator<Item = &sender::Sender> {
-        [&self.http, &self.syslog, &self.otlp].into_iter().flatten()
+impl Sink {
+    /// A sink whose chain starts afresh (a stream, not a file: each agent run is its own chain).
+    fn new(format: Format, out: Out) -> Self {
+        Self {
+            format,
+            prev_hash: GENESIS.to_string(),
+            out,
+        }
     }
 }
 
@@ -448,7 +478,7 @@ fn lookup<'a>(secrets: &'a BTreeMap<String, EventMeta>, path: &str) -> Option<&'
     None
 }
 
-/// The `hash` of the last complete event in an existing audit file.
+/// The `hash` of the last complete event in an existing audit file, whatever its format.
 fn last_hash(path: &Path) -> Option<String> {
     use std::io::{Read, Seek, SeekFrom};
     let mut f = File::open(path).ok()?;
@@ -463,9 +493,5 @@ fn last_hash(path: &Path) -> Option<String> {
 }
 
 fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let fmt = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    now.format(&fmt).unwrap_or_default()
+    format::rfc3339_ms(time::OffsetDateTime::now_utc())
 }

@@ -92,7 +92,7 @@ fn spool_lines(agent_ids: &[&str]) -> Vec<String> {
     let cfg = AuditOtlpConfig {
         endpoint: "http://127.0.0.1:1/v1/logs".into(),
         protocol: OtlpProtocol::Protobuf,
-        format: crate::config::AuditFormat::Sidekey,
+        format: crate::audit::Format::Sidekey,
         headers: Vec::new(),
         ca_cert: None,
         timeout: Duration::from_secs(1),

@@ -15,7 +15,7 @@ fn syslog(port: u16, transport: SyslogTransport) -> Syslog {
         tls: false,
         ca_cert: None,
         facility: 10,
-        format: crate::config::AuditFormat::Sidekey,
+        format: crate::audit::Format::Sidekey,
         spool_path: "unused".into(),
         spool_max_bytes: 1,
         batch_max: 1,

@@ -6,7 +6,8 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 
 use super::{invalid, ok};
-use crate::config::{AuditFormat, OtlpProtocol, SyslogTransport};
+use crate::audit::Format;
+use crate::config::{OtlpProtocol, SyslogTransport};
 
 #[test]
 fn syslog_defaults_to_tls_on_port_6514_facility_auth() {
@@ -25,7 +26,7 @@ fn syslog_defaults_to_tls_on_port_6514_facility_auth() {
     assert_eq!(s.transport, SyslogTransport::Tcp);
     assert!(s.tls);
     assert_eq!(s.facility, 4);
-    assert_eq!(s.format, AuditFormat::Sidekey);
+    assert_eq!(s.format, Format::Sidekey);
     assert_eq!(s.batch_max, 100);
     assert_eq!(s.spool_max_bytes, 64 * 1024 * 1024);
     assert_eq!(s.spool_path, Path::new("/var/lib/sidekey/syslog.spool"));
@@ -54,7 +55,7 @@ fn syslog_every_key() {
     assert_eq!(s.transport, SyslogTransport::Udp);
     assert!(!s.tls);
     assert_eq!(s.facility, 20);
-    assert_eq!(s.format, AuditFormat::Ocsf);
+    assert_eq!(s.format, Format::Ocsf);
     assert_eq!((s.spool_max_bytes, s.batch_max), (4096, 7));
     // Plain TCP and UDP default to port 514.
     let c = ok(
@@ -167,7 +168,7 @@ fn otlp_defaults_and_every_key() {
     );
     let o = c.audit.otlp.expect("otlp");
     assert_eq!(o.protocol, OtlpProtocol::Json);
-    assert_eq!(o.format, AuditFormat::Ecs);
+    assert_eq!(o.format, Format::Ecs);
     assert_eq!(o.timeout, Duration::from_secs(3));
     assert_eq!(o.batch_max, 50);
     let headers: Vec<(&str, &str)> = o

@@ -1,22 +1,10 @@
 //! The spooled audit sinks that speak a SIEM's protocol: `audit { syslog { ... } }` (RFC 5424) and
-//! `audit { otlp { ... } }` (OTLP/HTTP logs), and the `format` every sink takes.
+//! `audit { otlp { ... } }` (OTLP/HTTP logs).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::SecretString;
-
-/// `format`: the schema a sink's lines are written in.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum AuditFormat {
-    /// `"sidekey"`: sidekey's own schema v1 (docs/audit-events.md). The default.
-    #[default]
-    Sidekey,
-    /// `"ocsf"`: Open Cybersecurity Schema Framework classes.
-    Ocsf,
-    /// `"ecs"`: Elastic Common Schema field names.
-    Ecs,
-}
 
 /// `transport` of the syslog sink.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -45,7 +33,7 @@ pub struct AuditSyslogConfig {
     /// (`AUTH`, the default, `AUTHPRIV`, `LOCAL0`..`LOCAL7`, ...).
     pub facility: u8,
     /// `format`: the schema of each message's MSG part.
-    pub format: AuditFormat,
+    pub format: crate::audit::Format,
     /// `spool_path`: the on-disk spool of messages not yet delivered. Required.
     pub spool_path: PathBuf,
     /// `spool_max_bytes`: cap of the spool file. Default 64 MiB.
@@ -73,7 +61,7 @@ pub struct AuditOtlpConfig {
     /// `protocol`: `http/protobuf` (default) or `http/json`.
     pub protocol: OtlpProtocol,
     /// `format`: the schema of each log record's body.
-    pub format: AuditFormat,
+    pub format: crate::audit::Format,
     /// `headers = { name = "value" }`: sent with every export (e.g. an API key: kept secret, never logged).
     pub headers: Vec<(String, SecretString)>,
     /// `ca_cert`: PEM CA bundle to trust for the collector instead of the system roots.

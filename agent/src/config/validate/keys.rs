@@ -280,7 +280,8 @@ const BLOCKS: &[Block] = &[
         &["pristine", "allow", "deny"],
     ),
     strict(&["audit"], AUDIT, AUDIT),
-    strict(&["audit.file"], &["path"], &["path"]),
+    strict(&["audit.file"], &["path", "format"], &["path", "format"]),
+    strict(&["audit.stdout"], &["format"], &["format"]),
     strict(&["audit.http"], AUDIT_HTTP, AUDIT_HTTP),
     strict(&["audit.syslog"], AUDIT_SYSLOG, AUDIT_SYSLOG),
     strict(&["audit.otlp"], AUDIT_OTLP, AUDIT_OTLP),
@@ -339,6 +340,7 @@ const AUDIT_HTTP: &[&str] = &[
     "spool_max_bytes",
     "batch_max",
     "timeout",
+    "format",
 ];
 const AUDIT_SYSLOG: &[&str] = &[
     "address",

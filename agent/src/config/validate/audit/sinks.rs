@@ -1,5 +1,5 @@
 //! The spooled sinks that speak a SIEM's protocol: `audit { syslog { ... } }` and `audit { otlp { ... } }`,
-//! the spool settings every spooled sink shares, and `format`.
+//! and the spool settings every spooled sink shares.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,7 +10,7 @@ use super::super::super::field::Field;
 use super::super::super::node::Problem;
 use super::super::super::section::Section;
 use super::super::super::types::{
-    AuditFormat, AuditOtlpConfig, AuditSyslogConfig, OtlpProtocol, SyslogTransport,
+    AuditOtlpConfig, AuditSyslogConfig, OtlpProtocol, SyslogTransport,
 };
 
 /// Default `spool_max_bytes`: 64 MiB.
@@ -59,21 +59,6 @@ pub(in super::super) fn spool(s: &mut Section<'_>) -> Result<(PathBuf, u64, usiz
         None => SPOOL_MAX_BYTES,
     };
     Ok((s.require("spool_path", Field::path_buf)?, max, batch_max))
-}
-
-/// `format = "sidekey" | "ocsf" | "ecs"`.
-pub(in super::super) fn format(s: &mut Section<'_>) -> Result<AuditFormat, Problem> {
-    let Some(f) = s.field("format")? else {
-        return Ok(AuditFormat::default());
-    };
-    match f.string()?.as_str() {
-        "sidekey" => Ok(AuditFormat::Sidekey),
-        "ocsf" => Ok(AuditFormat::Ocsf),
-        "ecs" => Ok(AuditFormat::Ecs),
-        other => Err(f.problem(format!(
-            "{other:?} is not one of \"sidekey\", \"ocsf\", \"ecs\""
-        ))),
-    }
 }
 
 /// `syslog { address, transport, tls, ca_cert, facility, format, spool_path, spool_max_bytes, batch_max }`.
@@ -127,7 +112,7 @@ pub(in super::super) fn syslog(mut s: Section<'_>) -> Result<AuditSyslogConfig, 
             }
         }
     };
-    let format = format(&mut s)?;
+    let format = s.get("format", super::format)?.unwrap_or_default();
     let (spool_path, spool_max_bytes, batch_max) = spool(&mut s)?;
     s.finish(&[])?;
     Ok(AuditSyslogConfig {
@@ -226,7 +211,7 @@ pub(in super::super) fn otlp(mut s: Section<'_>) -> Result<AuditOtlpConfig, Prob
         None => Duration::from_secs(10),
     };
     let ca_cert = s.get("ca_cert", Field::path_buf)?;
-    let format = format(&mut s)?;
+    let format = s.get("format", super::format)?.unwrap_or_default();
     let (spool_path, spool_max_bytes, batch_max) = spool(&mut s)?;
     s.finish(&[])?;
     Ok(AuditOtlpConfig {
