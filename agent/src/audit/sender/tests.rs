@@ -1,43 +1,31 @@
 use super::*;
-use crate::audit::event::{AgentInfo, EventKind, EventMeta, Identity, Outcome, SecretMeta};
+use crate::audit::event::{AgentInfo, EventKind, Identity, Outcome, SecretMeta};
 
 /// A `secret.read` event with a path that needs escaping in syslog's structured data.
 pub(in crate::audit) fn event(outcome: Outcome) -> Event {
-    Event {
-        v: 1,
-        time: "2026-11-30T14:30:02.114Z".into(),
-        seq: 12,
-        event: EventKind::SecretRead,
-        outcome,
-        agent: AgentInfo {
-            id: "6f1c0d5e9a2b4c7d".into(),
-            host: "web-7d9f".into(),
-            pid: 4242,
-            version: "0.1.0",
-        },
-        identity: Some(Identity {
-            method: "jwt".into(),
-            mount: "auth/jwt".into(),
-            role: "app".into(),
-            subject: "system:serviceaccount:default:app".into(),
-            token_accessor: "hT0bYl0m2kQm".into(),
-        }),
-        secret: Some(SecretMeta {
-            path: r#"secret/data/a"b]c\d"#.into(),
-            lease_id: "database/creds/app/XyZ".into(),
-            ..SecretMeta::default()
-        }),
-        backend: None,
-        output: None,
-        reload: None,
-        proxy: None,
-        caller: None,
-        credential: None,
-        meta: EventMeta::default(),
-        error: None,
-        prev_hash: crate::audit::GENESIS.into(),
-        hash: "ab".repeat(32),
-    }
+    let mut ev = crate::audit::format::tests::bare(EventKind::SecretRead);
+    ev.time = "2026-11-30T14:30:02.114Z".into();
+    ev.seq = 12;
+    ev.outcome = outcome;
+    ev.agent = AgentInfo {
+        id: "6f1c0d5e9a2b4c7d".into(),
+        host: "web-7d9f".into(),
+        pid: 4242,
+        version: "0.1.0",
+    };
+    ev.identity = Some(Identity {
+        method: "jwt".into(),
+        mount: "auth/jwt".into(),
+        role: "app".into(),
+        subject: "system:serviceaccount:default:app".into(),
+        token_accessor: "hT0bYl0m2kQm".into(),
+    });
+    ev.secret = Some(SecretMeta {
+        path: r#"secret/data/a"b]c\d"#.into(),
+        lease_id: "database/creds/app/XyZ".into(),
+        ..SecretMeta::default()
+    });
+    ev
 }
 
 #[test]
