@@ -27,6 +27,8 @@
 //! - [`background`]: a long-running child (`sidekey run`/`exec`, a server) in its own process group, its
 //!   output in files, stopped with its whole group on drop.
 //! - [`proxy`]: a loopback TCP proxy that can cut the backend off and counts connections.
+//! - [`receiver`]: an RFC 5424 syslog receiver over TLS and an OTLP/HTTP logs endpoint for the audit
+//!   sinks, each stoppable (an outage) and restartable on its port.
 //! - [`audit`]: reading sidekey's own audit file (JSON lines), its times, and `sidekey audit verify`.
 //! - [`memory`]: a process's resident memory (`VmRSS`, `RssAnon`), read once or as a steady median.
 //! - [`notify`]: a socket standing in for systemd's `NOTIFY_SOCKET`, collecting what sidekey sends.
@@ -57,6 +59,7 @@ pub mod ports;
 pub mod postgres;
 pub mod process;
 pub mod proxy;
+pub mod receiver;
 pub mod setup;
 pub mod sidekey;
 pub mod tmpfs;

@@ -29,6 +29,12 @@ struct KindLabel {
     kind: String,
 }
 
+/// A metric label naming an audit sink (`http`, `syslog`, `otlp`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SinkLabel {
+    sink: String,
+}
+
 /// Metrics and readiness state; shared (`Arc`) between the auditor, the runtime and the admin server.
 pub struct Telemetry {
     registry: Registry,
@@ -39,7 +45,7 @@ pub struct Telemetry {
     renders: Counter,
     exec_restarts: Counter,
     lease_expiry: Family<PathLabel, Gauge>,
-    spool_events: Gauge<i64, AtomicI64>,
+    spool_events: Family<SinkLabel, Gauge<i64, AtomicI64>>,
     dropped: Counter<u64, AtomicU64>,
     state: Mutex<Readiness>,
 }
@@ -74,7 +80,7 @@ impl Telemetry {
             renders: Counter::default(),
             exec_restarts: Counter::default(),
             lease_expiry: Family::default(),
-            spool_events: Gauge::default(),
+            spool_events: Family::default(),
             dropped: Counter::default(),
             state: Mutex::new(Readiness {
                 leases: HashMap::new(),
@@ -117,12 +123,12 @@ impl Telemetry {
         );
         r.register(
             "audit_spool_events",
-            "Audit events waiting in the HTTP sink's spool",
+            "Audit events waiting in a spooled sink's spool, by sink (http, syslog, otlp)",
             t.spool_events.clone(),
         );
         r.register(
             "audit_dropped_events",
-            "Audit events that could not be kept (spool full)",
+            "Audit events lost: a spool full, or a batch the receiver refused as malformed",
             t.dropped.clone(),
         );
         t
@@ -238,9 +244,11 @@ impl Telemetry {
         }
     }
 
-    /// The audit spool's depth, in events.
-    pub fn set_spool_events(&self, n: u64) {
-        self.spool_events.set(i64::try_from(n).unwrap_or(i64::MAX));
+    /// The depth of the spool of `sink`, in events.
+    pub fn set_spool_events(&self, sink: &str, n: u64) {
+        self.spool_events
+            .get_or_create(&SinkLabel { sink: sink.into() })
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// Count an audit event that could not be kept.

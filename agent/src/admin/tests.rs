@@ -82,6 +82,54 @@ async fn fail_closed_refuses_retrievals_while_the_spool_is_full() {
     );
 }
 
+/// With several spooled sinks, one full spool is enough to refuse retrievals, even while another sink
+/// still takes events; each spool's depth is reported by its sink's name.
+#[tokio::test]
+async fn fail_closed_holds_while_any_spool_is_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = |name: &str| dir.path().join(name);
+    let cfg = AuditConfig {
+        http: Some(crate::config::AuditHttpConfig {
+            url: "http://127.0.0.1:9/".into(),
+            ca_cert: None,
+            spool_path: spool("http"),
+            spool_max_bytes: 1 << 20,
+            batch_max: 10,
+            timeout: Duration::from_secs(1),
+            format: crate::audit::Format::Sidekey,
+        }),
+        syslog: Some(crate::config::AuditSyslogConfig {
+            host: "127.0.0.1".into(),
+            port: 9,
+            transport: crate::config::SyslogTransport::Tcp,
+            tls: false,
+            ca_cert: None,
+            facility: 4,
+            format: crate::audit::Format::Sidekey,
+            spool_path: spool("syslog"),
+            spool_max_bytes: 2000,
+            batch_max: 10,
+        }),
+        fail_closed: true,
+        ..AuditConfig::default()
+    };
+    let t = std::sync::Arc::new(Telemetry::new(0));
+    let a = Auditor::from_config(&cfg, Some(t.clone())).unwrap();
+    for _ in 0..20 {
+        a.record(lease(10));
+    }
+    assert!(a.admit("kv/app").is_err(), "the syslog spool is full");
+    let text = t.encode().unwrap();
+    assert!(
+        text.contains("sidekey_audit_spool_events{sink=\"http\"} 20"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sidekey_audit_spool_events{sink=\"syslog\"}"),
+        "{text}"
+    );
+}
+
 async fn get(sock: &std::path::Path, path: &str) -> String {
     request(sock, "GET", path).await
 }

@@ -6,7 +6,8 @@
 //! - `chain`: sealing a line with its hash (SHA-256 / HMAC), and `sidekey audit verify`.
 //! - `file`: the file sink, rotated with `log_rotate_*`; its chain head is what anchors record.
 //! - `anchor`: anchors of the file's chain on the backend (KV v2), and checking a trail against them.
-//! - `spool` / `http`: the HTTP sink's bounded on-disk spool and its sender.
+//! - `spool` / `sender`: the bounded on-disk spool of the `http`, `syslog` and `otlp` sinks, and the task
+//!   that delivers it (batches, retries with backoff); `http`, `syslog`, `otlp`: their transports.
 //! - `report`: `sidekey report`, the evidence pack built from a trail; `tools`: the two commands.
 //! - [`Auditor`]: numbers and timestamps each event once, then encodes, chains and writes it per sink, each
 //!   sink in its own format with its own chain; cheap to clone.
@@ -17,13 +18,16 @@ pub mod event;
 pub mod file;
 pub mod format;
 pub mod http;
+pub mod otlp;
 pub mod report;
+pub mod sender;
 pub mod spool;
+pub mod syslog;
 pub mod tools;
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -51,12 +55,12 @@ pub enum AuditError {
     /// The HMAC key file could not be used.
     #[error(transparent)]
     Key(#[from] chain::KeyError),
-    /// The HTTP spool could not be opened.
+    /// A sink's spool could not be opened.
     #[error(transparent)]
     Spool(#[from] spool::SpoolError),
-    /// The HTTP sink could not be set up.
+    /// A spooled sink (`http`, `syslog`, `otlp`) could not be set up.
     #[error(transparent)]
-    Http(#[from] http::HttpSetupError),
+    Sink(#[from] sender::SetupError),
 }
 
 /// `fail_closed` is set and the audit trail cannot take more events: retrievals are refused.
@@ -110,13 +114,13 @@ enum Out {
     File { file: file::FileSink, dirty: bool },
     /// One line per event on stdout.
     Stdout,
-    /// Spooled, then POSTed by the sender task.
-    Http(http::Sender),
+    /// Spooled, then delivered by the sink's task (`http`, `syslog`, `otlp`).
+    Spooled(sender::Sender),
 }
 
 impl Auditor {
-    /// An auditor for the `audit` stanza, reporting to `telemetry`. Starts the HTTP sender task, so call
-    /// it inside the runtime.
+    /// An auditor for the `audit` stanza, reporting to `telemetry`. Starts the spooled sinks' tasks, so
+    /// call it inside the runtime.
     ///
     /// # Errors
     /// [`AuditError`] when a sink cannot be opened.
@@ -142,11 +146,25 @@ impl Auditor {
         if cfg.stdout {
             sinks.push(Sink::new(cfg.stdout_format, Out::Stdout));
         }
-        if let Some(h) = &cfg.http {
-            let s = spool::Spool::open(&h.spool_path, h.spool_max_bytes)?;
-            let sender = http::Sender::new(h, s, telemetry.clone())?;
-            tokio::spawn(sender.clone().run());
-            sinks.push(Sink::new(h.format, Out::Http(sender)));
+        let start = |path: &Path, max: u64, batch_max: usize, t: sender::Transport| {
+            let s = spool::Spool::open(path, max)?;
+            Ok::<_, AuditError>(sender::Sender::start(t, s, batch_max, telemetry.clone()))
+        };
+        if let Some(c) = &cfg.http {
+            let t =
+                sender::Transport::Http(http::Post::new(&c.url, c.ca_cert.as_deref(), c.timeout)?);
+            let h = start(&c.spool_path, c.spool_max_bytes, c.batch_max, t)?;
+            sinks.push(Sink::new(c.format, Out::Spooled(h)));
+        }
+        if let Some(c) = &cfg.syslog {
+            let t = sender::Transport::Syslog(syslog::Syslog::new(c)?);
+            let h = start(&c.spool_path, c.spool_max_bytes, c.batch_max, t)?;
+            sinks.push(Sink::new(c.format, Out::Spooled(h)));
+        }
+        if let Some(c) = &cfg.otlp {
+            let t = sender::Transport::Otlp(otlp::Export::new(c)?);
+            let h = start(&c.spool_path, c.spool_max_bytes, c.batch_max, t)?;
+            sinks.push(Sink::new(c.format, Out::Spooled(h)));
         }
         let state = State {
             seq: 0,
@@ -233,6 +251,8 @@ impl Auditor {
             t.observe(&ev);
         }
         let State { sinks, hasher, .. } = &mut *s;
+        // With `fail_closed`, retrievals stay refused while any spool cannot keep this event.
+        let (mut spooled, mut kept) = (false, true);
         for sink in sinks {
             let canonical = match sink.format.encode(&ev, &sink.prev_hash) {
                 Ok(c) => c,
@@ -244,7 +264,10 @@ impl Auditor {
             let (mut line, hash) = chain::seal(&canonical, hasher);
             sink.prev_hash = hash;
             match &mut sink.out {
-                Out::Http(h) => self.spool(&h.spool, &h.wake, &line),
+                Out::Spooled(h) => {
+                    spooled = true;
+                    kept &= self.spool(h, &ev, &line);
+                }
                 Out::File { file, dirty } => {
                     line.push(b'\n');
                     file.write(&line, &ev, &sink.prev_hash);
@@ -257,6 +280,9 @@ impl Auditor {
                     let _ = out.flush();
                 }
             }
+        }
+        if spooled && kept && self.degraded.swap(false, Ordering::Relaxed) {
+            tracing::warn!("audit spool has room again; events are kept");
         }
     }
 
@@ -277,29 +303,19 @@ impl Auditor {
         s.hasher.mac(parts)
     }
 
-    /// Append to a sink's spool; a full spool is reported loudly and (with `fail_closed`) stops
-    /// retrievals.
-    fn spool(&self, spool: &Mutex<spool::Spool>, wake: &tokio::sync::Notify, line: &[u8]) {
-        let Ok(mut sp) = spool.lock() else { return };
-        match sp.push(line) {
-            Ok(()) => {
-                if self.degraded.swap(false, Ordering::Relaxed) {
-                    tracing::warn!("audit spool has room again; events are kept");
-                }
-            }
-            Err(e) => {
-                if !self.degraded.swap(true, Ordering::Relaxed) || !self.fail_closed {
-                    tracing::error!(error = %e, fail_closed = self.fail_closed, "AUDIT EVENT DROPPED");
-                }
-                if let Some(t) = &self.telemetry {
-                    t.dropped_event();
-                }
-            }
+    /// Append `ev` (`line`: its sealed bytes in the sink's format) to a sink's spool; whether it was
+    /// kept. A full spool is reported loudly and (with `fail_closed`) stops retrievals.
+    fn spool(&self, h: &sender::Sender, ev: &Event, line: &[u8]) -> bool {
+        let Err(e) = h.push(ev, line) else {
+            return true;
+        };
+        if !self.degraded.swap(true, Ordering::Relaxed) || !self.fail_closed {
+            tracing::error!(sink = h.name(), error = %e, fail_closed = self.fail_closed, "AUDIT EVENT DROPPED");
         }
         if let Some(t) = &self.telemetry {
-            t.set_spool_events(sp.pending_events());
+            t.dropped_event();
         }
-        wake.notify_one();
+        false
     }
 
     /// Make every event recorded so far durable (fsync per batch: called after each delivery cycle).
@@ -307,14 +323,7 @@ impl Auditor {
         let Ok(mut s) = self.inner.lock() else { return };
         for sink in &mut s.sinks {
             match &mut sink.out {
-                Out::Http(h) => {
-                    if let Ok(sp) = h.spool.lock() {
-                        sp.sync();
-                        if let Some(t) = &self.telemetry {
-                            t.set_spool_events(sp.pending_events());
-                        }
-                    }
-                }
+                Out::Spooled(h) => h.sync(),
                 Out::File { file, dirty } if *dirty => {
                     *dirty = false;
                     file.sync();
@@ -347,12 +356,12 @@ impl Auditor {
     /// Wait (at most `limit`) until the spooling sinks have delivered everything spooled.
     pub async fn drain(&self, limit: std::time::Duration) {
         self.flush();
-        let senders: Vec<http::Sender> = match self.inner.lock() {
+        let senders: Vec<sender::Sender> = match self.inner.lock() {
             Ok(s) => s
                 .sinks
                 .iter()
                 .filter_map(|k| match &k.out {
-                    Out::Http(h) => Some(h.clone()),
+                    Out::Spooled(h) => Some(h.clone()),
                     _ => None,
                 })
                 .collect(),
@@ -362,9 +371,9 @@ impl Auditor {
             return;
         }
         let wait = async {
-            while !senders.iter().all(http::Sender::drained) {
+            while !senders.iter().all(sender::Sender::drained) {
                 for s in &senders {
-                    s.wake.notify_one();
+                    s.wake();
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }

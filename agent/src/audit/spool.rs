@@ -1,6 +1,7 @@
-//! The HTTP sink's bounded on-disk spool: events are appended (one JSON line each) before they are sent,
-//! and a separate offset file remembers how far the collector has acknowledged, so nothing is lost while
-//! the collector is down, nor across a restart of sidekey.
+//! A spooled sink's bounded on-disk spool (`http`, `syslog`, `otlp`): events are appended (one line each,
+//! encoded for the sink's transport) before they are sent, and a separate offset file remembers how far
+//! the receiver has acknowledged, so nothing is lost while the receiver is down, nor across a restart of
+//! sidekey.
 //!
 //! Layout: `<spool_path>` holds lines; `<spool_path>.offset` holds the byte offset of the first line not
 //! yet acknowledged (decimal). When everything is acknowledged the spool is truncated to empty.
@@ -23,7 +24,7 @@ pub struct SpoolError {
 /// Appending a line would exceed `spool_max_bytes`.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "audit spool {path} is full ({max} bytes): the HTTP collector has not accepted events for too long"
+    "audit spool {path} is full ({max} bytes): its receiver has not accepted events for too long"
 )]
 pub struct SpoolFull {
     /// The spool file.
@@ -163,7 +164,7 @@ impl Spool {
         Ok(batch)
     }
 
-    /// Record that `batch` was accepted by the collector; truncate when everything was.
+    /// Record that `batch` was accepted by the receiver; truncate when everything was.
     ///
     /// # Errors
     /// [`SpoolError`].

@@ -146,4 +146,30 @@ impl Field<'_> {
             })
             .collect()
     }
+
+    /// The value as an object of strings (`headers = { "X-Api-Key" = "..." }`): each key with its value
+    /// and line, in source order; a key given twice is an error.
+    pub(crate) fn string_map(&self) -> Result<Vec<(String, String, usize)>, Problem> {
+        let Value::Map(entries) = &self.node.value else {
+            return Err(self.wrong_type("an object such as { name = \"value\" }"));
+        };
+        let mut out: Vec<(String, String, usize)> = Vec::new();
+        for e in entries {
+            let at = |m: String| Problem::new(e.line, format!("{}.{}: {m}", self.path, e.key));
+            let Value::Str(v) = &e.node.value else {
+                return Err(at(format!(
+                    "expected a string, found {}",
+                    e.node.value.describe()
+                )));
+            };
+            if let Some((_, _, first)) = out.iter().find(|(k, _, _)| *k == e.key) {
+                return Err(at(format!(
+                    "given twice (lines {first} and {}); give it once",
+                    e.line
+                )));
+            }
+            out.push((e.key.clone(), v.clone(), e.line));
+        }
+        Ok(out)
+    }
 }

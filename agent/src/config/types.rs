@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod audit_sinks;
 mod auth;
 mod cache;
 mod listener;
@@ -13,6 +14,7 @@ mod persist;
 mod template;
 mod workload;
 
+pub use audit_sinks::*;
 pub use auth::*;
 pub use cache::*;
 pub use listener::*;
@@ -320,10 +322,14 @@ pub struct AuditConfig {
     pub stdout_format: crate::audit::Format,
     /// `http { url, ... }`: POST batches of events to a collector.
     pub http: Option<AuditHttpConfig>,
+    /// `syslog { address, ... }`: RFC 5424 messages to a syslog receiver (TLS by default).
+    pub syslog: Option<AuditSyslogConfig>,
+    /// `otlp { endpoint, ... }`: OTLP/HTTP log records to an OpenTelemetry collector.
+    pub otlp: Option<AuditOtlpConfig>,
     /// `hmac_key_file`: a file whose contents key an HMAC-SHA-256 chain instead of plain SHA-256, so
     /// that someone who can write the log cannot recompute the chain.
     pub hmac_key_file: Option<PathBuf>,
-    /// `fail_closed`: when an event cannot be made durable (HTTP spool full), refuse new retrievals
+    /// `fail_closed`: when an event cannot be made durable (a sink's spool full), refuse new retrievals
     /// instead of retrieving unaudited. Default false.
     pub fail_closed: bool,
     /// `metadata { owner, environment, sensitivity }`: agent-wide metadata carried in every event.

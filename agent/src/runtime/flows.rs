@@ -25,6 +25,8 @@ use super::session::{Session, config_error, reloads};
 /// read once here as Vault Agent reads it when loading the config.
 /// `BAO_AGENT_DISABLE_IDLE_CONNECTIONS` / `BAO_AGENT_DISABLE_KEEP_ALIVES` (or their `VAULT_AGENT_` names),
 /// comma-separated part names, replace `disable_idle_connections` / `disable_keep_alives`, as in Vault Agent.
+/// `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_SERVICE_NAME` add to the `otlp` audit sink's resource, as in
+/// OpenTelemetry's SDKs.
 pub fn apply_env_overrides(cfg: &mut Config, env: &dyn EnvSource) {
     let sinks = cfg.auto_auth.iter_mut().flat_map(|a| a.sinks.iter_mut());
     for e in sinks.filter_map(|s| s.encrypt.as_mut()) {
@@ -81,6 +83,12 @@ pub fn apply_env_overrides(cfg: &mut Config, env: &dyn EnvSource) {
                 tracing::warn!("{bao}: {m}; ignored");
             }
         }
+    }
+    if let Some(otlp) = cfg.audit.otlp.as_mut() {
+        otlp.resource = crate::audit::otlp::env_resource(
+            env.var("OTEL_RESOURCE_ATTRIBUTES").as_deref(),
+            env.var("OTEL_SERVICE_NAME").as_deref(),
+        );
     }
 }
 

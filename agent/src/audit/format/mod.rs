@@ -128,4 +128,4 @@ fn detect_map(m: &serde_json::Map<String, Value>) -> Format {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

@@ -34,7 +34,7 @@ const KINDS: &[EventKind] = &[
 const FORMATS: [Format; 3] = [Format::Sidekey, Format::Ocsf, Format::Ecs];
 
 /// An event with nothing optional.
-fn bare(kind: EventKind) -> Event {
+pub(in crate::audit) fn bare(kind: EventKind) -> Event {
     Event {
         v: 1,
         time: "2026-12-01T10:20:30.456Z".into(),

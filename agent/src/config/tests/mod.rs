@@ -5,6 +5,7 @@
 
 mod anchor;
 mod atomic_set;
+mod audit_sinks;
 mod cache;
 mod errors;
 mod evidence;

@@ -13,14 +13,13 @@ use super::super::types::{
 use super::logging;
 use crate::audit::Format;
 
+mod sinks;
+
 /// Default anchor `interval`: 5 minutes.
 const ANCHOR_INTERVAL: Duration = Duration::from_secs(5 * 60);
 
-/// Default `spool_max_bytes`: 64 MiB.
-const SPOOL_MAX_BYTES: u64 = 64 * 1024 * 1024;
-
-/// `audit { file {path format log_rotate_*} stdout {format} http {...} anchor {...} hmac_key_file
-/// fail_closed metadata {...} secret "P" {...} }`.
+/// `audit { file {path format log_rotate_*} stdout {format} http {...} syslog {...} otlp {...}
+/// anchor {...} hmac_key_file fail_closed metadata {...} secret "P" {...} }`.
 pub(super) fn audit(mut s: Section<'_>) -> Result<AuditConfig, Problem> {
     let (file, file_format, file_rotation) = match s.block("file")? {
         Some(mut f) => {
@@ -44,6 +43,8 @@ pub(super) fn audit(mut s: Section<'_>) -> Result<AuditConfig, Problem> {
         Some(h) => Some(http(h)?),
         None => None,
     };
+    let syslog = s.block("syslog")?.map(sinks::syslog).transpose()?;
+    let otlp = s.block("otlp")?.map(sinks::otlp).transpose()?;
     let agent_meta = match s.block("metadata")? {
         Some(m) => metadata(m, false)?,
         None => Metadata::default(),
@@ -82,6 +83,8 @@ pub(super) fn audit(mut s: Section<'_>) -> Result<AuditConfig, Problem> {
         stdout,
         stdout_format,
         http,
+        syslog,
+        otlp,
         hmac_key_file: s.get("hmac_key_file", Field::path_buf)?,
         fail_closed: s.get("fail_closed", Field::bool)?.unwrap_or(false),
         metadata: agent_meta,
@@ -149,20 +152,12 @@ fn http(mut s: Section<'_>) -> Result<AuditHttpConfig, Problem> {
         }
         Ok(url)
     })?;
-    let batch_max = match s.field("batch_max")? {
-        Some(f) => match usize::try_from(f.unsigned()?) {
-            Ok(n) if n > 0 => n,
-            _ => return Err(f.problem("must be a whole number of 1 or more")),
-        },
-        None => 100,
-    };
+    let (spool_path, spool_max_bytes, batch_max) = sinks::spool(&mut s)?;
     let config = AuditHttpConfig {
         url,
         ca_cert: s.get("ca_cert", Field::path_buf)?,
-        spool_path: s.require("spool_path", Field::path_buf)?,
-        spool_max_bytes: s
-            .get("spool_max_bytes", Field::unsigned)?
-            .unwrap_or(SPOOL_MAX_BYTES),
+        spool_path,
+        spool_max_bytes,
         batch_max,
         timeout: s
             .get("timeout", Field::duration)?

@@ -288,6 +288,8 @@ const BLOCKS: &[Block] = &[
         &["path", "interval"],
     ),
     strict(&["audit.http"], AUDIT_HTTP, AUDIT_HTTP),
+    strict(&["audit.syslog"], AUDIT_SYSLOG, AUDIT_SYSLOG),
+    strict(&["audit.otlp"], AUDIT_OTLP, AUDIT_OTLP),
     strict(&["audit.metadata"], AUDIT_METADATA, AUDIT_METADATA),
     strict(&["audit.secret"], AUDIT_SECRET, AUDIT_SECRET),
     strict(&["workload"], workload::KEYS, workload::KEYS),
@@ -330,6 +332,8 @@ const AUDIT: &[&str] = &[
     "stdout",
     "http",
     "anchor",
+    "syslog",
+    "otlp",
     "metadata",
     "secret",
     "hmac_key_file",
@@ -350,6 +354,28 @@ const AUDIT_HTTP: &[&str] = &[
     "batch_max",
     "timeout",
     "format",
+];
+const AUDIT_SYSLOG: &[&str] = &[
+    "address",
+    "transport",
+    "tls",
+    "ca_cert",
+    "facility",
+    "format",
+    "spool_path",
+    "spool_max_bytes",
+    "batch_max",
+];
+const AUDIT_OTLP: &[&str] = &[
+    "endpoint",
+    "protocol",
+    "headers",
+    "ca_cert",
+    "timeout",
+    "format",
+    "spool_path",
+    "spool_max_bytes",
+    "batch_max",
 ];
 const AUDIT_METADATA: &[&str] = &["owner", "environment", "sensitivity"];
 const AUDIT_SECRET: &[&str] = &["owner", "environment", "sensitivity", "rotation_period"];

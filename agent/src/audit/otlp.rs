@@ -1,0 +1,355 @@
+//! The `otlp` sink's transport: OTLP/HTTP logs export (`ExportLogsServiceRequest`), as protobuf or as
+//! OTLP's JSON mapping, POSTed to the full logs URL.
+//!
+//! Each event is one `LogRecord`: its time, the time sidekey observed it, severity INFO (WARN for a
+//! failure), the event line (in the sink's format) as a string body, the event name, and the key fields
+//! as attributes (`event.name`, `sidekey.seq`, `sidekey.agent_id`, ...). The resource names the agent
+//! by OpenTelemetry's semantic conventions: `service.name` (`sidekey`), `service.instance.id` (the agent
+//! id), `service.version`, `host.name`, `process.pid`, plus what `OTEL_RESOURCE_ATTRIBUTES` adds (the
+//! workload: `k8s.pod.name`, ...). The spool keeps each record with its own resource, so records
+//! spooled by an earlier run go out under that run's agent id.
+//!
+//! Answers follow the OTLP specification: 2xx is delivered (records a partial success rejects are
+//! dropped and counted); 429, 502, 503 and 504 are retried, after `Retry-After` when given; 400 means
+//! the batch is malformed and is dropped and counted, as sending it again cannot help. Any other answer
+//! (401, 404, 500, ...) is retried too, unlike the specification says, since an operator can fix it and
+//! an audit trail must not lose events to a misconfiguration.
+
+use std::time::{Duration, SystemTime};
+
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, SeverityNumber};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+
+use super::event::{Event, Outcome};
+use super::http::{client, without_url};
+use super::sender::{Key, SendError, SetupError, key_fields};
+use crate::config::{AuditOtlpConfig, OtlpProtocol};
+
+/// The instrumentation scope of sidekey's log records.
+const SCOPE: &str = "sidekey.audit";
+
+/// The most of a collector's answer read (an `ExportLogsServiceResponse` is a few bytes).
+const RESPONSE_MAX: usize = 64 * 1024;
+
+/// One spooled log record with the resource of the agent run that wrote it.
+#[derive(Serialize, Deserialize)]
+struct Spooled {
+    resource: Resource,
+    log: LogRecord,
+}
+
+/// Exports spooled log records to one collector.
+pub(super) struct Export {
+    client: reqwest::Client,
+    endpoint: String,
+    protocol: OtlpProtocol,
+    headers: HeaderMap,
+    /// `OTEL_RESOURCE_ATTRIBUTES` / `OTEL_SERVICE_NAME`.
+    extra: Vec<(String, String)>,
+}
+
+impl Export {
+    /// The transport for `cfg`.
+    ///
+    /// # Errors
+    /// [`SetupError`] for an unusable CA file or header.
+    pub(super) fn new(cfg: &AuditOtlpConfig) -> Result<Self, SetupError> {
+        let mut headers = HeaderMap::new();
+        for (name, value) in &cfg.headers {
+            let bad = || SetupError {
+                sink: "otlp",
+                reason: format!("header {name}: not a valid HTTP header"),
+            };
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad())?;
+            let mut value = HeaderValue::from_str(value.expose_secret()).map_err(|_| bad())?;
+            value.set_sensitive(true);
+            headers.append(name, value);
+        }
+        Ok(Self {
+            client: client("otlp", cfg.ca_cert.as_deref(), cfg.timeout)?,
+            endpoint: cfg.endpoint.clone(),
+            protocol: cfg.protocol,
+            headers,
+            extra: cfg.resource.clone(),
+        })
+    }
+
+    /// The spool record: the log record and its resource, in OTLP's JSON mapping (one line).
+    pub(super) fn encode(&self, ev: &Event, line: &[u8]) -> Vec<u8> {
+        let spooled = Spooled {
+            resource: resource(ev, &self.extra),
+            log: log_record(
+                ev,
+                &String::from_utf8_lossy(line),
+                unix_nanos(SystemTime::now()),
+            ),
+        };
+        serde_json::to_vec(&spooled).unwrap_or_default()
+    }
+
+    /// Export one batch; `Ok` with the number of records the collector rejected (partial success).
+    pub(super) async fn send(&self, records: &[String]) -> Result<u64, SendError> {
+        let request = request(records);
+        let (body, content_type) = match self.protocol {
+            OtlpProtocol::Protobuf => (request.encode_to_vec(), "application/x-protobuf"),
+            OtlpProtocol::Json => (
+                serde_json::to_vec(&request)
+                    .map_err(|e| SendError::Refused(format!("cannot encode OTLP JSON: {e}")))?,
+                "application/json",
+            ),
+        };
+        let mut r = self
+            .client
+            .post(&self.endpoint)
+            .headers(self.headers.clone())
+            .header(CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| SendError::retry(format!("OTLP export failed: {}", without_url(&e))))?;
+        let status = r.status().as_u16();
+        if r.status().is_success() {
+            let mut answer = Vec::new();
+            while let Ok(Some(chunk)) = r.chunk().await {
+                if answer.len() + chunk.len() > RESPONSE_MAX {
+                    break;
+                }
+                answer.extend_from_slice(&chunk);
+            }
+            return Ok(rejected(self.protocol, &answer));
+        }
+        let after = r
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| retry_after(v, SystemTime::now()));
+        Err(classify(status, after))
+    }
+}
+
+/// What an answer other than 2xx means (the status only: a collector's error body is not ours to log).
+fn classify(status: u16, after: Option<Duration>) -> SendError {
+    let hint = match status {
+        400 => {
+            return SendError::Refused(
+                "OTLP export: HTTP 400, the collector refused the batch as malformed".into(),
+            );
+        }
+        429 | 502 | 503 | 504 => "",
+        401 | 403 => " (check the sink's headers: the collector refused the credentials)",
+        404 | 405 => " (is endpoint the full logs URL, e.g. http://HOST:4318/v1/logs?)",
+        _ => "",
+    };
+    SendError::Retry {
+        reason: format!("OTLP export failed: HTTP {status}{hint}"),
+        after,
+    }
+}
+
+/// `Retry-After`: delay-seconds or an HTTP-date (RFC 9110 §10.2.3), as a wait from `now`.
+fn retry_after(v: &str, now: SystemTime) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc2822).ok()?;
+    let at = SystemTime::from(at);
+    Some(at.duration_since(now).unwrap_or_default())
+}
+
+/// The records a partial success rejected, from a 2xx answer's `ExportLogsServiceResponse`.
+fn rejected(protocol: OtlpProtocol, answer: &[u8]) -> u64 {
+    if answer.is_empty() {
+        return 0;
+    }
+    let response = match protocol {
+        OtlpProtocol::Protobuf => ExportLogsServiceResponse::decode(answer).ok(),
+        OtlpProtocol::Json => serde_json::from_slice::<ExportLogsServiceResponse>(answer).ok(),
+    };
+    let Some(partial) = response.and_then(|r| r.partial_success) else {
+        return 0;
+    };
+    let n = u64::try_from(partial.rejected_log_records).unwrap_or(0);
+    if n > 0 {
+        tracing::error!(
+            rejected = n,
+            reason = %partial.error_message,
+            "AUDIT EVENTS DROPPED: the OTLP collector rejected log records"
+        );
+    }
+    n
+}
+
+/// The export request for spooled records, in order: consecutive records of the same agent run share
+/// one `ResourceLogs`. A record that does not decode (a damaged spool) is left out, loudly.
+fn request(records: &[String]) -> ExportLogsServiceRequest {
+    let mut out: Vec<ResourceLogs> = Vec::new();
+    for line in records {
+        let Ok(s) = serde_json::from_str::<Spooled>(line) else {
+            tracing::error!("AUDIT EVENT DROPPED: an OTLP spool record does not decode");
+            continue;
+        };
+        if let Some(last) = out.last_mut()
+            && last.resource.as_ref() == Some(&s.resource)
+            && let Some(scope) = last.scope_logs.first_mut()
+        {
+            scope.log_records.push(s.log);
+            continue;
+        }
+        out.push(ResourceLogs {
+            resource: Some(s.resource),
+            scope_logs: vec![ScopeLogs {
+                scope: Some(InstrumentationScope {
+                    name: SCOPE.into(),
+                    ..InstrumentationScope::default()
+                }),
+                log_records: vec![s.log],
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        });
+    }
+    ExportLogsServiceRequest { resource_logs: out }
+}
+
+/// The resource of the agent run that wrote `ev`: sidekey's attributes, then the environment's
+/// (`service.name` from the environment replaces `sidekey`; the others cannot be replaced).
+fn resource(ev: &Event, extra: &[(String, String)]) -> Resource {
+    let service = extra
+        .iter()
+        .find(|(k, _)| k == "service.name")
+        .map_or("sidekey", |(_, v)| v.as_str());
+    let mut attributes = vec![
+        attr("service.name", string(service)),
+        attr("service.instance.id", string(&ev.agent.id)),
+        attr("service.version", string(ev.agent.version)),
+        attr("host.name", string(&ev.agent.host)),
+        attr("process.pid", int(u64::from(ev.agent.pid))),
+    ];
+    for (k, v) in extra {
+        if !attributes.iter().any(|a| a.key == *k) {
+            attributes.push(attr(k, string(v)));
+        }
+    }
+    Resource {
+        attributes,
+        ..Resource::default()
+    }
+}
+
+/// The log record for `ev` with `body` (the event line), observed at `observed` (Unix nanoseconds).
+fn log_record(ev: &Event, body: &str, observed: u64) -> LogRecord {
+    let (severity, text) = match ev.outcome {
+        Outcome::Success => (SeverityNumber::Info, "INFO"),
+        Outcome::Failure => (SeverityNumber::Warn, "WARN"),
+    };
+    let time =
+        time::OffsetDateTime::parse(&ev.time, &time::format_description::well_known::Rfc3339)
+            .map_or(observed, |t| {
+                u64::try_from(t.unix_timestamp_nanos()).unwrap_or(observed)
+            });
+    let mut event_name = String::new();
+    let attributes = key_fields(ev)
+        .into_iter()
+        .map(|(k, v)| {
+            let value = match v {
+                Key::Str(s) => {
+                    if k == "event" {
+                        event_name.clone_from(&s);
+                    }
+                    string(&s)
+                }
+                Key::Int(n) => int(n),
+            };
+            match k {
+                "event" => attr("event.name", value),
+                k => attr(&format!("sidekey.{k}"), value),
+            }
+        })
+        .collect();
+    LogRecord {
+        time_unix_nano: time,
+        observed_time_unix_nano: observed,
+        severity_number: severity as i32,
+        severity_text: text.into(),
+        body: Some(string(body)),
+        attributes,
+        event_name,
+        ..LogRecord::default()
+    }
+}
+
+fn attr(key: &str, value: AnyValue) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(value),
+        ..KeyValue::default()
+    }
+}
+
+fn string(s: &str) -> AnyValue {
+    AnyValue {
+        value: Some(any_value::Value::StringValue(s.into())),
+    }
+}
+
+fn int(n: u64) -> AnyValue {
+    AnyValue {
+        value: Some(any_value::Value::IntValue(
+            i64::try_from(n).unwrap_or(i64::MAX),
+        )),
+    }
+}
+
+fn unix_nanos(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// The resource attributes the environment gives, as OpenTelemetry SDKs read them:
+/// `OTEL_RESOURCE_ATTRIBUTES` (`key=value,...`, values percent-encoded) and `OTEL_SERVICE_NAME` (which
+/// wins over a `service.name` there). A malformed `OTEL_RESOURCE_ATTRIBUTES` is ignored whole, with a
+/// warning, as the specification asks.
+pub fn env_resource(attributes: Option<&str>, service_name: Option<&str>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    if let Some(list) = attributes.filter(|l| !l.trim().is_empty()) {
+        let parsed: Option<Vec<(String, String)>> = list
+            .split(',')
+            .map(|pair| {
+                let (k, v) = pair.split_once('=')?;
+                let k = k.trim();
+                let v = percent_encoding::percent_decode_str(v.trim())
+                    .decode_utf8()
+                    .ok()?;
+                (!k.is_empty()).then(|| (k.to_string(), v.into_owned()))
+            })
+            .collect();
+        match parsed {
+            Some(pairs) => {
+                for (k, v) in pairs {
+                    out.retain(|(old, _)| *old != k);
+                    out.push((k, v));
+                }
+            }
+            None => tracing::warn!(
+                "OTEL_RESOURCE_ATTRIBUTES is not key=value,... (values percent-encoded); ignored"
+            ),
+        }
+    }
+    if let Some(name) = service_name.map(str::trim).filter(|n| !n.is_empty()) {
+        out.retain(|(k, _)| k != "service.name");
+        out.push(("service.name".into(), name.into()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
