@@ -185,7 +185,9 @@ impl Telemetry {
             | EventKind::AgentRefresh
             | EventKind::ProxyRequest
             | EventKind::CallerRefused
-            | EventKind::CredentialServe => {}
+            | EventKind::CredentialServe
+            | EventKind::BackendRequest
+            | EventKind::BackendFailover => {}
         }
     }
 
@@ -334,5 +336,7 @@ fn kind_name(k: EventKind) -> &'static str {
         EventKind::ProxyRequest => "proxy.request",
         EventKind::CallerRefused => "caller.refused",
         EventKind::CredentialServe => "credential.serve",
+        EventKind::BackendRequest => "backend.request",
+        EventKind::BackendFailover => "backend.failover",
     }
 }

@@ -60,6 +60,14 @@ pub enum EventKind {
     /// The `LoadCredential=` socket served (or refused) a credential: `credential` names unit and id.
     #[serde(rename = "credential.serve")]
     CredentialServe,
+    /// A backend request no other event records (a mount lookup, a lookup-self, a lease check, a token
+    /// revocation, a wrap): `backend` names its method, path and purpose.
+    #[serde(rename = "backend.request")]
+    BackendRequest,
+    /// The backend client moved to another node of the cluster: `backend` names the new one and the
+    /// `previous`.
+    #[serde(rename = "backend.failover")]
+    BackendFailover,
 }
 
 /// Whether it worked.
@@ -195,6 +203,22 @@ impl EventMeta {
 pub struct BackendMeta {
     /// The configured address of the node that answered (`vault.address` or one of `addresses`).
     pub node: String,
+    /// The server's `request_id` from the answer: the key of the server's own audit entry. Absent when
+    /// the answer had none (an error, a 204).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The HTTP method (`backend.request` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// The API path below `/v1/`, a token in it shown as `<token>` (`backend.request` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Why the agent made the request (`backend.request` only): `mount_lookup`, `lookup_self`, ...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<&'static str>,
+    /// The node the client left (`backend.failover` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
 }
 
 /// One audit event as written (one JSON line). Field order is the canonical order hashed.
@@ -324,7 +348,17 @@ impl Record {
     pub fn node(mut self, node: &str) -> Self {
         self.backend = Some(BackendMeta {
             node: node.to_string(),
+            ..BackendMeta::default()
         });
+        self
+    }
+
+    /// Answered with the server's `request_id` (none, or empty: the answer had none). Call after
+    /// [`Record::node`].
+    pub fn request_id(mut self, id: Option<&str>) -> Self {
+        if let Some(id) = id.filter(|i| !i.is_empty()) {
+            self.backend.get_or_insert_default().request_id = Some(id.to_string());
+        }
         self
     }
 

@@ -4,17 +4,19 @@
 //! - `event`: the event schema (v1) and [`Record`], what callers report.
 //! - `chain`: the canonical encoding, SHA-256 / HMAC hashing, and `sidekey audit verify`.
 //! - `spool` / `http`: the HTTP sink's bounded on-disk spool and its sender.
+//! - `observer`: the backend client's reports (`backend.request`, `backend.failover`).
 //! - `report`: `sidekey report`, the evidence pack built from a trail; `tools`: the two commands.
 //! - [`Auditor`]: numbers, timestamps, chains and writes events; cheap to clone.
 
 pub mod chain;
 pub mod event;
 pub mod http;
+mod observer;
 pub mod report;
 pub mod spool;
 pub mod tools;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -24,8 +26,8 @@ use std::sync::{Arc, Mutex};
 
 pub use chain::{GENESIS, Hasher};
 pub use event::{
-    AgentInfo, CallerMeta, Event, EventKind, EventMeta, Identity, Outcome, OutputMeta, ProxyMeta,
-    Record, ReloadMeta, SecretMeta,
+    AgentInfo, BackendMeta, CallerMeta, Event, EventKind, EventMeta, Identity, Outcome, OutputMeta,
+    ProxyMeta, Record, ReloadMeta, SecretMeta,
 };
 
 use crate::admin::Telemetry;
@@ -92,7 +94,14 @@ struct State {
     meta: EventMeta,
     secrets: BTreeMap<String, EventMeta>,
     dirty: bool,
+    /// Who each token seen in an event is (by accessor): a `backend.request` made with it names the same
+    /// identity.
+    identities: HashMap<String, Identity>,
 }
+
+/// The most identities an auditor remembers; past it they are forgotten and learned again from the
+/// next events (a long-running agent meets one new token per login).
+const MAX_IDENTITIES: usize = 1024;
 
 impl Auditor {
     /// An auditor for the `audit` stanza, reporting to `telemetry`. Starts the HTTP sender task, so call
@@ -143,6 +152,7 @@ impl Auditor {
                 .map(|(k, v)| (k.clone(), event_meta(v)))
                 .collect(),
             dirty: false,
+            identities: HashMap::new(),
         };
         Ok(Self {
             inner: Arc::new(Mutex::new(state)),
@@ -166,6 +176,7 @@ impl Auditor {
             meta: EventMeta::default(),
             secrets: BTreeMap::new(),
             dirty: false,
+            identities: HashMap::new(),
         };
         Self {
             inner: Arc::new(Mutex::new(state)),
@@ -190,6 +201,7 @@ impl Auditor {
     /// Record one event. A sink write failure is logged, never hidden, and never stops delivery.
     pub fn record(&self, r: Record) {
         let Ok(mut s) = self.inner.lock() else { return };
+        s.learn(r.identity.as_ref());
         s.seq += 1;
         let meta = r
             .secret
@@ -325,6 +337,34 @@ impl Auditor {
         if tokio::time::timeout(limit, wait).await.is_err() {
             tracing::warn!("audit events still spooled at exit; they are sent on the next start");
         }
+    }
+}
+
+impl State {
+    /// Remember who the token in `identity` is, when the identity says more than its accessor.
+    fn learn(&mut self, identity: Option<&Identity>) {
+        let Some(i) = identity.filter(|i| !i.token_accessor.is_empty() && !i.method.is_empty())
+        else {
+            return;
+        };
+        if self.identities.get(&i.token_accessor) == Some(i) {
+            return;
+        }
+        if self.identities.len() >= MAX_IDENTITIES {
+            self.identities.clear();
+        }
+        self.identities.insert(i.token_accessor.clone(), i.clone());
+    }
+
+    /// Who the token with `accessor` is: as an earlier event named it, else just its accessor.
+    fn identity_of(&self, accessor: &str) -> Identity {
+        self.identities
+            .get(accessor)
+            .cloned()
+            .unwrap_or_else(|| Identity {
+                token_accessor: accessor.to_string(),
+                ..Identity::default()
+            })
     }
 }
 

@@ -16,7 +16,8 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::error::BackendError;
-use super::response::{RawResponse, read_body};
+use super::observe::{Bearer, Exchange, Observed, Observer, Purpose};
+use super::response::{RawResponse, read_body, str_field};
 use super::tls::TlsSettings;
 
 /// Where the backend is and how to talk to it.
@@ -67,6 +68,8 @@ pub struct Client {
     max_in_flight: usize,
     /// Shared, to keep the client small: it is moved around by value.
     limits: Arc<Limits>,
+    /// Where requests no caller records, and moves to another node, are reported (the auditor).
+    observer: Observed,
 }
 
 impl Client {
@@ -165,7 +168,16 @@ impl Client {
             in_flight: Arc::new(Semaphore::new(max)),
             max_in_flight: max,
             limits: Arc::new(s.limits),
+            observer: Observed::default(),
         })
+    }
+
+    /// This client, reporting to `observer` (the audit trail) the requests no caller records an event
+    /// for, and every move to another node.
+    #[must_use]
+    pub fn observed_by(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Observed(Some(observer));
+        self
     }
 
     /// A client of the same nodes that presents other TLS settings (the `cert` auth method's client
@@ -265,11 +277,74 @@ impl Client {
                 other => {
                     if other.is_ok() || !other.as_ref().is_err_and(BackendError::fails_over) {
                         // Stay on the node that answered.
-                        self.current.store(i, Ordering::Relaxed);
+                        self.settle(i);
                     }
                     return other;
                 }
             }
+        }
+    }
+
+    /// A request no caller records an event for, made as [`Client::call_wrapped`] makes it and reported
+    /// to the observer as `purpose` with the token's accessor (a lookup-self answer names it when the
+    /// caller does not know it).
+    #[allow(clippy::too_many_arguments)]
+    async fn call_for(
+        &self,
+        purpose: Purpose,
+        bearer: Bearer<'_>,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        namespace: Option<&str>,
+        wrap_ttl: Option<Duration>,
+    ) -> Result<Option<RawResponse>, BackendError> {
+        let part = match purpose {
+            Purpose::LookupSelf | Purpose::TokenRevoke | Purpose::Wrap => Part::AutoAuth,
+            Purpose::MountLookup
+            | Purpose::LeaseLookup
+            | Purpose::KvMetadata
+            | Purpose::PathGuess => Part::Templating,
+        };
+        let r = self
+            .call_wrapped(
+                part,
+                method.clone(),
+                path,
+                Some(bearer.token),
+                body,
+                namespace,
+                wrap_ttl,
+            )
+            .await;
+        if let Some(o) = &self.observer.0 {
+            let answer = r.as_ref().ok().and_then(Option::as_ref);
+            let told = answer
+                .filter(|_| purpose == Purpose::LookupSelf && bearer.accessor.is_empty())
+                .and_then(|a| a.data.as_ref())
+                .map(|d| str_field(d, "accessor"));
+            o.request(&Exchange {
+                node: self.node(),
+                method: method.as_str(),
+                path: &bearer.show(path),
+                purpose,
+                accessor: told.as_deref().unwrap_or(bearer.accessor),
+                request_id: answer
+                    .map(|a| a.request_id.as_str())
+                    .filter(|id| !id.is_empty()),
+                error: r.as_ref().err(),
+            });
+        }
+        r
+    }
+
+    /// Make node `i` the one in use; a move from another node is reported to the observer.
+    fn settle(&self, i: usize) {
+        let before = self.current.swap(i, Ordering::Relaxed);
+        if before != i
+            && let (Some(o), Some(previous)) = (&self.observer.0, self.nodes.get(before))
+        {
+            o.failover(&self.nodes[i], previous);
         }
     }
 

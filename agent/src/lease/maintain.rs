@@ -229,7 +229,14 @@ impl Engine {
             meta.lease_duration_s = l.lease_duration;
             meta.renewable = l.renewable;
         }
-        self.record_as(token, EventKind::SecretRenew, meta, r.as_ref().err());
+        let answered = r.as_ref().ok().map(|l| l.request_id.as_str());
+        self.record_as(
+            token,
+            EventKind::SecretRenew,
+            meta,
+            answered,
+            r.as_ref().err(),
+        );
         let threshold = self.cfg.template_config.lease_renewal_threshold;
         let Some(entry) = self.store.get_mut(req) else {
             return Some(false);
@@ -293,7 +300,8 @@ impl Engine {
             lease_id: lease.lease_id.clone(),
             ..SecretMeta::default()
         };
-        self.record_as(token, EventKind::SecretRevoke, meta, r.as_ref().err());
+        // A revocation is answered with 204 and no body: no request_id to record.
+        self.record_as(token, EventKind::SecretRevoke, meta, None, r.as_ref().err());
         if let Err(e) = r {
             tracing::warn!(error = %e, "lease revocation failed");
         }

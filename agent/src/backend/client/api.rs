@@ -1,11 +1,13 @@
 //! The API calls for secrets, leases and mounts (logins and the agent's own token are in `token_api`).
-//! Each goes through [`Client::call`] (failover, index, in-flight cap).
+//! Each goes through [`Client::call`] (failover, index, in-flight cap); the ones no caller records an
+//! event for through [`Client::call_for`], which reports them to the audit trail.
 
 use reqwest::Method;
 use secrecy::SecretString;
 use serde_json::Value;
 
 use super::super::error::BackendError;
+use super::super::observe::{Bearer, Purpose};
 use super::super::response::{
     LeaseRenewal, MountInfo, bounded_ttl, decode, into_secret, mount_info,
 };
@@ -22,28 +24,32 @@ impl Client {
         token: &SecretString,
         path: &str,
     ) -> Result<Option<Secret>, BackendError> {
-        self.read_in(token, path, None).await
+        Ok(self
+            .call(Part::Templating, Method::GET, path, Some(token), None, None)
+            .await?
+            .map(into_secret))
     }
 
-    /// Read as [`Client::read`] does, in `namespace` (else the client's): the API proxy's cache checks a
-    /// secret in the namespace its caller asked for.
+    /// Read a KV v2 secret's metadata (`<mount>/metadata/<path>`) in `namespace` (else the client's),
+    /// reported as `kv_metadata`: the API proxy's cache checks that the version it holds is current.
     ///
     /// # Errors
     /// [`BackendError`].
-    pub async fn read_in(
+    pub async fn kv_metadata_in(
         &self,
-        token: &SecretString,
+        bearer: Bearer<'_>,
         path: &str,
         namespace: Option<&str>,
     ) -> Result<Option<Secret>, BackendError> {
         Ok(self
-            .call(
-                Part::Templating,
+            .call_for(
+                Purpose::KvMetadata,
+                bearer,
                 Method::GET,
                 path,
-                Some(token),
                 None,
                 namespace,
+                None,
             )
             .await?
             .map(into_secret))
@@ -118,27 +124,30 @@ impl Client {
         Ok(LeaseRenewal {
             lease_duration: raw.lease_duration,
             renewable: raw.renewable,
+            request_id: raw.request_id,
         })
     }
 
-    /// `PUT /v1/sys/leases/lookup` for `lease_id`: the seconds it has left, and whether it is renewable.
+    /// `PUT /v1/sys/leases/lookup` for `lease_id`: the seconds it has left, and whether it is renewable
+    /// (reported as `lease_lookup`).
     ///
     /// # Errors
     /// [`BackendError`]; a lease that no longer exists is an HTTP 400.
     pub async fn lookup_lease(
         &self,
-        token: &SecretString,
+        bearer: Bearer<'_>,
         lease_id: &str,
     ) -> Result<(u64, bool), BackendError> {
         let path = "sys/leases/lookup";
         let body = serde_json::json!({ "lease_id": lease_id });
         let raw = self
-            .call(
-                Part::Templating,
+            .call_for(
+                Purpose::LeaseLookup,
+                bearer,
                 Method::PUT,
                 path,
-                Some(token),
                 Some(&body),
+                None,
                 None,
             )
             .await?;
@@ -178,17 +187,17 @@ impl Client {
         .map(|_| ())
     }
 
-    /// The mount that serves `path`, from `GET /v1/sys/internal/ui/mounts/<path>`. `Ok(None)` when the
-    /// server does not say (older servers, or no access).
+    /// The mount that serves `path`, from `GET /v1/sys/internal/ui/mounts/<path>` (reported as
+    /// `mount_lookup`). `Ok(None)` when the server does not say (older servers, or no access).
     ///
     /// # Errors
     /// Transient [`BackendError`]s only; a refusal is `Ok(None)`.
     pub async fn mount_info(
         &self,
-        token: &SecretString,
+        bearer: Bearer<'_>,
         path: &str,
     ) -> Result<Option<MountInfo>, BackendError> {
-        self.mount_info_in(token, path, None).await
+        self.mount_info_in(bearer, path, None).await
     }
 
     /// [`Client::mount_info`] in `namespace` (else the client's).
@@ -197,19 +206,20 @@ impl Client {
     /// Transient [`BackendError`]s only; a refusal is `Ok(None)`.
     pub async fn mount_info_in(
         &self,
-        token: &SecretString,
+        bearer: Bearer<'_>,
         path: &str,
         namespace: Option<&str>,
     ) -> Result<Option<MountInfo>, BackendError> {
         let api = format!("sys/internal/ui/mounts/{}", path.trim_matches('/'));
         let raw = match self
-            .call(
-                Part::Templating,
+            .call_for(
+                Purpose::MountLookup,
+                bearer,
                 Method::GET,
                 &api,
-                Some(token),
                 None,
                 namespace,
+                None,
             )
             .await
         {

@@ -15,6 +15,8 @@ use crate::backend::BackendError;
 use crate::backend::redirect::{MAX_REDIRECT_HOPS, RedirectRefused};
 use crate::backend::tls::TlsSettings;
 
+mod observe;
+
 const TOKEN: &str = "s.redirect-test-token";
 
 /// How a test server answers a request: from its own port and the request head.

@@ -8,6 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use super::super::error::BackendError;
+use super::super::observe::{Bearer, Purpose};
 use super::super::response::{
     AuthInfo, TokenInfo, WrapInfo, bounded_ttl, decode, str_field, take_auth, take_wrap_info,
 };
@@ -90,26 +91,26 @@ impl Client {
         take_wrap_info(raw, &Method::GET, path)
     }
 
-    /// Wrap `token` in a response-wrapping token for `wrap_ttl`: `PUT /v1/sys/wrapping/wrap` with
-    /// `{"token": ...}`, made with the token itself (a token sink's `wrap_ttl`, as Vault Agent does it),
-    /// in `namespace` (else the client's).
+    /// Wrap the bearer's token in a response-wrapping token for `wrap_ttl`: `PUT /v1/sys/wrapping/wrap`
+    /// with `{"token": ...}`, made with the token itself (a token sink's `wrap_ttl`, as Vault Agent does
+    /// it), in `namespace` (else the client's); reported as `wrap`.
     ///
     /// # Errors
     /// [`BackendError`].
     pub async fn wrap_token(
         &self,
-        token: &SecretString,
+        bearer: Bearer<'_>,
         wrap_ttl: Duration,
         namespace: Option<&str>,
     ) -> Result<WrapInfo, BackendError> {
         let path = "sys/wrapping/wrap";
-        let body = serde_json::json!({ "token": token.expose_secret() });
+        let body = serde_json::json!({ "token": bearer.token.expose_secret() });
         let raw = self
-            .call_wrapped(
-                Part::AutoAuth,
+            .call_for(
+                Purpose::Wrap,
+                bearer,
                 Method::PUT,
                 path,
-                Some(token),
                 Some(&body),
                 namespace,
                 Some(wrap_ttl),
@@ -118,14 +119,22 @@ impl Client {
         take_wrap_info(raw, &Method::PUT, path)
     }
 
-    /// `GET /v1/auth/token/lookup-self`.
+    /// `GET /v1/auth/token/lookup-self` (reported as `lookup_self`).
     ///
     /// # Errors
     /// [`BackendError`]; 403 means the token is not valid any more.
-    pub async fn lookup_self(&self, token: &SecretString) -> Result<TokenInfo, BackendError> {
+    pub async fn lookup_self(&self, bearer: Bearer<'_>) -> Result<TokenInfo, BackendError> {
         let path = "auth/token/lookup-self";
         let raw = self
-            .call(Part::AutoAuth, Method::GET, path, Some(token), None, None)
+            .call_for(
+                Purpose::LookupSelf,
+                bearer,
+                Method::GET,
+                path,
+                None,
+                None,
+                None,
+            )
             .await?;
         let data = raw
             .and_then(|r| r.data)
@@ -198,16 +207,17 @@ impl Client {
         take_auth(raw, &path)
     }
 
-    /// `PUT /v1/auth/token/revoke-self`.
+    /// `PUT /v1/auth/token/revoke-self` (reported as `token_revoke`).
     ///
     /// # Errors
     /// [`BackendError`].
-    pub async fn revoke_self(&self, token: &SecretString) -> Result<(), BackendError> {
-        self.call(
-            Part::AutoAuth,
+    pub async fn revoke_self(&self, bearer: Bearer<'_>) -> Result<(), BackendError> {
+        self.call_for(
+            Purpose::TokenRevoke,
+            bearer,
             Method::PUT,
             "auth/token/revoke-self",
-            Some(token),
+            None,
             None,
             None,
         )
