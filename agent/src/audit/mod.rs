@@ -5,13 +5,15 @@
 //! - `chain`: the canonical encoding, SHA-256 / HMAC hashing, and `sidekey audit verify`.
 //! - `spool` / `http`: the HTTP sink's bounded on-disk spool and its sender.
 //! - `observer`: the backend client's reports (`backend.request`, `backend.failover`).
-//! - `report`: `sidekey report`, the evidence pack built from a trail; `tools`: the two commands.
+//! - `report`: `sidekey report`, the evidence pack built from a trail; `reconcile`: `sidekey audit
+//!   reconcile`, the trail against the server's audit log; `tools`: the commands.
 //! - [`Auditor`]: numbers, timestamps, chains and writes events; cheap to clone.
 
 pub mod chain;
 pub mod event;
 pub mod http;
 mod observer;
+pub mod reconcile;
 pub mod report;
 pub mod spool;
 pub mod tools;
