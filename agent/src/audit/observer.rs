@@ -10,7 +10,13 @@ impl Observer for Auditor {
         let identity = (!x.accessor.is_empty())
             .then(|| self.inner.lock().ok().map(|s| s.identity_of(x.accessor)))
             .flatten();
-        let mut r = Record::result(EventKind::BackendRequest, x.error).identity(identity);
+        let outcome = if x.error.is_some() {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        };
+        let mut r = Record::new(EventKind::BackendRequest, outcome).identity(identity);
+        r.error = x.error.map(ToString::to_string);
         r.backend = Some(BackendMeta {
             node: x.node.to_string(),
             request_id: x.request_id.map(str::to_string),

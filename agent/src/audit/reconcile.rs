@@ -47,6 +47,9 @@ pub struct Reconciled {
     pub server_only: Vec<Group>,
     /// The agent's events of requests the server has no entry for, per token and path.
     pub agent_only: Vec<Group>,
+    /// The agent's requests abandoned at shutdown (`unanswered`) that the server has no entry for: they
+    /// may never have reached it, and are not counted as missing.
+    pub unanswered: Vec<Group>,
 }
 
 /// One of sidekey's tokens.
@@ -243,6 +246,7 @@ impl Matcher<'_> {
             }
         }
         let mut agent_only: BTreeMap<(String, String), Vec<Item>> = BTreeMap::new();
+        let mut unanswered: BTreeMap<(String, String), Vec<Item>> = BTreeMap::new();
         for (ai, a) in self.agent.iter().enumerate() {
             if self.agent_matched[ai] || (a.request_id.is_none() && a.path.is_none()) {
                 continue;
@@ -252,7 +256,12 @@ impl Matcher<'_> {
                 .find(|t| !t.is_empty())
                 .map_or_else(|| "(none)".to_string(), Clone::clone);
             let path = a.path.clone().unwrap_or_else(|| "(unknown)".into());
-            agent_only.entry((token, path)).or_default().push(Item {
+            let side = if a.unanswered {
+                &mut unanswered
+            } else {
+                &mut agent_only
+            };
+            side.entry((token, path)).or_default().push(Item {
                 line: a.line,
                 time: a.time.clone(),
                 request_id: a.request_id.clone(),
@@ -281,6 +290,7 @@ impl Matcher<'_> {
         r.tokens = tokens;
         r.server_only = groups(server_only);
         r.agent_only = groups(agent_only);
+        r.unanswered = groups(unanswered);
         r
     }
 

@@ -307,7 +307,7 @@ impl Authenticator {
             Prepared::Token(token) => {
                 let info = self
                     .client
-                    .lookup_self_wrapped(&token, ttl)
+                    .lookup_self_wrapped(crate::backend::Bearer::new(&token, ""), ttl)
                     .await
                     .map_err(self.backend_error())?;
                 (info, String::new())

@@ -7,8 +7,6 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
-use super::error::BackendError;
-
 /// Why the agent makes a request that no other event records: the `purpose` of its `backend.request`
 /// event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +26,10 @@ pub enum Purpose {
     /// A read of the path as written, made alongside its mount lookup and discarded because the mount
     /// says the path must be rewritten (KV v2).
     PathGuess,
+    /// A call whose caller stopped waiting for the answer (the agent shut down while it was on the
+    /// wire), whatever it was for: the event its caller would have written (`secret.read`, ...) never
+    /// is, and the server may or may not have seen it.
+    Unanswered,
 }
 
 impl Purpose {
@@ -41,6 +43,7 @@ impl Purpose {
             Self::Wrap => "wrap",
             Self::KvMetadata => "kv_metadata",
             Self::PathGuess => "path_guess",
+            Self::Unanswered => "unanswered",
         }
     }
 }
@@ -98,7 +101,6 @@ impl std::fmt::Debug for Bearer<'_> {
 }
 
 /// One request made for a [`Purpose`], as the observer learns of it: never a token or a body.
-#[derive(Debug)]
 pub struct Exchange<'a> {
     /// The configured address of the node that answered (or failed last).
     pub node: &'a str,
@@ -112,13 +114,14 @@ pub struct Exchange<'a> {
     pub accessor: &'a str,
     /// The server's `request_id`, when the answer had one.
     pub request_id: Option<&'a str>,
-    /// The failure, if it failed.
-    pub error: Option<&'a BackendError>,
+    /// The failure, if it failed (a [`super::BackendError`], or the call abandoned).
+    pub error: Option<&'a dyn std::fmt::Display>,
 }
 
 /// Where the client reports what no caller records (the auditor).
 pub trait Observer: Send + Sync {
-    /// A request made for a purpose, once answered (or failed on every node).
+    /// A request made for a purpose, once answered (or failed on every node), or any request abandoned
+    /// on the wire.
     fn request(&self, x: &Exchange<'_>);
     /// The client moved from node `previous` to node `node` (both as configured).
     fn failover(&self, node: &str, previous: &str);

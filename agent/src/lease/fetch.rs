@@ -151,7 +151,7 @@ impl Fetcher {
                 if let Some(discarded) = guess {
                     self.report_guess(req, bearer, &discarded);
                 }
-                self.call(req, &api_path, token).await
+                self.call(req, &api_path, bearer).await
             }
         };
         let result = match result {
@@ -197,11 +197,11 @@ impl Fetcher {
         &self,
         req: &SecretRequest,
         api_path: &str,
-        token: &SecretString,
+        bearer: Bearer<'_>,
     ) -> Result<Option<Secret>, BackendError> {
         match req.op {
-            Operation::Read => self.client.read(token, api_path).await,
-            Operation::List => self.client.list(token, api_path).await,
+            Operation::Read => self.client.read(bearer, api_path).await,
+            Operation::List => self.client.list(bearer, api_path).await,
             Operation::Write => {
                 let body: serde_json::Map<String, Value> = req
                     .params
@@ -209,7 +209,7 @@ impl Fetcher {
                     .map(|(k, v)| (k.clone(), Value::String(v.clone())))
                     .collect();
                 self.client
-                    .write(token, api_path, &Value::Object(body))
+                    .write(bearer, api_path, &Value::Object(body))
                     .await
             }
         }
@@ -235,7 +235,10 @@ impl Fetcher {
                 .and_then(Option::as_ref)
                 .map(|s| s.request_id.as_str())
                 .filter(|id| !id.is_empty()),
-            error: discarded.as_ref().err(),
+            error: discarded
+                .as_ref()
+                .err()
+                .map(|e| e as &dyn std::fmt::Display),
         });
     }
 
@@ -256,7 +259,7 @@ impl Fetcher {
         }
         let (mount, guess) = join(
             self.lookup_mount(&req.path, bearer),
-            self.call(req, &req.path, bearer.token),
+            self.call(req, &req.path, bearer),
         )
         .await;
         match (mount, guess) {

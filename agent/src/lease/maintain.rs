@@ -8,6 +8,7 @@ use tokio::time::Instant;
 
 use crate::audit::{EventKind, SecretMeta};
 use crate::auth::AuthError;
+use crate::backend::Bearer;
 use crate::backend::secret::SecretRequest;
 
 use super::engine::{Engine, Pending};
@@ -218,7 +219,11 @@ impl Engine {
         let r = self
             .fetcher
             .client()
-            .renew_lease(&token.secret, &lease_id, asked.as_secs())
+            .renew_lease(
+                Bearer::new(&token.secret, &token.identity.token_accessor),
+                &lease_id,
+                asked.as_secs(),
+            )
             .await;
         let mut meta = SecretMeta {
             path: entry.fetched.api_path.clone(),
@@ -293,7 +298,10 @@ impl Engine {
         let r = self
             .fetcher
             .client()
-            .revoke_lease(&token.secret, &lease.lease_id)
+            .revoke_lease(
+                Bearer::new(&token.secret, &token.identity.token_accessor),
+                &lease.lease_id,
+            )
             .await;
         let meta = SecretMeta {
             path: lease.path.clone(),

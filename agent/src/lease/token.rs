@@ -360,7 +360,8 @@ impl TokenKeeper {
             token.expires_at().is_some_and(|e| e <= now) || self.flags.revoked_at.is_some();
         if !self.is_final() && !expired {
             let asked = self.flags.base_ttl;
-            let r = self.client.renew_self(&token.secret, asked.as_secs()).await;
+            let bearer = Bearer::new(&token.secret, &token.accessor);
+            let r = self.client.renew_self(bearer, asked.as_secs()).await;
             self.auditor.record(
                 Record::result(EventKind::AuthRenew, r.as_ref().err())
                     .identity(Some(token.identity.clone()))

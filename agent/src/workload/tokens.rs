@@ -333,7 +333,7 @@ impl WorkloadTokens {
         });
         let client = source.client.borrow().clone();
         let created = client
-            .create_token(&agent, w.token_role.as_deref(), &body)
+            .create_token(Bearer::new(&agent, ""), w.token_role.as_deref(), &body)
             .await;
         let accessor = created.as_ref().map(|a| a.accessor.as_str()).ok();
         let audited = identity(w, accessor.unwrap_or_default());

@@ -23,7 +23,7 @@ fn events(path: &std::path::Path) -> Vec<Value> {
         .collect()
 }
 
-fn exchange<'a>(accessor: &'a str, error: Option<&'a BackendError>) -> Exchange<'a> {
+fn exchange<'a>(accessor: &'a str, error: Option<&'a dyn std::fmt::Display>) -> Exchange<'a> {
     Exchange {
         node: "http://127.0.0.1:8200",
         method: "PUT",

@@ -28,6 +28,8 @@ pub struct AgentRequest {
     pub accessor: String,
     /// The accessor of the token a login or token creation issued (`auth.login` only).
     pub issued: String,
+    /// The agent stopped waiting for the answer (shutdown): the server may never have seen it.
+    pub unanswered: bool,
 }
 
 /// One request as the server's audit device recorded it: its request entry and its response entry.
@@ -148,6 +150,7 @@ pub fn agent_request(line: usize, v: &Value) -> Option<AgentRequest> {
         request_id,
         accessor,
         issued,
+        unanswered: str_at(v, "/backend/purpose") == "unanswered",
     })
 }
 

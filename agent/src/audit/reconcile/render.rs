@@ -41,6 +41,11 @@ impl Reconciled {
             "The agent recorded, the server has no entry:",
             &self.agent_only,
         );
+        section(
+            &mut out,
+            "Abandoned by the agent at shutdown, no server entry (it may never have arrived; not counted):",
+            &self.unanswered,
+        );
         let _ = writeln!(
             out,
             "matched {} of {} server entries for sidekey's token(s): {:.1}% ({} by request_id, {} by path and time); {} agent request(s) without a server entry",

@@ -206,6 +206,41 @@ fn an_answer_without_request_id_matches_by_path_time_and_a_token_known_in_plain_
 }
 
 #[test]
+fn a_call_abandoned_at_shutdown_matches_if_the_server_saw_it_and_is_not_missing_if_not() {
+    let log = server_log(&[
+        server("r1", "secret/data/app", "read", Some("acc"), "02.000"),
+        server("late", "sys/leases/lookup", "update", Some("acc"), "09.000"),
+    ]);
+    let abandoned = |at: &str, path: &str| {
+        agent(
+            "backend.request",
+            at,
+            &json!({"outcome": "failure", "identity": jwt("acc"),
+                "backend": {"node": "n", "method": "PUT", "path": path, "purpose": "unanswered"}}),
+        )
+    };
+    let events = vec![
+        agent(
+            "secret.read",
+            "02.010",
+            &json!({"identity": jwt("acc"), "secret": {"path": "secret/data/app"}, "request_id": "r1"}),
+        ),
+        abandoned("09.002", "sys/leases/lookup"),
+        abandoned("09.003", "database/creds/app"),
+    ];
+    let r = run(&events, &log);
+    assert!(r.complete(), "{}", r.to_text("a", "s"));
+    assert_eq!(r.matched_by_path_and_time, 1);
+    assert_eq!(r.unanswered.len(), 1);
+    assert_eq!(r.unanswered[0].path, "database/creds/app");
+    assert!(
+        r.to_text("a", "s").contains("Abandoned by the agent"),
+        "{}",
+        r.to_text("a", "s")
+    );
+}
+
+#[test]
 fn an_agent_request_id_the_server_never_logged_is_reported() {
     let log = server_log(&[]);
     let events = vec![agent(

@@ -143,7 +143,11 @@ impl Engine {
         match &job.kind {
             HeldKind::Lease { lease_id } => {
                 let r = client
-                    .renew_lease(&job.token, lease_id, job.full.as_secs())
+                    .renew_lease(
+                        Bearer::new(&job.token, &job.accessor),
+                        lease_id,
+                        job.full.as_secs(),
+                    )
                     .await;
                 let mut meta = SecretMeta {
                     path: job.path.clone(),
@@ -183,7 +187,8 @@ impl Engine {
                 }
             }
             HeldKind::Token { .. } => {
-                let r = client.renew_self(&job.token, job.full.as_secs()).await;
+                let bearer = Bearer::new(&job.token, &job.accessor);
+                let r = client.renew_self(bearer, job.full.as_secs()).await;
                 let mut record = Record::result(EventKind::AuthRenew, r.as_ref().err())
                     .identity(Some(identity))
                     .node(client.node())

@@ -69,7 +69,11 @@ async fn a_request_made_for_a_purpose_is_reported_with_the_request_id_and_access
         .unwrap();
     assert_eq!(m.kv_version, Some(2));
     // A read is its caller's to record (`secret.read`): it reaches the caller with its request_id.
-    let s = c.read(&t, "secret/data/app").await.unwrap().unwrap();
+    let s = c
+        .read(Bearer::new(&t, ""), "secret/data/app")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(s.request_id, "req-read");
     assert_eq!(
         *seen.0.lock().unwrap(),
@@ -114,10 +118,37 @@ async fn a_move_to_another_node_is_reported_once() {
     let good = Server::start(|_, _| ok_answer("x")).await;
     let (c, seen) = observed(&dead, &[good.origin()]);
     let t = token();
-    c.read(&t, "secret/x").await.unwrap();
-    c.read(&t, "secret/x").await.unwrap();
+    c.read(Bearer::new(&t, ""), "secret/x").await.unwrap();
+    c.read(Bearer::new(&t, ""), "secret/x").await.unwrap();
     assert_eq!(
         *seen.0.lock().unwrap(),
         [format!("failover {} {dead}", good.origin())]
+    );
+}
+
+#[tokio::test]
+async fn a_call_its_caller_stopped_waiting_for_is_reported_unanswered() {
+    // A server that takes the request and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = listener.accept().await {
+            held.push(conn);
+        }
+    });
+    let (c, seen) = observed(&origin, &[]);
+    let t = token();
+    let wait = std::time::Duration::from_millis(300);
+    let read = c.read(Bearer::new(&t, "acc-2"), "database/creds/app");
+    assert!(tokio::time::timeout(wait, read).await.is_err());
+    let lookup = c.lookup_lease(Bearer::new(&t, "acc-2"), "database/creds/app/x");
+    assert!(tokio::time::timeout(wait, lookup).await.is_err());
+    assert_eq!(
+        *seen.0.lock().unwrap(),
+        [
+            "unanswered GET database/creds/app acc-2 - failed",
+            "unanswered PUT sys/leases/lookup acc-2 - failed",
+        ]
     );
 }
