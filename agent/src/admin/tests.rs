@@ -62,6 +62,7 @@ async fn fail_closed_refuses_retrievals_while_the_spool_is_full() {
             spool_max_bytes: 2000,
             batch_max: 10,
             timeout: Duration::from_secs(1),
+            format: crate::audit::Format::default(),
         }),
         fail_closed: true,
         ..AuditConfig::default()

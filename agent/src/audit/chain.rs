@@ -1,11 +1,12 @@
-//! The hash chain: the canonical encoding, SHA-256 or HMAC-SHA-256, and `sidekey audit verify`.
+//! The hash chain: SHA-256 or HMAC-SHA-256 over each line as written, and `sidekey audit verify`.
 //!
-//! Canonical encoding: the event's compact JSON (serde_json, fields in schema order, no whitespace)
-//! without the `hash` member. Because `hash` is always the last member, a written line is exactly
-//! `CANONICAL[..len-1] + ",\"hash\":\"<64 hex>\"}"`; verification works on the line's bytes, so any edit
-//! of any byte (even whitespace) breaks it. `hash = hex(SHA-256(canonical))`, or
-//! `hex(HMAC-SHA-256(key, canonical))` with `hmac_key_file`. Every event's `prev_hash` is the previous
-//! line's `hash`; the first event of a file has 64 zeros.
+//! Canonical encoding: the line's compact JSON (in the sink's format, see `format`) without the `hash`
+//! member. `hash` is always the last member of the last object (sidekey's top level, OCSF's
+//! `unmapped`, ECS's `sidekey`), so a written line is exactly the canonical encoding with
+//! `,"hash":"<64 hex>"` inserted before its closing braces; verification works on the line's bytes, so
+//! any edit of any byte (even whitespace) breaks it. `hash = hex(SHA-256(canonical))`, or
+//! `hex(HMAC-SHA-256(key, canonical))` with `hmac_key_file`. Every line's `prev_hash` is the previous
+//! line's `hash`; the first line of a file has 64 zeros. Each sink has its own chain, over its own bytes.
 //!
 //! Limits: the chain proves that no line was edited, removed or moved *before* the last one; removing
 //! trailing lines leaves a valid, shorter chain (compare with the HTTP collector's copy for that).
@@ -16,6 +17,8 @@ use std::path::Path;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
+
+use super::format;
 
 /// `prev_hash` of the first event in a file.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -92,15 +95,47 @@ impl Hasher {
             },
         }
     }
+
+    /// The hex HMAC-SHA-256 of `parts` one after another, or `None` without a key: delivered content is
+    /// only ever hashed keyed, as a plain hash of a short secret could be guessed.
+    pub fn mac<'a>(&self, parts: impl IntoIterator<Item = &'a [u8]>) -> Option<String> {
+        let mut m = Hmac::<Sha256>::new_from_slice(self.key.as_ref()?).ok()?;
+        for p in parts {
+            m.update(p);
+        }
+        Some(hex::encode(m.finalize().into_bytes()))
+    }
 }
 
-/// Split a written line into its canonical encoding and its `hash`.
+/// `canonical` (from `Format::encode`) as the line to write, and its hash: `,"hash":"<hex>"` goes in
+/// before the closing braces.
+pub fn seal(canonical: &[u8], hasher: &Hasher) -> (Vec<u8>, String) {
+    let hash = hasher.hash(canonical);
+    let body = canonical.len() - canonical.iter().rev().take_while(|b| **b == b'}').count();
+    let mut line = Vec::with_capacity(canonical.len() + HASH_KEY.len() + hash.len() + 2);
+    line.extend_from_slice(&canonical[..body]);
+    line.extend_from_slice(HASH_KEY.as_bytes());
+    line.extend_from_slice(hash.as_bytes());
+    line.push(b'"');
+    line.extend_from_slice(&canonical[body..]);
+    (line, hash)
+}
+
+/// Split a written line into its canonical encoding and its `hash`: the hash is
+/// `,"hash":"<64 hex>"` followed only by closing braces, in any format.
 pub fn split_line(line: &str) -> Option<(String, &str)> {
-    let body = line.strip_suffix("\"}")?;
-    let at = body.rfind(HASH_KEY)?;
-    let hash = body.get(at + HASH_KEY.len()..)?;
-    let mut canonical = body.get(..at)?.to_string();
-    canonical.push('}');
+    let body = line.trim_end_matches('}');
+    let closing = &line[body.len()..];
+    if closing.is_empty() {
+        return None;
+    }
+    let at = body.strip_suffix('"')?.rfind(HASH_KEY)?;
+    let hash = &body[at + HASH_KEY.len()..body.len() - 1];
+    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut canonical = body[..at].to_string();
+    canonical.push_str(closing);
     Some((canonical, hash))
 }
 
@@ -232,10 +267,8 @@ impl<'a> Verifier<'a> {
         if self.hasher.hash(canonical.as_bytes()) != hash {
             return Err(Broken::Edited { line: n });
         }
-        let prev_hash = ev
-            .get("prev_hash")
-            .and_then(serde_json::Value::as_str)
-            .ok_or(Broken::Malformed { line: n })?;
+        let chain = format::chain_of(&ev).ok_or(Broken::Malformed { line: n })?;
+        let prev_hash = chain.prev_hash;
         match &self.prev {
             Some((pn, ph)) if ph != prev_hash => {
                 return Err(Broken::PrevHash { line: n, prev: *pn });
@@ -245,15 +278,7 @@ impl<'a> Verifier<'a> {
             None if self.allow_continuation => self.continues_from = Some(prev_hash.to_string()),
             None => return Err(Broken::PrevHash { line: n, prev: 0 }),
         }
-        let seq = ev
-            .get("seq")
-            .and_then(serde_json::Value::as_u64)
-            .ok_or(Broken::Malformed { line: n })?;
-        let agent = ev
-            .pointer("/agent/id")
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let (seq, agent) = (chain.seq, chain.agent_id.to_string());
         let expected = self.runs.get(&agent).map_or(1, |s| s + 1);
         // A run seen for the first time may start mid-way only at the top of a rotated file.
         let first_of_run_ok = !self.runs.contains_key(&agent) && (seq == 1 || self.prev.is_none());

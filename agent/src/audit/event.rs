@@ -130,7 +130,25 @@ pub struct SecretMeta {
     pub renewable: bool,
 }
 
-/// Where a secret went.
+/// One secret that fed an output, as the backend gave it: which path, which KV version, which lease, which
+/// certificate. Never a value. Ordered (path first) so an output's list is sorted and deduplicated.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct SecretRef {
+    /// The API path called (after KV v2 rewriting), as in the `secret.*` event that fetched it.
+    pub path: String,
+    /// The KV v2 version (the response's `data.metadata.version`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    /// The lease, for a leased secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_id: Option<String>,
+    /// The issued certificate's serial number (`serial_number` of a PKI issue), `xx:xx:…` hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+}
+
+/// Where a secret went. `secrets` and `content_hmac` say what a delivery delivered (empty on events that
+/// wrote no content, such as a mode or owner put back).
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum OutputMeta {
@@ -138,8 +156,14 @@ pub enum OutputMeta {
     File {
         /// Its path.
         destination: String,
+        /// The secrets its template read.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        secrets: Vec<SecretRef>,
+        /// HMAC-SHA-256 (hex) of the bytes written, keyed with `hmac_key_file` (absent without one).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        content_hmac: Option<String>,
     },
-    /// An auto-auth token sink (its path; never the token).
+    /// An auto-auth token sink (its path; never the token, nor a hash of it).
     Sink {
         /// Its path.
         destination: String,
@@ -148,7 +172,55 @@ pub enum OutputMeta {
     Env {
         /// The variable names (never values).
         names: Vec<String>,
+        /// The secrets the `env_template`s read.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        secrets: Vec<SecretRef>,
+        /// HMAC-SHA-256 (hex) of the rendered `NAME=value\n` lines in name order, keyed with
+        /// `hmac_key_file` (absent without one).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        content_hmac: Option<String>,
     },
+}
+
+impl OutputMeta {
+    /// The file at `destination`, saying nothing yet of what it holds.
+    pub fn file(destination: String) -> Self {
+        Self::File {
+            destination,
+            secrets: Vec::new(),
+            content_hmac: None,
+        }
+    }
+
+    /// The child's variables `names`, saying nothing yet of what they hold.
+    pub fn env(names: Vec<String>) -> Self {
+        Self::Env {
+            names,
+            secrets: Vec::new(),
+            content_hmac: None,
+        }
+    }
+
+    /// Saying what was delivered: the secrets that fed it and the keyed hash of what was written (see
+    /// [`super::Auditor::content_hmac`]). A sink is left as it is.
+    #[must_use]
+    pub fn delivered(mut self, fed_by: &[SecretRef], hmac: Option<String>) -> Self {
+        if let Self::File {
+            secrets,
+            content_hmac,
+            ..
+        }
+        | Self::Env {
+            secrets,
+            content_hmac,
+            ..
+        } = &mut self
+        {
+            *secrets = fed_by.to_vec();
+            *content_hmac = hmac;
+        }
+        self
+    }
 }
 
 /// What a `config.reload` changed: templates (by destination), env_templates (by variable name) and

@@ -2,15 +2,18 @@
 //! hash-chained, written to the configured sinks.
 //!
 //! - `event`: the event schema (v1) and [`Record`], what callers report.
-//! - `chain`: the canonical encoding, SHA-256 / HMAC hashing, and `sidekey audit verify`.
+//! - `format`: the formats a sink writes (sidekey's schema, OCSF, ECS) and the way back from each.
+//! - `chain`: sealing a line with its hash (SHA-256 / HMAC), and `sidekey audit verify`.
 //! - `spool` / `http`: the HTTP sink's bounded on-disk spool and its sender.
 //! - `observer`: the backend client's reports (`backend.request`, `backend.failover`).
 //! - `report`: `sidekey report`, the evidence pack built from a trail; `reconcile`: `sidekey audit
 //!   reconcile`, the trail against the server's audit log; `tools`: the commands.
-//! - [`Auditor`]: numbers, timestamps, chains and writes events; cheap to clone.
+//! - [`Auditor`]: numbers and timestamps each event once, then encodes, chains and writes it per sink, each
+//!   sink in its own format with its own chain; cheap to clone.
 
 pub mod chain;
 pub mod event;
+pub mod format;
 pub mod http;
 mod observer;
 pub mod reconcile;
@@ -29,8 +32,9 @@ use std::sync::{Arc, Mutex};
 pub use chain::{GENESIS, Hasher};
 pub use event::{
     AgentInfo, BackendMeta, CallerMeta, Event, EventKind, EventMeta, Identity, Outcome, OutputMeta,
-    ProxyMeta, Record, ReloadMeta, SecretMeta,
+    ProxyMeta, Record, ReloadMeta, SecretMeta, SecretRef,
 };
+pub use format::Format;
 
 use crate::admin::Telemetry;
 use crate::config::{AuditConfig, Metadata};
@@ -87,18 +91,36 @@ pub struct Auditor {
 
 struct State {
     seq: u64,
-    prev_hash: String,
     hasher: Hasher,
     agent: AgentInfo,
-    file: Option<(PathBuf, File)>,
-    stdout: bool,
-    http: Option<http::Sender>,
+    sinks: Vec<Sink>,
     meta: EventMeta,
     secrets: BTreeMap<String, EventMeta>,
-    dirty: bool,
     /// Who each token seen in an event is (by accessor): a `backend.request` made with it names the same
     /// identity.
     identities: HashMap<String, Identity>,
+}
+
+/// One configured sink: the format it writes, its own chain, and where its lines go.
+struct Sink {
+    format: Format,
+    /// The hash of the last line this sink wrote.
+    prev_hash: String,
+    out: Out,
+}
+
+/// Where a sink's lines go.
+enum Out {
+    /// Appended to a file, fsync'd per batch (`dirty` until then).
+    File {
+        path: PathBuf,
+        file: File,
+        dirty: bool,
+    },
+    /// One line per event on stdout.
+    Stdout,
+    /// Spooled, then POSTed by the sender task.
+    Http(http::Sender),
 }
 
 /// The most identities an auditor remembers; past it they are forgotten and learned again from the
@@ -119,41 +141,39 @@ impl Auditor {
             Some(p) => Hasher::from_key_file(p)?,
             None => Hasher::sha256(),
         };
-        let mut prev_hash = GENESIS.to_string();
-        let file = match cfg.file.as_deref() {
-            Some(p) => {
+        let mut sinks = Vec::new();
+        if let Some(p) = cfg.file.as_deref() {
+            sinks.push(Sink {
+                format: cfg.file_format,
                 // A restarted agent continues the file's chain, so one file verifies as one chain.
-                if let Some(h) = last_hash(p) {
-                    prev_hash = h;
-                }
-                Some((p.to_path_buf(), open_append(p)?))
-            }
-            None => None,
-        };
-        let http = match &cfg.http {
-            Some(h) => {
-                let s = spool::Spool::open(&h.spool_path, h.spool_max_bytes)?;
-                let sender = http::Sender::new(h, s, telemetry.clone())?;
-                tokio::spawn(sender.clone().run());
-                Some(sender)
-            }
-            None => None,
-        };
+                prev_hash: last_hash(p).unwrap_or_else(|| GENESIS.to_string()),
+                out: Out::File {
+                    path: p.to_path_buf(),
+                    file: open_append(p)?,
+                    dirty: false,
+                },
+            });
+        }
+        if cfg.stdout {
+            sinks.push(Sink::new(cfg.stdout_format, Out::Stdout));
+        }
+        if let Some(h) = &cfg.http {
+            let s = spool::Spool::open(&h.spool_path, h.spool_max_bytes)?;
+            let sender = http::Sender::new(h, s, telemetry.clone())?;
+            tokio::spawn(sender.clone().run());
+            sinks.push(Sink::new(h.format, Out::Http(sender)));
+        }
         let state = State {
             seq: 0,
-            prev_hash,
             hasher,
             agent: agent_info(),
-            file,
-            stdout: cfg.stdout,
-            http,
+            sinks,
             meta: event_meta(&cfg.metadata),
             secrets: cfg
                 .secrets
                 .iter()
                 .map(|(k, v)| (k.clone(), event_meta(v)))
                 .collect(),
-            dirty: false,
             identities: HashMap::new(),
         };
         Ok(Self {
@@ -169,15 +189,11 @@ impl Auditor {
     pub fn disabled() -> Self {
         let state = State {
             seq: 0,
-            prev_hash: GENESIS.to_string(),
             hasher: Hasher::sha256(),
             agent: agent_info(),
-            file: None,
-            stdout: false,
-            http: None,
+            sinks: Vec::new(),
             meta: EventMeta::default(),
             secrets: BTreeMap::new(),
-            dirty: false,
             identities: HashMap::new(),
         };
         Self {
@@ -210,7 +226,7 @@ impl Auditor {
             .as_ref()
             .and_then(|sec| lookup(&s.secrets, &sec.path))
             .map_or_else(|| s.meta.clone(), |m| merge(m, &s.meta));
-        let mut ev = Event {
+        let ev = Event {
             v: event::SCHEMA_VERSION,
             time: now_rfc3339(),
             seq: s.seq,
@@ -227,43 +243,63 @@ impl Auditor {
             credential: r.credential,
             meta,
             error: r.error,
-            prev_hash: s.prev_hash.clone(),
+            prev_hash: String::new(),
             hash: String::new(),
         };
         if let Some(t) = &self.telemetry {
             t.observe(&ev);
         }
-        if s.file.is_none() && !s.stdout && s.http.is_none() {
-            return;
-        }
-        let Ok(canonical) = serde_json::to_vec(&ev) else {
-            return;
-        };
-        ev.hash = s.hasher.hash(&canonical);
-        let Ok(mut line) = serde_json::to_vec(&ev) else {
-            return;
-        };
-        s.prev_hash = ev.hash;
-        if let Some(h) = &s.http {
-            self.spool(h, &line);
-        }
-        line.push(b'\n');
-        if let Some((path, f)) = s.file.as_mut() {
-            if let Err(e) = f.write_all(&line) {
-                tracing::error!(path = %path.display(), error = %e, "audit write failed");
+        let State { sinks, hasher, .. } = &mut *s;
+        for sink in sinks {
+            let canonical = match sink.format.encode(&ev, &sink.prev_hash) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %e, "AUDIT EVENT DROPPED: cannot encode it");
+                    continue;
+                }
+            };
+            let (mut line, hash) = chain::seal(&canonical, hasher);
+            sink.prev_hash = hash;
+            match &mut sink.out {
+                Out::Http(h) => self.spool(&h.spool, &h.wake, &line),
+                Out::File { path, file, dirty } => {
+                    line.push(b'\n');
+                    if let Err(e) = file.write_all(&line) {
+                        tracing::error!(path = %path.display(), error = %e, "audit write failed");
+                    }
+                    *dirty = true;
+                }
+                Out::Stdout => {
+                    line.push(b'\n');
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(&line);
+                    let _ = out.flush();
+                }
             }
-            s.dirty = true;
-        }
-        if s.stdout {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(&line);
-            let _ = out.flush();
         }
     }
 
-    /// Append to the HTTP spool; a full spool is reported loudly and (with `fail_closed`) stops retrievals.
-    fn spool(&self, h: &http::Sender, line: &[u8]) {
-        let Ok(mut sp) = h.spool.lock() else { return };
+    /// The hex HMAC-SHA-256 of delivered content (`output.content_hmac`), keyed with `hmac_key_file`: the
+    /// key the chain uses, read once. `None` without a key (never a plain hash: that of a short secret
+    /// could be guessed) and when no sink is configured (nothing is computed then).
+    pub fn content_hmac(&self, bytes: &[u8]) -> Option<String> {
+        self.content_hmac_of([bytes])
+    }
+
+    /// [`Self::content_hmac`] of `parts` one after another, as if they were one buffer (the env's
+    /// `NAME=value\n` lines without copying the values). `parts` is not iterated when `None`.
+    pub fn content_hmac_of<'a>(&self, parts: impl IntoIterator<Item = &'a [u8]>) -> Option<String> {
+        let s = self.inner.lock().ok()?;
+        if s.sinks.is_empty() {
+            return None;
+        }
+        s.hasher.mac(parts)
+    }
+
+    /// Append to a sink's spool; a full spool is reported loudly and (with `fail_closed`) stops
+    /// retrievals.
+    fn spool(&self, spool: &Mutex<spool::Spool>, wake: &tokio::sync::Notify, line: &[u8]) {
+        let Ok(mut sp) = spool.lock() else { return };
         match sp.push(line) {
             Ok(()) => {
                 if self.degraded.swap(false, Ordering::Relaxed) {
@@ -282,57 +318,75 @@ impl Auditor {
         if let Some(t) = &self.telemetry {
             t.set_spool_events(sp.pending_events());
         }
-        h.wake.notify_one();
+        wake.notify_one();
     }
 
     /// Make every event recorded so far durable (fsync per batch: called after each delivery cycle).
     pub fn flush(&self) {
         let Ok(mut s) = self.inner.lock() else { return };
-        if let Some(h) = &s.http
-            && let Ok(sp) = h.spool.lock()
-        {
-            sp.sync();
-            if let Some(t) = &self.telemetry {
-                t.set_spool_events(sp.pending_events());
+        for sink in &mut s.sinks {
+            match &mut sink.out {
+                Out::Http(h) => {
+                    if let Ok(sp) = h.spool.lock() {
+                        sp.sync();
+                        if let Some(t) = &self.telemetry {
+                            t.set_spool_events(sp.pending_events());
+                        }
+                    }
+                }
+                Out::File { path, file, dirty } if *dirty => {
+                    *dirty = false;
+                    if let Err(e) = file.sync_data() {
+                        tracing::error!(path = %path.display(), error = %e, "audit fsync failed");
+                    }
+                }
+                Out::File { .. } | Out::Stdout => {}
             }
-        }
-        if !s.dirty {
-            return;
-        }
-        s.dirty = false;
-        if let Some((path, f)) = s.file.as_mut()
-            && let Err(e) = f.sync_data()
-        {
-            tracing::error!(path = %path.display(), error = %e, "audit fsync failed");
         }
     }
 
-    /// Reopen the audit file (after log rotation renamed it); the chain continues across files.
+    /// Reopen the audit files (after log rotation renamed them); each chain continues across files.
     pub fn reopen(&self) {
         let Ok(mut s) = self.inner.lock() else { return };
-        let Some((path, old)) = s.file.as_mut() else {
-            return;
-        };
-        let _ = old.sync_data();
-        match open_append(path) {
-            Ok(f) => {
-                *old = f;
-                tracing::info!(path = %path.display(), "audit file reopened");
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot reopen the audit file; still writing the old one")
+        for sink in &mut s.sinks {
+            let Out::File { path, file, .. } = &mut sink.out else {
+                continue;
+            };
+            let _ = file.sync_data();
+            match open_append(path) {
+                Ok(f) => {
+                    *file = f;
+                    tracing::info!(path = %path.display(), "audit file reopened");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot reopen the audit file; still writing the old one")
+                }
             }
         }
     }
 
-    /// Wait (at most `limit`) until the HTTP sink has delivered everything spooled.
+    /// Wait (at most `limit`) until the spooling sinks have delivered everything spooled.
     pub async fn drain(&self, limit: std::time::Duration) {
         self.flush();
-        let sender = self.inner.lock().ok().and_then(|s| s.http.clone());
-        let Some(sender) = sender else { return };
+        let senders: Vec<http::Sender> = match self.inner.lock() {
+            Ok(s) => s
+                .sinks
+                .iter()
+                .filter_map(|k| match &k.out {
+                    Out::Http(h) => Some(h.clone()),
+                    _ => None,
+                })
+                .collect(),
+            Err(_) => return,
+        };
+        if senders.is_empty() {
+            return;
+        }
         let wait = async {
-            while !sender.drained() {
-                sender.wake.notify_one();
+            while !senders.iter().all(http::Sender::drained) {
+                for s in &senders {
+                    s.wake.notify_one();
+                }
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
         };
@@ -367,6 +421,17 @@ impl State {
                 token_accessor: accessor.to_string(),
                 ..Identity::default()
             })
+    }
+}
+
+impl Sink {
+    /// A sink whose chain starts afresh (a stream, not a file: each agent run is its own chain).
+    fn new(format: Format, out: Out) -> Self {
+        Self {
+            format,
+            prev_hash: GENESIS.to_string(),
+            out,
+        }
     }
 }
 
@@ -446,7 +511,7 @@ fn lookup<'a>(secrets: &'a BTreeMap<String, EventMeta>, path: &str) -> Option<&'
     None
 }
 
-/// The `hash` of the last complete event in an existing audit file.
+/// The `hash` of the last complete event in an existing audit file, whatever its format.
 fn last_hash(path: &Path) -> Option<String> {
     use std::io::{Read, Seek, SeekFrom};
     let mut f = File::open(path).ok()?;
@@ -461,9 +526,5 @@ fn last_hash(path: &Path) -> Option<String> {
 }
 
 fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let fmt = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    now.format(&fmt).unwrap_or_default()
+    format::rfc3339_ms(time::OffsetDateTime::now_utc())
 }

@@ -129,7 +129,8 @@ pub fn build<'a>(lines: impl Iterator<Item = &'a str>, hasher: &Hasher) -> Repor
             v = Verifier::new(hasher, true);
             let _ = v.line(i + 1, line);
         }
-        let Ok(ev) = serde_json::from_str::<Value>(line) else {
+        // Any format: OCSF and ECS lines are read in sidekey's names.
+        let Ok(ev) = serde_json::from_str::<Value>(line).map(super::format::to_sidekey) else {
             continue;
         };
         r.events += 1;

@@ -307,8 +307,12 @@ impl Default for TemplateGlobalConfig {
 pub struct AuditConfig {
     /// `file { path }`: append audit events to this file.
     pub file: Option<PathBuf>,
+    /// `file { format }`: what the file holds (default sidekey's own schema).
+    pub file_format: crate::audit::Format,
     /// `stdout {}`: write audit events to stdout (not in exec mode, where stdout is the child's).
     pub stdout: bool,
+    /// `stdout { format }`.
+    pub stdout_format: crate::audit::Format,
     /// `http { url, ... }`: POST batches of events to a collector.
     pub http: Option<AuditHttpConfig>,
     /// `hmac_key_file`: a file whose contents key an HMAC-SHA-256 chain instead of plain SHA-256, so
@@ -339,6 +343,8 @@ pub struct AuditHttpConfig {
     pub batch_max: usize,
     /// `timeout`: per POST. Default 10 s.
     pub timeout: Duration,
+    /// `format`: what each event in a batch is (default sidekey's own schema).
+    pub format: crate::audit::Format,
 }
 
 /// Evidence metadata for auditors, carried into events and `sidekey report`.

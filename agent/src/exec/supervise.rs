@@ -18,6 +18,8 @@ use crate::audit::{Auditor, EventKind, Outcome, OutputMeta, Record};
 use crate::config::RestartMode;
 use crate::lease::EnvMap;
 use crate::lease::schedule::sleep_until;
+use crate::output::RenderedEnv;
+use crate::output::env::hmac_lines;
 
 /// How often ended processes are looked for even without a SIGCHLD (belt and braces: a child exit is
 /// acted on within this).
@@ -53,7 +55,8 @@ impl Phase {
 /// Run and supervise the child until it exits (for good); returns the exit code for sidekey: the
 /// child's, or 128+N when it was killed by signal N.
 ///
-/// `env_rx` carries each newly rendered env; the current value at call time is the first child's.
+/// `env_rx` carries each newly rendered env (with the secrets it came from, which each start's event
+/// names); the current value at call time is the first child's.
 /// `files_rx` is bumped whenever a template file was rewritten: with `restart_mode = "signal"` the child
 /// is sent `reload_signal` then too (it is the app that re-reads its files). `stop` asks for the child to
 /// be stopped for good (the agent cannot go on): its stop signal, then SIGKILL after `kill_timeout`.
@@ -63,7 +66,7 @@ impl Phase {
 pub async fn supervise(
     spec: &ExecSpec,
     inherited: Vec<(OsString, OsString)>,
-    mut env_rx: watch::Receiver<EnvMap>,
+    mut env_rx: watch::Receiver<RenderedEnv>,
     mut files_rx: watch::Receiver<u64>,
     auditor: Auditor,
     stop: CancellationToken,
@@ -134,7 +137,7 @@ pub async fn supervise(
                     env_open = false;
                 } else {
                     latest = env_rx.borrow_and_update().clone();
-                    phase = on_change(spec, phase, child.as_ref(), &latest);
+                    phase = on_change(spec, phase, child.as_ref(), &latest.vars);
                 }
                 continue;
             }
@@ -152,7 +155,7 @@ pub async fn supervise(
             () = sleep_until(deadline), if deadline.is_some() => {
                 phase = match phase {
                     Phase::Splay(_) => match &child {
-                        Some(c) if !same_env(&c.env, &latest) => {
+                        Some(c) if !same_env(&c.env, &latest.vars) => {
                             tracing::info!("secrets changed; stopping the child to restart it");
                             c.signal(spec.stop_signal);
                             Phase::Stopping(Some(Instant::now() + spec.kill_timeout))
@@ -226,16 +229,23 @@ fn on_change(spec: &ExecSpec, phase: Phase, child: Option<&Child>, latest: &EnvM
     }
 }
 
+/// Start a child with `env`; its event names the variables, the secrets they came from and (when it
+/// started) the keyed hash of their `NAME=value` lines.
 fn start(
     spec: &ExecSpec,
     inherited: &[(OsString, OsString)],
-    env: &EnvMap,
+    env: &RenderedEnv,
     auditor: &Auditor,
     kind: EventKind,
 ) -> Result<Child, ExecError> {
-    let r = Child::start(spec, inherited, env);
-    let names = env.keys().cloned().collect();
-    auditor.record(Record::result(kind, r.as_ref().err()).output(OutputMeta::Env { names }));
+    let r = Child::start(spec, inherited, &env.vars);
+    let names = env.vars.keys().cloned().collect();
+    let hmac = r
+        .as_ref()
+        .ok()
+        .and_then(|c| auditor.content_hmac_of(hmac_lines(&c.env)));
+    let meta = OutputMeta::env(names).delivered(&env.secrets, hmac);
+    auditor.record(Record::result(kind, r.as_ref().err()).output(meta));
     auditor.flush();
     if let Ok(c) = &r {
         tracing::info!(pid = c.pid.as_raw(), "child started");
@@ -303,6 +313,53 @@ mod tests {
             on_change(&s, stopping, Some(&child), &env("d")),
             Phase::Stopping(Some(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_start_names_the_secrets_and_the_keyed_hash_of_the_env() {
+        use hmac::{Hmac, KeyInit, Mac};
+        let dir = tempfile::tempdir().unwrap();
+        let (log, key) = (dir.path().join("audit.log"), dir.path().join("key"));
+        std::fs::write(&key, "k").unwrap();
+        let cfg = crate::config::AuditConfig {
+            file: Some(log.clone()),
+            hmac_key_file: Some(key),
+            ..crate::config::AuditConfig::default()
+        };
+        let auditor = Auditor::from_config(&cfg, None).unwrap();
+        let secret = crate::audit::SecretRef {
+            path: "secret/data/app".into(),
+            version: Some(4),
+            ..crate::audit::SecretRef::default()
+        };
+        let mut vars = env("a");
+        vars.insert("B".into(), Zeroizing::new("b".into()));
+        let rendered = RenderedEnv {
+            vars,
+            secrets: vec![secret],
+        };
+        let c = start(
+            &spec(RestartMode::Restart),
+            &[],
+            &rendered,
+            &auditor,
+            EventKind::ExecStart,
+        )
+        .unwrap();
+        let _ = nix::sys::wait::waitpid(c.pid, None);
+        let ev: serde_json::Value =
+            serde_json::from_str(std::fs::read_to_string(&log).unwrap().trim()).unwrap();
+        let mut m = Hmac::<sha2::Sha256>::new_from_slice(b"k").unwrap();
+        m.update(b"B=b\nPW=a\n");
+        assert_eq!(
+            ev["output"],
+            serde_json::json!({
+                "kind": "env",
+                "names": ["B", "PW"],
+                "secrets": [{ "path": "secret/data/app", "version": 4 }],
+                "content_hmac": hex::encode(m.finalize().into_bytes()),
+            })
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -38,8 +38,10 @@ impl Engine {
             tx.send_modify(|n| *n += 1);
         }
         if let (Some(tx), Some(Ok(m))) = (&self.announce.env, &d.env) {
+            // The secrets go with the values they were rendered from: a new version with the same
+            // content changes neither (DESIGN §6).
             tx.send_if_modified(|cur| {
-                let changed = !crate::exec::same_env(cur, m);
+                let changed = !crate::exec::same_env(&cur.vars, &m.vars);
                 if changed {
                     cur.clone_from(m);
                 }

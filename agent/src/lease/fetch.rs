@@ -9,7 +9,7 @@ use futures_util::future::join;
 use secrecy::SecretString;
 use serde_json::Value;
 
-use crate::audit::{Auditor, CallerMeta, EventKind, Identity, Record, SecretMeta};
+use crate::audit::{Auditor, CallerMeta, EventKind, Identity, Record, SecretMeta, SecretRef};
 use crate::backend::secret::{Operation, Secret, SecretRequest};
 use crate::backend::{BackendError, Bearer, Client, Exchange, MountInfo, Observer, Purpose};
 use crate::template::scrub::Scrub;
@@ -86,6 +86,32 @@ pub struct Fetched {
     pub api_path: String,
     /// The mount, when known.
     pub mount: Option<MountInfo>,
+}
+
+impl Fetched {
+    /// How an output fed by this secret (fetched for `req`) names it: the API path, the KV v2 version,
+    /// the lease, and the certificate serial of an issue (a write, or a read on a `pki` mount, answered
+    /// with a `certificate`). Neither is taken from data that could be a secret value: the version only
+    /// from a mount not known to be other than KV v2, the serial never from a KV mount.
+    pub fn secret_ref(&self, req: &SecretRequest) -> SecretRef {
+        let s = &self.secret;
+        let mount = self.mount.as_ref();
+        let kv2 = mount.is_none_or(|m| m.kv_version == Some(2));
+        let pki = match mount {
+            Some(m) => m.kind == "pki",
+            None => req.op == Operation::Write,
+        };
+        let data = &s.data.0;
+        let serial = (pki && data.get("certificate").is_some_and(Value::is_string))
+            .then(|| data.get("serial_number").and_then(Value::as_str))
+            .flatten();
+        SecretRef {
+            path: self.api_path.clone(),
+            version: kv2.then(|| kv_version(s)).flatten(),
+            lease_id: (!s.lease_id.is_empty()).then(|| s.lease_id.clone()),
+            serial: serial.map(str::to_string),
+        }
+    }
 }
 
 /// Resolves paths and fetches secrets; remembers mounts so each is looked up once.

@@ -4,7 +4,7 @@
 use tokio::sync::watch;
 
 use crate::auth::AuthError;
-use crate::output::{Delivery, EnvMap, OutputFailure};
+use crate::output::{Delivery, OutputFailure, RenderedEnv};
 
 /// Until when [`Engine::run`] runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,8 +88,8 @@ impl std::fmt::Debug for Delivery {
 /// Where each delivery is announced besides telemetry (the exec supervisor).
 #[derive(Default)]
 pub struct Announce {
-    /// The rendered env, when it changed.
-    pub env: Option<watch::Sender<EnvMap>>,
+    /// The rendered env (and the secrets it came from), when it changed.
+    pub env: Option<watch::Sender<RenderedEnv>>,
     /// Bumped whenever a template file was rewritten.
     pub files: Option<watch::Sender<u64>>,
 }

@@ -13,7 +13,8 @@ use x509_parser::pem::Pem;
 use crate::backend::secret::{Secret, SecretData};
 
 /// The certificate in `pem` as the secret a fresh `pki/issue` would give (`certificate`, `private_key`,
-/// `issuing_ca`, `expiration` in Unix seconds), if it is still good at `now` (Unix seconds).
+/// `issuing_ca`, `expiration` in Unix seconds, `serial_number` as the server writes it), if it is still
+/// good at `now` (Unix seconds).
 pub(super) fn reusable(pem: &[u8], now: i64) -> Option<Secret> {
     let mut leaf = None;
     let mut key = None;
@@ -32,10 +33,10 @@ pub(super) fn reusable(pem: &[u8], now: i64) -> Option<Secret> {
         if cert.is_ca() {
             ca = Some(encode(&block));
         } else {
-            leaf = Some((encode(&block), window));
+            leaf = Some((encode(&block), window, serial(cert.raw_serial())));
         }
     }
-    let ((certificate, (start, end)), private_key) = (leaf?, key?);
+    let ((certificate, (start, end), serial_number), private_key) = (leaf?, key?);
     if !still_good(start, end, now) {
         return None;
     }
@@ -46,10 +47,22 @@ pub(super) fn reusable(pem: &[u8], now: i64) -> Option<Secret> {
         data.insert("issuing_ca".into(), ca.into());
     }
     data.insert("expiration".into(), end.into());
+    data.insert("serial_number".into(), serial_number.into());
     Some(Secret {
         data: SecretData(serde_json::Value::Object(data)),
         ..Secret::default()
     })
+}
+
+/// A serial number as OpenBao writes one (`serial_number`): its bytes without DER's leading zero, in
+/// lower-case hex pairs joined by colons.
+fn serial(raw: &[u8]) -> String {
+    let start = raw
+        .iter()
+        .position(|b| *b != 0)
+        .unwrap_or(raw.len().saturating_sub(1));
+    let pairs: Vec<String> = raw[start..].iter().map(|b| format!("{b:02x}")).collect();
+    pairs.join(":")
 }
 
 /// consul-template's `goodFor`: 90 % of the time left must exceed 10 % of the lifetime (Unix seconds).
@@ -86,6 +99,13 @@ mod tests {
         assert!(!still_good(0, 100, 88));
         assert!(!still_good(0, 100, 100));
         assert!(!still_good(0, 100, 150));
+    }
+
+    #[test]
+    fn serials_are_written_as_the_server_writes_them() {
+        assert_eq!(serial(&[0x00, 0x9a, 0x01]), "9a:01");
+        assert_eq!(serial(&[0x3f, 0x00]), "3f:00");
+        assert_eq!(serial(&[0x00]), "00");
     }
 
     #[test]

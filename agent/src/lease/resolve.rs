@@ -22,7 +22,7 @@ use crate::auth::AuthError;
 use crate::backend::secret::SecretRequest;
 use crate::backend::{BackendError, Bearer};
 use crate::output::deliver::Rendered;
-use crate::output::{Delivery, EnvMap, OutputFailure, OutputId, Step};
+use crate::output::{Delivery, EnvMap, OutputFailure, OutputId, RenderedEnv, RenderedFile, Step};
 use crate::template::RenderOutcome;
 use crate::template::scrub::Scrub;
 
@@ -151,8 +151,9 @@ impl Engine {
     }
 
     /// Render all jobs against the store; fetch whatever is missing and render again, up to
-    /// [`MAX_ROUNDS`]. Returns per-file results and the env map (or the first env failure).
-    async fn resolve(&mut self) -> (Vec<Rendered>, Result<EnvMap, OutputFailure>) {
+    /// [`MAX_ROUNDS`]. Returns per-file results and the env map (or the first env failure), each with the
+    /// secrets it was rendered from.
+    async fn resolve(&mut self) -> (Vec<Rendered>, Result<RenderedEnv, OutputFailure>) {
         let mut failed: BTreeMap<SecretRequest, (String, bool)> = BTreeMap::new();
         let mut round = 0;
         loop {
@@ -176,18 +177,25 @@ impl Engine {
                 let before = wanted.len();
                 let id = OutputId::File(job.name.clone());
                 let rendered = outcome(id, r, &self.store, &failed, &mut wanted);
-                note_stale(&rendered, used, &mut self.stale);
-                files.push(rendered.map(|t| (t, side_writes)));
+                note_stale(&rendered, &used, &mut self.stale);
+                let rendered = rendered.map(|text| RenderedFile {
+                    text,
+                    side_writes,
+                    secrets: Vec::new(),
+                });
+                files.push((rendered, used));
                 take_reusable_certs(&out.target.path, &mut wanted, before, &mut reused);
             }
             let mut env: Result<EnvMap, OutputFailure> = Ok(EnvMap::new());
+            let mut env_used = Vec::new();
             for job in &self.envs {
                 let mut r = job.template.render(&self.store, job.missing_key);
                 let used = std::mem::take(&mut r.used);
                 self.used.extend(used.iter().cloned());
                 let id = OutputId::Env(job.name.clone());
                 let r = outcome(id, r, &self.store, &failed, &mut wanted);
-                note_stale(&r, used, &mut self.stale);
+                note_stale(&r, &used, &mut self.stale);
+                env_used.extend(used);
                 if let Ok(map) = &mut env {
                     match r {
                         Ok(v) => {
@@ -202,6 +210,20 @@ impl Engine {
                 self.insert(req, f);
             }
             if (wanted.is_empty() && !any_reused) || round >= MAX_ROUNDS {
+                // What each output was rendered from, named only once the last round is known.
+                let files = files
+                    .into_iter()
+                    .map(|(r, used)| {
+                        r.map(|f| RenderedFile {
+                            secrets: self.store.sources(&used),
+                            ..f
+                        })
+                    })
+                    .collect();
+                let env = env.map(|vars| RenderedEnv {
+                    vars,
+                    secrets: self.store.sources(&env_used),
+                });
                 return (files, env);
             }
             let results = self.fetch_all(&wanted).await;
@@ -347,11 +369,11 @@ fn scope(r: &mut RenderOutcome, workload: Option<&str>) {
 /// After a render failure, remember what the template read: see [`Engine::forget_stale`].
 fn note_stale<T>(
     r: &Result<T, OutputFailure>,
-    used: Vec<SecretRequest>,
+    used: &[SecretRequest],
     stale: &mut Vec<SecretRequest>,
 ) {
     if matches!(r, Err(f) if f.step == Step::Render) {
-        stale.extend(used);
+        stale.extend_from_slice(used);
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::audit::SecretRef;
 use crate::backend::secret::{Operation, Secret, SecretRequest};
 use crate::runtime::EnvSource;
 use crate::template::RenderContext;
@@ -247,6 +248,24 @@ impl Store {
     /// Every entry.
     pub fn iter(&self) -> impl Iterator<Item = (&SecretRequest, &Entry)> {
         self.entries.iter()
+    }
+
+    /// The secrets an output that read `used` was rendered from, as its events name them (see
+    /// [`Fetched::secret_ref`]), sorted and without duplicates. A path is scrubbed as the `secret.*`
+    /// event's is: a template may build one from secret data.
+    pub fn sources(&self, used: &[SecretRequest]) -> Vec<SecretRef> {
+        let mut refs: Vec<SecretRef> = used
+            .iter()
+            .filter_map(|req| {
+                let e = self.entries.get(req)?;
+                let mut r = e.fetched.secret_ref(req);
+                r.path = self.scrub(&r.path);
+                Some(r)
+            })
+            .collect();
+        refs.sort();
+        refs.dedup();
+        refs
     }
 
     /// `text` (an error message) with every value of every stored secret replaced by `[REDACTED]`:

@@ -307,3 +307,75 @@ async fn an_outage_never_sleeps_past_what_the_token_has_left() {
     let wait = e.next_due().unwrap() - Instant::now();
     assert!(wait >= Duration::from_secs(150), "{wait:?}");
 }
+
+/// A secret with `data` and `lease_id` as fetched from `api_path` on a mount of `kind` (and KV version),
+/// when that is known.
+fn fetched(
+    api_path: &str,
+    kind: Option<(&str, Option<u8>)>,
+    data: serde_json::Value,
+    lease_id: &str,
+) -> Fetched {
+    let secret = Secret {
+        data: crate::backend::secret::SecretData(data),
+        lease_id: lease_id.into(),
+        lease_duration: if lease_id.is_empty() { 0 } else { 60 },
+        ..Secret::default()
+    };
+    Fetched {
+        secret: Arc::new(secret),
+        api_path: api_path.into(),
+        mount: kind.map(|(kind, kv_version)| crate::backend::MountInfo {
+            path: format!("{}/", api_path.split('/').next().unwrap()),
+            kind: kind.into(),
+            kv_version,
+        }),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn outputs_name_path_version_lease_and_serial_of_what_they_read() {
+    use serde_json::json;
+    let mut e = engine();
+    let kv2 = SecretRequest::read("secret/app");
+    let kv2_again = SecretRequest::read("secret/data/app");
+    let cert = SecretRequest::write("pki/issue/app", [("common_name".into(), "a".into())].into());
+    let db = SecretRequest::read("database/creds/app");
+    // A KV v1 secret shaped like the others: its data is secret, none of it is named.
+    let kv1 = SecretRequest::read("kv/app");
+    let versioned = json!({ "data": { "k": "v" }, "metadata": { "version": 3 } });
+    let issued = json!({ "certificate": "PEM", "serial_number": "1a:2b", "expiration": 1 });
+    let kv1_data =
+        json!({ "metadata": { "version": 9 }, "certificate": "c", "serial_number": "s" });
+    let kv = Some(("kv", Some(2)));
+    let entries = [
+        (&kv2, fetched("secret/data/app", kv, versioned.clone(), "")),
+        (&kv2_again, fetched("secret/data/app", kv, versioned, "")),
+        (&cert, fetched("pki/issue/app", None, issued, "")),
+        (
+            &db,
+            fetched(
+                "database/creds/app",
+                Some(("database", None)),
+                json!({}),
+                "database/creds/app/x",
+            ),
+        ),
+        (&kv1, fetched("kv/app", Some(("kv", Some(1))), kv1_data, "")),
+    ];
+    for (req, f) in entries {
+        e.insert(req.clone(), f);
+    }
+    let missing = SecretRequest::read("secret/other");
+    let used = [kv2, cert, db, kv1, kv2_again, missing];
+    let refs = serde_json::to_value(e.store.sources(&used)).unwrap();
+    assert_eq!(
+        refs,
+        json!([
+            { "path": "database/creds/app", "lease_id": "database/creds/app/x" },
+            { "path": "kv/app" },
+            { "path": "pki/issue/app", "serial": "1a:2b" },
+            { "path": "secret/data/app", "version": 3 },
+        ])
+    );
+}

@@ -17,7 +17,7 @@ use super::FileTarget;
 use super::command::{self, CommandError};
 use super::failure::{OutputFailure, OutputId, Step};
 use super::sink::Sink;
-use crate::audit::{Auditor, EventKind, Outcome, OutputMeta, Record};
+use crate::audit::{Auditor, EventKind, Outcome, OutputMeta, Record, SecretRef};
 use crate::backend::BackendError;
 use crate::config::FileSinkConfig;
 use crate::lease::schedule::Backoff;
@@ -25,11 +25,32 @@ use crate::template::SideWrite;
 
 mod files;
 
-/// A template's rendered output: its bytes and `writeToFile` calls, or why it could not be rendered.
-pub type Rendered = Result<(Zeroizing<String>, Vec<SideWrite>), OutputFailure>;
+/// A template's rendered output, or why it could not be rendered.
+pub type Rendered = Result<RenderedFile, OutputFailure>;
 
 /// The rendered `env_template` variables.
 pub type EnvMap = BTreeMap<String, Zeroizing<String>>;
+
+/// What a template rendered: its destination's bytes, its `writeToFile` calls, and the secrets it read
+/// (named in its `output.write` events).
+pub struct RenderedFile {
+    /// The destination's bytes.
+    pub text: Zeroizing<String>,
+    /// The `writeToFile` calls, in call order.
+    pub side_writes: Vec<SideWrite>,
+    /// The secrets the template read, sorted.
+    pub secrets: Vec<SecretRef>,
+}
+
+/// The rendered `env_template` variables and the secrets they read (named in `exec.start` /
+/// `exec.restart`). No `Debug`: the values are secrets.
+#[derive(Clone, Default)]
+pub struct RenderedEnv {
+    /// The variables.
+    pub vars: EnvMap,
+    /// The secrets the variables' templates read, sorted.
+    pub secrets: Vec<SecretRef>,
+}
 
 /// The outcome of one delivery cycle, output by output.
 #[derive(Default)]
@@ -37,7 +58,7 @@ pub struct Delivery {
     /// Per template file: `Ok(changed)` or why it failed.
     pub files: Vec<Result<bool, OutputFailure>>,
     /// The env vars, when env_templates are configured.
-    pub env: Option<Result<EnvMap, OutputFailure>>,
+    pub env: Option<Result<RenderedEnv, OutputFailure>>,
     /// Token sinks written in this cycle (only after a new token, or to retry a failed one).
     pub sinks: Vec<Result<(), OutputFailure>>,
 }
@@ -69,8 +90,7 @@ impl Delivery {
 pub(super) fn note_restored(auditor: &Auditor, destination: String, r: super::file::Restored) {
     tracing::warn!(destination = %destination, found = %r, "mode or owner changed from outside: restored the configured ones");
     auditor.record(
-        Record::new(EventKind::OutputWrite, Outcome::Success)
-            .output(OutputMeta::File { destination }),
+        Record::new(EventKind::OutputWrite, Outcome::Success).output(OutputMeta::file(destination)),
     );
 }
 
@@ -258,7 +278,7 @@ impl Deliverer {
         // Every run is in the audit trail, one that sidekey's shutdown ended too; that one is not retried.
         self.auditor.record(
             Record::result(EventKind::OutputCommand, result.as_ref().err())
-                .output(OutputMeta::File { destination }),
+                .output(OutputMeta::file(destination)),
         );
         self.auditor.flush();
         if let Err(CommandError::Stopped { .. }) = &result {
@@ -369,3 +389,6 @@ impl Deliverer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

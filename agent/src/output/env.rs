@@ -64,6 +64,19 @@ pub fn inherit(filter: &ExecEnvConfig, name: &str) -> bool {
     explicitly || inherit_allowed(name)
 }
 
+/// The bytes `output.content_hmac` covers for an env: each rendered variable's `NAME=value\n` line, in
+/// name order (byte order, as `LC_ALL=C sort` sorts), one after another; values are not copied.
+pub fn hmac_lines(rendered: &BTreeMap<String, Zeroizing<String>>) -> impl Iterator<Item = &[u8]> {
+    rendered.iter().flat_map(|(k, v)| {
+        [
+            k.as_bytes(),
+            b"=".as_slice(),
+            v.as_bytes(),
+            b"\n".as_slice(),
+        ]
+    })
+}
+
 /// The child's environment: `inherited` filtered by [`inherit`], then `rendered` on top.
 pub fn child_env(
     inherited: impl IntoIterator<Item = (OsString, OsString)>,
@@ -150,6 +163,16 @@ mod tests {
             names(&child_env(inherited(), &rendered, &deny)),
             ["PATH", "APP_MODE", "DB"]
         );
+    }
+
+    #[test]
+    fn the_hashed_bytes_are_the_sorted_name_value_lines() {
+        let rendered = BTreeMap::from([
+            ("b".to_string(), Zeroizing::new("2".to_string())),
+            ("A".to_string(), Zeroizing::new("x=1".to_string())),
+        ]);
+        let bytes: Vec<u8> = hmac_lines(&rendered).flatten().copied().collect();
+        assert_eq!(bytes, b"A=x=1\nb=2\n");
     }
 
     #[test]

@@ -23,6 +23,6 @@ mod set;
 mod side;
 pub mod sink;
 
-pub use deliver::{Deliverer, Delivery, EnvMap, FileOutput};
+pub use deliver::{Deliverer, Delivery, EnvMap, FileOutput, RenderedEnv, RenderedFile};
 pub use failure::{OutputFailure, OutputId, Step};
 pub use file::{FileTarget, WriteOutcome, write_atomic};

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use zeroize::Zeroizing;
 
-use super::deliver::FileOutput;
+use super::deliver::{FileOutput, RenderedFile};
 use super::failure::{OutputFailure, OutputId, Step};
 use super::{FileTarget, WriteOutcome, file::read_back, write_atomic};
 use crate::audit::{Auditor, EventKind, OutputMeta, Record};
@@ -23,18 +23,21 @@ use crate::template::scrub::Scrub;
 /// An appended-to file larger than this is refused rather than read back into memory.
 const MAX_APPEND_BASE: u64 = 16 << 20;
 
-/// Write every path of `writes` (see the module doc); `destination_changed` says whether the template's
-/// own destination was just (re)written.
+/// Write every path of `rendered`'s `writeToFile` calls (see the module doc); `destination_changed` says
+/// whether the template's own destination was just (re)written. Each write's event names the secrets the
+/// template read (any of them may have fed the call) and the keyed hash of the file's bytes.
 ///
 /// # Errors
 /// The first failure, naming the template and the path; paths before it are written, the rest are not.
 pub(super) fn write_all(
     job: &FileOutput,
-    writes: &[SideWrite],
+    rendered: &RenderedFile,
     destination_changed: bool,
     auditor: &Auditor,
     hide: &dyn Scrub,
 ) -> Result<(), OutputFailure> {
+    let writes: &[SideWrite] = &rendered.side_writes;
+    let file = |shown: &str| OutputMeta::file(shown.to_string());
     let mut paths: Vec<&Path> = Vec::new();
     for w in writes {
         if !paths.contains(&w.path.as_path()) {
@@ -89,21 +92,19 @@ pub(super) fn write_all(
             }
             Ok(WriteOutcome::Written) => {
                 tracing::info!(template = %job.name, file = %shown, "writeToFile");
+                // The buffer just written, whole (with what an append started from).
+                let hmac = auditor.content_hmac(&content);
                 auditor.record(
-                    Record::new(EventKind::OutputWrite, crate::audit::Outcome::Success).output(
-                        OutputMeta::File {
-                            destination: shown.clone(),
-                        },
-                    ),
+                    Record::new(EventKind::OutputWrite, crate::audit::Outcome::Success)
+                        .output(file(&shown).delivered(&rendered.secrets, hmac)),
                 );
             }
             Err(e) => {
                 let error = hide.scrub(&e.to_string());
-                auditor.record(Record::result(EventKind::OutputWrite, Some(&error)).output(
-                    OutputMeta::File {
-                        destination: shown.clone(),
-                    },
-                ));
+                auditor.record(
+                    Record::result(EventKind::OutputWrite, Some(&error))
+                        .output(file(&shown).delivered(&rendered.secrets, None)),
+                );
                 return Err(fail(error));
             }
         }

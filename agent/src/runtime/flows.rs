@@ -10,8 +10,8 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, Parts};
 use crate::exec::refs::references;
 use crate::exec::{ChildOutput, ExecSpec, hand_over, supervise};
-use crate::lease::{Announce, EnvMap, Fatal, Outcome, Until};
-use crate::output::{OutputFailure, OutputId};
+use crate::lease::{Announce, Fatal, Outcome, Until};
+use crate::output::{OutputFailure, OutputId, RenderedEnv};
 
 use super::EnvSource;
 use super::exit::ExitCode;
@@ -221,7 +221,7 @@ pub async fn exec(
     let initial = match s.engine.run(&shutdown, Until::Delivered).await {
         Outcome::Delivered(d) => match d.env {
             Some(Ok(m)) => m,
-            _ => EnvMap::new(),
+            _ => RenderedEnv::default(),
         },
         Outcome::Stopped => {
             eprintln!("sidekey: exec: stopped before the child was started");
@@ -253,7 +253,7 @@ pub async fn exec(
         s.evidence.finish().await;
         // sidekey becomes the child: readiness is reported now, or by the child itself.
         s.notifier.ready("starting the child in sidekey's place");
-        let e = hand_over(&spec, inherited, &initial);
+        let e = hand_over(&spec, inherited, &initial.vars);
         tracing::error!("{e}");
         return ExitCode::Child(e.exit_code());
     }

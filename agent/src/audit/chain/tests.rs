@@ -1,11 +1,17 @@
 use super::*;
-use crate::audit::{Auditor, EventKind, Outcome, Record};
+use crate::audit::{Auditor, EventKind, Format, Outcome, Record};
 use crate::config::AuditConfig;
 
 fn trail(dir: &Path, hmac: Option<&Path>) -> std::path::PathBuf {
+    trail_in(dir, hmac, Format::Sidekey)
+}
+
+/// Four events of one agent run appended to `dir/audit.log` in `format`.
+fn trail_in(dir: &Path, hmac: Option<&Path>, format: Format) -> std::path::PathBuf {
     let path = dir.join("audit.log");
     let cfg = AuditConfig {
         file: Some(path.clone()),
+        file_format: format,
         hmac_key_file: hmac.map(Path::to_path_buf),
         ..AuditConfig::default()
     };
@@ -105,4 +111,77 @@ fn rotation_by_rename_and_reopen_continues_the_chain() {
     assert!(verify_file(&path, &h, false).is_err());
     let second = verify_file(&path, &h, true).unwrap();
     assert_eq!(second.continues_from, Some(first.last_hash));
+}
+
+#[test]
+fn each_format_chains_and_a_restart_continues_whatever_the_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    std::fs::write(&key, "k3y\n").unwrap();
+    let h = Hasher::from_key_file(&key).unwrap();
+    // The format may change between runs: the chain goes on from the last line, whatever it was.
+    trail_in(dir.path(), Some(&key), Format::Ocsf);
+    trail_in(dir.path(), Some(&key), Format::Ecs);
+    let p = trail_in(dir.path(), Some(&key), Format::Sidekey);
+    let v = verify_file(&p, &h, false).unwrap();
+    assert_eq!(v.events, 12);
+
+    let orig = lines(&p);
+    for (i, edit) in [
+        (1, ("\"seq\":2", "\"seq\":3")),
+        (5, ("auth.login", "auth.renew")),
+    ] {
+        let mut l = orig.clone();
+        assert!(l[i].contains(edit.0), "{}", l[i]);
+        l[i] = l[i].replacen(edit.0, edit.1, 1);
+        write(&p, &l);
+        let e = verify_file(&p, &h, false).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("line {}: content does not match", i + 1)),
+            "{e}"
+        );
+    }
+    let mut l = orig;
+    l.remove(6);
+    write(&p, &l);
+    let e = verify_file(&p, &h, false).unwrap_err().to_string();
+    assert!(
+        e.starts_with("line 7: prev_hash does not match line 6"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn two_sinks_keep_two_chains_in_two_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    let spool = dir.path().join("spool");
+    let cfg = AuditConfig {
+        file: Some(path.clone()),
+        file_format: Format::Ocsf,
+        http: Some(crate::config::AuditHttpConfig {
+            // Nothing listens on port 9 (discard): the events stay in the spool, as written.
+            url: "http://127.0.0.1:9/".into(),
+            ca_cert: None,
+            spool_path: spool.clone(),
+            spool_max_bytes: 1 << 20,
+            batch_max: 10,
+            timeout: std::time::Duration::from_secs(1),
+            format: Format::Ecs,
+        }),
+        ..AuditConfig::default()
+    };
+    let a = Auditor::from_config(&cfg, None).unwrap();
+    for _ in 0..3 {
+        a.record(Record::new(EventKind::AuthLogin, Outcome::Success));
+    }
+    a.flush();
+    let h = Hasher::sha256();
+    assert_eq!(verify_file(&path, &h, false).unwrap().events, 3);
+    assert_eq!(verify_file(&spool, &h, false).unwrap().events, 3);
+    let file: serde_json::Value = serde_json::from_str(&lines(&path)[0]).unwrap();
+    let sent: serde_json::Value = serde_json::from_str(&lines(&spool)[0]).unwrap();
+    assert_eq!(file["unmapped"]["prev_hash"], GENESIS);
+    assert_eq!(sent["sidekey"]["prev_hash"], GENESIS);
+    assert_eq!(file["unmapped"]["seq"], sent["sidekey"]["seq"]);
 }

@@ -244,3 +244,44 @@ fn a_callers_own_token_is_marked_under_its_workload() {
         ["proxy caller uid 2001", "proxy caller uid 2001 (own token)"]
     );
 }
+
+#[test]
+fn ocsf_and_ecs_trails_report_as_the_sidekey_one() {
+    let report = |format: crate::audit::Format| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        let mut cfg = AuditConfig {
+            file: Some(path.clone()),
+            file_format: format,
+            ..AuditConfig::default()
+        };
+        cfg.metadata.owner = Some("dba".into());
+        let a = Auditor::from_config(&cfg, None).unwrap();
+        a.record(read("database/creds/app", "l1", 60));
+        a.record(read("database/creds/app", "l1", 60).event_kind(EventKind::SecretRenew));
+        a.record(read("database/creds/app", "l2", 60));
+        a.record(Record::result(
+            EventKind::SecretRead,
+            Some(&"HTTP 403: denied"),
+        ));
+        a.flush();
+        let r = build(
+            std::fs::read_to_string(&path).unwrap().lines(),
+            &Hasher::sha256(),
+        );
+        let lines: Vec<_> = r
+            .secrets
+            .iter()
+            .map(|s| {
+                let who = (s.consumers.clone(), s.methods.clone(), s.owner.clone());
+                (s.path.clone(), s.retrievals, s.rotations, s.renewals, who)
+            })
+            .collect();
+        let failures: Vec<_> = r.failures.iter().map(|f| f.error.clone()).collect();
+        (r.events, r.chain_gaps, failures, lines)
+    };
+    let sidekey = report(crate::audit::Format::Sidekey);
+    assert_eq!(sidekey.3[0].1, 2);
+    assert_eq!(report(crate::audit::Format::Ocsf), sidekey);
+    assert_eq!(report(crate::audit::Format::Ecs), sidekey);
+}

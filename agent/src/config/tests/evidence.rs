@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::{invalid, ok};
+use crate::audit::Format;
 use crate::config::{AdminListener, LogFormat};
 
 const FULL: &str = r#"log_level  = "DEBUG"
@@ -113,5 +114,47 @@ fn rotation_period_only_per_secret() {
     assert!(
         message.contains("audit.metadata.rotation_period is not supported"),
         "{message}"
+    );
+}
+
+#[test]
+fn every_sink_takes_a_format() {
+    let c = ok(
+        "agent.hcl",
+        r#"audit {
+  file {
+    path   = "/var/log/sidekey/audit.log"
+    format = "ocsf"
+  }
+  stdout { format = "ecs" }
+  http {
+    url        = "http://127.0.0.1:9"
+    spool_path = "/var/lib/sidekey/audit.spool"
+    format     = "sidekey"
+  }
+}
+"#,
+    );
+    assert_eq!(c.audit.file_format, Format::Ocsf);
+    assert_eq!(c.audit.stdout_format, Format::Ecs);
+    assert_eq!(
+        c.audit.http.as_ref().map(|h| h.format),
+        Some(Format::Sidekey)
+    );
+    let c = ok("agent.hcl", "audit {\n  stdout {}\n}\n");
+    assert_eq!(c.audit.stdout_format, Format::Sidekey);
+    assert_eq!(c.audit.file_format, Format::Sidekey);
+}
+
+#[test]
+fn unknown_format_names_the_line_and_key() {
+    let (_, line, message) = invalid(
+        "agent.hcl",
+        "audit {\n  file {\n    path   = \"/tmp/a.log\"\n    format = \"cef\"\n  }\n}\n",
+    );
+    assert_eq!(line, 4);
+    assert_eq!(
+        message,
+        r#"audit.file.format: "cef" is not one of "sidekey", "ocsf" or "ecs""#
     );
 }

@@ -8,26 +8,29 @@ use super::super::field::Field;
 use super::super::node::Problem;
 use super::super::section::{Labels, Section};
 use super::super::types::{AuditConfig, AuditHttpConfig, LogFormat, Metadata};
+use crate::audit::Format;
 
 /// Default `spool_max_bytes`: 64 MiB.
 const SPOOL_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
-/// `audit { file {path} stdout {} http {...} hmac_key_file fail_closed metadata {...} secret "P" {...} }`.
+/// `audit { file {path format} stdout {format} http {...} hmac_key_file fail_closed metadata {...} secret "P" {...} }`.
 pub(super) fn audit(mut s: Section<'_>) -> Result<AuditConfig, Problem> {
-    let file = match s.block("file")? {
+    let (file, file_format) = match s.block("file")? {
         Some(mut f) => {
             let path = f.require("path", Field::path_buf)?;
+            let format = f.get("format", format)?.unwrap_or_default();
             f.finish(&[])?;
-            Some(path)
+            (Some(path), format)
         }
-        None => None,
+        None => (None, Format::default()),
     };
-    let stdout = match s.block("stdout")? {
-        Some(block) => {
+    let (stdout, stdout_format) = match s.block("stdout")? {
+        Some(mut block) => {
+            let format = block.get("format", format)?.unwrap_or_default();
             block.finish(&[])?;
-            true
+            (true, format)
         }
-        None => false,
+        None => (false, Format::default()),
     };
     let http = match s.block("http")? {
         Some(h) => Some(http(h)?),
@@ -51,7 +54,9 @@ pub(super) fn audit(mut s: Section<'_>) -> Result<AuditConfig, Problem> {
     }
     let config = AuditConfig {
         file,
+        file_format,
         stdout,
+        stdout_format,
         http,
         hmac_key_file: s.get("hmac_key_file", Field::path_buf)?,
         fail_closed: s.get("fail_closed", Field::bool)?.unwrap_or(false),
@@ -88,9 +93,17 @@ fn http(mut s: Section<'_>) -> Result<AuditHttpConfig, Problem> {
         timeout: s
             .get("timeout", Field::duration)?
             .unwrap_or(Duration::from_secs(10)),
+        format: s.get("format", format)?.unwrap_or_default(),
     };
     s.finish(&[])?;
     Ok(config)
+}
+
+/// A sink's `format`.
+fn format(f: &Field<'_>) -> Result<Format, Problem> {
+    let name = f.string()?;
+    Format::from_name(&name)
+        .ok_or_else(|| f.problem(format!("{name:?} is not one of {}", Format::CHOICES)))
 }
 
 /// `owner`, `environment`, `sensitivity`, and (per secret only) `rotation_period`.

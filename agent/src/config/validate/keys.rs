@@ -280,7 +280,8 @@ const BLOCKS: &[Block] = &[
         &["pristine", "allow", "deny"],
     ),
     strict(&["audit"], AUDIT, AUDIT),
-    strict(&["audit.file"], &["path"], &["path"]),
+    strict(&["audit.file"], &["path", "format"], &["path", "format"]),
+    strict(&["audit.stdout"], &["format"], &["format"]),
     strict(&["audit.http"], AUDIT_HTTP, AUDIT_HTTP),
     strict(&["audit.metadata"], AUDIT_METADATA, AUDIT_METADATA),
     strict(&["audit.secret"], AUDIT_SECRET, AUDIT_SECRET),
@@ -335,6 +336,7 @@ const AUDIT_HTTP: &[&str] = &[
     "spool_max_bytes",
     "batch_max",
     "timeout",
+    "format",
 ];
 const AUDIT_METADATA: &[&str] = &["owner", "environment", "sensitivity"];
 const AUDIT_SECRET: &[&str] = &["owner", "environment", "sensitivity", "rotation_period"];

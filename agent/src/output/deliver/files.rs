@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use super::super::failure::{OutputFailure, OutputId, Step};
 use super::super::{WriteOutcome, file, set, side};
 use super::{Deliverer, FileOutput, Rendered, note_restored};
-use crate::audit::{EventKind, Outcome, OutputMeta, Record};
-use crate::template::SideWrite;
+use crate::audit::{EventKind, Outcome, OutputMeta, Record, SecretRef};
+use crate::output::RenderedFile;
 use crate::template::scrub::Scrub;
 
 impl Deliverer {
@@ -45,9 +45,7 @@ impl Deliverer {
             .enumerate()
             .map(|(i, (r, done))| match done {
                 Some(done) => done,
-                None => {
-                    r.and_then(|(bytes, side)| self.write_file(i, bytes.as_bytes(), &side, hide))
-                }
+                None => r.and_then(|f| self.write_file(i, &f, hide)),
             })
             .collect()
     }
@@ -90,10 +88,10 @@ impl Deliverer {
         let members: Vec<set::Member<'_>> = set
             .iter()
             .filter_map(|&i| {
-                let (bytes, _) = rendered[i].as_ref().ok()?;
+                let f = rendered[i].as_ref().ok()?;
                 Some(set::Member {
                     target: &self.files[i].target,
-                    bytes: bytes.as_bytes(),
+                    bytes: f.text.as_bytes(),
                 })
             })
             .collect();
@@ -101,6 +99,8 @@ impl Deliverer {
         let mut results = Vec::with_capacity(set.len());
         for (k, &i) in set.iter().enumerate() {
             let out = &self.files[i];
+            // Every member rendered (checked above).
+            let Ok(f) = &rendered[i] else { continue };
             let destination = out.target.path.display().to_string();
             let fail = |m: String| {
                 OutputFailure::permanent(OutputId::File(out.name.clone()), Step::Write, m)
@@ -109,7 +109,7 @@ impl Deliverer {
                 Err(e) => {
                     self.auditor.record(
                         Record::result(EventKind::OutputWrite, Some(e))
-                            .output(OutputMeta::File { destination }),
+                            .output(OutputMeta::file(destination).delivered(&f.secrets, None)),
                     );
                     Err(fail(e.to_string()))
                 }
@@ -121,13 +121,10 @@ impl Deliverer {
                     if let Some(inode) = inode {
                         self.written.insert(out.target.path.clone(), inode);
                     }
-                    self.note_outcome(destination, o);
+                    // The bytes the set's member was written from (the same buffer).
+                    self.note_outcome(destination, o, Some((f.text.as_bytes(), &f.secrets)));
                     let changed = o == WriteOutcome::Written;
-                    let side = rendered[i]
-                        .as_ref()
-                        .map(|(_, s)| s.as_slice())
-                        .unwrap_or_default();
-                    side::write_all(out, side, changed, &self.auditor, hide).map(|()| changed)
+                    side::write_all(out, f, changed, &self.auditor, hide).map(|()| changed)
                 }
             };
             results.push((i, r));
@@ -158,7 +155,7 @@ impl Deliverer {
                 continue;
             }
             match file::recheck(&out.target, Some(written)) {
-                Ok(o) => self.note_outcome(out.target.path.display().to_string(), o),
+                Ok(o) => self.note_outcome(out.target.path.display().to_string(), o, None),
                 Err(e) => {
                     tracing::debug!(error = %e, "cannot check the destination's mode and owner")
                 }
@@ -167,32 +164,41 @@ impl Deliverer {
         gone
     }
 
-    /// Audit and log what a write did to `destination`.
-    fn note_outcome(&self, destination: String, outcome: WriteOutcome) {
+    /// Audit and log what a write did to `destination`; `content` is the bytes it was written with and
+    /// the secrets they came from (named, with the bytes' keyed hash, when they were written).
+    fn note_outcome(
+        &self,
+        destination: String,
+        outcome: WriteOutcome,
+        content: Option<(&[u8], &[SecretRef])>,
+    ) {
         match outcome {
             WriteOutcome::Unchanged => {}
             WriteOutcome::Restored(r) => note_restored(&self.auditor, destination, r),
             WriteOutcome::Written => {
                 tracing::info!(destination = %destination, "rendered");
-                self.auditor.record(
-                    Record::new(EventKind::OutputWrite, Outcome::Success)
-                        .output(OutputMeta::File { destination }),
-                );
+                let mut meta = OutputMeta::file(destination);
+                if let Some((bytes, secrets)) = content {
+                    meta = meta.delivered(secrets, self.auditor.content_hmac(bytes));
+                }
+                self.auditor
+                    .record(Record::new(EventKind::OutputWrite, Outcome::Success).output(meta));
             }
         }
     }
 
-    /// Write file `i` with `bytes` and its side writes; start its command when the file changed.
+    /// Write file `i` with what its template rendered, and its side writes; start its command when the
+    /// file changed.
     ///
     /// # Errors
     /// The write failure (the previous file stays as it was).
     pub fn write_file(
         &mut self,
         i: usize,
-        bytes: &[u8],
-        side_writes: &[SideWrite],
+        rendered: &RenderedFile,
         hide: &dyn Scrub,
     ) -> Result<bool, OutputFailure> {
+        let bytes = rendered.text.as_bytes();
         let Some(out) = self.files.get(i) else {
             return Ok(false);
         };
@@ -203,17 +209,17 @@ impl Deliverer {
         // the template, and its destination is not written. So side files go first; whether the
         // destination is about to change decides whether appends happen, as before.
         let will_change = !file::holds(&out.target, bytes);
-        side::write_all(out, side_writes, will_change, &self.auditor, hide)?;
+        side::write_all(out, rendered, will_change, &self.auditor, hide)?;
         let changed = match file::write_known(&out.target, bytes) {
             Ok((o, inode)) => {
                 self.written.insert(out.target.path.clone(), inode);
-                self.note_outcome(destination, o);
+                self.note_outcome(destination, o, Some((bytes, &rendered.secrets)));
                 o == WriteOutcome::Written
             }
             Err(e) => {
                 self.auditor.record(
                     Record::result(EventKind::OutputWrite, Some(&e))
-                        .output(OutputMeta::File { destination }),
+                        .output(OutputMeta::file(destination).delivered(&rendered.secrets, None)),
                 );
                 return Err(fail(e.to_string()));
             }
