@@ -24,7 +24,7 @@ use sidekey_tests::hcl::{self, AutoAuth};
 use sidekey_tests::{Fixture, Setup, ShmDir, Sidekey, SidekeyOutput};
 
 /// KV, database and PKI outputs plus one the policy denies, JWT auto-auth with a wrapped token sink,
-/// a lease check every 2 s, revocation at shutdown, the trail in `trail`.
+/// a lease check every 2 s, revocation at shutdown, the trail in `trail` (and in OCSF on stdout).
 fn config(fx: &Fixture, out: &ShmDir, trail: &Path) -> PathBuf {
     let jwt = fx.app_jwt();
     let text = [
@@ -49,7 +49,8 @@ fn config(fx: &Fixture, out: &ShmDir, trail: &Path) -> PathBuf {
             &out.join("denied"),
             &[],
         ),
-        hcl::audit(trail, &[]),
+        // The same events in OCSF on stdout: reconcile reads any of the agent's formats.
+        hcl::audit(trail, &[&hcl::block("stdout", &[&hcl::attr("format", "ocsf")])]),
     ]
     .concat();
     fx.write_file("agent.hcl", &text)
@@ -72,7 +73,8 @@ fn s<'a>(v: &'a Value, p: &str) -> &'a str {
 
 /// Run the agent until its trail shows every kind of request (renewals of token and lease, a
 /// re-issued certificate, lease checks, a wrapped sink, a refused read), then stop it (revoking).
-fn run_until_everything_happened(fx: &Fixture, trail: &Path) -> Vec<Value> {
+/// Returns the trail's events and the agent's stdout (the OCSF copy).
+fn run_until_everything_happened(fx: &Fixture, trail: &Path) -> (Vec<Value>, String) {
     let out = ShmDir::new();
     let cfg = config(fx, &out, trail);
     let mut agent = Background::sidekey()
@@ -101,7 +103,7 @@ fn run_until_everything_happened(fx: &Fixture, trail: &Path) -> Vec<Value> {
         "not every kind of request in 10 s; stderr:\n{}\nevents: {evs:#?}",
         agent.stderr()
     );
-    evs
+    (evs, agent.stdout())
 }
 
 fn reconcile(trail: &Path, server: &Path, format: &str) -> SidekeyOutput {
@@ -240,8 +242,14 @@ fn check_reconcile(fx: &Fixture, trail: &Path, evs: &[Value]) -> Value {
 fn reconciles_fully(setup: Setup) -> Value {
     let fx = fixture(setup);
     let trail = fx.dir.path().join("audit.log");
-    let evs = run_until_everything_happened(&fx, &trail);
+    let (evs, ocsf) = run_until_everything_happened(&fx, &trail);
     check_events(&evs);
+    let ocsf_trail = fx.dir.path().join("ocsf.log");
+    std::fs::write(&ocsf_trail, &ocsf).unwrap();
+    let server = fx.bao.audit_log_path().unwrap();
+    let r = reconcile(&ocsf_trail, server, "text");
+    assert_eq!(r.code(), 0, "the OCSF copy: {}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains(": 100.0%"), "{}", r.stdout);
     check_reconcile(&fx, &trail, &evs)
 }
 

@@ -122,7 +122,7 @@ pub fn reconcile(agent: &Path, server: &Path, window: std::time::Duration, json:
             return UNREADABLE;
         };
         events += 1;
-        requests.extend(super::reconcile::agent_request(i + 1, &v));
+        requests.extend(super::reconcile::agent_request(i + 1, v));
     }
     let mut log = super::reconcile::ServerLog::default();
     for (i, line) in server_text.lines().enumerate() {

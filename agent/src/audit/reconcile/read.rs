@@ -118,10 +118,12 @@ impl ServerLog {
     }
 }
 
-/// The backend request an agent event stands for (line `line` of the trail, parsed as `v`), or `None`
-/// for an event no backend request caused. Every format the agent writes is read here; today the
-/// sidekey format (schema v1): an event with a `backend` object, except `backend.failover`.
-pub fn agent_request(line: usize, v: &Value) -> Option<AgentRequest> {
+/// The backend request an agent event stands for (line `line` of the trail, parsed as `line_json`), or
+/// `None` for an event no backend request caused. Every format the agent writes is read here: OCSF and
+/// ECS lines are mapped back to the sidekey shape (schema v1) first; there, an event with a `backend`
+/// object stands for a request, except `backend.failover`.
+pub fn agent_request(line: usize, line_json: Value) -> Option<AgentRequest> {
+    let v = &crate::audit::format::to_sidekey(line_json);
     let event = v.get("event")?.as_str()?;
     let backend = v.get("backend").filter(|b| b.is_object())?;
     if event == "backend.failover" {

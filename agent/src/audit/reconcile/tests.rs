@@ -50,7 +50,7 @@ fn requests(events: &[Value]) -> Vec<AgentRequest> {
     events
         .iter()
         .enumerate()
-        .filter_map(|(i, v)| agent_request(i + 1, v))
+        .filter_map(|(i, v)| agent_request(i + 1, v.clone()))
         .collect()
 }
 
@@ -262,7 +262,7 @@ fn an_agent_request_id_the_server_never_logged_is_reported() {
 #[test]
 fn each_event_stands_for_the_path_the_server_logs() {
     let path = |event: &str, fields: Value| {
-        agent_request(1, &agent(event, "00.000", &fields)).and_then(|a| a.path)
+        agent_request(1, agent(event, "00.000", &fields)).and_then(|a| a.path)
     };
     assert_eq!(
         path("secret.renew", json!({})).as_deref(),
@@ -288,11 +288,11 @@ fn each_event_stands_for_the_path_the_server_logs() {
     assert!(
         agent_request(
             1,
-            &json!({"event": "backend.failover", "backend": {"node": "b", "previous": "a"}})
+            json!({"event": "backend.failover", "backend": {"node": "b", "previous": "a"}})
         )
         .is_none()
     );
-    assert!(agent_request(1, &json!({"event": "output.write"})).is_none());
+    assert!(agent_request(1, json!({"event": "output.write"})).is_none());
 }
 
 #[test]
@@ -300,4 +300,64 @@ fn a_line_that_is_not_json_is_refused_by_number() {
     let mut log = ServerLog::default();
     let e = log.line(7, "{not json").unwrap_err();
     assert!(e.starts_with("line 7:"), "{e}");
+}
+
+#[tokio::test]
+async fn each_format_the_agent_writes_reads_as_the_same_requests() {
+    use crate::audit::{Auditor, EventKind, Format, Outcome, Record, SecretMeta};
+    use crate::backend::{Exchange, Observer, Purpose};
+    let dir = tempfile::tempdir().unwrap();
+    let read = |format: Format| {
+        let path = dir.path().join(format!("{format:?}.log"));
+        let cfg = crate::config::AuditConfig {
+            file: Some(path.clone()),
+            file_format: format,
+            ..crate::config::AuditConfig::default()
+        };
+        let a = Auditor::from_config(&cfg, None).unwrap();
+        let identity = crate::audit::Identity {
+            method: "jwt".into(),
+            mount: "auth/jwt".into(),
+            token_accessor: "acc".into(),
+            ..Default::default()
+        };
+        a.record(
+            Record::new(EventKind::SecretRead, Outcome::Success)
+                .identity(Some(identity))
+                .secret(SecretMeta {
+                    path: "database/creds/app".into(),
+                    ..SecretMeta::default()
+                })
+                .node("http://n")
+                .request_id(Some("r1")),
+        );
+        a.request(&Exchange {
+            node: "http://n",
+            method: "PUT",
+            path: "sys/leases/lookup",
+            purpose: Purpose::LeaseLookup,
+            accessor: "acc",
+            request_id: Some("r2"),
+            error: None,
+        });
+        let text = std::fs::read_to_string(&path).unwrap();
+        text.lines()
+            .enumerate()
+            .filter_map(|(i, l)| agent_request(i + 1, serde_json::from_str(l).unwrap()))
+            .map(|r| (r.event, r.request_id, r.path, r.accessor))
+            .collect::<Vec<_>>()
+    };
+    let sidekey = read(Format::Sidekey);
+    assert_eq!(sidekey.len(), 2, "{sidekey:?}");
+    assert_eq!(
+        sidekey[1],
+        (
+            "backend.request".to_string(),
+            Some("r2".to_string()),
+            Some("sys/leases/lookup".to_string()),
+            "acc".to_string()
+        )
+    );
+    assert_eq!(read(Format::Ocsf), sidekey);
+    assert_eq!(read(Format::Ecs), sidekey);
 }
