@@ -174,24 +174,28 @@ impl Matcher<'_> {
             .filter(|i| !self.agent_matched[*i] && self.agent[*i].request_id.is_none())
             .collect();
         waiting.sort_by_key(|i| self.agent[*i].time_ms);
+        // The server's unmatched requests by path, so each agent request looks at its path's only.
+        let mut by_path: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (si, s) in self.server.requests.iter().enumerate() {
+            if self.by_server[si].is_none() {
+                by_path.entry(s.path.as_str()).or_default().push(si);
+            }
+        }
         for ai in waiting {
             let a = &self.agent[ai];
-            let Some(path) = a.path.as_deref() else {
+            let Some(candidates) = a.path.as_deref().and_then(|p| by_path.get(p)) else {
                 continue;
             };
-            let best = self
-                .server
-                .requests
+            let best = candidates
                 .iter()
-                .enumerate()
-                .filter(|(si, s)| {
+                .copied()
+                .filter(|si| {
+                    let s = &self.server.requests[*si];
                     self.by_server[*si].is_none()
-                        && s.path == path
                         && (s.time_ms - a.time_ms).abs() <= window_ms
                         && self.same_token(s, a)
                 })
-                .min_by_key(|(_, s)| (s.time_ms - a.time_ms).abs())
-                .map(|(si, _)| si);
+                .min_by_key(|si| (self.server.requests[*si].time_ms - a.time_ms).abs());
             if let Some(si) = best {
                 self.agent_matched[ai] = true;
                 self.by_server[si] = Some(false);
