@@ -16,11 +16,15 @@ use super::{Client, Part};
 /// One API call: what is sent, with which token, and what it is for when no caller records it.
 #[derive(Clone, Copy)]
 pub(super) struct Req<'a> {
+    /// The part of the agent it belongs to (which connection pool).
     pub part: Part,
+    /// The HTTP method.
     pub method: &'a Method,
     /// The API path below `/v1/`.
     pub path: &'a str,
+    /// The token it is made with, and its accessor; none for a login.
     pub bearer: Option<Bearer<'a>>,
+    /// The JSON body.
     pub body: Option<&'a Value>,
     /// `X-Vault-Namespace`, else the client's.
     pub namespace: Option<&'a str>,
