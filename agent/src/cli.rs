@@ -127,6 +127,40 @@ enum AuditCommand {
         )]
         config: Vec<PathBuf>,
     },
+    /// Match the agent's trail against the server's audit device log (OpenBao/Vault JSON file audit
+    /// format), by the server's request_id, else by path, time and token. Reports per token and path the
+    /// server's entries for sidekey's tokens that the agent did not record, and the agent's events the
+    /// server has no entry for. Exit 0 when everything matched, 1 when anything is unmatched, 2 when an
+    /// input cannot be read. Entries without a request_id (errors) match by token only where the
+    /// server's accessor is plain (`hmac_accessor = false`) or paired by a request_id match.
+    #[command(
+        after_help = "Exit status: 0 every request matched, 1 something unmatched, 2 unreadable input."
+    )]
+    Reconcile {
+        /// The agent's audit file.
+        #[arg(long)]
+        agent: PathBuf,
+        /// The server's file audit device log.
+        #[arg(long)]
+        server: PathBuf,
+        /// How far apart in time an agent event and a server entry without a request_id may be.
+        #[arg(long, default_value = "5s", value_parser = parse_window)]
+        window: std::time::Duration,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: ReconcileFormat,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ReconcileFormat {
+    Text,
+    Json,
+}
+
+/// `--window`: a Go-style duration (`5s`, `1m`) or seconds.
+fn parse_window(text: &str) -> Result<std::time::Duration, String> {
+    crate::config::duration::parse(text)
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -182,6 +216,20 @@ pub fn main() -> i32 {
                 Err(code) => code,
             }
         }
+        Command::Audit {
+            command:
+                AuditCommand::Reconcile {
+                    agent,
+                    server,
+                    window,
+                    format,
+                },
+        } => crate::audit::tools::reconcile(
+            &agent,
+            &server,
+            window,
+            matches!(format, ReconcileFormat::Json),
+        ),
         Command::Report {
             audit,
             format,

@@ -161,6 +161,7 @@ fn fixed(data: &str, lease_id: &str) -> Arc<Secret> {
         lease_duration: if lease_id.is_empty() { 0 } else { 3600 },
         renewable: !lease_id.is_empty(),
         warnings: Vec::new(),
+        request_id: String::new(),
     })
 }
 

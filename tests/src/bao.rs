@@ -32,6 +32,17 @@ pub struct Bao {
     client: Client,
 }
 
+/// How a dev server starts: its audit device and any more server configuration.
+#[derive(Debug, Clone, Default)]
+pub struct DevOptions {
+    /// A file audit device `a` writing to `<dir>/audit.log` (see [`Bao::audit_log_lines`]).
+    pub audit: bool,
+    /// The device writes token accessors in plain (`hmac_accessor = "false"`), not HMAC'ed.
+    pub plain_accessor: bool,
+    /// More server configuration (HCL), passed in a `-config` file of its own after `-dev`'s.
+    pub extra_config: Option<String>,
+}
+
 /// An HTTP answer from OpenBao: status and JSON body (`Null` when the body is empty).
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -120,19 +131,23 @@ pub fn http_client() -> Client {
 impl Bao {
     /// Start a dev server (no audit device).
     pub fn start() -> Bao {
-        Bao::start_inner(false)
+        Bao::start_with(&DevOptions::default())
     }
 
     /// Start a dev server with a file audit device `a` writing to `<dir>/audit.log`.
     pub fn start_with_audit() -> Bao {
-        Bao::start_inner(true)
+        Bao::start_with(&DevOptions {
+            audit: true,
+            ..DevOptions::default()
+        })
     }
 
-    fn start_inner(audit: bool) -> Bao {
+    /// Start a dev server as `options` say.
+    pub fn start_with(options: &DevOptions) -> Bao {
         let mut last = String::new();
         // Another process may grab our port between the check and bao's bind: retry a few times.
         for _ in 0..3 {
-            match Bao::try_start(audit) {
+            match Bao::try_start(options) {
                 Ok(bao) => return bao,
                 Err(e) => last = e,
             }
@@ -140,7 +155,7 @@ impl Bao {
         panic!("OpenBao dev server did not start: {last}");
     }
 
-    fn try_start(audit: bool) -> Result<Bao, String> {
+    fn try_start(options: &DevOptions) -> Result<Bao, String> {
         let dir = tempfile::Builder::new()
             .prefix("sidekey-bao-")
             .tempdir()
@@ -158,11 +173,17 @@ impl Bao {
             &format!("127.0.0.1:{port}"),
             "-dev-no-store-token",
         ]);
-        let audit_log = if audit {
+        // OpenBao 2.x enables audit devices only from the configuration file.
+        let audit_log = if options.audit {
             let path = dir.path().join("audit.log");
             let config = dir.path().join("audit.hcl");
+            let plain = if options.plain_accessor {
+                "    hmac_accessor = \"false\"\n"
+            } else {
+                ""
+            };
             let hcl = format!(
-                "audit \"file\" \"a\" {{\n  options {{\n    file_path = \"{}\"\n  }}\n}}\n",
+                "audit \"file\" \"a\" {{\n  options {{\n    file_path = \"{}\"\n{plain}  }}\n}}\n",
                 path.display()
             );
             std::fs::write(&config, hcl).map_err(|e| format!("audit config: {e}"))?;
@@ -171,6 +192,11 @@ impl Bao {
         } else {
             None
         };
+        if let Some(extra) = &options.extra_config {
+            let config = dir.path().join("extra.hcl");
+            std::fs::write(&config, extra).map_err(|e| format!("extra config: {e}"))?;
+            cmd.arg(format!("-config={}", config.display()));
+        }
         // No inherited VAULT_*/BAO_* settings: the dev server gets only what we pass.
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -299,6 +325,11 @@ impl Bao {
             Some(&serde_json::json!({ "lease_id": lease_id })),
         )
         .is_success()
+    }
+
+    /// The audit device's log file, if the server has one.
+    pub fn audit_log_path(&self) -> Option<&Path> {
+        self.audit_log.as_deref()
     }
 
     /// The audit device's entries, one JSON value per line (empty without an audit device).

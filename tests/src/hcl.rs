@@ -203,6 +203,20 @@ pub fn template(contents: &str, destination: &Path, extra: &[&str]) -> String {
     block("template", &strs(&body))
 }
 
+/// The two outputs most tests render: the password of `secret/app/config` (KV v2) into `<dir>/kv` and
+/// a `database/creds/app` username into `<dir>/db`.
+pub fn kv_and_db_templates(dir: &Path) -> String {
+    template(
+        r#"{{ with secret "secret/app/config" }}{{ .Data.data.password }}{{ end }}"#,
+        &dir.join("kv"),
+        &[],
+    ) + &template(
+        r#"{{ with secret "database/creds/app" }}{{ .Data.username }}{{ end }}"#,
+        &dir.join("db"),
+        &[],
+    )
+}
+
 /// `template { source = ..., destination = ..., <extra lines> }`: a template read from a file.
 pub fn template_file(source: &Path, destination: &Path, extra: &[&str]) -> String {
     let mut body = vec![

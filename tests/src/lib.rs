@@ -65,7 +65,7 @@ pub mod sidekey;
 pub mod tmpfs;
 pub mod users;
 
-pub use bao::{Api, Bao, Reply};
+pub use bao::{Api, Bao, DevOptions, Reply};
 pub use cluster::{Cluster, ClusterFixture};
 pub use jwt::{JwtIssuer, MintedJwt};
 pub use postgres::Postgres;

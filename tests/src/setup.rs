@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 
 use crate::background::{Background, Builder};
-use crate::bao::{Api, Bao};
+use crate::bao::{Api, Bao, DevOptions};
 use crate::cluster::{Cluster, ClusterFixture};
 use crate::jwt::{APP_SUBJECT, AUDIENCE, ISSUER, JwtIssuer, MintedJwt};
 use crate::postgres::{Postgres, SUPERUSER};
@@ -77,6 +77,7 @@ path "sys/leases/revoke" {{ capabilities = ["update"] }}
 #[derive(Debug, Clone)]
 pub struct Setup {
     audit: bool,
+    plain_accessor: bool,
     jwt: bool,
     approle: bool,
     database: bool,
@@ -154,6 +155,7 @@ impl Setup {
     pub fn new() -> Setup {
         Setup {
             audit: false,
+            plain_accessor: false,
             jwt: false,
             approle: false,
             database: false,
@@ -176,6 +178,14 @@ impl Setup {
     /// Start OpenBao with a file audit device (see [`Bao::audit_log_lines`]).
     pub fn audit(mut self) -> Setup {
         self.audit = true;
+        self
+    }
+
+    /// Start OpenBao with a file audit device that writes token accessors in plain
+    /// (`hmac_accessor = "false"`); implies [`Setup::audit`].
+    pub fn audit_plain_accessor(mut self) -> Setup {
+        self.audit = true;
+        self.plain_accessor = true;
         self
     }
 
@@ -244,11 +254,11 @@ impl Setup {
     pub fn start(self) -> Fixture {
         // PostgreSQL's initdb is the slow part: run it while OpenBao starts.
         let pg = self.database.then(|| std::thread::spawn(Postgres::start));
-        let bao = if self.audit {
-            Bao::start_with_audit()
-        } else {
-            Bao::start()
-        };
+        let bao = Bao::start_with(&DevOptions {
+            audit: self.audit,
+            plain_accessor: self.plain_accessor,
+            extra_config: None,
+        });
         let Configured {
             postgres,
             sentinel,

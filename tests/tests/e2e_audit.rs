@@ -34,16 +34,7 @@ fn config(fx: &sidekey_tests::Fixture, addr: &str, out: &ShmDir, extra: &str) ->
             .sink(&fx.dir.path().join("token"), &[])
             .to_string(),
         hcl::template_config(&["static_secret_render_interval = \"3s\""]),
-        hcl::template(
-            r#"{{ with secret "secret/app/config" }}{{ .Data.data.password }}{{ end }}"#,
-            &out.join("kv"),
-            &[],
-        ),
-        hcl::template(
-            r#"{{ with secret "database/creds/app" }}{{ .Data.username }}{{ end }}"#,
-            &out.join("db"),
-            &[],
-        ),
+        hcl::kv_and_db_templates(out.path()),
         extra.to_owned(),
     ]
     .concat();

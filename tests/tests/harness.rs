@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 use sidekey_tests::jwt::{APP_SUBJECT, AUDIENCE};
 use sidekey_tests::setup::{DENIED_SUBJECT, KV_USERNAME, str_at};
-use sidekey_tests::{Bao, Setup};
+use sidekey_tests::{Bao, DevOptions, Setup};
 
 #[test]
 fn kv_v2_and_v1_read_with_root_token() {
@@ -158,6 +158,34 @@ fn audit_log_records_requests() {
     assert!(lines.iter().any(|l| l["type"] == "response"));
     // Without an audit device there are no lines.
     assert!(Bao::start().audit_log_lines().is_empty());
+}
+
+#[test]
+fn a_dev_server_takes_an_audit_device_with_plain_accessors_and_more_config() {
+    let bao = Bao::start_with(&DevOptions {
+        audit: true,
+        plain_accessor: true,
+        extra_config: Some("cluster_name = \"from-extra-config\"\n".into()),
+    });
+    let root = bao.read("auth/token/lookup-self");
+    let accessor = root
+        .pointer("/data/accessor")
+        .and_then(|a| a.as_str())
+        .unwrap();
+    let lines = bao.audit_log_lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.pointer("/auth/accessor").and_then(|a| a.as_str()) == Some(accessor)),
+        "accessor {accessor} not in plain in {lines:?}"
+    );
+    // The extra file is read.
+    let health = bao.request("GET", "sys/health", None, None);
+    assert_eq!(
+        health.body["cluster_name"], "from-extra-config",
+        "{}",
+        health.body
+    );
 }
 
 #[test]

@@ -192,7 +192,9 @@ impl Telemetry {
             | EventKind::ProxyRequest
             | EventKind::CallerRefused
             | EventKind::CredentialServe
-            | EventKind::AuditAnchor => {}
+            | EventKind::AuditAnchor
+            | EventKind::BackendRequest
+            | EventKind::BackendFailover => {}
         }
     }
 
@@ -344,5 +346,7 @@ fn kind_name(k: EventKind) -> &'static str {
         EventKind::CallerRefused => "caller.refused",
         EventKind::CredentialServe => "credential.serve",
         EventKind::AuditAnchor => "audit.anchor",
+        EventKind::BackendRequest => "backend.request",
+        EventKind::BackendFailover => "backend.failover",
     }
 }

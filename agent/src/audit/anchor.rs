@@ -10,8 +10,8 @@
 
 mod check;
 
+use crate::backend::observe::Bearer;
 use futures_util::{StreamExt, TryStreamExt};
-use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 pub use check::{Checked, check};
@@ -138,12 +138,12 @@ pub struct AnchorHistory {
 /// [`AnchorError`]: the server could not be asked, or the mount is not KV v2.
 pub async fn kv_paths(
     client: &Client,
-    token: &SecretString,
+    bearer: Bearer<'_>,
     path: &str,
 ) -> Result<KvPaths, AnchorError> {
     let path = path.trim_matches('/');
     let mount = client
-        .mount_info(token, path)
+        .mount_info(bearer, path)
         .await
         .map_err(|source| AnchorError::Backend {
             path: path.to_string(),
@@ -182,12 +182,12 @@ fn kv2_paths(path: &str, mount: &str) -> KvPaths {
 /// [`BackendError`].
 pub async fn write(
     client: &Client,
-    token: &SecretString,
+    bearer: Bearer<'_>,
     paths: &KvPaths,
     head: &ChainHead,
 ) -> Result<KvWritten, BackendError> {
     let doc = serde_json::to_value(Anchor::from(head)).unwrap_or_default();
-    client.kv_put(token, &paths.data, &doc).await
+    client.kv_put(bearer, &paths.data, &doc).await
 }
 
 /// Read every version of the anchor secret at `path` (see [`kv_paths`]): its metadata, then each
@@ -197,16 +197,16 @@ pub async fn write(
 /// [`AnchorError`].
 pub async fn read_all(
     client: &Client,
-    token: &SecretString,
+    bearer: Bearer<'_>,
     path: &str,
 ) -> Result<AnchorHistory, AnchorError> {
-    let paths = kv_paths(client, token, path).await?;
+    let paths = kv_paths(client, bearer, path).await?;
     let backend = |source| AnchorError::Backend {
         path: path.to_string(),
         source,
     };
     let Some(meta) = client
-        .kv_versions(token, &paths.metadata)
+        .kv_versions(bearer, &paths.metadata)
         .await
         .map_err(backend)?
     else {
@@ -224,7 +224,7 @@ pub async fn read_all(
             } else if !v.deletion_time.is_empty() {
                 VersionState::Deleted(v.deletion_time.clone())
             } else {
-                match client.kv_read_version(token, data, v.version).await? {
+                match client.kv_read_version(bearer, data, v.version).await? {
                     Some(d) => serde_json::from_value(d)
                         .map_or(VersionState::Foreign, VersionState::Anchor),
                     None => VersionState::Deleted(String::new()),

@@ -63,6 +63,14 @@ pub enum EventKind {
     /// The file sink's chain head was written to the backend (`audit { anchor }`): `anchor` says where.
     #[serde(rename = "audit.anchor")]
     AuditAnchor,
+    /// A backend request no other event records (a mount lookup, a lookup-self, a lease check, a token
+    /// revocation, a wrap): `backend` names its method, path and purpose.
+    #[serde(rename = "backend.request")]
+    BackendRequest,
+    /// The backend client moved to another node of the cluster: `backend` names the new one and the
+    /// `previous`.
+    #[serde(rename = "backend.failover")]
+    BackendFailover,
 }
 
 /// Whether it worked.
@@ -270,9 +278,22 @@ impl EventMeta {
 pub struct BackendMeta {
     /// The configured address of the node that answered (`vault.address` or one of `addresses`).
     pub node: String,
-    /// The server's `request_id` from the response (absent when the answer had none, e.g. an error).
+    /// The server's `request_id` from the answer: the key of the server's own audit entry. Absent when
+    /// the answer had none (an error, a 204).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// The HTTP method (`backend.request` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// The API path below `/v1/`, a token in it shown as `<token>` (`backend.request` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Why the agent made the request (`backend.request` only): `mount_lookup`, `lookup_self`, ...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<&'static str>,
+    /// The node the client left (`backend.failover` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
 }
 
 /// An anchor written to the backend (`audit.anchor`): which chain head went to which KV v2 version.
@@ -424,7 +445,7 @@ impl Record {
     pub fn node(mut self, node: &str) -> Self {
         self.backend = Some(BackendMeta {
             node: node.to_string(),
-            request_id: None,
+            ..BackendMeta::default()
         });
         self
     }
@@ -432,6 +453,15 @@ impl Record {
     /// With the anchor written (or tried).
     pub fn anchor(mut self, a: AnchorMeta) -> Self {
         self.anchor = Some(a);
+        self
+    }
+
+    /// Answered with the server's `request_id` (none, or empty: the answer had none). Call after
+    /// [`Record::node`].
+    pub fn request_id(mut self, id: Option<&str>) -> Self {
+        if let Some(id) = id.filter(|i| !i.is_empty()) {
+            self.backend.get_or_insert_default().request_id = Some(id.to_string());
+        }
         self
     }
 

@@ -8,7 +8,9 @@
 //! - `anchor`: anchors of the file's chain on the backend (KV v2), and checking a trail against them.
 //! - `spool` / `sender`: the bounded on-disk spool of the `http`, `syslog` and `otlp` sinks, and the task
 //!   that delivers it (batches, retries with backoff); `http`, `syslog`, `otlp`: their transports.
-//! - `report`: `sidekey report`, the evidence pack built from a trail; `tools`: the two commands.
+//! - `observer`: the backend client's reports (`backend.request`, `backend.failover`).
+//! - `report`: `sidekey report`, the evidence pack built from a trail; `reconcile`: `sidekey audit
+//!   reconcile`, the trail against the server's audit log; `tools`: the commands.
 //! - [`Auditor`]: numbers and timestamps each event once, then encodes, chains and writes it per sink, each
 //!   sink in its own format with its own chain; cheap to clone.
 
@@ -18,14 +20,16 @@ pub mod event;
 pub mod file;
 pub mod format;
 pub mod http;
+mod observer;
 pub mod otlp;
+pub mod reconcile;
 pub mod report;
 pub mod sender;
 pub mod spool;
 pub mod syslog;
 pub mod tools;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,8 +37,8 @@ use std::sync::{Arc, Mutex};
 
 pub use chain::{GENESIS, Hasher};
 pub use event::{
-    AgentInfo, AnchorMeta, CallerMeta, Event, EventKind, EventMeta, Identity, Outcome, OutputMeta,
-    ProxyMeta, Record, ReloadMeta, SecretMeta, SecretRef,
+    AgentInfo, AnchorMeta, BackendMeta, CallerMeta, Event, EventKind, EventMeta, Identity, Outcome,
+    OutputMeta, ProxyMeta, Record, ReloadMeta, SecretMeta, SecretRef,
 };
 pub use format::Format;
 
@@ -98,6 +102,9 @@ struct State {
     sinks: Vec<Sink>,
     meta: EventMeta,
     secrets: BTreeMap<String, EventMeta>,
+    /// Who each token seen in an event is (by accessor): a `backend.request` made with it names the same
+    /// identity.
+    identities: HashMap<String, Identity>,
 }
 
 /// One configured sink: the format it writes, its own chain, and where its lines go.
@@ -111,12 +118,19 @@ struct Sink {
 /// Where a sink's lines go.
 enum Out {
     /// Appended to a file (rotated with `log_rotate_*`), fsync'd per batch (`dirty` until then).
-    File { file: file::FileSink, dirty: bool },
+    File {
+        file: Box<file::FileSink>,
+        dirty: bool,
+    },
     /// One line per event on stdout.
     Stdout,
     /// Spooled, then delivered by the sink's task (`http`, `syslog`, `otlp`).
     Spooled(sender::Sender),
 }
+
+/// The most identities an auditor remembers; past it they are forgotten and learned again from the
+/// next events (a long-running agent meets one new token per login).
+const MAX_IDENTITIES: usize = 1024;
 
 impl Auditor {
     /// An auditor for the `audit` stanza, reporting to `telemetry`. Starts the spooled sinks' tasks, so
@@ -140,7 +154,10 @@ impl Auditor {
             sinks.push(Sink {
                 format: cfg.file_format,
                 prev_hash: last.unwrap_or_else(|| GENESIS.to_string()),
-                out: Out::File { file, dirty: false },
+                out: Out::File {
+                    file: Box::new(file),
+                    dirty: false,
+                },
             });
         }
         if cfg.stdout {
@@ -177,6 +194,7 @@ impl Auditor {
                 .iter()
                 .map(|(k, v)| (k.clone(), event_meta(v)))
                 .collect(),
+            identities: HashMap::new(),
         };
         Ok(Self {
             inner: Arc::new(Mutex::new(state)),
@@ -196,6 +214,7 @@ impl Auditor {
             sinks: Vec::new(),
             meta: EventMeta::default(),
             secrets: BTreeMap::new(),
+            identities: HashMap::new(),
         };
         Self {
             inner: Arc::new(Mutex::new(state)),
@@ -220,6 +239,7 @@ impl Auditor {
     /// Record one event. A sink write failure is logged, never hidden, and never stops delivery.
     pub fn record(&self, r: Record) {
         let Ok(mut s) = self.inner.lock() else { return };
+        s.learn(r.identity.as_ref());
         s.seq += 1;
         let meta = r
             .secret
@@ -381,6 +401,34 @@ impl Auditor {
         if tokio::time::timeout(limit, wait).await.is_err() {
             tracing::warn!("audit events still spooled at exit; they are sent on the next start");
         }
+    }
+}
+
+impl State {
+    /// Remember who the token in `identity` is, when the identity says more than its accessor.
+    fn learn(&mut self, identity: Option<&Identity>) {
+        let Some(i) = identity.filter(|i| !i.token_accessor.is_empty() && !i.method.is_empty())
+        else {
+            return;
+        };
+        if self.identities.get(&i.token_accessor) == Some(i) {
+            return;
+        }
+        if self.identities.len() >= MAX_IDENTITIES {
+            self.identities.clear();
+        }
+        self.identities.insert(i.token_accessor.clone(), i.clone());
+    }
+
+    /// Who the token with `accessor` is: as an earlier event named it, else just its accessor.
+    fn identity_of(&self, accessor: &str) -> Identity {
+        self.identities
+            .get(accessor)
+            .cloned()
+            .unwrap_or_else(|| Identity {
+                token_accessor: accessor.to_string(),
+                ..Identity::default()
+            })
     }
 }
 

@@ -1,5 +1,5 @@
-//! The `sidekey audit verify` and `sidekey report` commands: read a trail (a file and its rotated files),
-//! print, return the exit code. `verify --anchors` is in `anchored`.
+//! The `sidekey audit verify`, `sidekey audit reconcile` and `sidekey report` commands: read a trail (a
+//! file and its rotated files), print, return the exit code. `verify --anchors` is in `anchored`.
 
 use std::path::{Path, PathBuf};
 
@@ -13,8 +13,11 @@ pub use anchored::verify_anchored;
 
 /// Exit code: the trail is intact / the report was written.
 const OK: i32 = 0;
-/// Exit code: the chain is broken (verify) or the trail cannot be read.
+/// Exit code: the chain is broken (verify) or the trail cannot be read; something is unmatched
+/// (reconcile).
 const BROKEN: i32 = 1;
+/// Exit code (reconcile): an input cannot be read.
+const UNREADABLE: i32 = 2;
 
 /// `sidekey report` output formats.
 #[derive(Clone, Copy, Debug)]
@@ -125,4 +128,60 @@ pub fn report(file: &Path, key: Option<&Path>, format: Format) -> i32 {
     };
     print!("{out}");
     OK
+}
+
+/// `sidekey audit reconcile --agent FILE --server FILE`: the agent's trail against the server's audit
+/// device log (see [`super::reconcile`]); 0 when each side's requests all have their counterpart, 1
+/// when any is unmatched, 2 when an input cannot be read.
+#[allow(clippy::print_stdout)] // the reconciliation is the command's output
+pub fn reconcile(agent: &Path, server: &Path, window: std::time::Duration, json: bool) -> i32 {
+    let read = |p: &Path| {
+        std::fs::read_to_string(p).map_err(|e| {
+            eprintln!("sidekey: {}: {e}", p.display());
+            UNREADABLE
+        })
+    };
+    let (agent_text, server_text) = match (read(agent), read(server)) {
+        (Ok(a), Ok(s)) => (a, s),
+        (Err(code), _) | (_, Err(code)) => return code,
+    };
+    let mut events = 0;
+    let mut requests = Vec::new();
+    for (i, line) in agent_text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            eprintln!(
+                "sidekey: {}: line {}: not an audit event",
+                agent.display(),
+                i + 1
+            );
+            return UNREADABLE;
+        };
+        events += 1;
+        requests.extend(super::reconcile::agent_request(i + 1, v));
+    }
+    let mut log = super::reconcile::ServerLog::default();
+    for (i, line) in server_text.lines().enumerate() {
+        if let Err(e) = log.line(i + 1, line) {
+            eprintln!("sidekey: {}: {e}", server.display());
+            return UNREADABLE;
+        }
+    }
+    let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+    let r = super::reconcile::reconcile(&requests, events, &log, window_ms);
+    let out = if json {
+        match serde_json::to_string_pretty(&r) {
+            Ok(s) => s + "\n",
+            Err(e) => {
+                eprintln!("sidekey: {e}");
+                return UNREADABLE;
+            }
+        }
+    } else {
+        r.to_text(&agent.display().to_string(), &server.display().to_string())
+    };
+    print!("{out}");
+    if r.complete() { OK } else { BROKEN }
 }

@@ -74,6 +74,9 @@ pub struct Token {
     pub identity: Identity,
     /// Its policies as the login gave them (empty when not known: a token read from a file or resumed).
     pub policies: Vec<String>,
+    /// The server's `request_id` for the login that issued it; empty for a token read from a file, the
+    /// environment or the state file (its lookup-self is a `backend.request` event of its own).
+    pub request_id: String,
 }
 
 impl Token {
@@ -95,6 +98,7 @@ impl Token {
             issued_at: Instant::now(),
             identity,
             policies: a.policies,
+            request_id: a.request_id,
         }
     }
 }
@@ -114,6 +118,14 @@ impl Login {
         match self {
             Self::Token(t) => &t.identity,
             Self::Wrapped(w) => &w.identity,
+        }
+    }
+
+    /// The server's `request_id` for the login (empty when there was none of its own).
+    pub fn request_id(&self) -> &str {
+        match self {
+            Self::Token(t) => &t.request_id,
+            Self::Wrapped(w) => &w.info.request_id,
         }
     }
 }
@@ -295,7 +307,7 @@ impl Authenticator {
             Prepared::Token(token) => {
                 let info = self
                     .client
-                    .lookup_self_wrapped(&token, ttl)
+                    .lookup_self_wrapped(crate::backend::Bearer::new(&token, ""), ttl)
                     .await
                     .map_err(self.backend_error())?;
                 (info, String::new())

@@ -7,7 +7,7 @@ use secrecy::SecretString;
 use tokio::time::Instant;
 
 use crate::audit::Identity;
-use crate::backend::{BackendError, Client};
+use crate::backend::{BackendError, Bearer, Client};
 
 use super::{AuthError, Token};
 
@@ -34,7 +34,7 @@ pub(super) async fn from_token(
     secret: SecretString,
     base: Identity,
 ) -> Result<Token, BackendError> {
-    let info = client.lookup_self(&secret).await?;
+    let info = client.lookup_self(Bearer::new(&secret, "")).await?;
     Ok(Token {
         secret,
         accessor: info.accessor.clone(),
@@ -47,5 +47,6 @@ pub(super) async fn from_token(
             ..base
         },
         policies: Vec::new(),
+        request_id: String::new(),
     })
 }

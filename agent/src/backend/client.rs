@@ -5,17 +5,15 @@
 //! pool of its own, configured as asked (the login and token calls are `auto-auth`, the rest
 //! `templating`).
 
+use reqwest::header::{HeaderMap, HeaderValue};
+use secrecy::ExposeSecret;
+use serde_json::Value;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use reqwest::Method;
-use reqwest::header::{HeaderMap, HeaderValue};
-use secrecy::{ExposeSecret, SecretString};
-use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::error::BackendError;
+use super::observe::{Observed, Observer};
 use super::response::{RawResponse, read_body};
 use super::tls::TlsSettings;
 
@@ -67,6 +65,8 @@ pub struct Client {
     max_in_flight: usize,
     /// Shared, to keep the client small: it is moved around by value.
     limits: Arc<Limits>,
+    /// Where requests no caller records, and moves to another node, are reported (the auditor).
+    observer: Observed,
 }
 
 impl Client {
@@ -165,7 +165,16 @@ impl Client {
             in_flight: Arc::new(Semaphore::new(max)),
             max_in_flight: max,
             limits: Arc::new(s.limits),
+            observer: Observed::default(),
         })
+    }
+
+    /// This client, reporting to `observer` (the audit trail) the requests no caller records an event
+    /// for, and every move to another node.
+    #[must_use]
+    pub fn observed_by(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Observed(Some(observer));
+        self
     }
 
     /// A client of the same nodes that presents other TLS settings (the `cert` auth method's client
@@ -212,52 +221,16 @@ impl Client {
         self.nodes.get(i).unwrap_or(&self.nodes[0])
     }
 
-    /// One API call of `part`, on the node in use, failing over to the others in configured order. `Ok(None)` for
-    /// 204 and for 404 on a read (no secret at that path).
-    async fn call(
-        &self,
-        part: Part,
-        method: Method,
-        path: &str,
-        token: Option<&SecretString>,
-        body: Option<&Value>,
-        namespace: Option<&str>,
-    ) -> Result<Option<RawResponse>, BackendError> {
-        self.call_wrapped(part, method, path, token, body, namespace, None)
-            .await
-    }
-
-    /// One API call whose response the server wraps when `wrap_ttl` is given (`X-Vault-Wrap-TTL`), on the
-    /// node in use, failing over to the others in configured order.
-    #[allow(clippy::too_many_arguments)]
-    async fn call_wrapped(
-        &self,
-        part: Part,
-        method: Method,
-        path: &str,
-        token: Option<&SecretString>,
-        body: Option<&Value>,
-        namespace: Option<&str>,
-        wrap_ttl: Option<Duration>,
-    ) -> Result<Option<RawResponse>, BackendError> {
+    /// One API call, on the node in use, failing over to the others in configured order. `Ok(None)` for
+    /// 204 and for 404 on a read (no secret at that path). A call made for a purpose (no caller records
+    /// it) is reported to the observer once it ends.
+    async fn call(&self, req: Req<'_>) -> Result<Option<RawResponse>, BackendError> {
         let n = self.nodes.len();
         let first = self.current.load(Ordering::Relaxed) % n;
         let mut k = 0;
-        loop {
+        let result = loop {
             let i = (first + k) % n;
-            let result = self
-                .call_node(
-                    i,
-                    part,
-                    method.clone(),
-                    path,
-                    token,
-                    body,
-                    namespace,
-                    wrap_ttl,
-                )
-                .await;
-            match result {
+            match self.call_node(i, req).await {
                 Err(e) if k + 1 < n && e.fails_over() => {
                     tracing::warn!(node = %self.nodes[i], error = %e, "node failed, trying the next one");
                     k += 1;
@@ -265,54 +238,56 @@ impl Client {
                 other => {
                     if other.is_ok() || !other.as_ref().is_err_and(BackendError::fails_over) {
                         // Stay on the node that answered.
-                        self.current.store(i, Ordering::Relaxed);
+                        self.settle(i);
                     }
-                    return other;
+                    break other;
                 }
             }
+        };
+        self.report_answer(req, &result);
+        result
+    }
+
+    /// Make node `i` the one in use; a move from another node is reported to the observer.
+    fn settle(&self, i: usize) {
+        let before = self.current.swap(i, Ordering::Relaxed);
+        if before != i
+            && let (Some(o), Some(previous)) = (&self.observer.0, self.nodes.get(before))
+        {
+            o.failover(&self.nodes[i], previous);
         }
     }
 
     /// One API call on node `i`.
-    #[allow(clippy::too_many_arguments)]
-    async fn call_node(
-        &self,
-        i: usize,
-        part: Part,
-        method: Method,
-        path: &str,
-        token: Option<&SecretString>,
-        body: Option<&Value>,
-        namespace: Option<&str>,
-        wrap_ttl: Option<Duration>,
-    ) -> Result<Option<RawResponse>, BackendError> {
-        let path = path.trim_start_matches('/');
+    async fn call_node(&self, i: usize, r: Req<'_>) -> Result<Option<RawResponse>, BackendError> {
+        let method = r.method;
+        let path = r.path.trim_start_matches('/');
         let url = format!("{}/v1/{}", self.nodes[i], path);
         // Errors name the path, but never a token written into it.
         let shown = super::loggable_path(path);
         let path: &str = &shown;
         let mut headers = HeaderMap::new();
-        if let Some(t) = token {
-            let mut v = HeaderValue::from_str(t.expose_secret()).map_err(|_| {
+        if let Some(b) = r.bearer {
+            let mut v = HeaderValue::from_str(b.token.expose_secret()).map_err(|_| {
                 BackendError::Setup("token has characters not allowed in a header".into())
             })?;
             v.set_sensitive(true);
             headers.insert("X-Vault-Token", v);
         }
-        if let Some(ns) = namespace.or(self.namespace.as_deref()) {
+        if let Some(ns) = r.namespace.or(self.namespace.as_deref()) {
             let v = HeaderValue::from_str(ns).map_err(|_| {
                 BackendError::Setup(format!("namespace {ns:?} is not a valid header value"))
             })?;
             headers.insert("X-Vault-Namespace", v);
         }
-        if let Some(ttl) = wrap_ttl {
+        if let Some(ttl) = r.wrap_ttl {
             headers.insert("X-Vault-Wrap-TTL", HeaderValue::from(ttl.as_secs()));
         }
         headers.insert("X-Vault-Request", HeaderValue::from_static("true"));
         if let Some(index) = self.index.lock().ok().and_then(|g| g.clone()) {
             headers.insert("X-Vault-Index", index);
         }
-        let (http, reuse) = match part {
+        let (http, reuse) = match r.part {
             Part::AutoAuth => (&self.auth_http, self.reuse.0),
             Part::Templating => (&self.http, self.reuse.1),
         };
@@ -323,11 +298,11 @@ impl Client {
             );
         }
         let mut req = http.request(method.clone(), &url).headers(headers);
-        if let Some(b) = body {
+        if let Some(b) = r.body {
             req = req.json(b);
         }
         let call = Call {
-            method: &method,
+            method,
             path,
             limits: *self.limits,
         };
@@ -340,18 +315,26 @@ impl Client {
                 path: path.to_string(),
                 reason: e.to_string(),
             })?;
-        let resp = req.send().await.map_err(|e| call.send_error(&e))?;
-        let status = resp.status();
-        if let Some(index) = resp.headers().get("X-Vault-Index") {
-            self.remember_index(index);
+        // From here the server may see the call: if the caller stops waiting, it is reported.
+        let unanswered = Unanswered::arm(self, i, r);
+        let answer = async {
+            let resp = req.send().await.map_err(|e| call.send_error(&e))?;
+            let status = resp.status();
+            if let Some(index) = resp.headers().get("X-Vault-Index") {
+                self.remember_index(index);
+            }
+            let kind = content_type(resp.headers());
+            let bytes = call.read_body(resp).await?;
+            Ok::<_, BackendError>((status, kind, bytes))
         }
-        let kind = content_type(resp.headers());
-        let bytes = call.read_body(resp).await?;
+        .await;
+        unanswered.disarm();
+        let (status, kind, bytes) = answer?;
         // The connection goes back to the pool from its own task once the body is done; let that run
         // before the permit is released, or the next request may open one connection more than the cap.
         tokio::task::yield_now().await;
         drop(permit);
-        read_body(&method, path, status, &kind, &bytes)
+        read_body(method, path, status, &kind, &bytes)
     }
 
     /// Keep `seen` if it is newer than the index already kept. OpenBao's header is base64 of a JSON
@@ -375,6 +358,7 @@ mod body;
 mod forward;
 mod kv;
 mod pool;
+mod request;
 #[cfg(test)]
 mod tests;
 mod token_api;
@@ -385,6 +369,7 @@ pub use forward::{Forward, ForwardBody, strip_hop_by_hop};
 pub use kv::KvWritten;
 pub use pool::Reuse;
 use pool::{Part, http_client, transport_reason};
+use request::{Req, Unanswered};
 
 /// The index number inside an `X-Vault-Index` value (base64 of a JSON object with an `index` field, in
 /// whatever case), if it has one.

@@ -2,12 +2,14 @@
 //!
 //! - `client`: the calls (`/v1/...`), one pool, bounded requests in flight.
 //! - `error`: [`BackendError`], transient vs permanent.
+//! - `observe`: what the client reports to the audit trail itself (requests no caller records, failovers).
 //! - `redirect`: which redirects are followed (only to a configured address, so the token stays there).
 //! - `secret`: the secret types shared with the store and the renderers.
 //! - `tls`: `vault` stanza TLS settings → rustls.
 
 pub mod client;
 pub mod error;
+pub mod observe;
 pub mod redirect;
 pub mod response;
 pub mod secret;
@@ -15,6 +17,7 @@ pub mod tls;
 
 pub use client::Client;
 pub use error::BackendError;
+pub use observe::{Bearer, Exchange, Observer, Purpose};
 pub use response::{AuthInfo, MountInfo, WrapInfo};
 
 /// Whether two configured addresses name the same node: same scheme, host and port once normalized

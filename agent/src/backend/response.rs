@@ -50,6 +50,8 @@ pub struct AuthInfo {
     pub orphan: bool,
     /// Its policies (`policies`: the token's and its entity's).
     pub policies: Vec<String>,
+    /// The server's `request_id` for the answer (its audit entry's key).
+    pub request_id: String,
 }
 
 /// What `auth/token/lookup-self` tells about a token.
@@ -72,6 +74,8 @@ pub struct LeaseRenewal {
     pub lease_duration: u64,
     /// Whether it can be renewed again.
     pub renewable: bool,
+    /// The server's `request_id` for the answer (its audit entry's key).
+    pub request_id: String,
 }
 
 /// A secrets engine mount as `sys/internal/ui/mounts/<path>` describes it.
@@ -101,6 +105,8 @@ pub struct WrapInfo {
     pub creation_path: String,
     /// The accessor of the token inside, when the wrapped response created one.
     pub wrapped_accessor: String,
+    /// The server's `request_id` for the answer (its audit entry's key).
+    pub request_id: String,
 }
 
 impl WrapInfo {
@@ -165,9 +171,8 @@ pub(super) struct RawAuth {
 
 #[derive(Deserialize)]
 pub(super) struct RawResponse {
-    /// The server's id of the request (its audit log has it in the clear).
     #[serde(default)]
-    pub(super) request_id: Option<String>,
+    pub(super) request_id: String,
     #[serde(default)]
     pub(super) lease_id: String,
     #[serde(default, deserialize_with = "ttl_field")]
@@ -280,12 +285,13 @@ pub(super) fn into_secret(r: RawResponse) -> Secret {
         lease_duration: r.lease_duration,
         renewable: r.renewable,
         warnings: r.warnings.unwrap_or_default(),
+        request_id: r.request_id,
     }
 }
 
 pub(super) fn take_auth(raw: Option<RawResponse>, path: &str) -> Result<AuthInfo, BackendError> {
-    let a = raw
-        .and_then(|r| r.auth)
+    let (request_id, a) = raw
+        .and_then(|r| Some((r.request_id, r.auth?)))
         .ok_or_else(|| decode(&Method::PUT, path, "no auth block"))?;
     Ok(AuthInfo {
         client_token: SecretString::from(a.client_token),
@@ -295,6 +301,7 @@ pub(super) fn take_auth(raw: Option<RawResponse>, path: &str) -> Result<AuthInfo
         renewable: a.renewable,
         orphan: a.orphan,
         policies: a.policies.unwrap_or_default(),
+        request_id,
     })
 }
 
@@ -303,9 +310,9 @@ pub(super) fn take_wrap_info(
     method: &Method,
     path: &str,
 ) -> Result<WrapInfo, BackendError> {
-    let w = raw
-        .and_then(|r| r.wrap_info)
-        .filter(|w| !w.token.is_empty())
+    let (request_id, w) = raw
+        .and_then(|r| Some((r.request_id, r.wrap_info?)))
+        .filter(|(_, w)| !w.token.is_empty())
         .ok_or_else(|| decode(method, path, "no wrap_info in the response"))?;
     Ok(WrapInfo {
         token: SecretString::from(w.token),
@@ -314,6 +321,7 @@ pub(super) fn take_wrap_info(
         creation_time: w.creation_time,
         creation_path: w.creation_path,
         wrapped_accessor: w.wrapped_accessor,
+        request_id,
     })
 }
 

@@ -163,4 +163,8 @@ pub struct Secret {
     pub renewable: bool,
     /// Warnings the server returned with the response.
     pub warnings: Vec<String>,
+    /// The server's `request_id` for the response: the key of the server's audit entry for it (not shown
+    /// to templates: it changes with every read).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub request_id: String,
 }

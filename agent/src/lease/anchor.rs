@@ -14,6 +14,7 @@ use super::schedule::check_after;
 use crate::audit::anchor::{self, KvPaths};
 use crate::audit::file::ChainHead;
 use crate::audit::{AnchorMeta, EventKind, Record};
+use crate::backend::observe::Bearer;
 
 /// How long the anchor at shutdown may take.
 const FINAL_LIMIT: Duration = Duration::from_secs(5);
@@ -92,9 +93,10 @@ impl Engine {
         };
         let (secret, identity) = (token.secret.clone(), token.identity.clone());
         let client = self.fetcher.client().clone();
+        let bearer = Bearer::new(&secret, &identity.token_accessor);
         let paths = match a.paths {
             Some(p) => Ok(p),
-            None => anchor::kv_paths(&client, &secret, &a.path).await,
+            None => anchor::kv_paths(&client, bearer, &a.path).await,
         };
         let paths = match paths {
             Ok(p) => p,
@@ -116,7 +118,7 @@ impl Engine {
                 return;
             }
         };
-        let written = anchor::write(&client, &secret, &paths, &head).await;
+        let written = anchor::write(&client, bearer, &paths, &head).await;
         let meta = AnchorMeta {
             path: paths.data.clone(),
             version: written.as_ref().ok().map(|w| w.version),

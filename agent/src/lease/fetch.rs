@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::audit::{Auditor, CallerMeta, EventKind, Identity, Record, SecretMeta, SecretRef};
 use crate::backend::secret::{Operation, Secret, SecretRequest};
-use crate::backend::{BackendError, Client, MountInfo};
+use crate::backend::{BackendError, Bearer, Client, Exchange, MountInfo, Observer, Purpose};
 use crate::template::scrub::Scrub;
 use crate::workload::tokens::WorkloadTokenError;
 
@@ -164,14 +164,21 @@ impl Fetcher {
         self.auditor
             .admit(&req.path)
             .map_err(|e| FetchError::Backend(e.into_backend()))?;
+        let shown = |p: &str| hide.scrub(p);
+        let bearer = Bearer::new(token, &identity.token_accessor).showing(&shown);
         let (mount, guess) = match req.op {
             Operation::Write => (None, None),
-            Operation::Read | Operation::List => self.mount_for(req, token).await?,
+            Operation::Read | Operation::List => self.mount_for(req, bearer).await?,
         };
         let api_path = api_path(req, mount.as_ref());
         let result = match guess {
             Some(r) if api_path == req.path => r,
-            _ => self.call(req, &api_path, token).await,
+            guess => {
+                if let Some(discarded) = guess {
+                    self.report_guess(req, bearer, &discarded);
+                }
+                self.call(req, &api_path, bearer).await
+            }
         };
         let result = match result {
             Ok(Some(s)) => Ok(s),
@@ -194,10 +201,12 @@ impl Fetcher {
             meta.renewable = s.renewable;
             meta.version = kv_version(s);
         }
+        let request_id = result.as_ref().ok().map(|s| s.request_id.as_str());
         let mut record = Record::result(kind, result.as_ref().err())
             .identity(Some(identity.clone()))
             .secret(meta)
-            .node(self.client.node());
+            .node(self.client.node())
+            .request_id(request_id);
         record.caller.clone_from(&self.caller);
         record.error = record.error.map(|e| hide.scrub(&e));
         self.auditor.record(record);
@@ -214,11 +223,11 @@ impl Fetcher {
         &self,
         req: &SecretRequest,
         api_path: &str,
-        token: &SecretString,
+        bearer: Bearer<'_>,
     ) -> Result<Option<Secret>, BackendError> {
         match req.op {
-            Operation::Read => self.client.read(token, api_path).await,
-            Operation::List => self.client.list(token, api_path).await,
+            Operation::Read => self.client.read(bearer, api_path).await,
+            Operation::List => self.client.list(bearer, api_path).await,
             Operation::Write => {
                 let body: serde_json::Map<String, Value> = req
                     .params
@@ -226,10 +235,37 @@ impl Fetcher {
                     .map(|(k, v)| (k.clone(), Value::String(v.clone())))
                     .collect();
                 self.client
-                    .write(token, api_path, &Value::Object(body))
+                    .write(bearer, api_path, &Value::Object(body))
                     .await
             }
         }
+    }
+
+    /// A call made alongside the mount lookup whose answer is discarded (the mount says the path must be
+    /// rewritten): a `backend.request` event, as no `secret.*` event records it.
+    fn report_guess(&self, req: &SecretRequest, bearer: Bearer<'_>, discarded: &CallResult) {
+        let method = if req.op == Operation::List {
+            "LIST"
+        } else {
+            "GET"
+        };
+        self.auditor.request(&Exchange {
+            node: self.client.node(),
+            method,
+            path: &bearer.show(&req.path),
+            purpose: Purpose::PathGuess,
+            accessor: bearer.accessor,
+            request_id: discarded
+                .as_ref()
+                .ok()
+                .and_then(Option::as_ref)
+                .map(|s| s.request_id.as_str())
+                .filter(|id| !id.is_empty()),
+            error: discarded
+                .as_ref()
+                .err()
+                .map(|e| e as &dyn std::fmt::Display),
+        });
     }
 
     /// The mount serving `req.path`, from the cache or `sys/internal/ui/mounts`. A lookup costs a round
@@ -239,17 +275,17 @@ impl Fetcher {
     async fn mount_for(
         &self,
         req: &SecretRequest,
-        token: &SecretString,
+        bearer: Bearer<'_>,
     ) -> Result<(Option<MountInfo>, Option<CallResult>), BackendError> {
         if let Some(m) = self.cached_mount(&req.path) {
             return Ok((Some(m), None));
         }
         if !likely_as_written(&req.path) {
-            return Ok((self.lookup_mount(&req.path, token).await?, None));
+            return Ok((self.lookup_mount(&req.path, bearer).await?, None));
         }
         let (mount, guess) = join(
-            self.lookup_mount(&req.path, token),
-            self.call(req, &req.path, token),
+            self.lookup_mount(&req.path, bearer),
+            self.call(req, &req.path, bearer),
         )
         .await;
         match (mount, guess) {
@@ -257,7 +293,10 @@ impl Fetcher {
             // The backend answered the call but not the lookup: an unknown mount gets the path as written
             // anyway, and a dynamic secret already issued is not thrown away.
             (Err(_), Ok(s)) => Ok((None, Some(Ok(s)))),
-            (Err(e), Err(_)) => Err(e),
+            (Err(e), Err(failed)) => {
+                self.report_guess(req, bearer, &Err(failed));
+                Err(e)
+            }
         }
     }
 
@@ -273,9 +312,9 @@ impl Fetcher {
     async fn lookup_mount(
         &self,
         path: &str,
-        token: &SecretString,
+        bearer: Bearer<'_>,
     ) -> Result<Option<MountInfo>, BackendError> {
-        let info = self.client.mount_info(token, path).await?;
+        let info = self.client.mount_info(bearer, path).await?;
         if let (Some(m), Ok(mut cache)) = (&info, self.mounts.lock())
             && !m.path.is_empty()
         {

@@ -8,6 +8,7 @@ use tokio::time::Instant;
 
 use crate::audit::{EventKind, SecretMeta};
 use crate::auth::AuthError;
+use crate::backend::Bearer;
 use crate::backend::secret::SecretRequest;
 
 use super::engine::{Engine, Pending};
@@ -220,7 +221,11 @@ impl Engine {
         let r = self
             .fetcher
             .client()
-            .renew_lease(&token.secret, &lease_id, asked.as_secs())
+            .renew_lease(
+                Bearer::new(&token.secret, &token.identity.token_accessor),
+                &lease_id,
+                asked.as_secs(),
+            )
             .await;
         let mut meta = SecretMeta {
             path: entry.fetched.api_path.clone(),
@@ -231,7 +236,14 @@ impl Engine {
             meta.lease_duration_s = l.lease_duration;
             meta.renewable = l.renewable;
         }
-        self.record_as(token, EventKind::SecretRenew, meta, r.as_ref().err());
+        let answered = r.as_ref().ok().map(|l| l.request_id.as_str());
+        self.record_as(
+            token,
+            EventKind::SecretRenew,
+            meta,
+            answered,
+            r.as_ref().err(),
+        );
         let threshold = self.cfg.template_config.lease_renewal_threshold;
         let Some(entry) = self.store.get_mut(req) else {
             return Some(false);
@@ -288,14 +300,18 @@ impl Engine {
         let r = self
             .fetcher
             .client()
-            .revoke_lease(&token.secret, &lease.lease_id)
+            .revoke_lease(
+                Bearer::new(&token.secret, &token.identity.token_accessor),
+                &lease.lease_id,
+            )
             .await;
         let meta = SecretMeta {
             path: lease.path.clone(),
             lease_id: lease.lease_id.clone(),
             ..SecretMeta::default()
         };
-        self.record_as(token, EventKind::SecretRevoke, meta, r.as_ref().err());
+        // A revocation is answered with 204 and no body: no request_id to record.
+        self.record_as(token, EventKind::SecretRevoke, meta, None, r.as_ref().err());
         if let Err(e) = r {
             tracing::warn!(error = %e, "lease revocation failed");
         }

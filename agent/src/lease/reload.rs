@@ -165,7 +165,9 @@ impl Engine {
         let reuse_changed = cfg.disable_idle_connections != self.cfg.disable_idle_connections
             || cfg.disable_keep_alives != self.cfg.disable_keep_alives;
         if prints.client != self.tls.client || reuse_changed {
-            let client = Client::for_config(&cfg).map_err(|e| e.to_string())?;
+            let client = Client::for_config(&cfg)
+                .map_err(|e| e.to_string())?
+                .observed_by(std::sync::Arc::new(self.auditor.clone()));
             if prints.client == self.tls.client {
                 tracing::info!("the connection settings changed: new connections follow them");
             } else {

@@ -19,8 +19,8 @@ use super::store::{Action, Entry, Store, life_of};
 use super::workload::{Scoped, agent_refused};
 use crate::audit::Identity;
 use crate::auth::AuthError;
-use crate::backend::BackendError;
 use crate::backend::secret::SecretRequest;
+use crate::backend::{BackendError, Bearer};
 use crate::output::deliver::Rendered;
 use crate::output::{Delivery, EnvMap, OutputFailure, OutputId, RenderedEnv, RenderedFile, Step};
 use crate::template::RenderOutcome;
@@ -133,7 +133,11 @@ impl Engine {
                 (Some(t), _, Some(ttl)) => self
                     .fetcher
                     .client()
-                    .wrap_token(&t.secret, ttl, namespace.as_deref())
+                    .wrap_token(
+                        Bearer::new(&t.secret, &t.accessor),
+                        ttl,
+                        namespace.as_deref(),
+                    )
                     .await
                     .map(|w| w.sink_json()),
                 (Some(t), _, None) => Ok(Zeroizing::new(t.secret.expose_secret().to_string())),

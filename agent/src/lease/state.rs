@@ -20,8 +20,8 @@ use tokio::time::Instant;
 use zeroize::Zeroize;
 
 use crate::auth::Token;
-use crate::backend::MountInfo;
 use crate::backend::secret::{Operation, Secret, SecretRequest};
+use crate::backend::{Bearer, MountInfo};
 use crate::persist::{ImportError, StateStore};
 
 use super::engine::Engine;
@@ -173,7 +173,7 @@ impl Engine {
         let what = store.describe();
         let secret = SecretString::from(std::mem::take(&mut state.token));
         let client = self.fetcher.client().clone();
-        let info = match client.lookup_self(&secret).await {
+        let info = match client.lookup_self(Bearer::new(&secret, "")).await {
             Ok(i) if i.ttl > 0 || !self.tokens.has_auto_auth() => i,
             _ => {
                 tracing::info!(store = %what, "the saved token is no longer valid; logging in");
@@ -190,6 +190,7 @@ impl Engine {
             issued_at: Instant::now(),
             identity,
             policies: Vec::new(),
+            request_id: String::new(),
         };
         tracing::info!(accessor = %token.accessor, store = %what, "resumed the saved token");
         self.tokens.adopt(token);
@@ -223,7 +224,8 @@ impl Engine {
                     _ => continue,
                 }
             } else {
-                match client.lookup_lease(&creator, &s.lease_id).await {
+                let creator = Bearer::new(&creator, &e.token_accessor);
+                match client.lookup_lease(creator, &s.lease_id).await {
                     Ok((ttl, renewable)) if ttl > 0 => {
                         let left = Duration::from_secs(ttl);
                         Life::Lease {

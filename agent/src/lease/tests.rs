@@ -51,6 +51,7 @@ pub(super) fn token(accessor: &str, ttl: u64, renewable: bool) -> Token {
         issued_at: Instant::now(),
         identity: Identity::default(),
         policies: Vec::new(),
+        request_id: String::new(),
     }
 }
 

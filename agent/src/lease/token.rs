@@ -15,7 +15,7 @@ use super::schedule::RetryPolicy;
 use super::schedule::{TOKEN_RENEW_FRACTION, capped, renew_after, replace_at};
 use crate::audit::{Auditor, EventKind, Record};
 use crate::auth::{AuthError, Authenticator, Login, Token, WrappedLogin, ambient_token};
-use crate::backend::{BackendError, Client};
+use crate::backend::{BackendError, Bearer, Client};
 use crate::config::Config;
 use crate::runtime::EnvSource;
 
@@ -169,7 +169,8 @@ impl TokenKeeper {
             self.auditor.record(
                 Record::result(EventKind::AuthLogin, r.as_ref().err())
                     .identity(Some(identity))
-                    .node(self.client.node()),
+                    .node(self.client.node())
+                    .request_id(r.as_ref().ok().map(Login::request_id)),
             );
             self.auditor.flush();
             r
@@ -359,11 +360,13 @@ impl TokenKeeper {
             token.expires_at().is_some_and(|e| e <= now) || self.flags.revoked_at.is_some();
         if !self.is_final() && !expired {
             let asked = self.flags.base_ttl;
-            let r = self.client.renew_self(&token.secret, asked.as_secs()).await;
+            let bearer = Bearer::new(&token.secret, &token.accessor);
+            let r = self.client.renew_self(bearer, asked.as_secs()).await;
             self.auditor.record(
                 Record::result(EventKind::AuthRenew, r.as_ref().err())
                     .identity(Some(token.identity.clone()))
-                    .node(self.client.node()),
+                    .node(self.client.node())
+                    .request_id(r.as_ref().ok().map(|a| a.request_id.as_str())),
             );
             match r {
                 Ok(a) => {
@@ -417,8 +420,10 @@ impl TokenKeeper {
         if self.auth.is_none() {
             return Ok(());
         }
-        if let Err(BackendError::Status { status: 403, .. }) =
-            self.client.lookup_self(&token.secret).await
+        if let Err(BackendError::Status { status: 403, .. }) = self
+            .client
+            .lookup_self(Bearer::new(&token.secret, &token.accessor))
+            .await
         {
             tracing::warn!(
                 accessor = %token.accessor,
@@ -462,7 +467,10 @@ impl TokenKeeper {
     pub(crate) async fn revoke(&self) {
         if let Some(t) = &self.token
             && self.auth.is_some()
-            && let Err(e) = self.client.revoke_self(&t.secret).await
+            && let Err(e) = self
+                .client
+                .revoke_self(Bearer::new(&t.secret, &t.accessor))
+                .await
         {
             tracing::warn!(error = %e, "token revocation failed");
         }

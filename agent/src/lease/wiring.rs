@@ -77,7 +77,8 @@ impl Engine {
 }
 
 impl Engine {
-    /// An engine for `cfg` with parsed `files`/`envs`, talking through `client`. `once`: a one-shot run
+    /// An engine for `cfg` with parsed `files`/`envs`, talking through `client` (which reports to
+    /// `auditor` the requests no other event records, and its failovers). `once`: a one-shot run
     /// (a few quick retries inside each operation, then fail; failed commands are reported, not retried);
     /// otherwise a long-running agent (logins retried until they work, other failures retried by the
     /// engine's own backoff).
@@ -90,6 +91,7 @@ impl Engine {
         env: Arc<dyn EnvSource>,
         once: bool,
     ) -> Self {
+        let client = client.observed_by(Arc::new(auditor.clone()));
         let backoff = cfg.auto_auth.as_ref().map_or(
             Backoff {
                 min: Duration::from_secs(1),

@@ -108,18 +108,21 @@ impl Engine {
         })
     }
 
-    /// Record a `kind` event about `secret`, made as `token` (its identity and caller block).
+    /// Record a `kind` event about `secret`, made as `token` (its identity and caller block), answered
+    /// with the server's `request_id` if any.
     pub(crate) fn record_as(
         &self,
         token: Acting,
         kind: EventKind,
         secret: SecretMeta,
+        request_id: Option<&str>,
         error: Option<&BackendError>,
     ) {
         let mut record = Record::result(kind, error)
             .identity(Some(token.identity))
             .secret(secret)
-            .node(self.fetcher.client().node());
+            .node(self.fetcher.client().node())
+            .request_id(request_id);
         record.caller = token.caller;
         self.auditor.record(record);
     }

@@ -27,6 +27,7 @@ impl Fixture {
             lease_duration: 3600,
             renewable: true,
             warnings: Vec::new(),
+            request_id: String::new(),
         };
         self.secrets.insert(req, Arc::new(s));
         self

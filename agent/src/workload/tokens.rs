@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use crate::audit::{Auditor, CallerMeta, EventKind, Identity, Record};
 use crate::auth::{AuthError, Authenticator, method_identity};
-use crate::backend::{BackendError, Client};
+use crate::backend::{BackendError, Bearer, Client};
 use crate::config::{VaultConfig, WorkloadConfig};
 use crate::lease::Engine;
 use crate::lease::proxied::{
@@ -278,10 +278,11 @@ impl WorkloadTokens {
         }
         let source = self.source();
         let client = source.client.borrow().clone();
-        if token_after_refusal(&client, &token.secret).await != Renewal::Gone {
+        let bearer = Bearer::new(&token.secret, &token.accessor);
+        if token_after_refusal(&client, bearer).await != Renewal::Gone {
             return false;
         }
-        let revoked = match client.revoke_self(&token.secret).await {
+        let revoked = match client.revoke_self(bearer).await {
             Ok(()) => true,
             Err(e) => {
                 tracing::debug!(
@@ -332,11 +333,19 @@ impl WorkloadTokens {
         });
         let client = source.client.borrow().clone();
         let created = client
-            .create_token(&agent, w.token_role.as_deref(), &body)
+            .create_token(Bearer::new(&agent, ""), w.token_role.as_deref(), &body)
             .await;
         let accessor = created.as_ref().map(|a| a.accessor.as_str()).ok();
         let audited = identity(w, accessor.unwrap_or_default());
-        self.audit(w, caller, &client, audited, created.as_ref().err());
+        let answered = created.as_ref().ok().map(|a| a.request_id.as_str());
+        self.audit(
+            w,
+            caller,
+            &client,
+            audited,
+            answered,
+            created.as_ref().err(),
+        );
         if let Err(BackendError::Status { status: 403, .. }) = &created {
             // The agent's own token may have been revoked: the engine looks it up (once for a burst)
             // and logs in again, so the next caller's creation can succeed.
@@ -369,20 +378,22 @@ impl WorkloadTokens {
     }
 
     /// One `auth.login` event for a creation or a login (its accessor on success), naming the workload
-    /// and the caller that asked, if any.
+    /// and the caller that asked, if any, and the server's `request_id` for it.
     fn audit<E: std::fmt::Display>(
         &self,
         w: &WorkloadConfig,
         caller: Option<&CallerMeta>,
         client: &Client,
         identity: Identity,
+        request_id: Option<&str>,
         err: Option<&E>,
     ) {
         let accessor = (err.is_none() && !identity.token_accessor.is_empty())
             .then(|| identity.token_accessor.clone());
         let mut r = Record::result(EventKind::AuthLogin, err)
             .identity(Some(identity))
-            .node(client.node());
+            .node(client.node())
+            .request_id(request_id);
         r.caller = Some(CallerMeta {
             workload: Some(w.name.clone()),
             token_accessor: accessor,

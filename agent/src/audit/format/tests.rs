@@ -29,6 +29,8 @@ const KINDS: &[EventKind] = &[
     EventKind::CallerRefused,
     EventKind::CredentialServe,
     EventKind::AuditAnchor,
+    EventKind::BackendRequest,
+    EventKind::BackendFailover,
 ];
 
 const FORMATS: [Format; 3] = [Format::Sidekey, Format::Ocsf, Format::Ecs];
@@ -88,7 +90,11 @@ fn full(kind: EventKind) -> Event {
         }),
         backend: Some(BackendMeta {
             node: "https://bao-1:8200".into(),
-            request_id: Some("3f2a9c1e-0000-4000-8000-000000000001".into()),
+            request_id: Some("0d5c2b1e-3f4a-7b8c-9d0e-1f2a3b4c5d6e".into()),
+            method: Some("PUT".into()),
+            path: Some("sys/leases/lookup".into()),
+            purpose: Some("lease_lookup"),
+            previous: Some("https://bao-0:8200".into()),
         }),
         output: Some(if exec {
             OutputMeta::Env {

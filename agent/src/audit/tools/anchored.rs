@@ -13,6 +13,7 @@ use secrecy::SecretString;
 use super::{BROKEN, OK, hasher, trail_files, trail_name};
 use crate::audit::anchor::{self, AnchorHistory, Checked};
 use crate::auth::{Authenticator, ambient_token};
+use crate::backend::observe::Bearer;
 use crate::backend::{BackendError, Client};
 use crate::config::Config;
 use crate::runtime::{EnvSource, ExitCode};
@@ -98,7 +99,7 @@ fn report(files: &[PathBuf], history: &AnchorHistory, c: &Checked) -> i32 {
 async fn read(cfg: &Config, env: &dyn EnvSource, path: &str) -> Result<AnchorHistory, String> {
     let client = Client::for_config(cfg).map_err(|e| e.to_string())?;
     let token = token(cfg, env, &client).await?;
-    anchor::read_all(&client, &token, path)
+    anchor::read_all(&client, Bearer::new(&token, ""), path)
         .await
         .map_err(|e| match &e {
             anchor::AnchorError::Backend {

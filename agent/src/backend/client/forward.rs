@@ -159,7 +159,7 @@ impl Client {
                 continue;
             }
             if !fails_over {
-                self.current.store(i, std::sync::atomic::Ordering::Relaxed);
+                self.settle(i);
             }
             return result;
         }

@@ -3,11 +3,12 @@
 //! (`<mount>/data/...`, `<mount>/metadata/...`).
 
 use reqwest::Method;
-use secrecy::SecretString;
 use serde_json::Value;
 
 use super::super::error::BackendError;
+use super::super::observe::Bearer;
 use super::super::response::decode;
+use super::request::Req;
 use super::{Client, Part};
 
 /// What a KV v2 write created.
@@ -52,19 +53,16 @@ impl Client {
     /// [`BackendError`]; an answer without `data.version` is a decode error.
     pub async fn kv_put(
         &self,
-        token: &SecretString,
+        bearer: Bearer<'_>,
         data_path: &str,
         data: &Value,
     ) -> Result<KvWritten, BackendError> {
         let body = serde_json::json!({ "data": data });
         let raw = self
             .call(
-                Part::Templating,
-                Method::POST,
-                data_path,
-                Some(token),
-                Some(&body),
-                None,
+                Req::new(Part::Templating, &Method::POST, data_path)
+                    .bearer(bearer)
+                    .body(&body),
             )
             .await?
             .ok_or_else(|| decode(&Method::POST, data_path, "empty body"))?;
@@ -76,7 +74,7 @@ impl Client {
             .ok_or_else(|| decode(&Method::POST, data_path, "no data.version"))?;
         Ok(KvWritten {
             version,
-            request_id: raw.request_id,
+            request_id: Some(raw.request_id).filter(|id| !id.is_empty()),
         })
     }
 
@@ -86,18 +84,11 @@ impl Client {
     /// [`BackendError`].
     pub async fn kv_versions(
         &self,
-        token: &SecretString,
+        bearer: Bearer<'_>,
         metadata_path: &str,
     ) -> Result<Option<KvHistory>, BackendError> {
         let raw = self
-            .call(
-                Part::Templating,
-                Method::GET,
-                metadata_path,
-                Some(token),
-                None,
-                None,
-            )
+            .call(Req::new(Part::Templating, &Method::GET, metadata_path).bearer(bearer))
             .await?;
         let Some(data) = raw.and_then(|r| r.data) else {
             return Ok(None);
@@ -134,20 +125,13 @@ impl Client {
     /// [`BackendError`].
     pub async fn kv_read_version(
         &self,
-        token: &SecretString,
+        bearer: Bearer<'_>,
         data_path: &str,
         version: u64,
     ) -> Result<Option<Value>, BackendError> {
         let path = format!("{data_path}?version={version}");
         let raw = self
-            .call(
-                Part::Templating,
-                Method::GET,
-                &path,
-                Some(token),
-                None,
-                None,
-            )
+            .call(Req::new(Part::Templating, &Method::GET, &path).bearer(bearer))
             .await?;
         Ok(raw
             .and_then(|r| r.data)

@@ -11,9 +11,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::{Client, ClientSettings, Limits, Reuse};
-use crate::backend::BackendError;
 use crate::backend::redirect::{MAX_REDIRECT_HOPS, RedirectRefused};
 use crate::backend::tls::TlsSettings;
+use crate::backend::{BackendError, Bearer};
+
+mod observe;
 
 const TOKEN: &str = "s.redirect-test-token";
 
@@ -139,7 +141,7 @@ async fn a_redirect_to_the_configured_origin_is_followed_with_the_token() {
     })
     .await;
     let secret = client(&server.origin())
-        .read(&token(), "secret/x")
+        .read(Bearer::new(&token(), ""), "secret/x")
         .await
         .unwrap()
         .unwrap();
@@ -161,7 +163,10 @@ async fn a_redirect_elsewhere_is_refused_and_nothing_is_sent_there() {
     let hostile = Server::start(move |_, _| redirect_to(&location)).await;
     let c = client(&hostile.origin());
 
-    let err = c.read(&token(), "secret/x").await.unwrap_err();
+    let err = c
+        .read(Bearer::new(&token(), ""), "secret/x")
+        .await
+        .unwrap_err();
     let BackendError::Redirect { refused, .. } = &err else {
         panic!("not a redirect error: {err:?}");
     };
@@ -199,7 +204,7 @@ async fn a_redirect_loop_on_the_configured_origin_stops_after_a_few_hops() {
     })
     .await;
     let err = client(&server.origin())
-        .read(&token(), "secret/x")
+        .read(Bearer::new(&token(), ""), "secret/x")
         .await
         .unwrap_err();
     assert!(
@@ -265,7 +270,11 @@ async fn a_dead_or_sealed_node_fails_over_to_the_next_and_the_client_stays_there
     .await;
     let good = Server::start(|_, _| ok_answer("from-c")).await;
     let c = cluster(&dead, &[sealed.origin(), good.origin()]);
-    let s = c.read(&token(), "secret/x").await.unwrap().unwrap();
+    let s = c
+        .read(Bearer::new(&token(), ""), "secret/x")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(s.data.0, json!({ "value": "from-c" }));
     assert_eq!(
         c.node(),
@@ -274,7 +283,7 @@ async fn a_dead_or_sealed_node_fails_over_to_the_next_and_the_client_stays_there
     );
     assert_eq!(sealed.seen().len(), 1);
     // The next request goes straight to the node in use.
-    c.read(&token(), "secret/y").await.unwrap();
+    c.read(Bearer::new(&token(), ""), "secret/y").await.unwrap();
     assert_eq!(
         sealed.seen().len(),
         1,
@@ -302,7 +311,10 @@ async fn when_every_node_fails_the_error_is_transient_and_never_about_the_token(
     })
     .await;
     let c = cluster(&a.origin(), &[b.origin()]);
-    let err = c.read(&token(), "secret/x").await.unwrap_err();
+    let err = c
+        .read(Bearer::new(&token(), ""), "secret/x")
+        .await
+        .unwrap_err();
     assert!(err.is_transient(), "{err}");
     assert_ne!(err.status(), Some(403));
     assert_eq!(
@@ -318,7 +330,11 @@ async fn a_standby_redirect_to_another_node_of_the_cluster_is_followed_with_the_
     let to = format!("{}/v1/secret/x", active.origin());
     let standby = Server::start(move |_, _| redirect_to(&to)).await;
     let c = cluster(&standby.origin(), &[active.origin()]);
-    let s = c.read(&token(), "secret/x").await.unwrap().unwrap();
+    let s = c
+        .read(Bearer::new(&token(), ""), "secret/x")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(s.data.0, json!({ "value": "active" }));
     let seen = active.seen();
     assert!(
@@ -339,12 +355,16 @@ async fn a_standby_that_does_not_know_a_new_mount_fails_over_and_a_404_everywher
     let standby = Server::start(no_route).await;
     let active = Server::start(|_, _| ok_answer("creds")).await;
     let c = cluster(&standby.origin(), &[active.origin()]);
-    let s = c.read(&token(), "db/creds/app").await.unwrap().unwrap();
+    let s = c
+        .read(Bearer::new(&token(), ""), "db/creds/app")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(s.data.0, json!({ "value": "creds" }));
 
     let other = Server::start(no_route).await;
     let err = cluster(&standby.origin(), &[other.origin()])
-        .read(&token(), "db/creds/app")
+        .read(Bearer::new(&token(), ""), "db/creds/app")
         .await
         .unwrap_err();
     assert!(!err.is_transient(), "no node has the mount: {err}");
@@ -372,7 +392,7 @@ async fn the_newest_index_seen_is_sent_on_later_requests_and_an_older_one_does_n
     .await;
     let c = client(&server.origin());
     for _ in 0..3 {
-        c.read(&token(), "secret/x").await.unwrap();
+        c.read(Bearer::new(&token(), ""), "secret/x").await.unwrap();
     }
     let seen = server.seen();
     assert!(!seen[0].contains("x-vault-index"), "{}", seen[0]);
@@ -400,13 +420,17 @@ async fn a_standby_waiting_for_a_new_kv_v2_mount_fails_over_and_alone_is_retried
     let standby = Server::start(waiting).await;
     let active = Server::start(|_, _| ok_answer("v2")).await;
     let c = cluster(&standby.origin(), &[active.origin()]);
-    let s = c.read(&token(), "fresh/data/x").await.unwrap().unwrap();
+    let s = c
+        .read(Bearer::new(&token(), ""), "fresh/data/x")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(s.data.0, json!({ "value": "v2" }));
     assert_eq!(c.node(), active.origin());
 
     // With no other node to ask, the 400 is an error to retry, not a missing secret.
     let err = client(&standby.origin())
-        .read(&token(), "fresh/data/x")
+        .read(Bearer::new(&token(), ""), "fresh/data/x")
         .await
         .unwrap_err();
     assert!(err.is_transient(), "{err}");
@@ -423,13 +447,15 @@ async fn a_client_with_other_tls_shares_the_node_in_use_and_the_index() {
     let c = cluster(&dead, &[good.origin()]);
     // The `cert` method logs in through such a client: its answer moves both to the node that answered.
     let cert = c.with_tls(&TlsSettings::default()).unwrap();
-    cert.read(&token(), "auth/cert/login").await.unwrap();
+    cert.read(Bearer::new(&token(), ""), "auth/cert/login")
+        .await
+        .unwrap();
     assert_eq!(
         c.node(),
         good.origin(),
         "audit events name the node that answered"
     );
-    c.read(&token(), "secret/x").await.unwrap();
+    c.read(Bearer::new(&token(), ""), "secret/x").await.unwrap();
     let seen = good.seen();
     assert_eq!(seen.len(), 2, "the dead node is not tried again: {seen:?}");
     assert!(

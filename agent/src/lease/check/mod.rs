@@ -19,6 +19,7 @@ use super::store::Replacing;
 use super::token::Reach;
 use crate::audit::{EventKind, Outcome, Record};
 use crate::auth::AuthError;
+use crate::backend::Bearer;
 use crate::backend::secret::SecretRequest;
 
 /// When the next check is due, and the period it was scheduled with (a reload may change it).
@@ -83,8 +84,8 @@ impl Engine {
             return Ok(Reach::Done);
         };
         // Only a 403 on lookup-self means revoked; an unreachable server is tried at the next check.
-        let answer =
-            super::proxied::token_after_refusal(self.fetcher.client(), &token.secret).await;
+        let bearer = Bearer::new(&token.secret, &token.accessor);
+        let answer = super::proxied::token_after_refusal(self.fetcher.client(), bearer).await;
         if answer != Renewal::Gone {
             return Ok(Reach::Done);
         }
@@ -110,23 +111,27 @@ impl Engine {
     /// the table's token check ends when the token is gone): one the server no longer knows is fetched
     /// again at `now`.
     async fn check_leases(&mut self, now: Instant) {
-        let leases: Vec<(SecretRequest, String, SecretString)> = self
+        let leases: Vec<(SecretRequest, String, SecretString, String)> = self
             .store
             .iter()
             .filter(|(_, e)| e.replacing.is_none() && !e.fetched.secret.lease_id.is_empty())
             .filter_map(|(r, e)| {
-                let token = self.acting_as(r.workload.as_deref())?.secret;
-                Some((r.clone(), e.fetched.secret.lease_id.clone(), token))
+                let acting = self.acting_as(r.workload.as_deref())?;
+                let lease_id = e.fetched.secret.lease_id.clone();
+                Some((
+                    r.clone(),
+                    lease_id,
+                    acting.secret,
+                    acting.identity.token_accessor,
+                ))
             })
             .collect();
         let client = self.fetcher.client();
-        let answers = join_all(
-            leases
-                .iter()
-                .map(|(_, lease_id, token)| lease_after_refusal(client, token, lease_id)),
-        )
+        let answers = join_all(leases.iter().map(|(_, lease_id, token, accessor)| {
+            lease_after_refusal(client, Bearer::new(token, accessor), lease_id)
+        }))
         .await;
-        for ((req, lease_id, _), answer) in leases.into_iter().zip(answers) {
+        for ((req, lease_id, ..), answer) in leases.into_iter().zip(answers) {
             if answer == Renewal::Gone {
                 tracing::warn!(
                     secret = %req,
@@ -149,23 +154,20 @@ impl Engine {
             return;
         }
         let client = self.fetcher.client();
-        let lease_answers = join_all(
-            leases
-                .iter()
-                .map(|(_, lease_id, token)| lease_after_refusal(client, token, lease_id)),
-        );
-        let token_answers = join_all(
-            tokens
-                .iter()
-                .map(|(_, token)| token_after_refusal(client, token)),
-        );
+        let lease_answers = join_all(leases.iter().map(|(_, lease_id, token, accessor)| {
+            lease_after_refusal(client, Bearer::new(token, accessor), lease_id)
+        }));
+        let token_answers =
+            join_all(tokens.iter().map(|(_, token, accessor)| {
+                token_after_refusal(client, Bearer::new(token, accessor))
+            }));
         let (lease_answers, token_answers) =
             futures_util::future::join(lease_answers, token_answers).await;
         let gone: Vec<HeldId> = leases
             .iter()
             .zip(lease_answers)
             .filter(|(_, a)| *a == Renewal::Gone)
-            .map(|((id, lease_id, _), _)| {
+            .map(|((id, lease_id, ..), _)| {
                 tracing::warn!(lease_id = %lease_id, "lease check: a cached lease was revoked on the server; evicted");
                 *id
             })
@@ -174,7 +176,7 @@ impl Engine {
                     .iter()
                     .zip(token_answers)
                     .filter(|(_, a)| *a == Renewal::Gone)
-                    .map(|((id, _), _)| {
+                    .map(|((id, ..), _)| {
                         tracing::warn!(entry = id, "lease check: a cached token was revoked on the server; evicted with its leases");
                         *id
                     }),

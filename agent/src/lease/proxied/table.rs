@@ -456,23 +456,29 @@ impl Table {
             .retain(|p, a| Some(*p) == current_print || a.expires_at.is_none_or(|t| t > now));
     }
 
-    /// Every held lease with the token that created it: what a periodic lookup checks.
-    pub fn leases(&self) -> Vec<(HeldId, String, SecretString)> {
+    /// Every held lease with the token that created it and that token's accessor (when known): what a
+    /// periodic lookup checks.
+    pub fn leases(&self) -> Vec<(HeldId, String, SecretString, String)> {
         self.held
             .iter()
             .filter_map(|(id, e)| match &e.kind {
-                HeldKind::Lease { lease_id } => Some((*id, lease_id.clone(), e.renew_with.clone())),
+                HeldKind::Lease { lease_id } => Some((
+                    *id,
+                    lease_id.clone(),
+                    e.renew_with.clone(),
+                    self.renewing_accessor(*id),
+                )),
                 HeldKind::Token { .. } => None,
             })
             .collect()
     }
 
-    /// Every held token (created through the proxy): what a periodic lookup checks.
-    pub fn tokens(&self) -> Vec<(HeldId, SecretString)> {
+    /// Every held token (created through the proxy) with its accessor: what a periodic lookup checks.
+    pub fn tokens(&self) -> Vec<(HeldId, SecretString, String)> {
         self.held
             .iter()
             .filter(|(_, e)| matches!(e.kind, HeldKind::Token { .. }))
-            .map(|(id, e)| (*id, e.renew_with.clone()))
+            .map(|(id, e)| (*id, e.renew_with.clone(), self.renewing_accessor(*id)))
             .collect()
     }
 

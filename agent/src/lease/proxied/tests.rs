@@ -322,6 +322,7 @@ mod engine {
             issued_at: Instant::now(),
             identity: Identity::default(),
             policies: Vec::new(),
+            request_id: String::new(),
         });
         e
     }

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::{HeldId, HeldKind, ProxyLeases, Renewal, Step};
 use crate::audit::{CallerMeta, EventKind, Identity, Record, SecretMeta};
-use crate::backend::{BackendError, Client};
+use crate::backend::{BackendError, Bearer, Client};
 use crate::lease::engine::Engine;
 use crate::lease::token::Reach;
 
@@ -143,7 +143,11 @@ impl Engine {
         match &job.kind {
             HeldKind::Lease { lease_id } => {
                 let r = client
-                    .renew_lease(&job.token, lease_id, job.full.as_secs())
+                    .renew_lease(
+                        Bearer::new(&job.token, &job.accessor),
+                        lease_id,
+                        job.full.as_secs(),
+                    )
                     .await;
                 let mut meta = SecretMeta {
                     path: job.path.clone(),
@@ -158,7 +162,8 @@ impl Engine {
                     Record::result(EventKind::SecretRenew, r.as_ref().err())
                         .identity(Some(identity))
                         .secret(meta)
-                        .node(client.node()),
+                        .node(client.node())
+                        .request_id(r.as_ref().ok().map(|l| l.request_id.as_str())),
                 );
                 match r {
                     Ok(l) => (
@@ -174,17 +179,20 @@ impl Engine {
                         (Renewal::Transient, true)
                     }
                     Err(e) => {
-                        let r = lease_after_refusal(client, &job.token, lease_id).await;
+                        let bearer = Bearer::new(&job.token, &job.accessor);
+                        let r = lease_after_refusal(client, bearer, lease_id).await;
                         tracing::warn!(error = %e, outcome = ?r, "a cached lease could not be renewed");
                         (r, r == Renewal::Transient)
                     }
                 }
             }
             HeldKind::Token { .. } => {
-                let r = client.renew_self(&job.token, job.full.as_secs()).await;
+                let bearer = Bearer::new(&job.token, &job.accessor);
+                let r = client.renew_self(bearer, job.full.as_secs()).await;
                 let mut record = Record::result(EventKind::AuthRenew, r.as_ref().err())
                     .identity(Some(identity))
-                    .node(client.node());
+                    .node(client.node())
+                    .request_id(r.as_ref().ok().map(|a| a.request_id.as_str()));
                 // A workload's token: named as its creation was (method, mount, role, the workload).
                 if let Some(name) = &job.workload {
                     if let Some(w) = self.cfg.workloads.iter().find(|w| w.name == *name) {
@@ -215,7 +223,8 @@ impl Engine {
                         (Renewal::Transient, true)
                     }
                     Err(e) => {
-                        let r = token_after_refusal(client, &job.token).await;
+                        let r = token_after_refusal(client, Bearer::new(&job.token, &job.accessor))
+                            .await;
                         tracing::warn!(
                             workload = job.workload.as_deref().unwrap_or_default(),
                             error = %e,
@@ -235,7 +244,7 @@ impl Engine {
 /// it lives on (unrenewed, after a refusal).
 pub(crate) async fn lease_after_refusal(
     client: &Client,
-    token: &SecretString,
+    token: Bearer<'_>,
     lease_id: &str,
 ) -> Renewal {
     match client.lookup_lease(token, lease_id).await {
@@ -258,7 +267,7 @@ pub(crate) async fn lease_after_refusal(
 /// After a renewal made with `token` was refused, or at the periodic check: is the token itself still
 /// there (`lookup-self`)?
 /// Gone only on a 403, the server's answer for a revoked or expired token.
-pub(crate) async fn token_after_refusal(client: &Client, token: &SecretString) -> Renewal {
+pub(crate) async fn token_after_refusal(client: &Client, token: Bearer<'_>) -> Renewal {
     match client.lookup_self(token).await {
         Ok(info) => Renewal::Final {
             left: Some(Duration::from_secs(info.ttl)),

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::{Acting, Engine};
 use crate::audit::{CallerMeta, Identity};
+use crate::backend::Bearer;
 use crate::config::WorkloadConfig;
 use crate::lease::store::Lease;
 use crate::workload::tokens::{self, WorkloadToken, settings_print};
@@ -123,7 +124,8 @@ impl Engine {
                     };
                     self.revoke_as(acting, l).await;
                 }
-                match self.fetcher.client().revoke_self(&r.token.secret).await {
+                let bearer = Bearer::new(&r.token.secret, &r.token.accessor);
+                match self.fetcher.client().revoke_self(bearer).await {
                     Ok(()) => tracing::info!(
                         workload = %r.workload,
                         accessor = %r.token.accessor,

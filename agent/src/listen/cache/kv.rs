@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::backend::{Client, MountInfo};
+use crate::backend::{Bearer, Client, MountInfo};
 use crate::lease::proxied::Fingerprint;
 
 /// The KV v2 operations below a mount that name a secret (`<mount><op>/<secret>`).
@@ -156,7 +156,11 @@ impl Probe {
             return None;
         }
         let meta = match client
-            .read_in(token, &self.place.metadata_path(), namespace)
+            .kv_metadata_in(
+                Bearer::new(token, ""),
+                &self.place.metadata_path(),
+                namespace,
+            )
             .await
         {
             Ok(Some(s)) => s,
@@ -207,7 +211,11 @@ impl Mounts {
             Some(m) => m,
             None => {
                 let ns = (!namespace.is_empty()).then_some(namespace);
-                let m = client.mount_info_in(token, path, ns).await.ok().flatten()?;
+                let m = client
+                    .mount_info_in(Bearer::new(token, ""), path, ns)
+                    .await
+                    .ok()
+                    .flatten()?;
                 if m.path.is_empty() || !path.starts_with(&m.path) {
                     return None;
                 }

@@ -289,7 +289,8 @@ impl Proxy {
         r
     }
 
-    /// One `proxy.request` event when `resp` carries a secret (a lease, a token, or data).
+    /// One `proxy.request` event when `resp` carries a secret (a lease, a token, or data); unless the
+    /// cache answered, it names the node and the server's `request_id` of the forwarded request.
     fn audit(
         &self,
         method: &Method,
@@ -333,11 +334,15 @@ impl Proxy {
             status: resp.status.as_u16(),
             cache: cache.as_str(),
         };
-        self.auditor.record(
-            Record::new(EventKind::ProxyRequest, outcome)
-                .secret(secret)
-                .proxied(meta, caller.clone()),
-        );
+        let mut record = Record::new(EventKind::ProxyRequest, outcome)
+            .secret(secret)
+            .proxied(meta, caller.clone());
+        if cache != CacheStatus::Hit {
+            let request_id = json.get("request_id").and_then(serde_json::Value::as_str);
+            let node = self.upstream().client.borrow().node().to_string();
+            record = record.node(&node).request_id(request_id);
+        }
+        self.auditor.record(record);
     }
 }
 

@@ -32,7 +32,8 @@ impl WorkloadTokens {
             Err(_) => auth.base_identity(),
         };
         self.logins().insert(w.name.clone(), auth);
-        self.audit(w, caller, &client, audited, login.as_ref().err());
+        let answered = login.as_ref().ok().map(|t| t.request_id.as_str());
+        self.audit(w, caller, &client, audited, answered, login.as_ref().err());
         let login = login.map_err(|source| WorkloadTokenError::Login {
             workload: w.name.clone(),
             mount: method.mount_path.clone(),

@@ -89,7 +89,7 @@ async fn read(how: Misbehave, timeout: Duration) -> BackendError {
         ..Limits::default()
     };
     match Client::plain_with(&origin, limits)
-        .read(&token, "secret/data/app")
+        .read(crate::backend::Bearer::new(&token, ""), "secret/data/app")
         .await
     {
         Ok(s) => panic!("a hostile answer was accepted: {:?}", s.map(|s| s.lease_id)),
@@ -228,7 +228,10 @@ async fn a_token_in_the_path_is_not_in_the_error() {
     let origin = server(response("500 Internal Server Error", "text/plain", "")).await;
     let token = SecretString::from("s.body-test".to_string());
     let e = Client::plain(&origin)
-        .read(&token, "auth/token/lookup/s.SENTINEL-token")
+        .read(
+            crate::backend::Bearer::new(&token, ""),
+            "auth/token/lookup/s.SENTINEL-token",
+        )
         .await
         .unwrap_err();
     let text = e.to_string();
