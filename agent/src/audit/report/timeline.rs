@@ -17,6 +17,8 @@ const ROW: f64 = 24.0;
 /// Longer paths are cut at the front (their end says most); the whole path is the label's tooltip.
 const LABEL_CHARS: usize = 42;
 
+/// The shade of an overdue stretch.
+const OVERDUE: &str = "#ffd7d5";
 /// The shade of a stretch with nothing recorded.
 const UNRECORDED: &str = "#afb8c1";
 
@@ -246,7 +248,7 @@ fn row(m: &mut Markup, axis: &Axis, l: &SecretLine, y: f64, stripe: bool) {
                 ("y", &num(y + 3.0)),
                 ("width", &num((x2 - x1).max(1.0))),
                 ("height", &num(ROW - 6.0)),
-                ("fill", "#ffd7d5"),
+                ("fill", OVERDUE),
                 ("fill-opacity", "0.8"),
                 ("stroke", "#cf222e"),
             ],
@@ -328,17 +330,12 @@ fn shape(kind: MarkKind, x: f64, y: f64) -> (&'static str, Vec<(&'static str, St
             vec![
                 (
                     "d",
-                    format!(
-                        "M{} {}L{} {}L{} {}L{} {}Z",
-                        num(x),
-                        num(y - 6.0),
-                        num(x + 6.0),
-                        num(y),
-                        num(x),
-                        num(y + 6.0),
-                        num(x - 6.0),
-                        num(y)
-                    ),
+                    path(&[
+                        ('M', x, y - 6.0),
+                        ('L', x + 6.0, y),
+                        ('L', x, y + 6.0),
+                        ('L', x - 6.0, y),
+                    ]) + "Z",
                 ),
                 ("fill", "#1a7f37".into()),
             ],
@@ -368,17 +365,12 @@ fn shape(kind: MarkKind, x: f64, y: f64) -> (&'static str, Vec<(&'static str, St
             vec![
                 (
                     "d",
-                    format!(
-                        "M{} {}L{} {}M{} {}L{} {}",
-                        num(x - 4.0),
-                        num(y - 4.0),
-                        num(x + 4.0),
-                        num(y + 4.0),
-                        num(x - 4.0),
-                        num(y + 4.0),
-                        num(x + 4.0),
-                        num(y - 4.0)
-                    ),
+                    path(&[
+                        ('M', x - 4.0, y - 4.0),
+                        ('L', x + 4.0, y + 4.0),
+                        ('M', x - 4.0, y + 4.0),
+                        ('L', x + 4.0, y - 4.0),
+                    ]),
                 ),
                 ("stroke", "#cf222e".into()),
                 ("stroke-width", "2".into()),
@@ -408,23 +400,19 @@ fn legend(m: &mut Markup) {
         );
         x += 110.0;
     }
-    m.empty(
-        "rect",
-        &[
-            ("x", &num(x - 6.0)),
-            ("y", &num(y - 7.0)),
-            ("width", "24"),
-            ("height", "14"),
-            ("fill", "#ffd7d5"),
-            ("stroke", "#cf222e"),
-        ],
-    );
-    m.element(
-        "text",
-        &[("x", &num(x + 24.0)), ("y", &num(y + 4.0))],
+    swatch(
+        m,
+        x,
+        y,
+        OVERDUE,
         "overdue: longer than rotation_period without a rotation",
     );
-    x += 380.0;
+    swatch(m, x + 380.0, y, UNRECORDED, "agent down: nothing recorded");
+    m.close("g");
+}
+
+/// A shaded stretch's key in the legend: a box of `fill` at (`x`, `y`), and its `label`.
+fn swatch(m: &mut Markup, x: f64, y: f64, fill: &str, label: &str) {
     m.empty(
         "rect",
         &[
@@ -432,15 +420,22 @@ fn legend(m: &mut Markup) {
             ("y", &num(y - 7.0)),
             ("width", "24"),
             ("height", "14"),
-            ("fill", UNRECORDED),
+            ("fill", fill),
         ],
     );
     m.element(
         "text",
         &[("x", &num(x + 24.0)), ("y", &num(y + 4.0))],
-        "agent down: nothing recorded",
+        label,
     );
-    m.close("g");
+}
+
+/// SVG path data: each step a command (`M`ove, `L`ine) to a point.
+fn path(steps: &[(char, f64, f64)]) -> String {
+    steps
+        .iter()
+        .map(|(c, x, y)| format!("{c}{} {}", num(*x), num(*y)))
+        .collect()
 }
 
 /// A coordinate, to a tenth of a pixel.
