@@ -175,6 +175,38 @@ fn report_of_a_real_trail_renders_in_every_format_and_opens_offline_in_chromium(
         show()
     );
     secret(&rep, &HOSTILE.replacen("secret/", "secret/data/", 1));
+    // The counts are the trail's: a credential per new lease, KV version or PKI issue, whatever the
+    // outputs that received them say (`output.secrets` names the same ones again).
+    let issued = |path: &str, key: &str| {
+        let mut seen: Vec<String> = Vec::new();
+        for e in events.iter().filter(|e| {
+            field(e, "/secret/path") == path
+                && field(e, "/outcome") == "success"
+                && ["secret.read", "secret.write"].contains(&field(e, "/event"))
+        }) {
+            let id = if key == "issue" {
+                e["seq"].to_string() + field(e, "/agent/id")
+            } else {
+                e["secret"][key].to_string()
+            };
+            if seen.last() != Some(&id) {
+                seen.push(id);
+            }
+        }
+        seen.len() as u64
+    };
+    for (line, path, key) in [
+        (db, "database/creds/app", "lease_id"),
+        (kv, "secret/data/app/config", "version"),
+        (pki, "pki/issue/app", "issue"),
+    ] {
+        assert_eq!(
+            line["rotations"].as_u64().unwrap() + 1,
+            issued(path, key),
+            "{path}: {line:#}\n{}",
+            show()
+        );
+    }
     let ids = rep["identities"].as_array().unwrap();
     assert!(
         ids.iter()
