@@ -322,3 +322,28 @@ fn chromium_reports_console_messages_of_a_faulty_page() {
         p.console
     );
 }
+
+/// A window or a table the command cannot take is a usage error (64) naming what it takes.
+#[test]
+fn a_bad_window_or_table_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("audit.log");
+    std::fs::write(&trail, "").unwrap();
+    for (args, says) in [
+        (&["--from", "yesterday"][..], "RFC 3339"),
+        (&["--format", "csv", "--table", "nope"][..], "identities"),
+    ] {
+        let r = Sidekey::new(["report"])
+            .args(args)
+            .args(["--audit"])
+            .args([&trail])
+            .run();
+        assert_eq!(r.code(), 64, "{args:?}: {}", r.show());
+        assert!(r.stderr.contains(says), "{args:?}: {}", r.show());
+    }
+    let empty = report(&["--to", "2026-03-31", "--format", "html"], &[&trail]);
+    assert!(
+        empty.contains("No secret was retrieved in the window."),
+        "{empty}"
+    );
+}

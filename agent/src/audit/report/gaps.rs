@@ -55,6 +55,7 @@ pub(super) struct Chain<'h> {
 }
 
 impl<'h> Chain<'h> {
+    /// A chain checked with `hasher`, before its first file.
     pub fn new(hasher: &'h Hasher) -> Self {
         Self {
             hasher,

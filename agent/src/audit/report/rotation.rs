@@ -26,6 +26,7 @@ pub struct Mark {
     pub time: String,
     /// What.
     pub kind: MarkKind,
+    /// `time` in milliseconds since the epoch, when it parses.
     #[serde(skip)]
     pub(super) ms: Option<i64>,
 }
@@ -41,8 +42,10 @@ pub struct Overdue {
     pub seconds: u64,
     /// Whether it runs to the end of the window: the credential was still not rotated then.
     pub open: bool,
+    /// `from` in milliseconds since the epoch.
     #[serde(skip)]
     pub(super) from_ms: i64,
+    /// `to` in milliseconds since the epoch.
     #[serde(skip)]
     pub(super) to_ms: i64,
 }

@@ -7,13 +7,17 @@ use super::{Access, Report, SecretLine};
 
 /// One cell; `alert` marks what an auditor must look at (an overdue rotation, a break).
 pub(super) struct Cell {
+    /// What it says.
     pub text: String,
+    /// Whether to set it off (red in HTML, bold in Markdown).
     pub alert: bool,
 }
 
 /// A table: its columns and rows.
 pub(super) struct Table {
+    /// The column headings.
     pub head: Vec<&'static str>,
+    /// A cell per column, per row.
     pub rows: Vec<Vec<Cell>>,
 }
 
