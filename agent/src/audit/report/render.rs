@@ -1,186 +1,104 @@
-//! Rendering of the evidence pack as CSV (one row per secret path and workload) and Markdown.
+//! Rendering of the evidence pack as CSV (one table: by default one row per secret path and workload)
+//! and Markdown. A trail's strings are escaped for each: Markdown's table and inline syntax, and the
+//! formula prefixes a spreadsheet would run from a CSV cell.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use super::{Report, SecretLine};
-
-fn opt(x: Option<u64>) -> String {
-    x.map(|v| v.to_string()).unwrap_or_default()
-}
-
-/// CSV columns, in order.
-const CSV_HEADER: &str = "path,mount_type,consumers,methods,first_retrieval,last_retrieval,retrievals,rotations,rotation_interval_s,max_rotation_interval_s,rotation_period_s,rotation_overdue,renewals,renewal_interval_s,lease_ttl_s,failures,owner,environment,sensitivity,workload";
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
+use super::Report;
+use super::tables::{Block, Cell, Table};
 
 impl Report {
-    /// One row per secret path and workload, grouped by workload (failures and chain gaps are in the
-    /// JSON and Markdown forms).
-    pub fn to_csv(&self) -> String {
-        let mut out = format!("{CSV_HEADER}\n");
-        for l in &self.secrets {
-            let cols = [
-                l.path.clone(),
-                l.mount_type.clone(),
-                join(&l.consumers, ";"),
-                join(&l.methods, ";"),
-                l.first_retrieval.clone(),
-                l.last_retrieval.clone(),
-                l.retrievals.to_string(),
-                l.rotations.to_string(),
-                opt(l.rotation_interval_s),
-                opt(l.max_rotation_interval_s),
-                opt(l.rotation_period_s),
-                l.rotation_overdue.to_string(),
-                l.renewals.to_string(),
-                opt(l.renewal_interval_s),
-                opt(l.lease_ttl_s),
-                l.failures.to_string(),
-                l.owner.clone(),
-                l.environment.clone(),
-                l.sensitivity.clone(),
-                l.workload.clone(),
-            ];
-            let row: Vec<String> = cols.iter().map(|c| csv_field(c)).collect();
-            out.push_str(&row.join(","));
+    /// Table `table` (one of [`super::tables::TABLES`]; `secrets`, one row per secret path and
+    /// workload, when `None`) as CSV; `None` for an unknown name.
+    pub fn to_csv_table(&self, table: Option<&str>) -> Option<String> {
+        let t = self.table(table.unwrap_or("secrets"))?;
+        let mut out = t.head.join(",");
+        out.push('\n');
+        for row in &t.rows {
+            let cells: Vec<String> = row.iter().map(|c| csv_field(&c.text)).collect();
+            out.push_str(&cells.join(","));
             out.push('\n');
         }
-        out
+        Some(out)
     }
 
-    /// The lines without a workload, and each workload's lines (in name order).
-    fn by_workload(&self) -> (Vec<&SecretLine>, BTreeMap<&str, Vec<&SecretLine>>) {
-        let mut shared = Vec::new();
-        let mut per_workload: BTreeMap<&str, Vec<&SecretLine>> = BTreeMap::new();
-        for l in &self.secrets {
-            if l.workload.is_empty() {
-                shared.push(l);
-            } else {
-                per_workload.entry(&l.workload).or_default().push(l);
-            }
-        }
-        (shared, per_workload)
+    /// One row per secret path and workload, grouped by workload.
+    #[cfg(test)]
+    pub fn to_csv(&self) -> String {
+        self.to_csv_table(None).unwrap_or_default()
     }
 
-    /// A Markdown document: summary, inventory, rotations (a section per workload), failures,
-    /// chain.
+    /// A Markdown document: findings, inventory and rotation compliance (a section per workload),
+    /// access by identity, workload and caller, failures, chain.
     pub fn to_markdown(&self) -> String {
         let mut o = String::new();
-        let _ = writeln!(o, "# sidekey evidence report\n");
-        let _ = writeln!(
-            o,
-            "{} events from {} to {}.\n",
-            self.events, self.from, self.to
-        );
-        let (shared, per_workload) = self.by_workload();
-        if !shared.is_empty() || per_workload.is_empty() {
-            let _ = writeln!(o, "## Inventory\n");
-            inventory(&mut o, &shared);
-            let _ = writeln!(o, "\n## Rotations and renewals\n");
-            rotations(&mut o, &shared);
-        }
-        for (workload, lines) in &per_workload {
-            let _ = writeln!(o, "\n## Workload `{workload}`\n");
-            let _ = writeln!(o, "### Inventory\n");
-            inventory(&mut o, lines);
-            let _ = writeln!(o, "\n### Rotations and renewals\n");
-            rotations(&mut o, lines);
-        }
-        let _ = writeln!(o, "\n## Failures ({})\n", self.failures.len());
-        for f in &self.failures {
-            let _ = writeln!(o, "- {} `{}` {}: {}", f.time, f.event, f.subject, f.error);
-        }
-        let _ = writeln!(o, "\n## Chain\n");
-        if self.chain_gaps.is_empty() {
-            let _ = writeln!(o, "Intact: every event chains to the previous one.");
-        } else {
-            for g in &self.chain_gaps {
-                let _ = writeln!(o, "- {g}");
+        for block in self.blocks() {
+            match block {
+                Block::Heading { level, text, code } => {
+                    let code = code.map(|c| format!(" `{c}`")).unwrap_or_default();
+                    let _ = writeln!(o, "{} {}{code}\n", "#".repeat(level.into()), md(&text));
+                }
+                Block::Para(text) => {
+                    let _ = writeln!(o, "{}\n", md(&text));
+                }
+                Block::Facts(facts) => {
+                    for f in &facts {
+                        let _ = writeln!(o, "- {}", md_cell(f));
+                    }
+                    o.push('\n');
+                }
+                Block::Table(t) => markdown_table(&mut o, &t),
+                Block::Timeline => {}
             }
         }
         o
     }
 }
 
-/// The Markdown inventory table of `lines`.
-fn inventory(o: &mut String, lines: &[&SecretLine]) {
-    let head = [
-        "path",
-        "type",
-        "consumers",
-        "method/role",
-        "first",
-        "last",
-        "retrievals",
-        "owner",
-        "env",
-        "sensitivity",
-    ];
-    table(o, &head, lines, |l| {
-        vec![
-            l.path.clone(),
-            l.mount_type.clone(),
-            join(&l.consumers, ", "),
-            join(&l.methods, ", "),
-            l.first_retrieval.clone(),
-            l.last_retrieval.clone(),
-            l.retrievals.to_string(),
-            l.owner.clone(),
-            l.environment.clone(),
-            l.sensitivity.clone(),
-        ]
-    });
+fn markdown_table(o: &mut String, t: &Table) {
+    let _ = writeln!(o, "| {} |", t.head.join(" | "));
+    let _ = writeln!(o, "|{}", "---|".repeat(t.head.len()));
+    for row in &t.rows {
+        let cells: Vec<String> = row.iter().map(md_cell).collect();
+        let _ = writeln!(o, "| {} |", cells.join(" | "));
+    }
+    o.push('\n');
 }
 
-/// The Markdown rotations and renewals table of `lines`.
-fn rotations(o: &mut String, lines: &[&SecretLine]) {
-    let head = [
-        "path",
-        "rotations",
-        "mean interval (s)",
-        "max interval (s)",
-        "rotation period (s)",
-        "lease TTL (s)",
-        "overdue",
-        "renewals",
-        "mean renewal interval (s)",
-    ];
-    table(o, &head, lines, |l| {
-        vec![
-            l.path.clone(),
-            l.rotations.to_string(),
-            opt(l.rotation_interval_s),
-            opt(l.max_rotation_interval_s),
-            opt(l.rotation_period_s),
-            opt(l.lease_ttl_s),
-            if l.rotation_overdue { "**yes**" } else { "no" }.to_string(),
-            l.renewals.to_string(),
-            opt(l.renewal_interval_s),
-        ]
-    });
-}
-
-/// A Markdown table with the columns `head` and a row of `cells` per line.
-fn table(
-    o: &mut String,
-    head: &[&str],
-    lines: &[&SecretLine],
-    cells: impl Fn(&SecretLine) -> Vec<String>,
-) {
-    let _ = writeln!(o, "| {} |", head.join(" | "));
-    let _ = writeln!(o, "|{}", "---|".repeat(head.len()));
-    for l in lines {
-        let _ = writeln!(o, "| {} |", cells(l).join(" | "));
+fn md_cell(c: &Cell) -> String {
+    match (c.alert, c.text.is_empty()) {
+        (true, false) => format!("**{}**", md(&c.text)),
+        _ => md(&c.text),
     }
 }
 
-fn join(s: &BTreeSet<String>, sep: &str) -> String {
-    s.iter().cloned().collect::<Vec<_>>().join(sep)
+/// `text` as literal Markdown text: no table cell break, no inline HTML, link, code or emphasis.
+fn md(text: &str) -> String {
+    let mut o = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' | '|' | '<' | '>' | '[' | ']' | '`' | '*' | '_' | '#' | '!' => {
+                o.push('\\');
+                o.push(c);
+            }
+            '\n' | '\r' => o.push(' '),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// A CSV field: quoted when needed; a leading `=`, `+`, `-`, `@`, tab or CR (a formula to a
+/// spreadsheet) is made text with a leading `'`.
+fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
 }

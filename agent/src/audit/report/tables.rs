@@ -1,0 +1,542 @@
+//! The report as a document every format renders: headings, findings, tables (and, in HTML, the
+//! timeline), so Markdown, CSV and HTML say the same thing in the same words.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Access, Report, SecretLine};
+
+/// One cell; `alert` marks what an auditor must look at (an overdue rotation, a break).
+pub(super) struct Cell {
+    /// What it says.
+    pub text: String,
+    /// Whether to set it off (red in HTML, bold in Markdown).
+    pub alert: bool,
+}
+
+/// A table: its columns and rows.
+pub(super) struct Table {
+    /// The column headings.
+    pub head: Vec<&'static str>,
+    /// A cell per column, per row.
+    pub rows: Vec<Vec<Cell>>,
+}
+
+/// A part of the document.
+pub(super) enum Block {
+    /// A heading, with a name set in code type after its text (a workload's).
+    Heading {
+        level: u8,
+        text: String,
+        code: Option<String>,
+    },
+    /// A paragraph.
+    Para(String),
+    /// A list of findings.
+    Facts(Vec<Cell>),
+    /// A table.
+    Table(Table),
+    /// The timeline chart under its heading (HTML only).
+    Timeline,
+}
+
+/// The tables `--table` names, for CSV.
+pub const TABLES: [&str; 7] = [
+    "secrets",
+    "identities",
+    "workloads",
+    "callers",
+    "failures",
+    "chain",
+    "restarts",
+];
+
+// === impl Cell ===
+
+impl Cell {
+    fn alert(text: String, alert: bool) -> Self {
+        Self { text, alert }
+    }
+}
+
+impl From<String> for Cell {
+    fn from(text: String) -> Self {
+        Self { text, alert: false }
+    }
+}
+
+impl From<&str> for Cell {
+    fn from(text: &str) -> Self {
+        text.to_string().into()
+    }
+}
+
+impl From<u64> for Cell {
+    fn from(n: u64) -> Self {
+        n.to_string().into()
+    }
+}
+
+impl From<Option<u64>> for Cell {
+    fn from(n: Option<u64>) -> Self {
+        n.map(|v| v.to_string()).unwrap_or_default().into()
+    }
+}
+
+// === impl Report ===
+
+impl Report {
+    /// The document.
+    pub(super) fn blocks(&self) -> Vec<Block> {
+        let mut b = vec![
+            heading(1, "sidekey evidence report", None),
+            Block::Para(format!(
+                "{} events from {} to {}.",
+                self.events, self.from, self.to
+            )),
+        ];
+        if !self.files.is_empty() {
+            b.push(Block::Para(format!(
+                "Files, in chain order: {}.",
+                self.files.join(", ")
+            )));
+        }
+        b.push(Block::Facts(self.findings()));
+        b.push(Block::Timeline);
+        let (shared, per_workload) = self.by_workload();
+        if !shared.is_empty() || per_workload.is_empty() {
+            b.push(heading(2, "Inventory", None));
+            b.push(Block::Table(inventory(&shared)));
+            b.push(heading(2, "Rotation compliance", None));
+            b.push(Block::Table(compliance(&shared)));
+        }
+        for (workload, lines) in &per_workload {
+            b.push(heading(2, "Workload", Some(workload)));
+            b.push(heading(3, "Inventory", None));
+            b.push(Block::Table(inventory(lines)));
+            b.push(heading(3, "Rotation compliance", None));
+            b.push(Block::Table(compliance(lines)));
+        }
+        for (title, id) in [
+            ("Access by identity", "identities"),
+            ("Access by workload", "workloads"),
+            ("Access by caller", "callers"),
+        ] {
+            b.push(heading(2, title, None));
+            b.push(self.table_or_none(id));
+        }
+        b.push(heading(
+            2,
+            &format!("Failures ({})", self.failures.len()),
+            None,
+        ));
+        b.push(self.table_or_none("failures"));
+        b.push(heading(2, "Chain", None));
+        if self.chain_gaps.is_empty() {
+            b.push(Block::Para(
+                "Intact: every event chains to the previous one.".into(),
+            ));
+        } else {
+            b.push(self.table_or_none("chain"));
+        }
+        if self.continues_earlier_file {
+            b.push(Block::Para(
+                "The first file continues the chain of an earlier file, not read here.".into(),
+            ));
+        }
+        b.push(heading(
+            3,
+            &format!("Agent restarts ({})", self.restarts.len()),
+            None,
+        ));
+        b.push(self.table_or_none("restarts"));
+        b
+    }
+
+    /// Table `id` (one of [`TABLES`]).
+    pub(super) fn table(&self, id: &str) -> Option<Table> {
+        let lines: Vec<&SecretLine> = self.secrets.iter().collect();
+        Some(match id {
+            "secrets" => secrets(&lines),
+            "identities" => access_table(
+                &["method", "role", "subject", "token accessor"],
+                self.identities.iter().map(|i| {
+                    (
+                        vec![
+                            i.method.as_str().into(),
+                            i.role.as_str().into(),
+                            i.subject.as_str().into(),
+                            i.token_accessor.as_str().into(),
+                        ],
+                        &i.access,
+                    )
+                }),
+            ),
+            "workloads" => access_table(
+                &["workload"],
+                self.workloads
+                    .iter()
+                    .map(|w| (vec![w.workload.as_str().into()], &w.access)),
+            ),
+            "callers" => access_table(
+                &[
+                    "unit",
+                    "container",
+                    "pod",
+                    "exe",
+                    "uid",
+                    "address",
+                    "workloads",
+                ],
+                self.callers.iter().map(|c| {
+                    (
+                        vec![
+                            c.unit.as_str().into(),
+                            c.container_id.as_str().into(),
+                            c.pod_uid.as_str().into(),
+                            c.exe.as_str().into(),
+                            c.uid.map(u64::from).into(),
+                            c.address.as_str().into(),
+                            join(&c.workloads, ", ").into(),
+                        ],
+                        &c.access,
+                    )
+                }),
+            ),
+            "failures" => Table {
+                head: vec!["event", "path", "count", "first", "last", "last error"],
+                rows: self
+                    .failure_summary
+                    .iter()
+                    .map(|f| {
+                        vec![
+                            f.event.as_str().into(),
+                            f.subject.as_str().into(),
+                            f.count.into(),
+                            f.first.as_str().into(),
+                            f.last.as_str().into(),
+                            f.last_error.as_str().into(),
+                        ]
+                    })
+                    .collect(),
+            },
+            "chain" => Table {
+                head: vec!["file", "line", "kind", "detail"],
+                rows: self
+                    .chain_gaps
+                    .iter()
+                    .map(|g| {
+                        vec![
+                            g.file.as_str().into(),
+                            g.line.to_string().into(),
+                            Cell::alert(g.kind.into(), true),
+                            g.detail.as_str().into(),
+                        ]
+                    })
+                    .collect(),
+            },
+            "restarts" => Table {
+                head: vec![
+                    "time",
+                    "agent",
+                    "previous agent",
+                    "previous event",
+                    "unrecorded (s)",
+                ],
+                rows: self
+                    .restarts
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.time.as_str().into(),
+                            r.agent.as_str().into(),
+                            r.previous_agent.as_str().into(),
+                            r.previous_time.as_str().into(),
+                            r.down_s.into(),
+                        ]
+                    })
+                    .collect(),
+            },
+            _ => return None,
+        })
+    }
+
+    /// Table `id`, or "None." when it has no row.
+    fn table_or_none(&self, id: &str) -> Block {
+        match self.table(id) {
+            Some(t) if !t.rows.is_empty() => Block::Table(t),
+            _ => Block::Para("None.".into()),
+        }
+    }
+
+    /// What an auditor looks at first.
+    fn findings(&self) -> Vec<Cell> {
+        let with_period = self
+            .secrets
+            .iter()
+            .filter(|l| l.rotation_period_s.is_some())
+            .count();
+        let overdue: Vec<&str> = self
+            .secrets
+            .iter()
+            .filter(|l| l.rotation_overdue)
+            .map(|l| l.path.as_str())
+            .collect();
+        let mut facts = vec![Cell::alert(
+            format!(
+                "Rotation: {} secret paths, {with_period} with a rotation period, {} overdue{}",
+                self.secrets.len(),
+                overdue.len(),
+                if overdue.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", overdue.join(", "))
+                }
+            ),
+            !overdue.is_empty(),
+        )];
+        facts.push(Cell::alert(
+            if self.chain_gaps.is_empty() {
+                "Chain: intact".to_string()
+            } else {
+                format!("Chain: {} breaks", self.chain_gaps.len())
+            },
+            !self.chain_gaps.is_empty(),
+        ));
+        let longest = self.restarts.iter().filter_map(|r| r.down_s).max();
+        facts.push(
+            format!(
+                "Agent restarts: {}{}",
+                self.restarts.len(),
+                longest
+                    .map(|s| format!(" (longest unrecorded stretch {s} s)"))
+                    .unwrap_or_default()
+            )
+            .into(),
+        );
+        facts.push(
+            format!(
+                "Failures: {} ({} event kind and path pairs)",
+                self.failures.len(),
+                self.failure_summary.len()
+            )
+            .into(),
+        );
+        facts
+    }
+
+    /// The lines without a workload, and each workload's lines (in name order).
+    pub(super) fn by_workload(&self) -> (Vec<&SecretLine>, BTreeMap<&str, Vec<&SecretLine>>) {
+        let mut shared = Vec::new();
+        let mut per_workload: BTreeMap<&str, Vec<&SecretLine>> = BTreeMap::new();
+        for l in &self.secrets {
+            if l.workload.is_empty() {
+                shared.push(l);
+            } else {
+                per_workload.entry(&l.workload).or_default().push(l);
+            }
+        }
+        (shared, per_workload)
+    }
+}
+
+fn heading(level: u8, text: &str, code: Option<&str>) -> Block {
+    Block::Heading {
+        level,
+        text: text.to_string(),
+        code: code.map(str::to_string),
+    }
+}
+
+/// How a secret table is read: CSV (by a program: `true`/`false`, lists joined by `;`, keys as
+/// headings) or text (by a person: `yes`/`no`, lists joined by `, `, titles as headings).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reader {
+    Csv,
+    Person,
+}
+
+/// A column of the secret tables: its key (the CSV heading and the JSON member), its title, its cell.
+struct Column {
+    key: &'static str,
+    title: &'static str,
+    cell: fn(&SecretLine, Reader) -> Cell,
+}
+
+/// A [`Column`], written on one line.
+const fn col(
+    key: &'static str,
+    title: &'static str,
+    cell: fn(&SecretLine, Reader) -> Cell,
+) -> Column {
+    Column { key, title, cell }
+}
+
+/// Every column, in the CSV's order: the columns of `sidekey report` v1, then v2's.
+const COLUMNS: &[Column] = &[
+    col("path", "path", |l, _| {
+        Cell::alert(l.path.clone(), l.rotation_overdue)
+    }),
+    col("mount_type", "type", |l, _| l.mount_type.as_str().into()),
+    col("consumers", "consumers", |l, r| list(&l.consumers, r)),
+    col("methods", "method/role", |l, r| list(&l.methods, r)),
+    col("first_retrieval", "first", |l, _| {
+        l.first_retrieval.as_str().into()
+    }),
+    col("last_retrieval", "last", |l, _| {
+        l.last_retrieval.as_str().into()
+    }),
+    col("retrievals", "retrievals", |l, _| l.retrievals.into()),
+    col("rotations", "rotations", |l, _| l.rotations.into()),
+    col("rotation_interval_s", "mean interval (s)", |l, _| {
+        l.rotation_interval_s.into()
+    }),
+    col("max_rotation_interval_s", "max interval (s)", |l, _| {
+        l.max_rotation_interval_s.into()
+    }),
+    col("rotation_period_s", "rotation period (s)", |l, _| {
+        l.rotation_period_s.into()
+    }),
+    col("rotation_overdue", "overdue", |l, r| {
+        let text = match (r, l.rotation_period_s, l.rotation_overdue) {
+            (Reader::Csv, ..) => l.rotation_overdue.to_string(),
+            (Reader::Person, None, _) => String::new(),
+            (Reader::Person, Some(_), true) => "yes".into(),
+            (Reader::Person, Some(_), false) => "no".into(),
+        };
+        Cell::alert(text, l.rotation_overdue)
+    }),
+    col("renewals", "renewals", |l, _| l.renewals.into()),
+    col("renewal_interval_s", "mean renewal interval (s)", |l, _| {
+        l.renewal_interval_s.into()
+    }),
+    col("lease_ttl_s", "lease TTL (s)", |l, _| l.lease_ttl_s.into()),
+    col("failures", "failures", |l, _| l.failures.into()),
+    col("owner", "owner", |l, _| l.owner.as_str().into()),
+    col("environment", "env", |l, _| l.environment.as_str().into()),
+    col("sensitivity", "sensitivity", |l, _| {
+        l.sensitivity.as_str().into()
+    }),
+    col("workload", "workload", |l, _| l.workload.as_str().into()),
+    col("last_rotation", "last rotation", |l, _| {
+        l.last_rotation.as_str().into()
+    }),
+    col("overdue", "overdue stretches", |l, _| stretches(l).into()),
+];
+
+/// The inventory: who retrieved each secret, how, when, how often.
+const INVENTORY: &[&str] = &[
+    "path",
+    "mount_type",
+    "consumers",
+    "methods",
+    "first_retrieval",
+    "last_retrieval",
+    "retrievals",
+    "failures",
+    "owner",
+    "environment",
+    "sensitivity",
+];
+
+/// Rotation compliance: the period against the rotations observed.
+const COMPLIANCE: &[&str] = &[
+    "path",
+    "rotation_period_s",
+    "rotations",
+    "last_rotation",
+    "rotation_interval_s",
+    "max_rotation_interval_s",
+    "lease_ttl_s",
+    "rotation_overdue",
+    "overdue",
+    "renewals",
+    "renewal_interval_s",
+];
+
+/// Every column of every line, for a program.
+fn secrets(lines: &[&SecretLine]) -> Table {
+    let keys: Vec<&str> = COLUMNS.iter().map(|c| c.key).collect();
+    secret_table(lines, &keys, Reader::Csv)
+}
+
+/// The inventory of `lines`, for a person.
+fn inventory(lines: &[&SecretLine]) -> Table {
+    secret_table(lines, INVENTORY, Reader::Person)
+}
+
+/// Rotation compliance of `lines`, for a person.
+fn compliance(lines: &[&SecretLine]) -> Table {
+    secret_table(lines, COMPLIANCE, Reader::Person)
+}
+
+/// The columns `keys` of `lines`, for `reader`.
+fn secret_table(lines: &[&SecretLine], keys: &[&str], reader: Reader) -> Table {
+    let columns: Vec<&Column> = keys
+        .iter()
+        .filter_map(|k| COLUMNS.iter().find(|c| c.key == *k))
+        .collect();
+    Table {
+        head: columns
+            .iter()
+            .map(|c| {
+                if reader == Reader::Csv {
+                    c.key
+                } else {
+                    c.title
+                }
+            })
+            .collect(),
+        rows: lines
+            .iter()
+            .map(|l| columns.iter().map(|c| (c.cell)(l, reader)).collect())
+            .collect(),
+    }
+}
+
+fn list(items: &BTreeSet<String>, reader: Reader) -> Cell {
+    join(items, if reader == Reader::Csv { ";" } else { ", " }).into()
+}
+
+/// A line's overdue stretches, `FROM to TO (N s)`, the open one `to the end of the window`.
+fn stretches(l: &SecretLine) -> String {
+    l.overdue
+        .iter()
+        .map(|o| {
+            let to = if o.open {
+                "the end of the window".to_string()
+            } else {
+                o.to.clone()
+            };
+            format!("{} to {to} ({} s)", o.from, o.seconds)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// An access table: the `who` columns, then what was retrieved.
+fn access_table<'a>(
+    who: &[&'static str],
+    lines: impl Iterator<Item = (Vec<Cell>, &'a Access)>,
+) -> Table {
+    let mut head = who.to_vec();
+    head.extend(["retrievals", "failures", "paths", "first", "last"]);
+    Table {
+        head,
+        rows: lines
+            .map(|(mut cells, a)| {
+                cells.extend([
+                    a.retrievals.into(),
+                    a.failures.into(),
+                    join(&a.paths, ", ").into(),
+                    a.first.as_str().into(),
+                    a.last.as_str().into(),
+                ]);
+                cells
+            })
+            .collect(),
+    }
+}
+
+fn join(s: &BTreeSet<String>, sep: &str) -> String {
+    s.iter().cloned().collect::<Vec<_>>().join(sep)
+}
