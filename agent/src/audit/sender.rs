@@ -100,7 +100,7 @@ impl Transport {
     async fn send(&self, records: &[String]) -> Result<u64, SendError> {
         match self {
             Self::Http(h) => h.send(records).await.map(|()| 0),
-            Self::Syslog(s) => s.send(records).await.map(|()| 0),
+            Self::Syslog(s) => s.send(records).await,
             Self::Otlp(o) => o.send(records).await,
         }
     }

@@ -168,9 +168,28 @@ async fn a_connection_closed_while_idle_is_replaced_before_sending() {
 async fn udp_sends_one_datagram_per_message_unframed() {
     let r = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let s = syslog(r.local_addr().unwrap().port(), SyslogTransport::Udp);
-    s.send(&["<86>1 a".to_string(), "<86>1 b".to_string()])
+    let dropped = s
+        .send(&["<86>1 a".to_string(), "<86>1 b".to_string()])
         .await
         .unwrap();
+    assert_eq!(dropped, 0);
+    let mut buf = [0u8; 64];
+    let n = r.recv(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], b"<86>1 a");
+    let n = r.recv(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], b"<86>1 b");
+}
+
+#[tokio::test]
+async fn a_message_too_large_for_a_datagram_is_dropped_alone() {
+    let r = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let s = syslog(r.local_addr().unwrap().port(), SyslogTransport::Udp);
+    let mut big = event(Outcome::Success);
+    big.seq = 77;
+    let big = message(10, &big, &"x".repeat(70_000));
+    assert_eq!(seq_of(&big), Some(77));
+    let batch = ["<86>1 a".to_string(), big, "<86>1 b".to_string()];
+    assert_eq!(s.send(&batch).await.unwrap(), 1);
     let mut buf = [0u8; 64];
     let n = r.recv(&mut buf).await.unwrap();
     assert_eq!(&buf[..n], b"<86>1 a");
