@@ -32,6 +32,20 @@ pub struct SetupError {
     pub reason: String,
 }
 
+/// An event was not kept in a sink's spool.
+#[derive(Debug, thiserror::Error)]
+pub enum NotKept {
+    /// The spool is at its cap, or cannot be written.
+    #[error(transparent)]
+    Full(#[from] SpoolFull),
+    /// A thread panicked holding the spool: nothing more can be appended to it safely.
+    #[error("audit {sink} spool unusable: a thread failed while holding it")]
+    Poisoned {
+        /// `http`, `syslog` or `otlp`.
+        sink: &'static str,
+    },
+}
+
 /// A batch was not delivered.
 #[derive(Debug, thiserror::Error)]
 pub(super) enum SendError {
@@ -145,16 +159,16 @@ impl Sender {
     /// Append the event (`line`: its bytes in the sink's format) to the spool and wake the task.
     ///
     /// # Errors
-    /// [`SpoolFull`] when it does not fit (or cannot be written).
-    pub fn push(&self, ev: &Event, line: &[u8]) -> Result<(), SpoolFull> {
+    /// [`NotKept`] when it does not fit (or cannot be written), or the spool is unusable.
+    pub fn push(&self, ev: &Event, line: &[u8]) -> Result<(), NotKept> {
         let record = self.transport.encode(ev, line);
         let pushed = match self.spool.lock() {
             Ok(mut sp) => {
                 let r = sp.push(&record);
                 self.report(sp.pending_events());
-                r
+                r.map_err(NotKept::from)
             }
-            Err(_) => Ok(()),
+            Err(_) => Err(NotKept::Poisoned { sink: self.name() }),
         };
         self.wake.notify_one();
         pushed
@@ -193,7 +207,14 @@ impl Sender {
         loop {
             let batch = match self.spool.lock() {
                 Ok(s) => s.peek(self.batch_max),
-                Err(_) => return,
+                Err(_) => {
+                    tracing::error!(
+                        sink = self.name(),
+                        "audit delivery stopped: a thread failed while holding the spool; the spooled \
+                         events stay on disk for the next start"
+                    );
+                    return;
+                }
             };
             let batch = match batch {
                 Ok(b) if !b.lines.is_empty() => b,
