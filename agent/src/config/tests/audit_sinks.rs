@@ -235,3 +235,43 @@ fn otlp_errors_name_the_line_and_key() {
         );
     }
 }
+
+#[test]
+fn two_sinks_on_one_file_are_an_error_naming_both_keys() {
+    let (file, at, message) = invalid(
+        "agent.hcl",
+        r#"audit {
+  http {
+    url        = "http://127.0.0.1:9/"
+    spool_path = "/var/lib/sidekey/audit.spool"
+  }
+  syslog {
+    address    = "h"
+    spool_path = "/var/lib/sidekey/audit.spool"
+  }
+}
+"#,
+    );
+    assert_eq!((file.as_str(), at), ("agent.hcl", 8), "{message}");
+    assert!(
+        message
+            .contains("audit.syslog.spool_path: the same file as audit.http.spool_path (line 4)"),
+        "{message}"
+    );
+    let (_, at, message) = invalid(
+        "agent.hcl",
+        r#"audit {
+  file { path = "/var/log/sidekey/audit.log" }
+  otlp {
+    endpoint   = "http://127.0.0.1:4318/v1/logs"
+    spool_path = "/var/log/sidekey/audit.log"
+  }
+}
+"#,
+    );
+    assert_eq!(at, 5, "{message}");
+    assert!(
+        message.contains("audit.otlp.spool_path: the same file as audit.file.path (line 2)"),
+        "{message}"
+    );
+}
