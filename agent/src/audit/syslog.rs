@@ -76,7 +76,7 @@ impl Syslog {
     /// The transport for `cfg`.
     ///
     /// # Errors
-    /// [`SetupError`] for an unusable CA file, or a host that cannot be a TLS server name.
+    /// [`SetupError`] for an unusable CA file or client certificate, or a host that cannot be a TLS server name.
     pub(super) fn new(cfg: &AuditSyslogConfig) -> Result<Self, SetupError> {
         let err = |reason| SetupError {
             sink: "syslog",
@@ -85,6 +85,10 @@ impl Syslog {
         let tls = if cfg.tls {
             let config = client_config(&TlsSettings {
                 ca_cert: cfg.ca_cert.as_deref(),
+                client_cert: cfg
+                    .client_cert
+                    .as_ref()
+                    .map(|(c, k)| (c.as_path(), k.as_path())),
                 ..TlsSettings::default()
             })
             .map_err(|e| err(e.to_string()))?;

@@ -57,6 +57,16 @@ fn syslog_every_key() {
     assert_eq!(s.facility, 20);
     assert_eq!(s.format, Format::Ocsf);
     assert_eq!((s.spool_max_bytes, s.batch_max), (4096, 7));
+    // Mutual TLS.
+    let c = ok(
+        "agent.hcl",
+        "audit {\n  syslog {\n    address = \"h\"\n    client_cert = \"/c.pem\"\n    client_key = \"/k.pem\"\n    spool_path = \"/s\"\n  }\n}\n",
+    );
+    let s = c.audit.syslog.expect("syslog");
+    assert_eq!(
+        s.client_cert,
+        Some((Path::new("/c.pem").into(), Path::new("/k.pem").into()))
+    );
     // Plain TCP and UDP default to port 514.
     let c = ok(
         "agent.hcl",
@@ -77,6 +87,21 @@ fn syslog_errors_name_the_line_and_key() {
             "    address = \"h:6514\"\n    tls = false\n    ca_cert = \"/ca.pem\"\n",
             5,
             "audit.syslog.ca_cert: only used with TLS",
+        ),
+        (
+            "    address = \"h\"\n    tls = false\n    client_key = \"/k.pem\"\n",
+            5,
+            "audit.syslog.client_key: only used with TLS",
+        ),
+        (
+            "    address = \"h\"\n    client_cert = \"/c.pem\"\n",
+            4,
+            "audit.syslog.client_cert: needs audit.syslog.client_key",
+        ),
+        (
+            "    address = \"h\"\n    client_key = \"/k.pem\"\n",
+            4,
+            "audit.syslog.client_key: needs audit.syslog.client_cert",
         ),
         (
             "    address = \"::1:514\"\n",

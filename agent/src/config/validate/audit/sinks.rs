@@ -79,7 +79,7 @@ pub(in super::super) fn spool(s: &mut Section<'_>) -> Result<Spool, Problem> {
     })
 }
 
-/// `syslog { address, transport, tls, ca_cert, facility, format, spool_path, spool_max_bytes, batch_max }`,
+/// `syslog { address, transport, tls, ca_cert, client_cert, client_key, facility, format, spool_path, spool_max_bytes, batch_max }`,
 /// and the line of its `spool_path`.
 pub(in super::super) fn syslog(mut s: Section<'_>) -> Result<(AuditSyslogConfig, usize), Problem> {
     let (address, address_line) = s.require("address", |f| Ok((f.non_empty()?, f.line)))?;
@@ -113,6 +113,7 @@ pub(in super::super) fn syslog(mut s: Section<'_>) -> Result<(AuditSyslogConfig,
         Some(f) => Some(f.path_buf()?),
         None => None,
     };
+    let client_cert = client_identity(&mut s, tls)?;
     let (host, port) = split_address(&address, if tls { 6514 } else { 514 })
         .map_err(|m| Problem::new(address_line, format!("{address_field}: {address:?}: {m}")))?;
     let facility = match s.field("facility")? {
@@ -140,6 +141,7 @@ pub(in super::super) fn syslog(mut s: Section<'_>) -> Result<(AuditSyslogConfig,
         transport,
         tls,
         ca_cert,
+        client_cert,
         facility,
         format,
         spool_path: spool.path,
@@ -147,6 +149,30 @@ pub(in super::super) fn syslog(mut s: Section<'_>) -> Result<(AuditSyslogConfig,
         batch_max: spool.batch_max,
     };
     Ok((config, spool.line))
+}
+
+/// `client_cert` and `client_key` (both or neither, TLS only): the client certificate for a receiver
+/// that requires mutual TLS, as RFC 5425 deployments often do.
+fn client_identity(s: &mut Section<'_>, tls: bool) -> Result<Option<(PathBuf, PathBuf)>, Problem> {
+    let cert = s.field("client_cert")?;
+    let key = s.field("client_key")?;
+    if let Some(f) = cert.as_ref().or(key.as_ref())
+        && !tls
+    {
+        return Err(f.problem("only used with TLS (tls = true, transport = \"tcp\")"));
+    }
+    match (cert, key) {
+        (None, None) => Ok(None),
+        (Some(c), Some(k)) => Ok(Some((c.path_buf()?, k.path_buf()?))),
+        (Some(c), None) => Err(c.problem(format!(
+            "needs {} (the PEM key of the certificate)",
+            s.key_path("client_key")
+        ))),
+        (None, Some(k)) => Err(k.problem(format!(
+            "needs {} (the PEM certificate of the key)",
+            s.key_path("client_cert")
+        ))),
+    }
 }
 
 /// `host:port`, `[v6]:port`, or a host alone (then `default_port`).
