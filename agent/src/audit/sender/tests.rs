@@ -49,6 +49,7 @@ fn key_fields_name_the_event_and_leave_out_what_it_lacks() {
 }
 
 #[tokio::test]
+#[allow(clippy::panic)] // a thread that fails holding the spool is the case under test
 async fn an_event_is_not_counted_as_kept_when_the_spool_is_unusable() {
     let dir = tempfile::tempdir().unwrap();
     let post = http::Post::new("http://127.0.0.1:1/", None, Duration::from_secs(1)).unwrap();
