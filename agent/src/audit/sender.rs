@@ -5,8 +5,9 @@
 //! Delivery is at least once: a batch is acknowledged in the spool only once the transport says it was
 //! delivered, so a receiver that answers after a timeout, or a crash between delivery and the
 //! acknowledgement, may see a batch twice. Receivers deduplicate on (`agent.id`, `seq`), which every
-//! transport carries. A batch the receiver refuses as malformed (OTLP's 400) cannot be fixed by sending
-//! it again: it is dropped, counted and logged loudly.
+//! transport carries. A record the receiver refuses as malformed (OTLP's 400 for a single record, a
+//! syslog message too large for a UDP datagram) cannot be fixed by sending it again: it is dropped,
+//! counted and logged loudly; the transport splits a refused batch so that only such records go.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
