@@ -104,6 +104,7 @@ async fn fail_closed_holds_while_any_spool_is_full() {
             transport: crate::config::SyslogTransport::Tcp,
             tls: false,
             ca_cert: None,
+            client_cert: None,
             facility: 4,
             format: crate::audit::Format::Sidekey,
             spool_path: spool("syslog"),

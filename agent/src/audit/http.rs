@@ -1,5 +1,6 @@
 //! The `http` sink's transport: a batch is POSTed to the collector as a JSON array of event lines (in
-//! `seq` order); any answer but a 2xx is tried again. Also the HTTP client the `otlp` sink shares.
+//! `seq` order); any answer but a 2xx is tried again, a redirect included (it is not followed). Also the
+//! HTTP client the `otlp` sink shares.
 
 use std::path::Path;
 use std::time::Duration;
@@ -56,6 +57,11 @@ impl Post {
         // The status only: a collector's error body is not ours to log.
         if r.status().is_success() {
             Ok(())
+        } else if r.status().is_redirection() {
+            Err(redirected(
+                "POST to the audit collector",
+                r.status().as_u16(),
+            ))
         } else {
             Err(SendError::retry(format!(
                 "POST to the audit collector failed: HTTP {}",
@@ -65,8 +71,16 @@ impl Post {
     }
 }
 
+/// A 3xx answer: not followed (a POST re-sent as a GET would be answered 2xx without the batch, and the
+/// sink's headers would go to the new host), so a failure to retry until the URL is fixed.
+pub(super) fn redirected(what: &str, status: u16) -> SendError {
+    SendError::retry(format!(
+        "{what} failed: HTTP {status}: the receiver redirects, which sidekey does not follow; set the final URL"
+    ))
+}
+
 /// The HTTP client of an HTTP-based sink: rustls trusting `ca_cert` (or the system roots), no proxy,
-/// 5 s to connect, `timeout` per request.
+/// no redirects (see [`redirected`]), 5 s to connect, `timeout` per request.
 ///
 /// # Errors
 /// [`SetupError`] naming `sink`.
@@ -86,6 +100,7 @@ pub(super) fn client(
         .connect_timeout(Duration::from_secs(5))
         .timeout(timeout)
         .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| err(e.to_string()))
 }
@@ -104,3 +119,6 @@ pub(super) fn without_url(e: &reqwest::Error) -> String {
         None => s,
     }
 }
+
+#[cfg(test)]
+pub(super) mod tests;

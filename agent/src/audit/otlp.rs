@@ -11,7 +11,10 @@
 //!
 //! Answers follow the OTLP specification: 2xx is delivered (records a partial success rejects are
 //! dropped and counted); 429, 502, 503 and 504 are retried, after `Retry-After` when given; 400 means
-//! the batch is malformed and is dropped and counted, as sending it again cannot help. Any other answer
+//! the batch is malformed: sending it again cannot help, so its records are sent one at a time and
+//! those refused again are dropped and counted (logged with their `seq`). A redirect is not
+//! followed: it is retried until the endpoint is fixed, as a POST re-sent as a GET would be lost and the
+//! headers would go to another host. Any other answer
 //! (401, 404, 500, ...) is retried too, unlike the specification says, since an operator can fix it and
 //! an audit trail must not lose events to a misconfiguration.
 
@@ -29,7 +32,7 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 use super::event::{Event, Outcome};
-use super::http::{client, without_url};
+use super::http::{client, redirected, without_url};
 use super::sender::{Key, SendError, SetupError, key_fields};
 use crate::config::{AuditOtlpConfig, OtlpProtocol};
 
@@ -95,8 +98,41 @@ impl Export {
         serde_json::to_vec(&spooled).unwrap_or_default()
     }
 
-    /// Export one batch; `Ok` with the number of records the collector rejected (partial success).
+    /// Export one batch; `Ok` with the number of records the collector rejected (partial success) or
+    /// refused. A batch of several records refused as malformed (400) is sent again one record at a
+    /// time, so that only the records the collector refuses are dropped.
     pub(super) async fn send(&self, records: &[String]) -> Result<u64, SendError> {
+        let why = match self.export(records).await {
+            Err(SendError::Refused(why)) if records.len() > 1 => why,
+            other => return other,
+        };
+        tracing::warn!(
+            records = records.len(),
+            reason = %why,
+            "the OTLP collector refused a batch; sending its records one at a time"
+        );
+        let mut dropped = 0;
+        for record in records {
+            match self.export(std::slice::from_ref(record)).await {
+                Ok(rejected) => dropped += rejected,
+                Err(SendError::Refused(why)) => {
+                    dropped += 1;
+                    tracing::error!(
+                        sink = "otlp",
+                        seq = seq_of(record),
+                        reason = %why,
+                        "AUDIT EVENT DROPPED: the OTLP collector refused the log record"
+                    );
+                }
+                // The whole batch again later: records already taken arrive twice, with their seq.
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(dropped)
+    }
+
+    /// One export request for `records`.
+    async fn export(&self, records: &[String]) -> Result<u64, SendError> {
         let request = request(records);
         let (body, content_type) = match self.protocol {
             OtlpProtocol::Protobuf => (request.encode_to_vec(), "application/x-protobuf"),
@@ -135,9 +171,22 @@ impl Export {
     }
 }
 
+/// The `sidekey.seq` attribute of a spooled record, to name a dropped one.
+fn seq_of(record: &str) -> Option<i64> {
+    let s = serde_json::from_str::<Spooled>(record).ok()?;
+    s.log
+        .attributes
+        .iter()
+        .find_map(|kv| match kv.value.as_ref()?.value.as_ref()? {
+            any_value::Value::IntValue(n) if kv.key == "sidekey.seq" => Some(*n),
+            _ => None,
+        })
+}
+
 /// What an answer other than 2xx means (the status only: a collector's error body is not ours to log).
 fn classify(status: u16, after: Option<Duration>) -> SendError {
     let hint = match status {
+        300..=399 => return redirected("OTLP export", status),
         400 => {
             return SendError::Refused(
                 "OTLP export: HTTP 400, the collector refused the batch as malformed".into(),

@@ -5,8 +5,9 @@
 //! Delivery is at least once: a batch is acknowledged in the spool only once the transport says it was
 //! delivered, so a receiver that answers after a timeout, or a crash between delivery and the
 //! acknowledgement, may see a batch twice. Receivers deduplicate on (`agent.id`, `seq`), which every
-//! transport carries. A batch the receiver refuses as malformed (OTLP's 400) cannot be fixed by sending
-//! it again: it is dropped, counted and logged loudly.
+//! transport carries. A record the receiver refuses as malformed (OTLP's 400 for a single record, a
+//! syslog message too large for a UDP datagram) cannot be fixed by sending it again: it is dropped,
+//! counted and logged loudly; the transport splits a refused batch so that only such records go.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,6 +31,20 @@ pub struct SetupError {
     pub sink: &'static str,
     /// What is wrong (the CA file, the TLS setup, the receiver's name).
     pub reason: String,
+}
+
+/// An event was not kept in a sink's spool.
+#[derive(Debug, thiserror::Error)]
+pub enum NotKept {
+    /// The spool is at its cap, or cannot be written.
+    #[error(transparent)]
+    Full(#[from] SpoolFull),
+    /// A thread panicked holding the spool: nothing more can be appended to it safely.
+    #[error("audit {sink} spool unusable: a thread failed while holding it")]
+    Poisoned {
+        /// `http`, `syslog` or `otlp`.
+        sink: &'static str,
+    },
 }
 
 /// A batch was not delivered.
@@ -100,7 +115,7 @@ impl Transport {
     async fn send(&self, records: &[String]) -> Result<u64, SendError> {
         match self {
             Self::Http(h) => h.send(records).await.map(|()| 0),
-            Self::Syslog(s) => s.send(records).await.map(|()| 0),
+            Self::Syslog(s) => s.send(records).await,
             Self::Otlp(o) => o.send(records).await,
         }
     }
@@ -145,16 +160,16 @@ impl Sender {
     /// Append the event (`line`: its bytes in the sink's format) to the spool and wake the task.
     ///
     /// # Errors
-    /// [`SpoolFull`] when it does not fit (or cannot be written).
-    pub fn push(&self, ev: &Event, line: &[u8]) -> Result<(), SpoolFull> {
+    /// [`NotKept`] when it does not fit (or cannot be written), or the spool is unusable.
+    pub fn push(&self, ev: &Event, line: &[u8]) -> Result<(), NotKept> {
         let record = self.transport.encode(ev, line);
         let pushed = match self.spool.lock() {
             Ok(mut sp) => {
                 let r = sp.push(&record);
                 self.report(sp.pending_events());
-                r
+                r.map_err(NotKept::from)
             }
-            Err(_) => Ok(()),
+            Err(_) => Err(NotKept::Poisoned { sink: self.name() }),
         };
         self.wake.notify_one();
         pushed
@@ -193,7 +208,14 @@ impl Sender {
         loop {
             let batch = match self.spool.lock() {
                 Ok(s) => s.peek(self.batch_max),
-                Err(_) => return,
+                Err(_) => {
+                    tracing::error!(
+                        sink = self.name(),
+                        "audit delivery stopped: a thread failed while holding the spool; the spooled \
+                         events stay on disk for the next start"
+                    );
+                    return;
+                }
             };
             let batch = match batch {
                 Ok(b) if !b.lines.is_empty() => b,

@@ -76,7 +76,7 @@ impl Syslog {
     /// The transport for `cfg`.
     ///
     /// # Errors
-    /// [`SetupError`] for an unusable CA file, or a host that cannot be a TLS server name.
+    /// [`SetupError`] for an unusable CA file or client certificate, or a host that cannot be a TLS server name.
     pub(super) fn new(cfg: &AuditSyslogConfig) -> Result<Self, SetupError> {
         let err = |reason| SetupError {
             sink: "syslog",
@@ -85,6 +85,10 @@ impl Syslog {
         let tls = if cfg.tls {
             let config = client_config(&TlsSettings {
                 ca_cert: cfg.ca_cert.as_deref(),
+                client_cert: cfg
+                    .client_cert
+                    .as_ref()
+                    .map(|(c, k)| (c.as_path(), k.as_path())),
                 ..TlsSettings::default()
             })
             .map_err(|e| err(e.to_string()))?;
@@ -109,8 +113,9 @@ impl Syslog {
         message(self.facility, ev, &String::from_utf8_lossy(line)).into_bytes()
     }
 
-    /// Send the messages of one batch, in order.
-    pub(super) async fn send(&self, messages: &[String]) -> Result<(), SendError> {
+    /// Send the messages of one batch, in order; `Ok` with how many were dropped as too large for a UDP
+    /// datagram (over a stream, none).
+    pub(super) async fn send(&self, messages: &[String]) -> Result<u64, SendError> {
         let mut conn = self.conn.lock().await;
         if let Some(Conn::Stream(s)) = conn.as_mut()
             && !still_open(s)
@@ -124,14 +129,15 @@ impl Syslog {
         let sent = match open {
             Conn::Udp(sock) => send_datagrams(&sock, messages)
                 .await
-                .map(|()| Conn::Udp(sock)),
+                .map(|dropped| (Conn::Udp(sock), dropped)),
             Conn::Stream(mut s) => write_frames(&mut s, messages)
                 .await
-                .map(|()| Conn::Stream(s)),
+                .map(|()| (Conn::Stream(s), 0)),
         };
         // A failed connection is dropped: the next try opens a new one.
-        *conn = Some(sent?);
-        Ok(())
+        let (open, dropped) = sent?;
+        *conn = Some(open);
+        Ok(dropped)
     }
 
     async fn connect(&self) -> Result<Conn, SendError> {
@@ -211,20 +217,33 @@ async fn write_frames(s: &mut Box<dyn Stream>, messages: &[String]) -> Result<()
     }
 }
 
-/// One datagram per message (RFC 5426): no framing, no acknowledgement.
-async fn send_datagrams(sock: &UdpSocket, messages: &[String]) -> Result<(), SendError> {
+/// One datagram per message (RFC 5426): no framing, no acknowledgement. A message too large for a
+/// datagram is dropped alone, loudly (its `seq`, never its content), and the others still go: sending
+/// it again cannot help. `Ok` with how many were dropped.
+async fn send_datagrams(sock: &UdpSocket, messages: &[String]) -> Result<u64, SendError> {
+    let mut dropped = 0;
     for m in messages {
         if let Err(e) = sock.send(m.as_bytes()).await {
-            if e.raw_os_error() == Some(libc::EMSGSIZE) {
-                return Err(SendError::Refused(format!(
-                    "a syslog message of {} bytes does not fit in a UDP datagram: use transport = \"tcp\"",
-                    m.len()
-                )));
+            if e.raw_os_error() != Some(libc::EMSGSIZE) {
+                return Err(SendError::retry(format!("syslog UDP send failed: {e}")));
             }
-            return Err(SendError::retry(format!("syslog UDP send failed: {e}")));
+            dropped += 1;
+            tracing::error!(
+                sink = "syslog",
+                seq = seq_of(m),
+                bytes = m.len(),
+                "AUDIT EVENT DROPPED: the syslog message does not fit in a UDP datagram; use transport = \"tcp\""
+            );
         }
     }
-    Ok(())
+    Ok(dropped)
+}
+
+/// The `seq` of a message from its structured data (`seq="N"`, written by [`message`]).
+fn seq_of(msg: &str) -> Option<u64> {
+    let sd = msg.split_once(&format!("[{SD_ID} "))?.1;
+    let value = sd.split_once(" seq=\"")?.1.split_once('"')?.0;
+    value.parse().ok()
 }
 
 /// Append `msg` octet-counted (RFC 6587 §3.4.1): its length in bytes, a space, the message.

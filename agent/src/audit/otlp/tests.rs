@@ -1,5 +1,7 @@
 use std::time::{Duration, SystemTime};
 
+use secrecy::SecretString;
+
 use super::*;
 use crate::audit::sender::tests::event;
 
@@ -88,9 +90,9 @@ fn otel_resource_attributes_is_read_as_the_sdks_read_it() {
     assert!(env_resource(None, Some(" ")).is_empty());
 }
 
-fn spool_lines(agent_ids: &[&str]) -> Vec<String> {
-    let cfg = AuditOtlpConfig {
-        endpoint: "http://127.0.0.1:1/v1/logs".into(),
+fn config(endpoint: &str) -> AuditOtlpConfig {
+    AuditOtlpConfig {
+        endpoint: endpoint.into(),
         protocol: OtlpProtocol::Protobuf,
         format: crate::audit::Format::Sidekey,
         headers: Vec::new(),
@@ -100,8 +102,11 @@ fn spool_lines(agent_ids: &[&str]) -> Vec<String> {
         spool_max_bytes: 1,
         batch_max: 1,
         resource: Vec::new(),
-    };
-    let export = Export::new(&cfg).unwrap();
+    }
+}
+
+fn spool_lines(agent_ids: &[&str]) -> Vec<String> {
+    let export = Export::new(&config("http://127.0.0.1:1/v1/logs")).unwrap();
     agent_ids
         .iter()
         .enumerate()
@@ -205,4 +210,53 @@ fn a_partial_success_is_counted_as_rejected() {
     assert_eq!(rejected(OtlpProtocol::Json, &json), 3);
     assert_eq!(rejected(OtlpProtocol::Json, b""), 0);
     assert_eq!(rejected(OtlpProtocol::Protobuf, b"\xff\xff"), 0);
+}
+
+#[tokio::test]
+async fn a_redirect_is_retried_and_not_followed_with_the_headers() {
+    let (url, moved) = crate::audit::http::tests::redirecting().await;
+    let mut cfg = config(&url);
+    cfg.headers = vec![("x-api-key".into(), SecretString::from("k-123"))];
+    let export = Export::new(&cfg).unwrap();
+    let err = export.send(&spool_lines(&["run-1"])).await.unwrap_err();
+    assert!(matches!(err, SendError::Retry { .. }), "{err:?}");
+    assert!(err.to_string().contains("HTTP 302"), "{err}");
+    assert_eq!(moved.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert!(matches!(classify(301, None), SendError::Retry { .. }));
+}
+
+#[tokio::test]
+async fn a_refused_batch_is_sent_again_record_by_record_and_only_the_bad_one_dropped() {
+    let taken = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = taken.clone();
+    let url = crate::audit::http::tests::serve(move |_, body| {
+        let req = ExportLogsServiceRequest::decode(body).unwrap();
+        let seqs: Vec<String> = req
+            .resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .flat_map(|s| &s.log_records)
+            .map(|l| {
+                get(&attrs(&l.attributes), "sidekey.seq")
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        if seqs.len() > 1 || seqs == ["int:2"] {
+            return crate::audit::http::tests::status(400);
+        }
+        seen.lock().unwrap().extend(seqs);
+        crate::audit::http::tests::status(200)
+    })
+    .await;
+    let export = Export::new(&config(&url)).unwrap();
+    let dropped = export
+        .send(&spool_lines(&["run-1", "run-1", "run-1"]))
+        .await
+        .unwrap();
+    assert_eq!(dropped, 1);
+    assert_eq!(*taken.lock().unwrap(), ["int:1", "int:3"]);
+    // A batch of one refused is refused: nothing to split.
+    let one = export.send(&spool_lines(&["run-1", "run-1"])[1..]).await;
+    assert!(matches!(one, Err(SendError::Refused(_))), "{one:?}");
 }

@@ -47,3 +47,22 @@ fn key_fields_name_the_event_and_leave_out_what_it_lacks() {
     let names: Vec<&str> = key_fields(&ev).iter().map(|(k, _)| *k).collect();
     assert_eq!(names, ["event", "outcome", "seq", "agent_id"]);
 }
+
+#[tokio::test]
+#[allow(clippy::panic)] // a thread that fails holding the spool is the case under test
+async fn an_event_is_not_counted_as_kept_when_the_spool_is_unusable() {
+    let dir = tempfile::tempdir().unwrap();
+    let post = http::Post::new("http://127.0.0.1:1/", None, Duration::from_secs(1)).unwrap();
+    let spool = Spool::open(&dir.path().join("http.spool"), 1 << 20).unwrap();
+    let s = Sender::start(Transport::Http(post), spool, 10, None);
+    let ev = event(Outcome::Success);
+    let held = s.spool.clone();
+    let _ = std::thread::spawn(move || {
+        let _g = held.lock().unwrap();
+        panic!("poison the spool");
+    })
+    .join();
+    let err = s.push(&ev, b"{}").unwrap_err();
+    assert!(matches!(err, NotKept::Poisoned { sink: "http" }), "{err:?}");
+    assert!(err.to_string().contains("http spool unusable"), "{err}");
+}

@@ -1,26 +1,38 @@
+use std::sync::Arc;
 use std::time::Duration;
 
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
 use syslog_rfc5424::{SyslogFacility, SyslogSeverity, parse_message};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 use super::*;
 use crate::audit::sender::tests::event;
 
-fn syslog(port: u16, transport: SyslogTransport) -> Syslog {
-    Syslog::new(&AuditSyslogConfig {
+fn config(port: u16, transport: SyslogTransport) -> AuditSyslogConfig {
+    AuditSyslogConfig {
         host: "127.0.0.1".into(),
         port,
         transport,
         tls: false,
         ca_cert: None,
+        client_cert: None,
         facility: 10,
         format: crate::audit::Format::Sidekey,
         spool_path: "unused".into(),
         spool_max_bytes: 1,
         batch_max: 1,
-    })
-    .unwrap()
+    }
+}
+
+fn syslog(port: u16, transport: SyslogTransport) -> Syslog {
+    Syslog::new(&config(port, transport)).unwrap()
 }
 
 #[test]
@@ -79,7 +91,7 @@ fn a_message_parses_as_rfc5424_with_the_key_fields_and_the_line() {
 }
 
 /// Read octet-counted frames until `n` arrived.
-async fn frames(s: &mut tokio::net::TcpStream, n: usize) -> Vec<String> {
+async fn frames(s: &mut (impl AsyncRead + Unpin), n: usize) -> Vec<String> {
     let mut buf = Vec::new();
     let mut out = Vec::new();
     while out.len() < n {
@@ -168,12 +180,100 @@ async fn a_connection_closed_while_idle_is_replaced_before_sending() {
 async fn udp_sends_one_datagram_per_message_unframed() {
     let r = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let s = syslog(r.local_addr().unwrap().port(), SyslogTransport::Udp);
-    s.send(&["<86>1 a".to_string(), "<86>1 b".to_string()])
+    let dropped = s
+        .send(&["<86>1 a".to_string(), "<86>1 b".to_string()])
         .await
         .unwrap();
+    assert_eq!(dropped, 0);
     let mut buf = [0u8; 64];
     let n = r.recv(&mut buf).await.unwrap();
     assert_eq!(&buf[..n], b"<86>1 a");
     let n = r.recv(&mut buf).await.unwrap();
     assert_eq!(&buf[..n], b"<86>1 b");
+}
+
+#[tokio::test]
+async fn a_message_too_large_for_a_datagram_is_dropped_alone() {
+    let r = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let s = syslog(r.local_addr().unwrap().port(), SyslogTransport::Udp);
+    let mut big = event(Outcome::Success);
+    big.seq = 77;
+    let big = message(10, &big, &"x".repeat(70_000));
+    assert_eq!(seq_of(&big), Some(77));
+    let batch = ["<86>1 a".to_string(), big, "<86>1 b".to_string()];
+    assert_eq!(s.send(&batch).await.unwrap(), 1);
+    let mut buf = [0u8; 64];
+    let n = r.recv(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], b"<86>1 a");
+    let n = r.recv(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], b"<86>1 b");
+}
+
+/// A receiver's TLS config for `127.0.0.1` that requires a client certificate from the same test CA;
+/// writes `ca.pem`, `client.pem` and `client-key.pem` into `dir`.
+fn mutual_tls(dir: &std::path::Path) -> Arc<ServerConfig> {
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    let server_key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&server_key, &ca)
+        .unwrap();
+    let client_key = KeyPair::generate().unwrap();
+    let mut client = CertificateParams::new(vec!["sidekey".to_string()]).unwrap();
+    client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let client = client.signed_by(&client_key, &ca).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("client.pem"), client.pem()).unwrap();
+    std::fs::write(dir.join("client-key.pem"), client_key.serialize_pem()).unwrap();
+    let mut roots = RootCertStore::empty();
+    roots.add(CertificateDer::from(ca.der().to_vec())).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .unwrap();
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            vec![CertificateDer::from(server.der().to_vec())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der())),
+        )
+        .unwrap();
+    Arc::new(config)
+}
+
+#[tokio::test]
+async fn tls_presents_the_client_certificate_a_receiver_requires() {
+    let dir = tempfile::tempdir().unwrap();
+    let acceptor = TlsAcceptor::from(mutual_tls(dir.path()));
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut cfg = config(l.local_addr().unwrap().port(), SyslogTransport::Tcp);
+    cfg.tls = true;
+    cfg.ca_cert = Some(dir.path().join("ca.pem"));
+    cfg.client_cert = Some((
+        dir.path().join("client.pem"),
+        dir.path().join("client-key.pem"),
+    ));
+    let batch = vec!["one".to_string(), "two".to_string()];
+    let s = Syslog::new(&cfg).unwrap();
+    let (sent, (_t, got)) = tokio::join!(s.send(&batch), async {
+        let (c, _) = l.accept().await.unwrap();
+        let mut t = acceptor.accept(c).await.unwrap();
+        let got = frames(&mut t, 2).await;
+        (t, got)
+    });
+    sent.unwrap();
+    assert_eq!(got, batch);
+    // Without it the receiver refuses the connection, and the batch does not count as delivered.
+    cfg.client_cert = None;
+    let s = Syslog::new(&cfg).unwrap();
+    let (sent, accepted) = tokio::join!(s.send(&batch), async {
+        let (c, _) = l.accept().await.unwrap();
+        acceptor.accept(c).await.is_ok()
+    });
+    assert!(!accepted);
+    assert!(sent.is_err(), "delivered without a client certificate");
 }

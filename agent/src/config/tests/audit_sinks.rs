@@ -57,6 +57,16 @@ fn syslog_every_key() {
     assert_eq!(s.facility, 20);
     assert_eq!(s.format, Format::Ocsf);
     assert_eq!((s.spool_max_bytes, s.batch_max), (4096, 7));
+    // Mutual TLS.
+    let c = ok(
+        "agent.hcl",
+        "audit {\n  syslog {\n    address = \"h\"\n    client_cert = \"/c.pem\"\n    client_key = \"/k.pem\"\n    spool_path = \"/s\"\n  }\n}\n",
+    );
+    let s = c.audit.syslog.expect("syslog");
+    assert_eq!(
+        s.client_cert,
+        Some((Path::new("/c.pem").into(), Path::new("/k.pem").into()))
+    );
     // Plain TCP and UDP default to port 514.
     let c = ok(
         "agent.hcl",
@@ -77,6 +87,21 @@ fn syslog_errors_name_the_line_and_key() {
             "    address = \"h:6514\"\n    tls = false\n    ca_cert = \"/ca.pem\"\n",
             5,
             "audit.syslog.ca_cert: only used with TLS",
+        ),
+        (
+            "    address = \"h\"\n    tls = false\n    client_key = \"/k.pem\"\n",
+            5,
+            "audit.syslog.client_key: only used with TLS",
+        ),
+        (
+            "    address = \"h\"\n    client_cert = \"/c.pem\"\n",
+            4,
+            "audit.syslog.client_cert: needs audit.syslog.client_key",
+        ),
+        (
+            "    address = \"h\"\n    client_key = \"/k.pem\"\n",
+            4,
+            "audit.syslog.client_key: needs audit.syslog.client_cert",
         ),
         (
             "    address = \"::1:514\"\n",
@@ -234,4 +259,44 @@ fn otlp_errors_name_the_line_and_key() {
             "{message}"
         );
     }
+}
+
+#[test]
+fn two_sinks_on_one_file_are_an_error_naming_both_keys() {
+    let (file, at, message) = invalid(
+        "agent.hcl",
+        r#"audit {
+  http {
+    url        = "http://127.0.0.1:9/"
+    spool_path = "/var/lib/sidekey/audit.spool"
+  }
+  syslog {
+    address    = "h"
+    spool_path = "/var/lib/sidekey/audit.spool"
+  }
+}
+"#,
+    );
+    assert_eq!((file.as_str(), at), ("agent.hcl", 8), "{message}");
+    assert!(
+        message
+            .contains("audit.syslog.spool_path: the same file as audit.http.spool_path (line 4)"),
+        "{message}"
+    );
+    let (_, at, message) = invalid(
+        "agent.hcl",
+        r#"audit {
+  file { path = "/var/log/sidekey/audit.log" }
+  otlp {
+    endpoint   = "http://127.0.0.1:4318/v1/logs"
+    spool_path = "/var/log/sidekey/audit.log"
+  }
+}
+"#,
+    );
+    assert_eq!(at, 5, "{message}");
+    assert!(
+        message.contains("audit.otlp.spool_path: the same file as audit.file.path (line 2)"),
+        "{message}"
+    );
 }

@@ -29,6 +29,9 @@ pub struct AuditSyslogConfig {
     pub tls: bool,
     /// `ca_cert`: PEM CA bundle to trust for the receiver instead of the system roots.
     pub ca_cert: Option<PathBuf>,
+    /// `client_cert` and `client_key`: PEM client certificate and its key, for a receiver that requires
+    /// mutual TLS.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
     /// `facility`: the syslog facility code, given by name as Vault's syslog audit device takes it
     /// (`AUTH`, the default, `AUTHPRIV`, `LOCAL0`..`LOCAL7`, ...).
     pub facility: u8,

@@ -2,6 +2,7 @@
 //! `log_format` keys (as in Vault Agent). `listener "admin"` is read with the other listeners.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 use super::super::field::Field;
@@ -23,7 +24,7 @@ const ANCHOR_INTERVAL: Duration = Duration::from_secs(5 * 60);
 pub(super) fn audit(mut s: Section<'_>) -> Result<AuditConfig, Problem> {
     let (file, file_format, file_rotation) = match s.block("file")? {
         Some(mut f) => {
-            let path = f.require("path", Field::path_buf)?;
+            let path = f.require("path", |f| Ok((f.path_buf()?, f.line)))?;
             let format = f.get("format", format)?.unwrap_or_default();
             let rotation = file_rotation(&mut f)?;
             f.finish(&[])?;
@@ -39,12 +40,28 @@ pub(super) fn audit(mut s: Section<'_>) -> Result<AuditConfig, Problem> {
         }
         None => (false, Format::default()),
     };
-    let http = match s.block("http")? {
-        Some(h) => Some(http(h)?),
-        None => None,
-    };
+    let http = s.block("http")?.map(http).transpose()?;
     let syslog = s.block("syslog")?.map(sinks::syslog).transpose()?;
     let otlp = s.block("otlp")?.map(sinks::otlp).transpose()?;
+    let files: Vec<(&str, &Path, usize)> = [
+        file.as_ref().map(|(p, l)| ("audit.file.path", p, l)),
+        http.as_ref()
+            .map(|(h, l)| ("audit.http.spool_path", &h.spool_path, l)),
+        syslog
+            .as_ref()
+            .map(|(c, l)| ("audit.syslog.spool_path", &c.spool_path, l)),
+        otlp.as_ref()
+            .map(|(c, l)| ("audit.otlp.spool_path", &c.spool_path, l)),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|(k, p, l)| (k, p.as_path(), *l))
+    .collect();
+    sinks::distinct_files(&files)?;
+    let file = file.map(|(p, _)| p);
+    let http = http.map(|(h, _)| h);
+    let syslog = syslog.map(|(c, _)| c);
+    let otlp = otlp.map(|(c, _)| c);
     let agent_meta = match s.block("metadata")? {
         Some(m) => metadata(m, false)?,
         None => Metadata::default(),
@@ -144,7 +161,8 @@ fn anchor(mut s: Section<'_>) -> Result<AuditAnchorConfig, Problem> {
     Ok(AuditAnchorConfig { path, interval })
 }
 
-fn http(mut s: Section<'_>) -> Result<AuditHttpConfig, Problem> {
+/// `http { ... }`, and the line of its `spool_path`.
+fn http(mut s: Section<'_>) -> Result<(AuditHttpConfig, usize), Problem> {
     let url = s.require("url", |f| {
         let url = f.non_empty()?;
         if !(url.starts_with("https://") || url.starts_with("http://")) {
@@ -152,20 +170,20 @@ fn http(mut s: Section<'_>) -> Result<AuditHttpConfig, Problem> {
         }
         Ok(url)
     })?;
-    let (spool_path, spool_max_bytes, batch_max) = sinks::spool(&mut s)?;
+    let spool = sinks::spool(&mut s)?;
     let config = AuditHttpConfig {
         url,
         ca_cert: s.get("ca_cert", Field::path_buf)?,
-        spool_path,
-        spool_max_bytes,
-        batch_max,
+        spool_path: spool.path,
+        spool_max_bytes: spool.max,
+        batch_max: spool.batch_max,
         timeout: s
             .get("timeout", Field::duration)?
             .unwrap_or(Duration::from_secs(10)),
         format: s.get("format", format)?.unwrap_or_default(),
     };
     s.finish(&[])?;
-    Ok(config)
+    Ok((config, spool.line))
 }
 
 /// A sink's `format`.

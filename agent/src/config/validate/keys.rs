@@ -360,6 +360,8 @@ const AUDIT_SYSLOG: &[&str] = &[
     "transport",
     "tls",
     "ca_cert",
+    "client_cert",
+    "client_key",
     "facility",
     "format",
     "spool_path",

@@ -1,7 +1,7 @@
 //! The spooled sinks that speak a SIEM's protocol: `audit { syslog { ... } }` and `audit { otlp { ... } }`,
 //! and the spool settings every spooled sink shares.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -41,9 +41,21 @@ const FACILITIES: &[(&str, u8)] = &[
     ("LOCAL7", 23),
 ];
 
+/// The spool settings of one sink.
+pub(in super::super) struct Spool {
+    /// `spool_path`.
+    pub path: PathBuf,
+    /// The line of `spool_path`, to name it when another key names the same file.
+    pub line: usize,
+    /// `spool_max_bytes`.
+    pub max: u64,
+    /// `batch_max`.
+    pub batch_max: usize,
+}
+
 /// `spool_path` (required), `spool_max_bytes` and `batch_max`: the on-disk spool of a sink that delivers
 /// in the background.
-pub(in super::super) fn spool(s: &mut Section<'_>) -> Result<(PathBuf, u64, usize), Problem> {
+pub(in super::super) fn spool(s: &mut Section<'_>) -> Result<Spool, Problem> {
     let batch_max = match s.field("batch_max")? {
         Some(f) => match usize::try_from(f.unsigned()?) {
             Ok(n) if n > 0 => n,
@@ -58,11 +70,18 @@ pub(in super::super) fn spool(s: &mut Section<'_>) -> Result<(PathBuf, u64, usiz
         },
         None => SPOOL_MAX_BYTES,
     };
-    Ok((s.require("spool_path", Field::path_buf)?, max, batch_max))
+    let (path, line) = s.require("spool_path", |f| Ok((f.path_buf()?, f.line)))?;
+    Ok(Spool {
+        path,
+        line,
+        max,
+        batch_max,
+    })
 }
 
-/// `syslog { address, transport, tls, ca_cert, facility, format, spool_path, spool_max_bytes, batch_max }`.
-pub(in super::super) fn syslog(mut s: Section<'_>) -> Result<AuditSyslogConfig, Problem> {
+/// `syslog { address, transport, tls, ca_cert, client_cert, client_key, facility, format, spool_path, spool_max_bytes, batch_max }`,
+/// and the line of its `spool_path`.
+pub(in super::super) fn syslog(mut s: Section<'_>) -> Result<(AuditSyslogConfig, usize), Problem> {
     let (address, address_line) = s.require("address", |f| Ok((f.non_empty()?, f.line)))?;
     let address_field = s.key_path("address");
     let transport = match s.field("transport")? {
@@ -94,6 +113,7 @@ pub(in super::super) fn syslog(mut s: Section<'_>) -> Result<AuditSyslogConfig, 
         Some(f) => Some(f.path_buf()?),
         None => None,
     };
+    let client_cert = client_identity(&mut s, tls)?;
     let (host, port) = split_address(&address, if tls { 6514 } else { 514 })
         .map_err(|m| Problem::new(address_line, format!("{address_field}: {address:?}: {m}")))?;
     let facility = match s.field("facility")? {
@@ -113,20 +133,46 @@ pub(in super::super) fn syslog(mut s: Section<'_>) -> Result<AuditSyslogConfig, 
         }
     };
     let format = s.get("format", super::format)?.unwrap_or_default();
-    let (spool_path, spool_max_bytes, batch_max) = spool(&mut s)?;
+    let spool = spool(&mut s)?;
     s.finish(&[])?;
-    Ok(AuditSyslogConfig {
+    let config = AuditSyslogConfig {
         host,
         port,
         transport,
         tls,
         ca_cert,
+        client_cert,
         facility,
         format,
-        spool_path,
-        spool_max_bytes,
-        batch_max,
-    })
+        spool_path: spool.path,
+        spool_max_bytes: spool.max,
+        batch_max: spool.batch_max,
+    };
+    Ok((config, spool.line))
+}
+
+/// `client_cert` and `client_key` (both or neither, TLS only): the client certificate for a receiver
+/// that requires mutual TLS, as RFC 5425 deployments often do.
+fn client_identity(s: &mut Section<'_>, tls: bool) -> Result<Option<(PathBuf, PathBuf)>, Problem> {
+    let cert = s.field("client_cert")?;
+    let key = s.field("client_key")?;
+    if let Some(f) = cert.as_ref().or(key.as_ref())
+        && !tls
+    {
+        return Err(f.problem("only used with TLS (tls = true, transport = \"tcp\")"));
+    }
+    match (cert, key) {
+        (None, None) => Ok(None),
+        (Some(c), Some(k)) => Ok(Some((c.path_buf()?, k.path_buf()?))),
+        (Some(c), None) => Err(c.problem(format!(
+            "needs {} (the PEM key of the certificate)",
+            s.key_path("client_key")
+        ))),
+        (None, Some(k)) => Err(k.problem(format!(
+            "needs {} (the PEM certificate of the key)",
+            s.key_path("client_cert")
+        ))),
+    }
 }
 
 /// `host:port`, `[v6]:port`, or a host alone (then `default_port`).
@@ -166,8 +212,9 @@ fn split_address(address: &str, default_port: u16) -> Result<(String, u16), Stri
     Ok((host.to_string(), port))
 }
 
-/// `otlp { endpoint, protocol, headers, ca_cert, timeout, format, spool_path, spool_max_bytes, batch_max }`.
-pub(in super::super) fn otlp(mut s: Section<'_>) -> Result<AuditOtlpConfig, Problem> {
+/// `otlp { endpoint, protocol, headers, ca_cert, timeout, format, spool_path, spool_max_bytes, batch_max }`,
+/// and the line of its `spool_path`.
+pub(in super::super) fn otlp(mut s: Section<'_>) -> Result<(AuditOtlpConfig, usize), Problem> {
     let endpoint = s.require("endpoint", |f| {
         let url = f.non_empty()?;
         match url::Url::parse(&url) {
@@ -212,20 +259,38 @@ pub(in super::super) fn otlp(mut s: Section<'_>) -> Result<AuditOtlpConfig, Prob
     };
     let ca_cert = s.get("ca_cert", Field::path_buf)?;
     let format = s.get("format", super::format)?.unwrap_or_default();
-    let (spool_path, spool_max_bytes, batch_max) = spool(&mut s)?;
+    let spool = spool(&mut s)?;
     s.finish(&[])?;
-    Ok(AuditOtlpConfig {
+    let config = AuditOtlpConfig {
         endpoint,
         protocol,
         format,
         headers,
         ca_cert,
         timeout,
-        spool_path,
-        spool_max_bytes,
-        batch_max,
+        spool_path: spool.path,
+        spool_max_bytes: spool.max,
+        batch_max: spool.batch_max,
         resource: Vec::new(),
-    })
+    };
+    Ok((config, spool.line))
+}
+
+/// Every sink writes its own file: two spools on one file would deliver each other's records (and
+/// clobber each other's offsets), and a spool on the audit file would interleave with its lines. `files`
+/// are `(key path, file, line)` in the order given; the second key naming a file is the error.
+pub(in super::super) fn distinct_files(files: &[(&str, &Path, usize)]) -> Result<(), Problem> {
+    for (i, (key, path, line)) in files.iter().enumerate() {
+        if let Some((first, _, first_line)) = files[..i].iter().find(|(_, p, _)| p == path) {
+            return Err(Problem::new(
+                *line,
+                format!(
+                    "{key}: the same file as {first} (line {first_line}); give each sink its own file"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// One `headers` entry, checked as an HTTP header (the value is never echoed: it may be an API key).
