@@ -322,6 +322,25 @@ fn anchors_removed_by_max_versions_fail_the_check_when_they_may_have_covered_the
     );
 }
 
+/// The head an anchor records is on disk: the file sink was fsync'd before it was read.
+#[test]
+fn the_head_anchored_is_made_durable_first() {
+    let t = Trail::new(None, None);
+    t.auditor
+        .record(Record::new(EventKind::SecretRead, Outcome::Success));
+    let dirty = |a: &Auditor| {
+        a.inner
+            .lock()
+            .unwrap()
+            .sinks
+            .iter()
+            .any(|s| matches!(s.out, crate::audit::Out::File { dirty: true, .. }))
+    };
+    assert!(dirty(&t.auditor), "written, not yet fsync'd");
+    assert_eq!(t.auditor.file_head().unwrap().seq, 1);
+    assert!(!dirty(&t.auditor), "fsync'd before the head was read");
+}
+
 #[test]
 fn kv_paths_from_the_logical_or_the_api_path() {
     for p in [
