@@ -149,9 +149,9 @@ enum AuditCommand {
         after_help = "Exit status: 0 every request matched, 1 something unmatched, 2 unreadable input."
     )]
     Reconcile {
-        /// The agent's audit file.
-        #[arg(long)]
-        agent: PathBuf,
+        /// The agent's audit file (its rotated files beside it are read too), or several files, oldest first.
+        #[arg(long, num_args = 1.., required = true)]
+        agent: Vec<PathBuf>,
         /// The server's file audit device log.
         #[arg(long)]
         server: PathBuf,

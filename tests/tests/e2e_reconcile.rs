@@ -250,7 +250,33 @@ fn reconciles_fully(setup: Setup) -> Value {
     let r = reconcile(&ocsf_trail, server, "text");
     assert_eq!(r.code(), 0, "the OCSF copy: {}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains(": 100.0%"), "{}", r.stdout);
+    check_rotated(&fx, &trail, server);
     check_reconcile(&fx, &trail, &evs)
+}
+
+/// The trail cut in two as rotation does: the file names its rotated file beside it, which is read
+/// first; given alone without it, the first half's requests are what the server saw and it did not.
+fn check_rotated(fx: &Fixture, trail: &Path, server: &Path) {
+    let dir = fx.dir.path().join("rotated");
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = std::fs::read_to_string(trail).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let (old, new) = lines.split_at(lines.len() / 2);
+    let rotated = dir.join("audit-1764513002114093825.log");
+    let current = dir.join("audit.log");
+    std::fs::write(&rotated, old.join("\n") + "\n").unwrap();
+    std::fs::write(&current, new.join("\n") + "\n").unwrap();
+    let r = reconcile(&current, server, "text");
+    assert_eq!(r.code(), 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains(": 100.0%"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("(and 1 rotated file before it)"),
+        "{}",
+        r.stdout
+    );
+    std::fs::remove_file(&rotated).unwrap();
+    let r = reconcile(&current, server, "text");
+    assert_eq!(r.code(), 1, "{}{}", r.stdout, r.stderr);
 }
 
 /// The server's tokens as the report names them: (server's accessor, agent's).

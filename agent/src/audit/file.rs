@@ -114,20 +114,75 @@ impl FileSink {
     }
 }
 
-/// The `hash` of the last complete event in an existing audit file.
+/// How much of a file is read at a time, from its end, looking for its last event.
+const CHUNK: u64 = 8192;
+
+/// How far back from the end a last event is looked for: far beyond any event.
+const LOOK_BACK: u64 = 16 << 20;
+
+/// The `hash` of the last complete event in an existing audit file. The file is read backwards, a
+/// [`CHUNK`] at a time, until its last complete line (ended by a newline; a final line without one
+/// counts when it is a whole event) is found, or its start. A non-empty file without one is logged:
+/// the chain restarts, which `audit verify` later shows as a break.
 fn last_hash(path: &Path) -> Option<String> {
     use std::io::{Read, Seek, SeekFrom};
     let mut f = std::fs::File::open(path).ok()?;
     let len = f.metadata().ok()?.len();
-    // One event is well under 8 KiB; read only the tail.
-    let start = len.saturating_sub(8192);
-    f.seek(SeekFrom::Start(start)).ok()?;
-    let mut tail = Vec::new();
-    f.read_to_end(&mut tail).ok()?;
-    // The tail may start inside a character; only its last line matters.
-    let tail = String::from_utf8_lossy(&tail);
-    let line = tail.lines().rev().find(|l| l.trim_end().ends_with('}'))?;
-    chain::split_line(line).map(|(_, h)| h.to_string())
+    let mut tail: Vec<u8> = Vec::new();
+    let mut start = len;
+    while start > 0 && len - start < LOOK_BACK {
+        let from = start.saturating_sub(CHUNK);
+        let mut chunk = Vec::new();
+        f.seek(SeekFrom::Start(from)).ok()?;
+        (&mut f).take(start - from).read_to_end(&mut chunk).ok()?;
+        chunk.extend_from_slice(&tail);
+        tail = chunk;
+        start = from;
+        if let Some(found) = last_event(&tail, start == 0) {
+            if found.is_none() {
+                no_hash(path);
+            }
+            return found;
+        }
+    }
+    if len > 0 {
+        no_hash(path);
+    }
+    None
+}
+
+/// In `tail` (the end of a file; `whole` when it is all of it): `Some(hash)` of the last complete
+/// line, `Some(None)` when that line is no event, `None` when no line is complete yet.
+fn last_event(tail: &[u8], whole: bool) -> Option<Option<String>> {
+    let mut lines: Vec<&[u8]> = tail.split(|b| *b == b'\n').collect();
+    // After the last newline: a whole event, a write cut short by a crash, or nothing.
+    let unended = lines.pop().unwrap_or_default();
+    if let Some(h) = hash_of(unended) {
+        return Some(Some(h));
+    }
+    for (i, line) in lines.iter().enumerate().rev() {
+        if i == 0 && !whole {
+            // It may start before `tail` does.
+            return None;
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        return Some(hash_of(line));
+    }
+    whole.then_some(None)
+}
+
+fn hash_of(line: &[u8]) -> Option<String> {
+    let line = std::str::from_utf8(line).ok()?;
+    chain::split_line(line.trim_end()).map(|(_, h)| h.to_string())
+}
+
+fn no_hash(path: &Path) {
+    tracing::warn!(
+        path = %path.display(),
+        "audit file: no complete event with a hash at its end; the chain starts anew here (audit verify will show a break)"
+    );
 }
 
 #[cfg(test)]

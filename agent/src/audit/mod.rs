@@ -364,11 +364,19 @@ impl Auditor {
         }
     }
 
-    /// The newest event the file sink has written in this run: what an anchor records.
+    /// The newest event the file sink has written in this run: what an anchor records. The file is
+    /// made durable first, so that an anchor never names an event a power loss could still take back
+    /// (which `verify --anchors` would report as events removed).
     pub fn file_head(&self) -> Option<file::ChainHead> {
-        let s = self.inner.lock().ok()?;
-        s.sinks.iter().find_map(|sink| match &sink.out {
-            Out::File { file, .. } => file.head().cloned(),
+        let mut s = self.inner.lock().ok()?;
+        s.sinks.iter_mut().find_map(|sink| match &mut sink.out {
+            Out::File { file, dirty } => {
+                if *dirty {
+                    *dirty = false;
+                    file.sync();
+                }
+                file.head().cloned()
+            }
             _ => None,
         })
     }

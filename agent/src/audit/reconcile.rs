@@ -22,7 +22,7 @@ use serde::Serialize;
 pub mod read;
 mod render;
 
-pub use read::{AgentRequest, ServerLog, ServerRequest, agent_request};
+pub use read::{AgentRequest, ServerLog, ServerRequest, agent_trail};
 
 /// The result of a reconciliation.
 #[derive(Debug, Default, Serialize)]
@@ -75,7 +75,10 @@ pub struct Group {
 /// One unmatched request.
 #[derive(Debug, Serialize)]
 pub struct Item {
-    /// The line in its log.
+    /// The agent's trail file it is in (a rotated set has several); absent for the server's log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The line in its log (its file).
     pub line: usize,
     /// Its time as written.
     pub time: String,
@@ -239,6 +242,7 @@ impl Matcher<'_> {
                         .entry((token, s.path.clone()))
                         .or_default()
                         .push(Item {
+                            file: None,
                             line: s.line,
                             time: s.time.clone(),
                             request_id: Some(s.id.clone()),
@@ -266,6 +270,7 @@ impl Matcher<'_> {
                 &mut agent_only
             };
             side.entry((token, path)).or_default().push(Item {
+                file: Some(a.file.clone()).filter(|f| !f.is_empty()),
                 line: a.line,
                 time: a.time.clone(),
                 request_id: a.request_id.clone(),

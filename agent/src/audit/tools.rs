@@ -160,38 +160,27 @@ pub fn report(files: &[PathBuf], key: Option<&Path>, opts: &ReportOptions) -> i3
     OK
 }
 
-/// `sidekey audit reconcile --agent FILE --server FILE`: the agent's trail against the server's audit
-/// device log (see [`super::reconcile`]); 0 when each side's requests all have their counterpart, 1
-/// when any is unmatched, 2 when an input cannot be read.
+/// `sidekey audit reconcile --agent FILE... --server FILE`: the agent's trail (one file with its rotated
+/// files, as `verify` takes it, or several files in order) against the server's audit device log (see
+/// [`super::reconcile`]); 0 when each side's requests all have their counterpart, 1 when any is
+/// unmatched, 2 when an input cannot be read.
 #[allow(clippy::print_stdout)] // the reconciliation is the command's output
-pub fn reconcile(agent: &Path, server: &Path, window: std::time::Duration, json: bool) -> i32 {
-    let read = |p: &Path| {
-        std::fs::read_to_string(p).map_err(|e| {
-            eprintln!("sidekey: {}: {e}", p.display());
-            UNREADABLE
-        })
-    };
-    let (agent_text, server_text) = match (read(agent), read(server)) {
-        (Ok(a), Ok(s)) => (a, s),
-        (Err(code), _) | (_, Err(code)) => return code,
-    };
-    let mut events = 0;
-    let mut requests = Vec::new();
-    for (i, line) in agent_text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
-            eprintln!(
-                "sidekey: {}: line {}: not an audit event",
-                agent.display(),
-                i + 1
-            );
+pub fn reconcile(agent: &[PathBuf], server: &Path, window: std::time::Duration, json: bool) -> i32 {
+    let files = trail_files(agent);
+    let trail = match super::reconcile::agent_trail(&files) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("sidekey: {e}");
             return UNREADABLE;
-        };
-        events += 1;
-        requests.extend(super::reconcile::agent_request(i + 1, v));
-    }
+        }
+    };
+    let server_text = match std::fs::read_to_string(server) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("sidekey: {}: {e}", server.display());
+            return UNREADABLE;
+        }
+    };
     let mut log = super::reconcile::ServerLog::default();
     for (i, line) in server_text.lines().enumerate() {
         if let Err(e) = log.line(i + 1, line) {
@@ -200,7 +189,7 @@ pub fn reconcile(agent: &Path, server: &Path, window: std::time::Duration, json:
         }
     }
     let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
-    let r = super::reconcile::reconcile(&requests, events, &log, window_ms);
+    let r = super::reconcile::reconcile(&trail.requests, trail.events, &log, window_ms);
     let out = if json {
         match serde_json::to_string_pretty(&r) {
             Ok(s) => s + "\n",
@@ -210,7 +199,7 @@ pub fn reconcile(agent: &Path, server: &Path, window: std::time::Duration, json:
             }
         }
     } else {
-        r.to_text(&agent.display().to_string(), &server.display().to_string())
+        r.to_text(&trail_name(&files), &server.display().to_string())
     };
     print!("{out}");
     if r.complete() { OK } else { BROKEN }

@@ -76,7 +76,8 @@ impl Engine {
         }
     }
 
-    /// Write the file sink's chain head as a new version of the anchor secret, and record it.
+    /// Write the file sink's chain head (fsync'd by `file_head` first) as a new version of the anchor
+    /// secret, and record it.
     async fn anchor_head(&mut self) {
         let Some(head) = self.auditor.file_head() else {
             return;

@@ -5,6 +5,9 @@
 //! where it was changed. A chain recomputed after an edit verifies on its own, with or without the HMAC
 //! key; it cannot reproduce the hashes the server kept.
 //!
+//! Versions removed by `max_versions` are a problem when they may have covered the trail, a note when
+//! they were all written before it began.
+//!
 //! Anchors older than the oldest file, when that file continues an earlier chain (its predecessors were
 //! removed by `log_rotate_max_files`), are noted and skipped, as long as a later anchor agrees.
 
@@ -16,6 +19,7 @@ use serde_json::Value;
 
 use super::{Anchor, AnchorHistory, VersionState};
 use crate::audit::chain::{self, GENESIS, Hasher, InFile, Verified};
+use crate::audit::format;
 
 /// Where an event is in a set of files: the file's index and its 1-based line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,7 +84,8 @@ pub struct Checked {
     pub last_good: Option<(AnchorRef, String)>,
     /// The first interval in which trail and anchors disagree.
     pub disagreement: Option<Disagreement>,
-    /// Versions of the anchor secret that were deleted or destroyed on the server.
+    /// Versions of the anchor secret that were deleted or destroyed on the server, or removed by
+    /// `max_versions` after the trail began.
     pub problems: Vec<String>,
     /// What was not checked, and why.
     pub notes: Vec<String>,
@@ -114,12 +119,6 @@ pub fn check(
 ) -> Checked {
     let mut problems = Vec::new();
     let mut notes = Vec::new();
-    if history.oldest_version > 1 {
-        notes.push(format!(
-            "anchor versions 1 to {} were removed by the secret's max_versions: the trail they covered is not checked (see \"Anchors\" in docs/audit-events.md)",
-            history.oldest_version - 1
-        ));
-    }
     let mut anchors: Vec<(AnchorRef, &Anchor)> = Vec::new();
     for v in &history.versions {
         match &v.state {
@@ -148,6 +147,11 @@ pub fn check(
         }
     }
     let (chain, seen) = read_trail(&anchors, files, hasher, allow_continuation);
+    match pruned(history, seen.first.as_ref().map(|(t, _)| t.as_str())) {
+        Some(Ok(note)) => notes.push(note),
+        Some(Err(problem)) => problems.push(problem),
+        None => {}
+    }
     let (agreeing, last_good, disagreement) = walk(&anchors, &seen, &chain, files, &mut notes);
     let last_good = last_good.map(|i| {
         let place = seen.found[i].as_ref().map(|(p, _)| name(files, *p));
@@ -161,6 +165,44 @@ pub fn check(
         problems,
         notes,
     }
+}
+
+/// Versions removed by the secret's `max_versions`, as a note (`Ok`) when they were all written before
+/// the trail's first event (`first_time`), else as a problem (`Err`): they may have covered this trail,
+/// and a token that can add versions can push anchors out that way. The server keeps no time of a
+/// removed version; each was written before the oldest version kept, so that one's `created_time` is
+/// the bound.
+fn pruned(history: &AnchorHistory, first_time: Option<&str>) -> Option<Result<String, String>> {
+    let removed = history.oldest_version.checked_sub(1).filter(|n| *n > 0)?;
+    let kept = history.versions.iter().min_by_key(|v| v.version);
+    let before_trail = match (kept, first_time.and_then(rfc3339)) {
+        (None, _) | (_, None) => false,
+        (Some(k), Some(first)) => rfc3339(&k.created_time).is_some_and(|t| t <= first),
+    };
+    Some(if before_trail {
+        Ok(format!(
+            "anchor versions 1 to {removed} were removed by the secret's max_versions, all written before the trail's first event: the trail they covered is not checked"
+        ))
+    } else {
+        let since = kept.map_or_else(
+            || "no version is kept".to_string(),
+            |k| {
+                format!(
+                    "the oldest kept, v{}, was written at {}",
+                    k.version, k.created_time
+                )
+            },
+        );
+        Err(format!(
+            "anchor versions 1 to {removed} were removed by the secret's max_versions and may have covered this trail ({since}, the trail's first event at {}): anchors can be pushed out this way; give the anchor path a larger max_versions (see \"Anchors\" in docs/audit-events.md)",
+            first_time.unwrap_or("(none)")
+        ))
+    })
+}
+
+/// An RFC 3339 time (the server's `created_time` has nanoseconds, an event's `time` milliseconds).
+fn rfc3339(t: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
 }
 
 /// Verify the trail, noting where the anchored events are.
@@ -189,14 +231,20 @@ fn read_trail(
             let Ok(ev) = serde_json::from_str::<Value>(text) else {
                 return;
             };
-            let Some((agent, seq)) = event_key(&ev) else {
+            let Some(c) = format::chain_of(&ev) else {
                 return;
             };
+            let (agent, seq) = (c.agent_id.to_string(), c.seq);
             let place = Place { file, line };
             if seen.first.is_none() {
-                let prev = ev.get("prev_hash").and_then(Value::as_str);
-                let time = ev.get("time").and_then(Value::as_str).unwrap_or_default();
-                seen.first = Some((time.to_string(), prev != Some(GENESIS)));
+                let continues = c.prev_hash != GENESIS;
+                // OCSF keeps `time` as epoch milliseconds, ECS as `@timestamp`: read it as sidekey's.
+                let time = format::to_sidekey(ev)
+                    .get("time")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                seen.first = Some((time, continues));
             }
             let hash = chain::split_line(text).map(|(_, h)| h.to_string());
             if let (Some(idx), Some(hash)) = (wanted.get(&(agent.clone(), seq)), hash) {
@@ -310,12 +358,6 @@ fn missing(a: &Anchor, seen: &Seen, files: &[PathBuf]) -> String {
         "the trail has no event seq {} of agent {} (host {}); {ends}: events were removed from its end, or the anchor path is shared with another host",
         a.seq, a.agent_id, a.host
     )
-}
-
-/// `agent.id` and `seq` of an event, in any of the formats.
-fn event_key(ev: &Value) -> Option<(String, u64)> {
-    let c = crate::audit::format::chain_of(ev)?;
-    Some((c.agent_id.to_string(), c.seq))
 }
 
 /// `FILE line N`.

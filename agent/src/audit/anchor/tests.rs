@@ -4,7 +4,7 @@ use std::time::Duration;
 use super::*;
 use crate::audit::chain::{Hasher, split_line};
 use crate::audit::tools::trail_files;
-use crate::audit::{Auditor, EventKind, Outcome, Record};
+use crate::audit::{Auditor, EventKind, Format, Outcome, Record};
 use crate::config::{AuditConfig, KeepRotated, Rotation};
 
 /// A trail being written, and the anchors written of it so far.
@@ -17,6 +17,10 @@ struct Trail {
 
 impl Trail {
     fn new(key: Option<&str>, rotation: Option<Rotation>) -> Self {
+        Self::with_format(key, rotation, Format::Sidekey)
+    }
+
+    fn with_format(key: Option<&str>, rotation: Option<Rotation>, file_format: Format) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.log");
         let hmac_key_file = key.map(|k| {
@@ -27,6 +31,7 @@ impl Trail {
         let cfg = AuditConfig {
             file: Some(path.clone()),
             file_rotation: rotation,
+            file_format,
             hmac_key_file,
             ..AuditConfig::default()
         };
@@ -223,32 +228,117 @@ fn a_deleted_or_destroyed_anchor_fails_the_check() {
 
 #[test]
 fn anchors_of_rotated_files_removed_by_max_files_are_skipped_once_a_later_one_agrees() {
+    for format in [Format::Sidekey, Format::Ocsf, Format::Ecs] {
+        pruned_files_are_skipped(format);
+    }
+}
+
+/// A trail in `format` rotated at every event, of which the newest two files are kept.
+fn pruned_files_are_skipped(format: Format) {
     let rotation = Rotation {
         bytes: Some(1),
         duration: Duration::from_secs(3600),
         keep: KeepRotated::Newest(2),
     };
-    let mut t = Trail::new(None, Some(rotation));
+    let mut t = Trail::with_format(None, Some(rotation), format);
     t.events(3);
     t.anchor();
     std::thread::sleep(Duration::from_millis(5));
     t.events(4);
     t.anchor();
     let h = Hasher::sha256();
+    assert!(
+        std::fs::read_to_string(&t.path)
+            .unwrap()
+            .contains(match format {
+                Format::Sidekey => "\"v\":1",
+                Format::Ocsf => "\"class_uid\"",
+                Format::Ecs => "\"ecs\"",
+            }),
+        "{format:?}"
+    );
     let c = t.check(&h, true);
-    assert!(c.ok(), "{c:?}");
+    assert!(c.ok(), "{format:?}: {c:?}");
     assert_eq!(c.agreeing, 1);
     assert!(
         c.notes
             .iter()
             .any(|n| n.starts_with("anchors v1 to v1 name events older than the oldest file")),
-        "{:?}",
+        "{format:?}: {:?}",
         c.notes
     );
     // Without a later anchor that agrees, nothing vouches for what is left.
     t.history.versions.pop();
     let d = t.check(&h, true).disagreement.unwrap().to_string();
-    assert!(d.contains("no anchor names an event of the trail"), "{d}");
+    assert!(
+        d.contains("no anchor names an event of the trail"),
+        "{format:?}: {d}"
+    );
+}
+
+/// Versions pushed out by `max_versions` after the trail began fail the check; older ones are a note.
+#[test]
+fn anchors_removed_by_max_versions_fail_the_check_when_they_may_have_covered_the_trail() {
+    let mut t = anchored_trail(None);
+    let first: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&t.path)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let first = first["time"].as_str().unwrap().to_string();
+    // Versions 1 and 2 removed: the oldest kept is v3.
+    t.history.oldest_version = 3;
+    t.history.versions.drain(..2);
+    for v in &mut t.history.versions {
+        v.version += 2;
+    }
+    t.history.versions[0].created_time = "2999-01-01T00:00:00.123456789Z".into();
+    let c = t.check(&Hasher::sha256(), false);
+    assert!(!c.ok(), "{c:?}");
+    assert_eq!(c.problems.len(), 1, "{:?}", c.problems);
+    let p = &c.problems[0];
+    assert!(
+        p.starts_with("anchor versions 1 to 2 were removed by the secret's max_versions and may have covered this trail"),
+        "{p}"
+    );
+    assert!(
+        p.contains(&format!("the trail's first event at {first}")),
+        "{p}"
+    );
+    // The oldest kept written before the trail began: so were the removed ones.
+    t.history.versions[0].created_time = "2000-01-01T00:00:00.5Z".into();
+    let c = t.check(&Hasher::sha256(), false);
+    assert!(c.ok(), "{c:?}");
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.starts_with("anchor versions 1 to 2 were removed")
+                && n.contains("all written before the trail's first event")),
+        "{:?}",
+        c.notes
+    );
+}
+
+/// The head an anchor records is on disk: the file sink was fsync'd before it was read.
+#[test]
+fn the_head_anchored_is_made_durable_first() {
+    let t = Trail::new(None, None);
+    t.auditor
+        .record(Record::new(EventKind::SecretRead, Outcome::Success));
+    let dirty = |a: &Auditor| {
+        a.inner
+            .lock()
+            .unwrap()
+            .sinks
+            .iter()
+            .any(|s| matches!(s.out, crate::audit::Out::File { dirty: true, .. }))
+    };
+    assert!(dirty(&t.auditor), "written, not yet fsync'd");
+    assert_eq!(t.auditor.file_head().unwrap().seq, 1);
+    assert!(!dirty(&t.auditor), "fsync'd before the head was read");
 }
 
 #[test]

@@ -131,3 +131,32 @@ fn sighup_reopen_still_works_beside_rotation() {
     record(&a, 2);
     assert_eq!(verify(&[moved, path], false), Ok(4));
 }
+
+/// A line of `n` filler bytes ending in `hash`.
+fn long_line(n: usize, hash: &str) -> String {
+    format!("{{\"x\":\"{}\",\"hash\":\"{hash}\"}}", "a".repeat(n))
+}
+
+#[test]
+fn a_restart_finds_the_last_hash_behind_a_long_event_and_a_cut_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    let (h1, h2) = ("1".repeat(64), "2".repeat(64));
+    // The last whole event is 20 KiB, and a crash cut the next write short after 10 KiB.
+    let cut = &long_line(12_000, &"3".repeat(64))[..10_000];
+    let text = format!("{}\n{}\n{cut}", long_line(10, &h1), long_line(20_000, &h2));
+    std::fs::write(&path, text).unwrap();
+    assert_eq!(super::last_hash(&path), Some(h2.clone()));
+    // A whole event without its newline counts.
+    std::fs::write(
+        &path,
+        format!("{}\n{}", long_line(10, &h1), long_line(9_000, &h2)),
+    )
+    .unwrap();
+    assert_eq!(super::last_hash(&path), Some(h2));
+    // A file whose last line is no event has no hash (and says so in the log); an empty one neither.
+    std::fs::write(&path, format!("{}\nnot an event\n", long_line(10, &h1))).unwrap();
+    assert_eq!(super::last_hash(&path), None);
+    std::fs::write(&path, "").unwrap();
+    assert_eq!(super::last_hash(&path), None);
+}

@@ -3,13 +3,56 @@
 //! response joined by `request.id` ([`ServerLog`]).
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+
+/// A line of the server's log that is not a JSON object.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}: not a JSON audit entry ({source})")]
+pub struct NotAnEntry {
+    /// Its number (from 1).
+    pub line: usize,
+    /// Why it does not parse.
+    source: serde_json::Error,
+}
+
+/// The agent's trail cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum TrailError {
+    /// A file cannot be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A line is not JSON.
+    #[error("{}: line {line}: not an audit event", path.display())]
+    NotAnEvent {
+        /// The file.
+        path: PathBuf,
+        /// Its number in the file (from 1).
+        line: usize,
+    },
+}
+
+/// The agent's trail as reconciliation reads it.
+#[derive(Debug, Default)]
+pub struct AgentTrail {
+    /// The events that stand for a backend request, oldest first.
+    pub requests: Vec<AgentRequest>,
+    /// Every event read.
+    pub events: usize,
+}
 
 /// One agent event that stands for a backend request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgentRequest {
-    /// Its line in the agent's trail (from 1).
+    /// The trail file it is in (empty when read from no file).
+    pub file: String,
+    /// Its line in that file (from 1).
     pub line: usize,
     /// Its `seq`.
     pub seq: u64,
@@ -69,12 +112,11 @@ impl ServerLog {
     ///
     /// # Errors
     /// A line that is not a JSON object, named by its number.
-    pub fn line(&mut self, line: usize, text: &str) -> Result<(), String> {
+    pub fn line(&mut self, line: usize, text: &str) -> Result<(), NotAnEntry> {
         if text.trim().is_empty() {
             return Ok(());
         }
-        let v: Value = serde_json::from_str(text)
-            .map_err(|e| format!("line {line}: not a JSON audit entry ({e})"))?;
+        let v: Value = serde_json::from_str(text).map_err(|source| NotAnEntry { line, source })?;
         let kind = str_at(&v, "/type");
         let Some(id) = v
             .pointer("/request/id")
@@ -118,6 +160,42 @@ impl ServerLog {
     }
 }
 
+/// Read the agent's trail from `files` (oldest first: a rotated set as `audit verify` takes it), each
+/// request named by its file and line.
+///
+/// # Errors
+/// [`TrailError`]: a file cannot be read, or a line is not JSON.
+pub fn agent_trail(files: &[PathBuf]) -> Result<AgentTrail, TrailError> {
+    let mut trail = AgentTrail::default();
+    for path in files {
+        let text = std::fs::read_to_string(path).map_err(|source| TrailError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        read_file(&mut trail, path, &text)?;
+    }
+    Ok(trail)
+}
+
+fn read_file(trail: &mut AgentTrail, path: &Path, text: &str) -> Result<(), TrailError> {
+    let name = path.display().to_string();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v = serde_json::from_str::<Value>(line).map_err(|_| TrailError::NotAnEvent {
+            path: path.to_path_buf(),
+            line: i + 1,
+        })?;
+        trail.events += 1;
+        if let Some(mut r) = agent_request(i + 1, v) {
+            r.file.clone_from(&name);
+            trail.requests.push(r);
+        }
+    }
+    Ok(())
+}
+
 /// The backend request an agent event stands for (line `line` of the trail, parsed as `line_json`), or
 /// `None` for an event no backend request caused. Every format the agent writes is read here: OCSF and
 /// ECS lines are mapped back to the sidekey shape (schema v1) first; there, an event with a `backend`
@@ -143,6 +221,7 @@ pub fn agent_request(line: usize, line_json: Value) -> Option<AgentRequest> {
     };
     let time = str_at(v, "/time");
     Some(AgentRequest {
+        file: String::new(),
         line,
         seq: v.get("seq").and_then(Value::as_u64).unwrap_or_default(),
         time_ms: millis(&time).unwrap_or_default(),

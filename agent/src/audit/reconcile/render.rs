@@ -68,7 +68,8 @@ fn section(out: &mut String, title: &str, groups: &[Group]) {
     for g in groups {
         let _ = writeln!(out, "  token {}, {}: {}", g.token, g.path, g.items.len());
         for i in &g.items {
-            let _ = write!(out, "    line {} at {}: {}", i.line, i.time, i.what);
+            let file = i.file.as_ref().map(|f| format!("{f} ")).unwrap_or_default();
+            let _ = write!(out, "    {file}line {} at {}: {}", i.line, i.time, i.what);
             if let Some(id) = &i.request_id {
                 let _ = write!(out, ", request_id {id}");
             }

@@ -12,11 +12,38 @@ use secrecy::SecretString;
 
 use super::{BROKEN, OK, hasher, trail_files, trail_name};
 use crate::audit::anchor::{self, AnchorHistory, Checked};
-use crate::auth::{Authenticator, ambient_token};
+use crate::auth::{AuthError, Authenticator, ambient_token};
 use crate::backend::observe::Bearer;
 use crate::backend::{BackendError, Client};
 use crate::config::Config;
 use crate::runtime::{EnvSource, ExitCode};
+
+/// The anchors cannot be read.
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    /// The runtime for the requests did not start.
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+    /// The backend client could not be set up from the config.
+    #[error(transparent)]
+    Client(BackendError),
+    /// No `BAO_TOKEN` and no auto-auth.
+    #[error(
+        "no token to read the anchors with: set BAO_TOKEN (or VAULT_TOKEN) to an auditor's token, or give a config with auto_auth"
+    )]
+    NoToken,
+    /// The token could not be had.
+    #[error(transparent)]
+    Token(AuthError),
+    /// The token may not read the anchors.
+    #[error(
+        "{0}\nsidekey: the token needs read on the anchor secret's data/ and metadata/ paths: set BAO_TOKEN to an auditor's token (see \"Anchors\" in docs/audit-events.md)"
+    )]
+    Forbidden(anchor::AnchorError),
+    /// Reading failed otherwise.
+    #[error(transparent)]
+    Anchor(anchor::AnchorError),
+}
 
 /// Verify the trail of `files` against the anchors of `cfg`: 0 when they agree, 1 naming the first
 /// interval between two anchors in which they do not (or a deleted anchor); 69 when the anchors cannot
@@ -43,7 +70,7 @@ pub fn verify_anchored(
         .build()
     {
         Ok(rt) => rt.block_on(read(cfg, env, &anchor.path)),
-        Err(e) => Err(format!("cannot start the runtime: {e}")),
+        Err(e) => Err(ReadError::Runtime(e)),
     };
     let history = match history {
         Ok(h) => h,
@@ -96,8 +123,8 @@ fn report(files: &[PathBuf], history: &AnchorHistory, c: &Checked) -> i32 {
 }
 
 /// Every anchor of `path`, read as the auditor (or the agent's auto-auth).
-async fn read(cfg: &Config, env: &dyn EnvSource, path: &str) -> Result<AnchorHistory, String> {
-    let client = Client::for_config(cfg).map_err(|e| e.to_string())?;
+async fn read(cfg: &Config, env: &dyn EnvSource, path: &str) -> Result<AnchorHistory, ReadError> {
+    let client = Client::for_config(cfg).map_err(ReadError::Client)?;
     let token = token(cfg, env, &client).await?;
     anchor::read_all(&client, Bearer::new(&token, ""), path)
         .await
@@ -105,15 +132,17 @@ async fn read(cfg: &Config, env: &dyn EnvSource, path: &str) -> Result<AnchorHis
             anchor::AnchorError::Backend {
                 source: BackendError::Status { status: 403, .. },
                 ..
-            } => format!(
-                "{e}\nsidekey: the token needs read on the anchor secret's data/ and metadata/ paths: set BAO_TOKEN to an auditor's token (see \"Anchors\" in docs/audit-events.md)"
-            ),
-            _ => e.to_string(),
+            } => ReadError::Forbidden(e),
+            _ => ReadError::Anchor(e),
         })
 }
 
 /// The auditor's token from `BAO_TOKEN`/`VAULT_TOKEN`, else a login with the config's auto-auth.
-async fn token(cfg: &Config, env: &dyn EnvSource, client: &Client) -> Result<SecretString, String> {
+async fn token(
+    cfg: &Config,
+    env: &dyn EnvSource,
+    client: &Client,
+) -> Result<SecretString, ReadError> {
     let given = ["BAO_TOKEN", "VAULT_TOKEN"]
         .iter()
         .any(|v| env.var(v).is_some_and(|t| !t.trim().is_empty()));
@@ -121,16 +150,14 @@ async fn token(cfg: &Config, env: &dyn EnvSource, client: &Client) -> Result<Sec
         return ambient_token(client, env)
             .await
             .map(|t| t.secret)
-            .map_err(|e| e.to_string());
+            .map_err(ReadError::Token);
     }
     let Some(aa) = &cfg.auto_auth else {
-        return Err(
-            "no token to read the anchors with: set BAO_TOKEN (or VAULT_TOKEN) to an auditor's token, or give a config with auto_auth".into(),
-        );
+        return Err(ReadError::NoToken);
     };
     Authenticator::new(aa.method.clone(), cfg.vault.clone(), client.clone())
         .login()
         .await
         .map(|t| t.secret)
-        .map_err(|e| e.to_string())
+        .map_err(ReadError::Token)
 }
