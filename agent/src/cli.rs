@@ -364,6 +364,10 @@ pub fn main() -> i32 {
                     Err(code) => return code,
                 }
             };
+            if let Some(e) = config::stdout_sink_in_exec_mode(&cfg) {
+                eprintln!("sidekey: {e}");
+                return ExitCode::Config.code();
+            }
             log_warnings(&cfg);
             crate::runtime::harden::lock_memory(cfg.disable_mlock);
             let argv = if command.is_empty() {

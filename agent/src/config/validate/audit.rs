@@ -2,13 +2,15 @@
 //! `log_format` keys (as in Vault Agent). `listener "admin"` is read with the other listeners.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::super::field::Field;
 use super::super::node::Problem;
 use super::super::section::{Labels, Section};
 use super::super::types::{
-    AuditAnchorConfig, AuditConfig, AuditHttpConfig, KeepRotated, LogFormat, Metadata, Rotation,
+    AuditAnchorConfig, AuditConfig, AuditHttpConfig, KeepRotated, LogFormat, Metadata, Origin,
+    Rotation,
 };
 use super::logging;
 use crate::audit::Format;
@@ -31,13 +33,17 @@ pub(super) fn audit(mut s: Section<'_>) -> Result<AuditConfig, Problem> {
         }
         None => (None, Format::default(), None),
     };
-    let (stdout, stdout_format) = match s.block("stdout")? {
+    let (stdout, stdout_format, stdout_origin) = match s.block("stdout")? {
         Some(mut block) => {
+            let origin = Origin {
+                file: PathBuf::new(),
+                line: block.line(),
+            };
             let format = block.get("format", format)?.unwrap_or_default();
             block.finish(&[])?;
-            (true, format)
+            (true, format, Some(origin))
         }
-        None => (false, Format::default()),
+        None => (false, Format::default(), None),
     };
     let http = match s.block("http")? {
         Some(h) => Some(http(h)?),
@@ -82,6 +88,7 @@ pub(super) fn audit(mut s: Section<'_>) -> Result<AuditConfig, Problem> {
         anchor,
         stdout,
         stdout_format,
+        stdout_origin,
         http,
         syslog,
         otlp,
