@@ -113,7 +113,8 @@ pub struct ReportOptions {
     pub window: report::Window,
 }
 
-/// `sidekey report --audit FILE...`: the evidence pack on stdout, from one file or a rotated set.
+/// `sidekey report --audit FILE...`: the evidence pack on stdout, from one file and the files it was
+/// rotated to (as `verify` takes them), or several files in the order given.
 #[allow(clippy::print_stdout)] // the report is the command's output
 pub fn report(files: &[PathBuf], key: Option<&Path>, opts: &ReportOptions) -> i32 {
     let h = match hasher(key) {
@@ -121,7 +122,7 @@ pub fn report(files: &[PathBuf], key: Option<&Path>, opts: &ReportOptions) -> i3
         Err(code) => return code,
     };
     let mut trail = Vec::new();
-    for file in files {
+    for file in &trail_files(files) {
         match std::fs::read_to_string(file) {
             Ok(text) => trail.push(report::TrailFile {
                 name: file.display().to_string(),
