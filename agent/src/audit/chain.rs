@@ -20,6 +20,10 @@ use zeroize::Zeroizing;
 
 use super::format;
 
+mod runs;
+
+pub use runs::{RunsVerified, verify_runs};
+
 /// `prev_hash` of the first event in a file.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -166,6 +170,39 @@ pub enum Broken {
         line: usize,
         /// The previous line's number (0 when the file starts here).
         prev: usize,
+    },
+    /// The first line continues a chain whose earlier files are not there (removed by
+    /// `log_rotate_max_files`, or not given), and that was not allowed.
+    #[error(
+        "line {line}: prev_hash is not 64 zeros: the file continues a chain whose start is not here (the files before it were removed by log_rotate_max_files, or not given); give --allow-continuation to accept that"
+    )]
+    Continues {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// `--per-run`: `prev_hash` is not the hash of the run's previous event.
+    #[error(
+        "line {line}: prev_hash does not match the previous event (seq {prev_seq}) of agent run {agent}: an event is missing before it, or events were reordered"
+    )]
+    RunPrevHash {
+        /// 1-based line number.
+        line: usize,
+        /// The line's `agent.id`.
+        agent: String,
+        /// The run's previous `seq`.
+        prev_seq: u64,
+    },
+    /// `--per-run`: an `agent.id` and `seq` seen before, with other bytes.
+    #[error(
+        "line {line}: seq {seq} of agent run {agent} was seen before with other content: one of them was edited"
+    )]
+    RunConflict {
+        /// 1-based line number.
+        line: usize,
+        /// The line's `agent.id`.
+        agent: String,
+        /// The line's `seq`.
+        seq: u64,
     },
     /// `seq` does not follow the previous event of the same agent run.
     #[error(
@@ -336,7 +373,7 @@ impl<'a> Verifier<'a> {
             Some(_) => {}
             None if prev_hash == GENESIS => {}
             None if self.allow_continuation => self.continues_from = Some(prev_hash.to_string()),
-            None => return Err(Broken::PrevHash { line: n, prev: 0 }),
+            None => return Err(Broken::Continues { line: n }),
         }
         let (seq, agent) = (chain.seq, chain.agent_id.to_string());
         let expected = self.runs.get(&agent).map_or(1, |s| s + 1);

@@ -307,6 +307,15 @@ impl Report {
             },
             !self.chain_gaps.is_empty() || self.continues_earlier_file,
         ));
+        if self.duplicates > 0 {
+            facts.push(
+                format!(
+                    "Redelivered lines left out: {} (same agent.id, seq and bytes)",
+                    self.duplicates
+                )
+                .into(),
+            );
+        }
         let longest = self.restarts.iter().filter_map(|r| r.down_s).max();
         facts.push(
             format!(
