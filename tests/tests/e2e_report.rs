@@ -169,6 +169,9 @@ fn report_of_a_real_trail_renders_in_every_format_and_opens_offline_in_chromium(
         "the KV secret was not rotated again before the end: {kv:#}"
     );
     let pki = secret(&rep, "pki/issue/app");
+    // A write (PKI issue) names its engine too, from a mount lookup made alongside it.
+    assert_eq!(pki["mount_type"], "pki", "{pki:#}");
+    assert_eq!(kv["mount_type"], "kv", "{kv:#}");
     assert!(
         pki["rotations"].as_u64().unwrap() >= 1,
         "{pki:#}\n{}",
