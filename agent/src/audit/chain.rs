@@ -299,6 +299,23 @@ pub fn verify_files(
     seen: &mut dyn FnMut(usize, usize, &str),
 ) -> Result<Verified, InFile> {
     let mut v = Verifier::new(hasher, allow_continuation);
+    each_line(files, &mut |index, n, line| {
+        if n == 1 {
+            v.next_file();
+        }
+        v.line(n, line)?;
+        seen(index, n, line);
+        Ok(())
+    })?;
+    Ok(v.finish())
+}
+
+/// Call `check(file index, line number, line)` for every line of `files` in order; the first read
+/// error or break, in which file.
+fn each_line(
+    files: &[PathBuf],
+    check: &mut dyn FnMut(usize, usize, &str) -> Result<(), Broken>,
+) -> Result<(), InFile> {
     for (index, path) in files.iter().enumerate() {
         let at = |error: VerifyError| InFile {
             file: path.clone(),
@@ -312,14 +329,12 @@ pub fn verify_files(
             })
         };
         let f = std::fs::File::open(path).map_err(read)?;
-        v.next_file();
         for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
             let line = line.map_err(read)?;
-            v.line(i + 1, &line).map_err(|b| at(b.into()))?;
-            seen(index, i + 1, &line);
+            check(index, i + 1, &line).map_err(|b| at(b.into()))?;
         }
     }
-    Ok(v.finish())
+    Ok(())
 }
 
 /// Verifies lines one at a time.

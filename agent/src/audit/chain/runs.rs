@@ -5,10 +5,9 @@
 //! `agent.id` and `seq` byte for byte is a redelivery, skipped and counted.
 
 use std::collections::HashMap;
-use std::io::BufRead;
 use std::path::PathBuf;
 
-use super::{Broken, GENESIS, Hasher, InFile, VerifyError, format, split_line};
+use super::{Broken, GENESIS, Hasher, InFile, each_line, format, split_line};
 
 /// A collector's copy verified run by run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,24 +43,7 @@ pub fn verify_runs(
             continued: 0,
         },
     };
-    for (index, path) in files.iter().enumerate() {
-        let at = |error: VerifyError| InFile {
-            file: path.clone(),
-            index,
-            error,
-        };
-        let read = |source| {
-            at(VerifyError::Read {
-                path: path.display().to_string(),
-                source,
-            })
-        };
-        let f = std::fs::File::open(path).map_err(read)?;
-        for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
-            let line = line.map_err(read)?;
-            v.line(i + 1, &line).map_err(|b| at(b.into()))?;
-        }
-    }
+    each_line(files, &mut |_, n, line| v.line(n, line))?;
     v.result.runs = v.last.len();
     Ok(v.result)
 }

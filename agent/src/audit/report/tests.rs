@@ -292,13 +292,7 @@ mod trail;
 
 #[test]
 fn redelivered_lines_are_counted_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("a.log");
-    let cfg = AuditConfig {
-        file: Some(path.clone()),
-        ..AuditConfig::default()
-    };
-    let a = Auditor::from_config(&cfg, None).unwrap();
+    let (_dir, path, a) = trail();
     a.record(read("kv/app", "", 0));
     a.record(read("kv/app", "", 0));
     a.flush();
