@@ -337,6 +337,20 @@ fn each_line(
     Ok(())
 }
 
+/// Line `n` parsed, and its `hash` once checked against its content.
+fn sealed<'l>(
+    hasher: &Hasher,
+    n: usize,
+    line: &'l str,
+) -> Result<(serde_json::Value, &'l str), Broken> {
+    let (canonical, hash) = split_line(line).ok_or(Broken::Malformed { line: n })?;
+    let ev = serde_json::from_str(line).map_err(|_| Broken::Malformed { line: n })?;
+    if hasher.hash(canonical.as_bytes()) != hash {
+        return Err(Broken::Edited { line: n });
+    }
+    Ok((ev, hash))
+}
+
 /// Verifies lines one at a time.
 pub struct Verifier<'a> {
     hasher: &'a Hasher,
@@ -373,12 +387,7 @@ impl<'a> Verifier<'a> {
     /// # Errors
     /// [`Broken`] naming the line.
     pub fn line(&mut self, n: usize, line: &str) -> Result<(), Broken> {
-        let (canonical, hash) = split_line(line).ok_or(Broken::Malformed { line: n })?;
-        let ev: serde_json::Value =
-            serde_json::from_str(line).map_err(|_| Broken::Malformed { line: n })?;
-        if self.hasher.hash(canonical.as_bytes()) != hash {
-            return Err(Broken::Edited { line: n });
-        }
+        let (ev, hash) = sealed(self.hasher, n, line)?;
         let chain = format::chain_of(&ev).ok_or(Broken::Malformed { line: n })?;
         let prev_hash = chain.prev_hash;
         match &self.prev {

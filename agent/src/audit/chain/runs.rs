@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use super::{Broken, GENESIS, Hasher, InFile, each_line, format, split_line};
+use super::{Broken, GENESIS, Hasher, InFile, each_line, format, sealed};
 
 /// A collector's copy verified run by run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,15 +61,7 @@ struct RunVerifier<'a> {
 
 impl RunVerifier<'_> {
     fn line(&mut self, n: usize, line: &str) -> Result<(), Broken> {
-        if line.trim().is_empty() {
-            return Ok(());
-        }
-        let (canonical, hash) = split_line(line).ok_or(Broken::Malformed { line: n })?;
-        let ev: serde_json::Value =
-            serde_json::from_str(line).map_err(|_| Broken::Malformed { line: n })?;
-        if self.hasher.hash(canonical.as_bytes()) != hash {
-            return Err(Broken::Edited { line: n });
-        }
+        let (ev, hash) = sealed(self.hasher, n, line)?;
         let chain = format::chain_of(&ev).ok_or(Broken::Malformed { line: n })?;
         let (agent, seq) = (chain.agent_id.to_string(), chain.seq);
         // The hash covers every byte but itself, so an equal hash is an equal line.
