@@ -125,6 +125,11 @@ enum AuditCommand {
         /// Accept a first line that continues an earlier file's chain (a rotated file).
         #[arg(long)]
         allow_continuation: bool,
+        /// A collector's copy (`stdout`, `http`, `syslog`, `otlp`): each agent run (`agent.id`) is a
+        /// chain of its own from 64 zeros; lines delivered again (same agent.id, seq and bytes) are
+        /// skipped and counted.
+        #[arg(long, conflicts_with = "anchors")]
+        per_run: bool,
         /// Also check the trail against the anchors the agent wrote to the backend (`audit { anchor }`
         /// of the config given with -c), read with BAO_TOKEN/VAULT_TOKEN or else the config's auto-auth.
         #[arg(long, requires = "config")]
@@ -207,6 +212,7 @@ pub fn main() -> i32 {
                     files,
                     hmac_key_file,
                     allow_continuation,
+                    per_run,
                     anchors,
                     config,
                 },
@@ -216,6 +222,7 @@ pub fn main() -> i32 {
                     &files,
                     hmac_key_file.as_deref(),
                     allow_continuation,
+                    per_run,
                 );
             }
             match load(&ConfigArgs { config }, env.as_ref(), Logs::StderrOnly) {
@@ -364,6 +371,10 @@ pub fn main() -> i32 {
                     Err(code) => return code,
                 }
             };
+            if let Some(e) = config::stdout_sink_in_exec_mode(&cfg) {
+                eprintln!("sidekey: {e}");
+                return ExitCode::Config.code();
+            }
             log_warnings(&cfg);
             crate::runtime::harden::lock_memory(cfg.disable_mlock);
             let argv = if command.is_empty() {

@@ -475,3 +475,95 @@ fn template_commands_keep_their_status_in_exec_mode() {
     );
     assert_eq!(read(&marks).lines().count(), 1, "the command ran once");
 }
+
+/// The 1-based line of the first line of `path` that contains `needle`.
+fn line_of(path: &Path, needle: &str) -> usize {
+    read(path)
+        .lines()
+        .position(|l| l.contains(needle))
+        .map(|i| i + 1)
+        .unwrap_or_else(|| panic!("{needle:?} not in {}", path.display()))
+}
+
+#[test]
+fn a_stdout_audit_sink_is_refused_where_stdout_is_the_childs() {
+    let fx = Setup::new().start();
+    let marker = fx.dir.path().join("started");
+    let child = script(
+        &fx,
+        "mark.sh",
+        "#!/bin/sh\ntouch \"$MARK\"\necho CHILD-OUTPUT\n",
+    );
+    let trail = fx.dir.path().join("audit.log");
+    let audit = hcl::audit(&trail, &["stdout {}"]);
+    let base = [
+        hcl::vault(&fx.addr()),
+        hcl::env_template("PW", PASSWORD),
+        audit.clone(),
+    ]
+    .concat();
+    let refused = |out: &sidekey_tests::SidekeyOutput, cfg: &Path, what: &str| {
+        let at = format!(
+            "{}:{}: audit.stdout: in exec mode stdout belongs to the child",
+            cfg.display(),
+            line_of(cfg, "stdout {")
+        );
+        assert_eq!(out.code(), 78, "{what}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(&at),
+            "{what}: want {at:?} in {}",
+            out.stderr
+        );
+        assert!(
+            !out.stdout.contains("CHILD-OUTPUT"),
+            "{what}: {}",
+            out.stdout
+        );
+        assert!(!marker.exists(), "{what}: the child was started");
+    };
+
+    // Without an exec stanza `run` and `check` keep the sink; `sidekey exec` refuses it.
+    let plain = fx.write_file("plain.hcl", &base);
+    let out = Sidekey::new(["check", "-c", plain.to_str().unwrap()]).run();
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    let mut cmd = Sidekey::new([
+        "exec",
+        "-c",
+        plain.to_str().unwrap(),
+        "--",
+        child.to_str().unwrap(),
+    ])
+    .env("MARK", marker.as_os_str());
+    for (k, v) in bao_env(&fx) {
+        cmd = cmd.env(k, v);
+    }
+    refused(&cmd.run(), &plain, "sidekey exec");
+
+    // With an exec stanza `check` and `run` name the sink's line.
+    let stanza = fx.write_file(
+        "stanza.hcl",
+        &[base.clone(), hcl::exec(&[child.to_str().unwrap()], &[])].concat(),
+    );
+    for verb in ["check", "run"] {
+        let out = Sidekey::new([verb, "-c", stanza.to_str().unwrap()])
+            .env("MARK", marker.as_os_str())
+            .run();
+        refused(&out, &stanza, verb);
+    }
+
+    // The child's output sent to a file leaves stdout to the sink.
+    let out_file = fx.dir.path().join("child.out");
+    let elsewhere = fx.write_file(
+        "elsewhere.hcl",
+        &[
+            base,
+            hcl::exec(
+                &[child.to_str().unwrap()],
+                &[&hcl::attr_path("child_process_stdout", &out_file)],
+            ),
+        ]
+        .concat(),
+    );
+    let out = Sidekey::new(["check", "-c", elsewhere.to_str().unwrap()]).run();
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+}

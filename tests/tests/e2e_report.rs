@@ -169,6 +169,9 @@ fn report_of_a_real_trail_renders_in_every_format_and_opens_offline_in_chromium(
         "the KV secret was not rotated again before the end: {kv:#}"
     );
     let pki = secret(&rep, "pki/issue/app");
+    // A write (PKI issue) names its engine too, from a mount lookup made alongside it.
+    assert_eq!(pki["mount_type"], "pki", "{pki:#}");
+    assert_eq!(kv["mount_type"], "kv", "{kv:#}");
     assert!(
         pki["rotations"].as_u64().unwrap() >= 1,
         "{pki:#}\n{}",
@@ -249,6 +252,29 @@ fn report_of_a_real_trail_renders_in_every_format_and_opens_offline_in_chromium(
     );
     assert_eq!(set["events"], rep["events"]);
     assert!(set["chain_gaps"].as_array().unwrap().is_empty(), "{set:#}");
+    // The active file alone takes in the files sidekey rotated it to, as `audit verify` does; without
+    // them the Findings say the report starts mid-chain.
+    let rot = fx.dir.path().join("rot");
+    std::fs::create_dir(&rot).unwrap();
+    let (rotated, active) = (
+        rot.join("audit-1796683853727854067.log"),
+        rot.join("audit.log"),
+    );
+    std::fs::copy(&old_path, &rotated).unwrap();
+    std::fs::copy(&new_path, &active).unwrap();
+    let set = json_report(&[], &[&active]);
+    assert_eq!(
+        set["files"],
+        json!([rotated.display().to_string(), active.display().to_string()])
+    );
+    assert_eq!(set["events"], rep["events"]);
+    assert_eq!(set["continues_earlier_file"], json!(false), "{set:#}");
+    std::fs::remove_file(&rotated).unwrap();
+    let part = report(&[], &[&active]);
+    assert!(
+        part.contains("Chain: intact, starting mid-chain: the first file continues an earlier file not read here"),
+        "{part}"
+    );
     let end_of_run_1 = field(&events[first_run - 1], "/time");
     let windowed = json_report(&["--to", end_of_run_1], &[&trail]);
     assert_eq!(windowed["events"].as_u64(), Some(first_run as u64));

@@ -20,6 +20,10 @@ use zeroize::Zeroizing;
 
 use super::format;
 
+mod runs;
+
+pub use runs::{RunsVerified, verify_runs};
+
 /// `prev_hash` of the first event in a file.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -167,6 +171,39 @@ pub enum Broken {
         /// The previous line's number (0 when the file starts here).
         prev: usize,
     },
+    /// The first line continues a chain whose earlier files are not there (removed by
+    /// `log_rotate_max_files`, or not given), and that was not allowed.
+    #[error(
+        "line {line}: prev_hash is not 64 zeros: the file continues a chain whose start is not here (the files before it were removed by log_rotate_max_files, or not given); give --allow-continuation to accept that"
+    )]
+    Continues {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// `--per-run`: `prev_hash` is not the hash of the run's previous event.
+    #[error(
+        "line {line}: prev_hash does not match the previous event (seq {prev_seq}) of agent run {agent}: an event is missing before it, or events were reordered"
+    )]
+    RunPrevHash {
+        /// 1-based line number.
+        line: usize,
+        /// The line's `agent.id`.
+        agent: String,
+        /// The run's previous `seq`.
+        prev_seq: u64,
+    },
+    /// `--per-run`: an `agent.id` and `seq` seen before, with other bytes.
+    #[error(
+        "line {line}: seq {seq} of agent run {agent} was seen before with other content: one of them was edited"
+    )]
+    RunConflict {
+        /// 1-based line number.
+        line: usize,
+        /// The line's `agent.id`.
+        agent: String,
+        /// The line's `seq`.
+        seq: u64,
+    },
     /// `seq` does not follow the previous event of the same agent run.
     #[error(
         "line {line}: seq {seq} does not follow seq {expected_after} of the same agent run: missing or reordered"
@@ -262,6 +299,23 @@ pub fn verify_files(
     seen: &mut dyn FnMut(usize, usize, &str),
 ) -> Result<Verified, InFile> {
     let mut v = Verifier::new(hasher, allow_continuation);
+    each_line(files, &mut |index, n, line| {
+        if n == 1 {
+            v.next_file();
+        }
+        v.line(n, line)?;
+        seen(index, n, line);
+        Ok(())
+    })?;
+    Ok(v.finish())
+}
+
+/// Call `check(file index, line number, line)` for every line of `files` in order; the first read
+/// error or break, in which file.
+fn each_line(
+    files: &[PathBuf],
+    check: &mut dyn FnMut(usize, usize, &str) -> Result<(), Broken>,
+) -> Result<(), InFile> {
     for (index, path) in files.iter().enumerate() {
         let at = |error: VerifyError| InFile {
             file: path.clone(),
@@ -275,14 +329,26 @@ pub fn verify_files(
             })
         };
         let f = std::fs::File::open(path).map_err(read)?;
-        v.next_file();
         for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
             let line = line.map_err(read)?;
-            v.line(i + 1, &line).map_err(|b| at(b.into()))?;
-            seen(index, i + 1, &line);
+            check(index, i + 1, &line).map_err(|b| at(b.into()))?;
         }
     }
-    Ok(v.finish())
+    Ok(())
+}
+
+/// Line `n` parsed, and its `hash` once checked against its content.
+fn sealed<'l>(
+    hasher: &Hasher,
+    n: usize,
+    line: &'l str,
+) -> Result<(serde_json::Value, &'l str), Broken> {
+    let (canonical, hash) = split_line(line).ok_or(Broken::Malformed { line: n })?;
+    let ev = serde_json::from_str(line).map_err(|_| Broken::Malformed { line: n })?;
+    if hasher.hash(canonical.as_bytes()) != hash {
+        return Err(Broken::Edited { line: n });
+    }
+    Ok((ev, hash))
 }
 
 /// Verifies lines one at a time.
@@ -321,12 +387,7 @@ impl<'a> Verifier<'a> {
     /// # Errors
     /// [`Broken`] naming the line.
     pub fn line(&mut self, n: usize, line: &str) -> Result<(), Broken> {
-        let (canonical, hash) = split_line(line).ok_or(Broken::Malformed { line: n })?;
-        let ev: serde_json::Value =
-            serde_json::from_str(line).map_err(|_| Broken::Malformed { line: n })?;
-        if self.hasher.hash(canonical.as_bytes()) != hash {
-            return Err(Broken::Edited { line: n });
-        }
+        let (ev, hash) = sealed(self.hasher, n, line)?;
         let chain = format::chain_of(&ev).ok_or(Broken::Malformed { line: n })?;
         let prev_hash = chain.prev_hash;
         match &self.prev {
@@ -336,7 +397,7 @@ impl<'a> Verifier<'a> {
             Some(_) => {}
             None if prev_hash == GENESIS => {}
             None if self.allow_continuation => self.continues_from = Some(prev_hash.to_string()),
-            None => return Err(Broken::PrevHash { line: n, prev: 0 }),
+            None => return Err(Broken::Continues { line: n }),
         }
         let (seq, agent) = (chain.seq, chain.agent_id.to_string());
         let expected = self.runs.get(&agent).map_or(1, |s| s + 1);

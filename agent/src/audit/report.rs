@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 use serde_json::Value;
+use sha2::Digest;
 
 use super::chain::Hasher;
 
@@ -145,6 +146,9 @@ pub struct Report {
     pub chain_gaps: Vec<ChainGap>,
     /// Whether the first file continues the chain of an earlier file not read.
     pub continues_earlier_file: bool,
+    /// Lines left out as redeliveries: the same `agent.id` and `seq` as an earlier line, byte for byte
+    /// (a collector's copy is delivered at least once).
+    pub duplicates: usize,
     /// Each agent restart: a new agent run (`agent.id`) after another.
     pub restarts: Vec<Restart>,
 }
@@ -205,6 +209,8 @@ struct Builder<'h> {
     by_path: BTreeMap<(String, String), SecretLine>,
     /// The workload that retrieved each lease: its renewals (which name no caller) count there.
     lease_workload: HashMap<String, String>,
+    /// The SHA-256 of each (`agent.id`, `seq`)'s line, to leave out redeliveries.
+    delivered: HashMap<(String, u64), [u8; 32]>,
 }
 
 impl<'h> Builder<'h> {
@@ -217,7 +223,22 @@ impl<'h> Builder<'h> {
             access: access::Accesses::default(),
             by_path: BTreeMap::new(),
             lease_workload: HashMap::new(),
+            delivered: HashMap::new(),
         }
+    }
+
+    /// Whether `line` (event `raw`) repeats an earlier line of the same agent run and seq byte for byte.
+    fn redelivered(&mut self, raw: &Value, line: &str) -> bool {
+        let Some(chain) = super::format::chain_of(raw) else {
+            return false;
+        };
+        let digest: [u8; 32] = sha2::Sha256::digest(line.as_bytes()).into();
+        let key = (chain.agent_id.to_string(), chain.seq);
+        if self.delivered.get(&key) == Some(&digest) {
+            return true;
+        }
+        self.delivered.entry(key).or_insert(digest);
+        false
     }
 
     fn file<'a>(&mut self, name: &str, lines: impl Iterator<Item = &'a str>) {
@@ -230,9 +251,15 @@ impl<'h> Builder<'h> {
                 self.chain.skip_line();
                 continue;
             }
+            let raw = serde_json::from_str::<Value>(line).ok();
+            if raw.as_ref().is_some_and(|raw| self.redelivered(raw, line)) {
+                self.r.duplicates += 1;
+                self.chain.skip_line();
+                continue;
+            }
             self.chain.line(line);
             // Any format: OCSF and ECS lines are read in sidekey's names.
-            let Ok(ev) = serde_json::from_str::<Value>(line).map(super::format::to_sidekey) else {
+            let Some(ev) = raw.map(super::format::to_sidekey) else {
                 continue;
             };
             let time = text(&ev, "/time");

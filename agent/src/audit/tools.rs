@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::chain::{Hasher, Verified, verify_files};
+use super::chain::{Hasher, RunsVerified, Verified, verify_files, verify_runs};
 use super::report;
 use crate::runtime::rotate::rotated_siblings;
 
@@ -70,16 +70,26 @@ fn trail_name(files: &[PathBuf]) -> String {
 }
 
 /// `sidekey audit verify FILE...`: 0 when the chain is intact across the trail's files, 1 naming the
-/// first bad line.
-pub fn verify(files: &[PathBuf], key: Option<&Path>, allow_continuation: bool) -> i32 {
+/// first bad line. With `per_run`, a collector's copy: each agent run a chain of its own.
+pub fn verify(
+    files: &[PathBuf],
+    key: Option<&Path>,
+    allow_continuation: bool,
+    per_run: bool,
+) -> i32 {
     let h = match hasher(key) {
         Ok(h) => h,
         Err(code) => return code,
     };
     let files = trail_files(files);
-    match verify_files(&files, &h, allow_continuation, &mut |_, _, _| {}) {
-        Ok(v) => {
-            eprintln!("sidekey: {}: {}", trail_name(&files), intact(&v));
+    let verified = if per_run {
+        verify_runs(&files, &h, allow_continuation).map(|v| runs_intact(&v))
+    } else {
+        verify_files(&files, &h, allow_continuation, &mut |_, _, _| {}).map(|v| intact(&v))
+    };
+    match verified {
+        Ok(summary) => {
+            eprintln!("sidekey: {}: {summary}", trail_name(&files));
             OK
         }
         Err(e) => {
@@ -102,6 +112,22 @@ fn intact(v: &Verified) -> String {
     )
 }
 
+/// `N events in R agent runs...` for a collector's copy verified run by run.
+fn runs_intact(v: &RunsVerified) -> String {
+    let continued = if v.continued > 0 {
+        format!(
+            " ({} continue a chain started before this copy)",
+            v.continued
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "{} events in {} agent runs, each run's chain intact{continued}; {} redelivered lines skipped (same agent.id and seq, same bytes)",
+        v.events, v.runs, v.duplicates
+    )
+}
+
 /// What `sidekey report` covers and how it prints it.
 #[derive(Clone, Debug)]
 pub struct ReportOptions {
@@ -113,7 +139,8 @@ pub struct ReportOptions {
     pub window: report::Window,
 }
 
-/// `sidekey report --audit FILE...`: the evidence pack on stdout, from one file or a rotated set.
+/// `sidekey report --audit FILE...`: the evidence pack on stdout, from one file and the files it was
+/// rotated to (as `verify` takes them), or several files in the order given.
 #[allow(clippy::print_stdout)] // the report is the command's output
 pub fn report(files: &[PathBuf], key: Option<&Path>, opts: &ReportOptions) -> i32 {
     let h = match hasher(key) {
@@ -121,7 +148,7 @@ pub fn report(files: &[PathBuf], key: Option<&Path>, opts: &ReportOptions) -> i3
         Err(code) => return code,
     };
     let mut trail = Vec::new();
-    for file in files {
+    for file in &trail_files(files) {
         match std::fs::read_to_string(file) {
             Ok(text) => trail.push(report::TrailFile {
                 name: file.display().to_string(),

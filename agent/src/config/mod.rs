@@ -67,3 +67,18 @@ pub enum ConfigError {
 pub fn load(files: &[&Path]) -> Result<Config, ConfigError> {
     load::load(files)
 }
+
+/// The error for an `audit { stdout {} }` sink in exec mode (`sidekey exec`, or an `exec` stanza), where
+/// stdout is the child's and audit lines would land in the middle of its output; `None` when there is
+/// no `stdout` sink or `exec { child_process_stdout }` sends the child's output to a file.
+pub fn stdout_sink_in_exec_mode(cfg: &Config) -> Option<ConfigError> {
+    let origin = cfg.audit.stdout_origin.as_ref()?;
+    let child_elsewhere = cfg.exec.as_ref().is_some_and(|e| e.child_stdout.is_some());
+    (!child_elsewhere).then(|| ConfigError::Invalid {
+        file: origin.file.clone(),
+        line: origin.line,
+        message: "audit.stdout: in exec mode stdout belongs to the child; use audit.file or a \
+                  spooled sink (http, syslog, otlp), or exec.child_process_stdout for the child"
+            .to_string(),
+    })
+}

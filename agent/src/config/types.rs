@@ -316,10 +316,12 @@ pub struct AuditConfig {
     pub file_rotation: Option<Rotation>,
     /// `anchor { path interval }`: write the file's chain head to a KV v2 path on the backend.
     pub anchor: Option<AuditAnchorConfig>,
-    /// `stdout {}`: write audit events to stdout (not in exec mode, where stdout is the child's).
+    /// `stdout {}`: write audit events to stdout (an error in exec mode: stdout is the child's).
     pub stdout: bool,
     /// `stdout { format }`.
     pub stdout_format: crate::audit::Format,
+    /// Where `stdout {}` is given (its file filled in by the merge), for the exec-mode error.
+    pub stdout_origin: Option<Origin>,
     /// `http { url, ... }`: POST batches of events to a collector.
     pub http: Option<AuditHttpConfig>,
     /// `syslog { address, ... }`: RFC 5424 messages to a syslog receiver (TLS by default).

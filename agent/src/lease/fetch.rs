@@ -166,9 +166,21 @@ impl Fetcher {
             .map_err(|e| FetchError::Backend(e.into_backend()))?;
         let shown = |p: &str| hide.scrub(p);
         let bearer = Bearer::new(token, &identity.token_accessor).showing(&shown);
-        let (mount, guess) = match req.op {
-            Operation::Write => (None, None),
-            Operation::Read | Operation::List => self.mount_for(req, bearer).await?,
+        let (mount, guess, written_to) = match req.op {
+            // A write is called as written (never rewritten); its mount is looked up alongside only to
+            // name the engine in the event (`pki` for `pki/issue/ROLE`), and a failed lookup leaves it out.
+            Operation::Write => {
+                let (written_to, written) = join(
+                    self.known_mount(&req.path, bearer),
+                    self.call(req, &req.path, bearer),
+                )
+                .await;
+                (None, Some(written), written_to)
+            }
+            Operation::Read | Operation::List => {
+                let (mount, guess) = self.mount_for(req, bearer).await?;
+                (mount, guess, None)
+            }
         };
         let api_path = api_path(req, mount.as_ref());
         let result = match guess {
@@ -192,7 +204,10 @@ impl Fetcher {
         };
         let mut meta = SecretMeta {
             path: hide.scrub(&api_path),
-            mount_type: mount.as_ref().map(|m| m.kind.clone()),
+            mount_type: mount
+                .as_ref()
+                .or(written_to.as_ref())
+                .map(|m| m.kind.clone()),
             ..SecretMeta::default()
         };
         if let Ok(s) = &result {
@@ -297,6 +312,14 @@ impl Fetcher {
                 self.report_guess(req, bearer, &Err(failed));
                 Err(e)
             }
+        }
+    }
+
+    /// The mount `path` is under, from the cache or a lookup; `None` when the lookup fails.
+    async fn known_mount(&self, path: &str, bearer: Bearer<'_>) -> Option<MountInfo> {
+        match self.cached_mount(path) {
+            Some(m) => Some(m),
+            None => self.lookup_mount(path, bearer).await.ok().flatten(),
         }
     }
 

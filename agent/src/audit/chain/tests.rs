@@ -108,7 +108,13 @@ fn rotation_by_rename_and_reopen_continues_the_chain() {
     a.flush();
     let h = Hasher::sha256();
     let first = verify_file(&old, &h, false).unwrap();
-    assert!(verify_file(&path, &h, false).is_err());
+    let e = verify_file(&path, &h, false).unwrap_err().to_string();
+    assert!(
+        e.starts_with(
+            "line 1: prev_hash is not 64 zeros: the file continues a chain whose start is not here"
+        ) && e.ends_with("give --allow-continuation to accept that"),
+        "{e}"
+    );
     let second = verify_file(&path, &h, true).unwrap();
     assert_eq!(second.continues_from, Some(first.last_hash));
 }
@@ -184,4 +190,57 @@ async fn two_sinks_keep_two_chains_in_two_formats() {
     assert_eq!(file["unmapped"]["prev_hash"], GENESIS);
     assert_eq!(sent["sidekey"]["prev_hash"], GENESIS);
     assert_eq!(file["unmapped"]["seq"], sent["sidekey"]["seq"]);
+}
+
+#[test]
+fn per_run_takes_a_collector_copy_of_several_runs_with_redeliveries() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Hasher::sha256();
+    // Two runs, each starting from 64 zeros as a non-file sink does; run 1's line 2 delivered twice.
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir(&a).unwrap();
+    std::fs::create_dir(&b).unwrap();
+    let (run1, run2) = (lines(&trail(&a, None)), lines(&trail(&b, None)));
+    let copy = dir.path().join("collector.log");
+    let mut l = vec![run1[0].clone(), run1[1].clone(), run1[1].clone()];
+    l.extend(run2[..2].iter().cloned());
+    l.extend(run1[2..].iter().cloned());
+    l.extend(run2[2..].iter().cloned());
+    write(&copy, &l);
+    let set = [copy.clone()];
+    assert!(verify_files(&set, &h, false, &mut |_, _, _| {}).is_err());
+    let v = verify_runs(&set, &h, false).unwrap();
+    assert_eq!(
+        v,
+        RunsVerified {
+            events: 8,
+            runs: 2,
+            duplicates: 1,
+            continued: 0
+        }
+    );
+
+    // A run's event missing, or the same seq again with other bytes (sealed anew), is a break.
+    let mut gap = l.clone();
+    gap.remove(5);
+    write(&copy, &gap);
+    let e = verify_runs(&set, &h, false).unwrap_err().to_string();
+    assert!(e.contains("line 6: seq 4 does not follow seq 2"), "{e}");
+    let mut conflict = l.clone();
+    let (canonical, _) = split_line(&run1[1]).unwrap();
+    let (resealed, _) = seal(canonical.replace("auth.login", "auth.renew").as_bytes(), &h);
+    conflict[2] = String::from_utf8(resealed).unwrap();
+    write(&copy, &conflict);
+    let e = verify_runs(&set, &h, false).unwrap_err().to_string();
+    assert!(e.contains("line 3: seq 2 of agent run "), "{e}");
+    assert!(
+        e.ends_with("was seen before with other content: one of them was edited"),
+        "{e}"
+    );
+
+    // A copy that starts mid-run needs --allow-continuation.
+    write(&copy, &l[1..]);
+    let e = verify_runs(&set, &h, false).unwrap_err().to_string();
+    assert!(e.contains("line 1: prev_hash is not 64 zeros"), "{e}");
+    assert_eq!(verify_runs(&set, &h, true).unwrap().continued, 1);
 }

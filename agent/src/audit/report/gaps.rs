@@ -168,6 +168,21 @@ impl<'h> Chain<'h> {
                     )
                 }
             }
+            Broken::RunPrevHash { line, .. } => (
+                *line,
+                "missing",
+                "prev_hash does not match the run's previous event".to_string(),
+            ),
+            Broken::RunConflict { line, .. } => (
+                *line,
+                "edited",
+                "the same agent run and seq with other content".to_string(),
+            ),
+            Broken::Continues { line } => (
+                *line,
+                "file",
+                "continues a chain whose start is not here: earlier files are missing".to_string(),
+            ),
             Broken::Sequence {
                 line,
                 seq,

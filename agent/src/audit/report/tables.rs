@@ -294,14 +294,28 @@ impl Report {
             ),
             !overdue.is_empty(),
         )];
+        let chain = if self.chain_gaps.is_empty() {
+            "Chain: intact".to_string()
+        } else {
+            format!("Chain: {} breaks", self.chain_gaps.len())
+        };
         facts.push(Cell::alert(
-            if self.chain_gaps.is_empty() {
-                "Chain: intact".to_string()
+            if self.continues_earlier_file {
+                format!("{chain}, starting mid-chain: the first file continues an earlier file not read here")
             } else {
-                format!("Chain: {} breaks", self.chain_gaps.len())
+                chain
             },
-            !self.chain_gaps.is_empty(),
+            !self.chain_gaps.is_empty() || self.continues_earlier_file,
         ));
+        if self.duplicates > 0 {
+            facts.push(
+                format!(
+                    "Redelivered lines left out: {} (same agent.id, seq and bytes)",
+                    self.duplicates
+                )
+                .into(),
+            );
+        }
         let longest = self.restarts.iter().filter_map(|r| r.down_s).max();
         facts.push(
             format!(

@@ -289,3 +289,22 @@ fn ocsf_and_ecs_trails_report_as_the_sidekey_one() {
     assert_eq!(report(crate::audit::Format::Ecs), sidekey);
 }
 mod trail;
+
+#[test]
+fn redelivered_lines_are_counted_once() {
+    let (_dir, path, a) = trail();
+    a.record(read("kv/app", "", 0));
+    a.record(read("kv/app", "", 0));
+    a.flush();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let l: Vec<&str> = text.lines().collect();
+    let copy = [l[0], l[0], l[1], l[0], l[1]];
+    let r = build(copy.into_iter(), &Hasher::sha256());
+    assert_eq!((r.events, r.duplicates), (2, 3));
+    assert!(r.chain_gaps.is_empty(), "{:?}", r.chain_gaps);
+    assert_eq!(r.secrets[0].retrievals, 2);
+    assert!(
+        r.to_markdown()
+            .contains("Redelivered lines left out: 3 (same agent.id, seq and bytes)")
+    );
+}

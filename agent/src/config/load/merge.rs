@@ -136,7 +136,10 @@ impl Merged {
         )? {
             c.lease_check_interval = v;
         }
-        if let Some(v) = once(&mut self.audit, file, "audit", p.audit)? {
+        if let Some(mut v) = once(&mut self.audit, file, "audit", p.audit)? {
+            if let Some(o) = &mut v.stdout_origin {
+                o.file = file.to_path_buf();
+            }
             c.audit = v;
         }
         if let Some(v) = once(
@@ -241,6 +244,11 @@ impl Merged {
             return Err(conflict);
         }
         self.finish_log();
+        if self.config.exec.is_some()
+            && let Some(conflict) = crate::config::stdout_sink_in_exec_mode(&self.config)
+        {
+            return Err(conflict);
+        }
         Ok(self.config)
     }
 

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::{invalid, ok};
+use super::{Files, invalid, invalid_files, ok};
 use crate::audit::Format;
 use crate::config::{AdminListener, LogFormat};
 
@@ -156,5 +156,39 @@ fn unknown_format_names_the_line_and_key() {
     assert_eq!(
         message,
         r#"audit.file.format: "cef" is not one of "sidekey", "ocsf" or "ecs""#
+    );
+}
+
+#[test]
+fn stdout_sink_with_an_exec_stanza_names_the_sink_line() {
+    let files = Files::new()
+        .add("exec.hcl", "exec {\n  command = [\"/app\"]\n}\n")
+        .add(
+            "audit.hcl",
+            "audit {\n  file { path = \"/a.log\" }\n  stdout {}\n}\n",
+        );
+    let (file, line, message) = invalid_files(files);
+    assert_eq!((file.as_str(), line), ("audit.hcl", 3));
+    assert!(
+        message.starts_with("audit.stdout: in exec mode stdout belongs to the child"),
+        "{message}"
+    );
+}
+
+#[test]
+fn stdout_sink_is_kept_when_the_child_writes_elsewhere_or_no_child_runs() {
+    let c = ok(
+        "agent.hcl",
+        "exec {\n  command = [\"/app\"]\n  child_process_stdout = \"/var/log/app.out\"\n}\naudit {\n  stdout {}\n}\n",
+    );
+    assert!(c.audit.stdout);
+    assert!(crate::config::stdout_sink_in_exec_mode(&c).is_none());
+    // Without an exec stanza `sidekey run` keeps stdout; `sidekey exec` asks and gets the error.
+    let c = ok("agent.hcl", "audit {\n  stdout {}\n}\n");
+    let err = crate::config::stdout_sink_in_exec_mode(&c).map(|e| e.to_string());
+    assert!(
+        err.as_deref()
+            .is_some_and(|e| e.ends_with("agent.hcl:2: audit.stdout: in exec mode stdout belongs to the child; use audit.file or a spooled sink (http, syslog, otlp), or exec.child_process_stdout for the child")),
+        "{err:?}"
     );
 }

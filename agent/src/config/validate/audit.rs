@@ -2,14 +2,15 @@
 //! `log_format` keys (as in Vault Agent). `listener "admin"` is read with the other listeners.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::super::field::Field;
 use super::super::node::Problem;
 use super::super::section::{Labels, Section};
 use super::super::types::{
-    AuditAnchorConfig, AuditConfig, AuditHttpConfig, KeepRotated, LogFormat, Metadata, Rotation,
+    AuditAnchorConfig, AuditConfig, AuditHttpConfig, KeepRotated, LogFormat, Metadata, Origin,
+    Rotation,
 };
 use super::logging;
 use crate::audit::Format;
@@ -32,13 +33,17 @@ pub(super) fn audit(mut s: Section<'_>) -> Result<AuditConfig, Problem> {
         }
         None => (None, Format::default(), None),
     };
-    let (stdout, stdout_format) = match s.block("stdout")? {
+    let (stdout, stdout_format, stdout_origin) = match s.block("stdout")? {
         Some(mut block) => {
+            let origin = Origin {
+                file: PathBuf::new(),
+                line: block.line(),
+            };
             let format = block.get("format", format)?.unwrap_or_default();
             block.finish(&[])?;
-            (true, format)
+            (true, format, Some(origin))
         }
-        None => (false, Format::default()),
+        None => (false, Format::default(), None),
     };
     let http = s.block("http")?.map(http).transpose()?;
     let syslog = s.block("syslog")?.map(sinks::syslog).transpose()?;
@@ -99,6 +104,7 @@ pub(super) fn audit(mut s: Section<'_>) -> Result<AuditConfig, Problem> {
         anchor,
         stdout,
         stdout_format,
+        stdout_origin,
         http,
         syslog,
         otlp,
