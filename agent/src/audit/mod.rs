@@ -11,6 +11,7 @@
 //! - `observer`: the backend client's reports (`backend.request`, `backend.failover`).
 //! - `report`: `sidekey report`, the evidence pack built from a trail; `reconcile`: `sidekey audit
 //!   reconcile`, the trail against the server's audit log; `tools`: the commands.
+//! - `sinks`: where each sink's lines go, and flushing, reopening and draining them.
 //! - [`Auditor`]: numbers and timestamps each event once, then encodes, chains and writes it per sink, each
 //!   sink in its own format with its own chain; cheap to clone.
 
@@ -25,6 +26,7 @@ pub mod otlp;
 pub mod reconcile;
 pub mod report;
 pub mod sender;
+mod sinks;
 pub mod spool;
 pub mod syslog;
 pub mod tools;
@@ -41,9 +43,11 @@ pub use event::{
     OutputMeta, ProxyMeta, Record, ReloadMeta, SecretMeta, SecretRef,
 };
 pub use format::Format;
+pub use sinks::reopen_on_hup;
 
 use crate::admin::Telemetry;
 use crate::config::{AuditConfig, Metadata};
+use sinks::{Out, Sink};
 
 /// An audit sink could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -105,27 +109,6 @@ struct State {
     /// Who each token seen in an event is (by accessor): a `backend.request` made with it names the same
     /// identity.
     identities: HashMap<String, Identity>,
-}
-
-/// One configured sink: the format it writes, its own chain, and where its lines go.
-struct Sink {
-    format: Format,
-    /// The hash of the last line this sink wrote.
-    prev_hash: String,
-    out: Out,
-}
-
-/// Where a sink's lines go.
-enum Out {
-    /// Appended to a file (rotated with `log_rotate_*`), fsync'd per batch (`dirty` until then).
-    File {
-        file: Box<file::FileSink>,
-        dirty: bool,
-    },
-    /// One line per event on stdout.
-    Stdout,
-    /// Spooled, then delivered by the sink's task (`http`, `syslog`, `otlp`).
-    Spooled(sender::Sender),
 }
 
 /// The most identities an auditor remembers; past it they are forgotten and learned again from the
@@ -322,94 +305,6 @@ impl Auditor {
         }
         s.hasher.mac(parts)
     }
-
-    /// Append `ev` (`line`: its sealed bytes in the sink's format) to a sink's spool; whether it was
-    /// kept. A full spool is reported loudly and (with `fail_closed`) stops retrievals.
-    fn spool(&self, h: &sender::Sender, ev: &Event, line: &[u8]) -> bool {
-        let Err(e) = h.push(ev, line) else {
-            return true;
-        };
-        if !self.degraded.swap(true, Ordering::Relaxed) || !self.fail_closed {
-            tracing::error!(sink = h.name(), error = %e, fail_closed = self.fail_closed, "AUDIT EVENT DROPPED");
-        }
-        if let Some(t) = &self.telemetry {
-            t.dropped_event();
-        }
-        false
-    }
-
-    /// Make every event recorded so far durable (fsync per batch: called after each delivery cycle).
-    pub fn flush(&self) {
-        let Ok(mut s) = self.inner.lock() else { return };
-        for sink in &mut s.sinks {
-            match &mut sink.out {
-                Out::Spooled(h) => h.sync(),
-                Out::File { file, dirty } if *dirty => {
-                    *dirty = false;
-                    file.sync();
-                }
-                Out::File { .. } | Out::Stdout => {}
-            }
-        }
-    }
-
-    /// Reopen the audit files (after log rotation renamed them); each chain continues across files.
-    pub fn reopen(&self) {
-        let Ok(mut s) = self.inner.lock() else { return };
-        for sink in &mut s.sinks {
-            if let Out::File { file, .. } = &mut sink.out {
-                file.sync();
-                file.reopen();
-            }
-        }
-    }
-
-    /// The newest event the file sink has written in this run: what an anchor records. The file is
-    /// made durable first, so that an anchor never names an event a power loss could still take back
-    /// (which `verify --anchors` would report as events removed).
-    pub fn file_head(&self) -> Option<file::ChainHead> {
-        let mut s = self.inner.lock().ok()?;
-        s.sinks.iter_mut().find_map(|sink| match &mut sink.out {
-            Out::File { file, dirty } => {
-                if *dirty {
-                    *dirty = false;
-                    file.sync();
-                }
-                file.head().cloned()
-            }
-            _ => None,
-        })
-    }
-
-    /// Wait (at most `limit`) until the spooling sinks have delivered everything spooled.
-    pub async fn drain(&self, limit: std::time::Duration) {
-        self.flush();
-        let senders: Vec<sender::Sender> = match self.inner.lock() {
-            Ok(s) => s
-                .sinks
-                .iter()
-                .filter_map(|k| match &k.out {
-                    Out::Spooled(h) => Some(h.clone()),
-                    _ => None,
-                })
-                .collect(),
-            Err(_) => return,
-        };
-        if senders.is_empty() {
-            return;
-        }
-        let wait = async {
-            while !senders.iter().all(sender::Sender::drained) {
-                for s in &senders {
-                    s.wake();
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-        };
-        if tokio::time::timeout(limit, wait).await.is_err() {
-            tracing::warn!("audit events still spooled at exit; they are sent on the next start");
-        }
-    }
 }
 
 impl State {
@@ -437,29 +332,6 @@ impl State {
                 token_accessor: accessor.to_string(),
                 ..Identity::default()
             })
-    }
-}
-
-impl Sink {
-    /// A sink whose chain starts afresh (a stream, not a file: each agent run is its own chain).
-    fn new(format: Format, out: Out) -> Self {
-        Self {
-            format,
-            prev_hash: GENESIS.to_string(),
-            out,
-        }
-    }
-}
-
-/// Reopen the audit file on every SIGHUP until the process ends (spawn it). In exec mode the
-/// supervisor also forwards SIGHUP to the child: tokio delivers the signal to every listener.
-pub async fn reopen_on_hup(auditor: Auditor) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        return;
-    };
-    while hup.recv().await.is_some() {
-        auditor.reopen();
     }
 }
 
