@@ -9,7 +9,12 @@ use clap::{Parser, Subcommand};
 use crate::config::{self, Config};
 use crate::runtime::{EnvSource, ExitCode, ProcessEnv, apply_env_overrides, shutdown_on_signals};
 
+mod audit;
 mod check;
+mod logging;
+
+use audit::AuditCommand;
+use logging::init_logging;
 
 #[derive(Parser)]
 #[command(
@@ -111,75 +116,6 @@ enum Command {
     Version,
 }
 
-#[derive(Subcommand)]
-enum AuditCommand {
-    /// Check an audit trail's hash chain; exit 1 naming the first edited, missing or reordered line.
-    Verify {
-        /// The audit file (its rotated files beside it are verified first, oldest first), or several
-        /// files in order.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// The `hmac_key_file` the trail was written with.
-        #[arg(long)]
-        hmac_key_file: Option<PathBuf>,
-        /// Accept a first line that continues an earlier file's chain (a rotated file).
-        #[arg(long)]
-        allow_continuation: bool,
-        /// A collector's copy (`stdout`, `http`, `syslog`, `otlp`): each agent run (`agent.id`) is a
-        /// chain of its own from 64 zeros; lines delivered again (same agent.id, seq and bytes) are
-        /// skipped and counted.
-        #[arg(long, conflicts_with = "anchors")]
-        per_run: bool,
-        /// Also check the trail against the anchors the agent wrote to the backend (`audit { anchor }`
-        /// of the config given with -c), read with BAO_TOKEN/VAULT_TOKEN or else the config's auto-auth.
-        #[arg(long, requires = "config")]
-        anchors: bool,
-        /// The agent's config (with --anchors): vault address and TLS, auto-auth, the anchor path, and
-        /// `hmac_key_file` when --hmac-key-file is not given.
-        #[arg(
-            short = 'c',
-            long = "config",
-            value_delimiter = ',',
-            requires = "anchors"
-        )]
-        config: Vec<PathBuf>,
-    },
-    /// Match the agent's trail against the server's audit device log (OpenBao/Vault JSON file audit
-    /// format), by the server's request_id, else by path, time and token. Reports per token and path the
-    /// server's entries for sidekey's tokens that the agent did not record, and the agent's events the
-    /// server has no entry for. Exit 0 when everything matched, 1 when anything is unmatched, 2 when an
-    /// input cannot be read. Entries without a request_id (errors) match by token only where the
-    /// server's accessor is plain (`hmac_accessor = false`) or paired by a request_id match.
-    #[command(
-        after_help = "Exit status: 0 every request matched, 1 something unmatched, 2 unreadable input."
-    )]
-    Reconcile {
-        /// The agent's audit file (its rotated files beside it are read too), or several files, oldest first.
-        #[arg(long, num_args = 1.., required = true)]
-        agent: Vec<PathBuf>,
-        /// The server's file audit device log.
-        #[arg(long)]
-        server: PathBuf,
-        /// How far apart in time an agent event and a server entry without a request_id may be.
-        #[arg(long, default_value = "5s", value_parser = parse_window)]
-        window: std::time::Duration,
-        /// Output format.
-        #[arg(long, value_enum, default_value = "text")]
-        format: ReconcileFormat,
-    },
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum ReconcileFormat {
-    Text,
-    Json,
-}
-
-/// `--window`: a Go-style duration (`5s`, `1m`) or seconds.
-fn parse_window(text: &str) -> Result<std::time::Duration, String> {
-    crate::config::duration::parse(text)
-}
-
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum ReportFormat {
     Csv,
@@ -206,50 +142,7 @@ pub fn main() -> i32 {
     };
     let env: Arc<dyn EnvSource> = Arc::new(ProcessEnv);
     match cli.command {
-        Command::Audit {
-            command:
-                AuditCommand::Verify {
-                    files,
-                    hmac_key_file,
-                    allow_continuation,
-                    per_run,
-                    anchors,
-                    config,
-                },
-        } => {
-            if !anchors {
-                return crate::audit::tools::verify(
-                    &files,
-                    hmac_key_file.as_deref(),
-                    allow_continuation,
-                    per_run,
-                );
-            }
-            match load(&ConfigArgs { config }, env.as_ref(), Logs::StderrOnly) {
-                Ok(cfg) => crate::audit::tools::verify_anchored(
-                    &files,
-                    hmac_key_file.as_deref(),
-                    allow_continuation,
-                    &cfg,
-                    env.as_ref(),
-                ),
-                Err(code) => code,
-            }
-        }
-        Command::Audit {
-            command:
-                AuditCommand::Reconcile {
-                    agent,
-                    server,
-                    window,
-                    format,
-                },
-        } => crate::audit::tools::reconcile(
-            &agent,
-            &server,
-            window,
-            matches!(format, ReconcileFormat::Json),
-        ),
+        Command::Audit { command } => audit::run(command, env.as_ref()),
         Command::Report {
             audit,
             format,
@@ -470,43 +363,4 @@ where
             1
         }
     }
-}
-
-/// Logs go to stderr (never stdout: it belongs to the child in exec mode), and also to `log_file` when the
-/// config names one (rotated as Vault Agent rotates it, see [`crate::runtime::logfile`]). Level from
-/// `SIDEKEY_LOG` or `RUST_LOG`, else the config's `log_level`, default `info`; `log_format = "json"` writes
-/// one JSON object per line; both apply to stderr and the file alike, as in Vault Agent. Secret values are
-/// never logged at any level: they are `SecretString`s and `Zeroizing` buffers without `Display`, and
-/// backend error bodies are reduced to the server's `errors` list.
-///
-/// # Errors
-/// The log file cannot be opened; logging then goes to stderr alone.
-fn init_logging(cfg: Option<&Config>, logs: Logs) -> Result<(), String> {
-    use crate::runtime::logfile::{LogFile, LogOutputs};
-    use tracing_subscriber::EnvFilter;
-    let (file, failed) = match cfg.and_then(|c| c.log_file.as_ref()) {
-        Some(lf) if logs == Logs::AsConfigured => match LogFile::open(lf) {
-            Ok(f) => (Some(Arc::new(f)), None),
-            Err(e) => (None, Some(format!("log_file: cannot open {e}"))),
-        },
-        _ => (None, None),
-    };
-    let level = cfg.and_then(|c| c.log_level.as_deref()).unwrap_or("info");
-    let filter = EnvFilter::try_from_env("SIDEKEY_LOG")
-        .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new(level));
-    // Colours are for a terminal only: the file gets the same bytes as stderr.
-    let ansi = file.is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_writer(LogOutputs { file })
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(ansi);
-    let json = cfg.is_some_and(|c| c.log_format == config::LogFormat::Json);
-    let _ = if json {
-        builder.json().flatten_event(true).try_init()
-    } else {
-        builder.try_init()
-    };
-    failed.map_or(Ok(()), Err)
 }
