@@ -176,7 +176,7 @@ pub enum VerifyError {
 /// [`VerifyError`].
 #[cfg(test)]
 pub fn verify_file(
-    path: &Path,
+    path: &std::path::Path,
     hasher: &Hasher,
     allow_continuation: bool,
 ) -> Result<Verified, VerifyError> {

@@ -1,3 +1,5 @@
+use std::path::Path;
+
 use super::*;
 use crate::audit::{Auditor, EventKind, Format, Outcome, Record};
 use crate::config::AuditConfig;
