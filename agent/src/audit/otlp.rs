@@ -23,18 +23,23 @@ use std::time::{Duration, SystemTime};
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, SeverityNumber};
+use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, any_value};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
-use super::event::{Event, Outcome};
+use super::event::Event;
 use super::http::{client, redirected, without_url};
-use super::sender::{Key, SendError, SetupError, key_fields};
+use super::sender::{SendError, SetupError};
 use crate::config::{AuditOtlpConfig, OtlpProtocol};
+
+mod records;
+
+pub use records::env_resource;
+use records::{log_record, resource};
 
 /// The instrumentation scope of sidekey's log records.
 const SCOPE: &str = "sidekey.audit";
@@ -269,135 +274,9 @@ fn request(records: &[String]) -> ExportLogsServiceRequest {
     ExportLogsServiceRequest { resource_logs: out }
 }
 
-/// The resource of the agent run that wrote `ev`: sidekey's attributes, then the environment's
-/// (`service.name` from the environment replaces `sidekey`; the others cannot be replaced).
-fn resource(ev: &Event, extra: &[(String, String)]) -> Resource {
-    let service = extra
-        .iter()
-        .find(|(k, _)| k == "service.name")
-        .map_or("sidekey", |(_, v)| v.as_str());
-    let mut attributes = vec![
-        attr("service.name", string(service)),
-        attr("service.instance.id", string(&ev.agent.id)),
-        attr("service.version", string(ev.agent.version)),
-        attr("host.name", string(&ev.agent.host)),
-        attr("process.pid", int(u64::from(ev.agent.pid))),
-    ];
-    for (k, v) in extra {
-        if !attributes.iter().any(|a| a.key == *k) {
-            attributes.push(attr(k, string(v)));
-        }
-    }
-    Resource {
-        attributes,
-        ..Resource::default()
-    }
-}
-
-/// The log record for `ev` with `body` (the event line), observed at `observed` (Unix nanoseconds).
-fn log_record(ev: &Event, body: &str, observed: u64) -> LogRecord {
-    let (severity, text) = match ev.outcome {
-        Outcome::Success => (SeverityNumber::Info, "INFO"),
-        Outcome::Failure => (SeverityNumber::Warn, "WARN"),
-    };
-    let time =
-        time::OffsetDateTime::parse(&ev.time, &time::format_description::well_known::Rfc3339)
-            .map_or(observed, |t| {
-                u64::try_from(t.unix_timestamp_nanos()).unwrap_or(observed)
-            });
-    let mut event_name = String::new();
-    let attributes = key_fields(ev)
-        .into_iter()
-        .map(|(k, v)| {
-            let value = match v {
-                Key::Str(s) => {
-                    if k == "event" {
-                        event_name.clone_from(&s);
-                    }
-                    string(&s)
-                }
-                Key::Int(n) => int(n),
-            };
-            match k {
-                "event" => attr("event.name", value),
-                k => attr(&format!("sidekey.{k}"), value),
-            }
-        })
-        .collect();
-    LogRecord {
-        time_unix_nano: time,
-        observed_time_unix_nano: observed,
-        severity_number: severity as i32,
-        severity_text: text.into(),
-        body: Some(string(body)),
-        attributes,
-        event_name,
-        ..LogRecord::default()
-    }
-}
-
-fn attr(key: &str, value: AnyValue) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(value),
-        ..KeyValue::default()
-    }
-}
-
-fn string(s: &str) -> AnyValue {
-    AnyValue {
-        value: Some(any_value::Value::StringValue(s.into())),
-    }
-}
-
-fn int(n: u64) -> AnyValue {
-    AnyValue {
-        value: Some(any_value::Value::IntValue(
-            i64::try_from(n).unwrap_or(i64::MAX),
-        )),
-    }
-}
-
 fn unix_nanos(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
-
-/// The resource attributes the environment gives, as OpenTelemetry SDKs read them:
-/// `OTEL_RESOURCE_ATTRIBUTES` (`key=value,...`, values percent-encoded) and `OTEL_SERVICE_NAME` (which
-/// wins over a `service.name` there). A malformed `OTEL_RESOURCE_ATTRIBUTES` is ignored whole, with a
-/// warning, as the specification asks.
-pub fn env_resource(attributes: Option<&str>, service_name: Option<&str>) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    if let Some(list) = attributes.filter(|l| !l.trim().is_empty()) {
-        let parsed: Option<Vec<(String, String)>> = list
-            .split(',')
-            .map(|pair| {
-                let (k, v) = pair.split_once('=')?;
-                let k = k.trim();
-                let v = percent_encoding::percent_decode_str(v.trim())
-                    .decode_utf8()
-                    .ok()?;
-                (!k.is_empty()).then(|| (k.to_string(), v.into_owned()))
-            })
-            .collect();
-        match parsed {
-            Some(pairs) => {
-                for (k, v) in pairs {
-                    out.retain(|(old, _)| *old != k);
-                    out.push((k, v));
-                }
-            }
-            None => tracing::warn!(
-                "OTEL_RESOURCE_ATTRIBUTES is not key=value,... (values percent-encoded); ignored"
-            ),
-        }
-    }
-    if let Some(name) = service_name.map(str::trim).filter(|n| !n.is_empty()) {
-        out.retain(|(k, _)| k != "service.name");
-        out.push(("service.name".into(), name.into()));
-    }
-    out
 }
 
 #[cfg(test)]

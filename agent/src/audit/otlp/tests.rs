@@ -1,8 +1,12 @@
 use std::time::{Duration, SystemTime};
 
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::logs::v1::SeverityNumber;
 use secrecy::SecretString;
 
+use super::records::string;
 use super::*;
+use crate::audit::event::Outcome;
 use crate::audit::sender::tests::event;
 
 fn attrs(kvs: &[KeyValue]) -> Vec<(String, String)> {
