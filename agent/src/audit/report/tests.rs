@@ -288,6 +288,8 @@ fn ocsf_and_ecs_trails_report_as_the_sidekey_one() {
     assert_eq!(report(crate::audit::Format::Ocsf), sidekey);
     assert_eq!(report(crate::audit::Format::Ecs), sidekey);
 }
+mod fixture;
+mod formats;
 mod trail;
 
 #[test]
