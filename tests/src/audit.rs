@@ -9,6 +9,9 @@ use serde_json::Value;
 
 use crate::sidekey::Sidekey;
 
+pub mod anchored;
+pub mod trail;
+
 /// The events written so far while sidekey runs (a line still being written is skipped; no file, none).
 pub fn events_so_far(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)

@@ -30,7 +30,8 @@
 //! - [`proxy`]: a loopback TCP proxy that can cut the backend off and counts connections.
 //! - [`receiver`]: an RFC 5424 syslog receiver over TLS and an OTLP/HTTP logs endpoint for the audit
 //!   sinks, each stoppable (an outage) and restartable on its port.
-//! - [`audit`]: reading sidekey's own audit file (JSON lines), its times, and `sidekey audit verify`.
+//! - [`audit`]: reading sidekey's own audit file (JSON lines), its times, and `sidekey audit verify`;
+//!   a rotated trail on disk and an intruder's rewrite of it; the anchoring agent's setting.
 //! - [`memory`]: a process's resident memory (`VmRSS`, `RssAnon`), read once or as a steady median.
 //! - [`notify`]: a socket standing in for systemd's `NOTIFY_SOCKET`, collecting what sidekey sends.
 //! - [`users`]: local users a test runs callers as, removed when the test ends.

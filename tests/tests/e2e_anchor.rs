@@ -14,150 +14,21 @@
     clippy::disallowed_types
 )]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Digest;
+use sidekey_tests::audit::anchored::{Anchored, anchors, docs_block};
+use sidekey_tests::audit::trail::{copy_trail, events, rewrite, trail_files};
 use sidekey_tests::background::wait_until;
-use sidekey_tests::bao::bao_bin;
 use sidekey_tests::hcl::{self, AutoAuth};
-use sidekey_tests::jwt::AUDIENCE;
-use sidekey_tests::setup::{APP_POLICY, str_at};
-use sidekey_tests::{Fixture, Setup, ShmDir, Sidekey};
+use sidekey_tests::setup::str_at;
+use sidekey_tests::{Setup, ShmDir, Sidekey};
 
-/// The subject of the JWT role the anchoring agent logs in with.
-const SUBJECT: &str = "system:serviceaccount:default:anchored";
 /// The HMAC key of the trail.
 const KEY: &str = "the-audit-key";
-
-/// The fenced block of docs/audit-events.md (`lang`) whose first line starts with `first`.
-fn docs_block(lang: &str, first: &str) -> String {
-    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/audit-events.md");
-    let text = std::fs::read_to_string(&docs).unwrap();
-    let fence = format!("```{lang}\n");
-    text.split(fence.as_str())
-        .skip(1)
-        .filter_map(|b| b.split("```").next())
-        .find(|b| b.starts_with(first))
-        .unwrap_or_else(|| {
-            panic!(
-                "no ```{lang} block starting with {first:?} in {}",
-                docs.display()
-            )
-        })
-        .to_string()
-}
-
-/// Run the operator's commands of "Setting up the anchor path" with the real `bao`, as root.
-fn run_docs_setup(addr: &str) {
-    for line in docs_block("sh", "bao secrets enable").lines() {
-        let args: Vec<&str> = line.split_whitespace().skip(1).collect();
-        let out = Command::new(bao_bin())
-            .args(&args)
-            .env_clear()
-            .env("BAO_ADDR", addr)
-            .env("BAO_TOKEN", "root")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "`{line}` failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-/// The trail's files, rotated ones first (oldest first), the file being written last.
-fn trail_files(dir: &Path) -> Vec<PathBuf> {
-    let mut rotated: Vec<(u128, PathBuf)> = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| {
-            let p = e.unwrap().path();
-            let name = p.file_name()?.to_str()?.to_string();
-            let stamp = name
-                .strip_prefix("audit-")?
-                .strip_suffix(".log")?
-                .parse()
-                .ok()?;
-            Some((stamp, p))
-        })
-        .collect();
-    rotated.sort();
-    let mut files: Vec<PathBuf> = rotated.into_iter().map(|(_, p)| p).collect();
-    files.push(dir.join("audit.log"));
-    files
-}
-
-fn events(dir: &Path) -> Vec<Value> {
-    trail_files(dir)
-        .iter()
-        .flat_map(|f| {
-            std::fs::read_to_string(f)
-                .unwrap_or_default()
-                .lines()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect::<Vec<Value>>()
-        })
-        .collect()
-}
-
-fn anchors(evs: &[Value]) -> Vec<&Value> {
-    evs.iter()
-        .filter(|e| e["event"] == "audit.anchor" && e["outcome"] == "success")
-        .collect()
-}
-
-/// Copy the trail to a new directory beside it.
-fn copy_trail(from: &Path, name: &str) -> PathBuf {
-    let to = from.parent().unwrap().join(name);
-    std::fs::create_dir(&to).unwrap();
-    for f in trail_files(from) {
-        std::fs::copy(&f, to.join(f.file_name().unwrap())).unwrap();
-    }
-    to
-}
-
-/// What an intruder does: change the event with `seq` (in whichever file holds it) and recompute every
-/// hash from there on with `hash`, carrying the chain across the rotated files.
-fn rewrite(dir: &Path, seq: u64, hash: &dyn Fn(&str) -> String) {
-    let mut carry: Option<(String, String)> = None;
-    for f in trail_files(dir) {
-        let text = std::fs::read_to_string(&f).unwrap();
-        let mut out = String::new();
-        for line in text.lines() {
-            let at = line.rfind(",\"hash\":\"").unwrap();
-            let (old_hash, mut canonical) = (
-                line[at + 9..line.len() - 2].to_string(),
-                format!("{}}}", &line[..at]),
-            );
-            let ev: Value = serde_json::from_str(line).unwrap();
-            if ev["seq"] == seq && carry.is_none() {
-                canonical =
-                    canonical.replacen("\"outcome\":\"success\"", "\"outcome\":\"failure\"", 1);
-                assert!(canonical.contains("failure"), "nothing to change in {line}");
-            } else if let Some((was, now)) = &carry {
-                canonical = canonical.replace(
-                    &format!("\"prev_hash\":\"{was}\""),
-                    &format!("\"prev_hash\":\"{now}\""),
-                );
-            } else {
-                out.push_str(line);
-                out.push('\n');
-                continue;
-            }
-            let new_hash = hash(&canonical);
-            out.push_str(&format!(
-                "{},\"hash\":\"{new_hash}\"}}\n",
-                &canonical[..canonical.len() - 1]
-            ));
-            carry = Some((old_hash, new_hash));
-        }
-        std::fs::write(&f, out).unwrap();
-    }
-}
 
 fn sha256(canonical: &str) -> String {
     hex::encode(sha2::Sha256::digest(canonical.as_bytes()))
@@ -179,76 +50,6 @@ fn verify_anchored(dir: &Path, cfg: &Path, addr: &str, token: &str) -> (i32, Str
         .env("BAO_TOKEN", token)
         .run();
     (r.code(), r.stderr.clone())
-}
-
-/// An OpenBao with the anchor path set up as the docs say, the JWT role `anchored` whose policy is `app`'s
-/// plus the docs' anchor-writer policy, and a directory for the trail.
-struct Anchored {
-    fx: Fixture,
-    trail: PathBuf,
-}
-
-impl Anchored {
-    fn start() -> Anchored {
-        let fx = Setup::new()
-            .jwt_role("anchored", SUBJECT, "anchored")
-            .start();
-        run_docs_setup(&fx.addr());
-        let agent_policy = docs_block("hcl", "# policy \"sidekey-anchor-web-1\"");
-        fx.bao.write(
-            "sys/policies/acl/anchored",
-            json!({ "policy": format!("{APP_POLICY}\n{agent_policy}") }),
-        );
-        let trail = fx.dir.path().join("trail");
-        std::fs::create_dir(&trail).unwrap();
-        Anchored { fx, trail }
-    }
-
-    /// An agent config: JWT auto-auth as `anchored` with a token sink, `audit { file { path FILE... }
-    /// AUDIT... anchor { path interval } }`, then `body`.
-    fn config(
-        &self,
-        file: &[&str],
-        audit: &[&str],
-        anchor: (&str, &str),
-        body: &[String],
-    ) -> PathBuf {
-        let jwt = self
-            .fx
-            .mint_jwt(SUBJECT, AUDIENCE, Duration::from_secs(600));
-        let path = hcl::attr_path("path", &self.trail.join("audit.log"));
-        let file: Vec<&str> = std::iter::once(path.as_str())
-            .chain(file.iter().copied())
-            .collect();
-        let file = hcl::block("file", &file);
-        let anchor = hcl::block(
-            "anchor",
-            &[
-                &hcl::attr("path", anchor.0),
-                &hcl::attr("interval", anchor.1),
-            ],
-        );
-        let stanza: Vec<&str> = std::iter::once(file.as_str())
-            .chain(audit.iter().copied())
-            .chain(std::iter::once(anchor.as_str()))
-            .collect();
-        let text = [
-            hcl::vault(&self.fx.addr()),
-            AutoAuth::jwt(&jwt.path, "anchored")
-                .sink(&self.sink(), &[])
-                .to_string(),
-            hcl::block("audit", &stanza),
-        ]
-        .into_iter()
-        .chain(body.iter().cloned())
-        .collect::<String>();
-        self.fx.write_config(&text)
-    }
-
-    /// The agent's token sink.
-    fn sink(&self) -> PathBuf {
-        self.fx.dir.path().join("token")
-    }
 }
 
 #[test]
