@@ -1,6 +1,7 @@
 //! Receivers for the audit sinks that speak a SIEM's protocol, run on loopback by a test: an RFC 5424
 //! syslog listener over TLS ([`syslog`]) and an OTLP/HTTP logs endpoint ([`otlp`]). Each can be stopped
-//! (listener and every connection closed: an outage) and started again on the same port.
+//! (listener and every connection closed: an outage) and started again on the same port; [`scenario`]
+//! drives one through an outage across an agent restart.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub mod otlp;
+pub mod scenario;
 pub mod syslog;
 
 /// A server on a fixed loopback port that can be stopped and started again.
