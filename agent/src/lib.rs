@@ -12,8 +12,8 @@
 //! - [`template`]: the consul-template dialect of Go `text/template` (pure renderers).
 //! - [`output`]: every side effect of delivery: atomic files, post-render commands, the child's env.
 //! - [`exec`]: the child-process supervisor.
-//! - [`audit`]: audit events, their formats (sidekey, OCSF, ECS), a hash chain per sink, the sinks;
-//!   `audit verify` and `report`.
+//! - [`audit`]: audit events, their formats (sidekey, OCSF, ECS), a hash chain per sink, the sinks (file,
+//!   stdout, http, syslog, otlp), anchors on the backend; `audit verify`, `audit reconcile` and `report`.
 //! - [`admin`]: the admin listener: health, readiness, Prometheus metrics, refresh requests.
 //! - [`listen`]: `listener "tcp"`/`"unix"`: the API proxy and its cache.
 //! - [`persist`]: the encrypted state file a restart resumes the token and leases from.
