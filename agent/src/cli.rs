@@ -91,7 +91,8 @@ enum Command {
     /// The evidence pack for auditors, built from an audit trail: inventory, rotation compliance, access
     /// by identity, workload and caller, failures, chain gaps and restarts.
     Report {
-        /// The audit file; give each file of a rotated set (any order: they are read in chain order).
+        /// The audit file (the files sidekey rotated it to are read too), or several files of a set (any
+        /// order: they are read in chain order).
         #[arg(long = "audit", required = true, num_args = 1..)]
         audit: Vec<PathBuf>,
         /// Output format: Markdown, CSV (one table, see --table), JSON, or one self-contained HTML page

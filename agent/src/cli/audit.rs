@@ -40,8 +40,10 @@ pub(super) enum AuditCommand {
         )]
         config: Vec<PathBuf>,
     },
-    /// Match the agent's trail against the server's audit device log (OpenBao/Vault JSON file audit
-    /// format), by the server's request_id, else by path, time and token. Reports per token and path the
+    /// Match the agent's trail against the server's audit device log; exit 1 when anything is unmatched.
+    ///
+    /// The server's log is OpenBao/Vault's JSON file audit format. Entries are matched by the server's
+    /// request_id, else by path, time and token. Reports per token and path the
     /// server's entries for sidekey's tokens that the agent did not record, and the agent's events the
     /// server has no entry for. Exit 0 when everything matched, 1 when anything is unmatched, 2 when an
     /// input cannot be read. Entries without a request_id (errors) match by token only where the
