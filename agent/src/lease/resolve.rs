@@ -6,25 +6,25 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use backon::Retryable;
-use futures_util::future::join_all;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
 use super::engine::{Engine, Pending};
-use super::fetch::{FetchError, Fetched, Fetcher};
-use super::schedule::{RetryPolicy, effective_expiry, replace_at};
+use super::fetch::Fetched;
+use super::schedule::{effective_expiry, replace_at};
 use super::store::{Action, Entry, Store, life_of};
 use super::workload::{Scoped, agent_refused};
-use crate::audit::Identity;
 use crate::auth::AuthError;
 use crate::backend::secret::SecretRequest;
 use crate::backend::{BackendError, Bearer};
 use crate::output::deliver::Rendered;
 use crate::output::{Delivery, EnvMap, OutputFailure, OutputId, RenderedEnv, RenderedFile, Step};
 use crate::template::RenderOutcome;
-use crate::template::scrub::Scrub;
+
+pub(super) use fetching::fetch_each;
+
+mod fetching;
 
 /// How many render → fetch rounds one resolution may take (secrets whose paths depend on other secrets).
 pub(super) const MAX_ROUNDS: usize = 8;
@@ -240,54 +240,6 @@ impl Engine {
         }
     }
 
-    /// Fetch `reqs` concurrently (bounded by the client's in-flight cap), each with this engine's retries,
-    /// and each with its token: the agent's, or its workload's.
-    pub(crate) async fn fetch_all(
-        &self,
-        reqs: &[SecretRequest],
-    ) -> Vec<Result<Fetched, FetchError>> {
-        let mut groups: BTreeMap<Option<&str>, Vec<usize>> = BTreeMap::new();
-        for (i, r) in reqs.iter().enumerate() {
-            groups.entry(r.workload.as_deref()).or_default().push(i);
-        }
-        let fetched = join_all(groups.into_iter().map(|(workload, at)| async move {
-            let batch: Vec<SecretRequest> = at.iter().map(|i| reqs[*i].clone()).collect();
-            let results = match workload {
-                Some(w) => self.fetch_for_workload(w, &batch).await,
-                None => self.fetch_as_agent(&batch).await,
-            };
-            at.into_iter().zip(results).collect::<Vec<_>>()
-        }))
-        .await;
-        let mut out: Vec<Option<Result<Fetched, FetchError>>> = reqs.iter().map(|_| None).collect();
-        for (i, r) in fetched.into_iter().flatten() {
-            out[i] = Some(r);
-        }
-        out.into_iter()
-            .zip(reqs)
-            .map(|(r, req)| r.unwrap_or_else(|| Err(FetchError::NotFound(req.path.clone()))))
-            .collect()
-    }
-
-    /// Fetch `reqs` with the agent's token.
-    async fn fetch_as_agent(&self, reqs: &[SecretRequest]) -> Vec<Result<Fetched, FetchError>> {
-        let Some(token) = &self.tokens.token else {
-            return reqs
-                .iter()
-                .map(|r| Err(FetchError::NotFound(r.path.clone())))
-                .collect();
-        };
-        fetch_each(
-            &self.fetcher,
-            reqs,
-            &token.secret,
-            &token.identity,
-            &self.retry,
-            &self.store,
-        )
-        .await
-    }
-
     /// Store a fetched secret, scheduled by the store's one rule (DESIGN §6), with the accessor of the
     /// token it was read with.
     pub(crate) fn insert(&mut self, req: SecretRequest, fetched: Fetched) {
@@ -319,42 +271,6 @@ impl Engine {
             (e.due, e.action)
         }
     }
-}
-
-/// Fetch `reqs` concurrently with `token` (bounded by the client's in-flight cap), each retried by
-/// `retry` while its failure is transient.
-///
-/// `hide` (the secrets already held) is taken out of what is logged and audited: a template may build a
-/// request from secret data.
-pub(super) async fn fetch_each(
-    fetcher: &Fetcher,
-    reqs: &[SecretRequest],
-    token: &SecretString,
-    identity: &Identity,
-    retry: &RetryPolicy,
-    hide: &dyn Scrub,
-) -> Vec<Result<Fetched, FetchError>> {
-    let policy = retry.delays();
-    join_all(reqs.iter().map(|req| {
-        let policy = policy.clone();
-        async move {
-            let fetch = || fetcher.fetch(req, token, identity, hide);
-            fetch
-                .retry(policy)
-                .sleep(tokio::time::sleep)
-                .when(FetchError::is_transient)
-                .notify(|e, d| {
-                    tracing::warn!(
-                        secret = %hide.scrub(&req.to_string()),
-                        error = %hide.scrub(&e.to_string()),
-                        retry_in = ?d,
-                        "fetch failed"
-                    );
-                })
-                .await
-        }
-    }))
-    .await
 }
 
 /// Tag what a template of `workload` read and still needs as that workload's (see [`Scoped`]).
